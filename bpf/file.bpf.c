@@ -1,0 +1,123 @@
+/* file source: open, openat, openat2, creat; one record per call once its result is known.
+ *
+ * sys_enter_* saves the arguments in `opens` (per thread, bounded, overflow counted);
+ * sys_exit_* reads the path from user memory (faulted in by the syscall itself), builds the
+ * record in the ring buffer and submits it with a batched wakeup.
+ * Bounds: path SL_PATH_MAX bytes (longer ones flagged), SL_MAX_INFLIGHT_OPENS pairs.
+ */
+#include "common.bpf.h"
+#include "sightline/file.h"
+
+#define SL_MAX_INFLIGHT_OPENS 16384
+#define SL_O_CREAT 0100
+#define SL_O_WRONLY 01
+#define SL_O_TRUNC 01000
+#define SL_AT_FDCWD -100
+
+const volatile bool targ_failed = false; /* only failed opens */
+
+struct open_args {
+	__u64 fname;
+	__u64 flags;
+	__u32 mode;
+	__s32 dirfd;
+	__u16 syscall;
+	__u16 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_INFLIGHT_OPENS);
+	__type(key, __u32);
+	__type(value, struct open_args);
+} opens SEC(".maps");
+
+static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags, __u32 mode,
+				      __u16 sys)
+{
+	if (!sl_wanted())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args a = {
+		.fname = (__u64)fname, .flags = flags, .mode = mode, .dirfd = dirfd, .syscall = sys,
+	};
+	if (bpf_map_update_elem(&opens, &tid, &a, BPF_ANY))
+		sl_count(SL_STAT_PAIR_LOST);
+	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&opens, &tid);
+	if (!a)
+		return 0;
+	if (targ_failed && ret >= 0)
+		goto out;
+	struct sl_open_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		goto out;
+	sl_fill_hdr(&e->hdr, SL_EV_OPEN);
+	e->ret = ret;
+	e->flags = a->flags;
+	e->mode = a->mode;
+	e->dirfd = a->dirfd;
+	e->syscall = a->syscall;
+	e->path_truncated = 0;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	const char *fname = (const char *)a->fname;
+	long n = bpf_probe_read_user_str(e->path, sizeof(e->path), fname);
+	if (n < 0) {
+		e->path[0] = 0;
+	} else if (n == sizeof(e->path)) {
+		char next = 0;
+		bpf_probe_read_user(&next, 1, fname + sizeof(e->path) - 1);
+		e->path_truncated = next != 0;
+	}
+	sl_submit(e);
+out:
+	bpf_map_delete_elem(&opens, &tid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_open")
+int sl_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], SL_AT_FDCWD, ctx->args[1], ctx->args[2],
+			  SL_SYS_OPEN);
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int sl_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], (int)ctx->args[0], ctx->args[2], ctx->args[3],
+			  SL_SYS_OPENAT);
+}
+
+SEC("tp/syscalls/sys_enter_openat2")
+int sl_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return open_enter((const char *)ctx->args[1], (int)ctx->args[0], how.flags, (__u32)how.mode,
+			  SL_SYS_OPENAT2);
+}
+
+SEC("tp/syscalls/sys_enter_creat")
+int sl_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], SL_AT_FDCWD,
+			  SL_O_CREAT | SL_O_WRONLY | SL_O_TRUNC, ctx->args[1], SL_SYS_CREAT);
+}
+
+SEC("tp/syscalls/sys_exit_open")
+int sl_exit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_openat")
+int sl_exit_openat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_openat2")
+int sl_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_creat")
+int sl_exit_creat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }

@@ -1,0 +1,239 @@
+/* process source: exec (with argv and the result of failed execs), fork, exit.
+ *
+ * exec: syscalls/sys_enter_execve(at) saves the user pointers per thread in `execs` (bounded,
+ *   overflow counted); sched/sched_process_exec emits a success with the filename from the
+ *   tracepoint and argv from the new image (whole, up to SL_ARGS_SIZE); sys_exit_execve(at)
+ *   emits a failure with -errno, reading argv from the old image. Reading user memory at
+ *   sys_enter would fail on pages not yet faulted in (argv in .rodata right after fork).
+ *   Records are variable-length: header + used argv bytes.
+ * fork: tp_btf/sched_process_fork, or raw_tp on kernels without tp_btf; threads are skipped.
+ * exit: sched/sched_process_exit, emitted once per process when its last thread exits.
+ */
+#include "common.bpf.h"
+#include "sightline/process.h"
+
+/* In-flight execs: the user pointers saved at sys_enter, one per thread inside execve.
+ * 10240 is far above any real concurrency; a full map is counted (SL_STAT_PAIR_LOST). */
+#define SL_MAX_INFLIGHT_EXECS 10240
+
+struct exec_args {
+	__u64 filename;
+	__u64 argv;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_INFLIGHT_EXECS);
+	__type(key, __u32);
+	__type(value, struct exec_args);
+} execs SEC(".maps");
+
+/* The exec record is too large for the BPF stack: build it here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_exec_event);
+} exec_scratch SEC(".maps");
+
+const volatile bool targ_failed = false; /* only failed execs and non-zero exits; no forks */
+
+static __always_inline struct sl_exec_event *exec_record(void)
+{
+	__u32 zero = 0;
+	struct sl_exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!e)
+		return NULL;
+	e->args_size = 0;
+	e->args_count = 0;
+	e->args_truncated = 0;
+	e->filename_truncated = 0;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	return e;
+}
+
+static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
+{
+	sl_fill_hdr(&e->hdr, SL_EV_EXEC);
+	e->ret = ret;
+	__u64 used = e->args_size;
+	if (used > SL_ARGS_SIZE)
+		used = SL_ARGS_SIZE;
+	sl_output(e, sizeof(*e) - SL_ARGS_SIZE + used);
+}
+
+static __always_inline int exec_enter(const char *filename, const char *const *argv)
+{
+	if (!sl_wanted())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_args a = {.filename = (__u64)filename, .argv = (__u64)argv};
+	if (bpf_map_update_elem(&execs, &tid, &a, BPF_ANY))
+		sl_count(SL_STAT_PAIR_LOST);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_execve")
+int sl_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return exec_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tp/syscalls/sys_enter_execveat")
+int sl_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return exec_enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+}
+
+/* Success: the new image's argument area (mm->arg_start..arg_end) was just written by the
+ * kernel, so it is present and whole; the old user memory is gone. Keyed by old_pid, so an exec
+ * from a non-leader thread still pairs. */
+SEC("tp/sched/sched_process_exec")
+int sl_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u32 old = ctx->old_pid;
+	if (!bpf_map_lookup_elem(&execs, &old))
+		return 0; /* filtered at enter, or attached mid-exec */
+	bpf_map_delete_elem(&execs, &old);
+	if (targ_failed)
+		return 0;
+	struct sl_exec_event *e = exec_record();
+	if (!e)
+		return 0;
+	unsigned int off = ctx->__data_loc_filename & 0xFFFF;
+	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	if (n == sizeof(e->filename))
+		e->filename_truncated = 1;
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 start = BPF_CORE_READ(task, mm, arg_start);
+	__u64 end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 len = end > start ? end - start : 0;
+	if (len > SL_ARGS_SIZE) {
+		len = SL_ARGS_SIZE;
+		e->args_truncated = 1;
+	}
+	if (len && bpf_probe_read_user(e->args, len, (void *)start) == 0)
+		e->args_size = len;
+	exec_submit(e, 0);
+	return 0;
+}
+
+/* Failure: the process keeps its image, and execve has just copied the strings from it, so
+ * they are paged in. At most SL_ARGS_MAX_COUNT arguments of SL_ARG_MAX bytes. */
+static __always_inline int exec_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_args *a = bpf_map_lookup_elem(&execs, &tid);
+	if (!a)
+		return 0;
+	const char *filename = (const char *)a->filename;
+	const char *const *argv = (const char *const *)a->argv;
+	bpf_map_delete_elem(&execs, &tid);
+	if (ret == 0)
+		return 0; /* success is reported by sched_process_exec */
+	struct sl_exec_event *e = exec_record();
+	if (!e)
+		return 0;
+	long n = bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+	if (n < 0)
+		e->filename[0] = 0;
+	else if (n == sizeof(e->filename))
+		e->filename_truncated = 1;
+	/* args_size lives in the map value, as in execsnoop: re-read each round, it is a bounded
+	 * unknown to the verifier, so the rounds' states prune instead of multiplying. */
+	for (int i = 0; i < SL_ARGS_MAX_COUNT; i++) {
+		const char *argp = NULL;
+		if (bpf_probe_read_user(&argp, sizeof(argp), &argv[i]) || !argp)
+			goto out;
+		__u32 size = e->args_size;
+		if (size > SL_ARGS_SIZE - SL_ARG_MAX) {
+			e->args_truncated = 1;
+			goto out;
+		}
+		n = bpf_probe_read_user_str(&e->args[size], SL_ARG_MAX, argp);
+		if (n <= 0) {
+			e->args_truncated = 1;
+			goto out;
+		}
+		if (n == SL_ARG_MAX)
+			e->args_truncated = 1; /* cut at SL_ARG_MAX - 1 bytes */
+		e->args_size = size + n;
+	}
+	{
+		const char *argp = NULL;
+		bpf_probe_read_user(&argp, sizeof(argp), &argv[SL_ARGS_MAX_COUNT]);
+		if (argp)
+			e->args_truncated = 1;
+	}
+out:
+	exec_submit(e, (int)ret);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_execve")
+int sl_exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return exec_exit(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_execveat")
+int sl_exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return exec_exit(ctx->ret);
+}
+
+static __always_inline int fork_emit(struct task_struct *child)
+{
+	__u32 pid = BPF_CORE_READ(child, pid);
+	if (targ_failed || pid != BPF_CORE_READ(child, tgid))
+		return 0; /* a new thread, not a process */
+	if (!sl_wanted())
+		return 0;
+	struct sl_fork_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr(&e->hdr, SL_EV_FORK);
+	e->child_pid = pid;
+	e->pad = 0;
+	sl_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sl_fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	return fork_emit(child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(sl_fork_raw, struct task_struct *parent, struct task_struct *child)
+{
+	return fork_emit(child);
+}
+
+SEC("tp/sched/sched_process_exit")
+int sl_sched_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads live on: not the process's exit */
+	if (targ_failed && BPF_CORE_READ(task, exit_code) == 0)
+		return 0;
+	if (!sl_wanted())
+		return 0;
+	struct sl_exit_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr(&e->hdr, SL_EV_EXIT);
+	int code = BPF_CORE_READ(task, exit_code);
+	e->exit_code = (code >> 8) & 0xff;
+	e->signal = code & 0x7f;
+	e->core_dumped = (code & 0x80) ? 1 : 0;
+	e->pad = 0;
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	__u64 now = e->hdr.ts_ns;
+	e->lifetime_ns = now > start ? now - start : 0;
+	sl_submit(e);
+	return 0;
+}

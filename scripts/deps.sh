@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that build, test and benchmark Sightline. Idempotent: only
+# what is missing is installed, and `apt-get update` runs once, only when something is.
+set -euo pipefail
+PKGS=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  # CO-RE toolchain: BPF compiler, skeleton generator, loader
+  clang-16 llvm-16 bpftool libbpf-dev libelf-dev zlib1g-dev
+  # libraries
+  libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
+  # tests and benchmarks: gtest, peers (libbpf-tools, bpftrace), helpers
+  libgtest-dev libbpf-tools bpftrace curl python3 procps util-linux bc
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

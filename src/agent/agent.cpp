@@ -1,0 +1,206 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/runner.h"
+#include "bpf/libbpf_util.h"
+#include "core/clock.h"
+#include "core/schema.h"
+#include "export/prom_text.h"
+#include "server/http_server.h"
+
+namespace sightline::agent {
+namespace {
+
+// Counts events by kind as they pass (the per-source totals come from the sources).
+class KindCounter : public sources::EventSink {
+ public:
+  void on_event(core::Event& e) override {
+    auto& c = counts_[static_cast<size_t>(e.kind)];
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  uint64_t get(core::EventKind k) const {
+    return counts_[static_cast<size_t>(k)].load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(core::EventKind::kCount)> counts_{};
+};
+
+struct SelfStats {
+  double cpu_seconds = 0, start_time_seconds = 0;
+  double rss_bytes = 0, vsize_bytes = 0;
+  double open_fds = 0;
+};
+
+SelfStats self_stats(uint64_t boot_wall_offset_s) {
+  SelfStats s;
+  std::ifstream in("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream rest(stat.substr(close + 2));
+    std::string f;
+    static const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+    static const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    double utime = 0, stime = 0;
+    for (int i = 3; rest >> f; i++) {
+      if (i == 14) utime = std::stod(f);
+      if (i == 15) stime = std::stod(f);
+      if (i == 22) s.start_time_seconds = std::stod(f) / hz + static_cast<double>(boot_wall_offset_s);
+      if (i == 23) s.vsize_bytes = std::stod(f);
+      if (i == 24) {
+        s.rss_bytes = std::stod(f) * page;
+        break;
+      }
+    }
+    s.cpu_seconds = (utime + stime) / hz;
+  }
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    s.open_fds++;
+  return s;
+}
+
+std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
+  exporter::PromWriter w;
+  w.family("sightline_build_info", "gauge", "Sightline version; always 1");
+  w.sample("sightline_build_info", {{"version", SIGHTLINE_VERSION}}, 1);
+
+  w.family("sightline_source_up", "gauge", "1 if the source is running, 0 if it could not start");
+  for (const auto& s : runner.sources()) w.sample("sightline_source_up", {{"source", s.name}}, s.running);
+
+  std::vector<std::pair<std::string, sources::SourceStats>> stats;
+  for (const auto& s : runner.sources())
+    if (s.running) stats.emplace_back(s.name, s.source->stats());
+
+  w.family("sightline_events_total", "counter", "Events decoded and delivered, by source and kind");
+  for (const auto& k : core::kinds()) {
+    const auto* src = sources::source_for_kind(k.kind);
+    bool running = false;
+    for (const auto& s : runner.sources()) running |= s.running && src && s.name == src->name;
+    if (running) w.sample("sightline_events_total", {{"source", k.source}, {"kind", k.name}}, kinds.get(k.kind));
+  }
+  w.family("sightline_events_lost_total", "counter",
+           "Events lost, by source and reason: ringbuf_full (kernel ring buffer had no room), "
+           "pairing_map_full (syscall enter/exit map full), decode_error (malformed record)");
+  for (const auto& [name, st] : stats) {
+    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "ringbuf_full"}}, st.lost_ringbuf);
+    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "pairing_map_full"}}, st.lost_pairing);
+    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "decode_error"}}, st.decode_errors);
+  }
+  w.family("sightline_process_table_entries", "gauge", "Processes in the agent's process table");
+  w.sample("sightline_process_table_entries", runner.table().size());
+  w.family("sightline_process_table_overflows_total", "counter",
+           "Processes not tracked because the process table was full");
+  w.sample("sightline_process_table_overflows_total", runner.table().overflows());
+
+  w.family("sightline_bpf_program_runs_total", "counter", "Times each BPF program ran (kernel statistics)");
+  std::vector<std::tuple<std::string, std::string, uint64_t>> times;
+  for (const auto& s : runner.sources()) {
+    if (!s.running) continue;
+    for (const auto& p : s.source->program_stats()) {
+      w.sample("sightline_bpf_program_runs_total", {{"source", s.name}, {"program", p.name}}, p.run_count);
+      times.emplace_back(s.name, p.name, p.run_time_ns);
+    }
+  }
+  w.family("sightline_bpf_program_run_seconds_total", "counter",
+           "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
+  for (const auto& [src, prog, ns] : times)
+    w.sample("sightline_bpf_program_run_seconds_total", {{"source", src}, {"program", prog}}, ns / 1e9);
+
+  SelfStats self = self_stats((core::now_wall_ns() - core::now_boot_ns()) / 1000000000ULL);
+  w.family("process_cpu_seconds_total", "counter", "User and system CPU time of the agent");
+  w.sample("process_cpu_seconds_total", self.cpu_seconds);
+  w.family("process_resident_memory_bytes", "gauge", "Resident memory of the agent");
+  w.sample("process_resident_memory_bytes", self.rss_bytes);
+  w.family("process_virtual_memory_bytes", "gauge", "Virtual memory of the agent");
+  w.sample("process_virtual_memory_bytes", self.vsize_bytes);
+  w.family("process_open_fds", "gauge", "Open file descriptors of the agent");
+  w.sample("process_open_fds", self.open_fds);
+  w.family("process_start_time_seconds", "gauge", "Start time of the agent, seconds since the epoch");
+  w.sample("process_start_time_seconds", self.start_time_seconds);
+  return w.text();
+}
+
+}  // namespace
+
+int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
+  bpf::Features features = bpf::probe_features();
+  bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
+  Runner runner(features, config.max_processes);
+  KindCounter kinds;
+  runner.add_sink(&kinds);
+  size_t seeded = runner.seed_processes();
+  spdlog::info("process table seeded with {} processes from /proc", seeded);
+
+  int running = 0;
+  for (const auto& [name, sc] : config.sources) {
+    if (!sc.enabled) {
+      spdlog::info("source {}: disabled in the configuration", name);
+      continue;
+    }
+    sources::SourceOptions opts;
+    opts.filter.failed_only = sc.failed_only;
+    opts.ring_bytes = sc.ring_bytes;
+    if (auto st = runner.start(name, opts); st) {
+      running++;
+      spdlog::info("source {}: running", name);
+    } else {
+      spdlog::warn("source {}: not running: {}", name, st.message());
+    }
+  }
+  if (running == 0) {
+    spdlog::error("no source could start; `sightline doctor` explains what this kernel lacks");
+    return 1;
+  }
+
+  std::string host;
+  int port = 0;
+  if (auto st = split_listen(config.listen, &host, &port); !st) {
+    spdlog::error("listen: {}", st.message());
+    return 1;
+  }
+  server::HttpServer http;
+  http.set_token(config.api_token);
+  http.get("/metrics", [&] {
+    return server::Response{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(runner, kinds)};
+  });
+  http.get("/healthz", [&] {
+    std::string body;
+    bool ok = false;
+    for (const auto& s : runner.sources()) {
+      ok |= s.running;
+      body += s.name + ": " + (s.running ? "running" : "not running: " + s.error) + "\n";
+    }
+    return server::Response{ok ? 200 : 503, "text/plain; charset=utf-8", body};
+  });
+  if (auto st = http.start(host, port); !st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  spdlog::info("serving /metrics and /healthz on http://{}:{}", host, port);
+
+  runner.run(stop, config.poll_interval_ms);
+
+  spdlog::info("stopping");
+  http.stop();
+  for (const auto& s : runner.sources()) {
+    if (!s.running) continue;
+    auto st = s.source->stats();
+    spdlog::info("source {}: {} events, {} lost (ring buffer full {}, pairing map full {})", s.name,
+                 st.events, st.lost_ringbuf + st.lost_pairing + st.decode_errors, st.lost_ringbuf,
+                 st.lost_pairing);
+  }
+  runner.stop_all();
+  return 0;
+}
+
+}  // namespace sightline::agent

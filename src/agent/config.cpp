@@ -1,0 +1,182 @@
+#include "agent/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "sources/source.h"
+
+namespace sightline::agent {
+namespace {
+
+std::string where(std::string_view origin, const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  std::string s(origin);
+  if (m.line >= 0) s += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  return s;
+}
+
+std::string join(const std::set<std::string>& keys) {
+  std::string s;
+  for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
+  return s;
+}
+
+core::Status unknown_keys(std::string_view origin, const YAML::Node& map, const std::string& path,
+                          const std::set<std::string>& allowed) {
+  if (!map.IsMap())
+    return core::Status::error(EINVAL, where(origin, map) + ": " + (path.empty() ? "the file" : path) +
+                                           " must be a mapping of keys to values");
+  for (const auto& kv : map) {
+    std::string k = kv.first.as<std::string>();
+    if (!allowed.count(k))
+      return core::Status::error(EINVAL, where(origin, kv.first) + ": unknown key '" +
+                                             (path.empty() ? "" : path + ".") + k +
+                                             "' (expected one of: " + join(allowed) + ")");
+  }
+  return {};
+}
+
+template <class T>
+core::Status get(std::string_view origin, const YAML::Node& parent, const char* key,
+                 const std::string& path, T* out, T lo = T(), T hi = T()) {
+  YAML::Node n = parent[key];
+  if (!n) return {};
+  std::string full = path.empty() ? key : path + "." + key;
+  try {
+    if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
+    T v = n.as<T>();
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      if (v < lo || v > hi)
+        return core::Status::error(EINVAL, where(origin, n) + ": " + full + ": " + n.Scalar() +
+                                               " is out of range (" + std::to_string(lo) + " to " +
+                                               std::to_string(hi) + ")");
+    }
+    *out = v;
+  } catch (const YAML::Exception&) {
+    const char* what = std::is_same_v<T, bool> ? "true or false"
+                       : std::is_arithmetic_v<T> ? "a whole number"
+                                                 : "a string";
+    return core::Status::error(EINVAL, where(origin, n) + ": " + full + ": expected " + what +
+                                           ", got '" + (n.IsScalar() ? n.Scalar() : "a list or map") + "'");
+  }
+  return {};
+}
+
+}  // namespace
+
+AgentConfig default_config() {
+  AgentConfig c;
+  for (const auto& s : sources::registry()) c.sources[std::string(s.name)] = SourceConfig{};
+  return c;
+}
+
+std::string default_config_yaml() {
+  std::ostringstream o;
+  AgentConfig c = default_config();
+  o << "# sightline agent configuration (these are the built-in defaults)\n"
+    << "# HTTP listener for /metrics and /healthz. A non-loopback address needs api_token.\n"
+    << "listen: " << c.listen << "\n"
+    << "api_token: \"\"\n"
+    << "# How often sources are drained when the kernel has not forced a wakeup (10-10000).\n"
+    << "poll_interval_ms: " << c.poll_interval_ms << "\n"
+    << "# trace, debug, info, warn, error\n"
+    << "log_level: " << c.log_level << "\n"
+    << "# Bound of the process table (processes tracked at once).\n"
+    << "max_processes: " << c.max_processes << "\n"
+    << "sources:\n";
+  for (const auto& s : sources::registry()) {
+    o << "  # " << s.doc << "\n"
+      << "  " << s.name << ":\n"
+      << "    enabled: true\n"
+      << "    failed_only: false\n"
+      << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
+  }
+  return o.str();
+}
+
+core::Status parse_config(std::string_view text, std::string_view origin, AgentConfig* out) {
+  AgentConfig c = default_config();
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::ParserException& e) {
+    return core::Status::error(EINVAL, std::string(origin) + ":" + std::to_string(e.mark.line + 1) +
+                                           ":" + std::to_string(e.mark.column + 1) +
+                                           ": YAML syntax: " + e.msg);
+  }
+  if (root.IsNull()) {
+    *out = c;
+    return {};
+  }
+  const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
+                                     "max_processes", "sources"};
+  if (auto st = unknown_keys(origin, root, "", top); !st) return st;
+  if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
+  if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
+  if (auto st = get<uint32_t>(origin, root, "poll_interval_ms", "", &c.poll_interval_ms, 10, 10000); !st)
+    return st;
+  if (auto st = get<uint64_t>(origin, root, "max_processes", "", &c.max_processes, 64, 4194304); !st)
+    return st;
+  if (auto st = get<std::string>(origin, root, "log_level", "", &c.log_level); !st) return st;
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  if (!levels.count(c.log_level))
+    return core::Status::error(EINVAL, where(origin, root["log_level"]) + ": log_level: '" +
+                                           c.log_level + "' is not one of: " + join(levels));
+  std::string host;
+  int port;
+  if (auto st = split_listen(c.listen, &host, &port); !st)
+    return core::Status::error(EINVAL, where(origin, root["listen"]) + ": listen: " + st.message());
+  bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (!loopback && c.api_token.empty())
+    return core::Status::error(EINVAL, where(origin, root["listen"]) + ": listen: " + c.listen +
+                                           " is not a loopback address: set api_token too");
+
+  if (YAML::Node srcs = root["sources"]) {
+    std::set<std::string> names;
+    for (const auto& s : sources::registry()) names.insert(std::string(s.name));
+    if (auto st = unknown_keys(origin, srcs, "sources", names); !st) return st;
+    for (const auto& kv : srcs) {
+      std::string name = kv.first.as<std::string>();
+      std::string path = "sources." + name;
+      SourceConfig& sc = c.sources[name];
+      if (kv.second.IsNull()) continue;
+      if (auto st = unknown_keys(origin, kv.second, path, {"enabled", "failed_only", "ring_bytes"}); !st)
+        return st;
+      if (auto st = get<bool>(origin, kv.second, "enabled", path, &sc.enabled); !st) return st;
+      if (auto st = get<bool>(origin, kv.second, "failed_only", path, &sc.failed_only); !st) return st;
+      if (auto st = get<uint32_t>(origin, kv.second, "ring_bytes", path, &sc.ring_bytes, 0, 1u << 30); !st)
+        return st;
+    }
+  }
+  *out = std::move(c);
+  return {};
+}
+
+core::Status load_config(const std::string& path, AgentConfig* out) {
+  std::ifstream in(path);
+  if (!in) return core::Status::error(errno, path + ": cannot read: " + strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, out);
+}
+
+core::Status split_listen(const std::string& listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+    return core::Status::error(EINVAL, "'" + listen + "' is not host:port");
+  std::string h = listen.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  char* end;
+  long p = std::strtol(listen.c_str() + colon + 1, &end, 10);
+  if (*end || p < 1 || p > 65535)
+    return core::Status::error(EINVAL, "'" + listen + "': port must be 1 to 65535");
+  *host = h;
+  *port = static_cast<int>(p);
+  return {};
+}
+
+}  // namespace sightline::agent

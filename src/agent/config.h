@@ -1,0 +1,38 @@
+// The agent's configuration: a struct with defaults in code, filled from YAML with validation
+// that names the file, line and key. `sightline config check` and `config default` use it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace sightline::agent {
+
+struct SourceConfig {
+  bool enabled = true;
+  bool failed_only = false;  // file: only failed opens; process: failed execs, non-zero exits
+  uint32_t ring_bytes = 0;   // 0: the source's default
+};
+
+struct AgentConfig {
+  std::string listen = "127.0.0.1:9190";
+  std::string api_token;          // required when listen is not loopback
+  uint32_t poll_interval_ms = 100;
+  std::string log_level = "info";
+  uint64_t max_processes = 131072;
+  std::map<std::string, SourceConfig> sources;  // every registered source, enabled by default
+};
+
+AgentConfig default_config();
+// The defaults as a commented YAML file (what `sightline config default` prints).
+std::string default_config_yaml();
+// Parses `text` (named `origin` in messages) over the defaults.
+core::Status parse_config(std::string_view text, std::string_view origin, AgentConfig* out);
+core::Status load_config(const std::string& path, AgentConfig* out);
+// "host:port" -> parts; false with a message on a bad address.
+core::Status split_listen(const std::string& listen, std::string* host, int* port);
+
+}  // namespace sightline::agent

@@ -1,0 +1,92 @@
+#include "agent/runner.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/clock.h"
+#include "core/wall_clock.h"
+
+namespace sightline::agent {
+
+Runner::Runner(bpf::Features features, size_t max_processes)
+    : features_(std::move(features)), table_(max_processes) {
+  table_.set_container_resolver([this](uint64_t id) { return cgroups_.container_id(id); });
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+}
+
+Runner::~Runner() {
+  stop_all();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+core::Status Runner::start(const std::string& name, const sources::SourceOptions& opts) {
+  const sources::SourceInfo* info = sources::find_source(name);
+  if (!info) return core::Status::error(EINVAL, "unknown source '" + name + "'");
+  RunningSource rs{name, info->create(), false, ""};
+  core::Status st = rs.source->start(opts, features_, this);
+  if (st) {
+    rs.running = true;
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    int fd = rs.source->epoll_fd();
+    if (fd >= 0 && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+      spdlog::warn("{}: epoll_ctl: {}", name, strerror(errno));
+  } else {
+    rs.error = st.message();
+  }
+  sources_.push_back(std::move(rs));
+  return st;
+}
+
+void Runner::on_event(core::Event& e) {
+  table_.observe(e);
+  for (auto* s : sinks_) s->on_event(e);
+}
+
+int Runner::drain() {
+  int n = 0;
+  for (auto& s : sources_)
+    if (s.running) {
+      int r = s.source->consume();
+      if (r > 0) n += r;
+    }
+  return n;
+}
+
+void Runner::run(const std::atomic<bool>& stop, uint32_t poll_ms, uint64_t deadline_boot_ns,
+                 const std::function<void()>& after_drain) {
+  uint64_t next_tick = core::now_boot_ns() + 1000000000ULL;
+  struct epoll_event evs[8];
+  while (!stop.load(std::memory_order_relaxed)) {
+    uint64_t now = core::now_boot_ns();
+    int timeout = static_cast<int>(poll_ms);
+    if (deadline_boot_ns) {
+      if (now >= deadline_boot_ns) break;
+      timeout = static_cast<int>(std::min<uint64_t>(timeout, (deadline_boot_ns - now) / 1000000 + 1));
+    }
+    // Below the forced-wakeup threshold nothing wakes us: the timeout is the batching period.
+    epoll_wait(epoll_fd_, evs, 8, timeout);
+    drain();
+    if (after_drain) after_drain();
+    now = core::now_boot_ns();
+    if (now >= next_tick) {
+      next_tick = now + 1000000000ULL;
+      core::wall_clock().resync();
+      table_.sweep(now);
+    }
+  }
+  drain();
+  if (after_drain) after_drain();
+}
+
+void Runner::stop_all() {
+  for (auto& s : sources_) {
+    if (s.running) s.source->stop();
+    s.running = false;
+  }
+}
+
+}  // namespace sightline::agent

@@ -1,0 +1,62 @@
+// Starts sources, runs the poll loop, and feeds every event through the process table to the
+// consumers. Shared by `sightline agent`, `sightline trace` and the BPF tests, so all three run
+// sources exactly the same way.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf/features.h"
+#include "core/cgroups.h"
+#include "core/process_table.h"
+#include "sources/source.h"
+
+namespace sightline::agent {
+
+struct RunningSource {
+  std::string name;
+  std::unique_ptr<sources::Source> source;
+  bool running = false;
+  std::string error;  // why it is not running
+};
+
+class Runner : public sources::EventSink {
+ public:
+  explicit Runner(bpf::Features features, size_t max_processes = core::ProcessTable::kDefaultMaxEntries);
+  ~Runner() override;
+
+  // Consumers see every event after enrichment, in order, on the polling thread.
+  void add_sink(sources::EventSink* sink) { sinks_.push_back(sink); }
+  // Seeds the process table from /proc (call before start so early events are enriched).
+  size_t seed_processes() { return table_.seed_from_proc(); }
+
+  // Starts one source; a failure is recorded on it and returned, other sources are unaffected.
+  core::Status start(const std::string& name, const sources::SourceOptions& opts);
+  // Polls until `stop` is set or `deadline_boot_ns` (0: none) passes. Waits at most
+  // poll_ms for a forced wakeup, then drains every source and calls `after_drain`.
+  void run(const std::atomic<bool>& stop, uint32_t poll_ms, uint64_t deadline_boot_ns = 0,
+           const std::function<void()>& after_drain = {});
+  // One drain of every source, now.
+  int drain();
+  void stop_all();
+
+  const std::vector<RunningSource>& sources() const { return sources_; }
+  const core::ProcessTable& table() const { return table_; }
+  const bpf::Features& features() const { return features_; }
+
+  void on_event(core::Event& e) override;
+
+ private:
+  bpf::Features features_;
+  core::CgroupResolver cgroups_;
+  core::ProcessTable table_;
+  std::vector<sources::EventSink*> sinks_;
+  std::vector<RunningSource> sources_;
+  int epoll_fd_ = -1;
+};
+
+}  // namespace sightline::agent

@@ -1,0 +1,151 @@
+#include "bpf/features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+namespace sightline::bpf {
+namespace {
+
+bool exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
+
+uint64_t cap_eff() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("CapEff:")) return std::stoull(line.substr(7), nullptr, 16);
+  return 0;
+}
+
+// Loads "r0 = 0; exit" as the given tracing program and attaches it; returns 0 or -errno.
+int probe_tracing(bpf_attach_type type, const char* btf_name, uint32_t kind) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return -errno;
+  int id = btf__find_by_name_kind(vmlinux, btf_name, kind);
+  btf__free(vmlinux);
+  if (id < 0) return -ENOENT;
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type,
+              .attach_btf_id = static_cast<__u32>(id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "sl_probe", "GPL", insns, 2, &opts);
+  if (fd < 0) return -errno;
+  int link = bpf_raw_tracepoint_open(nullptr, fd);
+  int err = link < 0 ? -errno : 0;
+  if (link >= 0) close(link);
+  close(fd);
+  return err;
+}
+
+std::string errtext(int err) { return err ? strerror(err < 0 ? -err : err) : ""; }
+
+}  // namespace
+
+bool Features::tracepoint_exists(std::string_view category, std::string_view name) const {
+  if (tracefs.empty()) return false;
+  return exists(tracefs + "/" + std::string(category) + "/" + std::string(name));
+}
+
+std::string ensure_tracefs(bool* mounted_by_us) {
+  if (mounted_by_us) *mounted_by_us = false;
+  for (const char* p : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"})
+    if (exists(p)) return p;
+  if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      exists("/sys/kernel/tracing/events")) {
+    if (mounted_by_us) *mounted_by_us = true;
+    return "/sys/kernel/tracing/events";
+  }
+  return {};
+}
+
+Features probe_features() {
+  Features f;
+  struct utsname u;
+  if (uname(&u) == 0) f.kernel_release = u.release;
+  f.root = geteuid() == 0;
+  uint64_t caps = cap_eff();
+  f.cap_sys_admin = caps & (1ULL << 21);
+  f.cap_perfmon = caps & (1ULL << 38);
+  f.cap_bpf = caps & (1ULL << 39);
+  auto add = [&](const char* name, bool ok, std::string detail) {
+    f.list.push_back({name, ok, std::move(detail)});
+    return ok;
+  };
+
+  f.btf = add("btf", exists("/sys/kernel/btf/vmlinux"),
+              exists("/sys/kernel/btf/vmlinux") ? "/sys/kernel/btf/vmlinux"
+                                                : "no /sys/kernel/btf/vmlinux: kernel built without "
+                                                  "CONFIG_DEBUG_INFO_BTF, CO-RE programs cannot load");
+  f.tracefs = ensure_tracefs(&f.tracefs_mounted_by_us);
+  add("tracefs", !f.tracefs.empty(),
+      f.tracefs.empty() ? "not mounted and could not mount it (needs root)"
+                        : f.tracefs + (f.tracefs_mounted_by_us ? " (mounted by sightline)" : ""));
+
+  int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr);
+  f.can_load = r == 1;
+  f.tracepoint = add("prog:tracepoint", r == 1, r < 0 ? errtext(r) : "");
+  if (!f.can_load) {
+    add("load", false,
+        r == -EPERM || r == -EACCES
+            ? "cannot load BPF programs: run as root, or grant CAP_BPF and CAP_PERFMON"
+            : "cannot load BPF programs: " + errtext(r));
+  }
+  auto prog = [&](const char* name, bpf_prog_type t) {
+    int res = libbpf_probe_bpf_prog_type(t, nullptr);
+    return add(name, res == 1, res < 0 ? errtext(res) : (res == 0 ? "not supported" : ""));
+  };
+  f.raw_tp = prog("prog:raw_tracepoint", BPF_PROG_TYPE_RAW_TRACEPOINT);
+  f.prog_perf_event = prog("prog:perf_event", BPF_PROG_TYPE_PERF_EVENT);
+  f.xdp = prog("prog:xdp", BPF_PROG_TYPE_XDP);
+  f.sched_cls = prog("prog:sched_cls (tc)", BPF_PROG_TYPE_SCHED_CLS);
+  f.cgroup_skb = prog("prog:cgroup_skb", BPF_PROG_TYPE_CGROUP_SKB);
+  r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
+  f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "falls back to perf buffer (kernel < 5.8)");
+  r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ktime_get_boot_ns, nullptr);
+  f.boot_clock = add("helper:ktime_get_boot_ns", r == 1, r == 1 ? "" : "kernel < 5.8");
+
+  if (f.btf && f.can_load) {
+    r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+    f.tp_btf = add("tp_btf", r == 0, r ? "load/attach: " + errtext(r) : "");
+    r = probe_tracing(BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC);
+    f.fentry = add("fentry", r == 0, r ? "load/attach: " + errtext(r) : "");
+  } else {
+    add("tp_btf", false, "needs BTF and privileges");
+    add("fentry", false, "needs BTF and privileges");
+  }
+  bool kp = exists("/sys/bus/event_source/devices/kprobe/type") ||
+            (!f.tracefs.empty() && exists(f.tracefs + "/../kprobe_events"));
+  f.kprobe = add("kprobe", kp, kp ? "" : "no kprobe PMU or kprobe_events: kernel built without "
+                                         "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS");
+  bool up = exists("/sys/bus/event_source/devices/uprobe/type");
+  f.uprobe = add("uprobe", up, up ? "" : "no uprobe PMU: kernel built without CONFIG_UPROBE_EVENTS");
+
+  struct perf_event_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_freq = 49;
+  attr.freq = 1;
+  attr.disabled = 1;
+  int pfd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0));
+  f.perf_event = add("perf_event:cpu-clock", pfd >= 0, pfd >= 0 ? "" : errtext(errno));
+  if (pfd >= 0) close(pfd);
+
+  int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  f.bpf_stats = add("bpf_stats", sfd >= 0, sfd >= 0 ? "" : errtext(errno));
+  if (sfd >= 0) close(sfd);
+  return f;
+}
+
+}  // namespace sightline::bpf

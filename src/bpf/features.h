@@ -1,0 +1,43 @@
+// What this kernel and this process can do, probed once at start. Sources choose their hooks
+// from it (tp_btf -> raw_tp -> tracepoint ...), and `sightline doctor` prints it.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sightline::bpf {
+
+struct Feature {
+  std::string name;
+  bool ok = false;
+  std::string detail;  // why not, or which variant
+};
+
+struct Features {
+  std::string kernel_release;
+  bool root = false;
+  bool cap_bpf = false, cap_perfmon = false, cap_sys_admin = false;
+  bool btf = false;           // /sys/kernel/btf/vmlinux: CO-RE possible
+  std::string tracefs;        // events root (…/tracing/events) or empty
+  bool tracefs_mounted_by_us = false;
+  bool can_load = false;      // a trivial program loaded: privileges and bpf() are there
+  bool ringbuf = false;
+  bool tracepoint = false, raw_tp = false, tp_btf = false;
+  bool kprobe = false, fentry = false, uprobe = false;
+  bool perf_event = false;    // perf_event_open of a software cpu-clock event
+  bool prog_perf_event = false, xdp = false, sched_cls = false, cgroup_skb = false;
+  bool boot_clock = false;    // bpf_ktime_get_boot_ns
+  bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
+  std::vector<Feature> list;  // the same, with details, in doctor's order
+
+  bool tracepoint_exists(std::string_view category, std::string_view name) const;
+};
+
+// Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (libbpf needs it to find
+// tracepoint ids). Returns the events directory, or empty.
+std::string ensure_tracefs(bool* mounted_by_us = nullptr);
+
+Features probe_features();
+
+}  // namespace sightline::bpf

@@ -1,0 +1,78 @@
+#include "bpf/libbpf_util.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+
+namespace sightline::bpf {
+namespace {
+bool g_verbose = false;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  if (level == LIBBPF_DEBUG && !g_verbose) return 0;
+  char buf[2048];
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  while (n > 0 && n < static_cast<int>(sizeof buf) && buf[n - 1] == '\n') buf[--n] = 0;
+  if (level == LIBBPF_WARN && g_verbose)
+    spdlog::warn("libbpf: {}", buf);
+  else
+    spdlog::debug("libbpf: {}", buf);
+  return 0;
+}
+}  // namespace
+
+void install_libbpf_logger(bool verbose) {
+  g_verbose = verbose;
+  libbpf_set_print(libbpf_print);
+}
+
+core::Status libbpf_error(int err, const std::string& what) {
+  if (err < 0) err = -err;
+  std::string msg = what + ": " + strerror(err);
+  if (err == EPERM || err == EACCES)
+    msg += " (loading BPF needs root, or CAP_BPF and CAP_PERFMON; `sightline doctor` checks)";
+  else if (err == ENOENT)
+    msg += " (the kernel lacks this hook; `sightline doctor` lists what it has)";
+  return core::Status::error(err, msg);
+}
+
+std::vector<uint64_t> sum_percpu_u64(const bpf_map* map) {
+  uint32_t slots = bpf_map__max_entries(map);
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> sums(slots, 0);
+  if (ncpu <= 0) return sums;
+  std::vector<uint64_t> values(static_cast<size_t>(ncpu));
+  int fd = bpf_map__fd(map);
+  for (uint32_t k = 0; k < slots; k++) {
+    if (bpf_map_lookup_elem(fd, &k, values.data()) != 0) continue;
+    for (uint64_t v : values) sums[k] += v;
+  }
+  return sums;
+}
+
+std::vector<ProgramStats> program_stats(const bpf_object* obj) {
+  std::vector<ProgramStats> out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    struct bpf_prog_info info;
+    memset(&info, 0, sizeof info);
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return out;
+}
+
+StatsEnabler::StatsEnabler() { fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME); }
+StatsEnabler::~StatsEnabler() {
+  if (fd_ >= 0) close(fd_);
+}
+
+}  // namespace sightline::bpf

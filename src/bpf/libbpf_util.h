@@ -1,0 +1,48 @@
+// Thin glue over libbpf: its logs go to our logger, its errors become Status values that name
+// the program or map, and the per-object health numbers (loss counters, program run stats) are
+// read the same way for every source.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+struct bpf_object;
+struct bpf_map;
+
+namespace sightline::bpf {
+
+// Routes libbpf's messages into the logger (warnings at debug level unless verbose: a verifier
+// dump is for developers, the Status carries the sentence for people).
+void install_libbpf_logger(bool verbose);
+
+// "what: strerror(err)" plus a hint for the errnos people meet (EPERM -> needs root/CAP_BPF).
+core::Status libbpf_error(int err, const std::string& what);
+
+// Sums a per-CPU array map of u64 counters slot by slot.
+std::vector<uint64_t> sum_percpu_u64(const bpf_map* map);
+
+struct ProgramStats {
+  std::string name;
+  uint64_t run_count = 0;
+  uint64_t run_time_ns = 0;  // needs kernel BPF stats enabled (see StatsEnabler)
+};
+// Every loaded program of the object, with the kernel's run counters.
+std::vector<ProgramStats> program_stats(const bpf_object* obj);
+
+// Holds kernel BPF run-time statistics on (bpf_enable_stats) while alive.
+class StatsEnabler {
+ public:
+  StatsEnabler();
+  ~StatsEnabler();
+  StatsEnabler(const StatsEnabler&) = delete;
+  StatsEnabler& operator=(const StatsEnabler&) = delete;
+  bool enabled() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace sightline::bpf

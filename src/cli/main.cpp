@@ -1,0 +1,126 @@
+// sightline: the command line. Parsing and help live here; the work lives in src/.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "bpf/libbpf_util.h"
+#include "cli/commands.h"
+
+namespace sightline::cli {
+
+std::atomic<bool> g_stop{false};
+
+void install_signal_handlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = [](int) { g_stop.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: epoll_wait returns EINTR and the loop sees the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace sightline::cli
+
+int main(int argc, char** argv) {
+  using namespace sightline;
+  CLI::App app{
+      "sightline: an eBPF observability agent for Linux.\n"
+      "Sees every exec, exit and file open on this node with no change to applications.\n"
+      "Needs root (or CAP_BPF + CAP_PERFMON); `sightline doctor` checks this kernel."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", SIGHTLINE_VERSION);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging, including libbpf's messages");
+
+  // agent
+  auto* agent_cmd = app.add_subcommand(
+      "agent", "Run every source the kernel supports and serve /metrics and /healthz "
+               "(default http://127.0.0.1:9190)");
+  std::string config_path, listen;
+  agent_cmd->add_option("-c,--config", config_path, "YAML configuration (see `sightline config default`)")
+      ->check(CLI::ExistingFile);
+  agent_cmd->add_option("--listen", listen, "host:port of the HTTP listener (overrides the config)");
+
+  // trace
+  cli::TraceArgs targs;
+  auto* trace_cmd = app.add_subcommand(
+      "trace", "Print live events: exec, fork, exit, open (or a source: process, file)");
+  trace_cmd->add_option("kinds", targs.kinds, "Event kinds or sources to trace")->required();
+  trace_cmd->add_option("-p,--pid", targs.pid, "Only this process id (filtered in the kernel)");
+  trace_cmd->add_option("-c,--comm", targs.comm, "Only tasks with this name (exact, filtered in the kernel)");
+  trace_cmd->add_option("--cgroup", targs.cgroup, "Only this cgroup v2 (path under the cgroup2 mount)");
+  trace_cmd->add_flag("-x,--failed", targs.failed, "Only failures: failed exec/open, non-zero exit");
+  trace_cmd->add_option("-d,--duration", targs.duration_s, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
+  trace_cmd->add_flag("-j,--json", targs.json, "One JSON object per line (keys: `sightline schema`)");
+  trace_cmd->add_flag("--no-header", targs.no_header, "Omit the table header");
+  trace_cmd->add_option("--ring-bytes", targs.ring_bytes, "Kernel ring buffer size per source")
+      ->check(CLI::Range(4096u, 1u << 30));
+  trace_cmd->add_option("--poll-ms", targs.poll_ms, "Reader poll period when not woken (ms)")
+      ->check(CLI::Range(1u, 10000u));
+  trace_cmd->footer(
+      "\nExamples:\n"
+      "  sightline trace exec                 every exec on the node, with argv\n"
+      "  sightline trace open --failed        opens that fail (ENOENT, EACCES ...)\n"
+      "  sightline trace process -p 1234      exec/fork/exit of one process\n"
+      "  sightline trace open --json | jq .   machine-readable\n"
+      "Loss is never silent: the closing summary counts lost events.");
+
+  auto* doctor_cmd = app.add_subcommand(
+      "doctor", "Check this kernel and these privileges; show which hooks each source will use");
+
+  bool schema_json = false;
+  auto* schema_cmd = app.add_subcommand("schema", "List every event kind and field");
+  schema_cmd->add_flag("--json", schema_json, "As JSON");
+
+  auto* config_cmd = app.add_subcommand("config", "Check a configuration file, or print the defaults");
+  config_cmd->require_subcommand(1);
+  std::string check_path;
+  auto* check_cmd = config_cmd->add_subcommand("check", "Validate a YAML configuration file");
+  check_cmd->add_option("file", check_path, "Configuration file")->required();
+  auto* default_cmd = config_cmd->add_subcommand("default", "Print the built-in defaults as YAML");
+
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  cli::install_signal_handlers();
+
+  if (*doctor_cmd) return cli::doctor();
+  if (*schema_cmd) return cli::schema(schema_json);
+  if (*trace_cmd) {
+    if (verbose) bpf::install_libbpf_logger(true);
+    return cli::trace(targs);
+  }
+  if (*config_cmd) {
+    if (*default_cmd) {
+      fputs(agent::default_config_yaml().c_str(), stdout);
+      return 0;
+    }
+    agent::AgentConfig cfg;
+    if (auto st = agent::load_config(check_path, &cfg); !st) {
+      fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+    printf("%s: ok\n", check_path.c_str());
+    return 0;
+  }
+  if (*agent_cmd) {
+    agent::AgentConfig cfg = agent::default_config();
+    if (!config_path.empty()) {
+      if (auto st = agent::load_config(config_path, &cfg); !st) {
+        fprintf(stderr, "%s\n", st.message().c_str());
+        return 1;
+      }
+    }
+    if (!listen.empty()) cfg.listen = listen;
+    if (!verbose) spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    bpf::install_libbpf_logger(verbose);
+    return agent::run_agent(cfg, cli::g_stop);
+  }
+  return 0;
+}

@@ -1,0 +1,231 @@
+// `sightline trace KIND...`: live events as an aligned table or JSON lines, filtered in the
+// kernel; Ctrl-C (or --duration) ends with a summary of events seen and lost.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include "agent/runner.h"
+#include "bpf/libbpf_util.h"
+#include "cli/commands.h"
+#include "core/cgroups.h"
+#include "core/clock.h"
+#include "core/render.h"
+#include "core/schema.h"
+
+namespace sightline::cli {
+namespace {
+
+using core::EventKind;
+using core::FieldDef;
+
+class Printer : public sources::EventSink {
+ public:
+  Printer(bool json, std::vector<EventKind> kinds) : json_(json), kinds_(std::move(kinds)) {
+    out_.reserve(1 << 20);
+    if (kinds_.size() == 1) {
+      for (const auto& f : core::common_fields())
+        if (!f.header.empty() && f.name != "evt.type") columns_.push_back(&f);
+      for (const auto& f : core::kind_def(kinds_[0]).fields)
+        if (!f.header.empty()) columns_.push_back(&f);
+    } else {
+      for (const auto& f : core::common_fields())
+        if (!f.header.empty()) columns_.push_back(&f);
+    }
+  }
+
+  void header() {
+    if (json_) return;
+    for (const FieldDef* f : columns_) pad(f->header, f->width);
+    if (kinds_.size() > 1) out_ += "DETAILS";
+    trim_line();
+    flush();
+  }
+
+  void on_event(core::Event& e) override {
+    printed_++;
+    if (json_) {
+      core::append_event_json(out_, e);
+      out_ += '\n';
+    } else {
+      for (const FieldDef* f : columns_) {
+        size_t start = out_.size();
+        core::append_value_text(out_, f->get(e));
+        size_t len = out_.size() - start;
+        if (f->width) out_.append(len < f->width ? f->width - len : 1, ' ');
+        else out_ += ' ';
+      }
+      if (kinds_.size() > 1) {
+        for (const auto& f : core::kind_def(e.kind).fields) {
+          if (f.header.empty()) continue;
+          out_ += f.name;
+          out_ += '=';
+          core::append_value_text(out_, f.get(e));
+          out_ += ' ';
+        }
+      }
+      trim_line();
+    }
+    if (out_.size() > (1 << 20) - 8192) flush();
+  }
+
+  void flush() {
+    if (!out_.empty()) fwrite(out_.data(), 1, out_.size(), stdout);
+    fflush(stdout);
+    out_.clear();
+  }
+  uint64_t printed() const { return printed_; }
+
+ private:
+  void pad(std::string_view s, size_t w) {
+    out_ += s;
+    out_.append(w > s.size() ? w - s.size() : 1, ' ');
+  }
+  void trim_line() {
+    while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+    out_ += '\n';
+  }
+  bool json_;
+  std::vector<EventKind> kinds_;
+  std::vector<const FieldDef*> columns_;
+  std::string out_;
+  uint64_t printed_ = 0;
+};
+
+// exec fork exit open, or a source name for all its kinds.
+core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<EventKind>* kinds) {
+  std::set<EventKind> seen;
+  for (const auto& n : names) {
+    if (const auto* k = core::find_kind(n)) {
+      seen.insert(k->kind);
+    } else if (const auto* s = sources::find_source(n)) {
+      seen.insert(s->kinds.begin(), s->kinds.end());
+    } else {
+      std::string known;
+      for (const auto& k : core::kinds()) known += std::string(k.name) + " ";
+      for (const auto& s : sources::registry()) known += std::string(s.name) + " ";
+      return core::Status::error(EINVAL, "unknown event kind '" + n + "'; known: " + known);
+    }
+  }
+  kinds->assign(seen.begin(), seen.end());
+  return {};
+}
+
+}  // namespace
+
+int trace(const TraceArgs& args) {
+  std::vector<EventKind> kinds;
+  if (auto st = resolve_kinds(args.kinds, &kinds); !st) {
+    fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (args.comm.size() > 15) {
+    fprintf(stderr, "sightline trace: --comm '%s' is longer than a task name (15 bytes)\n",
+            args.comm.c_str());
+    return 2;
+  }
+  sources::SourceOptions opts;
+  opts.kinds = kinds;
+  opts.filter.pid = args.pid;
+  opts.filter.comm = args.comm;
+  opts.filter.failed_only = args.failed;
+  opts.ring_bytes = args.ring_bytes;
+  if (!args.cgroup.empty()) {
+    std::string path = args.cgroup;
+    if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      fprintf(stderr, "sightline trace: --cgroup %s: no such cgroup v2 directory\n", args.cgroup.c_str());
+      return 2;
+    }
+    opts.filter.cgroup_id = st.st_ino;
+  }
+
+  bpf::install_libbpf_logger(false);
+  agent::Runner runner(bpf::probe_features());
+  Printer printer(args.json, kinds);
+  runner.add_sink(&printer);
+  runner.seed_processes();
+
+  std::set<std::string> names;
+  for (auto k : kinds) names.insert(std::string(sources::source_for_kind(k)->name));
+  for (const auto& n : names) {
+    if (auto st = runner.start(n, opts); !st) {
+      fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
+      return 1;
+    }
+  }
+  printer.header();
+  uint64_t deadline = args.duration_s > 0
+                          ? core::now_boot_ns() + static_cast<uint64_t>(args.duration_s * 1e9)
+                          : 0;
+  // Flush what each poll round printed, so a person sees events within one poll period.
+  runner.run(g_stop, args.poll_ms, deadline, [&] { printer.flush(); });
+  printer.flush();
+
+  uint64_t events = 0, rb = 0, pair = 0, dec = 0;
+  for (const auto& s : runner.sources()) {
+    auto st = s.source->stats();
+    events += st.events;
+    rb += st.lost_ringbuf;
+    pair += st.lost_pairing;
+    dec += st.decode_errors;
+  }
+  runner.stop_all();
+  uint64_t lost = rb + pair + dec;
+  fprintf(stderr, "sightline: %llu events, %llu lost (ringbuf_full=%llu pairing_map_full=%llu decode_error=%llu)%s\n",
+          static_cast<unsigned long long>(events), static_cast<unsigned long long>(lost),
+          static_cast<unsigned long long>(rb), static_cast<unsigned long long>(pair),
+          static_cast<unsigned long long>(dec),
+          lost ? ": raise --ring-bytes or narrow the filter" : "");
+  return 0;
+}
+
+int schema(bool json) {
+  if (json) {
+    std::string out = "{\"kinds\":[";
+    bool first_kind = true;
+    for (const auto& k : core::kinds()) {
+      if (!first_kind) out += ',';
+      first_kind = false;
+      out += "{\"name\":";
+      core::append_json_string(out, k.name);
+      out += ",\"source\":";
+      core::append_json_string(out, k.source);
+      out += ",\"doc\":";
+      core::append_json_string(out, k.doc);
+      out += ",\"fields\":[";
+      bool first = true;
+      auto field = [&](const FieldDef& f) {
+        if (!first) out += ',';
+        first = false;
+        out += "{\"name\":";
+        core::append_json_string(out, f.name);
+        out += ",\"unit\":";
+        core::append_json_string(out, f.unit);
+        out += ",\"doc\":";
+        core::append_json_string(out, f.doc);
+        out += '}';
+      };
+      for (const auto& f : core::common_fields()) field(f);
+      for (const auto& f : k.fields) field(f);
+      out += "]}";
+    }
+    out += "]}\n";
+    fputs(out.c_str(), stdout);
+    return 0;
+  }
+  printf("Fields of every event:\n");
+  for (const auto& f : core::common_fields())
+    printf("  %-22s %.*s\n", std::string(f.name).c_str(), static_cast<int>(f.doc.size()), f.doc.data());
+  for (const auto& k : core::kinds()) {
+    printf("\n%.*s (source %.*s): %.*s\n", static_cast<int>(k.name.size()), k.name.data(),
+           static_cast<int>(k.source.size()), k.source.data(), static_cast<int>(k.doc.size()), k.doc.data());
+    for (const auto& f : k.fields)
+      printf("  %-22s %.*s\n", std::string(f.name).c_str(), static_cast<int>(f.doc.size()), f.doc.data());
+  }
+  return 0;
+}
+
+}  // namespace sightline::cli

@@ -1,0 +1,43 @@
+// The decoded, enriched event every source produces and every consumer reads. Strings are views
+// into the ring-buffer record or the process table: valid only during the callback that
+// receives the event (consumers copy what they keep). Fields are declared in schema.h.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace sightline::core {
+
+enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kCount };
+
+struct Event {
+  EventKind kind = EventKind::kExec;
+  uint64_t ts_boot_ns = 0;  // CLOCK_BOOTTIME, as the kernel stamped it
+  uint64_t ts_wall_ns = 0;  // the same instant on the realtime clock (ns since the epoch)
+
+  // Process identity (header of every record) and enrichment from the process table.
+  uint32_t pid = 0, tid = 0, ppid = 0, uid = 0, gid = 0;
+  uint64_t cgroup_id = 0;
+  std::string_view comm;          // task name at the time of the event
+  std::string_view pname;         // parent's name (process table), may be empty
+  std::string_view exe;           // executable path (process table), may be empty
+  std::string_view container_id;  // 12-hex short id, empty on the host
+
+  // Kind-specific payload.
+  std::string_view path;  // exec: filename passed to execve; open: path argument
+  std::string_view args;  // exec: argv, NUL-separated, each argument NUL-terminated
+  uint32_t args_count = 0;
+  bool truncated = false;  // exec: argv or filename cut; open: path cut
+  int64_t ret = 0;         // exec/open: result (fd, 0, or -errno)
+  uint64_t flags = 0;      // open: O_* flags
+  uint32_t mode = 0;       // open: creation mode
+  int32_t dirfd = 0;       // open: directory fd for relative paths (AT_FDCWD = -100)
+  uint16_t syscall = 0;    // open: which syscall (sl_open_syscall)
+  uint32_t child_pid = 0;  // fork
+  int32_t exit_code = 0;   // exit
+  uint32_t signal = 0;     // exit: terminating signal
+  bool core_dumped = false;
+  uint64_t duration_ns = 0;  // exit: process lifetime
+};
+
+}  // namespace sightline::core

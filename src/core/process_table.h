@@ -1,0 +1,62 @@
+// What the agent knows of every live process: seeded from /proc at start, kept current by the
+// process source's exec/fork/exit events, and used to enrich every event of every source with
+// parent name, executable and container. Bounded; overflow is counted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "core/event.h"
+
+namespace sightline::core {
+
+struct ProcessInfo {
+  uint32_t pid = 0, ppid = 0, uid = 0, gid = 0;
+  uint64_t cgroup_id = 0;
+  uint64_t start_boot_ns = 0;
+  uint64_t exited_boot_ns = 0;  // non-zero: exited, kept a grace period for late events
+  std::string comm, exe, args;  // args NUL-separated
+  std::string container_id;
+};
+
+class ProcessTable {
+ public:
+  // A node with more live processes than this is far past normal (pid_max is 4M, typical nodes
+  // run hundreds to a few thousand); ~300 bytes an entry keeps the worst case near 40 MB.
+  static constexpr size_t kDefaultMaxEntries = 131072;
+  // Events of other sources can arrive after the exit event of their process (they cross
+  // different ring buffers): keep an exited process this long.
+  static constexpr uint64_t kExitGraceNs = 5'000'000'000ULL;
+
+  using ContainerResolver = std::function<std::string(uint64_t cgroup_id)>;
+
+  explicit ProcessTable(size_t max_entries = kDefaultMaxEntries) : max_entries_(max_entries) {}
+  void set_container_resolver(ContainerResolver r) { resolver_ = std::move(r); }
+
+  // Adds every process under proc_root; returns how many.
+  size_t seed_from_proc(const std::string& proc_root = "/proc");
+  // Applies a process event to the table, then enriches `e` (pname, exe, container id).
+  void observe(Event& e);
+  // Drops processes that exited more than the grace period before now.
+  void sweep(uint64_t now_boot_ns);
+
+  const ProcessInfo* find(uint32_t pid) const;
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  uint64_t overflows() const { return overflows_.load(std::memory_order_relaxed); }
+
+ private:
+  ProcessInfo* insert(uint32_t pid);  // nullptr when full (counted)
+  ProcessInfo* from_event(const Event& e);
+  std::string container_of(uint64_t cgroup_id);
+
+  size_t max_entries_;
+  std::unordered_map<uint32_t, ProcessInfo> procs_;
+  ContainerResolver resolver_;
+  std::atomic<size_t> size_{0};
+  std::atomic<uint64_t> overflows_{0};
+};
+
+}  // namespace sightline::core

@@ -1,0 +1,146 @@
+// The event table. Order of common fields is the order of JSON keys and table columns.
+#include "core/schema.h"
+
+#include <array>
+
+namespace sightline::core {
+namespace {
+
+Value I(int64_t v) { return Value{.type = FieldType::kInt, .i = v}; }
+Value U(uint64_t v) { return Value{.type = FieldType::kUint, .u = v}; }
+Value S(std::string_view v) { return Value{.type = FieldType::kString, .s = v}; }
+Value B(bool v) { return Value{.type = FieldType::kBool, .b = v}; }
+Value T(FieldType t, uint64_t u) { return Value{.type = t, .u = u}; }
+
+std::string_view kind_name(EventKind k);
+
+constexpr FieldDef kCommon[] = {
+    {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
+     [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open",
+     [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
+    {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
+     "PID", 7},
+    {"proc.tid", FieldType::kUint, "", "Thread id", [](const Event& e) { return U(e.tid); }, "", 0},
+    {"proc.ppid", FieldType::kUint, "", "Parent process id",
+     [](const Event& e) { return U(e.ppid); }, "PPID", 7},
+    {"proc.name", FieldType::kString, "", "Process name (comm, at most 15 bytes)",
+     [](const Event& e) { return S(e.comm); }, "COMM", 16},
+    {"proc.pname", FieldType::kString, "", "Parent process name (process table)",
+     [](const Event& e) { return S(e.pname); }, "", 0},
+    {"proc.exepath", FieldType::kString, "", "Executable path (process table; exec: the filename)",
+     [](const Event& e) { return S(e.exe); }, "", 0},
+    {"user.uid", FieldType::kUint, "", "Real user id", [](const Event& e) { return U(e.uid); },
+     "UID", 6},
+    {"group.gid", FieldType::kUint, "", "Real group id", [](const Event& e) { return U(e.gid); },
+     "", 0},
+    {"cgroup.id", FieldType::kUint, "", "cgroup v2 id of the task",
+     [](const Event& e) { return U(e.cgroup_id); }, "", 0},
+    {"container.id", FieldType::kString, "", "Container id (12 hex digits), empty on the host",
+     [](const Event& e) { return S(e.container_id); }, "", 0},
+};
+
+Value res(const Event& e) { return I(e.ret); }
+Value err(const Event& e) { return Value{.type = FieldType::kErrno, .i = e.ret}; }
+Value failed(const Event& e) { return B(e.ret < 0); }
+
+constexpr FieldDef kExec[] = {
+    {"evt.rawres", FieldType::kInt, "", "execve result: 0 or -errno", res, "RET", 4},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failed exec (ENOENT ...)", err, "", 0},
+    {"evt.failed", FieldType::kBool, "", "The exec failed", failed, "", 0},
+    {"evt.filename", FieldType::kString, "", "Filename passed to execve",
+     [](const Event& e) { return S(e.path); }, "FILENAME", 24},
+    {"proc.args", FieldType::kArgv, "", "Arguments (argv, including argv[0])",
+     [](const Event& e) { return Value{.type = FieldType::kArgv, .u = e.args_count, .s = e.args}; },
+     "ARGS", 0},
+    {"proc.args_truncated", FieldType::kBool, "",
+     "argv or filename was longer than captured (64 args, 256 bytes each, 2 KiB in all)",
+     [](const Event& e) { return B(e.truncated); }, "", 0},
+};
+
+constexpr FieldDef kFork[] = {
+    {"child.pid", FieldType::kUint, "", "Process id of the new process",
+     [](const Event& e) { return U(e.child_pid); }, "CHILD", 0},
+};
+
+constexpr FieldDef kExit[] = {
+    {"proc.exit_code", FieldType::kInt, "", "Exit status (0-255); 0 when killed by a signal",
+     [](const Event& e) { return I(e.exit_code); }, "CODE", 5},
+    {"proc.exit_signal", FieldType::kUint, "", "Signal that killed the process, 0 if none",
+     [](const Event& e) { return U(e.signal); }, "SIG", 4},
+    {"proc.core_dumped", FieldType::kBool, "", "A core dump was written",
+     [](const Event& e) { return B(e.core_dumped); }, "", 0},
+    {"proc.duration", FieldType::kDuration, "ns", "Lifetime of the process",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 0},
+};
+
+std::string_view syscall_name(uint16_t s) {
+  switch (s) {
+    case 1: return "open";
+    case 2: return "openat";
+    case 3: return "openat2";
+    case 4: return "creat";
+  }
+  return "";
+}
+
+constexpr FieldDef kOpen[] = {
+    {"fd.num", FieldType::kInt, "", "File descriptor returned, -1 on failure",
+     [](const Event& e) { return I(e.ret >= 0 ? e.ret : -1); }, "FD", 4},
+    {"evt.rawres", FieldType::kInt, "", "Syscall result: fd or -errno", res, "", 0},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failed open (ENOENT ...)", err, "ERR", 7},
+    {"evt.failed", FieldType::kBool, "", "The open failed", failed, "", 0},
+    {"evt.syscall", FieldType::kString, "", "open, openat, openat2 or creat",
+     [](const Event& e) { return S(syscall_name(e.syscall)); }, "", 0},
+    {"evt.arg.flags", FieldType::kOpenFlags, "", "Open flags",
+     [](const Event& e) { return T(FieldType::kOpenFlags, e.flags); }, "FLAGS", 24},
+    {"evt.arg.mode", FieldType::kOctal, "", "Creation mode",
+     [](const Event& e) { return T(FieldType::kOctal, e.mode); }, "", 0},
+    {"evt.arg.dirfd", FieldType::kInt, "", "Directory fd for a relative path (-100: cwd)",
+     [](const Event& e) { return I(e.dirfd); }, "", 0},
+    {"fd.name", FieldType::kString, "", "Path as passed to the syscall",
+     [](const Event& e) { return S(e.path); }, "PATH", 0},
+    {"fd.name_truncated", FieldType::kBool, "", "Path was longer than 255 bytes and was cut",
+     [](const Event& e) { return B(e.truncated); }, "", 0},
+};
+
+constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
+    {EventKind::kExec, "exec", "process", "A program was executed (execve/execveat), or failed to",
+     kExec},
+    {EventKind::kFork, "fork", "process", "A new process was created (fork/vfork/clone)", kFork},
+    {EventKind::kExit, "exit", "process", "A process ended (its last thread exited)", kExit},
+    {EventKind::kOpen, "open", "file", "A file was opened (open/openat/openat2/creat)", kOpen},
+}};
+
+std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }
+
+}  // namespace
+
+std::span<const FieldDef> common_fields() { return kCommon; }
+std::span<const KindDef> kinds() { return kKinds; }
+const KindDef& kind_def(EventKind kind) { return kKinds[static_cast<size_t>(kind)]; }
+
+const KindDef* find_kind(std::string_view name) {
+  for (const auto& k : kKinds)
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+const FieldDef* find_field(std::string_view name) {
+  for (const auto& f : kCommon)
+    if (f.name == name) return &f;
+  for (const auto& k : kKinds)
+    for (const auto& f : k.fields)
+      if (f.name == name) return &f;
+  return nullptr;
+}
+
+bool kind_has_field(EventKind kind, const FieldDef* field) {
+  for (const auto& f : kCommon)
+    if (&f == field) return true;
+  for (const auto& f : kind_def(kind).fields)
+    if (&f == field || f.name == field->name) return true;
+  return false;
+}
+
+}  // namespace sightline::core

@@ -1,0 +1,42 @@
+// The agent's HTTP listener. cpp-httplib stays inside http_server.cpp: this header is cheap.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+
+namespace sightline::server {
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<Response()>;
+  HttpServer();
+  ~HttpServer();
+
+  // Registers a GET route (before start).
+  void get(const std::string& path, Handler h);
+  // Requests must carry "Authorization: Bearer <token>" when token is not empty.
+  void set_token(std::string token) { token_ = std::move(token); }
+  // Binds (failing here, with a sentence, if the port is taken) and serves on a thread.
+  core::Status start(const std::string& host, int port);
+  void stop();
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+  std::string token_;
+  int port_ = 0;
+};
+
+}  // namespace sightline::server

@@ -1,0 +1,116 @@
+#include "sources/bpf_source.h"
+
+#include <unistd.h>
+
+#include "bpf/libbpf_util.h"
+#include "core/wall_clock.h"
+
+namespace sightline::sources {
+
+int BpfSource::on_record(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<BpfSource*>(ctx);
+  auto& counter = self->decode(data, size) ? self->events_ : self->decode_errors_;
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return 0;
+}
+
+core::Status BpfSource::open_ring(bpf_object* obj, EventSink* sink) {
+  obj_ = obj;
+  sink_ = sink;
+  stats_map_ = bpf_object__find_map_by_name(obj, "sl_stats");
+  bpf_map* events = bpf_object__find_map_by_name(obj, "events");
+  if (!events) return core::Status::error("BPF object has no events ring buffer");
+  return rb_.open(events, &BpfSource::on_record, this);
+}
+
+void BpfSource::close_ring() {
+  rb_.close();
+  obj_ = nullptr;
+  stats_map_ = nullptr;
+}
+
+SourceStats BpfSource::stats() const {
+  SourceStats s;
+  s.events = events_.load(std::memory_order_relaxed);
+  s.decode_errors = decode_errors_.load(std::memory_order_relaxed);
+  if (stats_map_) {
+    auto v = bpf::sum_percpu_u64(stats_map_);
+    if (v.size() > SL_STAT_PAIR_MISS) {
+      s.lost_ringbuf = v[SL_STAT_RB_LOST];
+      s.lost_pairing = v[SL_STAT_PAIR_LOST];
+      s.unpaired = v[SL_STAT_PAIR_MISS];
+    }
+  }
+  return s;
+}
+
+std::vector<bpf::ProgramStats> BpfSource::program_stats() const {
+  return obj_ ? bpf::program_stats(obj_) : std::vector<bpf::ProgramStats>{};
+}
+
+void BpfSource::apply_plan(bpf_object* obj, const std::vector<Hook>& plan) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    bool on = false;
+    for (const auto& h : plan)
+      if (h.program == bpf_program__name(prog)) on = h.enabled;
+    bpf_program__set_autoload(prog, on);
+  }
+}
+
+core::Status BpfSource::check_plan(std::string_view source, const std::vector<Hook>& plan) {
+  for (const auto& h : plan)
+    if (h.enabled) return {};
+  std::string why;
+  for (const auto& h : plan)
+    if (!h.note.empty() && h.note != "not requested" && why.find(h.note) == std::string::npos)
+      why += (why.empty() ? "" : "; ") + h.note;
+  return core::Status::error(ENOTSUP, std::string(source) + " source cannot run: " +
+                                          (why.empty() ? "no usable hook" : why));
+}
+
+uint32_t BpfSource::ring_size(uint32_t requested, uint32_t dflt) {
+  uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  uint32_t n = requested ? requested : dflt;
+  uint32_t p = page;
+  while (p < n && p < (1u << 30)) p <<= 1;  // round up to a power of two
+  return p;
+}
+
+void BpfSource::decode_header(const struct sl_event_hdr& h, core::Event& e) {
+  e.ts_boot_ns = h.ts_ns;
+  e.ts_wall_ns = core::wall_clock().to_wall(h.ts_ns);
+  e.cgroup_id = h.cgroup_id;
+  e.pid = h.pid;
+  e.tid = h.tid;
+  e.ppid = h.ppid;
+  e.uid = h.uid;
+  e.gid = h.gid;
+  e.comm = std::string_view(h.comm, strnlen(h.comm, sizeof h.comm));
+}
+
+std::string BpfSource::base_requirements(const bpf::Features& f) {
+  if (!f.btf) return "no kernel BTF (CONFIG_DEBUG_INFO_BTF)";
+  if (!f.can_load) return "cannot load BPF programs (needs root or CAP_BPF+CAP_PERFMON)";
+  if (!f.ringbuf) return "no BPF ring buffer (kernel older than 5.8)";
+  if (!f.boot_clock) return "no bpf_ktime_get_boot_ns (kernel older than 5.8)";
+  if (f.tracefs.empty()) return "tracefs is not mounted and could not be mounted";
+  return {};
+}
+
+Hook BpfSource::tracepoint_hook(const bpf::Features& f, const char* program, const char* category,
+                                const char* name, bool wanted, const std::string& base) {
+  Hook h{program, std::string("tracepoint ") + category + "/" + name, false, ""};
+  if (!wanted)
+    h.note = "not requested";
+  else if (!base.empty())
+    h.note = base;
+  else if (!f.tracepoint_exists(category, name))
+    h.note = std::string("tracepoint ") + category + "/" + name + " not in this kernel" +
+             (std::string_view(category) == "syscalls" ? " (CONFIG_FTRACE_SYSCALLS off?)" : "");
+  else
+    h.enabled = true;
+  return h;
+}
+
+}  // namespace sightline::sources

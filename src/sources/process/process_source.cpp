@@ -1,0 +1,146 @@
+// process source: exec, fork, exit (bpf/process.bpf.c, sightline/process.h).
+#include <cstring>
+
+#include "bpf/libbpf_util.h"
+#include "process.skel.h"
+#include "sightline/process.h"
+#include "sources/bpf_source.h"
+#include "sources/process/process_source.h"
+
+namespace sightline::sources {
+namespace {
+
+static_assert(sizeof(sl_event_hdr) == 56);
+static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
+static_assert(sizeof(sl_fork_event) == 64);
+static_assert(sizeof(sl_exit_event) == 80);
+
+constexpr uint32_t kDefaultRingBytes = 2 << 20;  // ~800 max-size execs between polls
+
+class ProcessSource final : public BpfSource {
+ public:
+  ~ProcessSource() override { stop(); }
+  std::string_view name() const override { return "process"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+    std::string base = base_requirements(f);
+    bool exec = wants(o, core::EventKind::kExec), fork = wants(o, core::EventKind::kFork),
+         exit = wants(o, core::EventKind::kExit);
+    std::vector<Hook> p;
+    p.push_back(tracepoint_hook(f, "sl_enter_execve", "syscalls", "sys_enter_execve", exec, base));
+    p.push_back(tracepoint_hook(f, "sl_exit_execve", "syscalls", "sys_exit_execve", exec, base));
+    p.push_back(tracepoint_hook(f, "sl_enter_execveat", "syscalls", "sys_enter_execveat", exec, base));
+    p.push_back(tracepoint_hook(f, "sl_exit_execveat", "syscalls", "sys_exit_execveat", exec, base));
+    p.push_back(tracepoint_hook(f, "sl_sched_exec", "sched", "sched_process_exec", exec, base));
+    // An exec pair needs both ends.
+    for (size_t i = 0; i + 1 < 4; i += 2) {
+      if (p[i].enabled != p[i + 1].enabled) {
+        p[i].enabled = p[i + 1].enabled = false;
+        p[i].note = p[i + 1].note = "needs both sys_enter and sys_exit tracepoints";
+      }
+    }
+    Hook btf{"sl_fork_btf", "tp_btf sched_process_fork", false, ""};
+    Hook raw{"sl_fork_raw", "raw_tp sched_process_fork", false, ""};
+    if (!fork) {
+      btf.note = raw.note = "not requested";
+    } else if (!base.empty()) {
+      btf.note = raw.note = base;
+    } else if (f.tp_btf) {
+      btf.enabled = true;
+      raw.note = "tp_btf preferred";
+    } else if (f.raw_tp) {
+      btf.note = "tp_btf unavailable";
+      raw.enabled = true;
+    } else {
+      btf.note = raw.note = "neither tp_btf nor raw tracepoints";
+    }
+    p.push_back(btf);
+    p.push_back(raw);
+    p.push_back(tracepoint_hook(f, "sl_sched_exit", "sched", "sched_process_exit", exit, base));
+    return p;
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    stop();
+    auto plan_ = plan(f, o);
+    if (auto st = check_plan(name(), plan_); !st) return st;
+    skel_ = process_bpf__open();
+    if (!skel_) return bpf::libbpf_error(errno, "process: opening the BPF object");
+    uint32_t ring = ring_size(o.ring_bytes, kDefaultRingBytes);
+    apply_filter(skel_->rodata, o.filter, ring);
+    skel_->rodata->targ_failed = o.filter.failed_only;
+    bpf_map__set_max_entries(skel_->maps.events, ring);
+    apply_plan(skel_->obj, plan_);
+    if (int err = process_bpf__load(skel_)) {
+      stop();
+      return bpf::libbpf_error(err, "process: loading BPF programs");
+    }
+    if (int err = process_bpf__attach(skel_)) {
+      stop();
+      return bpf::libbpf_error(err, "process: attaching BPF programs");
+    }
+    auto st = open_ring(skel_->obj, sink);
+    if (!st) stop();
+    return st;
+  }
+
+  void stop() override {
+    close_ring();
+    if (skel_) process_bpf__destroy(skel_);
+    skel_ = nullptr;
+  }
+
+ protected:
+  bool decode(const void* data, size_t size) override {
+    if (size < sizeof(sl_event_hdr)) return false;
+    const auto* h = static_cast<const sl_event_hdr*>(data);
+    core::Event e;
+    decode_header(*h, e);
+    switch (h->kind) {
+      case SL_EV_EXEC: {
+        constexpr size_t fixed = sizeof(sl_exec_event) - SL_ARGS_SIZE;
+        if (size < fixed) return false;
+        const auto* x = static_cast<const sl_exec_event*>(data);
+        size_t args = std::min<size_t>({x->args_size, size - fixed, SL_ARGS_SIZE});
+        e.kind = core::EventKind::kExec;
+        e.ret = x->ret;
+        e.path = std::string_view(x->filename, strnlen(x->filename, sizeof x->filename));
+        e.args = std::string_view(x->args, args);
+        e.args_count = 0;
+        for (char c : e.args) e.args_count += c == '\0';
+        if (!e.args.empty() && e.args.back() != '\0') e.args_count++;  // cut inside the last
+        e.truncated = x->args_truncated || x->filename_truncated;
+        break;
+      }
+      case SL_EV_FORK: {
+        if (size < sizeof(sl_fork_event)) return false;
+        e.kind = core::EventKind::kFork;
+        e.child_pid = static_cast<const sl_fork_event*>(data)->child_pid;
+        break;
+      }
+      case SL_EV_EXIT: {
+        if (size < sizeof(sl_exit_event)) return false;
+        const auto* x = static_cast<const sl_exit_event*>(data);
+        e.kind = core::EventKind::kExit;
+        e.exit_code = x->exit_code;
+        e.signal = x->signal;
+        e.core_dumped = x->core_dumped;
+        e.duration_ns = x->lifetime_ns;
+        break;
+      }
+      default:
+        return false;
+    }
+    sink_->on_event(e);
+    return true;
+  }
+
+ private:
+  process_bpf* skel_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_process_source() { return std::make_unique<ProcessSource>(); }
+
+}  // namespace sightline::sources

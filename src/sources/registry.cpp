@@ -1,0 +1,35 @@
+// The one list of sources. Adding a source: a folder under src/sources/, a .bpf.c, one line here.
+#include "sources/file/file_source.h"
+#include "sources/process/process_source.h"
+#include "sources/source.h"
+
+namespace sightline::sources {
+namespace {
+using core::EventKind;
+const std::vector<SourceInfo>& sources() {
+  static const std::vector<SourceInfo> list = {
+      {"process", "exec (argv, result), fork, exit (code, signal, lifetime)",
+       {EventKind::kExec, EventKind::kFork, EventKind::kExit}, &make_process_source},
+      {"file", "file opens (open, openat, openat2, creat): path, flags, mode, result",
+       {EventKind::kOpen}, &make_file_source},
+  };
+  return list;
+}
+}  // namespace
+
+std::span<const SourceInfo> registry() { return sources(); }
+
+const SourceInfo* find_source(std::string_view name) {
+  for (const auto& s : sources())
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const SourceInfo* source_for_kind(core::EventKind kind) {
+  for (const auto& s : sources())
+    for (auto k : s.kinds)
+      if (k == kind) return &s;
+  return nullptr;
+}
+
+}  // namespace sightline::sources

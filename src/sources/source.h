@@ -1,0 +1,84 @@
+// A source is a plug: one BPF object, its decoder, its counters. The agent, `trace` and the
+// tests all start sources through this interface and the registry; a source never knows who
+// consumes its events.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf/features.h"
+#include "bpf/libbpf_util.h"
+#include "core/event.h"
+#include "core/status.h"
+
+namespace sightline::sources {
+
+// Applied in the kernel (rodata, set before load).
+struct Filter {
+  uint32_t pid = 0;           // only this process (tgid)
+  std::string comm;           // only tasks with this name (exact, at most 15 bytes)
+  uint64_t cgroup_id = 0;     // only this cgroup v2 id
+  bool failed_only = false;   // only failures (failed exec/open, non-zero exits)
+  bool exclude_self = true;   // never the sightline process itself
+};
+
+struct SourceOptions {
+  Filter filter;
+  std::vector<core::EventKind> kinds;  // empty: every kind the source has
+  uint32_t ring_bytes = 0;             // 0: the source's default; power of two, >= 4 KiB
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // Called on the polling thread for every decoded event; views in `e` die on return.
+  virtual void on_event(core::Event& e) = 0;
+};
+
+struct Hook {
+  std::string program;  // BPF program name
+  std::string attach;   // e.g. "tracepoint syscalls/sys_enter_openat", "tp_btf sched_process_fork"
+  bool enabled = false;
+  std::string note;     // why not, when not
+};
+
+struct SourceStats {
+  uint64_t events = 0;         // decoded and delivered
+  uint64_t lost_ringbuf = 0;   // ring buffer full in the kernel
+  uint64_t lost_pairing = 0;   // enter/exit pairing map full
+  uint64_t unpaired = 0;       // exit seen without its enter
+  uint64_t decode_errors = 0;  // records too short or of an unknown kind
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::string_view name() const = 0;
+  // Which hooks this kernel gives the source; a source with no enabled hook cannot run.
+  virtual std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& opts) const = 0;
+  virtual core::Status start(const SourceOptions& opts, const bpf::Features& f,
+                             EventSink* sink) = 0;
+  virtual int epoll_fd() const = 0;  // readable on a forced wakeup
+  virtual int consume() = 0;         // delivers every waiting record; count or -errno
+  virtual SourceStats stats() const = 0;
+  virtual std::vector<bpf::ProgramStats> program_stats() const = 0;
+  virtual void stop() = 0;           // detaches and unloads; idempotent
+};
+
+struct SourceInfo {
+  std::string_view name;
+  std::string_view doc;
+  std::vector<core::EventKind> kinds;
+  std::unique_ptr<Source> (*create)();
+};
+
+std::span<const SourceInfo> registry();
+const SourceInfo* find_source(std::string_view name);
+// The source that produces this kind.
+const SourceInfo* source_for_kind(core::EventKind kind);
+
+}  // namespace sightline::sources

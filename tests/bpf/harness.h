@@ -1,0 +1,86 @@
+// Runs real sources through the same Runner the agent uses and records what they deliver.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/runner.h"
+#include "bpf/features.h"
+
+namespace sightline::test {
+
+struct Recorded {
+  core::EventKind kind;
+  uint32_t pid, tid, ppid, uid, child_pid, signal, mode, args_count;
+  int32_t exit_code;
+  int64_t ret;
+  uint64_t flags, duration_ns, ts_wall_ns;
+  uint16_t syscall;
+  bool truncated;
+  std::string comm, pname, exe, path, args;
+};
+
+class Recorder : public sources::EventSink {
+ public:
+  void on_event(core::Event& e) override {
+    events.push_back(Recorded{e.kind, e.pid, e.tid, e.ppid, e.uid, e.child_pid, e.signal, e.mode,
+                              e.args_count, e.exit_code, e.ret, e.flags, e.duration_ns,
+                              e.ts_wall_ns, e.syscall, e.truncated, std::string(e.comm),
+                              std::string(e.pname), std::string(e.exe), std::string(e.path),
+                              std::string(e.args)});
+  }
+  std::vector<Recorded> events;
+};
+
+class Harness {
+ public:
+  Harness() : runner_(bpf::probe_features()) { runner_.add_sink(&rec_); }
+  // Starts a source; the test fails (never skips) when it cannot.
+  void start(const std::string& source, sources::SourceOptions opts) {
+    auto st = runner_.start(source, opts);
+    ASSERT_TRUE(st.ok()) << "source " << source << " did not start: " << st.message();
+  }
+  // Drains until pred() holds or 5 s pass; false on timeout.
+  bool pump_until(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      runner_.drain();
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::vector<Recorded> find(core::EventKind kind, const std::function<bool(const Recorded&)>& pred) const {
+    std::vector<Recorded> out;
+    for (const auto& e : rec_.events)
+      if (e.kind == kind && pred(e)) out.push_back(e);
+    return out;
+  }
+  std::string dump() const {
+    std::string s;
+    for (const auto& e : rec_.events)
+      s += "  kind=" + std::to_string(static_cast<int>(e.kind)) + " pid=" + std::to_string(e.pid) +
+           " comm=" + e.comm + " path=" + e.path + " ret=" + std::to_string(e.ret) + "\n";
+    return s.size() > 4000 ? s.substr(0, 4000) + "...\n" : s;
+  }
+  agent::Runner& runner() { return runner_; }
+  const std::vector<Recorded>& events() const { return rec_.events; }
+
+ private:
+  agent::Runner runner_;
+  Recorder rec_;
+};
+
+// Options that trace this test process too (the agent excludes itself by default).
+inline sources::SourceOptions self_included() {
+  sources::SourceOptions o;
+  o.filter.exclude_self = false;
+  return o;
+}
+
+}  // namespace sightline::test

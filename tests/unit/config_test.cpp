@@ -1,0 +1,93 @@
+// Configuration: defaults, and errors that name the file, line and key.
+#include <gtest/gtest.h>
+
+#include "agent/config.h"
+
+using namespace sightline::agent;
+
+namespace {
+std::string error_of(const std::string& yaml) {
+  AgentConfig c;
+  auto st = parse_config(yaml, "agent.yaml", &c);
+  return st.ok() ? "" : st.message();
+}
+}  // namespace
+
+TEST(Config, EmptyFileGivesDefaults) {
+  AgentConfig c;
+  ASSERT_TRUE(parse_config("", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.listen, "127.0.0.1:9190");
+  EXPECT_EQ(c.poll_interval_ms, 100u);
+  ASSERT_TRUE(c.sources.count("process"));
+  ASSERT_TRUE(c.sources.count("file"));
+  EXPECT_TRUE(c.sources["file"].enabled);
+}
+
+TEST(Config, TheDefaultFileParsesToTheDefaults) {
+  AgentConfig c;
+  auto st = parse_config(default_config_yaml(), "default", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(c.listen, default_config().listen);
+  EXPECT_EQ(c.max_processes, default_config().max_processes);
+}
+
+TEST(Config, ValuesAreApplied) {
+  AgentConfig c;
+  auto st = parse_config("listen: 127.0.0.1:9999\npoll_interval_ms: 50\nsources:\n  file:\n"
+                         "    enabled: false\n  process:\n    failed_only: true\n    ring_bytes: 65536\n",
+                         "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(c.listen, "127.0.0.1:9999");
+  EXPECT_EQ(c.poll_interval_ms, 50u);
+  EXPECT_FALSE(c.sources["file"].enabled);
+  EXPECT_TRUE(c.sources["process"].failed_only);
+  EXPECT_EQ(c.sources["process"].ring_bytes, 65536u);
+}
+
+TEST(Config, UnknownKeyNamesLineAndAlternatives) {
+  std::string e = error_of("listen: 127.0.0.1:9190\nsorces:\n  file: {}\n");
+  EXPECT_NE(e.find("agent.yaml:2:1"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'sorces'"), std::string::npos) << e;
+  EXPECT_NE(e.find("sources"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownSourceAndSourceKey) {
+  std::string e = error_of("sources:\n  nosuch:\n    enabled: true\n");
+  EXPECT_NE(e.find("agent.yaml:2:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("sources.nosuch"), std::string::npos) << e;
+  e = error_of("sources:\n  file:\n    enabeld: true\n");
+  EXPECT_NE(e.find("agent.yaml:3:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("sources.file.enabeld"), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesKeyAndValue) {
+  std::string e = error_of("poll_interval_ms: fast\n");
+  EXPECT_NE(e.find("agent.yaml:1:19"), std::string::npos) << e;
+  EXPECT_NE(e.find("poll_interval_ms: expected a whole number, got 'fast'"), std::string::npos) << e;
+  e = error_of("sources:\n  file:\n    enabled: maybe\n");
+  EXPECT_NE(e.find("agent.yaml:3:14"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected true or false"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRange) {
+  std::string e = error_of("poll_interval_ms: 1\n");
+  EXPECT_NE(e.find("out of range (10 to 10000)"), std::string::npos) << e;
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  std::string e = error_of("listen: 127.0.0.1:9190\nsources: [file\n");
+  EXPECT_NE(e.find("agent.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("YAML syntax"), std::string::npos) << e;
+}
+
+TEST(Config, NonLoopbackNeedsAToken) {
+  std::string e = error_of("listen: 0.0.0.0:9190\n");
+  EXPECT_NE(e.find("api_token"), std::string::npos) << e;
+  EXPECT_EQ(error_of("listen: 0.0.0.0:9190\napi_token: s3cret\n"), "");
+  EXPECT_NE(error_of("listen: 127.0.0.1\n").find("host:port"), std::string::npos);
+  EXPECT_NE(error_of("listen: 127.0.0.1:99999\n").find("port"), std::string::npos);
+}
+
+TEST(Config, TopLevelMustBeAMapping) {
+  EXPECT_NE(error_of("- a\n- b\n").find("mapping"), std::string::npos);
+}
