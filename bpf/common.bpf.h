@@ -17,9 +17,11 @@ const volatile __u32 self_tgid = 0;          /* never this process: the agent it
 const volatile __u64 targ_cgroup_id = 0;     /* only this cgroup v2 id (0: all) */
 const volatile bool targ_comm_set = false;
 const volatile char targ_comm[SL_COMM_LEN] = {};
-/* Wake the reader only when this much data waits; below it the reader polls on its own period.
- * Per-event wakeups are what makes opensnoop-style tools cost 4-5x. */
-const volatile __u64 wakeup_bytes = 1 << 20;
+/* The reader is woken only when about wakeup_bytes wait (sl_submit); below that it polls on
+ * its own period. Per-event wakeups are what makes opensnoop-style tools cost 4-5x. */
+/* bpf_get_current_task_btf exists (5.11+): task fields are plain loads instead of one
+ * bpf_probe_read_kernel call each. Set by user space from the feature probe. */
+const volatile bool has_task_btf = false;
 
 /* One ring buffer per object; user space sets its size before load. */
 struct {
@@ -41,11 +43,20 @@ static __always_inline void sl_count(__u32 stat)
 		*v += 1;
 }
 
+/* The current task, as every record's header needs it. Read once per event: the filter and
+ * the header share it (each helper call costs tens of ns on a syscall fast path). */
+struct sl_task {
+	__u64 pid_tgid;
+	char comm[SL_COMM_LEN];
+	bool have_comm;
+};
+
 /* True when the current task passes the load-time filters. */
-static __always_inline bool sl_wanted(void)
+static __always_inline bool sl_wanted(struct sl_task *t)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	t->pid_tgid = bpf_get_current_pid_tgid();
+	t->have_comm = false;
+	__u32 tgid = t->pid_tgid >> 32;
 
 	if (self_tgid && tgid == self_tgid)
 		return false;
@@ -54,33 +65,46 @@ static __always_inline bool sl_wanted(void)
 	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
 		return false;
 	if (targ_comm_set) {
-		char comm[SL_COMM_LEN];
-		bpf_get_current_comm(comm, sizeof(comm));
+		bpf_get_current_comm(t->comm, sizeof(t->comm));
+		t->have_comm = true;
 		for (int i = 0; i < SL_COMM_LEN; i++) {
-			if (comm[i] != targ_comm[i])
+			if (t->comm[i] != targ_comm[i])
 				return false;
-			if (comm[i] == 0)
+			if (t->comm[i] == 0)
 				break;
 		}
 	}
 	return true;
 }
 
-static __always_inline void sl_fill_hdr(struct sl_event_hdr *h, __u32 kind)
+static __always_inline void sl_fill_hdr(struct sl_event_hdr *h, __u32 kind, struct sl_task *t)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->kind = kind;
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->pid = t->pid_tgid >> 32;
+	h->tid = (__u32)t->pid_tgid;
+	if (has_task_btf) {
+		h->ppid = bpf_get_current_task_btf()->real_parent->tgid;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	}
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	if (t->have_comm)
+		__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
+	else
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* The same for a program that did not filter (the task changed since, e.g. after exec). */
+static __always_inline void sl_fill_hdr_now(struct sl_event_hdr *h, __u32 kind)
+{
+	struct sl_task t = {.pid_tgid = bpf_get_current_pid_tgid(), .have_comm = false};
+	sl_fill_hdr(h, kind, &t);
 }
 
 static __always_inline void *sl_reserve(__u64 size)
@@ -91,18 +115,35 @@ static __always_inline void *sl_reserve(__u64 size)
 	return e;
 }
 
-static __always_inline void sl_submit(void *e)
+/* Wakeup policy without asking the ring: each CPU counts the bytes it submitted since it last
+ * woke the reader, and wakes it past wakeup_bytes / ncpus. bpf_ringbuf_query would read the
+ * consumer position, a cache line the reader's CPU writes: a miss on every event. The data
+ * waiting unwoken stays below wakeup_bytes in all. */
+struct sl_pending sl_pending[SL_MAX_CPUS] = {};
+const volatile __u64 wakeup_bytes_per_cpu = 1 << 17;
+
+static __always_inline __u64 sl_wakeup_flag(__u64 size)
 {
-	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (cpu >= SL_MAX_CPUS)
+		return BPF_RB_FORCE_WAKEUP;
+	struct sl_pending *p = &sl_pending[cpu];
+	p->bytes += size;
+	if (p->bytes < wakeup_bytes_per_cpu)
+		return BPF_RB_NO_WAKEUP;
+	p->bytes = 0;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+static __always_inline void sl_submit(void *e, __u64 size)
+{
+	bpf_ringbuf_submit(e, sl_wakeup_flag(size));
 }
 
 /* Variable-length records (exec argv) are copied from a map value. */
 static __always_inline void sl_output(void *data, __u64 size)
 {
-	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (bpf_ringbuf_output(&events, data, size,
-			       waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP))
+	if (bpf_ringbuf_output(&events, data, size, sl_wakeup_flag(size)))
 		sl_count(SL_STAT_RB_LOST);
 }
 

@@ -1,8 +1,12 @@
 /* file source: open, openat, openat2, creat; one record per call once its result is known.
  *
- * sys_enter_* saves the arguments in `opens` (per thread, bounded, overflow counted);
- * sys_exit_* reads the path from user memory (faulted in by the syscall itself), builds the
- * record in the ring buffer and submits it with a batched wakeup.
+ * Two ways to meet the arguments at the exit, chosen at load time (features):
+ * - regs (kernel >= 5.15, bpf_task_pt_regs): sys_exit_* alone reads the arguments from the
+ *   task's saved user registers. One program per call, no map: the cheap path.
+ * - paired: sys_enter_* saves the arguments in `opens` (per thread, bounded, overflow counted)
+ *   and sys_exit_* takes them back (libbpf-tools' opensnoop shape).
+ * Either way the exit reads the path from user memory (faulted in by the syscall itself),
+ * builds the record in the ring buffer and submits it with a batched wakeup.
  * Bounds: path SL_PATH_MAX bytes (longer ones flagged), SL_MAX_INFLIGHT_OPENS pairs.
  */
 #include "common.bpf.h"
@@ -35,9 +39,10 @@ struct {
 static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags, __u32 mode,
 				      __u16 sys)
 {
-	if (!sl_wanted())
+	struct sl_task t;
+	if (!sl_wanted(&t))
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)t.pid_tgid;
 	struct open_args a = {
 		.fname = (__u64)fname, .flags = flags, .mode = mode, .dirfd = dirfd, .syscall = sys,
 	};
@@ -46,18 +51,12 @@ static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags,
 	return 0;
 }
 
-static __always_inline int open_exit(long ret)
+static __always_inline void open_emit(long ret, const struct open_args *a, struct sl_task *t)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_args *a = bpf_map_lookup_elem(&opens, &tid);
-	if (!a)
-		return 0;
-	if (targ_failed && ret >= 0)
-		goto out;
 	struct sl_open_event *e = sl_reserve(sizeof(*e));
 	if (!e)
-		goto out;
-	sl_fill_hdr(&e->hdr, SL_EV_OPEN);
+		return;
+	sl_fill_hdr(&e->hdr, SL_EV_OPEN, t);
 	e->ret = ret;
 	e->flags = a->flags;
 	e->mode = a->mode;
@@ -74,9 +73,63 @@ static __always_inline int open_exit(long ret)
 		bpf_probe_read_user(&next, 1, fname + sizeof(e->path) - 1);
 		e->path_truncated = next != 0;
 	}
-	sl_submit(e);
-out:
+	sl_submit(e, sizeof(*e));
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&opens, &tid);
+	if (!a)
+		return 0;
+	if (!targ_failed || ret < 0) {
+		struct sl_task t = {.pid_tgid = bpf_get_current_pid_tgid(), .have_comm = false};
+		open_emit(ret, a, &t);
+	}
 	bpf_map_delete_elem(&opens, &tid);
+	return 0;
+}
+
+/* The syscall's arguments from the saved user registers (unchanged by these syscalls; on
+ * arm64 the first comes from orig_x0, which the macros know). regs is a BTF pointer: the
+ * reads are plain loads. */
+static __always_inline int open_exit_regs(long ret, __u16 sys)
+{
+	if (targ_failed && ret >= 0)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct open_args a = {.syscall = sys, .dirfd = SL_AT_FDCWD};
+	switch (sys) {
+	case SL_SYS_OPEN:
+		a.fname = PT_REGS_PARM1_SYSCALL(regs);
+		a.flags = PT_REGS_PARM2_SYSCALL(regs);
+		a.mode = PT_REGS_PARM3_SYSCALL(regs);
+		break;
+	case SL_SYS_OPENAT:
+		a.dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.fname = PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = PT_REGS_PARM3_SYSCALL(regs);
+		a.mode = PT_REGS_PARM4_SYSCALL(regs);
+		break;
+	case SL_SYS_OPENAT2: {
+		struct open_how how = {};
+		a.dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.fname = PT_REGS_PARM2_SYSCALL(regs);
+		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+		a.flags = how.flags;
+		a.mode = how.mode;
+		break;
+	}
+	case SL_SYS_CREAT:
+		a.fname = PT_REGS_PARM1_SYSCALL(regs);
+		a.mode = PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = SL_O_CREAT | SL_O_WRONLY | SL_O_TRUNC;
+		break;
+	}
+	open_emit(ret, &a, &t);
 	return 0;
 }
 
@@ -121,3 +174,24 @@ int sl_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx
 
 SEC("tp/syscalls/sys_exit_creat")
 int sl_exit_creat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_open")
+int sl_rexit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx->ret, SL_SYS_OPEN); }
+
+SEC("tp/syscalls/sys_exit_openat")
+int sl_rexit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit_regs(ctx->ret, SL_SYS_OPENAT);
+}
+
+SEC("tp/syscalls/sys_exit_openat2")
+int sl_rexit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit_regs(ctx->ret, SL_SYS_OPENAT2);
+}
+
+SEC("tp/syscalls/sys_exit_creat")
+int sl_rexit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit_regs(ctx->ret, SL_SYS_CREAT);
+}

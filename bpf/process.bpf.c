@@ -54,7 +54,7 @@ static __always_inline struct sl_exec_event *exec_record(void)
 
 static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
 {
-	sl_fill_hdr(&e->hdr, SL_EV_EXEC);
+	sl_fill_hdr_now(&e->hdr, SL_EV_EXEC);
 	e->ret = ret;
 	__u64 used = e->args_size;
 	if (used > SL_ARGS_SIZE)
@@ -64,9 +64,10 @@ static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
 
 static __always_inline int exec_enter(const char *filename, const char *const *argv)
 {
-	if (!sl_wanted())
+	struct sl_task t;
+	if (!sl_wanted(&t))
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)t.pid_tgid;
 	struct exec_args a = {.filename = (__u64)filename, .argv = (__u64)argv};
 	if (bpf_map_update_elem(&execs, &tid, &a, BPF_ANY))
 		sl_count(SL_STAT_PAIR_LOST);
@@ -188,15 +189,16 @@ static __always_inline int fork_emit(struct task_struct *child)
 	__u32 pid = BPF_CORE_READ(child, pid);
 	if (targ_failed || pid != BPF_CORE_READ(child, tgid))
 		return 0; /* a new thread, not a process */
-	if (!sl_wanted())
+	struct sl_task t;
+	if (!sl_wanted(&t))
 		return 0;
 	struct sl_fork_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return 0;
-	sl_fill_hdr(&e->hdr, SL_EV_FORK);
+	sl_fill_hdr(&e->hdr, SL_EV_FORK, &t);
 	e->child_pid = pid;
 	e->pad = 0;
-	sl_submit(e);
+	sl_submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -220,12 +222,13 @@ int sl_sched_exit(void *ctx)
 		return 0; /* other threads live on: not the process's exit */
 	if (targ_failed && BPF_CORE_READ(task, exit_code) == 0)
 		return 0;
-	if (!sl_wanted())
+	struct sl_task t;
+	if (!sl_wanted(&t))
 		return 0;
 	struct sl_exit_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return 0;
-	sl_fill_hdr(&e->hdr, SL_EV_EXIT);
+	sl_fill_hdr(&e->hdr, SL_EV_EXIT, &t);
 	int code = BPF_CORE_READ(task, exit_code);
 	e->exit_code = (code >> 8) & 0xff;
 	e->signal = code & 0x7f;
@@ -234,6 +237,6 @@ int sl_sched_exit(void *ctx)
 	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
 	__u64 now = e->hdr.ts_ns;
 	e->lifetime_ns = now > start ? now - start : 0;
-	sl_submit(e);
+	sl_submit(e, sizeof(*e));
 	return 0;
 }

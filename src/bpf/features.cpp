@@ -113,6 +113,10 @@ Features probe_features() {
   f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "falls back to perf buffer (kernel < 5.8)");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ktime_get_boot_ns, nullptr);
   f.boot_clock = add("helper:ktime_get_boot_ns", r == 1, r == 1 ? "" : "kernel < 5.8");
+  r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr);
+  int r2 = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr);
+  f.task_pt_regs = add("helper:task_pt_regs", r == 1 && r2 == 1,
+                       r == 1 && r2 == 1 ? "" : "kernel < 5.15: syscall arguments paired through a map");
 
   if (f.btf && f.can_load) {
     r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);

@@ -28,6 +28,7 @@ struct Features {
   bool perf_event = false;    // perf_event_open of a software cpu-clock event
   bool prog_perf_event = false, xdp = false, sched_cls = false, cgroup_skb = false;
   bool boot_clock = false;    // bpf_ktime_get_boot_ns
+  bool task_pt_regs = false;  // bpf_task_pt_regs + bpf_get_current_task_btf (5.15)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
   std::vector<Feature> list;  // the same, with details, in doctor's order
 

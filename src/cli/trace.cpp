@@ -157,6 +157,9 @@ int trace(const TraceArgs& args) {
     }
   }
   printer.header();
+  std::string what;
+  for (auto k : kinds) what += (what.empty() ? "" : " ") + std::string(core::kind_def(k).name);
+  fprintf(stderr, "sightline: tracing %s (Ctrl-C to stop)\n", what.c_str());
   uint64_t deadline = args.duration_s > 0
                           ? core::now_boot_ns() + static_cast<uint64_t>(args.duration_s * 1e9)
                           : 0;

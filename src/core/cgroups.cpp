@@ -49,7 +49,7 @@ void CgroupResolver::rescan_locked() {
   paths_.clear();
   std::error_code ec;
   struct stat st;
-  if (stat(root_.c_str(), &st) == 0) paths_[st.st_ino] = "/";
+  if (stat(root_.c_str(), &st) == 0) paths_[st.st_ino].assign(1, '/');
   namespace fs = std::filesystem;
   for (auto it = fs::recursive_directory_iterator(root_, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {

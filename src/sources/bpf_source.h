@@ -44,7 +44,8 @@ class BpfSource : public Source {
   static std::string base_requirements(const bpf::Features& f);
   // The filters every .bpf.c has (bpf/common.bpf.h), in the skeleton's rodata.
   template <class Rodata>
-  static void apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes);
+  static void apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
+                           const bpf::Features& features);
 
   EventSink* sink_ = nullptr;
   // Written by the polling thread only, read by scrapes: relaxed atomics, plain stores.
@@ -59,7 +60,9 @@ class BpfSource : public Source {
 };
 
 template <class Rodata>
-void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes) {
+void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
+                             const bpf::Features& features) {
+  ro->has_task_btf = features.task_pt_regs;
   ro->targ_tgid = f.pid;
   ro->targ_cgroup_id = f.cgroup_id;
   ro->self_tgid = f.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
@@ -69,9 +72,10 @@ void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes) {
     memcpy(comm, f.comm.data(), std::min<size_t>(f.comm.size(), 15));
     memcpy(const_cast<char*>(ro->targ_comm), comm, sizeof comm);
   }
-  // Wake the reader when an eighth of the ring waits: bounded latency under load, no
-  // per-event wakeups below it (the reader's own poll period collects the rest).
-  ro->wakeup_bytes = ring_bytes / 8;
+  // Wake the reader when about an eighth of the ring waits, counted per CPU: bounded latency
+  // under load, no per-event wakeups below it (the reader's poll period collects the rest).
+  int ncpu = libbpf_num_possible_cpus();
+  ro->wakeup_bytes_per_cpu = std::max<uint64_t>(ring_bytes / 8 / (ncpu > 0 ? ncpu : 1), 512);
 }
 
 }  // namespace sightline::sources

@@ -30,6 +30,9 @@ struct SourceOptions {
   Filter filter;
   std::vector<core::EventKind> kinds;  // empty: every kind the source has
   uint32_t ring_bytes = 0;             // 0: the source's default; power of two, >= 4 KiB
+  // Use the portable enter/exit pairing even where a cheaper hook exists (tests of the
+  // fallback path, and comparisons in bench/).
+  bool force_paired_hooks = false;
 };
 
 class EventSink {

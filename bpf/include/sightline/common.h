@@ -40,4 +40,11 @@ enum sl_stat {
 	SL_STAT_MAX = 4,
 };
 
+/* Per-CPU bytes submitted since that CPU last woke the reader (bpf/common.bpf.h, .bss). */
+#define SL_MAX_CPUS 1024
+struct sl_pending {
+	__u64 bytes;
+	__u64 pad[7]; /* one cache line per CPU */
+};
+
 #endif

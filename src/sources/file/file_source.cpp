@@ -2,10 +2,12 @@
 #include <cstring>
 
 #include "bpf/libbpf_util.h"
-#include "file.skel.h"
 #include "sightline/file.h"
 #include "sources/bpf_source.h"
 #include "sources/file/file_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "file.skel.h"
 
 namespace sightline::sources {
 namespace {
@@ -19,13 +21,14 @@ constexpr uint32_t kDefaultRingBytes = 8 << 20;
 struct OpenHook {
   const char* enter;
   const char* exit;
+  const char* regs_exit;  // exit alone, arguments from the saved registers
   const char* tp;
 };
 constexpr OpenHook kHooks[] = {
-    {"sl_enter_open", "sl_exit_open", "open"},
-    {"sl_enter_openat", "sl_exit_openat", "openat"},
-    {"sl_enter_openat2", "sl_exit_openat2", "openat2"},
-    {"sl_enter_creat", "sl_exit_creat", "creat"},
+    {"sl_enter_open", "sl_exit_open", "sl_rexit_open", "open"},
+    {"sl_enter_openat", "sl_exit_openat", "sl_rexit_openat", "openat"},
+    {"sl_enter_openat2", "sl_exit_openat2", "sl_rexit_openat2", "openat2"},
+    {"sl_enter_creat", "sl_exit_creat", "sl_rexit_creat", "creat"},
 };
 
 class FileSource final : public BpfSource {
@@ -37,15 +40,22 @@ class FileSource final : public BpfSource {
     std::string base = base_requirements(f);
     bool open = wants(o, core::EventKind::kOpen);
     std::vector<Hook> p;
+    bool regs = f.task_pt_regs && !o.force_paired_hooks;
     for (const auto& h : kHooks) {
+      std::string exit_tp = std::string("sys_exit_") + h.tp;
+      Hook rexit = tracepoint_hook(f, h.regs_exit, "syscalls", exit_tp.c_str(), open && regs, base);
+      rexit.attach += " (arguments from registers)";
       Hook in = tracepoint_hook(f, h.enter, "syscalls", (std::string("sys_enter_") + h.tp).c_str(),
-                                open, base);
-      Hook out = tracepoint_hook(f, h.exit, "syscalls", (std::string("sys_exit_") + h.tp).c_str(),
-                                 open, base);
+                                open && !regs, base);
+      Hook out = tracepoint_hook(f, h.exit, "syscalls", exit_tp.c_str(), open && !regs, base);
       if (in.enabled != out.enabled) {  // a pair or nothing (open() is absent on arm64)
         in.enabled = out.enabled = false;
         in.note = out.note = "needs both sys_enter and sys_exit tracepoints";
       }
+      if (open && regs) in.note = out.note = "registers preferred (one program, no map)";
+      if (open && !regs && !o.force_paired_hooks)
+        rexit.note = "no bpf_task_pt_regs (kernel older than 5.15)";
+      p.push_back(rexit);
       p.push_back(in);
       p.push_back(out);
     }
@@ -59,7 +69,7 @@ class FileSource final : public BpfSource {
     skel_ = file_bpf__open();
     if (!skel_) return bpf::libbpf_error(errno, "file: opening the BPF object");
     uint32_t ring = ring_size(o.ring_bytes, kDefaultRingBytes);
-    apply_filter(skel_->rodata, o.filter, ring);
+    apply_filter(skel_->rodata, o.filter, ring, f);
     skel_->rodata->targ_failed = o.filter.failed_only;
     bpf_map__set_max_entries(skel_->maps.events, ring);
     apply_plan(skel_->obj, plan_);

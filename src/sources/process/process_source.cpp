@@ -2,10 +2,12 @@
 #include <cstring>
 
 #include "bpf/libbpf_util.h"
-#include "process.skel.h"
 #include "sightline/process.h"
 #include "sources/bpf_source.h"
 #include "sources/process/process_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "process.skel.h"
 
 namespace sightline::sources {
 namespace {
@@ -67,7 +69,7 @@ class ProcessSource final : public BpfSource {
     skel_ = process_bpf__open();
     if (!skel_) return bpf::libbpf_error(errno, "process: opening the BPF object");
     uint32_t ring = ring_size(o.ring_bytes, kDefaultRingBytes);
-    apply_filter(skel_->rodata, o.filter, ring);
+    apply_filter(skel_->rodata, o.filter, ring, f);
     skel_->rodata->targ_failed = o.filter.failed_only;
     bpf_map__set_max_entries(skel_->maps.events, ring);
     apply_plan(skel_->obj, plan_);

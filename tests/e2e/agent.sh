@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The agent as a person runs it: it starts with its defaults, answers /healthz and /metrics with
+# its own health, sees a real exec, and on SIGTERM exits 0 leaving no BPF program loaded.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+[[ $(our_programs) == 0 ]] || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
+port=$(free_port)
+log=$(mktemp)
+"$SL" agent --listen 127.0.0.1:$port >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$log"; fail "agent did not answer /healthz"; }
+health=$(curl -sf http://127.0.0.1:$port/healthz)
+grep -q "process: running" <<<"$health" || fail "process source not running: $health"
+grep -q "file: running" <<<"$health" || fail "file source not running: $health"
+(( $(our_programs) > 0 )) || fail "no sl_ program loaded while the agent runs"
+
+/bin/true sl-e2e-agent-marker
+cat /nonexistent-sl-e2e-agent 2>/dev/null || true
+metric() {  # metric NAME_WITH_LABELS -> value
+  curl -sf http://127.0.0.1:$port/metrics | awk -v m="$1" '$1 == m { print $2 }'
+}
+wait_for 5 bash -c "[[ \$(curl -sf http://127.0.0.1:$port/metrics | awk '\$1 == \"sightline_events_total{source=\\\"process\\\",kind=\\\"exec\\\"}\" {print \$2}') -ge 1 ]]" \
+  || fail "no exec counted: $(curl -sf http://127.0.0.1:$port/metrics | grep events_total)"
+m=$(curl -sf http://127.0.0.1:$port/metrics)
+(( $(metric 'sightline_events_total{source="file",kind="open"}') >= 1 )) || fail "no open counted"
+(( $(metric 'sightline_process_table_entries') > 1 )) || fail "process table empty"
+[[ $(metric 'sightline_events_lost_total{source="file",reason="ringbuf_full"}') == 0 ]] || fail "events lost at idle"
+[[ $(metric 'sightline_source_up{source="process"}') == 1 ]] || fail "source_up"
+grep -qE '^sightline_bpf_program_runs_total\{source="process",program="sl_sched_exec"\} [1-9]' <<<"$m" \
+  || fail "no BPF run statistics: $(grep bpf_program <<<"$m" | head)"
+grep -qE '^process_resident_memory_bytes [1-9]' <<<"$m" || fail "no RSS"
+# Every sample belongs to a family with HELP and TYPE.
+awk '/^# HELP /{h[$3]=1} /^# TYPE /{t[$3]=1} /^[a-z]/{n=$1; sub(/\{.*/,"",n); if(!h[n]||!t[n]){print "no HELP/TYPE: " n; bad=1}} END{exit bad}' <<<"$m" \
+  || fail "metrics without HELP/TYPE"
+
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+trap 'rm -f "$log"' EXIT
+[[ $rc == 0 ]] || { cat "$log"; fail "agent exited $rc on SIGTERM"; }
+grep -q "stopping" "$log" || fail "no clean shutdown message"
+[[ $(our_programs) == 0 ]] || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
+
+# A bad configuration is refused with the file, line and key.
+bad=$(mktemp --suffix=.yaml)
+printf 'listen: 127.0.0.1:%s\nsorces: {}\n' "$port" >"$bad"
+out=$("$SL" agent --config "$bad" 2>&1) && fail "agent accepted a bad config"
+grep -q "$bad:2:1: unknown key 'sorces'" <<<"$out" || fail "unclear config error: $out"
+rm -f "$bad"
+echo "agent e2e: ok"

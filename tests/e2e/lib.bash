@@ -1,0 +1,11 @@
+# Shared helpers of the e2e scripts (sourced, not a test itself).
+fail() { echo "FAIL: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_for SECONDS CMD...: retries CMD every 0.1 s
+wait_for() {
+  local t=$1; shift
+  for ((i = 0; i < t * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+# Our BPF programs all start with sl_ (bpftool shows up to 15 characters of a name).
+our_programs() { bpftool prog list 2>/dev/null | grep -cE 'name sl_' || true; }
