@@ -9,7 +9,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 # doctor: as root the agent can run; without privileges a sentence, and exit 1.
 "$SL" doctor >"$tmp/doctor" || fail "doctor exit $?: $(cat "$tmp/doctor")"
 grep -q "verdict: the agent can run" "$tmp/doctor" || fail "doctor verdict: $(cat "$tmp/doctor")"
-grep -qE "on +tracepoint syscalls/sys_enter_openat" "$tmp/doctor" || fail "doctor hooks"
+grep -qE "on +tracepoint syscalls/sys_exit_openat" "$tmp/doctor" || fail "doctor hooks: $(cat "$tmp/doctor")"
 install -m 755 "$SL" "$tmp/sightline"
 rc=0
 setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/sightline" doctor >"$tmp/doctor.nobody" || rc=$?
