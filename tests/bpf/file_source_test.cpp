@@ -148,3 +148,26 @@ TEST(FileSource, EveryEventIsDeliveredOrCountedLost) {
   EXPECT_EQ(delivered + lost, (size_t)kOpens) << "delivered " << delivered << " lost " << lost;
   EXPECT_EQ(st.events - before.events, delivered);  // nothing else matched the pid filter
 }
+
+TEST(FileSource, PairedFallbackSeesTheSameOpens) {
+  // Kernels before 5.15 pair sys_enter/sys_exit through a map; force that path here.
+  Harness h;
+  auto o = only_me();
+  o.force_paired_hooks = true;
+  h.start("file", o);
+  bool paired = false;
+  for (const auto& p : h.runner().sources().at(0).source->program_stats()) paired |= p.name == "sl_enter_openat";
+  ASSERT_TRUE(paired) << "the paired programs were not loaded";
+  std::string missing = unique_path("paired");
+  int fd = open("/dev/null", O_WRONLY | O_APPEND);
+  close(fd);
+  open(missing.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(h.pump_until([&] { return !opens_of(h, missing).empty(); })) << h.dump();
+  auto dn = opens_of(h, "/dev/null");
+  ASSERT_EQ(dn.size(), 1u);
+  EXPECT_EQ(dn[0].ret, fd);
+  EXPECT_EQ(dn[0].flags & (O_ACCMODE | O_APPEND), (uint64_t)(O_WRONLY | O_APPEND));
+  auto mi = opens_of(h, missing);
+  EXPECT_EQ(mi[0].ret, -ENOENT);
+  EXPECT_EQ(mi[0].flags & O_DIRECTORY, (uint64_t)O_DIRECTORY);
+}
