@@ -43,30 +43,60 @@ static __always_inline void sl_count(__u32 stat)
 		*v += 1;
 }
 
-/* The current task, as every record's header needs it. Read once per event: the filter and
- * the header share it (each helper call costs tens of ns on a syscall fast path). */
+/* The current task, as every record's header needs it, read once per event. Where the kernel
+ * has bpf_get_current_task_btf, identity fields are plain loads from the task: on a syscall
+ * fast path each helper call costs tens of ns, and the header needs six of them otherwise. */
 struct sl_task {
 	__u64 pid_tgid;
+	struct task_struct *btf; /* NULL without has_task_btf */
 	char comm[SL_COMM_LEN];
 	bool have_comm;
 };
 
+static __always_inline void sl_task_init(struct sl_task *t)
+{
+	t->have_comm = false;
+	if (has_task_btf) {
+		t->btf = bpf_get_current_task_btf();
+		t->pid_tgid = ((__u64)t->btf->tgid << 32) | (__u32)t->btf->pid;
+	} else {
+		t->btf = NULL;
+		t->pid_tgid = bpf_get_current_pid_tgid();
+	}
+}
+
+static __always_inline void sl_task_comm(struct sl_task *t)
+{
+	if (t->have_comm)
+		return;
+	if (t->btf)
+		__builtin_memcpy(t->comm, t->btf->comm, SL_COMM_LEN);
+	else
+		bpf_get_current_comm(t->comm, sizeof(t->comm));
+	t->have_comm = true;
+}
+
+static __always_inline __u64 sl_task_cgroup(struct sl_task *t)
+{
+	if (t->btf)
+		return t->btf->cgroups->dfl_cgrp->kn->id;
+	return bpf_get_current_cgroup_id();
+}
+
 /* True when the current task passes the load-time filters. */
 static __always_inline bool sl_wanted(struct sl_task *t)
 {
-	t->pid_tgid = bpf_get_current_pid_tgid();
-	t->have_comm = false;
+	sl_task_init(t);
 	__u32 tgid = t->pid_tgid >> 32;
 
 	if (self_tgid && tgid == self_tgid)
 		return false;
 	if (targ_tgid && tgid != targ_tgid)
 		return false;
-	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
+	if (targ_cgroup_id && sl_task_cgroup(t) != targ_cgroup_id)
 		return false;
 	if (targ_comm_set) {
-		bpf_get_current_comm(t->comm, sizeof(t->comm));
-		t->have_comm = true;
+		sl_task_comm(t);
 		for (int i = 0; i < SL_COMM_LEN; i++) {
 			if (t->comm[i] != targ_comm[i])
 				return false;
@@ -79,31 +109,32 @@ static __always_inline bool sl_wanted(struct sl_task *t)
 
 static __always_inline void sl_fill_hdr(struct sl_event_hdr *h, __u32 kind, struct sl_task *t)
 {
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
 	h->ts_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->cgroup_id = sl_task_cgroup(t);
 	h->kind = kind;
 	h->pid = t->pid_tgid >> 32;
 	h->tid = (__u32)t->pid_tgid;
-	if (has_task_btf) {
-		h->ppid = bpf_get_current_task_btf()->real_parent->tgid;
+	if (t->btf) {
+		const struct cred *cred = t->btf->cred;
+		h->ppid = t->btf->real_parent->tgid;
+		h->uid = cred->uid.val;
+		h->gid = cred->gid.val;
 	} else {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 uid_gid = bpf_get_current_uid_gid();
 		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		h->uid = (__u32)uid_gid;
+		h->gid = uid_gid >> 32;
 	}
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
-	if (t->have_comm)
-		__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
-	else
-		bpf_get_current_comm(h->comm, sizeof(h->comm));
+	sl_task_comm(t);
+	__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
 }
 
 /* The same for a program that did not filter (the task changed since, e.g. after exec). */
 static __always_inline void sl_fill_hdr_now(struct sl_event_hdr *h, __u32 kind)
 {
-	struct sl_task t = {.pid_tgid = bpf_get_current_pid_tgid(), .have_comm = false};
+	struct sl_task t;
+	sl_task_init(&t);
 	sl_fill_hdr(h, kind, &t);
 }
 

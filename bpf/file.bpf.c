@@ -83,7 +83,8 @@ static __always_inline int open_exit(long ret)
 	if (!a)
 		return 0;
 	if (!targ_failed || ret < 0) {
-		struct sl_task t = {.pid_tgid = bpf_get_current_pid_tgid(), .have_comm = false};
+		struct sl_task t;
+		sl_task_init(&t);
 		open_emit(ret, a, &t);
 	}
 	bpf_map_delete_elem(&opens, &tid);
@@ -100,7 +101,7 @@ static __always_inline int open_exit_regs(long ret, __u16 sys)
 	struct sl_task t;
 	if (!sl_wanted(&t))
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
 	struct open_args a = {.syscall = sys, .dirfd = SL_AT_FDCWD};
 	switch (sys) {
 	case SL_SYS_OPEN:
