@@ -14,7 +14,8 @@ SL=./build/sightline
 LOOP=./build/bench/openloop
 [[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+tp=
+trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
 
 declare -A CMD READY
 CMD[sightline]="$SL trace open --comm openloop"
@@ -22,9 +23,9 @@ READY[sightline]="tracing open"
 CMD[sightline_64k]="$SL trace open --comm openloop --ring-bytes 65536"
 READY[sightline_64k]="tracing open"
 CMD[opensnoop]="/usr/sbin/opensnoop -n openloop"
-READY[opensnoop]="PATH"
+READY[opensnoop]=""  # its header is block-buffered into the file: wait instead
 CMD[bpftrace]="bpftrace -e 'tracepoint:syscalls:sys_exit_openat /comm == \"openloop\"/ { printf(\"%d %d\\n\", pid, args->ret); }'"
-READY[bpftrace]="Attaching"
+READY[bpftrace]=""
 TRACERS=(${TRACERS:-sightline opensnoop bpftrace sightline_64k})
 
 ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
@@ -37,21 +38,26 @@ for ((r = 1; r <= ROUNDS; r++)); do
     out="$tmp/$t.out"
     bash -c "exec ${CMD[$t]}" >"$out" 2>"$tmp/$t.err" &
     tp=$!
-    for ((i = 0; i < 300; i++)); do grep -q "${READY[$t]}" "$out" "$tmp/$t.err" 2>/dev/null && break; sleep 0.1; done
-    sleep 0.5
+    if [[ -n ${READY[$t]} ]]; then
+      for ((i = 0; i < 300; i++)); do grep -q "${READY[$t]}" "$out" "$tmp/$t.err" 2>/dev/null && break; sleep 0.1; done
+      sleep 0.5
+    else
+      sleep 4  # bpftrace compiles its program with LLVM first
+    fi
     c0=$(cpu_ticks $tp)
     with=$($LOOP "$N" | ns_of)
     sleep 1.5  # let the tracer drain what is buffered
     c1=$(cpu_ticks $tp)
     kill -INT $tp
     wait $tp 2>/dev/null || true
+    tp=
     case $t in
       sightline*) seen=$(grep -c " /dev/null$" "$out" || true)
                   lost=$(sed -n 's/^sightline: [0-9]* events, \([0-9]*\) lost.*/\1/p' "$tmp/$t.err") ;;
       opensnoop) seen=$(grep -c ' /dev/null$' "$out" || true)
-                 lost=$(grep -oE 'Lost [0-9]+' "$tmp/$t.err" "$out" | awk '{s+=$2} END{print s+0}') ;;
+                 lost=$(cat "$tmp/$t.err" "$out" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' || true) ;;
       bpftrace) seen=$(grep -cE '^[0-9]+ [0-9]+$' "$out" || true)
-                lost=$(grep -oE 'Lost [0-9]+' "$tmp/$t.err" "$out" | awk '{s+=$2} END{print s+0}') ;;
+                lost=$(cat "$tmp/$t.err" "$out" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' || true) ;;
     esac
     ratio=$(echo "scale=3; $with / $base" | bc)
     cpu=$(echo "scale=2; ($c1 - $c0) / 100 / ($N / 1000000)" | bc)

@@ -9,7 +9,8 @@ port=$(free_port)
 log=$(mktemp)
 "$SL" agent --listen 127.0.0.1:$port >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+bg_pid $pid
+trap 'stop_bg; rm -f "$log"' EXIT
 wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$log"; fail "agent did not answer /healthz"; }
 health=$(curl -sf http://127.0.0.1:$port/healthz)
 grep -q "process: running" <<<"$health" || fail "process source not running: $health"

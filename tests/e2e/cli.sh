@@ -4,7 +4,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'stop_bg; rm -rf "$tmp"' EXIT
 
 # doctor: as root the agent can run; without privileges a sentence, and exit 1.
 "$SL" doctor >"$tmp/doctor" || fail "doctor exit $?: $(cat "$tmp/doctor")"
@@ -19,6 +19,7 @@ grep -q "run as root, or give" "$tmp/doctor.nobody" || fail "no sentence for the
 # trace exec --json: a real exec with unusual arguments, seen exactly, and a summary.
 "$SL" trace exec exit --json >"$tmp/exec.json" 2>"$tmp/exec.err" &
 tp=$!
+bg_pid $tp
 wait_for 20 grep -q "tracing exec exit" "$tmp/exec.err" || fail "trace did not start: $(cat "$tmp/exec.err")"
 /bin/echo sl-e2e-cli "two words" 'quote"d' >/dev/null
 sh -c 'exit 3' sl-e2e-exit || true
@@ -43,6 +44,7 @@ PY
 # trace open --failed --comm: only the failed open of the named process.
 "$SL" trace open --failed --comm cat >"$tmp/open.txt" 2>"$tmp/open.err" &
 tp=$!
+bg_pid $tp
 wait_for 20 grep -q "tracing open" "$tmp/open.err" || fail "trace open did not start"
 cat /etc/hostname >/dev/null
 cat "/nonexistent/sl-e2e-open" 2>/dev/null || true

@@ -7,11 +7,13 @@ SL=$1
 EXECSNOOP=${EXECSNOOP:-/usr/sbin/execsnoop}
 [[ -x $EXECSNOOP ]] || fail "$EXECSNOOP missing: install libbpf-tools (scripts/deps.sh does)"
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'stop_bg; rm -rf "$tmp"' EXIT
 "$EXECSNOOP" -x --max-args 20 >"$tmp/snoop.txt" 2>&1 &
 sp=$!
+bg_pid $sp
 "$SL" trace exec --json >"$tmp/sl.json" 2>"$tmp/sl.err" &
 tp=$!
+bg_pid $tp
 wait_for 20 grep -q PCOMM "$tmp/snoop.txt" || fail "execsnoop did not start: $(cat "$tmp/snoop.txt")"
 wait_for 20 grep -q "tracing exec" "$tmp/sl.err" || fail "trace did not start"
 marker=slparity$$
