@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/privileges.h"
 #include "agent/runner.h"
 #include "bpf/libbpf_util.h"
 #include "core/clock.h"
@@ -187,6 +188,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
     return 1;
   }
   spdlog::info("serving /metrics and /healthz on http://{}:{}", host, port);
+  // Loaded, attached, listening: nothing left that needs CAP_BPF, CAP_SYS_ADMIN and the rest.
+  if (auto st = drop_capabilities(); st)
+    spdlog::info("capabilities dropped (effective now {})", effective_capabilities());
+  else
+    spdlog::warn("could not drop capabilities: {}", st.message());
 
   runner.run(stop, config.poll_interval_ms);
 

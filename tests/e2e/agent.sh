@@ -16,6 +16,9 @@ health=$(curl -sf http://127.0.0.1:$port/healthz)
 grep -q "process: running" <<<"$health" || fail "process source not running: $health"
 grep -q "file: running" <<<"$health" || fail "file source not running: $health"
 (( $(our_programs) > 0 )) || fail "no sl_ program loaded while the agent runs"
+# Once attached it keeps only CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (bits 2 and 19).
+capeff=$(awk '/CapEff/{print $2}' /proc/$pid/status)
+[[ $capeff == 0000000000080004 ]] || fail "agent kept capabilities: CapEff=$capeff"
 
 /bin/true sl-e2e-agent-marker
 cat /nonexistent-sl-e2e-agent 2>/dev/null || true
