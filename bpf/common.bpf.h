@@ -16,6 +16,8 @@ const volatile __u32 targ_tgid = 0;          /* only this process (0: all) */
 const volatile __u32 self_tgid = 0;          /* never this process: the agent itself */
 const volatile __u64 targ_cgroup_id = 0;     /* only this cgroup v2 id (0: all) */
 const volatile bool targ_comm_set = false;
+/* Only failures; each source says what a failure is (failed exec/open, non-zero exit). */
+const volatile bool targ_failed = false;
 const volatile char targ_comm[SL_COMM_LEN] = {};
 /* The reader is woken only when about wakeup_bytes wait (sl_submit); below that it polls on
  * its own period. Per-event wakeups are what makes opensnoop-style tools cost 4-5x. */

@@ -18,7 +18,6 @@
 #define SL_O_TRUNC 01000
 #define SL_AT_FDCWD -100
 
-const volatile bool targ_failed = false; /* only failed opens */
 
 struct open_args {
 	__u64 fname;

@@ -36,7 +36,6 @@ struct {
 	__type(value, struct sl_exec_event);
 } exec_scratch SEC(".maps");
 
-const volatile bool targ_failed = false; /* only failed execs and non-zero exits; no forks */
 
 static __always_inline struct sl_exec_event *exec_record(void)
 {

@@ -8,11 +8,21 @@
 #include <atomic>
 #include <cstring>
 
+#include "bpf/libbpf_util.h"
 #include "bpf/ring_buffer.h"
 #include "sightline/common.h"
 #include "sources/source.h"
 
 namespace sightline::sources {
+
+// The functions bpftool generates for a skeleton.
+template <class Skel>
+struct SkeletonFns {
+  Skel* (*open)();
+  int (*load)(Skel*);
+  int (*attach)(Skel*);
+  void (*destroy)(Skel*);
+};
 
 class BpfSource : public Source {
  public:
@@ -24,6 +34,16 @@ class BpfSource : public Source {
  protected:
   // Decodes one record and hands it to the sink; false if malformed (counted).
   virtual bool decode(const void* data, size_t size) = 0;
+  // Plan, open, filter, size the ring, load, attach, read: the whole start of a source.
+  template <class Skel>
+  core::Status start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns, const SourceOptions& o,
+                              const bpf::Features& f, EventSink* sink, uint32_t default_ring);
+  template <class Skel>
+  void stop_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns) {
+    close_ring();
+    if (skel) fns.destroy(skel);
+    skel = nullptr;
+  }
   // After the skeleton is loaded and attached: open the ring and remember the maps.
   core::Status open_ring(bpf_object* obj, EventSink* sink);
   void close_ring();
@@ -59,10 +79,36 @@ class BpfSource : public Source {
   bpf_map* stats_map_ = nullptr;
 };
 
+template <class Skel>
+core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns,
+                                       const SourceOptions& o, const bpf::Features& f,
+                                       EventSink* sink, uint32_t default_ring) {
+  stop_skeleton(skel, fns);
+  auto hooks = plan(f, o);
+  if (auto st = check_plan(name(), hooks); !st) return st;
+  std::string who(name());
+  skel = fns.open();
+  if (!skel) return bpf::libbpf_error(errno, who + ": opening the BPF object");
+  uint32_t ring = ring_size(o.ring_bytes, default_ring);
+  apply_filter(skel->rodata, o.filter, ring, f);
+  bpf_map__set_max_entries(skel->maps.events, ring);
+  apply_plan(skel->obj, hooks);
+  core::Status st;
+  if (int err = fns.load(skel))
+    st = bpf::libbpf_error(err, who + ": loading BPF programs");
+  else if (int err = fns.attach(skel))
+    st = bpf::libbpf_error(err, who + ": attaching BPF programs");
+  else
+    st = open_ring(skel->obj, sink);
+  if (!st) stop_skeleton(skel, fns);
+  return st;
+}
+
 template <class Rodata>
 void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
                              const bpf::Features& features) {
   ro->has_task_btf = features.task_pt_regs;
+  ro->targ_failed = f.failed_only;
   ro->targ_tgid = f.pid;
   ro->targ_cgroup_id = f.cgroup_id;
   ro->self_tgid = f.exclude_self ? static_cast<uint32_t>(getpid()) : 0;

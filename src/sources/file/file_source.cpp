@@ -31,6 +31,9 @@ constexpr OpenHook kHooks[] = {
     {"sl_enter_creat", "sl_exit_creat", "sl_rexit_creat", "creat"},
 };
 
+constexpr SkeletonFns<file_bpf> kFns = {&file_bpf__open, &file_bpf__load, &file_bpf__attach,
+                                        &file_bpf__destroy};
+
 class FileSource final : public BpfSource {
  public:
   ~FileSource() override { stop(); }
@@ -63,34 +66,9 @@ class FileSource final : public BpfSource {
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    stop();
-    auto plan_ = plan(f, o);
-    if (auto st = check_plan(name(), plan_); !st) return st;
-    skel_ = file_bpf__open();
-    if (!skel_) return bpf::libbpf_error(errno, "file: opening the BPF object");
-    uint32_t ring = ring_size(o.ring_bytes, kDefaultRingBytes);
-    apply_filter(skel_->rodata, o.filter, ring, f);
-    skel_->rodata->targ_failed = o.filter.failed_only;
-    bpf_map__set_max_entries(skel_->maps.events, ring);
-    apply_plan(skel_->obj, plan_);
-    if (int err = file_bpf__load(skel_)) {
-      stop();
-      return bpf::libbpf_error(err, "file: loading BPF programs");
-    }
-    if (int err = file_bpf__attach(skel_)) {
-      stop();
-      return bpf::libbpf_error(err, "file: attaching BPF programs");
-    }
-    auto st = open_ring(skel_->obj, sink);
-    if (!st) stop();
-    return st;
+    return start_skeleton(skel_, kFns, o, f, sink, kDefaultRingBytes);
   }
-
-  void stop() override {
-    close_ring();
-    if (skel_) file_bpf__destroy(skel_);
-    skel_ = nullptr;
-  }
+  void stop() override { stop_skeleton(skel_, kFns); }
 
  protected:
   bool decode(const void* data, size_t size) override {

@@ -19,6 +19,9 @@ static_assert(sizeof(sl_exit_event) == 80);
 
 constexpr uint32_t kDefaultRingBytes = 2 << 20;  // ~800 max-size execs between polls
 
+constexpr SkeletonFns<process_bpf> kFns = {&process_bpf__open, &process_bpf__load, &process_bpf__attach,
+                                        &process_bpf__destroy};
+
 class ProcessSource final : public BpfSource {
  public:
   ~ProcessSource() override { stop(); }
@@ -63,34 +66,9 @@ class ProcessSource final : public BpfSource {
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    stop();
-    auto plan_ = plan(f, o);
-    if (auto st = check_plan(name(), plan_); !st) return st;
-    skel_ = process_bpf__open();
-    if (!skel_) return bpf::libbpf_error(errno, "process: opening the BPF object");
-    uint32_t ring = ring_size(o.ring_bytes, kDefaultRingBytes);
-    apply_filter(skel_->rodata, o.filter, ring, f);
-    skel_->rodata->targ_failed = o.filter.failed_only;
-    bpf_map__set_max_entries(skel_->maps.events, ring);
-    apply_plan(skel_->obj, plan_);
-    if (int err = process_bpf__load(skel_)) {
-      stop();
-      return bpf::libbpf_error(err, "process: loading BPF programs");
-    }
-    if (int err = process_bpf__attach(skel_)) {
-      stop();
-      return bpf::libbpf_error(err, "process: attaching BPF programs");
-    }
-    auto st = open_ring(skel_->obj, sink);
-    if (!st) stop();
-    return st;
+    return start_skeleton(skel_, kFns, o, f, sink, kDefaultRingBytes);
   }
-
-  void stop() override {
-    close_ring();
-    if (skel_) process_bpf__destroy(skel_);
-    skel_ = nullptr;
-  }
+  void stop() override { stop_skeleton(skel_, kFns); }
 
  protected:
   bool decode(const void* data, size_t size) override {
