@@ -156,7 +156,7 @@ int trace(const TraceArgs& args) {
       return 1;
     }
   }
-  printer.header();
+  if (!args.no_header) printer.header();
   std::string what;
   for (auto k : kinds) what += (what.empty() ? "" : " ") + std::string(core::kind_def(k).name);
   fprintf(stderr, "sightline: tracing %s (Ctrl-C to stop)\n", what.c_str());

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include "bpf/libbpf_util.h"
-#include "core/wall_clock.h"
 
 namespace sightline::sources {
 
@@ -75,18 +74,6 @@ uint32_t BpfSource::ring_size(uint32_t requested, uint32_t dflt) {
   uint32_t p = page;
   while (p < n && p < (1u << 30)) p <<= 1;  // round up to a power of two
   return p;
-}
-
-void BpfSource::decode_header(const struct sl_event_hdr& h, core::Event& e) {
-  e.ts_boot_ns = h.ts_ns;
-  e.ts_wall_ns = core::wall_clock().to_wall(h.ts_ns);
-  e.cgroup_id = h.cgroup_id;
-  e.pid = h.pid;
-  e.tid = h.tid;
-  e.ppid = h.ppid;
-  e.uid = h.uid;
-  e.gid = h.gid;
-  e.comm = std::string_view(h.comm, strnlen(h.comm, sizeof h.comm));
 }
 
 std::string BpfSource::base_requirements(const bpf::Features& f) {

@@ -54,8 +54,6 @@ class BpfSource : public Source {
   static void apply_plan(bpf_object* obj, const std::vector<Hook>& plan);
   static core::Status check_plan(std::string_view source, const std::vector<Hook>& plan);
   static uint32_t ring_size(uint32_t requested, uint32_t dflt);
-  // Header fields of every record (sightline/common.h) into the event, clock converted.
-  static void decode_header(const struct sl_event_hdr& h, core::Event& e);
   // A hook on a tracepoint, enabled when the kernel has it; `base` is the source's own
   // precondition (empty when met).
   static Hook tracepoint_hook(const bpf::Features& f, const char* program, const char* category,

@@ -4,7 +4,12 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include <cstring>
+#include <fstream>
+
+#include "core/cgroups.h"
 #include "harness.h"
 #include "sightline/file.h"
 
@@ -170,4 +175,48 @@ TEST(FileSource, PairedFallbackSeesTheSameOpens) {
   auto mi = opens_of(h, missing);
   EXPECT_EQ(mi[0].ret, -ENOENT);
   EXPECT_EQ(mi[0].flags & O_DIRECTORY, (uint64_t)O_DIRECTORY);
+}
+
+TEST(FileSource, KernelFiltersCgroup) {
+  // A cgroup v2 of our own; a child moved into it is seen, a child outside it is not.
+  std::string root = core::cgroup2_mount();
+  ASSERT_FALSE(root.empty()) << "no cgroup2 mount";
+  std::string dir = root + "/sl-test-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  Harness h;
+  auto o = test::self_included();
+  o.filter.cgroup_id = st.st_ino;
+  h.start("file", o);
+  std::string inside = unique_path("cg-in"), outside = unique_path("cg-out");
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t in = fork();
+  if (in == 0) {
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    open(inside.c_str(), O_RDONLY);
+    _exit(0);
+  }
+  {
+    std::ofstream procs(dir + "/cgroup.procs");
+    procs << in << std::endl;
+  }
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  pid_t out = fork();
+  if (out == 0) {
+    open(outside.c_str(), O_RDONLY);
+    _exit(0);
+  }
+  waitpid(in, nullptr, 0);
+  waitpid(out, nullptr, 0);
+  bool seen = h.pump_until([&] { return !opens_of(h, inside).empty(); });
+  h.runner().drain();
+  rmdir(dir.c_str());
+  close(go[0]);
+  close(go[1]);
+  ASSERT_TRUE(seen) << h.dump();
+  EXPECT_TRUE(opens_of(h, outside).empty()) << "the cgroup filter let another cgroup through";
+  EXPECT_EQ(h.events().size(), opens_of(h, inside).size()) << h.dump();
 }

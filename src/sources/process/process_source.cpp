@@ -1,9 +1,8 @@
 // process source: exec, fork, exit (bpf/process.bpf.c, sightline/process.h).
-#include <cstring>
-
 #include "bpf/libbpf_util.h"
 #include "sightline/process.h"
 #include "sources/bpf_source.h"
+#include "sources/decode.h"
 #include "sources/process/process_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -11,11 +10,6 @@
 
 namespace sightline::sources {
 namespace {
-
-static_assert(sizeof(sl_event_hdr) == 56);
-static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
-static_assert(sizeof(sl_fork_event) == 64);
-static_assert(sizeof(sl_exit_event) == 80);
 
 constexpr uint32_t kDefaultRingBytes = 2 << 20;  // ~800 max-size execs between polls
 
@@ -72,45 +66,8 @@ class ProcessSource final : public BpfSource {
 
  protected:
   bool decode(const void* data, size_t size) override {
-    if (size < sizeof(sl_event_hdr)) return false;
-    const auto* h = static_cast<const sl_event_hdr*>(data);
     core::Event e;
-    decode_header(*h, e);
-    switch (h->kind) {
-      case SL_EV_EXEC: {
-        constexpr size_t fixed = sizeof(sl_exec_event) - SL_ARGS_SIZE;
-        if (size < fixed) return false;
-        const auto* x = static_cast<const sl_exec_event*>(data);
-        size_t args = std::min<size_t>({x->args_size, size - fixed, SL_ARGS_SIZE});
-        e.kind = core::EventKind::kExec;
-        e.ret = x->ret;
-        e.path = std::string_view(x->filename, strnlen(x->filename, sizeof x->filename));
-        e.args = std::string_view(x->args, args);
-        e.args_count = 0;
-        for (char c : e.args) e.args_count += c == '\0';
-        if (!e.args.empty() && e.args.back() != '\0') e.args_count++;  // cut inside the last
-        e.truncated = x->args_truncated || x->filename_truncated;
-        break;
-      }
-      case SL_EV_FORK: {
-        if (size < sizeof(sl_fork_event)) return false;
-        e.kind = core::EventKind::kFork;
-        e.child_pid = static_cast<const sl_fork_event*>(data)->child_pid;
-        break;
-      }
-      case SL_EV_EXIT: {
-        if (size < sizeof(sl_exit_event)) return false;
-        const auto* x = static_cast<const sl_exit_event*>(data);
-        e.kind = core::EventKind::kExit;
-        e.exit_code = x->exit_code;
-        e.signal = x->signal;
-        e.core_dumped = x->core_dumped;
-        e.duration_ns = x->lifetime_ns;
-        break;
-      }
-      default:
-        return false;
-    }
+    if (!decode_process_record(data, size, e)) return false;
     sink_->on_event(e);
     return true;
   }

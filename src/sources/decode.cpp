@@ -1,0 +1,86 @@
+// The kernel<->user ABI read back: sizes pinned here, every length checked against the record.
+#include "sources/decode.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/wall_clock.h"
+#include "sightline/file.h"
+#include "sightline/process.h"
+
+namespace sightline::sources {
+
+static_assert(sizeof(sl_event_hdr) == 56);
+static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
+static_assert(sizeof(sl_fork_event) == 64);
+static_assert(sizeof(sl_exit_event) == 80);
+static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
+
+void decode_header(const sl_event_hdr& h, core::Event& e) {
+  e.ts_boot_ns = h.ts_ns;
+  e.ts_wall_ns = core::wall_clock().to_wall(h.ts_ns);
+  e.cgroup_id = h.cgroup_id;
+  e.pid = h.pid;
+  e.tid = h.tid;
+  e.ppid = h.ppid;
+  e.uid = h.uid;
+  e.gid = h.gid;
+  e.comm = std::string_view(h.comm, strnlen(h.comm, sizeof h.comm));
+}
+
+bool decode_process_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_event_hdr)) return false;
+  const auto* h = static_cast<const sl_event_hdr*>(data);
+  decode_header(*h, e);
+  switch (h->kind) {
+    case SL_EV_EXEC: {
+      constexpr size_t fixed = sizeof(sl_exec_event) - SL_ARGS_SIZE;
+      if (size < fixed) return false;
+      const auto* x = static_cast<const sl_exec_event*>(data);
+      size_t args = std::min<size_t>({x->args_size, size - fixed, SL_ARGS_SIZE});
+      e.kind = core::EventKind::kExec;
+      e.ret = x->ret;
+      e.path = std::string_view(x->filename, strnlen(x->filename, sizeof x->filename));
+      e.args = std::string_view(x->args, args);
+      e.args_count = 0;
+      for (char c : e.args) e.args_count += c == '\0';
+      if (!e.args.empty() && e.args.back() != '\0') e.args_count++;  // cut inside the last
+      e.truncated = x->args_truncated || x->filename_truncated;
+      return true;
+    }
+    case SL_EV_FORK:
+      if (size < sizeof(sl_fork_event)) return false;
+      e.kind = core::EventKind::kFork;
+      e.child_pid = static_cast<const sl_fork_event*>(data)->child_pid;
+      return true;
+    case SL_EV_EXIT: {
+      if (size < sizeof(sl_exit_event)) return false;
+      const auto* x = static_cast<const sl_exit_event*>(data);
+      e.kind = core::EventKind::kExit;
+      e.exit_code = x->exit_code;
+      e.signal = x->signal;
+      e.core_dumped = x->core_dumped;
+      e.duration_ns = x->lifetime_ns;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool decode_file_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_open_event)) return false;
+  const auto* x = static_cast<const sl_open_event*>(data);
+  if (x->hdr.kind != SL_EV_OPEN) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kOpen;
+  e.ret = x->ret;
+  e.flags = x->flags;
+  e.mode = x->mode;
+  e.dirfd = x->dirfd;
+  e.syscall = x->syscall;
+  e.truncated = x->path_truncated;
+  e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
+  return true;
+}
+
+}  // namespace sightline::sources

@@ -1,0 +1,20 @@
+// Decoders of the kernel's records: pure functions from bytes to events, so they are fuzzed
+// (tests/fuzz/) as the parsers they are. A record too short or of an unknown kind is refused.
+#pragma once
+
+#include <cstddef>
+
+#include "core/event.h"
+
+struct sl_event_hdr;
+
+namespace sightline::sources {
+
+// Header fields of every record (sightline/common.h) into the event, clock converted.
+void decode_header(const sl_event_hdr& h, core::Event& e);
+// process source records: exec, fork, exit.
+bool decode_process_record(const void* data, size_t size, core::Event& e);
+// file source records: open.
+bool decode_file_record(const void* data, size_t size, core::Event& e);
+
+}  // namespace sightline::sources

@@ -1,0 +1,24 @@
+// libFuzzer target: kernel records are input too. Bytes -> both decoders -> JSON and text.
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "core/render.h"
+#include "core/schema.h"
+#include "sources/decode.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > 8192) return 0;
+  alignas(8) static uint8_t buf[8192];  // the ring buffer hands out 8-byte aligned records
+  memcpy(buf, data, size);
+  static std::string out;
+  for (auto decode : {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record}) {
+    sightline::core::Event e;
+    if (!decode(buf, size, e)) continue;
+    out.clear();
+    sightline::core::append_event_json(out, e);
+    for (const auto& f : sightline::core::kind_def(e.kind).fields)
+      sightline::core::append_value_text(out, f.get(e));
+  }
+  return 0;
+}
