@@ -31,6 +31,10 @@ core::Status unknown_keys(std::string_view origin, const YAML::Node& map, const 
     return core::Status::error(EINVAL, where(origin, map) + ": " + (path.empty() ? "the file" : path) +
                                            " must be a mapping of keys to values");
   for (const auto& kv : map) {
+    if (!kv.first.IsScalar())
+      return core::Status::error(EINVAL, where(origin, kv.first) + ": " +
+                                             (path.empty() ? "a key" : "a key under " + path) +
+                                             " is a list or a mapping: keys are names");
     std::string k = kv.first.as<std::string>();
     if (!allowed.count(k))
       return core::Status::error(EINVAL, where(origin, kv.first) + ": unknown key '" +
@@ -98,7 +102,21 @@ std::string default_config_yaml() {
   return o.str();
 }
 
+core::Status parse_config_unguarded(std::string_view text, std::string_view origin,
+                                    AgentConfig* out);
+
 core::Status parse_config(std::string_view text, std::string_view origin, AgentConfig* out) {
+  // yaml-cpp reports misuse by throwing; no exception leaves this layer.
+  try {
+    return parse_config_unguarded(text, origin, out);
+  } catch (const YAML::Exception& e) {
+    return core::Status::error(EINVAL, std::string(origin) + ":" + std::to_string(e.mark.line + 1) +
+                                           ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
+core::Status parse_config_unguarded(std::string_view text, std::string_view origin,
+                                    AgentConfig* out) {
   AgentConfig c = default_config();
   YAML::Node root;
   try {

@@ -91,3 +91,12 @@ TEST(Config, NonLoopbackNeedsAToken) {
 TEST(Config, TopLevelMustBeAMapping) {
   EXPECT_NE(error_of("- a\n- b\n").find("mapping"), std::string::npos);
 }
+
+TEST(Config, NonScalarKeysAreRefused) {
+  // Found by tests/fuzz/config_fuzz: a mapping used as a key threw out of the parser.
+  std::string e = error_of("? [a, b]\n: 1\n");
+  EXPECT_NE(e.find("agent.yaml:1:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("keys are names"), std::string::npos) << e;
+  e = error_of("sources:\n  ? {x: 1}\n  : {}\n");
+  EXPECT_NE(e.find("under sources"), std::string::npos) << e;
+}
