@@ -24,12 +24,17 @@ const volatile char targ_comm[SL_COMM_LEN] = {};
 /* bpf_get_current_task_btf exists (5.11+): task fields are plain loads instead of one
  * bpf_probe_read_kernel call each. Set by user space from the feature probe. */
 const volatile bool has_task_btf = false;
+/* Wakeup threshold of the ring buffer, per CPU (see sl_submit). */
+const volatile __u64 wakeup_bytes_per_cpu = 1 << 17;
 
-/* One ring buffer per object; user space sets its size before load. */
+#ifndef SL_NO_EVENTS
+/* One ring buffer per object; user space sets its size before load. Sources that only
+ * aggregate define SL_NO_EVENTS and have none. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -140,6 +145,7 @@ static __always_inline void sl_fill_hdr_now(struct sl_event_hdr *h, __u32 kind)
 	sl_fill_hdr(h, kind, &t);
 }
 
+#ifndef SL_NO_EVENTS
 static __always_inline void *sl_reserve(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
@@ -153,7 +159,6 @@ static __always_inline void *sl_reserve(__u64 size)
  * consumer position, a cache line the reader's CPU writes: a miss on every event. The data
  * waiting unwoken stays below wakeup_bytes in all. */
 struct sl_pending sl_pending[SL_MAX_CPUS] = {};
-const volatile __u64 wakeup_bytes_per_cpu = 1 << 17;
 
 static __always_inline __u64 sl_wakeup_flag(__u64 size)
 {
@@ -179,5 +184,6 @@ static __always_inline void sl_output(void *data, __u64 size)
 	if (bpf_ringbuf_output(&events, data, size, sl_wakeup_flag(size)))
 		sl_count(SL_STAT_RB_LOST);
 }
+#endif /* SL_NO_EVENTS */
 
 #endif

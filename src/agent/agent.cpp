@@ -91,11 +91,13 @@ std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
   }
   w.family("sightline_events_lost_total", "counter",
            "Events lost, by source and reason: ringbuf_full (kernel ring buffer had no room), "
-           "pairing_map_full (syscall enter/exit map full), decode_error (malformed record)");
+           "pairing_map_full (syscall enter/exit map full), decode_error (malformed record), "
+           "aggregation_map_full (an in-kernel aggregation map was full)");
   for (const auto& [name, st] : stats) {
     w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "ringbuf_full"}}, st.lost_ringbuf);
     w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "pairing_map_full"}}, st.lost_pairing);
     w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "decode_error"}}, st.decode_errors);
+    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "aggregation_map_full"}}, st.map_full);
   }
   w.family("sightline_process_table_entries", "gauge", "Processes in the agent's process table");
   w.sample("sightline_process_table_entries", runner.table().size());
@@ -116,6 +118,8 @@ std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
            "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
   for (const auto& [src, prog, ns] : times)
     w.sample("sightline_bpf_program_run_seconds_total", {{"source", src}, {"program", prog}}, ns / 1e9);
+
+  runner.visit_metrics([&](const core::MetricFamily& f) { w.write(f); });
 
   SelfStats self = self_stats((core::now_wall_ns() - core::now_boot_ns()) / 1000000000ULL);
   w.family("process_cpu_seconds_total", "counter", "User and system CPU time of the agent");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 #include "core/clock.h"
 #include "core/wall_clock.h"
@@ -26,7 +27,17 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   const sources::SourceInfo* info = sources::find_source(name);
   if (!info) return core::Status::error(EINVAL, "unknown source '" + name + "'");
   RunningSource rs{name, info->create(), false, ""};
-  core::Status st = rs.source->start(opts, features_, this);
+  sources::SourceOptions o = opts;
+  if (!o.process_name)
+    o.process_name = [this](uint32_t pid) {
+      if (const core::ProcessInfo* p = table_.find(pid)) return p->comm;
+      // Not seen by the process source (off, or started before it): ask /proc while alive.
+      std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+      std::string comm;
+      std::getline(in, comm);
+      return comm;
+    };
+  core::Status st = rs.source->start(o, features_, this);
   if (st) {
     rs.running = true;
     struct epoll_event ev = {};
@@ -75,11 +86,26 @@ void Runner::run(const std::atomic<bool>& stop, uint32_t poll_ms, uint64_t deadl
     if (now >= next_tick) {
       next_tick = now + 1000000000ULL;
       core::wall_clock().resync();
+      collect_all();
       table_.sweep(now);
     }
   }
   drain();
   if (after_drain) after_drain();
+}
+
+void Runner::collect_all() {
+  std::vector<std::vector<core::MetricFamily>> all(sources_.size());
+  for (size_t i = 0; i < sources_.size(); i++)
+    if (sources_[i].running) sources_[i].source->collect(all[i]);
+  std::lock_guard lock(metrics_mu_);
+  metrics_ = std::move(all);
+}
+
+void Runner::visit_metrics(const std::function<void(const core::MetricFamily&)>& fn) const {
+  std::lock_guard lock(metrics_mu_);
+  for (const auto& families : metrics_)
+    for (const auto& f : families) fn(f);
 }
 
 void Runner::stop_all() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ class Runner : public sources::EventSink {
            const std::function<void()>& after_drain = {});
   // One drain of every source, now.
   int drain();
+  // Reads every source's in-kernel aggregations into its metric snapshot (run() does this
+  // once a second, on the polling thread, where the process table is safe to read).
+  void collect_all();
+  // Visits the latest snapshot of every source, under the snapshot lock (any thread).
+  void visit_metrics(const std::function<void(const core::MetricFamily&)>& fn) const;
   void stop_all();
 
   const std::vector<RunningSource>& sources() const { return sources_; }
@@ -56,6 +62,8 @@ class Runner : public sources::EventSink {
   core::ProcessTable table_;
   std::vector<sources::EventSink*> sinks_;
   std::vector<RunningSource> sources_;
+  mutable std::mutex metrics_mu_;
+  std::vector<std::vector<core::MetricFamily>> metrics_;  // per source, latest collect
   int epoll_fd_ = -1;
 };
 

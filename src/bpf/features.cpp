@@ -111,6 +111,8 @@ Features probe_features() {
   f.cgroup_skb = prog("prog:cgroup_skb", BPF_PROG_TYPE_CGROUP_SKB);
   r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
   f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "falls back to perf buffer (kernel < 5.8)");
+  r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr);
+  f.task_storage = add("map:task_storage", r == 1, r == 1 ? "" : "kernel < 5.11");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ktime_get_boot_ns, nullptr);
   f.boot_clock = add("helper:ktime_get_boot_ns", r == 1, r == 1 ? "" : "kernel < 5.8");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr);

@@ -29,6 +29,7 @@ struct Features {
   bool prog_perf_event = false, xdp = false, sched_cls = false, cgroup_skb = false;
   bool boot_clock = false;    // bpf_ktime_get_boot_ns
   bool task_pt_regs = false;  // bpf_task_pt_regs + bpf_get_current_task_btf (5.15)
+  bool task_storage = false;  // BPF_MAP_TYPE_TASK_STORAGE for tracing programs (5.11)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
   std::vector<Feature> list;  // the same, with details, in doctor's order
 

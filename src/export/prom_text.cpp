@@ -55,4 +55,72 @@ void PromWriter::sample(std::string_view name, std::initializer_list<Label> labe
   out_ += buf;
 }
 
+namespace {
+void append_labels(std::string& out, const core::Labels& labels, const char* le) {
+  if (labels.empty() && !le) return;
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) out += ',';
+    first = false;
+    out += k;
+    out += "=\"";
+    append_label_value(out, v);
+    out += '"';
+  }
+  if (le) {
+    if (!first) out += ',';
+    out += "le=\"";
+    out += le;
+    out += '"';
+  }
+  out += '}';
+}
+
+void append_number(std::string& out, double v) {
+  char buf[40];
+  if (v == static_cast<double>(static_cast<int64_t>(v)) && std::fabs(v) < 1e15)
+    snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
+  else
+    snprintf(buf, sizeof buf, " %.9g\n", v);
+  out += buf;
+}
+}  // namespace
+
+void PromWriter::write(const core::MetricFamily& f) {
+  const char* type = f.type == core::MetricType::kCounter ? "counter"
+                     : f.type == core::MetricType::kGauge ? "gauge"
+                                                          : "histogram";
+  family(f.name, type, f.help);
+  for (const auto& s : f.series) {
+    if (f.type != core::MetricType::kHistogram) {
+      out_ += f.name;
+      append_labels(out_, s.labels, nullptr);
+      append_number(out_, s.value);
+      continue;
+    }
+    char le[32];
+    for (uint64_t b : f.bounds) {
+      snprintf(le, sizeof le, "%.9g", static_cast<double>(b) * f.scale);
+      out_ += f.name;
+      out_ += "_bucket";
+      append_labels(out_, s.labels, le);
+      append_number(out_, static_cast<double>(s.hist.count_below(b)));
+    }
+    uint64_t count = s.hist.count();
+    out_ += f.name;
+    out_ += "_bucket";
+    append_labels(out_, s.labels, "+Inf");
+    append_number(out_, static_cast<double>(count));
+    out_ += f.name;
+    out_ += "_sum";
+    append_labels(out_, s.labels, nullptr);
+    append_number(out_, static_cast<double>(s.hist.sum()) * f.scale);
+    out_ += f.name;
+    out_ += "_count";
+    append_labels(out_, s.labels, nullptr);
+    append_number(out_, static_cast<double>(count));
+  }
+}
+
 }  // namespace sightline::exporter

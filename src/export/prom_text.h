@@ -6,6 +6,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/metrics.h"
+
 namespace sightline::exporter {
 
 using Label = std::pair<std::string_view, std::string_view>;
@@ -16,6 +18,8 @@ class PromWriter {
   void family(std::string_view name, std::string_view type, std::string_view help);
   void sample(std::string_view name, std::initializer_list<Label> labels, double value);
   void sample(std::string_view name, double value) { sample(name, {}, value); }
+  // A whole family: counters and gauges as samples, histograms as _bucket/_sum/_count.
+  void write(const core::MetricFamily& f);
   const std::string& text() const { return out_; }
 
  private:

@@ -18,7 +18,7 @@ core::Status BpfSource::open_ring(bpf_object* obj, EventSink* sink) {
   sink_ = sink;
   stats_map_ = bpf_object__find_map_by_name(obj, "sl_stats");
   bpf_map* events = bpf_object__find_map_by_name(obj, "events");
-  if (!events) return core::Status::error("BPF object has no events ring buffer");
+  if (!events) return {};  // an aggregation-only source
   return rb_.open(events, &BpfSource::on_record, this);
 }
 
@@ -34,10 +34,11 @@ SourceStats BpfSource::stats() const {
   s.decode_errors = decode_errors_.load(std::memory_order_relaxed);
   if (stats_map_) {
     auto v = bpf::sum_percpu_u64(stats_map_);
-    if (v.size() > SL_STAT_PAIR_MISS) {
+    if (v.size() > SL_STAT_MAP_FULL) {
       s.lost_ringbuf = v[SL_STAT_RB_LOST];
       s.lost_pairing = v[SL_STAT_PAIR_LOST];
       s.unpaired = v[SL_STAT_PAIR_MISS];
+      s.map_full = v[SL_STAT_MAP_FULL];
     }
   }
   return s;

@@ -33,7 +33,7 @@ class BpfSource : public Source {
 
  protected:
   // Decodes one record and hands it to the sink; false if malformed (counted).
-  virtual bool decode(const void* data, size_t size) = 0;
+  virtual bool decode(const void* data, size_t size) { (void)data, (void)size; return false; }
   // Plan, open, filter, size the ring, load, attach, read: the whole start of a source.
   template <class Skel>
   core::Status start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns, const SourceOptions& o,
@@ -89,7 +89,8 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
   if (!skel) return bpf::libbpf_error(errno, who + ": opening the BPF object");
   uint32_t ring = ring_size(o.ring_bytes, default_ring);
   apply_filter(skel->rodata, o.filter, ring, f);
-  bpf_map__set_max_entries(skel->maps.events, ring);
+  if (bpf_map* events = bpf_object__find_map_by_name(skel->obj, "events"))
+    bpf_map__set_max_entries(events, ring);
   apply_plan(skel->obj, hooks);
   core::Status st;
   if (int err = fns.load(skel))

@@ -2,6 +2,7 @@
 #include "sources/file/file_source.h"
 #include "sources/process/process_source.h"
 #include "sources/source.h"
+#include "sources/syscalls/syscalls_source.h"
 
 namespace sightline::sources {
 namespace {
@@ -12,6 +13,8 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kExec, EventKind::kFork, EventKind::kExit}, &make_process_source},
       {"file", "file opens (open, openat, openat2, creat): path, flags, mode, result",
        {EventKind::kOpen}, &make_file_source},
+      {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
+       {}, &make_syscalls_source},
   };
   return list;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 #include "bpf/features.h"
 #include "bpf/libbpf_util.h"
 #include "core/event.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace sightline::sources {
@@ -33,6 +35,8 @@ struct SourceOptions {
   // Use the portable enter/exit pairing even where a cheaper hook exists (tests of the
   // fallback path, and comparisons in bench/).
   bool force_paired_hooks = false;
+  // Name of a process for metric labels (the runner's process table); empty if unknown.
+  std::function<std::string(uint32_t pid)> process_name;
 };
 
 class EventSink {
@@ -55,6 +59,7 @@ struct SourceStats {
   uint64_t lost_pairing = 0;   // enter/exit pairing map full
   uint64_t unpaired = 0;       // exit seen without its enter
   uint64_t decode_errors = 0;  // records too short or of an unknown kind
+  uint64_t map_full = 0;       // aggregation map full: updates not counted
 };
 
 class Source {
@@ -67,6 +72,9 @@ class Source {
                              EventSink* sink) = 0;
   virtual int epoll_fd() const = 0;  // readable on a forced wakeup
   virtual int consume() = 0;         // delivers every waiting record; count or -errno
+  // Reads in-kernel aggregations into metric families (called on the polling thread, on the
+  // collection interval). Streaming-only sources have none.
+  virtual void collect(std::vector<core::MetricFamily>& out) { (void)out; }
   virtual SourceStats stats() const = 0;
   virtual std::vector<bpf::ProgramStats> program_stats() const = 0;
   virtual void stop() = 0;           // detaches and unloads; idempotent

@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-[[ $(our_programs) == 0 ]] || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
+wait_for 5 bash -c "! bpftool prog list | grep -qE 'name sl_'" \
+  || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
 port=$(free_port)
 log=$(mktemp)
 "$SL" agent --listen 127.0.0.1:$port >"$log" 2>&1 &
@@ -29,6 +30,9 @@ wait_for 5 bash -c "[[ \$(curl -sf http://127.0.0.1:$port/metrics | awk '\$1 == 
   || fail "no exec counted: $(curl -sf http://127.0.0.1:$port/metrics | grep events_total)"
 m=$(curl -sf http://127.0.0.1:$port/metrics)
 (( $(metric 'sightline_events_total{source="file",kind="open"}') >= 1 )) || fail "no open counted"
+# Aggregations are collected once a second.
+wait_for 5 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^sightline_syscalls_total\{comm=\"true\",syscall=\"execve\"\} [1-9]'" \
+  || fail "no syscall counted: $(curl -sf http://127.0.0.1:$port/metrics | grep syscalls_total | head)"
 (( $(metric 'sightline_process_table_entries') > 1 )) || fail "process table empty"
 [[ $(metric 'sightline_events_lost_total{source="file",reason="ringbuf_full"}') == 0 ]] || fail "events lost at idle"
 [[ $(metric 'sightline_source_up{source="process"}') == 1 ]] || fail "source_up"
@@ -45,7 +49,9 @@ wait $pid || rc=$?
 trap 'rm -f "$log"' EXIT
 [[ $rc == 0 ]] || { cat "$log"; fail "agent exited $rc on SIGTERM"; }
 grep -q "stopping" "$log" || fail "no clean shutdown message"
-[[ $(our_programs) == 0 ]] || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
+# The kernel frees tracing programs after an RCU grace period: give it a moment.
+wait_for 5 bash -c "! bpftool prog list | grep -qE 'name sl_'" \
+  || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
 
 # A bad configuration is refused with the file, line and key.
 bad=$(mktemp --suffix=.yaml)

@@ -16,3 +16,28 @@ TEST(PromText, FamiliesSamplesAndEscaping) {
             "sightline_events_total{source=\"file\",path=\"a\\\"b\\\\c\\nd\"} 42\n"
             "up 0.25\n");
 }
+
+TEST(PromText, HistogramFamilyIsCumulativeWithSumAndCount) {
+  sightline::core::MetricFamily f;
+  f.name = "x_latency_seconds";
+  f.help = "Latency";
+  f.type = sightline::core::MetricType::kHistogram;
+  f.scale = 1e-9;
+  f.bounds = {1024, 1048576};
+  sightline::core::MetricSeries s;
+  s.labels = {{"syscall", "read"}};
+  s.hist.add(500);
+  s.hist.add(2000, 2);
+  s.hist.add(5000000000ULL);
+  f.series.push_back(s);
+  PromWriter w;
+  w.write(f);
+  EXPECT_EQ(w.text(),
+            "# HELP x_latency_seconds Latency\n"
+            "# TYPE x_latency_seconds histogram\n"
+            "x_latency_seconds_bucket{syscall=\"read\",le=\"1.024e-06\"} 1\n"
+            "x_latency_seconds_bucket{syscall=\"read\",le=\"0.001048576\"} 3\n"
+            "x_latency_seconds_bucket{syscall=\"read\",le=\"+Inf\"} 4\n"
+            "x_latency_seconds_sum{syscall=\"read\"} 5.0000045\n"
+            "x_latency_seconds_count{syscall=\"read\"} 4\n");
+}

@@ -37,6 +37,7 @@ enum sl_stat {
 	SL_STAT_RB_LOST = 0,   /* ring buffer full: reservation failed, event lost */
 	SL_STAT_PAIR_LOST = 1, /* enter/exit pairing map full: the syscall was not traced */
 	SL_STAT_PAIR_MISS = 2, /* exit without its enter (attached mid-syscall, exec from a thread) */
+	SL_STAT_MAP_FULL = 3,  /* an aggregation map was full: those updates were not counted */
 	SL_STAT_MAX = 4,
 };
 

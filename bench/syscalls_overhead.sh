@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmark of the syscalls source (in-kernel counts, errors and latency histograms): loops of
+# getppid and of open+close, bare and with each tracer attached, interleaved round by round.
+# Reports the slowdown ratio to the bare loop and the tracer's CPU seconds per million syscalls.
+#   usage: bench/syscalls_overhead.sh [N=3000000] [ROUNDS=3]   (as root, after scripts/build.sh)
+# Peers: libbpf-tools syscount (counts + latency per syscall), a bpftrace count by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-3000000}
+ROUNDS=${2:-3}
+SL=./build/sightline
+[[ -x $SL && -x build/bench/sysloop && -x build/bench/openloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+tp=
+trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/agent.yaml" <<YAML
+listen: 127.0.0.1:$port
+sources:
+  process: {enabled: false}
+  file: {enabled: false}
+  syscalls: {enabled: true}
+YAML
+
+declare -A CMD
+CMD[sightline]="$SL agent --config $tmp/agent.yaml"
+CMD[syscount]="/usr/sbin/syscount -L"
+CMD[bpftrace]="bpftrace -e 'tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'"
+TRACERS=(${TRACERS:-sightline syscount bpftrace})
+WORKLOADS=("build/bench/sysloop $N" "build/bench/openloop $((N / 10))")
+
+ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+declare -A RATIO CPU
+for ((r = 1; r <= ROUNDS; r++)); do
+  for w in "${WORKLOADS[@]}"; do
+    ops=${w##* }
+    for t in "${TRACERS[@]}"; do
+      base=$($w | ns_of)
+      bash -c "exec ${CMD[$t]}" >"$tmp/$t.out" 2>&1 &
+      tp=$!
+      if [[ $t == sightline ]]; then
+        for ((i = 0; i < 100; i++)); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+        sleep 0.5
+      else
+        sleep 4  # bpftrace compiles with LLVM first; syscount loads
+      fi
+      c0=$(cpu_ticks $tp)
+      with=$($w | ns_of)
+      sleep 1
+      c1=$(cpu_ticks $tp)
+      kill -INT $tp
+      wait $tp 2>/dev/null || true
+      tp=
+      key="${w%% *}|$t"
+      ratio=$(echo "scale=3; $with / $base" | bc)
+      cpu=$(echo "scale=3; ($c1 - $c0) / 100 / ($ops / 1000000)" | bc)
+      printf 'round %d %-24s %-10s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.3f cpu-s/M syscalls\n' \
+        "$r" "${w%% *}" "$t" "$base" "$with" "$ratio" "$cpu"
+      RATIO[$key]+="$ratio "
+      CPU[$key]+="$cpu "
+    done
+  done
+done
+echo
+echo "medians over $ROUNDS rounds (sysloop: $N getppid; openloop: $((N / 10)) open+close)"
+printf '%-24s %-10s %7s %14s\n' workload tracer ratio cpu-s/M-sys
+for w in "${WORKLOADS[@]}"; do
+  for t in "${TRACERS[@]}"; do
+    key="${w%% *}|$t"
+    printf '%-24s %-10s %7s %14s\n' "${w%% *}" "$t" "$(median <<<"${RATIO[$key]}")" "$(median <<<"${CPU[$key]}")"
+  done
+done

@@ -1,0 +1,114 @@
+/* syscalls source: per (process, syscall) counts, errors and time, per (process, syscall,
+ * errno) error counts, per syscall latency histograms. Aggregated in the kernel, nothing is
+ * streamed; user space reads the maps on its interval.
+ *
+ * tp_btf/sys_enter stores the start time and number in task local storage (no hash, no lock);
+ * tp_btf/sys_exit computes the latency and updates per-CPU maps. Bounds: see sightline/syscalls.h.
+ */
+#define SL_NO_EVENTS
+#include "common.bpf.h"
+#include "sightline/syscalls.h"
+
+struct sys_start {
+	__u64 ts;
+	__u64 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sys_start);
+} sys_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_SYS_MAX_KEYS);
+	__type(key, struct sl_sys_key);
+	__type(value, struct sl_sys_val);
+} sys_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_SYS_MAX_ERR_KEYS);
+	__type(key, struct sl_sys_err_key);
+	__type(value, __u64);
+} sys_errors SEC(".maps");
+
+/* Allocated on first use: most of the 1024 numbers never occur. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SL_SYS_MAX_NR);
+	__type(key, __u32);
+	__type(value, struct sl_hist);
+} sys_latency SEC(".maps");
+
+static const struct sl_sys_val zero_val = {};
+static const struct sl_hist zero_hist = {};
+static const __u64 zero_u64 = 0;
+
+/* Lookup, inserting a zero value first if missing; NULL (counted) when the map is full. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
+		sl_count(SL_STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sl_sys_enter, struct pt_regs *regs, long id)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct sys_start *s = bpf_task_storage_get(&sys_start, t.btf, 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s)
+		return 0;
+	s->nr = id;
+	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sys_start *s = bpf_task_storage_get(&sys_start, task, 0, 0);
+	if (!s || !s->ts)
+		return 0; /* not wanted at enter, or we attached mid-syscall */
+	__u64 delta = bpf_ktime_get_ns() - s->ts;
+	__u32 nr = (__u32)s->nr;
+	s->ts = 0;
+
+	struct sl_sys_key key = {.tgid = task->tgid, .nr = nr};
+	struct sl_sys_val *v = lookup_or_init(&sys_counts, &key, &zero_val);
+	if (v) {
+		v->count++;
+		v->time_ns += delta;
+		if (ret < 0)
+			v->errors++;
+	}
+	if (ret < 0 && ret >= -4095) {
+		struct sl_sys_err_key ek = {.tgid = key.tgid, .nr = nr, .err = (__u32)-ret};
+		__u64 *n = lookup_or_init(&sys_errors, &ek, &zero_u64);
+		if (n)
+			*n += 1;
+	}
+	if (nr < SL_SYS_MAX_NR) {
+		struct sl_hist *h = lookup_or_init(&sys_latency, &nr, &zero_hist);
+		if (h) {
+			__u32 slot = sl_hist_slot(delta);
+			if (slot < SL_HIST_SLOTS)
+				h->slots[slot]++;
+			h->sum += delta;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,12 @@
+// Syscall numbers to names (this architecture's table, generated at build time).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace sightline::core {
+// "openat"; "syscall_<nr>" (in a thread-local buffer) for a number the table does not have.
+std::string_view syscall_name(uint32_t nr);
+// -1 if unknown.
+int syscall_number(std::string_view name);
+}  // namespace sightline::core

@@ -1,0 +1,77 @@
+// syscalls source against the real kernel: exact counts and errno buckets of a known workload.
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "harness.h"
+
+using namespace sightline;
+using test::Harness;
+
+namespace {
+
+// Value of the series of `family` whose labels include all of `want`; -1 if none.
+double value_of(Harness& h, const std::string& family, const core::Labels& want) {
+  double v = -1;
+  h.runner().visit_metrics([&](const core::MetricFamily& f) {
+    if (f.name != family) return;
+    for (const auto& s : f.series) {
+      bool match = true;
+      for (const auto& w : want)
+        match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
+      if (match) v = f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value;
+    }
+  });
+  return v;
+}
+
+}  // namespace
+
+TEST(SyscallsSource, ExactCountsAndErrnoBucketsOfAKnownWorkload) {
+  Harness h;
+  h.start("syscalls", test::self_included());
+  int go[2], done[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(done), 0);
+  constexpr int kOk = 1000, kFailed = 250;
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    prctl(PR_SET_NAME, "sl-sys-test");
+    for (int i = 0; i < kOk; i++) syscall(SYS_getppid);
+    for (int i = 0; i < kFailed; i++) close(-1);  // EBADF
+    if (write(done[1], "d", 1) != 1) _exit(1);
+    if (read(go[0], &c, 1) != 1) _exit(1);  // stay alive until collected
+    _exit(0);
+  }
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  h.runner().collect_all();
+  const core::Labels getppid = {{"comm", "sl-sys-test"}, {"syscall", "getppid"}};
+  const core::Labels closes = {{"comm", "sl-sys-test"}, {"syscall", "close"}};
+  EXPECT_EQ(value_of(h, "sightline_syscalls_total", getppid), kOk);
+  EXPECT_EQ(value_of(h, "sightline_syscalls_total", closes), kFailed);
+  EXPECT_EQ(value_of(h, "sightline_syscall_errors_total",
+                     {{"comm", "sl-sys-test"}, {"syscall", "close"}, {"errno", "EBADF"}}),
+            kFailed);
+  EXPECT_EQ(value_of(h, "sightline_syscall_errors_total", {{"comm", "sl-sys-test"}, {"syscall", "getppid"}}), -1)
+      << "getppid never fails";
+  EXPECT_GE(value_of(h, "sightline_syscall_latency_seconds", {{"syscall", "getppid"}}), kOk);
+  EXPECT_GT(value_of(h, "sightline_syscall_seconds_total", getppid), 0);
+
+  // The process exits: its kernel keys are dropped, its totals stay (counters never go down).
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  waitpid(child, nullptr, 0);
+  h.runner().collect_all();
+  h.runner().collect_all();
+  EXPECT_EQ(value_of(h, "sightline_syscalls_total", getppid), kOk);
+  EXPECT_EQ(value_of(h, "sightline_syscalls_total", closes), kFailed);
+  auto st = h.runner().sources().at(0).source->stats();
+  EXPECT_EQ(st.map_full, 0u);
+  for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
+}
