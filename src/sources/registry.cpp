@@ -1,6 +1,7 @@
 // The one list of sources. Adding a source: a folder under src/sources/, a .bpf.c, one line here.
 #include "sources/file/file_source.h"
 #include "sources/process/process_source.h"
+#include "sources/sched/sched_source.h"
 #include "sources/source.h"
 #include "sources/syscalls/syscalls_source.h"
 
@@ -15,6 +16,8 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kOpen}, &make_file_source},
       {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
        {}, &make_syscalls_source},
+      {"sched", "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",
+       {}, &make_sched_source},
   };
   return list;
 }

@@ -1,0 +1,134 @@
+/* sched source: per-process CPU time, run-queue wait, blocked time and context switches, and
+ * the node's run-queue latency histogram (wakeup or preemption -> running).
+ *
+ * tp_btf/sched_wakeup(_new) stamps the wakee; tp_btf/sched_switch ends the previous task's
+ * stint (CPU time; runnable -> involuntary, else voluntary) and starts the next one's (its
+ * run-queue wait). Per-task timestamps live in task local storage; totals in a per-CPU hash
+ * keyed by tgid (bounded, see sightline/sched.h); the histogram in a one-slot per-CPU array.
+ */
+#define SL_NO_EVENTS
+#include "common.bpf.h"
+#include "sightline/sched.h"
+
+struct sched_ts {
+	__u64 ready;   /* became runnable (woken, or preempted) */
+	__u64 oncpu;   /* started running */
+	__u64 blocked; /* started blocking */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sched_ts);
+} sched_ts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_SCHED_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct sl_sched_val);
+} sched_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_hist);
+} runq_hist SEC(".maps");
+
+static const struct sl_sched_val zero_val = {};
+
+static __always_inline struct sl_sched_val *proc_val(__u32 tgid)
+{
+	struct sl_sched_val *v = bpf_map_lookup_elem(&sched_procs, &tgid);
+	if (v)
+		return v;
+	if (bpf_map_update_elem(&sched_procs, &tgid, &zero_val, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&sched_procs, &tgid)) {
+		sl_count(SL_STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&sched_procs, &tgid);
+}
+
+static __always_inline void on_wakeup(struct task_struct *p)
+{
+	if (p->pid == 0)
+		return;
+	struct sched_ts *s = bpf_task_storage_get(&sched_ts, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s || s->ready)
+		return; /* already runnable: keep the earlier stamp */
+	__u64 now = bpf_ktime_get_ns();
+	s->ready = now;
+	if (s->blocked) {
+		struct sl_sched_val *v = proc_val(p->tgid);
+		if (v)
+			v->blocked_ns += now - s->blocked;
+		s->blocked = 0;
+	}
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sl_sched_wakeup, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sl_sched_wakeup_new, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct sched_ts *s;
+	struct sl_sched_val *v;
+
+	if (prev->pid != 0) { /* not the idle task */
+		s = bpf_task_storage_get(&sched_ts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		v = proc_val(prev->tgid);
+		if (s && v) {
+			if (s->oncpu)
+				v->cpu_ns += now - s->oncpu;
+			s->oncpu = 0;
+			if (preempt || prev_state == 0) { /* still runnable: waits again */
+				v->involuntary++;
+				s->ready = now;
+			} else {
+				v->voluntary++;
+				s->blocked = now;
+			}
+		}
+	}
+	if (next->pid != 0) {
+		s = bpf_task_storage_get(&sched_ts, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!s)
+			return 0;
+		s->oncpu = now;
+		if (s->ready) {
+			__u64 wait = now - s->ready;
+			s->ready = 0;
+			v = proc_val(next->tgid);
+			if (v) {
+				v->runq_ns += wait;
+				v->runq_count++;
+			}
+			__u32 zero = 0;
+			struct sl_hist *h = bpf_map_lookup_elem(&runq_hist, &zero);
+			if (h) {
+				__u32 slot = sl_hist_slot(wait);
+				if (slot < SL_HIST_SLOTS)
+					h->slots[slot]++;
+				h->sum += wait;
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,102 @@
+// What every in-kernel aggregation source does on its interval: walk a per-CPU hash whose keys
+// begin with a tgid, sum each key's per-CPU values, turn the kernel's cumulative values into
+// deltas added to per-label totals (labels, not pids: pids are unbounded), cap the number of
+// label sets with an __overflow__ one, and delete the keys of processes that exited.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sightline::sources {
+
+inline constexpr const char* kOverflowLabel = "__overflow__";
+
+inline bool process_alive(uint32_t pid) {
+  return kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
+
+// A single counter value for DeltaTotals (same layout as a u64 map value).
+struct Count {
+  uint64_t n = 0;
+  Count& operator+=(const Count& o) {
+    n += o.n;
+    return *this;
+  }
+  Count operator-(const Count& o) const { return {n - o.n}; }
+};
+
+// The label of a process for metrics: its name, or "unknown".
+inline std::string process_label(const std::function<std::string(uint32_t)>& name_of, uint32_t tgid) {
+  std::string n = name_of ? name_of(tgid) : std::string();
+  return n.empty() ? "unknown" : n;
+}
+
+// Val needs `Val& operator+=(const Val&)` and `Val operator-(const Val&) const`.
+template <class Key, class Val, class Label>
+class DeltaTotals {
+ public:
+  // Label sets beyond this fold into the one built by overflow(label).
+  explicit DeltaTotals(size_t max_series) : max_series_(max_series) {}
+
+  // Reads the map. label_of(key) names a key the first time it is seen; overflow(label)
+  // rewrites a new label once the cap is reached. Keys whose process is gone are deleted
+  // after this last read; keys_read() counts the walk.
+  void read(int map_fd, const std::function<Label(const Key&)>& label_of,
+            const std::function<Label(const Label&)>& overflow) {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<Val> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<Key> dead;
+    Key key{}, next{};
+    bool first = true;
+    while (bpf_map_get_next_key(map_fd, first ? nullptr : &key, &next) == 0) {
+      first = false;
+      key = next;
+      if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data()) != 0) continue;
+      Val sum{};
+      for (const auto& v : per_cpu) sum += v;
+      std::string id(reinterpret_cast<const char*>(&key), sizeof key);
+      auto it = keys_.find(id);
+      if (it == keys_.end()) {
+        Label label = label_of(key);
+        if (!totals_.count(label) && totals_.size() >= max_series_) {
+          label = overflow(label);
+          overflowed_++;
+        }
+        it = keys_.emplace(id, State{Val{}, label}).first;
+      }
+      totals_[it->second.label] += sum - it->second.last;
+      it->second.last = sum;
+      uint32_t tgid;
+      memcpy(&tgid, &key, sizeof tgid);
+      if (!process_alive(tgid)) dead.push_back(key);
+    }
+    for (const auto& k : dead) {
+      bpf_map_delete_elem(map_fd, &k);
+      keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof k));
+    }
+  }
+
+  const std::map<Label, Val>& totals() const { return totals_; }
+  uint64_t overflowed() const { return overflowed_; }  // label sets folded so far
+
+ private:
+  struct State {
+    Val last;
+    Label label;
+  };
+  size_t max_series_;
+  std::map<std::string, State> keys_;  // raw kernel key -> what was read last, and its label
+  std::map<Label, Val> totals_;
+  uint64_t overflowed_ = 0;
+};
+
+}  // namespace sightline::sources

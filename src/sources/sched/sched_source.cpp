@@ -1,0 +1,111 @@
+// sched source (bpf/sched.bpf.c, sightline/sched.h).
+#include "bpf/libbpf_util.h"
+#include "sightline/sched.h"
+#include "sources/aggregate.h"
+#include "sources/bpf_source.h"
+#include "sources/sched/sched_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "sched.skel.h"
+
+namespace sightline::sources {
+namespace {
+
+constexpr SkeletonFns<sched_bpf> kFns = {&sched_bpf__open, &sched_bpf__load, &sched_bpf__attach,
+                                         &sched_bpf__destroy};
+
+// Process names tracked; beyond, comm="__overflow__".
+constexpr size_t kMaxSeries = 4096;
+
+struct Totals {
+  uint64_t cpu_ns = 0, runq_ns = 0, runq_count = 0, blocked_ns = 0, voluntary = 0, involuntary = 0;
+  Totals& operator+=(const Totals& o) {
+    cpu_ns += o.cpu_ns, runq_ns += o.runq_ns, runq_count += o.runq_count;
+    blocked_ns += o.blocked_ns, voluntary += o.voluntary, involuntary += o.involuntary;
+    return *this;
+  }
+  Totals operator-(const Totals& o) const {
+    return {cpu_ns - o.cpu_ns,         runq_ns - o.runq_ns,     runq_count - o.runq_count,
+            blocked_ns - o.blocked_ns, voluntary - o.voluntary, involuntary - o.involuntary};
+  }
+};
+static_assert(sizeof(Totals) == sizeof(sl_sched_val));
+
+class SchedSource final : public BpfSource {
+ public:
+  ~SchedSource() override { stop(); }
+  std::string_view name() const override { return "sched"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
+    std::string why;
+    if (!f.btf || !f.can_load) why = base_requirements(f);
+    else if (!f.tp_btf) why = "needs tp_btf (kernel 5.5+)";
+    else if (!f.task_storage) why = "needs task local storage (kernel 5.11+)";
+    return {Hook{"sl_sched_wakeup", "tp_btf sched_wakeup", why.empty(), why},
+            Hook{"sl_sched_wakeup_new", "tp_btf sched_wakeup_new", why.empty(), why},
+            Hook{"sl_sched_switch", "tp_btf sched_switch", why.empty(), why}};
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    return start_skeleton(skel_, kFns, o, f, sink, 4096);
+  }
+  void stop() override { stop_skeleton(skel_, kFns); }
+
+  void collect(std::vector<core::MetricFamily>& out) override {
+    if (!skel_) return;
+    procs_.read(
+        bpf_map__fd(skel_->maps.sched_procs),
+        [&](const uint32_t& tgid) { return process_label(name_of_, tgid); },
+        [](const std::string&) { return std::string(kOverflowLabel); });
+
+    using core::MetricType;
+    core::MetricFamily cpu{"sightline_cpu_seconds_total", "On-CPU time, by process name",
+                           MetricType::kCounter};
+    core::MetricFamily runq{"sightline_runqueue_wait_seconds_total",
+                            "Time runnable but waiting for a CPU, by process name", MetricType::kCounter};
+    core::MetricFamily blocked{"sightline_blocked_seconds_total",
+                               "Off-CPU time while blocked (sleep, I/O, locks), by process name",
+                               MetricType::kCounter};
+    core::MetricFamily cs{"sightline_context_switches_total",
+                          "Context switches, by process name and kind (voluntary: blocked; "
+                          "involuntary: preempted)",
+                          MetricType::kCounter};
+    for (const auto& [comm, t] : procs_.totals()) {
+      cpu.series.push_back({{{"comm", comm}}, t.cpu_ns * 1e-9, {}});
+      runq.series.push_back({{{"comm", comm}}, t.runq_ns * 1e-9, {}});
+      blocked.series.push_back({{{"comm", comm}}, t.blocked_ns * 1e-9, {}});
+      cs.series.push_back({{{"comm", comm}, {"kind", "voluntary"}}, double(t.voluntary), {}});
+      cs.series.push_back({{{"comm", comm}, {"kind", "involuntary"}}, double(t.involuntary), {}});
+    }
+    core::MetricFamily lat{"sightline_runqueue_latency_seconds",
+                           "Time from becoming runnable (wakeup or preemption) to running, whole node",
+                           MetricType::kHistogram};
+    lat.scale = 1e-9;
+    lat.bounds = core::LogHistogram::pow2_bounds(10, 30, 2);  // 1 us .. 1 s
+    core::MetricSeries all;
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<sl_hist> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.runq_hist), &zero, per_cpu.data()) == 0)
+      for (const auto& h : per_cpu) all.hist.merge(h);
+    events_.store(all.hist.count(), std::memory_order_relaxed);
+    lat.series.push_back(std::move(all));
+    core::MetricFamily over{"sightline_series_overflow_total",
+                            "Label sets folded into an __overflow__ label because a family hit its cap",
+                            MetricType::kCounter};
+    over.series.push_back({{{"source", "sched"}}, double(procs_.overflowed()), {}});
+    for (auto* f : {&cpu, &runq, &blocked, &cs, &lat, &over}) out.push_back(std::move(*f));
+  }
+
+ private:
+  sched_bpf* skel_ = nullptr;
+  std::function<std::string(uint32_t)> name_of_;
+  DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries};
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_sched_source() { return std::make_unique<SchedSource>(); }
+
+}  // namespace sightline::sources

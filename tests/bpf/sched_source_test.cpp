@@ -1,0 +1,86 @@
+// sched source against the real kernel: CPU contention shows as run-queue wait, sleeping as
+// blocked time.
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "harness.h"
+
+using namespace sightline;
+using test::Harness;
+
+namespace {
+
+double value_of(Harness& h, const std::string& family, const core::Labels& want) {
+  double v = -1;
+  h.runner().visit_metrics([&](const core::MetricFamily& f) {
+    if (f.name != family) return;
+    for (const auto& s : f.series) {
+      bool match = true;
+      for (const auto& w : want) match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
+      if (match) v = f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value;
+    }
+  });
+  return v;
+}
+
+void busy_on_cpu0(std::chrono::milliseconds d) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  sched_setaffinity(0, sizeof set, &set);
+  auto end = std::chrono::steady_clock::now() + d;
+  volatile uint64_t x = 0;
+  while (std::chrono::steady_clock::now() < end) x = x + 1;
+}
+
+}  // namespace
+
+TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
+  Harness h;
+  h.start("sched", test::self_included());
+  h.runner().collect_all();
+  double hist_before = value_of(h, "sightline_runqueue_latency_seconds", {});
+  int done[2], go[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_NAME, "sl-sched-test");
+    // Two busy threads on one CPU: each waits while the other runs.
+    std::thread a(busy_on_cpu0, std::chrono::milliseconds(600));
+    std::thread b(busy_on_cpu0, std::chrono::milliseconds(600));
+    a.join();
+    b.join();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // blocked, not waiting
+    char c = 'd';
+    if (write(done[1], &c, 1) != 1) _exit(1);
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  h.runner().collect_all();
+  const core::Labels me = {{"comm", "sl-sched-test"}};
+  double cpu = value_of(h, "sightline_cpu_seconds_total", me);
+  double runq = value_of(h, "sightline_runqueue_wait_seconds_total", me);
+  double blocked = value_of(h, "sightline_blocked_seconds_total", me);
+  double invol = value_of(h, "sightline_context_switches_total", {{"comm", "sl-sched-test"}, {"kind", "involuntary"}});
+  double hist_after = value_of(h, "sightline_runqueue_latency_seconds", {});
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  waitpid(child, nullptr, 0);
+  for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);
+
+  // Two threads sharing one CPU for 0.6 s: about 0.6 s of CPU between them, and each waits
+  // for the other most of the time.
+  EXPECT_GT(cpu, 0.4) << "cpu seconds";
+  EXPECT_LT(cpu, 1.3) << "cpu seconds";
+  EXPECT_GT(runq, 0.2) << "run-queue wait seconds";
+  EXPECT_GT(invol, 10) << "involuntary switches";
+  EXPECT_GT(blocked, 0.25) << "blocked seconds (the 300 ms sleep)";
+  EXPECT_GT(hist_after, hist_before + 10) << "run-queue latency histogram";
+}
