@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark of the in-kernel aggregation sources beside their peers, interleaved round by round:
+#   syscalls: getppid and open+close loops; vs libbpf-tools syscount -L, bpftrace count by pid
+#   sched:    a pipe ping-pong between two processes pinned to one CPU (two switches per round
+#             trip); vs libbpf-tools runqlat, a bpftrace count of sched_switch by pid
+# Reports the slowdown ratio to the bare loop and the tracer's CPU seconds per million ops.
+#   usage: bench/aggregation_overhead.sh [syscalls|sched] [N=3000000] [ROUNDS=3]
+#          (as root, after scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOURCE=${1:-syscalls}
+N=${2:-3000000}
+ROUNDS=${3:-3}
+SL=./build/sightline
+[[ -x $SL && -x build/bench/sysloop && -x build/bench/pingpong ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+tp=
+trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/agent.yaml" <<YAML
+listen: 127.0.0.1:$port
+sources:
+  process: {enabled: false}
+  file: {enabled: false}
+  syscalls: {enabled: $([[ $SOURCE == syscalls ]] && echo true || echo false)}
+  sched: {enabled: $([[ $SOURCE == sched ]] && echo true || echo false)}
+YAML
+
+declare -A CMD
+CMD[sightline]="$SL agent --config $tmp/agent.yaml"
+case $SOURCE in
+  syscalls)
+    CMD[syscount]="/usr/sbin/syscount -L"
+    CMD[bpftrace]="bpftrace -e 'tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'"
+    TRACERS=(${TRACERS:-sightline syscount bpftrace})
+    WORKLOADS=("build/bench/sysloop $N" "build/bench/openloop $((N / 10))") ;;
+  sched)
+    CMD[runqlat]="/usr/sbin/runqlat"
+    CMD[bpftrace]="bpftrace -e 'tracepoint:sched:sched_switch { @[args->prev_pid] = count(); }'"
+    TRACERS=(${TRACERS:-sightline runqlat bpftrace})
+    WORKLOADS=("taskset -c 0 build/bench/pingpong $((N / 10))") ;;
+  *) echo "unknown source $SOURCE (syscalls or sched)" >&2; exit 2 ;;
+esac
+
+ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+declare -A RATIO CPU
+for ((r = 1; r <= ROUNDS; r++)); do
+  for w in "${WORKLOADS[@]}"; do
+    ops=${w##* }
+    for t in "${TRACERS[@]}"; do
+      base=$($w | ns_of)
+      bash -c "exec ${CMD[$t]}" >"$tmp/$t.out" 2>&1 &
+      tp=$!
+      if [[ $t == sightline ]]; then
+        for ((i = 0; i < 100; i++)); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+        sleep 0.5
+      else
+        sleep 4  # bpftrace compiles with LLVM first; syscount loads
+      fi
+      c0=$(cpu_ticks $tp)
+      with=$($w | ns_of)
+      sleep 1
+      c1=$(cpu_ticks $tp)
+      kill -INT $tp
+      wait $tp 2>/dev/null || true
+      tp=
+      key="${w}|$t"
+      ratio=$(echo "scale=3; $with / $base" | bc)
+      cpu=$(echo "scale=3; ($c1 - $c0) / 100 / ($ops / 1000000)" | bc)
+      printf 'round %d %-36s %-10s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.3f cpu-s/M ops\n' \
+        "$r" "$w" "$t" "$base" "$with" "$ratio" "$cpu"
+      RATIO[$key]+="$ratio "
+      CPU[$key]+="$cpu "
+    done
+  done
+done
+echo
+echo "$SOURCE: medians over $ROUNDS rounds"
+printf '%-36s %-10s %7s %14s\n' workload tracer ratio cpu-s/M-ops
+for w in "${WORKLOADS[@]}"; do
+  for t in "${TRACERS[@]}"; do
+    key="${w}|$t"
+    printf '%-36s %-10s %7s %14s\n' "$w" "$t" "$(median <<<"${RATIO[$key]}")" "$(median <<<"${CPU[$key]}")"
+  done
+done
