@@ -119,7 +119,17 @@ std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
   for (const auto& [src, prog, ns] : times)
     w.sample("sightline_bpf_program_run_seconds_total", {{"source", src}, {"program", prog}}, ns / 1e9);
 
-  runner.visit_metrics([&](const core::MetricFamily& f) { w.write(f); });
+  // Sources may share a family (sightline_series_overflow_total): one HELP/TYPE, all series.
+  std::vector<core::MetricFamily> families;
+  runner.visit_metrics([&](const core::MetricFamily& f) {
+    for (auto& have : families)
+      if (have.name == f.name) {
+        have.series.insert(have.series.end(), f.series.begin(), f.series.end());
+        return;
+      }
+    families.push_back(f);
+  });
+  for (const auto& f : families) w.write(f);
 
   SelfStats self = self_stats((core::now_wall_ns() - core::now_boot_ns()) / 1000000000ULL);
   w.family("process_cpu_seconds_total", "counter", "User and system CPU time of the agent");

@@ -39,9 +39,17 @@ wait_for 5 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^sightli
 grep -qE '^sightline_bpf_program_runs_total\{source="process",program="sl_sched_exec"\} [1-9]' <<<"$m" \
   || fail "no BPF run statistics: $(grep bpf_program <<<"$m" | head)"
 grep -qE '^process_resident_memory_bytes [1-9]' <<<"$m" || fail "no RSS"
-# Every sample belongs to a family with HELP and TYPE.
-awk '/^# HELP /{h[$3]=1} /^# TYPE /{t[$3]=1} /^[a-z]/{n=$1; sub(/\{.*/,"",n); if(!h[n]||!t[n]){print "no HELP/TYPE: " n; bad=1}} END{exit bad}' <<<"$m" \
-  || fail "metrics without HELP/TYPE"
+# The exposition, aggregations included, passes Prometheus' own linter (naming, units,
+# HELP/TYPE, duplicates).
+m=$(curl -sf http://127.0.0.1:$port/metrics)
+grep -q '^sightline_runqueue_latency_seconds_bucket' <<<"$m" || fail "no run-queue histogram"
+lint=$(promtool check metrics <<<"$m" 2>&1) || fail "promtool check metrics: $lint"
+[[ -z $lint ]] || fail "promtool check metrics warns: $lint"
+# Every sample belongs to a family with HELP and TYPE (histograms: _bucket, _sum, _count).
+awk '/^# HELP /{h[$3]=1} /^# TYPE /{t[$3]=1}
+     /^[a-z]/{n=$1; sub(/\{.*/,"",n); b=n; sub(/_(bucket|sum|count)$/,"",b)
+              if(!(h[n]&&t[n]) && !(h[b]&&t[b])){print "no HELP/TYPE: " n; bad=1}} END{exit bad}' <<<"$m" | head -5 \
+  && [[ ${PIPESTATUS[0]} == 0 ]] || fail "metrics without HELP/TYPE"
 
 kill -TERM $pid
 rc=0
