@@ -1,4 +1,5 @@
 // The one list of sources. Adding a source: a folder under src/sources/, a .bpf.c, one line here.
+#include "sources/block/block_source.h"
 #include "sources/file/file_source.h"
 #include "sources/process/process_source.h"
 #include "sources/sched/sched_source.h"
@@ -18,6 +19,8 @@ const std::vector<SourceInfo>& sources() {
        {}, &make_syscalls_source},
       {"sched", "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",
        {}, &make_sched_source},
+      {"block", "block I/O latency and size per device and op, queue time, I/O per process (in-kernel)",
+       {}, &make_block_source},
   };
   return list;
 }

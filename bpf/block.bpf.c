@@ -1,0 +1,134 @@
+/* block source: block I/O latency (issue -> complete) and size histograms per device and
+ * operation, time queued before issue, errors, and I/Os and bytes per submitting process.
+ *
+ * tp_btf/block_rq_insert and block_rq_issue stamp the request (keyed by its address; the
+ * submitter is the current task at the first of the two), tp_btf/block_rq_complete closes it.
+ * Bounds in sightline/block.h; a full map is counted (SL_STAT_MAP_FULL).
+ */
+#define SL_NO_EVENTS
+#include "common.bpf.h"
+#include "sightline/block.h"
+
+#define SL_REQ_OP_MASK 0xff
+#define SL_MINORBITS 20
+
+struct inflight {
+	__u64 insert_ts;
+	__u64 issue_ts;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_BLOCK_MAX_INFLIGHT);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} block_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SL_BLOCK_MAX_DEVOPS);
+	__type(key, struct sl_block_key);
+	__type(value, struct sl_block_val);
+} block_devops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_BLOCK_MAX_PROCS);
+	__type(key, struct sl_block_proc_key);
+	__type(value, struct sl_block_proc_val);
+} block_procs SEC(".maps");
+
+static const struct sl_block_val zero_devop = {};
+static const struct sl_block_proc_val zero_proc = {};
+
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
+		sl_count(SL_STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline void stamp(struct request *rq, bool issue)
+{
+	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	struct inflight *f = bpf_map_lookup_elem(&block_inflight, &key);
+	if (!f) {
+		struct inflight fresh = {.tgid = bpf_get_current_pid_tgid() >> 32};
+		if (bpf_map_update_elem(&block_inflight, &key, &fresh, BPF_ANY)) {
+			sl_count(SL_STAT_MAP_FULL);
+			return;
+		}
+		f = bpf_map_lookup_elem(&block_inflight, &key);
+		if (!f)
+			return;
+	}
+	if (issue)
+		f->issue_ts = now;
+	else
+		f->insert_ts = now;
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(sl_block_insert, struct request *rq)
+{
+	stamp(rq, false);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(sl_block_issue, struct request *rq)
+{
+	stamp(rq, true);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	struct inflight *f = bpf_map_lookup_elem(&block_inflight, &key);
+	if (!f)
+		return 0; /* issued before we attached */
+	__u64 issue = f->issue_ts, insert = f->insert_ts;
+	__u32 tgid = f->tgid;
+	bpf_map_delete_elem(&block_inflight, &key);
+	if (!issue)
+		return 0;
+
+	struct gendisk *disk = rq->q->disk;
+	__u32 dev = disk ? ((__u32)disk->major << SL_MINORBITS) | (__u32)disk->first_minor : 0;
+	__u32 op = rq->cmd_flags & SL_REQ_OP_MASK;
+
+	struct sl_block_key dk = {.dev = dev, .op = op};
+	struct sl_block_val *v = lookup_or_init(&block_devops, &dk, &zero_devop);
+	if (v) {
+		__u64 lat = now - issue;
+		__u32 slot = sl_hist_slot(lat);
+		if (slot < SL_HIST_SLOTS)
+			v->latency.slots[slot]++;
+		v->latency.sum += lat;
+		slot = sl_hist_slot(nr_bytes);
+		if (slot < SL_HIST_SLOTS)
+			v->size.slots[slot]++;
+		v->size.sum += nr_bytes;
+		if (insert && insert < issue)
+			v->queue_ns += issue - insert;
+		if (error)
+			v->errors++;
+	}
+	struct sl_block_proc_key pk = {.tgid = tgid, .dev = dev, .op = op};
+	struct sl_block_proc_val *p = lookup_or_init(&block_procs, &pk, &zero_proc);
+	if (p) {
+		p->ios++;
+		p->bytes += nr_bytes;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* block source ABI: per (device, op) latency and size histograms, per (process, device, op)
+ * I/O and byte counts. */
+#ifndef SIGHTLINE_BLOCK_H
+#define SIGHTLINE_BLOCK_H
+
+#include "sightline/common.h"
+#include "sightline/hist.h"
+
+#define SL_BLOCK_MAX_INFLIGHT 16384 /* requests between insert/issue and complete */
+#define SL_BLOCK_MAX_DEVOPS 256     /* (device, op) pairs */
+#define SL_BLOCK_MAX_PROCS 8192     /* (process, device, op) triples */
+
+/* op: the request's REQ_OP (0 read, 1 write, 2 flush, 3 discard, ...). dev: major << 20 | minor */
+struct sl_block_key {
+	__u32 dev;
+	__u32 op;
+};
+
+struct sl_block_val {
+	struct sl_hist latency; /* issue -> complete, ns */
+	struct sl_hist size;    /* bytes completed */
+	__u64 queue_ns;         /* insert -> issue, summed */
+	__u64 errors;
+};
+
+struct sl_block_proc_key {
+	__u32 tgid;
+	__u32 dev;
+	__u32 op;
+	__u32 pad;
+};
+
+struct sl_block_proc_val {
+	__u64 ios;
+	__u64 bytes;
+};
+
+#endif

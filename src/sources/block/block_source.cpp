@@ -1,0 +1,157 @@
+// block source (bpf/block.bpf.c, sightline/block.h).
+#include <fstream>
+#include <map>
+#include <tuple>
+
+#include "bpf/libbpf_util.h"
+#include "sightline/block.h"
+#include "sources/aggregate.h"
+#include "sources/block/block_source.h"
+#include "sources/bpf_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "block.skel.h"
+
+namespace sightline::sources {
+namespace {
+
+constexpr SkeletonFns<block_bpf> kFns = {&block_bpf__open, &block_bpf__load, &block_bpf__attach,
+                                         &block_bpf__destroy};
+constexpr size_t kMaxSeries = 4096;
+
+struct ProcTotals {
+  uint64_t ios = 0, bytes = 0;
+  ProcTotals& operator+=(const ProcTotals& o) {
+    ios += o.ios, bytes += o.bytes;
+    return *this;
+  }
+  ProcTotals operator-(const ProcTotals& o) const { return {ios - o.ios, bytes - o.bytes}; }
+};
+static_assert(sizeof(ProcTotals) == sizeof(sl_block_proc_val));
+
+using ProcLabel = std::tuple<std::string, uint32_t, uint32_t>;  // comm, dev, op
+
+std::string op_name(uint32_t op) {
+  switch (op) {
+    case 0: return "read";
+    case 1: return "write";
+    case 2: return "flush";
+    case 3: return "discard";
+    case 5: return "secure_erase";
+    case 9: return "write_zeroes";
+  }
+  return "op" + std::to_string(op);
+}
+
+class BlockSource final : public BpfSource {
+ public:
+  ~BlockSource() override { stop(); }
+  std::string_view name() const override { return "block"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
+    std::string why;
+    if (!f.btf || !f.can_load) why = base_requirements(f);
+    else if (!f.tp_btf) why = "needs tp_btf (kernel 5.5+)";
+    return {Hook{"sl_block_insert", "tp_btf block_rq_insert", why.empty(), why},
+            Hook{"sl_block_issue", "tp_btf block_rq_issue", why.empty(), why},
+            Hook{"sl_block_complete", "tp_btf block_rq_complete", why.empty(), why}};
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    return start_skeleton(skel_, kFns, o, f, sink, 4096);
+  }
+  void stop() override { stop_skeleton(skel_, kFns); }
+
+  void collect(std::vector<core::MetricFamily>& out) override {
+    if (!skel_) return;
+    using core::MetricType;
+    core::MetricFamily lat{"sightline_block_io_latency_seconds",
+                           "Block I/O time from issue to the device until completion, by device and op",
+                           MetricType::kHistogram};
+    lat.scale = 1e-9;
+    lat.bounds = core::LogHistogram::pow2_bounds(12, 32, 2);  // 4 us .. 4.3 s
+    core::MetricFamily size{"sightline_block_io_size_bytes", "Block I/O sizes, by device and op",
+                            MetricType::kHistogram};
+    size.bounds = core::LogHistogram::pow2_bounds(9, 21, 2);  // 512 B .. 2 MiB
+    core::MetricFamily queue{"sightline_block_io_queue_seconds_total",
+                             "Time block requests waited in the I/O scheduler before issue",
+                             MetricType::kCounter};
+    core::MetricFamily errs{"sightline_block_io_errors_total", "Block I/O completed with an error",
+                            MetricType::kCounter};
+
+    int fd = bpf_map__fd(skel_->maps.block_devops);
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<sl_block_val> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    sl_block_key key{}, next{};
+    bool first = true;
+    uint64_t ios = 0;
+    while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+      first = false;
+      key = next;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
+      core::Labels l = {{"device", device_name(key.dev)}, {"op", op_name(key.op)}};
+      core::MetricSeries ls{l, 0, {}}, ss{l, 0, {}};
+      uint64_t queue_ns = 0, errors = 0;
+      for (const auto& v : per_cpu) {
+        ls.hist.merge(v.latency);
+        ss.hist.merge(v.size);
+        queue_ns += v.queue_ns;
+        errors += v.errors;
+      }
+      ios += ls.hist.count();
+      lat.series.push_back(std::move(ls));
+      size.series.push_back(std::move(ss));
+      queue.series.push_back({l, queue_ns * 1e-9, {}});
+      errs.series.push_back({l, double(errors), {}});
+    }
+    events_.store(ios, std::memory_order_relaxed);
+
+    procs_.read(
+        bpf_map__fd(skel_->maps.block_procs),
+        [&](const sl_block_proc_key& k) { return ProcLabel{process_label(name_of_, k.tgid), k.dev, k.op}; },
+        [](const ProcLabel& l) { return ProcLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)}; });
+    core::MetricFamily pios{"sightline_block_ios_total",
+                            "Block I/Os completed, by submitting process name, device and op",
+                            MetricType::kCounter};
+    core::MetricFamily pbytes{"sightline_block_io_bytes_total",
+                              "Block I/O bytes completed, by submitting process name, device and op",
+                              MetricType::kCounter};
+    for (const auto& [k, t] : procs_.totals()) {
+      core::Labels l = {{"comm", std::get<0>(k)}, {"device", device_name(std::get<1>(k))},
+                        {"op", op_name(std::get<2>(k))}};
+      pios.series.push_back({l, double(t.ios), {}});
+      pbytes.series.push_back({l, double(t.bytes), {}});
+    }
+    core::MetricFamily over{"sightline_series_overflow_total",
+                            "Label sets folded into an __overflow__ label because a family hit its cap",
+                            MetricType::kCounter};
+    over.series.push_back({{{"source", "block"}}, double(procs_.overflowed()), {}});
+    for (auto* f : {&lat, &size, &queue, &errs, &pios, &pbytes, &over}) out.push_back(std::move(*f));
+  }
+
+ private:
+  // "vda" from /sys/dev/block/MAJ:MIN/uevent; "MAJ:MIN" if it has none.
+  std::string device_name(uint32_t dev) {
+    auto it = devices_.find(dev);
+    if (it != devices_.end()) return it->second;
+    std::string id = std::to_string(dev >> 20) + ":" + std::to_string(dev & ((1u << 20) - 1));
+    std::string name = id;
+    std::ifstream in("/sys/dev/block/" + id + "/uevent");
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("DEVNAME=")) name = line.substr(8);
+    if (devices_.size() < 4096) devices_[dev] = name;
+    return name;
+  }
+
+  block_bpf* skel_ = nullptr;
+  std::function<std::string(uint32_t)> name_of_;
+  DeltaTotals<sl_block_proc_key, ProcTotals, ProcLabel> procs_{kMaxSeries};
+  std::map<uint32_t, std::string> devices_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_block_source() { return std::make_unique<BlockSource>(); }
+
+}  // namespace sightline::sources

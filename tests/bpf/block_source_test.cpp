@@ -1,0 +1,76 @@
+// block source against the real kernel: O_DIRECT I/O of a known count and size to a file on a
+// real block device.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "harness.h"
+
+using namespace sightline;
+using test::Harness;
+
+namespace {
+double value_of(Harness& h, const std::string& family, const core::Labels& want) {
+  double v = -1;
+  h.runner().visit_metrics([&](const core::MetricFamily& f) {
+    if (f.name != family) return;
+    for (const auto& s : f.series) {
+      bool match = true;
+      for (const auto& w : want) match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
+      if (match) v = (v < 0 ? 0 : v) + (f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value);
+    }
+  });
+  return v;
+}
+}  // namespace
+
+TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
+  // /var/tmp is on the root file system (a real block device; /tmp may be tmpfs).
+  std::string path = "/var/tmp/sl-block-test-" + std::to_string(getpid());
+  constexpr int kBlocks = 64, kSize = 4096;
+  {
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string data(kBlocks * kSize, 'b');
+    ASSERT_EQ(write(fd, data.data(), data.size()), (ssize_t)data.size());
+    fsync(fd);
+    close(fd);
+  }
+  Harness h;
+  h.start("block", test::self_included());
+  int done[2], go[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_NAME, "sl-block-test");
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECT);
+    if (fd < 0) _exit(2);
+    void* buf;
+    if (posix_memalign(&buf, kSize, kSize)) _exit(3);
+    for (int i = 0; i < kBlocks; i++)
+      if (pread(fd, buf, kSize, (off_t)i * kSize) != kSize) _exit(4);
+    close(fd);
+    char c = 'd';
+    if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(5);  // alive until collected
+    _exit(0);
+  }
+  char c = 0;
+  bool ran = read(done[0], &c, 1) == 1;
+  h.runner().collect_all();
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  int st = 0;
+  waitpid(child, &st, 0);
+  for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);
+  ASSERT_TRUE(ran && WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
+  unlink(path.c_str());
+  const core::Labels reads = {{"comm", "sl-block-test"}, {"op", "read"}};
+  EXPECT_EQ(value_of(h, "sightline_block_ios_total", reads), kBlocks);
+  EXPECT_EQ(value_of(h, "sightline_block_io_bytes_total", reads), kBlocks * kSize);
+  EXPECT_GE(value_of(h, "sightline_block_io_latency_seconds", {{"op", "read"}}), kBlocks);
+  EXPECT_GE(value_of(h, "sightline_block_io_size_bytes", {{"op", "read"}}), kBlocks);
+}
