@@ -3,8 +3,10 @@
 #   syscalls: getppid and open+close loops; vs libbpf-tools syscount -L, bpftrace count by pid
 #   sched:    a pipe ping-pong between two processes pinned to one CPU (two switches per round
 #             trip); vs libbpf-tools runqlat, a bpftrace count of sched_switch by pid
+#   block:    4 KiB O_DIRECT reads of a file on the root device; vs libbpf-tools biolatency, a
+#             bpftrace count of block_rq_complete
 # Reports the slowdown ratio to the bare loop and the tracer's CPU seconds per million ops.
-#   usage: bench/aggregation_overhead.sh [syscalls|sched] [N=3000000] [ROUNDS=3]
+#   usage: bench/aggregation_overhead.sh [syscalls|sched|block] [N=3000000] [ROUNDS=3]
 #          (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,7 @@ sources:
   file: {enabled: false}
   syscalls: {enabled: $([[ $SOURCE == syscalls ]] && echo true || echo false)}
   sched: {enabled: $([[ $SOURCE == sched ]] && echo true || echo false)}
+  block: {enabled: $([[ $SOURCE == block ]] && echo true || echo false)}
 YAML
 
 declare -A CMD
@@ -39,7 +42,12 @@ case $SOURCE in
     CMD[bpftrace]="bpftrace -e 'tracepoint:sched:sched_switch { @[args->prev_pid] = count(); }'"
     TRACERS=(${TRACERS:-sightline runqlat bpftrace})
     WORKLOADS=("taskset -c 0 build/bench/pingpong $((N / 10))") ;;
-  *) echo "unknown source $SOURCE (syscalls or sched)" >&2; exit 2 ;;
+  block)
+    CMD[biolatency]="/usr/sbin/biolatency"
+    CMD[bpftrace]="bpftrace -e 'tracepoint:block:block_rq_complete { @ = count(); }'"
+    TRACERS=(${TRACERS:-sightline biolatency bpftrace})
+    WORKLOADS=("build/bench/dioloop $((N / 100))") ;;
+  *) echo "unknown source $SOURCE (syscalls, sched or block)" >&2; exit 2 ;;
 esac
 
 ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
