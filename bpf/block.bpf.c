@@ -44,17 +44,6 @@ struct {
 static const struct sl_block_val zero_devop = {};
 static const struct sl_block_proc_val zero_proc = {};
 
-static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-	if (v)
-		return v;
-	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
-		sl_count(SL_STAT_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(map, key);
-}
 
 static __always_inline void stamp(struct request *rq, bool issue)
 {
@@ -108,7 +97,7 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 	__u32 op = rq->cmd_flags & SL_REQ_OP_MASK;
 
 	struct sl_block_key dk = {.dev = dev, .op = op};
-	struct sl_block_val *v = lookup_or_init(&block_devops, &dk, &zero_devop);
+	struct sl_block_val *v = sl_lookup_or_init(&block_devops, &dk, &zero_devop);
 	if (v) {
 		__u64 lat = now - issue;
 		__u32 slot = sl_hist_slot(lat);
@@ -125,7 +114,7 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 			v->errors++;
 	}
 	struct sl_block_proc_key pk = {.tgid = tgid, .dev = dev, .op = op};
-	struct sl_block_proc_val *p = lookup_or_init(&block_procs, &pk, &zero_proc);
+	struct sl_block_proc_val *p = sl_lookup_or_init(&block_procs, &pk, &zero_proc);
 	if (p) {
 		p->ios++;
 		p->bytes += nr_bytes;

@@ -50,6 +50,20 @@ static __always_inline void sl_count(__u32 stat)
 		*v += 1;
 }
 
+/* Lookup, inserting `zero` first if the key is missing; NULL (counted as SL_STAT_MAP_FULL)
+ * when the map is full. For aggregation maps. */
+static __always_inline void *sl_lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
+		sl_count(SL_STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* The current task, as every record's header needs it, read once per event. Where the kernel
  * has bpf_get_current_task_btf, identity fields are plain loads from the task: on a syscall
  * fast path each helper call costs tens of ns, and the header needs six of them otherwise. */

@@ -41,15 +41,7 @@ static const struct sl_sched_val zero_val = {};
 
 static __always_inline struct sl_sched_val *proc_val(__u32 tgid)
 {
-	struct sl_sched_val *v = bpf_map_lookup_elem(&sched_procs, &tgid);
-	if (v)
-		return v;
-	if (bpf_map_update_elem(&sched_procs, &tgid, &zero_val, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&sched_procs, &tgid)) {
-		sl_count(SL_STAT_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&sched_procs, &tgid);
+	return sl_lookup_or_init(&sched_procs, &tgid, &zero_val);
 }
 
 static __always_inline void on_wakeup(struct task_struct *p)

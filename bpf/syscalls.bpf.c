@@ -48,18 +48,6 @@ static const struct sl_sys_val zero_val = {};
 static const struct sl_hist zero_hist = {};
 static const __u64 zero_u64 = 0;
 
-/* Lookup, inserting a zero value first if missing; NULL (counted) when the map is full. */
-static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-	if (v)
-		return v;
-	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
-		sl_count(SL_STAT_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(map, key);
-}
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sl_sys_enter, struct pt_regs *regs, long id)
@@ -88,7 +76,7 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 	s->ts = 0;
 
 	struct sl_sys_key key = {.tgid = task->tgid, .nr = nr};
-	struct sl_sys_val *v = lookup_or_init(&sys_counts, &key, &zero_val);
+	struct sl_sys_val *v = sl_lookup_or_init(&sys_counts, &key, &zero_val);
 	if (v) {
 		v->count++;
 		v->time_ns += delta;
@@ -97,12 +85,12 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (ret < 0 && ret >= -4095) {
 		struct sl_sys_err_key ek = {.tgid = key.tgid, .nr = nr, .err = (__u32)-ret};
-		__u64 *n = lookup_or_init(&sys_errors, &ek, &zero_u64);
+		__u64 *n = sl_lookup_or_init(&sys_errors, &ek, &zero_u64);
 		if (n)
 			*n += 1;
 	}
 	if (nr < SL_SYS_MAX_NR) {
-		struct sl_hist *h = lookup_or_init(&sys_latency, &nr, &zero_hist);
+		struct sl_hist *h = sl_lookup_or_init(&sys_latency, &nr, &zero_hist);
 		if (h) {
 			__u32 slot = sl_hist_slot(delta);
 			if (slot < SL_HIST_SLOTS)

@@ -86,6 +86,22 @@ std::string BpfSource::base_requirements(const bpf::Features& f) {
   return {};
 }
 
+std::vector<Hook> BpfSource::tp_btf_plan(
+    const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs,
+    bool needs_task_storage) {
+  std::string why;
+  if (!f.btf || !f.can_load)
+    why = base_requirements(f);
+  else if (!f.tp_btf)
+    why = "needs tp_btf (kernel 5.5+)";
+  else if (needs_task_storage && (!f.task_storage || !f.task_pt_regs))
+    why = "needs task local storage and task BTF (kernel 5.11+)";
+  std::vector<Hook> hooks;
+  for (const auto& [program, tp] : programs)
+    hooks.push_back(Hook{program, std::string("tp_btf ") + tp, why.empty(), why});
+  return hooks;
+}
+
 Hook BpfSource::tracepoint_hook(const bpf::Features& f, const char* program, const char* category,
                                 const char* name, bool wanted, const std::string& base) {
   Hook h{program, std::string("tracepoint ") + category + "/" + name, false, ""};

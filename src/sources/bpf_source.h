@@ -33,7 +33,10 @@ class BpfSource : public Source {
 
  protected:
   // Decodes one record and hands it to the sink; false if malformed (counted).
-  virtual bool decode(const void* data, size_t size) { (void)data, (void)size; return false; }
+  virtual bool decode(const void* data, size_t size) {
+    (void)data, (void)size;
+    return false;
+  }
   // Plan, open, filter, size the ring, load, attach, read: the whole start of a source.
   template <class Skel>
   core::Status start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns, const SourceOptions& o,
@@ -60,6 +63,11 @@ class BpfSource : public Source {
                               const char* name, bool wanted, const std::string& base);
   // Empty when the kernel has what every ring-buffer source needs (BTF, loading, ring buffer).
   static std::string base_requirements(const bpf::Features& f);
+  // The plan of a source made only of tp_btf programs ({program, raw tracepoint}): all on, or
+  // all off with the one reason.
+  static std::vector<Hook> tp_btf_plan(
+      const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs,
+      bool needs_task_storage);
   // The filters every .bpf.c has (bpf/common.bpf.h), in the skeleton's rodata.
   template <class Rodata>
   static void apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
@@ -75,6 +83,22 @@ class BpfSource : public Source {
   bpf::RingBuffer rb_;
   bpf_object* obj_ = nullptr;
   bpf_map* stats_map_ = nullptr;
+};
+
+// A source whose BPF side is one bpftool skeleton: start, stop and ownership in one place.
+template <class Skel, const SkeletonFns<Skel>& Fns, uint32_t DefaultRingBytes>
+class SkeletonSource : public BpfSource {
+ public:
+  ~SkeletonSource() override { stop_skeleton(skel_, Fns); }
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    return start_skeleton(skel_, Fns, o, f, sink, DefaultRingBytes);
+  }
+  void stop() override { stop_skeleton(skel_, Fns); }
+
+ protected:
+  Skel* skel_ = nullptr;
+  std::function<std::string(uint32_t)> name_of_;  // process names for metric labels
 };
 
 template <class Skel>

@@ -13,20 +13,6 @@
 using namespace sightline;
 using test::Harness;
 
-namespace {
-double value_of(Harness& h, const std::string& family, const core::Labels& want) {
-  double v = -1;
-  h.runner().visit_metrics([&](const core::MetricFamily& f) {
-    if (f.name != family) return;
-    for (const auto& s : f.series) {
-      bool match = true;
-      for (const auto& w : want) match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
-      if (match) v = (v < 0 ? 0 : v) + (f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value);
-    }
-  });
-  return v;
-}
-}  // namespace
 
 TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
   // /var/tmp is on the root file system (a real block device; /tmp may be tmpfs).
@@ -69,8 +55,8 @@ TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
   ASSERT_TRUE(ran && WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
   unlink(path.c_str());
   const core::Labels reads = {{"comm", "sl-block-test"}, {"op", "read"}};
-  EXPECT_EQ(value_of(h, "sightline_block_ios_total", reads), kBlocks);
-  EXPECT_EQ(value_of(h, "sightline_block_io_bytes_total", reads), kBlocks * kSize);
-  EXPECT_GE(value_of(h, "sightline_block_io_latency_seconds", {{"op", "read"}}), kBlocks);
-  EXPECT_GE(value_of(h, "sightline_block_io_size_bytes", {{"op", "read"}}), kBlocks);
+  EXPECT_EQ(h.metric("sightline_block_ios_total", reads), kBlocks);
+  EXPECT_EQ(h.metric("sightline_block_io_bytes_total", reads), kBlocks * kSize);
+  EXPECT_GE(h.metric("sightline_block_io_latency_seconds", {{"op", "read"}}), kBlocks);
+  EXPECT_GE(h.metric("sightline_block_io_size_bytes", {{"op", "read"}}), kBlocks);
 }

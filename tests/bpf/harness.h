@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -67,6 +68,23 @@ class Harness {
       s += "  kind=" + std::to_string(static_cast<int>(e.kind)) + " pid=" + std::to_string(e.pid) +
            " comm=" + e.comm + " path=" + e.path + " ret=" + std::to_string(e.ret) + "\n";
     return s.size() > 4000 ? s.substr(0, 4000) + "...\n" : s;
+  }
+  // Sum over the series of `family` (latest collect) whose labels include all of `want`
+  // (histograms: their counts); -1 when no series matches.
+  double metric(const std::string& family, const core::Labels& want) {
+    double v = -1;
+    runner_.visit_metrics([&](const core::MetricFamily& f) {
+      if (f.name != family) return;
+      for (const auto& s : f.series) {
+        bool match = true;
+        for (const auto& w : want)
+          match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
+        if (match)
+          v = (v < 0 ? 0 : v) +
+              (f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value);
+      }
+    });
+    return v;
   }
   agent::Runner& runner() { return runner_; }
   const std::vector<Recorded>& events() const { return rec_.events; }

@@ -15,19 +15,6 @@ using test::Harness;
 
 namespace {
 
-double value_of(Harness& h, const std::string& family, const core::Labels& want) {
-  double v = -1;
-  h.runner().visit_metrics([&](const core::MetricFamily& f) {
-    if (f.name != family) return;
-    for (const auto& s : f.series) {
-      bool match = true;
-      for (const auto& w : want) match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
-      if (match) v = f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value;
-    }
-  });
-  return v;
-}
-
 void busy_on_cpu0(std::chrono::milliseconds d) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -44,7 +31,7 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   Harness h;
   h.start("sched", test::self_included());
   h.runner().collect_all();
-  double hist_before = value_of(h, "sightline_runqueue_latency_seconds", {});
+  double hist_before = h.metric("sightline_runqueue_latency_seconds", {});
   int done[2], go[2];
   ASSERT_EQ(pipe(done), 0);
   ASSERT_EQ(pipe(go), 0);
@@ -66,11 +53,11 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   ASSERT_EQ(read(done[0], &c, 1), 1);
   h.runner().collect_all();
   const core::Labels me = {{"comm", "sl-sched-test"}};
-  double cpu = value_of(h, "sightline_cpu_seconds_total", me);
-  double runq = value_of(h, "sightline_runqueue_wait_seconds_total", me);
-  double blocked = value_of(h, "sightline_blocked_seconds_total", me);
-  double invol = value_of(h, "sightline_context_switches_total", {{"comm", "sl-sched-test"}, {"kind", "involuntary"}});
-  double hist_after = value_of(h, "sightline_runqueue_latency_seconds", {});
+  double cpu = h.metric("sightline_cpu_seconds_total", me);
+  double runq = h.metric("sightline_runqueue_wait_seconds_total", me);
+  double blocked = h.metric("sightline_blocked_seconds_total", me);
+  double invol = h.metric("sightline_context_switches_total", {{"comm", "sl-sched-test"}, {"kind", "involuntary"}});
+  double hist_after = h.metric("sightline_runqueue_latency_seconds", {});
   ASSERT_EQ(write(go[1], "g", 1), 1);
   waitpid(child, nullptr, 0);
   for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);

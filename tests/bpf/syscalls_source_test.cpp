@@ -13,21 +13,6 @@ using test::Harness;
 
 namespace {
 
-// Value of the series of `family` whose labels include all of `want`; -1 if none.
-double value_of(Harness& h, const std::string& family, const core::Labels& want) {
-  double v = -1;
-  h.runner().visit_metrics([&](const core::MetricFamily& f) {
-    if (f.name != family) return;
-    for (const auto& s : f.series) {
-      bool match = true;
-      for (const auto& w : want)
-        match &= std::find(s.labels.begin(), s.labels.end(), w) != s.labels.end();
-      if (match) v = f.type == core::MetricType::kHistogram ? double(s.hist.count()) : s.value;
-    }
-  });
-  return v;
-}
-
 }  // namespace
 
 TEST(SyscallsSource, ExactCountsAndErrnoBucketsOfAKnownWorkload) {
@@ -54,23 +39,23 @@ TEST(SyscallsSource, ExactCountsAndErrnoBucketsOfAKnownWorkload) {
   h.runner().collect_all();
   const core::Labels getppid = {{"comm", "sl-sys-test"}, {"syscall", "getppid"}};
   const core::Labels closes = {{"comm", "sl-sys-test"}, {"syscall", "close"}};
-  EXPECT_EQ(value_of(h, "sightline_syscalls_total", getppid), kOk);
-  EXPECT_EQ(value_of(h, "sightline_syscalls_total", closes), kFailed);
-  EXPECT_EQ(value_of(h, "sightline_syscall_errors_total",
+  EXPECT_EQ(h.metric("sightline_syscalls_total", getppid), kOk);
+  EXPECT_EQ(h.metric("sightline_syscalls_total", closes), kFailed);
+  EXPECT_EQ(h.metric("sightline_syscall_errors_total",
                      {{"comm", "sl-sys-test"}, {"syscall", "close"}, {"errno", "EBADF"}}),
             kFailed);
-  EXPECT_EQ(value_of(h, "sightline_syscall_errors_total", {{"comm", "sl-sys-test"}, {"syscall", "getppid"}}), -1)
+  EXPECT_EQ(h.metric("sightline_syscall_errors_total", {{"comm", "sl-sys-test"}, {"syscall", "getppid"}}), -1)
       << "getppid never fails";
-  EXPECT_GE(value_of(h, "sightline_syscall_latency_seconds", {{"syscall", "getppid"}}), kOk);
-  EXPECT_GT(value_of(h, "sightline_syscall_seconds_total", getppid), 0);
+  EXPECT_GE(h.metric("sightline_syscall_latency_seconds", {{"syscall", "getppid"}}), kOk);
+  EXPECT_GT(h.metric("sightline_syscall_seconds_total", getppid), 0);
 
   // The process exits: its kernel keys are dropped, its totals stay (counters never go down).
   ASSERT_EQ(write(go[1], "g", 1), 1);
   waitpid(child, nullptr, 0);
   h.runner().collect_all();
   h.runner().collect_all();
-  EXPECT_EQ(value_of(h, "sightline_syscalls_total", getppid), kOk);
-  EXPECT_EQ(value_of(h, "sightline_syscalls_total", closes), kFailed);
+  EXPECT_EQ(h.metric("sightline_syscalls_total", getppid), kOk);
+  EXPECT_EQ(h.metric("sightline_syscalls_total", closes), kFailed);
   auto st = h.runner().sources().at(0).source->stats();
   EXPECT_EQ(st.map_full, 0u);
   for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);

@@ -1,4 +1,6 @@
 // block source (bpf/block.bpf.c, sightline/block.h).
+#include "sources/block/block_source.h"
+
 #include <fstream>
 #include <map>
 #include <tuple>
@@ -6,7 +8,6 @@
 #include "bpf/libbpf_util.h"
 #include "sightline/block.h"
 #include "sources/aggregate.h"
-#include "sources/block/block_source.h"
 #include "sources/bpf_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -33,42 +34,41 @@ using ProcLabel = std::tuple<std::string, uint32_t, uint32_t>;  // comm, dev, op
 
 std::string op_name(uint32_t op) {
   switch (op) {
-    case 0: return "read";
-    case 1: return "write";
-    case 2: return "flush";
-    case 3: return "discard";
-    case 5: return "secure_erase";
-    case 9: return "write_zeroes";
+    case 0:
+      return "read";
+    case 1:
+      return "write";
+    case 2:
+      return "flush";
+    case 3:
+      return "discard";
+    case 5:
+      return "secure_erase";
+    case 9:
+      return "write_zeroes";
   }
   return "op" + std::to_string(op);
 }
 
-class BlockSource final : public BpfSource {
+class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
  public:
-  ~BlockSource() override { stop(); }
   std::string_view name() const override { return "block"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
-    std::string why;
-    if (!f.btf || !f.can_load) why = base_requirements(f);
-    else if (!f.tp_btf) why = "needs tp_btf (kernel 5.5+)";
-    return {Hook{"sl_block_insert", "tp_btf block_rq_insert", why.empty(), why},
-            Hook{"sl_block_issue", "tp_btf block_rq_issue", why.empty(), why},
-            Hook{"sl_block_complete", "tp_btf block_rq_complete", why.empty(), why}};
+    return tp_btf_plan(f,
+                       {{"sl_block_insert", "block_rq_insert"},
+                        {"sl_block_issue", "block_rq_issue"},
+                        {"sl_block_complete", "block_rq_complete"}},
+                       false);
   }
-
-  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    name_of_ = o.process_name;
-    return start_skeleton(skel_, kFns, o, f, sink, 4096);
-  }
-  void stop() override { stop_skeleton(skel_, kFns); }
 
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!skel_) return;
     using core::MetricType;
-    core::MetricFamily lat{"sightline_block_io_latency_seconds",
-                           "Block I/O time from issue to the device until completion, by device and op",
-                           MetricType::kHistogram};
+    core::MetricFamily lat{
+        "sightline_block_io_latency_seconds",
+        "Block I/O time from issue to the device until completion, by device and op",
+        MetricType::kHistogram};
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(12, 32, 2);  // 4 us .. 4.3 s
     core::MetricFamily size{"sightline_block_io_size_bytes", "Block I/O sizes, by device and op",
@@ -109,25 +109,33 @@ class BlockSource final : public BpfSource {
 
     procs_.read(
         bpf_map__fd(skel_->maps.block_procs),
-        [&](const sl_block_proc_key& k) { return ProcLabel{process_label(name_of_, k.tgid), k.dev, k.op}; },
-        [](const ProcLabel& l) { return ProcLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)}; });
+        [&](const sl_block_proc_key& k) {
+          return ProcLabel{process_label(name_of_, k.tgid), k.dev, k.op};
+        },
+        [](const ProcLabel& l) {
+          return ProcLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)};
+        });
     core::MetricFamily pios{"sightline_block_ios_total",
                             "Block I/Os completed, by submitting process name, device and op",
                             MetricType::kCounter};
-    core::MetricFamily pbytes{"sightline_block_io_bytes_total",
-                              "Block I/O bytes completed, by submitting process name, device and op",
-                              MetricType::kCounter};
+    core::MetricFamily pbytes{
+        "sightline_block_io_bytes_total",
+        "Block I/O bytes completed, by submitting process name, device and op",
+        MetricType::kCounter};
     for (const auto& [k, t] : procs_.totals()) {
-      core::Labels l = {{"comm", std::get<0>(k)}, {"device", device_name(std::get<1>(k))},
+      core::Labels l = {{"comm", std::get<0>(k)},
+                        {"device", device_name(std::get<1>(k))},
                         {"op", op_name(std::get<2>(k))}};
       pios.series.push_back({l, double(t.ios), {}});
       pbytes.series.push_back({l, double(t.bytes), {}});
     }
-    core::MetricFamily over{"sightline_series_overflow_total",
-                            "Label sets folded into an __overflow__ label because a family hit its cap",
-                            MetricType::kCounter};
+    core::MetricFamily over{
+        "sightline_series_overflow_total",
+        "Label sets folded into an __overflow__ label because a family hit its cap",
+        MetricType::kCounter};
     over.series.push_back({{{"source", "block"}}, double(procs_.overflowed()), {}});
-    for (auto* f : {&lat, &size, &queue, &errs, &pios, &pbytes, &over}) out.push_back(std::move(*f));
+    for (auto* f : {&lat, &size, &queue, &errs, &pios, &pbytes, &over})
+      out.push_back(std::move(*f));
   }
 
  private:
@@ -144,8 +152,6 @@ class BlockSource final : public BpfSource {
     return name;
   }
 
-  block_bpf* skel_ = nullptr;
-  std::function<std::string(uint32_t)> name_of_;
   DeltaTotals<sl_block_proc_key, ProcTotals, ProcLabel> procs_{kMaxSeries};
   std::map<uint32_t, std::string> devices_;
 };

@@ -1,9 +1,10 @@
 // file source: open-family syscalls (bpf/file.bpf.c, sightline/file.h).
+#include "sources/file/file_source.h"
+
 #include "bpf/libbpf_util.h"
 #include "sightline/file.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
-#include "sources/file/file_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "file.skel.h"
@@ -31,9 +32,8 @@ constexpr OpenHook kHooks[] = {
 constexpr SkeletonFns<file_bpf> kFns = {&file_bpf__open, &file_bpf__load, &file_bpf__attach,
                                         &file_bpf__destroy};
 
-class FileSource final : public BpfSource {
+class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes> {
  public:
-  ~FileSource() override { stop(); }
   std::string_view name() const override { return "file"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
@@ -62,11 +62,6 @@ class FileSource final : public BpfSource {
     return p;
   }
 
-  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    return start_skeleton(skel_, kFns, o, f, sink, kDefaultRingBytes);
-  }
-  void stop() override { stop_skeleton(skel_, kFns); }
-
  protected:
   bool decode(const void* data, size_t size) override {
     core::Event e;
@@ -74,9 +69,6 @@ class FileSource final : public BpfSource {
     sink_->on_event(e);
     return true;
   }
-
- private:
-  file_bpf* skel_ = nullptr;
 };
 
 }  // namespace

@@ -1,9 +1,10 @@
 // process source: exec, fork, exit (bpf/process.bpf.c, sightline/process.h).
+#include "sources/process/process_source.h"
+
 #include "bpf/libbpf_util.h"
 #include "sightline/process.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
-#include "sources/process/process_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "process.skel.h"
@@ -13,12 +14,11 @@ namespace {
 
 constexpr uint32_t kDefaultRingBytes = 2 << 20;  // ~800 max-size execs between polls
 
-constexpr SkeletonFns<process_bpf> kFns = {&process_bpf__open, &process_bpf__load, &process_bpf__attach,
-                                        &process_bpf__destroy};
+constexpr SkeletonFns<process_bpf> kFns = {&process_bpf__open, &process_bpf__load,
+                                           &process_bpf__attach, &process_bpf__destroy};
 
-class ProcessSource final : public BpfSource {
+class ProcessSource final : public SkeletonSource<process_bpf, kFns, kDefaultRingBytes> {
  public:
-  ~ProcessSource() override { stop(); }
   std::string_view name() const override { return "process"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
@@ -28,8 +28,10 @@ class ProcessSource final : public BpfSource {
     std::vector<Hook> p;
     p.push_back(tracepoint_hook(f, "sl_enter_execve", "syscalls", "sys_enter_execve", exec, base));
     p.push_back(tracepoint_hook(f, "sl_exit_execve", "syscalls", "sys_exit_execve", exec, base));
-    p.push_back(tracepoint_hook(f, "sl_enter_execveat", "syscalls", "sys_enter_execveat", exec, base));
-    p.push_back(tracepoint_hook(f, "sl_exit_execveat", "syscalls", "sys_exit_execveat", exec, base));
+    p.push_back(
+        tracepoint_hook(f, "sl_enter_execveat", "syscalls", "sys_enter_execveat", exec, base));
+    p.push_back(
+        tracepoint_hook(f, "sl_exit_execveat", "syscalls", "sys_exit_execveat", exec, base));
     p.push_back(tracepoint_hook(f, "sl_sched_exec", "sched", "sched_process_exec", exec, base));
     // An exec pair needs both ends.
     for (size_t i = 0; i + 1 < 4; i += 2) {
@@ -59,11 +61,6 @@ class ProcessSource final : public BpfSource {
     return p;
   }
 
-  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    return start_skeleton(skel_, kFns, o, f, sink, kDefaultRingBytes);
-  }
-  void stop() override { stop_skeleton(skel_, kFns); }
-
  protected:
   bool decode(const void* data, size_t size) override {
     core::Event e;
@@ -71,9 +68,6 @@ class ProcessSource final : public BpfSource {
     sink_->on_event(e);
     return true;
   }
-
- private:
-  process_bpf* skel_ = nullptr;
 };
 
 }  // namespace

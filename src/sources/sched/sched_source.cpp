@@ -1,9 +1,10 @@
 // sched source (bpf/sched.bpf.c, sightline/sched.h).
+#include "sources/sched/sched_source.h"
+
 #include "bpf/libbpf_util.h"
 #include "sightline/sched.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
-#include "sources/sched/sched_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "sched.skel.h"
@@ -31,26 +32,17 @@ struct Totals {
 };
 static_assert(sizeof(Totals) == sizeof(sl_sched_val));
 
-class SchedSource final : public BpfSource {
+class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
  public:
-  ~SchedSource() override { stop(); }
   std::string_view name() const override { return "sched"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
-    std::string why;
-    if (!f.btf || !f.can_load) why = base_requirements(f);
-    else if (!f.tp_btf) why = "needs tp_btf (kernel 5.5+)";
-    else if (!f.task_storage) why = "needs task local storage (kernel 5.11+)";
-    return {Hook{"sl_sched_wakeup", "tp_btf sched_wakeup", why.empty(), why},
-            Hook{"sl_sched_wakeup_new", "tp_btf sched_wakeup_new", why.empty(), why},
-            Hook{"sl_sched_switch", "tp_btf sched_switch", why.empty(), why}};
+    return tp_btf_plan(f,
+                       {{"sl_sched_wakeup", "sched_wakeup"},
+                        {"sl_sched_wakeup_new", "sched_wakeup_new"},
+                        {"sl_sched_switch", "sched_switch"}},
+                       true);
   }
-
-  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    name_of_ = o.process_name;
-    return start_skeleton(skel_, kFns, o, f, sink, 4096);
-  }
-  void stop() override { stop_skeleton(skel_, kFns); }
 
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!skel_) return;
@@ -63,7 +55,8 @@ class SchedSource final : public BpfSource {
     core::MetricFamily cpu{"sightline_cpu_seconds_total", "On-CPU time, by process name",
                            MetricType::kCounter};
     core::MetricFamily runq{"sightline_runqueue_wait_seconds_total",
-                            "Time runnable but waiting for a CPU, by process name", MetricType::kCounter};
+                            "Time runnable but waiting for a CPU, by process name",
+                            MetricType::kCounter};
     core::MetricFamily blocked{"sightline_blocked_seconds_total",
                                "Off-CPU time while blocked (sleep, I/O, locks), by process name",
                                MetricType::kCounter};
@@ -78,9 +71,10 @@ class SchedSource final : public BpfSource {
       cs.series.push_back({{{"comm", comm}, {"kind", "voluntary"}}, double(t.voluntary), {}});
       cs.series.push_back({{{"comm", comm}, {"kind", "involuntary"}}, double(t.involuntary), {}});
     }
-    core::MetricFamily lat{"sightline_runqueue_latency_seconds",
-                           "Time from becoming runnable (wakeup or preemption) to running, whole node",
-                           MetricType::kHistogram};
+    core::MetricFamily lat{
+        "sightline_runqueue_latency_seconds",
+        "Time from becoming runnable (wakeup or preemption) to running, whole node",
+        MetricType::kHistogram};
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(10, 30, 2);  // 1 us .. 1 s
     core::MetricSeries all;
@@ -91,16 +85,15 @@ class SchedSource final : public BpfSource {
       for (const auto& h : per_cpu) all.hist.merge(h);
     events_.store(all.hist.count(), std::memory_order_relaxed);
     lat.series.push_back(std::move(all));
-    core::MetricFamily over{"sightline_series_overflow_total",
-                            "Label sets folded into an __overflow__ label because a family hit its cap",
-                            MetricType::kCounter};
+    core::MetricFamily over{
+        "sightline_series_overflow_total",
+        "Label sets folded into an __overflow__ label because a family hit its cap",
+        MetricType::kCounter};
     over.series.push_back({{{"source", "sched"}}, double(procs_.overflowed()), {}});
     for (auto* f : {&cpu, &runq, &blocked, &cs, &lat, &over}) out.push_back(std::move(*f));
   }
 
  private:
-  sched_bpf* skel_ = nullptr;
-  std::function<std::string(uint32_t)> name_of_;
   DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries};
 };
 

@@ -1,6 +1,8 @@
 // syscalls source (bpf/syscalls.bpf.c, sightline/syscalls.h): reads the kernel's per-CPU
 // aggregation maps each interval, turns per-process counters into per-(name, syscall) series
 // with a cap, and forgets the keys of processes that exited.
+#include "sources/syscalls/syscalls_source.h"
+
 #include <tuple>
 
 #include "bpf/libbpf_util.h"
@@ -9,7 +11,6 @@
 #include "sightline/syscalls.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
-#include "sources/syscalls/syscalls_source.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "syscalls.skel.h"
@@ -36,39 +37,35 @@ struct Totals {
 };
 static_assert(sizeof(Totals) == sizeof(sl_sys_val));
 
-using CallLabel = std::pair<std::string, uint32_t>;                  // comm, syscall
-using ErrLabel = std::tuple<std::string, uint32_t, uint32_t>;        // comm, syscall, errno
+using CallLabel = std::pair<std::string, uint32_t>;            // comm, syscall
+using ErrLabel = std::tuple<std::string, uint32_t, uint32_t>;  // comm, syscall, errno
 
-class SyscallsSource final : public BpfSource {
+class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
  public:
-  ~SyscallsSource() override { stop(); }
   std::string_view name() const override { return "syscalls"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
-    std::string why;
-    if (!f.btf || !f.can_load) why = base_requirements(f);
-    else if (!f.tp_btf) why = "needs tp_btf (kernel 5.5+)";
-    else if (!f.task_storage || !f.task_pt_regs) why = "needs task local storage and task BTF (kernel 5.11+)";
-    return {Hook{"sl_sys_enter", "tp_btf sys_enter", why.empty(), why},
-            Hook{"sl_sys_exit", "tp_btf sys_exit", why.empty(), why}};
+    return tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}}, true);
   }
-
-  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    name_of_ = o.process_name;
-    return start_skeleton(skel_, kFns, o, f, sink, 4096);
-  }
-  void stop() override { stop_skeleton(skel_, kFns); }
 
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!skel_) return;
     calls_.read(
         bpf_map__fd(skel_->maps.sys_counts),
-        [&](const sl_sys_key& k) { return CallLabel{label_of(k.tgid), k.nr}; },
-        [](const CallLabel& l) { return CallLabel{kOverflowLabel, l.second}; });
+        [&](const sl_sys_key& k) {
+          return CallLabel{label_of(k.tgid), k.nr};
+        },
+        [](const CallLabel& l) {
+          return CallLabel{kOverflowLabel, l.second};
+        });
     errors_.read(
         bpf_map__fd(skel_->maps.sys_errors),
-        [&](const sl_sys_err_key& k) { return ErrLabel{label_of(k.tgid), k.nr, k.err}; },
-        [](const ErrLabel& l) { return ErrLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)}; });
+        [&](const sl_sys_err_key& k) {
+          return ErrLabel{label_of(k.tgid), k.nr, k.err};
+        },
+        [](const ErrLabel& l) {
+          return ErrLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)};
+        });
     emit(out);
   }
 
@@ -76,7 +73,8 @@ class SyscallsSource final : public BpfSource {
   std::string label_of(uint32_t tgid) { return process_label(name_of_, tgid); }
 
   void emit(std::vector<core::MetricFamily>& out) {
-    core::MetricFamily calls{"sightline_syscalls_total", "System calls made, by process name and syscall",
+    core::MetricFamily calls{"sightline_syscalls_total",
+                             "System calls made, by process name and syscall",
                              core::MetricType::kCounter};
     core::MetricFamily secs{"sightline_syscall_seconds_total",
                             "Time spent inside system calls, by process name and syscall",
@@ -118,11 +116,13 @@ class SyscallsSource final : public BpfSource {
       for (const auto& h : per_cpu) s.hist.merge(h);
       lat.series.push_back(std::move(s));
     }
-    core::MetricFamily over{"sightline_series_overflow_total",
-                            "Label sets folded into an __overflow__ label because a family hit its cap",
-                            core::MetricType::kCounter};
+    core::MetricFamily over{
+        "sightline_series_overflow_total",
+        "Label sets folded into an __overflow__ label because a family hit its cap",
+        core::MetricType::kCounter};
     over.series.push_back({{{"source", "syscalls"}},
-                           static_cast<double>(calls_.overflowed() + errors_.overflowed()), {}});
+                           static_cast<double>(calls_.overflowed() + errors_.overflowed()),
+                           {}});
     out.push_back(std::move(calls));
     out.push_back(std::move(secs));
     out.push_back(std::move(errs));
@@ -130,8 +130,6 @@ class SyscallsSource final : public BpfSource {
     out.push_back(std::move(over));
   }
 
-  syscalls_bpf* skel_ = nullptr;
-  std::function<std::string(uint32_t)> name_of_;
   DeltaTotals<sl_sys_key, Totals, CallLabel> calls_{kMaxSeries};
   DeltaTotals<sl_sys_err_key, Count, ErrLabel> errors_{kMaxSeries};
 };
