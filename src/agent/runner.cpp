@@ -30,12 +30,13 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   sources::SourceOptions o = opts;
   if (!o.process_name)
     o.process_name = [this](uint32_t pid) {
-      if (const core::ProcessInfo* p = table_.find(pid)) return p->comm;
-      // Not seen by the process source (off, or started before it): ask /proc while alive.
+      // A live process: its main thread's current name (prctl renames included). One that
+      // exited: the process table keeps it for a grace period.
       std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
       std::string comm;
-      std::getline(in, comm);
-      return comm;
+      if (std::getline(in, comm) && !comm.empty()) return comm;
+      const core::ProcessInfo* p = table_.find(pid);
+      return p ? p->comm : std::string();
     };
   core::Status st = rs.source->start(o, features_, this);
   if (st) {
