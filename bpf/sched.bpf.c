@@ -1,9 +1,10 @@
 /* sched source: per-process CPU time, run-queue wait, blocked time and context switches, and
  * the node's run-queue latency histogram (wakeup or preemption -> running).
  *
- * tp_btf/sched_wakeup(_new) stamps the wakee; tp_btf/sched_switch ends the previous task's
- * stint (CPU time; runnable -> involuntary, else voluntary) and starts the next one's (its
- * run-queue wait). Per-task timestamps live in task local storage; totals in a per-CPU hash
+ * tp_btf/sched_wakeup(_new) stamps the wakee; tp_btf/sched_switch counts the switch (runnable
+ * -> involuntary, else voluntary) and starts the next task's run-queue wait measure;
+ * tp_btf/sched_stat_runtime adds the CPU time the kernel itself accounts, at every tick and
+ * switch, so a task that runs for seconds without switching is counted as it runs. Per-task timestamps live in task local storage; totals in a per-CPU hash
  * keyed by tgid (bounded, see sightline/sched.h); the histogram in a one-slot per-CPU array.
  */
 #define SL_NO_EVENTS
@@ -12,7 +13,6 @@
 
 struct sched_ts {
 	__u64 ready;   /* became runnable (woken, or preempted) */
-	__u64 oncpu;   /* started running */
 	__u64 blocked; /* started blocking */
 };
 
@@ -87,9 +87,6 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		s = bpf_task_storage_get(&sched_ts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		v = proc_val(prev->tgid);
 		if (s && v) {
-			if (s->oncpu)
-				v->cpu_ns += now - s->oncpu;
-			s->oncpu = 0;
 			if (preempt || prev_state == 0) { /* still runnable: waits again */
 				v->involuntary++;
 				s->ready = now;
@@ -103,7 +100,6 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		s = bpf_task_storage_get(&sched_ts, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!s)
 			return 0;
-		s->oncpu = now;
 		if (s->ready) {
 			__u64 wait = now - s->ready;
 			s->ready = 0;
@@ -122,5 +118,16 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			}
 		}
 	}
+	return 0;
+}
+
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(sl_sched_runtime, struct task_struct *t, __u64 runtime)
+{
+	if (t->pid == 0)
+		return 0;
+	struct sl_sched_val *v = proc_val(t->tgid);
+	if (v)
+		v->cpu_ns += runtime;
 	return 0;
 }

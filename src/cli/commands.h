@@ -25,6 +25,15 @@ struct TraceArgs {
   uint32_t poll_ms = 100;
 };
 int trace(const TraceArgs& args);
+
+struct TopArgs {
+  double interval_s = 1;
+  bool once = false;
+  bool json = false;
+  std::string sort = "cpu";  // cpu, syscalls, runq, disk
+  size_t limit = 0;          // 0: the terminal's height, or 20
+};
+int top(const TopArgs& args);
 int doctor();
 int schema(bool json);
 

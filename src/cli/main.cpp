@@ -71,6 +71,19 @@ int main(int argc, char** argv) {
       "  sightline trace open --json | jq .   machine-readable\n"
       "Loss is never silent: the closing summary counts lost events.");
 
+  // top
+  cli::TopArgs top_args;
+  auto* top_cmd = app.add_subcommand(
+      "top", "Live view of the busiest processes: CPU, syscalls, run-queue wait, disk bytes");
+  top_cmd->add_option("-i,--interval", top_args.interval_s, "Refresh period in seconds")
+      ->check(CLI::Range(0.2, 3600.0));
+  top_cmd->add_option("-s,--sort", top_args.sort, "Sort by: cpu, syscalls, runq, disk")
+      ->check(CLI::IsMember({"cpu", "syscalls", "runq", "disk"}));
+  top_cmd->add_option("-n,--rows", top_args.limit, "Rows to show (default: the terminal's height)");
+  top_cmd->add_flag("--once", top_args.once, "Print one table after one interval and exit");
+  top_cmd->add_flag("-j,--json", top_args.json, "JSON instead of a table (with --once: one object)");
+  top_cmd->footer("\nKeys while running: c cpu, s syscalls, r run-queue, d disk, q quit.");
+
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
 
@@ -91,6 +104,7 @@ int main(int argc, char** argv) {
   cli::install_signal_handlers();
 
   if (*doctor_cmd) return cli::doctor();
+  if (*top_cmd) return cli::top(top_args);
   if (*schema_cmd) return cli::schema(schema_json);
   if (*trace_cmd) {
     if (verbose) bpf::install_libbpf_logger(true);

@@ -9,12 +9,12 @@ wait_for() {
 }
 # Our BPF programs all start with sl_ (bpftool shows up to 15 characters of a name).
 our_programs() { bpftool prog list 2>/dev/null | grep -cE 'name sl_' || true; }
-# Background processes to stop on exit (SIGINT first, then SIGKILL): register with `bg_pid PID`.
+# Background processes to stop on exit (SIGTERM: async jobs ignore SIGINT; then SIGKILL): register with `bg_pid PID`.
 BG_PIDS=()
 bg_pid() { BG_PIDS+=("$1"); }
 stop_bg() {
   local p
-  for p in "${BG_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 }

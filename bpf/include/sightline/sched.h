@@ -10,7 +10,7 @@
 #define SL_SCHED_MAX_PROCS 16384
 
 struct sl_sched_val {
-	__u64 cpu_ns;      /* on-CPU time (counted when a stint ends) */
+	__u64 cpu_ns;      /* on-CPU time, as the kernel accounts it (sched_stat_runtime) */
 	__u64 runq_ns;     /* runnable but waiting for a CPU (after wakeup or preemption) */
 	__u64 runq_count;  /* waits measured */
 	__u64 blocked_ns;  /* off-CPU, blocked (sleep, I/O, lock) until woken */

@@ -40,7 +40,8 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
     return tp_btf_plan(f,
                        {{"sl_sched_wakeup", "sched_wakeup"},
                         {"sl_sched_wakeup_new", "sched_wakeup_new"},
-                        {"sl_sched_switch", "sched_switch"}},
+                        {"sl_sched_switch", "sched_switch"},
+                        {"sl_sched_runtime", "sched_stat_runtime"}},
                        true);
   }
 
