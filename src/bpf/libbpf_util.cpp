@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <string>
 
 namespace sightline::bpf {
 namespace {
@@ -15,9 +16,15 @@ bool g_verbose = false;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level == LIBBPF_DEBUG && !g_verbose) return 0;
-  char buf[2048];
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  while (n > 0 && n < static_cast<int>(sizeof buf) && buf[n - 1] == '\n') buf[--n] = 0;
+  // Verifier logs run to many kilobytes: size the buffer to the message.
+  va_list again;
+  va_copy(again, ap);
+  int len = vsnprintf(nullptr, 0, fmt, ap);
+  std::string buf(len > 0 ? static_cast<size_t>(len) + 1 : 1, '\0');
+  vsnprintf(buf.data(), buf.size(), fmt, again);
+  va_end(again);
+  buf.resize(len > 0 ? static_cast<size_t>(len) : 0);
+  while (!buf.empty() && buf.back() == '\n') buf.pop_back();
   if (level == LIBBPF_WARN && g_verbose)
     spdlog::warn("libbpf: {}", buf);
   else
@@ -34,7 +41,9 @@ void install_libbpf_logger(bool verbose) {
 core::Status libbpf_error(int err, const std::string& what) {
   if (err < 0) err = -err;
   std::string msg = what + ": " + strerror(err);
-  if (err == EPERM || err == EACCES)
+  if (err == EACCES && what.find("loading") != std::string::npos)
+    msg += " (the kernel's verifier refused a program: run with -v for its log)";
+  else if (err == EPERM || err == EACCES)
     msg += " (loading BPF needs root, or CAP_BPF and CAP_PERFMON; `sightline doctor` checks)";
   else if (err == ENOENT)
     msg += " (the kernel lacks this hook; `sightline doctor` lists what it has)";

@@ -8,7 +8,7 @@
 
 namespace sightline::core {
 
-enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kCount };
+enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kCount };
 
 struct Event {
   EventKind kind = EventKind::kExec;
@@ -37,7 +37,16 @@ struct Event {
   int32_t exit_code = 0;   // exit
   uint32_t signal = 0;     // exit: terminating signal
   bool core_dumped = false;
-  uint64_t duration_ns = 0;  // exit: process lifetime
+  uint64_t duration_ns = 0;  // exit: process lifetime; tcp: connection lifetime
+
+  // tcp
+  std::string_view laddr, raddr;  // text (views into addr_text)
+  uint16_t lport = 0, rport = 0;
+  uint8_t role = 0;               // sl_tcp_role
+  bool reset = false;
+  uint64_t connect_ns = 0, bytes_sent = 0, bytes_received = 0;
+  uint32_t retransmits = 0, srtt_us = 0;
+  char addr_text[2][48] = {};     // storage for laddr/raddr
 };
 
 }  // namespace sightline::core

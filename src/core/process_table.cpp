@@ -121,6 +121,7 @@ ProcessInfo* ProcessTable::from_event(const Event& e) {
 }
 
 void ProcessTable::observe(Event& e) {
+  if (e.pid == 0) return;  // no owning process (a connection accepted and closed by the kernel)
   ProcessInfo* p = from_event(e);
   switch (e.kind) {
     case EventKind::kExec:

@@ -17,7 +17,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -104,12 +104,38 @@ constexpr FieldDef kOpen[] = {
      [](const Event& e) { return B(e.truncated); }, "", 0},
 };
 
+constexpr FieldDef kTcp[] = {
+    {"net.role", FieldType::kString, "", "client (connected) or server (accepted)",
+     [](const Event& e) { return S(e.role == 1 ? "client" : e.role == 2 ? "server" : ""); }, "ROLE", 7},
+    {"fd.lip", FieldType::kString, "", "Local address", [](const Event& e) { return S(e.laddr); }, "LADDR", 16},
+    {"fd.lport", FieldType::kUint, "", "Local port", [](const Event& e) { return U(e.lport); }, "LPORT", 6},
+    {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
+    {"fd.rport", FieldType::kUint, "", "Remote port", [](const Event& e) { return U(e.rport); }, "RPORT", 6},
+    {"evt.failed", FieldType::kBool, "", "The connect never completed", failed, "", 0},
+    {"evt.errno", FieldType::kErrno, "", "Socket error at close (ECONNREFUSED ...)", err, "ERR", 13},
+    {"tcp.reset", FieldType::kBool, "", "A RST was sent or received",
+     [](const Event& e) { return B(e.reset); }, "", 0},
+    {"tcp.connect_latency", FieldType::kDuration, "ns", "SYN sent to established (clients)",
+     [](const Event& e) { return T(FieldType::kDuration, e.connect_ns); }, "CONNECT", 9},
+    {"tcp.duration", FieldType::kDuration, "ns", "Established (or SYN sent) to closed",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 9},
+    {"tcp.bytes_sent", FieldType::kUint, "bytes", "Bytes sent and acknowledged by the peer",
+     [](const Event& e) { return U(e.bytes_sent); }, "TX", 9},
+    {"tcp.bytes_received", FieldType::kUint, "bytes", "Bytes received",
+     [](const Event& e) { return U(e.bytes_received); }, "RX", 9},
+    {"tcp.retransmits", FieldType::kUint, "", "Segments retransmitted",
+     [](const Event& e) { return U(e.retransmits); }, "RETR", 5},
+    {"tcp.srtt", FieldType::kDuration, "ns", "Smoothed round-trip time at close",
+     [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); }, "RTT", 0},
+};
+
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
     {EventKind::kExec, "exec", "process", "A program was executed (execve/execveat), or failed to",
      kExec},
     {EventKind::kFork, "fork", "process", "A new process was created (fork/vfork/clone)", kFork},
     {EventKind::kExit, "exit", "process", "A process ended (its last thread exited)", kExit},
     {EventKind::kOpen, "open", "file", "A file was opened (open/openat/openat2/creat)", kOpen},
+    {EventKind::kTcp, "tcp", "net", "A TCP connection closed (or failed to connect)", kTcp},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -2,10 +2,14 @@
 #include "sources/decode.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "core/wall_clock.h"
+#include <arpa/inet.h>
+
 #include "sightline/file.h"
+#include "sightline/net.h"
 #include "sightline/process.h"
 
 namespace sightline::sources {
@@ -15,6 +19,7 @@ static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
+static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
   e.ts_boot_ns = h.ts_ns;
@@ -80,6 +85,34 @@ bool decode_file_record(const void* data, size_t size, core::Event& e) {
   e.syscall = x->syscall;
   e.truncated = x->path_truncated;
   e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
+  return true;
+}
+
+bool decode_net_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_tcp_event)) return false;
+  const auto* x = static_cast<const sl_tcp_event*>(data);
+  if (x->hdr.kind != SL_EV_TCP) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kTcp;
+  int af = x->family == 10 ? AF_INET6 : AF_INET;
+  for (int i = 0; i < 2; i++) {
+    const void* a = i == 0 ? x->saddr : x->daddr;
+    if (!inet_ntop(af, a, e.addr_text[i], sizeof e.addr_text[i])) e.addr_text[i][0] = 0;
+  }
+  e.laddr = e.addr_text[0];
+  e.raddr = e.addr_text[1];
+  e.lport = x->sport;
+  e.rport = x->dport;
+  e.role = x->role;
+  e.reset = x->flags & (SL_TCP_RESET_RECV | SL_TCP_RESET_SENT);
+  // A failed connect is a failure even when the kernel left no error on the socket.
+  e.ret = x->error > 0 ? -x->error : ((x->flags & SL_TCP_FAILED) ? -ECONNABORTED : 0);
+  e.duration_ns = x->duration_ns;
+  e.connect_ns = x->connect_ns;
+  e.bytes_sent = x->bytes_sent;
+  e.bytes_received = x->bytes_received;
+  e.retransmits = x->retransmits;
+  e.srtt_us = x->srtt_us;
   return true;
 }
 

@@ -16,5 +16,7 @@ void decode_header(const sl_event_hdr& h, core::Event& e);
 bool decode_process_record(const void* data, size_t size, core::Event& e);
 // file source records: open.
 bool decode_file_record(const void* data, size_t size, core::Event& e);
+// net source records: tcp.
+bool decode_net_record(const void* data, size_t size, core::Event& e);
 
 }  // namespace sightline::sources

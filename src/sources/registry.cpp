@@ -1,6 +1,7 @@
 // The one list of sources. Adding a source: a folder under src/sources/, a .bpf.c, one line here.
 #include "sources/block/block_source.h"
 #include "sources/file/file_source.h"
+#include "sources/net/net_source.h"
 #include "sources/process/process_source.h"
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
@@ -15,6 +16,8 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kExec, EventKind::kFork, EventKind::kExit}, &make_process_source},
       {"file", "file opens (open, openat, openat2, creat): path, flags, mode, result",
        {EventKind::kOpen}, &make_file_source},
+      {"net", "TCP connections: both ends, role, connect latency, duration, bytes, retransmits, RTT, resets",
+       {EventKind::kTcp}, &make_net_source},
       {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
        {}, &make_syscalls_source},
       {"sched", "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",

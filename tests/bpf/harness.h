@@ -24,6 +24,10 @@ struct Recorded {
   uint16_t syscall;
   bool truncated;
   std::string comm, pname, exe, path, args;
+  // tcp
+  std::string laddr, raddr;
+  uint16_t lport, rport;
+  uint64_t connect_ns, bytes_sent, bytes_received;
 };
 
 class Recorder : public sources::EventSink {
@@ -32,8 +36,13 @@ class Recorder : public sources::EventSink {
     events.push_back(Recorded{e.kind, e.pid, e.tid, e.ppid, e.uid, e.child_pid, e.signal, e.mode,
                               e.args_count, e.exit_code, e.ret, e.flags, e.duration_ns,
                               e.ts_wall_ns, e.syscall, e.truncated, std::string(e.comm),
-                              std::string(e.pname), std::string(e.exe), std::string(e.path),
-                              std::string(e.args)});
+                              std::string(e.pname), std::string(e.exe),
+                              e.kind == core::EventKind::kTcp
+                                  ? std::string(e.role == 1 ? "client" : "server")
+                                  : std::string(e.path),
+                              std::string(e.args), std::string(e.laddr), std::string(e.raddr),
+                              e.lport, e.rport, e.connect_ns, e.bytes_sent, e.bytes_received});
+    if (e.kind == core::EventKind::kTcp) events.back().truncated = e.reset;
   }
   std::vector<Recorded> events;
 };
@@ -66,7 +75,11 @@ class Harness {
     std::string s;
     for (const auto& e : rec_.events)
       s += "  kind=" + std::to_string(static_cast<int>(e.kind)) + " pid=" + std::to_string(e.pid) +
-           " comm=" + e.comm + " path=" + e.path + " ret=" + std::to_string(e.ret) + "\n";
+           " comm=" + e.comm + " path=" + e.path + " ret=" + std::to_string(e.ret) +
+           (e.kind == core::EventKind::kTcp ? " " + e.laddr + ":" + std::to_string(e.lport) + " -> " +
+                                                   e.raddr + ":" + std::to_string(e.rport)
+                                             : "") +
+           "\n";
     return s.size() > 4000 ? s.substr(0, 4000) + "...\n" : s;
   }
   // Sum over the series of `family` (latest collect) whose labels include all of `want`

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   alignas(8) static uint8_t buf[8192];  // the ring buffer hands out 8-byte aligned records
   memcpy(buf, data, size);
   static std::string out;
-  for (auto decode : {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record}) {
+  for (auto decode : {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record,
+                      &sightline::sources::decode_net_record}) {
     sightline::core::Event e;
     if (!decode(buf, size, e)) continue;
     out.clear();

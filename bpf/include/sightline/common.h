@@ -18,6 +18,7 @@ enum sl_event_kind {
 	SL_EV_FORK = 2,
 	SL_EV_EXIT = 3,
 	SL_EV_OPEN = 4,
+	SL_EV_TCP = 5,
 };
 
 struct sl_event_hdr {

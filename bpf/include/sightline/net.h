@@ -1,0 +1,39 @@
+/* net source ABI: one record per TCP connection when it closes (tcplife's shape). */
+#ifndef SIGHTLINE_NET_H
+#define SIGHTLINE_NET_H
+
+#include "sightline/common.h"
+
+#define SL_NET_MAX_CONNS 16384 /* connections tracked at once; a full map is counted */
+
+enum sl_tcp_role {
+	SL_TCP_CLIENT = 1, /* connect() */
+	SL_TCP_SERVER = 2, /* accepted */
+};
+
+enum sl_tcp_flags {
+	SL_TCP_FAILED = 1,     /* the connect never reached ESTABLISHED */
+	SL_TCP_RESET_RECV = 2, /* a RST was received */
+	SL_TCP_RESET_SENT = 4, /* a RST was sent */
+};
+
+struct sl_tcp_event {
+	struct sl_event_hdr hdr; /* the owning process (connector, or the closer of an accepted one) */
+	__u8 saddr[16];          /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__u16 sport;             /* host order */
+	__u16 dport;
+	__u16 family;            /* AF_INET (2) or AF_INET6 (10) */
+	__u8 role;
+	__u8 flags;
+	__u64 duration_ns;       /* ESTABLISHED (or SYN_SENT when failed) -> CLOSE */
+	__u64 connect_ns;        /* SYN_SENT -> ESTABLISHED, clients */
+	__u64 bytes_sent;        /* payload, retransmissions not counted twice */
+	__u64 bytes_received;    /* payload */
+	__u32 retransmits;
+	__u32 srtt_us;
+	__s32 error;             /* sk_err at close: ECONNREFUSED, ETIMEDOUT ... */
+	__u32 pad;
+};
+
+#endif

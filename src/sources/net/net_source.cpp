@@ -1,0 +1,128 @@
+// net source (bpf/net.bpf.c, sightline/net.h): streams one event per closed TCP connection and
+// keeps, from those events, per-process connection, byte and latency metrics (capped).
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "bpf/libbpf_util.h"
+#include "sightline/net.h"
+#include "sources/aggregate.h"
+#include "sources/bpf_source.h"
+#include "sources/decode.h"
+#include "sources/net/net_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "net.skel.h"
+
+namespace sightline::sources {
+namespace {
+
+constexpr SkeletonFns<net_bpf> kFns = {&net_bpf__open, &net_bpf__load, &net_bpf__attach,
+                                       &net_bpf__destroy};
+// Connections close at a few thousand per second at most on a busy node: 1 MiB is seconds.
+constexpr uint32_t kDefaultRingBytes = 1 << 20;
+constexpr size_t kMaxSeries = 4096;
+
+// comm, role, result (ok, failed, reset)
+using ConnLabel = std::tuple<std::string, std::string, std::string>;
+
+struct ConnTotals {
+  uint64_t connections = 0, bytes_sent = 0, bytes_received = 0, retransmits = 0;
+};
+
+class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> {
+ public:
+  std::string_view name() const override { return "net"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+    auto hooks = tp_btf_plan(f,
+                             {{"sl_tcp_state", "inet_sock_set_state"},
+                              {"sl_tcp_rst_recv", "tcp_receive_reset"},
+                              {"sl_tcp_rst_sent", "tcp_send_reset"}},
+                             true);
+    if (!wants(o, core::EventKind::kTcp))
+      for (auto& h : hooks) h.enabled = false, h.note = "not requested";
+    if (std::string base = base_requirements(f); !base.empty())
+      for (auto& h : hooks) h.enabled = false, h.note = base;
+    return hooks;
+  }
+
+  void collect(std::vector<core::MetricFamily>& out) override {
+    std::lock_guard lock(mu_);
+    using core::MetricType;
+    core::MetricFamily conns{"sightline_tcp_connections_total",
+                             "TCP connections closed, by process name, role and result (ok, failed, reset)",
+                             MetricType::kCounter};
+    core::MetricFamily bytes{"sightline_tcp_bytes_total",
+                             "TCP payload bytes of closed connections, by process name and direction",
+                             MetricType::kCounter};
+    core::MetricFamily retr{"sightline_tcp_retransmits_total",
+                            "TCP segments retransmitted on closed connections, by process name",
+                            MetricType::kCounter};
+    std::map<std::string, ConnTotals> per_comm;
+    for (const auto& [k, t] : totals_) {
+      conns.series.push_back({{{"comm", std::get<0>(k)}, {"role", std::get<1>(k)}, {"result", std::get<2>(k)}},
+                              double(t.connections), {}});
+      auto& c = per_comm[std::get<0>(k)];
+      c.bytes_sent += t.bytes_sent;
+      c.bytes_received += t.bytes_received;
+      c.retransmits += t.retransmits;
+    }
+    for (const auto& [comm, t] : per_comm) {
+      bytes.series.push_back({{{"comm", comm}, {"direction", "sent"}}, double(t.bytes_sent), {}});
+      bytes.series.push_back({{{"comm", comm}, {"direction", "received"}}, double(t.bytes_received), {}});
+      retr.series.push_back({{{"comm", comm}}, double(t.retransmits), {}});
+    }
+    core::MetricFamily lat{"sightline_tcp_connect_latency_seconds",
+                           "Time from SYN sent to established, outgoing connections, whole node",
+                           MetricType::kHistogram};
+    lat.scale = 1e-9;
+    lat.bounds = core::LogHistogram::pow2_bounds(12, 32, 2);  // 4 us .. 4.3 s
+    lat.series.push_back({{}, 0, connect_latency_});
+    core::MetricFamily over{"sightline_series_overflow_total",
+                            "Label sets folded into an __overflow__ label because a family hit its cap",
+                            MetricType::kCounter};
+    over.series.push_back({{{"source", "net"}}, double(overflowed_), {}});
+    for (auto* f : {&conns, &bytes, &retr, &lat, &over}) out.push_back(std::move(*f));
+  }
+
+ protected:
+  bool decode(const void* data, size_t size) override {
+    core::Event e;
+    if (!decode_net_record(data, size, e)) return false;
+    sink_->on_event(e);  // the process table fills e.comm for an owner it knows
+    account(e);
+    return true;
+  }
+
+ private:
+  void account(const core::Event& e) {
+    std::lock_guard lock(mu_);
+    std::string comm = e.comm.empty() ? "unknown" : std::string(e.comm);
+    ConnLabel label{comm, e.role == SL_TCP_CLIENT ? "client" : "server",
+                    e.ret < 0 && e.connect_ns == 0 && e.role == SL_TCP_CLIENT ? "failed"
+                    : e.reset                                                  ? "reset"
+                                                                               : "ok"};
+    if (!totals_.count(label) && totals_.size() >= kMaxSeries) {
+      std::get<0>(label) = kOverflowLabel;
+      overflowed_++;
+    }
+    auto& t = totals_[label];
+    t.connections++;
+    t.bytes_sent += e.bytes_sent;
+    t.bytes_received += e.bytes_received;
+    t.retransmits += e.retransmits;
+    if (e.connect_ns) connect_latency_.add(e.connect_ns);
+  }
+
+  std::mutex mu_;  // decode (polling thread) vs collect (same thread today; cheap insurance)
+  std::map<ConnLabel, ConnTotals> totals_;
+  core::LogHistogram connect_latency_;
+  uint64_t overflowed_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_net_source() { return std::make_unique<NetSource>(); }
+
+}  // namespace sightline::sources

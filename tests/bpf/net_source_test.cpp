@@ -1,0 +1,135 @@
+// net source against the real kernel: TCP connections on 127.0.0.1 with known byte counts, and
+// a connect to a closed port.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "harness.h"
+
+using namespace sightline;
+using core::EventKind;
+using test::Harness;
+
+namespace {
+
+int listener(uint16_t* port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) || listen(s, 8)) return -1;
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return s;
+}
+
+int connect_to(uint16_t port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(s);
+    return -1;
+  }
+  return s;
+}
+
+bool send_all(int fd, size_t n) {
+  std::string buf(n, 'x');
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(fd, buf.data() + done, n - done);
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
+  }
+  return true;
+}
+
+size_t recv_all(int fd, size_t n) {
+  char buf[4096];
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf, std::min(sizeof buf, n - got));
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
+
+}  // namespace
+
+TEST(NetSource, ConnectionLifecycleWithExactBytes) {
+  Harness h;
+  h.start("net", test::self_included());
+  uint16_t port = 0;
+  int ls = listener(&port);
+  ASSERT_GE(ls, 0);
+  constexpr size_t kUp = 12345, kDown = 678;
+  pid_t client = fork();
+  if (client == 0) {
+    prctl(PR_SET_NAME, "sl-tcp-client");
+    int s = connect_to(port);
+    if (s < 0 || !send_all(s, kUp) || recv_all(s, kDown) != kDown) _exit(1);
+    close(s);
+    _exit(0);
+  }
+  int c = accept(ls, nullptr, nullptr);
+  ASSERT_GE(c, 0);
+  ASSERT_EQ(recv_all(c, kUp), kUp);
+  ASSERT_TRUE(send_all(c, kDown));
+  int st = 0;
+  waitpid(client, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  close(c);
+  close(ls);
+  ASSERT_TRUE(h.pump_until([&] {
+    return h.find(EventKind::kTcp, [&](auto& e) { return e.comm == "sl-tcp-client"; }).size() == 1 &&
+           h.find(EventKind::kTcp, [&](auto& e) { return e.pid == (uint32_t)getpid(); }).size() == 1;
+  })) << h.dump();
+  auto cl = h.find(EventKind::kTcp, [&](auto& e) { return e.comm == "sl-tcp-client"; })[0];
+  EXPECT_EQ(cl.pid, (uint32_t)client);
+  EXPECT_EQ(cl.path, "client");  // the Recorder keeps a tcp event's role in path
+  EXPECT_EQ(cl.bytes_sent, kUp);
+  EXPECT_EQ(cl.bytes_received, kDown);
+  EXPECT_EQ(cl.rport, port);
+  EXPECT_EQ(cl.raddr, "127.0.0.1");
+  EXPECT_GT(cl.connect_ns, 0u);
+  EXPECT_GT(cl.duration_ns, 0u);
+  EXPECT_EQ(cl.ret, 0);
+  auto sv = h.find(EventKind::kTcp, [&](auto& e) { return e.pid == (uint32_t)getpid(); })[0];
+  EXPECT_EQ(sv.path, "server") << h.dump();
+  EXPECT_EQ(sv.lport, port);
+  EXPECT_EQ(sv.bytes_received, kUp);
+  EXPECT_EQ(sv.bytes_sent, kDown);
+
+  h.runner().collect_all();
+  EXPECT_EQ(h.metric("sightline_tcp_connections_total", {{"comm", "sl-tcp-client"}, {"role", "client"}, {"result", "ok"}}), 1);
+  EXPECT_EQ(h.metric("sightline_tcp_bytes_total", {{"comm", "sl-tcp-client"}, {"direction", "sent"}}), kUp);
+}
+
+TEST(NetSource, ConnectToAClosedPortIsAFailedConnectWithReset) {
+  Harness h;
+  h.start("net", test::self_included());
+  uint16_t port = 0;
+  int ls = listener(&port);
+  close(ls);  // the port is now closed
+  ASSERT_LT(connect_to(port), 0);
+  ASSERT_TRUE(h.pump_until([&] {
+    return !h.find(EventKind::kTcp, [&](auto& e) { return e.rport == port; }).empty();
+  })) << h.dump();
+  auto e = h.find(EventKind::kTcp, [&](auto& e) { return e.rport == port; })[0];
+  EXPECT_EQ(e.ret, -ECONNREFUSED);
+  EXPECT_TRUE(e.truncated) << "reset flag";
+  EXPECT_EQ(e.connect_ns, 0u);
+  EXPECT_EQ(e.pid, (uint32_t)getpid());
+  h.runner().collect_all();
+  EXPECT_EQ(h.metric("sightline_tcp_connections_total", {{"role", "client"}, {"result", "failed"}}), 1);
+}
