@@ -16,12 +16,23 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics.h"
+
 namespace sightline::sources {
 
 inline constexpr const char* kOverflowLabel = "__overflow__";
 
 inline bool process_alive(uint32_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
+
+// sightline_series_overflow_total{source}: label sets a source folded into __overflow__.
+inline core::MetricFamily overflow_family(const char* source, uint64_t folded) {
+  core::MetricFamily f{"sightline_series_overflow_total",
+                       "Label sets folded into an __overflow__ label because a family hit its cap",
+                       core::MetricType::kCounter};
+  f.series.push_back({{{"source", source}}, static_cast<double>(folded), {}});
+  return f;
 }
 
 // A single counter value for DeltaTotals (same layout as a u64 map value).

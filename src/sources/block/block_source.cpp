@@ -129,11 +129,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
       pios.series.push_back({l, double(t.ios), {}});
       pbytes.series.push_back({l, double(t.bytes), {}});
     }
-    core::MetricFamily over{
-        "sightline_series_overflow_total",
-        "Label sets folded into an __overflow__ label because a family hit its cap",
-        MetricType::kCounter};
-    over.series.push_back({{{"source", "block"}}, double(procs_.overflowed()), {}});
+    core::MetricFamily over = overflow_family("block", procs_.overflowed());
     for (auto* f : {&lat, &size, &queue, &errs, &pios, &pbytes, &over})
       out.push_back(std::move(*f));
   }

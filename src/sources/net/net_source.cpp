@@ -79,10 +79,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(12, 32, 2);  // 4 us .. 4.3 s
     lat.series.push_back({{}, 0, connect_latency_});
-    core::MetricFamily over{"sightline_series_overflow_total",
-                            "Label sets folded into an __overflow__ label because a family hit its cap",
-                            MetricType::kCounter};
-    over.series.push_back({{{"source", "net"}}, double(overflowed_), {}});
+    core::MetricFamily over = overflow_family("net", overflowed_);
     for (auto* f : {&conns, &bytes, &retr, &lat, &over}) out.push_back(std::move(*f));
   }
 

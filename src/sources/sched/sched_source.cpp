@@ -86,11 +86,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
       for (const auto& h : per_cpu) all.hist.merge(h);
     events_.store(all.hist.count(), std::memory_order_relaxed);
     lat.series.push_back(std::move(all));
-    core::MetricFamily over{
-        "sightline_series_overflow_total",
-        "Label sets folded into an __overflow__ label because a family hit its cap",
-        MetricType::kCounter};
-    over.series.push_back({{{"source", "sched"}}, double(procs_.overflowed()), {}});
+    core::MetricFamily over = overflow_family("sched", procs_.overflowed());
     for (auto* f : {&cpu, &runq, &blocked, &cs, &lat, &over}) out.push_back(std::move(*f));
   }
 

@@ -116,13 +116,8 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
       for (const auto& h : per_cpu) s.hist.merge(h);
       lat.series.push_back(std::move(s));
     }
-    core::MetricFamily over{
-        "sightline_series_overflow_total",
-        "Label sets folded into an __overflow__ label because a family hit its cap",
-        core::MetricType::kCounter};
-    over.series.push_back({{{"source", "syscalls"}},
-                           static_cast<double>(calls_.overflowed() + errors_.overflowed()),
-                           {}});
+    core::MetricFamily over =
+        overflow_family("syscalls", calls_.overflowed() + errors_.overflowed());
     out.push_back(std::move(calls));
     out.push_back(std::move(secs));
     out.push_back(std::move(errs));
