@@ -99,15 +99,8 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 	struct sl_block_key dk = {.dev = dev, .op = op};
 	struct sl_block_val *v = sl_lookup_or_init(&block_devops, &dk, &zero_devop);
 	if (v) {
-		__u64 lat = now - issue;
-		__u32 slot = sl_hist_slot(lat);
-		if (slot < SL_HIST_SLOTS)
-			v->latency.slots[slot]++;
-		v->latency.sum += lat;
-		slot = sl_hist_slot(nr_bytes);
-		if (slot < SL_HIST_SLOTS)
-			v->size.slots[slot]++;
-		v->size.sum += nr_bytes;
+		sl_hist_add(&v->latency, now - issue);
+		sl_hist_add(&v->size, nr_bytes);
 		if (insert && insert < issue)
 			v->queue_ns += issue - insert;
 		if (error)

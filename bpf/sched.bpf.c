@@ -110,12 +110,8 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			}
 			__u32 zero = 0;
 			struct sl_hist *h = bpf_map_lookup_elem(&runq_hist, &zero);
-			if (h) {
-				__u32 slot = sl_hist_slot(wait);
-				if (slot < SL_HIST_SLOTS)
-					h->slots[slot]++;
-				h->sum += wait;
-			}
+			if (h)
+				sl_hist_add(h, wait);
 		}
 	}
 	return 0;

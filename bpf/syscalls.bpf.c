@@ -91,12 +91,8 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (nr < SL_SYS_MAX_NR) {
 		struct sl_hist *h = sl_lookup_or_init(&sys_latency, &nr, &zero_hist);
-		if (h) {
-			__u32 slot = sl_hist_slot(delta);
-			if (slot < SL_HIST_SLOTS)
-				h->slots[slot]++;
-			h->sum += delta;
-		}
+		if (h)
+			sl_hist_add(h, delta);
 	}
 	return 0;
 }

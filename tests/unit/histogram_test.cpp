@@ -72,3 +72,13 @@ TEST(Histogram, Pow2Bounds) {
   auto b = LogHistogram::pow2_bounds(10, 16, 2);
   EXPECT_EQ(b, (std::vector<uint64_t>{1024, 4096, 16384, 65536}));
 }
+
+TEST(HistogramMath, AddCountsTheSlotAndTheSum) {
+  sl_hist h = {};
+  sl_hist_add(&h, 1000);
+  sl_hist_add(&h, 1000);
+  sl_hist_add(&h, ~0ULL >> 1);
+  EXPECT_EQ(h.slots[sl_hist_slot(1000)], 2u);
+  EXPECT_EQ(h.slots[SL_HIST_SLOTS - 1], 1u);
+  EXPECT_EQ(h.sum, 2000u + (~0ULL >> 1));
+}

@@ -42,6 +42,15 @@ static inline __u32 sl_hist_slot(__u64 v)
 	       (__u32)((v >> (msb - SL_HIST_SUB_BITS)) & (SL_HIST_SUB - 1));
 }
 
+/* Counts one value (the bound check keeps the BPF verifier satisfied). */
+static inline void sl_hist_add(struct sl_hist *h, __u64 v)
+{
+	__u32 slot = sl_hist_slot(v);
+	if (slot < SL_HIST_SLOTS)
+		h->slots[slot]++;
+	h->sum += v;
+}
+
 /* Smallest value that lands in `slot` (the last slot's is 2^SL_HIST_MAX_POW). */
 static inline __u64 sl_hist_lower(__u32 slot)
 {
