@@ -6,6 +6,10 @@
  * (connect: the current task owns it), SYN_RECV->ESTABLISHED (accepted), FIN_WAIT1/LAST_ACK
  * (close() in the owner's context names an accepted socket's owner), CLOSE (emit).
  * tp_btf/tcp_receive_reset and tcp_send_reset flag resets.
+ *
+ * Socket traffic per process: tp_btf/sock_send_length and sock_recv_length (6.3+) fire after
+ * every sendmsg/recvmsg in the caller's context; bytes and calls are summed in a per-CPU hash
+ * by (tgid, family, protocol). Live TCP bytes, UDP datagrams, unix-socket traffic.
  */
 #include "common.bpf.h"
 #include "sightline/net.h"
@@ -191,5 +195,54 @@ SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(sl_tcp_rst_sent, const struct sock *sk, const struct sk_buff *skb)
 {
 	flag(sk, SL_TCP_RESET_SENT);
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_NET_MAX_SOCK_KEYS);
+	__type(key, struct sl_sock_key);
+	__type(value, struct sl_sock_val);
+} sock_traffic SEC(".maps");
+
+static const struct sl_sock_val zero_sock_val = {};
+
+#define SL_MSG_PEEK 2
+
+static __always_inline void sock_account(const struct sock *sk, int ret, int flags, bool sent)
+{
+	if (ret <= 0 || !sk || (!sent && (flags & SL_MSG_PEEK)))
+		return;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return;
+	struct sl_sock_key key = {
+		.tgid = t.pid_tgid >> 32,
+		.family = sk->__sk_common.skc_family,
+		.protocol = sk->sk_protocol,
+	};
+	struct sl_sock_val *v = sl_lookup_or_init(&sock_traffic, &key, &zero_sock_val);
+	if (!v)
+		return;
+	if (sent) {
+		v->sent_bytes += ret;
+		v->sent_calls++;
+	} else {
+		v->recv_bytes += ret;
+		v->recv_calls++;
+	}
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sl_sock_send, struct sock *sk, int ret, int flags)
+{
+	sock_account(sk, ret, flags, true);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sl_sock_recv, struct sock *sk, int ret, int flags)
+{
+	sock_account(sk, ret, flags, false);
 	return 0;
 }

@@ -1,5 +1,5 @@
 // The numbers behind `sightline top`: per process name, rates over the last interval from the
-// aggregation sources' cumulative families (CPU %, syscalls/s, run-queue wait, disk bytes/s).
+// aggregation sources' cumulative families (CPU %, syscalls/s, run-queue wait, disk and network bytes/s).
 #pragma once
 
 #include <map>
@@ -16,9 +16,10 @@ struct TopRow {
   double syscalls_per_s = 0;
   double runq_ms_per_s = 0;    // time waiting for a CPU, ms per second
   double disk_bytes_per_s = 0;
+  double net_bytes_per_s = 0;  // sent + received on IP sockets
 };
 
-enum class TopSort { kCpu, kSyscalls, kRunq, kDisk };
+enum class TopSort { kCpu, kSyscalls, kRunq, kDisk, kNet };
 
 class TopModel {
  public:
@@ -31,7 +32,7 @@ class TopModel {
 
  private:
   struct Totals {
-    double cpu_s = 0, syscalls = 0, runq_s = 0, disk_bytes = 0;
+    double cpu_s = 0, syscalls = 0, runq_s = 0, disk_bytes = 0, net_bytes = 0;
   };
   std::map<std::string, Totals> prev_, rates_;
   bool have_prev_ = false, ready_ = false;

@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
       "top", "Live view of the busiest processes: CPU, syscalls, run-queue wait, disk bytes");
   top_cmd->add_option("-i,--interval", top_args.interval_s, "Refresh period in seconds")
       ->check(CLI::Range(0.2, 3600.0));
-  top_cmd->add_option("-s,--sort", top_args.sort, "Sort by: cpu, syscalls, runq, disk")
-      ->check(CLI::IsMember({"cpu", "syscalls", "runq", "disk"}));
+  top_cmd->add_option("-s,--sort", top_args.sort, "Sort by: cpu, syscalls, runq, disk, net")
+      ->check(CLI::IsMember({"cpu", "syscalls", "runq", "disk", "net"}));
   top_cmd->add_option("-n,--rows", top_args.limit, "Rows to show (default: the terminal's height)");
   top_cmd->add_flag("--once", top_args.once, "Print one table after one interval and exit");
   top_cmd->add_flag("-j,--json", top_args.json, "JSON instead of a table (with --once: one object)");

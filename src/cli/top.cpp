@@ -1,4 +1,4 @@
-// `sightline top`: the busiest processes by CPU, syscalls, run-queue wait and disk bytes,
+// `sightline top`: the busiest processes by CPU, syscalls, run-queue wait, disk and network bytes,
 // refreshed every interval from the in-kernel aggregations; keys sort, q quits. `--once`
 // prints one table (or `--json`) after one interval, for scripts.
 #include <poll.h>
@@ -49,6 +49,7 @@ const char* sort_name(agent::TopSort s) {
     case agent::TopSort::kSyscalls: return "syscalls";
     case agent::TopSort::kRunq: return "run-queue wait";
     case agent::TopSort::kDisk: return "disk";
+    case agent::TopSort::kNet: return "network";
   }
   return "";
 }
@@ -72,13 +73,15 @@ void render_text(const std::vector<agent::TopRow>& rows, agent::TopSort sort, do
   char clock[16];
   strftime(clock, sizeof clock, "%H:%M:%S", &tm);
   snprintf(line, sizeof line, "sightline top  %s  every %.1fs  sorted by %s%s\n", clock, interval,
-           sort_name(sort), screen ? "   keys: c cpu  s syscalls  r run-queue  d disk  q quit" : "");
+           sort_name(sort), screen ? "   keys: c cpu  s syscalls  r run-queue  d disk  n net  q quit" : "");
   out += line;
-  snprintf(line, sizeof line, "%-16s %7s %12s %12s %10s\n", "COMM", "CPU%", "SYSCALLS/s", "RUNQ-ms/s", "DISK/s");
+  snprintf(line, sizeof line, "%-16s %7s %12s %12s %10s %10s\n", "COMM", "CPU%", "SYSCALLS/s", "RUNQ-ms/s", "DISK/s",
+           "NET/s");
   out += line;
   for (const auto& r : rows) {
-    snprintf(line, sizeof line, "%-16.16s %7.1f %12.0f %12.1f %10s\n", r.comm.c_str(), r.cpu_pct,
-             r.syscalls_per_s, r.runq_ms_per_s, human_bytes(r.disk_bytes_per_s).c_str());
+    snprintf(line, sizeof line, "%-16.16s %7.1f %12.0f %12.1f %10s %10s\n", r.comm.c_str(), r.cpu_pct,
+             r.syscalls_per_s, r.runq_ms_per_s, human_bytes(r.disk_bytes_per_s).c_str(),
+             human_bytes(r.net_bytes_per_s).c_str());
     out += line;
   }
   fputs(out.c_str(), stdout);
@@ -92,8 +95,9 @@ void render_json(const std::vector<agent::TopRow>& rows, double interval) {
     out += "{\"comm\":";
     core::append_json_string(out, rows[i].comm);
     char buf[160];
-    snprintf(buf, sizeof buf, ",\"cpu_pct\":%.2f,\"syscalls_per_s\":%.1f,\"runq_ms_per_s\":%.2f,\"disk_bytes_per_s\":%.0f}",
-             rows[i].cpu_pct, rows[i].syscalls_per_s, rows[i].runq_ms_per_s, rows[i].disk_bytes_per_s);
+    snprintf(buf, sizeof buf, ",\"cpu_pct\":%.2f,\"syscalls_per_s\":%.1f,\"runq_ms_per_s\":%.2f,\"disk_bytes_per_s\":%.0f,\"net_bytes_per_s\":%.0f}",
+             rows[i].cpu_pct, rows[i].syscalls_per_s, rows[i].runq_ms_per_s, rows[i].disk_bytes_per_s,
+             rows[i].net_bytes_per_s);
     out += buf;
   }
   out += "]}\n";
@@ -107,7 +111,8 @@ int top(const TopArgs& args) {
   bpf::install_libbpf_logger(false);
   agent::Runner runner(bpf::probe_features());
   int running = 0;
-  for (const char* name : {"sched", "syscalls", "block"}) {
+  // process: names of short-lived processes (exec events) for the rows of the others.
+  for (const char* name : {"process", "sched", "syscalls", "block", "net"}) {
     if (auto st = runner.start(name, sources::SourceOptions{}); st)
       running++;
     else
@@ -118,6 +123,7 @@ int top(const TopArgs& args) {
   agent::TopSort sort = args.sort == "syscalls" ? agent::TopSort::kSyscalls
                         : args.sort == "runq"   ? agent::TopSort::kRunq
                         : args.sort == "disk"   ? agent::TopSort::kDisk
+                        : args.sort == "net"    ? agent::TopSort::kNet
                                                 : agent::TopSort::kCpu;
   bool screen = !args.once && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   size_t limit = args.limit;
@@ -128,6 +134,7 @@ int top(const TopArgs& args) {
   if (limit == 0) limit = 20;
 
   auto snapshot = [&] {
+    runner.drain();  // exec/exit events: the names of processes gone before this collect
     runner.collect_all();
     std::vector<core::MetricFamily> families;
     runner.visit_metrics([&](const core::MetricFamily& f) { families.push_back(f); });
@@ -155,6 +162,7 @@ int top(const TopArgs& args) {
           if (key == 's') sort = agent::TopSort::kSyscalls;
           if (key == 'r') sort = agent::TopSort::kRunq;
           if (key == 'd') sort = agent::TopSort::kDisk;
+          if (key == 'n') sort = agent::TopSort::kNet;
           if (model.ready()) render_text(model.rows(sort, limit), sort, args.interval_s, true);
         }
         continue;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "harness.h"
@@ -132,4 +133,68 @@ TEST(NetSource, ConnectToAClosedPortIsAFailedConnectWithReset) {
   EXPECT_EQ(e.pid, (uint32_t)getpid());
   h.runner().collect_all();
   EXPECT_EQ(h.metric("sightline_tcp_connections_total", {{"role", "client"}, {"result", "failed"}}), 1);
+}
+
+// UDP: a child sends a known number of datagrams of a known size; the parent receives them all.
+// Per-process socket counters must match exactly, both ways.
+TEST(NetSource, UdpDatagramsAndBytesPerProcess) {
+  Harness h;
+  h.start("net", test::self_included());
+  constexpr int kDatagrams = 250;
+  constexpr size_t kSize = 333;
+  int rx = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len);
+  int buf = 1 << 20;
+  setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  int done[2], go[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_NAME, "sl-udp-send");
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    std::string payload(kSize, 'u');
+    for (int i = 0; i < kDatagrams; i++)
+      if (sendto(s, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a) !=
+          (ssize_t)kSize)
+        _exit(1);
+    char c = 0;
+    if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);  // alive until collected
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  char data[2048];
+  int got = 0;
+  for (; got < kDatagrams; got++) {
+    ssize_t r = recv(rx, data, sizeof data, MSG_DONTWAIT);
+    if (r < 0) break;
+    ASSERT_EQ(r, (ssize_t)kSize);
+  }
+  ASSERT_EQ(got, kDatagrams);
+  h.runner().collect_all();
+  const core::Labels sent{{"comm", "sl-udp-send"}, {"protocol", "udp"}, {"direction", "sent"}};
+  EXPECT_EQ(h.metric("sightline_socket_messages_total", sent), kDatagrams);
+  EXPECT_EQ(h.metric("sightline_socket_bytes_total", sent), kDatagrams * kSize);
+  // This process received them (its name is the test binary's).
+  std::string self;
+  {
+    FILE* f = fopen("/proc/self/comm", "r");
+    char n[32] = {};
+    if (f && fgets(n, sizeof n, f)) self = std::string(n, strcspn(n, "\n"));
+    if (f) fclose(f);
+  }
+  const core::Labels recvd{{"comm", self}, {"protocol", "udp"}, {"direction", "received"}};
+  EXPECT_EQ(h.metric("sightline_socket_messages_total", recvd), kDatagrams);
+  EXPECT_EQ(h.metric("sightline_socket_bytes_total", recvd), kDatagrams * kSize);
+  ASSERT_EQ(write(go[1], &c, 1), 1);
+  int st = 0;
+  waitpid(child, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  close(rx);
 }

@@ -44,5 +44,6 @@ rows = json.loads(sys.argv[1])["rows"]
 burn = [r for r in rows if r["comm"] == "sl-top-burn"]
 assert burn and burn[0]["cpu_pct"] > 50, rows
 assert rows[0]["comm"] == "sl-top-burn", rows
+assert "net_bytes_per_s" in rows[0], rows
 PY
 echo "top e2e: ok"

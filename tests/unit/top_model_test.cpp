@@ -35,3 +35,18 @@ TEST(TopModel, RatesOverTheIntervalSortedAndSummedAcrossLabels) {
   EXPECT_EQ(m.rows(agent::TopSort::kDisk, 1).at(0).comm, "b");
   EXPECT_EQ(m.rows(agent::TopSort::kSyscalls, 10).size(), 3u);
 }
+
+TEST(TopModel, NetworkBytesCountIpSocketsNotLocalIpc) {
+  auto sock = [](double tcp, double unix_bytes) {
+    core::MetricFamily f{"sightline_socket_bytes_total", "", core::MetricType::kCounter};
+    f.series.push_back({{{"comm", "n"}, {"protocol", "tcp"}, {"direction", "sent"}}, tcp, {}});
+    f.series.push_back({{{"comm", "n"}, {"protocol", "unix"}, {"direction", "sent"}}, unix_bytes, {}});
+    return f;
+  };
+  agent::TopModel m;
+  m.update({sock(0, 0)}, 1);
+  m.update({sock(1000, 50000)}, 1);
+  auto rows = m.rows(agent::TopSort::kNet, 10);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows[0].net_bytes_per_s, 1000);
+}

@@ -36,4 +36,21 @@ struct sl_tcp_event {
 	__u32 pad;
 };
 
+/* Socket traffic per process (tp_btf sock_send_length / sock_recv_length): every sendmsg and
+ * recvmsg that moved bytes, keyed by process and socket kind. For UDP a call is a datagram. */
+#define SL_NET_MAX_SOCK_KEYS 16384
+
+struct sl_sock_key {
+	__u32 tgid;
+	__u16 family;   /* AF_INET, AF_INET6, AF_UNIX ... */
+	__u16 protocol; /* sk_protocol: IPPROTO_TCP, IPPROTO_UDP ...; 0 for AF_UNIX */
+};
+
+struct sl_sock_val {
+	__u64 sent_bytes;
+	__u64 sent_calls;
+	__u64 recv_bytes;
+	__u64 recv_calls;
+};
+
 #endif

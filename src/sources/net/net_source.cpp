@@ -1,5 +1,8 @@
 // net source (bpf/net.bpf.c, sightline/net.h): streams one event per closed TCP connection and
 // keeps, from those events, per-process connection, byte and latency metrics (capped).
+#include <sys/socket.h>
+#include <netinet/in.h>
+
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -30,6 +33,46 @@ struct ConnTotals {
   uint64_t connections = 0, bytes_sent = 0, bytes_received = 0, retransmits = 0;
 };
 
+struct SockTotals {
+  uint64_t sent_bytes = 0, sent_calls = 0, recv_bytes = 0, recv_calls = 0;
+  SockTotals& operator+=(const SockTotals& o) {
+    sent_bytes += o.sent_bytes, sent_calls += o.sent_calls;
+    recv_bytes += o.recv_bytes, recv_calls += o.recv_calls;
+    return *this;
+  }
+  SockTotals operator-(const SockTotals& o) const {
+    return {sent_bytes - o.sent_bytes, sent_calls - o.sent_calls, recv_bytes - o.recv_bytes,
+            recv_calls - o.recv_calls};
+  }
+};
+static_assert(sizeof(SockTotals) == sizeof(sl_sock_val));
+
+// The protocol label of a socket: tcp, udp, icmp, raw, unix, netlink ... (bounded set).
+std::string socket_protocol(uint16_t family, uint16_t protocol) {
+  switch (family) {
+    case AF_UNIX: return "unix";
+    case AF_NETLINK: return "netlink";
+    case AF_PACKET: return "packet";
+    case AF_VSOCK: return "vsock";
+    case AF_INET:
+    case AF_INET6:
+      switch (protocol) {
+        case IPPROTO_TCP: return "tcp";
+        case IPPROTO_UDP: return "udp";
+        case IPPROTO_UDPLITE: return "udplite";
+        case IPPROTO_ICMP: return "icmp";
+        case IPPROTO_ICMPV6: return "icmpv6";
+        case IPPROTO_SCTP: return "sctp";
+        case IPPROTO_MPTCP: return "mptcp";
+        default: return "ip_other";
+      }
+    default: return "other";
+  }
+}
+
+// comm, protocol
+using SockLabel = std::pair<std::string, std::string>;
+
 class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> {
  public:
   std::string_view name() const override { return "net"; }
@@ -38,8 +81,13 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     auto hooks = tp_btf_plan(f,
                              {{"sl_tcp_state", "inet_sock_set_state"},
                               {"sl_tcp_rst_recv", "tcp_receive_reset"},
-                              {"sl_tcp_rst_sent", "tcp_send_reset"}},
+                              {"sl_tcp_rst_sent", "tcp_send_reset"},
+                              {"sl_sock_send", "sock_send_length"},
+                              {"sl_sock_recv", "sock_recv_length"}},
                              true);
+    for (auto& h : hooks)
+      if (h.enabled && h.program.starts_with("sl_sock_") && !f.tracepoint_exists("sock", "sock_send_length"))
+        h.enabled = false, h.note = "tracepoint sock/sock_send_length not in this kernel (6.3+)";
     if (!wants(o, core::EventKind::kTcp))
       for (auto& h : hooks) h.enabled = false, h.note = "not requested";
     if (std::string base = base_requirements(f); !base.empty())
@@ -79,8 +127,31 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(12, 32, 2);  // 4 us .. 4.3 s
     lat.series.push_back({{}, 0, connect_latency_});
-    core::MetricFamily over = overflow_family("net", overflowed_);
-    for (auto* f : {&conns, &bytes, &retr, &lat, &over}) out.push_back(std::move(*f));
+
+    core::MetricFamily sbytes{"sightline_socket_bytes_total",
+                              "Bytes moved by sendmsg/recvmsg, by process name, socket protocol and direction",
+                              MetricType::kCounter};
+    core::MetricFamily smsgs{"sightline_socket_messages_total",
+                             "sendmsg/recvmsg calls that moved data (for UDP: datagrams), by process "
+                             "name, socket protocol and direction",
+                             MetricType::kCounter};
+    if (skel_) {
+      sockets_.read(
+          bpf_map__fd(skel_->maps.sock_traffic),
+          [&](const sl_sock_key& k) {
+            return SockLabel{process_label(name_of_, k.tgid), socket_protocol(k.family, k.protocol)};
+          },
+          [](const SockLabel& l) { return SockLabel{kOverflowLabel, l.second}; });
+      for (const auto& [l, t] : sockets_.totals()) {
+        const auto& [comm, proto] = l;
+        sbytes.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "sent"}}, double(t.sent_bytes), {}});
+        sbytes.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "received"}}, double(t.recv_bytes), {}});
+        smsgs.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "sent"}}, double(t.sent_calls), {}});
+        smsgs.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "received"}}, double(t.recv_calls), {}});
+      }
+    }
+    core::MetricFamily over = overflow_family("net", overflowed_ + sockets_.overflowed());
+    for (auto* f : {&conns, &bytes, &retr, &lat, &sbytes, &smsgs, &over}) out.push_back(std::move(*f));
   }
 
  protected:
@@ -116,6 +187,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
   std::map<ConnLabel, ConnTotals> totals_;
   core::LogHistogram connect_latency_;
   uint64_t overflowed_ = 0;
+  DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries};
 };
 
 }  // namespace
