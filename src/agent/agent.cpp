@@ -153,6 +153,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   Runner runner(features, config.max_processes);
   KindCounter kinds;
   runner.add_sink(&kinds);
+  runner.set_process_labels(config.process_labels);
   size_t seeded = runner.seed_processes();
   spdlog::info("process table seeded with {} processes from /proc", seeded);
 
@@ -165,6 +166,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
     sources::SourceOptions opts;
     opts.filter.failed_only = sc.failed_only;
     opts.ring_bytes = sc.ring_bytes;
+    opts.interfaces = sc.interfaces;
     if (auto st = runner.start(name, opts); st) {
       running++;
       spdlog::info("source {}: running", name);

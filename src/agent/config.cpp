@@ -70,6 +70,24 @@ core::Status get(std::string_view origin, const YAML::Node& parent, const char* 
   return {};
 }
 
+// A list of strings: each item a non-empty scalar.
+core::Status get_strings(std::string_view origin, const YAML::Node& parent, const char* key,
+                         const std::string& path, std::vector<std::string>* out) {
+  YAML::Node n = parent[key];
+  if (!n) return {};
+  std::string full = path.empty() ? key : path + "." + key;
+  if (!n.IsSequence())
+    return core::Status::error(EINVAL, where(origin, n) + ": " + full + ": expected a list of names");
+  std::vector<std::string> v;
+  for (const auto& item : n) {
+    if (!item.IsScalar() || item.Scalar().empty())
+      return core::Status::error(EINVAL, where(origin, item) + ": " + full + ": each item must be a name");
+    v.push_back(item.Scalar());
+  }
+  *out = std::move(v);
+  return {};
+}
+
 }  // namespace
 
 AgentConfig default_config() {
@@ -91,6 +109,9 @@ std::string default_config_yaml() {
     << "log_level: " << c.log_level << "\n"
     << "# Bound of the process table (processes tracked at once).\n"
     << "max_processes: " << c.max_processes << "\n"
+    << "# Labels of per-process metrics, any of: comm (process name), container_id, pid.\n"
+    << "# pid multiplies series; every family is capped and folds the rest into __overflow__.\n"
+    << "process_labels: [comm]\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -98,6 +119,8 @@ std::string default_config_yaml() {
       << "    enabled: true\n"
       << "    failed_only: false\n"
       << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
+    if (s.name == "packets")
+      o << "    interfaces: []  # names, a trailing * matches a prefix (eth*); empty: all, new ones too\n";
   }
   return o.str();
 }
@@ -131,7 +154,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return {};
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
-                                     "max_processes", "sources"};
+                                     "max_processes", "process_labels", "sources"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -153,6 +176,17 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return core::Status::error(EINVAL, where(origin, root["listen"]) + ": listen: " + c.listen +
                                            " is not a loopback address: set api_token too");
 
+  if (auto st = get_strings(origin, root, "process_labels", "", &c.process_labels); !st) return st;
+  static const std::set<std::string> dims = {"comm", "container_id", "pid"};
+  std::set<std::string> seen;
+  for (const auto& d : c.process_labels) {
+    if (!dims.count(d))
+      return core::Status::error(EINVAL, where(origin, root["process_labels"]) + ": process_labels: '" + d +
+                                             "' is not one of: " + join(dims));
+    if (!seen.insert(d).second)
+      return core::Status::error(EINVAL, where(origin, root["process_labels"]) +
+                                             ": process_labels: '" + d + "' is listed twice");
+  }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;
     for (const auto& s : sources::registry()) names.insert(std::string(s.name));
@@ -162,8 +196,10 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       std::string path = "sources." + name;
       SourceConfig& sc = c.sources[name];
       if (kv.second.IsNull()) continue;
-      if (auto st = unknown_keys(origin, kv.second, path, {"enabled", "failed_only", "ring_bytes"}); !st)
-        return st;
+      std::set<std::string> keys = {"enabled", "failed_only", "ring_bytes"};
+      if (name == "packets") keys.insert("interfaces");
+      if (auto st = unknown_keys(origin, kv.second, path, keys); !st) return st;
+      if (auto st = get_strings(origin, kv.second, "interfaces", path, &sc.interfaces); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "enabled", path, &sc.enabled); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "failed_only", path, &sc.failed_only); !st) return st;
       if (auto st = get<uint32_t>(origin, kv.second, "ring_bytes", path, &sc.ring_bytes, 0, 1u << 30); !st)

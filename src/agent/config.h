@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -15,6 +16,8 @@ struct SourceConfig {
   bool enabled = true;
   bool failed_only = false;  // file: only failed opens; process: failed execs, non-zero exits
   uint32_t ring_bytes = 0;   // 0: the source's default
+  // packets only: interface names (a trailing * matches a prefix); empty: every interface.
+  std::vector<std::string> interfaces;
 };
 
 struct AgentConfig {
@@ -23,6 +26,9 @@ struct AgentConfig {
   uint32_t poll_interval_ms = 100;
   std::string log_level = "info";
   uint64_t max_processes = 131072;
+  // Dimensions of per-process metrics: comm, container_id, pid (pid multiplies series: the
+  // per-family cap and its __overflow__ series bound it).
+  std::vector<std::string> process_labels = {"comm"};
   std::map<std::string, SourceConfig> sources;  // every registered source, enabled by default
 };
 

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/wall_clock.h"
+#include "sources/aggregate.h"
 
 namespace sightline::agent {
 
@@ -28,16 +29,7 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   if (!info) return core::Status::error(EINVAL, "unknown source '" + name + "'");
   RunningSource rs{name, info->create(), false, ""};
   sources::SourceOptions o = opts;
-  if (!o.process_name)
-    o.process_name = [this](uint32_t pid) {
-      // A live process: its main thread's current name (prctl renames included). One that
-      // exited: the process table keeps it for a grace period.
-      std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-      std::string comm;
-      if (std::getline(in, comm) && !comm.empty()) return comm;
-      const core::ProcessInfo* p = table_.find(pid);
-      return p ? p->comm : std::string();
-    };
+  if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key(pid); };
   core::Status st = rs.source->start(o, features_, this);
   if (st) {
     rs.running = true;
@@ -51,6 +43,36 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   }
   sources_.push_back(std::move(rs));
   return st;
+}
+
+std::string Runner::process_key(uint32_t pid) const {
+  const core::ProcessInfo* p = table_.find(pid);
+  std::string key;
+  for (const auto& dim : process_dims_) {
+    std::string value;
+    if (dim == "comm") {
+      // A live process: its main thread's current name (prctl renames included). One that
+      // exited: the process table keeps it for a grace period.
+      std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+      if (!std::getline(in, value) || value.empty()) value = p ? p->comm : std::string();
+      if (value.empty()) value = "unknown";
+    } else if (dim == "container_id") {
+      if (p) {
+        value = p->container_id;
+      } else {  // not in the table (not seeded): its cgroup v2 path says
+        std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+        for (std::string line; std::getline(in, line);)
+          if (line.starts_with("0::")) value = core::container_id_from_path(line.substr(3));
+      }  // empty: not in a container
+    } else if (dim == "pid") {
+      value = std::to_string(pid);
+    } else {
+      continue;
+    }
+    if (!key.empty()) key += sources::kKeySep;
+    key += dim + "=" + value;
+  }
+  return key;
 }
 
 void Runner::on_event(core::Event& e) {

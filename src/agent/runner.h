@@ -35,6 +35,12 @@ class Runner : public sources::EventSink {
   // Seeds the process table from /proc (call before start so early events are enriched).
   size_t seed_processes() { return table_.seed_from_proc(); }
 
+  // The process dimensions of per-process metrics, from comm, container_id, pid (in this
+  // order of preference); default {comm}. Set before start().
+  void set_process_labels(std::vector<std::string> dims) { process_dims_ = std::move(dims); }
+  // The key per-process metrics are kept by (sources/aggregate.h): "comm=..\x1fpid=.."
+  std::string process_key(uint32_t pid) const;
+
   // Starts one source; a failure is recorded on it and returned, other sources are unaffected.
   core::Status start(const std::string& name, const sources::SourceOptions& opts);
   // Polls until `stop` is set or `deadline_boot_ns` (0: none) passes. Waits at most
@@ -65,6 +71,7 @@ class Runner : public sources::EventSink {
   mutable std::mutex metrics_mu_;
   std::vector<std::vector<core::MetricFamily>> metrics_;  // per source, latest collect
   int epoll_fd_ = -1;
+  std::vector<std::string> process_dims_ = {"comm"};
 };
 
 }  // namespace sightline::agent

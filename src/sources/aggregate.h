@@ -45,10 +45,43 @@ struct Count {
   Count operator-(const Count& o) const { return {n - o.n}; }
 };
 
-// The label of a process for metrics: its name, or "unknown".
-inline std::string process_label(const std::function<std::string(uint32_t)>& name_of, uint32_t tgid) {
-  std::string n = name_of ? name_of(tgid) : std::string();
-  return n.empty() ? "unknown" : n;
+// Per-process series are kept by a process key: the process's label values as
+// "name=value" pairs joined by \x1f, in the order the configuration gives (process_labels:
+// comm, container_id, pid). SourceOptions::process_name builds it; sources keep totals by it
+// and turn it back into labels with process_labels().
+inline constexpr char kKeySep = '\x1f';
+
+// The key of a process: what the runner's resolver says, or comm=unknown without one.
+inline std::string process_label(const std::function<std::string(uint32_t)>& key_of, uint32_t tgid) {
+  std::string k = key_of ? key_of(tgid) : std::string();
+  return k.empty() ? "comm=unknown" : k;
+}
+
+// "comm=nginx\x1fpid=7" -> {{"comm","nginx"},{"pid","7"}}, followed by `extra`.
+inline core::Labels process_labels(const std::string& key, core::Labels extra = {}) {
+  core::Labels out;
+  size_t pos = 0;
+  while (pos <= key.size()) {
+    size_t end = key.find(kKeySep, pos);
+    if (end == std::string::npos) end = key.size();
+    std::string_view part(key.data() + pos, end - pos);
+    size_t eq = part.find('=');
+    if (eq != std::string_view::npos)
+      out.emplace_back(std::string(part.substr(0, eq)), std::string(part.substr(eq + 1)));
+    pos = end + 1;
+  }
+  for (auto& l : extra) out.push_back(std::move(l));
+  return out;
+}
+
+// The same dimensions with every value __overflow__: where keys past a family's cap go.
+inline std::string overflow_key(const std::string& key) {
+  std::string out;
+  for (const auto& [name, value] : process_labels(key)) {
+    if (!out.empty()) out += kKeySep;
+    out += name + "=" + kOverflowLabel;
+  }
+  return out.empty() ? std::string("comm=") + kOverflowLabel : out;
 }
 
 // Val needs `Val& operator+=(const Val&)` and `Val operator-(const Val&) const`.

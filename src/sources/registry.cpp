@@ -2,6 +2,7 @@
 #include "sources/block/block_source.h"
 #include "sources/file/file_source.h"
 #include "sources/net/net_source.h"
+#include "sources/packets/packets_source.h"
 #include "sources/process/process_source.h"
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
@@ -24,6 +25,8 @@ const std::vector<SourceInfo>& sources() {
        {}, &make_sched_source},
       {"block", "block I/O latency and size per device and op, queue time, I/O per process (in-kernel)",
        {}, &make_block_source},
+      {"packets", "packets and bytes per interface, direction and protocol (TC); drops by kernel reason",
+       {}, &make_packets_source},
   };
   return list;
 }

@@ -32,9 +32,13 @@ struct SourceOptions {
   Filter filter;
   std::vector<core::EventKind> kinds;  // empty: every kind the source has
   uint32_t ring_bytes = 0;             // 0: the source's default; power of two, >= 4 KiB
-  // Use the portable enter/exit pairing even where a cheaper hook exists (tests of the
-  // fallback path, and comparisons in bench/).
-  bool force_paired_hooks = false;
+  // Use the portable fallback even where a newer, cheaper hook exists: enter/exit pairing for
+  // file, classic TC (clsact) instead of tcx links for packets. For tests of the fallback path
+  // and comparisons in bench/.
+  bool force_fallback_hooks = false;
+  // packets: interfaces to attach to (names; a trailing * matches a prefix); empty: all,
+  // including ones that appear later.
+  std::vector<std::string> interfaces;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
 };

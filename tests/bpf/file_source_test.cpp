@@ -158,7 +158,7 @@ TEST(FileSource, PairedFallbackSeesTheSameOpens) {
   // Kernels before 5.15 pair sys_enter/sys_exit through a map; force that path here.
   Harness h;
   auto o = only_me();
-  o.force_paired_hooks = true;
+  o.force_fallback_hooks = true;
   h.start("file", o);
   bool paired = false;
   for (const auto& p : h.runner().sources().at(0).source->program_stats()) paired |= p.name == "sl_enter_openat";

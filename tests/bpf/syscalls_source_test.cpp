@@ -60,3 +60,42 @@ TEST(SyscallsSource, ExactCountsAndErrnoBucketsOfAKnownWorkload) {
   EXPECT_EQ(st.map_full, 0u);
   for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
 }
+
+// process_labels: [comm, pid] keeps one series per process; the labels come in that order.
+TEST(SyscallsSource, ProcessLabelsChooseTheDimensions) {
+  Harness h;
+  h.runner().set_process_labels({"comm", "pid"});
+  h.start("syscalls", test::self_included());
+  int done[2], go[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t kids[2];
+  for (pid_t& kid : kids) {
+    kid = fork();
+    if (kid == 0) {
+      prctl(PR_SET_NAME, "sl-sys-dims");
+      for (int i = 0; i < 300; i++) syscall(SYS_getppid);
+      char c;
+      if (write(done[1], "d", 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);
+      _exit(0);
+    }
+  }
+  char c;
+  for (int i = 0; i < 2; i++) ASSERT_EQ(read(done[0], &c, 1), 1);
+  h.runner().collect_all();
+  for (pid_t kid : kids)
+    EXPECT_EQ(h.metric("sightline_syscalls_total",
+                       {{"comm", "sl-sys-dims"}, {"pid", std::to_string(kid)}, {"syscall", "getppid"}}),
+              300);
+  EXPECT_EQ(h.metric("sightline_syscalls_total", {{"comm", "sl-sys-dims"}, {"syscall", "getppid"}}), 600);
+  bool ordered = false;
+  h.runner().visit_metrics([&](const core::MetricFamily& f) {
+    if (f.name == "sightline_syscalls_total" && !f.series.empty())
+      ordered = f.series[0].labels.size() == 3 && f.series[0].labels[0].first == "comm" &&
+                f.series[0].labels[1].first == "pid" && f.series[0].labels[2].first == "syscall";
+  });
+  EXPECT_TRUE(ordered);
+  ASSERT_EQ(write(go[1], "gg", 2), 2);
+  for (pid_t kid : kids) waitpid(kid, nullptr, 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
+}

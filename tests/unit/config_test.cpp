@@ -100,3 +100,22 @@ TEST(Config, NonScalarKeysAreRefused) {
   e = error_of("sources:\n  ? {x: 1}\n  : {}\n");
   EXPECT_NE(e.find("under sources"), std::string::npos) << e;
 }
+
+TEST(Config, ProcessLabelsAndInterfaces) {
+  AgentConfig c;
+  auto st = parse_config("process_labels: [comm, container_id]\nsources:\n  packets:\n    interfaces: [eth0, veth*]\n",
+                         "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(c.process_labels, (std::vector<std::string>{"comm", "container_id"}));
+  EXPECT_EQ(c.sources["packets"].interfaces, (std::vector<std::string>{"eth0", "veth*"}));
+  EXPECT_EQ(default_config().process_labels, std::vector<std::string>{"comm"});
+  std::string e = error_of("process_labels: [comm, uid]\n");
+  EXPECT_NE(e.find("agent.yaml:1:17"), std::string::npos) << e;
+  EXPECT_NE(e.find("'uid' is not one of: comm, container_id, pid"), std::string::npos) << e;
+  e = error_of("process_labels: [pid, pid]\n");
+  EXPECT_NE(e.find("listed twice"), std::string::npos) << e;
+  e = error_of("process_labels: comm\n");
+  EXPECT_NE(e.find("expected a list"), std::string::npos) << e;
+  e = error_of("sources:\n  file:\n    interfaces: [eth0]\n");
+  EXPECT_NE(e.find("unknown key 'sources.file.interfaces'"), std::string::npos) << e;
+}

@@ -113,7 +113,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
           return ProcLabel{process_label(name_of_, k.tgid), k.dev, k.op};
         },
         [](const ProcLabel& l) {
-          return ProcLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)};
+          return ProcLabel{overflow_key(std::get<0>(l)), std::get<1>(l), std::get<2>(l)};
         });
     core::MetricFamily pios{"sightline_block_ios_total",
                             "Block I/Os completed, by submitting process name, device and op",
@@ -123,9 +123,8 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
         "Block I/O bytes completed, by submitting process name, device and op",
         MetricType::kCounter};
     for (const auto& [k, t] : procs_.totals()) {
-      core::Labels l = {{"comm", std::get<0>(k)},
-                        {"device", device_name(std::get<1>(k))},
-                        {"op", op_name(std::get<2>(k))}};
+      core::Labels l = process_labels(std::get<0>(k), {{"device", device_name(std::get<1>(k))},
+                                                       {"op", op_name(std::get<2>(k))}});
       pios.series.push_back({l, double(t.ios), {}});
       pbytes.series.push_back({l, double(t.bytes), {}});
     }

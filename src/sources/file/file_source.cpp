@@ -40,7 +40,7 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
     std::string base = base_requirements(f);
     bool open = wants(o, core::EventKind::kOpen);
     std::vector<Hook> p;
-    bool regs = f.task_pt_regs && !o.force_paired_hooks;
+    bool regs = f.task_pt_regs && !o.force_fallback_hooks;
     for (const auto& h : kHooks) {
       std::string exit_tp = std::string("sys_exit_") + h.tp;
       Hook rexit = tracepoint_hook(f, h.regs_exit, "syscalls", exit_tp.c_str(), open && regs, base);
@@ -53,7 +53,7 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
         in.note = out.note = "needs both sys_enter and sys_exit tracepoints";
       }
       if (open && regs) in.note = out.note = "registers preferred (one program, no map)";
-      if (open && !regs && !o.force_paired_hooks)
+      if (open && !regs && !o.force_fallback_hooks)
         rexit.note = "no bpf_task_pt_regs (kernel older than 5.15)";
       p.push_back(rexit);
       p.push_back(in);

@@ -26,7 +26,7 @@ constexpr SkeletonFns<net_bpf> kFns = {&net_bpf__open, &net_bpf__load, &net_bpf_
 constexpr uint32_t kDefaultRingBytes = 1 << 20;
 constexpr size_t kMaxSeries = 4096;
 
-// comm, role, result (ok, failed, reset)
+// process key, role, result (ok, failed, reset)
 using ConnLabel = std::tuple<std::string, std::string, std::string>;
 
 struct ConnTotals {
@@ -70,7 +70,7 @@ std::string socket_protocol(uint16_t family, uint16_t protocol) {
   }
 }
 
-// comm, protocol
+// process key, protocol
 using SockLabel = std::pair<std::string, std::string>;
 
 class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> {
@@ -109,17 +109,17 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                             MetricType::kCounter};
     std::map<std::string, ConnTotals> per_comm;
     for (const auto& [k, t] : totals_) {
-      conns.series.push_back({{{"comm", std::get<0>(k)}, {"role", std::get<1>(k)}, {"result", std::get<2>(k)}},
+      conns.series.push_back({process_labels(std::get<0>(k), {{"role", std::get<1>(k)}, {"result", std::get<2>(k)}}),
                               double(t.connections), {}});
       auto& c = per_comm[std::get<0>(k)];
       c.bytes_sent += t.bytes_sent;
       c.bytes_received += t.bytes_received;
       c.retransmits += t.retransmits;
     }
-    for (const auto& [comm, t] : per_comm) {
-      bytes.series.push_back({{{"comm", comm}, {"direction", "sent"}}, double(t.bytes_sent), {}});
-      bytes.series.push_back({{{"comm", comm}, {"direction", "received"}}, double(t.bytes_received), {}});
-      retr.series.push_back({{{"comm", comm}}, double(t.retransmits), {}});
+    for (const auto& [key, t] : per_comm) {
+      bytes.series.push_back({process_labels(key, {{"direction", "sent"}}), double(t.bytes_sent), {}});
+      bytes.series.push_back({process_labels(key, {{"direction", "received"}}), double(t.bytes_received), {}});
+      retr.series.push_back({process_labels(key), double(t.retransmits), {}});
     }
     core::MetricFamily lat{"sightline_tcp_connect_latency_seconds",
                            "Time from SYN sent to established, outgoing connections, whole node",
@@ -141,13 +141,17 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
           [&](const sl_sock_key& k) {
             return SockLabel{process_label(name_of_, k.tgid), socket_protocol(k.family, k.protocol)};
           },
-          [](const SockLabel& l) { return SockLabel{kOverflowLabel, l.second}; });
-      for (const auto& [l, t] : sockets_.totals()) {
-        const auto& [comm, proto] = l;
-        sbytes.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "sent"}}, double(t.sent_bytes), {}});
-        sbytes.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "received"}}, double(t.recv_bytes), {}});
-        smsgs.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "sent"}}, double(t.sent_calls), {}});
-        smsgs.series.push_back({{{"comm", comm}, {"protocol", proto}, {"direction", "received"}}, double(t.recv_calls), {}});
+          [](const SockLabel& l) { return SockLabel{overflow_key(l.first), l.second}; });
+      for (const auto& entry : sockets_.totals()) {
+        const SockLabel& l = entry.first;
+        const SockTotals& t = entry.second;
+        auto labels = [&l](const char* dir) {
+          return process_labels(l.first, {{"protocol", l.second}, {"direction", dir}});
+        };
+        sbytes.series.push_back({labels("sent"), double(t.sent_bytes), {}});
+        sbytes.series.push_back({labels("received"), double(t.recv_bytes), {}});
+        smsgs.series.push_back({labels("sent"), double(t.sent_calls), {}});
+        smsgs.series.push_back({labels("received"), double(t.recv_calls), {}});
       }
     }
     core::MetricFamily over = overflow_family("net", overflowed_ + sockets_.overflowed());
@@ -166,13 +170,15 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
  private:
   void account(const core::Event& e) {
     std::lock_guard lock(mu_);
-    std::string comm = e.comm.empty() ? "unknown" : std::string(e.comm);
-    ConnLabel label{comm, e.role == SL_TCP_CLIENT ? "client" : "server",
+    // The owner's key; a process already gone from /proc and the table is named by the event.
+    std::string key = process_label(name_of_, e.pid);
+    if (key.starts_with("comm=unknown") && !e.comm.empty()) key.replace(5, 7, e.comm);
+    ConnLabel label{key, e.role == SL_TCP_CLIENT ? "client" : "server",
                     e.ret < 0 && e.connect_ns == 0 && e.role == SL_TCP_CLIENT ? "failed"
                     : e.reset                                                  ? "reset"
                                                                                : "ok"};
     if (!totals_.count(label) && totals_.size() >= kMaxSeries) {
-      std::get<0>(label) = kOverflowLabel;
+      std::get<0>(label) = overflow_key(std::get<0>(label));
       overflowed_++;
     }
     auto& t = totals_[label];

@@ -50,7 +50,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
     procs_.read(
         bpf_map__fd(skel_->maps.sched_procs),
         [&](const uint32_t& tgid) { return process_label(name_of_, tgid); },
-        [](const std::string&) { return std::string(kOverflowLabel); });
+        [](const std::string& key) { return overflow_key(key); });
 
     using core::MetricType;
     core::MetricFamily cpu{"sightline_cpu_seconds_total", "On-CPU time, by process name",
@@ -65,12 +65,13 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
                           "Context switches, by process name and kind (voluntary: blocked; "
                           "involuntary: preempted)",
                           MetricType::kCounter};
-    for (const auto& [comm, t] : procs_.totals()) {
-      cpu.series.push_back({{{"comm", comm}}, t.cpu_ns * 1e-9, {}});
-      runq.series.push_back({{{"comm", comm}}, t.runq_ns * 1e-9, {}});
-      blocked.series.push_back({{{"comm", comm}}, t.blocked_ns * 1e-9, {}});
-      cs.series.push_back({{{"comm", comm}, {"kind", "voluntary"}}, double(t.voluntary), {}});
-      cs.series.push_back({{{"comm", comm}, {"kind", "involuntary"}}, double(t.involuntary), {}});
+    for (const auto& [key, t] : procs_.totals()) {
+      core::Labels l = process_labels(key);
+      cpu.series.push_back({l, t.cpu_ns * 1e-9, {}});
+      runq.series.push_back({l, t.runq_ns * 1e-9, {}});
+      blocked.series.push_back({l, t.blocked_ns * 1e-9, {}});
+      cs.series.push_back({process_labels(key, {{"kind", "voluntary"}}), double(t.voluntary), {}});
+      cs.series.push_back({process_labels(key, {{"kind", "involuntary"}}), double(t.involuntary), {}});
     }
     core::MetricFamily lat{
         "sightline_runqueue_latency_seconds",

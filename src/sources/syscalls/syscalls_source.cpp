@@ -56,7 +56,7 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
           return CallLabel{label_of(k.tgid), k.nr};
         },
         [](const CallLabel& l) {
-          return CallLabel{kOverflowLabel, l.second};
+          return CallLabel{overflow_key(l.first), l.second};
         });
     errors_.read(
         bpf_map__fd(skel_->maps.sys_errors),
@@ -64,7 +64,7 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
           return ErrLabel{label_of(k.tgid), k.nr, k.err};
         },
         [](const ErrLabel& l) {
-          return ErrLabel{kOverflowLabel, std::get<1>(l), std::get<2>(l)};
+          return ErrLabel{overflow_key(std::get<0>(l)), std::get<1>(l), std::get<2>(l)};
         });
     emit(out);
   }
@@ -84,15 +84,15 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
                             core::MetricType::kCounter};
     uint64_t total = 0;
     for (const auto& [k, t] : calls_.totals()) {
-      core::Labels l = {{"comm", k.first}, {"syscall", std::string(core::syscall_name(k.second))}};
+      core::Labels l = process_labels(k.first, {{"syscall", std::string(core::syscall_name(k.second))}});
       calls.series.push_back({l, static_cast<double>(t.count), {}});
       secs.series.push_back({l, static_cast<double>(t.time_ns) * 1e-9, {}});
       total += t.count;
     }
     for (const auto& [k, n] : errors_.totals()) {
-      core::Labels l = {{"comm", std::get<0>(k)},
-                        {"syscall", std::string(core::syscall_name(std::get<1>(k)))},
-                        {"errno", std::string(core::errno_name(static_cast<int>(std::get<2>(k))))}};
+      core::Labels l = process_labels(
+          std::get<0>(k), {{"syscall", std::string(core::syscall_name(std::get<1>(k)))},
+                           {"errno", std::string(core::errno_name(static_cast<int>(std::get<2>(k))))}});
       errs.series.push_back({l, static_cast<double>(n.n), {}});
     }
     events_.store(total, std::memory_order_relaxed);

@@ -1,0 +1,26 @@
+// packets source: per-interface packets and bytes by direction and protocol from TC programs
+// the agent attaches (tcx links on 6.6+, clsact filters before) and detaches on stop, and
+// packet drops by the kernel's drop reason (tp_btf/kfree_skb).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sources/source.h"
+
+namespace sightline::sources {
+std::unique_ptr<Source> make_packets_source();
+
+// Label values (bounded sets), pure for unit tests.
+std::string l3_label(uint16_t ethertype);          // ipv4, ipv6, arp, vlan, other
+std::string l4_label(uint16_t ethertype, uint8_t proto);  // tcp, udp, icmp, icmpv6, ..., none
+// "SKB_DROP_REASON_NO_SOCKET" -> "no_socket"; other enumerators lowercased whole.
+std::string drop_reason_label(std::string_view enumerator);
+// The kernel's drop reasons (enum skb_drop_reason in its BTF), by value; empty when it has
+// none (before 5.17). Read once.
+const std::map<uint32_t, std::string>& drop_reasons();
+// True when `name` is selected by `patterns` (exact, or a prefix ending in *); empty selects all.
+bool interface_selected(const std::vector<std::string>& patterns, std::string_view name);
+}  // namespace sightline::sources

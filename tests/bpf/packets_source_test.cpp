@@ -1,0 +1,169 @@
+// packets source against the real kernel: a veth pair between this network namespace and one the
+// test creates, a known number of UDP datagrams each way, and datagrams to a closed port that
+// the kernel drops (reason no_socket). Both attach modes (tcx links, clsact filters), and
+// nothing of ours is left attached after stop.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "harness.h"
+#include "sources/packets/packets_source.h"
+
+using namespace sightline;
+using test::Harness;
+
+namespace {
+
+constexpr const char* kNs = "sl-pkt-ns";
+constexpr const char* kHere = "sl-pkt0";  // 10.201.7.1, in this namespace
+constexpr const char* kPeerAddr = "10.201.7.2";
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(("(" + cmd + ") 2>&1").c_str(), "r");
+  if (!p) return "popen failed";
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  int rc = pclose(p);
+  return rc == 0 ? "" : cmd + ": " + out;
+}
+
+struct VethPair {
+  VethPair() {
+    run(std::string("ip link del ") + kHere + "; ip netns del " + kNs);  // a crashed run's
+    for (const std::string& c :
+         {std::string("ip netns add ") + kNs,
+          std::string("ip link add ") + kHere + " type veth peer name sl-pkt1",
+          std::string("ip link set sl-pkt1 netns ") + kNs,
+          std::string("ip addr add 10.201.7.1/30 dev ") + kHere,
+          std::string("ip link set ") + kHere + " up",
+          std::string("ip -n ") + kNs + " addr add " + kPeerAddr + "/30 dev sl-pkt1",
+          std::string("ip -n ") + kNs + " link set sl-pkt1 up"}) {
+      error = run(c);
+      if (!error.empty()) return;
+    }
+  }
+  ~VethPair() { run(std::string("ip link del ") + kHere + "; ip netns del " + kNs); }
+  std::string error;
+};
+
+// A UDP socket created inside the namespace (a socket keeps the namespace it was made in).
+int udp_socket_in_ns(uint16_t port) {
+  int self = open("/proc/self/ns/net", O_RDONLY);
+  int target = open((std::string("/run/netns/") + kNs).c_str(), O_RDONLY);
+  int s = -1;
+  if (self >= 0 && target >= 0 && setns(target, CLONE_NEWNET) == 0) {
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, kPeerAddr, &a.sin_addr);
+    if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) close(s), s = -1;
+    if (setns(self, CLONE_NEWNET) != 0) abort();  // the rest of the test must be back here
+  }
+  if (self >= 0) close(self);
+  if (target >= 0) close(target);
+  return s;
+}
+
+sockaddr_in peer(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, kPeerAddr, &a.sin_addr);
+  return a;
+}
+
+void exchange(bool fallback) {
+  VethPair veth;
+  ASSERT_EQ(veth.error, "");
+  Harness h;
+  sources::SourceOptions o;
+  o.interfaces = {"sl-pkt*"};
+  o.force_fallback_hooks = fallback;
+  h.start("packets", o);
+
+  constexpr uint16_t kEchoPort = 7777, kClosedPort = 7778;
+  int echo = udp_socket_in_ns(kEchoPort);
+  ASSERT_GE(echo, 0);
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  timeval tv{2, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(echo, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto dst = peer(kEchoPort);
+  char buf[2048];
+  auto round_trip = [&](size_t size) {
+    std::string payload(size, 'p');
+    ASSERT_EQ(sendto(s, payload.data(), size, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst), (ssize_t)size);
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    ASSERT_EQ(recvfrom(echo, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len), (ssize_t)size);
+    ASSERT_EQ(sendto(echo, buf, size, 0, reinterpret_cast<sockaddr*>(&from), len), (ssize_t)size);
+    ASSERT_EQ(recv(s, buf, sizeof buf, 0), (ssize_t)size);
+  };
+  round_trip(1);  // resolves ARP first: only UDP below
+
+  const core::Labels udp_out{{"interface", kHere}, {"direction", "egress"}, {"l3", "ipv4"}, {"l4", "udp"}};
+  const core::Labels udp_in{{"interface", kHere}, {"direction", "ingress"}, {"l3", "ipv4"}, {"l4", "udp"}};
+  const core::Labels no_socket{{"reason", "no_socket"}, {"l3", "ipv4"}};
+  h.runner().collect_all();
+  double out0 = h.metric("sightline_network_packets_total", udp_out);
+  double in0 = h.metric("sightline_network_packets_total", udp_in);
+  double bytes0 = h.metric("sightline_network_bytes_total", udp_out);
+  double drops0 = std::max(0.0, h.metric("sightline_network_drops_total", no_socket));
+  EXPECT_EQ(out0, 1);
+  EXPECT_EQ(in0, 1);
+
+  constexpr int kDatagrams = 200, kDropped = 40;
+  constexpr size_t kSize = 300;
+  for (int i = 0; i < kDatagrams; i++) {
+    round_trip(kSize);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  auto closed = peer(kClosedPort);
+  for (int i = 0; i < kDropped; i++)
+    ASSERT_EQ(sendto(s, buf, 10, 0, reinterpret_cast<sockaddr*>(&closed), sizeof closed), 10);
+  usleep(100 * 1000);  // the last ones cross the veth
+  h.runner().collect_all();
+  EXPECT_EQ(h.metric("sightline_network_packets_total", udp_out) - out0, kDatagrams + kDropped);
+  EXPECT_EQ(h.metric("sightline_network_packets_total", udp_in) - in0, kDatagrams);
+  // Ethernet 14 + IPv4 20 + UDP 8 + payload, as the interface sees it.
+  EXPECT_EQ(h.metric("sightline_network_bytes_total", udp_out) - bytes0,
+            kDatagrams * (14 + 20 + 8 + kSize) + kDropped * (14 + 20 + 8 + 10));
+  EXPECT_GE(h.metric("sightline_network_drops_total", no_socket) - drops0, kDropped);
+  EXPECT_EQ(h.metric("sightline_network_interfaces_attached", {{"mode", fallback ? "clsact" : "tcx"}}), 1);
+  close(s);
+  close(echo);
+
+  EXPECT_EQ(run("bpftool prog show name sl_tc_ingress | grep -q ."), "");
+  h.runner().stop_all();
+  // A deleted TC filter releases its program after an RCU grace period: wait a little.
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; i++, usleep(20000))
+    gone = !run("bpftool prog show name sl_tc_ingress | grep -q .").empty();
+  EXPECT_TRUE(gone) << "a TC program outlived the source";
+  if (fallback) {
+    EXPECT_EQ(run(std::string("tc qdisc show dev ") + kHere + " | grep clsact"),
+              std::string("tc qdisc show dev ") + kHere + " | grep clsact: ")
+        << "the clsact qdisc the source added is still there";
+  }
+}
+
+}  // namespace
+
+TEST(PacketsSource, CountsKnownTrafficAndDropsOverTcxLinks) { exchange(false); }
+TEST(PacketsSource, CountsKnownTrafficAndDropsOverClsactFilters) { exchange(true); }
+
+TEST(PacketsLabels, DropReasonsComeFromTheKernelsOwnEnum) {
+  const auto& reasons = sources::drop_reasons();
+  ASSERT_FALSE(reasons.empty()) << "this kernel (6.18) has enum skb_drop_reason";
+  bool no_socket = false;
+  for (const auto& [v, name] : reasons) no_socket |= name == "no_socket";
+  EXPECT_TRUE(no_socket);
+}
