@@ -5,8 +5,12 @@
 #             trip); vs libbpf-tools runqlat, a bpftrace count of sched_switch by pid
 #   block:    4 KiB O_DIRECT reads of a file on the root device; vs libbpf-tools biolatency, a
 #             bpftrace count of block_rq_complete
+#   packets:  64-byte UDP send+recv over lo (two packets' worth of TC work per op); vs a bpftrace
+#             count per device of net_dev_xmit and netif_receive_skb
+#   net:      the same loop (socket bytes per process); vs a bpftrace sum of sock_send_length
+#             and sock_recv_length per process
 # Reports the slowdown ratio to the bare loop and the tracer's CPU seconds per million ops.
-#   usage: bench/aggregation_overhead.sh [syscalls|sched|block] [N=3000000] [ROUNDS=3]
+#   usage: bench/aggregation_overhead.sh [syscalls|sched|block|packets|net] [N=3000000] [ROUNDS=3]
 #          (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,15 +23,13 @@ tmp=$(mktemp -d)
 tp=
 trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$tmp/agent.yaml" <<YAML
-listen: 127.0.0.1:$port
-sources:
-  process: {enabled: false}
-  file: {enabled: false}
-  syscalls: {enabled: $([[ $SOURCE == syscalls ]] && echo true || echo false)}
-  sched: {enabled: $([[ $SOURCE == sched ]] && echo true || echo false)}
-  block: {enabled: $([[ $SOURCE == block ]] && echo true || echo false)}
-YAML
+{
+  echo "listen: 127.0.0.1:$port"
+  echo "sources:"
+  for s in process file net syscalls sched block packets; do
+    echo "  $s: {enabled: $([[ $s == "$SOURCE" ]] && echo true || echo false)}"
+  done
+} >"$tmp/agent.yaml"
 
 declare -A CMD
 CMD[sightline]="$SL agent --config $tmp/agent.yaml"
@@ -47,7 +49,15 @@ case $SOURCE in
     CMD[bpftrace]="bpftrace -e 'tracepoint:block:block_rq_complete { @ = count(); }'"
     TRACERS=(${TRACERS:-sightline biolatency bpftrace})
     WORKLOADS=("build/bench/dioloop $((N / 100))") ;;
-  *) echo "unknown source $SOURCE (syscalls, sched or block)" >&2; exit 2 ;;
+  packets)
+    CMD[bpftrace]="bpftrace -e 'tracepoint:net:net_dev_xmit { @tx[str(args->name)] = count(); } tracepoint:net:netif_receive_skb { @rx[str(args->name)] = count(); }'"
+    TRACERS=(${TRACERS:-sightline bpftrace})
+    WORKLOADS=("build/bench/udploop $((N / 10))") ;;
+  net)
+    CMD[bpftrace]="bpftrace -e 'tracepoint:sock:sock_send_length { @tx[pid] = sum(args->ret); } tracepoint:sock:sock_recv_length { @rx[pid] = sum(args->ret); }'"
+    TRACERS=(${TRACERS:-sightline bpftrace})
+    WORKLOADS=("build/bench/udploop $((N / 10))") ;;
+  *) echo "unknown source $SOURCE (syscalls, sched, block, packets or net)" >&2; exit 2 ;;
 esac
 
 ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
