@@ -30,14 +30,18 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
     echo "  $s: {enabled: $([[ $s == "$SOURCE" ]] && echo true || echo false)}"
   done
 } >"$tmp/agent.yaml"
+sed 's/  syscalls: {enabled: true}/  syscalls: {enabled: true, latency: false}/' "$tmp/agent.yaml" >"$tmp/count.yaml"
 
 declare -A CMD
 CMD[sightline]="$SL agent --config $tmp/agent.yaml"
+CMD[sightline-count]="$SL agent --config $tmp/count.yaml"
 case $SOURCE in
   syscalls)
-    CMD[syscount]="/usr/sbin/syscount -L"
+    CMD[syscount-L]="/usr/sbin/syscount -L"
+    CMD[syscount]="/usr/sbin/syscount"
     CMD[bpftrace]="bpftrace -e 'tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'"
-    TRACERS=(${TRACERS:-sightline syscount bpftrace})
+    # sightline and syscount -L time every syscall; sightline-count and syscount only count
+    TRACERS=(${TRACERS:-sightline syscount-L sightline-count syscount bpftrace})
     WORKLOADS=("build/bench/sysloop $N" "build/bench/openloop $((N / 10))") ;;
   sched)
     CMD[runqlat]="/usr/sbin/runqlat"
@@ -72,7 +76,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       base=$($w | ns_of)
       bash -c "exec ${CMD[$t]}" >"$tmp/$t.out" 2>&1 &
       tp=$!
-      if [[ $t == sightline ]]; then
+      if [[ $t == sightline* ]]; then
         for ((i = 0; i < 100; i++)); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
         sleep 0.5
       else
@@ -88,7 +92,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       key="${w}|$t"
       ratio=$(echo "scale=3; $with / $base" | bc)
       cpu=$(echo "scale=3; ($c1 - $c0) / 100 / ($ops / 1000000)" | bc)
-      printf 'round %d %-36s %-10s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.3f cpu-s/M ops\n' \
+      printf 'round %d %-36s %-15s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.3f cpu-s/M ops\n' \
         "$r" "$w" "$t" "$base" "$with" "$ratio" "$cpu"
       RATIO[$key]+="$ratio "
       CPU[$key]+="$cpu "
@@ -97,10 +101,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo
 echo "$SOURCE: medians over $ROUNDS rounds"
-printf '%-36s %-10s %7s %14s\n' workload tracer ratio cpu-s/M-ops
+printf '%-36s %-15s %7s %14s\n' workload tracer ratio cpu-s/M-ops
 for w in "${WORKLOADS[@]}"; do
   for t in "${TRACERS[@]}"; do
     key="${w}|$t"
-    printf '%-36s %-10s %7s %14s\n' "$w" "$t" "$(median <<<"${RATIO[$key]}")" "$(median <<<"${CPU[$key]}")"
+    printf '%-36s %-15s %7s %14s\n' "$w" "$t" "$(median <<<"${RATIO[$key]}")" "$(median <<<"${CPU[$key]}")"
   done
 done

@@ -4,6 +4,8 @@
  *
  * tp_btf/sys_enter stores the start time and number in task local storage (no hash, no lock);
  * tp_btf/sys_exit computes the latency and updates per-CPU maps. Bounds: see sightline/syscalls.h.
+ * Without measure_latency only sys_exit runs: counts and errors, the number from the saved
+ * registers, half the cost on a syscall-bound process.
  */
 #define SL_NO_EVENTS
 #include "common.bpf.h"
@@ -44,6 +46,9 @@ struct {
 	__type(value, struct sl_hist);
 } sys_latency SEC(".maps");
 
+/* Set before load; sl_sys_enter is not loaded without it. */
+const volatile bool measure_latency = true;
+
 static const struct sl_sys_val zero_val = {};
 static const struct sl_hist zero_hist = {};
 static const __u64 zero_u64 = 0;
@@ -64,18 +69,40 @@ int BPF_PROG(sl_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+static __always_inline __u32 syscall_nr(const struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return (__u32)regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	return (__u32)((const struct user_pt_regs *)regs)->regs[8];
+#else
+#error "syscall number: add this architecture"
+#endif
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct sys_start *s = bpf_task_storage_get(&sys_start, task, 0, 0);
-	if (!s || !s->ts)
-		return 0; /* not wanted at enter, or we attached mid-syscall */
-	__u64 delta = bpf_ktime_get_ns() - s->ts;
-	__u32 nr = (__u32)s->nr;
-	s->ts = 0;
+	__u64 delta = 0;
+	__u32 nr, tgid;
+	if (measure_latency) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct sys_start *s = bpf_task_storage_get(&sys_start, task, 0, 0);
+		if (!s || !s->ts)
+			return 0; /* not wanted at enter, or we attached mid-syscall */
+		delta = bpf_ktime_get_ns() - s->ts;
+		nr = (__u32)s->nr;
+		s->ts = 0;
+		tgid = task->tgid;
+	} else {
+		struct sl_task t;
+		if (!sl_wanted(&t))
+			return 0;
+		tgid = t.pid_tgid >> 32;
+		nr = syscall_nr(regs);
+	}
 
-	struct sl_sys_key key = {.tgid = task->tgid, .nr = nr};
+	struct sl_sys_key key = {.tgid = tgid, .nr = nr};
 	struct sl_sys_val *v = sl_lookup_or_init(&sys_counts, &key, &zero_val);
 	if (v) {
 		v->count++;
@@ -89,7 +116,7 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 		if (n)
 			*n += 1;
 	}
-	if (nr < SL_SYS_MAX_NR) {
+	if (measure_latency && nr < SL_SYS_MAX_NR) {
 		struct sl_hist *h = sl_lookup_or_init(&sys_latency, &nr, &zero_hist);
 		if (h)
 			sl_hist_add(h, delta);

@@ -167,6 +167,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
     opts.filter.failed_only = sc.failed_only;
     opts.ring_bytes = sc.ring_bytes;
     opts.interfaces = sc.interfaces;
+    opts.syscall_latency = sc.latency;
     if (auto st = runner.start(name, opts); st) {
       running++;
       spdlog::info("source {}: running", name);

@@ -119,6 +119,8 @@ std::string default_config_yaml() {
       << "    enabled: true\n"
       << "    failed_only: false\n"
       << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
+    if (s.name == "syscalls")
+      o << "    latency: true  # false: counts and errors only, about half the cost per syscall\n";
     if (s.name == "packets")
       o << "    interfaces: []  # names, a trailing * matches a prefix (eth*); empty: all, new ones too\n";
   }
@@ -198,8 +200,10 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       if (kv.second.IsNull()) continue;
       std::set<std::string> keys = {"enabled", "failed_only", "ring_bytes"};
       if (name == "packets") keys.insert("interfaces");
+      if (name == "syscalls") keys.insert("latency");
       if (auto st = unknown_keys(origin, kv.second, path, keys); !st) return st;
       if (auto st = get_strings(origin, kv.second, "interfaces", path, &sc.interfaces); !st) return st;
+      if (auto st = get<bool>(origin, kv.second, "latency", path, &sc.latency); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "enabled", path, &sc.enabled); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "failed_only", path, &sc.failed_only); !st) return st;
       if (auto st = get<uint32_t>(origin, kv.second, "ring_bytes", path, &sc.ring_bytes, 0, 1u << 30); !st)

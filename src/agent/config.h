@@ -18,6 +18,8 @@ struct SourceConfig {
   uint32_t ring_bytes = 0;   // 0: the source's default
   // packets only: interface names (a trailing * matches a prefix); empty: every interface.
   std::vector<std::string> interfaces;
+  // syscalls only: latency histograms and time (two hooks) or counts and errors only (one).
+  bool latency = true;
 };
 
 struct AgentConfig {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 
 #include "bpf/libbpf_util.h"
 #include "bpf/ring_buffer.h"
@@ -38,9 +39,11 @@ class BpfSource : public Source {
     return false;
   }
   // Plan, open, filter, size the ring, load, attach, read: the whole start of a source.
+  // `prepare` sets a source's own rodata between open and load.
   template <class Skel>
   core::Status start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns, const SourceOptions& o,
-                              const bpf::Features& f, EventSink* sink, uint32_t default_ring);
+                              const bpf::Features& f, EventSink* sink, uint32_t default_ring,
+                              const std::function<void(Skel*)>& prepare = {});
   template <class Skel>
   void stop_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns) {
     close_ring();
@@ -104,7 +107,8 @@ class SkeletonSource : public BpfSource {
 template <class Skel>
 core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns,
                                        const SourceOptions& o, const bpf::Features& f,
-                                       EventSink* sink, uint32_t default_ring) {
+                                       EventSink* sink, uint32_t default_ring,
+                                       const std::function<void(Skel*)>& prepare) {
   stop_skeleton(skel, fns);
   auto hooks = plan(f, o);
   if (auto st = check_plan(name(), hooks); !st) return st;
@@ -116,6 +120,7 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
   if (bpf_map* events = bpf_object__find_map_by_name(skel->obj, "events"))
     bpf_map__set_max_entries(events, ring);
   apply_plan(skel->obj, hooks);
+  if (prepare) prepare(skel);
   core::Status st;
   if (int err = fns.load(skel))
     st = bpf::libbpf_error(err, who + ": loading BPF programs");

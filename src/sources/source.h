@@ -39,6 +39,9 @@ struct SourceOptions {
   // packets: interfaces to attach to (names; a trailing * matches a prefix); empty: all,
   // including ones that appear later.
   std::vector<std::string> interfaces;
+  // syscalls: time each syscall (enter+exit hooks: latency histograms, seconds) or only count
+  // calls and errors at exit (one hook, about half the cost on a syscall-bound process).
+  bool syscall_latency = true;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
 };

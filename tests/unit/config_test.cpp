@@ -108,6 +108,8 @@ TEST(Config, ProcessLabelsAndInterfaces) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.process_labels, (std::vector<std::string>{"comm", "container_id"}));
   EXPECT_EQ(c.sources["packets"].interfaces, (std::vector<std::string>{"eth0", "veth*"}));
+  ASSERT_TRUE(parse_config("sources:\n  syscalls: {latency: false}\n", "agent.yaml", &c).ok());
+  EXPECT_FALSE(c.sources["syscalls"].latency);
   EXPECT_EQ(default_config().process_labels, std::vector<std::string>{"comm"});
   std::string e = error_of("process_labels: [comm, uid]\n");
   EXPECT_NE(e.find("agent.yaml:1:17"), std::string::npos) << e;

@@ -44,8 +44,19 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
  public:
   std::string_view name() const override { return "syscalls"; }
 
-  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
-    return tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}}, true);
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+    auto hooks = tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}}, true);
+    if (!o.syscall_latency && hooks[0].enabled)
+      hooks[0].enabled = false, hooks[0].note = "latency off: counts and errors only";
+    return hooks;
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    latency_ = o.syscall_latency;
+    return start_skeleton<syscalls_bpf>(skel_, kFns, o, f, sink, 4096, [&](syscalls_bpf* s) {
+      s->rodata->measure_latency = o.syscall_latency;
+    });
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {
@@ -119,12 +130,13 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
     core::MetricFamily over =
         overflow_family("syscalls", calls_.overflowed() + errors_.overflowed());
     out.push_back(std::move(calls));
-    out.push_back(std::move(secs));
+    if (latency_) out.push_back(std::move(secs));
     out.push_back(std::move(errs));
-    out.push_back(std::move(lat));
+    if (latency_) out.push_back(std::move(lat));
     out.push_back(std::move(over));
   }
 
+  bool latency_ = true;
   DeltaTotals<sl_sys_key, Totals, CallLabel> calls_{kMaxSeries};
   DeltaTotals<sl_sys_err_key, Count, ErrLabel> errors_{kMaxSeries};
 };
