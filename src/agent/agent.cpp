@@ -70,8 +70,8 @@ SelfStats self_stats(uint64_t boot_wall_offset_s) {
   return s;
 }
 
-std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
-  exporter::PromWriter w;
+server::Response render_metrics(const Runner& runner, const KindCounter& kinds, bool openmetrics) {
+  exporter::PromWriter w(openmetrics);
   w.family("sightline_build_info", "gauge", "Sightline version; always 1");
   w.sample("sightline_build_info", {{"version", SIGHTLINE_VERSION}}, 1);
 
@@ -142,7 +142,7 @@ std::string render_metrics(const Runner& runner, const KindCounter& kinds) {
   w.sample("process_open_fds", self.open_fds);
   w.family("process_start_time_seconds", "gauge", "Start time of the agent, seconds since the epoch");
   w.sample("process_start_time_seconds", self.start_time_seconds);
-  return w.text();
+  return server::Response{200, w.content_type(), w.finish()};
 }
 
 }  // namespace
@@ -188,10 +188,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   }
   server::HttpServer http;
   http.set_token(config.api_token);
-  http.get("/metrics", [&] {
-    return server::Response{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(runner, kinds)};
+  http.get("/metrics", [&](const server::Request& req) {
+    return render_metrics(runner, kinds, exporter::wants_openmetrics(req.accept));
   });
-  http.get("/healthz", [&] {
+  http.get("/healthz", [&](const server::Request&) {
     std::string body;
     bool ok = false;
     for (const auto& s : runner.sources()) {

@@ -18,11 +18,31 @@ void append_label_value(std::string& out, std::string_view v) {
   }
 }
 
+bool wants_openmetrics(std::string_view accept) {
+  // Prometheus: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;
+  // version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1". Anything naming
+  // openmetrics-text without q=0 is taken as a preference; the q values are not compared.
+  size_t at = accept.find("application/openmetrics-text");
+  if (at == std::string_view::npos) return false;
+  std::string_view rest = accept.substr(at);
+  rest = rest.substr(0, rest.find(','));
+  return rest.find("q=0,") == std::string_view::npos && !rest.ends_with("q=0") &&
+         !rest.ends_with("q=0.0");
+}
+
 void PromWriter::family(std::string_view name, std::string_view type, std::string_view help) {
+  if (openmetrics_ && type == "counter" && name.ends_with("_total")) name.remove_suffix(6);
   out_ += "# HELP ";
   out_ += name;
   out_ += ' ';
-  for (char c : help) out_ += c == '\n' ? ' ' : c;
+  for (char c : help) {
+    if (c == '\n')
+      out_ += ' ';
+    else if (openmetrics_ && (c == '\\' || c == '"'))
+      out_ += '\\', out_ += c;
+    else
+      out_ += c;
+  }
   out_ += "\n# TYPE ";
   out_ += name;
   out_ += ' ';

@@ -22,7 +22,7 @@ void HttpServer::get(const std::string& path, Handler h) {
       res.set_content("missing or wrong bearer token\n", "text/plain");
       return;
     }
-    Response r = h();
+    Response r = h(Request{req.get_header_value("Accept")});
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
   });

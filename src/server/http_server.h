@@ -16,9 +16,14 @@ struct Response {
   std::string body;
 };
 
+// What a handler may look at of a request.
+struct Request {
+  std::string accept;  // the Accept header (content negotiation)
+};
+
 class HttpServer {
  public:
-  using Handler = std::function<Response()>;
+  using Handler = std::function<Response(const Request&)>;
   HttpServer();
   ~HttpServer();
 

@@ -50,6 +50,18 @@ awk '/^# HELP /{h[$3]=1} /^# TYPE /{t[$3]=1}
      /^[a-z]/{n=$1; sub(/\{.*/,"",n); b=n; sub(/_(bucket|sum|count)$/,"",b)
               if(!(h[n]&&t[n]) && !(h[b]&&t[b])){print "no HELP/TYPE: " n; bad=1}} END{exit bad}' <<<"$m" | head -5 \
   && [[ ${PIPESTATUS[0]} == 0 ]] || fail "metrics without HELP/TYPE"
+# OpenMetrics when the scraper asks for it (Prometheus does by default).
+hdr=$(mktemp)
+om=$(curl -sf -D "$hdr" -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5' \
+  http://127.0.0.1:$port/metrics)
+grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$hdr" || fail "OpenMetrics content type: $(cat "$hdr")"
+rm -f "$hdr"
+[[ $(tail -n 1 <<<"$om") == "# EOF" ]] || fail "OpenMetrics text does not end with # EOF"
+grep -q '^# TYPE sightline_events counter$' <<<"$om" || fail "OpenMetrics counter family named with _total"
+grep -q '^sightline_events_total{' <<<"$om" || fail "OpenMetrics counter samples lost _total"
+# The packets source sees the scrapes themselves on lo.
+grep -qE '^sightline_network_packets_total\{interface="lo",direction="egress",l3="ipv4",l4="tcp"\} [1-9]' <<<"$m" \
+  || fail "no packets counted on lo: $(grep network_packets <<<"$m" | head -3)"
 
 kill -TERM $pid
 rc=0

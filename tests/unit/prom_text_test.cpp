@@ -41,3 +41,32 @@ TEST(PromText, HistogramFamilyIsCumulativeWithSumAndCount) {
             "x_latency_seconds_sum{syscall=\"read\"} 5.0000045\n"
             "x_latency_seconds_count{syscall=\"read\"} 4\n");
 }
+
+TEST(PromText, OpenMetricsNamesCountersWithoutTotalAndEnds) {
+  PromWriter w(true);
+  w.family("sightline_events_total", "counter", "Events \"seen\"");
+  w.sample("sightline_events_total", {{"source", "file"}}, 3);
+  w.family("sightline_up", "gauge", "Up");
+  w.sample("sightline_up", 1);
+  EXPECT_EQ(w.finish(),
+            "# HELP sightline_events Events \\\"seen\\\"\n"
+            "# TYPE sightline_events counter\n"
+            "sightline_events_total{source=\"file\"} 3\n"
+            "# HELP sightline_up Up\n"
+            "# TYPE sightline_up gauge\n"
+            "sightline_up 1\n"
+            "# EOF\n");
+  EXPECT_STREQ(w.content_type(), "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  EXPECT_STREQ(PromWriter().content_type(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST(PromText, AcceptHeaderNegotiation) {
+  // What Prometheus 2.x sends.
+  EXPECT_TRUE(wants_openmetrics(
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+  EXPECT_FALSE(wants_openmetrics(""));
+  EXPECT_FALSE(wants_openmetrics("*/*"));
+  EXPECT_FALSE(wants_openmetrics("text/plain;version=0.0.4"));
+  EXPECT_FALSE(wants_openmetrics("application/openmetrics-text;q=0,text/plain"));
+}
