@@ -118,11 +118,32 @@ static __always_inline void emit(const struct sock *sk, struct conn *c, int olds
 	sl_submit(e, sizeof(*e));
 }
 
+/* Live, node-wide: every TCP state change, and every retransmitted segment. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_TCP_NSTATES * SL_TCP_NSTATES);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_transitions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_retransmits SEC(".maps");
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sl_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	if (sk->sk_protocol != SL_IPPROTO_TCP)
 		return 0;
+	if (oldstate >= 0 && oldstate < SL_TCP_NSTATES && newstate >= 0 && newstate < SL_TCP_NSTATES) {
+		__u32 idx = oldstate * SL_TCP_NSTATES + newstate;
+		__u64 *n = bpf_map_lookup_elem(&tcp_transitions, &idx);
+		if (n)
+			*n += 1;
+	}
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
 	struct conn *c;
 	switch (newstate) {
@@ -188,6 +209,16 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(sl_tcp_rst_recv, struct sock *sk)
 {
 	flag(sk, SL_TCP_RESET_RECV);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(sl_tcp_retransmit, const struct sock *sk)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&tcp_retransmits, &zero);
+	if (n)
+		*n += 1;
 	return 0;
 }
 

@@ -114,6 +114,51 @@ TEST(NetSource, ConnectionLifecycleWithExactBytes) {
   h.runner().collect_all();
   EXPECT_EQ(h.metric("sightline_tcp_connections_total", {{"comm", "sl-tcp-client"}, {"role", "client"}, {"result", "ok"}}), 1);
   EXPECT_EQ(h.metric("sightline_tcp_bytes_total", {{"comm", "sl-tcp-client"}, {"direction", "sent"}}), kUp);
+  // Per peer: the client by the server's address and port, the server by its own port.
+  const std::string p = std::to_string(port);
+  EXPECT_EQ(h.metric("sightline_tcp_peer_connections_total",
+                     {{"comm", "sl-tcp-client"}, {"role", "client"}, {"peer", "127.0.0.1"}, {"port", p}}),
+            1);
+  EXPECT_EQ(h.metric("sightline_tcp_peer_bytes_total",
+                     {{"role", "server"}, {"port", p}, {"direction", "received"}}),
+            kUp);
+  EXPECT_GE(h.metric("sightline_tcp_state_transitions_total", {{"from", "syn_sent"}, {"to", "established"}}), 1);
+  EXPECT_GE(h.metric("sightline_tcp_state_transitions_total", {{"from", "syn_recv"}, {"to", "established"}}), 1);
+}
+
+// A listener whose accept queue is full drops new SYNs: the client retransmits its SYN after
+// the initial RTO (1 s), counted live, before any connection closes.
+TEST(NetSource, RetransmissionsAreCountedAsTheyHappen) {
+  Harness h;
+  h.start("net", test::self_included());
+  uint16_t port = 0;
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(ls, 0), 0);
+  socklen_t len = sizeof a;
+  getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  h.runner().collect_all();
+  double before = h.metric("sightline_tcp_retransmitted_segments_total", {});
+  ASSERT_GE(before, 0);
+  int first = connect_to(port);  // fills the accept queue (never accepted)
+  ASSERT_GE(first, 0);
+  int second = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  a.sin_port = htons(port);
+  connect(second, reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS: its SYN is dropped
+  bool seen = false;
+  for (int i = 0; i < 40 && !seen; i++) {
+    usleep(100 * 1000);
+    h.runner().collect_all();
+    seen = h.metric("sightline_tcp_retransmitted_segments_total", {}) > before;
+  }
+  EXPECT_TRUE(seen) << "no retransmission counted within 4 s";
+  close(second);
+  close(first);
+  close(ls);
 }
 
 TEST(NetSource, ConnectToAClosedPortIsAFailedConnectWithReset) {

@@ -36,6 +36,9 @@ struct sl_tcp_event {
 	__u32 pad;
 };
 
+/* TCP state transitions, node-wide: a per-CPU array indexed from * SL_TCP_NSTATES + to. */
+#define SL_TCP_NSTATES 16
+
 /* Socket traffic per process (tp_btf sock_send_length / sock_recv_length): every sendmsg and
  * recvmsg that moved bytes, keyed by process and socket kind. For UDP a call is a datagram. */
 #define SL_NET_MAX_SOCK_KEYS 16384

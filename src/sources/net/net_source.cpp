@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -25,6 +26,19 @@ constexpr SkeletonFns<net_bpf> kFns = {&net_bpf__open, &net_bpf__load, &net_bpf_
 // Connections close at a few thousand per second at most on a busy node: 1 MiB is seconds.
 constexpr uint32_t kDefaultRingBytes = 1 << 20;
 constexpr size_t kMaxSeries = 4096;
+
+// TCP states as the kernel numbers them (include/net/tcp_states.h), for labels.
+const char* tcp_state_name(uint32_t s) {
+  static const char* const names[] = {"unknown",  "established", "syn_sent",   "syn_recv",
+                                      "fin_wait1", "fin_wait2",  "time_wait",  "close",
+                                      "close_wait", "last_ack",  "listen",     "closing",
+                                      "new_syn_recv", "bound_inactive"};
+  return s < std::size(names) ? names[s] : "unknown";
+}
+
+// process key, role, peer address, port (the remote one of a client, the local one of a server)
+using PeerLabel = std::tuple<std::string, std::string, std::string, std::string>;
+constexpr size_t kMaxPeerSeries = 2048;
 
 // process key, role, result (ok, failed, reset)
 using ConnLabel = std::tuple<std::string, std::string, std::string>;
@@ -82,6 +96,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                              {{"sl_tcp_state", "inet_sock_set_state"},
                               {"sl_tcp_rst_recv", "tcp_receive_reset"},
                               {"sl_tcp_rst_sent", "tcp_send_reset"},
+                              {"sl_tcp_retransmit", "tcp_retransmit_skb"},
                               {"sl_sock_send", "sock_send_length"},
                               {"sl_sock_recv", "sock_recv_length"}},
                              true);
@@ -154,8 +169,54 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
         smsgs.series.push_back({labels("received"), double(t.recv_calls), {}});
       }
     }
+
+    core::MetricFamily pconns{"sightline_tcp_peer_connections_total",
+                              "TCP connections closed, by process name, role, peer address and port "
+                              "(the server's port: remote for clients, local for servers); capped",
+                              MetricType::kCounter};
+    core::MetricFamily pbytes{"sightline_tcp_peer_bytes_total",
+                              "TCP payload bytes of closed connections, by process name, role, peer "
+                              "address, port and direction; capped",
+                              MetricType::kCounter};
+    for (const auto& [k, t] : peers_) {
+      const auto& [key, role, peer, port] = k;
+      core::Labels base = {{"role", role}, {"peer", peer}, {"port", port}};
+      pconns.series.push_back({process_labels(key, base), double(t.connections), {}});
+      auto with = base;
+      with.emplace_back("direction", "sent");
+      pbytes.series.push_back({process_labels(key, with), double(t.bytes_sent), {}});
+      with.back().second = "received";
+      pbytes.series.push_back({process_labels(key, with), double(t.bytes_received), {}});
+    }
+
+    core::MetricFamily states{"sightline_tcp_state_transitions_total",
+                              "TCP socket state changes, whole node, by old and new state",
+                              MetricType::kCounter};
+    core::MetricFamily live_retr{"sightline_tcp_retransmitted_segments_total",
+                                 "TCP segments retransmitted, whole node, counted as they happen",
+                                 MetricType::kCounter};
+    if (skel_) {
+      int ncpu = libbpf_num_possible_cpus();
+      std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+      int fd = bpf_map__fd(skel_->maps.tcp_transitions);
+      for (uint32_t i = 0; i < SL_TCP_NSTATES * SL_TCP_NSTATES; i++) {
+        if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+        uint64_t n = 0;
+        for (auto v : per_cpu) n += v;
+        if (n)
+          states.series.push_back({{{"from", tcp_state_name(i / SL_TCP_NSTATES)},
+                                    {"to", tcp_state_name(i % SL_TCP_NSTATES)}},
+                                   double(n), {}});
+      }
+      uint32_t zero = 0;
+      uint64_t n = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tcp_retransmits), &zero, per_cpu.data()) == 0)
+        for (auto v : per_cpu) n += v;
+      live_retr.series.push_back({{}, double(n), {}});
+    }
     core::MetricFamily over = overflow_family("net", overflowed_ + sockets_.overflowed());
-    for (auto* f : {&conns, &bytes, &retr, &lat, &sbytes, &smsgs, &over}) out.push_back(std::move(*f));
+    for (auto* f : {&conns, &bytes, &retr, &lat, &sbytes, &smsgs, &pconns, &pbytes, &states, &live_retr, &over})
+      out.push_back(std::move(*f));
   }
 
  protected:
@@ -186,11 +247,23 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     t.bytes_sent += e.bytes_sent;
     t.bytes_received += e.bytes_received;
     t.retransmits += e.retransmits;
+    bool client = e.role == SL_TCP_CLIENT;
+    PeerLabel peer{std::get<0>(label), std::get<1>(label), std::string(e.raddr),
+                   std::to_string(client ? e.rport : e.lport)};
+    if (!peers_.count(peer) && peers_.size() >= kMaxPeerSeries) {
+      std::get<2>(peer) = std::get<3>(peer) = kOverflowLabel;
+      overflowed_++;
+    }
+    auto& p = peers_[peer];
+    p.connections++;
+    p.bytes_sent += e.bytes_sent;
+    p.bytes_received += e.bytes_received;
     if (e.connect_ns) connect_latency_.add(e.connect_ns);
   }
 
   std::mutex mu_;  // decode (polling thread) vs collect (same thread today; cheap insurance)
   std::map<ConnLabel, ConnTotals> totals_;
+  std::map<PeerLabel, ConnTotals> peers_;
   core::LogHistogram connect_latency_;
   uint64_t overflowed_ = 0;
   DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries};
