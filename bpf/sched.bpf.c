@@ -5,7 +5,8 @@
  * -> involuntary, else voluntary) and starts the next task's run-queue wait measure;
  * tp_btf/sched_stat_runtime adds the CPU time the kernel itself accounts, at every tick and
  * switch, so a task that runs for seconds without switching is counted as it runs. Per-task timestamps live in task local storage; totals in a per-CPU hash
- * keyed by tgid (bounded, see sightline/sched.h); the histogram in a one-slot per-CPU array.
+ * keyed by tgid (bounded, see sightline/sched.h); run-queue latency histograms in a per-CPU
+ * hash keyed by the cgroup v2 id of the task that waited (the node's is their sum).
  */
 #define SL_NO_EVENTS
 #include "common.bpf.h"
@@ -31,11 +32,14 @@ struct {
 } sched_procs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SL_SCHED_MAX_CGROUPS);
+	__type(key, __u64);
 	__type(value, struct sl_hist);
 } runq_hist SEC(".maps");
+
+static const struct sl_hist zero_hist = {};
 
 static const struct sl_sched_val zero_val = {};
 
@@ -108,8 +112,14 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 				v->runq_ns += wait;
 				v->runq_count++;
 			}
-			__u32 zero = 0;
-			struct sl_hist *h = bpf_map_lookup_elem(&runq_hist, &zero);
+			__u64 cg = next->cgroups->dfl_cgrp->kn->id;
+			struct sl_hist *h = bpf_map_lookup_elem(&runq_hist, &cg);
+			if (!h && bpf_map_update_elem(&runq_hist, &cg, &zero_hist, BPF_NOEXIST) == 0)
+				h = bpf_map_lookup_elem(&runq_hist, &cg);
+			if (!h) { /* full: the catch-all slot */
+				cg = 0;
+				h = bpf_map_lookup_elem(&runq_hist, &cg);
+			}
 			if (h)
 				sl_hist_add(h, wait);
 		}

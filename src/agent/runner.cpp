@@ -30,6 +30,10 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   RunningSource rs{name, info->create(), false, ""};
   sources::SourceOptions o = opts;
   if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key(pid); };
+  if (!o.cgroup_info)
+    o.cgroup_info = [this](uint64_t id) {
+      return std::make_pair(cgroups_.path(id), cgroups_.container_id(id));
+    };
   core::Status st = rs.source->start(o, features_, this);
   if (st) {
     rs.running = true;

@@ -44,6 +44,8 @@ struct SourceOptions {
   bool syscall_latency = true;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
+  // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.
+  std::function<std::pair<std::string, std::string>(uint64_t cgroup_id)> cgroup_info;
 };
 
 class EventSink {

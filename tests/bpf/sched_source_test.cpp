@@ -5,8 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <thread>
+
+#include "core/cgroups.h"
 
 #include "harness.h"
 
@@ -28,6 +34,11 @@ void busy_on_cpu0(std::chrono::milliseconds d) {
 }  // namespace
 
 TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
+  // The workload runs in a cgroup v2 of its own: its waits show in that cgroup's histogram.
+  std::string root = core::cgroup2_mount();
+  ASSERT_FALSE(root.empty()) << "no cgroup2 mount";
+  std::string cg = "/sl-test-runq-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir((root + cg).c_str(), 0755), 0) << root + cg << ": " << strerror(errno);
   Harness h;
   h.start("sched", test::self_included());
   h.runner().collect_all();
@@ -38,6 +49,11 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   pid_t child = fork();
   if (child == 0) {
     prctl(PR_SET_NAME, "sl-sched-test");
+    {
+      std::ofstream procs(root + cg + "/cgroup.procs");
+      procs << getpid() << std::endl;
+      if (!procs) _exit(1);
+    }
     // Two busy threads on one CPU: each waits while the other runs.
     std::thread a(busy_on_cpu0, std::chrono::milliseconds(600));
     std::thread b(busy_on_cpu0, std::chrono::milliseconds(600));
@@ -58,8 +74,10 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   double blocked = h.metric("sightline_blocked_seconds_total", me);
   double invol = h.metric("sightline_context_switches_total", {{"comm", "sl-sched-test"}, {"kind", "involuntary"}});
   double hist_after = h.metric("sightline_runqueue_latency_seconds", {});
+  double in_cgroup = h.metric("sightline_cgroup_runqueue_latency_seconds", {{"cgroup", cg}});
   ASSERT_EQ(write(go[1], "g", 1), 1);
   waitpid(child, nullptr, 0);
+  rmdir((root + cg).c_str());
   for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);
 
   // Two threads sharing one CPU for 0.6 s: about 0.6 s of CPU between them, and each waits
@@ -70,4 +88,5 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   EXPECT_GT(invol, 10) << "involuntary switches";
   EXPECT_GT(blocked, 0.25) << "blocked seconds (the 300 ms sleep)";
   EXPECT_GT(hist_after, hist_before + 10) << "run-queue latency histogram";
+  EXPECT_GT(in_cgroup, 10) << "run-queue latency histogram of the workload's cgroup";
 }

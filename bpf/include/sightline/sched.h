@@ -9,6 +9,10 @@
  * counted (SL_STAT_MAP_FULL). */
 #define SL_SCHED_MAX_PROCS 16384
 
+/* cgroups with their own run-queue latency histogram; waits in others go to cgroup id 0, which
+ * user space creates at start so that it always exists. */
+#define SL_SCHED_MAX_CGROUPS 256
+
 struct sl_sched_val {
 	__u64 cpu_ns;      /* on-CPU time, as the kernel accounts it (sched_stat_runtime) */
 	__u64 runq_ns;     /* runnable but waiting for a CPU (after wakeup or preemption) */

@@ -1,6 +1,8 @@
 // sched source (bpf/sched.bpf.c, sightline/sched.h).
 #include "sources/sched/sched_source.h"
 
+#include <map>
+
 #include "bpf/libbpf_util.h"
 #include "sightline/sched.h"
 #include "sources/aggregate.h"
@@ -45,6 +47,17 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
                        true);
   }
 
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    cgroup_info_ = o.cgroup_info;
+    auto st = SkeletonSource::start(o, f, sink);
+    if (st) {  // the catch-all slot for cgroups past the map's bound
+      std::vector<sl_hist> zero(per_cpu_count());
+      uint64_t other = 0;
+      bpf_map_update_elem(bpf_map__fd(skel_->maps.runq_hist), &other, zero.data(), BPF_NOEXIST);
+    }
+    return st;
+  }
+
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!skel_) return;
     procs_.read(
@@ -79,20 +92,61 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
         MetricType::kHistogram};
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(10, 30, 2);  // 1 us .. 1 s
+    core::MetricFamily cglat{
+        "sightline_cgroup_runqueue_latency_seconds",
+        "Run-queue latency by cgroup v2 path and container id of the waiting task (cgroup "
+        "\"__other__\": past the bound of " + std::to_string(SL_SCHED_MAX_CGROUPS) + " cgroups)",
+        MetricType::kHistogram};
+    cglat.scale = lat.scale;
+    cglat.bounds = lat.bounds;
     core::MetricSeries all;
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<sl_hist> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
-    uint32_t zero = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.runq_hist), &zero, per_cpu.data()) == 0)
-      for (const auto& h : per_cpu) all.hist.merge(h);
+    std::map<std::pair<std::string, std::string>, core::LogHistogram> by_cgroup;
+    std::vector<sl_hist> per_cpu(per_cpu_count());
+    int fd = bpf_map__fd(skel_->maps.runq_hist);
+    uint64_t key = 0, next = 0;
+    std::vector<uint64_t> gone;
+    for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0; first = false) {
+      key = next;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
+      core::LogHistogram h;
+      for (const auto& one : per_cpu) h.merge(one);
+      std::pair<std::string, std::string> info = {kOther, ""};
+      if (key) {
+        info = cgroup_info_ ? cgroup_info_(key) : std::pair<std::string, std::string>{};
+        if (info.first.empty()) {  // removed (or not resolvable): its counts live on in __other__
+          retired_.merge(h);
+          gone.push_back(key);
+          continue;
+        }
+      }
+      by_cgroup[info].merge(h);
+      all.hist.merge(h);
+    }
+    for (uint64_t k : gone) bpf_map_delete_elem(fd, &k);
+    by_cgroup[{kOther, ""}].merge(retired_);
+    all.hist.merge(retired_);
+    for (auto& [info, h] : by_cgroup) {
+      core::MetricSeries s;
+      s.labels = {{"cgroup", info.first}, {"container_id", info.second}};
+      s.hist = h;
+      cglat.series.push_back(std::move(s));
+    }
     events_.store(all.hist.count(), std::memory_order_relaxed);
     lat.series.push_back(std::move(all));
     core::MetricFamily over = overflow_family("sched", procs_.overflowed());
-    for (auto* f : {&cpu, &runq, &blocked, &cs, &lat, &over}) out.push_back(std::move(*f));
+    for (auto* f : {&cpu, &runq, &blocked, &cs, &lat, &cglat, &over}) out.push_back(std::move(*f));
   }
 
  private:
+  size_t per_cpu_count() const {
+    int n = libbpf_num_possible_cpus();
+    return static_cast<size_t>(n > 0 ? n : 1);
+  }
+  static constexpr const char* kOther = "__other__";
+
   DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries};
+  std::function<std::pair<std::string, std::string>(uint64_t)> cgroup_info_;
+  core::LogHistogram retired_;  // waits of cgroups since removed (counters never go down)
 };
 
 }  // namespace
