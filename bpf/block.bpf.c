@@ -19,8 +19,10 @@ struct inflight {
 	__u32 pad;
 };
 
+/* LRU: a request whose completion is never seen (in flight when we attached, a device that went
+ * away) is evicted by newer ones instead of filling the map for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SL_BLOCK_MAX_INFLIGHT);
 	__type(key, __u64);
 	__type(value, struct inflight);
