@@ -1,0 +1,217 @@
+#include "symbols/elf_symbols.h"
+
+#include <cxxabi.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace sightline::symbols {
+
+std::string demangle(const char* name) {
+  if (name[0] != '_' || name[1] != 'Z') return name;
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || !d) return name;
+  std::string out(d);
+  free(d);
+  return out;
+}
+
+bool glob_match(std::string_view p, std::string_view s) {
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      pi++, si++;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') pi++;
+  return pi == p.size();
+}
+
+namespace {
+
+struct ElfHandle {
+  int fd = -1;
+  Elf* elf = nullptr;
+  ~ElfHandle() {
+    if (elf) elf_end(elf);
+    if (fd >= 0) close(fd);
+  }
+  bool open(const std::string& path) {
+    elf_version(EV_CURRENT);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    return elf && elf_kind(elf) == ELF_K_ELF;
+  }
+};
+
+Elf_Scn* section(Elf* elf, const char* name) {
+  size_t shstrndx;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn))) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* n = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (n && strcmp(n, name) == 0) return scn;
+  }
+  return nullptr;
+}
+
+std::string read_build_id(Elf* elf) {
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn))) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data) continue;
+    size_t off = 0, name_off, desc_off;
+    GElf_Nhdr nh;
+    while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+          memcmp(static_cast<char*>(data->d_buf) + name_off, "GNU", 4) == 0) {
+        static const char hex[] = "0123456789abcdef";
+        std::string id;
+        auto* d = static_cast<unsigned char*>(data->d_buf) + desc_off;
+        for (size_t i = 0; i < nh.n_descsz; i++) id += hex[d[i] >> 4], id += hex[d[i] & 15];
+        return id;
+      }
+    }
+  }
+  return {};
+}
+
+std::string read_debuglink(Elf* elf) {
+  Elf_Scn* scn = section(elf, ".gnu_debuglink");
+  if (!scn) return {};
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (!data || !data->d_size) return {};
+  const char* s = static_cast<const char*>(data->d_buf);
+  return std::string(s, strnlen(s, data->d_size));
+}
+
+// Function symbols of .symtab (else .dynsym); appended to `out`.
+void read_symbols(Elf* elf, std::vector<Symbol>& out) {
+  for (const char* name : {".symtab", ".dynsym"}) {
+    Elf_Scn* scn = section(elf, name);
+    if (!scn) continue;
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || !sh.sh_entsize) continue;
+    size_t n = sh.sh_size / sh.sh_entsize, before = out.size();
+    for (size_t i = 0; i < n; i++) {
+      GElf_Sym sym;
+      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+      int type = GELF_ST_TYPE(sym.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || !sym.st_value) continue;
+      const char* sn = elf_strptr(elf, sh.sh_link, sym.st_name);
+      if (!sn || !*sn) continue;
+      out.push_back({sym.st_value, sym.st_size, demangle(sn)});
+    }
+    if (out.size() > before) return;  // .symtab has everything .dynsym has
+  }
+}
+
+bool has_symtab(Elf* elf) {
+  Elf_Scn* scn = section(elf, ".symtab");
+  GElf_Shdr sh;
+  return scn && gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS && sh.sh_size > 0;
+}
+
+}  // namespace
+
+core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
+                              const std::string& debug_root) {
+  ElfHandle h;
+  if (!h.open(path))
+    return core::Status::error(errno ? errno : EINVAL, path + ": not a readable ELF file");
+  auto es = std::make_unique<ElfSymbols>();
+  GElf_Ehdr eh;
+  if (!gelf_getehdr(h.elf, &eh)) return core::Status::error(EINVAL, path + ": no ELF header");
+  es->dyn_ = eh.e_type == ET_DYN;
+  size_t nph = 0;
+  elf_getphdrnum(h.elf, &nph);
+  for (size_t i = 0; i < nph; i++) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(h.elf, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD)
+      es->segments_.push_back({ph.p_offset, ph.p_vaddr, ph.p_filesz, (ph.p_flags & PF_X) != 0});
+  }
+  es->build_id_ = read_build_id(h.elf);
+  read_symbols(h.elf, es->syms_);
+  if (!has_symtab(h.elf)) {
+    // Stripped: the debug file by build id, then by debuglink (next to it, .debug/, the root).
+    std::vector<std::string> candidates;
+    if (es->build_id_.size() > 2)
+      candidates.push_back(debug_root + "/.build-id/" + es->build_id_.substr(0, 2) + "/" +
+                           es->build_id_.substr(2) + ".debug");
+    std::string link = read_debuglink(h.elf);
+    if (!link.empty()) {
+      std::filesystem::path dir = std::filesystem::path(path).parent_path();
+      candidates.push_back((dir / link).string());
+      candidates.push_back((dir / ".debug" / link).string());
+      candidates.push_back(debug_root + dir.string() + "/" + link);
+    }
+    for (const auto& c : candidates) {
+      if (c == path) continue;
+      ElfHandle d;
+      if (!d.open(c) || !has_symtab(d.elf)) continue;
+      std::string id = read_build_id(d.elf);
+      if (!es->build_id_.empty() && !id.empty() && id != es->build_id_) continue;  // another build
+      read_symbols(d.elf, es->syms_);
+      es->debug_file_ = c;
+      break;
+    }
+  }
+  auto& s = es->syms_;
+  std::sort(s.begin(), s.end(), [](const Symbol& a, const Symbol& b) {
+    return a.addr != b.addr ? a.addr < b.addr : a.size > b.size;
+  });
+  s.erase(std::unique(s.begin(), s.end(), [](const Symbol& a, const Symbol& b) { return a.addr == b.addr; }),
+          s.end());
+  *out = std::move(es);
+  return {};
+}
+
+const Symbol* ElfSymbols::find(uint64_t vaddr) const {
+  auto it = std::upper_bound(syms_.begin(), syms_.end(), vaddr,
+                             [](uint64_t a, const Symbol& s) { return a < s.addr; });
+  if (it == syms_.begin()) return nullptr;
+  --it;
+  if (it->size && vaddr >= it->addr + it->size) return nullptr;  // in a gap between functions
+  return &*it;
+}
+
+bool ElfSymbols::offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const {
+  for (const auto& seg : segments_)
+    if (offset >= seg.offset && offset < seg.offset + seg.filesz) {
+      *vaddr = offset - seg.offset + seg.vaddr;
+      return true;
+    }
+  return false;
+}
+
+std::vector<const Symbol*> ElfSymbols::match(std::string_view glob) const {
+  std::vector<const Symbol*> out;
+  for (const auto& s : syms_)
+    if (glob_match(glob, s.name)) out.push_back(&s);
+  return out;
+}
+
+}  // namespace sightline::symbols

@@ -1,0 +1,61 @@
+// Function symbols of one ELF file (.symtab, else .dynsym; the debug file's when the binary
+// is stripped and has a .gnu_debuglink or a build id under /usr/lib/debug), its build id, and
+// the PT_LOAD segments that turn a file offset into a symbol address. Pure file reading, no
+// process: unit-tested on binaries the tests build.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sightline::symbols {
+
+struct Symbol {
+  uint64_t addr = 0;  // st_value: the link-time virtual address
+  uint64_t size = 0;
+  std::string name;   // demangled
+};
+
+struct Segment {  // a PT_LOAD segment
+  uint64_t offset = 0, vaddr = 0, filesz = 0;
+  bool exec = false;
+};
+
+class ElfSymbols {
+ public:
+  // Reads `path`. `debug_root` is where debug files live (/usr/lib/debug); tests point it
+  // elsewhere.
+  static core::Status load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
+                           const std::string& debug_root = "/usr/lib/debug");
+
+  // The symbol containing `vaddr` (or the closest one below it when sizes are unknown), or null.
+  const Symbol* find(uint64_t vaddr) const;
+  // A file offset (what /proc/PID/maps gives: addr - start + pgoff) -> link-time address;
+  // false when no PT_LOAD segment holds it.
+  bool offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const;
+
+  const std::string& build_id() const { return build_id_; }  // hex, empty if none
+  const std::string& debug_file() const { return debug_file_; }  // where symbols came from, if not the file
+  size_t size() const { return syms_.size(); }
+  bool is_pie_or_shared() const { return dyn_; }
+  // Every symbol whose name matches `glob` (* and ?), for uprobes by pattern.
+  std::vector<const Symbol*> match(std::string_view glob) const;
+  const std::vector<Symbol>& symbols() const { return syms_; }
+
+ private:
+  std::vector<Symbol> syms_;  // sorted by addr, de-duplicated
+  std::vector<Segment> segments_;
+  std::string build_id_, debug_file_;
+  bool dyn_ = false;
+};
+
+// C++ (Itanium ABI) names demangled; anything else returned as is.
+std::string demangle(const char* name);
+// fnmatch-style: * any run, ? one character.
+bool glob_match(std::string_view pattern, std::string_view s);
+
+}  // namespace sightline::symbols

@@ -1,0 +1,173 @@
+#include "symbols/symbolizer.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace sightline::symbols {
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+std::vector<Mapping> parse_maps(const std::string& text) {
+  std::vector<Mapping> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    unsigned long long start, end, pgoff, inode;
+    unsigned int major, minor;
+    char perms[8] = {};
+    int consumed = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &pgoff, &major,
+               &minor, &inode, &consumed) < 7)
+      continue;
+    if (perms[2] != 'x') continue;
+    Mapping m;
+    m.start = start, m.end = end, m.pgoff = pgoff, m.inode = inode;
+    m.dev = makedev(major, minor);
+    m.path = consumed > 0 && static_cast<size_t>(consumed) <= line.size() ? line.substr(consumed) : "";
+    while (!m.path.empty() && m.path.back() == ' ') m.path.pop_back();
+    if (m.path.empty()) m.path = "[anon]";
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void KernelSymbols::load_text(const std::string& text) {
+  syms_.clear();
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    unsigned long long addr;
+    char type;
+    char name[256], module[128] = {};
+    int n = sscanf(line.c_str(), "%llx %c %255s [%127[^]]]", &addr, &type, name, module);
+    if (n < 3 || !addr) continue;
+    if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
+    syms_.push_back({addr, name, n == 4 ? module : ""});
+  }
+  std::sort(syms_.begin(), syms_.end(), [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
+}
+
+bool KernelSymbols::load(const std::string& path) {
+  load_text(slurp(path));
+  return !syms_.empty();
+}
+
+Frame KernelSymbols::lookup(uint64_t addr) const {
+  auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                             [](uint64_t a, const Sym& s) { return a < s.addr; });
+  if (it == syms_.begin()) return {"[unknown]", "[kernel]", addr};
+  --it;
+  return {it->name, it->module.empty() ? "[kernel]" : "[" + it->module + "]", addr - it->addr};
+}
+
+void PerfMap::load_text(const std::string& text) {
+  syms_.clear();
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    unsigned long long start, size;
+    int consumed = 0;
+    if (sscanf(line.c_str(), "%llx %llx %n", &start, &size, &consumed) < 2 || consumed <= 0) continue;
+    syms_.push_back({start, size, line.substr(consumed)});
+  }
+  std::sort(syms_.begin(), syms_.end(), [](const Symbol& a, const Symbol& b) { return a.addr < b.addr; });
+}
+
+const Symbol* PerfMap::find(uint64_t addr) const {
+  auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                             [](uint64_t a, const Symbol& s) { return a < s.addr; });
+  if (it == syms_.begin()) return nullptr;
+  --it;
+  return addr < it->addr + std::max<uint64_t>(it->size, 1) ? &*it : nullptr;
+}
+
+bool Symbolizer::remember(uint32_t pid) {
+  std::string text = slurp(proc_root_ + "/" + std::to_string(pid) + "/maps");
+  if (text.empty()) return false;
+  std::lock_guard lock(mu_);
+  if (procs_.size() >= kMaxProcesses && !procs_.count(pid)) procs_.erase(procs_.begin());
+  Proc& p = procs_[pid];
+  p.maps = parse_maps(text);
+  p.jit.reset();
+  p.tried_jit = false;
+  return true;
+}
+
+void Symbolizer::forget(uint32_t pid) {
+  std::lock_guard lock(mu_);
+  procs_.erase(pid);
+}
+
+const ElfSymbols* Symbolizer::file(const Mapping& m, uint32_t pid) {
+  std::string key = std::to_string(m.dev) + ":" + std::to_string(m.inode) + ":" + m.path;
+  auto it = files_.find(key);
+  if (it != files_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second.syms.get();
+  }
+  // Through the process's root, so a file of a container (another mount namespace) or one
+  // replaced on disk since is still the one mapped; the plain path otherwise.
+  std::unique_ptr<ElfSymbols> syms;
+  std::string via_root = proc_root_ + "/" + std::to_string(pid) + "/root" + m.path;
+  if (!ElfSymbols::load(via_root, &syms, debug_root_)) (void)ElfSymbols::load(m.path, &syms, debug_root_);
+  if (files_.size() >= kMaxFiles) {
+    files_.erase(lru_.back());
+    lru_.pop_back();
+    evictions_++;
+  }
+  lru_.push_front(key);
+  auto& e = files_[key];
+  e.syms = std::move(syms);
+  e.lru = lru_.begin();
+  return e.syms.get();
+}
+
+Frame Symbolizer::user(uint32_t pid, uint64_t addr) {
+  std::lock_guard lock(mu_);
+  auto pit = procs_.find(pid);
+  if (pit == procs_.end()) return {"[unknown]", "[unknown]", addr};
+  Proc& p = pit->second;
+  for (const auto& m : p.maps) {
+    if (addr < m.start || addr >= m.end) continue;
+    if (m.path[0] == '[' || m.path.starts_with("//anon") || m.path.starts_with("/memfd:")) {
+      if (!p.tried_jit) {
+        p.tried_jit = true;
+        std::string text = slurp("/tmp/perf-" + std::to_string(pid) + ".map");
+        if (!text.empty()) {
+          p.jit = std::make_unique<PerfMap>();
+          p.jit->load_text(text);
+        }
+      }
+      if (p.jit)
+        if (const Symbol* s = p.jit->find(addr)) return {s->name, "[jit]", addr - s->addr};
+      return {"[unknown]", m.path, addr - m.start};
+    }
+    const ElfSymbols* elf = file(m, pid);
+    uint64_t offset = addr - m.start + m.pgoff, vaddr;
+    if (!elf || !elf->offset_to_vaddr(offset, &vaddr)) return {"[unknown]", m.path, offset};
+    if (const Symbol* s = elf->find(vaddr)) return {s->name, m.path, vaddr - s->addr};
+    return {"[unknown]", m.path, offset};
+  }
+  return {"[unknown]", "[unknown]", addr};
+}
+
+Frame Symbolizer::kernel(uint64_t addr) {
+  std::lock_guard lock(mu_);
+  if (!kernel_loaded_) {
+    kernel_.load();
+    kernel_loaded_ = true;
+  }
+  return kernel_.lookup(addr);
+}
+
+}  // namespace sightline::symbols

@@ -1,0 +1,107 @@
+// Addresses to names for profiles and uprobes: kernel addresses from /proc/kallsyms (module
+// names included), user addresses through a process's mappings (/proc/PID/maps, snapshotted
+// when the process is first seen, so it can exit before its stacks are named) and the ELF
+// files behind them (cached by dev:inode:mtime, bounded), and perf map files
+// (/tmp/perf-PID.map) for JIT code.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "symbols/elf_symbols.h"
+
+namespace sightline::symbols {
+
+struct Frame {
+  std::string function;  // demangled; "[unknown]" when no symbol covers the address
+  std::string module;    // binary or library path, "[kernel]" or a module name, "[jit]"
+  uint64_t offset = 0;   // from the function's start (or the module's when unknown)
+};
+
+struct Mapping {
+  uint64_t start = 0, end = 0, pgoff = 0;
+  uint64_t dev = 0, inode = 0;
+  std::string path;  // may be "[anon]", "[vdso]", "//anon" ...
+};
+
+// Parses /proc/PID/maps text: executable mappings only.
+std::vector<Mapping> parse_maps(const std::string& text);
+
+class KernelSymbols {
+ public:
+  // Parses kallsyms text ("ffffffff81000000 T _stext [module]"); text symbols only.
+  void load_text(const std::string& text);
+  bool load(const std::string& path = "/proc/kallsyms");
+  Frame lookup(uint64_t addr) const;
+  size_t size() const { return syms_.size(); }
+
+ private:
+  struct Sym {
+    uint64_t addr;
+    std::string name, module;
+  };
+  std::vector<Sym> syms_;
+};
+
+// Perf map (JIT): "START SIZE name" per line, hex.
+class PerfMap {
+ public:
+  void load_text(const std::string& text);
+  const Symbol* find(uint64_t addr) const;
+  bool empty() const { return syms_.empty(); }
+
+ private:
+  std::vector<Symbol> syms_;
+};
+
+class Symbolizer {
+ public:
+  // ELF files kept open at once; the least recently used go first.
+  static constexpr size_t kMaxFiles = 512;
+  // Processes whose maps are kept.
+  static constexpr size_t kMaxProcesses = 8192;
+
+  explicit Symbolizer(std::string proc_root = "/proc", std::string debug_root = "/usr/lib/debug")
+      : proc_root_(std::move(proc_root)), debug_root_(std::move(debug_root)) {}
+
+  // Takes a snapshot of the process's mappings now (call when a process is first seen; again
+  // after it exec'd). False when the process is gone.
+  bool remember(uint32_t pid);
+  void forget(uint32_t pid);
+  Frame user(uint32_t pid, uint64_t addr);
+  Frame kernel(uint64_t addr);
+
+  // Cache figures, for the agent's own metrics.
+  size_t files_cached() const { return files_.size(); }
+  uint64_t file_evictions() const { return evictions_; }
+
+ private:
+  struct Proc {
+    std::vector<Mapping> maps;
+    std::unique_ptr<PerfMap> jit;
+    bool tried_jit = false;
+  };
+  const ElfSymbols* file(const Mapping& m, uint32_t pid);
+
+  std::string proc_root_, debug_root_;
+  std::mutex mu_;
+  KernelSymbols kernel_;
+  bool kernel_loaded_ = false;
+  std::unordered_map<uint32_t, Proc> procs_;
+  // key "dev:inode" (+ path) -> symbols; LRU order in lru_
+  struct FileEntry {
+    std::unique_ptr<ElfSymbols> syms;  // null: not an ELF we could read
+    std::list<std::string>::iterator lru;
+  };
+  std::unordered_map<std::string, FileEntry> files_;
+  std::list<std::string> lru_;
+  uint64_t evictions_ = 0;
+};
+
+}  // namespace sightline::symbols

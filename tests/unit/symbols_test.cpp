@@ -1,0 +1,192 @@
+// Symbolization on binaries this test builds: PIE and non-PIE executables, a shared library,
+// a stripped binary with a debuglink, one found by build id, C++ names; kallsyms, perf maps and
+// /proc/PID/maps parsing from text. No root needed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "symbols/elf_symbols.h"
+#include "symbols/symbolizer.h"
+
+using namespace sightline::symbols;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Built : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sl-sym-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    write("lib.c", "int sl_lib_func(int x) { return x * 3 + 1; }\n");
+    write("prog.c",
+          "#include <stdio.h>\n#include <unistd.h>\n"
+          "int sl_lib_func(int);\n"
+          "static int __attribute__((noinline)) sl_static_func(int x) { return x + sl_lib_func(x); }\n"
+          "int __attribute__((noinline)) burn_cpu(int n) { int s = 0; for (int i = 0; i < n; i++) s += sl_static_func(i); return s; }\n"
+          "int main(void) { printf(\"%p %p %p\\n\", (void*)burn_cpu, (void*)sl_static_func, (void*)sl_lib_func);\n"
+          "  fflush(stdout); pause(); return burn_cpu(3); }\n");
+    write("cpp.cc",
+          "namespace ns { struct Widget { int __attribute__((noinline)) spin(int n); };\n"
+          "int Widget::spin(int n) { return n * 2; } }\n"
+          "int main() { ns::Widget w; return w.spin(1); }\n");
+    std::string d = dir_.string();
+    sh("cc -O1 -g -fPIC -shared -o " + d + "/libsl.so " + d + "/lib.c");
+    sh("cc -O1 -g -pie -fPIE -o " + d + "/pie " + d + "/prog.c -L" + d + " -lsl -Wl,-rpath," + d);
+    sh("cc -O1 -g -no-pie -fno-PIE -o " + d + "/nopie " + d + "/prog.c -L" + d + " -lsl -Wl,-rpath," + d);
+    sh("c++ -O1 -o " + d + "/cpp " + d + "/cpp.cc");
+    // Stripped, symbols in a debug file named by .gnu_debuglink next to it.
+    sh("cp " + d + "/pie " + d + "/linked && objcopy --only-keep-debug " + d + "/linked " + d +
+       "/linked.debug && strip --strip-all " + d + "/linked && objcopy --add-gnu-debuglink=" + d +
+       "/linked.debug " + d + "/linked");
+    // Stripped, symbols only under DEBUG_ROOT/.build-id/xx/rest.debug.
+    sh("cp " + d + "/pie " + d + "/byid && strip --strip-all " + d + "/byid");
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  static void sh(const std::string& cmd) { ASSERT_EQ(system(cmd.c_str()), 0) << cmd; }
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+  static fs::path dir_;
+};
+fs::path Built::dir_;
+
+std::unique_ptr<ElfSymbols> load(const std::string& p, const std::string& debug_root = "/nonexistent") {
+  std::unique_ptr<ElfSymbols> s;
+  auto st = ElfSymbols::load(p, &s, debug_root);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return s;
+}
+
+const Symbol* by_name(const ElfSymbols& e, const std::string& name) {
+  auto m = e.match(name);
+  return m.empty() ? nullptr : m[0];
+}
+
+}  // namespace
+
+TEST_F(Built, SymbolsOfPieAndNonPieAndSharedLibraries) {
+  for (const char* name : {"pie", "nopie", "libsl.so"}) {
+    auto e = load(path(name));
+    ASSERT_TRUE(e);
+    const char* fn = std::string(name) == "libsl.so" ? "sl_lib_func" : "burn_cpu";
+    const Symbol* s = by_name(*e, fn);
+    ASSERT_TRUE(s) << name;
+    EXPECT_EQ(e->find(s->addr + 1)->name, fn) << name;
+    EXPECT_FALSE(e->build_id().empty()) << name;
+  }
+  EXPECT_TRUE(load(path("pie"))->is_pie_or_shared());
+  EXPECT_FALSE(load(path("nopie"))->is_pie_or_shared());
+  EXPECT_TRUE(by_name(*load(path("pie")), "sl_static_func")) << "static functions come from .symtab";
+}
+
+TEST_F(Built, StrippedBinaryUsesItsDebuglink) {
+  auto e = load(path("linked"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->debug_file(), path("linked.debug"));
+  EXPECT_TRUE(by_name(*e, "sl_static_func"));
+}
+
+TEST_F(Built, StrippedBinaryFoundByBuildId) {
+  auto bare = load(path("byid"));
+  ASSERT_TRUE(bare);
+  EXPECT_FALSE(by_name(*bare, "sl_static_func")) << "strip removed it";
+  std::string id = bare->build_id();
+  ASSERT_GT(id.size(), 2u);
+  fs::path root = fs::path(path("debugroot"));
+  fs::create_directories(root / ".build-id" / id.substr(0, 2));
+  fs::copy_file(path("linked.debug"), root / ".build-id" / id.substr(0, 2) / (id.substr(2) + ".debug"),
+                fs::copy_options::overwrite_existing);
+  auto e = load(path("byid"), root.string());
+  EXPECT_TRUE(by_name(*e, "sl_static_func"));
+  EXPECT_FALSE(e->debug_file().empty());
+}
+
+TEST_F(Built, CppNamesAreDemangled) {
+  auto e = load(path("cpp"));
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(by_name(*e, "ns::Widget::spin(int)"));
+  EXPECT_EQ(e->match("ns::Widget::*").size(), 1u);
+  EXPECT_EQ(demangle("_ZN2ns6Widget4spinEi"), "ns::Widget::spin(int)");
+  EXPECT_EQ(demangle("main"), "main");
+  EXPECT_EQ(demangle("_Znot-valid"), "_Znot-valid");
+}
+
+// A live process: addresses it prints of its own functions resolve through its maps, for a
+// PIE, a non-PIE and the shared library they load.
+TEST_F(Built, LiveProcessAddressesResolveThroughItsMappings) {
+  for (const char* name : {"pie", "nopie"}) {
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(out[1], 1);
+      execl(path(name).c_str(), name, nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    char buf[256] = {};
+    FILE* f = fdopen(out[0], "r");
+    ASSERT_TRUE(fgets(buf, sizeof buf, f));
+    unsigned long long burn, stat, lib;
+    ASSERT_EQ(sscanf(buf, "%llx %llx %llx", &burn, &stat, &lib), 3);
+    Symbolizer sym;
+    ASSERT_TRUE(sym.remember(static_cast<uint32_t>(pid)));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    fclose(f);
+    // The process is gone; its mappings were remembered.
+    Frame a = sym.user(static_cast<uint32_t>(pid), burn + 4);
+    EXPECT_EQ(a.function, "burn_cpu") << name;
+    EXPECT_EQ(a.module, path(name));
+    EXPECT_EQ(a.offset, 4u);
+    EXPECT_EQ(sym.user(static_cast<uint32_t>(pid), stat).function, "sl_static_func") << name;
+    if (std::string(name) == "pie") {  // non-PIE code takes a library function's PLT address
+      Frame l = sym.user(static_cast<uint32_t>(pid), lib + 2);
+      EXPECT_EQ(l.function, "sl_lib_func") << name;
+      EXPECT_EQ(l.module, path("libsl.so"));
+    }
+    EXPECT_EQ(sym.user(static_cast<uint32_t>(pid), 0x10).function, "[unknown]");
+    EXPECT_EQ(sym.user(12345678, burn).function, "[unknown]") << "a process never remembered";
+  }
+}
+
+TEST(SymbolText, KallsymsPerfMapsAndProcMaps) {
+  KernelSymbols k;
+  k.load_text("ffffffff81000000 T _stext\nffffffff81000100 t do_thing\nffffffff81000200 d data_sym\n"
+              "ffffffffc0000000 t mod_func\t[e1000]\n");
+  EXPECT_EQ(k.size(), 3u) << "data symbols are skipped";
+  Frame f = k.lookup(0xffffffff81000180);
+  EXPECT_EQ(f.function, "do_thing");
+  EXPECT_EQ(f.offset, 0x80u);
+  EXPECT_EQ(f.module, "[kernel]");
+  EXPECT_EQ(k.lookup(0xffffffffc0000010).module, "[e1000]");
+  EXPECT_EQ(k.lookup(0x10).function, "[unknown]");
+
+  PerfMap p;
+  p.load_text("7f0000001000 100 LazyCompile:~hot /app.js:3\n7f0000002000 20 stub\nbad line\n");
+  ASSERT_TRUE(p.find(0x7f0000001010));
+  EXPECT_EQ(p.find(0x7f0000001010)->name, "LazyCompile:~hot /app.js:3");
+  EXPECT_FALSE(p.find(0x7f0000001200));
+
+  auto maps = parse_maps(
+      "55d0c0000000-55d0c0001000 r--p 00000000 fe:01 1234 /usr/bin/x\n"
+      "55d0c0001000-55d0c0005000 r-xp 00001000 fe:01 1234 /usr/bin/x\n"
+      "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                  [vdso]\n"
+      "7f0000000000-7f0000100000 rwxp 00000000 00:00 0 \n"
+      "garbage\n");
+  ASSERT_EQ(maps.size(), 3u);
+  EXPECT_EQ(maps[0].path, "/usr/bin/x");
+  EXPECT_EQ(maps[0].pgoff, 0x1000u);
+  EXPECT_EQ(maps[1].path, "[vdso]");
+  EXPECT_EQ(maps[2].path, "[anon]");
+  EXPECT_TRUE(glob_match("malloc*", "malloc_trim"));
+  EXPECT_TRUE(glob_match("*::spin(?nt)", "ns::Widget::spin(int)"));
+  EXPECT_FALSE(glob_match("free", "freeze"));
+}
