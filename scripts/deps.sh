@@ -7,12 +7,16 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   # CO-RE toolchain: BPF compiler, skeleton generator, loader
   clang-16 llvm-16 bpftool libbpf-dev libelf-dev zlib1g-dev
+  # DWARF unwinding of user stacks (profile)
+  libdw-dev
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   # tests and benchmarks: gtest, peers (libbpf-tools, bpftrace), helpers
   libgtest-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
   # promtool (in Debian's prometheus package) lints the /metrics exposition
   prometheus
+  # go tool pprof reads the profiles the tests write
+  golang-go
   # fuzzing: clang with libFuzzer and the sanitizers
   clang-14 libclang-rt-14-dev
 )

@@ -34,6 +34,18 @@ struct TopArgs {
   size_t limit = 0;          // 0: the terminal's height, or 20
 };
 int top(const TopArgs& args);
+struct ProfileArgs {
+  uint32_t pid = 0;          // 0: every process
+  double duration_s = 10;
+  uint32_t hz = 99;
+  bool off_cpu = false;
+  std::string output;        // empty: folded stacks on stdout
+  std::string format;        // folded, pprof, svg; empty: from the output's extension
+};
+int profile(const ProfileArgs& args);
+// Folded stacks -> SVG flame graph.
+int flamegraph(const std::string& input, const std::string& output, const std::string& title);
+
 int doctor();
 int schema(bool json);
 

@@ -84,6 +84,35 @@ int main(int argc, char** argv) {
   top_cmd->add_flag("-j,--json", top_args.json, "JSON instead of a table (with --once: one object)");
   top_cmd->footer("\nKeys while running: c cpu, s syscalls, r run-queue, d disk, q quit.");
 
+  // profile
+  cli::ProfileArgs pargs;
+  auto* profile_cmd = app.add_subcommand(
+      "profile", "CPU profile (stack samples on every CPU) or off-CPU profile (time blocked, by stack)");
+  profile_cmd->add_option("-p,--pid", pargs.pid, "Only this process (default: every process)");
+  profile_cmd->add_option("-d,--duration", pargs.duration_s, "Seconds to profile (default 10)")
+      ->check(CLI::Range(0.1, 86400.0));
+  profile_cmd->add_option("-F,--hz", pargs.hz, "Samples per second on each CPU (default 99)")
+      ->check(CLI::Range(1u, 10000u));
+  profile_cmd->add_flag("--off-cpu", pargs.off_cpu, "Time spent blocked, by the stack that blocked");
+  profile_cmd->add_option("-o,--output", pargs.output,
+                          "File to write (default: folded stacks on stdout); the format follows its "
+                          "extension: .svg flame graph, .pb.gz/.pprof pprof, else folded");
+  profile_cmd->add_option("--format", pargs.format, "folded, pprof or svg (overrides the extension)")
+      ->check(CLI::IsMember({"folded", "pprof", "svg"}));
+  profile_cmd->footer(
+      "\nExamples:\n"
+      "  sightline profile -d 30 -o node.svg           whole node, flame graph\n"
+      "  sightline profile -p 1234 -o app.pb.gz        one process; go tool pprof -top app.pb.gz\n"
+      "  sightline profile --off-cpu -p 1234           where it blocks, folded stacks on stdout\n"
+      "User stacks are walked with frame pointers: code built without them shows short stacks\n"
+      "(the closing line gives the share of complete ones).");
+
+  std::string fg_in, fg_out, fg_title = "Flame graph";
+  auto* fg_cmd = app.add_subcommand("flamegraph", "Render folded stacks (flamegraph.pl's input) as an SVG flame graph");
+  fg_cmd->add_option("input", fg_in, "Folded stacks file, or - for stdin")->required();
+  fg_cmd->add_option("-o,--output", fg_out, "SVG file (default: stdout)");
+  fg_cmd->add_option("--title", fg_title, "Title of the graph");
+
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
 
@@ -104,6 +133,11 @@ int main(int argc, char** argv) {
   cli::install_signal_handlers();
 
   if (*doctor_cmd) return cli::doctor();
+  if (*profile_cmd) {
+    if (verbose) bpf::install_libbpf_logger(true);
+    return cli::profile(pargs);
+  }
+  if (*fg_cmd) return cli::flamegraph(fg_in, fg_out, fg_title);
   if (*top_cmd) return cli::top(top_args);
   if (*schema_cmd) return cli::schema(schema_json);
   if (*trace_cmd) {

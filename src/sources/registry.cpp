@@ -4,6 +4,7 @@
 #include "sources/net/net_source.h"
 #include "sources/packets/packets_source.h"
 #include "sources/process/process_source.h"
+#include "sources/profile/profile_source.h"
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
 #include "sources/syscalls/syscalls_source.h"
@@ -27,6 +28,8 @@ const std::vector<SourceInfo>& sources() {
        {}, &make_block_source},
       {"packets", "packets and bytes per interface, direction and protocol (TC); drops by kernel reason",
        {}, &make_packets_source},
+      {"profile", "CPU profile: stack samples on every CPU (perf_event), off-CPU time by stack",
+       {}, &make_profile_source},
   };
   return list;
 }

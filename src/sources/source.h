@@ -42,6 +42,10 @@ struct SourceOptions {
   // syscalls: time each syscall (enter+exit hooks: latency histograms, seconds) or only count
   // calls and errors at exit (one hook, about half the cost on a syscall-bound process).
   bool syscall_latency = true;
+  // profile: samples per second per CPU (perf_event cpu-clock), and off-CPU time by stack.
+  uint32_t profile_hz = 49;
+  bool off_cpu = false;
+  bool on_cpu = true;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.

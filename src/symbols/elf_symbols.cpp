@@ -123,7 +123,9 @@ void read_symbols(Elf* elf, std::vector<Symbol>& out) {
       if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || !sym.st_value) continue;
       const char* sn = elf_strptr(elf, sh.sh_link, sym.st_name);
       if (!sn || !*sn) continue;
-      out.push_back({sym.st_value, sym.st_size, demangle(sn)});
+      std::string_view raw(sn);
+      size_t at = raw.find('@');  // "clock_nanosleep@@GLIBC_2.17": the version is not the name
+      out.push_back({sym.st_value, sym.st_size, demangle(std::string(raw.substr(0, at)).c_str())});
     }
     if (out.size() > before) return;  // .symtab has everything .dynsym has
   }

@@ -66,9 +66,9 @@ bool KernelSymbols::load(const std::string& path) {
 Frame KernelSymbols::lookup(uint64_t addr) const {
   auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
                              [](uint64_t a, const Sym& s) { return a < s.addr; });
-  if (it == syms_.begin()) return {"[unknown]", "[kernel]", addr};
+  if (it == syms_.begin()) return {"[unknown]", "[kernel]", addr, true};
   --it;
-  return {it->name, it->module.empty() ? "[kernel]" : "[" + it->module + "]", addr - it->addr};
+  return {it->name, it->module.empty() ? "[kernel]" : "[" + it->module + "]", addr - it->addr, true};
 }
 
 void PerfMap::load_text(const std::string& text) {

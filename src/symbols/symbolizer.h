@@ -22,6 +22,7 @@ struct Frame {
   std::string function;  // demangled; "[unknown]" when no symbol covers the address
   std::string module;    // binary or library path, "[kernel]" or a module name, "[jit]"
   uint64_t offset = 0;   // from the function's start (or the module's when unknown)
+  bool kernel = false;
 };
 
 struct Mapping {

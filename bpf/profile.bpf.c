@@ -1,0 +1,118 @@
+/* profile source: on-CPU stack samples and off-CPU time by stack.
+ *
+ * sl_profile runs on a perf_event cpu-clock timer on every CPU (the agent opens one per CPU at
+ * the chosen frequency) and counts (process, kernel stack id, user stack id). Stacks are
+ * walked by the kernel (frame pointers for user code); the stack map dedups them.
+ *
+ * sl_offcpu (tp_btf/sched_switch) stamps the task leaving the CPU with the time and its stacks
+ * (task local storage), and when the task runs again adds the time it was off the CPU under
+ * those stacks: time-weighted, not sampled. Preempted tasks (still runnable) are not blocked
+ * and are skipped.
+ */
+#define SL_NO_EVENTS
+#include "common.bpf.h"
+#include "sightline/profile.h"
+
+const volatile bool include_idle = false;  /* samples of the idle task (pid 0) */
+const volatile __u64 offcpu_min_ns = 1000; /* shorter blocks are not recorded */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, SL_PROF_MAX_STACKS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, SL_PROF_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_PROF_MAX_KEYS);
+	__type(key, struct sl_prof_key);
+	__type(value, __u64);
+} prof_counts SEC(".maps");
+
+struct offcpu_start {
+	__u64 ts;
+	__s32 kstack;
+	__s32 ustack;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct offcpu_start);
+} offcpu_start SEC(".maps");
+
+static __always_inline void add(struct sl_prof_key *k, __u64 v)
+{
+	__u64 *n = bpf_map_lookup_elem(&prof_counts, k);
+	if (n) {
+		__sync_fetch_and_add(n, v);
+		return;
+	}
+	if (bpf_map_update_elem(&prof_counts, k, &v, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(&prof_counts, k); /* another CPU inserted it */
+		if (n)
+			__sync_fetch_and_add(n, v);
+		else
+			sl_count(SL_STAT_MAP_FULL);
+	}
+}
+
+static __always_inline void stack_ids(void *ctx, struct sl_prof_key *k)
+{
+	k->kstack = bpf_get_stackid(ctx, &stacks, 0);
+	k->ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	/* -EEXIST: a hash collision in the stack map (it is full or unlucky): counted. */
+	if (k->kstack == -17 || k->ustack == -17)
+		sl_count(SL_STAT_PAIR_LOST);
+}
+
+SEC("perf_event")
+int sl_profile(struct bpf_perf_event_data *ctx)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	if (!t.pid_tgid && !include_idle)
+		return 0;
+	struct sl_prof_key k = {.tgid = t.pid_tgid >> 32};
+	sl_task_comm(&t);
+	__builtin_memcpy(k.comm, t.comm, sizeof(k.comm));
+	stack_ids(ctx, &k);
+	add(&k, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct sl_task t;
+	/* prev is the current task here: the filters and the stack walk see it. */
+	if (prev->pid && !preempt && prev_state != 0 && sl_wanted(&t)) {
+		struct offcpu_start *s =
+			bpf_task_storage_get(&offcpu_start, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (s) {
+			struct sl_prof_key k = {};
+			stack_ids(ctx, &k);
+			s->ts = now;
+			s->kstack = k.kstack;
+			s->ustack = k.ustack;
+		}
+	}
+	if (!next->pid)
+		return 0;
+	struct offcpu_start *s = bpf_task_storage_get(&offcpu_start, next, 0, 0);
+	if (!s || !s->ts)
+		return 0;
+	__u64 delta = now - s->ts;
+	s->ts = 0;
+	if (delta < offcpu_min_ns)
+		return 0;
+	struct sl_prof_key k = {.tgid = next->tgid, .kstack = s->kstack, .ustack = s->ustack, .offcpu = 1};
+	__builtin_memcpy(k.comm, next->comm, sizeof(k.comm));
+	add(&k, delta);
+	return 0;
+}

@@ -1,0 +1,249 @@
+// profile source (bpf/profile.bpf.c, sightline/profile.h).
+#include "sources/profile/profile_source.h"
+
+#include <linux/perf_event.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "bpf/libbpf_util.h"
+#include "sightline/profile.h"
+#include "sources/aggregate.h"
+#include "sources/bpf_source.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "profile.skel.h"
+
+namespace sightline::sources {
+namespace {
+
+constexpr SkeletonFns<profile_bpf> kFns = {&profile_bpf__open, &profile_bpf__load,
+                                           &profile_bpf__attach, &profile_bpf__destroy};
+
+class ProfileSourceImpl final : public ProfileSource {
+ public:
+  ~ProfileSourceImpl() override { stop(); }
+  std::string_view name() const override { return "profile"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+    std::string base = BpfSource_base(f);
+    std::string on_note = !base.empty()            ? base
+                          : !f.prog_perf_event     ? "needs BPF_PROG_TYPE_PERF_EVENT"
+                          : !f.perf_event          ? "perf_event_open of cpu-clock refused"
+                          : !o.on_cpu              ? "not requested"
+                                                   : "";
+    std::string off_note = !base.empty()                            ? base
+                           : !o.off_cpu                              ? "not requested (--off-cpu)"
+                           : !f.tp_btf                               ? "needs tp_btf (kernel 5.5+)"
+                           : !f.task_storage || !f.task_pt_regs      ? "needs task local storage (5.11+)"
+                                                                     : "";
+    return {{"sl_profile", "perf_event cpu-clock " + std::to_string(o.profile_hz) + " Hz, every CPU",
+             on_note.empty(), on_note},
+            {"sl_offcpu", "tp_btf sched_switch", off_note.empty(), off_note}};
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    stop();
+    hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.profile_hz, 10000));
+    core::Status st = src_.start_with(o, f, sink, this);
+    if (!st) return st;
+    if (o.on_cpu && f.perf_event && f.prog_perf_event) {
+      int ncpu = libbpf_num_possible_cpus();
+      for (int cpu = 0; cpu < ncpu; cpu++) {
+        perf_event_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.size = sizeof attr;
+        attr.type = PERF_TYPE_SOFTWARE;
+        attr.config = PERF_COUNT_SW_CPU_CLOCK;
+        attr.freq = 1;
+        attr.sample_freq = hz_;
+        int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+        if (fd < 0) continue;  // an offline CPU
+        bpf_link* link = bpf_program__attach_perf_event(src_.skel()->progs.sl_profile, fd);
+        if (!link) {
+          int err = errno;
+          close(fd);
+          stop();
+          return bpf::libbpf_error(err, "profile: attaching to the cpu-clock event of CPU " + std::to_string(cpu));
+        }
+        links_.push_back(link);  // the link owns the perf event fd
+      }
+      if (links_.empty()) {
+        stop();
+        return core::Status::error(ENODEV, "profile: no CPU accepted a cpu-clock perf event");
+      }
+    }
+    start_ns_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+    return {};
+  }
+
+  int epoll_fd() const override { return -1; }
+  int consume() override { return 0; }
+
+  void collect(std::vector<core::MetricFamily>& out) override {
+    if (!src_.skel()) return;
+    profile::Profile on, off;
+    drain(&on, &off);
+    // Per-process samples as a counter; the stacks stay for profile consumers (bounded).
+    for (const auto& e : on.entries) per_comm_[e.comm] += e.value;
+    core::MetricFamily f{"sightline_profile_samples_total",
+                         "On-CPU stack samples taken by the profiler, by thread name (at the "
+                         "configured frequency on every CPU)",
+                         core::MetricType::kCounter};
+    for (const auto& [comm, n] : per_comm_) f.series.push_back({{{"comm", comm}}, double(n), {}});
+    out.push_back(std::move(f));
+  }
+
+  SourceStats stats() const override {
+    SourceStats s = src_.stats();
+    s.events = counts_.samples;
+    s.lost_pairing = counts_.stacks_lost;
+    return s;
+  }
+  std::vector<bpf::ProgramStats> program_stats() const override { return src_.program_stats(); }
+
+  void stop() override {
+    for (auto* l : links_) bpf_link__destroy(l);
+    links_.clear();
+    src_.stop();
+  }
+
+  void drain(profile::Profile* on, profile::Profile* off) override {
+    on->offcpu = false;
+    off->offcpu = true;
+    on->period_ns = 1000000000ULL / hz_;
+    uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    on->start_unix_ns = off->start_unix_ns = start_ns_;
+    on->duration_ns = off->duration_ns = now - start_ns_;
+    start_ns_ = now;
+    if (!src_.skel()) return;
+    int counts_fd = bpf_map__fd(src_.skel()->maps.prof_counts);
+    int stacks_fd = bpf_map__fd(src_.skel()->maps.stacks);
+    std::vector<sl_prof_key> keys;
+    sl_prof_key key{}, next{};
+    for (bool first = true; bpf_map_get_next_key(counts_fd, first ? nullptr : &key, &next) == 0; first = false) {
+      key = next;
+      keys.push_back(key);
+    }
+    std::set<int32_t> stack_ids;
+    std::vector<uint64_t> ips(SL_PROF_STACK_DEPTH);
+    std::map<std::tuple<uint32_t, std::string, int32_t, int32_t>, uint64_t> merged[2];
+    for (const auto& k : keys) {
+      uint64_t v = 0;
+      if (bpf_map_lookup_and_delete_elem(counts_fd, &k, &v) != 0 &&
+          (bpf_map_lookup_elem(counts_fd, &k, &v) != 0 || bpf_map_delete_elem(counts_fd, &k) != 0))
+        continue;
+      std::string comm(k.comm, strnlen(k.comm, sizeof k.comm));
+      merged[k.offcpu ? 1 : 0][{k.tgid, comm, k.kstack, k.ustack}] += v;
+      if (!seen_.count(k.tgid) && k.tgid) {
+        seen_.insert(k.tgid);
+        sym_.remember(k.tgid);
+      }
+    }
+    for (int which = 0; which < 2; which++) {
+      profile::Profile* p = which ? off : on;
+      for (const auto& [mk, v] : merged[which]) {
+        const auto& [tgid, comm, kstack, ustack] = mk;
+        profile::Profile::Entry e;
+        e.pid = tgid;
+        e.comm = comm;
+        e.value = v;
+        std::vector<symbols::Frame> user, kernel;
+        if (ustack >= 0) {
+          stack_ids.insert(ustack);
+          if (bpf_map_lookup_elem(stacks_fd, &ustack, ips.data()) == 0) {
+            for (uint64_t ip : ips) {
+              if (!ip) break;
+              user.push_back(sym_.user(tgid, ip));
+            }
+          } else {
+            counts_.stacks_lost += which ? 0 : v;
+          }
+        } else if (ustack == -17 /* EEXIST */) {
+          counts_.stacks_lost += which ? 0 : v;
+        }
+        if (kstack >= 0) {
+          stack_ids.insert(kstack);
+          if (bpf_map_lookup_elem(stacks_fd, &kstack, ips.data()) == 0)
+            for (uint64_t ip : ips) {
+              if (!ip) break;
+              symbols::Frame f = sym_.kernel(ip);
+              // The leaf frames of our own program and its dispatch are not the task's.
+              if (kernel.empty() && (f.function.starts_with("bpf_prog_") || f.function.starts_with("bpf_trace_run") ||
+                                     f.function.starts_with("__bpf_trace_") || f.function == "bpf_get_stackid" ||
+                                     f.function.starts_with("bpf_get_stackid")))
+                continue;
+              kernel.push_back(f);
+            }
+        }
+        // Root first: the user stack from its outermost frame, then the kernel's.
+        for (auto it = user.rbegin(); it != user.rend(); ++it) e.frames.push_back(*it);
+        for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
+        if (!which) {
+          counts_.samples += v;
+          if (!user.empty()) {
+            counts_.user_stacks += v;
+            if (profile::complete_stack(e.frames)) counts_.user_complete += v;
+          }
+        } else {
+          counts_.offcpu_ns += v;
+        }
+        p->entries.push_back(std::move(e));
+      }
+    }
+    for (int32_t id : stack_ids) bpf_map_delete_elem(stacks_fd, &id);
+    // Exited processes: keep their mappings only while they may still have samples queued.
+    if (seen_.size() > symbols::Symbolizer::kMaxProcesses / 2) {
+      for (auto it = seen_.begin(); it != seen_.end();)
+        if (!process_alive(*it)) sym_.forget(*it), it = seen_.erase(it);
+        else ++it;
+    }
+  }
+
+  StackCounts counts() const override { return counts_; }
+
+ private:
+  // The BPF half: a SkeletonSource for the skeleton's life cycle and the shared filters.
+  class Bpf final : public SkeletonSource<profile_bpf, kFns, 4096> {
+   public:
+    std::string_view name() const override { return "profile"; }
+    std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+      return owner_->plan(f, o);
+    }
+    core::Status start_with(const SourceOptions& o, const bpf::Features& f, EventSink* sink,
+                            const ProfileSourceImpl* owner) {
+      owner_ = owner;
+      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, 4096, [&](profile_bpf* s) {
+        s->rodata->include_idle = false;
+      });
+    }
+    profile_bpf* skel() const { return skel_; }
+    static std::string base(const bpf::Features& f) { return base_requirements(f); }
+
+   private:
+    const ProfileSourceImpl* owner_ = nullptr;
+  };
+  static std::string BpfSource_base(const bpf::Features& f) { return Bpf::base(f); }
+
+  Bpf src_;
+  std::vector<bpf_link*> links_;
+  uint32_t hz_ = 49;
+  uint64_t start_ns_ = 0;
+  symbols::Symbolizer sym_;
+  std::set<uint32_t> seen_;
+  StackCounts counts_;
+  std::map<std::string, uint64_t> per_comm_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_profile_source() { return std::make_unique<ProfileSourceImpl>(); }
+
+}  // namespace sightline::sources

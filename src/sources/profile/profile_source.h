@@ -1,0 +1,35 @@
+// profile source: on-CPU stack samples from a perf_event cpu-clock timer on every CPU and
+// off-CPU time by stack (sched_switch), aggregated in the kernel, drained and symbolized here.
+// `sightline profile` drives it directly; in the agent it is the continuous profiler.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "profile/profile.h"
+#include "sources/source.h"
+#include "symbols/symbolizer.h"
+
+namespace sightline::sources {
+
+struct StackCounts {
+  uint64_t samples = 0;        // on-CPU samples drained
+  uint64_t offcpu_ns = 0;      // off-CPU time drained
+  uint64_t stacks_lost = 0;    // stack map collisions or stacks gone before they were read
+  uint64_t user_complete = 0;  // on-CPU samples whose user stack reached main/_start/clone
+  uint64_t user_stacks = 0;    // on-CPU samples with a user stack
+};
+
+class ProfileSource : public Source {
+ public:
+  // Moves what the kernel aggregated since the last drain into `on` and `off` (symbolized,
+  // merged by stack), remembering new processes' mappings first.
+  virtual void drain(profile::Profile* on, profile::Profile* off) = 0;
+  virtual StackCounts counts() const = 0;
+};
+
+std::unique_ptr<Source> make_profile_source();
+
+}  // namespace sightline::sources

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `sightline profile` on programs whose hot and blocking functions are known: the CPU profile
+# is dominated by burn_cpu under main with a complete stack; the off-CPU profile shows about the
+# time spent in nanosleep; pprof output reads with `go tool pprof`; folded output renders with
+# `sightline flamegraph` into an SVG that parses.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+tmp=$(mktemp -d)
+trap 'stop_bg; rm -rf "$tmp"' EXIT
+cat >"$tmp/work.c" <<'C'
+#include <stdlib.h>
+#include <time.h>
+int __attribute__((noinline)) burn_cpu(long n) { volatile long s = 0; for (long i = 0; i < n; i++) s += i; return (int)s; }
+void __attribute__((noinline)) sleepy_wait(void) { struct timespec ts = {0, 20000000}; nanosleep(&ts, 0); }
+int main(int argc, char** argv) {
+  time_t end = time(0) + atoi(argv[1]);
+  while (time(0) < end) { if (argc > 2) sleepy_wait(); else burn_cpu(10000000); }
+  return 0;
+}
+C
+cc -O2 -g -fno-omit-frame-pointer -o "$tmp/work" "$tmp/work.c"
+
+# On-CPU: a busy loop, 3 s at 99 Hz.
+"$tmp/work" 8 &
+pid=$!
+bg_pid $pid
+sleep 0.3
+"$SL" profile -p $pid -d 3 -o "$tmp/cpu.folded" 2>"$tmp/cpu.err" || fail "profile: $(cat "$tmp/cpu.err")"
+total=$(awk '{s += $NF} END {print s+0}' "$tmp/cpu.folded")
+burn=$(awk '/;main;burn_cpu( |$)/ {s += $NF} END {print s+0}' "$tmp/cpu.folded")
+(( total >= 250 && total <= 320 )) || fail "3 s at 99 Hz gave $total samples: $(cat "$tmp/cpu.folded")"
+(( burn * 100 >= total * 90 )) || fail "burn_cpu under main has $burn of $total samples: $(cat "$tmp/cpu.folded")"
+grep -q "user stacks complete (reaching main/_start/clone): 100.0%" "$tmp/cpu.err" \
+  || fail "frame-pointer stacks should all be complete: $(cat "$tmp/cpu.err")"
+
+# pprof, gzipped as pprof writes them, read by go tool pprof.
+"$SL" profile -p $pid -d 2 -o "$tmp/cpu.pb.gz" 2>/dev/null || fail "profile -o .pb.gz"
+top=$(HOME=$tmp GOCACHE=$tmp/gocache go tool pprof -top "$tmp/cpu.pb.gz" 2>&1) || fail "go tool pprof: $top"
+grep -qE '^ +[0-9.]+m?s +[0-9.]+% +[0-9.]+% +[0-9.]+m?s +[0-9.]+% +burn_cpu$' <<<"$top" || fail "pprof -top: $top"
+
+# The project's flame graph of the folded output: well-formed SVG naming the hot function.
+"$SL" flamegraph "$tmp/cpu.folded" -o "$tmp/cpu.svg" --title "burn" || fail "flamegraph"
+python3 - "$tmp/cpu.svg" <<'PY' || fail "flame graph SVG"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+titles = [t.text for t in root.iter('{http://www.w3.org/2000/svg}title')]
+assert any(t.startswith('burn_cpu (') for t in titles), titles[:10]
+PY
+"$SL" profile -p $pid -d 1 -o "$tmp/direct.svg" 2>/dev/null && grep -q '<svg' "$tmp/direct.svg" || fail "profile -o .svg"
+printf 'a;b 1\nnot a count\n' >"$tmp/bad.folded"
+out=$("$SL" flamegraph "$tmp/bad.folded" -o "$tmp/bad.svg" 2>&1) && fail "bad folded input accepted"
+grep -q "line 2" <<<"$out" || fail "unclear error for bad folded input: $out"
+
+# Off-CPU: a loop of 20 ms sleeps for 3 s is about 3 s blocked in nanosleep.
+"$tmp/work" 8 sleep &
+pid=$!
+bg_pid $pid
+sleep 0.3
+"$SL" profile --off-cpu -p $pid -d 3 -o "$tmp/off.folded" 2>"$tmp/off.err" || fail "profile --off-cpu: $(cat "$tmp/off.err")"
+ns=$(awk '/;main;.*nanosleep/ {s += $NF} END {printf "%.0f", s / 1e6}' "$tmp/off.folded")
+(( ns > 2500 && ns < 3300 )) || fail "off-CPU in nanosleep under main: $ns ms of ~3000: $(cat "$tmp/off.folded")"
+grep -q 'schedule_\[k\]' "$tmp/off.folded" || fail "no kernel frames in the off-CPU stack"
+grep -q 'bpf_prog_' "$tmp/off.folded" && fail "our own BPF frames in the stack"
+
+# Bad input: a process that does not exist.
+out=$("$SL" profile -p 999999999 -d 1 2>&1) && fail "profiled a missing process"
+grep -q "no process" <<<"$out" || fail "unclear error: $out"
+[[ $(our_programs) == 0 ]] || fail "programs left loaded"
+echo "profile e2e: ok"
