@@ -8,13 +8,17 @@
  * (task local storage), and when the task runs again adds the time it was off the CPU under
  * those stacks: time-weighted, not sampled. Preempted tasks (still runnable) are not blocked
  * and are skipped.
+ *
+ * With `dwarf`, an on-CPU sample of a user task instead goes to the ring buffer with its user
+ * registers and the top 8 KiB of its user stack, for unwinding in user space (code without
+ * frame pointers). The events ring is sized by user space (small when not in this mode).
  */
-#define SL_NO_EVENTS
 #include "common.bpf.h"
 #include "sightline/profile.h"
 
 const volatile bool include_idle = false;  /* samples of the idle task (pid 0) */
 const volatile __u64 offcpu_min_ns = 1000; /* shorter blocks are not recorded */
+const volatile bool dwarf = false;          /* on-CPU user stacks: copied, unwound in user space */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -68,6 +72,45 @@ static __always_inline void stack_ids(void *ctx, struct sl_prof_key *k)
 		sl_count(SL_STAT_PAIR_LOST);
 }
 
+/* The sample with a copy of the user stack; false when there is no user context (a kernel
+ * thread) and the stack-id path should count it. */
+static __always_inline bool sample_with_stack(struct bpf_perf_event_data *ctx, struct sl_task *t)
+{
+	struct task_struct *task = t->btf;
+	if (!task || !task->mm || (task->flags & 0x00200000 /* PF_KTHREAD */))
+		return false;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return false;
+	struct sl_prof_sample *s = sl_reserve(sizeof(*s));
+	if (!s)
+		return true; /* counted lost */
+	s->kind = SL_EV_PROFILE;
+	s->tgid = t->pid_tgid >> 32;
+	s->tid = (__u32)t->pid_tgid;
+	sl_task_comm(t);
+	__builtin_memcpy(s->comm, t->comm, sizeof(s->comm));
+	s->kstack = bpf_get_stackid(ctx, &stacks, 0);
+	s->ip = regs->ip;
+	s->sp = regs->sp;
+	s->bp = regs->bp;
+	s->pad = 0;
+	/* Chunks aligned to their size: the end of the stack mapping (page-aligned) ends a chunk,
+	 * so the outermost frames are copied too. */
+	__u64 base = s->sp & ~(__u64)(SL_PROF_USTACK_CHUNK - 1);
+	s->stack_base = base;
+	__u32 len = 0;
+	for (int i = 0; i < SL_PROF_USTACK_CHUNKS; i++) {
+		if (bpf_probe_read_user(s->stack + i * SL_PROF_USTACK_CHUNK, SL_PROF_USTACK_CHUNK,
+					(void *)(base + i * SL_PROF_USTACK_CHUNK)))
+			break;
+		len += SL_PROF_USTACK_CHUNK;
+	}
+	s->stack_len = len;
+	sl_submit(s, sizeof(*s));
+	return true;
+}
+
 SEC("perf_event")
 int sl_profile(struct bpf_perf_event_data *ctx)
 {
@@ -75,6 +118,8 @@ int sl_profile(struct bpf_perf_event_data *ctx)
 	if (!sl_wanted(&t))
 		return 0;
 	if (!t.pid_tgid && !include_idle)
+		return 0;
+	if (dwarf && sample_with_stack(ctx, &t))
 		return 0;
 	struct sl_prof_key k = {.tgid = t.pid_tgid >> 32};
 	sl_task_comm(&t);

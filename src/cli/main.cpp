@@ -94,6 +94,11 @@ int main(int argc, char** argv) {
   profile_cmd->add_option("-F,--hz", pargs.hz, "Samples per second on each CPU (default 99)")
       ->check(CLI::Range(1u, 10000u));
   profile_cmd->add_flag("--off-cpu", pargs.off_cpu, "Time spent blocked, by the stack that blocked");
+  profile_cmd->add_option("--unwind", pargs.unwind,
+                          "User stacks of on-CPU samples: dwarf (8 KiB of stack copied per sample, "
+                          "unwound with the binaries' CFI: complete without frame pointers; default) "
+                          "or fp (frame pointers, walked by the kernel: cheapest)")
+      ->check(CLI::IsMember({"dwarf", "fp"}));
   profile_cmd->add_option("-o,--output", pargs.output,
                           "File to write (default: folded stacks on stdout); the format follows its "
                           "extension: .svg flame graph, .pb.gz/.pprof pprof, else folded");
@@ -104,8 +109,8 @@ int main(int argc, char** argv) {
       "  sightline profile -d 30 -o node.svg           whole node, flame graph\n"
       "  sightline profile -p 1234 -o app.pb.gz        one process; go tool pprof -top app.pb.gz\n"
       "  sightline profile --off-cpu -p 1234           where it blocks, folded stacks on stdout\n"
-      "User stacks are walked with frame pointers: code built without them shows short stacks\n"
-      "(the closing line gives the share of complete ones).");
+      "The closing line gives the share of user stacks that reach main/_start/clone.\n"
+      "Off-CPU stacks are walked with frame pointers.");
 
   std::string fg_in, fg_out, fg_title = "Flame graph";
   auto* fg_cmd = app.add_subcommand("flamegraph", "Render folded stacks (flamegraph.pl's input) as an SVG flame graph");

@@ -72,6 +72,7 @@ int profile(const ProfileArgs& args) {
   o.profile_hz = args.hz;
   o.off_cpu = args.off_cpu;
   o.on_cpu = !args.off_cpu;
+  o.dwarf_unwind = !args.off_cpu && args.unwind == "dwarf";
   bpf::Features f = bpf::probe_features();
   if (auto st = source->start(o, f, nullptr); !st) {
     fprintf(stderr, "sightline profile: %s\n", st.message().c_str());
@@ -92,7 +93,7 @@ int profile(const ProfileArgs& args) {
     // Short sleeps: Ctrl-C is seen at once.
     auto tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (!g_stop.load() && std::chrono::steady_clock::now() < std::min(tick, end))
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50)), source->consume();
     on = {}, off = {};
     prof->drain(&on, &off);
     profile::Profile& got = args.off_cpu ? off : on;

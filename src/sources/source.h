@@ -46,6 +46,9 @@ struct SourceOptions {
   uint32_t profile_hz = 49;
   bool off_cpu = false;
   bool on_cpu = true;
+  // profile: on-CPU user stacks copied and unwound with DWARF CFI (code without frame
+  // pointers) instead of walked by the kernel along frame pointers.
+  bool dwarf_unwind = false;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.

@@ -22,7 +22,7 @@ C
 cc -O2 -g -fno-omit-frame-pointer -o "$tmp/work" "$tmp/work.c"
 
 # On-CPU: a busy loop, 3 s at 99 Hz.
-"$tmp/work" 8 &
+"$tmp/work" 30 &
 pid=$!
 bg_pid $pid
 sleep 0.3
@@ -33,6 +33,23 @@ burn=$(awk '/;main;burn_cpu( |$)/ {s += $NF} END {print s+0}' "$tmp/cpu.folded")
 (( burn * 100 >= total * 90 )) || fail "burn_cpu under main has $burn of $total samples: $(cat "$tmp/cpu.folded")"
 grep -q "user stacks complete (reaching main/_start/clone): 100.0%" "$tmp/cpu.err" \
   || fail "frame-pointer stacks should all be complete: $(cat "$tmp/cpu.err")"
+
+# Without frame pointers (how distributions build): DWARF unwinding (the default) still walks
+# to _start; the frame-pointer walk does not.
+cc -O2 -fomit-frame-pointer -o "$tmp/nofp" "$tmp/work.c"
+"$tmp/nofp" 30 &
+nofp=$!
+bg_pid $nofp
+sleep 0.3
+"$SL" profile -p $nofp -d 2 -o "$tmp/dwarf.folded" 2>"$tmp/dwarf.err" || fail "profile (dwarf): $(cat "$tmp/dwarf.err")"
+grep -qE '^nofp;_start;__libc_start_main;(__libc_start_call_main;)?main;burn_cpu [0-9]+$' "$tmp/dwarf.folded" \
+  || fail "DWARF-unwound stack of burn_cpu: $(cat "$tmp/dwarf.folded")"
+share=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/dwarf.err")
+[[ ${share%.*} -ge 95 ]] || fail "DWARF unwinding completed $share% of stacks: $(cat "$tmp/dwarf.err")"
+"$SL" profile -p $nofp -d 1 --unwind fp -o "$tmp/fp.folded" 2>"$tmp/fp.err" || fail "profile --unwind fp"
+fpshare=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/fp.err")
+echo "complete user stacks without frame pointers: dwarf $share%, fp $fpshare%"
+kill $nofp
 
 # pprof, gzipped as pprof writes them, read by go tool pprof.
 "$SL" profile -p $pid -d 2 -o "$tmp/cpu.pb.gz" 2>/dev/null || fail "profile -o .pb.gz"
@@ -53,7 +70,7 @@ out=$("$SL" flamegraph "$tmp/bad.folded" -o "$tmp/bad.svg" 2>&1) && fail "bad fo
 grep -q "line 2" <<<"$out" || fail "unclear error for bad folded input: $out"
 
 # Off-CPU: a loop of 20 ms sleeps for 3 s is about 3 s blocked in nanosleep.
-"$tmp/work" 8 sleep &
+"$tmp/work" 30 sleep &
 pid=$!
 bg_pid $pid
 sleep 0.3

@@ -17,4 +17,22 @@ struct sl_prof_key {
 	char comm[SL_COMM_LEN];
 };
 
+/* DWARF mode: each on-CPU sample carries the top of the user stack and the user registers;
+ * user space unwinds it with the CFI of the mapped files. */
+#define SL_PROF_USTACK_CHUNK 512
+#define SL_PROF_USTACK_CHUNKS 16 /* 8 KiB, what perf --call-graph dwarf copies by default */
+
+struct sl_prof_sample {
+	__u32 kind; /* SL_EV_PROFILE */
+	__u32 tgid;
+	__u32 tid;
+	__s32 kstack;
+	char comm[SL_COMM_LEN];
+	__u64 ip, sp, bp;    /* user registers at the sample */
+	__u64 stack_base;    /* address of stack[0]: sp rounded down to a chunk */
+	__u32 stack_len;     /* bytes copied: up to the end of the stack mapping */
+	__u32 pad;
+	__u8 stack[SL_PROF_USTACK_CHUNK * SL_PROF_USTACK_CHUNKS];
+};
+
 #endif

@@ -13,6 +13,7 @@
 #include "sightline/profile.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
+#include "symbols/dwarf_unwind.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "profile.skel.h"
@@ -48,6 +49,7 @@ class ProfileSourceImpl final : public ProfileSource {
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
     hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.profile_hz, 10000));
+    src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
     if (o.on_cpu && f.perf_event && f.prog_perf_event) {
@@ -82,8 +84,8 @@ class ProfileSourceImpl final : public ProfileSource {
     return {};
   }
 
-  int epoll_fd() const override { return -1; }
-  int consume() override { return 0; }
+  int epoll_fd() const override { return src_.epoll_fd(); }
+  int consume() override { return src_.consume(); }
 
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!src_.skel()) return;
@@ -147,57 +149,34 @@ class ProfileSourceImpl final : public ProfileSource {
         sym_.remember(k.tgid);
       }
     }
-    for (int which = 0; which < 2; which++) {
-      profile::Profile* p = which ? off : on;
+    for (int which = 0; which < 2; which++)
       for (const auto& [mk, v] : merged[which]) {
         const auto& [tgid, comm, kstack, ustack] = mk;
-        profile::Profile::Entry e;
-        e.pid = tgid;
-        e.comm = comm;
-        e.value = v;
-        std::vector<symbols::Frame> user, kernel;
+        std::vector<uint64_t> uips;
         if (ustack >= 0) {
           stack_ids.insert(ustack);
           if (bpf_map_lookup_elem(stacks_fd, &ustack, ips.data()) == 0) {
             for (uint64_t ip : ips) {
               if (!ip) break;
-              user.push_back(sym_.user(tgid, ip));
+              uips.push_back(uips.empty() ? ip : ip - 1);  // a return address names its call
             }
-          } else {
-            counts_.stacks_lost += which ? 0 : v;
+          } else if (!which) {
+            counts_.stacks_lost += v;  // its id was reused before we read it
           }
-        } else if (ustack == -17 /* EEXIST */) {
-          counts_.stacks_lost += which ? 0 : v;
+        } else if (ustack == -17 /* EEXIST: collision in the stack map */ && !which) {
+          counts_.stacks_lost += v;
         }
-        if (kstack >= 0) {
-          stack_ids.insert(kstack);
-          if (bpf_map_lookup_elem(stacks_fd, &kstack, ips.data()) == 0)
-            for (uint64_t ip : ips) {
-              if (!ip) break;
-              symbols::Frame f = sym_.kernel(ip);
-              // The leaf frames of our own program and its dispatch are not the task's.
-              if (kernel.empty() && (f.function.starts_with("bpf_prog_") || f.function.starts_with("bpf_trace_run") ||
-                                     f.function.starts_with("__bpf_trace_") || f.function == "bpf_get_stackid" ||
-                                     f.function.starts_with("bpf_get_stackid")))
-                continue;
-              kernel.push_back(f);
-            }
-        }
-        // Root first: the user stack from its outermost frame, then the kernel's.
-        for (auto it = user.rbegin(); it != user.rend(); ++it) e.frames.push_back(*it);
-        for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
-        if (!which) {
-          counts_.samples += v;
-          if (!user.empty()) {
-            counts_.user_stacks += v;
-            if (profile::complete_stack(e.frames)) counts_.user_complete += v;
-          }
-        } else {
-          counts_.offcpu_ns += v;
-        }
-        p->entries.push_back(std::move(e));
+        if (kstack >= 0) stack_ids.insert(kstack);
+        add_entry(which ? off : on, tgid, comm, kstack, uips, v, which == 1);
       }
+    // Samples unwound from the ring (DWARF mode).
+    consume();
+    for (auto& [pk, v] : pending_) {
+      const auto& [tgid, comm, kstack, uips] = pk;
+      if (kstack >= 0) stack_ids.insert(kstack);
+      add_entry(on, tgid, comm, kstack, uips, v, false);
     }
+    pending_.clear();
     for (int32_t id : stack_ids) bpf_map_delete_elem(stacks_fd, &id);
     // Exited processes: keep their mappings only while they may still have samples queued.
     if (seen_.size() > symbols::Symbolizer::kMaxProcesses / 2) {
@@ -209,7 +188,58 @@ class ProfileSourceImpl final : public ProfileSource {
 
   StackCounts counts() const override { return counts_; }
 
+  // One record of the ring: a sample with its user stack, unwound now, while the process
+  // and its mappings are there.
+  bool on_sample(const void* data, size_t size) {
+    if (size < sizeof(sl_prof_sample)) return false;
+    const auto* s = static_cast<const sl_prof_sample*>(data);
+    if (s->kind != SL_EV_PROFILE || s->stack_len > sizeof s->stack) return false;
+    if (!seen_.count(s->tgid)) {
+      seen_.insert(s->tgid);
+      sym_.remember(s->tgid);
+    }
+    symbols::UserRegs regs{s->ip, s->sp, s->bp};
+    std::vector<uint64_t> uips;
+    unwinder_.unwind(s->tgid, s->tid, regs, s->stack_base, s->stack, s->stack_len, &uips);
+    pending_[{s->tgid, std::string(s->comm, strnlen(s->comm, sizeof s->comm)), s->kstack, std::move(uips)}]++;
+    return true;
+  }
+
  private:
+  // Symbolizes one stack (user program counters leaf first, a kernel stack id) into `p`.
+  void add_entry(profile::Profile* p, uint32_t tgid, const std::string& comm, int32_t kstack,
+                 const std::vector<uint64_t>& uips, uint64_t v, bool offcpu) {
+    profile::Profile::Entry e;
+    e.pid = tgid;
+    e.comm = comm;
+    e.value = v;
+    std::vector<symbols::Frame> kernel;
+    std::vector<uint64_t> ips(SL_PROF_STACK_DEPTH);
+    if (kstack >= 0 && bpf_map_lookup_elem(bpf_map__fd(src_.skel()->maps.stacks), &kstack, ips.data()) == 0)
+      for (uint64_t ip : ips) {
+        if (!ip) break;
+        symbols::Frame f = sym_.kernel(ip);
+        // The leaf frames of our own program and its dispatch are not the task's.
+        if (kernel.empty() && (f.function.starts_with("bpf_prog_") || f.function.starts_with("bpf_trace_run") ||
+                               f.function.starts_with("__bpf_trace_") || f.function.starts_with("bpf_get_stack")))
+          continue;
+        kernel.push_back(f);
+      }
+    // Root first: the user stack from its outermost frame, then the kernel's.
+    for (auto it = uips.rbegin(); it != uips.rend(); ++it) e.frames.push_back(sym_.user(tgid, *it));
+    for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
+    if (!offcpu) {
+      counts_.samples += v;
+      if (!uips.empty()) {
+        counts_.user_stacks += v;
+        if (profile::complete_stack(e.frames)) counts_.user_complete += v;
+      }
+    } else {
+      counts_.offcpu_ns += v;
+    }
+    p->entries.push_back(std::move(e));
+  }
+
   // The BPF half: a SkeletonSource for the skeleton's life cycle and the shared filters.
   class Bpf final : public SkeletonSource<profile_bpf, kFns, 4096> {
    public:
@@ -220,12 +250,21 @@ class ProfileSourceImpl final : public ProfileSource {
     core::Status start_with(const SourceOptions& o, const bpf::Features& f, EventSink* sink,
                             const ProfileSourceImpl* owner) {
       owner_ = owner;
-      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, 4096, [&](profile_bpf* s) {
-        s->rodata->include_idle = false;
-      });
+      // DWARF mode streams 8 KiB samples: a ring for about a second of 99 Hz on 32 CPUs.
+      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.dwarf_unwind ? 32u << 20 : 4096,
+                                         [&](profile_bpf* s) {
+                                           s->rodata->include_idle = false;
+                                           s->rodata->dwarf = o.dwarf_unwind;
+                                         });
     }
     profile_bpf* skel() const { return skel_; }
     static std::string base(const bpf::Features& f) { return base_requirements(f); }
+    ProfileSourceImpl* target_ = nullptr;
+
+   protected:
+    bool decode(const void* data, size_t size) override {
+      return target_ && target_->on_sample(data, size);
+    }
 
    private:
     const ProfileSourceImpl* owner_ = nullptr;
@@ -240,6 +279,8 @@ class ProfileSourceImpl final : public ProfileSource {
   std::set<uint32_t> seen_;
   StackCounts counts_;
   std::map<std::string, uint64_t> per_comm_;
+  symbols::DwarfUnwinder unwinder_;
+  std::map<std::tuple<uint32_t, std::string, int32_t, std::vector<uint64_t>>, uint64_t> pending_;
 };
 
 }  // namespace

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The profiler beside its peers, interleaved round by round on a CPU-bound loop (every CPU
+# sampled, whole system): bare; sightline profile at 49, 99 and 999 Hz; perf record -F 999 -g -a;
+# bpftrace profile:hz:99 counting user stacks. Reports the slowdown ratio to the bare loop and
+# the profiler's own CPU seconds; then symbolization time of a whole-system profile.
+#   usage: bench/profile_overhead.sh [N=3000000000] [ROUNDS=3]   (as root, after scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-3000000000}
+ROUNDS=${2:-3}
+SL=./build/sightline
+[[ -x $SL && -x build/bench/cpuloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+tp=
+trap '[[ -n $tp ]] && kill -TERM $tp 2>/dev/null; rm -rf "$tmp"' EXIT
+declare -A CMD
+CMD[sl-49hz]="$SL profile -F 49 -d 600 -o $tmp/p.folded"
+CMD[sl-99hz]="$SL profile -F 99 -d 600 -o $tmp/p.folded"
+CMD[sl-999hz]="$SL profile -F 999 -d 600 -o $tmp/p.folded"
+CMD[perf-999]="perf record -F 999 -g -a -o $tmp/perf.data"
+CMD[bpftrace-99]="bpftrace -e 'profile:hz:99 { @[ustack] = count(); }'"
+TRACERS=(${TRACERS:-sl-49hz sl-99hz sl-999hz perf-999 bpftrace-99})
+ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+declare -A RATIO CPU
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${TRACERS[@]}"; do
+    command -v "${CMD[$t]%% *}" >/dev/null || { echo "skip $t: not installed"; continue; }
+    base=$(build/bench/cpuloop $N | ns_of)
+    bash -c "exec ${CMD[$t]}" >/dev/null 2>&1 &
+    tp=$!
+    sleep 3
+    c0=$(cpu_ticks $tp)
+    with=$(build/bench/cpuloop $N | ns_of)
+    c1=$(cpu_ticks $tp)
+    kill -TERM $tp 2>/dev/null; wait $tp 2>/dev/null || true; tp=
+    ratio=$(echo "scale=4; $with / $base" | bc)
+    secs=$(echo "scale=4; $N * $with / 1000000000" | bc)
+    cpu=$(echo "scale=3; ($c1 - $c0) / 100" | bc)
+    printf 'round %d %-12s bare %7.3f ns/op  with %7.3f ns/op  ratio %6.4f  profiler %5.2f cpu-s over %5.1f s\n' \
+      "$r" "$t" "$base" "$with" "$ratio" "$cpu" "$secs"
+    RATIO[$t]+="$ratio "
+    CPU[$t]+="$cpu "
+  done
+done
+echo
+echo "cpuloop $N: medians over $ROUNDS rounds"
+printf '%-12s %8s %12s\n' profiler ratio cpu-s
+for t in "${TRACERS[@]}"; do
+  [[ -n ${RATIO[$t]:-} ]] && printf '%-12s %8s %12s\n' "$t" "$(median <<<"${RATIO[$t]}")" "$(median <<<"${CPU[$t]}")"
+done
+# Symbolization: a 10 s whole-system profile at 999 Hz while the loop and a shell pipeline run,
+# timed end to end minus the 10 s.
+build/bench/cpuloop $((N * 4)) >/dev/null &
+busy=$!
+(for i in $(seq 2000); do ls /usr/lib >/dev/null; done) &
+shell=$!
+s0=$(date +%s.%N)
+$SL profile -F 999 -d 10 -o "$tmp/all.folded" 2>"$tmp/all.err"
+s1=$(date +%s.%N)
+kill $busy $shell 2>/dev/null || true
+echo "whole-system 10 s at 999 Hz: $(cat "$tmp/all.err" | tail -1)"
+echo "wall time beyond the 10 s (drains, symbolization, output): $(echo "$s1 - $s0 - 10" | bc) s"
