@@ -168,6 +168,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
     opts.ring_bytes = sc.ring_bytes;
     opts.interfaces = sc.interfaces;
     opts.syscall_latency = sc.latency;
+    for (const auto& u : config.uprobes) opts.uprobes.push_back({u.target, u.latency, false, 0});
+    if (name == "uprobe" && opts.uprobes.empty()) {
+      spdlog::info("source uprobe: no uprobes in the configuration");
+      continue;
+    }
     if (auto st = runner.start(name, opts); st) {
       running++;
       spdlog::info("source {}: running", name);

@@ -112,6 +112,10 @@ std::string default_config_yaml() {
     << "# Labels of per-process metrics, any of: comm (process name), container_id, pid.\n"
     << "# pid multiplies series; every family is capped and folds the rest into __overflow__.\n"
     << "process_labels: [comm]\n"
+    << "# User-space functions to count (and time): BINARY:SYMBOL, see `sightline uprobe --help`.\n"
+    << "# uprobes:\n"
+    << "#   - {target: \"libc:malloc\", latency: false}\n"
+    << "uprobes: []\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -156,7 +160,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return {};
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
-                                     "max_processes", "process_labels", "sources"};
+                                     "max_processes", "process_labels", "uprobes", "sources"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -188,6 +192,22 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (!seen.insert(d).second)
       return core::Status::error(EINVAL, where(origin, root["process_labels"]) +
                                              ": process_labels: '" + d + "' is listed twice");
+  }
+  if (YAML::Node ups = root["uprobes"]) {
+    if (!ups.IsSequence())
+      return core::Status::error(EINVAL, where(origin, ups) + ": uprobes: expected a list of {target, latency}");
+    for (size_t i = 0; i < ups.size(); i++) {
+      YAML::Node u = ups[i];
+      std::string path = "uprobes[" + std::to_string(i) + "]";
+      if (auto st = unknown_keys(origin, u, path, {"target", "latency"}); !st) return st;
+      UprobeConfig uc;
+      if (auto st = get<std::string>(origin, u, "target", path, &uc.target); !st) return st;
+      if (auto st = get<bool>(origin, u, "latency", path, &uc.latency); !st) return st;
+      if (uc.target.find(':') == std::string::npos || uc.target.front() == ':' || uc.target.back() == ':')
+        return core::Status::error(EINVAL, where(origin, u) + ": " + path + ".target: '" + uc.target +
+                                               "' is not BINARY:SYMBOL");
+      c.uprobes.push_back(std::move(uc));
+    }
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;

@@ -22,6 +22,12 @@ struct SourceConfig {
   bool latency = true;
 };
 
+// A user-space function the agent probes: calls per process, and latency if asked.
+struct UprobeConfig {
+  std::string target;  // BINARY:SYMBOL (sightline uprobe --help)
+  bool latency = false;
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -32,6 +38,7 @@ struct AgentConfig {
   // per-family cap and its __overflow__ series bound it).
   std::vector<std::string> process_labels = {"comm"};
   std::map<std::string, SourceConfig> sources;  // every registered source, enabled by default
+  std::vector<UprobeConfig> uprobes;            // the uprobe source runs when there are some
 };
 
 AgentConfig default_config();

@@ -23,8 +23,23 @@ struct TraceArgs {
   bool no_header = false;
   uint32_t ring_bytes = 0;
   uint32_t poll_ms = 100;
+  std::vector<std::string> uprobes;  // kind uprobe: BINARY:SYMBOL targets (sightline uprobe --args)
+  bool uprobe_latency = false;
+  uint32_t uprobe_str = 0;
 };
 int trace(const TraceArgs& args);
+
+struct UprobeArgs {
+  std::vector<std::string> targets;  // BINARY:SYMBOL
+  uint32_t pid = 0;
+  bool latency = false;
+  bool args = false;      // stream every call with arguments (and return value, with latency)
+  uint32_t str_arg = 0;   // read this (1-based) argument as a string
+  double duration_s = 0;  // 0: until Ctrl-C
+  double interval_s = 0;  // summary every N s (0: at the end only)
+  bool json = false;
+};
+int uprobe(const UprobeArgs& args);
 
 struct TopArgs {
   double interval_s = 1;

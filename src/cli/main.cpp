@@ -118,6 +118,32 @@ int main(int argc, char** argv) {
   fg_cmd->add_option("-o,--output", fg_out, "SVG file (default: stdout)");
   fg_cmd->add_option("--title", fg_title, "Title of the graph");
 
+  // uprobe
+  cli::UprobeArgs uargs;
+  auto* uprobe_cmd = app.add_subcommand(
+      "uprobe", "Count, time and print calls of user-space functions by symbol (no recompiling)");
+  uprobe_cmd->add_option("targets", uargs.targets,
+                         "BINARY:SYMBOL: a path or a library/program name (libc, libssl.so.3, nginx), and "
+                         "a function name, demangled C++ name, glob (malloc*, 'ns::Class::*') or offset (0x1234)")
+      ->required();
+  uprobe_cmd->add_option("-p,--pid", uargs.pid, "Only this process (and find libraries in its mappings)");
+  uprobe_cmd->add_flag("-l,--latency", uargs.latency, "Time every call (entry to return) into histograms");
+  uprobe_cmd->add_flag("-a,--args", uargs.args,
+                       "Print every call: six integer arguments (and the return value with --latency)");
+  uprobe_cmd->add_option("--str", uargs.str_arg, "With --args: also read argument N (1-6) as a string")
+      ->check(CLI::Range(1u, 6u));
+  uprobe_cmd->add_option("-d,--duration", uargs.duration_s, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
+  uprobe_cmd->add_option("-i,--interval", uargs.interval_s, "Print the table every N seconds (default: at the end)")
+      ->check(CLI::PositiveNumber);
+  uprobe_cmd->add_flag("-j,--json", uargs.json, "JSON (the table as one object; with --args one per call)");
+  uprobe_cmd->footer(
+      "\nExamples:\n"
+      "  sightline uprobe libc:malloc -p 1234 -d 10        calls of malloc in one process\n"
+      "  sightline uprobe /usr/sbin/nginx:'ngx_http_*' -l   every ngx_http_ function, with latency\n"
+      "  sightline uprobe libc:open --args --str 1          every open() call with its path\n"
+      "  sightline uprobe ./app:'ns::Widget::spin(int)' -l  a C++ method by its demangled name");
+
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
 
@@ -143,6 +169,14 @@ int main(int argc, char** argv) {
     return cli::profile(pargs);
   }
   if (*fg_cmd) return cli::flamegraph(fg_in, fg_out, fg_title);
+  if (*uprobe_cmd) {
+    if (verbose) bpf::install_libbpf_logger(true);
+    if (uargs.str_arg && !uargs.args) {
+      fprintf(stderr, "sightline uprobe: --str needs --args\n");
+      return 2;
+    }
+    return cli::uprobe(uargs);
+  }
   if (*top_cmd) return cli::top(top_args);
   if (*schema_cmd) return cli::schema(schema_json);
   if (*trace_cmd) {

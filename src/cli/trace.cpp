@@ -131,6 +131,8 @@ int trace(const TraceArgs& args) {
   opts.filter.comm = args.comm;
   opts.filter.failed_only = args.failed;
   opts.ring_bytes = args.ring_bytes;
+  for (const auto& t : args.uprobes)
+    opts.uprobes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;

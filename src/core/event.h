@@ -8,7 +8,7 @@
 
 namespace sightline::core {
 
-enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kCount };
+enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kCount };
 
 struct Event {
   EventKind kind = EventKind::kExec;
@@ -47,6 +47,11 @@ struct Event {
   uint64_t connect_ns = 0, bytes_sent = 0, bytes_received = 0;
   uint32_t retransmits = 0, srtt_us = 0;
   char addr_text[2][48] = {};     // storage for laddr/raddr
+
+  // uprobe (duration_ns: latency; ret: return value)
+  std::string_view probe;         // BINARY:FUNCTION
+  uint64_t uargs[6] = {};
+  std::string_view str_arg;       // the argument read as a string, if asked
 };
 
 }  // namespace sightline::core

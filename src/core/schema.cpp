@@ -129,6 +129,24 @@ constexpr FieldDef kTcp[] = {
      [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); }, "RTT", 0},
 };
 
+constexpr FieldDef kUprobe[] = {
+    {"probe.func", FieldType::kString, "", "The probed function, BINARY:FUNCTION",
+     [](const Event& e) { return S(e.probe); }, "FUNCTION", 28},
+    {"probe.arg1", FieldType::kUint, "", "First integer argument (raw register value)",
+     [](const Event& e) { return U(e.uargs[0]); }, "ARG1", 14},
+    {"probe.arg2", FieldType::kUint, "", "Second integer argument", [](const Event& e) { return U(e.uargs[1]); }, "ARG2", 14},
+    {"probe.arg3", FieldType::kUint, "", "Third integer argument", [](const Event& e) { return U(e.uargs[2]); }, "", 0},
+    {"probe.arg4", FieldType::kUint, "", "Fourth integer argument", [](const Event& e) { return U(e.uargs[3]); }, "", 0},
+    {"probe.arg5", FieldType::kUint, "", "Fifth integer argument", [](const Event& e) { return U(e.uargs[4]); }, "", 0},
+    {"probe.arg6", FieldType::kUint, "", "Sixth integer argument", [](const Event& e) { return U(e.uargs[5]); }, "", 0},
+    {"probe.str", FieldType::kString, "", "The argument chosen with --str, read as a string (64 bytes)",
+     [](const Event& e) { return S(e.str_arg); }, "STR", 16},
+    {"probe.ret", FieldType::kInt, "", "Return value (with latency: probes that wait for the return)",
+     [](const Event& e) { return I(e.ret); }, "RET", 12},
+    {"probe.latency", FieldType::kDuration, "ns", "Entry to return", [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); },
+     "LATENCY", 10},
+};
+
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
     {EventKind::kExec, "exec", "process", "A program was executed (execve/execveat), or failed to",
      kExec},
@@ -136,6 +154,7 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
     {EventKind::kExit, "exit", "process", "A process ended (its last thread exited)", kExit},
     {EventKind::kOpen, "open", "file", "A file was opened (open/openat/openat2/creat)", kOpen},
     {EventKind::kTcp, "tcp", "net", "A TCP connection closed (or failed to connect)", kTcp},
+    {EventKind::kUprobe, "uprobe", "uprobe", "A probed user-space function was called (sightline uprobe)", kUprobe},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

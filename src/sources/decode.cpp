@@ -11,6 +11,7 @@
 #include "sightline/file.h"
 #include "sightline/net.h"
 #include "sightline/process.h"
+#include "sightline/uprobe.h"
 
 namespace sightline::sources {
 
@@ -20,6 +21,7 @@ static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
+static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
   e.ts_boot_ns = h.ts_ns;
@@ -113,6 +115,21 @@ bool decode_net_record(const void* data, size_t size, core::Event& e) {
   e.bytes_received = x->bytes_received;
   e.retransmits = x->retransmits;
   e.srtt_us = x->srtt_us;
+  return true;
+}
+
+bool decode_uprobe_record(const void* data, size_t size, const std::vector<std::string>& probe_names,
+                          core::Event& e) {
+  if (size < sizeof(sl_uprobe_event)) return false;
+  const auto* u = static_cast<const sl_uprobe_event*>(data);
+  if (u->hdr.kind != SL_EV_UPROBE || u->probe >= probe_names.size()) return false;
+  decode_header(u->hdr, e);
+  e.kind = core::EventKind::kUprobe;
+  e.probe = probe_names[u->probe];
+  for (int i = 0; i < 6; i++) e.uargs[i] = u->args[i];
+  e.ret = u->ret;
+  e.duration_ns = u->latency_ns;
+  e.str_arg = std::string_view(u->str, strnlen(u->str, sizeof u->str));
   return true;
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "core/event.h"
 
@@ -18,5 +20,8 @@ bool decode_process_record(const void* data, size_t size, core::Event& e);
 bool decode_file_record(const void* data, size_t size, core::Event& e);
 // net source records: tcp.
 bool decode_net_record(const void* data, size_t size, core::Event& e);
+// uprobe source records; `probe_names[id]` names the probe (an unknown id is refused).
+bool decode_uprobe_record(const void* data, size_t size, const std::vector<std::string>& probe_names,
+                          core::Event& e);
 
 }  // namespace sightline::sources

@@ -8,6 +8,7 @@
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
 #include "sources/syscalls/syscalls_source.h"
+#include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::sources {
 namespace {
@@ -30,6 +31,8 @@ const std::vector<SourceInfo>& sources() {
        {}, &make_packets_source},
       {"profile", "CPU profile: stack samples on every CPU (perf_event), off-CPU time by stack",
        {}, &make_profile_source},
+      {"uprobe", "user-space functions by symbol: calls, latency histograms, arguments and return values",
+       {EventKind::kUprobe}, &make_uprobe_source},
   };
   return list;
 }

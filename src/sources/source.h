@@ -28,6 +28,15 @@ struct Filter {
   bool exclude_self = true;   // never the sightline process itself
 };
 
+// A user-space function to probe (sightline uprobe, the agent's `uprobes:`); see
+// sources/uprobe/uprobe_target.h for how the target is found.
+struct UprobeSpec {
+  std::string target;       // BINARY:SYMBOL
+  bool latency = false;     // time each call (a return probe too)
+  bool stream = false;      // one event per call, with arguments and return value
+  uint32_t str_arg = 0;     // 1-based argument to read as a string (0: none)
+};
+
 struct SourceOptions {
   Filter filter;
   std::vector<core::EventKind> kinds;  // empty: every kind the source has
@@ -49,6 +58,8 @@ struct SourceOptions {
   // profile: on-CPU user stacks copied and unwound with DWARF CFI (code without frame
   // pointers) instead of walked by the kernel along frame pointers.
   bool dwarf_unwind = false;
+  // uprobe: the functions to probe.
+  std::vector<UprobeSpec> uprobes;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.

@@ -209,6 +209,15 @@ bool ElfSymbols::offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const {
   return false;
 }
 
+bool ElfSymbols::vaddr_to_offset(uint64_t vaddr, uint64_t* offset) const {
+  for (const auto& seg : segments_)
+    if (vaddr >= seg.vaddr && vaddr < seg.vaddr + seg.filesz) {
+      *offset = vaddr - seg.vaddr + seg.offset;
+      return true;
+    }
+  return false;
+}
+
 std::vector<const Symbol*> ElfSymbols::match(std::string_view glob) const {
   std::vector<const Symbol*> out;
   for (const auto& s : syms_)

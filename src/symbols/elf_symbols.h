@@ -37,6 +37,8 @@ class ElfSymbols {
   // A file offset (what /proc/PID/maps gives: addr - start + pgoff) -> link-time address;
   // false when no PT_LOAD segment holds it.
   bool offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const;
+  // The reverse, for uprobes (which take file offsets): false when no segment holds vaddr.
+  bool vaddr_to_offset(uint64_t vaddr, uint64_t* offset) const;
 
   const std::string& build_id() const { return build_id_; }  // hex, empty if none
   const std::string& debug_file() const { return debug_file_; }  // where symbols came from, if not the file

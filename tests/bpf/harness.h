@@ -43,6 +43,12 @@ class Recorder : public sources::EventSink {
                               std::string(e.args), std::string(e.laddr), std::string(e.raddr),
                               e.lport, e.rport, e.connect_ns, e.bytes_sent, e.bytes_received});
     if (e.kind == core::EventKind::kTcp) events.back().truncated = e.reset;
+    if (e.kind == core::EventKind::kUprobe) {  // probe name, first argument, string
+      auto& r = events.back();
+      r.path = std::string(e.probe);
+      r.args_count = static_cast<uint32_t>(e.uargs[0]);
+      r.args = std::string(e.str_arg);
+    }
   }
   std::vector<Recorded> events;
 };

@@ -121,3 +121,20 @@ TEST(Config, ProcessLabelsAndInterfaces) {
   e = error_of("sources:\n  file:\n    interfaces: [eth0]\n");
   EXPECT_NE(e.find("unknown key 'sources.file.interfaces'"), std::string::npos) << e;
 }
+
+TEST(Config, Uprobes) {
+  AgentConfig c;
+  auto st = parse_config("uprobes:\n  - {target: \"libc:malloc\", latency: true}\n  - target: /bin/x:main\n",
+                         "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(c.uprobes.size(), 2u);
+  EXPECT_EQ(c.uprobes[0].target, "libc:malloc");
+  EXPECT_TRUE(c.uprobes[0].latency);
+  EXPECT_FALSE(c.uprobes[1].latency);
+  std::string e = error_of("uprobes:\n  - {target: malloc}\n");
+  EXPECT_NE(e.find("uprobes[0].target: 'malloc' is not BINARY:SYMBOL"), std::string::npos) << e;
+  e = error_of("uprobes:\n  - {target: libc:malloc, latncy: true}\n");
+  EXPECT_NE(e.find("unknown key 'uprobes[0].latncy'"), std::string::npos) << e;
+  e = error_of("uprobes: libc:malloc\n");
+  EXPECT_NE(e.find("expected a list"), std::string::npos) << e;
+}

@@ -20,6 +20,7 @@ enum sl_event_kind {
 	SL_EV_OPEN = 4,
 	SL_EV_TCP = 5,
 	SL_EV_PROFILE = 6, /* sl_prof_sample: not an sl_event_hdr record */
+	SL_EV_UPROBE = 7,
 };
 
 struct sl_event_hdr {
