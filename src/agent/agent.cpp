@@ -173,6 +173,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
       spdlog::info("source uprobe: no uprobes in the configuration");
       continue;
     }
+    for (const auto& t : config.tracepoints) opts.tracepoints.push_back({t.event, t.count_by, t.hist});
+    if (name == "tracepoint" && opts.tracepoints.empty()) {
+      spdlog::info("source tracepoint: no tracepoints in the configuration");
+      continue;
+    }
     if (auto st = runner.start(name, opts); st) {
       running++;
       spdlog::info("source {}: running", name);

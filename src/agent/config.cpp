@@ -116,6 +116,11 @@ std::string default_config_yaml() {
     << "# uprobes:\n"
     << "#   - {target: \"libc:malloc\", latency: false}\n"
     << "uprobes: []\n"
+    << "# Any tracepoint, aggregated in the kernel: counted by a field or a field's histogram.\n"
+    << "# tracepoints:\n"
+    << "#   - {event: \"syscalls:sys_enter_kill\", count_by: sig}\n"
+    << "#   - {event: \"block:block_rq_issue\", hist: bytes}\n"
+    << "tracepoints: []\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -160,7 +165,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return {};
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
-                                     "max_processes", "process_labels", "uprobes", "sources"};
+                                     "max_processes", "process_labels", "uprobes", "tracepoints", "sources"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -207,6 +212,25 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, u) + ": " + path + ".target: '" + uc.target +
                                                "' is not BINARY:SYMBOL");
       c.uprobes.push_back(std::move(uc));
+    }
+  }
+  if (YAML::Node tps = root["tracepoints"]) {
+    if (!tps.IsSequence())
+      return core::Status::error(EINVAL, where(origin, tps) + ": tracepoints: expected a list of {event, count_by | hist}");
+    for (size_t i = 0; i < tps.size(); i++) {
+      YAML::Node t = tps[i];
+      std::string path = "tracepoints[" + std::to_string(i) + "]";
+      if (auto st = unknown_keys(origin, t, path, {"event", "count_by", "hist"}); !st) return st;
+      TracepointConfig tc;
+      if (auto st = get<std::string>(origin, t, "event", path, &tc.event); !st) return st;
+      if (auto st = get<std::string>(origin, t, "count_by", path, &tc.count_by); !st) return st;
+      if (auto st = get<std::string>(origin, t, "hist", path, &tc.hist); !st) return st;
+      if (tc.event.find(':') == std::string::npos)
+        return core::Status::error(EINVAL, where(origin, t) + ": " + path + ".event: '" + tc.event +
+                                               "' is not CATEGORY:NAME");
+      if (tc.count_by.empty() == tc.hist.empty())
+        return core::Status::error(EINVAL, where(origin, t) + ": " + path + ": set one of count_by or hist");
+      c.tracepoints.push_back(std::move(tc));
     }
   }
   if (YAML::Node srcs = root["sources"]) {

@@ -28,6 +28,12 @@ struct UprobeConfig {
   bool latency = false;
 };
 
+// A tracepoint the agent aggregates in the kernel: counted by a field, or a field's histogram.
+struct TracepointConfig {
+  std::string event;  // CATEGORY:NAME
+  std::string count_by, hist;
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -39,6 +45,7 @@ struct AgentConfig {
   std::vector<std::string> process_labels = {"comm"};
   std::map<std::string, SourceConfig> sources;  // every registered source, enabled by default
   std::vector<UprobeConfig> uprobes;            // the uprobe source runs when there are some
+  std::vector<TracepointConfig> tracepoints;    // the tracepoint source runs when there are some
 };
 
 AgentConfig default_config();

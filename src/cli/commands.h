@@ -24,10 +24,16 @@ struct TraceArgs {
   uint32_t ring_bytes = 0;
   uint32_t poll_ms = 100;
   std::vector<std::string> uprobes;  // kind uprobe: BINARY:SYMBOL targets (sightline uprobe --args)
+  // tp:CATEGORY:NAME kinds: any tracepoint
+  std::string filter;    // FIELD OP VALUE [&& ...] [|| ...]
+  std::string count_by;  // count by this field (in the kernel unless --filter)
+  std::string hist;      // histogram of this integer field
+  double interval_s = 0; // with --count-by/--hist: print every N s (0: at the end)
   bool uprobe_latency = false;
   uint32_t uprobe_str = 0;
 };
 int trace(const TraceArgs& args);
+int trace_tracepoints(const TraceArgs& args);
 
 struct UprobeArgs {
   std::vector<std::string> targets;  // BINARY:SYMBOL

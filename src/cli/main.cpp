@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   // trace
   cli::TraceArgs targs;
   auto* trace_cmd = app.add_subcommand(
-      "trace", "Print live events: exec, fork, exit, open (or a source: process, file)");
+      "trace", "Print live events: exec, fork, exit, open, tcp (or a source: process, file, net), or any "
+               "tracepoint as tp:CATEGORY:NAME");
   trace_cmd->add_option("kinds", targs.kinds, "Event kinds or sources to trace")->required();
   trace_cmd->add_option("-p,--pid", targs.pid, "Only this process id (filtered in the kernel)");
   trace_cmd->add_option("-c,--comm", targs.comm, "Only tasks with this name (exact, filtered in the kernel)");
@@ -63,12 +64,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(4096u, 1u << 30));
   trace_cmd->add_option("--poll-ms", targs.poll_ms, "Reader poll period when not woken (ms)")
       ->check(CLI::Range(1u, 10000u));
+  trace_cmd->add_option("-f,--filter", targs.filter,
+                        "tp: only records where FIELD OP VALUE holds (OP: == != < <= > >= ~glob; && ||)");
+  trace_cmd->add_option("--count-by", targs.count_by, "tp: count records by this field (in the kernel)");
+  trace_cmd->add_option("--hist", targs.hist, "tp: log2 histogram of this integer field (in the kernel)");
+  trace_cmd->add_option("-i,--interval", targs.interval_s, "tp: with --count-by/--hist, print every N seconds")
+      ->check(CLI::PositiveNumber);
   trace_cmd->footer(
       "\nExamples:\n"
       "  sightline trace exec                 every exec on the node, with argv\n"
       "  sightline trace open --failed        opens that fail (ENOENT, EACCES ...)\n"
       "  sightline trace process -p 1234      exec/fork/exit of one process\n"
       "  sightline trace open --json | jq .   machine-readable\n"
+      "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
+      "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
+      "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"
+      "  sightline trace tp:sched:sched_switch -f 'prev_state == 1 && next_comm ~ \"kworker*\"'\n"
       "Loss is never silent: the closing summary counts lost events.");
 
   // top

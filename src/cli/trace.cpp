@@ -115,6 +115,17 @@ core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<Ev
 }  // namespace
 
 int trace(const TraceArgs& args) {
+  size_t tps = 0;
+  for (const auto& k : args.kinds) tps += k.starts_with("tp:");
+  if (tps && tps != args.kinds.size()) {
+    fprintf(stderr, "sightline trace: tp:CATEGORY:NAME cannot be mixed with other kinds in one run\n");
+    return 2;
+  }
+  if (tps) return trace_tracepoints(args);
+  if (!args.filter.empty() || !args.count_by.empty() || !args.hist.empty()) {
+    fprintf(stderr, "sightline trace: --filter, --count-by and --hist are for tp:CATEGORY:NAME\n");
+    return 2;
+  }
   std::vector<EventKind> kinds;
   if (auto st = resolve_kinds(args.kinds, &kinds); !st) {
     fprintf(stderr, "sightline trace: %s\n", st.message().c_str());

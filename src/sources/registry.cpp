@@ -8,6 +8,7 @@
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
 #include "sources/syscalls/syscalls_source.h"
+#include "sources/tracepoint/tracepoint_source.h"
 #include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::sources {
@@ -33,6 +34,8 @@ const std::vector<SourceInfo>& sources() {
        {}, &make_profile_source},
       {"uprobe", "user-space functions by symbol: calls, latency histograms, arguments and return values",
        {EventKind::kUprobe}, &make_uprobe_source},
+      {"tracepoint", "any kernel tracepoint by name: counted by a field, a field's histogram, or its records",
+       {}, &make_tracepoint_source},
   };
   return list;
 }

@@ -37,6 +37,14 @@ struct UprobeSpec {
   uint32_t str_arg = 0;     // 1-based argument to read as a string (0: none)
 };
 
+// A tracepoint to run through the generic program: streamed (neither count_by nor hist), or
+// counted by a field's value / histogrammed by an integer field in the kernel.
+struct TracepointSpec {
+  std::string event;     // CATEGORY:NAME (a "tp:" prefix is accepted)
+  std::string count_by;  // field name
+  std::string hist;      // field name
+};
+
 struct SourceOptions {
   Filter filter;
   std::vector<core::EventKind> kinds;  // empty: every kind the source has
@@ -60,6 +68,10 @@ struct SourceOptions {
   bool dwarf_unwind = false;
   // uprobe: the functions to probe.
   std::vector<UprobeSpec> uprobes;
+  // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
+  // the raw record, its process header).
+  std::vector<TracepointSpec> tracepoints;
+  std::function<void(size_t probe, const uint8_t* rec, size_t len, const core::Event& hdr)> tracepoint_records;
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.

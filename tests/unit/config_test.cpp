@@ -138,3 +138,17 @@ TEST(Config, Uprobes) {
   e = error_of("uprobes: libc:malloc\n");
   EXPECT_NE(e.find("expected a list"), std::string::npos) << e;
 }
+
+TEST(Config, Tracepoints) {
+  AgentConfig c;
+  auto st = parse_config("tracepoints:\n  - {event: \"syscalls:sys_enter_kill\", count_by: sig}\n"
+                         "  - {event: block:block_rq_issue, hist: bytes}\n", "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(c.tracepoints.size(), 2u);
+  EXPECT_EQ(c.tracepoints[0].count_by, "sig");
+  EXPECT_EQ(c.tracepoints[1].hist, "bytes");
+  std::string e = error_of("tracepoints:\n  - {event: sched}\n");
+  EXPECT_NE(e.find("'sched' is not CATEGORY:NAME"), std::string::npos) << e;
+  e = error_of("tracepoints:\n  - {event: a:b, count_by: x, hist: y}\n");
+  EXPECT_NE(e.find("set one of count_by or hist"), std::string::npos) << e;
+}
