@@ -14,7 +14,9 @@
 #include "core/clock.h"
 #include "core/schema.h"
 #include "export/prom_text.h"
+#include "profile/profile.h"
 #include "server/http_server.h"
+#include "sources/profile/profile_source.h"
 
 namespace sightline::agent {
 namespace {
@@ -200,6 +202,31 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   http.set_token(config.api_token);
   http.get("/metrics", [&](const server::Request& req) {
     return render_metrics(runner, kinds, exporter::wants_openmetrics(req.accept));
+  });
+  // The continuous profile of the last N seconds (default 60, at most 600): folded stacks, or
+  // ?format=svg for a flame graph.
+  http.get("/profile", [&](const server::Request& req) {
+    const sources::ProfileSource* prof = nullptr;
+    for (const auto& s : runner.sources())
+      if (s.running && s.name == "profile") prof = static_cast<const sources::ProfileSource*>(s.source.get());
+    if (!prof) return server::Response{404, "text/plain; charset=utf-8", "the profile source is not running\n"};
+    uint64_t seconds = 60;
+    if (auto it = req.params.find("seconds"); it != req.params.end()) {
+      char* end;
+      seconds = strtoull(it->second.c_str(), &end, 10);
+      if (*end || seconds == 0 || seconds > 600)
+        return server::Response{400, "text/plain; charset=utf-8", "seconds: a whole number from 1 to 600\n"};
+    }
+    std::string folded = prof->recent_folded(seconds);
+    std::string format = req.params.count("format") ? req.params.at("format") : "folded";
+    if (format == "folded") return server::Response{200, "text/plain; charset=utf-8", folded};
+    if (format == "svg") {
+      std::vector<profile::FoldedStack> stacks;
+      (void)profile::parse_folded(folded, &stacks);
+      return server::Response{200, "image/svg+xml",
+                              profile::flamegraph_svg(stacks, "CPU, last " + std::to_string(seconds) + " s", "samples")};
+    }
+    return server::Response{400, "text/plain; charset=utf-8", "format: folded or svg\n"};
   });
   http.get("/healthz", [&](const server::Request&) {
     std::string body;

@@ -22,15 +22,17 @@ std::string frame_name(const symbols::Frame& f) {
 }
 }  // namespace
 
+std::string folded_stack(const Profile::Entry& e) {
+  std::string line = e.comm.empty() ? "[unknown]" : e.comm;
+  for (auto& c : line)
+    if (c == ';' || c == ' ') c = '_';
+  for (const auto& f : e.frames) line += ";" + frame_name(f);
+  return line;
+}
+
 std::string to_folded(const Profile& p) {
   std::map<std::string, uint64_t> lines;  // merged and sorted: stable output
-  for (const auto& e : p.entries) {
-    std::string line = e.comm.empty() ? "[unknown]" : e.comm;
-    for (auto& c : line)
-      if (c == ';' || c == ' ') c = '_';
-    for (const auto& f : e.frames) line += ";" + frame_name(f);
-    lines[line] += e.value;
-  }
+  for (const auto& e : p.entries) lines[folded_stack(e)] += e.value;
   std::string out;
   for (const auto& [l, v] : lines) out += l + " " + std::to_string(v) + "\n";
   return out;

@@ -27,6 +27,8 @@ struct Profile {
 
 // "comm;main;burn_cpu;do_syscall_64_[k] 42" per stack, root first; kernel frames end in _[k].
 std::string to_folded(const Profile& p);
+// One entry's stack in that form, without the count.
+std::string folded_stack(const Profile::Entry& e);
 // pprof Profile message (uncompressed protobuf; pprof reads it as is).
 std::string to_pprof(const Profile& p);
 

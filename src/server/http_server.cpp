@@ -22,7 +22,9 @@ void HttpServer::get(const std::string& path, Handler h) {
       res.set_content("missing or wrong bearer token\n", "text/plain");
       return;
     }
-    Response r = h(Request{req.get_header_value("Accept")});
+    Request r0{req.get_header_value("Accept"), {}};
+    for (const auto& [k, v] : req.params) r0.params[k] = v;
+    Response r = h(r0);
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
   });

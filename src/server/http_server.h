@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@ struct Response {
 // What a handler may look at of a request.
 struct Request {
   std::string accept;  // the Accept header (content negotiation)
+  std::map<std::string, std::string> params;  // query parameters
 };
 
 class HttpServer {

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <set>
 
 #include "bpf/libbpf_util.h"
@@ -91,8 +93,9 @@ class ProfileSourceImpl final : public ProfileSource {
     if (!src_.skel()) return;
     profile::Profile on, off;
     drain(&on, &off);
-    // Per-process samples as a counter; the stacks stay for profile consumers (bounded).
+    // Per-process samples as a counter; the stacks go to the per-minute window (bounded).
     for (const auto& e : on.entries) per_comm_[e.comm] += e.value;
+    keep_recent(on);
     core::MetricFamily f{"sightline_profile_samples_total",
                          "On-CPU stack samples taken by the profiler, by thread name (at the "
                          "configured frequency on every CPU)",
@@ -188,6 +191,20 @@ class ProfileSourceImpl final : public ProfileSource {
 
   StackCounts counts() const override { return counts_; }
 
+  std::string recent_folded(uint64_t seconds) const override {
+    std::lock_guard lock(recent_mu_);
+    uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    std::map<std::string, uint64_t> merged;
+    for (const auto& m : recent_)
+      if (m.minute * 60 + 60 > now - std::min(now, seconds))
+        for (const auto& [stack, n] : m.stacks) merged[stack] += n;
+    std::string out;
+    for (const auto& [stack, n] : merged) out += stack + " " + std::to_string(n) + "\n";
+    return out;
+  }
+
   // One record of the ring: a sample with its user stack, unwound now, while the process
   // and its mappings are there.
   bool on_sample(const void* data, size_t size) {
@@ -280,6 +297,30 @@ class ProfileSourceImpl final : public ProfileSource {
   StackCounts counts_;
   std::map<std::string, uint64_t> per_comm_;
   symbols::DwarfUnwinder unwinder_;
+
+  // Continuous profile: whole minutes, newest last.
+  struct Minute {
+    uint64_t minute = 0;  // unix time / 60
+    std::map<std::string, uint64_t> stacks;
+  };
+  void keep_recent(const profile::Profile& on) {
+    uint64_t minute = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count()) / 60;
+    std::lock_guard lock(recent_mu_);
+    if (recent_.empty() || recent_.back().minute != minute) {
+      recent_.push_back({minute, {}});
+      while (recent_.size() > kRecentMinutes) recent_.pop_front();
+    }
+    auto& stacks = recent_.back().stacks;
+    for (const auto& e : on.entries) {
+      std::string key = profile::folded_stack(e);
+      if (!stacks.count(key) && stacks.size() >= kStacksPerMinute) key = e.comm + ";[more stacks than kept]";
+      stacks[key] += e.value;
+    }
+  }
+  mutable std::mutex recent_mu_;
+  std::deque<Minute> recent_;
   std::map<std::tuple<uint32_t, std::string, int32_t, std::vector<uint64_t>>, uint64_t> pending_;
 };
 

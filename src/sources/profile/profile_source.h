@@ -28,6 +28,11 @@ class ProfileSource : public Source {
   // merged by stack), remembering new processes' mappings first.
   virtual void drain(profile::Profile* on, profile::Profile* off) = 0;
   virtual StackCounts counts() const = 0;
+  // The agent's continuous profile: folded stacks of the last `seconds` (whole minutes kept,
+  // kRecentMinutes of them, each bounded), merged. Any thread.
+  static constexpr size_t kRecentMinutes = 10;
+  static constexpr size_t kStacksPerMinute = 5000;
+  virtual std::string recent_folded(uint64_t seconds) const = 0;
 };
 
 std::unique_ptr<Source> make_profile_source();
