@@ -13,8 +13,13 @@ our_programs() { bpftool prog list 2>/dev/null | grep -cE 'name sl_' || true; }
 BG_PIDS=()
 bg_pid() { BG_PIDS+=("$1"); }
 stop_bg() {
-  local p
+  local p i
   for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.3
+  for ((i = 0; i < 30; i++)); do  # up to 3 s for a clean exit (the agent detaches everything)
+    local alive=0
+    for p in "${BG_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 }
