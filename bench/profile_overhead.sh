@@ -62,3 +62,28 @@ s1=$(date +%s.%N)
 kill $busy $shell 2>/dev/null || true
 echo "whole-system 10 s at 999 Hz: $(cat "$tmp/all.err" | tail -1)"
 echo "wall time beyond the 10 s (drains, symbolization, output): $(echo "$s1 - $s0 - 10" | bc) s"
+
+# Complete user stacks without frame pointers: sightline (dwarf, fp) against
+# perf record --call-graph dwarf, on the same -O2 -fomit-frame-pointer loop.
+cat >"$tmp/nofp.c" <<'C'
+#include <stdlib.h>
+#include <time.h>
+int __attribute__((noinline)) burn_cpu(long n) { volatile long s = 0; for (long i = 0; i < n; i++) s += i; return (int)s; }
+int __attribute__((noinline)) level2(long n) { return burn_cpu(n) + 1; }
+int main(int argc, char** argv) { time_t end = time(0) + atoi(argv[1]); while (time(0) < end) level2(10000000); return 0; }
+C
+cc -O2 -fomit-frame-pointer -o "$tmp/nofp" "$tmp/nofp.c"
+"$tmp/nofp" 30 &
+np=$!
+for mode in dwarf fp; do
+  $SL profile -p $np -d 3 --unwind $mode -o "$tmp/$mode.folded" 2>"$tmp/$mode.err"
+  echo "sightline --unwind $mode: $(grep -o 'user stacks complete.*of [0-9]*' "$tmp/$mode.err")"
+done
+if command -v perf >/dev/null; then
+  perf record -q -F 99 --call-graph dwarf -p $np -o "$tmp/perf-dwarf.data" -- sleep 3 2>/dev/null
+  perf script -i "$tmp/perf-dwarf.data" 2>/dev/null | awk '
+    /^[^ \t]/ { if (n) { total++; if (has) ok++ } n = 1; has = 0; next }
+    /^[ \t]+[0-9a-f]+ / { if ($2 ~ /^(main|_start|__libc_start_main|__libc_start_call_main)(\+|$)/) has = 1 }
+    END { if (n) { total++; if (has) ok++ } printf "perf --call-graph dwarf: %.1f%% of %d samples reach main/_start\n", 100 * ok / (total ? total : 1), total }'
+fi
+kill $np 2>/dev/null || true

@@ -50,6 +50,14 @@ core::Status libbpf_error(int err, const std::string& what) {
   return core::Status::error(err, msg);
 }
 
+size_t possible_cpus() {
+  static const size_t n = [] {
+    int c = libbpf_num_possible_cpus();
+    return static_cast<size_t>(c > 0 ? c : 1);
+  }();
+  return n;
+}
+
 std::vector<uint64_t> sum_percpu_u64(const bpf_map* map) {
   uint32_t slots = bpf_map__max_entries(map);
   int ncpu = libbpf_num_possible_cpus();

@@ -21,6 +21,9 @@ void install_libbpf_logger(bool verbose);
 // "what: strerror(err)" plus a hint for the errnos people meet (EPERM -> needs root/CAP_BPF).
 core::Status libbpf_error(int err, const std::string& what);
 
+// Slots of a per-CPU map value (libbpf_num_possible_cpus, at least 1).
+size_t possible_cpus();
+
 // Sums a per-CPU array map of u64 counters slot by slot.
 std::vector<uint64_t> sum_percpu_u64(const bpf_map* map);
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/libbpf_util.h"
 #include "core/metrics.h"
 
 namespace sightline::sources {
@@ -96,8 +97,7 @@ class DeltaTotals {
   // after this last read; keys_read() counts the walk.
   void read(int map_fd, const std::function<Label(const Key&)>& label_of,
             const std::function<Label(const Label&)>& overflow) {
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<Val> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<Val> per_cpu(bpf::possible_cpus());
     std::vector<Key> dead;
     Key key{}, next{};
     bool first = true;

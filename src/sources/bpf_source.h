@@ -46,9 +46,17 @@ class BpfSource : public Source {
                               const std::function<void(Skel*)>& prepare = {});
   template <class Skel>
   void stop_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns) {
+    destroy_links();
     close_ring();
     if (skel) fns.destroy(skel);
     skel = nullptr;
+  }
+  // A link the source attached itself (uprobes, tracepoints with cookies, perf events): it is
+  // destroyed at stop, before the skeleton.
+  void keep_link(bpf_link* l) { links_.push_back(l); }
+  void destroy_links() {
+    for (auto* l : links_) bpf_link__destroy(l);
+    links_.clear();
   }
   // After the skeleton is loaded and attached: open the ring and remember the maps.
   core::Status open_ring(bpf_object* obj, EventSink* sink);
@@ -84,6 +92,7 @@ class BpfSource : public Source {
  private:
   static int on_record(void* ctx, void* data, size_t size);
   bpf::RingBuffer rb_;
+  std::vector<bpf_link*> links_;
   bpf_object* obj_ = nullptr;
   bpf_map* stats_map_ = nullptr;
 };

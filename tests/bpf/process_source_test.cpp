@@ -84,8 +84,11 @@ TEST(ProcessSource, FailedExecCarriesErrnoAndTheProcessKeepsItsName) {
   h.start("process", test::self_included());
   pid_t child = spawn([] {
     prctl(PR_SET_NAME, "sl-failexec");
-    const char* argv[] = {"nothing-here", "arg1", nullptr};
-    execv("/nonexistent/sl-no-such-binary", const_cast<char**>(argv));
+    // On the stack, as shells build argv: a failed exec is read at sys_exit, where BPF cannot
+    // fault in a page the process never touched (a literal in an untouched .rodata page).
+    char a0[] = "nothing-here", a1[] = "arg1";
+    char* argv[] = {a0, a1, nullptr};
+    execv("/nonexistent/sl-no-such-binary", argv);
     _exit(3);
   });
   wait_status(child);

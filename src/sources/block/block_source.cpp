@@ -81,8 +81,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
                             MetricType::kCounter};
 
     int fd = bpf_map__fd(skel_->maps.block_devops);
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<sl_block_val> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<sl_block_val> per_cpu(bpf::possible_cpus());
     sl_block_key key{}, next{};
     bool first = true;
     uint64_t ios = 0;

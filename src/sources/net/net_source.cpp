@@ -196,8 +196,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                                  "TCP segments retransmitted, whole node, counted as they happen",
                                  MetricType::kCounter};
     if (skel_) {
-      int ncpu = libbpf_num_possible_cpus();
-      std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+      std::vector<uint64_t> per_cpu(bpf::possible_cpus());
       int fd = bpf_map__fd(skel_->maps.tcp_transitions);
       for (uint32_t i = 0; i < SL_TCP_NSTATES * SL_TCP_NSTATES; i++) {
         if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;

@@ -175,8 +175,7 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
                              MetricType::kCounter};
     std::map<std::tuple<std::string, std::string, std::string, std::string>, PktTotals> sums;
     std::vector<sl_pkt_key> gone;
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<sl_pkt_val> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<sl_pkt_val> vals(bpf::possible_cpus());
     int fd = bpf_map__fd(skel_->maps.pkt_counts);
     sl_pkt_key key{}, next{};
     for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0; first = false) {

@@ -55,8 +55,8 @@ class ProfileSourceImpl final : public ProfileSource {
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
     if (o.on_cpu && f.perf_event && f.prog_perf_event) {
-      int ncpu = libbpf_num_possible_cpus();
-      for (int cpu = 0; cpu < ncpu; cpu++) {
+      size_t attached = 0;
+      for (int cpu = 0; cpu < static_cast<int>(bpf::possible_cpus()); cpu++) {
         perf_event_attr attr;
         memset(&attr, 0, sizeof attr);
         attr.size = sizeof attr;
@@ -73,9 +73,10 @@ class ProfileSourceImpl final : public ProfileSource {
           stop();
           return bpf::libbpf_error(err, "profile: attaching to the cpu-clock event of CPU " + std::to_string(cpu));
         }
-        links_.push_back(link);  // the link owns the perf event fd
+        src_.keep(link);  // the link owns the perf event fd
+        attached++;
       }
-      if (links_.empty()) {
+      if (!attached) {
         stop();
         return core::Status::error(ENODEV, "profile: no CPU accepted a cpu-clock perf event");
       }
@@ -102,21 +103,24 @@ class ProfileSourceImpl final : public ProfileSource {
                          core::MetricType::kCounter};
     for (const auto& [comm, n] : per_comm_) f.series.push_back({{{"comm", comm}}, double(n), {}});
     out.push_back(std::move(f));
+    // A sample whose stack could not be kept is still counted, without that stack.
+    core::MetricFamily lost{"sightline_profile_stacks_lost_total",
+                            "Stacks of samples not kept: a collision in the kernel's stack map (it is "
+                            "drained every second) or an id reused before it was read",
+                            core::MetricType::kCounter};
+    lost.series.push_back({{}, double(counts().stacks_lost), {}});
+    out.push_back(std::move(lost));
   }
 
   SourceStats stats() const override {
     SourceStats s = src_.stats();
     s.events = counts_.samples;
-    s.lost_pairing = counts_.stacks_lost;
+    s.lost_pairing = 0;  // stack-map collisions: sightline_profile_stacks_lost_total, not lost events
     return s;
   }
   std::vector<bpf::ProgramStats> program_stats() const override { return src_.program_stats(); }
 
-  void stop() override {
-    for (auto* l : links_) bpf_link__destroy(l);
-    links_.clear();
-    src_.stop();
-  }
+  void stop() override { src_.stop(); }
 
   void drain(profile::Profile* on, profile::Profile* off) override {
     on->offcpu = false;
@@ -166,9 +170,7 @@ class ProfileSourceImpl final : public ProfileSource {
           } else if (!which) {
             counts_.stacks_lost += v;  // its id was reused before we read it
           }
-        } else if (ustack == -17 /* EEXIST: collision in the stack map */ && !which) {
-          counts_.stacks_lost += v;
-        }
+        }  // -EEXIST (a collision in the stack map) is counted by the kernel
         if (kstack >= 0) stack_ids.insert(kstack);
         add_entry(which ? off : on, tgid, comm, kstack, uips, v, which == 1);
       }
@@ -189,7 +191,11 @@ class ProfileSourceImpl final : public ProfileSource {
     }
   }
 
-  StackCounts counts() const override { return counts_; }
+  StackCounts counts() const override {
+    StackCounts c = counts_;
+    c.stacks_lost += src_.stats().lost_pairing;  // the kernel's count of stack-map collisions
+    return c;
+  }
 
   std::string recent_folded(uint64_t seconds) const override {
     std::lock_guard lock(recent_mu_);
@@ -275,6 +281,7 @@ class ProfileSourceImpl final : public ProfileSource {
                                          });
     }
     profile_bpf* skel() const { return skel_; }
+    void keep(bpf_link* l) { keep_link(l); }
     static std::string base(const bpf::Features& f) { return base_requirements(f); }
     ProfileSourceImpl* target_ = nullptr;
 
@@ -289,7 +296,6 @@ class ProfileSourceImpl final : public ProfileSource {
   static std::string BpfSource_base(const bpf::Features& f) { return Bpf::base(f); }
 
   Bpf src_;
-  std::vector<bpf_link*> links_;
   uint32_t hz_ = 49;
   uint64_t start_ns_ = 0;
   symbols::Symbolizer sym_;

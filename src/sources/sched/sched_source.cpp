@@ -51,7 +51,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
     cgroup_info_ = o.cgroup_info;
     auto st = SkeletonSource::start(o, f, sink);
     if (st) {  // the catch-all slot for cgroups past the map's bound
-      std::vector<sl_hist> zero(per_cpu_count());
+      std::vector<sl_hist> zero(bpf::possible_cpus());
       uint64_t other = 0;
       bpf_map_update_elem(bpf_map__fd(skel_->maps.runq_hist), &other, zero.data(), BPF_NOEXIST);
     }
@@ -101,7 +101,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
     cglat.bounds = lat.bounds;
     core::MetricSeries all;
     std::map<std::pair<std::string, std::string>, core::LogHistogram> by_cgroup;
-    std::vector<sl_hist> per_cpu(per_cpu_count());
+    std::vector<sl_hist> per_cpu(bpf::possible_cpus());
     int fd = bpf_map__fd(skel_->maps.runq_hist);
     uint64_t key = 0, next = 0;
     std::vector<uint64_t> gone;
@@ -138,10 +138,6 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
   }
 
  private:
-  size_t per_cpu_count() const {
-    int n = libbpf_num_possible_cpus();
-    return static_cast<size_t>(n > 0 ? n : 1);
-  }
   static constexpr const char* kOther = "__other__";
 
   DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries};

@@ -114,8 +114,7 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(10, 34, 2);  // 1 us .. 17 s
     int fd = bpf_map__fd(skel_->maps.sys_latency);
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<sl_hist> per_cpu(static_cast<size_t>(ncpu));
+    std::vector<sl_hist> per_cpu(bpf::possible_cpus());
     uint32_t key, next;
     bool first = true;
     while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {

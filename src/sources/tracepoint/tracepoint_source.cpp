@@ -35,7 +35,6 @@ constexpr size_t kMaxSeries = 4096;
 
 class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u << 20> {
  public:
-  ~TracepointSource() override { detach(); }
   std::string_view name() const override { return "tracepoint"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
@@ -46,7 +45,7 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    detach();
+    stop();
     if (o.tracepoints.size() > SL_TP_MAX_PROBES)
       return core::Status::error(E2BIG, "tracepoint: at most " + std::to_string(SL_TP_MAX_PROBES) + " tracepoints");
     probes_.clear();
@@ -99,14 +98,9 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
         stop();
         return bpf::libbpf_error(err, "tracepoint: attaching to " + probes_[id].label);
       }
-      links_.push_back(l);
+      keep_link(l);
     }
     return {};
-  }
-
-  void stop() override {
-    detach();
-    SkeletonSource::stop();
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {
@@ -115,8 +109,7 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
                               "Tracepoint hits counted in the kernel, by tracepoint, field and the field's value",
                               core::MetricType::kCounter};
     std::map<std::pair<size_t, std::string>, uint64_t> sums;
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<uint64_t> per_cpu(bpf::possible_cpus());
     int fd = bpf_map__fd(skel_->maps.tp_counts);
     sl_tp_key k{}, next{};
     for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &k, &next) == 0; first = false) {
@@ -178,12 +171,6 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
     return tracepoint::field_value(at0, bytes, SL_TP_KEY, &v) ? v.text : "?";
   }
 
-  void detach() {
-    for (auto* l : links_) bpf_link__destroy(l);
-    links_.clear();
-  }
-
-  std::vector<bpf_link*> links_;
   std::vector<Probe> probes_;
   std::function<void(size_t, const uint8_t*, size_t, const core::Event&)> records_;
   uint64_t overflowed_ = 0;

@@ -24,7 +24,6 @@ using CallLabel = std::pair<std::string, std::string>;  // probe, process key
 
 class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
  public:
-  ~UprobeSource() override { detach(); }
   std::string_view name() const override { return "uprobe"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
@@ -39,7 +38,6 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
-    detach();
     name_of_ = o.process_name;
     // Resolve every target first: a typo is an error before anything is loaded.
     std::vector<std::pair<UprobeFunction, const UprobeSpec*>> fns;
@@ -76,15 +74,10 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
           return bpf::libbpf_error(err, "uprobe: attaching to " + fn.label + " (" + fn.path + "+0x" +
                                             hex(fn.offset) + ")");
         }
-        links_.push_back(l);
+        keep_link(l);
       }
     }
     return {};
-  }
-
-  void stop() override {
-    detach();
-    SkeletonSource::stop();
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {
@@ -103,8 +96,7 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
                            core::MetricType::kHistogram};
     lat.scale = 1e-9;
     lat.bounds = core::LogHistogram::pow2_bounds(8, 34, 2);  // 256 ns .. 17 s
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<sl_hist> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    std::vector<sl_hist> per_cpu(bpf::possible_cpus());
     int fd = bpf_map__fd(skel_->maps.uprobe_latency);
     for (uint32_t id = 0; id < names_.size(); id++) {
       if (bpf_map_lookup_elem(fd, &id, per_cpu.data()) != 0) continue;
@@ -131,12 +123,6 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
     snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
     return b;
   }
-  void detach() {
-    for (auto* l : links_) bpf_link__destroy(l);
-    links_.clear();
-  }
-
-  std::vector<bpf_link*> links_;
   std::vector<std::string> names_;  // by probe id (the attach cookie)
   DeltaTotals<sl_uprobe_key, Count, CallLabel> calls_{kMaxSeries};
 };
