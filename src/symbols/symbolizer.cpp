@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +13,12 @@
 namespace sightline::symbols {
 
 namespace {
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   if (!in) return {};
@@ -132,10 +140,9 @@ const ElfSymbols* Symbolizer::file(const Mapping& m, uint32_t pid) {
   return e.syms.get();
 }
 
-Frame Symbolizer::user(uint32_t pid, uint64_t addr) {
-  std::lock_guard lock(mu_);
+bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out) {
   auto pit = procs_.find(pid);
-  if (pit == procs_.end()) return {"[unknown]", "[unknown]", addr};
+  if (pit == procs_.end()) return false;
   Proc& p = pit->second;
   for (const auto& m : p.maps) {
     if (addr < m.start || addr >= m.end) continue;
@@ -148,15 +155,35 @@ Frame Symbolizer::user(uint32_t pid, uint64_t addr) {
           p.jit->load_text(text);
         }
       }
-      if (p.jit)
-        if (const Symbol* s = p.jit->find(addr)) return {s->name, "[jit]", addr - s->addr};
-      return {"[unknown]", m.path, addr - m.start};
+      const Symbol* s = p.jit ? p.jit->find(addr) : nullptr;
+      *out = s ? Frame{s->name, "[jit]", addr - s->addr} : Frame{"[unknown]", m.path, addr - m.start};
+      return true;
     }
     const ElfSymbols* elf = file(m, pid);
     uint64_t offset = addr - m.start + m.pgoff, vaddr;
-    if (!elf || !elf->offset_to_vaddr(offset, &vaddr)) return {"[unknown]", m.path, offset};
-    if (const Symbol* s = elf->find(vaddr)) return {s->name, m.path, vaddr - s->addr};
-    return {"[unknown]", m.path, offset};
+    const Symbol* s = elf && elf->offset_to_vaddr(offset, &vaddr) ? elf->find(vaddr) : nullptr;
+    *out = s ? Frame{s->name, m.path, vaddr - s->addr} : Frame{"[unknown]", m.path, offset};
+    return true;
+  }
+  return false;
+}
+
+Frame Symbolizer::user(uint32_t pid, uint64_t addr) {
+  Frame f;
+  bool refresh;
+  {
+    std::lock_guard lock(mu_);
+    if (lookup_locked(pid, addr, &f)) return f;
+    // No mapping holds it: code mapped since the snapshot (dlopen, JIT), or never taken. Read
+    // the mappings again, at most once a second per process (a gone one fails at once).
+    auto it = procs_.find(pid);
+    uint64_t now = now_ns();
+    refresh = it == procs_.end() || !it->second.miss_ns || now - it->second.miss_ns >= 1000000000ULL;
+    if (it != procs_.end() && refresh) it->second.miss_ns = now;
+  }
+  if (refresh && remember(pid)) {
+    std::lock_guard lock(mu_);
+    if (lookup_locked(pid, addr, &f)) return f;
   }
   return {"[unknown]", "[unknown]", addr};
 }

@@ -72,7 +72,8 @@ class Symbolizer {
       : proc_root_(std::move(proc_root)), debug_root_(std::move(debug_root)) {}
 
   // Takes a snapshot of the process's mappings now (call when a process is first seen; again
-  // after it exec'd). False when the process is gone.
+  // after it exec'd). False when the process is gone. An address outside every mapping also
+  // takes a new snapshot (at most once a second per process): libraries loaded later.
   bool remember(uint32_t pid);
   void forget(uint32_t pid);
   Frame user(uint32_t pid, uint64_t addr);
@@ -85,10 +86,12 @@ class Symbolizer {
  private:
   struct Proc {
     std::vector<Mapping> maps;
+    uint64_t miss_ns = 0;  // CLOCK_MONOTONIC of the last snapshot an unmapped address asked for
     std::unique_ptr<PerfMap> jit;
     bool tried_jit = false;
   };
   const ElfSymbols* file(const Mapping& m, uint32_t pid);
+  bool lookup_locked(uint32_t pid, uint64_t addr, Frame* out);
 
   std::string proc_root_, debug_root_;
   std::mutex mu_;

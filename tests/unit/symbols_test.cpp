@@ -42,6 +42,12 @@ class Built : public ::testing::Test {
     sh("cc -O1 -g -pie -fPIE -o " + d + "/pie " + d + "/prog.c -L" + d + " -lsl -Wl,-rpath," + d);
     sh("cc -O1 -g -no-pie -fno-PIE -o " + d + "/nopie " + d + "/prog.c -L" + d + " -lsl -Wl,-rpath," + d);
     sh("c++ -O1 -o " + d + "/cpp " + d + "/cpp.cc");
+    write("dl.c",
+          "#include <dlfcn.h>\n#include <stdio.h>\n#include <unistd.h>\n"
+          "int main(int argc, char** argv) { char c; if (read(0, &c, 1) != 1) return 1;\n"
+          "  void* h = dlopen(argv[1], RTLD_NOW); if (!h) return 2;\n"
+          "  printf(\"%p\\n\", dlsym(h, \"sl_lib_func\")); fflush(stdout); pause(); return 0; }\n");
+    sh("cc -O1 -o " + d + "/dl " + d + "/dl.c -ldl");
     // Stripped, symbols in a debug file named by .gnu_debuglink next to it.
     sh("cp " + d + "/pie " + d + "/linked && objcopy --only-keep-debug " + d + "/linked " + d +
        "/linked.debug && strip --strip-all " + d + "/linked && objcopy --add-gnu-debuglink=" + d +
@@ -155,6 +161,37 @@ TEST_F(Built, LiveProcessAddressesResolveThroughItsMappings) {
     EXPECT_EQ(sym.user(static_cast<uint32_t>(pid), 0x10).function, "[unknown]");
     EXPECT_EQ(sym.user(12345678, burn).function, "[unknown]") << "a process never remembered";
   }
+}
+
+// A library loaded after the mappings were taken is found by taking them again.
+TEST_F(Built, LibraryLoadedAfterTheSnapshotIsFound) {
+  int in[2], out[2];
+  ASSERT_EQ(pipe(in), 0);
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    execl(path("dl").c_str(), "dl", path("libsl.so").c_str(), nullptr);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  Symbolizer sym;
+  usleep(100 * 1000);  // the program has started (its own mappings only)
+  ASSERT_TRUE(sym.remember(static_cast<uint32_t>(pid)));
+  ASSERT_EQ(::write(in[1], "g", 1), 1);
+  char buf[64] = {};
+  FILE* f = fdopen(out[0], "r");
+  ASSERT_TRUE(fgets(buf, sizeof buf, f));
+  unsigned long long lib = strtoull(buf, nullptr, 16);
+  Frame l = sym.user(static_cast<uint32_t>(pid), lib + 1);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  fclose(f);
+  close(in[1]);
+  EXPECT_EQ(l.function, "sl_lib_func");
+  EXPECT_EQ(l.module, path("libsl.so"));
 }
 
 TEST(SymbolText, KallsymsPerfMapsAndProcMaps) {
