@@ -1,6 +1,8 @@
 #include "symbols/elf_symbols.h"
 
 #include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -139,6 +141,45 @@ bool has_symtab(Elf* elf) {
 
 }  // namespace
 
+struct ElfSymbols::DwarfHandle {
+  ElfHandle file;
+  Dwarf* dw = nullptr;
+  ~DwarfHandle() {
+    if (dw) dwarf_end(dw);
+  }
+};
+
+ElfSymbols::~ElfSymbols() = default;
+
+std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr) const {
+  if (!dwarf_tried_) {
+    dwarf_tried_ = true;
+    if (!dwarf_file_.empty()) {
+      auto h = std::make_unique<DwarfHandle>();
+      if (h->file.open(dwarf_file_) && (h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr)))
+        dwarf_ = std::move(h);
+    }
+  }
+  std::vector<std::string> out;
+  if (!dwarf_) return out;
+  Dwarf_Die cu;
+  if (!dwarf_addrdie(dwarf_->dw, vaddr, &cu)) return out;
+  Dwarf_Die* scopes = nullptr;
+  int n = dwarf_getscopes(&cu, vaddr, &scopes);
+  for (int i = n - 1; i >= 0; i--) {  // outermost first
+    if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+    Dwarf_Attribute attr;
+    const char* name = nullptr;
+    if (dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(&scopes[i], DW_AT_MIPS_linkage_name, &attr))
+      name = dwarf_formstring(&attr);
+    if (!name && dwarf_attr_integrate(&scopes[i], DW_AT_name, &attr)) name = dwarf_formstring(&attr);
+    out.push_back(name ? demangle(name) : "[inlined]");
+  }
+  free(scopes);
+  return out;
+}
+
 core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
                               const std::string& debug_root) {
   ElfHandle h;
@@ -157,6 +198,7 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
   }
   es->build_id_ = read_build_id(h.elf);
   read_symbols(h.elf, es->syms_);
+  if (section(h.elf, ".debug_info")) es->dwarf_file_ = path;
   if (!has_symtab(h.elf)) {
     // Stripped: the debug file by build id, then by debuglink (next to it, .debug/, the root).
     std::vector<std::string> candidates;
@@ -178,6 +220,7 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
       if (!es->build_id_.empty() && !id.empty() && id != es->build_id_) continue;  // another build
       read_symbols(d.elf, es->syms_);
       es->debug_file_ = c;
+      if (es->dwarf_file_.empty() && section(d.elf, ".debug_info")) es->dwarf_file_ = c;
       break;
     }
   }

@@ -47,12 +47,21 @@ class ElfSymbols {
   // Every symbol whose name matches `glob` (* and ?), for uprobes by pattern.
   std::vector<const Symbol*> match(std::string_view glob) const;
   const std::vector<Symbol>& symbols() const { return syms_; }
+  // Functions inlined at `vaddr`, from the outermost inlined call to the innermost (the
+  // containing function itself is find()'s), from DWARF (.debug_info of the file or its debug
+  // file); empty without DWARF or inlining. The DWARF is opened on first use.
+  std::vector<std::string> inlined(uint64_t vaddr) const;
+  ~ElfSymbols();
 
  private:
   std::vector<Symbol> syms_;  // sorted by addr, de-duplicated
   std::vector<Segment> segments_;
   std::string build_id_, debug_file_;
+  std::string dwarf_file_;  // the file with .debug_info, if any
   bool dyn_ = false;
+  struct DwarfHandle;
+  mutable std::unique_ptr<DwarfHandle> dwarf_;
+  mutable bool dwarf_tried_ = false;
 };
 
 // C++ (Itanium ABI) names demangled; anything else returned as is.

@@ -140,7 +140,7 @@ const ElfSymbols* Symbolizer::file(const Mapping& m, uint32_t pid) {
   return e.syms.get();
 }
 
-bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out) {
+bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vector<std::string>* inlined) {
   auto pit = procs_.find(pid);
   if (pit == procs_.end()) return false;
   Proc& p = pit->second;
@@ -163,6 +163,7 @@ bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out) {
     uint64_t offset = addr - m.start + m.pgoff, vaddr;
     const Symbol* s = elf && elf->offset_to_vaddr(offset, &vaddr) ? elf->find(vaddr) : nullptr;
     *out = s ? Frame{s->name, m.path, vaddr - s->addr} : Frame{"[unknown]", m.path, offset};
+    if (s && inlined) *inlined = elf->inlined(vaddr);
     return true;
   }
   return false;
@@ -186,6 +187,21 @@ Frame Symbolizer::user(uint32_t pid, uint64_t addr) {
     if (lookup_locked(pid, addr, &f)) return f;
   }
   return {"[unknown]", "[unknown]", addr};
+}
+
+std::vector<Frame> Symbolizer::user_frames(uint32_t pid, uint64_t addr) {
+  std::vector<Frame> out;
+  std::vector<std::string> inl;
+  Frame f;
+  bool found;
+  {
+    std::lock_guard lock(mu_);
+    found = lookup_locked(pid, addr, &f, &inl);
+  }
+  if (!found) f = user(pid, addr);  // the refreshing path; no inline names then
+  out.push_back(f);
+  for (auto& name : inl) out.push_back({std::move(name), f.module, 0, false});
+  return out;
 }
 
 Frame Symbolizer::kernel(uint64_t addr) {

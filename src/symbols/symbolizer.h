@@ -77,6 +77,8 @@ class Symbolizer {
   bool remember(uint32_t pid);
   void forget(uint32_t pid);
   Frame user(uint32_t pid, uint64_t addr);
+  // The same with the functions inlined there after it (DWARF): caller first, innermost last.
+  std::vector<Frame> user_frames(uint32_t pid, uint64_t addr);
   Frame kernel(uint64_t addr);
 
   // Cache figures, for the agent's own metrics.
@@ -91,7 +93,7 @@ class Symbolizer {
     bool tried_jit = false;
   };
   const ElfSymbols* file(const Mapping& m, uint32_t pid);
-  bool lookup_locked(uint32_t pid, uint64_t addr, Frame* out);
+  bool lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vector<std::string>* inlined = nullptr);
 
   std::string proc_root_, debug_root_;
   std::mutex mu_;

@@ -57,6 +57,24 @@ fpshare=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1
 echo "complete user stacks without frame pointers: dwarf $share%, fp $fpshare%"
 kill $nofp
 
+# Inlined functions appear as frames of their own (DWARF inline records).
+cat >"$tmp/inl.c" <<'C'
+#include <stdlib.h>
+#include <time.h>
+static inline __attribute__((always_inline)) long hot_inline(long n) { long s = 0; for (long i = 0; i < n; i++) s += i * i ^ (s >> 3); return s; }
+volatile long sink;
+long __attribute__((noinline)) burn_cpu(long n) { return hot_inline(n) + 1; }
+int main(int argc, char** argv) { time_t end = time(0) + atoi(argv[1]); while (time(0) < end) sink += burn_cpu(10000000); return 0; }
+C
+cc -O2 -g -o "$tmp/inl" "$tmp/inl.c"
+"$tmp/inl" 30 &
+inl=$!
+bg_pid $inl
+sleep 0.3
+"$SL" profile -p $inl -d 1.5 -o "$tmp/inl.folded" 2>/dev/null || fail "profile (inline)"
+grep -qE ';main;burn_cpu;hot_inline [0-9]+$' "$tmp/inl.folded" || fail "no inlined frame: $(cat "$tmp/inl.folded")"
+kill $inl
+
 # pprof, gzipped as pprof writes them, read by go tool pprof.
 "$SL" profile -p $pid -d 2 -o "$tmp/cpu.pb.gz" 2>/dev/null || fail "profile -o .pb.gz"
 top=$(HOME=$tmp GOCACHE=$tmp/gocache go tool pprof -top "$tmp/cpu.pb.gz" 2>&1) || fail "go tool pprof: $top"

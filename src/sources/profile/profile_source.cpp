@@ -249,7 +249,8 @@ class ProfileSourceImpl final : public ProfileSource {
         kernel.push_back(f);
       }
     // Root first: the user stack from its outermost frame, then the kernel's.
-    for (auto it = uips.rbegin(); it != uips.rend(); ++it) e.frames.push_back(sym_.user(tgid, *it));
+    for (auto it = uips.rbegin(); it != uips.rend(); ++it)
+      for (auto& f : sym_.user_frames(tgid, *it)) e.frames.push_back(std::move(f));
     for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
     if (!offcpu) {
       counts_.samples += v;
