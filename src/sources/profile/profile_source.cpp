@@ -3,6 +3,7 @@
 
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -151,10 +152,7 @@ class ProfileSourceImpl final : public ProfileSource {
         continue;
       std::string comm(k.comm, strnlen(k.comm, sizeof k.comm));
       merged[k.offcpu ? 1 : 0][{k.tgid, comm, k.kstack, k.ustack}] += v;
-      if (!seen_.count(k.tgid) && k.tgid) {
-        seen_.insert(k.tgid);
-        sym_.remember(k.tgid);
-      }
+      if (k.tgid) note_process(k.tgid);
     }
     for (int which = 0; which < 2; which++)
       for (const auto& [mk, v] : merged[which]) {
@@ -186,7 +184,7 @@ class ProfileSourceImpl final : public ProfileSource {
     // Exited processes: keep their mappings only while they may still have samples queued.
     if (seen_.size() > symbols::Symbolizer::kMaxProcesses / 2) {
       for (auto it = seen_.begin(); it != seen_.end();)
-        if (!process_alive(*it)) sym_.forget(*it), it = seen_.erase(it);
+        if (!process_alive(it->first)) sym_.forget(it->first), unwinder_.forget(it->first), it = seen_.erase(it);
         else ++it;
     }
   }
@@ -217,10 +215,7 @@ class ProfileSourceImpl final : public ProfileSource {
     if (size < sizeof(sl_prof_sample)) return false;
     const auto* s = static_cast<const sl_prof_sample*>(data);
     if (s->kind != SL_EV_PROFILE || s->stack_len > sizeof s->stack) return false;
-    if (!seen_.count(s->tgid)) {
-      seen_.insert(s->tgid);
-      sym_.remember(s->tgid);
-    }
+    note_process(s->tgid);
     symbols::UserRegs regs{s->ip, s->sp, s->bp};
     std::vector<uint64_t> uips;
     unwinder_.unwind(s->tgid, s->tid, regs, s->stack_base, s->stack, s->stack_len, &uips);
@@ -300,7 +295,29 @@ class ProfileSourceImpl final : public ProfileSource {
   uint32_t hz_ = 49;
   uint64_t start_ns_ = 0;
   symbols::Symbolizer sym_;
-  std::set<uint32_t> seen_;
+  // Processes whose mappings are taken, by the identity of their executable (dev:inode of
+  // /proc/PID/exe): an exec changes it, and the mappings are taken again.
+  // Checked at most once a second per process.
+  struct Seen {
+    uint64_t dev = 0, ino = 0;
+    std::chrono::steady_clock::time_point checked;
+  };
+  std::map<uint32_t, Seen> seen_;
+  void note_process(uint32_t tgid) {
+    auto now = std::chrono::steady_clock::now();
+    auto it = seen_.find(tgid);
+    if (it != seen_.end() && now - it->second.checked < std::chrono::seconds(1)) return;
+    struct stat st{};
+    bool alive = stat(("/proc/" + std::to_string(tgid) + "/exe").c_str(), &st) == 0;
+    bool known = it != seen_.end();
+    if (known) {
+      it->second.checked = now;
+      if (!alive || (it->second.dev == st.st_dev && it->second.ino == st.st_ino)) return;  // same program, or gone
+      unwinder_.forget(tgid);  // exec'd: another program
+    }
+    seen_[tgid] = Seen{st.st_dev, st.st_ino, now};
+    sym_.remember(tgid);
+  }
   StackCounts counts_;
   std::map<std::string, uint64_t> per_comm_;
   symbols::DwarfUnwinder unwinder_;
