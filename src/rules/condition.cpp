@@ -1,0 +1,567 @@
+#include "rules/condition.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/render.h"
+#include "core/schema.h"
+#include "symbols/elf_symbols.h"
+
+namespace sightline::rules {
+
+namespace {
+
+constexpr size_t kKinds = static_cast<size_t>(core::EventKind::kCount);
+
+enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName };
+
+struct DerivedDef {
+  const char* name;
+  Derived d;
+  const char* doc;
+};
+constexpr DerivedDef kDerived[] = {
+    {"proc.cmdline", Derived::kCmdline, "name and arguments (exec: argv[1..])"},
+    {"proc.aname", Derived::kAname, "any ancestor's name; proc.aname[N]: the Nth (1: parent)"},
+    {"fd.directory", Derived::kDirectory, "directory part of fd.name"},
+    {"fd.filename", Derived::kFilename, "last component of fd.name"},
+    {"user.name", Derived::kUserName, "user name of user.uid"},
+};
+
+struct FieldRef {
+  std::string name;
+  Derived derived = Derived::kNone;
+  int n = 0;
+  std::array<const core::FieldDef*, kKinds> per_kind{};
+  bool numeric = false;
+};
+
+const core::FieldDef* schema_field(core::EventKind k, std::string_view name) {
+  for (const auto& f : core::kind_def(k).fields)
+    if (f.name == name) return &f;
+  for (const auto& f : core::common_fields())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+bool numeric_type(core::FieldType t) {
+  using T = core::FieldType;
+  return t == T::kInt || t == T::kUint || t == T::kDuration || t == T::kTime || t == T::kOctal;
+}
+
+// Resolves "proc.aname[2]" etc.; false if no such field.
+bool resolve(std::string_view name, FieldRef* f) {
+  f->name = std::string(name);
+  std::string_view base = name;
+  if (size_t b = name.find('['); b != std::string_view::npos && name.back() == ']') {
+    base = name.substr(0, b);
+    std::string idx(name.substr(b + 1, name.size() - b - 2));
+    char* end;
+    long n = strtol(idx.c_str(), &end, 10);
+    if (idx.empty() || *end || n < 1 || n > 32 || base != "proc.aname") return false;
+    f->derived = Derived::kAnameN;
+    f->n = static_cast<int>(n);
+    return true;
+  }
+  for (const auto& d : kDerived)
+    if (base == d.name) {
+      f->derived = d.d;
+      return true;
+    }
+  bool any = false;
+  for (size_t k = 0; k < kKinds; k++) {
+    f->per_kind[k] = schema_field(static_cast<core::EventKind>(k), name);
+    if (f->per_kind[k]) {
+      any = true;
+      f->numeric = numeric_type(f->per_kind[k]->type);
+    }
+  }
+  return any;
+}
+
+// The kinds that carry a field (derived ones: every kind, or those with fd.name).
+std::set<core::EventKind> kinds_of(const FieldRef& f) {
+  std::set<core::EventKind> out;
+  for (size_t k = 0; k < kKinds; k++) {
+    auto kind = static_cast<core::EventKind>(k);
+    bool has = f.derived == Derived::kNone ? f.per_kind[k] != nullptr
+               : (f.derived == Derived::kDirectory || f.derived == Derived::kFilename)
+                   ? schema_field(kind, "fd.name") != nullptr
+                   : true;
+    if (has) out.insert(kind);
+  }
+  return out;
+}
+
+struct Got {
+  bool present = false, numeric = false;
+  int64_t num = 0;
+  std::string_view s;
+  std::string own;  // storage when the text is built
+};
+
+void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
+  g->present = false;
+  switch (f.derived) {
+    case Derived::kNone: {
+      const core::FieldDef* def = f.per_kind[static_cast<size_t>(e.kind)];
+      if (!def) return;
+      core::Value v = def->get(e);
+      g->present = true;
+      using T = core::FieldType;
+      switch (v.type) {
+        case T::kInt: g->numeric = true, g->num = v.i; return;
+        case T::kUint: case T::kDuration: case T::kTime: case T::kOctal:
+          g->numeric = true, g->num = static_cast<int64_t>(v.u);
+          return;
+        case T::kBool: g->numeric = false, g->s = v.b ? "true" : "false"; return;
+        case T::kString: g->numeric = false, g->s = v.s; return;
+        default:
+          g->numeric = false;
+          g->own.clear();
+          if (v.type == T::kArgv) {  // space-separated
+            for (char c : v.s) g->own += c ? c : ' ';
+            while (!g->own.empty() && g->own.back() == ' ') g->own.pop_back();
+          } else {
+            core::append_value_text(g->own, v);
+          }
+          g->s = g->own;
+          return;
+      }
+    }
+    case Derived::kCmdline: {
+      g->present = true;
+      g->own.assign(e.comm);
+      if (e.kind == core::EventKind::kExec) {
+        size_t first = e.args.find('\0');  // skip argv[0]
+        if (first != std::string_view::npos)
+          for (char c : e.args.substr(first + 1)) g->own += c ? c : ' ';
+        if (first != std::string_view::npos && first + 1 < e.args.size()) g->own.insert(e.comm.size(), " ");
+        while (!g->own.empty() && g->own.back() == ' ') g->own.pop_back();
+      }
+      g->s = g->own;
+      return;
+    }
+    case Derived::kAnameN:
+      if (!ctx.ancestor) return;
+      g->own = ctx.ancestor(e.pid, f.n);
+      g->present = !g->own.empty();
+      g->s = g->own;
+      return;
+    case Derived::kAname:  // evaluated by the operator over every ancestor
+      g->present = true;
+      return;
+    case Derived::kDirectory:
+    case Derived::kFilename: {
+      if (e.kind != core::EventKind::kOpen) return;
+      std::string_view p = e.path;
+      size_t slash = p.rfind('/');
+      g->present = true;
+      if (f.derived == Derived::kFilename) g->s = slash == std::string_view::npos ? p : p.substr(slash + 1);
+      else g->s = slash == std::string_view::npos ? std::string_view(".") : slash == 0 ? p.substr(0, 1) : p.substr(0, slash);
+      return;
+    }
+    case Derived::kUserName:
+      if (!ctx.user_name) return;
+      g->own = ctx.user_name(e.uid);
+      g->present = !g->own.empty();
+      g->s = g->own;
+      return;
+  }
+}
+
+enum class Op { kEq, kNe, kLt, kLe, kGt, kGe, kContains, kIContains, kStartswith, kEndswith, kGlob, kIn, kPmatch, kIntersects, kExists };
+
+}  // namespace
+
+struct Node {
+  enum Type { kAnd, kOr, kNot, kCmp } type;
+  std::unique_ptr<Node> a, b;
+  FieldRef field;
+  Op op = Op::kEq;
+  std::vector<std::string> values;
+  std::vector<int64_t> nums;  // values as numbers, for numeric fields
+};
+
+namespace {
+
+bool icontains(std::string_view h, std::string_view n) {
+  return std::search(h.begin(), h.end(), n.begin(), n.end(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         }) != h.end();
+}
+
+bool cmp_one(const Node& n, const Got& g, size_t i) {
+  if (g.numeric && i < n.nums.size()) {
+    int64_t x = g.num, y = n.nums[i];
+    switch (n.op) {
+      case Op::kEq: case Op::kIn: return x == y;
+      case Op::kNe: return x != y;
+      case Op::kLt: return x < y;
+      case Op::kLe: return x <= y;
+      case Op::kGt: return x > y;
+      case Op::kGe: return x >= y;
+      default: break;
+    }
+  }
+  std::string_view s = g.s, v = n.values[i];
+  switch (n.op) {
+    case Op::kEq: case Op::kIn: case Op::kIntersects: return s == v;
+    case Op::kNe: return s != v;
+    case Op::kLt: return s < v;
+    case Op::kLe: return s <= v;
+    case Op::kGt: return s > v;
+    case Op::kGe: return s >= v;
+    case Op::kContains: return s.find(v) != std::string_view::npos;
+    case Op::kIContains: return icontains(s, v);
+    case Op::kStartswith: return s.starts_with(v);
+    case Op::kEndswith: return s.ends_with(v);
+    case Op::kGlob: return symbols::glob_match(v, s);
+    case Op::kPmatch:  // path is the prefix dir itself or below it
+      return s == v || (s.starts_with(v) && (v.ends_with("/") || s[v.size()] == '/'));
+    default: return false;
+  }
+}
+
+bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
+  if (n.field.derived == Derived::kAname) {  // any ancestor
+    if (!ctx.ancestor) return false;
+    for (int i = 1; i <= 16; i++) {
+      std::string a = ctx.ancestor(e.pid, i);
+      if (a.empty()) break;
+      Got g;
+      g.present = true;
+      g.own = std::move(a);
+      g.s = g.own;
+      if (n.op == Op::kExists) return true;
+      for (size_t k = 0; k < n.values.size(); k++)
+        if (cmp_one(n, g, k)) return n.op != Op::kNe;
+    }
+    return n.op == Op::kNe;
+  }
+  Got g;
+  get(n.field, e, ctx, &g);
+  if (n.op == Op::kExists) return g.present;
+  if (!g.present) return false;
+  if (n.op == Op::kIn || n.op == Op::kPmatch || n.op == Op::kIntersects) {
+    for (size_t k = 0; k < n.values.size(); k++)
+      if (cmp_one(n, g, k)) return true;
+    return false;
+  }
+  return cmp_one(n, g, 0);
+}
+
+bool eval(const Node& n, const core::Event& e, const Context& ctx) {
+  switch (n.type) {
+    case Node::kAnd: return eval(*n.a, e, ctx) && eval(*n.b, e, ctx);
+    case Node::kOr: return eval(*n.a, e, ctx) || eval(*n.b, e, ctx);
+    case Node::kNot: return !eval(*n.a, e, ctx);
+    case Node::kCmp: return eval_cmp(n, e, ctx);
+  }
+  return false;
+}
+
+// Kinds a node can match: AND intersects, OR unites, NOT and evt.type != keep everything that
+// has the fields.
+std::set<core::EventKind> kinds_of(const Node& n) {
+  auto all = [] {
+    std::set<core::EventKind> s;
+    for (size_t k = 0; k < kKinds; k++) s.insert(static_cast<core::EventKind>(k));
+    return s;
+  };
+  switch (n.type) {
+    case Node::kAnd: {
+      auto a = kinds_of(*n.a), b = kinds_of(*n.b), out = std::set<core::EventKind>{};
+      for (auto k : a)
+        if (b.count(k)) out.insert(k);
+      return out;
+    }
+    case Node::kOr: {
+      auto a = kinds_of(*n.a);
+      for (auto k : kinds_of(*n.b)) a.insert(k);
+      return a;
+    }
+    case Node::kNot: return all();
+    case Node::kCmp:
+      if (n.field.name == "evt.type" && (n.op == Op::kEq || n.op == Op::kIn)) {
+        std::set<core::EventKind> out;
+        for (const auto& v : n.values)
+          if (const auto* k = core::find_kind(v)) out.insert(k->kind);
+        return out;
+      }
+      return kinds_of(n.field);
+  }
+  return all();
+}
+
+class Parser {
+ public:
+  Parser(std::string_view text, const std::map<std::string, std::string>& macros,
+         const std::map<std::string, std::vector<std::string>>& lists, std::set<std::string>* expanding)
+      : t_(text), macros_(macros), lists_(lists), expanding_(expanding) {}
+
+  core::Status parse(std::unique_ptr<Node>* out) {
+    auto n = expr();
+    if (!err_.empty()) return core::Status::error(EINVAL, err_);
+    skip();
+    if (pos_ < t_.size()) {
+      fail("unexpected '" + std::string(word_at(pos_)) + "'");
+      return core::Status::error(EINVAL, err_);
+    }
+    *out = std::move(n);
+    return {};
+  }
+
+ private:
+  void fail(const std::string& m) {
+    if (err_.empty()) err_ = "column " + std::to_string(pos_ + 1) + ": " + m;
+  }
+  void skip() {
+    while (pos_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[pos_]))) pos_++;
+  }
+  static bool word_char(char c) {
+    return !std::isspace(static_cast<unsigned char>(c)) && c != '(' && c != ')' && c != ',' && c != '=' &&
+           c != '<' && c != '>' && c != '!' && c != '"' && c != '\'';
+  }
+  std::string_view word_at(size_t p) const {
+    size_t e = p;
+    while (e < t_.size() && word_char(t_[e])) e++;
+    return t_.substr(p, std::max<size_t>(e - p, std::min<size_t>(1, t_.size() - p)));
+  }
+  bool keyword(std::string_view k) {
+    skip();
+    if (t_.substr(pos_).starts_with(k) && (pos_ + k.size() == t_.size() || !word_char(t_[pos_ + k.size()]))) {
+      pos_ += k.size();
+      return true;
+    }
+    return false;
+  }
+  std::unique_ptr<Node> bin(Node::Type t, std::unique_ptr<Node> a, std::unique_ptr<Node> b) {
+    auto n = std::make_unique<Node>();
+    n->type = t;
+    n->a = std::move(a);
+    n->b = std::move(b);
+    return n;
+  }
+  std::unique_ptr<Node> expr() {
+    auto a = and_expr();
+    while (err_.empty() && keyword("or")) a = bin(Node::kOr, std::move(a), and_expr());
+    return a;
+  }
+  std::unique_ptr<Node> and_expr() {
+    auto a = not_expr();
+    while (err_.empty() && keyword("and")) a = bin(Node::kAnd, std::move(a), not_expr());
+    return a;
+  }
+  std::unique_ptr<Node> not_expr() {
+    if (!err_.empty()) return nullptr;
+    if (++depth_ > 200) return fail("nested too deep"), nullptr;
+    struct D { int& d; ~D() { d--; } } guard{depth_};
+    if (keyword("not")) return bin(Node::kNot, not_expr(), nullptr);
+    skip();
+    if (pos_ < t_.size() && t_[pos_] == '(') {
+      pos_++;
+      auto n = expr();
+      skip();
+      if (pos_ >= t_.size() || t_[pos_] != ')') return fail("expected ')'"), nullptr;
+      pos_++;
+      return n;
+    }
+    return primary();
+  }
+  bool value(std::string* out) {
+    skip();
+    if (pos_ >= t_.size()) return false;
+    char q = t_[pos_];
+    if (q == '"' || q == '\'') {
+      size_t end = t_.find(q, pos_ + 1);
+      if (end == std::string_view::npos) return fail("unterminated string"), false;
+      *out = std::string(t_.substr(pos_ + 1, end - pos_ - 1));
+      pos_ = end + 1;
+      return true;
+    }
+    size_t start = pos_;
+    while (pos_ < t_.size() && word_char(t_[pos_])) pos_++;
+    if (pos_ == start) return false;
+    *out = std::string(t_.substr(start, pos_ - start));
+    return true;
+  }
+  bool list(std::vector<std::string>* out) {
+    skip();
+    if (pos_ < t_.size() && t_[pos_] == '(') {
+      pos_++;
+      skip();
+      if (pos_ < t_.size() && t_[pos_] == ')') return pos_++, true;  // ()
+      for (;;) {
+        std::string v;
+        if (!value(&v)) return fail("expected a value in the list"), false;
+        if (auto it = lists_.find(v); it != lists_.end())  // a list inside a list
+          out->insert(out->end(), it->second.begin(), it->second.end());
+        else
+          out->push_back(v);
+        skip();
+        if (pos_ < t_.size() && t_[pos_] == ',') {
+          pos_++;
+          continue;
+        }
+        if (pos_ < t_.size() && t_[pos_] == ')') return pos_++, true;
+        return fail("expected ',' or ')' in the list"), false;
+      }
+    }
+    std::string name;
+    size_t at = pos_;
+    if (!value(&name)) return fail("expected a list: (a, b) or a list name"), false;
+    auto it = lists_.find(name);
+    if (it == lists_.end()) return pos_ = at, fail("no list named '" + name + "'"), false;
+    out->insert(out->end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  std::unique_ptr<Node> primary() {
+    skip();
+    size_t at = pos_;
+    std::string name;
+    while (pos_ < t_.size() && (word_char(t_[pos_]) || t_[pos_] == '[' || t_[pos_] == ']')) pos_++;
+    name = std::string(t_.substr(at, pos_ - at));
+    if (name.empty()) return fail(pos_ < t_.size() ? "unexpected '" + std::string(1, t_[pos_]) + "'" : "unexpected end"), nullptr;
+    if (auto m = macros_.find(name); m != macros_.end()) {
+      if (expanding_->count(name)) return pos_ = at, fail("macro '" + name + "' refers to itself"), nullptr;
+      expanding_->insert(name);
+      Parser sub(m->second, macros_, lists_, expanding_);
+      std::unique_ptr<Node> n;
+      auto st = sub.parse(&n);
+      expanding_->erase(name);
+      if (!st) return pos_ = at, fail("in macro '" + name + "': " + st.message()), nullptr;
+      return n;
+    }
+    auto n = std::make_unique<Node>();
+    n->type = Node::kCmp;
+    if (!resolve(name, &n->field)) {
+      pos_ = at;
+      std::string near = nearest_field(name);
+      return fail("unknown field or macro '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?")), nullptr;
+    }
+    skip();
+    static const std::pair<const char*, Op> ops[] = {
+        {"==", Op::kEq}, {"=", Op::kEq}, {"!=", Op::kNe}, {"<=", Op::kLe}, {">=", Op::kGe}, {"<", Op::kLt},
+        {">", Op::kGt}, {"icontains", Op::kIContains}, {"contains", Op::kContains}, {"startswith", Op::kStartswith},
+        {"endswith", Op::kEndswith}, {"glob", Op::kGlob}, {"intersects", Op::kIntersects}, {"in", Op::kIn},
+        {"pmatch", Op::kPmatch}, {"exists", Op::kExists}};
+    bool found = false;
+    for (const auto& [word, op] : ops) {
+      std::string_view w(word);
+      bool alpha = std::isalpha(static_cast<unsigned char>(w[0]));
+      if (alpha ? keyword(w) : t_.substr(pos_).starts_with(w)) {
+        if (!alpha) pos_ += w.size();
+        n->op = op;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return fail("expected an operator after '" + name + "' (= != < <= > >= contains icontains "
+                            "startswith endswith glob in intersects pmatch exists)"), nullptr;
+    if (n->op == Op::kExists) return n;
+    if (n->op == Op::kIn || n->op == Op::kPmatch || n->op == Op::kIntersects) {
+      if (!list(&n->values)) return nullptr;
+    } else {
+      std::string v;
+      if (!value(&v)) return fail("expected a value after the operator"), nullptr;
+      n->values.push_back(std::move(v));
+    }
+    if (n->field.numeric) {
+      for (const auto& v : n->values) {
+        char* end;
+        errno = 0;
+        long long x = strtoll(v.c_str(), &end, 0);
+        if (v.empty() || *end || errno) return fail("'" + v + "' is not a number (" + name + " is numeric)"), nullptr;
+        n->nums.push_back(x);
+      }
+    }
+    if (n->field.name == "evt.type")
+      for (const auto& v : n->values)
+        if (!core::find_kind(v)) return fail("no event type '" + v + "'"), nullptr;
+    return n;
+  }
+
+  std::string_view t_;
+  size_t pos_ = 0;
+  int depth_ = 0;
+  std::string err_;
+  const std::map<std::string, std::string>& macros_;
+  const std::map<std::string, std::vector<std::string>>& lists_;
+  std::set<std::string>* expanding_;
+};
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); j++)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+Condition::Condition() = default;
+Condition::~Condition() = default;
+Condition::Condition(Condition&&) noexcept = default;
+Condition& Condition::operator=(Condition&&) noexcept = default;
+
+core::Status Condition::parse(std::string_view text, const std::map<std::string, std::string>& macros,
+                              const std::map<std::string, std::vector<std::string>>& lists, Condition* out) {
+  std::set<std::string> expanding;
+  Parser p(text, macros, lists, &expanding);
+  std::unique_ptr<Node> root;
+  if (auto st = p.parse(&root); !st) return st;
+  out->root_ = std::move(root);
+  out->kinds_ = kinds_of(*out->root_);
+  return {};
+}
+
+bool Condition::matches(const core::Event& e, const Context& ctx) const { return root_ && eval(*root_, e, ctx); }
+
+bool field_text(std::string_view name, const core::Event& e, const Context& ctx, std::string* out) {
+  FieldRef f;
+  if (!resolve(name, &f)) return false;
+  out->clear();
+  if (f.derived == Derived::kAname) {
+    for (int i = 1; ctx.ancestor && i <= 16; i++) {
+      std::string a = ctx.ancestor(e.pid, i);
+      if (a.empty()) break;
+      *out += (out->empty() ? "" : ",") + a;
+    }
+    return true;
+  }
+  Got g;
+  get(f, e, ctx, &g);
+  if (!g.present) return true;
+  *out = g.numeric ? std::to_string(g.num) : std::string(g.s);
+  return true;
+}
+
+std::vector<std::string> all_field_names() {
+  std::set<std::string> names;
+  for (const auto& f : core::common_fields()) names.insert(std::string(f.name));
+  for (const auto& k : core::kinds())
+    for (const auto& f : k.fields) names.insert(std::string(f.name));
+  for (const auto& d : kDerived) names.insert(d.name);
+  return {names.begin(), names.end()};
+}
+
+std::string nearest_field(std::string_view name) {
+  std::string best;
+  size_t best_d = 4;  // further than this is no suggestion
+  for (const auto& f : all_field_names()) {
+    size_t d = edit_distance(name, f);
+    if (d < best_d) best_d = d, best = f;
+  }
+  return best;
+}
+
+}  // namespace sightline::rules

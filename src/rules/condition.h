@@ -1,0 +1,65 @@
+// Falco-style conditions over the schema's fields: parsed once into a tree whose field
+// references are resolved per event kind, evaluated per event without allocation in the
+// common case. Grammar (case-sensitive keywords):
+//   expr    := and ("or" and)*          and := not ("and" not)*
+//   not     := "not" not | "(" expr ")" | cond | MACRO
+//   cond    := FIELD OP VALUE | FIELD "exists" | FIELD ("in"|"intersects"|"pmatch") LIST
+//   OP      := = == != < <= > >= contains icontains startswith endswith glob
+//   VALUE   := 'str' | "str" | word | number        LIST := "(" VALUE ("," VALUE)* ")" | LISTNAME
+// Fields beyond the schema: proc.cmdline, proc.aname / proc.aname[N] (ancestors),
+// fd.directory, fd.filename, user.name.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/status.h"
+
+namespace sightline::rules {
+
+// What a condition may ask beyond the event: ancestors and user names.
+struct Context {
+  // Name of the Nth ancestor (1: parent) of process `pid`, or empty.
+  std::function<std::string(uint32_t pid, int n)> ancestor;
+  std::function<std::string(uint32_t uid)> user_name;
+};
+
+struct Node;
+
+class Condition {
+ public:
+  Condition();
+  ~Condition();
+  Condition(Condition&&) noexcept;
+  Condition& operator=(Condition&&) noexcept;
+
+  // `macros` maps a name to its condition text (expanded in place, cycles refused); `lists`
+  // maps a name to its items. Errors give the offset in `text` (column) and a suggestion for
+  // an unknown field.
+  static core::Status parse(std::string_view text, const std::map<std::string, std::string>& macros,
+                            const std::map<std::string, std::vector<std::string>>& lists, Condition* out);
+  bool matches(const core::Event& e, const Context& ctx) const;
+  // The event kinds this condition can match (from evt.type tests and the fields it reads).
+  const std::set<core::EventKind>& kinds() const { return kinds_; }
+
+ private:
+  std::unique_ptr<Node> root_;
+  std::set<core::EventKind> kinds_;
+};
+
+// A field's value as text (for outputs "%proc.name"); empty if the kind lacks it. False when
+// `name` is no field at all.
+bool field_text(std::string_view name, const core::Event& e, const Context& ctx, std::string* out);
+// Every field name a condition or output may use (schema + derived).
+std::vector<std::string> all_field_names();
+// The nearest known field name to `name` (for "did you mean").
+std::string nearest_field(std::string_view name);
+
+}  // namespace sightline::rules

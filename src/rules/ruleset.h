@@ -1,0 +1,59 @@
+// Rule files in the spirit of Falco's: YAML lists of `list`, `macro` and `rule` items. Later
+// files override earlier ones (same name replaces; `append: true` extends a list's items, a
+// macro's or a rule's condition; a rule item with only `rule` and `enabled` toggles it).
+// Conditions compile once; rules are indexed by the event kinds they can match.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/status.h"
+#include "rules/condition.h"
+
+namespace sightline::rules {
+
+enum class Priority { kEmergency, kAlert, kCritical, kError, kWarning, kNotice, kInfo, kDebug };
+std::string_view priority_name(Priority p);
+
+struct Rule {
+  std::string name, desc, output, origin;  // origin: file:line
+  Priority priority = Priority::kWarning;
+  std::vector<std::string> tags;
+  bool enabled = true;
+  std::string condition_text;  // with exceptions folded in as "and not (...)"
+  Condition condition;
+};
+
+class RuleSet {
+ public:
+  // Adds one file's items (`origin` names it in errors). Compile() afterwards.
+  core::Status add(std::string_view yaml, const std::string& origin);
+  core::Status add_file(const std::string& path);
+  // Compiles every enabled rule's condition with the macros and lists as they stand.
+  core::Status compile();
+
+  // The enabled rules that match `e`, in file order.
+  void match(const core::Event& e, const Context& ctx, std::vector<const Rule*>* out) const;
+  const std::vector<Rule>& rules() const { return rules_; }
+  size_t enabled_count() const;
+  // Every event kind some enabled rule can match: the sources the kernel must run.
+  std::vector<core::EventKind> kinds() const;
+
+ private:
+  struct MacroDef {
+    std::string condition, origin;
+  };
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, MacroDef> macros_;
+  std::vector<Rule> rules_;
+  std::array<std::vector<size_t>, static_cast<size_t>(core::EventKind::kCount)> by_kind_;
+};
+
+// "%proc.name opened %fd.name" -> the event's values (unknown fields stay as written).
+std::string render_output(std::string_view tmpl, const core::Event& e, const Context& ctx);
+
+}  // namespace sightline::rules

@@ -1,0 +1,192 @@
+// The rule language: conditions over schema fields, macros, lists, exceptions, overrides,
+// output templates, kind indexing, and errors that name the place and suggest a field.
+#include <gtest/gtest.h>
+
+#include "rules/ruleset.h"
+
+using namespace sightline;
+using core::EventKind;
+using rules::Condition;
+using rules::RuleSet;
+
+namespace {
+
+core::Event exec_event(std::string_view comm, std::string_view path, std::string_view args) {
+  core::Event e;
+  e.kind = EventKind::kExec;
+  e.pid = 42;
+  e.comm = comm;
+  e.path = path;
+  e.args = args;
+  e.pname = "nginx";
+  e.uid = 0;
+  return e;
+}
+
+core::Event open_event(std::string_view comm, std::string_view path, uint64_t flags = 0) {
+  core::Event e;
+  e.kind = EventKind::kOpen;
+  e.pid = 43;
+  e.comm = comm;
+  e.path = path;
+  e.flags = flags;
+  e.ret = 3;
+  return e;
+}
+
+rules::Context ctx() {
+  rules::Context c;
+  c.ancestor = [](uint32_t, int n) -> std::string { return n == 1 ? "nginx" : n == 2 ? "systemd" : ""; };
+  c.user_name = [](uint32_t uid) -> std::string { return uid == 0 ? "root" : ""; };
+  return c;
+}
+
+bool eval(const std::string& cond, const core::Event& e,
+          const std::map<std::string, std::vector<std::string>>& lists = {},
+          const std::map<std::string, std::string>& macros = {}) {
+  Condition c;
+  auto st = Condition::parse(cond, macros, lists, &c);
+  EXPECT_TRUE(st.ok()) << cond << ": " << st.message();
+  return c.matches(e, ctx());
+}
+
+std::string error_of(const std::string& cond) {
+  Condition c;
+  auto st = Condition::parse(cond, {}, {}, &c);
+  return st.ok() ? "" : st.message();
+}
+
+}  // namespace
+
+TEST(RuleCondition, OperatorsOverSchemaAndDerivedFields) {
+  auto e = exec_event("bash", "/bin/bash", std::string_view("bash\0-c\0id\0", 11));
+  EXPECT_TRUE(eval("evt.type = exec and proc.name = bash", e));
+  EXPECT_TRUE(eval("evt.type in (open, exec)", e));
+  EXPECT_FALSE(eval("evt.type = open", e));
+  EXPECT_TRUE(eval("proc.name in (sh, bash, zsh)", e));
+  EXPECT_TRUE(eval("proc.cmdline = 'bash -c id'", e));
+  EXPECT_TRUE(eval("proc.cmdline contains '-c'", e));
+  EXPECT_TRUE(eval("proc.args icontains '-C ID'", e));
+  EXPECT_TRUE(eval("evt.filename startswith /bin/ and evt.filename endswith bash", e));
+  EXPECT_TRUE(eval("evt.filename glob '/bin/*sh'", e));
+  EXPECT_TRUE(eval("proc.pname = nginx and proc.aname[2] = systemd and proc.aname = systemd", e));
+  EXPECT_FALSE(eval("proc.aname = init", e));
+  EXPECT_TRUE(eval("user.name = root and user.uid = 0 and proc.pid > 40 and proc.pid <= 42", e));
+  EXPECT_TRUE(eval("not proc.name = sh and (proc.name = bash or proc.name = zsh)", e));
+  EXPECT_TRUE(eval("container.id exists", e));
+  EXPECT_FALSE(eval("fd.name exists", e)) << "exec events have no fd.name";
+}
+
+TEST(RuleCondition, PathsListsAndMacros) {
+  auto o = open_event("cat", "/etc/shadow");
+  std::map<std::string, std::vector<std::string>> lists = {{"sensitive", {"/etc/shadow", "/etc/sudoers"}},
+                                                           {"bin_dirs", {"/usr/bin", "/bin"}}};
+  EXPECT_TRUE(eval("fd.name in sensitive", o, lists));
+  EXPECT_TRUE(eval("fd.directory = /etc and fd.filename = shadow", o));
+  EXPECT_TRUE(eval("fd.name pmatch (/etc)", o));
+  EXPECT_FALSE(eval("fd.name pmatch (/et)", o)) << "a path prefix is a whole directory";
+  EXPECT_FALSE(eval("fd.name pmatch bin_dirs", o, lists));
+  EXPECT_TRUE(eval("opens_shadow", o, lists, {{"opens_shadow", "evt.type = open and fd.name = /etc/shadow"}}));
+  std::map<std::string, std::string> loop = {{"a", "b"}, {"b", "a"}};
+  Condition c;
+  auto st = Condition::parse("a", loop, {}, &c);
+  EXPECT_NE(st.message().find("refers to itself"), std::string::npos) << st.message();
+}
+
+TEST(RuleCondition, KindsComeFromTypesAndFields) {
+  Condition c;
+  ASSERT_TRUE(Condition::parse("evt.type = exec and proc.name = sh", {}, {}, &c).ok());
+  EXPECT_EQ(c.kinds(), (std::set<EventKind>{EventKind::kExec}));
+  ASSERT_TRUE(Condition::parse("fd.name startswith /etc", {}, {}, &c).ok());
+  EXPECT_EQ(c.kinds(), (std::set<EventKind>{EventKind::kOpen}));
+  ASSERT_TRUE(Condition::parse("proc.name = sh", {}, {}, &c).ok());
+  EXPECT_EQ(c.kinds().size(), static_cast<size_t>(EventKind::kCount));
+}
+
+TEST(RuleCondition, ErrorsNameTheColumnAndSuggest) {
+  std::string e = error_of("proc.nme = bash");
+  EXPECT_NE(e.find("column 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'proc.name'"), std::string::npos) << e;
+  EXPECT_NE(error_of("proc.name = bash and").find("unexpected end"), std::string::npos);
+  EXPECT_NE(error_of("proc.name bash").find("expected an operator"), std::string::npos);
+  EXPECT_NE(error_of("(proc.name = a").find("expected ')'"), std::string::npos);
+  EXPECT_NE(error_of("proc.pid = abc").find("is not a number"), std::string::npos);
+  EXPECT_NE(error_of("evt.type = opne").find("no event type 'opne'"), std::string::npos);
+  EXPECT_NE(error_of("proc.name in nolist").find("no list named 'nolist'"), std::string::npos);
+  EXPECT_NE(error_of("proc.name = 'unterminated").find("unterminated"), std::string::npos);
+  EXPECT_NE(error_of(std::string(300, '(') + "proc.name = a" + std::string(300, ')')).find("too deep"), std::string::npos);
+}
+
+TEST(RuleSet, FilesOverrideAppendExceptionsAndOutputs) {
+  RuleSet rs;
+  ASSERT_TRUE(rs.add(R"(
+- list: shells
+  items: [sh, bash]
+- macro: spawned_shell
+  condition: evt.type = exec and proc.name in (shells)
+- rule: Shell under a web server
+  desc: a shell whose parent is a server
+  condition: spawned_shell and proc.pname in (nginx, httpd)
+  output: "shell %proc.name (%proc.cmdline) under %proc.pname uid=%user.uid %no.such"
+  priority: WARNING
+  tags: [shell]
+  exceptions:
+    - name: health checks
+      fields: [proc.cmdline]
+      comps: [startswith]
+      values: ["bash /healthcheck"]
+- rule: Sensitive read
+  condition: evt.type = open and fd.name = /etc/shadow
+  output: "%proc.name read %fd.name"
+  priority: error
+)", "base.yaml").ok());
+  ASSERT_TRUE(rs.add(R"(
+- list: shells
+  items: [zsh]
+  append: true
+- rule: Sensitive read
+  enabled: false
+)", "local.yaml").ok());
+  auto st = rs.compile();
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(rs.enabled_count(), 1u);
+  EXPECT_EQ(rs.kinds(), std::vector<EventKind>{EventKind::kExec});
+  std::vector<const rules::Rule*> hits;
+  auto zsh = exec_event("zsh", "/bin/zsh", std::string_view("zsh\0-i\0", 7));
+  rs.match(zsh, ctx(), &hits);
+  ASSERT_EQ(hits.size(), 1u) << "zsh was appended to the list";
+  EXPECT_EQ(rules::render_output(hits[0]->output, zsh, ctx()), "shell zsh (zsh -i) under nginx uid=0 %no.such");
+  auto health = exec_event("bash", "/bin/bash", std::string_view("bash\0/healthcheck\0", 18));
+  rs.match(health, ctx(), &hits);
+  EXPECT_TRUE(hits.empty()) << "the exception";
+  rs.match(open_event("cat", "/etc/shadow"), ctx(), &hits);
+  EXPECT_TRUE(hits.empty()) << "disabled by the second file";
+}
+
+TEST(RuleSet, ErrorsNameFileLineAndWhat) {
+  auto err = [](const std::string& yaml) {
+    RuleSet rs;
+    auto st = rs.add(yaml, "r.yaml");
+    if (st) st = rs.compile();
+    return st.ok() ? std::string() : st.message();
+  };
+  std::string e = err("- rule: x\n  condition: proc.nme = a\n  output: o\n");
+  EXPECT_NE(e.find("r.yaml:2:14"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'proc.name'"), std::string::npos) << e;
+  e = err("- rule: x\n  condition: proc.name = a\n  output: o\n  priority: loud\n");
+  EXPECT_NE(e.find("r.yaml:4:13: priority 'loud'"), std::string::npos) << e;
+  e = err("- rule: x\n  conditon: a\n");
+  EXPECT_NE(e.find("unknown key 'conditon'"), std::string::npos) << e;
+  e = err("- rule: x\n  output: o\n");
+  EXPECT_NE(e.find("'condition' is required"), std::string::npos) << e;
+  e = err("- rule: y\n  enabled: false\n");
+  EXPECT_NE(e.find("is not defined"), std::string::npos) << e;
+  e = err("- rule: x\n  condition: evt.type = exec and fd.name = /a\n  output: o\n");
+  EXPECT_NE(e.find("can match no event type"), std::string::npos) << e;
+  e = err("- macro: m\n  condition: proc.nam = a\n");
+  EXPECT_NE(e.find("macro 'm'"), std::string::npos) << e;
+  e = err("rule: x\n");
+  EXPECT_NE(e.find("list of list, macro and rule items"), std::string::npos) << e;
+  e = err("- rule: [x\n");
+  EXPECT_NE(e.find("YAML syntax"), std::string::npos) << e;
+}
