@@ -68,6 +68,9 @@ int profile(const ProfileArgs& args);
 // Folded stacks -> SVG flame graph.
 int flamegraph(const std::string& input, const std::string& output, const std::string& title);
 
+int rules_validate(const std::vector<std::string>& files, bool with_defaults);
+int rules_list(const std::vector<std::string>& files, bool with_defaults, bool json);
+
 int doctor();
 int schema(bool json);
 

@@ -155,6 +155,20 @@ int main(int argc, char** argv) {
       "  sightline uprobe libc:open --args --str 1          every open() call with its path\n"
       "  sightline uprobe ./app:'ns::Widget::spin(int)' -l  a C++ method by its demangled name");
 
+  // rules
+  auto* rules_cmd = app.add_subcommand("rules", "Check or list detection rules (the built-in set and rule files)");
+  rules_cmd->require_subcommand(1);
+  std::vector<std::string> rule_files;
+  bool no_defaults = false, rules_json = false;
+  auto* validate_cmd = rules_cmd->add_subcommand("validate", "Check rule files on top of the built-in set; "
+                                                             "errors name file:line:col");
+  validate_cmd->add_option("files", rule_files, "Rule files (YAML lists of list, macro and rule items)");
+  validate_cmd->add_flag("--no-defaults", no_defaults, "Without the built-in rules");
+  auto* list_cmd = rules_cmd->add_subcommand("list", "List the rules: priority, on/off, event types, name");
+  list_cmd->add_option("files", rule_files, "Rule files on top of the built-in set");
+  list_cmd->add_flag("--no-defaults", no_defaults, "Without the built-in rules");
+  list_cmd->add_flag("-j,--json", rules_json, "As JSON");
+
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
 
@@ -175,6 +189,8 @@ int main(int argc, char** argv) {
   cli::install_signal_handlers();
 
   if (*doctor_cmd) return cli::doctor();
+  if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
+  if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);
   if (*profile_cmd) {
     if (verbose) bpf::install_libbpf_logger(true);
     return cli::profile(pargs);

@@ -26,11 +26,40 @@ std::string demangle(const char* name) {
   return out;
 }
 
+namespace {
+// One pattern element at p[pi] against c: '?', a class "[a-z0-9]" / "[!...]", or a literal.
+// Sets *len to the element's length in the pattern.
+bool element_matches(std::string_view p, size_t pi, char c, size_t* len) {
+  if (p[pi] == '?') return *len = 1, true;
+  if (p[pi] == '[') {
+    size_t j = pi + 1;
+    bool neg = j < p.size() && (p[j] == '!' || p[j] == '^');
+    if (neg) j++;
+    bool hit = false;
+    size_t start = j;
+    while (j < p.size() && (p[j] != ']' || j == start)) {
+      if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+        hit |= c >= p[j] && c <= p[j + 2];
+        j += 3;
+      } else {
+        hit |= c == p[j++];
+      }
+    }
+    if (j < p.size()) {  // a closed class
+      *len = j - pi + 1;
+      return hit != neg;
+    }
+  }
+  *len = 1;  // a literal (an unclosed '[' too)
+  return p[pi] == c;
+}
+}  // namespace
+
 bool glob_match(std::string_view p, std::string_view s) {
-  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0, len = 0;
   while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      pi++, si++;
+    if (pi < p.size() && p[pi] != '*' && element_matches(p, pi, s[si], &len)) {
+      pi += len, si++;
     } else if (pi < p.size() && p[pi] == '*') {
       star = pi++;
       mark = si;

@@ -66,7 +66,7 @@ class ElfSymbols {
 
 // C++ (Itanium ABI) names demangled; anything else returned as is.
 std::string demangle(const char* name);
-// fnmatch-style: * any run, ? one character.
+// fnmatch-style: * any run, ? one character, [a-z0-9] / [!x] one of (or not of) a class.
 bool glob_match(std::string_view pattern, std::string_view s);
 
 }  // namespace sightline::symbols

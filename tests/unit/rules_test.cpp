@@ -190,3 +190,25 @@ TEST(RuleSet, ErrorsNameFileLineAndWhat) {
   e = err("- rule: [x\n");
   EXPECT_NE(e.find("YAML syntax"), std::string::npos) << e;
 }
+
+#include "rules/default_rules.h"
+
+TEST(DefaultRules, CompileAndCoverTheEventTypesTheyNeed) {
+  RuleSet rs;
+  auto st = rs.add(rules::default_rules_yaml(), "default");
+  ASSERT_TRUE(st.ok()) << st.message();
+  st = rs.compile();
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_GE(rs.enabled_count(), 18u);
+  auto kinds = rs.kinds();
+  for (auto k : {EventKind::kExec, EventKind::kOpen, EventKind::kTcp})
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), k), kinds.end()) << static_cast<int>(k);
+  // One look-alike each way, without the kernel: the rules' logic.
+  std::vector<const rules::Rule*> hits;
+  auto shadow = open_event("python3", "/etc/shadow");
+  rs.match(shadow, ctx(), &hits);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0]->name, "Sensitive file read by an unexpected program");
+  rs.match(open_event("sshd", "/etc/shadow"), ctx(), &hits);
+  EXPECT_TRUE(hits.empty());
+}

@@ -226,4 +226,9 @@ TEST(SymbolText, KallsymsPerfMapsAndProcMaps) {
   EXPECT_TRUE(glob_match("malloc*", "malloc_trim"));
   EXPECT_TRUE(glob_match("*::spin(?nt)", "ns::Widget::spin(int)"));
   EXPECT_FALSE(glob_match("free", "freeze"));
+  EXPECT_TRUE(glob_match("/proc/[0-9]*/environ", "/proc/123/environ"));
+  EXPECT_FALSE(glob_match("/proc/[0-9]*/environ", "/proc/self/environ"));
+  EXPECT_TRUE(glob_match("[!a]x", "bx"));
+  EXPECT_FALSE(glob_match("[!a]x", "ax"));
+  EXPECT_TRUE(glob_match("a[", "a["));
 }

@@ -1,0 +1,248 @@
+#include "rules/engine.h"
+
+#include <httplib.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "core/clock.h"
+#include "core/render.h"
+
+namespace sightline::rules {
+
+namespace {
+// "http://host:port/path" -> client base and path.
+bool split_url(const std::string& url, std::string* base, std::string* path) {
+  if (!url.starts_with("http://") && !url.starts_with("https://")) return false;
+  size_t slash = url.find('/', url.find("://") + 3);
+  *base = slash == std::string::npos ? url : url.substr(0, slash);
+  *path = slash == std::string::npos ? "/" : url.substr(slash);
+  return true;
+}
+
+std::string hostname() {
+  char h[256] = {};
+  gethostname(h, sizeof h - 1);
+  return h;
+}
+}  // namespace
+
+Engine::Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits)
+    : table_(table), out_(std::move(outputs)), limits_(limits) {
+  if (!out_.json_file.empty()) {
+    json_ = fopen(out_.json_file.c_str(), "a");
+    if (!json_) spdlog::error("rules: cannot open {}: {}", out_.json_file, strerror(errno));
+  }
+  if (!out_.webhook.empty() || !out_.alertmanager.empty()) http_ = std::thread([this] { http_loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(q_mu_);
+    stopping_ = true;
+  }
+  q_cv_.notify_all();
+  if (http_.joinable()) http_.join();
+  if (json_) fclose(json_);
+}
+
+void Engine::set_rules(std::shared_ptr<const RuleSet> rules) {
+  std::lock_guard lock(rules_mu_);
+  rules_ = std::move(rules);
+}
+
+Context Engine::context() const {
+  Context c;
+  c.ancestor = [this](uint32_t pid, int n) -> std::string {
+    if (!table_) return {};
+    const core::ProcessInfo* p = table_->find(pid);
+    for (int i = 0; p && i < n; i++) {
+      if (!p->ppid || p->ppid == p->pid) return {};
+      p = table_->find(p->ppid);
+    }
+    return p ? p->comm : std::string();
+  };
+  c.user_name = [this](uint32_t uid) -> std::string {
+    auto it = users_.find(uid);
+    if (it != users_.end()) return it->second;
+    passwd pw, *res = nullptr;
+    char buf[1024];
+    std::string name = getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res ? res->pw_name : "";
+    if (users_.size() < 4096) users_[uid] = name;
+    return name;
+  };
+  return c;
+}
+
+void Engine::on_event(core::Event& e) {
+  std::shared_ptr<const RuleSet> rules;
+  {
+    std::lock_guard lock(rules_mu_);
+    rules = rules_;
+  }
+  if (!rules) return;
+  Context ctx = context();
+  rules->match(e, ctx, &hits_);
+  for (const Rule* r : hits_) {
+    // Token bucket per rule: a noisy rule cannot flood the outputs.
+    uint64_t now = core::now_boot_ns();
+    Bucket& b = buckets_[r->name];
+    if (!b.last_ns) b.tokens = limits_.burst;
+    b.tokens = std::min(limits_.burst, b.tokens + (now - b.last_ns) * 1e-9 * limits_.rate_per_s * (b.last_ns != 0));
+    b.last_ns = now;
+    if (b.tokens < 1) {
+      std::lock_guard lock(stats_mu_);
+      suppressed_[r->name]++;
+      continue;
+    }
+    b.tokens -= 1;
+    deliver(*r, e);
+  }
+}
+
+std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::string& output,
+                               const std::vector<std::string>& ancestry) {
+  std::string j = "{\"time\":";
+  std::string t;
+  core::append_rfc3339(t, e.ts_wall_ns);
+  core::append_json_string(j, t);
+  j += ",\"rule\":";
+  core::append_json_string(j, r.name);
+  j += ",\"priority\":";
+  core::append_json_string(j, priority_name(r.priority));
+  j += ",\"output\":";
+  core::append_json_string(j, output);
+  j += ",\"tags\":[";
+  for (size_t i = 0; i < r.tags.size(); i++) {
+    if (i) j += ',';
+    core::append_json_string(j, r.tags[i]);
+  }
+  j += "],\"ancestry\":[";
+  for (size_t i = 0; i < ancestry.size(); i++) {
+    if (i) j += ',';
+    core::append_json_string(j, ancestry[i]);
+  }
+  j += "],\"container.id\":";
+  core::append_json_string(j, e.container_id);
+  j += ",\"event\":";
+  core::append_event_json(j, e);
+  j += "}";
+  return j;
+}
+
+void Engine::deliver(const Rule& r, const core::Event& e) {
+  Context ctx = context();
+  std::string output = render_output(r.output, e, ctx);
+  std::vector<std::string> ancestry;
+  for (int i = 1; i <= 8; i++) {
+    std::string a = ctx.ancestor(e.pid, i);
+    if (a.empty()) break;
+    ancestry.push_back(std::move(a));
+  }
+  alerts_total_++;
+  {
+    std::lock_guard lock(stats_mu_);
+    fired_[{r.name, std::string(priority_name(r.priority))}]++;
+  }
+  std::string json = alert_json(r, e, output, ancestry);
+  if (out_.stdout_text) {
+    std::string t;
+    core::append_rfc3339(t, e.ts_wall_ns);
+    printf("%s %s: %s (rule: %s)\n", t.c_str(), std::string(priority_name(r.priority)).c_str(), output.c_str(),
+           r.name.c_str());
+    fflush(stdout);
+  }
+  if (json_) {
+    fputs(json.c_str(), json_);
+    fputc('\n', json_);
+    fflush(json_);
+  }
+  auto enqueue = [&](const char* target, std::string body) {
+    std::lock_guard lock(q_mu_);
+    if (queue_.size() >= limits_.http_queue) {
+      std::lock_guard s(stats_mu_);
+      failed_[target]++;  // queue full: the receiver is down or slow
+      return;
+    }
+    queue_.push_back({target, std::move(body)});
+    q_cv_.notify_one();
+  };
+  if (!out_.webhook.empty()) enqueue("webhook", json);
+  if (!out_.alertmanager.empty()) {
+    std::string t;
+    core::append_rfc3339(t, e.ts_wall_ns);
+    std::string a = "[{\"labels\":{\"alertname\":";
+    core::append_json_string(a, r.name);
+    a += ",\"severity\":";
+    std::string sev(priority_name(r.priority));
+    for (auto& c : sev) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    core::append_json_string(a, sev);
+    a += ",\"source\":\"sightline\",\"instance\":";
+    core::append_json_string(a, hostname());
+    a += ",\"proc_name\":";
+    core::append_json_string(a, e.comm);
+    a += ",\"container_id\":";
+    core::append_json_string(a, e.container_id);
+    a += "},\"annotations\":{\"summary\":";
+    core::append_json_string(a, output);
+    a += ",\"description\":";
+    core::append_json_string(a, r.desc);
+    a += "},\"startsAt\":";
+    core::append_json_string(a, t);
+    a += "}]";
+    enqueue("alertmanager", std::move(a));
+  }
+}
+
+void Engine::http_loop() {
+  std::string wb, wp, ab, ap;
+  bool wok = split_url(out_.webhook, &wb, &wp), aok = split_url(out_.alertmanager, &ab, &ap);
+  if (aok) ap = (ap == "/" ? "" : ap) + "/api/v2/alerts";
+  for (;;) {
+    Pending p;
+    {
+      std::unique_lock lock(q_mu_);
+      q_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, all sent
+      p = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    bool webhook = p.target == "webhook";
+    bool ok = false;
+    if (webhook ? wok : aok) {
+      httplib::Client cli(webhook ? wb : ab);
+      cli.set_connection_timeout(2);
+      cli.set_read_timeout(5);
+      auto res = cli.Post(webhook ? wp : ap, p.body, "application/json");
+      ok = res && res->status >= 200 && res->status < 300;
+      if (!ok) spdlog::warn("rules: {} delivery failed: {}", p.target, res ? std::to_string(res->status) : httplib::to_string(res.error()));
+    }
+    if (!ok) {
+      std::lock_guard s(stats_mu_);
+      failed_[p.target]++;
+    }
+  }
+}
+
+void Engine::metrics(std::vector<core::MetricFamily>& out) const {
+  std::lock_guard lock(stats_mu_);
+  core::MetricFamily fired{"sightline_alerts_total", "Alerts raised, by rule and priority", core::MetricType::kCounter};
+  for (const auto& [k, n] : fired_) fired.series.push_back({{{"rule", k.first}, {"priority", k.second}}, double(n), {}});
+  core::MetricFamily sup{"sightline_alerts_suppressed_total", "Alerts not delivered because their rule hit its rate limit",
+                         core::MetricType::kCounter};
+  for (const auto& [k, n] : suppressed_) sup.series.push_back({{{"rule", k}}, double(n), {}});
+  core::MetricFamily fail{"sightline_alert_deliveries_failed_total",
+                          "Alert deliveries that failed or were dropped (queue full), by output",
+                          core::MetricType::kCounter};
+  for (const char* o : {"webhook", "alertmanager"}) {
+    auto it = failed_.find(o);
+    fail.series.push_back({{{"output", o}}, double(it == failed_.end() ? 0 : it->second), {}});
+  }
+  out.push_back(std::move(fired));
+  out.push_back(std::move(sup));
+  out.push_back(std::move(fail));
+}
+
+}  // namespace sightline::rules

@@ -1,0 +1,88 @@
+// Runs a rule set on every event (as a sink of the runner, after the process table has seen
+// it) and delivers alerts: stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.
+// Each rule is rate-limited (token bucket); suppressed alerts are counted. HTTP deliveries go
+// through a bounded queue on their own thread: the polling thread never waits on a network.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.h"
+#include "core/process_table.h"
+#include "rules/ruleset.h"
+#include "sources/source.h"
+
+namespace sightline::rules {
+
+struct AlertOutputs {
+  bool stdout_text = false;
+  std::string json_file;     // append JSON lines
+  std::string webhook;       // http://host:port/path: POST one JSON alert
+  std::string alertmanager;  // http://host:port: POST /api/v2/alerts
+};
+
+struct Limits {
+  double rate_per_s = 5;  // alerts per second per rule, sustained
+  double burst = 20;
+  size_t http_queue = 1024;
+};
+
+class Engine : public sources::EventSink {
+ public:
+  Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits = {});
+  ~Engine() override;
+  // Swaps in a compiled rule set (SIGHUP reload): takes effect at the next event.
+  void set_rules(std::shared_ptr<const RuleSet> rules);
+  void on_event(core::Event& e) override;
+  // sightline_alerts_total{rule,priority}, sightline_alerts_suppressed_total{rule},
+  // sightline_alert_deliveries_failed_total{output}.
+  void metrics(std::vector<core::MetricFamily>& out) const;
+  // The JSON of an alert (what every output carries).
+  static std::string alert_json(const Rule& r, const core::Event& e, const std::string& output,
+                                const std::vector<std::string>& ancestry);
+  uint64_t alerts() const { return alerts_total_.load(); }
+
+ private:
+  Context context() const;
+  void deliver(const Rule& r, const core::Event& e);
+  void http_loop();
+
+  const core::ProcessTable* table_;
+  AlertOutputs out_;
+  Limits limits_;
+  std::shared_ptr<const RuleSet> rules_;
+  std::mutex rules_mu_;
+  std::vector<const Rule*> hits_;
+  FILE* json_ = nullptr;
+  struct Bucket {
+    double tokens = 0;
+    uint64_t last_ns = 0;
+  };
+  std::map<std::string, Bucket> buckets_;
+  mutable std::mutex stats_mu_;
+  std::map<std::pair<std::string, std::string>, uint64_t> fired_;  // (rule, priority)
+  std::map<std::string, uint64_t> suppressed_;
+  std::map<std::string, uint64_t> failed_;  // by output
+  std::atomic<uint64_t> alerts_total_{0};
+  mutable std::map<uint32_t, std::string> users_;
+  // HTTP deliveries
+  struct Pending {
+    std::string target;  // "webhook" or "alertmanager"
+    std::string body;
+  };
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::thread http_;
+};
+
+}  // namespace sightline::rules
