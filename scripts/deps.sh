@@ -15,6 +15,8 @@ PKGS=(
   libgtest-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
   # promtool (in Debian's prometheus package) lints the /metrics exposition
   prometheus
+  # alerts delivered to a real Alertmanager in the rules tests
+  prometheus-alertmanager
   # go tool pprof reads the profiles the tests write
   golang-go
   # fuzzing: clang with libFuzzer and the sanitizers

@@ -15,6 +15,7 @@
 #include "core/schema.h"
 #include "export/prom_text.h"
 #include "profile/profile.h"
+#include "rules/engine.h"
 #include "server/http_server.h"
 #include "sources/profile/profile_source.h"
 
@@ -72,7 +73,8 @@ SelfStats self_stats(uint64_t boot_wall_offset_s) {
   return s;
 }
 
-server::Response render_metrics(const Runner& runner, const KindCounter& kinds, bool openmetrics) {
+server::Response render_metrics(const Runner& runner, const KindCounter& kinds, const rules::Engine* engine,
+                                bool openmetrics) {
   exporter::PromWriter w(openmetrics);
   w.family("sightline_build_info", "gauge", "Sightline version; always 1");
   w.sample("sightline_build_info", {{"version", SIGHTLINE_VERSION}}, 1);
@@ -123,6 +125,7 @@ server::Response render_metrics(const Runner& runner, const KindCounter& kinds, 
 
   // Sources may share a family (sightline_series_overflow_total): one HELP/TYPE, all series.
   std::vector<core::MetricFamily> families;
+  if (engine) engine->metrics(families);
   runner.visit_metrics([&](const core::MetricFamily& f) {
     for (auto& have : families)
       if (have.name == f.name) {
@@ -149,7 +152,7 @@ server::Response render_metrics(const Runner& runner, const KindCounter& kinds, 
 
 }  // namespace
 
-int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
+int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   bpf::Features features = bpf::probe_features();
   bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
   Runner runner(features, config.max_processes);
@@ -158,6 +161,30 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   runner.set_process_labels(config.process_labels);
   size_t seeded = runner.seed_processes();
   spdlog::info("process table seeded with {} processes from /proc", seeded);
+
+  // Rules: a bad rule file stops the start, like a bad configuration.
+  std::unique_ptr<rules::Engine> engine;
+  auto load = [&](std::shared_ptr<rules::RuleSet>* out) {
+    auto rs = std::make_shared<rules::RuleSet>();
+    core::Status st = rules::load_rules(config.rules.files, config.rules.defaults, rs.get());
+    if (st) *out = std::move(rs);
+    return st;
+  };
+  if (config.rules.enabled) {
+    std::shared_ptr<rules::RuleSet> rs;
+    if (auto st = load(&rs); !st) {
+      spdlog::error("rules: {}", st.message());
+      return 1;
+    }
+    rules::AlertOutputs outs{config.rules.stdout_alerts, config.rules.json_file, config.rules.webhook,
+                             config.rules.alertmanager};
+    rules::Limits limits;
+    limits.rate_per_s = config.rules.rate_per_rule;
+    engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);
+    spdlog::info("rules: {} enabled", rs->enabled_count());
+    engine->set_rules(std::move(rs));
+    runner.add_sink(engine.get());
+  }
 
   int running = 0;
   for (const auto& [name, sc] : config.sources) {
@@ -201,7 +228,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   server::HttpServer http;
   http.set_token(config.api_token);
   http.get("/metrics", [&](const server::Request& req) {
-    return render_metrics(runner, kinds, exporter::wants_openmetrics(req.accept));
+    return render_metrics(runner, kinds, engine.get(), exporter::wants_openmetrics(req.accept));
   });
   // The continuous profile of the last N seconds (default 60, at most 600): folded stacks, or
   // ?format=svg for a flame graph.
@@ -248,7 +275,20 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop) {
   else
     spdlog::warn("could not drop capabilities: {}", st.message());
 
-  runner.run(stop, config.poll_interval_ms);
+  // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
+  runner.run(stop, config.poll_interval_ms, 0, [&] {
+    if (!reload || !reload->exchange(false) || !engine) return;
+    std::shared_ptr<rules::RuleSet> rs;
+    if (auto st = load(&rs); !st) {
+      engine->reloaded(false);
+      spdlog::error("rules: reload failed, the previous rules stay: {}", st.message());
+      return;
+    }
+    spdlog::info("rules: reloaded, {} enabled", rs->enabled_count());
+    engine->reloaded(true);
+    engine->set_rules(std::move(rs));
+  });
+
 
   spdlog::info("stopping");
   http.stop();

@@ -10,6 +10,7 @@
 namespace sightline::agent {
 
 // Runs until `stop` is set; returns the process exit code (0 clean, 1 could not run).
-int run_agent(const AgentConfig& config, const std::atomic<bool>& stop);
+// `reload` (SIGHUP) re-reads the rule files between two drains; it is cleared when done.
+int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
 
 }  // namespace sightline::agent

@@ -121,6 +121,17 @@ std::string default_config_yaml() {
     << "#   - {event: \"syscalls:sys_enter_kill\", count_by: sig}\n"
     << "#   - {event: \"block:block_rq_issue\", hist: bytes}\n"
     << "tracepoints: []\n"
+    << "# Detection rules (sightline rules list): the built-in set, then these files (reloaded on\n"
+    << "# SIGHUP); alerts to stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.\n"
+    << "rules:\n"
+    << "  enabled: true\n"
+    << "  defaults: true\n"
+    << "  files: []\n"
+    << "  rate_per_rule: 5  # alerts per second per rule (bursts of 20)\n"
+    << "  stdout: false\n"
+    << "  json_file: \"\"\n"
+    << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
+    << "  alertmanager: \"\"  # http://127.0.0.1:9093\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -165,7 +176,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return {};
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
-                                     "max_processes", "process_labels", "uprobes", "tracepoints", "sources"};
+                                     "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -232,6 +243,24 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, t) + ": " + path + ": set one of count_by or hist");
       c.tracepoints.push_back(std::move(tc));
     }
+  }
+  if (YAML::Node r = root["rules"]) {
+    if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",
+                                                    "json_file", "webhook", "alertmanager"});
+        !st)
+      return st;
+    RulesConfig& rc = c.rules;
+    if (auto st = get<bool>(origin, r, "enabled", "rules", &rc.enabled); !st) return st;
+    if (auto st = get<bool>(origin, r, "defaults", "rules", &rc.defaults); !st) return st;
+    if (auto st = get_strings(origin, r, "files", "rules", &rc.files); !st) return st;
+    if (auto st = get<double>(origin, r, "rate_per_rule", "rules", &rc.rate_per_rule, 0.001, 100000.0); !st) return st;
+    if (auto st = get<bool>(origin, r, "stdout", "rules", &rc.stdout_alerts); !st) return st;
+    if (auto st = get<std::string>(origin, r, "json_file", "rules", &rc.json_file); !st) return st;
+    if (auto st = get<std::string>(origin, r, "webhook", "rules", &rc.webhook); !st) return st;
+    if (auto st = get<std::string>(origin, r, "alertmanager", "rules", &rc.alertmanager); !st) return st;
+    for (const auto* url : {&rc.webhook, &rc.alertmanager})
+      if (!url->empty() && !url->starts_with("http://"))
+        return core::Status::error(EINVAL, where(origin, r) + ": rules: '" + *url + "' is not an http:// URL");
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;

@@ -34,6 +34,16 @@ struct TracepointConfig {
   std::string count_by, hist;
 };
 
+// Detection rules: the built-in set, then these files; alerts to these outputs.
+struct RulesConfig {
+  bool enabled = true;
+  bool defaults = true;
+  std::vector<std::string> files;
+  double rate_per_rule = 5;  // alerts per second per rule, sustained (burst 20)
+  bool stdout_alerts = false;
+  std::string json_file, webhook, alertmanager;
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -46,6 +56,7 @@ struct AgentConfig {
   std::map<std::string, SourceConfig> sources;  // every registered source, enabled by default
   std::vector<UprobeConfig> uprobes;            // the uprobe source runs when there are some
   std::vector<TracepointConfig> tracepoints;    // the tracepoint source runs when there are some
+  RulesConfig rules;
 };
 
 AgentConfig default_config();

@@ -10,6 +10,7 @@ namespace sightline::cli {
 
 // Set by SIGINT/SIGTERM; every long-running command polls it.
 extern std::atomic<bool> g_stop;
+extern std::atomic<bool> g_reload;  // SIGHUP
 void install_signal_handlers();
 
 struct TraceArgs {

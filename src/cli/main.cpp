@@ -13,6 +13,7 @@
 namespace sightline::cli {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void install_signal_handlers() {
   struct sigaction sa = {};
@@ -21,6 +22,10 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: epoll_wait returns EINTR and the loop sees the flag
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup = {};
+  hup.sa_handler = [](int) { g_reload.store(true); };
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
 
@@ -234,7 +239,7 @@ int main(int argc, char** argv) {
     if (!listen.empty()) cfg.listen = listen;
     if (!verbose) spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     bpf::install_libbpf_logger(verbose);
-    return agent::run_agent(cfg, cli::g_stop);
+    return agent::run_agent(cfg, cli::g_stop, &cli::g_reload);
   }
   return 0;
 }

@@ -3,22 +3,13 @@
 
 #include "cli/commands.h"
 #include "core/render.h"
-#include "rules/default_rules.h"
 #include "rules/ruleset.h"
 
 namespace sightline::cli {
 
-core::Status load_rules(const std::vector<std::string>& files, bool with_defaults, rules::RuleSet* rs) {
-  if (with_defaults)
-    if (auto st = rs->add(rules::default_rules_yaml(), "<built-in rules>"); !st) return st;
-  for (const auto& f : files)
-    if (auto st = rs->add_file(f); !st) return st;
-  return rs->compile();
-}
-
 int rules_validate(const std::vector<std::string>& files, bool with_defaults) {
   rules::RuleSet rs;
-  if (auto st = load_rules(files, with_defaults, &rs); !st) {
+  if (auto st = rules::load_rules(files, with_defaults, &rs); !st) {
     fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }
@@ -29,7 +20,7 @@ int rules_validate(const std::vector<std::string>& files, bool with_defaults) {
 
 int rules_list(const std::vector<std::string>& files, bool with_defaults, bool json) {
   rules::RuleSet rs;
-  if (auto st = load_rules(files, with_defaults, &rs); !st) {
+  if (auto st = rules::load_rules(files, with_defaults, &rs); !st) {
     fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }

@@ -240,6 +240,11 @@ void Engine::metrics(std::vector<core::MetricFamily>& out) const {
     auto it = failed_.find(o);
     fail.series.push_back({{{"output", o}}, double(it == failed_.end() ? 0 : it->second), {}});
   }
+  core::MetricFamily rel{"sightline_rules_reloads_total", "Rule reloads (SIGHUP), by result; a failed one keeps the "
+                         "previous rules", core::MetricType::kCounter};
+  rel.series.push_back({{{"result", "ok"}}, double(reloads_ok_), {}});
+  rel.series.push_back({{{"result", "failed"}}, double(reloads_failed_), {}});
+  out.push_back(std::move(rel));
   out.push_back(std::move(fired));
   out.push_back(std::move(sup));
   out.push_back(std::move(fail));

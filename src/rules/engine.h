@@ -49,6 +49,11 @@ class Engine : public sources::EventSink {
   static std::string alert_json(const Rule& r, const core::Event& e, const std::string& output,
                                 const std::vector<std::string>& ancestry);
   uint64_t alerts() const { return alerts_total_.load(); }
+  // Counts a rule reload (SIGHUP): sightline_rules_reloads_total{result}.
+  void reloaded(bool ok) {
+    std::lock_guard lock(stats_mu_);
+    (ok ? reloads_ok_ : reloads_failed_)++;
+  }
 
  private:
   Context context() const;
@@ -72,6 +77,7 @@ class Engine : public sources::EventSink {
   std::map<std::string, uint64_t> suppressed_;
   std::map<std::string, uint64_t> failed_;  // by output
   std::atomic<uint64_t> alerts_total_{0};
+  uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
   mutable std::map<uint32_t, std::string> users_;
   // HTTP deliveries
   struct Pending {

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "rules/default_rules.h"
+
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -265,6 +267,14 @@ std::vector<core::EventKind> RuleSet::kinds() const {
   for (size_t k = 0; k < by_kind_.size(); k++)
     if (!by_kind_[k].empty()) out.push_back(static_cast<core::EventKind>(k));
   return out;
+}
+
+core::Status load_rules(const std::vector<std::string>& files, bool with_defaults, RuleSet* rs) {
+  if (with_defaults)
+    if (auto st = rs->add(default_rules_yaml(), "<built-in rules>"); !st) return st;
+  for (const auto& f : files)
+    if (auto st = rs->add_file(f); !st) return st;
+  return rs->compile();
 }
 
 std::string render_output(std::string_view t, const core::Event& e, const Context& ctx) {

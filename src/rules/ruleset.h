@@ -53,6 +53,9 @@ class RuleSet {
   std::array<std::vector<size_t>, static_cast<size_t>(core::EventKind::kCount)> by_kind_;
 };
 
+// The built-in rules (unless !with_defaults), then each file in order, compiled.
+core::Status load_rules(const std::vector<std::string>& files, bool with_defaults, RuleSet* out);
+
 // "%proc.name opened %fd.name" -> the event's values (unknown fields stay as written).
 std::string render_output(std::string_view tmpl, const core::Event& e, const Context& ctx);
 

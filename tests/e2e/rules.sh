@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Detection rules as a person relies on them: the agent with the built-in rules, each rule's
+# real action performed and a benign look-alike that must not fire; alerts in the JSON-lines
+# file, at a webhook and in a real Alertmanager; a rules file reloaded on SIGHUP; the per-rule
+# rate limit; `sightline rules validate` errors.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+PY=/usr/bin/python3
+command -v prometheus-alertmanager >/dev/null || fail "prometheus-alertmanager missing: scripts/deps.sh installs it"
+tmp=$(mktemp -d)
+m=sl-e2e-$$  # marker in every path and name this test creates
+cg=
+made_modules=
+cleanup() {
+  stop_bg
+  rm -f /etc/sl-e2e-* /usr/local/bin/sl-e2e-* /boot/sl-e2e-* /etc/cron.d/sl-e2e-* /var/log/sl-e2e-* /root/.ssh/id_sl-e2e-*
+  [[ -d /etc/sudoers.d ]] && rm -f /etc/sudoers.d/sl-e2e-* && rmdir /etc/sudoers.d 2>/dev/null || true
+  [[ -n $made_modules ]] && rm -rf /lib/modules
+  [[ -n $cg ]] && rmdir "$cg" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Bad rules are refused with file, line, column and a suggestion.
+printf -- '- rule: r\n  condition: proc.nmae = x\n  output: o\n' >"$tmp/bad.yaml"
+out=$("$SL" rules validate "$tmp/bad.yaml" 2>&1) && fail "a bad rules file validated"
+grep -q "$tmp/bad.yaml:2:14: rule 'r': condition: column 1: unknown field or macro 'proc.nmae'; did you mean 'proc.name'?" <<<"$out" \
+  || fail "unclear rules error: $out"
+"$SL" rules validate | grep -q "rules (.* enabled): ok" || fail "the built-in rules do not validate"
+
+# Alertmanager and a webhook receiver on 127.0.0.1.
+amport=$(free_port)
+printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' >"$tmp/am.yml"
+prometheus-alertmanager --config.file="$tmp/am.yml" --storage.path="$tmp/am" \
+  --web.listen-address=127.0.0.1:$amport --cluster.listen-address= >"$tmp/am.log" 2>&1 &
+bg_pid $!
+hookport=$(free_port)
+cat >"$tmp/hook.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "ab") as f: f.write(body + b"\n")
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+$PY "$tmp/hook.py" $hookport "$tmp/hook.jsonl" &
+bg_pid $!
+wait_for 20 curl -sf http://127.0.0.1:$amport/-/ready || fail "alertmanager: $(cat "$tmp/am.log")"
+
+# A rules file of our own, reloaded on SIGHUP later.
+cat >"$tmp/extra.yaml" <<YAML
+- rule: Marker A
+  condition: evt.type = exec and proc.name = $m-a
+  output: "marker a %proc.name"
+  priority: NOTICE
+YAML
+port=$(free_port)
+cat >"$tmp/agent.yaml" <<YAML
+listen: 127.0.0.1:$port
+rules:
+  files: [$tmp/extra.yaml]
+  json_file: $tmp/alerts.jsonl
+  webhook: http://127.0.0.1:$hookport/alert
+  alertmanager: http://127.0.0.1:$amport
+YAML
+"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+agent=$!
+bg_pid $agent
+wait_for 30 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$tmp/agent.log")"
+sleep 1
+
+# --- The actions, each with its benign look-alike ---
+cat >"$tmp/spawn.c" <<'C'
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char** argv) { if (fork() == 0) { execv(argv[1], argv + 1); _exit(127); } wait(0); return 0; }
+C
+cc -o "$tmp/nginx" "$tmp/spawn.c" && cp "$tmp/nginx" "$tmp/myserver"
+"$tmp/nginx" /bin/sh -c "true $m-web"                      # shell under a server
+"$tmp/myserver" /bin/sh -c "true $m-benign-web"            # ... under some other program
+$PY -c "open('/etc/shadow').read()"                        # sensitive file
+$PY -c "open('/etc/passwd').read()"
+mkdir -p /root/.ssh && echo k >/root/.ssh/id_$m && echo k >/root/.ssh/id_$m.pub
+cat /root/.ssh/id_$m >/dev/null; cat /root/.ssh/id_$m.pub >/dev/null
+sh -c "echo x > /etc/$m"                                   # below /etc
+sh -c "echo x > $tmp/$m-not-etc"
+sh -c "echo x > /usr/local/bin/$m"                         # binary dir
+sh -c "echo x > /boot/$m"                                  # /boot
+sh -c "echo '# x' > /etc/cron.d/$m"                        # crontab
+touch /var/log/$m.log
+sh -c ": > /var/log/$m.log"                                # log cleared (O_TRUNC)
+sh -c "echo appended >> /var/log/$m.log"                   # ... appended is fine
+mkdir -p "$tmp/home/.ssh"
+sh -c "echo key > $tmp/home/.ssh/authorized_keys"          # authorized_keys
+sh -c "echo host > $tmp/home/.ssh/known_hosts"
+sh -c ": > $tmp/home/.bash_history"                        # history
+sh -c ": > $tmp/home/bash_history_$m.txt"
+cp /bin/true /tmp/$m-dropper && /tmp/$m-dropper && rm -f /tmp/$m-dropper   # from /tmp
+/bin/true
+$PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1]); import time; time.sleep(30)" >"$tmp/lport" &
+bg_pid $!
+wait_for 5 test -s "$tmp/lport"
+bash -c "exec 3<>/dev/tcp/127.0.0.1/$(cat "$tmp/lport"); echo $m >&3" || true   # reverse shell
+bash -c "echo $m-benign-devnull > /dev/null"
+cp /bin/true "$tmp/nc"; cp /bin/true "$tmp/nmap"
+"$tmp/nc" -e /bin/sh 127.0.0.1 9 "$m"                      # netcat -e
+"$tmp/nc" -z 127.0.0.1 9 "$m-benign"
+"$tmp/nmap" -sS 127.0.0.1 "$m"                             # scanner
+grep -r id_rsa /nonexistent-$m 2>/dev/null || true         # credential search
+grep -r hello /nonexistent-$m-benign 2>/dev/null || true
+sleep 30 &
+victim=$!
+bg_pid $victim
+cat /proc/$victim/environ >/dev/null                       # another process's environment
+cat /proc/self/environ >/dev/null
+[[ -d /lib/modules ]] || { mkdir -p /lib/modules; made_modules=1; }
+sh -c "echo x > /lib/modules/$m.ko"                        # kernel module file
+[[ -d /etc/sudoers.d ]] || mkdir /etc/sudoers.d
+sh -c "echo '# x' > /etc/sudoers.d/$m"                     # sudoers
+$PY -c "
+import os
+fd = os.memfd_create('$m')
+os.write(fd, open('/bin/true', 'rb').read())
+os.execv('/proc/self/fd/%d' % fd, ['$m-fileless'])"      # fileless
+$PY -c "import os; os.execv('/bin/true', ['true'])"
+# Package manager in a container: a cgroup named like Docker's, dpkg run inside it.
+cg=$(grep -m1 cgroup2 /proc/mounts | awk '{print $2}')/system.slice/docker-$(printf 'e2e%061d' 0).scope
+mkdir -p "$cg"
+sh -c "echo \$\$ > $cg/cgroup.procs; exec dpkg --version" >/dev/null
+dpkg --version >/dev/null                                   # on the host: fine
+$PY -c "
+import socket, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(('127.0.0.1', 4444)); srv.listen()
+c = socket.create_connection(('127.0.0.1', 4444)); a, _ = srv.accept(); c.close(); a.close()
+b = socket.socket(); b.bind(('127.0.0.1', 0)); b.listen(); p = b.getsockname()[1]
+c = socket.create_connection(('127.0.0.1', p)); a, _ = b.accept(); c.close(); a.close()
+time.sleep(0.2)"                                            # connection to 4444 (and to a benign port)
+cp "$tmp/nginx" "$tmp/$m-a"; "$tmp/$m-a" /bin/true  # marker A
+
+# Every alert reaches the JSON file: check each rule, and that its look-alike did not fire.
+sleep 2
+python3 - "$tmp/alerts.jsonl" "$m" <<'PY' || fail "alerts: $(cut -c1-300 "$tmp/alerts.jsonl")"
+import json, sys
+alerts = [json.loads(l) for l in open(sys.argv[1])]
+m = sys.argv[2]
+def fired(rule, needle):
+    return any(a["rule"] == rule and needle in a["output"] for a in alerts)
+want = [
+    ("Shell spawned by a server process", m + "-web", m + "-benign-web"),
+    ("Sensitive file read by an unexpected program", "/etc/shadow", "/etc/passwd"),
+    ("Private key read by an unexpected program", "/root/.ssh/id_" + m, "id_" + m + ".pub"),
+    ("Write below /etc", "/etc/" + m, m + "-not-etc"),
+    ("Write below binary directories", "/usr/local/bin/" + m, None),
+    ("Write below /boot", "/boot/" + m, None),
+    ("Crontab modified", "/etc/cron.d/" + m, None),
+    ("Log files cleared", "/var/log/" + m + ".log", "appended"),
+    ("SSH authorized keys modified", "authorized_keys", "known_hosts"),
+    ("Shell history deleted or truncated", ".bash_history", "bash_history_" + m),
+    ("Program run from a temporary directory", "/tmp/" + m + "-dropper", "file=/bin/true"),
+    ("Reverse shell through /dev/tcp", "/dev/tcp/127.0.0.1", m + "-benign-devnull"),
+    ("Netcat with command execution", "-e /bin/sh", m + "-benign"),
+    ("Network scanner run", "nmap -sS", None),
+    ("Search for credentials", "id_rsa", m + "-benign"),
+    ("Another process's environment or memory read", "/environ", "/proc/self/environ"),
+    ("Kernel module file written", "/lib/modules/" + m + ".ko", None),
+    ("Sudoers modified", "/etc/sudoers.d/" + m, None),
+    ("Fileless execution", "/proc/self/fd/", "file=/bin/true"),
+    ("Package manager run in a container", "container=e2e", "container= "),
+    ("Connection to a remote-shell port", ":4444", None),
+    ("Marker A", m + "-a", None),
+]
+bad = []
+for rule, yes, no in want:
+    if not fired(rule, yes): bad.append("missing: %s (%s)" % (rule, yes))
+    if no and fired(rule, no): bad.append("false positive: %s (%s)" % (rule, no))
+for a in alerts:
+    assert a["event"]["evt.type"] and a["priority"] and "ancestry" in a, a
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PY
+
+# The webhook and Alertmanager received them.
+wait_for 10 grep -q '"rule":"Sensitive file read by an unexpected program"' "$tmp/hook.jsonl" || fail "webhook: $(head -c 500 "$tmp/hook.jsonl" 2>/dev/null)"
+wait_for 10 bash -c "curl -sf http://127.0.0.1:$amport/api/v2/alerts | grep -q '\"alertname\":\"Sensitive file read by an unexpected program\"'" \
+  || fail "alertmanager: $(curl -sf http://127.0.0.1:$amport/api/v2/alerts | head -c 500)"
+
+# SIGHUP: the file now names marker B; A no longer fires.
+sed -i "s/Marker A/Marker B/; s/$m-a/$m-b/; s/marker a/marker b/" "$tmp/extra.yaml"
+kill -HUP $agent
+wait_for 5 grep -q "rules: reloaded" "$tmp/agent.log" || fail "no reload: $(tail -5 "$tmp/agent.log")"
+cp "$tmp/nginx" "$tmp/$m-b"
+"$tmp/$m-a" /bin/true; "$tmp/$m-b" /bin/true
+wait_for 5 grep -q '"rule":"Marker B"' "$tmp/alerts.jsonl" || fail "the reloaded rule did not fire"
+[[ $(grep -c '"rule":"Marker A"' "$tmp/alerts.jsonl") == 1 ]] || fail "the removed rule still fires"
+# A broken file on reload keeps the rules that work.
+echo "- rule: [" >"$tmp/extra.yaml"
+kill -HUP $agent
+wait_for 5 grep -q "reload failed, the previous rules stay" "$tmp/agent.log" || fail "a bad reload was not refused"
+"$tmp/$m-b" /bin/true
+wait_for 5 bash -c "[[ \$(grep -c '\"rule\":\"Marker B\"' $tmp/alerts.jsonl) == 2 ]]" || fail "rules lost after a failed reload"
+
+# Rate limit: 40 shells under "nginx" in a burst: at most the burst (20) plus the refill.
+for i in $(seq 40); do "$tmp/nginx" /bin/sh -c "true $m-flood"; done
+sleep 1
+n=$(grep "$m-flood" "$tmp/alerts.jsonl" | grep -c "\"rule\":\"Shell spawned by a server process\"" || true)
+(( n >= 10 && n <= 30 )) || fail "rate limit: $n alerts of 40"
+metrics=$(curl -sf http://127.0.0.1:$port/metrics)
+grep -qE '^sightline_alerts_suppressed_total\{rule="Shell spawned by a server process"\} [1-9]' <<<"$metrics" \
+  || fail "suppressed alerts not counted: $(grep alerts_ <<<"$metrics")"
+grep -qE '^sightline_rules_reloads_total\{result="failed"\} 1$' <<<"$metrics" || fail "reload failures not counted"
+echo "rules e2e: ok"
