@@ -8,7 +8,7 @@
 
 namespace sightline::core {
 
-enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kCount };
+enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kCount };
 
 struct Event {
   EventKind kind = EventKind::kExec;
@@ -52,6 +52,12 @@ struct Event {
   std::string_view probe;         // BINARY:FUNCTION
   uint64_t uargs[6] = {};
   std::string_view str_arg;       // the argument read as a string, if asked
+
+  // syscall (security source; path: first string argument, ret: result)
+  std::string_view sys_name;
+  uint64_t sys_args[6] = {};
+  std::string_view path2;         // second string argument (rename target, mount point)
+  char flags_text[96] = {};       // storage for syscall.ns_flags
 };
 
 }  // namespace sightline::core

@@ -147,6 +147,35 @@ constexpr FieldDef kUprobe[] = {
      "LATENCY", 10},
 };
 
+// chmod family: the mode argument's position.
+uint64_t chmod_mode(const Event& e) {
+  if (e.sys_name == "chmod" || e.sys_name == "fchmod") return e.sys_args[1];
+  if (e.sys_name == "fchmodat") return e.sys_args[2];
+  return 0;
+}
+
+constexpr FieldDef kSyscall[] = {
+    {"syscall.name", FieldType::kString, "", "The syscall: ptrace, bpf, mount, setns, unshare, chmod, unlink ...",
+     [](const Event& e) { return S(e.sys_name); }, "SYSCALL", 14},
+    {"syscall.arg1", FieldType::kUint, "", "First argument (raw)", [](const Event& e) { return U(e.sys_args[0]); }, "ARG1", 12},
+    {"syscall.arg2", FieldType::kUint, "", "Second argument (raw)", [](const Event& e) { return U(e.sys_args[1]); }, "ARG2", 12},
+    {"syscall.arg3", FieldType::kUint, "", "Third argument (raw)", [](const Event& e) { return U(e.sys_args[2]); }, "", 0},
+    {"syscall.arg4", FieldType::kUint, "", "Fourth argument (raw)", [](const Event& e) { return U(e.sys_args[3]); }, "", 0},
+    {"syscall.path", FieldType::kString, "", "First path or name argument (unlink, chmod, mount source, memfd name ...)",
+     [](const Event& e) { return S(e.path); }, "PATH", 24},
+    {"syscall.target", FieldType::kString, "", "Second path argument (rename target, mount point)",
+     [](const Event& e) { return S(e.path2); }, "TARGET", 0},
+    {"evt.rawres", FieldType::kInt, "", "Result: >= 0, or -errno", res, "RET", 5},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failure", err, "ERR", 0},
+    {"evt.failed", FieldType::kBool, "", "The syscall failed", failed, "", 0},
+    {"syscall.mode", FieldType::kOctal, "", "chmod, fchmod, fchmodat: the new mode",
+     [](const Event& e) { return T(FieldType::kOctal, chmod_mode(e)); }, "", 0},
+    {"syscall.setuid", FieldType::kBool, "", "chmod family: the mode sets the setuid or setgid bit",
+     [](const Event& e) { return B((chmod_mode(e) & 06000) != 0); }, "", 0},
+    {"syscall.ns_flags", FieldType::kString, "", "unshare, setns: the namespaces (CLONE_NEWNS|CLONE_NEWNET ...)",
+     [](const Event& e) { return S(std::string_view(e.flags_text)); }, "", 0},
+};
+
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
     {EventKind::kExec, "exec", "process", "A program was executed (execve/execveat), or failed to",
      kExec},
@@ -155,6 +184,9 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
     {EventKind::kOpen, "open", "file", "A file was opened (open/openat/openat2/creat)", kOpen},
     {EventKind::kTcp, "tcp", "net", "A TCP connection closed (or failed to connect)", kTcp},
     {EventKind::kUprobe, "uprobe", "uprobe", "A probed user-space function was called (sightline uprobe)", kUprobe},
+    {EventKind::kSyscall, "syscall", "security",
+     "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...)",
+     kSyscall},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

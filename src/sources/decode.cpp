@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/wall_clock.h"
@@ -11,6 +12,7 @@
 #include "sightline/file.h"
 #include "sightline/net.h"
 #include "sightline/process.h"
+#include "sightline/security.h"
 #include "sightline/uprobe.h"
 
 namespace sightline::sources {
@@ -21,6 +23,7 @@ static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
+static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
@@ -130,6 +133,34 @@ bool decode_uprobe_record(const void* data, size_t size, const std::vector<std::
   e.ret = u->ret;
   e.duration_ns = u->latency_ns;
   e.str_arg = std::string_view(u->str, strnlen(u->str, sizeof u->str));
+  return true;
+}
+
+bool decode_security_record(const void* data, size_t size, const std::vector<std::string>& names, core::Event& e) {
+  if (size < sizeof(sl_sec_event)) return false;
+  const auto* x = static_cast<const sl_sec_event*>(data);
+  if (x->hdr.kind != SL_EV_SYSCALL || x->syscall >= names.size()) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kSyscall;
+  e.sys_name = names[x->syscall];
+  for (int i = 0; i < 6; i++) e.sys_args[i] = x->args[i];
+  e.ret = x->ret;
+  e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
+  e.path2 = std::string_view(x->path2, strnlen(x->path2, sizeof x->path2));
+  // Namespaces of unshare (flags: arg1) and setns (nstype: arg2), by name.
+  uint64_t ns = e.sys_name == "unshare" ? x->args[0] : e.sys_name == "setns" ? x->args[1] : 0;
+  static const std::pair<uint64_t, const char*> kNs[] = {
+      {0x00020000, "CLONE_NEWNS"},  {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
+      {0x08000000, "CLONE_NEWIPC"}, {0x10000000, "CLONE_NEWUSER"},   {0x20000000, "CLONE_NEWPID"},
+      {0x40000000, "CLONE_NEWNET"}, {0x00000080, "CLONE_NEWTIME"}};
+  size_t n = 0;
+  e.flags_text[0] = 0;
+  for (const auto& [bit, name] : kNs) {
+    if (!(ns & bit)) continue;
+    int w = snprintf(e.flags_text + n, sizeof e.flags_text - n, "%s%s", n ? "|" : "", name);
+    if (w < 0 || static_cast<size_t>(w) >= sizeof e.flags_text - n) break;
+    n += static_cast<size_t>(w);
+  }
   return true;
 }
 

@@ -21,6 +21,8 @@ bool decode_file_record(const void* data, size_t size, core::Event& e);
 // net source records: tcp.
 bool decode_net_record(const void* data, size_t size, core::Event& e);
 // uprobe source records; `probe_names[id]` names the probe (an unknown id is refused).
+// security source records; `names[id]` is the syscall (an unknown id is refused).
+bool decode_security_record(const void* data, size_t size, const std::vector<std::string>& names, core::Event& e);
 bool decode_uprobe_record(const void* data, size_t size, const std::vector<std::string>& probe_names,
                           core::Event& e);
 

@@ -7,6 +7,7 @@
 #include "sources/profile/profile_source.h"
 #include "sources/sched/sched_source.h"
 #include "sources/source.h"
+#include "sources/security/security_source.h"
 #include "sources/syscalls/syscalls_source.h"
 #include "sources/tracepoint/tracepoint_source.h"
 #include "sources/uprobe/uprobe_source.h"
@@ -22,6 +23,8 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kOpen}, &make_file_source},
       {"net", "TCP connections: both ends, role, connect latency, duration, bytes, retransmits, RTT, resets",
        {EventKind::kTcp}, &make_net_source},
+      {"security", "security-relevant syscalls: ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...",
+       {EventKind::kSyscall}, &make_security_source},
       {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
        {}, &make_syscalls_source},
       {"sched", "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",

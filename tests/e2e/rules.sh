@@ -138,6 +138,31 @@ c = socket.create_connection(('127.0.0.1', 4444)); a, _ = srv.accept(); c.close(
 b = socket.socket(); b.bind(('127.0.0.1', 0)); b.listen(); p = b.getsockname()[1]
 c = socket.create_connection(('127.0.0.1', p)); a, _ = b.accept(); c.close(); a.close()
 time.sleep(0.2)"                                            # connection to 4444 (and to a benign port)
+# Security syscalls (python's ctypes calls them directly; the look-alikes come from allowed tools).
+mkdir -p "$tmp/mnt" "$tmp/mnt2"
+echo x >"$tmp/suid-$m"; echo x >"$tmp/plain-$m"
+touch /var/log/$m-del.log "$tmp/$m-del.log"
+$PY - "$victim" "$tmp/mnt" <<'PYSEC'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+victim, mnt = int(sys.argv[1]), sys.argv[2].encode()
+libc.ptrace(16, victim, 0, 0); libc.ptrace(17, victim, 0, 0)   # PTRACE_ATTACH, DETACH
+libc.syscall(310, victim, 0, 0, 0, 0, 0)                        # process_vm_readv
+attr = ctypes.create_string_buffer(128)
+libc.syscall(321, 5, attr, 128)                                  # bpf(BPF_PROG_LOAD), refused
+libc.syscall(321, 11, attr, 128)                                 # bpf(BPF_PROG_GET_NEXT_ID): benign
+libc.syscall(304, -1, None, 0)                                   # open_by_handle_at
+libc.mount(b"tmpfs", mnt, b"tmpfs", 0, None); libc.umount(mnt)
+if os.fork() == 0:
+    libc.unshare(0x40000000); os._exit(0)                        # CLONE_NEWNET
+os.wait()
+PYSEC
+unshare -n true                                            # the unshare tool: allowed
+mount -t tmpfs tmpfs "$tmp/mnt2" && umount "$tmp/mnt2"     # mount(8): allowed
+chmod u+s "$tmp/suid-$m"                                   # setuid bit
+chmod 755 "$tmp/plain-$m"
+rm /var/log/$m-del.log                                     # log deleted
+rm "$tmp/$m-del.log"
 cp "$tmp/nginx" "$tmp/$m-a"; "$tmp/$m-a" /bin/true  # marker A
 
 # Every alert reaches the JSON file: check each rule, and that its look-alike did not fire.
@@ -171,6 +196,14 @@ want = [
     ("Package manager run in a container", "container=e2e", "container= "),
     ("Connection to a remote-shell port", ":4444", None),
     ("Marker A", m + "-a", None),
+    ("Ptrace of another process", "request=16", "request=17"),
+    ("Another process's memory accessed", "process_vm_readv", None),
+    ("BPF program loaded by an unexpected process", "python3", None),
+    ("Namespace change by a non-runtime process", "CLONE_NEWNET (program=python3", "program=unshare"),
+    ("Mount by an unexpected program", "/mnt (result=0 program=python3", "program=mount"),
+    ("Setuid or setgid bit set", "suid-" + m, "plain-" + m),
+    ("Log file deleted", "/var/log/" + m + "-del.log", "/tmp/"),
+    ("File handle opened by handle", "program=python3", None),
 ]
 bad = []
 for rule, yes, no in want:
@@ -178,6 +211,9 @@ for rule, yes, no in want:
     if no and fired(rule, no): bad.append("false positive: %s (%s)" % (rule, no))
 for a in alerts:
     assert a["event"]["evt.type"] and a["priority"] and "ancestry" in a, a
+# bpf(BPF_PROG_GET_NEXT_ID) by the same process is not a load: one alert, for the load.
+n = sum(1 for a in alerts if a["rule"] == "BPF program loaded by an unexpected process" and "python3" in a["output"])
+if n != 1: bad.append("BPF load alerts from python3: %d, want 1" % n)
 if bad:
     print("\n".join(bad)); sys.exit(1)
 PY

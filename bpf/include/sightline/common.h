@@ -22,6 +22,7 @@ enum sl_event_kind {
 	SL_EV_PROFILE = 6, /* sl_prof_sample: not an sl_event_hdr record */
 	SL_EV_UPROBE = 7,
 	SL_EV_TRACEPOINT = 8,
+	SL_EV_SYSCALL = 9,
 };
 
 struct sl_event_hdr {

@@ -1,0 +1,107 @@
+// security source (bpf/security.bpf.c, sightline/security.h).
+#include "sources/security/security_source.h"
+
+#include <bpf/bpf.h>
+
+#include "bpf/libbpf_util.h"
+#include "sightline/security.h"
+#include "sources/bpf_source.h"
+#include "sources/decode.h"
+
+// The skeleton names the ABI types of sightline/*.h: it comes after them.
+#include "security.skel.h"
+
+namespace sightline::sources {
+namespace {
+
+constexpr SkeletonFns<security_bpf> kFns = {&security_bpf__open, &security_bpf__load, &security_bpf__attach,
+                                            &security_bpf__destroy};
+
+// The syscalls, and which of their arguments are user strings (1-based).
+struct SecSyscall {
+  const char* name;
+  uint8_t str1, str2;
+};
+constexpr SecSyscall kSyscalls[] = {
+    {"ptrace", 0, 0},          {"process_vm_readv", 0, 0}, {"process_vm_writev", 0, 0},
+    {"bpf", 0, 0},             {"init_module", 0, 0},      {"finit_module", 0, 0},
+    {"delete_module", 1, 0},   {"kexec_load", 0, 0},       {"kexec_file_load", 0, 0},
+    {"mount", 1, 2},           {"umount", 1, 0},           {"pivot_root", 1, 2},
+    {"chroot", 1, 0},          {"setns", 0, 0},            {"unshare", 0, 0},
+    {"setuid", 0, 0},          {"setgid", 0, 0},           {"setreuid", 0, 0},
+    {"setregid", 0, 0},        {"setresuid", 0, 0},        {"setresgid", 0, 0},
+    {"capset", 0, 0},          {"chmod", 1, 0},            {"fchmod", 0, 0},
+    {"fchmodat", 2, 0},        {"chown", 1, 0},            {"lchown", 1, 0},
+    {"fchownat", 2, 0},        {"unlink", 1, 0},           {"unlinkat", 2, 0},
+    {"rename", 1, 2},          {"renameat", 2, 4},         {"renameat2", 2, 4},
+    {"memfd_create", 1, 0},    {"open_by_handle_at", 0, 0}, {"userfaultfd", 0, 0},
+};
+static_assert(std::size(kSyscalls) <= SL_SEC_MAX_SYSCALLS);
+
+class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> {
+ public:
+  std::string_view name() const override { return "security"; }
+
+  std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
+    std::string base = base_requirements(f);
+    if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
+    bool wanted = wants(o, core::EventKind::kSyscall);
+    std::vector<Hook> hooks;
+    bool any = false;
+    for (const auto& s : kSyscalls) {
+      std::string tp = std::string("sys_exit_") + s.name;
+      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted, base);
+      any |= h.enabled;
+      hooks.push_back(std::move(h));
+    }
+    // One program serves every syscall: it loads when any of them can attach.
+    (void)any;
+    return hooks;
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    auto hooks = plan(f, o);
+    if (auto st = start_skeleton(skel_, kFns, o, f, sink, 1 << 20); !st) return st;
+    names_.clear();
+    int fd = bpf_map__fd(skel_->maps.sec_conf);
+    uint32_t id = 0;
+    for (size_t i = 0; i < std::size(kSyscalls); i++) {
+      if (!hooks[i].enabled) continue;  // not in this kernel (modules, kexec ...)
+      sl_sec_conf c = {};
+      c.str1 = kSyscalls[i].str1;
+      c.str2 = kSyscalls[i].str2;
+      bpf_map_update_elem(fd, &id, &c, BPF_ANY);
+      bpf_tracepoint_opts opts = {};
+      opts.sz = sizeof opts;
+      opts.bpf_cookie = id;
+      std::string tp = std::string("sys_exit_") + kSyscalls[i].name;
+      bpf_link* l = bpf_program__attach_tracepoint_opts(skel_->progs.sl_sec_exit, "syscalls", tp.c_str(), &opts);
+      if (!l) {
+        int err = errno;
+        stop();
+        return bpf::libbpf_error(err, "security: attaching to syscalls/" + tp);
+      }
+      keep_link(l);
+      names_.push_back(kSyscalls[i].name);
+      id++;
+    }
+    return {};
+  }
+
+ protected:
+  bool decode(const void* data, size_t size) override {
+    core::Event e;
+    if (!decode_security_record(data, size, names_, e)) return false;
+    sink_->on_event(e);
+    return true;
+  }
+
+ private:
+  std::vector<std::string> names_;  // by cookie
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_security_source() { return std::make_unique<SecuritySource>(); }
+
+}  // namespace sightline::sources
