@@ -12,7 +12,7 @@ PKGS=(
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   # tests and benchmarks: gtest, peers (libbpf-tools, bpftrace), helpers
-  libgtest-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
+  libgtest-dev libbenchmark-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
   # promtool (in Debian's prometheus package) lints the /metrics exposition
   prometheus
   # alerts delivered to a real Alertmanager in the rules tests

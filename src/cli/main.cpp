@@ -173,6 +173,13 @@ int main(int argc, char** argv) {
   list_cmd->add_option("files", rule_files, "Rule files on top of the built-in set");
   list_cmd->add_flag("--no-defaults", no_defaults, "Without the built-in rules");
   list_cmd->add_flag("-j,--json", rules_json, "As JSON");
+  double rules_duration = 0;
+  auto* run_cmd = rules_cmd->add_subcommand(
+      "run", "Detect: run only the sources the rules need and print alerts as they happen");
+  run_cmd->add_option("files", rule_files, "Rule files on top of the built-in set");
+  run_cmd->add_flag("--no-defaults", no_defaults, "Without the built-in rules");
+  run_cmd->add_flag("-j,--json", rules_json, "One JSON alert per line");
+  run_cmd->add_option("-d,--duration", rules_duration, "Stop after this many seconds")->check(CLI::PositiveNumber);
 
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
@@ -196,6 +203,7 @@ int main(int argc, char** argv) {
   if (*doctor_cmd) return cli::doctor();
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
   if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);
+  if (*run_cmd) return cli::rules_run(rule_files, !no_defaults, rules_json, rules_duration);
   if (*profile_cmd) {
     if (verbose) bpf::install_libbpf_logger(true);
     return cli::profile(pargs);

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 #include "core/render.h"
 #include "core/schema.h"
@@ -184,6 +185,8 @@ struct Node {
   Op op = Op::kEq;
   std::vector<std::string> values;
   std::vector<int64_t> nums;  // values as numbers, for numeric fields
+  uint32_t kind_mask = 0;     // evt.type = / in / !=: the kinds, compared without text
+  std::unordered_set<std::string> set;  // long `in` lists: one hash lookup
 };
 
 namespace {
@@ -227,6 +230,10 @@ bool cmp_one(const Node& n, const Got& g, size_t i) {
 }
 
 bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
+  if (n.kind_mask) {
+    bool in = (n.kind_mask >> static_cast<unsigned>(e.kind)) & 1;
+    return n.op == Op::kNe ? !in : in;
+  }
   if (n.field.derived == Derived::kAname) {  // any ancestor
     if (!ctx.ancestor) return false;
     for (int i = 1; i <= 16; i++) {
@@ -246,6 +253,7 @@ bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
   get(n.field, e, ctx, &g);
   if (n.op == Op::kExists) return g.present;
   if (!g.present) return false;
+  if (!n.set.empty()) return n.set.count(std::string(g.s)) > 0;
   if (n.op == Op::kIn || n.op == Op::kPmatch || n.op == Op::kIntersects) {
     for (size_t k = 0; k < n.values.size(); k++)
       if (cmp_one(n, g, k)) return true;
@@ -479,9 +487,16 @@ class Parser {
         n->nums.push_back(x);
       }
     }
-    if (n->field.name == "evt.type")
-      for (const auto& v : n->values)
-        if (!core::find_kind(v)) return fail("no event type '" + v + "'"), nullptr;
+    if (n->field.name == "evt.type") {
+      for (const auto& v : n->values) {
+        const auto* k = core::find_kind(v);
+        if (!k) return fail("no event type '" + v + "'"), nullptr;
+        if (n->op == Op::kEq || n->op == Op::kIn || n->op == Op::kNe) n->kind_mask |= 1u << static_cast<unsigned>(k->kind);
+      }
+    }
+    // A long list of strings: a hash set (numbers keep their compare).
+    if ((n->op == Op::kIn || n->op == Op::kIntersects) && !n->field.numeric && n->values.size() > 6)
+      n->set.insert(n->values.begin(), n->values.end());
     return n;
   }
 

@@ -247,4 +247,12 @@ metrics=$(curl -sf http://127.0.0.1:$port/metrics)
 grep -qE '^sightline_alerts_suppressed_total\{rule="Shell spawned by a server process"\} [1-9]' <<<"$metrics" \
   || fail "suppressed alerts not counted: $(grep alerts_ <<<"$metrics")"
 grep -qE '^sightline_rules_reloads_total\{result="failed"\} 1$' <<<"$metrics" || fail "reload failures not counted"
+
+# `sightline rules run`: only the sources the rules need (an exec rule: the process source).
+printf -- '- rule: Marker C\n  condition: evt.type = exec and proc.name = %s-c\n  output: "c %%proc.cmdline"\n  priority: notice\n' "$m" >"$tmp/c.yaml"
+"$SL" rules run --no-defaults "$tmp/c.yaml" --json -d 3 >"$tmp/run.out" 2>"$tmp/run.err" &
+bg_pid $!
+wait_for 10 grep -q "1 rules on process (" "$tmp/run.err" || fail "rules run: $(cat "$tmp/run.err")"
+cp "$tmp/nginx" "$tmp/$m-c"; "$tmp/$m-c" /bin/true
+wait_for 5 grep -q '"rule":"Marker C"' "$tmp/run.out" || fail "rules run printed no alert: $(cat "$tmp/run.out" "$tmp/run.err")"
 echo "rules e2e: ok"
