@@ -186,6 +186,7 @@ struct Node {
   std::vector<std::string> values;
   std::vector<int64_t> nums;  // values as numbers, for numeric fields
   uint32_t kind_mask = 0;     // evt.type = / in / !=: the kinds, compared without text
+  int64_t flag_bits = -1;     // open flags `contains O_X`: a bit test (-2: O_RDONLY, access mode 0)
   std::unordered_set<std::string> set;  // long `in` lists: one hash lookup
 };
 
@@ -230,6 +231,14 @@ bool cmp_one(const Node& n, const Got& g, size_t i) {
 }
 
 bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
+  if (n.flag_bits != -1) {
+    const core::FieldDef* def = n.field.per_kind[static_cast<size_t>(e.kind)];
+    if (!def) return false;
+    uint64_t f = def->get(e).u;
+    if (n.flag_bits == -2) return (f & 3) == 0;
+    if (n.flag_bits == 1 || n.flag_bits == 2) return (f & 3) == static_cast<uint64_t>(n.flag_bits);
+    return (f & static_cast<uint64_t>(n.flag_bits)) == static_cast<uint64_t>(n.flag_bits);
+  }
   if (n.kind_mask) {
     bool in = (n.kind_mask >> static_cast<unsigned>(e.kind)) & 1;
     return n.op == Op::kNe ? !in : in;
@@ -492,6 +501,19 @@ class Parser {
         const auto* k = core::find_kind(v);
         if (!k) return fail("no event type '" + v + "'"), nullptr;
         if (n->op == Op::kEq || n->op == Op::kIn || n->op == Op::kNe) n->kind_mask |= 1u << static_cast<unsigned>(k->kind);
+      }
+    }
+    // "evt.arg.flags contains O_WRONLY": a bit test, the bit found through the one flag table
+    // (core::append_open_flags) rather than a second copy of it.
+    bool flags_field = false;
+    for (const auto* d : n->field.per_kind) flags_field |= d && d->type == core::FieldType::kOpenFlags;
+    if (flags_field && n->op == Op::kContains && n->values.size() == 1) {
+      const std::string& want = n->values[0];
+      if (want == "O_RDONLY") n->flag_bits = -2;
+      for (int b = 0; b < 32 && n->flag_bits == -1 && want != "O_RDONLY"; b++) {
+        std::string text;
+        core::append_open_flags(text, 1ULL << b);
+        if (text == want || text == "O_RDONLY|" + want) n->flag_bits = static_cast<int64_t>(1ULL << b);
       }
     }
     // A long list of strings: a hash set (numbers keep their compare).

@@ -31,6 +31,7 @@ std::string hostname() {
 
 Engine::Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits)
     : table_(table), out_(std::move(outputs)), limits_(limits) {
+  ctx_ = make_context();
   if (!out_.json_file.empty()) {
     json_ = fopen(out_.json_file.c_str(), "a");
     if (!json_) spdlog::error("rules: cannot open {}: {}", out_.json_file, strerror(errno));
@@ -53,7 +54,7 @@ void Engine::set_rules(std::shared_ptr<const RuleSet> rules) {
   rules_ = std::move(rules);
 }
 
-Context Engine::context() const {
+Context Engine::make_context() const {
   Context c;
   c.ancestor = [this](uint32_t pid, int n) -> std::string {
     if (!table_) return {};
@@ -83,8 +84,7 @@ void Engine::on_event(core::Event& e) {
     rules = rules_;
   }
   if (!rules) return;
-  Context ctx = context();
-  rules->match(e, ctx, &hits_);
+  rules->match(e, ctx_, &hits_);
   for (const Rule* r : hits_) {
     // Token bucket per rule: a noisy rule cannot flood the outputs.
     uint64_t now = core::now_boot_ns();
@@ -133,7 +133,7 @@ std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::s
 }
 
 void Engine::deliver(const Rule& r, const core::Event& e) {
-  Context ctx = context();
+  const Context& ctx = ctx_;
   std::string output = render_output(r.output, e, ctx);
   std::vector<std::string> ancestry;
   for (int i = 1; i <= 8; i++) {

@@ -56,7 +56,8 @@ class Engine : public sources::EventSink {
   }
 
  private:
-  Context context() const;
+  Context make_context() const;
+  Context ctx_;  // built once: no allocation per event
   void deliver(const Rule& r, const core::Event& e);
   void http_loop();
 

@@ -93,6 +93,18 @@ TEST(RuleCondition, PathsListsAndMacros) {
   EXPECT_NE(st.message().find("refers to itself"), std::string::npos) << st.message();
 }
 
+TEST(RuleCondition, OpenFlagsAreBitTests) {
+  auto w = open_event("sh", "/etc/x", 01 | 0100 | 01000);  // O_WRONLY|O_CREAT|O_TRUNC
+  EXPECT_TRUE(eval("evt.arg.flags contains O_WRONLY and evt.arg.flags contains O_TRUNC", w));
+  EXPECT_FALSE(eval("evt.arg.flags contains O_RDONLY", w));
+  EXPECT_FALSE(eval("evt.arg.flags contains O_RDWR", w));
+  EXPECT_FALSE(eval("evt.arg.flags contains O_APPEND", w));
+  auto r = open_event("cat", "/etc/x", 0);
+  EXPECT_TRUE(eval("evt.arg.flags contains O_RDONLY", r));
+  EXPECT_FALSE(eval("evt.arg.flags contains O_WRONLY", r));
+  EXPECT_TRUE(eval("evt.arg.flags contains RDONLY", r)) << "not a flag name: a text search";
+}
+
 TEST(RuleCondition, KindsComeFromTypesAndFields) {
   Condition c;
   ASSERT_TRUE(Condition::parse("evt.type = exec and proc.name = sh", {}, {}, &c).ok());
