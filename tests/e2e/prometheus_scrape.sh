@@ -48,6 +48,7 @@ q='sightline_syscalls_total{job="sightline",comm="sl-prom-e2e",syscall="getppid"
 wait_for 20 bash -c "[[ \$(curl -sfG http://127.0.0.1:$pport/api/v1/query --data-urlencode 'query=$q' | grep -c '\"1234\"') == 1 ]]" \
   || fail "prometheus has $q = '$(query "$q")', want 1234"
 [[ $(query 'up{job="sightline"}') == 1 ]] || fail "scrape target not up"
-[[ $(query 'sum(sightline_events_lost_total{job="sightline"})') == 0 ]] || fail "the agent lost events"
+[[ $(query 'sum(sightline_events_lost_total{job="sightline"})') == 0 ]] \
+  || fail "the agent lost events: $(curl -sfG http://127.0.0.1:$pport/api/v1/query --data-urlencode 'query=sightline_events_lost_total{job="sightline"} > 0')"
 (( $(query 'count(sightline_runqueue_latency_seconds_bucket{job="sightline"})') > 5 )) || fail "no run-queue histogram in prometheus"
 echo "prometheus scrape e2e: ok"
