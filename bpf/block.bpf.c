@@ -28,9 +28,10 @@ struct {
 	__type(value, struct inflight);
 } block_inflight SEC(".maps");
 
+/* Preallocated: completions run in interrupt context, where an on-demand element allocation
+ * can fail (an empty per-CPU cache) and the update would be lost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SL_BLOCK_MAX_DEVOPS);
 	__type(key, struct sl_block_key);
 	__type(value, struct sl_block_val);

@@ -37,10 +37,10 @@ struct {
 	__type(value, __u64);
 } sys_errors SEC(".maps");
 
-/* Allocated on first use: most of the 1024 numbers never occur. */
+/* Preallocated: an on-demand allocation in a tracing program can fail when the per-CPU cache
+ * is empty, and that call's latency would be lost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SL_SYS_MAX_NR);
 	__type(key, __u32);
 	__type(value, struct sl_hist);

@@ -7,7 +7,7 @@
 #include "sightline/hist.h"
 
 #define SL_BLOCK_MAX_INFLIGHT 16384 /* requests between insert/issue and complete */
-#define SL_BLOCK_MAX_DEVOPS 256     /* (device, op) pairs */
+#define SL_BLOCK_MAX_DEVOPS 64      /* (device, op) pairs; preallocated per CPU (~2.3 KiB each) */
 #define SL_BLOCK_MAX_PROCS 8192     /* (process, device, op) triples */
 
 /* op: the request's REQ_OP (0 read, 1 write, 2 flush, 3 discard, ...). dev: major << 20 | minor */

@@ -10,7 +10,7 @@
  * (SL_STAT_MAP_FULL) and those syscalls go uncounted until room returns. */
 #define SL_SYS_MAX_KEYS 16384
 #define SL_SYS_MAX_ERR_KEYS 8192
-#define SL_SYS_MAX_NR 1024 /* latency histograms: one per syscall number below this */
+#define SL_SYS_MAX_NR 512 /* latency histograms: one per syscall number below this (x86_64 has ~460) */
 
 struct sl_sys_key {
 	__u32 tgid;
