@@ -4,8 +4,9 @@
 #   usage: bench/agent_idle.sh [SECONDS=30]     (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 SECS=${1:-30}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 ./build/sightline agent --listen 127.0.0.1:$port >/dev/null 2>&1 &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null || true' EXIT

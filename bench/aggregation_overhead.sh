@@ -14,6 +14,7 @@
 #          (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 SOURCE=${1:-syscalls}
 N=${2:-3000000}
 ROUNDS=${3:-3}
@@ -22,7 +23,7 @@ SL=./build/sightline
 tmp=$(mktemp -d)
 tp=
 trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 {
   echo "listen: 127.0.0.1:$port"
   echo "sources:"
@@ -64,9 +65,6 @@ case $SOURCE in
   *) echo "unknown source $SOURCE (syscalls, sched, block, packets or net)" >&2; exit 2 ;;
 esac
 
-ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 declare -A RATIO CPU
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -8,6 +8,7 @@
 # delivered or counted lost: delivered + lost = generated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 N=${1:-1000000}
 ROUNDS=${2:-3}
 SL=./build/sightline
@@ -28,8 +29,6 @@ CMD[bpftrace]="bpftrace -e 'tracepoint:syscalls:sys_exit_openat /comm == \"openl
 READY[bpftrace]=""
 TRACERS=(${TRACERS:-sightline opensnoop bpftrace sightline_64k})
 
-ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 declare -A RATIO CPU SEEN LOST
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -70,7 +69,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 echo
 echo "open+close x $N, $ROUNDS rounds; medians (generated = $N per round)"
 printf '%-14s %7s %12s %10s %10s %s\n' tracer ratio cpu-s/M-ev seen lost "seen+lost"

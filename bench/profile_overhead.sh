@@ -6,6 +6,7 @@
 #   usage: bench/profile_overhead.sh [N=3000000000] [ROUNDS=3]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 N=${1:-3000000000}
 ROUNDS=${2:-3}
 SL=./build/sightline
@@ -20,9 +21,6 @@ CMD[sl-999hz]="$SL profile -F 999 -d 600 -o $tmp/p.folded"
 CMD[perf-999]="perf record -F 999 -g -a -o $tmp/perf.data"
 CMD[bpftrace-99]="bpftrace -e 'profile:hz:99 { @[ustack] = count(); }'"
 TRACERS=(${TRACERS:-sl-49hz sl-99hz sl-999hz perf-999 bpftrace-99})
-ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 declare -A RATIO CPU
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TRACERS[@]}"; do

@@ -4,19 +4,17 @@
 #   usage: bench/rules_overhead.sh [ROUNDS=3]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 ROUNDS=${1:-3}
 SL=./build/sightline
 [[ -x $SL && -x build/bench/execloop && -x build/bench/openloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
 ap=
 trap '[[ -n $ap ]] && kill -TERM $ap 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 for mode in on off; do
   printf 'listen: 127.0.0.1:%s\nrules: {enabled: %s}\n' "$port" "$([[ $mode == on ]] && echo true || echo false)" >"$tmp/$mode.yaml"
 done
-ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 declare -A CPU NS
 for ((r = 1; r <= ROUNDS; r++)); do
   for w in "build/bench/execloop 2000" "build/bench/openloop 300000"; do
@@ -25,10 +23,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
       ap=$!
       for i in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
       sleep 1
-      t0=$(ticks $ap)
+      t0=$(cpu_ticks $ap)
       ns=$($w | ns_of)
       sleep 0.3  # the last events drained
-      t1=$(ticks $ap)
+      t1=$(cpu_ticks $ap)
       kill -TERM $ap; wait $ap 2>/dev/null || true; ap=
       cpu=$(echo "scale=3; ($t1 - $t0) / 100" | bc)
       printf 'round %d %-30s rules %-3s workload %9.1f ns/op  agent %6.2f cpu-s\n' "$r" "$w" "$mode" "$ns" "$cpu"

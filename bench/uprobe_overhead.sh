@@ -8,6 +8,7 @@
 #   usage: bench/uprobe_overhead.sh [N=1000000] [ROUNDS=3]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.bash
 N=${1:-1000000}
 ROUNDS=${2:-3}
 SL=./build/sightline
@@ -25,9 +26,6 @@ CMD[bt-tp]="bpftrace -e 'tracepoint:syscalls:sys_enter_getppid { @[pid] = count(
 for t in sl-count sl-latency bt-count bt-latency; do WL[$t]="$BIN $N"; done
 for t in sl-tp bt-tp; do WL[$t]="build/bench/sysloop $((N * 3))"; done
 TRACERS=(${TRACERS:-sl-count bt-count sl-latency bt-latency sl-tp bt-tp})
-ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 declare -A RATIO CPU
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TRACERS[@]}"; do
