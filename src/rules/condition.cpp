@@ -1,5 +1,7 @@
 #include "rules/condition.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -17,7 +19,7 @@ namespace {
 
 constexpr size_t kKinds = static_cast<size_t>(core::EventKind::kCount);
 
-enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName };
+enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName, kRnet };
 
 struct DerivedDef {
   const char* name;
@@ -30,7 +32,40 @@ constexpr DerivedDef kDerived[] = {
     {"fd.directory", Derived::kDirectory, "directory part of fd.name"},
     {"fd.filename", Derived::kFilename, "last component of fd.name"},
     {"user.name", Derived::kUserName, "user name of user.uid"},
+    {"fd.rnet", Derived::kRnet, "the remote address, compared with networks: fd.rnet in (10.0.0.0/8, fd00::/8)"},
 };
+
+// An address or network "10.1.0.0/16", "fd00::/8", "1.2.3.4" (a /32): family, bytes, prefix.
+struct Cidr {
+  int family = 0;
+  unsigned char addr[16] = {};
+  int prefix = 0;
+};
+bool parse_cidr(std::string_view text, Cidr* out) {
+  std::string s(text);
+  size_t slash = s.find('/');
+  std::string host = s.substr(0, slash);
+  Cidr c;
+  if (inet_pton(AF_INET, host.c_str(), c.addr) == 1) c.family = AF_INET, c.prefix = 32;
+  else if (inet_pton(AF_INET6, host.c_str(), c.addr) == 1) c.family = AF_INET6, c.prefix = 128;
+  else return false;
+  if (slash != std::string::npos) {
+    char* end;
+    long p = strtol(s.c_str() + slash + 1, &end, 10);
+    if (*end || slash + 1 == s.size() || p < 0 || p > c.prefix) return false;
+    c.prefix = static_cast<int>(p);
+  }
+  *out = c;
+  return true;
+}
+bool in_network(const Cidr& net, const Cidr& a) {
+  if (net.family != a.family) return false;
+  int full = net.prefix / 8, rest = net.prefix % 8;
+  if (memcmp(net.addr, a.addr, static_cast<size_t>(full)) != 0) return false;
+  if (!rest) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (net.addr[full] & mask) == (a.addr[full] & mask);
+}
 
 struct FieldRef {
   std::string name;
@@ -91,7 +126,8 @@ std::set<core::EventKind> kinds_of(const FieldRef& f) {
     bool has = f.derived == Derived::kNone ? f.per_kind[k] != nullptr
                : (f.derived == Derived::kDirectory || f.derived == Derived::kFilename)
                    ? schema_field(kind, "fd.name") != nullptr
-                   : true;
+               : f.derived == Derived::kRnet ? schema_field(kind, "fd.rip") != nullptr
+                                              : true;
     if (has) out.insert(kind);
   }
   return out;
@@ -165,6 +201,11 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
       else g->s = slash == std::string_view::npos ? std::string_view(".") : slash == 0 ? p.substr(0, 1) : p.substr(0, slash);
       return;
     }
+    case Derived::kRnet:
+      if (e.kind != core::EventKind::kTcp) return;
+      g->present = true;
+      g->s = e.raddr;
+      return;
     case Derived::kUserName:
       if (!ctx.user_name) return;
       g->own = ctx.user_name(e.uid);
@@ -187,6 +228,7 @@ struct Node {
   std::vector<int64_t> nums;  // values as numbers, for numeric fields
   uint32_t kind_mask = 0;     // evt.type = / in / !=: the kinds, compared without text
   int64_t flag_bits = -1;     // open flags `contains O_X`: a bit test (-2: O_RDONLY, access mode 0)
+  std::vector<Cidr> nets;     // fd.rnet: the values as networks
   std::unordered_set<std::string> set;  // long `in` lists: one hash lookup
 };
 
@@ -262,6 +304,13 @@ bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
   get(n.field, e, ctx, &g);
   if (n.op == Op::kExists) return g.present;
   if (!g.present) return false;
+  if (!n.nets.empty()) {  // fd.rnet = / in / !=
+    Cidr a;
+    if (!parse_cidr(g.s, &a)) return false;
+    bool any = false;
+    for (const auto& net : n.nets) any |= in_network(net, a);
+    return n.op == Op::kNe ? !any : any;
+  }
   if (!n.set.empty()) return n.set.count(std::string(g.s)) > 0;
   if (n.op == Op::kIn || n.op == Op::kPmatch || n.op == Op::kIntersects) {
     for (size_t k = 0; k < n.values.size(); k++)
@@ -514,6 +563,15 @@ class Parser {
         std::string text;
         core::append_open_flags(text, 1ULL << b);
         if (text == want || text == "O_RDONLY|" + want) n->flag_bits = static_cast<int64_t>(1ULL << b);
+      }
+    }
+    if (n->field.derived == Derived::kRnet) {
+      if (n->op != Op::kEq && n->op != Op::kIn && n->op != Op::kNe)
+        return fail("fd.rnet takes =, != or in (networks)"), nullptr;
+      for (const auto& v : n->values) {
+        Cidr c;
+        if (!parse_cidr(v, &c)) return fail("'" + v + "' is not an address or network (10.0.0.0/8, fd00::/8)"), nullptr;
+        n->nets.push_back(c);
       }
     }
     // A long list of strings: a hash set (numbers keep their compare).

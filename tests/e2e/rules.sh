@@ -12,12 +12,14 @@ tmp=$(mktemp -d)
 m=sl-e2e-$$  # marker in every path and name this test creates
 cg=
 made_modules=
+added_meta=
 cleanup() {
   stop_bg
   rm -f /etc/sl-e2e-* /usr/local/bin/sl-e2e-* /boot/sl-e2e-* /etc/cron.d/sl-e2e-* /var/log/sl-e2e-* /root/.ssh/id_sl-e2e-*
   [[ -d /etc/sudoers.d ]] && rm -f /etc/sudoers.d/sl-e2e-* && rmdir /etc/sudoers.d 2>/dev/null || true
   [[ -n $made_modules ]] && rm -rf /lib/modules
   [[ -n $cg ]] && rmdir "$cg" 2>/dev/null || true
+  [[ -n $added_meta ]] && ip addr del 169.254.169.254/32 dev lo 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -138,6 +140,16 @@ c = socket.create_connection(('127.0.0.1', 4444)); a, _ = srv.accept(); c.close(
 b = socket.socket(); b.bind(('127.0.0.1', 0)); b.listen(); p = b.getsockname()[1]
 c = socket.create_connection(('127.0.0.1', p)); a, _ = b.accept(); c.close(); a.close()
 time.sleep(0.2)"                                            # connection to 4444 (and to a benign port)
+# A denied network: the metadata address, put on lo for a moment, with a listener on it.
+ip addr add 169.254.169.254/32 dev lo
+added_meta=1
+$PY -c "
+import socket
+s = socket.socket(); s.bind(('169.254.169.254', 0)); s.listen(); p = s.getsockname()[1]
+c = socket.create_connection(('169.254.169.254', p)); a, _ = s.accept(); c.close(); a.close()"
+ip addr del 169.254.169.254/32 dev lo
+added_meta=
+
 # Security syscalls (python's ctypes calls them directly; the look-alikes come from allowed tools).
 mkdir -p "$tmp/mnt" "$tmp/mnt2"
 echo x >"$tmp/suid-$m"; echo x >"$tmp/plain-$m"
@@ -195,6 +207,7 @@ want = [
     ("Fileless execution", "/proc/self/fd/", "file=/bin/true"),
     ("Package manager run in a container", "container=e2e", "container= "),
     ("Connection to a remote-shell port", ":4444", None),
+    ("Outbound connection to a denied network", "to=169.254.169.254:", "to=127.0.0.1"),
     ("Marker A", m + "-a", None),
     ("Ptrace of another process", "request=16", "request=17"),
     ("Another process's memory accessed", "process_vm_readv", None),

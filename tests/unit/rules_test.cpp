@@ -105,6 +105,21 @@ TEST(RuleCondition, OpenFlagsAreBitTests) {
   EXPECT_TRUE(eval("evt.arg.flags contains RDONLY", r)) << "not a flag name: a text search";
 }
 
+TEST(RuleCondition, RemoteNetworks) {
+  core::Event t;
+  t.kind = EventKind::kTcp;
+  t.raddr = "169.254.169.254";
+  EXPECT_TRUE(eval("fd.rnet in (10.0.0.0/8, 169.254.0.0/16)", t));
+  EXPECT_TRUE(eval("fd.rnet = 169.254.169.254", t));
+  EXPECT_FALSE(eval("fd.rnet in (10.0.0.0/8, 169.254.170.0/23)", t));
+  EXPECT_TRUE(eval("fd.rnet != 10.0.0.0/8", t));
+  t.raddr = "fd00::1";
+  EXPECT_TRUE(eval("fd.rnet in (fd00::/8)", t));
+  EXPECT_FALSE(eval("fd.rnet in (10.0.0.0/8)", t)) << "families differ";
+  EXPECT_NE(error_of("fd.rnet in (10.0.0.0/33)").find("not an address or network"), std::string::npos);
+  EXPECT_NE(error_of("fd.rnet contains 10").find("takes =, != or in"), std::string::npos);
+}
+
 TEST(RuleCondition, KindsComeFromTypesAndFields) {
   Condition c;
   ASSERT_TRUE(Condition::parse("evt.type = exec and proc.name = sh", {}, {}, &c).ok());
