@@ -55,6 +55,10 @@ static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
 {
 	sl_fill_hdr_now(&e->hdr, SL_EV_EXEC);
 	e->ret = ret;
+	if (has_task_btf)
+		e->euid = bpf_get_current_task_btf()->cred->euid.val;
+	else
+		e->euid = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), cred, euid.val);
 	__u64 used = e->args_size;
 	if (used > SL_ARGS_SIZE)
 		used = SL_ARGS_SIZE;

@@ -28,6 +28,7 @@ struct Event {
   std::string_view args;  // exec: argv, NUL-separated, each argument NUL-terminated
   uint32_t args_count = 0;
   bool truncated = false;  // exec: argv or filename cut; open: path cut
+  uint32_t euid = 0;       // exec: effective uid after it (setuid programs change it)
   int64_t ret = 0;         // exec/open: result (fd, 0, or -errno)
   uint64_t flags = 0;      // open: O_* flags
   uint32_t mode = 0;       // open: creation mode

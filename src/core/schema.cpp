@@ -56,6 +56,8 @@ constexpr FieldDef kExec[] = {
     {"proc.args_truncated", FieldType::kBool, "",
      "argv or filename was longer than captured (64 args, 256 bytes each, 2 KiB in all)",
      [](const Event& e) { return B(e.truncated); }, "", 0},
+    {"user.euid", FieldType::kUint, "", "Effective user id once the exec is done (a setuid program changes it)",
+     [](const Event& e) { return U(e.euid); }, "", 0},
 };
 
 constexpr FieldDef kFork[] = {

@@ -56,6 +56,7 @@ bool decode_process_record(const void* data, size_t size, core::Event& e) {
       for (char c : e.args) e.args_count += c == '\0';
       if (!e.args.empty() && e.args.back() != '\0') e.args_count++;  // cut inside the last
       e.truncated = x->args_truncated || x->filename_truncated;
+      e.euid = x->euid;
       return true;
     }
     case SL_EV_FORK:

@@ -140,6 +140,12 @@ c = socket.create_connection(('127.0.0.1', 4444)); a, _ = srv.accept(); c.close(
 b = socket.socket(); b.bind(('127.0.0.1', 0)); b.listen(); p = b.getsockname()[1]
 c = socket.create_connection(('127.0.0.1', p)); a, _ = b.accept(); c.close(); a.close()
 time.sleep(0.2)"                                            # connection to 4444 (and to a benign port)
+# A setuid-root copy of id run by nobody: euid 0 after the exec; the plain id as nobody is not.
+mkdir -p "$tmp/pub" && chmod 755 "$tmp" "$tmp/pub"
+cp /usr/bin/id "$tmp/pub/$m-suid" && chmod 4755 "$tmp/pub/$m-suid"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/pub/$m-suid" >/dev/null
+setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/id >/dev/null
+
 # A denied network: the metadata address, put on lo for a moment, with a listener on it.
 ip addr add 169.254.169.254/32 dev lo
 added_meta=1
@@ -208,6 +214,7 @@ want = [
     ("Package manager run in a container", "container=e2e", "container= "),
     ("Connection to a remote-shell port", ":4444", None),
     ("Outbound connection to a denied network", "to=169.254.169.254:", "to=127.0.0.1"),
+    ("Privilege escalation through a setuid program", m + "-suid", "file=/usr/bin/id"),
     ("Marker A", m + "-a", None),
     ("Ptrace of another process", "request=16", "request=17"),
     ("Another process's memory accessed", "process_vm_readv", None),

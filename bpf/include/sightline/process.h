@@ -18,7 +18,8 @@ struct sl_exec_event {
 	__u16 args_count;    /* unused by the kernel side: user space counts */
 	__u8 args_truncated;
 	__u8 filename_truncated;
-	__u8 pad[6];
+	__u8 pad[2];
+	__u32 euid;          /* effective uid once the exec is done (a setuid program changes it) */
 	char filename[SL_PATH_MAX];
 	char args[SL_ARGS_SIZE];
 };
