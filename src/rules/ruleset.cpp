@@ -179,13 +179,57 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
         }
       } else if (item["rule"]) {
         if (auto st = unknown_keys(item, origin, {"rule", "desc", "condition", "output", "priority", "tags", "enabled",
-                                                  "exceptions", "append", "source"});
+                                                  "exceptions", "append", "source", "override"});
             !st)
           return st;
         std::string name;
         if (auto st = scalar(item, "rule", origin, &name); !st) return st;
         auto existing = std::find_if(rules_.begin(), rules_.end(), [&](const Rule& r) { return r.name == name; });
         bool only_enabled = item.size() == 2 && item["enabled"];
+        if (YAML::Node ov = item["override"]) {
+          // Falco 0.37's form: per key, append to or replace the earlier definition.
+          if (existing == rules_.end())
+            return core::Status::error(EINVAL, where(origin, item) + ": override of rule '" + name + "', which is not defined");
+          if (!ov.IsMap()) return core::Status::error(EINVAL, where(origin, ov) + ": 'override' maps keys to append or replace");
+          for (const auto& kv : ov) {
+            std::string key = kv.first.Scalar(), how = kv.second.IsScalar() ? kv.second.Scalar() : "";
+            bool app = how == "append";
+            if (how != "append" && how != "replace")
+              return core::Status::error(EINVAL, where(origin, kv.second) + ": override." + key + ": 'append' or 'replace'");
+            if (!item[key])
+              return core::Status::error(EINVAL, where(origin, kv.first) + ": override." + key + " with no '" + key + "' in the item");
+            if (key == "condition") {
+              std::string cond;
+              if (auto st = scalar(item, "condition", origin, &cond); !st) return st;
+              existing->condition_text = app ? "(" + existing->condition_text + ") " + cond : cond;
+            } else if (key == "exceptions") {
+              std::string exc;
+              if (auto st = exceptions(item, origin, &exc); !st) return st;
+              if (!app) return core::Status::error(EINVAL, where(origin, kv.second) + ": exceptions can only be appended");
+              existing->condition_text = "(" + existing->condition_text + ")" + exc;
+            } else if (key == "output" || key == "desc") {
+              std::string v;
+              if (auto st = scalar(item, key.c_str(), origin, &v); !st) return st;
+              std::string& field = key == "output" ? existing->output : existing->desc;
+              field = app ? field + " " + v : v;
+            } else if (key == "priority" && !app) {
+              std::string prio;
+              if (auto st = scalar(item, "priority", origin, &prio); !st) return st;
+              if (!parse_priority(prio, &existing->priority))
+                return core::Status::error(EINVAL, where(origin, item["priority"]) + ": priority '" + prio + "'");
+            } else if (key == "enabled" && !app) {
+              if (auto st = boolean(item, "enabled", origin, &existing->enabled); !st) return st;
+            } else if (key == "tags") {
+              std::vector<std::string> tags;
+              if (auto st = strings(item, "tags", origin, &tags); !st) return st;
+              if (!app) existing->tags.clear();
+              existing->tags.insert(existing->tags.end(), tags.begin(), tags.end());
+            } else {
+              return core::Status::error(EINVAL, where(origin, kv.first) + ": override." + key + ": cannot " + how);
+            }
+          }
+          continue;
+        }
         if (only_enabled || append) {
           if (existing == rules_.end())
             return core::Status::error(EINVAL, where(origin, item) + ": rule '" + name + "' is not defined (yet)");

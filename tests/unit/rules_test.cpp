@@ -190,6 +190,36 @@ TEST(RuleSet, FilesOverrideAppendExceptionsAndOutputs) {
   EXPECT_TRUE(hits.empty()) << "disabled by the second file";
 }
 
+TEST(RuleSet, FalcoOverrideAppendsAndReplaces) {
+  RuleSet rs;
+  ASSERT_TRUE(rs.add("- rule: R\n  condition: evt.type = exec and proc.name = sh\n  output: shell\n  priority: notice\n"
+                     "  tags: [a]\n", "base.yaml").ok());
+  auto st = rs.add("- rule: R\n  condition: and not proc.pname = cron\n  output: \"%proc.name under %proc.pname\"\n"
+                   "  priority: critical\n  tags: [b]\n"
+                   "  override: {condition: append, output: replace, priority: replace, tags: append}\n",
+                   "local.yaml");
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_TRUE(rs.compile().ok());
+  const auto& r = rs.rules().at(0);
+  EXPECT_EQ(r.priority, rules::Priority::kCritical);
+  EXPECT_EQ(r.output, "%proc.name under %proc.pname");
+  EXPECT_EQ(r.tags, (std::vector<std::string>{"a", "b"}));
+  std::vector<const rules::Rule*> hits;
+  auto e = exec_event("sh", "/bin/sh", std::string_view("sh\0", 3));
+  e.pname = "cron";
+  rs.match(e, ctx(), &hits);
+  EXPECT_TRUE(hits.empty()) << "the appended condition";
+  e.pname = "nginx";
+  rs.match(e, ctx(), &hits);
+  EXPECT_EQ(hits.size(), 1u);
+  RuleSet bad;
+  ASSERT_TRUE(bad.add("- rule: R\n  condition: evt.type = exec\n  output: o\n", "a.yaml").ok());
+  st = bad.add("- rule: R\n  output: x\n  override: {output: merge}\n", "b.yaml");
+  EXPECT_NE(st.message().find("'append' or 'replace'"), std::string::npos) << st.message();
+  st = bad.add("- rule: Q\n  output: x\n  override: {output: replace}\n", "b.yaml");
+  EXPECT_NE(st.message().find("not defined"), std::string::npos) << st.message();
+}
+
 TEST(RuleSet, ErrorsNameFileLineAndWhat) {
   auto err = [](const std::string& yaml) {
     RuleSet rs;
