@@ -83,11 +83,17 @@ int rules_run(const std::vector<std::string>& files, bool with_defaults, bool js
   for (const auto& n : names) {
     sources::SourceOptions o;
     if (n != "process") o.kinds = kinds;
+    if (n == "security") o.syscalls = rs->syscalls();  // only the syscalls the rules name
     if (auto st = runner.start(n, o); !st) {
       fprintf(stderr, "sightline rules run: %s\n", st.message().c_str());
       return 1;
     }
     what += (what.empty() ? "" : ", ") + n;
+    if (n == "security" && !o.syscalls.empty()) {
+      std::string list;
+      for (const auto& sc : o.syscalls) list += (list.empty() ? "" : " ") + sc;
+      what += " (" + list + ")";
+    }
   }
   fprintf(stderr, "sightline: %zu rules on %s (Ctrl-C to stop)\n", rs->enabled_count(), what.c_str());
   uint64_t deadline = duration_s > 0 ? core::now_boot_ns() + static_cast<uint64_t>(duration_s * 1e9) : 0;

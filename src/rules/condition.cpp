@@ -621,6 +621,42 @@ core::Status Condition::parse(std::string_view text, const std::map<std::string,
 
 bool Condition::matches(const core::Event& e, const Context& ctx) const { return root_ && eval(*root_, e, ctx); }
 
+namespace {
+// nullopt-like: false = unconstrained.
+bool required(const Node& n, std::string_view field, std::set<std::string>* out) {
+  switch (n.type) {
+    case Node::kCmp:
+      if (n.field.name != field || (n.op != Op::kEq && n.op != Op::kIn)) return false;
+      out->insert(n.values.begin(), n.values.end());
+      return true;
+    case Node::kAnd: {
+      std::set<std::string> a, b;
+      bool ha = required(*n.a, field, &a), hb = required(*n.b, field, &b);
+      if (ha && hb) {
+        for (const auto& v : a)
+          if (b.count(v)) out->insert(v);
+      } else if (ha || hb) {
+        out->insert((ha ? a : b).begin(), (ha ? a : b).end());
+      }
+      return ha || hb;
+    }
+    case Node::kOr: {
+      std::set<std::string> a, b;
+      if (!required(*n.a, field, &a) || !required(*n.b, field, &b)) return false;
+      out->insert(a.begin(), a.end());
+      out->insert(b.begin(), b.end());
+      return true;
+    }
+    case Node::kNot: return false;
+  }
+  return false;
+}
+}  // namespace
+
+bool Condition::required_values(std::string_view field, std::set<std::string>* out) const {
+  return root_ && required(*root_, field, out);
+}
+
 bool field_text(std::string_view name, const core::Event& e, const Context& ctx, std::string* out) {
   FieldRef f;
   if (!resolve(name, &f)) return false;

@@ -48,6 +48,9 @@ class Condition {
   bool matches(const core::Event& e, const Context& ctx) const;
   // The event kinds this condition can match (from evt.type tests and the fields it reads).
   const std::set<core::EventKind>& kinds() const { return kinds_; }
+  // The values `field` must equal for the condition to hold (from = and in under and/or), or
+  // false when any value may do. For telling the kernel which syscalls a rule set needs.
+  bool required_values(std::string_view field, std::set<std::string>* out) const;
 
  private:
   std::unique_ptr<Node> root_;

@@ -321,6 +321,16 @@ core::Status load_rules(const std::vector<std::string>& files, bool with_default
   return rs->compile();
 }
 
+std::vector<std::string> RuleSet::syscalls() const {
+  std::set<std::string> names;
+  for (size_t i : by_kind_[static_cast<size_t>(core::EventKind::kSyscall)]) {
+    std::set<std::string> v;
+    if (!rules_[i].condition.required_values("syscall.name", &v)) return {};
+    names.insert(v.begin(), v.end());
+  }
+  return {names.begin(), names.end()};
+}
+
 std::string render_output(std::string_view t, const core::Event& e, const Context& ctx) {
   std::string out, value;
   for (size_t i = 0; i < t.size();) {

@@ -42,6 +42,9 @@ class RuleSet {
   size_t enabled_count() const;
   // Every event kind some enabled rule can match: the sources the kernel must run.
   std::vector<core::EventKind> kinds() const;
+  // The syscall names the enabled rules on `syscall` events need; empty when some rule may
+  // match any syscall.
+  std::vector<std::string> syscalls() const;
 
  private:
   struct MacroDef {

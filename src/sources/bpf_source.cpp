@@ -51,9 +51,9 @@ std::vector<bpf::ProgramStats> BpfSource::program_stats() const {
 void BpfSource::apply_plan(bpf_object* obj, const std::vector<Hook>& plan) {
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
-    bool on = false;
+    bool on = false;  // a program behind several hooks loads when any of them is on
     for (const auto& h : plan)
-      if (h.program == bpf_program__name(prog)) on = h.enabled;
+      if (h.program == bpf_program__name(prog)) on |= h.enabled;
     bpf_program__set_autoload(prog, on);
   }
 }

@@ -68,6 +68,8 @@ struct SourceOptions {
   bool dwarf_unwind = false;
   // uprobe: the functions to probe.
   std::vector<UprobeSpec> uprobes;
+  // security: only these syscalls (names; empty: every one the source knows).
+  std::vector<std::string> syscalls;
   // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
   // the raw record, its process header).
   std::vector<TracepointSpec> tracepoints;

@@ -275,4 +275,8 @@ bg_pid $!
 wait_for 10 grep -q "1 rules on process (" "$tmp/run.err" || fail "rules run: $(cat "$tmp/run.err")"
 cp "$tmp/nginx" "$tmp/$m-c"; "$tmp/$m-c" /bin/true
 wait_for 5 grep -q '"rule":"Marker C"' "$tmp/run.out" || fail "rules run printed no alert: $(cat "$tmp/run.out" "$tmp/run.err")"
+# A rule on one syscall: the kernel is told about that one only.
+printf -- '- rule: P\n  condition: evt.type = syscall and syscall.name = ptrace\n  output: p\n  priority: notice\n' >"$tmp/p.yaml"
+out=$("$SL" rules run --no-defaults "$tmp/p.yaml" -d 0.5 2>&1) || fail "rules run: $out"
+grep -q "1 rules on process, security (ptrace) (" <<<"$out" || fail "not only ptrace attached: $out"
 echo "rules e2e: ok"

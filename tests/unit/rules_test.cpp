@@ -130,6 +130,23 @@ TEST(RuleCondition, KindsComeFromTypesAndFields) {
   EXPECT_EQ(c.kinds().size(), static_cast<size_t>(EventKind::kCount));
 }
 
+TEST(RuleCondition, RequiredValuesTellTheKernelWhatToSend) {
+  Condition c;
+  std::set<std::string> v;
+  ASSERT_TRUE(Condition::parse("evt.type = syscall and syscall.name in (ptrace, bpf) and proc.name != gdb", {}, {}, &c).ok());
+  EXPECT_TRUE(c.required_values("syscall.name", &v));
+  EXPECT_EQ(v, (std::set<std::string>{"bpf", "ptrace"}));
+  v.clear();
+  ASSERT_TRUE(Condition::parse("syscall.name = mount or syscall.name = umount", {}, {}, &c).ok());
+  EXPECT_TRUE(c.required_values("syscall.name", &v));
+  EXPECT_EQ(v.size(), 2u);
+  v.clear();
+  ASSERT_TRUE(Condition::parse("syscall.name = mount or proc.name = x", {}, {}, &c).ok());
+  EXPECT_FALSE(c.required_values("syscall.name", &v)) << "the other branch takes any syscall";
+  ASSERT_TRUE(Condition::parse("not syscall.name = mount", {}, {}, &c).ok());
+  EXPECT_FALSE(c.required_values("syscall.name", &v));
+}
+
 TEST(RuleCondition, ErrorsNameTheColumnAndSuggest) {
   std::string e = error_of("proc.nme = bash");
   EXPECT_NE(e.find("column 1"), std::string::npos) << e;

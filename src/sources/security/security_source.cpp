@@ -3,6 +3,8 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
+
 #include "bpf/libbpf_util.h"
 #include "sightline/security.h"
 #include "sources/bpf_source.h"
@@ -50,7 +52,9 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
     bool any = false;
     for (const auto& s : kSyscalls) {
       std::string tp = std::string("sys_exit_") + s.name;
-      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted, base);
+      bool needed = o.syscalls.empty() || std::find(o.syscalls.begin(), o.syscalls.end(), s.name) != o.syscalls.end();
+      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && needed, base);
+      if (!needed) h.note = "no rule needs it";
       any |= h.enabled;
       hooks.push_back(std::move(h));
     }
