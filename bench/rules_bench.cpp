@@ -49,7 +49,7 @@ struct Events {
 rules::Context context() {
   rules::Context c;
   c.ancestor = [](uint32_t, int n) -> std::string { return n == 1 ? "nginx" : n == 2 ? "systemd" : ""; };
-  c.user_name = [](uint32_t) -> std::string { return "www-data"; };
+  c.user_name = [](const core::Event&) -> std::string { return "www-data"; };
   return c;
 }
 

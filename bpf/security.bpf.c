@@ -1,9 +1,17 @@
 /* security source: one program attached to the sys_exit_* tracepoint of each security-relevant
- * syscall (only those fire it: no cost on other syscalls). The attach cookie says which one and
- * which arguments are paths; the arguments come from the task's saved user registers
- * (bpf_task_pt_regs, 5.15+), the result from the tracepoint. */
+ * syscall (only those fire it: no cost on other syscalls). The attach cookie says which one,
+ * which arguments are paths, which fd to describe and which in-kernel filter applies; the
+ * arguments come from the task's saved user registers (bpf_task_pt_regs, 5.15+), the result
+ * from the tracepoint. Frequent syscalls (clone, connect, accept, dup2) are filtered here so
+ * that only what a rule can care about is sent: clones into new namespaces, IPv4/IPv6
+ * sockets, a socket put on stdin/stdout/stderr. Strings: 256 bytes each, two at most. */
 #include "common.bpf.h"
 #include "sightline/security.h"
+
+#define SL_S_IFMT 0170000
+#define SL_S_IFSOCK 0140000
+#define SL_AF_INET 2
+#define SL_AF_INET6 10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -12,29 +20,83 @@ struct {
 	__type(value, struct sl_sec_conf);
 } sec_conf SEC(".maps");
 
+/* What an fd is: inode type, and for a socket its family, type, protocol and both ends. */
+struct fd_desc {
+	__u16 mode, family, type, protocol, lport, rport;
+	__u8 laddr[16], raddr[16];
+};
+
+static __always_inline __u64 arg_at(const __u64 *args, __u8 idx)
+{
+	switch (idx) { /* no computed index: the verifier bounds each case */
+	case 1: return args[0];
+	case 2: return args[1];
+	case 3: return args[2];
+	case 4: return args[3];
+	case 5: return args[4];
+	case 6: return args[5];
+	}
+	return 0;
+}
+
 static __always_inline void read_path(char *dst, __u8 idx, const __u64 *args)
 {
 	dst[0] = 0;
-	__u64 p;
-	switch (idx) { /* no computed index: the verifier bounds each case */
-	case 1: p = args[0]; break;
-	case 2: p = args[1]; break;
-	case 3: p = args[2]; break;
-	case 4: p = args[3]; break;
-	default: return;
+	if (idx < 1 || idx > 4)
+		return;
+	bpf_probe_read_user_str(dst, SL_PATH_MAX, (const void *)arg_at(args, idx));
+}
+
+/* The task's open file `fd`, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline bool describe_fd(struct task_struct *task, __s64 fd, struct fd_desc *d)
+{
+	if (fd < 0)
+		return false;
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return false;
+	d->mode = BPF_CORE_READ(f, f_inode, i_mode) & SL_S_IFMT;
+	if (d->mode != SL_S_IFSOCK)
+		return true;
+	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return true;
+	d->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	d->type = BPF_CORE_READ(sk, sk_type);
+	d->protocol = BPF_CORE_READ(sk, sk_protocol);
+	d->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	d->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (d->family == SL_AF_INET) {
+		bpf_core_read(d->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(d->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (d->family == SL_AF_INET6) {
+		bpf_core_read(d->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(d->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
-	bpf_probe_read_user_str(dst, SL_PATH_MAX, (const void *)p);
+	return true;
 }
 
 SEC("tracepoint")
 int sl_sec_exit(struct syscall_trace_exit *ctx)
 {
-	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
-		return 0;
 	__u32 id = (__u32)bpf_get_attach_cookie(ctx);
 	struct sl_sec_conf *c = bpf_map_lookup_elem(&sec_conf, &id);
-	if (!c)
+	if (!c || !c->enabled)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
 		return 0;
 	long ret = ctx->ret;
 	if (targ_failed && ret >= 0)
@@ -42,21 +104,58 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
 	if (!regs)
 		return 0;
+	__u64 args[6];
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+	args[4] = BPF_CORE_READ(regs, r8);
+	args[5] = BPF_CORE_READ(regs, r9);
+
+	__u8 filter = c->filter;
+	if (filter == SL_SEC_F_CLONE3_NS) {
+		__u64 flags = 0; /* struct clone_args starts with its flags */
+		bpf_probe_read_user(&flags, sizeof(flags), (const void *)args[0]);
+		args[0] = flags;
+	}
+	if ((filter == SL_SEC_F_CLONE_NS || filter == SL_SEC_F_CLONE3_NS) &&
+	    (ret == 0 || !(args[0] & SL_CLONE_NS_MASK)))
+		return 0; /* the child's return, or no new namespace */
+	if (filter == SL_SEC_F_STDIO_SOCK && (ret < 0 || ret > 2))
+		return 0;
+
+	struct fd_desc d = {};
+	__s64 fd = -1;
+	if (c->fd == SL_SEC_FD_RET)
+		fd = ret;
+	else if (c->fd)
+		fd = (__s64)(int)arg_at(args, c->fd);
+	if (c->fd && !describe_fd(t.btf, fd, &d))
+		fd = -1;
+	if (filter == SL_SEC_F_INET && d.family != SL_AF_INET && d.family != SL_AF_INET6)
+		return 0;
+	if (filter == SL_SEC_F_STDIO_SOCK && d.mode != SL_S_IFSOCK)
+		return 0;
+
 	struct sl_sec_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return 0;
 	sl_fill_hdr(&e->hdr, SL_EV_SYSCALL, &t);
 	e->syscall = id;
-	e->pad = 0;
+	e->fd = fd;
 	e->ret = ret;
-	e->args[0] = BPF_CORE_READ(regs, di);
-	e->args[1] = BPF_CORE_READ(regs, si);
-	e->args[2] = BPF_CORE_READ(regs, dx);
-	e->args[3] = BPF_CORE_READ(regs, r10);
-	e->args[4] = BPF_CORE_READ(regs, r8);
-	e->args[5] = BPF_CORE_READ(regs, r9);
-	read_path(e->path, c->str1, e->args);
-	read_path(e->path2, c->str2, e->args);
+	__builtin_memcpy(e->args, args, sizeof(args));
+	e->fd_mode = d.mode;
+	e->sock_family = d.family;
+	e->sock_type = d.type;
+	e->sock_protocol = d.protocol;
+	e->lport = d.lport;
+	e->rport = d.rport;
+	e->pad2[0] = e->pad2[1] = 0;
+	__builtin_memcpy(e->laddr, d.laddr, sizeof(d.laddr));
+	__builtin_memcpy(e->raddr, d.raddr, sizeof(d.raddr));
+	read_path(e->path, c->str1, args);
+	read_path(e->path2, c->str2, args);
 	sl_submit(e, sizeof(*e));
 	return 0;
 }

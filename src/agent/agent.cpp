@@ -170,6 +170,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     if (st) *out = std::move(rs);
     return st;
   };
+  // The security source sends only the syscalls the rules name; the rest stay attached but off,
+  // for a reload to turn on (attaching needs capabilities the agent drops).
+  std::optional<std::vector<std::string>> rule_syscalls;
   if (config.rules.enabled) {
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {
@@ -182,6 +185,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     limits.rate_per_s = config.rules.rate_per_rule;
     engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);
     spdlog::info("rules: {} enabled", rs->enabled_count());
+    rule_syscalls = rs->syscalls();
     engine->set_rules(std::move(rs));
     runner.add_sink(engine.get());
   }
@@ -197,6 +201,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.ring_bytes = sc.ring_bytes;
     opts.interfaces = sc.interfaces;
     opts.syscall_latency = sc.latency;
+    if (engine) {
+      opts.syscalls = rule_syscalls;
+      opts.attach_all_syscalls = true;
+    }
     for (const auto& u : config.uprobes) opts.uprobes.push_back({u.target, u.latency, false, 0});
     if (name == "uprobe" && opts.uprobes.empty()) {
       spdlog::info("source uprobe: no uprobes in the configuration");
@@ -285,6 +293,16 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       return;
     }
     spdlog::info("rules: reloaded, {} enabled", rs->enabled_count());
+    // Syscalls the new rules name start sending before the rules see events.
+    if (auto want = rs->syscalls(); want != rule_syscalls) {
+      sources::SourceOptions o;
+      o.syscalls = want;
+      for (const auto& s : runner.sources())
+        if (s.running && s.name == "security") {
+          if (auto st = s.source->retune(o); !st) spdlog::warn("rules: {}", st.message());
+          else rule_syscalls = std::move(want);
+        }
+    }
     engine->reloaded(true);
     engine->set_rules(std::move(rs));
   });

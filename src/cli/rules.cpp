@@ -89,9 +89,9 @@ int rules_run(const std::vector<std::string>& files, bool with_defaults, bool js
       return 1;
     }
     what += (what.empty() ? "" : ", ") + n;
-    if (n == "security" && !o.syscalls.empty()) {
+    if (n == "security" && o.syscalls) {
       std::string list;
-      for (const auto& sc : o.syscalls) list += (list.empty() ? "" : " ") + sc;
+      for (const auto& sc : *o.syscalls) list += (list.empty() ? "" : " ") + sc;
       what += " (" + list + ")";
     }
   }

@@ -25,7 +25,8 @@ struct Event {
 
   // Kind-specific payload.
   std::string_view path;  // exec: filename passed to execve; open: path argument
-  std::string_view args;  // exec: argv, NUL-separated, each argument NUL-terminated
+  std::string_view args;  // exec: argv, NUL-separated, each argument NUL-terminated; other
+                          // kinds: the process's argv from the process table (proc.cmdline)
   uint32_t args_count = 0;
   bool truncated = false;  // exec: argv or filename cut; open: path cut
   uint32_t euid = 0;       // exec: effective uid after it (setuid programs change it)
@@ -58,6 +59,9 @@ struct Event {
   std::string_view sys_name;
   uint64_t sys_args[6] = {};
   std::string_view path2;         // second string argument (rename target, mount point)
+  int32_t fd_num = -1;            // the fd it made or used (connect, accept, dup2), -1 if none;
+  std::string_view fd_type;       // ... what it is (ipv4, ipv6, unix, file, pipe ...) and for
+  std::string_view l4proto;       // an IP socket its protocol (tcp, udp); laddr/raddr, l/rport
   char flags_text[96] = {};       // storage for syscall.ns_flags
 };
 

@@ -160,6 +160,7 @@ void ProcessTable::observe(Event& e) {
   if (p) {
     e.exe = p->exe;
     e.container_id = p->container_id;
+    if (e.kind != EventKind::kExec && e.args.empty()) e.args = p->args;  // proc.cmdline of any event
   }
   auto parent = procs_.find(e.ppid);
   if (parent != procs_.end()) e.pname = parent->second.comm;

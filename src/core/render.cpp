@@ -90,16 +90,7 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 std::string_view errno_name(int err) {
-  switch (err) {
-#define E(x) case x: return #x;
-    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF) E(ECHILD)
-    E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR)
-    E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG) E(ENOSPC) E(ESPIPE)
-    E(EROFS) E(EMLINK) E(EPIPE) E(ERANGE) E(ENAMETOOLONG) E(ELOOP) E(EOVERFLOW) E(EOPNOTSUPP)
-    E(ENOSYS) E(ENOTEMPTY) E(ECONNREFUSED) E(ETIMEDOUT) E(ECONNRESET) E(ECONNABORTED)
-    E(EHOSTUNREACH) E(ENETUNREACH) E(EADDRINUSE)
-#undef E
-  }
+  if (const char* name = strerrorname_np(err)) return name;  // glibc 2.32+: every errno
   thread_local char buf[16];
   buf[0] = 'E';
   auto r = std::to_chars(buf + 1, buf + sizeof buf - 1, err);

@@ -174,8 +174,18 @@ constexpr FieldDef kSyscall[] = {
      [](const Event& e) { return T(FieldType::kOctal, chmod_mode(e)); }, "", 0},
     {"syscall.setuid", FieldType::kBool, "", "chmod family: the mode sets the setuid or setgid bit",
      [](const Event& e) { return B((chmod_mode(e) & 06000) != 0); }, "", 0},
-    {"syscall.ns_flags", FieldType::kString, "", "unshare, setns: the namespaces (CLONE_NEWNS|CLONE_NEWNET ...)",
+    {"syscall.ns_flags", FieldType::kString, "", "unshare, setns, clone, clone3: the namespaces (CLONE_NEWNS|CLONE_NEWNET ...)",
      [](const Event& e) { return S(std::string_view(e.flags_text)); }, "", 0},
+    {"fd.num", FieldType::kInt, "", "connect: the socket; accept, dup, dup2, dup3: the new fd; -1 otherwise",
+     [](const Event& e) { return I(e.fd_num); }, "", 0},
+    {"fd.type", FieldType::kString, "", "What fd.num is: ipv4, ipv6, unix, netlink, socket, file, directory, pipe, char ...",
+     [](const Event& e) { return S(e.fd_type); }, "", 0},
+    {"fd.l4proto", FieldType::kString, "", "An IP socket's protocol: tcp, udp, icmp ...",
+     [](const Event& e) { return S(e.l4proto); }, "", 0},
+    {"fd.lip", FieldType::kString, "", "An IP socket's local address", [](const Event& e) { return S(e.laddr); }, "", 0},
+    {"fd.lport", FieldType::kUint, "", "An IP socket's local port", [](const Event& e) { return U(e.lport); }, "", 0},
+    {"fd.rip", FieldType::kString, "", "An IP socket's remote address", [](const Event& e) { return S(e.raddr); }, "", 0},
+    {"fd.rport", FieldType::kUint, "", "An IP socket's remote port", [](const Event& e) { return U(e.rport); }, "", 0},
 };
 
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
@@ -187,7 +197,7 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
     {EventKind::kTcp, "tcp", "net", "A TCP connection closed (or failed to connect)", kTcp},
     {EventKind::kUprobe, "uprobe", "uprobe", "A probed user-space function was called (sightline uprobe)", kUprobe},
     {EventKind::kSyscall, "syscall", "security",
-     "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...)",
+     "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename, connect, accept, dup2 of a socket onto stdio, clone into new namespaces ...)",
      kSyscall},
 }};
 

@@ -172,7 +172,7 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
     case Derived::kCmdline: {
       g->present = true;
       g->own.assign(e.comm);
-      if (e.kind == core::EventKind::kExec) {
+      if (!e.args.empty()) {  // exec: the new argv; others: the process table's
         size_t first = e.args.find('\0');  // skip argv[0]
         if (first != std::string_view::npos)
           for (char c : e.args.substr(first + 1)) g->own += c ? c : ' ';
@@ -202,13 +202,13 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
       return;
     }
     case Derived::kRnet:
-      if (e.kind != core::EventKind::kTcp) return;
+      if (e.raddr.empty()) return;  // tcp events, and syscalls on IP sockets
       g->present = true;
       g->s = e.raddr;
       return;
     case Derived::kUserName:
       if (!ctx.user_name) return;
-      g->own = ctx.user_name(e.uid);
+      g->own = ctx.user_name(e);
       g->present = !g->own.empty();
       g->s = g->own;
       return;

@@ -28,7 +28,8 @@ namespace sightline::rules {
 struct Context {
   // Name of the Nth ancestor (1: parent) of process `pid`, or empty.
   std::function<std::string(uint32_t pid, int n)> ancestor;
-  std::function<std::string(uint32_t uid)> user_name;
+  // Name of the event's user (user.uid) as its process sees it, or empty.
+  std::function<std::string(const core::Event& e)> user_name;
 };
 
 struct Node;

@@ -65,15 +65,7 @@ Context Engine::make_context() const {
     }
     return p ? p->comm : std::string();
   };
-  c.user_name = [this](uint32_t uid) -> std::string {
-    auto it = users_.find(uid);
-    if (it != users_.end()) return it->second;
-    passwd pw, *res = nullptr;
-    char buf[1024];
-    std::string name = getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res ? res->pw_name : "";
-    if (users_.size() < 4096) users_[uid] = name;
-    return name;
-  };
+  c.user_name = [this](const core::Event& e) { return users_.name(e.uid, e.pid, e.container_id); };
   return c;
 }
 

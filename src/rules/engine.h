@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 #include "core/process_table.h"
 #include "rules/ruleset.h"
+#include "rules/users.h"
 #include "sources/source.h"
 
 namespace sightline::rules {
@@ -79,7 +80,7 @@ class Engine : public sources::EventSink {
   std::map<std::string, uint64_t> failed_;  // by output
   std::atomic<uint64_t> alerts_total_{0};
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
-  mutable std::map<uint32_t, std::string> users_;
+  mutable UserNames users_;
   // HTTP deliveries
   struct Pending {
     std::string target;  // "webhook" or "alertmanager"

@@ -321,14 +321,14 @@ core::Status load_rules(const std::vector<std::string>& files, bool with_default
   return rs->compile();
 }
 
-std::vector<std::string> RuleSet::syscalls() const {
+std::optional<std::vector<std::string>> RuleSet::syscalls() const {
   std::set<std::string> names;
   for (size_t i : by_kind_[static_cast<size_t>(core::EventKind::kSyscall)]) {
     std::set<std::string> v;
-    if (!rules_[i].condition.required_values("syscall.name", &v)) return {};
+    if (!rules_[i].condition.required_values("syscall.name", &v)) return std::nullopt;
     names.insert(v.begin(), v.end());
   }
-  return {names.begin(), names.end()};
+  return std::vector<std::string>(names.begin(), names.end());
 }
 
 std::string render_output(std::string_view t, const core::Event& e, const Context& ctx) {

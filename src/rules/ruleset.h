@@ -6,6 +6,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,9 +43,9 @@ class RuleSet {
   size_t enabled_count() const;
   // Every event kind some enabled rule can match: the sources the kernel must run.
   std::vector<core::EventKind> kinds() const;
-  // The syscall names the enabled rules on `syscall` events need; empty when some rule may
-  // match any syscall.
-  std::vector<std::string> syscalls() const;
+  // The syscall names the enabled rules on `syscall` events need (empty: none); nullopt when
+  // some rule may match any syscall.
+  std::optional<std::vector<std::string>> syscalls() const;
 
  private:
   struct MacroDef {

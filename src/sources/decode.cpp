@@ -23,7 +23,7 @@ static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
-static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 2 * SL_PATH_MAX);
+static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
@@ -94,19 +94,54 @@ bool decode_file_record(const void* data, size_t size, core::Event& e) {
   return true;
 }
 
+namespace {
+
+// Both ends of an IPv4 (first 4 bytes) or IPv6 connection as text, into e.laddr / e.raddr.
+void set_addresses(core::Event& e, uint16_t family, const uint8_t* local, const uint8_t* remote) {
+  int af = family == 10 ? AF_INET6 : AF_INET;
+  for (int i = 0; i < 2; i++)
+    if (!inet_ntop(af, i == 0 ? local : remote, e.addr_text[i], sizeof e.addr_text[i])) e.addr_text[i][0] = 0;
+  e.laddr = e.addr_text[0];
+  e.raddr = e.addr_text[1];
+}
+
+// Falco's fd.type names, from the inode type and the socket family.
+std::string_view fd_type(uint16_t mode, uint16_t family) {
+  switch (mode) {
+    case 0140000:
+      return family == 2 ? "ipv4" : family == 10 ? "ipv6" : family == 1 ? "unix" : family == 16 ? "netlink" : "socket";
+    case 0100000: return "file";
+    case 0040000: return "directory";
+    case 0010000: return "pipe";
+    case 0020000: return "char";
+    case 0060000: return "block";
+    case 0120000: return "symlink";
+  }
+  return "";
+}
+
+std::string_view l4_name(uint16_t protocol, uint16_t family) {
+  if (family != 2 && family != 10) return "";
+  switch (protocol) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: case 58: return "icmp";
+    case 132: return "sctp";
+    case 136: return "udplite";
+    case 262: return "mptcp";
+  }
+  return "";
+}
+
+}  // namespace
+
 bool decode_net_record(const void* data, size_t size, core::Event& e) {
   if (size < sizeof(sl_tcp_event)) return false;
   const auto* x = static_cast<const sl_tcp_event*>(data);
   if (x->hdr.kind != SL_EV_TCP) return false;
   decode_header(x->hdr, e);
   e.kind = core::EventKind::kTcp;
-  int af = x->family == 10 ? AF_INET6 : AF_INET;
-  for (int i = 0; i < 2; i++) {
-    const void* a = i == 0 ? x->saddr : x->daddr;
-    if (!inet_ntop(af, a, e.addr_text[i], sizeof e.addr_text[i])) e.addr_text[i][0] = 0;
-  }
-  e.laddr = e.addr_text[0];
-  e.raddr = e.addr_text[1];
+  set_addresses(e, x->family, x->saddr, x->daddr);
   e.lport = x->sport;
   e.rport = x->dport;
   e.role = x->role;
@@ -148,8 +183,19 @@ bool decode_security_record(const void* data, size_t size, const std::vector<std
   e.ret = x->ret;
   e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
   e.path2 = std::string_view(x->path2, strnlen(x->path2, sizeof x->path2));
-  // Namespaces of unshare (flags: arg1) and setns (nstype: arg2), by name.
-  uint64_t ns = e.sys_name == "unshare" ? x->args[0] : e.sys_name == "setns" ? x->args[1] : 0;
+  // The fd the syscall made or used (connect, accept, dup2): what it is, both ends of a socket.
+  e.fd_num = x->fd;
+  e.fd_type = fd_type(x->fd_mode, x->sock_family);
+  e.l4proto = l4_name(x->sock_protocol, x->sock_family);
+  if (x->sock_family == 2 || x->sock_family == 10) {
+    set_addresses(e, x->sock_family, x->laddr, x->raddr);
+    e.lport = x->lport;
+    e.rport = x->rport;
+  }
+  // Namespaces of unshare and clone (flags: arg1; clone3's read from its struct by the kernel
+  // side) and setns (nstype: arg2), by name.
+  uint64_t ns = (e.sys_name == "unshare" || e.sys_name == "clone" || e.sys_name == "clone3") ? x->args[0]
+                : e.sys_name == "setns" ? x->args[1] : 0;
   static const std::pair<uint64_t, const char*> kNs[] = {
       {0x00020000, "CLONE_NEWNS"},  {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
       {0x08000000, "CLONE_NEWIPC"}, {0x10000000, "CLONE_NEWUSER"},   {0x20000000, "CLONE_NEWPID"},

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,8 +69,11 @@ struct SourceOptions {
   bool dwarf_unwind = false;
   // uprobe: the functions to probe.
   std::vector<UprobeSpec> uprobes;
-  // security: only these syscalls (names; empty: every one the source knows).
-  std::vector<std::string> syscalls;
+  // security: only these syscalls send events (names; empty: every one the source knows).
+  // With attach_all_syscalls the others are attached too, but off in the kernel, so that
+  // retune() can turn them on after the agent has dropped the capabilities attaching needs.
+  std::optional<std::vector<std::string>> syscalls;  // nullopt: all
+  bool attach_all_syscalls = false;
   // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
   // the raw record, its process header).
   std::vector<TracepointSpec> tracepoints;
@@ -119,6 +123,12 @@ class Source {
   virtual SourceStats stats() const = 0;
   virtual std::vector<bpf::ProgramStats> program_stats() const = 0;
   virtual void stop() = 0;           // detaches and unloads; idempotent
+  // Takes the options that can change while running, with no new attachment (needs no
+  // privilege: map updates through fds the source holds). Today: security's `syscalls`.
+  virtual core::Status retune(const SourceOptions& opts) {
+    (void)opts;
+    return core::Status::error(std::string(name()) + ": nothing to change while running");
+  }
 };
 
 struct SourceInfo {

@@ -28,6 +28,10 @@ struct Recorded {
   std::string laddr, raddr;
   uint16_t lport, rport;
   uint64_t connect_ns, bytes_sent, bytes_received;
+  // syscall (security source)
+  std::string sys_name, fd_type, l4proto, ns_flags;
+  int32_t fd_num = -1;
+  uint64_t sys_arg1 = 0;
 };
 
 class Recorder : public sources::EventSink {
@@ -43,6 +47,15 @@ class Recorder : public sources::EventSink {
                               std::string(e.args), std::string(e.laddr), std::string(e.raddr),
                               e.lport, e.rport, e.connect_ns, e.bytes_sent, e.bytes_received});
     if (e.kind == core::EventKind::kTcp) events.back().truncated = e.reset;
+    if (e.kind == core::EventKind::kSyscall) {
+      auto& r = events.back();
+      r.sys_name = e.sys_name;
+      r.fd_type = e.fd_type;
+      r.l4proto = e.l4proto;
+      r.ns_flags = e.flags_text;
+      r.fd_num = e.fd_num;
+      r.sys_arg1 = e.sys_args[0];
+    }
     if (e.kind == core::EventKind::kUprobe) {  // probe name, first argument, string
       auto& r = events.back();
       r.path = std::string(e.probe);

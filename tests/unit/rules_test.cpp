@@ -37,7 +37,7 @@ core::Event open_event(std::string_view comm, std::string_view path, uint64_t fl
 rules::Context ctx() {
   rules::Context c;
   c.ancestor = [](uint32_t, int n) -> std::string { return n == 1 ? "nginx" : n == 2 ? "systemd" : ""; };
-  c.user_name = [](uint32_t uid) -> std::string { return uid == 0 ? "root" : ""; };
+  c.user_name = [](const core::Event& e) -> std::string { return e.uid == 0 ? "root" : ""; };
   return c;
 }
 
@@ -275,7 +275,7 @@ TEST(DefaultRules, CompileAndCoverTheEventTypesTheyNeed) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_GE(rs.enabled_count(), 18u);
   auto kinds = rs.kinds();
-  for (auto k : {EventKind::kExec, EventKind::kOpen, EventKind::kTcp})
+  for (auto k : {EventKind::kExec, EventKind::kOpen, EventKind::kSyscall})
     EXPECT_NE(std::find(kinds.begin(), kinds.end(), k), kinds.end()) << static_cast<int>(k);
   // One look-alike each way, without the kernel: the rules' logic.
   std::vector<const rules::Rule*> hits;
@@ -285,4 +285,92 @@ TEST(DefaultRules, CompileAndCoverTheEventTypesTheyNeed) {
   EXPECT_EQ(hits[0]->name, "Sensitive file read by an unexpected program");
   rs.match(open_event("sshd", "/etc/shadow"), ctx(), &hits);
   EXPECT_TRUE(hits.empty());
+}
+
+namespace {
+core::Event socket_syscall(std::string_view name, std::string_view comm, std::string_view type, int64_t ret,
+                           std::string_view raddr, uint16_t rport) {
+  core::Event e;
+  e.kind = EventKind::kSyscall;
+  e.pid = 44;
+  e.comm = comm;
+  e.sys_name = name;
+  e.ret = ret;
+  e.fd_num = static_cast<int32_t>(ret);
+  e.fd_type = type;
+  e.l4proto = type == "unix" ? "" : "tcp";
+  e.raddr = raddr;
+  e.rport = rport;
+  return e;
+}
+
+std::vector<std::string> fired(const RuleSet& rs, const core::Event& e) {
+  std::vector<const rules::Rule*> hits;
+  rs.match(e, ctx(), &hits);
+  std::vector<std::string> names;
+  for (auto* r : hits) names.push_back(r->name);
+  return names;
+}
+}  // namespace
+
+TEST(DefaultRules, SocketsOnStdioConnectsAndAccepts) {
+  RuleSet rs;
+  ASSERT_TRUE(rs.add(rules::default_rules_yaml(), "default").ok());
+  ASSERT_TRUE(rs.compile().ok());
+  using V = std::vector<std::string>;
+  EXPECT_EQ(fired(rs, socket_syscall("dup2", "python3", "ipv4", 0, "10.0.0.9", 443)),
+            V{"Standard input or output redirected to a network connection"});
+  EXPECT_EQ(fired(rs, socket_syscall("dup2", "python3", "unix", 1, "", 0)), V{}) << "a unix socket on stdout";
+  EXPECT_EQ(fired(rs, socket_syscall("dup2", "sshd", "ipv6", 0, "::1", 22)), V{});
+  EXPECT_EQ(fired(rs, socket_syscall("connect", "curl", "ipv4", -115, "169.254.169.254", 80)),
+            V{"Outbound connection to a denied network"}) << "EINPROGRESS counts";
+  EXPECT_EQ(fired(rs, socket_syscall("connect", "curl", "ipv4", -111, "169.254.169.254", 80)), V{}) << "refused";
+  EXPECT_EQ(fired(rs, socket_syscall("connect", "python3", "ipv4", 0, "127.0.0.1", 4444)),
+            V{"Connection to a remote-shell port"});
+  EXPECT_EQ(fired(rs, socket_syscall("accept4", "ncat", "ipv4", 5, "127.0.0.1", 50000)),
+            V{"Inbound connection to a shell or netcat"});
+  EXPECT_EQ(fired(rs, socket_syscall("accept4", "nginx", "ipv4", 5, "127.0.0.1", 50000)), V{});
+}
+
+TEST(RuleSet, SyscallsTheRulesNeed) {
+  auto with = [](const std::string& yaml) {
+    RuleSet rs;
+    EXPECT_TRUE(rs.add(yaml, "t").ok());
+    EXPECT_TRUE(rs.compile().ok());
+    return rs.syscalls();
+  };
+  auto none = with("- rule: a\n  condition: evt.type = exec\n  output: o\n  priority: info\n");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty()) << "no rule on syscall events: none";
+  auto two = with("- rule: a\n  condition: syscall.name in (dup2, connect)\n  output: o\n  priority: info\n");
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(*two, (std::vector<std::string>{"connect", "dup2"}));
+  EXPECT_FALSE(with("- rule: a\n  condition: evt.type = syscall and proc.name = x\n  output: o\n  priority: info\n")
+                   .has_value()) << "any syscall";
+}
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "rules/users.h"
+
+TEST(UserNames, PasswdLinesAndContainerRoots) {
+  const char* passwd = "root:x:0:0:root:/root:/bin/bash\n# comment:x:7:7\nbad line\nx::\napp:x:4242:4242::/app:/bin/sh\nnobody:x:65534:65534::/:/x";
+  EXPECT_EQ(rules::passwd_name(passwd, 0), "root");
+  EXPECT_EQ(rules::passwd_name(passwd, 4242), "app");
+  EXPECT_EQ(rules::passwd_name(passwd, 65534), "nobody") << "last line without a newline";
+  EXPECT_EQ(rules::passwd_name(passwd, 7), "");
+  EXPECT_EQ(rules::passwd_name(passwd, 424), "");
+  // A container's process: its own /etc/passwd under /proc/PID/root.
+  char dir[] = "/tmp/sl-users-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  std::string etc = std::string(dir) + "/77/root/etc";
+  ASSERT_EQ(system(("mkdir -p " + etc).c_str()), 0);
+  std::ofstream(etc + "/passwd") << passwd;
+  rules::UserNames names(dir);
+  EXPECT_EQ(names.name(4242, 77, "abcdef012345"), "app");
+  EXPECT_EQ(names.name(4242, 78, "fedcba012345"), "") << "no such process: unknown";
+  EXPECT_EQ(names.name(0, 77, ""), "root") << "the host's own lookup";
+  ASSERT_EQ(system(("rm -rf " + std::string(dir)).c_str()), 0);
 }

@@ -19,26 +19,41 @@ namespace {
 constexpr SkeletonFns<security_bpf> kFns = {&security_bpf__open, &security_bpf__load, &security_bpf__attach,
                                             &security_bpf__destroy};
 
-// The syscalls, and which of their arguments are user strings (1-based).
+// The syscalls; which of their arguments are user strings (1-based); which fd to describe
+// (argument, or SL_SEC_FD_RET: the result); the filter the kernel applies.
 struct SecSyscall {
   const char* name;
-  uint8_t str1, str2;
+  uint8_t str1, str2, fd, filter;
 };
 constexpr SecSyscall kSyscalls[] = {
-    {"ptrace", 0, 0},          {"process_vm_readv", 0, 0}, {"process_vm_writev", 0, 0},
-    {"bpf", 0, 0},             {"init_module", 0, 0},      {"finit_module", 0, 0},
-    {"delete_module", 1, 0},   {"kexec_load", 0, 0},       {"kexec_file_load", 0, 0},
-    {"mount", 1, 2},           {"umount", 1, 0},           {"pivot_root", 1, 2},
-    {"chroot", 1, 0},          {"setns", 0, 0},            {"unshare", 0, 0},
-    {"setuid", 0, 0},          {"setgid", 0, 0},           {"setreuid", 0, 0},
-    {"setregid", 0, 0},        {"setresuid", 0, 0},        {"setresgid", 0, 0},
-    {"capset", 0, 0},          {"chmod", 1, 0},            {"fchmod", 0, 0},
-    {"fchmodat", 2, 0},        {"chown", 1, 0},            {"lchown", 1, 0},
-    {"fchownat", 2, 0},        {"unlink", 1, 0},           {"unlinkat", 2, 0},
-    {"rename", 1, 2},          {"renameat", 2, 4},         {"renameat2", 2, 4},
-    {"memfd_create", 1, 0},    {"open_by_handle_at", 0, 0}, {"userfaultfd", 0, 0},
+    {"ptrace", 0, 0, 0, 0},          {"process_vm_readv", 0, 0, 0, 0}, {"process_vm_writev", 0, 0, 0, 0},
+    {"bpf", 0, 0, 0, 0},             {"init_module", 0, 0, 0, 0},      {"finit_module", 0, 0, 0, 0},
+    {"delete_module", 1, 0, 0, 0},   {"kexec_load", 0, 0, 0, 0},       {"kexec_file_load", 0, 0, 0, 0},
+    {"mount", 1, 2, 0, 0},           {"umount", 1, 0, 0, 0},           {"pivot_root", 1, 2, 0, 0},
+    {"chroot", 1, 0, 0, 0},          {"setns", 0, 0, 0, 0},            {"unshare", 0, 0, 0, 0},
+    {"setuid", 0, 0, 0, 0},          {"setgid", 0, 0, 0, 0},           {"setreuid", 0, 0, 0, 0},
+    {"setregid", 0, 0, 0, 0},        {"setresuid", 0, 0, 0, 0},        {"setresgid", 0, 0, 0, 0},
+    {"capset", 0, 0, 0, 0},          {"chmod", 1, 0, 0, 0},            {"fchmod", 0, 0, 0, 0},
+    {"fchmodat", 2, 0, 0, 0},        {"chown", 1, 0, 0, 0},            {"lchown", 1, 0, 0, 0},
+    {"fchownat", 2, 0, 0, 0},        {"unlink", 1, 0, 0, 0},           {"unlinkat", 2, 0, 0, 0},
+    {"rename", 1, 2, 0, 0},          {"renameat", 2, 4, 0, 0},         {"renameat2", 2, 4, 0, 0},
+    {"memfd_create", 1, 0, 0, 0},    {"open_by_handle_at", 0, 0, 0, 0}, {"userfaultfd", 0, 0, 0, 0},
+    // Frequent ones, filtered in the kernel: only IPv4/IPv6 sockets; a socket made stdin,
+    // stdout or stderr (a reverse shell); clones into new namespaces.
+    {"connect", 0, 0, 1, SL_SEC_F_INET},
+    {"accept", 0, 0, SL_SEC_FD_RET, SL_SEC_F_INET},
+    {"accept4", 0, 0, SL_SEC_FD_RET, SL_SEC_F_INET},
+    {"dup", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
+    {"dup2", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
+    {"dup3", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
+    {"clone", 0, 0, 0, SL_SEC_F_CLONE_NS},
+    {"clone3", 0, 0, 0, SL_SEC_F_CLONE3_NS},
 };
 static_assert(std::size(kSyscalls) <= SL_SEC_MAX_SYSCALLS);
+
+bool named(const std::optional<std::vector<std::string>>& names, const char* name) {
+  return !names || std::find(names->begin(), names->end(), name) != names->end();
+}
 
 class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> {
  public:
@@ -49,17 +64,13 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
     if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
     bool wanted = wants(o, core::EventKind::kSyscall);
     std::vector<Hook> hooks;
-    bool any = false;
     for (const auto& s : kSyscalls) {
       std::string tp = std::string("sys_exit_") + s.name;
-      bool needed = o.syscalls.empty() || std::find(o.syscalls.begin(), o.syscalls.end(), s.name) != o.syscalls.end();
-      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && needed, base);
-      if (!needed) h.note = "no rule needs it";
-      any |= h.enabled;
+      bool needed = named(o.syscalls, s.name);
+      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && (needed || o.attach_all_syscalls), base);
+      if (!needed) h.note = h.enabled ? "attached, off until a rule needs it" : "no rule needs it";
       hooks.push_back(std::move(h));
     }
-    // One program serves every syscall: it loads when any of them can attach.
-    (void)any;
     return hooks;
   }
 
@@ -67,14 +78,10 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
     auto hooks = plan(f, o);
     if (auto st = start_skeleton(skel_, kFns, o, f, sink, 1 << 20); !st) return st;
     names_.clear();
-    int fd = bpf_map__fd(skel_->maps.sec_conf);
+    table_.clear();
     uint32_t id = 0;
     for (size_t i = 0; i < std::size(kSyscalls); i++) {
-      if (!hooks[i].enabled) continue;  // not in this kernel (modules, kexec ...)
-      sl_sec_conf c = {};
-      c.str1 = kSyscalls[i].str1;
-      c.str2 = kSyscalls[i].str2;
-      bpf_map_update_elem(fd, &id, &c, BPF_ANY);
+      if (!hooks[i].enabled) continue;  // not in this kernel (modules, kexec ...), or not wanted
       bpf_tracepoint_opts opts = {};
       opts.sz = sizeof opts;
       opts.bpf_cookie = id;
@@ -87,7 +94,25 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
       }
       keep_link(l);
       names_.push_back(kSyscalls[i].name);
+      table_.push_back(&kSyscalls[i]);
       id++;
+    }
+    return retune(o);
+  }
+
+  // Turns each attached syscall on or off in the kernel.
+  core::Status retune(const SourceOptions& o) override {
+    if (!skel_) return core::Status::error("security: not running");
+    int fd = bpf_map__fd(skel_->maps.sec_conf);
+    for (uint32_t id = 0; id < table_.size(); id++) {
+      const SecSyscall& s = *table_[id];
+      sl_sec_conf c = {};
+      c.str1 = s.str1;
+      c.str2 = s.str2;
+      c.fd = s.fd;
+      c.filter = s.filter;
+      c.enabled = named(o.syscalls, s.name);
+      if (bpf_map_update_elem(fd, &id, &c, BPF_ANY)) return bpf::libbpf_error(errno, "security: map sec_conf");
     }
     return {};
   }
@@ -101,7 +126,8 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
   }
 
  private:
-  std::vector<std::string> names_;  // by cookie
+  std::vector<std::string> names_;      // by cookie
+  std::vector<const SecSyscall*> table_;  // by cookie
 };
 
 }  // namespace
