@@ -7,11 +7,7 @@
  * sockets, a socket put on stdin/stdout/stderr. Strings: 256 bytes each, two at most. */
 #include "common.bpf.h"
 #include "sightline/security.h"
-
-#define SL_S_IFMT 0170000
-#define SL_S_IFSOCK 0140000
-#define SL_AF_INET 2
-#define SL_AF_INET6 10
+#include "sock.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -47,44 +43,21 @@ static __always_inline void read_path(char *dst, __u8 idx, const __u64 *args)
 	bpf_probe_read_user_str(dst, SL_PATH_MAX, (const void *)arg_at(args, idx));
 }
 
-/* The task's open file `fd`, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
-}
-
 static __always_inline bool describe_fd(struct task_struct *task, __s64 fd, struct fd_desc *d)
 {
 	if (fd < 0)
 		return false;
-	struct file *f = fd_file(task, fd);
+	struct file *f = sl_fd_file(task, fd);
 	if (!f)
 		return false;
 	d->mode = BPF_CORE_READ(f, f_inode, i_mode) & SL_S_IFMT;
-	if (d->mode != SL_S_IFSOCK)
-		return true;
-	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = sl_file_sock(f);
 	if (!sk)
 		return true;
 	d->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	d->type = BPF_CORE_READ(sk, sk_type);
 	d->protocol = BPF_CORE_READ(sk, sk_protocol);
-	d->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	d->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (d->family == SL_AF_INET) {
-		bpf_core_read(d->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(d->raddr, 4, &sk->__sk_common.skc_daddr);
-	} else if (d->family == SL_AF_INET6) {
-		bpf_core_read(d->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(d->raddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	sl_sock_ends(sk, d->family, d->laddr, d->raddr, &d->lport, &d->rport);
 	return true;
 }
 

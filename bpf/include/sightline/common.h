@@ -23,6 +23,7 @@ enum sl_event_kind {
 	SL_EV_UPROBE = 7,
 	SL_EV_TRACEPOINT = 8,
 	SL_EV_SYSCALL = 9,
+	SL_EV_L7 = 10,
 };
 
 struct sl_event_hdr {

@@ -1,0 +1,62 @@
+/* l7 source ABI: socket payloads for request parsing. One record per read/write-family syscall
+ * on a connection whose protocol was recognised (sightline/l7_infer.h): the connection, the
+ * direction, the bytes moved and a bounded prefix of them. Records whose data is cut (or
+ * absent: sendfile) say so with len > captured; parsers skip what they did not get. */
+#ifndef SIGHTLINE_L7_H
+#define SIGHTLINE_L7_H
+
+#include "sightline/common.h"
+
+/* The most of one message that is copied (a power of two, for the verifier's bounds). The
+ * configured capture (l7.capture_bytes) is at most this. */
+#define SL_L7_MAX_CAPTURE 16384
+/* TCP connections whose protocol state is kept at once (LRU: an old idle one is forgotten and
+ * re-inferred when it speaks again). */
+#define SL_L7_MAX_CONNS 65536
+/* Messages of an unrecognised TCP connection before it is ignored for good. */
+#define SL_L7_MAX_MISSES 4
+/* iovecs of a readv/writev/sendmsg/recvmsg copied (the rest counted as not captured). */
+#define SL_L7_MAX_IOV 8
+
+enum sl_l7_proto {
+	SL_L7_UNKNOWN = 0,
+	SL_L7_HTTP = 1,
+	SL_L7_PGSQL = 2,
+	SL_L7_MYSQL = 3,
+	SL_L7_REDIS = 4,
+	SL_L7_DNS = 5,
+	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
+};
+
+enum sl_l7_dir {
+	SL_L7_SEND = 1,  /* this process wrote the bytes */
+	SL_L7_RECV = 2,  /* this process read them */
+	SL_L7_CLOSE = 3, /* the connection closed (no data) */
+};
+
+enum sl_l7_role {
+	SL_L7_ROLE_UNKNOWN = 0,
+	SL_L7_CLIENT = 1, /* this process sent the requests */
+	SL_L7_SERVER = 2, /* this process received them */
+};
+
+struct sl_l7_event {
+	struct sl_event_hdr hdr; /* kind SL_EV_L7 */
+	__u64 conn;              /* the socket's kernel address: the connection while it lives */
+	__s32 fd;
+	__u32 len;               /* bytes the syscall moved */
+	__u32 captured;          /* bytes in data[], from the start of them */
+	__u8 dir;                /* enum sl_l7_dir */
+	__u8 proto;              /* enum sl_l7_proto */
+	__u8 role;               /* enum sl_l7_role */
+	__u8 sock_type;          /* SOCK_STREAM (1) or SOCK_DGRAM (2) */
+	__u16 family;            /* AF_INET, AF_INET6 */
+	__u16 lport;             /* host order */
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];          /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	/* followed by `captured` bytes */
+};
+
+#endif

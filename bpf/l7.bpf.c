@@ -1,0 +1,299 @@
+/* l7 source: the payloads of TCP connections that speak a protocol we parse (HTTP/1, Redis,
+ * PostgreSQL, MySQL; DNS by its port) and of UDP datagrams to or from port 53.
+ *
+ * Hooks: sys_exit_* of read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg and
+ * sendfile64 (5.15+: the arguments come from the saved user registers, so no enter hook and
+ * no pairing map). At the exit the bytes are in the user buffer whichever the direction, and
+ * the result says how many moved.
+ *
+ * Per TCP socket an LRU map (SL_L7_MAX_CONNS) keeps the inferred protocol and role. A socket
+ * whose first SL_L7_MAX_MISSES messages match no protocol is marked ignored: from then on its
+ * syscalls cost a lookup. Non-socket fds cost the fd-to-file walk and return.
+ *
+ * A record carries min(bytes moved, capture_bytes) of the data (<= SL_L7_MAX_CAPTURE; iovecs:
+ * the first SL_L7_MAX_IOV) and the true length; built in a per-CPU scratch buffer and copied
+ * to the ring with a batched wakeup. tp_btf/inet_sock_set_state -> TCP_CLOSE sends a close
+ * record for a traced connection and forgets it (a reused socket address starts afresh).
+ */
+#include "common.bpf.h"
+#include "sightline/l7.h"
+#include "sightline/l7_infer.h"
+#include "sock.bpf.h"
+
+/* Bytes of each message copied; set before load (l7.capture_bytes). */
+const volatile __u32 capture_bytes = 4096;
+
+/* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
+ * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
+enum { HOW_BUF = 0, HOW_BUF_ADDR = 1, HOW_IOV = 2, HOW_MSG = 3, HOW_NONE = 4 };
+
+#define SL_TCP_CLOSE 7
+
+struct conn_state {
+	__u8 proto; /* enum sl_l7_proto, SL_L7_IGNORED */
+	__u8 role;
+	__u8 misses;
+	__u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_L7_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct conn_state);
+} l7_conns SEC(".maps");
+
+struct scratch {
+	struct sl_l7_event e;
+	__u8 data[2 * SL_L7_MAX_CAPTURE]; /* an offset < MAX plus a copy <= MAX always fits */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} l7_scratch SEC(".maps");
+
+struct iov {
+	__u64 base;
+	__u64 len;
+};
+
+/* The first user buffer of the call, and for iovecs the array and its length. */
+static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *iov, __u64 *iovcnt)
+{
+	*iov = 0;
+	*iovcnt = 0;
+	if (how == HOW_BUF || how == HOW_BUF_ADDR)
+		return arg2;
+	if (how == HOW_MSG) {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)arg2))
+			return 0;
+		*iov = (__u64)m.msg_iov;
+		*iovcnt = m.msg_iovlen;
+	} else if (how == HOW_IOV) {
+		*iov = arg2;
+		*iovcnt = arg3;
+	} else {
+		return 0;
+	}
+	struct iov v = {};
+	if (!*iovcnt || bpf_probe_read_user(&v, sizeof(v), (void *)*iov))
+		return 0;
+	return v.base;
+}
+
+/* The peer of an unconnected datagram socket: the address the call named (sendto/recvfrom's
+ * sockaddr, a msghdr's msg_name). Returns its port (0: none). */
+static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64 arg5)
+{
+	__u64 a = 0;
+	if (how == HOW_BUF_ADDR) {
+		a = arg5;
+	} else if (how == HOW_MSG) {
+		struct user_msghdr m = {};
+		bpf_probe_read_user(&m, sizeof(m), (void *)arg2);
+		a = (__u64)m.msg_name;
+	}
+	if (!a)
+		return 0;
+	struct {
+		__u16 family;
+		__u16 port;
+		__u32 flow_or_v4;
+		__u8 v6[16];
+	} sa = {};
+	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)a))
+		return 0;
+	if (sa.family == SL_AF_INET)
+		__builtin_memcpy(raddr, &sa.flow_or_v4, 4);
+	else if (sa.family == SL_AF_INET6)
+		__builtin_memcpy(raddr, sa.v6, 16);
+	else
+		return 0;
+	return __builtin_bswap16(sa.port);
+}
+
+static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, __u64 iov, __u64 iovcnt, __u32 total)
+{
+	__u32 cap = capture_bytes;
+	if (cap > SL_L7_MAX_CAPTURE)
+		cap = SL_L7_MAX_CAPTURE;
+	if (total < cap)
+		cap = total;
+	if (how == HOW_BUF || how == HOW_BUF_ADDR) {
+		__u32 n = cap;
+		if (n > SL_L7_MAX_CAPTURE)
+			n = SL_L7_MAX_CAPTURE;
+		if (bpf_probe_read_user(s->data, n, (void *)buf))
+			return 0;
+		return n;
+	}
+	__u32 off = 0;
+	for (int i = 0; i < SL_L7_MAX_IOV; i++) {
+		if (i >= iovcnt || off >= cap)
+			break;
+		struct iov v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iov))))
+			break;
+		__u32 n = cap - off;
+		if (v.len < n)
+			n = v.len;
+		if (n > SL_L7_MAX_CAPTURE)
+			n = SL_L7_MAX_CAPTURE;
+		__u32 o = off & (SL_L7_MAX_CAPTURE - 1);
+		if (n && bpf_probe_read_user(&s->data[o], n, (void *)v.base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
+{
+	if (ret <= 0)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
+	__u64 fd = PT_REGS_PARM1_SYSCALL(regs);
+	__u64 arg2 = PT_REGS_PARM2_SYSCALL(regs);
+	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
+	__u64 arg5 = how == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
+	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != SL_AF_INET && family != SL_AF_INET6)
+		return 0;
+	__u16 type = BPF_CORE_READ(sk, sk_type);
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u64 key = (__u64)sk;
+	__u8 proto = SL_L7_UNKNOWN, role = SL_L7_ROLE_UNKNOWN;
+	__u64 iov, iovcnt;
+	__u64 buf = first_buf(how, arg2, arg3, &iov, &iovcnt);
+
+	__u8 peer[16] = {};
+	if (type == SL_SOCK_DGRAM) {
+		if (!rport)
+			rport = dgram_peer(peer, how, arg2, arg5);
+		if (lport != 53 && rport != 53)
+			return 0;
+		proto = SL_L7_DNS;
+		role = lport == 53 ? SL_L7_SERVER : SL_L7_CLIENT;
+	} else if (type == SL_SOCK_STREAM) {
+		struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+		if (cs && cs->proto == SL_L7_IGNORED)
+			return 0;
+		if (cs && cs->proto != SL_L7_UNKNOWN) {
+			proto = cs->proto;
+			role = cs->role;
+		} else {
+			int kind = 0;
+			if (lport == 53 || rport == 53) {
+				proto = SL_L7_DNS;
+				kind = (dir == SL_L7_SEND) == (rport == 53) ? SL_L7_REQUEST : SL_L7_RESPONSE;
+			} else if (buf) {
+				__u8 peek[SL_L7_PEEK] = {};
+				bpf_probe_read_user(peek, sizeof(peek), (void *)buf);
+				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
+			}
+			struct conn_state ns = {};
+			if (cs)
+				ns = *cs;
+			if (proto == SL_L7_UNKNOWN) {
+				ns.misses++;
+				if (ns.misses >= SL_L7_MAX_MISSES)
+					ns.proto = SL_L7_IGNORED;
+				bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY);
+				return 0;
+			}
+			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
+			ns.proto = proto;
+			ns.role = role;
+			bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY);
+		}
+	} else {
+		return 0;
+	}
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!s)
+		return 0;
+	struct sl_l7_event *e = &s->e;
+	sl_fill_hdr(&e->hdr, SL_EV_L7, &t);
+	e->conn = key;
+	e->fd = fd;
+	e->len = ret;
+	e->dir = dir;
+	e->proto = proto;
+	e->role = role;
+	e->sock_type = type;
+	e->family = family;
+	e->pad = 0;
+	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	sl_sock_ends(sk, family, e->laddr, e->raddr, &e->lport, &e->rport);
+	if (type == SL_SOCK_DGRAM && !e->rport) {
+		e->rport = rport;
+		__builtin_memcpy(e->raddr, peer, 16);
+	}
+	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret);
+	e->captured = n;
+	__u64 size = sizeof(*e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
+	if (size > sizeof(*s))
+		return 0;
+	sl_output(s, size);
+	return 0;
+}
+
+/* A traced TCP connection closed: tell user space (its parsers flush), forget the socket. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate != SL_TCP_CLOSE)
+		return 0;
+	__u64 key = (__u64)sk;
+	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+	if (!cs)
+		return 0;
+	__u8 proto = cs->proto;
+	bpf_map_delete_elem(&l7_conns, &key);
+	if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN)
+		return 0;
+	struct sl_l7_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
+	e->conn = key;
+	e->fd = -1;
+	e->dir = SL_L7_CLOSE;
+	e->proto = proto;
+	sl_submit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_read")
+int sl_l7_read(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_BUF); }
+SEC("tp/syscalls/sys_exit_write")
+int sl_l7_write(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_BUF); }
+SEC("tp/syscalls/sys_exit_recvfrom")
+int sl_l7_recvfrom(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_BUF_ADDR); }
+SEC("tp/syscalls/sys_exit_sendto")
+int sl_l7_sendto(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_BUF_ADDR); }
+SEC("tp/syscalls/sys_exit_readv")
+int sl_l7_readv(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_IOV); }
+SEC("tp/syscalls/sys_exit_writev")
+int sl_l7_writev(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_IOV); }
+SEC("tp/syscalls/sys_exit_recvmsg")
+int sl_l7_recvmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_MSG); }
+SEC("tp/syscalls/sys_exit_sendmsg")
+int sl_l7_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_MSG); }
+SEC("tp/syscalls/sys_exit_sendfile64")
+int sl_l7_sendfile(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_NONE); }

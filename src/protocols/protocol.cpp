@@ -1,0 +1,126 @@
+// The parsers' registry and the normalizations they share.
+#include "protocols/protocol.h"
+
+#include <cctype>
+
+namespace sightline::protocols {
+
+std::unique_ptr<Parser> make_http1_parser();
+std::unique_ptr<Parser> make_redis_parser();
+std::unique_ptr<Parser> make_dns_parser(bool stream);
+
+std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
+  switch (p) {
+    case Protocol::kHttp: return make_http1_parser();
+    case Protocol::kRedis: return make_redis_parser();
+    case Protocol::kDns: return make_dns_parser(stream);
+    default: return nullptr;
+  }
+}
+
+std::string_view protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp: return "http";
+    case Protocol::kPgsql: return "pgsql";
+    case Protocol::kMysql: return "mysql";
+    case Protocol::kRedis: return "redis";
+    case Protocol::kDns: return "dns";
+    default: return "unknown";
+  }
+}
+
+std::string bounded(std::string_view s, size_t n) {
+  std::string out(s.substr(0, n));
+  for (char& c : out)  // control bytes would break lines and labels
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
+namespace {
+
+bool is_hex(char c) { return isxdigit(static_cast<unsigned char>(c)); }
+
+// A path segment that names one thing among many: a number, a UUID, a long hex or token with
+// digits. Those become a placeholder so that a route is one series, not one per id.
+std::string_view placeholder(std::string_view seg) {
+  if (seg.empty()) return {};
+  bool digits = true, hex = true, has_digit = false, alnum = true;
+  for (char c : seg) {
+    unsigned char u = static_cast<unsigned char>(c);
+    digits &= isdigit(u) != 0;
+    hex &= is_hex(c);
+    has_digit |= isdigit(u) != 0;
+    alnum &= isalnum(u) || c == '-' || c == '_';
+  }
+  if (digits) return "{id}";
+  if (seg.size() == 36 && seg[8] == '-' && seg[13] == '-' && seg[18] == '-' && seg[23] == '-') return "{uuid}";
+  if (hex && seg.size() >= 16) return "{hex}";
+  if (alnum && has_digit && seg.size() >= 20) return "{token}";
+  return {};
+}
+
+}  // namespace
+
+std::string normalize_path(std::string_view target) {
+  // An absolute URI (proxies) keeps only its path; the query and fragment go.
+  if (size_t scheme = target.find("://"); scheme != std::string_view::npos && scheme < 8) {
+    size_t slash = target.find('/', scheme + 3);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  target = target.substr(0, target.find_first_of("?#"));
+  std::string out;
+  size_t pos = 0;
+  while (pos <= target.size() && out.size() < kMaxRaw) {
+    size_t slash = target.find('/', pos);
+    std::string_view seg = target.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    std::string_view ph = placeholder(seg);
+    out += ph.empty() ? seg : ph;
+    if (slash == std::string_view::npos) break;
+    out += '/';
+    pos = slash + 1;
+  }
+  return bounded(out);
+}
+
+std::string normalize_sql(std::string_view sql) {
+  std::string out;
+  size_t i = 0;
+  auto word_char = [](char c) { return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  while (i < sql.size() && out.size() < kMaxRaw) {
+    char c = sql[i];
+    if (isspace(static_cast<unsigned char>(c))) {
+      while (i < sql.size() && isspace(static_cast<unsigned char>(sql[i]))) i++;
+      if (!out.empty() && i < sql.size()) out += ' ';
+      continue;
+    }
+    if (c == '\'') {  // a string literal ('' escapes a quote)
+      i++;
+      while (i < sql.size()) {
+        if (sql[i] == '\'' && i + 1 < sql.size() && sql[i + 1] == '\'') i += 2;
+        else if (sql[i++] == '\'') break;
+      }
+      out += '?';
+      continue;
+    }
+    bool prev_word = !out.empty() && word_char(out.back());
+    if ((isdigit(static_cast<unsigned char>(c)) || (c == '-' && i + 1 < sql.size() && isdigit(static_cast<unsigned char>(sql[i + 1])) &&
+                                                   (out.empty() || out.back() == ' ' || out.back() == '(' || out.back() == ',' || out.back() == '='))) &&
+        !prev_word) {
+      i++;
+      while (i < sql.size() && (isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '.')) i++;
+      out += '?';
+      continue;
+    }
+    if (c == '$' && i + 1 < sql.size() && isdigit(static_cast<unsigned char>(sql[i + 1]))) {  // $1: already a parameter
+      out += c;
+      i++;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  return bounded(out);
+}
+
+}  // namespace sightline::protocols

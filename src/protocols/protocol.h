@@ -1,0 +1,71 @@
+// What every L7 parser shares: the two byte streams of one connection in, request records
+// out. Parsers are pure (no sockets, no BPF, no clocks: time comes with the bytes), incremental
+// (bytes arrive cut anywhere), bounded (a buffer cap per side, a cap on requests waiting for
+// their responses) and resync after garbage or a gap at the next message boundary, counting it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sightline::protocols {
+
+// Who wrote the bytes: the client (requests) or the server (responses).
+enum class Side : uint8_t { kClient, kServer };
+
+enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5 };
+std::string_view protocol_name(Protocol p);
+
+// One request matched with its response.
+struct Record {
+  std::string method;      // GET, SELECT, GET (Redis), A (DNS query type) ...
+  std::string target;      // normalized: /users/{id}, SELECT * FROM t WHERE id = ?, a DNS name
+  std::string raw;         // as sent (bounded: kMaxRaw bytes): /users/42?x=1, the SQL, the command
+  int32_t status = 0;      // HTTP status, DNS rcode; 0 where the protocol has none
+  bool error = false;      // HTTP 5xx, an error reply, a DNS rcode other than NOERROR
+  std::string error_text;  // the server's error message, when it sends one (bounded)
+  uint64_t start_ns = 0;   // the request's first bytes were moved
+  uint64_t end_ns = 0;     // the response's last bytes were moved (0: none)
+  uint64_t request_bytes = 0, response_bytes = 0;
+  int64_t rows = -1;       // rows returned or affected, where the protocol says (-1: unknown)
+  bool no_response = false;  // the connection closed (or the parser gave up) before a response
+};
+
+inline constexpr size_t kMaxRaw = 256;
+// Bytes a side may hold while a message is incomplete; past it the side resyncs.
+inline constexpr size_t kMaxBuffered = 64 * 1024;
+// Requests waiting for responses (pipelining); past it the oldest is flushed unanswered.
+inline constexpr size_t kMaxPending = 128;
+
+struct ParserStats {
+  uint64_t resyncs = 0;        // sync lost (garbage, a gap inside a header, a full buffer)
+  uint64_t skipped_bytes = 0;  // bytes dropped while resyncing
+  uint64_t orphans = 0;        // responses with no request to match
+};
+
+class Parser {
+ public:
+  virtual ~Parser() = default;
+  // Bytes of one side, in order, moved at ts_ns.
+  virtual void feed(Side side, std::string_view data, uint64_t ts_ns, std::vector<Record>* out) = 0;
+  // `n` bytes of one side moved that were not captured (cut records, sendfile).
+  virtual void gap(Side side, uint64_t n, uint64_t ts_ns, std::vector<Record>* out) = 0;
+  // The connection closed: a response read to the close completes; requests left unanswered.
+  virtual void close(uint64_t ts_ns, std::vector<Record>* out) = 0;
+  const ParserStats& stats() const { return stats_; }
+
+ protected:
+  ParserStats stats_;
+};
+
+// A parser for one connection; `stream`: TCP (false: each feed is one datagram).
+std::unique_ptr<Parser> make_parser(Protocol p, bool stream = true);
+
+// Shared by the parsers: an id-like path segment or literal becomes a placeholder.
+std::string normalize_path(std::string_view target);  // /users/42/orders?x=1 -> /users/{id}/orders
+std::string normalize_sql(std::string_view sql);       // literals -> ?, whitespace folded
+std::string bounded(std::string_view s, size_t n = kMaxRaw);
+
+}  // namespace sightline::protocols

@@ -1,0 +1,284 @@
+// L7 parsers on recorded conversations: the same records whatever way the bytes are cut (every
+// split point of every message, and one byte at a time), gaps skipped inside bodies, resync
+// after garbage, bounded pending requests; and the normalizations.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "protocols/protocol.h"
+#include "sightline/l7_infer.h"
+
+using namespace sightline::protocols;
+
+namespace {
+
+using Conversation = std::vector<std::pair<Side, std::string>>;
+
+// Feeds each message cut by `cut` (a list of chunk sizes for a message's length), one
+// timestamp per message (its index + 1).
+std::vector<Record> run(Protocol p, const Conversation& c,
+                        const std::function<std::vector<size_t>(size_t msg, size_t len)>& cut, bool close = true,
+                        bool stream = true) {
+  auto parser = make_parser(p, stream);
+  std::vector<Record> out;
+  for (size_t i = 0; i < c.size(); i++) {
+    const auto& [side, bytes] = c[i];
+    size_t pos = 0;
+    for (size_t n : cut(i, bytes.size())) {
+      parser->feed(side, std::string_view(bytes).substr(pos, n), i + 1, &out);
+      pos += n;
+    }
+  }
+  if (close) parser->close(100, &out);
+  EXPECT_EQ(parser->stats().resyncs, 0u);
+  return out;
+}
+
+std::vector<size_t> whole(size_t, size_t len) { return {len}; }
+
+std::string show(const std::vector<Record>& rs) {
+  std::string s;
+  for (const auto& r : rs)
+    s += r.method + " " + r.raw + " -> " + std::to_string(r.status) + (r.error ? " error" : "") +
+         (r.no_response ? " unanswered" : "") + " [" + std::to_string(r.start_ns) + "," + std::to_string(r.end_ns) + "] " +
+         std::to_string(r.request_bytes) + "/" + std::to_string(r.response_bytes) + "\n";
+  return s;
+}
+
+// Every way to cut each message in two gives what the whole messages give; so does one byte
+// at a time.
+void expect_cut_invariant(Protocol p, const Conversation& c, bool stream = true) {
+  std::string want = show(run(p, c, whole, true, stream));
+  for (size_t m = 0; m < c.size(); m++)
+    for (size_t k = 1; k < c[m].second.size(); k++) {
+      auto got = run(p, c, [&](size_t i, size_t len) {
+        return i == m ? std::vector<size_t>{k, len - k} : std::vector<size_t>{len};
+      }, true, stream);
+      ASSERT_EQ(show(got), want) << "message " << m << " cut at " << k;
+    }
+  auto bytewise = run(p, c, [](size_t, size_t len) { return std::vector<size_t>(len, 1); }, true, stream);
+  EXPECT_EQ(show(bytewise), want);
+}
+
+const Conversation kHttp = {
+    {Side::kClient, "GET /users/42?full=1 HTTP/1.1\r\nHost: x\r\n\r\n"},
+    {Side::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"},
+    {Side::kClient, "POST /api/orders HTTP/1.1\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n"},
+    {Side::kServer, "HTTP/1.1 100 Continue\r\n\r\n"},
+    {Side::kClient, "{\"a\":1}"},
+    {Side::kServer, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nwiki\r\n5\r\npedia\r\n0\r\nTrailer: t\r\n\r\n"},
+    {Side::kClient, "HEAD /big HTTP/1.1\r\n\r\nGET /a/5e0c1f2a-3b4c-4d5e-8f90-0123456789ab/b HTTP/1.1\r\n\r\n"},  // pipelined
+    {Side::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"},  // HEAD: no body follows
+    {Side::kServer, "HTTP/1.1 503 Busy\r\ncontent-length: 2\r\n\r\nno"},
+    {Side::kClient, "DELETE /x HTTP/1.1\r\n\r\n"},
+    {Side::kServer, "HTTP/1.0 404 Not Found\r\n\r\nread to the close"},
+};
+
+}  // namespace
+
+TEST(Http1, KeepAlivePipeliningBodiesAndEveryCut) {
+  auto rs = run(Protocol::kHttp, kHttp, whole);
+  ASSERT_EQ(rs.size(), 5u) << show(rs);
+  EXPECT_EQ(rs[0].method, "GET");
+  EXPECT_EQ(rs[0].raw, "/users/42?full=1");
+  EXPECT_EQ(rs[0].target, "/users/{id}");
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].start_ns, 1u);
+  EXPECT_EQ(rs[0].end_ns, 2u);
+  EXPECT_EQ(rs[0].response_bytes, 43u);
+  EXPECT_EQ(rs[1].method, "POST");
+  EXPECT_EQ(rs[1].status, 201) << "the 100 Continue is not the answer";
+  EXPECT_EQ(rs[1].request_bytes, 70u + 7u);
+  EXPECT_EQ(rs[2].method, "HEAD");
+  EXPECT_EQ(rs[2].status, 200);
+  EXPECT_EQ(rs[3].target, "/a/{uuid}/b");
+  EXPECT_EQ(rs[3].status, 503);
+  EXPECT_TRUE(rs[3].error);
+  EXPECT_EQ(rs[4].method, "DELETE");
+  EXPECT_EQ(rs[4].status, 404);
+  EXPECT_EQ(rs[4].end_ns, 100u) << "a body read to the close ends at the close";
+  expect_cut_invariant(Protocol::kHttp, kHttp);
+}
+
+TEST(Http1, GapsInBodiesAreSkippedElsewhereResync) {
+  auto p = make_parser(Protocol::kHttp);
+  std::vector<Record> out;
+  p->feed(Side::kClient, "GET /f HTTP/1.1\r\n\r\n", 1, &out);
+  p->feed(Side::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", 2, &out);
+  p->gap(Side::kServer, 100000, 3, &out);  // sendfile: the body never passes through a buffer
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_ns, 3u);
+  EXPECT_EQ(out[0].response_bytes, 100000u + 43u);
+  // A gap inside a head: sync is lost; the next request line is found again.
+  p->feed(Side::kClient, "GET /g HTTP/1.1\r\nHo", 4, &out);
+  p->gap(Side::kClient, 10, 4, &out);
+  p->feed(Side::kClient, "garbage\r\nGET /h HTTP/1.1\r\n\r\n", 5, &out);
+  p->feed(Side::kServer, "HTTP/1.1 204 No Content\r\n\r\n", 6, &out);
+  ASSERT_EQ(out.size(), 2u) << show(out);
+  EXPECT_EQ(out[1].raw, "/h");
+  EXPECT_EQ(out[1].status, 204);
+  EXPECT_EQ(p->stats().resyncs, 1u);
+  // Garbage where a response should start: counted, and the request stays unanswered.
+  p->feed(Side::kClient, "GET /i HTTP/1.1\r\n\r\n", 7, &out);
+  p->feed(Side::kServer, "\x16\x03\x01 binary", 8, &out);
+  p->close(9, &out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[2].no_response);
+  EXPECT_GE(p->stats().resyncs, 2u);
+}
+
+TEST(Http1, PendingRequestsAndBuffersAreBounded) {
+  auto p = make_parser(Protocol::kHttp);
+  std::vector<Record> out;
+  for (size_t i = 0; i < kMaxPending + 10; i++) p->feed(Side::kClient, "GET / HTTP/1.1\r\n\r\n", i, &out);
+  EXPECT_EQ(out.size(), 10u) << "the oldest flushed unanswered";
+  for (const auto& r : out) EXPECT_TRUE(r.no_response);
+  std::string head = "GET / HTTP/1.1\r\nX: " + std::string(kMaxBuffered, 'a');
+  p->feed(Side::kClient, head, 1, &out);
+  EXPECT_GE(p->stats().resyncs, 1u) << "a head that never ends is dropped";
+}
+
+namespace {
+std::string resp(std::initializer_list<std::string> words) {
+  std::string s = "*" + std::to_string(words.size()) + "\r\n";
+  for (const auto& w : words) s += "$" + std::to_string(w.size()) + "\r\n" + w + "\r\n";
+  return s;
+}
+const Conversation kRedis = {
+    {Side::kClient, resp({"SET", "user:1", "alice"}) + resp({"get", "user:1"}) + resp({"LRANGE", "l", "0", "-1"})},
+    {Side::kServer, "+OK\r\n$5\r\nalice\r\n*2\r\n$1\r\na\r\n*2\r\n:1\r\n$-1\r\n"},
+    {Side::kClient, resp({"HGETALL", "h"})},
+    {Side::kServer, "%1\r\n+k\r\n,1.5\r\n"},  // RESP3 map
+    {Side::kClient, resp({"INCR", "s"})},
+    {Side::kServer, "-ERR value is not an integer\r\n"},
+    {Side::kClient, "PING\r\n"},  // inline
+    {Side::kServer, ">2\r\n+message\r\n+x\r\n+PONG\r\n"},  // a push, then the answer
+    {Side::kClient, resp({"GET", "nothing"})},
+    {Side::kServer, "_\r\n"},
+};
+}  // namespace
+
+TEST(Redis, PipelinesRepliesErrorsAndEveryCut) {
+  auto rs = run(Protocol::kRedis, kRedis, whole);
+  ASSERT_EQ(rs.size(), 7u) << show(rs);
+  EXPECT_EQ(rs[0].method, "SET");
+  EXPECT_EQ(rs[0].raw, "SET user:1");
+  EXPECT_EQ(rs[1].method, "GET") << "commands are upper-cased";
+  EXPECT_EQ(rs[2].method, "LRANGE");
+  EXPECT_EQ(rs[2].response_bytes, 24u);
+  EXPECT_EQ(rs[3].method, "HGETALL");
+  EXPECT_EQ(rs[4].method, "INCR");
+  EXPECT_TRUE(rs[4].error);
+  EXPECT_EQ(rs[4].error_text, "ERR value is not an integer");
+  EXPECT_EQ(rs[5].method, "PING");
+  EXPECT_FALSE(rs[5].error);
+  EXPECT_EQ(rs[6].method, "GET");
+  EXPECT_FALSE(rs[6].no_response);
+  expect_cut_invariant(Protocol::kRedis, kRedis);
+}
+
+TEST(Redis, LargeValuesSkipGapsAndGarbageResyncs) {
+  auto p = make_parser(Protocol::kRedis);
+  std::vector<Record> out;
+  std::string big(100000, 'v');
+  std::string set = resp({"SET", "k", big});
+  p->feed(Side::kClient, set.substr(0, 4096), 1, &out);  // the capture's prefix ...
+  p->gap(Side::kClient, set.size() - 4096, 1, &out);     // ... and the rest counted
+  p->feed(Side::kServer, "+OK\r\n", 2, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].method, "SET");
+  EXPECT_EQ(out[0].request_bytes, set.size());
+  EXPECT_EQ(p->stats().resyncs, 0u);
+  p->feed(Side::kClient, "\x01\x02garbage\r\n" + resp({"GET", "k"}), 3, &out);
+  p->feed(Side::kServer, "$1\r\nv\r\n", 4, &out);
+  ASSERT_EQ(out.size(), 2u) << show(out);
+  EXPECT_EQ(out[1].method, "GET");
+  EXPECT_EQ(p->stats().resyncs, 1u);
+}
+
+namespace {
+std::string dns_query(uint16_t id, const std::string& name, uint16_t type) {
+  std::string m = {char(id >> 8), char(id & 0xff), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+  size_t pos = 0;
+  while (pos < name.size()) {
+    size_t dot = name.find('.', pos);
+    if (dot == std::string::npos) dot = name.size();
+    m += char(dot - pos);
+    m += name.substr(pos, dot - pos);
+    pos = dot + 1;
+  }
+  m += '\0';
+  m += {char(type >> 8), char(type & 0xff), 0, 1};
+  return m;
+}
+std::string dns_response(std::string q, uint8_t rcode, uint16_t answers) {
+  q[2] = char(0x81);
+  q[3] = char(0x80 | rcode);
+  q[7] = char(answers);
+  for (uint16_t i = 0; i < answers; i++)  // name: pointer to the question; A; IN; ttl; 4 bytes
+    q += std::string{char(0xc0), 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 8, char(7 + i)};
+  return q;
+}
+}  // namespace
+
+TEST(Dns, DatagramsAndStreamsMatchByIdWithRcodes) {
+  std::string q1 = dns_query(0x1234, "www.example.test", 1), q2 = dns_query(0x99, "nope.example.test", 28);
+  Conversation udp = {{Side::kClient, q1}, {Side::kClient, q2}, {Side::kServer, dns_response(q2, 3, 0)},
+                      {Side::kServer, dns_response(q1, 0, 2)}};
+  auto rs = run(Protocol::kDns, udp, whole, true, false);
+  ASSERT_EQ(rs.size(), 2u) << show(rs);
+  EXPECT_EQ(rs[0].method, "AAAA");
+  EXPECT_EQ(rs[0].target, "nope.example.test");
+  EXPECT_EQ(rs[0].status, 3);
+  EXPECT_TRUE(rs[0].error);
+  EXPECT_EQ(rs[1].method, "A");
+  EXPECT_EQ(rs[1].target, "www.example.test");
+  EXPECT_EQ(rs[1].rows, 2);
+  EXPECT_EQ(rs[1].start_ns, 1u);
+  EXPECT_EQ(rs[1].end_ns, 4u);
+  // The same over TCP: two-byte lengths, cut anywhere.
+  auto framed = [](const std::string& m) { return std::string{char(m.size() >> 8), char(m.size() & 0xff)} + m; };
+  Conversation tcp;
+  for (const auto& [s, m] : udp) tcp.push_back({s, framed(m)});
+  auto rt = run(Protocol::kDns, tcp, whole);
+  ASSERT_EQ(rt.size(), 2u);
+  EXPECT_EQ(rt[0].target, "nope.example.test");
+  EXPECT_EQ(rt[1].request_bytes, rs[1].request_bytes + 2) << "the length prefix is on the wire";
+  expect_cut_invariant(Protocol::kDns, tcp);
+  // A pointer loop is refused, not followed forever.
+  std::string loop = q1.substr(0, 12) + std::string{char(0xc0), 12} + std::string{0, 1, 0, 1};
+  auto p = make_parser(Protocol::kDns, false);
+  std::vector<Record> out;
+  p->feed(Side::kClient, loop, 1, &out);
+  EXPECT_EQ(p->stats().resyncs, 1u);
+}
+
+TEST(Normalize, PathsAndSql) {
+  EXPECT_EQ(normalize_path("/users/42/orders?x=1#f"), "/users/{id}/orders");
+  EXPECT_EQ(normalize_path("http://h:8080/a/0123456789abcdef0123/b"), "/a/{hex}/b");
+  EXPECT_EQ(normalize_path("/s/5e0c1f2a-3b4c-4d5e-8f90-0123456789ab"), "/s/{uuid}");
+  EXPECT_EQ(normalize_path("/static/app.v2.js"), "/static/app.v2.js");
+  EXPECT_EQ(normalize_path("/"), "/");
+  EXPECT_EQ(normalize_sql("SELECT *  FROM t\n WHERE id = 42 AND name = 'o''brien' AND x IN (1, -2.5);"),
+            "SELECT * FROM t WHERE id = ? AND name = ? AND x IN (?, ?)");
+  EXPECT_EQ(normalize_sql("select a1, t2.b from t2 where c = $1"), "select a1, t2.b from t2 where c = $1");
+}
+
+TEST(Infer, FirstBytesNameTheProtocol) {
+  auto infer = [](std::string_view m, uint16_t lport = 40000, uint16_t rport = 40001) {
+    uint8_t peek[SL_L7_PEEK] = {};
+    memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
+    int kind = 0;
+    uint8_t p = sl_l7_infer(peek, static_cast<uint32_t>(m.size()), lport, rport, &kind);
+    return std::make_pair(static_cast<int>(p), kind);
+  };
+  EXPECT_EQ(infer("GET / HTTP/1.1\r\n\r\n"), std::make_pair(int(SL_L7_HTTP), SL_L7_REQUEST));
+  EXPECT_EQ(infer("HTTP/1.1 200 OK\r\n"), std::make_pair(int(SL_L7_HTTP), SL_L7_RESPONSE));
+  EXPECT_EQ(infer(resp({"GET", "k"})), std::make_pair(int(SL_L7_REDIS), SL_L7_REQUEST));
+  EXPECT_EQ(infer(std::string("\0\0\0\x08\x04\xd2\x16\x2f", 8)).first, SL_L7_PGSQL) << "SSLRequest";
+  EXPECT_EQ(infer(std::string("Q\0\0\0\x0dselect 1\0", 14)).first, SL_L7_PGSQL);
+  EXPECT_EQ(infer(std::string("\x09\0\0\0\x03select 1", 13)).first, SL_L7_MYSQL);
+  EXPECT_EQ(infer("SSH-2.0-OpenSSH_9.2\r\n").first, SL_L7_UNKNOWN);
+  EXPECT_EQ(infer("+OK\r\n").first, SL_L7_UNKNOWN) << "a bare reply starts nothing";
+  EXPECT_EQ(infer("GE").first, SL_L7_UNKNOWN);
+}
