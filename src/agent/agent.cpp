@@ -201,6 +201,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.ring_bytes = sc.ring_bytes;
     opts.interfaces = sc.interfaces;
     opts.syscall_latency = sc.latency;
+    opts.capture_bytes = sc.capture_bytes;
     if (engine) {
       opts.syscalls = rule_syscalls;
       opts.attach_all_syscalls = true;

@@ -20,6 +20,9 @@ struct SourceConfig {
   std::vector<std::string> interfaces;
   // syscalls only: latency histograms and time (two hooks) or counts and errors only (one).
   bool latency = true;
+  // l7 only: bytes of each socket message copied for the parsers (the rest is counted, not
+  // read), 64 to 8192.
+  uint32_t capture_bytes = 4096;
 };
 
 // A user-space function the agent probes: calls per process, and latency if asked.

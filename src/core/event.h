@@ -8,7 +8,7 @@
 
 namespace sightline::core {
 
-enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kCount };
+enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kCount };
 
 struct Event {
   EventKind kind = EventKind::kExec;
@@ -63,6 +63,18 @@ struct Event {
   std::string_view fd_type;       // ... what it is (ipv4, ipv6, unix, file, pipe ...) and for
   std::string_view l4proto;       // an IP socket its protocol (tcp, udp); laddr/raddr, l/rport
   char flags_text[96] = {};       // storage for syscall.ns_flags
+
+  // request (l7 source): one request and its response. laddr/raddr/lport/rport: the
+  // connection; role: which side this process is; duration_ns: the latency.
+  std::string_view protocol;      // http, pgsql, mysql, redis, dns
+  std::string_view method;        // GET, SELECT, SET, A ...
+  std::string_view target;        // normalized: /users/{id}, SELECT * FROM t WHERE id = ?
+  std::string_view request;       // as sent (bounded)
+  std::string_view error_text;    // the server's error message, if any
+  int32_t status = 0;             // HTTP status, DNS rcode
+  bool error = false, no_response = false;
+  int64_t rows = -1;
+  uint64_t request_bytes = 0, response_bytes = 0;
 };
 
 }  // namespace sightline::core

@@ -17,7 +17,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, uprobe, syscall, request",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -188,6 +188,41 @@ constexpr FieldDef kSyscall[] = {
     {"fd.rport", FieldType::kUint, "", "An IP socket's remote port", [](const Event& e) { return U(e.rport); }, "", 0},
 };
 
+std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }
+
+constexpr FieldDef kRequest[] = {
+    {"l7.protocol", FieldType::kString, "", "http, pgsql, mysql, redis or dns",
+     [](const Event& e) { return S(e.protocol); }, "PROTO", 6},
+    {"net.role", FieldType::kString, "", "The side this process plays: client (sent the request) or server",
+     [](const Event& e) { return S(role_name(e)); }, "ROLE", 7},
+    {"l7.method", FieldType::kString, "", "HTTP method, SQL verb, Redis command, DNS query type",
+     [](const Event& e) { return S(e.method); }, "METHOD", 8},
+    {"l7.status", FieldType::kInt, "", "HTTP status, DNS rcode (0 where the protocol has none)",
+     [](const Event& e) { return I(e.status); }, "STATUS", 7},
+    {"l7.latency", FieldType::kDuration, "ns", "Request's first byte to the response's last, as this process moved them",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "LATENCY", 10},
+    {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
+    {"fd.rport", FieldType::kUint, "", "Remote port", [](const Event& e) { return U(e.rport); }, "RPORT", 6},
+    {"fd.lip", FieldType::kString, "", "Local address", [](const Event& e) { return S(e.laddr); }, "", 0},
+    {"fd.lport", FieldType::kUint, "", "Local port", [](const Event& e) { return U(e.lport); }, "", 0},
+    {"l7.target", FieldType::kString, "", "Normalized target: URL path with ids as {id}, SQL with literals as ?, a DNS name",
+     [](const Event& e) { return S(e.target); }, "", 0},
+    {"l7.request", FieldType::kString, "", "The request as sent (URL, SQL, command and key; 256 bytes at most)",
+     [](const Event& e) { return S(e.request); }, "REQUEST", 0},
+    {"l7.error", FieldType::kBool, "", "HTTP 5xx, an error reply, a DNS rcode other than NOERROR",
+     [](const Event& e) { return B(e.error); }, "", 0},
+    {"l7.error_text", FieldType::kString, "", "The server's error message, when it sent one",
+     [](const Event& e) { return S(e.error_text); }, "", 0},
+    {"l7.no_response", FieldType::kBool, "", "The connection closed before a response came",
+     [](const Event& e) { return B(e.no_response); }, "", 0},
+    {"l7.rows", FieldType::kInt, "", "Rows returned or affected; DNS answers (-1: unknown)",
+     [](const Event& e) { return I(e.rows); }, "", 0},
+    {"l7.request_bytes", FieldType::kUint, "bytes", "Size of the request on the wire",
+     [](const Event& e) { return U(e.request_bytes); }, "", 0},
+    {"l7.response_bytes", FieldType::kUint, "bytes", "Size of the response on the wire",
+     [](const Event& e) { return U(e.response_bytes); }, "", 0},
+};
+
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{
     {EventKind::kExec, "exec", "process", "A program was executed (execve/execveat), or failed to",
      kExec},
@@ -199,6 +234,9 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
     {EventKind::kSyscall, "syscall", "security",
      "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename, connect, accept, dup2 of a socket onto stdio, clone into new namespaces ...)",
      kSyscall},
+    {EventKind::kRequest, "request", "l7",
+     "An L7 request and its response (HTTP/1, Redis, DNS), seen in the socket payloads of the server or the client",
+     kRequest},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

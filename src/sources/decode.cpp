@@ -12,12 +12,14 @@
 #include "sightline/file.h"
 #include "sightline/net.h"
 #include "sightline/process.h"
+#include "sightline/l7.h"
 #include "sightline/security.h"
 #include "sightline/uprobe.h"
 
 namespace sightline::sources {
 
 static_assert(sizeof(sl_event_hdr) == 56);
+static_assert(sizeof(sl_l7_event) == 56 + 8 + 12 + 12 + 32);
 static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);

@@ -1,6 +1,7 @@
 // The one list of sources. Adding a source: a folder under src/sources/, a .bpf.c, one line here.
 #include "sources/block/block_source.h"
 #include "sources/file/file_source.h"
+#include "sources/l7/l7_source.h"
 #include "sources/net/net_source.h"
 #include "sources/packets/packets_source.h"
 #include "sources/process/process_source.h"
@@ -25,6 +26,8 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kTcp}, &make_net_source},
       {"security", "security-relevant syscalls: ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...",
        {EventKind::kSyscall}, &make_security_source},
+      {"l7", "L7 requests from socket payloads (HTTP/1, Redis, DNS): method, target, status, latency; RED metrics, service map",
+       {EventKind::kRequest}, &make_l7_source},
       {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
        {}, &make_syscalls_source},
       {"sched", "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",

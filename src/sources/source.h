@@ -74,6 +74,8 @@ struct SourceOptions {
   // retune() can turn them on after the agent has dropped the capabilities attaching needs.
   std::optional<std::vector<std::string>> syscalls;  // nullopt: all
   bool attach_all_syscalls = false;
+  // l7: bytes of each socket message copied (<= SL_L7_MAX_CAPTURE); the rest is counted.
+  uint32_t capture_bytes = 4096;
   // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
   // the raw record, its process header).
   std::vector<TracepointSpec> tracepoints;

@@ -7,9 +7,10 @@
 
 #include "sightline/common.h"
 
-/* The most of one message that is copied (a power of two, for the verifier's bounds). The
+/* The most of one message that is copied (a power of two, for the verifier's bounds; twice it
+ * plus a header is the per-CPU scratch buffer, which must stay under 32 KiB). The
  * configured capture (l7.capture_bytes) is at most this. */
-#define SL_L7_MAX_CAPTURE 16384
+#define SL_L7_MAX_CAPTURE 8192
 /* TCP connections whose protocol state is kept at once (LRU: an old idle one is forgotten and
  * re-inferred when it speaks again). */
 #define SL_L7_MAX_CONNS 65536

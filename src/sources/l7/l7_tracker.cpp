@@ -1,0 +1,276 @@
+#include "sources/l7/l7_tracker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/wall_clock.h"
+#include "sources/aggregate.h"
+
+namespace sightline::sources {
+
+using protocols::Protocol;
+using protocols::Record;
+using protocols::Side;
+
+bool L7Tracker::Key::operator==(const Key& o) const {
+  return sock == o.sock && peer_port == o.peer_port && memcmp(peer, o.peer, sizeof peer) == 0;
+}
+
+size_t L7Tracker::KeyHash::operator()(const Key& k) const {
+  uint64_t h = k.sock * 0x9e3779b97f4a7c15ULL ^ k.peer_port;
+  uint64_t p[2];
+  memcpy(p, k.peer, sizeof p);
+  return static_cast<size_t>(h ^ (p[0] * 0xff51afd7ed558ccdULL) ^ (p[1] * 0xc4ceb9fe1a85ec53ULL));
+}
+
+L7Tracker::L7Tracker(std::function<void(core::Event&)> on_request, std::function<std::string(uint32_t)> process_key,
+                     size_t max_conns)
+    : on_request_(std::move(on_request)), process_key_(std::move(process_key)), max_conns_(max_conns) {}
+
+namespace {
+
+std::string addr_text(uint16_t family, const uint8_t* a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (!inet_ntop(family == 10 ? AF_INET6 : AF_INET, a, buf, sizeof buf)) return {};
+  return buf;
+}
+
+std::string_view rcode_name(int32_t rcode) {
+  static constexpr std::string_view kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+  return rcode >= 0 && rcode < 6 ? kNames[rcode] : "OTHER";
+}
+
+}  // namespace
+
+L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& hdr) {
+  Key key{};
+  key.sock = rec.conn;
+  if (rec.sock_type == 2) {  // datagrams: a conversation per peer
+    memcpy(key.peer, rec.raddr, sizeof key.peer);
+    key.peer_port = rec.rport;
+  }
+  auto it = conns_.find(key);
+  if (it != conns_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return &*it->second;
+  }
+  if (rec.dir == SL_L7_CLOSE) return nullptr;
+  auto proto = static_cast<Protocol>(rec.proto);
+  auto parser = protocols::make_parser(proto, rec.sock_type != 2);
+  if (!parser) return nullptr;  // a protocol the kernel knows and user space does not parse yet
+  if (conns_.size() >= max_conns_) {
+    stats_.conns_evicted++;
+    drop(std::prev(lru_.end()));
+  }
+  lru_.emplace_front();
+  Conn& c = lru_.front();
+  c.key = key;
+  c.proto = proto;
+  c.role = rec.role;
+  c.parser = std::move(parser);
+  c.process = process_label(process_key_, hdr.pid);
+  c.laddr = addr_text(rec.family, rec.laddr);
+  c.raddr = addr_text(rec.family, rec.raddr);
+  c.lport = rec.lport;
+  c.rport = rec.rport;
+  c.local = c.laddr + ":" + std::to_string(c.lport);
+  c.remote = c.raddr + ":" + std::to_string(c.rport);
+  conns_.emplace(key, lru_.begin());
+  if (rec.sock_type != 2) {
+    Endpoint& ep = endpoints_[c.local];
+    ep.comm.assign(hdr.comm);
+    ep.role = c.role;
+    ep.refs++;
+  }
+  stats_.conns = conns_.size();
+  return &c;
+}
+
+void L7Tracker::drop(std::list<Conn>::iterator it) {
+  scratch_.clear();
+  it->parser->close(it->hdr.ts_boot_ns, &scratch_);
+  for (const auto& r : scratch_) emit(*it, r);
+  const auto& ps = it->parser->stats();
+  auto& acc = parser_stats_[static_cast<size_t>(it->proto) % 6];
+  acc.resyncs += ps.resyncs;
+  acc.skipped_bytes += ps.skipped_bytes;
+  acc.orphans += ps.orphans;
+  if (auto e = endpoints_.find(it->local); e != endpoints_.end() && it->key.peer_port == 0 && --e->second.refs == 0)
+    endpoints_.erase(e);
+  conns_.erase(it->key);
+  lru_.erase(it);
+  stats_.conns = conns_.size();
+}
+
+void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const core::Event& hdr) {
+  stats_.records++;
+  Conn* c = conn_for(rec, hdr);
+  if (!c) return;
+  if (rec.dir == SL_L7_CLOSE) {
+    c->hdr.ts_boot_ns = hdr.ts_boot_ns;
+    drop(conns_.find(c->key)->second);
+    return;
+  }
+  // The process that moved the bytes (a connection can be handed to another process).
+  c->comm.assign(hdr.comm);
+  c->hdr = hdr;
+  c->hdr.comm = c->comm;
+  Side side = (rec.dir == SL_L7_SEND) == (c->role == SL_L7_CLIENT) ? Side::kClient : Side::kServer;
+  scratch_.clear();
+  c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
+  if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
+  for (const auto& r : scratch_) emit(*c, r);
+}
+
+void L7Tracker::emit(Conn& c, const Record& r) {
+  core::Event e = c.hdr;
+  e.kind = core::EventKind::kRequest;
+  e.ts_boot_ns = r.start_ns;
+  e.ts_wall_ns = core::wall_clock().to_wall(r.start_ns);
+  e.protocol = protocols::protocol_name(c.proto);
+  e.role = c.role;
+  e.method = r.method;
+  e.target = r.target;
+  e.request = r.raw;
+  e.error_text = r.error_text;
+  e.status = r.status;
+  e.error = r.error;
+  e.no_response = r.no_response;
+  e.rows = r.rows;
+  e.duration_ns = r.end_ns > r.start_ns ? r.end_ns - r.start_ns : 0;
+  e.request_bytes = r.request_bytes;
+  e.response_bytes = r.response_bytes;
+  e.laddr = c.laddr;
+  e.raddr = c.raddr;
+  e.lport = c.lport;
+  e.rport = c.rport;
+  stats_.requests++;
+  std::string status;
+  if (r.no_response) status = "none";
+  else if (c.proto == Protocol::kHttp) status = std::to_string(r.status / 100) + "xx";
+  else if (c.proto == Protocol::kDns) status = rcode_name(r.status);
+  else status = r.error ? "error" : "ok";
+  account(c, r, status);
+  if (on_request_) on_request_(e);
+}
+
+void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
+  std::string_view proto = protocols::protocol_name(c.proto);
+  std::string_view role = c.role == SL_L7_CLIENT ? "client" : "server";
+  // RED: one series per (process, protocol, role, method, target, status class), capped.
+  std::vector<std::string> key = {c.process, std::string(proto), std::string(role), r.method, r.target, std::string(status)};
+  auto it = red_.find(key);
+  if (it == red_.end()) {
+    if (red_.size() >= kMaxSeries) {
+      red_overflow_++;
+      key = {overflow_key(c.process), std::string(proto), std::string(role), kOverflowLabel, kOverflowLabel, kOverflowLabel};
+    }
+    it = red_.try_emplace(std::move(key)).first;
+  }
+  it->second.requests++;
+  it->second.errors += r.error;
+  if (!r.no_response) it->second.latency.add(r.end_ns - r.start_ns);
+
+  // Service map: from the server's side where it is traced here; a client's request to a
+  // server traced here too is the same request, counted once.
+  std::string client, server;
+  if (c.role == SL_L7_SERVER) {
+    server = c.comm;
+    auto peer = endpoints_.find(c.remote);
+    client = peer != endpoints_.end() && peer->second.role == SL_L7_CLIENT ? peer->second.comm : c.raddr;
+  } else {
+    auto peer = endpoints_.find(c.remote);
+    if (peer != endpoints_.end() && peer->second.role == SL_L7_SERVER) return;
+    client = c.comm;
+    server = c.remote;
+  }
+  auto ek = std::make_tuple(client, server, std::string(proto));
+  auto e = edges_.find(ek);
+  if (e == edges_.end()) {
+    if (edges_.size() >= kMaxEdges) ek = std::make_tuple(std::string(kOverflowLabel), std::string(kOverflowLabel), std::string(proto));
+    e = edges_.try_emplace(ek, ServiceEdge{std::get<0>(ek), std::get<1>(ek), std::get<2>(ek)}).first;
+  }
+  e->second.requests++;
+  e->second.errors += r.error;
+  if (!r.no_response) e->second.seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+}
+
+std::vector<ServiceEdge> L7Tracker::service_map() const {
+  std::vector<ServiceEdge> out;
+  for (const auto& [k, e] : edges_) out.push_back(e);
+  return out;
+}
+
+protocols::ParserStats L7Tracker::parser_stats(Protocol p) const {
+  protocols::ParserStats s = parser_stats_[static_cast<size_t>(p) % 6];
+  for (const auto& c : lru_)
+    if (c.proto == p) {
+      s.resyncs += c.parser->stats().resyncs;
+      s.skipped_bytes += c.parser->stats().skipped_bytes;
+      s.orphans += c.parser->stats().orphans;
+    }
+  return s;
+}
+
+void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
+  using core::MetricType;
+  core::MetricFamily req{"sightline_l7_requests_total",
+                         "L7 requests by process, protocol, role, method, normalized target and status class "
+                         "(HTTP 2xx..5xx, DNS rcode, ok/error; none: no response)",
+                         MetricType::kCounter};
+  core::MetricFamily err{"sightline_l7_errors_total", "L7 requests that failed (HTTP 5xx, error replies, DNS errors)",
+                         MetricType::kCounter};
+  core::MetricFamily lat{"sightline_l7_request_duration_seconds",
+                         "L7 latency: the request's first byte to the response's last, as the process moved them",
+                         MetricType::kHistogram};
+  lat.scale = 1e-9;
+  lat.bounds = core::LogHistogram::pow2_bounds(14, 34, 2);  // 16 us .. 17 s
+  for (const auto& [k, v] : red_) {
+    core::Labels labels = process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"target", k[4]}});
+    core::Labels with_status = labels;
+    with_status.emplace_back("status", k[5]);
+    req.series.push_back({with_status, static_cast<double>(v.requests), {}});
+    if (v.errors) err.series.push_back({with_status, static_cast<double>(v.errors), {}});
+    if (v.latency.count()) lat.series.push_back({std::move(with_status), 0, v.latency});
+  }
+  core::MetricFamily edges{"sightline_service_map_requests_total",
+                           "Requests from a client to a server (process names where both ends are on this node, "
+                           "else addresses)",
+                           MetricType::kCounter};
+  core::MetricFamily edge_err{"sightline_service_map_errors_total", "Failed requests on a service-map edge",
+                              MetricType::kCounter};
+  core::MetricFamily edge_sec{"sightline_service_map_request_seconds_total",
+                              "Latency summed over a service-map edge's requests", MetricType::kCounter};
+  for (const auto& [k, e] : edges_) {
+    core::Labels l = {{"client", e.client}, {"server", e.server}, {"protocol", e.protocol}};
+    edges.series.push_back({l, static_cast<double>(e.requests), {}});
+    edge_err.series.push_back({l, static_cast<double>(e.errors), {}});
+    edge_sec.series.push_back({l, e.seconds, {}});
+  }
+  core::MetricFamily conns{"sightline_l7_connections", "Connections with parser state now", MetricType::kGauge};
+  conns.series.push_back({{}, static_cast<double>(conns_.size()), {}});
+  core::MetricFamily evicted{"sightline_l7_connections_evicted_total",
+                             "Connections whose parser state was dropped to stay within the bound",
+                             MetricType::kCounter};
+  evicted.series.push_back({{}, static_cast<double>(stats_.conns_evicted), {}});
+  core::MetricFamily resync{"sightline_l7_parser_resyncs_total",
+                            "Times a parser lost a message boundary (garbage, a gap in a header, a full buffer) "
+                            "and looked for the next one",
+                            MetricType::kCounter};
+  core::MetricFamily orphans{"sightline_l7_orphan_responses_total", "Responses with no request to match",
+                             MetricType::kCounter};
+  for (auto p : {Protocol::kHttp, Protocol::kRedis, Protocol::kDns}) {
+    auto s = parser_stats(p);
+    core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
+    resync.series.push_back({l, static_cast<double>(s.resyncs), {}});
+    orphans.series.push_back({l, static_cast<double>(s.orphans), {}});
+  }
+  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &evicted, &resync, &orphans})
+    out.push_back(std::move(*f));
+  if (red_overflow_) out.push_back(overflow_family("l7", red_overflow_));
+}
+
+}  // namespace sightline::sources

@@ -1,0 +1,112 @@
+// The user side of the l7 source: socket payload records in, request events out, with RED
+// metrics (rate, errors, latency per process, protocol, method, target and status class) and
+// the service map (client -> server edges). No BPF here: the source hands it decoded records,
+// the unit tests hand it recorded ones.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event.h"
+#include "core/metrics.h"
+#include "protocols/protocol.h"
+#include "sightline/l7.h"
+
+namespace sightline::sources {
+
+struct L7Stats {
+  uint64_t records = 0;           // socket payload records taken
+  uint64_t requests = 0;          // request events made
+  uint64_t conns_evicted = 0;     // connections dropped (LRU) with their parser state
+  uint64_t conns = 0;             // connections tracked now
+};
+
+// One service-map edge.
+struct ServiceEdge {
+  std::string client, server, protocol;
+  uint64_t requests = 0, errors = 0;
+  double seconds = 0;  // latency summed
+};
+
+class L7Tracker {
+ public:
+  // Bounds: connections with parser state (each holds at most two protocol buffers), label
+  // sets of the RED families, service-map edges.
+  static constexpr size_t kMaxConns = 16384;
+  static constexpr size_t kMaxSeries = 2000;
+  static constexpr size_t kMaxEdges = 1000;
+
+  // `on_request` gets each request event (views valid during the call); `process_key` names a
+  // process for metric labels (sources/aggregate.h keys).
+  L7Tracker(std::function<void(core::Event&)> on_request, std::function<std::string(uint32_t)> process_key,
+            size_t max_conns = kMaxConns);
+
+  // A record from the kernel: its header already decoded into `hdr` (process identity, time),
+  // `data` the captured bytes.
+  void on_record(const sl_l7_event& rec, std::string_view data, const core::Event& hdr);
+
+  void collect(std::vector<core::MetricFamily>& out) const;
+  std::vector<ServiceEdge> service_map() const;
+  const L7Stats& stats() const { return stats_; }
+  protocols::ParserStats parser_stats(protocols::Protocol p) const;
+
+ private:
+  struct Key {
+    uint64_t sock;
+    uint8_t peer[16];  // datagram sockets: one conversation per peer
+    uint16_t peer_port;
+    bool operator==(const Key& o) const;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct Conn {
+    Key key;
+    protocols::Protocol proto;
+    uint8_t role;
+    std::unique_ptr<protocols::Parser> parser;
+    std::string process;   // metric label key, taken once
+    std::string local, remote;  // ip:port
+    std::string laddr, raddr;
+    uint16_t lport = 0, rport = 0;
+    core::Event hdr;       // the latest record's process (strings below)
+    std::string comm;
+  };
+  struct Red {
+    uint64_t requests = 0, errors = 0;
+    core::LogHistogram latency;
+  };
+
+  Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
+  void drop(std::list<Conn>::iterator it);
+  void emit(Conn& c, const protocols::Record& r);
+  void account(Conn& c, const protocols::Record& r, std::string_view status);
+
+  std::function<void(core::Event&)> on_request_;
+  std::function<std::string(uint32_t)> process_key_;
+  size_t max_conns_;
+  std::list<Conn> lru_;  // most recent first
+  std::unordered_map<Key, std::list<Conn>::iterator, KeyHash> conns_;
+  // Local endpoints (ip:port) of traced connections: who is at the other end of a local one.
+  struct Endpoint {
+    std::string comm;
+    uint8_t role;
+    uint32_t refs;  // the connections that have it (a server's listening address: many)
+  };
+  std::unordered_map<std::string, Endpoint> endpoints_;
+  std::map<std::vector<std::string>, Red> red_;
+  uint64_t red_overflow_ = 0;
+  std::map<std::tuple<std::string, std::string, std::string>, ServiceEdge> edges_;
+  protocols::ParserStats parser_stats_[6] = {};  // by protocol, of dropped connections
+  L7Stats stats_;
+  std::vector<protocols::Record> scratch_;
+};
+
+}  // namespace sightline::sources

@@ -1,0 +1,38 @@
+// L7 parsers and the connection tracker on arbitrary bytes: never a crash, never unbounded.
+// Input: byte 0 picks the protocol; then chunks of [side/gap byte][length byte][bytes].
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "protocols/protocol.h"
+#include "sightline/l7_infer.h"
+
+using namespace sightline::protocols;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  auto proto = static_cast<Protocol>(1 + data[0] % 5);
+  bool stream = data[0] & 0x80;
+  auto parser = make_parser(proto, stream);
+  std::vector<Record> out;
+  size_t pos = 1;
+  uint64_t ts = 0;
+  while (parser && pos + 2 <= size) {
+    uint8_t ctl = data[pos], len = data[pos + 1];
+    pos += 2;
+    size_t n = std::min<size_t>(len, size - pos);
+    Side side = ctl & 1 ? Side::kServer : Side::kClient;
+    if (ctl & 2) parser->gap(side, len * (ctl >> 2), ++ts, &out);
+    else parser->feed(side, std::string_view(reinterpret_cast<const char*>(data + pos), n), ++ts, &out);
+    pos += n;
+    if (out.size() > 4096) out.clear();
+  }
+  if (parser) parser->close(++ts, &out);
+  uint8_t peek[SL_L7_PEEK] = {};
+  for (size_t i = 0; i < SL_L7_PEEK && i + 1 < size; i++) peek[i] = data[i + 1];
+  int kind;
+  (void)sl_l7_infer(peek, static_cast<uint32_t>(size - 1), 80, 5432, &kind);
+  (void)normalize_path(std::string_view(reinterpret_cast<const char*>(data), size));
+  (void)normalize_sql(std::string_view(reinterpret_cast<const char*>(data), size));
+  return 0;
+}
