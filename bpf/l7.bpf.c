@@ -1,8 +1,8 @@
 /* l7 source: the payloads of TCP connections that speak a protocol we parse (HTTP/1, Redis,
  * PostgreSQL, MySQL; DNS by its port) and of UDP datagrams to or from port 53.
  *
- * Hooks: sys_exit_* of read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg and
- * sendfile64 (5.15+: the arguments come from the saved user registers, so no enter hook and
+ * Hooks: sys_exit_* of read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg,
+ * sendmmsg, recvmmsg (the first two messages) and sendfile64 (5.15+: the arguments come from the saved user registers, so no enter hook and
  * no pairing map). At the exit the bytes are in the user buffer whichever the direction, and
  * the result says how many moved.
  *
@@ -25,7 +25,8 @@ const volatile __u32 capture_bytes = 4096;
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
-enum { HOW_BUF = 0, HOW_BUF_ADDR = 1, HOW_IOV = 2, HOW_MSG = 3, HOW_NONE = 4 };
+enum { HOW_BUF = 0, HOW_BUF_ADDR = 1, HOW_IOV = 2, HOW_MSG = 3, HOW_NONE = 4, HOW_MMSG = 5 };
+#define SL_L7_MAX_MMSG 2
 
 #define SL_TCP_CLOSE 7
 
@@ -33,7 +34,9 @@ struct conn_state {
 	__u8 proto; /* enum sl_l7_proto, SL_L7_IGNORED */
 	__u8 role;
 	__u8 misses;
-	__u8 pad[5];
+	__u8 pad;
+	__u16 lport, rport; /* the ends, read once when the protocol is found */
+	__u8 laddr[16], raddr[16];
 };
 
 struct {
@@ -151,29 +154,16 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 	return off;
 }
 
-static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
+/* One message of `ret` bytes on socket `sk` (fd `fd`): infer, filter, copy, send. */
+static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
+				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5)
 {
-	if (ret <= 0)
-		return 0;
-	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
-	__u64 fd = PT_REGS_PARM1_SYSCALL(regs);
-	__u64 arg2 = PT_REGS_PARM2_SYSCALL(regs);
-	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
-	__u64 arg5 = how == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
-	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
-	if (!sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != SL_AF_INET && family != SL_AF_INET6)
-		return 0;
 	__u16 type = BPF_CORE_READ(sk, sk_type);
 	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	__u64 key = (__u64)sk;
 	__u8 proto = SL_L7_UNKNOWN, role = SL_L7_ROLE_UNKNOWN;
+	struct conn_state *cs = NULL;
 	__u64 iov, iovcnt;
 	__u64 buf = first_buf(how, arg2, arg3, &iov, &iovcnt);
 
@@ -181,18 +171,27 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	if (type == SL_SOCK_DGRAM) {
 		if (!rport)
 			rport = dgram_peer(peer, how, arg2, arg5);
-		if (lport != 53 && rport != 53)
-			return 0;
+		if (lport == 53 || rport == 53) {
+			role = lport == 53 ? SL_L7_SERVER : SL_L7_CLIENT;
+		} else {
+			__u8 peek[SL_L7_PEEK] = {};
+			int kind = 0;
+			if (!buf || bpf_probe_read_user(peek, sizeof(peek), (void *)buf) ||
+			    sl_l7_infer_dns(peek, ret, &kind) != SL_L7_DNS)
+				return 0;
+			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
+		}
 		proto = SL_L7_DNS;
-		role = lport == 53 ? SL_L7_SERVER : SL_L7_CLIENT;
 	} else if (type == SL_SOCK_STREAM) {
-		struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+		cs = bpf_map_lookup_elem(&l7_conns, &key);
 		if (cs && cs->proto == SL_L7_IGNORED)
 			return 0;
 		if (cs && cs->proto != SL_L7_UNKNOWN) {
 			proto = cs->proto;
 			role = cs->role;
 		} else {
+			struct conn_state *old = cs;
+			cs = NULL; /* the ends are read below, and kept */
 			int kind = 0;
 			if (lport == 53 || rport == 53) {
 				proto = SL_L7_DNS;
@@ -203,8 +202,8 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
 			}
 			struct conn_state ns = {};
-			if (cs)
-				ns = *cs;
+			if (old)
+				ns = *old;
 			if (proto == SL_L7_UNKNOWN) {
 				ns.misses++;
 				if (ns.misses >= SL_L7_MAX_MISSES)
@@ -215,7 +214,9 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
 			ns.proto = proto;
 			ns.role = role;
+			sl_sock_ends(sk, family, ns.laddr, ns.raddr, &ns.lport, &ns.rport);
 			bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY);
+			cs = bpf_map_lookup_elem(&l7_conns, &key);
 		}
 	} else {
 		return 0;
@@ -226,7 +227,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	if (!s)
 		return 0;
 	struct sl_l7_event *e = &s->e;
-	sl_fill_hdr(&e->hdr, SL_EV_L7, &t);
+	sl_fill_hdr(&e->hdr, SL_EV_L7, tp);
 	e->conn = key;
 	e->fd = fd;
 	e->len = ret;
@@ -236,12 +237,19 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	e->sock_type = type;
 	e->family = family;
 	e->pad = 0;
-	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
-	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
-	sl_sock_ends(sk, family, e->laddr, e->raddr, &e->lport, &e->rport);
-	if (type == SL_SOCK_DGRAM && !e->rport) {
-		e->rport = rport;
-		__builtin_memcpy(e->raddr, peer, 16);
+	if (cs) { /* a known TCP connection: its ends were kept */
+		e->lport = cs->lport;
+		e->rport = cs->rport;
+		__builtin_memcpy(e->laddr, cs->laddr, 16);
+		__builtin_memcpy(e->raddr, cs->raddr, 16);
+	} else {
+		__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+		__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+		sl_sock_ends(sk, family, e->laddr, e->raddr, &e->lport, &e->rport);
+		if (type == SL_SOCK_DGRAM && !e->rport) {
+			e->rport = rport;
+			__builtin_memcpy(e->raddr, peer, 16);
+		}
 	}
 	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret);
 	e->captured = n;
@@ -279,6 +287,47 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
+/* mmsghdr: a msghdr and the bytes that message moved. */
+struct mmsg {
+	struct user_msghdr hdr;
+	__u32 len;
+	__u32 pad;
+};
+
+static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
+{
+	if (ret <= 0)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
+	__u64 fd = PT_REGS_PARM1_SYSCALL(regs);
+	__u64 arg2 = PT_REGS_PARM2_SYSCALL(regs);
+	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
+	__u64 arg5 = how == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
+	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != SL_AF_INET && family != SL_AF_INET6)
+		return 0;
+	if (how != HOW_MMSG)
+		return one_message(&t, sk, family, fd, ret, dir, how, arg2, arg3, arg5);
+	/* sendmmsg/recvmmsg: the result counts messages; the first SL_L7_MAX_MMSG are read (a
+	 * resolver sends its A and AAAA queries together). */
+	for (int i = 0; i < SL_L7_MAX_MMSG; i++) {
+		if (i >= ret)
+			break;
+		struct mmsg *m = (struct mmsg *)(arg2 + i * sizeof(struct mmsg));
+		__u32 len = 0;
+		if (bpf_probe_read_user(&len, sizeof(len), &m->len) || !len)
+			continue;
+		one_message(&t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0);
+	}
+	return 0;
+}
+
 SEC("tp/syscalls/sys_exit_read")
 int sl_l7_read(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_BUF); }
 SEC("tp/syscalls/sys_exit_write")
@@ -297,3 +346,7 @@ SEC("tp/syscalls/sys_exit_sendmsg")
 int sl_l7_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_MSG); }
 SEC("tp/syscalls/sys_exit_sendfile64")
 int sl_l7_sendfile(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_NONE); }
+SEC("tp/syscalls/sys_exit_sendmmsg")
+int sl_l7_sendmmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_MMSG); }
+SEC("tp/syscalls/sys_exit_recvmmsg")
+int sl_l7_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_MMSG); }

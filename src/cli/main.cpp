@@ -54,8 +54,9 @@ int main(int argc, char** argv) {
   // trace
   cli::TraceArgs targs;
   auto* trace_cmd = app.add_subcommand(
-      "trace", "Print live events: exec, fork, exit, open, tcp (or a source: process, file, net), or any "
-               "tracepoint as tp:CATEGORY:NAME");
+      "trace", "Print live events: exec, fork, exit, open, tcp, syscall, request (or a source: process, file, "
+               "net, security, l7), L7 requests of one protocol (http, redis, dns), or any tracepoint as "
+               "tp:CATEGORY:NAME");
   trace_cmd->add_option("kinds", targs.kinds, "Event kinds or sources to trace")->required();
   trace_cmd->add_option("-p,--pid", targs.pid, "Only this process id (filtered in the kernel)");
   trace_cmd->add_option("-c,--comm", targs.comm, "Only tasks with this name (exact, filtered in the kernel)");
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
       "  sightline trace open --failed        opens that fail (ENOENT, EACCES ...)\n"
       "  sightline trace process -p 1234      exec/fork/exit of one process\n"
       "  sightline trace open --json | jq .   machine-readable\n"
+      "  sightline trace http                 HTTP requests served and made, with status and latency\n"
+      "  sightline trace redis dns -c app     Redis commands and DNS lookups of processes named app\n"
       "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
       "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
       "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"

@@ -22,7 +22,8 @@ using core::FieldDef;
 
 class Printer : public sources::EventSink {
  public:
-  Printer(bool json, std::vector<EventKind> kinds) : json_(json), kinds_(std::move(kinds)) {
+  Printer(bool json, std::vector<EventKind> kinds, std::set<std::string> protocols)
+      : json_(json), kinds_(std::move(kinds)), protocols_(std::move(protocols)) {
     out_.reserve(1 << 20);
     if (kinds_.size() == 1) {
       for (const auto& f : core::common_fields())
@@ -44,6 +45,7 @@ class Printer : public sources::EventSink {
   }
 
   void on_event(core::Event& e) override {
+    if (!protocols_.empty() && e.kind == EventKind::kRequest && !protocols_.count(std::string(e.protocol))) return;
     printed_++;
     if (json_) {
       core::append_event_json(out_, e);
@@ -88,16 +90,25 @@ class Printer : public sources::EventSink {
   }
   bool json_;
   std::vector<EventKind> kinds_;
+  std::set<std::string> protocols_;  // requests of these protocols only (empty: all)
   std::vector<const FieldDef*> columns_;
   std::string out_;
   uint64_t printed_ = 0;
 };
 
-// exec fork exit open, or a source name for all its kinds.
-core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<EventKind>* kinds) {
+constexpr std::string_view kProtocols[] = {"http", "redis", "dns"};
+
+// exec fork exit open, a source name for all its kinds, or an L7 protocol (requests of it).
+core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<EventKind>* kinds,
+                           std::set<std::string>* protocols) {
   std::set<EventKind> seen;
+  bool all_requests = false;
   for (const auto& n : names) {
-    if (const auto* k = core::find_kind(n)) {
+    if (std::find(std::begin(kProtocols), std::end(kProtocols), n) != std::end(kProtocols)) {
+      seen.insert(EventKind::kRequest);
+      protocols->insert(n);
+    } else if (const auto* k = core::find_kind(n)) {
+      all_requests |= k->kind == EventKind::kRequest;
       seen.insert(k->kind);
     } else if (const auto* s = sources::find_source(n)) {
       seen.insert(s->kinds.begin(), s->kinds.end());
@@ -105,9 +116,11 @@ core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<Ev
       std::string known;
       for (const auto& k : core::kinds()) known += std::string(k.name) + " ";
       for (const auto& s : sources::registry()) known += std::string(s.name) + " ";
+      for (auto p : kProtocols) known += std::string(p) + " ";
       return core::Status::error(EINVAL, "unknown event kind '" + n + "'; known: " + known);
     }
   }
+  if (all_requests || seen.count(EventKind::kRequest) == 0) protocols->clear();
   kinds->assign(seen.begin(), seen.end());
   return {};
 }
@@ -127,7 +140,8 @@ int trace(const TraceArgs& args) {
     return 2;
   }
   std::vector<EventKind> kinds;
-  if (auto st = resolve_kinds(args.kinds, &kinds); !st) {
+  std::set<std::string> protocols;
+  if (auto st = resolve_kinds(args.kinds, &kinds, &protocols); !st) {
     fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
     return 2;
   }
@@ -157,7 +171,7 @@ int trace(const TraceArgs& args) {
 
   bpf::install_libbpf_logger(false);
   agent::Runner runner(bpf::probe_features());
-  Printer printer(args.json, kinds);
+  Printer printer(args.json, kinds, protocols);
   runner.add_sink(&printer);
   runner.seed_processes();
 

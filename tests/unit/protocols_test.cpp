@@ -281,4 +281,16 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(infer("SSH-2.0-OpenSSH_9.2\r\n").first, SL_L7_UNKNOWN);
   EXPECT_EQ(infer("+OK\r\n").first, SL_L7_UNKNOWN) << "a bare reply starts nothing";
   EXPECT_EQ(infer("GE").first, SL_L7_UNKNOWN);
+  auto dns = [](const std::string& m) {
+    uint8_t peek[SL_L7_PEEK] = {};
+    memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
+    int kind = 0;
+    return std::make_pair(static_cast<int>(sl_l7_infer_dns(peek, static_cast<uint32_t>(m.size()), &kind)), kind);
+  };
+  std::string q = dns_query(7, "a.example.test", 1);
+  EXPECT_EQ(dns(q), std::make_pair(int(SL_L7_DNS), SL_L7_REQUEST));
+  EXPECT_EQ(dns(dns_response(q, 3, 0)), std::make_pair(int(SL_L7_DNS), SL_L7_RESPONSE));
+  EXPECT_EQ(dns(dns_response(q, 0, 1)).first, SL_L7_DNS);
+  EXPECT_EQ(dns(std::string(40, '\x42')).first, SL_L7_UNKNOWN) << "random datagrams are not DNS";
+  EXPECT_EQ(dns(q.substr(0, 16)).first, SL_L7_UNKNOWN) << "too short for a question";
 }

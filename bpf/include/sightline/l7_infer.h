@@ -6,7 +6,7 @@
 
 #include "sightline/l7.h"
 
-#define SL_L7_PEEK 8
+#define SL_L7_PEEK 16
 
 #define SL_L7_REQUEST 1
 #define SL_L7_RESPONSE 2
@@ -82,6 +82,20 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		}
 	}
 	return SL_L7_UNKNOWN;
+}
+
+/* A DNS message's header and the start of its question (RFC 1035 4.1): standard query opcode,
+ * one question, a first label of 0-63 bytes, at most a few hundred records. For datagrams on
+ * any port (DNS on 53 is taken by its port alone). */
+static __always_inline __u8 sl_l7_infer_dns(const __u8 *p, __u32 n, int *kind)
+{
+	*kind = 0;
+	if (n < 17 || (p[2] & 0x78) || p[4] != 0 || p[5] != 1 || p[12] > 63 || p[6] > 1 || p[8] > 1 || p[10] > 1)
+		return SL_L7_UNKNOWN;
+	*kind = (p[2] & 0x80) ? SL_L7_RESPONSE : SL_L7_REQUEST;
+	if (*kind == SL_L7_REQUEST && (p[6] | p[7] | (p[3] & 0x0f)))
+		return SL_L7_UNKNOWN; /* a query has no answers and no rcode */
+	return SL_L7_DNS;
 }
 
 #endif

@@ -26,6 +26,7 @@ constexpr std::pair<const char*, const char*> kData[] = {
     {"sl_l7_recvfrom", "sys_exit_recvfrom"}, {"sl_l7_sendto", "sys_exit_sendto"},
     {"sl_l7_readv", "sys_exit_readv"},       {"sl_l7_writev", "sys_exit_writev"},
     {"sl_l7_recvmsg", "sys_exit_recvmsg"},   {"sl_l7_sendmsg", "sys_exit_sendmsg"},
+    {"sl_l7_sendmmsg", "sys_exit_sendmmsg"},   {"sl_l7_recvmmsg", "sys_exit_recvmmsg"},
     {"sl_l7_sendfile", "sys_exit_sendfile64"},
 };
 
