@@ -44,7 +44,7 @@ probe=$(for t in $TPS; do printf 'tracepoint:syscalls:sys_exit_%s,' "$t"; done)
 rps_of() { awk '/Requests\/sec/ {print $2}'; }
 done_of() { awk '/requests in/ {print $1}'; }
 metric_sum() { curl -sf "http://127.0.0.1:$aport/metrics" | awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}'; }
-declare -A RPS CPU
+declare -A RPS CPU US
 for ((r = 1; r <= ROUNDS; r++)); do
   for mode in bare floor sightline; do
     case $mode in
@@ -69,8 +69,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
       client=$(metric_sum 'sightline_l7_requests_total\\{comm="wrk".*status="2xx"')
       server=$(metric_sum 'sightline_l7_requests_total\\{comm="nginx".*status="2xx"')
       lost=$(metric_sum 'sightline_events_lost_total\\{source="l7"')
-      seen=" wrk completed $completed, agent saw $client (client side), $server (nginx), lost $lost"
-      CPU[$mode]+="$(echo "scale=2; ($t1 - $t0) / 100" | bc) "
+      cpu=$(echo "scale=2; ($t1 - $t0) / 100" | bc)
+      us=$(echo "scale=2; $cpu * 1000000 / ($client + $server)" | bc)
+      seen=" wrk completed $completed, agent saw $client (client side), $server (nginx), lost $lost; agent $cpu cpu-s, $us us/request"
+      CPU[$mode]+="$cpu "
+      US[$mode]+="$us "
     fi
     [[ -n $ap ]] && { kill -INT $ap 2>/dev/null; wait $ap 2>/dev/null || true; ap=; }
     printf 'round %d %-10s %10.0f req/s%s\n' "$r" "$mode" "$rps" "$seen"
@@ -79,8 +82,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 bare=$(median <<<"${RPS[bare]}")
 echo
-printf '%-10s %12s %8s %14s\n' mode req/s ratio agent-cpu-s
+printf '%-10s %12s %8s %14s %18s\n' mode req/s ratio agent-cpu-s agent-us/request
 for mode in bare floor sightline; do
   m=$(median <<<"${RPS[$mode]}")
-  printf '%-10s %12.0f %8.3f %14s\n' "$mode" "$m" "$(echo "scale=3; $m / $bare" | bc)" "$(median <<<"${CPU[$mode]:-}")"
+  printf '%-10s %12.0f %8.3f %14s %18s\n' "$mode" "$m" "$(echo "scale=3; $m / $bare" | bc)" "$(median <<<"${CPU[$mode]:-}")" \
+    "$(median <<<"${US[$mode]:-}")"
 done
+echo "(ratio: median req/s over bare's median; agent-us/request: agent CPU per request seen, both sides counted)"

@@ -17,6 +17,8 @@
 #include "profile/profile.h"
 #include "rules/engine.h"
 #include "server/http_server.h"
+#include "core/render.h"
+#include "sources/l7/l7_source.h"
 #include "sources/profile/profile_source.h"
 
 namespace sightline::agent {
@@ -263,6 +265,33 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
                               profile::flamegraph_svg(stacks, "CPU, last " + std::to_string(seconds) + " s", "samples")};
     }
     return server::Response{400, "text/plain; charset=utf-8", "format: folded or svg\n"};
+  });
+  // The service map the l7 source learnt: client -> server edges with requests, errors and
+  // mean latency (as of the last collection, once a second).
+  http.get("/api/v1/service_map", [&](const server::Request&) {
+    std::string body = "{\"edges\":[";
+    bool first = true;
+    for (const auto& s : runner.sources()) {
+      const auto* map = dynamic_cast<const sources::ServiceMapProvider*>(s.source.get());
+      if (!s.running || !map) continue;
+      for (const auto& e : map->service_map()) {
+        body += first ? "" : ",";
+        first = false;
+        body += "{\"client\":";
+        core::append_json_string(body, e.client);
+        body += ",\"server\":";
+        core::append_json_string(body, e.server);
+        body += ",\"protocol\":";
+        core::append_json_string(body, e.protocol);
+        char nums[160];
+        snprintf(nums, sizeof nums, ",\"requests\":%llu,\"errors\":%llu,\"mean_latency_seconds\":%.9f}",
+                 static_cast<unsigned long long>(e.requests), static_cast<unsigned long long>(e.errors),
+                 e.requests ? e.seconds / static_cast<double>(e.requests) : 0.0);
+        body += nums;
+      }
+    }
+    body += "]}\n";
+    return server::Response{200, "application/json", body};
   });
   http.get("/healthz", [&](const server::Request&) {
     std::string body;

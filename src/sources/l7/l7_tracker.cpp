@@ -161,18 +161,32 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
   std::string_view proto = protocols::protocol_name(c.proto);
   std::string_view role = c.role == SL_L7_CLIENT ? "client" : "server";
   // RED: one series per (process, protocol, role, method, target, status class), capped.
-  std::vector<std::string> key = {c.process, std::string(proto), std::string(role), r.method, r.target, std::string(status)};
-  auto it = red_.find(key);
-  if (it == red_.end()) {
-    if (red_.size() >= kMaxSeries) {
-      red_overflow_++;
-      key = {overflow_key(c.process), std::string(proto), std::string(role), kOverflowLabel, kOverflowLabel, kOverflowLabel};
+  if (!c.last_red || c.last_method != r.method || c.last_target != r.target || c.last_status != status) {
+    std::vector<std::string> key = {c.process, std::string(proto), std::string(role), r.method, r.target, std::string(status)};
+    auto it = red_.find(key);
+    if (it == red_.end()) {
+      if (red_.size() >= kMaxSeries) {
+        red_overflow_++;
+        key = {overflow_key(c.process), std::string(proto), std::string(role), kOverflowLabel, kOverflowLabel, kOverflowLabel};
+      }
+      it = red_.try_emplace(std::move(key)).first;
     }
-    it = red_.try_emplace(std::move(key)).first;
+    c.last_red = &it->second;
+    c.last_method = r.method;
+    c.last_target = r.target;
+    c.last_status = status;
   }
-  it->second.requests++;
-  it->second.errors += r.error;
-  if (!r.no_response) it->second.latency.add(r.end_ns - r.start_ns);
+  Red& red = *c.last_red;
+  red.requests++;
+  red.errors += r.error;
+  if (!r.no_response) red.latency.add(r.end_ns - r.start_ns);
+  if (c.edge_skip) return;
+  if (c.edge) {
+    c.edge->requests++;
+    c.edge->errors += r.error;
+    if (!r.no_response) c.edge->seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+    return;
+  }
 
   // Service map: from the server's side where it is traced here; a client's request to a
   // server traced here too is the same request, counted once.
@@ -183,7 +197,10 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
     client = peer != endpoints_.end() && peer->second.role == SL_L7_CLIENT ? peer->second.comm : c.raddr;
   } else {
     auto peer = endpoints_.find(c.remote);
-    if (peer != endpoints_.end() && peer->second.role == SL_L7_SERVER) return;
+    if (peer != endpoints_.end() && peer->second.role == SL_L7_SERVER) {
+      c.edge_skip = true;
+      return;
+    }
     client = c.comm;
     server = c.remote;
   }
@@ -193,6 +210,7 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
     if (edges_.size() >= kMaxEdges) ek = std::make_tuple(std::string(kOverflowLabel), std::string(kOverflowLabel), std::string(proto));
     e = edges_.try_emplace(ek, ServiceEdge{std::get<0>(ek), std::get<1>(ek), std::get<2>(ek)}).first;
   }
+  c.edge = &e->second;
   e->second.requests++;
   e->second.errors += r.error;
   if (!r.no_response) e->second.seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;

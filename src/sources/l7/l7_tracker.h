@@ -67,6 +67,10 @@ class L7Tracker {
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
+  struct Red {
+    uint64_t requests = 0, errors = 0;
+    core::LogHistogram latency;
+  };
   struct Conn {
     Key key;
     protocols::Protocol proto;
@@ -78,10 +82,12 @@ class L7Tracker {
     uint16_t lport = 0, rport = 0;
     core::Event hdr;       // the latest record's process (strings below)
     std::string comm;
-  };
-  struct Red {
-    uint64_t requests = 0, errors = 0;
-    core::LogHistogram latency;
+    // The series the last request went to: keep-alive connections repeat one route, so most
+    // requests find their RED series and edge here without building a key.
+    std::string last_method, last_target, last_status;
+    Red* last_red = nullptr;
+    ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
+    bool edge_skip = false;       // a client of a server traced here: counted there
   };
 
   Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
