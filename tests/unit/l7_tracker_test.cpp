@@ -1,0 +1,103 @@
+// The l7 tracker without the kernel: records of both ends of a local connection become request
+// events, RED series and one service-map edge (not two); closes flush unanswered requests;
+// connections beyond the bound are evicted and counted.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "sources/l7/l7_tracker.h"
+
+using namespace sightline;
+
+namespace {
+
+struct Side {
+  uint64_t sock;
+  uint8_t role;
+  uint16_t lport, rport;
+  const char* comm;
+  uint32_t pid;
+};
+
+void feed(sources::L7Tracker& t, const Side& s, uint8_t dir, std::string_view data, uint64_t ts, uint32_t len = 0) {
+  sl_l7_event rec;
+  memset(&rec, 0, sizeof rec);
+  rec.hdr.kind = SL_EV_L7;
+  rec.conn = s.sock;
+  rec.dir = dir;
+  rec.proto = SL_L7_HTTP;
+  rec.role = s.role;
+  rec.sock_type = 1;
+  rec.family = 2;
+  rec.lport = s.lport;
+  rec.rport = s.rport;
+  const uint8_t lo[4] = {127, 0, 0, 1};
+  memcpy(rec.laddr, lo, 4);
+  memcpy(rec.raddr, lo, 4);
+  rec.len = len ? len : static_cast<uint32_t>(data.size());
+  rec.captured = static_cast<uint32_t>(data.size());
+  core::Event hdr;
+  hdr.pid = s.pid;
+  hdr.comm = s.comm;
+  hdr.ts_boot_ns = ts;
+  t.on_record(rec, data, hdr);
+}
+
+double series(const std::vector<core::MetricFamily>& fams, const std::string& name, const core::Labels& want) {
+  for (const auto& f : fams)
+    if (f.name == name)
+      for (const auto& s : f.series) {
+        bool all = true;
+        for (const auto& l : want) all &= std::find(s.labels.begin(), s.labels.end(), l) != s.labels.end();
+        if (all) return f.type == core::MetricType::kHistogram ? static_cast<double>(s.hist.count()) : s.value;
+      }
+  return -1;
+}
+
+}  // namespace
+
+TEST(L7Tracker, BothEndsOfALocalConnection) {
+  std::vector<std::string> seen;
+  sources::L7Tracker t([&](core::Event& e) { seen.push_back(std::string(e.comm) + " " + std::string(e.method) + " " +
+                                                               std::string(e.target) + " " + std::to_string(e.status)); },
+                       [](uint32_t pid) { return std::string("comm=") + (pid == 1 ? "curl" : "nginx"); });
+  Side client{0xc1, SL_L7_CLIENT, 40000, 8080, "curl", 1}, server{0x5e, SL_L7_SERVER, 8080, 40000, "nginx", 2};
+  const char* req = "GET /users/7 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const char* resp = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  for (int i = 0; i < 3; i++) {
+    uint64_t ts = 1000 * (i + 1);
+    feed(t, client, SL_L7_SEND, req, ts);
+    feed(t, server, SL_L7_RECV, req, ts + 10);
+    feed(t, server, SL_L7_SEND, resp, ts + 50, static_cast<uint32_t>(strlen(resp)) + 100);  // body not captured
+    feed(t, client, SL_L7_RECV, resp, ts + 60, static_cast<uint32_t>(strlen(resp)) + 100);
+  }
+  feed(t, client, SL_L7_SEND, req, 9000);  // never answered
+  feed(t, client, SL_L7_CLOSE, "", 9500);
+  ASSERT_EQ(seen.size(), 7u);
+  EXPECT_EQ(seen[0], "nginx GET /users/{id} 200");
+  EXPECT_EQ(seen[1], "curl GET /users/{id} 200");
+  std::vector<core::MetricFamily> fams;
+  t.collect(fams);
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "nginx"}, {"role", "server"}, {"status", "2xx"}}), 3);
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "curl"}, {"role", "client"}, {"status", "2xx"}}), 3);
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "curl"}, {"status", "none"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_request_duration_seconds", {{"comm", "nginx"}}), 3);
+  auto edges = t.service_map();
+  ASSERT_EQ(edges.size(), 1u) << "the client's view of a server traced here is not a second edge";
+  EXPECT_EQ(edges[0].client, "curl");
+  EXPECT_EQ(edges[0].server, "nginx");
+  EXPECT_EQ(edges[0].requests, 3u);
+  EXPECT_EQ(t.stats().conns, 1u) << "the client's connection closed";
+}
+
+TEST(L7Tracker, ConnectionsAreBoundedAndEvictionsCounted) {
+  size_t events = 0;
+  sources::L7Tracker t([&](core::Event&) { events++; }, {}, 4);
+  for (uint64_t i = 0; i < 10; i++) {
+    Side s{100 + i, SL_L7_SERVER, 80, static_cast<uint16_t>(5000 + i), "srv", 9};
+    feed(t, s, SL_L7_RECV, "GET / HTTP/1.1\r\n\r\n", i);
+  }
+  EXPECT_EQ(t.stats().conns, 4u);
+  EXPECT_EQ(t.stats().conns_evicted, 6u);
+  EXPECT_EQ(events, 6u) << "each evicted connection's waiting request is flushed unanswered";
+}
