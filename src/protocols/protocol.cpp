@@ -8,12 +8,14 @@ namespace sightline::protocols {
 std::unique_ptr<Parser> make_http1_parser();
 std::unique_ptr<Parser> make_redis_parser();
 std::unique_ptr<Parser> make_dns_parser(bool stream);
+std::unique_ptr<Parser> make_pgsql_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
     case Protocol::kHttp: return make_http1_parser();
     case Protocol::kRedis: return make_redis_parser();
     case Protocol::kDns: return make_dns_parser(stream);
+    case Protocol::kPgsql: return make_pgsql_parser();
     default: return nullptr;
   }
 }

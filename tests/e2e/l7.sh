@@ -6,12 +6,14 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-for t in nginx wrk redis-server redis-cli redis-benchmark dnsmasq dig; do
+PGBIN=/usr/lib/postgresql/15/bin
+for t in nginx wrk redis-server redis-cli redis-benchmark dnsmasq dig psql $PGBIN/pgbench $PGBIN/initdb; do
   command -v $t >/dev/null || fail "$t missing: scripts/deps.sh installs it"
 done
 tmp=$(mktemp -d)
 chmod 755 "$tmp"  # nginx workers run as nobody
 cleanup() {
+  [[ -f $tmp/pg/postmaster.pid ]] && runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
   stop_bg
   [[ -f $tmp/nginx.pid ]] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
   rm -rf "$tmp"
@@ -19,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The servers.
-hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port)
+hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port)
 mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html" && head -c 200000 /dev/urandom >"$tmp/www/big.bin"
 cat >"$tmp/nginx.conf" <<CONF
 daemon on; pid $tmp/nginx.pid; error_log $tmp/error.log; worker_processes 1;
@@ -36,6 +38,15 @@ bg_pid $!
 dnsmasq --no-daemon --port=$dport --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
   --address=/example.test/10.9.8.7 >"$tmp/dnsmasq.log" 2>&1 &
 bg_pid $!
+# PostgreSQL refuses to run as root: its own user, its own data directory.
+mkdir -p "$tmp/pg" && chown postgres "$tmp/pg"
+runuser -u postgres -- $PGBIN/initdb -D "$tmp/pg" -A trust >"$tmp/initdb.log" 2>&1 || fail "initdb: $(cat "$tmp/initdb.log")"
+runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -o "-k $tmp/pg -h 127.0.0.1 -p $pport" -l "$tmp/pg/log" start >/dev/null \
+  || fail "postgres: $(cat "$tmp/pg/log")"
+psql_() { psql -h 127.0.0.1 -p $pport -U postgres -X -q "$@"; }
+wait_for 20 psql_ -c 'select 1' || fail "postgres did not answer"
+psql_ -c 'create table t(k int, v text)'
+PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
 wait_for 10 curl -sf http://127.0.0.1:$hport/index.html || fail "nginx did not start"
 wait_for 10 redis-cli -p $rport ping || fail "redis did not start: $(cat "$tmp/redis.log")"
 wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || fail "dnsmasq did not start"
@@ -49,7 +60,7 @@ wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || f
 } >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
-"$SL" trace http redis dns --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
+"$SL" trace http pgsql redis dns --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
 tracer=$!
 bg_pid $tracer
 wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
@@ -74,6 +85,12 @@ redis-cli -p $rport set user:1 alice >/dev/null
 redis-cli -p $rport get user:1 >/dev/null
 redis-cli -p $rport incr user:1 >/dev/null || true   # an error reply
 redis-benchmark -p $rport -n 2000 -c 4 -t set,get -q >"$tmp/rb.out"
+# PostgreSQL: simple queries and an error by psql; extended-protocol transactions by pgbench.
+psql_ -c "insert into t values (1, 'a'), (2, 'b')" -c 'select * from t where k = 1' >/dev/null
+psql_ -c 'selec oops' 2>/dev/null || true
+PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -M extended -t 50 -c 2 postgres >"$tmp/pgbench.out" 2>&1 \
+  || fail "pgbench: $(cat "$tmp/pgbench.out")"
+grep -q "processed: 100/100" "$tmp/pgbench.out" || fail "pgbench: $(cat "$tmp/pgbench.out")"
 # DNS: a name it knows, one it refuses.
 dig +short @127.0.0.1 -p $dport a.example.test >"$tmp/dig.out"
 dig @127.0.0.1 -p $dport nope.invalid >>"$tmp/dig.out" || true
@@ -126,6 +143,24 @@ for cmd in ("SET", "GET"):
     n = len([r for r in recs if r["proc.name"] == "redis-benchmark" and r["l7.method"] == cmd and r["net.role"] == "client"])
     if n != 2000:
         bad.append("redis-benchmark sent 2000 %s, the trace shows %d" % (cmd, n))
+# PostgreSQL: statements normalized, rows, the error; pgbench's 100 transactions of 3 updates.
+for role, comm in (("client", "psql"), ("server", "postgres")):
+    ins = [r for r in recs if r["l7.protocol"] == "pgsql" and r["net.role"] == role and r["proc.name"] == comm
+           and r["l7.target"] == "insert into t values (?, ?), (?, ?)"]
+    sel = [r for r in recs if r["l7.protocol"] == "pgsql" and r["net.role"] == role and r["proc.name"] == comm
+           and r["l7.target"] == "select * from t where k = ?"]
+    err = [r for r in recs if r["l7.protocol"] == "pgsql" and r["net.role"] == role and r["l7.request"] == "selec oops"]
+    if len(ins) != 1 or ins[0]["l7.rows"] != 2 or ins[0]["l7.method"] != "INSERT":
+        bad.append("pgsql %s insert: %s" % (role, ins))
+    if len(sel) != 1 or sel[0]["l7.rows"] != 1:
+        bad.append("pgsql %s select: %s" % (role, sel))
+    if len(err) != 1 or not err[0]["l7.error"] or "syntax error" not in err[0]["l7.error_text"]:
+        bad.append("pgsql %s error: %s" % (role, err))
+upd = [r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "UPDATE" and r["net.role"] == "client"]
+if len(upd) != 300 or not all(r["l7.rows"] == 1 for r in upd):
+    bad.append("pgbench ran 300 updates, the trace shows %d (rows %s)" % (len(upd), set(r["l7.rows"] for r in upd)))
+if len([r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "BEGIN"]) != 100:
+    bad.append("pgbench BEGINs != 100")
 # DNS: names, types and rcodes, both sides.
 for role in ("client", "server"):
     a = find("dns", role, "A", "a.example.test")
@@ -160,6 +195,7 @@ def edge(c, s, p):
 w = edge("wrk", "nginx", "http")
 assert len(w) == 1 and w[0]["requests"] >= int(sys.argv[2]) and w[0]["mean_latency_seconds"] > 0, w
 assert len(edge("redis-benchmark", "redis-server", "redis")) == 1
+assert len(edge("pgbench", "postgres", "pgsql")) == 1
 assert len(edge("curl", "nginx", "http")) == 1 and edge("curl", "nginx", "http")[0]["errors"] == 1
 assert not [e for e in edges if e["client"] == "wrk" and e["server"] != "nginx"], "a local request counted twice"
 PY

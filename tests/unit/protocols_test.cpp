@@ -294,3 +294,72 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(dns(std::string(40, '\x42')).first, SL_L7_UNKNOWN) << "random datagrams are not DNS";
   EXPECT_EQ(dns(q.substr(0, 16)).first, SL_L7_UNKNOWN) << "too short for a question";
 }
+
+namespace {
+std::string pg(char type, const std::string& payload) {
+  uint32_t len = static_cast<uint32_t>(payload.size() + 4);
+  return std::string(1, type) + std::string{char(len >> 24), char(len >> 16), char(len >> 8), char(len)} + payload;
+}
+std::string pg_startup() {
+  std::string params = std::string("user\0postgres\0database\0db\0\0", 27);
+  uint32_t len = static_cast<uint32_t>(params.size() + 8);
+  return std::string{char(len >> 24), char(len >> 16), char(len >> 8), char(len), 0, 3, 0, 0} + params;
+}
+std::string z(const std::string& s) { return s + std::string(1, '\0'); }
+const Conversation kPg = {
+    {Side::kClient, std::string("\0\0\0\x08\x04\xd2\x16\x2f", 8)},  // SSLRequest
+    {Side::kServer, "N"},
+    {Side::kClient, pg_startup()},
+    {Side::kServer, pg('R', std::string("\0\0\0\x0a", 4) + z("SCRAM-SHA-256") + std::string(1, '\0'))},
+    {Side::kClient, pg('p', z("SCRAM-SHA-256") + "xxxx")},
+    {Side::kServer, pg('R', std::string("\0\0\0\0", 4)) + pg('S', z("server_version") + z("15.8")) + pg('Z', "I")},
+    {Side::kClient, pg('Q', z("SELECT * FROM users WHERE id = 42"))},
+    {Side::kServer, pg('T', std::string(20, 'x')) + pg('D', std::string(30, 'r')) + pg('D', std::string(30, 'r')) +
+                        pg('C', z("SELECT 2")) + pg('Z', "I")},
+    {Side::kClient, pg('P', z("s1") + z("UPDATE t SET v = $1 WHERE k = 'a'") + std::string(2, '\0')) +
+                        pg('B', z("") + z("s1") + std::string(6, '\0')) + pg('E', z("") + std::string(4, '\0')) + pg('S', "")},
+    {Side::kServer, pg('1', "") + pg('2', "") + pg('C', z("UPDATE 3")) + pg('Z', "T")},
+    {Side::kClient, pg('B', z("") + z("s1") + std::string(6, '\0')) + pg('E', z("") + std::string(4, '\0')) + pg('S', "")},
+    {Side::kServer, pg('2', "") + pg('C', z("UPDATE 1")) + pg('Z', "T")},
+    {Side::kClient, pg('Q', z("SELEC oops"))},
+    {Side::kServer, pg('E', "SERROR" + std::string(1, '\0') + "C42601" + std::string(1, '\0') + z("Msyntax error at or near \"SELEC\"") +
+                                std::string(1, '\0')) + pg('Z', "I")},
+    {Side::kClient, pg('X', "")},
+};
+}  // namespace
+
+TEST(Pgsql, StartupSimpleExtendedErrorsAndEveryCut) {
+  auto rs = run(Protocol::kPgsql, kPg, whole);
+  ASSERT_EQ(rs.size(), 4u) << show(rs);
+  EXPECT_EQ(rs[0].method, "SELECT");
+  EXPECT_EQ(rs[0].target, "SELECT * FROM users WHERE id = ?");
+  EXPECT_EQ(rs[0].rows, 2);
+  EXPECT_EQ(rs[1].method, "UPDATE");
+  EXPECT_EQ(rs[1].target, "UPDATE t SET v = $1 WHERE k = ?");
+  EXPECT_EQ(rs[1].rows, 3);
+  EXPECT_EQ(rs[2].raw, "UPDATE t SET v = $1 WHERE k = 'a'") << "a named statement's text, bound again";
+  EXPECT_EQ(rs[2].rows, 1);
+  EXPECT_TRUE(rs[3].error);
+  EXPECT_EQ(rs[3].error_text, "syntax error at or near \"SELEC\"");
+  expect_cut_invariant(Protocol::kPgsql, kPg);
+}
+
+TEST(Pgsql, JoinedMidConnectionAndGapsInRows) {
+  auto p = make_parser(Protocol::kPgsql);
+  std::vector<Record> out;
+  p->feed(Side::kClient, pg('Q', z("select 1")), 1, &out);  // no startup seen
+  std::string row = pg('D', std::string(5000, 'r'));
+  p->feed(Side::kServer, pg('T', "x") + row.substr(0, 100), 2, &out);
+  p->gap(Side::kServer, row.size() - 100, 2, &out);  // the rest of a big row, not captured
+  p->feed(Side::kServer, pg('C', z("SELECT 1")) + pg('Z', "I"), 3, &out);
+  ASSERT_EQ(out.size(), 1u) << show(out);
+  EXPECT_EQ(out[0].method, "SELECT");
+  EXPECT_EQ(out[0].rows, 1);
+  EXPECT_EQ(p->stats().resyncs, 0u);
+  // Garbage: resync at the next Query and ReadyForQuery.
+  p->feed(Side::kClient, "\x01\x02\x03garbage" + pg('Q', z("select 2")), 4, &out);
+  p->feed(Side::kServer, pg('C', z("SELECT 1")) + pg('Z', "I"), 5, &out);
+  ASSERT_EQ(out.size(), 2u) << show(out);
+  EXPECT_EQ(out[1].raw, "select 2");
+  EXPECT_EQ(p->stats().resyncs, 1u);
+}
