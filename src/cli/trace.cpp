@@ -96,7 +96,7 @@ class Printer : public sources::EventSink {
   uint64_t printed_ = 0;
 };
 
-constexpr std::string_view kProtocols[] = {"http", "pgsql", "redis", "dns"};
+constexpr std::string_view kProtocols[] = {"http", "pgsql", "mysql", "redis", "dns"};
 
 // exec fork exit open, a source name for all its kinds, or an L7 protocol (requests of it).
 core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<EventKind>* kinds,

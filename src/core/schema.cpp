@@ -235,7 +235,7 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename, connect, accept, dup2 of a socket onto stdio, clone into new namespaces ...)",
      kSyscall},
     {EventKind::kRequest, "request", "l7",
-     "An L7 request and its response (HTTP/1, PostgreSQL, Redis, DNS), seen in the socket payloads of the server or the client",
+     "An L7 request and its response (HTTP/1, PostgreSQL, MySQL, Redis, DNS), seen in the socket payloads of the server or the client",
      kRequest},
 }};
 

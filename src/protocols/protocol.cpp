@@ -9,6 +9,7 @@ std::unique_ptr<Parser> make_http1_parser();
 std::unique_ptr<Parser> make_redis_parser();
 std::unique_ptr<Parser> make_dns_parser(bool stream);
 std::unique_ptr<Parser> make_pgsql_parser();
+std::unique_ptr<Parser> make_mysql_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
@@ -16,6 +17,7 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
     case Protocol::kRedis: return make_redis_parser();
     case Protocol::kDns: return make_dns_parser(stream);
     case Protocol::kPgsql: return make_pgsql_parser();
+    case Protocol::kMysql: return make_mysql_parser();
     default: return nullptr;
   }
 }

@@ -26,7 +26,7 @@ const std::vector<SourceInfo>& sources() {
        {EventKind::kTcp}, &make_net_source},
       {"security", "security-relevant syscalls: ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...",
        {EventKind::kSyscall}, &make_security_source},
-      {"l7", "L7 requests from socket payloads (HTTP/1, PostgreSQL, Redis, DNS): method, target, status, latency; RED metrics, service map",
+      {"l7", "L7 requests from socket payloads (HTTP/1, PostgreSQL, MySQL, Redis, DNS): method, target, status, latency; RED metrics, service map",
        {EventKind::kRequest}, &make_l7_source},
       {"syscalls", "syscall counts, errors by errno, time and latency histograms (in-kernel)",
        {}, &make_syscalls_source},

@@ -7,13 +7,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
 PGBIN=/usr/lib/postgresql/15/bin
-for t in nginx wrk redis-server redis-cli redis-benchmark dnsmasq dig psql $PGBIN/pgbench $PGBIN/initdb; do
+for t in nginx wrk redis-server redis-cli redis-benchmark dnsmasq dig psql $PGBIN/pgbench $PGBIN/initdb mariadbd mariadb mariadb-install-db; do
   command -v $t >/dev/null || fail "$t missing: scripts/deps.sh installs it"
 done
 tmp=$(mktemp -d)
 chmod 755 "$tmp"  # nginx workers run as nobody
 cleanup() {
   [[ -f $tmp/pg/postmaster.pid ]] && runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
+  [[ -f $tmp/my/pid ]] && kill "$(cat "$tmp/my/pid")" 2>/dev/null
   stop_bg
   [[ -f $tmp/nginx.pid ]] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
   rm -rf "$tmp"
@@ -21,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The servers.
-hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port)
+hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port) mport=$(free_port)
 mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html" && head -c 200000 /dev/urandom >"$tmp/www/big.bin"
 cat >"$tmp/nginx.conf" <<CONF
 daemon on; pid $tmp/nginx.pid; error_log $tmp/error.log; worker_processes 1;
@@ -47,6 +48,15 @@ psql_() { psql -h 127.0.0.1 -p $pport -U postgres -X -q "$@"; }
 wait_for 20 psql_ -c 'select 1' || fail "postgres did not answer"
 psql_ -c 'create table t(k int, v text)'
 PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+# MariaDB, as the mysql user, in its own data directory.
+mkdir -p "$tmp/my/data" && chown -R mysql "$tmp/my"
+mariadb-install-db --user=mysql --datadir="$tmp/my/data" --auth-root-authentication-method=normal >"$tmp/my/install.log" 2>&1 \
+  || fail "mariadb-install-db: $(tail -5 "$tmp/my/install.log")"
+mariadbd --user=mysql --datadir="$tmp/my/data" --bind-address=127.0.0.1 --port=$mport --socket="$tmp/my/sock" \
+  --pid-file="$tmp/my/pid" >"$tmp/my/log" 2>&1 &
+my_() { mariadb -h127.0.0.1 -P$mport -uroot "$@"; }
+wait_for 30 my_ -e 'select 1' || fail "mariadb did not answer: $(tail -5 "$tmp/my/log")"
+my_ -e 'create database d; create table d.t(k int)'
 wait_for 10 curl -sf http://127.0.0.1:$hport/index.html || fail "nginx did not start"
 wait_for 10 redis-cli -p $rport ping || fail "redis did not start: $(cat "$tmp/redis.log")"
 wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || fail "dnsmasq did not start"
@@ -60,7 +70,7 @@ wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || f
 } >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
-"$SL" trace http pgsql redis dns --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
+"$SL" trace http pgsql mysql redis dns --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
 tracer=$!
 bg_pid $tracer
 wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
@@ -91,6 +101,9 @@ psql_ -c 'selec oops' 2>/dev/null || true
 PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -M extended -t 50 -c 2 postgres >"$tmp/pgbench.out" 2>&1 \
   || fail "pgbench: $(cat "$tmp/pgbench.out")"
 grep -q "processed: 100/100" "$tmp/pgbench.out" || fail "pgbench: $(cat "$tmp/pgbench.out")"
+# MariaDB: a batch of statements and an error by the mariadb client.
+my_ -e "insert into d.t values (1),(2),(3); select * from d.t where k > 1; update d.t set k = k + 1" >/dev/null
+my_ -e 'selec oops' 2>/dev/null || true
 # DNS: a name it knows, one it refuses.
 dig +short @127.0.0.1 -p $dport a.example.test >"$tmp/dig.out"
 dig @127.0.0.1 -p $dport nope.invalid >>"$tmp/dig.out" || true
@@ -161,6 +174,14 @@ if len(upd) != 300 or not all(r["l7.rows"] == 1 for r in upd):
     bad.append("pgbench ran 300 updates, the trace shows %d (rows %s)" % (len(upd), set(r["l7.rows"] for r in upd)))
 if len([r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "BEGIN"]) != 100:
     bad.append("pgbench BEGINs != 100")
+# MariaDB: statements, rows (returned or affected), the error, both sides.
+for role, comm in (("client", "mariadb"), ("server", "mariadbd")):
+    mine = [r for r in recs if r["l7.protocol"] == "mysql" and r["net.role"] == role and r["proc.name"] == comm]
+    got = {(r["l7.method"], r["l7.target"], r["l7.rows"], r["l7.error"]) for r in mine}
+    for want in (("INSERT", "insert into d.t values (?),(?),(?)", 3, False), ("SELECT", "select * from d.t where k > ?", 2, False),
+                 ("UPDATE", "update d.t set k = k + ?", 3, False), ("SELEC", "selec oops", -1, True)):
+        if want not in got:
+            bad.append("mysql %s: %s not in %s" % (role, want, sorted(got)))
 # DNS: names, types and rcodes, both sides.
 for role in ("client", "server"):
     a = find("dns", role, "A", "a.example.test")
@@ -196,6 +217,7 @@ w = edge("wrk", "nginx", "http")
 assert len(w) == 1 and w[0]["requests"] >= int(sys.argv[2]) and w[0]["mean_latency_seconds"] > 0, w
 assert len(edge("redis-benchmark", "redis-server", "redis")) == 1
 assert len(edge("pgbench", "postgres", "pgsql")) == 1
+assert len(edge("mariadb", "mariadbd", "mysql")) == 1
 assert len(edge("curl", "nginx", "http")) == 1 and edge("curl", "nginx", "http")[0]["errors"] == 1
 assert not [e for e in edges if e["client"] == "wrk" and e["server"] != "nginx"], "a local request counted twice"
 PY

@@ -363,3 +363,71 @@ TEST(Pgsql, JoinedMidConnectionAndGapsInRows) {
   EXPECT_EQ(out[1].raw, "select 2");
   EXPECT_EQ(p->stats().resyncs, 1u);
 }
+
+namespace {
+std::string my(uint8_t seq, const std::string& payload) {
+  uint32_t n = static_cast<uint32_t>(payload.size());
+  return std::string{char(n & 0xff), char((n >> 8) & 0xff), char(n >> 16), char(seq)} + payload;
+}
+std::string my_ok(uint8_t seq, uint8_t affected) { return my(seq, std::string{0, char(affected), 0, 2, 0, 0, 0}); }
+std::string my_eof(uint8_t seq) { return my(seq, std::string{char(0xfe), 0, 0, 2, 0}); }
+std::string my_col(uint8_t seq) { return my(seq, std::string("\x03" "def\x00\x01t\x01t\x01k\x01k\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00", 31)); }
+const Conversation kMysql = {
+    {Side::kServer, my(0, "\x0a" "10.11.6-MariaDB" + std::string(60, '\x01'))},
+    {Side::kClient, my(1, std::string{char(0x85), char(0xa6), 0x3f, 0x00} + std::string(40, 'u'))},  // no DEPRECATE_EOF
+    {Side::kServer, my_ok(2, 0)},
+    {Side::kClient, my(0, "\x03" "SELECT k FROM t WHERE k > 5")},
+    {Side::kServer, my(1, "\x01") + my_col(2) + my_eof(3) + my(4, "\x01" "7") + my(5, "\x01" "9") + my_eof(6)},
+    {Side::kClient, my(0, "\x03" "INSERT INTO t VALUES (1), (2)")},
+    {Side::kServer, my_ok(1, 2)},
+    {Side::kClient, my(0, "\x03" "SELEC oops")},
+    {Side::kServer, my(1, "\xff\x28\x04#42000You have an error in your SQL syntax")},
+    {Side::kClient, my(0, "\x16" "SELECT k FROM t WHERE k = ?")},
+    {Side::kServer, my(1, std::string{0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0}) + my_col(2) + my_eof(3) + my_col(4) + my_eof(5)},
+    {Side::kClient, my(0, std::string{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 7, 0, 0, 0})},
+    {Side::kServer, my(1, "\x01") + my_col(2) + my_eof(3) + my(4, std::string{0, 0, 7, 0, 0, 0}) + my_eof(5)},
+    {Side::kClient, my(0, "\x0e")},
+    {Side::kServer, my_ok(1, 0)},
+    {Side::kClient, my(0, "\x01")},
+};
+}  // namespace
+
+TEST(Mysql, QueriesResultSetsPreparedStatementsErrorsAndEveryCut) {
+  auto rs = run(Protocol::kMysql, kMysql, whole);
+  ASSERT_EQ(rs.size(), 6u) << show(rs);
+  EXPECT_EQ(rs[0].method, "SELECT");
+  EXPECT_EQ(rs[0].target, "SELECT k FROM t WHERE k > ?");
+  EXPECT_EQ(rs[0].rows, 2);
+  EXPECT_EQ(rs[1].method, "INSERT");
+  EXPECT_EQ(rs[1].rows, 2);
+  EXPECT_TRUE(rs[2].error);
+  EXPECT_EQ(rs[2].error_text, "You have an error in your SQL syntax");
+  EXPECT_EQ(rs[3].method, "PREPARE");
+  EXPECT_EQ(rs[4].method, "SELECT") << "the executed statement's text";
+  EXPECT_EQ(rs[4].raw, "SELECT k FROM t WHERE k = ?");
+  EXPECT_EQ(rs[4].rows, 1);
+  EXPECT_EQ(rs[5].method, "PING");
+  expect_cut_invariant(Protocol::kMysql, kMysql);
+}
+
+TEST(Mysql, GapsInRowsAreSkippedAndALostResponseWaitsForTheNextCommand) {
+  auto p = make_parser(Protocol::kMysql);
+  std::vector<Record> out;
+  p->feed(Side::kClient, my(0, "\x03" "SELECT b FROM blobs"), 1, &out);
+  std::string row = my(4, std::string("\xfc\x10\x27", 3) + std::string(10000, 'b'));
+  p->feed(Side::kServer, my(1, "\x01") + my_col(2) + my_eof(3) + row.substr(0, 100), 2, &out);
+  p->gap(Side::kServer, row.size() - 100, 2, &out);
+  p->feed(Side::kServer, my_eof(5), 3, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rows, 1);
+  p->feed(Side::kClient, my(0, "\x03" "SELECT 1"), 4, &out);
+  p->feed(Side::kServer, my(1, "\x01") + my_col(2), 5, &out);
+  p->gap(Side::kServer, 50, 5, &out);  // lost between packets
+  p->feed(Side::kServer, "stray bytes", 6, &out);
+  p->feed(Side::kClient, my(0, "\x0e"), 7, &out);
+  p->feed(Side::kServer, my_ok(1, 0), 8, &out);
+  ASSERT_EQ(out.size(), 3u) << show(out);
+  EXPECT_TRUE(out[1].no_response);
+  EXPECT_EQ(out[2].method, "PING");
+  EXPECT_EQ(p->stats().resyncs, 1u);
+}

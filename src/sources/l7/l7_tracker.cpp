@@ -280,7 +280,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                             MetricType::kCounter};
   core::MetricFamily orphans{"sightline_l7_orphan_responses_total", "Responses with no request to match",
                              MetricType::kCounter};
-  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kRedis, Protocol::kDns}) {
+  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});
