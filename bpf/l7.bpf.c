@@ -22,6 +22,9 @@
 
 /* Bytes of each message copied; set before load (l7.capture_bytes). */
 const volatile __u32 capture_bytes = 4096;
+/* OpenSSL uprobes are attached: syscalls inside an SSL call carry ciphertext (not sent; they
+ * name the call's socket). */
+const volatile bool tls_enabled = false;
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
@@ -57,6 +60,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } l7_scratch SEC(".maps");
+
+/* A thread inside SSL_read/SSL_write (OpenSSL): the plaintext buffer, and the socket its own
+ * syscalls used. Bounded: threads in an SSL call at once. */
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 lenp; /* SSL_*_ex: where the byte count is written (0: the return value is it) */
+	__s64 fd;   /* -1 until a syscall of the call names it */
+	__u8 dir;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+/* SSL object -> its socket's fd, for calls served from OpenSSL's buffer with no syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_L7_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, __s64);
+} ssl_fds SEC(".maps");
 
 struct iov {
 	__u64 base;
@@ -156,12 +185,14 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 
 /* One message of `ret` bytes on socket `sk` (fd `fd`): infer, filter, copy, send. */
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
-				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5)
+				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls)
 {
 	__u16 type = BPF_CORE_READ(sk, sk_type);
 	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	__u64 key = (__u64)sk;
+	/* The plaintext of a TLS connection is a stream of its own (socket addresses are aligned:
+	 * the low bit is free). */
+	__u64 key = (__u64)sk | (tls ? 1 : 0);
 	__u8 proto = SL_L7_UNKNOWN, role = SL_L7_ROLE_UNKNOWN;
 	struct conn_state *cs = NULL;
 	__u64 iov, iovcnt;
@@ -236,6 +267,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	e->role = role;
 	e->sock_type = type;
 	e->family = family;
+	e->tls = tls;
 	e->pad = 0;
 	if (cs) { /* a known TCP connection: its ends were kept */
 		e->lport = cs->lport;
@@ -266,25 +298,91 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 {
 	if (newstate != SL_TCP_CLOSE)
 		return 0;
-	__u64 key = (__u64)sk;
-	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
-	if (!cs)
-		return 0;
-	__u8 proto = cs->proto;
-	bpf_map_delete_elem(&l7_conns, &key);
-	if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN)
-		return 0;
-	struct sl_l7_event *e = sl_reserve(sizeof(*e));
-	if (!e)
-		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
-	e->conn = key;
-	e->fd = -1;
-	e->dir = SL_L7_CLOSE;
-	e->proto = proto;
-	sl_submit(e, sizeof(*e));
+	__u64 base = 0; /* the address as a number: bit operations on a BTF pointer are refused */
+	bpf_probe_read_kernel(&base, sizeof(base), &ctx[0]);
+	for (int tls = 0; tls < 2; tls++) { /* the socket's own stream, and its TLS plaintext */
+		__u64 key = base | tls;
+		struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+		if (!cs)
+			continue;
+		__u8 proto = cs->proto;
+		bpf_map_delete_elem(&l7_conns, &key);
+		if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN)
+			continue;
+		struct sl_l7_event *e = sl_reserve(sizeof(*e));
+		if (!e)
+			continue;
+		__builtin_memset(e, 0, sizeof(*e));
+		sl_fill_hdr_now(&e->hdr, SL_EV_L7);
+		e->conn = key;
+		e->fd = -1;
+		e->dir = SL_L7_CLOSE;
+		e->proto = proto;
+		e->tls = tls;
+		sl_submit(e, sizeof(*e));
+	}
 	return 0;
+}
+
+/* OpenSSL: SSL_write(ssl, buf, num), SSL_read(ssl, buf, num) and their _ex forms (whose
+ * fourth argument receives the byte count). The entry keeps the buffer per thread; the return
+ * sends the plaintext as a record of the TLS stream of the socket the call used. */
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	__u32 tid = (__u32)t.pid_tgid;
+	struct ssl_call c = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .fd = -1, .dir = dir};
+	if (ex)
+		c.lenp = PT_REGS_PARM4(ctx);
+	bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sl_ssl_write) { return ssl_enter(ctx, SL_L7_SEND, false); }
+SEC("uprobe")
+int BPF_KPROBE(sl_ssl_write_ex) { return ssl_enter(ctx, SL_L7_SEND, true); }
+SEC("uprobe")
+int BPF_KPROBE(sl_ssl_read) { return ssl_enter(ctx, SL_L7_RECV, false); }
+SEC("uprobe")
+int BPF_KPROBE(sl_ssl_read_ex) { return ssl_enter(ctx, SL_L7_RECV, true); }
+
+SEC("uretprobe")
+int BPF_KRETPROBE(sl_ssl_return, long rc)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	__u32 tid = (__u32)t.pid_tgid;
+	struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (!sc)
+		return 0;
+	struct ssl_call c = *sc;
+	bpf_map_delete_elem(&ssl_calls, &tid);
+	long n = (int)rc; /* the functions return int: the register's upper half is not theirs */
+	if (c.lenp) {
+		__u64 done = 0;
+		if (n != 1 || bpf_probe_read_user(&done, sizeof(done), (void *)c.lenp))
+			return 0;
+		n = done;
+	}
+	if (n <= 0)
+		return 0;
+	if (c.fd < 0) { /* served from OpenSSL's buffer: the socket its earlier calls used */
+		__s64 *f = bpf_map_lookup_elem(&ssl_fds, &c.ssl);
+		if (!f)
+			return 0;
+		c.fd = *f;
+	}
+	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, c.fd));
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != SL_AF_INET && family != SL_AF_INET6) || BPF_CORE_READ(sk, sk_type) != SL_SOCK_STREAM)
+		return 0;
+	return one_message(&t, sk, family, c.fd, n, c.dir, HOW_BUF, c.buf, 0, 0, true);
 }
 
 /* mmsghdr: a msghdr and the bytes that message moved. */
@@ -312,8 +410,18 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != SL_AF_INET && family != SL_AF_INET6)
 		return 0;
+	if (tls_enabled) {
+		__u32 tid = (__u32)t.pid_tgid;
+		struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
+		if (sc) { /* ciphertext of an SSL call: it names the socket, the uprobe sends the plaintext */
+			sc->fd = fd;
+			__s64 f = fd;
+			bpf_map_update_elem(&ssl_fds, &sc->ssl, &f, BPF_ANY);
+			return 0;
+		}
+	}
 	if (how != HOW_MMSG)
-		return one_message(&t, sk, family, fd, ret, dir, how, arg2, arg3, arg5);
+		return one_message(&t, sk, family, fd, ret, dir, how, arg2, arg3, arg5, false);
 	/* sendmmsg/recvmmsg: the result counts messages; the first SL_L7_MAX_MMSG are read (a
 	 * resolver sends its A and AAAA queries together). */
 	for (int i = 0; i < SL_L7_MAX_MMSG; i++) {
@@ -323,7 +431,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 		__u32 len = 0;
 		if (bpf_probe_read_user(&len, sizeof(len), &m->len) || !len)
 			continue;
-		one_message(&t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0);
+		one_message(&t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false);
 	}
 	return 0;
 }

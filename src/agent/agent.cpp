@@ -204,6 +204,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.interfaces = sc.interfaces;
     opts.syscall_latency = sc.latency;
     opts.capture_bytes = sc.capture_bytes;
+    opts.tls = sc.tls;
     if (engine) {
       opts.syscalls = rule_syscalls;
       opts.attach_all_syscalls = true;

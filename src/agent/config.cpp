@@ -144,7 +144,8 @@ std::string default_config_yaml() {
     if (s.name == "packets")
       o << "    interfaces: []  # names, a trailing * matches a prefix (eth*); empty: all, new ones too\n";
     if (s.name == "l7")
-      o << "    capture_bytes: 4096  # of each socket message, for the parsers (64 to 8192)\n";
+      o << "    capture_bytes: 4096  # of each socket message, for the parsers (64 to 8192)\n"
+        << "    tls: true  # plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)\n";
   }
   return o.str();
 }
@@ -276,7 +277,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       std::set<std::string> keys = {"enabled", "failed_only", "ring_bytes"};
       if (name == "packets") keys.insert("interfaces");
       if (name == "syscalls") keys.insert("latency");
-      if (name == "l7") keys.insert("capture_bytes");
+      if (name == "l7") keys.insert({"capture_bytes", "tls"});
       if (auto st = unknown_keys(origin, kv.second, path, keys); !st) return st;
       if (auto st = get_strings(origin, kv.second, "interfaces", path, &sc.interfaces); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "latency", path, &sc.latency); !st) return st;
@@ -286,6 +287,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return st;
       if (auto st = get<uint32_t>(origin, kv.second, "capture_bytes", path, &sc.capture_bytes, 64, 8192); !st)
         return st;
+      if (auto st = get<bool>(origin, kv.second, "tls", path, &sc.tls); !st) return st;
     }
   }
   *out = std::move(c);

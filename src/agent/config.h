@@ -23,6 +23,8 @@ struct SourceConfig {
   // l7 only: bytes of each socket message copied for the parsers (the rest is counted, not
   // read), 64 to 8192.
   uint32_t capture_bytes = 4096;
+  // l7 only: TLS plaintext through uprobes on OpenSSL 3's SSL_read/SSL_write.
+  bool tls = true;
 };
 
 // A user-space function the agent probes: calls per process, and latency if asked.

@@ -73,6 +73,7 @@ struct Event {
   std::string_view error_text;    // the server's error message, if any
   int32_t status = 0;             // HTTP status, DNS rcode
   bool error = false, no_response = false;
+  bool tls = false;               // the plaintext of a TLS connection (OpenSSL)
   int64_t rows = -1;
   uint64_t request_bytes = 0, response_bytes = 0;
 };

@@ -213,6 +213,8 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return B(e.error); }, "", 0},
     {"l7.error_text", FieldType::kString, "", "The server's error message, when it sent one",
      [](const Event& e) { return S(e.error_text); }, "", 0},
+    {"l7.tls", FieldType::kBool, "", "Seen as plaintext inside OpenSSL (SSL_read/SSL_write) on a TLS connection",
+     [](const Event& e) { return B(e.tls); }, "", 0},
     {"l7.no_response", FieldType::kBool, "", "The connection closed before a response came",
      [](const Event& e) { return B(e.no_response); }, "", 0},
     {"l7.rows", FieldType::kInt, "", "Rows returned or affected; DNS answers (-1: unknown)",

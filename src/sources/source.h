@@ -76,6 +76,8 @@ struct SourceOptions {
   bool attach_all_syscalls = false;
   // l7: bytes of each socket message copied (<= SL_L7_MAX_CAPTURE); the rest is counted.
   uint32_t capture_bytes = 4096;
+  // l7: TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
+  bool tls = true;
   // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
   // the raw record, its process header).
   std::vector<TracepointSpec> tracepoints;

@@ -22,8 +22,10 @@ cleanup() {
 trap cleanup EXIT
 
 # The servers.
-hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port) mport=$(free_port)
+sport=$(free_port) hport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port) mport=$(free_port)
 mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html" && head -c 200000 /dev/urandom >"$tmp/www/big.bin"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null \
+  || fail "openssl req"
 cat >"$tmp/nginx.conf" <<CONF
 daemon on; pid $tmp/nginx.pid; error_log $tmp/error.log; worker_processes 1;
 events { worker_connections 1024; }
@@ -31,7 +33,9 @@ http { access_log off; client_body_temp_path $tmp/body; proxy_temp_path $tmp/pro
        uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
        server { listen 127.0.0.1:$hport; root $tmp/www;
                 location /api/ { return 200 "ok\n"; }
-                location /busy { return 503 "busy\n"; } } }
+                location /busy { return 503 "busy\n"; } }
+       server { listen 127.0.0.1:$sport ssl; ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem;
+                location /secure/ { return 200 "secret\n"; } } }
 CONF
 nginx -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.err" || fail "nginx: $(cat "$tmp/nginx.err")"
 redis-server --port $rport --bind 127.0.0.1 --save '' --daemonize no >"$tmp/redis.log" 2>&1 &
@@ -87,6 +91,9 @@ curl_t() { curl -s -o /dev/null -w '%{time_total}\n' "$@"; }
   curl_t http://127.0.0.1:$hport/busy
   curl_t http://127.0.0.1:$hport/big.bin        # the body goes out by sendfile
 } >"$tmp/curl.times"
+# HTTPS: nginx and curl both use OpenSSL 3: the plaintext through its uprobes.
+curl -sk --http1.1 https://127.0.0.1:$sport/secure/acct/12 >"$tmp/tls.out"
+grep -q secret "$tmp/tls.out" || fail "https: $(cat "$tmp/tls.out")"
 # HTTP by wrk: keep-alive, four connections.
 wrk -t1 -c4 -d2s http://127.0.0.1:$hport/api/items/7 >"$tmp/wrk.out"
 wrk_done=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
@@ -137,6 +144,12 @@ for (method, path, status, target), t in zip(curl_cases, times):
     lc, ls = c["l7.latency"], s["l7.latency"]
     if not (0 < ls <= t * 1e9 and 0 < lc <= t * 1e9):
         bad.append("%s %s: latencies server %d ns, client %d ns, curl %.6f s" % (method, path, ls, lc, t))
+for role, comm in (("client", "curl"), ("server", "nginx")):
+    t = find("http", role, "GET", "/secure/acct/12", comm)
+    if len(t) != 1 or not t[0]["l7.tls"] or t[0]["l7.status"] != 200 or t[0]["l7.target"] != "/secure/acct/{id}":
+        bad.append("https %s: %s" % (role, t))
+if any(r["l7.tls"] for r in recs if r["l7.request"] == "/api/users/42?full=1"):
+    bad.append("plain HTTP marked TLS")
 big = find("http", "client", "GET", "/big.bin", "curl")
 if big and big[0]["l7.response_bytes"] < 200000:
     bad.append("big.bin response bytes %d" % big[0]["l7.response_bytes"])
@@ -206,7 +219,7 @@ n=$(sum 'sightline_l7_requests_total\{comm="dnsmasq",protocol="dns",role="server
 grep -qE '^sightline_l7_request_duration_seconds_bucket\{comm="nginx",protocol="http",role="server",method="GET",target="/api/items/\{id\}",status="2xx",le="[^"]+"\} [1-9]' <<<"$metrics" \
   || fail "no latency histogram for nginx"
 [[ $(sum 'sightline_events_lost_total\{source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
-grep -q 'sightline_l7_parser_resyncs_total{protocol="http"} 0' <<<"$metrics" || fail "http parser lost sync: $(grep resyncs <<<"$metrics")"
+grep -q 'sightline_l7_parser_resyncs_total{protocol="http"} 0' <<<"$metrics" || fail "http parser lost sync: $(grep "^sightline_l7_parser" <<<"$metrics")"
 map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
 python3 - "$map" "$wrk_done" <<'PY' || fail "service map: $map"
 import json, sys

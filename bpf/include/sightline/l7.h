@@ -54,7 +54,8 @@ struct sl_l7_event {
 	__u16 family;            /* AF_INET, AF_INET6 */
 	__u16 lport;             /* host order */
 	__u16 rport;
-	__u16 pad;
+	__u8 tls;                /* the plaintext of a TLS connection (OpenSSL uprobes) */
+	__u8 pad;
 	__u8 laddr[16];          /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	/* followed by `captured` bytes */

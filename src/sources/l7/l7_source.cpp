@@ -8,6 +8,7 @@
 #include "sightline/l7.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
+#include "sources/uprobe/uprobe_target.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "l7.skel.h"
@@ -30,6 +31,11 @@ constexpr std::pair<const char*, const char*> kData[] = {
     {"sl_l7_sendfile", "sys_exit_sendfile64"},
 };
 
+constexpr std::pair<const char*, const char*> kSsl[] = {
+    {"sl_ssl_write", "SSL_write"}, {"sl_ssl_write_ex", "SSL_write_ex"},
+    {"sl_ssl_read", "SSL_read"},   {"sl_ssl_read_ex", "SSL_read_ex"},
+};
+
 class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes>, public ServiceMapProvider {
  public:
   std::string_view name() const override { return "l7"; }
@@ -43,15 +49,61 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     auto close = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
     for (auto& h : close) h.enabled = h.enabled && wanted;
     hooks.insert(hooks.end(), close.begin(), close.end());
+    // OpenSSL's plaintext: uprobes on libssl, attached by start() (every process that maps it).
+    std::vector<UprobeFunction> fns;
+    std::string why = !o.tls ? "l7.tls is off" : !f.uprobe ? "no uprobe support" : base;
+    if (why.empty()) why = ssl_functions(&fns);
+    for (const auto& [prog, sym] : kSsl) {
+      Hook h{prog, std::string("uprobe libssl.so.3:") + sym, why.empty() && wanted, why};
+      hooks.push_back(h);
+    }
+    hooks.push_back({"sl_ssl_return", "uretprobe libssl.so.3 (each of them)", why.empty() && wanted, why});
     return hooks;
+  }
+
+  // The OpenSSL functions, in kSsl's order; a sentence when libssl.so.3 is not there.
+  static std::string ssl_functions(std::vector<UprobeFunction>* out) {
+    out->clear();
+    for (const auto& [prog, sym] : kSsl) {
+      std::vector<UprobeFunction> one;
+      if (auto st = resolve_uprobe(std::string("libssl.so.3:") + sym, 0, 1, &one); !st || one.size() != 1)
+        return "libssl.so.3 (OpenSSL 3) not found: no TLS plaintext";
+      out->push_back(one[0]);
+    }
+    return {};
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
     tracker_ = std::make_unique<L7Tracker>([sink](core::Event& e) { sink->on_event(e); }, o.process_name);
     uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.capture_bytes, 64), SL_L7_MAX_CAPTURE);
-    return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
-                                  [capture](l7_bpf* s) { s->rodata->capture_bytes = capture; });
+    std::vector<UprobeFunction> ssl;
+    bool tls = o.tls && f.uprobe && ssl_functions(&ssl).empty();
+    if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
+                                         [capture, tls](l7_bpf* s) {
+                                           s->rodata->capture_bytes = capture;
+                                           s->rodata->tls_enabled = tls;
+                                         });
+        !st)
+      return st;
+    if (!tls) return {};
+    bpf_program* enter[] = {skel_->progs.sl_ssl_write, skel_->progs.sl_ssl_write_ex, skel_->progs.sl_ssl_read,
+                            skel_->progs.sl_ssl_read_ex};
+    for (size_t i = 0; i < ssl.size(); i++)
+      for (bool ret : {false, true}) {
+        bpf_uprobe_opts opts = {};
+        opts.sz = sizeof opts;
+        opts.retprobe = ret;
+        bpf_link* l = bpf_program__attach_uprobe_opts(ret ? skel_->progs.sl_ssl_return : enter[i], -1,
+                                                      ssl[i].path.c_str(), ssl[i].offset, &opts);
+        if (!l) {
+          int err = errno;
+          stop();
+          return bpf::libbpf_error(err, "l7: attaching to " + ssl[i].path + ":" + kSsl[i].second);
+        }
+        keep_link(l);
+      }
+    return {};
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {

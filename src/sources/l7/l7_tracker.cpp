@@ -70,6 +70,7 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   c.key = key;
   c.proto = proto;
   c.role = rec.role;
+  c.tls = rec.tls;
   c.parser = std::move(parser);
   c.process = process_label(process_key_, hdr.pid);
   c.laddr = addr_text(rec.family, rec.laddr);
@@ -139,6 +140,7 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   e.status = r.status;
   e.error = r.error;
   e.no_response = r.no_response;
+  e.tls = c.tls;
   e.rows = r.rows;
   e.duration_ns = r.end_ns > r.start_ns ? r.end_ns - r.start_ns : 0;
   e.request_bytes = r.request_bytes;

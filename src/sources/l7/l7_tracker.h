@@ -75,6 +75,7 @@ class L7Tracker {
     Key key;
     protocols::Protocol proto;
     uint8_t role;
+    bool tls = false;
     std::unique_ptr<protocols::Parser> parser;
     std::string process;   // metric label key, taken once
     std::string local, remote;  // ip:port
