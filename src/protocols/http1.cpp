@@ -96,10 +96,6 @@ class Http1Parser final : public Parser {
     std::string method, raw;
     int status = 0;
   };
-  struct Pending {
-    std::string method, raw;
-    uint64_t start_ns, bytes;
-  };
 
   Stream& stream(Side side) { return side == Side::kClient ? req_ : resp_; }
 
@@ -114,15 +110,7 @@ class Http1Parser final : public Parser {
   }
 
   void unanswered(std::vector<Record>* out) {
-    Pending& p = pending_.front();
-    Record r;
-    r.method = std::move(p.method);
-    r.raw = std::move(p.raw);
-    r.target = normalize_path(r.raw);
-    r.start_ns = p.start_ns;
-    r.request_bytes = p.bytes;
-    r.no_response = true;
-    out->push_back(std::move(r));
+    out->push_back(std::move(pending_.front()).finish(0, 0));
     pending_.pop_front();
   }
 
@@ -130,7 +118,8 @@ class Http1Parser final : public Parser {
     s.st = St::kHead;
     s.started = false;
     if (side == Side::kClient) {
-      pending_.push_back({std::move(s.method), std::move(s.raw), s.start_ns, s.bytes});
+      std::string target = normalize_path(s.raw);
+      pending_.push_back({std::move(s.method), std::move(s.raw), std::move(target), s.start_ns, s.bytes});
       if (pending_.size() > kMaxPending) unanswered(out);
       return;
     }
@@ -142,17 +131,9 @@ class Http1Parser final : public Parser {
       stats_.orphans++;
       return;
     }
-    Pending& p = pending_.front();
-    Record r;
-    r.method = std::move(p.method);
-    r.raw = std::move(p.raw);
-    r.target = normalize_path(r.raw);
+    Record r = std::move(pending_.front()).finish(ts, s.bytes);
     r.status = s.status;
     r.error = s.status >= 500;
-    r.start_ns = p.start_ns;
-    r.end_ns = ts;
-    r.request_bytes = p.bytes;
-    r.response_bytes = s.bytes;
     out->push_back(std::move(r));
     pending_.pop_front();
   }
@@ -322,7 +303,7 @@ class Http1Parser final : public Parser {
   }
 
   Stream req_, resp_;
-  std::deque<Pending> pending_;
+  std::deque<Request> pending_;
   bool upgraded_ = false;
 };
 

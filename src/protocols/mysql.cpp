@@ -18,14 +18,6 @@ constexpr size_t kKeep = 2048;
 constexpr size_t kMaxStatements = 256;
 constexpr uint32_t kDeprecateEof = 0x01000000;
 
-std::string verb_of(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size() && (isspace(static_cast<unsigned char>(sql[i])) || sql[i] == '(')) i++;
-  std::string v;
-  while (i < sql.size() && isalpha(static_cast<unsigned char>(sql[i])) && v.size() < 16)
-    v += static_cast<char>(toupper(static_cast<unsigned char>(sql[i++])));
-  return v.empty() ? "QUERY" : v;
-}
 
 // A length-encoded integer at p[*i]; false if cut.
 bool lenenc(std::string_view p, size_t* i, uint64_t* v) {
@@ -99,10 +91,10 @@ class MysqlParser final : public Parser {
     uint64_t bytes = 0;
   };
   enum class Rs { kFirst, kColumns, kColumnsEof, kRows, kPrepareParams, kPrepareColumns };
-  struct Request {
-    std::string method, sql;
+  struct Pending {
+    Request req;
     uint8_t cmd;
-    uint64_t start_ns, bytes;
+    std::string sql;  // a PREPARE's text, kept by the statement id its answer gives
   };
 
   void packet(Side side, Stream& s, uint64_t ts, std::vector<Record>* out) {
@@ -200,47 +192,40 @@ class MysqlParser final : public Parser {
     if (p.empty()) return;
     uint8_t cmd = static_cast<uint8_t>(p[0]);
     std::string_view arg = p.substr(1);
-    Request r{"", "", cmd, ts, s.bytes};
+    uint64_t bytes = s.bytes;
     s.bytes = 0;
+    std::string sql, method;
     switch (cmd) {
       case 0x01: return;  // COM_QUIT: no response
       case 0x19: case 0x18: return;  // STMT_CLOSE, SEND_LONG_DATA: no response
-      case 0x03: r.sql.assign(arg); r.method = verb_of(arg); break;
-      case 0x16: r.sql.assign(arg); r.method = "PREPARE"; break;
+      case 0x03: sql.assign(arg); method = sql_verb(arg); break;
+      case 0x16: sql.assign(arg); method = "PREPARE"; break;
       case 0x17: {
         uint32_t id = arg.size() >= 4 ? uint8_t(arg[0]) | uint32_t(uint8_t(arg[1])) << 8 | uint32_t(uint8_t(arg[2])) << 16 |
                                             uint32_t(uint8_t(arg[3])) << 24
                                       : 0;
         auto it = statements_.find(id);
-        r.sql = it != statements_.end() ? it->second : "";
-        r.method = r.sql.empty() ? "EXECUTE" : verb_of(r.sql);
+        sql = it != statements_.end() ? it->second : "";
+        method = sql.empty() ? "EXECUTE" : sql_verb(sql);
         break;
       }
-      case 0x0e: r.method = "PING"; break;
-      case 0x02: r.method = "USE"; r.sql = "USE " + std::string(arg); break;
-      case 0x1a: r.method = "STMT_RESET"; break;
-      case 0x11: r.method = "CHANGE_USER"; break;
-      default: r.method = "COM_" + std::to_string(cmd); break;
+      case 0x0e: method = "PING"; break;
+      case 0x02: method = "USE"; sql = "USE " + std::string(arg); break;
+      case 0x1a: method = "STMT_RESET"; break;
+      case 0x11: method = "CHANGE_USER"; break;
+      default: method = "COM_" + std::to_string(cmd); break;
     }
-    pending_.push_back(std::move(r));
+    pending_.push_back({sql_request(sql, std::move(method), ts, bytes), cmd, cmd == 0x16 ? sql : std::string()});
     if (pending_.size() > kMaxPending) unanswered(out);
     s_.bytes = 0;
     rs_ = Rs::kFirst;
   }
 
   void finish(uint64_t ts, std::vector<Record>* out) {
-    Request& q = pending_.front();
-    Record r;
-    r.method = q.method;
-    r.raw = bounded(q.sql);
-    r.target = normalize_sql(q.sql);
+    Record r = std::move(pending_.front().req).finish(ts, s_.bytes);
     r.error = error_;
     r.error_text = std::move(error_text_);
     r.rows = error_ ? -1 : rows_;
-    r.start_ns = q.start_ns;
-    r.end_ns = ts;
-    r.request_bytes = q.bytes;
-    r.response_bytes = s_.bytes;
     out->push_back(std::move(r));
     pending_.pop_front();
     reset_response();
@@ -263,20 +248,12 @@ class MysqlParser final : public Parser {
   }
 
   void unanswered(std::vector<Record>* out) {
-    Request& q = pending_.front();
-    Record r;
-    r.method = q.method;
-    r.raw = bounded(q.sql);
-    r.target = normalize_sql(q.sql);
-    r.start_ns = q.start_ns;
-    r.request_bytes = q.bytes;
-    r.no_response = true;
-    out->push_back(std::move(r));
+    out->push_back(std::move(pending_.front().req).finish(0, 0));
     pending_.pop_front();
   }
 
   Stream c_, s_;
-  std::deque<Request> pending_;
+  std::deque<Pending> pending_;
   std::map<uint32_t, std::string> statements_;
   Rs rs_ = Rs::kFirst;
   uint64_t left_ = 0;

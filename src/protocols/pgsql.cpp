@@ -23,14 +23,6 @@ uint32_t be32(const char* p) {
   return (uint32_t(u[0]) << 24) | (uint32_t(u[1]) << 16) | (uint32_t(u[2]) << 8) | u[3];
 }
 
-std::string verb_of(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size() && (isspace(static_cast<unsigned char>(sql[i])) || sql[i] == '(')) i++;
-  std::string v;
-  while (i < sql.size() && isalpha(static_cast<unsigned char>(sql[i])) && v.size() < 16)
-    v += static_cast<char>(toupper(static_cast<unsigned char>(sql[i++])));
-  return v.empty() ? "QUERY" : v;
-}
 
 class PgsqlParser final : public Parser {
  public:
@@ -104,10 +96,9 @@ class PgsqlParser final : public Parser {
     uint64_t bytes_total = 0;  // bytes of the current request/response
     bool resync = false;
   };
-  struct Request {
-    std::string sql, method;
-    uint64_t start_ns = 0, bytes = 0;
-    bool internal = false;     // startup and authentication: not a request of the application
+  struct Pending {
+    Request req;
+    bool internal = false;  // startup and authentication: not a request of the application
   };
 
   // Starts a message from the header in s.head; returns the header's size (0: not a header).
@@ -195,12 +186,12 @@ class PgsqlParser final : public Parser {
         s.bytes_total = 0;
         return;
       case '0':  // StartupMessage: authentication follows until ReadyForQuery
-        push({"", "", ts, s.bytes_total, true}, out);
+        push({Request{"", "", "", ts, s.bytes_total}, true}, out);
         s.bytes_total = 0;
         return;
       case 'Q': {
         std::string sql(p.substr(0, p.find('\0')));
-        push({sql, verb_of(sql), cycle_start_ ? cycle_start_ : ts, s.bytes_total, false}, out);
+        push({sql_request(sql, sql_verb(sql), cycle_start_ ? cycle_start_ : ts, s.bytes_total), false}, out);
         s.bytes_total = 0;
         cycle_start_ = 0;
         return;
@@ -228,8 +219,9 @@ class PgsqlParser final : public Parser {
         break;
       }
       case 'S':  // Sync: the cycle is one request
-        push({cycle_sql_, cycle_sql_.empty() ? "EXECUTE" : verb_of(cycle_sql_), cycle_start_ ? cycle_start_ : ts,
-              s.bytes_total, false},
+        push({sql_request(cycle_sql_, cycle_sql_.empty() ? "EXECUTE" : sql_verb(cycle_sql_),
+                          cycle_start_ ? cycle_start_ : ts, s.bytes_total),
+              false},
              out);
         s.bytes_total = 0;
         cycle_sql_.clear();
@@ -244,7 +236,7 @@ class PgsqlParser final : public Parser {
     if (!cycle_start_) cycle_start_ = ts;
   }
 
-  void push(Request r, std::vector<Record>* out) {
+  void push(Pending r, std::vector<Record>* out) {
     pending_.push_back(std::move(r));
     if (pending_.size() > kMaxPending) unanswered(out);
   }
@@ -253,19 +245,12 @@ class PgsqlParser final : public Parser {
     if (pending_.empty()) {
       stats_.orphans++;
     } else {
-      Request& q = pending_.front();
+      Pending& q = pending_.front();
       if (!q.internal) {
-        Record r;
-        r.method = q.method;
-        r.raw = bounded(q.sql);
-        r.target = normalize_sql(q.sql);
+        Record r = std::move(q.req).finish(ts, bytes);
         r.error = error_;
         r.error_text = std::move(error_text_);
         r.rows = error_ ? -1 : rows_;
-        r.start_ns = q.start_ns;
-        r.end_ns = ts;
-        r.request_bytes = q.bytes;
-        r.response_bytes = bytes;
         out->push_back(std::move(r));
       }
       pending_.pop_front();
@@ -276,17 +261,7 @@ class PgsqlParser final : public Parser {
   }
 
   void unanswered(std::vector<Record>* out) {
-    Request& q = pending_.front();
-    if (!q.internal) {
-      Record r;
-      r.method = q.method;
-      r.raw = bounded(q.sql);
-      r.target = normalize_sql(q.sql);
-      r.start_ns = q.start_ns;
-      r.request_bytes = q.bytes;
-      r.no_response = true;
-      out->push_back(std::move(r));
-    }
+    if (!pending_.front().internal) out->push_back(std::move(pending_.front().req).finish(0, 0));
     pending_.pop_front();
   }
 
@@ -305,7 +280,7 @@ class PgsqlParser final : public Parser {
   }
 
   Stream c_, s_;
-  std::deque<Request> pending_;
+  std::deque<Pending> pending_;
   std::map<std::string, std::string> statements_;
   std::string cycle_sql_;
   uint64_t cycle_start_ = 0;

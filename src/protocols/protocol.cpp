@@ -40,6 +40,32 @@ std::string bounded(std::string_view s, size_t n) {
   return out;
 }
 
+Record Request::finish(uint64_t end_ns, uint64_t response_bytes) && {
+  Record r;
+  r.method = std::move(method);
+  r.raw = std::move(raw);
+  r.target = std::move(target);
+  r.start_ns = start_ns;
+  r.end_ns = end_ns;
+  r.request_bytes = bytes;
+  r.response_bytes = response_bytes;
+  r.no_response = end_ns == 0;
+  return r;
+}
+
+Request sql_request(std::string_view sql, std::string method, uint64_t start_ns, uint64_t bytes) {
+  return Request{std::move(method), bounded(sql), normalize_sql(sql), start_ns, bytes};
+}
+
+std::string sql_verb(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size() && (isspace(static_cast<unsigned char>(sql[i])) || sql[i] == '(')) i++;
+  std::string v;
+  while (i < sql.size() && isalpha(static_cast<unsigned char>(sql[i])) && v.size() < 16)
+    v += static_cast<char>(toupper(static_cast<unsigned char>(sql[i++])));
+  return v.empty() ? "QUERY" : v;
+}
+
 namespace {
 
 bool is_hex(char c) { return isxdigit(static_cast<unsigned char>(c)); }

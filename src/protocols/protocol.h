@@ -39,6 +39,14 @@ inline constexpr size_t kMaxBuffered = 64 * 1024;
 // Requests waiting for responses (pipelining); past it the oldest is flushed unanswered.
 inline constexpr size_t kMaxPending = 128;
 
+// A request waiting for its response, as every parser keeps them (in order).
+struct Request {
+  std::string method, raw, target;
+  uint64_t start_ns = 0, bytes = 0;
+  // The record it becomes: answered at end_ns with a response of that size, or (end_ns 0) not.
+  Record finish(uint64_t end_ns, uint64_t response_bytes) &&;
+};
+
 struct ParserStats {
   uint64_t resyncs = 0;        // sync lost (garbage, a gap inside a header, a full buffer)
   uint64_t skipped_bytes = 0;  // bytes dropped while resyncing
@@ -67,5 +75,8 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream = true);
 std::string normalize_path(std::string_view target);  // /users/42/orders?x=1 -> /users/{id}/orders
 std::string normalize_sql(std::string_view sql);       // literals -> ?, whitespace folded
 std::string bounded(std::string_view s, size_t n = kMaxRaw);
+std::string sql_verb(std::string_view sql);  // the statement's first keyword, upper case: SELECT
+// A request carrying SQL: raw (bounded) and normalized text, and the given method.
+Request sql_request(std::string_view sql, std::string method, uint64_t start_ns, uint64_t bytes);
 
 }  // namespace sightline::protocols

@@ -96,10 +96,6 @@ class RedisParser final : public Parser {
     std::string err;
     bool resyncing = false;
   };
-  struct Pending {
-    std::string method, raw;
-    uint64_t start_ns, bytes;
-  };
 
   // One element of the innermost aggregate done; true when the whole value is.
   bool element_done(Stream& s) {
@@ -193,7 +189,8 @@ class RedisParser final : public Parser {
       for (char& c : method) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
       std::string raw = method;
       if (s.words.size() > 1) raw += " " + s.words[1];
-      pending_.push_back({bounded(method, 32), bounded(raw), s.start_ns, s.bytes});
+      method = bounded(method, 32);
+      pending_.push_back({method, bounded(raw), method, s.start_ns, s.bytes});
       if (pending_.size() > kMaxPending) unanswered(out);
       return;
     }
@@ -202,31 +199,15 @@ class RedisParser final : public Parser {
       stats_.orphans++;
       return;
     }
-    Pending& p = pending_.front();
-    Record r;
-    r.method = std::move(p.method);
-    r.target = r.method;
-    r.raw = std::move(p.raw);
+    Record r = std::move(pending_.front()).finish(ts, s.bytes);
     r.error = s.error;
     r.error_text = std::move(s.err);
-    r.start_ns = p.start_ns;
-    r.end_ns = ts;
-    r.request_bytes = p.bytes;
-    r.response_bytes = s.bytes;
     out->push_back(std::move(r));
     pending_.pop_front();
   }
 
   void unanswered(std::vector<Record>* out) {
-    Pending& p = pending_.front();
-    Record r;
-    r.method = std::move(p.method);
-    r.target = r.method;
-    r.raw = std::move(p.raw);
-    r.start_ns = p.start_ns;
-    r.request_bytes = p.bytes;
-    r.no_response = true;
-    out->push_back(std::move(r));
+    out->push_back(std::move(pending_.front()).finish(0, 0));
     pending_.pop_front();
   }
 
@@ -239,7 +220,7 @@ class RedisParser final : public Parser {
   }
 
   Stream req_, resp_;
-  std::deque<Pending> pending_;
+  std::deque<Request> pending_;
 };
 
 }  // namespace
