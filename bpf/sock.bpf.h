@@ -12,13 +12,17 @@
 #define SL_SOCK_STREAM 1
 #define SL_SOCK_DGRAM 2
 
-/* The task's open file `fd`, or NULL. */
+/* The task's open file `fd`, or NULL. `task` is a BTF pointer (bpf_get_current_task_btf): the
+ * walk to the fd table is plain loads; only the indexed slot needs a probe read. */
 static __always_inline struct file *sl_fd_file(struct task_struct *task, __u64 fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct files_struct *files = task->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
