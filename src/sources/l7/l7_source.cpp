@@ -16,9 +16,10 @@
 namespace sightline::sources {
 namespace {
 
-// 16 MiB: ~50k records of a few hundred bytes, half a second of a saturated keep-alive HTTP
-// benchmark on this class of machine, while wakeups start at an eighth of it.
-constexpr uint32_t kDefaultRingBytes = 16 << 20;
+// 8 MiB (kernel memory, charged to the agent): ~30k records of a few hundred bytes, a third of a
+// second of a saturated keep-alive HTTP benchmark on this class of machine (bench/l7_overhead.sh:
+// none lost), while the reader is woken at an eighth of it.
+constexpr uint32_t kDefaultRingBytes = 8 << 20;
 
 constexpr SkeletonFns<l7_bpf> kFns = {&l7_bpf__open, &l7_bpf__load, &l7_bpf__attach, &l7_bpf__destroy};
 
