@@ -25,6 +25,32 @@ const volatile __u32 capture_bytes = 4096;
 /* OpenSSL uprobes are attached: syscalls inside an SSL call carry ciphertext (not sent; they
  * name the call's socket). */
 const volatile bool tls_enabled = false;
+/* The socket layer marks the task when a syscall moves socket bytes (sock_send_length,
+ * sock_recv_length: 6.3+), so the exits below return at once for files, pipes and ttys: a
+ * task-storage lookup instead of the walk from the fd to its inode. */
+const volatile bool sock_gate = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} sock_touched SEC(".maps");
+
+static __always_inline int mark_socket_io(void)
+{
+	__u32 *v = bpf_task_storage_get(&sock_touched, bpf_get_current_task_btf(), 0,
+					BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (v)
+		*v = 1;
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sl_l7_sock_send, struct sock *sk, int ret, int flags) { return mark_socket_io(); }
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sl_l7_sock_recv, struct sock *sk, int ret, int flags) { return mark_socket_io(); }
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
@@ -396,6 +422,12 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 {
 	if (ret <= 0)
 		return 0;
+	if (sock_gate) {
+		__u32 *v = bpf_task_storage_get(&sock_touched, bpf_get_current_task_btf(), 0, 0);
+		if (!v || !*v)
+			return 0; /* no socket moved bytes in this syscall */
+		*v = 0;
+	}
 	struct sl_task t;
 	if (!sl_wanted(&t) || !t.btf)
 		return 0;

@@ -139,10 +139,11 @@ for (method, path, status, target), t in zip(curl_cases, times):
     for r in (c, s):
         if r["l7.status"] != status or r["l7.target"] != target or r["l7.error"] != (status >= 500):
             bad.append("%s %s: %s" % (method, path, r))
-    # Latency: each side's inside curl's whole run (stamps are taken as each syscall returns, so
-    # the two sides' own order can differ by a wakeup).
+    # Latency: the client's inside curl's whole run (its stamps are taken as its syscalls
+    # return, before curl's own clock stops). The server's has no such bound: a server preempted
+    # between moving its last bytes and its syscall's return stamps the end late.
     lc, ls = c["l7.latency"], s["l7.latency"]
-    if not (0 < ls <= t * 1e9 and 0 < lc <= t * 1e9):
+    if not (0 < lc <= t * 1e9 and 0 < ls < 1e9):
         bad.append("%s %s: latencies server %d ns, client %d ns, curl %.6f s" % (method, path, ls, lc, t))
 for role, comm in (("client", "curl"), ("server", "nginx")):
     t = find("http", role, "GET", "/secure/acct/12", comm)

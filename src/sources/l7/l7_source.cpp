@@ -47,9 +47,15 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     bool wanted = wants(o, core::EventKind::kRequest);
     std::vector<Hook> hooks;
     for (const auto& [prog, tp] : kData) hooks.push_back(tracepoint_hook(f, prog, "syscalls", tp, wanted, base));
-    auto close = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
-    for (auto& h : close) h.enabled = h.enabled && wanted;
-    hooks.insert(hooks.end(), close.begin(), close.end());
+    auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
+    auto gate = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}}, true);
+    tp.insert(tp.end(), gate.begin(), gate.end());
+    for (auto& h : tp) {
+      h.enabled = h.enabled && wanted;
+      if (h.enabled && h.program.starts_with("sl_l7_sock_") && !f.tracepoint_exists("sock", "sock_send_length"))
+        h.enabled = false, h.note = "tracepoint sock/sock_send_length not in this kernel (6.3+): every read/write walks to its inode";
+    }
+    hooks.insert(hooks.end(), tp.begin(), tp.end());
     // OpenSSL's plaintext: uprobes on libssl, attached by start() (every process that maps it).
     std::vector<UprobeFunction> fns;
     std::string why = !o.tls ? "l7.tls is off" : !f.uprobe ? "no uprobe support" : base;
@@ -80,10 +86,13 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.capture_bytes, 64), SL_L7_MAX_CAPTURE);
     std::vector<UprobeFunction> ssl;
     bool tls = o.tls && f.uprobe && ssl_functions(&ssl).empty();
+    bool gate = false;
+    for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
-                                         [capture, tls](l7_bpf* s) {
+                                         [capture, tls, gate](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->tls_enabled = tls;
+                                           s->rodata->sock_gate = gate;
                                          });
         !st)
       return st;
