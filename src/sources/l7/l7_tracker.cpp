@@ -249,12 +249,11 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
   lat.scale = 1e-9;
   lat.bounds = core::LogHistogram::pow2_bounds(14, 34, 2);  // 16 us .. 17 s
   for (const auto& [k, v] : red_) {
-    core::Labels labels = process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"target", k[4]}});
-    core::Labels with_status = labels;
-    with_status.emplace_back("status", k[5]);
-    req.series.push_back({with_status, static_cast<double>(v.requests), {}});
-    if (v.errors) err.series.push_back({with_status, static_cast<double>(v.errors), {}});
-    if (v.latency.count()) lat.series.push_back({std::move(with_status), 0, v.latency});
+    core::Labels labels =
+        process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"target", k[4]}, {"status", k[5]}});
+    req.series.push_back({labels, static_cast<double>(v.requests), {}});
+    if (v.errors) err.series.push_back({labels, static_cast<double>(v.errors), {}});
+    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency});
   }
   core::MetricFamily edges{"sightline_service_map_requests_total",
                            "Requests from a client to a server (process names where both ends are on this node, "
