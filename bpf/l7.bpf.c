@@ -490,3 +490,39 @@ SEC("tp/syscalls/sys_exit_sendmmsg")
 int sl_l7_sendmmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_SEND, HOW_MMSG); }
 SEC("tp/syscalls/sys_exit_recvmmsg")
 int sl_l7_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return data_exit(ctx->ret, SL_L7_RECV, HOW_MMSG); }
+
+/* The same through the raw sys_exit tracepoint (tp_btf), where the kernel has it: one program for
+ * every syscall, which returns unless the number is one of the family's. It skips the per-syscall
+ * tracepoints' machinery (a perf record built for each call), the larger part of their cost. The
+ * numbers are this machine's, set by user space from the kernel's table (-1: absent). */
+const volatile int nr_read = -1, nr_write = -1, nr_recvfrom = -1, nr_sendto = -1, nr_readv = -1,
+		   nr_writev = -1, nr_recvmsg = -1, nr_sendmsg = -1, nr_recvmmsg = -1, nr_sendmmsg = -1,
+		   nr_sendfile = -1;
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sl_l7_sys_exit, struct pt_regs *regs, long ret)
+{
+	if (ret <= 0)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	int nr = (int)regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	int nr = (int)((const struct user_pt_regs *)regs)->regs[8];
+#else
+#error "syscall number: add this architecture"
+#endif
+	__u8 dir, how;
+	if (nr == nr_read) dir = SL_L7_RECV, how = HOW_BUF;
+	else if (nr == nr_write) dir = SL_L7_SEND, how = HOW_BUF;
+	else if (nr == nr_recvfrom) dir = SL_L7_RECV, how = HOW_BUF_ADDR;
+	else if (nr == nr_sendto) dir = SL_L7_SEND, how = HOW_BUF_ADDR;
+	else if (nr == nr_readv) dir = SL_L7_RECV, how = HOW_IOV;
+	else if (nr == nr_writev) dir = SL_L7_SEND, how = HOW_IOV;
+	else if (nr == nr_recvmsg) dir = SL_L7_RECV, how = HOW_MSG;
+	else if (nr == nr_sendmsg) dir = SL_L7_SEND, how = HOW_MSG;
+	else if (nr == nr_recvmmsg) dir = SL_L7_RECV, how = HOW_MMSG;
+	else if (nr == nr_sendmmsg) dir = SL_L7_SEND, how = HOW_MMSG;
+	else if (nr == nr_sendfile) dir = SL_L7_SEND, how = HOW_NONE;
+	else return 0;
+	return data_exit(ret, dir, how);
+}

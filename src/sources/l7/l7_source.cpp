@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "bpf/libbpf_util.h"
+#include "core/syscalls.h"
 #include "sightline/l7.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
@@ -46,7 +47,17 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
     bool wanted = wants(o, core::EventKind::kRequest);
     std::vector<Hook> hooks;
-    for (const auto& [prog, tp] : kData) hooks.push_back(tracepoint_hook(f, prog, "syscalls", tp, wanted, base));
+    // The raw sys_exit where tp_btf exists (no per-syscall perf records); else one tracepoint each.
+    auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}}, false);
+    bool use_raw = raw[0].enabled && wanted && base.empty();
+    raw[0].enabled = use_raw;
+    if (!use_raw && raw[0].note.empty()) raw[0].note = wanted ? base : "not requested";
+    hooks.push_back(raw[0]);
+    for (const auto& [prog, tp] : kData) {
+      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !use_raw, base);
+      if (use_raw) h.note = "the raw sys_exit serves it";
+      hooks.push_back(std::move(h));
+    }
     auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
     auto gate = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}}, true);
     tp.insert(tp.end(), gate.begin(), gate.end());
@@ -93,6 +104,18 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->tls_enabled = tls;
                                            s->rodata->sock_gate = gate;
+                                           auto* r = s->rodata;
+                                           r->nr_read = core::syscall_number("read");
+                                           r->nr_write = core::syscall_number("write");
+                                           r->nr_recvfrom = core::syscall_number("recvfrom");
+                                           r->nr_sendto = core::syscall_number("sendto");
+                                           r->nr_readv = core::syscall_number("readv");
+                                           r->nr_writev = core::syscall_number("writev");
+                                           r->nr_recvmsg = core::syscall_number("recvmsg");
+                                           r->nr_sendmsg = core::syscall_number("sendmsg");
+                                           r->nr_recvmmsg = core::syscall_number("recvmmsg");
+                                           r->nr_sendmmsg = core::syscall_number("sendmmsg");
+                                           r->nr_sendfile = core::syscall_number("sendfile");
                                          });
         !st)
       return st;
