@@ -64,7 +64,8 @@ std::string read_n(int fd, size_t n) {
 
 }  // namespace
 
-TEST(L7Source, EverySyscallOfTheFamilyCarriesRequests) {
+// The raw sys_exit hook, or (fallback) one tracepoint per syscall of the family.
+void every_syscall_of_the_family(bool fallback) {
   test::Harness h;
   Requests reqs;
   h.runner().add_sink(&reqs);
@@ -72,6 +73,7 @@ TEST(L7Source, EverySyscallOfTheFamilyCarriesRequests) {
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
   o.capture_bytes = 256;
+  o.force_fallback_hooks = fallback;
   h.start("l7", o);
   int c, s;
   tcp_pair(&c, &s);
@@ -142,6 +144,9 @@ TEST(L7Source, EverySyscallOfTheFamilyCarriesRequests) {
     EXPECT_FALSE(mine[2].no_response);
   }
 }
+
+TEST(L7Source, EverySyscallOfTheFamilyCarriesRequests) { every_syscall_of_the_family(false); }
+TEST(L7Source, EverySyscallOfTheFamilyThroughPerSyscallTracepoints) { every_syscall_of_the_family(true); }
 
 TEST(L7Source, DnsDatagramsSentTogetherAreEachARequest) {
   test::Harness h;

@@ -49,9 +49,10 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     std::vector<Hook> hooks;
     // The raw sys_exit where tp_btf exists (no per-syscall perf records); else one tracepoint each.
     auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}}, false);
-    bool use_raw = raw[0].enabled && wanted && base.empty();
+    bool use_raw = raw[0].enabled && wanted && base.empty() && !o.force_fallback_hooks;
     raw[0].enabled = use_raw;
-    if (!use_raw && raw[0].note.empty()) raw[0].note = wanted ? base : "not requested";
+    if (!use_raw && raw[0].note.empty())
+      raw[0].note = !wanted ? "not requested" : o.force_fallback_hooks ? "fallback asked for" : base;
     hooks.push_back(raw[0]);
     for (const auto& [prog, tp] : kData) {
       Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !use_raw, base);
