@@ -30,6 +30,7 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   RunningSource rs{name, info->create(), false, ""};
   sources::SourceOptions o = opts;
   if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key(pid); };
+  if (!o.learn_dns) o.learn_dns = [this](std::string_view a, std::string_view n) { dns_names_.learn(a, n); };
   if (!o.cgroup_info)
     o.cgroup_info = [this](uint64_t id) {
       return std::make_pair(cgroups_.path(id), cgroups_.container_id(id));
@@ -81,6 +82,7 @@ std::string Runner::process_key(uint32_t pid) const {
 
 void Runner::on_event(core::Event& e) {
   table_.observe(e);
+  if (!e.raddr.empty() && e.rname.empty()) e.rname = dns_names_.find(e.raddr);
   for (auto* s : sinks_) s->on_event(e);
 }
 

@@ -13,6 +13,7 @@
 
 #include "bpf/features.h"
 #include "core/cgroups.h"
+#include "core/dns_names.h"
 #include "core/process_table.h"
 #include "sources/source.h"
 
@@ -72,6 +73,7 @@ class Runner : public sources::EventSink {
   std::vector<std::vector<core::MetricFamily>> metrics_;  // per source, latest collect
   int epoll_fd_ = -1;
   std::vector<std::string> process_dims_ = {"comm"};
+  core::DnsNames dns_names_;
 };
 
 }  // namespace sightline::agent

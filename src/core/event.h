@@ -43,6 +43,7 @@ struct Event {
 
   // tcp
   std::string_view laddr, raddr;  // text (views into addr_text)
+  std::string_view rname;         // raddr's DNS name, learnt from answers the node received
   uint16_t lport = 0, rport = 0;
   uint8_t role = 0;               // sl_tcp_role
   bool reset = false;

@@ -113,6 +113,8 @@ constexpr FieldDef kTcp[] = {
     {"fd.lport", FieldType::kUint, "", "Local port", [](const Event& e) { return U(e.lport); }, "LPORT", 6},
     {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
     {"fd.rport", FieldType::kUint, "", "Remote port", [](const Event& e) { return U(e.rport); }, "RPORT", 6},
+    {"fd.rname", FieldType::kString, "", "The remote address's DNS name, learnt from the DNS answers processes here received",
+     [](const Event& e) { return S(e.rname); }, "", 0},
     {"evt.failed", FieldType::kBool, "", "The connect never completed", failed, "", 0},
     {"evt.errno", FieldType::kErrno, "", "Socket error at close (ECONNREFUSED ...)", err, "ERR", 13},
     {"tcp.reset", FieldType::kBool, "", "A RST was sent or received",
@@ -186,6 +188,8 @@ constexpr FieldDef kSyscall[] = {
     {"fd.lport", FieldType::kUint, "", "An IP socket's local port", [](const Event& e) { return U(e.lport); }, "", 0},
     {"fd.rip", FieldType::kString, "", "An IP socket's remote address", [](const Event& e) { return S(e.raddr); }, "", 0},
     {"fd.rport", FieldType::kUint, "", "An IP socket's remote port", [](const Event& e) { return U(e.rport); }, "", 0},
+    {"fd.rname", FieldType::kString, "", "The remote address's DNS name, learnt from the DNS answers processes here received",
+     [](const Event& e) { return S(e.rname); }, "", 0},
 };
 
 std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }
@@ -203,6 +207,8 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "LATENCY", 10},
     {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
     {"fd.rport", FieldType::kUint, "", "Remote port", [](const Event& e) { return U(e.rport); }, "RPORT", 6},
+    {"fd.rname", FieldType::kString, "", "The remote address's DNS name, learnt from the DNS answers processes here received",
+     [](const Event& e) { return S(e.rname); }, "", 0},
     {"fd.lip", FieldType::kString, "", "Local address", [](const Event& e) { return S(e.laddr); }, "", 0},
     {"fd.lport", FieldType::kUint, "", "Local port", [](const Event& e) { return U(e.lport); }, "", 0},
     {"l7.target", FieldType::kString, "", "Normalized target: URL path with ids as {id}, SQL with literals as ?, a DNS name",

@@ -2,6 +2,8 @@
 // length): queries matched with responses by id; the first question's name and type, the
 // response code and the number of answers. Names are read with compression pointers, bounded
 // in length and in jumps.
+#include <arpa/inet.h>
+
 #include <deque>
 
 #include "protocols/protocol.h"
@@ -145,12 +147,30 @@ class DnsParser final : public Parser {
       r.status = flags & 0xf;
       r.error = r.status != 0;
       r.rows = be16(m, 6);  // answers
+      answers(m, end + 4, be16(m, 6), &r.addresses);
       r.end_ns = ts;
       r.response_bytes = wire;
       out->push_back(std::move(r));
       return;
     }
     stats_.orphans++;
+  }
+
+  // The A and AAAA records among the first `n` answers, which start at `pos`.
+  static void answers(std::string_view m, size_t pos, uint16_t n, std::vector<std::string>* out) {
+    std::string name;
+    for (uint16_t i = 0; i < n && out->size() < kMaxAnswers; i++) {
+      size_t end = 0;
+      if (!read_name(m, pos, &name, &end) || end + 10 > m.size()) return;
+      uint16_t type = be16(m, end), len = be16(m, end + 8);
+      size_t data = end + 10;
+      if (data + len > m.size()) return;
+      char text[INET6_ADDRSTRLEN];
+      if ((type == 1 && len == 4 && inet_ntop(AF_INET, m.data() + data, text, sizeof text)) ||
+          (type == 28 && len == 16 && inet_ntop(AF_INET6, m.data() + data, text, sizeof text)))
+        out->emplace_back(text);
+      pos = data + len;
+    }
   }
 
   Stream req_, resp_;

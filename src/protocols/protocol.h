@@ -31,7 +31,10 @@ struct Record {
   uint64_t request_bytes = 0, response_bytes = 0;
   int64_t rows = -1;       // rows returned or affected, where the protocol says (-1: unknown)
   bool no_response = false;  // the connection closed (or the parser gave up) before a response
+  std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
 };
+
+inline constexpr size_t kMaxAnswers = 16;
 
 inline constexpr size_t kMaxRaw = 256;
 // Bytes a side may hold while a message is incomplete; past it the side resyncs.

@@ -78,6 +78,8 @@ struct SourceOptions {
   uint32_t capture_bytes = 4096;
   // l7: TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
   bool tls = true;
+  // l7: an address a DNS answer gave for a name (the runner names remote addresses with them).
+  std::function<void(std::string_view address, std::string_view name)> learn_dns;
   // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
   // the raw record, its process header).
   std::vector<TracepointSpec> tracepoints;

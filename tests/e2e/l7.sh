@@ -41,7 +41,7 @@ nginx -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.err" || fail "nginx: $(cat "$
 redis-server --port $rport --bind 127.0.0.1 --save '' --daemonize no >"$tmp/redis.log" 2>&1 &
 bg_pid $!
 dnsmasq --no-daemon --port=$dport --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
-  --address=/example.test/10.9.8.7 >"$tmp/dnsmasq.log" 2>&1 &
+  --address=/example.test/10.9.8.7 --address=/web.local.test/127.0.0.1 >"$tmp/dnsmasq.log" 2>&1 &
 bg_pid $!
 # PostgreSQL refuses to run as root: its own user, its own data directory.
 mkdir -p "$tmp/pg" && chown postgres "$tmp/pg"
@@ -115,6 +115,9 @@ my_ -e 'selec oops' 2>/dev/null || true
 dig +short @127.0.0.1 -p $dport a.example.test >"$tmp/dig.out"
 dig @127.0.0.1 -p $dport nope.invalid >>"$tmp/dig.out" || true
 grep -q 10.9.8.7 "$tmp/dig.out" || fail "dig: $(cat "$tmp/dig.out")"
+# A name resolved, then its address used: the request reads with the name.
+dig +short @127.0.0.1 -p $dport web.local.test >>"$tmp/dig.out"
+curl -s -o /dev/null http://127.0.0.1:$hport/api/named
 sleep 2  # drained, and collected once more (once a second)
 
 python3 - "$tmp/trace.jsonl" "$tmp/curl.times" "$wrk_done" <<'PY' || fail "trace: $(head -c 3000 "$tmp/trace.jsonl")"
@@ -151,6 +154,9 @@ for role, comm in (("client", "curl"), ("server", "nginx")):
         bad.append("https %s: %s" % (role, t))
 if any(r["l7.tls"] for r in recs if r["l7.request"] == "/api/users/42?full=1"):
     bad.append("plain HTTP marked TLS")
+named = find("http", "client", "GET", "/api/named", "curl")
+if len(named) != 1 or named[0].get("fd.rname") != "web.local.test":
+    bad.append("the address web.local.test resolved to is not named: %s" % named)
 big = find("http", "client", "GET", "/big.bin", "curl")
 if big and big[0]["l7.response_bytes"] < 200000:
     bad.append("big.bin response bytes %d" % big[0]["l7.response_bytes"])

@@ -234,6 +234,8 @@ TEST(Dns, DatagramsAndStreamsMatchByIdWithRcodes) {
   EXPECT_EQ(rs[1].method, "A");
   EXPECT_EQ(rs[1].target, "www.example.test");
   EXPECT_EQ(rs[1].rows, 2);
+  EXPECT_EQ(rs[1].addresses, (std::vector<std::string>{"10.9.8.7", "10.9.8.8"})) << "the A answers";
+  EXPECT_TRUE(rs[0].addresses.empty());
   EXPECT_EQ(rs[1].start_ns, 1u);
   EXPECT_EQ(rs[1].end_ns, 4u);
   // The same over TCP: two-byte lengths, cut anywhere.
@@ -430,4 +432,21 @@ TEST(Mysql, GapsInRowsAreSkippedAndALostResponseWaitsForTheNextCommand) {
   EXPECT_TRUE(out[1].no_response);
   EXPECT_EQ(out[2].method, "PING");
   EXPECT_EQ(p->stats().resyncs, 1u);
+}
+
+#include "core/dns_names.h"
+
+TEST(DnsNames, LastAnswerWinsAndTheOldestIsForgotten) {
+  sightline::core::DnsNames names(2);
+  names.learn("10.0.0.1", "a.test");
+  names.learn("10.0.0.2", "b.test");
+  names.learn("10.0.0.1", "a2.test");  // answered again, for another name: the newest counts
+  EXPECT_EQ(names.find("10.0.0.1"), "a2.test");
+  names.learn("10.0.0.3", "c.test");   // full: the least recent (10.0.0.2) goes
+  EXPECT_EQ(names.find("10.0.0.2"), "");
+  EXPECT_EQ(names.find("10.0.0.3"), "c.test");
+  EXPECT_EQ(names.size(), 2u);
+  EXPECT_EQ(names.evicted(), 1u);
+  names.learn("", "x");
+  EXPECT_EQ(names.size(), 2u);
 }

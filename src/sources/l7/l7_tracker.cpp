@@ -127,6 +127,8 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
 }
 
 void L7Tracker::emit(Conn& c, const Record& r) {
+  if (learn_dns_)
+    for (const auto& a : r.addresses) learn_dns_(a, r.target);
   core::Event e = c.hdr;
   e.kind = core::EventKind::kRequest;
   e.ts_boot_ns = r.start_ns;

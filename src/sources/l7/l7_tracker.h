@@ -47,6 +47,8 @@ class L7Tracker {
   // process for metric labels (sources/aggregate.h keys).
   L7Tracker(std::function<void(core::Event&)> on_request, std::function<std::string(uint32_t)> process_key,
             size_t max_conns = kMaxConns);
+  // Told each address a DNS answer gives (before the request's event goes out).
+  void set_dns_learner(std::function<void(std::string_view, std::string_view)> f) { learn_dns_ = std::move(f); }
 
   // A record from the kernel: its header already decoded into `hdr` (process identity, time),
   // `data` the captured bytes.
@@ -98,6 +100,7 @@ class L7Tracker {
 
   std::function<void(core::Event&)> on_request_;
   std::function<std::string(uint32_t)> process_key_;
+  std::function<void(std::string_view, std::string_view)> learn_dns_;
   size_t max_conns_;
   std::list<Conn> lru_;  // most recent first
   std::unordered_map<Key, std::list<Conn>::iterator, KeyHash> conns_;
