@@ -110,6 +110,11 @@ server::Response render_metrics(const Runner& runner, const KindCounter& kinds, 
   w.family("sightline_process_table_overflows_total", "counter",
            "Processes not tracked because the process table was full");
   w.sample("sightline_process_table_overflows_total", runner.table().overflows());
+  w.family("sightline_dns_names", "gauge", "Remote addresses named from DNS answers (fd.rname)");
+  w.sample("sightline_dns_names", runner.dns_names().size());
+  w.family("sightline_dns_names_evicted_total", "counter",
+           "Address names forgotten to stay within the bound (8192), least recently answered first");
+  w.sample("sightline_dns_names_evicted_total", runner.dns_names().evicted());
 
   w.family("sightline_bpf_program_runs_total", "counter", "Times each BPF program ran (kernel statistics)");
   std::vector<std::tuple<std::string, std::string, uint64_t>> times;

@@ -59,6 +59,7 @@ class Runner : public sources::EventSink {
 
   const std::vector<RunningSource>& sources() const { return sources_; }
   const core::ProcessTable& table() const { return table_; }
+  const core::DnsNames& dns_names() const { return dns_names_; }
   const bpf::Features& features() const { return features_; }
 
   void on_event(core::Event& e) override;

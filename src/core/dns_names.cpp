@@ -12,10 +12,11 @@ void DnsNames::learn(std::string_view address, std::string_view name) {
   if (map_.size() >= max_) {
     map_.erase(lru_.back().first);
     lru_.pop_back();
-    evicted_++;
+    evicted_.fetch_add(1, std::memory_order_relaxed);
   }
   lru_.emplace_front(std::string(address), std::string(name));
   map_.emplace(lru_.front().first, lru_.begin());
+  size_.store(map_.size(), std::memory_order_relaxed);
 }
 
 std::string_view DnsNames::find(std::string_view address) const {

@@ -226,6 +226,7 @@ n=$(sum 'sightline_l7_requests_total\{comm="dnsmasq",protocol="dns",role="server
 grep -qE '^sightline_l7_request_duration_seconds_bucket\{comm="nginx",protocol="http",role="server",method="GET",target="/api/items/\{id\}",status="2xx",le="[^"]+"\} [1-9]' <<<"$metrics" \
   || fail "no latency histogram for nginx"
 [[ $(sum 'sightline_events_lost_total\{source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
+(( $(sum '^sightline_dns_names ') >= 2 )) || fail "the agent learnt no names from the DNS answers: $(grep dns_names <<<"$metrics")"
 grep -q 'sightline_l7_parser_resyncs_total{protocol="http"} 0' <<<"$metrics" || fail "http parser lost sync: $(grep "^sightline_l7_parser" <<<"$metrics")"
 map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
 python3 - "$map" "$wrk_done" <<'PY' || fail "service map: $map"
