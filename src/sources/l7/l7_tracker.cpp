@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/clock.h"
@@ -152,11 +153,13 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   e.lport = c.lport;
   e.rport = c.rport;
   stats_.requests++;
-  std::string status;
-  if (r.no_response) status = "none";
-  else if (c.proto == Protocol::kHttp) status = std::to_string(r.status / 100) + "xx";
-  else if (c.proto == Protocol::kDns) status = rcode_name(r.status);
-  else status = r.error ? "error" : "ok";
+  // The status class: no string is built per request (this runs for every one).
+  static constexpr std::string_view kHttpClass[] = {"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+  std::string_view status = r.no_response               ? "none"
+                            : c.proto == Protocol::kHttp ? kHttpClass[std::min(r.status < 0 ? 6 : r.status / 100, 6)]
+                            : c.proto == Protocol::kDns  ? rcode_name(r.status)
+                            : r.error                    ? "error"
+                                                         : "ok";
   account(c, r, status);
   if (on_request_) on_request_(e);
 }
