@@ -11,6 +11,8 @@ PKGS=(
   libdw-dev
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
+  # the embedded store (SQLite) and the exporters' compression (snappy: Prometheus remote-write)
+  libsqlite3-dev sqlite3 libsnappy-dev
   # tests and benchmarks: gtest, peers (libbpf-tools, bpftrace), helpers
   libgtest-dev libbenchmark-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
   # promtool (in Debian's prometheus package) lints the /metrics exposition

@@ -20,6 +20,8 @@
 #include "core/render.h"
 #include "sources/l7/l7_source.h"
 #include "sources/profile/profile_source.h"
+#include "store/query.h"
+#include "store/store.h"
 
 namespace sightline::agent {
 namespace {
@@ -75,64 +77,84 @@ SelfStats self_stats(uint64_t boot_wall_offset_s) {
   return s;
 }
 
-server::Response render_metrics(const Runner& runner, const KindCounter& kinds, const rules::Engine* engine,
-                                bool openmetrics) {
-  exporter::PromWriter w(openmetrics);
-  w.family("sightline_build_info", "gauge", "Sightline version; always 1");
-  w.sample("sightline_build_info", {{"version", SIGHTLINE_VERSION}}, 1);
+// Families built in place: one(name, type, help) starts one, add(labels, value) a series.
+class Families {
+ public:
+  explicit Families(std::vector<core::MetricFamily>* out) : out_(out) {}
+  Families& one(std::string name, core::MetricType type, std::string help) {
+    out_->push_back(core::MetricFamily{std::move(name), std::move(help), type});
+    return *this;
+  }
+  Families& add(core::Labels labels, double value) {
+    out_->back().series.push_back({std::move(labels), value});
+    return *this;
+  }
+  Families& add(double value) { return add({}, value); }
 
-  w.family("sightline_source_up", "gauge", "1 if the source is running, 0 if it could not start");
-  for (const auto& s : runner.sources()) w.sample("sightline_source_up", {{"source", s.name}}, s.running);
+ private:
+  std::vector<core::MetricFamily>* out_;
+};
+
+std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
+                                                const rules::Engine* engine, const store::Store* db) {
+  using core::MetricType;
+  std::vector<core::MetricFamily> out;
+  Families w(&out);
+  w.one("sightline_build_info", MetricType::kGauge, "Sightline version; always 1").add({{"version", SIGHTLINE_VERSION}}, 1);
+
+  w.one("sightline_source_up", MetricType::kGauge, "1 if the source is running, 0 if it could not start");
+  for (const auto& s : runner.sources()) w.add({{"source", s.name}}, s.running);
 
   std::vector<std::pair<std::string, sources::SourceStats>> stats;
   for (const auto& s : runner.sources())
     if (s.running) stats.emplace_back(s.name, s.source->stats());
 
-  w.family("sightline_events_total", "counter", "Events decoded and delivered, by source and kind");
+  w.one("sightline_events_total", MetricType::kCounter, "Events decoded and delivered, by source and kind");
   for (const auto& k : core::kinds()) {
     const auto* src = sources::source_for_kind(k.kind);
     bool running = false;
     for (const auto& s : runner.sources()) running |= s.running && src && s.name == src->name;
-    if (running) w.sample("sightline_events_total", {{"source", k.source}, {"kind", k.name}}, kinds.get(k.kind));
+    if (running)
+      w.add({{"source", std::string(k.source)}, {"kind", std::string(k.name)}}, static_cast<double>(kinds.get(k.kind)));
   }
-  w.family("sightline_events_lost_total", "counter",
-           "Events lost, by source and reason: ringbuf_full (kernel ring buffer had no room), "
-           "pairing_map_full (syscall enter/exit map full), decode_error (malformed record), "
-           "aggregation_map_full (an in-kernel aggregation map was full)");
+  w.one("sightline_events_lost_total", MetricType::kCounter,
+        "Events lost, by source and reason: ringbuf_full (kernel ring buffer had no room), "
+        "pairing_map_full (syscall enter/exit map full), decode_error (malformed record), "
+        "aggregation_map_full (an in-kernel aggregation map was full)");
   for (const auto& [name, st] : stats) {
-    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "ringbuf_full"}}, st.lost_ringbuf);
-    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "pairing_map_full"}}, st.lost_pairing);
-    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "decode_error"}}, st.decode_errors);
-    w.sample("sightline_events_lost_total", {{"source", name}, {"reason", "aggregation_map_full"}}, st.map_full);
+    w.add({{"source", name}, {"reason", "ringbuf_full"}}, static_cast<double>(st.lost_ringbuf));
+    w.add({{"source", name}, {"reason", "pairing_map_full"}}, static_cast<double>(st.lost_pairing));
+    w.add({{"source", name}, {"reason", "decode_error"}}, static_cast<double>(st.decode_errors));
+    w.add({{"source", name}, {"reason", "aggregation_map_full"}}, static_cast<double>(st.map_full));
   }
-  w.family("sightline_process_table_entries", "gauge", "Processes in the agent's process table");
-  w.sample("sightline_process_table_entries", runner.table().size());
-  w.family("sightline_process_table_overflows_total", "counter",
-           "Processes not tracked because the process table was full");
-  w.sample("sightline_process_table_overflows_total", runner.table().overflows());
-  w.family("sightline_dns_names", "gauge", "Remote addresses named from DNS answers (fd.rname)");
-  w.sample("sightline_dns_names", runner.dns_names().size());
-  w.family("sightline_dns_names_evicted_total", "counter",
-           "Address names forgotten to stay within the bound (8192), least recently answered first");
-  w.sample("sightline_dns_names_evicted_total", runner.dns_names().evicted());
+  w.one("sightline_process_table_entries", MetricType::kGauge, "Processes in the agent's process table")
+      .add(static_cast<double>(runner.table().size()));
+  w.one("sightline_process_table_overflows_total", MetricType::kCounter,
+        "Processes not tracked because the process table was full")
+      .add(static_cast<double>(runner.table().overflows()));
+  w.one("sightline_dns_names", MetricType::kGauge, "Remote addresses named from DNS answers (fd.rname)")
+      .add(static_cast<double>(runner.dns_names().size()));
+  w.one("sightline_dns_names_evicted_total", MetricType::kCounter,
+        "Address names forgotten to stay within the bound (8192), least recently answered first")
+      .add(static_cast<double>(runner.dns_names().evicted()));
 
-  w.family("sightline_bpf_program_runs_total", "counter", "Times each BPF program ran (kernel statistics)");
+  w.one("sightline_bpf_program_runs_total", MetricType::kCounter, "Times each BPF program ran (kernel statistics)");
   std::vector<std::tuple<std::string, std::string, uint64_t>> times;
   for (const auto& s : runner.sources()) {
     if (!s.running) continue;
     for (const auto& p : s.source->program_stats()) {
-      w.sample("sightline_bpf_program_runs_total", {{"source", s.name}, {"program", p.name}}, p.run_count);
+      w.add({{"source", s.name}, {"program", p.name}}, static_cast<double>(p.run_count));
       times.emplace_back(s.name, p.name, p.run_time_ns);
     }
   }
-  w.family("sightline_bpf_program_run_seconds_total", "counter",
-           "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
-  for (const auto& [src, prog, ns] : times)
-    w.sample("sightline_bpf_program_run_seconds_total", {{"source", src}, {"program", prog}}, ns / 1e9);
+  w.one("sightline_bpf_program_run_seconds_total", MetricType::kCounter,
+        "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
+  for (const auto& [src, prog, ns] : times) w.add({{"source", src}, {"program", prog}}, static_cast<double>(ns) / 1e9);
 
   // Sources may share a family (sightline_series_overflow_total): one HELP/TYPE, all series.
   std::vector<core::MetricFamily> families;
   if (engine) engine->metrics(families);
+  if (db) db->metrics(families);
   runner.visit_metrics([&](const core::MetricFamily& f) {
     for (auto& have : families)
       if (have.name == f.name) {
@@ -141,20 +163,40 @@ server::Response render_metrics(const Runner& runner, const KindCounter& kinds, 
       }
     families.push_back(f);
   });
-  for (const auto& f : families) w.write(f);
+  for (auto& f : families) out.push_back(std::move(f));
 
   SelfStats self = self_stats((core::now_wall_ns() - core::now_boot_ns()) / 1000000000ULL);
-  w.family("process_cpu_seconds_total", "counter", "User and system CPU time of the agent");
-  w.sample("process_cpu_seconds_total", self.cpu_seconds);
-  w.family("process_resident_memory_bytes", "gauge", "Resident memory of the agent");
-  w.sample("process_resident_memory_bytes", self.rss_bytes);
-  w.family("process_virtual_memory_bytes", "gauge", "Virtual memory of the agent");
-  w.sample("process_virtual_memory_bytes", self.vsize_bytes);
-  w.family("process_open_fds", "gauge", "Open file descriptors of the agent");
-  w.sample("process_open_fds", self.open_fds);
-  w.family("process_start_time_seconds", "gauge", "Start time of the agent, seconds since the epoch");
-  w.sample("process_start_time_seconds", self.start_time_seconds);
+  w.one("process_cpu_seconds_total", MetricType::kCounter, "User and system CPU time of the agent").add(self.cpu_seconds);
+  w.one("process_resident_memory_bytes", MetricType::kGauge, "Resident memory of the agent").add(self.rss_bytes);
+  w.one("process_virtual_memory_bytes", MetricType::kGauge, "Virtual memory of the agent").add(self.vsize_bytes);
+  w.one("process_open_fds", MetricType::kGauge, "Open file descriptors of the agent").add(self.open_fds);
+  w.one("process_start_time_seconds", MetricType::kGauge, "Start time of the agent, seconds since the epoch")
+      .add(self.start_time_seconds);
+  return out;
+}
+
+server::Response render_metrics(const std::vector<core::MetricFamily>& families, bool openmetrics) {
+  exporter::PromWriter w(openmetrics);
+  for (const auto& f : families) w.write(f);
   return server::Response{200, w.content_type(), w.finish()};
+}
+
+// Flattened samples for the store: labels as a JSON object.
+std::vector<store::SampleRow> sample_rows(const std::vector<core::MetricFamily>& families) {
+  std::vector<store::SampleRow> rows;
+  for (const auto& f : families)
+    exporter::for_each_sample(f, [&](std::string_view name, const core::Labels& labels, double v) {
+      store::SampleRow r{std::string(name), "{", v};
+      for (size_t i = 0; i < labels.size(); i++) {
+        if (i) r.labels_json += ',';
+        core::append_json_string(r.labels_json, labels[i].first);
+        r.labels_json += ':';
+        core::append_json_string(r.labels_json, labels[i].second);
+      }
+      r.labels_json += '}';
+      rows.push_back(std::move(r));
+    });
+  return rows;
 }
 
 }  // namespace
@@ -168,6 +210,23 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   runner.set_process_labels(config.process_labels);
   size_t seeded = runner.seed_processes();
   spdlog::info("process table seeded with {} processes from /proc", seeded);
+
+  // The store first: alerts and events go to it from the first one.
+  std::unique_ptr<store::Store> db;
+  if (config.store.enabled) {
+    store::StoreOptions so;
+    so.path = config.store.path;
+    so.max_age_s = config.store.retention_s;
+    so.max_bytes = config.store.max_bytes;
+    for (const auto& k : config.store.kinds)
+      if (const auto* d = core::find_kind(k)) so.kinds.push_back(d->kind);
+    if (auto st = store::Store::open(so, &db); !st) {
+      spdlog::error("store: {} (store.enabled: false runs without it)", st.message());
+      return 1;
+    }
+    runner.add_sink(db.get());
+    spdlog::info("store: {} (retention {} s, at most {} MiB)", so.path, so.max_age_s, so.max_bytes >> 20);
+  }
 
   // Rules: a bad rule file stops the start, like a bad configuration.
   std::unique_ptr<rules::Engine> engine;
@@ -188,6 +247,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     rules::AlertOutputs outs{config.rules.stdout_alerts, config.rules.json_file, config.rules.webhook,
                              config.rules.alertmanager};
+    if (db) outs.listener = [d = db.get()](const core::Alert& a) { d->add_alert(a); };
     rules::Limits limits;
     limits.rate_per_s = config.rules.rate_per_rule;
     engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);
@@ -245,7 +305,40 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   server::HttpServer http;
   http.set_token(config.api_token);
   http.get("/metrics", [&](const server::Request& req) {
-    return render_metrics(runner, kinds, engine.get(), exporter::wants_openmetrics(req.accept));
+    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get()),
+                          exporter::wants_openmetrics(req.accept));
+  });
+  // Read-only SQL on the store: ?sql=SELECT...&format=json|csv&limit=N (at most 100000 rows,
+  // 10 s). A bad statement is a 400 with the reason.
+  http.get("/api/v1/query", [&](const server::Request& req) {
+    auto text = [](int code, std::string msg) {
+      return server::Response{code, "application/json", "{\"error\":" + [&] {
+        std::string j;
+        core::append_json_string(j, msg);
+        return j;
+      }() + "}\n"};
+    };
+    if (!db) return text(404, "the store is off (store.enabled: false)");
+    auto it = req.params.find("sql");
+    if (it == req.params.end() || it->second.empty()) return text(400, "sql: missing (?sql=SELECT ...)");
+    store::QueryOptions qo;
+    qo.path = db->options().path;
+    qo.max_rows = 10000;
+    if (auto l = req.params.find("limit"); l != req.params.end()) {
+      char* end;
+      unsigned long long n = strtoull(l->second.c_str(), &end, 10);
+      if (*end || n == 0 || n > 100000) return text(400, "limit: a whole number from 1 to 100000");
+      qo.max_rows = n;
+    }
+    std::string format = req.params.count("format") ? req.params.at("format") : "json";
+    if (format != "json" && format != "csv") return text(400, "format: json or csv");
+    store::QueryResult r;
+    if (auto st = store::run_query(qo, it->second, &r); !st) return text(st.err() == ETIMEDOUT ? 408 : 400, st.message());
+    if (format == "csv") return server::Response{200, "text/csv; charset=utf-8", store::format_csv(r)};
+    return server::Response{200, "application/json", store::format_json(r)};
+  });
+  http.get("/api/v1/schema", [&](const server::Request&) {
+    return server::Response{200, "application/json", store::schema_json()};
   });
   // The continuous profile of the last N seconds (default 60, at most 600): folded stacks, or
   // ?format=svg for a flame graph.
@@ -319,8 +412,26 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   else
     spdlog::warn("could not drop capabilities: {}", st.message());
 
+  // The store's periodic inputs: the agent's metrics, and finished minutes of the profile.
+  uint64_t last_sample_ns = 0, last_minute = core::now_wall_ns() / 60000000000ULL;
+  auto feed_store = [&] {
+    uint64_t now = core::now_wall_ns();
+    if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
+      last_sample_ns = now;
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get())));
+    }
+    if (config.store.profiles)
+      for (const auto& s : runner.sources())
+        if (s.running && s.name == "profile")
+          for (auto& [minute, folded] : static_cast<const sources::ProfileSource*>(s.source.get())->finished_minutes(last_minute)) {
+            db->add_profile(minute, std::move(folded));
+            last_minute = minute;
+          }
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
+    if (db) feed_store();
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {
@@ -354,6 +465,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
                  st.lost_pairing);
   }
   runner.stop_all();
+  if (db) {
+    auto st = db->stats();
+    db.reset();  // commits what is queued
+    spdlog::info("store: {} rows dropped (queue full), {} batches", st.rows_dropped, st.batches);
+  }
   return 0;
 }
 

@@ -7,7 +7,9 @@
 #include <set>
 #include <sstream>
 
+#include "core/schema.h"
 #include "sources/source.h"
+#include "core/units.h"
 
 namespace sightline::agent {
 namespace {
@@ -132,6 +134,20 @@ std::string default_config_yaml() {
     << "  json_file: \"\"\n"
     << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
     << "  alertmanager: \"\"  # http://127.0.0.1:9093\n"
+    << "# The embedded store: events, alerts, metric samples and profiles in one SQLite file,\n"
+    << "# read with `sightline query` or GET /api/v1/query. Kinds: " << [] {
+         std::string k;
+         for (const auto& d : core::kinds()) k += (k.empty() ? "" : ", ") + std::string(d.name);
+         return k;
+       }() << ".\n"
+    << "store:\n"
+    << "  enabled: true\n"
+    << "  path: " << c.store.path << "\n"
+    << "  retention: 7d      # rows older than this are deleted (s, m, h, d, w)\n"
+    << "  max_size: 1GiB     # the file stays under this; the oldest rows go first\n"
+    << "  kinds: [exec, exit, tcp, syscall, request, uprobe]  # add open, fork to keep those too\n"
+    << "  metrics_interval: 15s  # the agent's /metrics sampled into the store\n"
+    << "  profiles: true     # the continuous CPU profile, per minute (profile source)\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -179,7 +195,8 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return {};
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
-                                     "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources"};
+                                     "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
+                                     "store"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -264,6 +281,42 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     for (const auto* url : {&rc.webhook, &rc.alertmanager})
       if (!url->empty() && !url->starts_with("http://"))
         return core::Status::error(EINVAL, where(origin, r) + ": rules: '" + *url + "' is not an http:// URL");
+  }
+  if (YAML::Node st = root["store"]) {
+    if (auto e = unknown_keys(origin, st, "store", {"enabled", "path", "retention", "max_size", "kinds",
+                                                    "metrics_interval", "profiles"});
+        !e)
+      return e;
+    StoreConfig& sc = c.store;
+    if (auto e = get<bool>(origin, st, "enabled", "store", &sc.enabled); !e) return e;
+    if (auto e = get<bool>(origin, st, "profiles", "store", &sc.profiles); !e) return e;
+    if (auto e = get<std::string>(origin, st, "path", "store", &sc.path); !e) return e;
+    if (sc.path.empty()) return core::Status::error(EINVAL, where(origin, st) + ": store.path: empty");
+    auto value = [&](const char* key, auto parse, uint64_t* out) -> core::Status {
+      YAML::Node n = st[key];
+      if (!n) return {};
+      if (!n.IsScalar()) return core::Status::error(EINVAL, where(origin, n) + ": store." + key + ": expected a scalar");
+      if (auto e = parse(n.Scalar(), out); !e)
+        return core::Status::error(EINVAL, where(origin, n) + ": store." + key + ": " + e.message());
+      return {};
+    };
+    if (auto e = value("retention", core::parse_duration, &sc.retention_s); !e) return e;
+    if (auto e = value("max_size", core::parse_size, &sc.max_bytes); !e) return e;
+    if (sc.max_bytes && sc.max_bytes < (1u << 20))
+      return core::Status::error(EINVAL, where(origin, st["max_size"]) + ": store.max_size: at least 1MiB (0: no bound)");
+    uint64_t interval = sc.metrics_interval_s;
+    if (auto e = value("metrics_interval", core::parse_duration, &interval); !e) return e;
+    if (interval > 86400)
+      return core::Status::error(EINVAL, where(origin, st["metrics_interval"]) + ": store.metrics_interval: at most 1d (0: off)");
+    sc.metrics_interval_s = static_cast<uint32_t>(interval);
+    if (auto e = get_strings(origin, st, "kinds", "store", &sc.kinds); !e) return e;
+    for (const auto& k : sc.kinds)
+      if (!core::find_kind(k)) {
+        std::set<std::string> names;
+        for (const auto& d : core::kinds()) names.insert(std::string(d.name));
+        return core::Status::error(EINVAL, where(origin, st["kinds"]) + ": store.kinds: '" + k +
+                                               "' is not an event kind (one of: " + join(names) + ")");
+      }
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;

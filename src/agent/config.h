@@ -49,6 +49,18 @@ struct RulesConfig {
   std::string json_file, webhook, alertmanager;
 };
 
+// The embedded SQLite store (sightline query).
+struct StoreConfig {
+  bool enabled = true;
+  std::string path = "/var/lib/sightline/sightline.db";
+  uint64_t retention_s = 7 * 86400;  // rows older are deleted
+  uint64_t max_bytes = 1ULL << 30;   // the file stays under this, oldest rows going first
+  // Event kinds kept. open and fork are the frequent ones: add them to keep every file open.
+  std::vector<std::string> kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
+  uint32_t metrics_interval_s = 15;  // the agent's metrics are sampled into the store this often
+  bool profiles = true;              // the continuous profile, per minute
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -62,6 +74,7 @@ struct AgentConfig {
   std::vector<UprobeConfig> uprobes;            // the uprobe source runs when there are some
   std::vector<TracepointConfig> tracepoints;    // the tracepoint source runs when there are some
   RulesConfig rules;
+  StoreConfig store;
 };
 
 AgentConfig default_config();

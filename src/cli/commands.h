@@ -74,6 +74,17 @@ int rules_list(const std::vector<std::string>& files, bool with_defaults, bool j
 // Runs only the sources the rules need and prints alerts (text, or JSON lines).
 int rules_run(const std::vector<std::string>& files, bool with_defaults, bool json, double duration_s);
 
+struct QueryArgs {
+  std::string sql;
+  std::string db;      // the store's file; empty: from --config or the default
+  std::string config;
+  std::string format = "table";  // table, csv, json
+  size_t limit = 10000;
+  double timeout_s = 10;
+  bool schema = false;
+};
+int query(const QueryArgs& args);
+
 int doctor();
 int schema(bool json);
 

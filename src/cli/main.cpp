@@ -191,6 +191,28 @@ int main(int argc, char** argv) {
   auto* schema_cmd = app.add_subcommand("schema", "List every event kind and field");
   schema_cmd->add_flag("--json", schema_json, "As JSON");
 
+  cli::QueryArgs qargs;
+  auto* query_cmd = app.add_subcommand(
+      "query", "Read-only SQL on the agent's store (events, alerts, metrics, profiles)");
+  query_cmd->footer(
+      "\nExamples:\n"
+      "  sightline query --schema                         every table and column\n"
+      "  sightline query \"SELECT proc_name, count(*) FROM exec GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n"
+      "  sightline query \"SELECT l7_target, count(*), avg(l7_latency)/1e6 AS ms FROM request\n"
+      "                   WHERE l7_protocol = 'http' GROUP BY 1\"\n"
+      "  sightline query --format csv \"SELECT datetime(time/1e9,'unixepoch'), rule, output FROM alerts\"\n"
+      "Times are ns since the epoch. Statements that write are refused.");
+  query_cmd->add_option("sql", qargs.sql, "One SELECT statement");
+  query_cmd->add_flag("--schema", qargs.schema, "Describe every table and column");
+  query_cmd->add_option("--db", qargs.db, "The store's file (default: store.path of the configuration)");
+  query_cmd->add_option("-c,--config", qargs.config, "Agent configuration to take store.path from")
+      ->check(CLI::ExistingFile);
+  query_cmd->add_option("-f,--format", qargs.format, "table, csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+  query_cmd->add_option("--limit", qargs.limit, "Rows returned at most")->check(CLI::Range(1, 10000000));
+  query_cmd->add_option("--timeout", qargs.timeout_s, "Seconds before the statement is stopped")
+      ->check(CLI::Range(0.001, 3600.0));
+
   auto* config_cmd = app.add_subcommand("config", "Check a configuration file, or print the defaults");
   config_cmd->require_subcommand(1);
   std::string check_path;
@@ -204,6 +226,7 @@ int main(int argc, char** argv) {
   cli::install_signal_handlers();
 
   if (*doctor_cmd) return cli::doctor();
+  if (*query_cmd) return cli::query(qargs);
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
   if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);
   if (*run_cmd) return cli::rules_run(rule_files, !no_defaults, rules_json, rules_duration);

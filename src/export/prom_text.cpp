@@ -143,4 +143,27 @@ void PromWriter::write(const core::MetricFamily& f) {
   }
 }
 
+void for_each_sample(const core::MetricFamily& f,
+                     const std::function<void(std::string_view, const core::Labels&, double)>& fn) {
+  if (f.type != core::MetricType::kHistogram) {
+    for (const auto& s : f.series) fn(f.name, s.labels, s.value);
+    return;
+  }
+  std::string bucket = f.name + "_bucket", sum = f.name + "_sum", count = f.name + "_count";
+  for (const auto& s : f.series) {
+    core::Labels l = s.labels;
+    l.emplace_back("le", "");
+    char le[32];
+    for (uint64_t b : f.bounds) {
+      snprintf(le, sizeof le, "%.9g", static_cast<double>(b) * f.scale);
+      l.back().second = le;
+      fn(bucket, l, static_cast<double>(s.hist.count_below(b)));
+    }
+    l.back().second = "+Inf";
+    fn(bucket, l, static_cast<double>(s.hist.count()));
+    fn(sum, s.labels, static_cast<double>(s.hist.sum()) * f.scale);
+    fn(count, s.labels, static_cast<double>(s.hist.count()));
+  }
+}
+
 }  // namespace sightline::exporter

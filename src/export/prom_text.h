@@ -2,6 +2,7 @@
 // it: families with HELP and TYPE, escaped labels.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -39,6 +40,12 @@ class PromWriter {
   bool openmetrics_;
   std::string out_;
 };
+
+// Every sample of a family as Prometheus names it: counters and gauges as themselves,
+// histograms as NAME_bucket{...,le="..."} (cumulative, +Inf last), NAME_sum and NAME_count.
+// What the text writer prints, for the exporters and the store.
+void for_each_sample(const core::MetricFamily& f,
+                     const std::function<void(std::string_view name, const core::Labels& labels, double value)>& fn);
 
 // Escapes a label value (backslash, double quote, newline).
 void append_label_value(std::string& out, std::string_view v);

@@ -139,6 +139,32 @@ void Engine::deliver(const Rule& r, const core::Event& e) {
     fired_[{r.name, std::string(priority_name(r.priority))}]++;
   }
   std::string json = alert_json(r, e, output, ancestry);
+  if (out_.listener) {
+    core::Alert a;
+    a.time_ns = e.ts_wall_ns;
+    a.rule = r.name;
+    a.priority = priority_name(r.priority);
+    a.output = output;
+    a.tags_json = "[";
+    for (size_t i = 0; i < r.tags.size(); i++) {
+      if (i) a.tags_json += ',';
+      core::append_json_string(a.tags_json, r.tags[i]);
+    }
+    a.tags_json += ']';
+    a.ancestry_json = "[";
+    for (size_t i = 0; i < ancestry.size(); i++) {
+      if (i) a.ancestry_json += ',';
+      core::append_json_string(a.ancestry_json, ancestry[i]);
+    }
+    a.ancestry_json += ']';
+    a.kind = core::kind_def(e.kind).name;
+    a.pid = e.pid;
+    a.proc_name = e.comm;
+    a.container_id = e.container_id;
+    core::append_event_json(a.event_json, e);
+    a.json = json;
+    out_.listener(a);
+  }
   if (out_.stdout_text) {
     std::string t;
     core::append_rfc3339(t, e.ts_wall_ns);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/alert.h"
 #include "core/metrics.h"
 #include "core/process_table.h"
 #include "rules/ruleset.h"
@@ -28,6 +30,9 @@ struct AlertOutputs {
   std::string json_file;     // append JSON lines
   std::string webhook;       // http://host:port/path: POST one JSON alert
   std::string alertmanager;  // http://host:port: POST /api/v2/alerts
+  // Called (on the polling thread) with every alert delivered: the store, the log exporters.
+  // Must not block.
+  std::function<void(const core::Alert&)> listener;
 };
 
 struct Limits {

@@ -152,3 +152,24 @@ TEST(Config, Tracepoints) {
   e = error_of("tracepoints:\n  - {event: a:b, count_by: x, hist: y}\n");
   EXPECT_NE(e.find("set one of count_by or hist"), std::string::npos) << e;
 }
+
+TEST(Config, Store) {
+  AgentConfig c;
+  auto st = parse_config("store:\n  path: /tmp/x.db\n  retention: 2d\n  max_size: 256MiB\n  kinds: [exec, open]\n"
+                         "  metrics_interval: 1m\n",
+                         "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(c.store.path, "/tmp/x.db");
+  EXPECT_EQ(c.store.retention_s, 2u * 86400);
+  EXPECT_EQ(c.store.max_bytes, 256ULL << 20);
+  EXPECT_EQ(c.store.kinds, (std::vector<std::string>{"exec", "open"}));
+  EXPECT_EQ(c.store.metrics_interval_s, 60u);
+  std::string e = error_of("store:\n  retention: 7 days\n");
+  EXPECT_NE(e.find("agent.yaml:2:14: store.retention"), std::string::npos) << e;
+  e = error_of("store:\n  max_size: 10KB\n");
+  EXPECT_NE(e.find("store.max_size: at least 1MiB"), std::string::npos) << e;
+  e = error_of("store:\n  kinds: [exec, opne]\n");
+  EXPECT_NE(e.find("store.kinds: 'opne' is not an event kind"), std::string::npos) << e;
+  e = error_of("store:\n  pth: x\n");
+  EXPECT_NE(e.find("unknown key 'store.pth'"), std::string::npos) << e;
+}

@@ -209,6 +209,21 @@ class ProfileSourceImpl final : public ProfileSource {
     return out;
   }
 
+  std::vector<std::pair<uint64_t, std::string>> finished_minutes(uint64_t after) const override {
+    uint64_t now_minute = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count()) / 60;
+    std::lock_guard lock(recent_mu_);
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (const auto& m : recent_) {
+      if (m.minute <= after || m.minute >= now_minute) continue;
+      std::string text;
+      for (const auto& [stack, n] : m.stacks) text += stack + " " + std::to_string(n) + "\n";
+      out.emplace_back(m.minute, std::move(text));
+    }
+    return out;
+  }
+
   // One record of the ring: a sample with its user stack, unwound now, while the process
   // and its mappings are there.
   bool on_sample(const void* data, size_t size) {

@@ -33,6 +33,9 @@ class ProfileSource : public Source {
   static constexpr size_t kRecentMinutes = 10;
   static constexpr size_t kStacksPerMinute = 5000;
   virtual std::string recent_folded(uint64_t seconds) const = 0;
+  // Whole minutes (unix time / 60) after `after` that are over, each as folded stacks, oldest
+  // first: what the store keeps.
+  virtual std::vector<std::pair<uint64_t, std::string>> finished_minutes(uint64_t after) const = 0;
 };
 
 std::unique_ptr<Source> make_profile_source();

@@ -1,0 +1,48 @@
+// Read-only SQL on the embedded store: a connection of its own opened read-only, statements
+// that only read (an authorizer refuses writes, ATTACH and PRAGMAs that change state), a time
+// limit and a row limit. `sightline query` and GET /api/v1/query use it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sightline::store {
+
+struct QueryOptions {
+  std::string path;             // the store's file
+  uint32_t timeout_ms = 10000;  // the statement is interrupted past this
+  size_t max_rows = 10000;      // rows beyond are not returned (truncated = true)
+};
+
+struct QueryCell {
+  enum Type : uint8_t { kNull, kInt, kReal, kText } type = kNull;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<QueryCell>> rows;
+  bool truncated = false;
+  double seconds = 0;
+};
+
+core::Status run_query(const QueryOptions& opts, std::string_view sql, QueryResult* out);
+
+// Renderings: an aligned text table, RFC 4180 CSV with a header, JSON
+// {"columns":[...],"rows":[[...]],"truncated":false,"seconds":0.001}.
+std::string format_table(const QueryResult& r);
+std::string format_csv(const QueryResult& r);
+std::string format_json(const QueryResult& r);
+
+// Every table and column, from the schema table (what `sightline query --schema` prints), as
+// text or as JSON {"tables":[{"name","doc","columns":[{"name","type","doc"}]}]}.
+std::string schema_text();
+std::string schema_json();
+
+}  // namespace sightline::store

@@ -1,0 +1,459 @@
+#include "store/store.h"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <variant>
+
+#include "core/clock.h"
+
+namespace sightline::store {
+
+std::string table_name(size_t index) {
+  if (index < kAlertsIndex) return std::string(core::kinds()[index].name);
+  if (index == kAlertsIndex) return "alerts";
+  if (index == kSamplesIndex) return "metric_samples";
+  return "profiles";
+}
+
+struct Store::Item {
+  struct Samples {
+    uint64_t time_ns;
+    std::vector<SampleRow> rows;
+  };
+  struct Profile {
+    uint64_t minute;
+    std::string folded;
+  };
+  std::variant<core::Record, core::Alert, Samples, Profile> v;
+};
+
+struct Store::Statements {
+  sqlite3_stmt* insert[static_cast<size_t>(core::EventKind::kCount)] = {};
+  sqlite3_stmt* alert = nullptr;
+  sqlite3_stmt* series_find = nullptr;
+  sqlite3_stmt* series_add = nullptr;
+  sqlite3_stmt* sample = nullptr;
+  sqlite3_stmt* profile = nullptr;
+  ~Statements() {
+    for (auto* s : insert) sqlite3_finalize(s);
+    for (auto* s : {alert, series_find, series_add, sample, profile}) sqlite3_finalize(s);
+  }
+};
+
+namespace {
+
+core::Status exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "unknown error";
+    sqlite3_free(err);
+    return core::Status::error(EIO, m + " (in: " + sql.substr(0, 80) + ")");
+  }
+  return {};
+}
+
+int64_t query_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  int64_t v = 0;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+    v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return v;
+}
+
+// The DDL of one kind's table: a column per field, typed as the record stores it.
+std::string kind_table_sql(const core::KindDef& k) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + std::string(k.name) + " (";
+  bool first = true;
+  auto col = [&](const core::FieldDef& f) {
+    sql += first ? "" : ", ";
+    first = false;
+    sql += core::column_name(f.name);
+    sql += core::column_type(f.type) == core::ColumnType::kText ? " TEXT" : " INTEGER";
+  };
+  for (const auto& f : core::common_fields()) col(f);
+  for (const auto& f : k.fields) col(f);
+  sql += ");\nCREATE INDEX IF NOT EXISTS " + std::string(k.name) + "_time ON " + std::string(k.name) +
+         " (evt_time);\n";
+  return sql;
+}
+
+uint64_t now_ns() { return core::now_wall_ns(); }
+
+}  // namespace
+
+Store::Store(StoreOptions opts) : opts_(std::move(opts)) {
+  for (auto k : opts_.kinds) wanted_[static_cast<size_t>(k)] = true;
+}
+
+core::Status Store::open(const StoreOptions& opts, std::unique_ptr<Store>* out) {
+  std::unique_ptr<Store> s(new Store(opts));
+  if (auto st = s->init(); !st) return st;
+  s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
+  *out = std::move(s);
+  return {};
+}
+
+core::Status Store::init() {
+  std::filesystem::path p(opts_.path);
+  std::error_code ec;
+  if (p.has_parent_path()) {
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) return core::Status::error(ec.value(), p.parent_path().string() + ": cannot create: " + ec.message());
+  }
+  int rc = sqlite3_open_v2(opts_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK)
+    return core::Status::error(EIO, opts_.path + ": cannot open: " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)));
+  chmod(opts_.path.c_str(), 0600);  // events name files, commands and peers: root's to read
+  sqlite3_busy_timeout(db_, 5000);
+  // auto_vacuum must be set before the first table: deleted pages then go back to the file
+  // system (incremental_vacuum), so the size bound is a bound on disk.
+  std::string ddl =
+      "PRAGMA auto_vacuum = INCREMENTAL;\n"
+      "PRAGMA journal_mode = WAL;\n"
+      "PRAGMA synchronous = NORMAL;\n"
+      "PRAGMA journal_size_limit = 67108864;\n"
+      "BEGIN;\n";
+  for (const auto& k : core::kinds()) ddl += kind_table_sql(k);
+  ddl +=
+      "CREATE TABLE IF NOT EXISTS alerts (time INTEGER, rule TEXT, priority TEXT, output TEXT, tags TEXT, "
+      "ancestry TEXT, evt_type TEXT, proc_pid INTEGER, proc_name TEXT, container_id TEXT, event TEXT);\n"
+      "CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time);\n"
+      "CREATE TABLE IF NOT EXISTS metric_series (id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL, "
+      "UNIQUE (name, labels));\n"
+      "CREATE TABLE IF NOT EXISTS metric_samples (time INTEGER, series_id INTEGER, value REAL);\n"
+      "CREATE INDEX IF NOT EXISTS metric_samples_time ON metric_samples (time);\n"
+      "CREATE VIEW IF NOT EXISTS metrics AS SELECT s.time AS time, m.name AS name, m.labels AS labels, "
+      "s.value AS value FROM metric_samples s JOIN metric_series m ON m.id = s.series_id;\n"
+      "CREATE TABLE IF NOT EXISTS profiles (time INTEGER, stack TEXT, samples INTEGER);\n"
+      "CREATE INDEX IF NOT EXISTS profiles_time ON profiles (time);\n"
+      "COMMIT;\n";
+  if (auto st = exec(db_, ddl); !st) return core::Status::error(EIO, opts_.path + ": " + st.message());
+
+  stmts_ = std::make_unique<Statements>();
+  auto prep = [&](const std::string& sql, sqlite3_stmt** s) -> core::Status {
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, s, nullptr) != SQLITE_OK)
+      return core::Status::error(EIO, opts_.path + ": " + sqlite3_errmsg(db_) +
+                                          " (the file may be from another version of sightline: move it away)");
+    return {};
+  };
+  for (const auto& k : core::kinds()) {
+    size_t n = core::common_fields().size() + k.fields.size();
+    std::string sql = "INSERT INTO " + std::string(k.name) + " VALUES (";
+    for (size_t i = 0; i < n; i++) sql += i ? ",?" : "?";
+    sql += ")";
+    if (auto st = prep(sql, &stmts_->insert[static_cast<size_t>(k.kind)]); !st) return st;
+  }
+  if (auto st = prep("INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?)", &stmts_->alert); !st) return st;
+  if (auto st = prep("SELECT id FROM metric_series WHERE name = ? AND labels = ?", &stmts_->series_find); !st)
+    return st;
+  if (auto st = prep("INSERT INTO metric_series (name, labels) VALUES (?, ?)", &stmts_->series_add); !st) return st;
+  if (auto st = prep("INSERT INTO metric_samples VALUES (?, ?, ?)", &stmts_->sample); !st) return st;
+  if (auto st = prep("INSERT INTO profiles VALUES (?, ?, ?)", &stmts_->profile); !st) return st;
+  stats_.file_bytes = static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
+  return {};
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  stmts_.reset();
+  if (db_) {
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_close_v2(db_);
+  }
+}
+
+bool Store::push(Item&& item, size_t bytes) {
+  std::lock_guard lock(mu_);
+  if (stopping_ || queue_.size() >= opts_.queue_rows || queue_bytes_ + bytes > opts_.queue_bytes) {
+    stats_.rows_dropped++;
+    return false;
+  }
+  queue_.push_back(std::move(item));
+  queue_bytes_ += bytes;
+  pushed_++;
+  // The writer wakes for a full batch or its timer, not for each row.
+  if (queue_.size() == 4096) cv_.notify_one();
+  return true;
+}
+
+void Store::on_event(core::Event& e) {
+  size_t k = static_cast<size_t>(e.kind);
+  if (k >= static_cast<size_t>(core::EventKind::kCount) || !wanted_[k]) return;
+  Item item;
+  core::Record& r = item.v.emplace<core::Record>();
+  core::make_record(e, &r);
+  size_t bytes = r.bytes();
+  push(std::move(item), bytes);
+}
+
+void Store::add_alert(const core::Alert& a) {
+  size_t bytes = sizeof a + a.output.size() + a.event_json.size() + a.ancestry_json.size() + a.tags_json.size();
+  core::Alert copy = a;
+  copy.json.clear();  // the columns hold it all
+  push(Item{std::move(copy)}, bytes);
+}
+
+void Store::add_samples(uint64_t time_ns, std::vector<SampleRow> samples) {
+  size_t bytes = 0;
+  for (const auto& s : samples) bytes += sizeof s + s.name.size() + s.labels_json.size();
+  push(Item{Item::Samples{time_ns, std::move(samples)}}, bytes);
+}
+
+void Store::add_profile(uint64_t minute, std::string folded) {
+  size_t bytes = folded.size();
+  push(Item{Item::Profile{minute, std::move(folded)}}, bytes);
+}
+
+void Store::flush() {
+  std::unique_lock lock(mu_);
+  uint64_t want = pushed_;
+  flush_now_ = true;
+  cv_.notify_one();
+  done_cv_.wait(lock, [&] { return written_seq_ >= want || writer_.get_id() == std::thread::id(); });
+}
+
+void Store::enforce_retention() {
+  std::unique_lock lock(mu_);
+  retention_now_ = true;
+  uint64_t want = pushed_;
+  cv_.notify_one();
+  done_cv_.wait(lock, [&] { return (written_seq_ >= want && !retention_now_); });
+}
+
+StoreStats Store::stats() const {
+  std::lock_guard lock(mu_);
+  StoreStats s = stats_;
+  s.queue_rows = queue_.size();
+  return s;
+}
+
+void Store::writer_loop() {
+  auto last_retention = std::chrono::steady_clock::now();
+  std::vector<Item> batch;
+  for (;;) {
+    bool stop, retention;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(opts_.batch_ms),
+                   [&] { return stopping_ || retention_now_ || flush_now_ || queue_.size() >= 4096; });
+      flush_now_ = false;
+      batch.swap(queue_);
+      queue_bytes_ = 0;
+      stop = stopping_;
+      retention = retention_now_;
+    }
+    if (!batch.empty()) write_batch(batch);
+    uint64_t n = batch.size();
+    batch.clear();
+    auto now = std::chrono::steady_clock::now();
+    if (retention || now - last_retention >= std::chrono::seconds(opts_.retention_interval_s)) {
+      retention_locked();
+      last_retention = now;
+    }
+    {
+      std::lock_guard lock(mu_);
+      written_seq_ += n;
+      if (retention) retention_now_ = false;
+    }
+    done_cv_.notify_all();
+    if (stop) {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) break;
+    }
+  }
+}
+
+namespace {
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+}
+}  // namespace
+
+void Store::write_batch(std::vector<Item>& batch) {
+  auto t0 = std::chrono::steady_clock::now();
+  constexpr size_t kTables = std::size(StoreStats{}.rows_written);
+  uint64_t written[kTables] = {};
+  (void)exec(db_, "BEGIN");
+  bool failed = false;
+  auto step = [&](sqlite3_stmt* s) {
+    if (sqlite3_step(s) != SQLITE_DONE) {
+      if (!failed) spdlog::warn("store: {}", sqlite3_errmsg(db_));
+      failed = true;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  };
+  for (auto& item : batch) {
+    if (auto* r = std::get_if<core::Record>(&item.v)) {
+      sqlite3_stmt* s = stmts_->insert[static_cast<size_t>(r->kind)];
+      for (size_t i = 0; i < r->cells.size(); i++) {
+        const auto& c = r->cells[i];
+        if (c.is_text)
+          bind_text(s, static_cast<int>(i + 1), r->str(c));
+        else
+          sqlite3_bind_int64(s, static_cast<int>(i + 1), c.i);
+      }
+      step(s);
+      written[static_cast<size_t>(r->kind)]++;
+    } else if (auto* a = std::get_if<core::Alert>(&item.v)) {
+      sqlite3_stmt* s = stmts_->alert;
+      sqlite3_bind_int64(s, 1, static_cast<int64_t>(a->time_ns));
+      bind_text(s, 2, a->rule);
+      bind_text(s, 3, a->priority);
+      bind_text(s, 4, a->output);
+      bind_text(s, 5, a->tags_json);
+      bind_text(s, 6, a->ancestry_json);
+      bind_text(s, 7, a->kind);
+      sqlite3_bind_int64(s, 8, a->pid);
+      bind_text(s, 9, a->proc_name);
+      bind_text(s, 10, a->container_id);
+      bind_text(s, 11, a->event_json);
+      step(s);
+      written[kAlertsIndex]++;
+    } else if (auto* m = std::get_if<Item::Samples>(&item.v)) {
+      for (const auto& row : m->rows) {
+        sqlite3_stmt* f = stmts_->series_find;
+        bind_text(f, 1, row.name);
+        bind_text(f, 2, row.labels_json);
+        int64_t id = -1;
+        if (sqlite3_step(f) == SQLITE_ROW) id = sqlite3_column_int64(f, 0);
+        sqlite3_reset(f);
+        if (id < 0) {
+          bind_text(stmts_->series_add, 1, row.name);
+          bind_text(stmts_->series_add, 2, row.labels_json);
+          step(stmts_->series_add);
+          id = sqlite3_last_insert_rowid(db_);
+        }
+        sqlite3_stmt* s = stmts_->sample;
+        sqlite3_bind_int64(s, 1, static_cast<int64_t>(m->time_ns));
+        sqlite3_bind_int64(s, 2, id);
+        sqlite3_bind_double(s, 3, row.value);
+        step(s);
+        written[kSamplesIndex]++;
+      }
+    } else if (auto* p = std::get_if<Item::Profile>(&item.v)) {
+      std::string_view text = p->folded;
+      while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+        size_t sp = line.rfind(' ');
+        if (sp == std::string_view::npos) continue;
+        int64_t n = strtoll(std::string(line.substr(sp + 1)).c_str(), nullptr, 10);
+        sqlite3_stmt* s = stmts_->profile;
+        sqlite3_bind_int64(s, 1, static_cast<int64_t>(p->minute * 60) * 1000000000LL);
+        bind_text(s, 2, line.substr(0, sp));
+        sqlite3_bind_int64(s, 3, n);
+        step(s);
+        written[kProfilesIndex]++;
+      }
+    }
+  }
+  bool committed = exec(db_, "COMMIT").ok();
+  if (!committed) (void)exec(db_, "ROLLBACK");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(mu_);
+  stats_.batches++;
+  stats_.last_batch_seconds = secs;
+  if (failed || !committed) stats_.write_errors++;
+  if (committed)
+    for (size_t i = 0; i < kTables; i++) stats_.rows_written[i] += written[i];
+}
+
+void Store::retention_locked() {
+  uint64_t expired = 0, evicted = 0;
+  struct T {
+    std::string name, time_col;
+  };
+  std::vector<T> tables;
+  for (const auto& k : core::kinds()) tables.push_back({std::string(k.name), "evt_time"});
+  tables.push_back({"alerts", "time"});
+  tables.push_back({"metric_samples", "time"});
+  tables.push_back({"profiles", "time"});
+  if (opts_.max_age_s) {
+    uint64_t cutoff = now_ns() - std::min<uint64_t>(now_ns(), opts_.max_age_s * 1000000000ULL);
+    for (const auto& t : tables) {
+      if (exec(db_, "DELETE FROM " + t.name + " WHERE " + t.time_col + " < " + std::to_string(cutoff)))
+        expired += static_cast<uint64_t>(sqlite3_changes(db_));
+    }
+  }
+  auto file_bytes = [&] {
+    return static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
+  };
+  auto live_bytes = [&] {
+    return static_cast<uint64_t>((query_int(db_, "PRAGMA page_count") - query_int(db_, "PRAGMA freelist_count")) *
+                                 query_int(db_, "PRAGMA page_size"));
+  };
+  // Over the size bound: the oldest rows of every table go, as large a share as the excess
+  // (to 90% of the bound; rowids grow with time, the writer appends in arrival order).
+  for (int pass = 0; opts_.max_bytes && pass < 5; pass++) {
+    uint64_t live = live_bytes();
+    if (live <= opts_.max_bytes) break;
+    double share = std::min(1.0, static_cast<double>(live - opts_.max_bytes * 9 / 10) / static_cast<double>(live));
+    char frac[32];
+    snprintf(frac, sizeof frac, "%.6f", share);
+    uint64_t deleted = 0;
+    for (const auto& t : tables) {
+      if (exec(db_, "DELETE FROM " + t.name + " WHERE rowid <= (SELECT min(rowid) + CAST((max(rowid) - min(rowid) + 1) * " +
+                        frac + " AS INTEGER) - 1 FROM " + t.name + ")"))
+        deleted += static_cast<uint64_t>(sqlite3_changes(db_));
+    }
+    evicted += deleted;
+    if (!deleted) break;
+  }
+  if (expired || evicted) {
+    (void)exec(db_, "DELETE FROM metric_series WHERE id NOT IN (SELECT DISTINCT series_id FROM metric_samples)");
+    (void)exec(db_, "PRAGMA incremental_vacuum");
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+  uint64_t bytes = file_bytes();
+  std::lock_guard lock(mu_);
+  stats_.rows_expired += expired;
+  stats_.rows_evicted += evicted;
+  stats_.file_bytes = bytes;
+}
+
+void Store::metrics(std::vector<core::MetricFamily>& out) const {
+  StoreStats s = stats();
+  core::MetricFamily rows{"sightline_store_rows_written_total", "Rows committed to the embedded store, by table",
+                          core::MetricType::kCounter};
+  for (size_t i = 0; i < std::size(StoreStats{}.rows_written); i++)
+    rows.series.push_back({{{"table", table_name(i)}}, static_cast<double>(s.rows_written[i])});
+  out.push_back(std::move(rows));
+  auto one = [&](const char* name, const char* help, core::MetricType t, double v) {
+    core::MetricFamily f{name, help, t};
+    f.series.push_back({{}, v});
+    out.push_back(std::move(f));
+  };
+  one("sightline_store_rows_dropped_total",
+      "Rows not stored because the queue to the writer was full (the disk could not keep up)",
+      core::MetricType::kCounter, static_cast<double>(s.rows_dropped));
+  one("sightline_store_batches_total", "Transactions committed by the store's writer", core::MetricType::kCounter,
+      static_cast<double>(s.batches));
+  one("sightline_store_write_errors_total", "Batches with a failed insert or commit", core::MetricType::kCounter,
+      static_cast<double>(s.write_errors));
+  one("sightline_store_rows_expired_total", "Rows deleted for being older than the retention",
+      core::MetricType::kCounter, static_cast<double>(s.rows_expired));
+  one("sightline_store_rows_evicted_total", "Rows deleted, oldest first, to keep the file under its size bound",
+      core::MetricType::kCounter, static_cast<double>(s.rows_evicted));
+  one("sightline_store_queue_rows", "Rows waiting for the writer", core::MetricType::kGauge,
+      static_cast<double>(s.queue_rows));
+  one("sightline_store_file_bytes", "Size of the store's database file", core::MetricType::kGauge,
+      static_cast<double>(s.file_bytes));
+  one("sightline_store_last_batch_seconds", "Time the last batch took to commit", core::MetricType::kGauge,
+      s.last_batch_seconds);
+}
+
+}  // namespace sightline::store

@@ -1,0 +1,110 @@
+// The embedded store: one SQLite file in WAL mode, written by one thread that takes batches
+// from a bounded queue. Tables: one per event kind (columns from the schema table), alerts,
+// metric series and samples, per-minute profiles. Retention by age and by size runs
+// continuously in the writer. Readers (sightline query, /api/v1/query) open their own
+// read-only connections (store/query.h); WAL lets them read while the writer writes.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/alert.h"
+#include "core/metrics.h"
+#include "core/record.h"
+#include "core/status.h"
+#include "sources/source.h"
+
+struct sqlite3;
+
+namespace sightline::store {
+
+struct StoreOptions {
+  std::string path = "/var/lib/sightline/sightline.db";
+  uint64_t max_age_s = 7 * 86400;     // rows older than this are deleted
+  uint64_t max_bytes = 1ULL << 30;    // the file is kept under this (oldest rows go first)
+  size_t queue_rows = 65536;          // bound of the queue to the writer; more are dropped
+  size_t queue_bytes = 64ULL << 20;   // ... and of the bytes it holds
+  uint32_t batch_ms = 1000;           // a batch is committed at least this often
+  std::vector<core::EventKind> kinds; // kinds stored (others are not queued)
+  uint32_t retention_interval_s = 10; // how often age and size are enforced
+};
+
+// One metric sample: a flattened series (histograms as _bucket{le}, _sum, _count).
+struct SampleRow {
+  std::string name, labels_json;
+  double value = 0;
+};
+
+struct StoreStats {
+  uint64_t rows_written[static_cast<size_t>(core::EventKind::kCount) + 3] = {};  // kinds, alerts, samples, profiles
+  uint64_t rows_dropped = 0;   // queue full
+  uint64_t batches = 0, write_errors = 0;
+  uint64_t rows_expired = 0;   // deleted by age
+  uint64_t rows_evicted = 0;   // deleted to stay under max_bytes
+  uint64_t queue_rows = 0;
+  uint64_t file_bytes = 0;
+  double last_batch_seconds = 0;
+};
+
+// Table names, in the order of StoreStats::rows_written.
+std::string table_name(size_t index);
+constexpr size_t kAlertsIndex = static_cast<size_t>(core::EventKind::kCount);
+constexpr size_t kSamplesIndex = kAlertsIndex + 1;
+constexpr size_t kProfilesIndex = kAlertsIndex + 2;
+
+class Store : public sources::EventSink {
+ public:
+  // Opens (creating the directory, file and tables as needed) and starts the writer.
+  static core::Status open(const StoreOptions& opts, std::unique_ptr<Store>* out);
+  ~Store() override;  // writes what is queued, then closes
+
+  // Any thread; never blocks on the disk. A full queue drops and counts.
+  void on_event(core::Event& e) override;
+  void add_alert(const core::Alert& a);
+  void add_samples(uint64_t time_ns, std::vector<SampleRow> samples);
+  // Folded stacks ("a;b;c 12" lines) of one whole minute (unix time / 60).
+  void add_profile(uint64_t minute, std::string folded);
+
+  // Waits until everything queued before the call is committed (tests, shutdown).
+  void flush();
+  // Runs retention now (tests); the writer also runs it every retention_interval_s.
+  void enforce_retention();
+  StoreStats stats() const;
+  // sightline_store_* families.
+  void metrics(std::vector<core::MetricFamily>& out) const;
+  const StoreOptions& options() const { return opts_; }
+
+ private:
+  struct Item;
+  explicit Store(StoreOptions opts);
+  core::Status init();
+  bool push(Item&& item, size_t bytes);
+  void writer_loop();
+  void write_batch(std::vector<Item>& batch);
+  void retention_locked();
+
+  StoreOptions opts_;
+  bool wanted_[static_cast<size_t>(core::EventKind::kCount)] = {};
+  sqlite3* db_ = nullptr;
+  struct Statements;
+  std::unique_ptr<Statements> stmts_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<Item> queue_;
+  size_t queue_bytes_ = 0;
+  uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far
+  bool stopping_ = false;
+  bool retention_now_ = false;
+  bool flush_now_ = false;
+  StoreStats stats_;
+  std::thread writer_;
+};
+
+}  // namespace sightline::store

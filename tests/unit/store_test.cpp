@@ -1,0 +1,293 @@
+// The embedded store without the kernel: events written through the writer thread, read back
+// through the read-only query path; retention by age and by size; the limits of the query side.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/clock.h"
+#include "core/record.h"
+#include "core/units.h"
+#include "store/query.h"
+#include "store/store.h"
+
+using namespace sightline;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/sl_store_XXXXXX";
+    path = mkdtemp(t);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+core::Event exec_event(uint64_t wall_ns, uint32_t pid, std::string_view comm) {
+  core::Event e;
+  e.kind = core::EventKind::kExec;
+  e.ts_wall_ns = wall_ns;
+  e.pid = pid;
+  e.comm = comm;
+  e.path = "/bin/echo";
+  static const char argv[] = "echo\0hello, \"world\"\0";
+  e.args = std::string_view(argv, sizeof argv - 1);
+  e.args_count = 2;
+  return e;
+}
+
+store::QueryResult q(const std::string& db, const std::string& sql) {
+  store::QueryResult r;
+  auto st = store::run_query({db}, sql, &r);
+  EXPECT_TRUE(st) << sql << ": " << st.message();
+  return r;
+}
+
+int64_t count(const std::string& db, const std::string& sql) {
+  auto r = q(db, sql);
+  if (r.rows.size() != 1 || r.rows[0].empty()) return -1;
+  return r.rows[0][0].i;
+}
+
+std::unique_ptr<store::Store> open_store(const std::string& path, store::StoreOptions o = {}) {
+  o.path = path;
+  if (o.kinds.empty())
+    for (const auto& k : core::kinds()) o.kinds.push_back(k.kind);
+  std::unique_ptr<store::Store> s;
+  auto st = store::Store::open(o, &s);
+  EXPECT_TRUE(st) << st.message();
+  return s;
+}
+
+}  // namespace
+
+TEST(Store, EveryKindHasATableWithTheSchemaColumns) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  { auto s = open_store(db); }
+  for (const auto& k : core::kinds()) {
+    auto r = q(db, "SELECT name, type FROM pragma_table_info('" + std::string(k.name) + "')");
+    size_t want = core::common_fields().size() + k.fields.size();
+    ASSERT_EQ(r.rows.size(), want) << k.name;
+    size_t i = 0;
+    for (const auto& f : core::common_fields()) EXPECT_EQ(r.rows[i++][0].s, core::column_name(f.name));
+    for (const auto& f : k.fields) {
+      EXPECT_EQ(r.rows[i][0].s, core::column_name(f.name));
+      EXPECT_EQ(r.rows[i++][1].s, core::column_type(f.type) == core::ColumnType::kText ? "TEXT" : "INTEGER");
+    }
+  }
+  // --schema documents exactly the tables that exist.
+  std::string schema = store::schema_text();
+  auto tables = q(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name");
+  for (const auto& row : tables.rows) EXPECT_NE(schema.find(row[0].s + "\n"), std::string::npos) << row[0].s;
+}
+
+TEST(Store, EventsAlertsSamplesAndProfilesReadBack) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  auto s = open_store(db);
+  uint64_t t0 = core::now_wall_ns();
+  for (uint32_t i = 0; i < 1000; i++) {
+    auto e = exec_event(t0 + i, 1000 + i, "echo");
+    s->on_event(e);
+  }
+  core::Event tcp;
+  tcp.kind = core::EventKind::kTcp;
+  tcp.ts_wall_ns = t0;
+  tcp.comm = "curl";
+  tcp.laddr = "127.0.0.1";
+  tcp.raddr = "127.0.0.1";
+  tcp.rport = 80;
+  tcp.role = 1;
+  tcp.bytes_sent = 77;
+  tcp.ret = -111;
+  s->on_event(tcp);
+  core::Alert a;
+  a.time_ns = t0;
+  a.rule = "Shell in container";
+  a.priority = "WARNING";
+  a.output = "a shell";
+  a.tags_json = "[\"container\"]";
+  a.ancestry_json = "[\"bash\",\"sshd\"]";
+  a.kind = "exec";
+  a.pid = 42;
+  a.event_json = "{\"proc.pid\":42}";
+  s->add_alert(a);
+  s->add_samples(t0, {{"sightline_events_total", "{\"kind\":\"exec\"}", 5}, {"up", "{}", 1}});
+  s->add_samples(t0 + 15, {{"sightline_events_total", "{\"kind\":\"exec\"}", 9}});
+  s->add_profile(t0 / 60000000000ULL, "app;main;work 30\napp;main 2\n");
+  s->flush();
+
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec"), 1000);
+  EXPECT_EQ(count(db, "SELECT count(DISTINCT proc_pid) FROM exec"), 1000);
+  auto r = q(db, "SELECT proc_args, evt_filename, evt_time FROM exec WHERE proc_pid = 1005");
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][0].s, "[\"echo\",\"hello, \\\"world\\\"\"]");
+  EXPECT_EQ(r.rows[0][1].s, "/bin/echo");
+  EXPECT_EQ(r.rows[0][2].i, static_cast<int64_t>(t0 + 5));
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec, json_each(exec.proc_args) WHERE proc_pid = 1005"), 2);
+  r = q(db, "SELECT net_role, fd_rport, tcp_bytes_sent, evt_errno, evt_failed FROM tcp");
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][0].s, "client");
+  EXPECT_EQ(r.rows[0][1].i, 80);
+  EXPECT_EQ(r.rows[0][2].i, 77);
+  EXPECT_EQ(r.rows[0][3].s, "ECONNREFUSED");
+  EXPECT_EQ(r.rows[0][4].i, 1);
+  r = q(db, "SELECT rule, json_extract(ancestry, '$[1]'), json_extract(event, '$.\"proc.pid\"') FROM alerts");
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][0].s, "Shell in container");
+  EXPECT_EQ(r.rows[0][1].s, "sshd");
+  EXPECT_EQ(r.rows[0][2].i, 42);
+  // One series, two samples: the series table dedupes name + labels.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_series"), 2);
+  r = q(db, "SELECT value FROM metrics WHERE name = 'sightline_events_total' ORDER BY time");
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1][0].d, 9);
+  EXPECT_EQ(count(db, "SELECT samples FROM profiles WHERE stack = 'app;main;work'"), 30);
+
+  auto st = s->stats();
+  EXPECT_EQ(st.rows_written[static_cast<size_t>(core::EventKind::kExec)], 1000u);
+  EXPECT_EQ(st.rows_written[store::kSamplesIndex], 3u);
+  EXPECT_EQ(st.rows_dropped, 0u);
+}
+
+TEST(Store, KindsNotChosenAreNotStored) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.kinds = {core::EventKind::kTcp};
+  auto s = open_store(db, o);
+  auto e = exec_event(core::now_wall_ns(), 1, "x");
+  s->on_event(e);
+  s->flush();
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec"), 0);
+}
+
+TEST(Store, AFullQueueDropsAndCountsEveryRow) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.queue_rows = 16;
+  o.batch_ms = 2000;
+  auto s = open_store(db, o);
+  for (uint32_t i = 0; i < 5000; i++) {
+    auto e = exec_event(core::now_wall_ns(), i, "x");
+    s->on_event(e);
+  }
+  s->flush();
+  auto st = s->stats();
+  uint64_t written = st.rows_written[static_cast<size_t>(core::EventKind::kExec)];
+  EXPECT_GT(st.rows_dropped, 0u);
+  EXPECT_EQ(written + st.rows_dropped, 5000u);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec"), static_cast<int64_t>(written));
+}
+
+TEST(Store, RetentionByAgeDeletesOldRows) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_age_s = 3600;
+  auto s = open_store(db, o);
+  uint64_t now = core::now_wall_ns();
+  for (uint32_t i = 0; i < 100; i++) {
+    auto e = exec_event(now - 7200ULL * 1000000000ULL + i, i, "old");
+    s->on_event(e);
+    auto f = exec_event(now + i, i, "new");
+    s->on_event(f);
+  }
+  s->add_samples(now - 7200ULL * 1000000000ULL, {{"old_metric", "{}", 1}});
+  s->enforce_retention();
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'old'"), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'new'"), 100);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_series WHERE name = 'old_metric'"), 0);
+  EXPECT_EQ(s->stats().rows_expired, 101u);
+}
+
+TEST(Store, RetentionBySizeKeepsTheFileUnderItsBound) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_bytes = 2 << 20;
+  o.retention_interval_s = 3600;  // only when asked
+  auto s = open_store(db, o);
+  uint64_t now = core::now_wall_ns();
+  std::string long_path(400, 'p');
+  for (uint32_t i = 0; i < 30000; i++) {
+    auto e = exec_event(now + i, i, "fill");
+    e.path = long_path;
+    s->on_event(e);
+    if (i % 5000 == 4999) s->flush();
+  }
+  s->enforce_retention();
+  auto st = s->stats();
+  EXPECT_GT(st.rows_evicted, 0u);
+  EXPECT_LE(st.file_bytes, o.max_bytes + (256u << 10)) << "the file is about the bound";
+  // The newest rows stay; the oldest went.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_pid = 29999"), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_pid = 0"), 0);
+}
+
+TEST(Store, QueriesOnlyRead) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  { auto s = open_store(db); }
+  store::QueryResult r;
+  for (std::string bad : {"DELETE FROM exec", "INSERT INTO exec (proc_pid) VALUES (1)", "DROP TABLE exec",
+                          "ATTACH '/etc/hostname' AS h", "PRAGMA journal_mode = DELETE", "UPDATE sqlite_master SET sql = ''",
+                          "SELECT 1; DELETE FROM exec", "CREATE TABLE t (x)"}) {
+    auto st = store::run_query({db}, bad, &r);
+    EXPECT_FALSE(st) << bad;
+  }
+  EXPECT_FALSE(store::run_query({db}, "SELEC 1", &r));
+  EXPECT_FALSE(store::run_query({d.path + "/none.db"}, "SELECT 1", &r));
+  EXPECT_TRUE(store::run_query({db}, "SELECT 1;  ", &r));
+  // Time limit.
+  store::QueryOptions o{db, 200};
+  auto st = store::run_query(o, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", &r);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.err(), ETIMEDOUT);
+  // Row limit.
+  o = {db, 10000, 5};
+  ASSERT_TRUE(store::run_query(o, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c", &r));
+  EXPECT_EQ(r.rows.size(), 5u);
+  EXPECT_TRUE(r.truncated);
+}
+
+TEST(Store, Formats) {
+  store::QueryResult r;
+  r.columns = {"name", "n", "x"};
+  store::QueryCell a, b, c;
+  a.type = store::QueryCell::kText, a.s = "a,\"b\"\nc";
+  b.type = store::QueryCell::kInt, b.i = -3;
+  r.rows.push_back({a, b, c});
+  EXPECT_EQ(store::format_csv(r), "name,n,x\r\n\"a,\"\"b\"\"\nc\",-3,\r\n");
+  EXPECT_EQ(store::format_json(r).substr(0, 54), "{\"columns\":[\"name\",\"n\",\"x\"],\"rows\":[[\"a,\\\"b\\\"\\nc\",-3,n");
+  std::string t = store::format_table(r);
+  EXPECT_NE(t.find("a,\"b\" c"), std::string::npos) << t;
+  EXPECT_NE(t.find("(1 row"), std::string::npos);
+}
+
+TEST(Units, DurationsAndSizes) {
+  uint64_t v = 0;
+  ASSERT_TRUE(core::parse_duration("7d", &v));
+  EXPECT_EQ(v, 7u * 86400);
+  ASSERT_TRUE(core::parse_duration("90", &v));
+  EXPECT_EQ(v, 90u);
+  ASSERT_TRUE(core::parse_duration("2w", &v));
+  EXPECT_EQ(v, 14u * 86400);
+  EXPECT_FALSE(core::parse_duration("7 days", &v));
+  EXPECT_FALSE(core::parse_duration("", &v));
+  EXPECT_FALSE(core::parse_duration("d", &v));
+  EXPECT_FALSE(core::parse_duration("99999999999999999999d", &v));
+  ASSERT_TRUE(core::parse_size("1GiB", &v));
+  EXPECT_EQ(v, 1ULL << 30);
+  ASSERT_TRUE(core::parse_size("100MB", &v));
+  EXPECT_EQ(v, 100000000u);
+  ASSERT_TRUE(core::parse_size("512 MiB", &v));
+  EXPECT_EQ(v, 512ULL << 20);
+  EXPECT_FALSE(core::parse_size("1GB2", &v));
+  EXPECT_FALSE(core::parse_size("lots", &v));
+  EXPECT_FALSE(core::parse_size("99999999999TiB", &v));
+}
