@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/exporters.h"
 #include "agent/privileges.h"
 #include "agent/runner.h"
 #include "bpf/libbpf_util.h"
@@ -96,7 +97,8 @@ class Families {
 };
 
 std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
-                                                const rules::Engine* engine, const store::Store* db) {
+                                                const rules::Engine* engine, const store::Store* db,
+                                                const Exporters* exporters) {
   using core::MetricType;
   std::vector<core::MetricFamily> out;
   Families w(&out);
@@ -155,6 +157,7 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
   std::vector<core::MetricFamily> families;
   if (engine) engine->metrics(families);
   if (db) db->metrics(families);
+  if (exporters) exporters->metrics(families);
   runner.visit_metrics([&](const core::MetricFamily& f) {
     for (auto& have : families)
       if (have.name == f.name) {
@@ -226,6 +229,21 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     runner.add_sink(db.get());
     spdlog::info("store: {} (retention {} s, at most {} MiB)", so.path, so.max_age_s, so.max_bytes >> 20);
+  }
+
+  std::unique_ptr<Exporters> exporters;
+  if (auto st = Exporters::create(config.exporters, &exporters); !st) {
+    spdlog::error("exporters: {}", st.message());
+    return 1;
+  }
+  if (exporters) {
+    runner.add_sink(exporters.get());
+    if (!config.exporters.remote_write_url.empty())
+      spdlog::info("remote_write: every {} s to {}", config.exporters.remote_write_interval_s,
+                   config.exporters.remote_write_url);
+    if (!config.exporters.clickhouse_url.empty())
+      spdlog::info("clickhouse: rows to {} (database {})", config.exporters.clickhouse_url,
+                   config.exporters.clickhouse_database);
   }
 
   // Rules: a bad rule file stops the start, like a bad configuration.
@@ -305,7 +323,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   server::HttpServer http;
   http.set_token(config.api_token);
   http.get("/metrics", [&](const server::Request& req) {
-    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get()),
+    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get()),
                           exporter::wants_openmetrics(req.accept));
   });
   // Read-only SQL on the store: ?sql=SELECT...&format=json|csv&limit=N (at most 100000 rows,
@@ -418,7 +436,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
       last_sample_ns = now;
-      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get())));
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get())));
     }
     if (config.store.profiles)
       for (const auto& s : runner.sources())
@@ -432,6 +450,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     if (db) feed_store();
+    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get()); });
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {
@@ -465,6 +484,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
                  st.lost_pairing);
   }
   runner.stop_all();
+  exporters.reset();  // what is not sent goes to the spool
   if (db) {
     auto st = db->stats();
     db.reset();  // commits what is queued

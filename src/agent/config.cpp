@@ -148,6 +148,20 @@ std::string default_config_yaml() {
     << "  kinds: [exec, exit, tcp, syscall, request, uprobe]  # add open, fork to keep those too\n"
     << "  metrics_interval: 15s  # the agent's /metrics sampled into the store\n"
     << "  profiles: true     # the continuous CPU profile, per minute (profile source)\n"
+    << "# Exporters: each has a bounded queue, retries with backoff and an on-disk spool (in\n"
+    << "# spool_dir) that keeps what a backend missed while it was down, across restarts too.\n"
+    << "exporters:\n"
+    << "  node: \"\"            # the node label of everything exported; empty: the host name\n"
+    << "  spool_dir: " << c.exporters.spool_dir << "\n"
+    << "  spool_max_size: 256MiB  # per exporter; beyond it the oldest batch goes\n"
+    << "  batch: 1s              # rows are sent at least this often\n"
+    << "  remote_write:          # Prometheus, VictoriaMetrics, Mimir, Thanos receive ...\n"
+    << "    url: \"\"            # http://127.0.0.1:9090/api/v1/write\n"
+    << "    interval: 15s\n"
+    << "  clickhouse:            # events as rows over the HTTP interface; tables made if missing\n"
+    << "    url: \"\"            # http://127.0.0.1:8123\n"
+    << "    database: sightline\n"
+    << "    kinds: [exec, exit, tcp, syscall, request, uprobe]\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -196,7 +210,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store"};
+                                     "store", "exporters"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -317,6 +331,61 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, st["kinds"]) + ": store.kinds: '" + k +
                                                "' is not an event kind (one of: " + join(names) + ")");
       }
+  }
+  if (YAML::Node ex = root["exporters"]) {
+    if (auto e = unknown_keys(origin, ex, "exporters", {"node", "spool_dir", "spool_max_size", "batch", "remote_write",
+                                                        "clickhouse"});
+        !e)
+      return e;
+    ExportConfig& xc = c.exporters;
+    if (auto e = get<std::string>(origin, ex, "node", "exporters", &xc.node); !e) return e;
+    if (auto e = get<std::string>(origin, ex, "spool_dir", "exporters", &xc.spool_dir); !e) return e;
+    auto value = [&](const YAML::Node& parent, const std::string& path, const char* key, auto parse,
+                     uint64_t* out) -> core::Status {
+      YAML::Node n = parent[key];
+      if (!n) return {};
+      if (!n.IsScalar()) return core::Status::error(EINVAL, where(origin, n) + ": " + path + "." + key + ": expected a scalar");
+      if (auto e = parse(n.Scalar(), out); !e)
+        return core::Status::error(EINVAL, where(origin, n) + ": " + path + "." + key + ": " + e.message());
+      return {};
+    };
+    if (auto e = value(ex, "exporters", "spool_max_size", core::parse_size, &xc.spool_max_bytes); !e) return e;
+    uint64_t batch_ms = xc.batch_ms / 1000;
+    if (auto e = value(ex, "exporters", "batch", core::parse_duration, &batch_ms); !e) return e;
+    if (batch_ms < 1 || batch_ms > 60)
+      return core::Status::error(EINVAL, where(origin, ex["batch"]) + ": exporters.batch: 1s to 60s");
+    xc.batch_ms = static_cast<uint32_t>(batch_ms * 1000);
+    auto url = [&](const YAML::Node& n, const std::string& path, std::string* out) -> core::Status {
+      if (auto e = get<std::string>(origin, n, "url", path, out); !e) return e;
+      if (!out->empty() && !out->starts_with("http://"))
+        return core::Status::error(EINVAL, where(origin, n["url"]) + ": " + path + ".url: '" + *out +
+                                               "' is not an http:// URL");
+      return {};
+    };
+    if (YAML::Node rw = ex["remote_write"]) {
+      if (auto e = unknown_keys(origin, rw, "exporters.remote_write", {"url", "interval"}); !e) return e;
+      if (auto e = url(rw, "exporters.remote_write", &xc.remote_write_url); !e) return e;
+      uint64_t iv = xc.remote_write_interval_s;
+      if (auto e = value(rw, "exporters.remote_write", "interval", core::parse_duration, &iv); !e) return e;
+      if (iv < 1 || iv > 3600)
+        return core::Status::error(EINVAL, where(origin, rw["interval"]) + ": exporters.remote_write.interval: 1s to 1h");
+      xc.remote_write_interval_s = static_cast<uint32_t>(iv);
+    }
+    if (YAML::Node ch = ex["clickhouse"]) {
+      if (auto e = unknown_keys(origin, ch, "exporters.clickhouse", {"url", "database", "kinds"}); !e) return e;
+      if (auto e = url(ch, "exporters.clickhouse", &xc.clickhouse_url); !e) return e;
+      if (auto e = get<std::string>(origin, ch, "database", "exporters.clickhouse", &xc.clickhouse_database); !e) return e;
+      if (xc.clickhouse_database.empty() ||
+          xc.clickhouse_database.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+              std::string::npos)
+        return core::Status::error(EINVAL, where(origin, ch["database"]) +
+                                               ": exporters.clickhouse.database: letters, digits and _ only");
+      if (auto e = get_strings(origin, ch, "kinds", "exporters.clickhouse", &xc.clickhouse_kinds); !e) return e;
+      for (const auto& k : xc.clickhouse_kinds)
+        if (!core::find_kind(k))
+          return core::Status::error(EINVAL, where(origin, ch["kinds"]) + ": exporters.clickhouse.kinds: '" + k +
+                                                 "' is not an event kind");
+    }
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;

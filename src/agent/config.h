@@ -61,6 +61,19 @@ struct StoreConfig {
   bool profiles = true;              // the continuous profile, per minute
 };
 
+// Exporters to the backends people run; each with a queue, retries and the shared spool.
+struct ExportConfig {
+  std::string node;  // the node label every exporter adds; empty: the host name
+  std::string spool_dir = "/var/lib/sightline/spool";
+  uint64_t spool_max_bytes = 256ULL << 20;  // per exporter
+  std::string remote_write_url;             // http://host:port/api/v1/write
+  uint32_t remote_write_interval_s = 15;
+  std::string clickhouse_url;               // http://host:8123
+  std::string clickhouse_database = "sightline";
+  std::vector<std::string> clickhouse_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
+  uint32_t batch_ms = 1000;                 // rows are sent at least this often
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -75,6 +88,7 @@ struct AgentConfig {
   std::vector<TracepointConfig> tracepoints;    // the tracepoint source runs when there are some
   RulesConfig rules;
   StoreConfig store;
+  ExportConfig exporters;
 };
 
 AgentConfig default_config();
