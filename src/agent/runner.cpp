@@ -15,7 +15,7 @@ namespace sightline::agent {
 
 Runner::Runner(bpf::Features features, size_t max_processes)
     : features_(std::move(features)), table_(max_processes) {
-  table_.set_container_resolver([this](uint64_t id) { return cgroups_.container_id(id); });
+  table_.set_container_resolver([this](uint64_t id) { return cgroups_.container(id); });
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
 }
 
@@ -63,7 +63,7 @@ std::string Runner::process_key(uint32_t pid) const {
       if (value.empty()) value = "unknown";
     } else if (dim == "container_id") {
       if (p) {
-        value = p->container_id;
+        value = p->container ? p->container->id : std::string();
       } else {  // not in the table (not seeded): its cgroup v2 path says
         std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
         for (std::string line; std::getline(in, line);)

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,6 +11,50 @@
 #include "core/clock.h"
 
 namespace sightline::core {
+
+namespace {
+bool all_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+}  // namespace
+
+ContainerInfo container_info_from_path(std::string_view path) {
+  ContainerInfo info;
+  info.id = container_id_from_path(path);
+  // Components from the root inwards: kubepods, its QoS class, the pod, the runtime's scope.
+  bool kube = false;
+  std::string_view rest = path;
+  while (!rest.empty()) {
+    size_t slash = rest.find('/');
+    std::string_view comp = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (comp.empty()) continue;
+    std::string_view c = comp;
+    if (c.ends_with(".slice")) c.remove_suffix(6);
+    if (c.ends_with(".scope")) c.remove_suffix(6);
+    if (c == "kubepods" || c.starts_with("kubepods-") || c == "kubepods.slice") kube = true;
+    if (kube) {
+      for (std::string_view q : {"burstable", "besteffort", "guaranteed"})
+        if (c == q || c.ends_with("-" + std::string(q))) info.qos = q;
+      size_t pod = c.rfind("pod");
+      if (pod != std::string_view::npos && (pod == 0 || c[pod - 1] == '-')) {
+        std::string uid(c.substr(pod + 3));
+        for (auto& ch : uid)
+          if (ch == '_') ch = '-';  // the systemd driver writes the uid's dashes as _
+        if (uid.size() >= 8 && uid.find_first_not_of("0123456789abcdef-") == std::string::npos) info.pod_uid = uid;
+      }
+    }
+    for (auto [prefix, runtime] : {std::pair{"docker-", "docker"}, std::pair{"cri-containerd-", "containerd"},
+                                   std::pair{"crio-", "crio"}, std::pair{"libpod-", "podman"}})
+      if (c.starts_with(prefix) && c.size() == strlen(prefix) + 64 && all_hex(c.substr(strlen(prefix))))
+        info.runtime = runtime;
+    if (c == "docker" && !rest.empty()) info.runtime = "docker";  // cgroupfs driver: /docker/<id>
+  }
+  if (!info.pod_uid.empty() && info.qos.empty()) info.qos = "guaranteed";  // no QoS level in its path
+  return info;
+}
 
 std::string container_id_from_path(std::string_view path) {
   // Scan components from the innermost outwards; the first with a 64-hex id wins.
@@ -75,6 +121,22 @@ std::string CgroupResolver::path(uint64_t cgroup_id) {
 
 std::string CgroupResolver::container_id(uint64_t cgroup_id) {
   return container_id_from_path(path(cgroup_id));
+}
+
+std::shared_ptr<const ContainerInfo> CgroupResolver::container(uint64_t cgroup_id) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = containers_.find(cgroup_id); it != containers_.end()) return it->second;
+  }
+  std::string p = path(cgroup_id);
+  std::shared_ptr<const ContainerInfo> info;
+  if (ContainerInfo c = container_info_from_path(p); !c.id.empty())
+    info = std::make_shared<const ContainerInfo>(std::move(c));
+  std::lock_guard lock(mu_);
+  if (p.empty()) return info;  // unknown yet: ask again next time
+  if (containers_.size() >= kMaxCgroups) containers_.clear();
+  containers_[cgroup_id] = info;
+  return info;
 }
 
 }  // namespace sightline::core

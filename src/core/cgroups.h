@@ -4,12 +4,25 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 namespace sightline::core {
+
+// What a cgroup path tells of the container and Kubernetes pod a process runs in.
+struct ContainerInfo {
+  std::string id;       // 12-hex short id of the innermost container
+  std::string runtime;  // docker, containerd, crio, podman; empty when the path does not say
+  std::string pod_uid;  // Kubernetes pod uid (kubepods paths), with dashes
+  std::string qos;      // guaranteed, burstable, besteffort (kubepods paths)
+};
+// Parses the shapes containerd, CRI-O, Docker and podman give cgroups under the systemd and
+// cgroupfs drivers: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/
+// cri-containerd-<id>.scope, /kubepods/besteffort/pod<uid>/<id>, /system.slice/docker-<id>.scope ...
+ContainerInfo container_info_from_path(std::string_view cgroup_path);
 
 // "docker-<64 hex>.scope", "/docker/<64 hex>", "cri-containerd-<64 hex>.scope", "crio-...",
 // "libpod-...", kubepods paths: the 12-hex short id of the innermost container, or empty.
@@ -29,6 +42,8 @@ class CgroupResolver {
   // the hierarchy, at most once per second.
   std::string path(uint64_t cgroup_id);
   std::string container_id(uint64_t cgroup_id);
+  // The container of a cgroup, cached; nullptr on the host.
+  std::shared_ptr<const ContainerInfo> container(uint64_t cgroup_id);
   uint64_t rescans() const { return rescans_; }
 
  private:
@@ -36,6 +51,7 @@ class CgroupResolver {
   std::string root_;
   std::mutex mu_;
   std::unordered_map<uint64_t, std::string> paths_;
+  std::unordered_map<uint64_t, std::shared_ptr<const ContainerInfo>> containers_;
   uint64_t last_scan_ns_ = 0;
   uint64_t rescans_ = 0;
 };

@@ -22,6 +22,7 @@ struct Event {
   std::string_view pname;         // parent's name (process table), may be empty
   std::string_view exe;           // executable path (process table), may be empty
   std::string_view container_id;  // 12-hex short id, empty on the host
+  std::string_view container_runtime, pod_uid, pod_qos;  // from the cgroup path (ContainerInfo)
 
   // Kind-specific payload.
   std::string_view path;  // exec: filename passed to execve; open: path argument

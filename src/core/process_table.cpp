@@ -41,8 +41,8 @@ bool parse_stat(const std::string& stat, ProcessInfo& p) {
 
 }  // namespace
 
-std::string ProcessTable::container_of(uint64_t cgroup_id) {
-  return resolver_ && cgroup_id ? resolver_(cgroup_id) : std::string();
+std::shared_ptr<const ContainerInfo> ProcessTable::container_of(uint64_t cgroup_id) {
+  return resolver_ && cgroup_id ? resolver_(cgroup_id) : nullptr;
 }
 
 ProcessInfo* ProcessTable::insert(uint32_t pid) {
@@ -86,7 +86,8 @@ size_t ProcessTable::seed_from_proc(const std::string& proc_root) {
     for (std::string line; std::getline(cg, line);) {
       if (!line.starts_with("0::")) continue;
       std::string rel = line.substr(3);
-      info.container_id = container_id_from_path(rel);
+      if (ContainerInfo c = container_info_from_path(rel); !c.id.empty())
+        info.container = std::make_shared<const ContainerInfo>(std::move(c));
       struct stat st;
       if (!cg_root.empty() && stat((cg_root + rel).c_str(), &st) == 0) info.cgroup_id = st.st_ino;
     }
@@ -109,7 +110,7 @@ ProcessInfo* ProcessTable::from_event(const Event& e) {
     p->gid = e.gid;
     p->comm.assign(e.comm);
     p->cgroup_id = e.cgroup_id;
-    p->container_id = container_of(e.cgroup_id);
+    p->container = container_of(e.cgroup_id);
     // First sight of a process started after seeding whose exec we did not see (the process
     // source is off, or it was lost): it is most likely still alive, so ask /proc once.
     char link[64], exe[4096];
@@ -134,7 +135,7 @@ void ProcessTable::observe(Event& e) {
         p->ppid = e.ppid;
         if (p->cgroup_id != e.cgroup_id) {
           p->cgroup_id = e.cgroup_id;
-          p->container_id = container_of(e.cgroup_id);
+          p->container = container_of(e.cgroup_id);
         }
       }
       break;
@@ -159,7 +160,12 @@ void ProcessTable::observe(Event& e) {
   }
   if (p) {
     e.exe = p->exe;
-    e.container_id = p->container_id;
+    if (const auto& c = p->container) {
+      e.container_id = c->id;
+      e.container_runtime = c->runtime;
+      e.pod_uid = c->pod_uid;
+      e.pod_qos = c->qos;
+    }
     if (e.kind != EventKind::kExec && e.args.empty()) e.args = p->args;  // proc.cmdline of any event
   }
   auto parent = procs_.find(e.ppid);

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
+#include "core/cgroups.h"
 #include "core/event.h"
 
 namespace sightline::core {
@@ -19,7 +21,7 @@ struct ProcessInfo {
   uint64_t start_boot_ns = 0;
   uint64_t exited_boot_ns = 0;  // non-zero: exited, kept a grace period for late events
   std::string comm, exe, args;  // args NUL-separated
-  std::string container_id;
+  std::shared_ptr<const ContainerInfo> container;  // nullptr: on the host
 };
 
 class ProcessTable {
@@ -31,7 +33,7 @@ class ProcessTable {
   // different ring buffers): keep an exited process this long.
   static constexpr uint64_t kExitGraceNs = 5'000'000'000ULL;
 
-  using ContainerResolver = std::function<std::string(uint64_t cgroup_id)>;
+  using ContainerResolver = std::function<std::shared_ptr<const ContainerInfo>(uint64_t cgroup_id)>;
 
   explicit ProcessTable(size_t max_entries = kDefaultMaxEntries) : max_entries_(max_entries) {}
   void set_container_resolver(ContainerResolver r) { resolver_ = std::move(r); }
@@ -50,7 +52,7 @@ class ProcessTable {
  private:
   ProcessInfo* insert(uint32_t pid);  // nullptr when full (counted)
   ProcessInfo* from_event(const Event& e);
-  std::string container_of(uint64_t cgroup_id);
+  std::shared_ptr<const ContainerInfo> container_of(uint64_t cgroup_id);
 
   size_t max_entries_;
   std::unordered_map<uint32_t, ProcessInfo> procs_;

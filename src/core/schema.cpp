@@ -38,6 +38,12 @@ constexpr FieldDef kCommon[] = {
      [](const Event& e) { return U(e.cgroup_id); }, "", 0},
     {"container.id", FieldType::kString, "", "Container id (12 hex digits), empty on the host",
      [](const Event& e) { return S(e.container_id); }, "", 0},
+    {"container.runtime", FieldType::kString, "", "docker, containerd, crio or podman, from the cgroup path",
+     [](const Event& e) { return S(e.container_runtime); }, "", 0},
+    {"k8s.pod.uid", FieldType::kString, "", "Kubernetes pod uid, from the cgroup path (kubepods)",
+     [](const Event& e) { return S(e.pod_uid); }, "", 0},
+    {"k8s.pod.qos", FieldType::kString, "", "The pod's QoS class: guaranteed, burstable or besteffort",
+     [](const Event& e) { return S(e.pod_qos); }, "", 0},
 };
 
 Value res(const Event& e) { return I(e.ret); }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <variant>
+#include <algorithm>
 
 #include "core/clock.h"
 
@@ -136,6 +137,26 @@ core::Status Store::init() {
       "COMMIT;\n";
   if (auto st = exec(db_, ddl); !st) return core::Status::error(EIO, opts_.path + ": " + st.message());
 
+  // A file from an older agent: columns the schema gained since are added (old rows: NULL).
+  for (const auto& k : core::kinds()) {
+    std::vector<std::string> have;
+    sqlite3_stmt* s = nullptr;
+    std::string q = "SELECT name FROM pragma_table_info('" + std::string(k.name) + "')";
+    if (sqlite3_prepare_v2(db_, q.c_str(), -1, &s, nullptr) == SQLITE_OK)
+      while (sqlite3_step(s) == SQLITE_ROW) have.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+    sqlite3_finalize(s);
+    auto add = [&](const core::FieldDef& f) -> core::Status {
+      std::string col = core::column_name(f.name);
+      if (std::find(have.begin(), have.end(), col) != have.end()) return {};
+      return exec(db_, "ALTER TABLE " + std::string(k.name) + " ADD COLUMN " + col +
+                           (core::column_type(f.type) == core::ColumnType::kText ? " TEXT" : " INTEGER"));
+    };
+    for (const auto& f : core::common_fields())
+      if (auto st = add(f); !st) return st;
+    for (const auto& f : k.fields)
+      if (auto st = add(f); !st) return st;
+  }
+
   stmts_ = std::make_unique<Statements>();
   auto prep = [&](const std::string& sql, sqlite3_stmt** s) -> core::Status {
     if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, s, nullptr) != SQLITE_OK)
@@ -145,7 +166,15 @@ core::Status Store::init() {
   };
   for (const auto& k : core::kinds()) {
     size_t n = core::common_fields().size() + k.fields.size();
-    std::string sql = "INSERT INTO " + std::string(k.name) + " VALUES (";
+    // Columns by name: a table extended by ALTER has them in another order.
+    std::string sql = "INSERT INTO " + std::string(k.name) + " (";
+    bool first = true;
+    for (auto fields : {core::common_fields(), k.fields})
+      for (const auto& f : fields) {
+        sql += (first ? "" : ",") + core::column_name(f.name);
+        first = false;
+      }
+    sql += ") VALUES (";
     for (size_t i = 0; i < n; i++) sql += i ? ",?" : "?";
     sql += ")";
     if (auto st = prep(sql, &stmts_->insert[static_cast<size_t>(k.kind)]); !st) return st;

@@ -61,6 +61,31 @@ wait_for 10 bash -c "(( \$('$SL' query --db '$db' --format csv \"SELECT count(DI
 v=$(q "SELECT max(value) FROM metrics WHERE name = 'sightline_events_total' AND json_extract(labels, '\$.kind') = 'exec'")
 (( ${v%.*} >= 50 )) || fail "sampled exec counter: $v"
 
+# Kubernetes attribution from real cgroups made in the shapes the runtimes make: containerd
+# (systemd driver, a burstable pod) and CRI-O (a guaranteed pod); a process in each execs.
+cgroot=$(grep -m1 cgroup2 /proc/mounts | awk '{print $2}')
+cid=$(printf 'c0ffee%058d' 1)
+uid1=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+uid2=11112222-3333-4444-5555-666677778888
+cg1=$cgroot/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid1//-/_}.slice/cri-containerd-$cid.scope
+cg2=$cgroot/kubepods.slice/kubepods-pod${uid2//-/_}.slice/crio-$cid.scope
+mkdir -p "$cg1" "$cg2"
+cleanup_cgroups() {
+  for c in "$cg1" "$cg2"; do
+    while [[ $c == "$cgroot"/kubepods.slice* ]]; do rmdir "$c" 2>/dev/null || true; c=$(dirname "$c"); done
+  done
+}
+trap 'stop_bg; cleanup_cgroups; rm -rf "$dir"' EXIT
+sh -c "echo \$\$ > $cg1/cgroup.procs; exec /bin/true sl-store-pod-burstable"
+sh -c "echo \$\$ > $cg2/cgroup.procs; exec /bin/true sl-store-pod-guaranteed"
+wait_for 10 bash -c "[[ \$('$SL' query --db '$db' --format csv \"SELECT count(*) FROM exec WHERE proc_name = 'true' AND proc_args LIKE '%sl-store-pod-%'\" | tail -1 | tr -d '\r') == 2 ]]" \
+  || fail "execs in pods not stored"
+got=$(q "SELECT container_id, container_runtime, k8s_pod_uid, k8s_pod_qos FROM exec WHERE proc_name = 'true' AND proc_args LIKE '%sl-store-pod-burstable%'")
+[[ $got == "${cid:0:12},containerd,$uid1,burstable" ]] || fail "containerd pod attribution: $got"
+got=$(q "SELECT container_id, container_runtime, k8s_pod_uid, k8s_pod_qos FROM exec WHERE proc_name = 'true' AND proc_args LIKE '%sl-store-pod-guaranteed%'")
+[[ $got == "${cid:0:12},crio,$uid2,guaranteed" ]] || fail "CRI-O pod attribution: $got"
+cleanup_cgroups
+
 # The HTTP API: JSON and CSV, 400 with the reason for a write or a syntax error.
 j=$(curl -sf --get --data-urlencode "sql=SELECT count(*) AS n FROM exec WHERE proc_name = 'true' AND proc_args LIKE '%sl-store-marker-%'" http://127.0.0.1:$port/api/v1/query)
 [[ $j == '{"columns":["n"],"rows":[[50]],'* ]] || fail "/api/v1/query: $j"

@@ -69,7 +69,9 @@ TEST_F(FakeProc, SeedsFromProc) {
   EXPECT_EQ(p->gid, 100u);
   EXPECT_EQ(p->exe, "/usr/bin/bash");
   EXPECT_EQ(p->args, std::string("/usr/bin/bash\0--login\0", 22));
-  EXPECT_EQ(p->container_id, "aaaaaaaaaaaa");
+  ASSERT_NE(p->container, nullptr);
+  EXPECT_EQ(p->container->id, "aaaaaaaaaaaa");
+  EXPECT_EQ(p->container->runtime, "docker");
   struct stat st;
   ASSERT_EQ(stat((root_ / "cg" / "system.slice" / ("docker-" + std::string(64, 'a') + ".scope")).c_str(), &st), 0);
   EXPECT_EQ(p->cgroup_id, st.st_ino);
@@ -87,7 +89,8 @@ TEST_F(FakeProc, ForkExecExitKeepTheTableCurrentAndEnrich) {
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->ppid, 100u);
   EXPECT_EQ(c->exe, "/usr/bin/bash");  // inherited until it execs
-  EXPECT_EQ(c->container_id, "aaaaaaaaaaaa");
+  ASSERT_NE(c->container, nullptr);
+  EXPECT_EQ(c->container->id, "aaaaaaaaaaaa");
 
   Event exec = make(EventKind::kExec, 200, 100, "ls");
   exec.cgroup_id = c->cgroup_id;

@@ -77,7 +77,7 @@ TEST(SchemaJson, OpenEventRendersEveryFieldInTableOrder) {
             "{\"evt.time\":\"2023-11-14T22:13:20.123456789Z\",\"evt.type\":\"open\",\"proc.pid\":10,"
             "\"proc.tid\":11,\"proc.ppid\":1,\"proc.name\":\"cat\",\"proc.pname\":\"bash\","
             "\"proc.exepath\":\"/usr/bin/cat\",\"user.uid\":1000,\"group.gid\":100,\"cgroup.id\":7,"
-            "\"container.id\":\"\",\"fd.num\":-1,\"evt.rawres\":-2,\"evt.errno\":\"ENOENT\","
+            "\"container.id\":\"\",\"container.runtime\":\"\",\"k8s.pod.uid\":\"\",\"k8s.pod.qos\":\"\",\"fd.num\":-1,\"evt.rawres\":-2,\"evt.errno\":\"ENOENT\","
             "\"evt.failed\":true,\"evt.syscall\":\"openat\",\"evt.arg.flags\":\"O_WRONLY|O_CREAT\","
             "\"evt.arg.mode\":420,\"evt.arg.dirfd\":-100,\"fd.name\":\"/tmp/a \\\"b\\\"\","
             "\"fd.name_truncated\":false}");
