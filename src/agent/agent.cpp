@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "agent/exporters.h"
+#include "agent/live.h"
 #include "agent/privileges.h"
 #include "agent/runner.h"
 #include "bpf/libbpf_util.h"
@@ -98,7 +99,7 @@ class Families {
 
 std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
                                                 const rules::Engine* engine, const store::Store* db,
-                                                const Exporters* exporters) {
+                                                const Exporters* exporters, const LiveFeed* live) {
   using core::MetricType;
   std::vector<core::MetricFamily> out;
   Families w(&out);
@@ -158,6 +159,7 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
   if (engine) engine->metrics(families);
   if (db) db->metrics(families);
   if (exporters) exporters->metrics(families);
+  if (live) live->metrics(families);
   runner.visit_metrics([&](const core::MetricFamily& f) {
     for (auto& have : families)
       if (have.name == f.name) {
@@ -231,6 +233,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::info("store: {} (retention {} s, at most {} MiB)", so.path, so.max_age_s, so.max_bytes >> 20);
   }
 
+  LiveFeed live;
+  runner.add_sink(&live);
   std::unique_ptr<Exporters> exporters;
   if (auto st = Exporters::create(config.exporters, &exporters); !st) {
     spdlog::error("exporters: {}", st.message());
@@ -323,7 +327,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   server::HttpServer http;
   http.set_token(config.api_token);
   http.get("/metrics", [&](const server::Request& req) {
-    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get()),
+    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live),
                           exporter::wants_openmetrics(req.accept));
   });
   // Read-only SQL on the store: ?sql=SELECT...&format=json|csv&limit=N (at most 100000 rows,
@@ -354,6 +358,53 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     if (auto st = store::run_query(qo, it->second, &r); !st) return text(st.err() == ETIMEDOUT ? 408 : 400, st.message());
     if (format == "csv") return server::Response{200, "text/csv; charset=utf-8", store::format_csv(r)};
     return server::Response{200, "application/json", store::format_json(r)};
+  });
+  // Live events as server-sent events: ?filter=<condition in the rule language>.
+  http.get_stream("/api/v1/events", [&](const server::Request& req) {
+    server::HttpServer::Stream st;
+    std::shared_ptr<LiveFeed::Subscriber> sub;
+    std::string filter = req.params.count("filter") ? req.params.at("filter") : "";
+    if (auto s = live.subscribe(filter, &sub); !s) {
+      st.status = s.err() == EBUSY ? 503 : 400;
+      st.content_type = "text/plain; charset=utf-8";
+      st.body = s.message() + "\n";
+      return st;
+    }
+    struct State {
+      std::shared_ptr<LiveFeed::Subscriber> sub;
+      LiveFeed* feed = nullptr;
+      uint64_t missed = 0;
+      int idle_ms = 0;
+      bool hello = false;
+      ~State() {
+        if (feed) feed->unsubscribe(sub);
+      }
+    };
+    auto state = std::make_shared<State>();  // no temporary: its destructor unsubscribes
+    state->sub = sub;
+    state->feed = &live;
+    st.next = [state](std::string* chunk) {
+      if (!state->hello) {  // headers and a first byte at once, so the client knows it is on
+        state->hello = true;
+        *chunk = ": sightline live events\n\n";
+        return true;
+      }
+      std::vector<std::string> lines;
+      uint64_t missed = 0;
+      bool open = LiveFeed::next(*state->sub, 500, &lines, &missed);
+      for (const auto& l : lines) *chunk += "data: " + l + "\n\n";
+      if (missed != state->missed) {
+        *chunk += "event: missed\ndata: " + std::to_string(missed) + "\n\n";
+        state->missed = missed;
+      }
+      state->idle_ms = chunk->empty() ? state->idle_ms + 500 : 0;
+      if (state->idle_ms >= 2000) {  // a comment now and then finds a client that left
+        *chunk = ": keepalive\n\n";
+        state->idle_ms = 0;
+      }
+      return open;
+    };
+    return st;
   });
   http.get("/api/v1/schema", [&](const server::Request&) {
     return server::Response{200, "application/json", store::schema_json()};
@@ -424,6 +475,12 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     return 1;
   }
   spdlog::info("serving /metrics and /healthz on http://{}:{}", host, port);
+  if (!config.api_socket.empty()) {
+    if (auto st = http.start_unix(config.api_socket); st)
+      spdlog::info("serving the same API on unix:{} (mode 0600)", config.api_socket);
+    else
+      spdlog::warn("api_socket: {} (the TCP listener still serves)", st.message());
+  }
   // Loaded, attached, listening: nothing left that needs CAP_BPF, CAP_SYS_ADMIN and the rest.
   if (auto st = drop_capabilities(); st)
     spdlog::info("capabilities dropped (effective now {})", effective_capabilities());
@@ -436,7 +493,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
       last_sample_ns = now;
-      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get())));
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live)));
     }
     if (config.store.profiles)
       for (const auto& s : runner.sources())
@@ -450,7 +507,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     if (db) feed_store();
-    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get()); });
+    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live); });
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {
@@ -475,6 +532,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
 
   spdlog::info("stopping");
+  live.close_all();
   http.stop();
   for (const auto& s : runner.sources()) {
     if (!s.running) continue;

@@ -105,6 +105,8 @@ std::string default_config_yaml() {
     << "# HTTP listener for /metrics and /healthz. A non-loopback address needs api_token.\n"
     << "listen: " << c.listen << "\n"
     << "api_token: \"\"\n"
+    << "# The same API on a Unix socket, the agent's user only (mode 0600); \"\" turns it off.\n"
+    << "api_socket: " << c.api_socket << "\n"
     << "# How often sources are drained when the kernel has not forced a wakeup (10-10000).\n"
     << "poll_interval_ms: " << c.poll_interval_ms << "\n"
     << "# trace, debug, info, warn, error\n"
@@ -208,12 +210,16 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     *out = c;
     return {};
   }
-  const std::set<std::string> top = {"listen", "api_token", "poll_interval_ms", "log_level",
+  const std::set<std::string> top = {"listen", "api_token", "api_socket", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
                                      "store", "exporters"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
+  if (auto st = get<std::string>(origin, root, "api_socket", "", &c.api_socket); !st) return st;
+  if (!c.api_socket.empty() && (c.api_socket.front() != '/' || c.api_socket.size() > 107))
+    return core::Status::error(EINVAL, where(origin, root["api_socket"]) +
+                                           ": api_socket: an absolute path of at most 107 bytes");
   if (auto st = get<uint32_t>(origin, root, "poll_interval_ms", "", &c.poll_interval_ms, 10, 10000); !st)
     return st;
   if (auto st = get<uint64_t>(origin, root, "max_processes", "", &c.max_processes, 64, 4194304); !st)

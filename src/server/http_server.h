@@ -31,17 +31,32 @@ class HttpServer {
 
   // Registers a GET route (before start).
   void get(const std::string& path, Handler h);
+  // A GET route whose body is a stream: the handler returns a status and content type and,
+  // when the status is 200, `next`, called until it returns false (or the client goes) to
+  // give each chunk (an empty chunk: nothing yet). Otherwise the body is `body`.
+  struct Stream {
+    int status = 200;
+    std::string content_type = "text/event-stream";
+    std::string body;
+    std::function<bool(std::string* chunk)> next;
+  };
+  void get_stream(const std::string& path, std::function<Stream(const Request&)> h);
   // Requests must carry "Authorization: Bearer <token>" when token is not empty.
   void set_token(std::string token) { token_ = std::move(token); }
   // Binds (failing here, with a sentence, if the port is taken) and serves on a thread.
   core::Status start(const std::string& host, int port);
+  // Also serves on a Unix socket (mode 0600: the agent's user only, no token asked), for
+  // sidecars and local tools. Call after start().
+  core::Status start_unix(const std::string& path);
   void stop();
   int port() const { return port_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
+  std::thread thread_, unix_thread_;
+  int unix_fd_ = -1;
+  std::string unix_path_;
   std::string token_;
   int port_ = 0;
 };

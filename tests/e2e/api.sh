@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The agent's API for sidecars and local tools: the same routes on a Unix socket that only the
+# agent's user can open (no token asked there, while TCP asks for it), and live events as
+# server-sent events filtered with the rule language.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+dir=$(mktemp -d)
+chmod 755 "$dir"
+port=$(free_port)
+sock=$dir/run/api.sock
+cat >"$dir/agent.yaml" <<YAML
+listen: 127.0.0.1:$port
+api_token: e2e-secret
+api_socket: $sock
+store: {path: $dir/db/s.db}
+YAML
+"$SL" agent -c "$dir/agent.yaml" >"$dir/log" 2>&1 &
+pid=$!
+bg_pid $pid
+trap 'stop_bg; rm -rf "$dir"' EXIT
+wait_for 20 curl -sf --unix-socket "$sock" http://agent/healthz || { cat "$dir/log"; fail "no answer on the Unix socket"; }
+[[ $(stat -c %a "$sock") == 600 ]] || fail "socket mode $(stat -c %a "$sock")"
+[[ $(stat -c %U "$sock") == root ]] || fail "socket owner"
+runuser -u nobody -- curl -sf --unix-socket "$sock" http://agent/healthz >/dev/null 2>&1 && fail "another user reached the socket"
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/metrics)
+[[ $code == 401 ]] || fail "TCP without the token: $code"
+m=$(curl -sf -H 'Authorization: Bearer e2e-secret' http://127.0.0.1:$port/metrics)
+grep -q '^sightline_build_info' <<<"$m" || fail "TCP with the token"
+m=$(curl -sf --unix-socket "$sock" http://agent/metrics)
+grep -q '^sightline_live_subscribers 0$' <<<"$m" || fail "metrics on the socket"
+curl -sf --unix-socket "$sock" --get --data-urlencode "sql=SELECT 1 AS one" http://agent/api/v1/query | grep -q '"rows":\[\[1\]\]' \
+  || fail "query on the socket"
+
+# Live events: a subscriber with a filter gets exactly the matching events, as they happen.
+curl -sN --unix-socket "$sock" --get --data-urlencode "filter=evt.type = exec and proc.name = true and proc.args contains sl-live" \
+  http://agent/api/v1/events >"$dir/events" &
+sub=$!
+bg_pid $sub
+wait_for 10 grep -q 'sightline live events' "$dir/events" || fail "no stream"
+wait_for 5 bash -c "curl -sf --unix-socket '$sock' http://agent/metrics | grep -c '^sightline_live_subscribers 1$'" || fail "subscriber not counted"
+for i in 1 2 3 4 5; do /bin/true sl-live-$i; done
+/bin/echo sl-live-not-true >/dev/null
+wait_for 10 bash -c "(( \$(grep -c '^data: ' '$dir/events') >= 5 ))" || fail "live events: $(cat "$dir/events")"
+sleep 1
+[[ $(grep -c '^data: ' "$dir/events") == 5 ]] || fail "events the filter should have kept out: $(grep '^data: ' "$dir/events")"
+for i in 1 2 3 4 5; do
+  grep '^data: ' "$dir/events" | sed 's/^data: //' | python3 -c "import json,sys; ok=any(json.loads(l)['proc.args'] == ['/bin/true', 'sl-live-$i'] for l in sys.stdin); sys.exit(0 if ok else 1)" \
+    || fail "sl-live-$i not seen: $(cat "$dir/events")"
+done
+kill $sub
+wait_for 10 bash -c "curl -sf --unix-socket '$sock' http://agent/metrics | grep -c '^sightline_live_subscribers 0$'" || fail "subscriber not released"
+code=$(curl -s -o "$dir/err" -w '%{http_code}' --unix-socket "$sock" --get --data-urlencode "filter=proc.nme = x" http://agent/api/v1/events)
+[[ $code == 400 ]] && grep -q "proc.name" "$dir/err" || fail "bad filter: $code $(cat "$dir/err")"
+
+kill -TERM $pid
+wait $pid || fail "agent exit status $?"
+[[ ! -e $sock ]] || fail "socket left behind"
+echo "api e2e ok"
