@@ -269,7 +269,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     rules::AlertOutputs outs{config.rules.stdout_alerts, config.rules.json_file, config.rules.webhook,
                              config.rules.alertmanager};
-    if (db) outs.listener = [d = db.get()](const core::Alert& a) { d->add_alert(a); };
+    outs.listener = [d = db.get(), x = exporters.get()](const core::Alert& a) {
+      if (d) d->add_alert(a);
+      if (x) x->on_alert(a);
+    };
     rules::Limits limits;
     limits.rate_per_s = config.rules.rate_per_rule;
     engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);

@@ -164,6 +164,19 @@ std::string default_config_yaml() {
     << "    url: \"\"            # http://127.0.0.1:8123\n"
     << "    database: sightline\n"
     << "    kinds: [exec, exit, tcp, syscall, request, uprobe]\n"
+    << "  otlp:                  # OTLP/HTTP protobuf: an OpenTelemetry Collector, or sightline aggregator\n"
+    << "    url: \"\"            # http://127.0.0.1:4318\n"
+    << "    token: \"\"          # sent as a bearer token (the aggregator's api_token)\n"
+    << "    interval: 15s        # metrics\n"
+    << "    logs: [exec, exit, tcp, syscall, request, uprobe]  # events sent as log records\n"
+    << "    traces: true         # L7 requests as spans\n"
+    << "    alerts: true         # alerts as log records\n"
+    << "# `sightline aggregator -c FILE` reads listen, api_token, exporters and this section.\n"
+    << "aggregator:\n"
+    << "  keep_node_label: false  # false: the series of all agents are summed into one\n"
+    << "  interval: 15s           # merged metrics forwarded this often\n"
+    << "  max_series: 100000\n"
+    << "  stale: 5m               # a node's series that stop coming leave the sums\n"
     << "sources:\n";
   for (const auto& s : sources::registry()) {
     o << "  # " << s.doc << "\n"
@@ -212,7 +225,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "api_socket", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store", "exporters"};
+                                     "store", "exporters", "aggregator"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -340,7 +353,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node ex = root["exporters"]) {
     if (auto e = unknown_keys(origin, ex, "exporters", {"node", "spool_dir", "spool_max_size", "batch", "remote_write",
-                                                        "clickhouse"});
+                                                        "clickhouse", "otlp"});
         !e)
       return e;
     ExportConfig& xc = c.exporters;
@@ -377,6 +390,24 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, rw["interval"]) + ": exporters.remote_write.interval: 1s to 1h");
       xc.remote_write_interval_s = static_cast<uint32_t>(iv);
     }
+    if (YAML::Node ot = ex["otlp"]) {
+      if (auto e = unknown_keys(origin, ot, "exporters.otlp", {"url", "token", "interval", "logs", "traces", "alerts"}); !e) return e;
+      if (auto e = url(ot, "exporters.otlp", &xc.otlp_url); !e) return e;
+      uint64_t iv = xc.otlp_interval_s;
+      if (auto e = value(ot, "exporters.otlp", "interval", core::parse_duration, &iv); !e) return e;
+      if (iv < 1 || iv > 3600)
+        return core::Status::error(EINVAL, where(origin, ot["interval"]) + ": exporters.otlp.interval: 1s to 1h");
+      xc.otlp_interval_s = static_cast<uint32_t>(iv);
+      if (auto e = get_strings(origin, ot, "logs", "exporters.otlp", &xc.otlp_log_kinds); !e) return e;
+      if (YAML::Node l = ot["logs"]; l && l.IsSequence() && l.size() == 0) xc.otlp_log_kinds.clear();
+      for (const auto& k : xc.otlp_log_kinds)
+        if (!core::find_kind(k))
+          return core::Status::error(EINVAL, where(origin, ot["logs"]) + ": exporters.otlp.logs: '" + k +
+                                                 "' is not an event kind");
+      if (auto e = get<bool>(origin, ot, "traces", "exporters.otlp", &xc.otlp_traces); !e) return e;
+      if (auto e = get<std::string>(origin, ot, "token", "exporters.otlp", &xc.otlp_token); !e) return e;
+      if (auto e = get<bool>(origin, ot, "alerts", "exporters.otlp", &xc.otlp_alerts); !e) return e;
+    }
     if (YAML::Node ch = ex["clickhouse"]) {
       if (auto e = unknown_keys(origin, ch, "exporters.clickhouse", {"url", "database", "kinds"}); !e) return e;
       if (auto e = url(ch, "exporters.clickhouse", &xc.clickhouse_url); !e) return e;
@@ -391,6 +422,24 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         if (!core::find_kind(k))
           return core::Status::error(EINVAL, where(origin, ch["kinds"]) + ": exporters.clickhouse.kinds: '" + k +
                                                  "' is not an event kind");
+    }
+  }
+  if (YAML::Node ag = root["aggregator"]) {
+    if (auto e = unknown_keys(origin, ag, "aggregator", {"keep_node_label", "interval", "max_series", "stale"}); !e)
+      return e;
+    AggregatorConfig& a = c.aggregator;
+    if (auto e = get<bool>(origin, ag, "keep_node_label", "aggregator", &a.keep_node_label); !e) return e;
+    if (auto e = get<uint64_t>(origin, ag, "max_series", "aggregator", &a.max_series, 100, 100000000); !e) return e;
+    for (auto [key, out, lo, hi] : {std::tuple{"interval", &a.interval_s, 1u, 3600u}, std::tuple{"stale", &a.stale_s, 10u, 86400u}}) {
+      YAML::Node n = ag[key];
+      if (!n) continue;
+      uint64_t v = 0;
+      auto e = n.IsScalar() ? core::parse_duration(n.Scalar(), &v) : core::Status::error(EINVAL, "expected a duration");
+      if (!e) return core::Status::error(EINVAL, where(origin, n) + ": aggregator." + key + ": " + e.message());
+      if (v < lo || v > hi)
+        return core::Status::error(EINVAL, where(origin, n) + ": aggregator." + key + ": " + std::to_string(lo) +
+                                               "s to " + std::to_string(hi) + "s");
+      *out = static_cast<uint32_t>(v);
     }
   }
   if (YAML::Node srcs = root["sources"]) {

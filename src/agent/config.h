@@ -72,6 +72,22 @@ struct ExportConfig {
   std::string clickhouse_database = "sightline";
   std::vector<std::string> clickhouse_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
   uint32_t batch_ms = 1000;                 // rows are sent at least this often
+  // OTLP/HTTP (an OpenTelemetry Collector, or `sightline aggregator`): metrics every interval,
+  // events of these kinds and alerts as logs, requests as spans.
+  std::string otlp_url;                     // http://host:4318
+  std::string otlp_token;                   // sent as "Authorization: Bearer" (an aggregator's api_token)
+  uint32_t otlp_interval_s = 15;
+  std::vector<std::string> otlp_log_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
+  bool otlp_traces = true;
+  bool otlp_alerts = true;
+};
+
+// `sightline aggregator`: what it does with what agents send.
+struct AggregatorConfig {
+  bool keep_node_label = false;  // false: series of all nodes are summed into one
+  uint32_t interval_s = 15;      // merged metrics are forwarded this often
+  uint64_t max_series = 100000;  // merged series kept at most (the rest counted, dropped)
+  uint32_t stale_s = 300;        // a node's series not refreshed for this long leave the sums
 };
 
 struct AgentConfig {
@@ -90,6 +106,7 @@ struct AgentConfig {
   RulesConfig rules;
   StoreConfig store;
   ExportConfig exporters;
+  AggregatorConfig aggregator;
 };
 
 AgentConfig default_config();

@@ -9,10 +9,11 @@
 namespace sightline::agent {
 
 core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Exporters>* out) {
-  if (config.remote_write_url.empty() && config.clickhouse_url.empty()) return {};
+  if (config.remote_write_url.empty() && config.clickhouse_url.empty() && config.otlp_url.empty()) return {};
   std::unique_ptr<Exporters> x(new Exporters());
   x->config_ = config;
   x->node_ = config.node;
+  x->start_ns_ = core::now_wall_ns();
   if (x->node_.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -22,6 +23,7 @@ core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Expor
     exporter::DeliveryOptions o;
     o.name = name;
     o.url = url;
+    if (name == "otlp" && !config.otlp_token.empty()) o.headers.emplace_back("Authorization", "Bearer " + config.otlp_token);
     o.spool_dir = config.spool_dir.empty() ? "" : config.spool_dir + "/" + name;
     o.spool_max_bytes = config.spool_max_bytes;
     return exporter::Delivery::create(o, d);
@@ -36,6 +38,12 @@ core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Expor
     // The tables first: queued ahead of every row, so they exist before the first insert.
     for (auto& b : exporter::clickhouse_ddl(config.clickhouse_database)) x->clickhouse_->submit(std::move(b));
   }
+  if (!config.otlp_url.empty()) {
+    if (auto st = make("otlp", config.otlp_url, &x->otlp_); !st) return st;
+    x->otlp_buf_ = std::make_unique<exporter::OtlpBuffer>(exporter::OtlpResource{x->node_, core::now_wall_ns()});
+    for (const auto& k : config.otlp_log_kinds)
+      if (const auto* d = core::find_kind(k)) x->otlp_logs_[static_cast<size_t>(d->kind)] = true;
+  }
   *out = std::move(x);
   return {};
 }
@@ -43,9 +51,30 @@ core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Expor
 Exporters::~Exporters() {
   if (rows_ && clickhouse_)
     for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+  if (otlp_buf_)
+    for (auto& b : otlp_buf_->take()) otlp_->submit(std::move(b));
+}
+
+void Exporters::on_alert(const core::Alert& a) {
+  if (!otlp_buf_ || !config_.otlp_alerts) return;
+  otlp_buf_->add_alert_log(a);
+  otlp_records_++;
 }
 
 void Exporters::on_event(core::Event& e) {
+  if (otlp_buf_) {
+    size_t k = static_cast<size_t>(e.kind);
+    if (otlp_logs_[k]) {
+      otlp_buf_->add_event_log(e);
+      otlp_records_++;
+    }
+    if (e.kind == core::EventKind::kRequest && config_.otlp_traces) {
+      otlp_buf_->add_request_span(e);
+      otlp_records_++;
+    }
+    if (otlp_buf_->bytes() >= (4u << 20))
+      for (auto& b : otlp_buf_->take()) otlp_->submit(std::move(b));
+  }
   if (!rows_ || !wanted_[static_cast<size_t>(e.kind)]) return;
   core::make_record(e, &record_);
   ch_rows_++;
@@ -63,9 +92,18 @@ void Exporters::tick(const std::function<std::vector<core::MetricFamily>()>& col
     rw_samples_ += b.items;
     remote_write_->submit(std::move(b));
   }
-  if (rows_ && now - last_rows_ns_ >= uint64_t{config_.batch_ms} * 1000000ULL) {
+  if (otlp_ && now - last_otlp_ns_ >= uint64_t{config_.otlp_interval_s} * 1000000000ULL) {
+    last_otlp_ns_ = now;
+    auto b = exporter::otlp_metrics(collect(), exporter::OtlpResource{node_, start_ns_}, now);
+    otlp_points_ += b.items;
+    otlp_->submit(std::move(b));
+  }
+  if (now - last_rows_ns_ >= uint64_t{config_.batch_ms} * 1000000ULL) {
     last_rows_ns_ = now;
-    for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+    if (rows_)
+      for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+    if (otlp_buf_)
+      for (auto& b : otlp_buf_->take()) otlp_->submit(std::move(b));
   }
 }
 
@@ -76,6 +114,7 @@ void Exporters::metrics(std::vector<core::MetricFamily>& out) const {
                           core::MetricType::kCounter};
   if (remote_write_) made.series.push_back({{{"exporter", "remote_write"}}, static_cast<double>(rw_samples_.load())});
   if (clickhouse_) made.series.push_back({{{"exporter", "clickhouse"}}, static_cast<double>(ch_rows_.load())});
+  if (otlp_) made.series.push_back({{{"exporter", "otlp"}}, static_cast<double>(otlp_points_.load() + otlp_records_.load())});
   core::MetricFamily batches{"sightline_exporter_batches_made_total", "Batches an exporter produced",
                              core::MetricType::kCounter};
   if (remote_write_) batches.series.push_back({{{"exporter", "remote_write"}}, static_cast<double>(rw_batches_.load())});
@@ -83,6 +122,7 @@ void Exporters::metrics(std::vector<core::MetricFamily>& out) const {
   out.push_back(std::move(batches));
   if (remote_write_) remote_write_->metrics(out);
   if (clickhouse_) clickhouse_->metrics(out);
+  if (otlp_) otlp_->metrics(out);
 }
 
 }  // namespace sightline::agent

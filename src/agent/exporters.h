@@ -13,6 +13,8 @@
 #include "core/record.h"
 #include "export/clickhouse.h"
 #include "export/delivery.h"
+#include "export/otlp.h"
+#include "core/alert.h"
 #include "sources/source.h"
 
 namespace sightline::agent {
@@ -24,6 +26,8 @@ class Exporters : public sources::EventSink {
   ~Exporters() override;
 
   void on_event(core::Event& e) override;
+  // Alerts (the rule engine's listener; polling thread).
+  void on_alert(const core::Alert& a);
   // Sends what is due: remote-write every interval (collect() gives the families), buffered
   // rows every batch period.
   void tick(const std::function<std::vector<core::MetricFamily>()>& collect);
@@ -35,7 +39,11 @@ class Exporters : public sources::EventSink {
   Exporters() = default;
   ExportConfig config_;
   std::string node_;
-  std::unique_ptr<exporter::Delivery> remote_write_, clickhouse_;
+  std::unique_ptr<exporter::Delivery> remote_write_, clickhouse_, otlp_;
+  std::unique_ptr<exporter::OtlpBuffer> otlp_buf_;
+  bool otlp_logs_[static_cast<size_t>(core::EventKind::kCount)] = {};
+  uint64_t last_otlp_ns_ = 0, start_ns_ = 0;
+  std::atomic<uint64_t> otlp_points_ = 0, otlp_records_ = 0;
   std::unique_ptr<exporter::ClickHouseRows> rows_;
   bool wanted_[static_cast<size_t>(core::EventKind::kCount)] = {};
   core::Record record_;

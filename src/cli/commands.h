@@ -85,6 +85,8 @@ struct QueryArgs {
 };
 int query(const QueryArgs& args);
 
+int aggregator(const std::string& config_path, const std::string& listen);
+
 int doctor();
 int schema(bool json);
 

@@ -213,6 +213,17 @@ int main(int argc, char** argv) {
   query_cmd->add_option("--timeout", qargs.timeout_s, "Seconds before the statement is stopped")
       ->check(CLI::Range(0.001, 3600.0));
 
+  std::string agg_config, agg_listen = "127.0.0.1:4318";
+  auto* agg_cmd = app.add_subcommand(
+      "aggregator", "Receive OTLP/HTTP from agents, merge their metrics, forward to the exporters (remote-write, "
+                    "ClickHouse, OTLP) with the agent's queues, retries and spool");
+  agg_cmd->footer(
+      "\nThe configuration is the agent's file: exporters (where to send), aggregator (keep_node_label,\n"
+      "interval, max_series, stale) and api_token. Agents send to it with exporters.otlp.url.\n"
+      "Example: sightline aggregator -c agg.yaml --listen 0.0.0.0:4318");
+  agg_cmd->add_option("-c,--config", agg_config, "YAML configuration (exporters, aggregator)")->check(CLI::ExistingFile);
+  agg_cmd->add_option("--listen", agg_listen, "host:port for OTLP/HTTP (default 127.0.0.1:4318)");
+
   auto* config_cmd = app.add_subcommand("config", "Check a configuration file, or print the defaults");
   config_cmd->require_subcommand(1);
   std::string check_path;
@@ -227,6 +238,7 @@ int main(int argc, char** argv) {
 
   if (*doctor_cmd) return cli::doctor();
   if (*query_cmd) return cli::query(qargs);
+  if (*agg_cmd) return cli::aggregator(agg_config, agg_listen);
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
   if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);
   if (*run_cmd) return cli::rules_run(rule_files, !no_defaults, rules_json, rules_duration);

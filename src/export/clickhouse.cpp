@@ -48,13 +48,13 @@ std::vector<Batch> clickhouse_ddl(const std::string& database) {
   return out;
 }
 
-bool ClickHouseRows::add(const core::Record& r) {
+bool ClickHouseRows::add(const core::Record& r, std::string_view node) {
   Buf& b = bufs_[static_cast<size_t>(r.kind)];
   size_t at = b.body.size();
   core::append_record_json_columns(b.body, r);
   // {"node":"...", then the record's own columns.
   std::string head = "{\"node\":";
-  core::append_json_string(head, node_);
+  core::append_json_string(head, node);
   head += ',';
   b.body.replace(at, 1, head);
   b.body += '\n';

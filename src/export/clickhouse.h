@@ -19,7 +19,9 @@ class ClickHouseRows {
  public:
   ClickHouseRows(std::string database, std::string node) : database_(std::move(database)), node_(std::move(node)) {}
   // Appends one row; true when the kind's buffer passed its bound (take() it now).
-  bool add(const core::Record& r);
+  bool add(const core::Record& r) { return add(r, node_); }
+  // The same, for a row of another node (the aggregator's).
+  bool add(const core::Record& r, std::string_view node);
   // Batches of everything buffered, one per kind.
   std::vector<Batch> take();
 

@@ -68,6 +68,7 @@ struct HttpServer::Impl {
 HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
   // Scrapes and health checks are light; live streams hold a worker each (at most 8 of them).
   impl_->svr.new_task_queue = [] { return new httplib::ThreadPool(12); };
+  impl_->svr.set_payload_max_length(64 << 20);
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -94,6 +95,18 @@ void HttpServer::get(const std::string& path, Handler h) {
     Response r = h(request_of(req));
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
+  });
+}
+
+void HttpServer::post(const std::string& path, Handler h) {
+  impl_->svr.Post(path, [this, h](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(token_, req, res)) return;
+    Request r = request_of(req);
+    r.content_type = req.get_header_value("Content-Type");
+    r.body = req.body;
+    Response out = h(r);
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
   });
 }
 

@@ -21,6 +21,8 @@ struct Response {
 struct Request {
   std::string accept;  // the Accept header (content negotiation)
   std::map<std::string, std::string> params;  // query parameters
+  std::string content_type;  // POST
+  std::string body;          // POST (at most 64 MiB)
 };
 
 class HttpServer {
@@ -31,6 +33,7 @@ class HttpServer {
 
   // Registers a GET route (before start).
   void get(const std::string& path, Handler h);
+  void post(const std::string& path, Handler h);
   // A GET route whose body is a stream: the handler returns a status and content type and,
   // when the status is 200, `next`, called until it returns false (or the client goes) to
   // give each chunk (an empty chunk: nothing yet). Otherwise the body is `body`.

@@ -1,0 +1,88 @@
+// `sightline aggregator`: the OTLP receiver of the aggregation tier (src/aggregator/).
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/config.h"
+#include "aggregator/aggregator.h"
+#include "cli/commands.h"
+#include "core/clock.h"
+#include "export/prom_text.h"
+#include "server/http_server.h"
+
+namespace sightline::cli {
+
+int aggregator(const std::string& config_path, const std::string& listen) {
+  agent::AgentConfig cfg = agent::default_config();
+  if (!config_path.empty())
+    if (auto st = agent::load_config(config_path, &cfg); !st) {
+      spdlog::error("{}", st.message());
+      return 2;
+    }
+  std::unique_ptr<aggregator::Aggregator> agg;
+  if (auto st = aggregator::Aggregator::create(cfg, &agg); !st) {
+    spdlog::error("aggregator: {}", st.message());
+    return 2;
+  }
+  std::string host;
+  int port = 0;
+  if (auto st = agent::split_listen(listen, &host, &port); !st) {
+    spdlog::error("--listen: {}", st.message());
+    return 2;
+  }
+  bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (!loopback && cfg.api_token.empty()) {
+    spdlog::error("--listen {} is not a loopback address: set api_token in the configuration (agents send it "
+                  "with exporters.otlp.token)", listen);
+    return 2;
+  }
+  server::HttpServer http;
+  http.set_token(cfg.api_token);
+  auto receive = [&](core::Status (aggregator::Aggregator::*ingest)(std::string_view)) {
+    return [&agg, ingest](const server::Request& req) {
+      if (!req.content_type.starts_with("application/x-protobuf"))
+        return server::Response{415, "text/plain; charset=utf-8",
+                                "OTLP/HTTP protobuf only (Content-Type: application/x-protobuf)\n"};
+      if (auto st = ((*agg).*ingest)(req.body); !st)
+        return server::Response{400, "text/plain; charset=utf-8", st.message() + "\n"};
+      // An empty ExportServiceResponse: full success.
+      return server::Response{200, "application/x-protobuf", ""};
+    };
+  };
+  http.post("/v1/metrics", receive(&aggregator::Aggregator::ingest_metrics));
+  http.post("/v1/logs", receive(&aggregator::Aggregator::ingest_logs));
+  http.post("/v1/traces", receive(&aggregator::Aggregator::ingest_traces));
+  http.get("/metrics", [&](const server::Request& req) {
+    std::vector<core::MetricFamily> fams;
+    agg->metrics(fams);
+    exporter::PromWriter w(exporter::wants_openmetrics(req.accept));
+    for (const auto& f : fams) w.write(f);
+    return server::Response{200, w.content_type(), w.finish()};
+  });
+  // What would be forwarded now: the merged series, as Prometheus text.
+  http.get("/merged", [&](const server::Request&) {
+    exporter::PromWriter w;
+    for (const auto& f : agg->merged(core::now_wall_ns())) w.write(f);
+    return server::Response{200, w.content_type(), w.finish()};
+  });
+  http.get("/healthz", [](const server::Request&) { return server::Response{200, "text/plain", "ok\n"}; });
+  if (auto st = http.start(host, port); !st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  spdlog::info("aggregator: OTLP/HTTP on http://{}:{} (/v1/metrics, /v1/logs, /v1/traces); merged series "
+               "{} node labels, forwarded every {} s",
+               host, port, cfg.aggregator.keep_node_label ? "keep their" : "summed over", cfg.aggregator.interval_s);
+  while (!g_stop.load()) {
+    agg->tick(core::now_wall_ns());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  spdlog::info("aggregator: stopping");
+  http.stop();
+  agg->tick(core::now_wall_ns());
+  agg.reset();  // what is not sent goes to the spool
+  return 0;
+}
+
+}  // namespace sightline::cli

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The aggregation tier: three agents with distinct node names send OTLP/HTTP to one
+# `sightline aggregator`, which merges their metrics (node labels dropped: sums) and forwards
+# to a real Prometheus (remote-write) and a real ClickHouse (event rows). Exact totals: every
+# agent sees the same 12 marked execs, so ClickHouse holds 36 rows, 12 per node; the merged
+# per-comm execve counter in Prometheus equals the sum of the three agents' own counters;
+# sightline_build_info sums to 3.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+dir=$(mktemp -d)
+chmod 755 "$dir"
+agg=$(free_port)
+prom=$(free_port)
+ch=$(free_port)
+chtcp=$(free_port)
+trap 'stop_bg; rm -rf "$dir"' EXIT
+
+printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
+prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prom" --web.enable-remote-write-receiver \
+  --web.listen-address=127.0.0.1:$prom >"$dir/prom.log" 2>&1 &
+bg_pid $!
+mkdir -p "$dir/ch"
+cat >"$dir/ch/config.xml" <<XML
+<yandex>
+  <logger><level>warning</level><log>$dir/ch/log</log><errorlog>$dir/ch/err</errorlog><console>0</console></logger>
+  <http_port>$ch</http_port>
+  <tcp_port>$chtcp</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>$dir/ch/data/</path>
+  <tmp_path>$dir/ch/tmp/</tmp_path>
+  <user_files_path>$dir/ch/files/</user_files_path>
+  <format_schema_path>$dir/ch/schemas/</format_schema_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>536870912</mark_cache_size>
+</yandex>
+XML
+clickhouse-server --config-file="$dir/ch/config.xml" >"$dir/ch/out" 2>&1 &
+bg_pid $!
+wait_for 30 curl -sf http://127.0.0.1:$prom/-/ready || fail "prometheus did not start"
+wait_for 60 curl -sf "http://127.0.0.1:$ch/?query=SELECT%201" || fail "clickhouse did not start"
+chq() { curl -sf --data-binary "$1" "http://127.0.0.1:$ch/"; }
+promq() { curl -sf --get --data-urlencode "query=$1" http://127.0.0.1:$prom/api/v1/query; }
+
+cat >"$dir/agg.yaml" <<YAML
+api_token: agg-secret
+exporters:
+  spool_dir: $dir/agg-spool
+  batch: 1s
+  remote_write: {url: "http://127.0.0.1:$prom/api/v1/write"}
+  clickhouse: {url: "http://127.0.0.1:$ch", database: sl_agg, kinds: [exec]}
+aggregator:
+  keep_node_label: false
+  interval: 1s
+YAML
+"$SL" config check "$dir/agg.yaml" >/dev/null || fail "aggregator config check"
+"$SL" aggregator -c "$dir/agg.yaml" --listen 127.0.0.1:$agg >"$dir/agg.log" 2>&1 &
+bg_pid $!
+wait_for 10 curl -sf -H 'Authorization: Bearer agg-secret' http://127.0.0.1:$agg/healthz || { cat "$dir/agg.log"; fail "aggregator did not start"; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-protobuf' --data-binary '' http://127.0.0.1:$agg/v1/metrics)
+[[ $code == 401 ]] || fail "OTLP without the token: $code"
+auth='Authorization: Bearer agg-secret'
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" -H 'Content-Type: application/x-protobuf' --data-binary $'\x0a\x05' http://127.0.0.1:$agg/v1/metrics)
+[[ $code == 400 ]] || fail "malformed OTLP: $code"
+
+for n in 1 2 3; do
+  port=$(free_port)
+  cat >"$dir/agent$n.yaml" <<YAML
+listen: 127.0.0.1:$port
+api_socket: ""
+store: {enabled: false}
+rules: {enabled: false}
+exporters:
+  node: node-$n
+  spool_dir: $dir/spool$n
+  batch: 1s
+  otlp: {url: "http://127.0.0.1:$agg", token: agg-secret, interval: 1s, logs: [exec], traces: false, alerts: false}
+sources:
+  file: {enabled: false}
+  net: {enabled: false}
+  security: {enabled: false}
+  l7: {enabled: false}
+  sched: {enabled: false}
+  block: {enabled: false}
+  packets: {enabled: false}
+  profile: {enabled: false}
+YAML
+  "$SL" agent -c "$dir/agent$n.yaml" >"$dir/agent$n.log" 2>&1 &
+  bg_pid $!
+  wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$dir/agent$n.log"; fail "agent $n did not start"; }
+done
+
+# The same 12 execs, seen by each of the three agents.
+ports=()
+for n in 1 2 3; do ports+=($(awk '/^listen:/ {split($2, a, ":"); print a[2]}' "$dir/agent$n.yaml")); done
+cp /bin/true "$dir/slagg-mark"
+for i in $(seq 1 12); do "$dir/slagg-mark" $i; done
+
+wait_for 30 bash -c "[[ \$(curl -sf --data-binary \"SELECT count() FROM sl_agg.exec WHERE proc_name = 'slagg-mark'\" http://127.0.0.1:$ch/) == 36 ]]" \
+  || fail "rows in ClickHouse: $(chq "SELECT node, count() FROM sl_agg.exec WHERE proc_name = 'slagg-mark' GROUP BY node") $(tail -3 "$dir/agg.log")"
+per_node=$(chq "SELECT node, count() FROM sl_agg.exec WHERE proc_name = 'slagg-mark' GROUP BY node ORDER BY node" | tr '\t\n' ': ')
+[[ $per_node == "node-1:12 node-2:12 node-3:12 " ]] || fail "rows per node: $per_node"
+[[ $(chq "SELECT count(DISTINCT proc_args) FROM sl_agg.exec WHERE proc_name = 'slagg-mark'") == 12 ]] || fail "argv columns"
+
+# The merged counter is the sum of the three agents' own, once they have settled.
+q='sightline_syscalls_total{comm="slagg-mark",syscall="execve"}'
+own_sum() {
+  local s=0 p v
+  for p in "${ports[@]}"; do
+    v=$(curl -sf http://127.0.0.1:$p/metrics | awk -v m="$q" '$1 == m {print $2}')
+    s=$((s + ${v:-0}))
+  done
+  echo $s
+}
+prev=-1
+for ((i = 0; i < 30; i++)); do
+  total=$(own_sum)
+  [[ $total == "$prev" ]] && (( total > 0 )) && break
+  prev=$total
+  sleep 1
+done
+(( total >= 30 )) || echo "aggregator: the agents counted $total of 36 execve calls of slagg-mark (per-comm attribution under load)"
+wait_for 30 bash -c "curl -sf --get --data-urlencode 'query=$q' http://127.0.0.1:$prom/api/v1/query | grep -q '\"$total\"'" \
+  || fail "merged execve counter in Prometheus: $(promq "$q"), agents' own sum $total; merged: $(curl -sf -H "$auth" http://127.0.0.1:$agg/merged | grep execve | grep slagg)"
+r=$(promq "$q")
+grep -q '"node"' <<<"$r" && fail "node label kept: $r"
+wait_for 10 bash -c "curl -sf --get --data-urlencode 'query=sightline_build_info' http://127.0.0.1:$prom/api/v1/query | grep -q '\"3\"'" \
+  || fail "build_info sum: $(promq sightline_build_info)"
+m=$(curl -sf -H "$auth" http://127.0.0.1:$agg/metrics)
+grep -qE '^sightline_aggregator_requests_rejected_total\{signal="metrics"\} 1$' <<<"$m" || fail "rejected count: $(grep rejected <<<"$m")"
+grep -qE '^sightline_aggregator_items_total\{item="event"\} [1-9]' <<<"$m" || fail "events counted"
+echo "aggregator e2e ok"

@@ -1,0 +1,18 @@
+// OTLP/HTTP request bodies as an aggregator receives them from the network: any bytes give a
+// result or an error, never a crash, a hang or unbounded memory.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "aggregator/otlp_decode.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  sightline::aggregator::DecodeStats st;
+  std::vector<sightline::aggregator::Point> points;
+  (void)sightline::aggregator::decode_metrics(body, &points, &st);
+  std::vector<sightline::aggregator::EventRow> rows;
+  (void)sightline::aggregator::decode_logs(body, &rows, &st);
+  (void)sightline::aggregator::decode_traces(body, &st);
+  return 0;
+}

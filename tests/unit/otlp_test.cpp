@@ -1,0 +1,185 @@
+// OTLP both ways: what the agent encodes (metrics, event logs, request spans) decoded by the
+// aggregator's decoder; the aggregator's merge across nodes; malformed bytes refused.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "aggregator/aggregator.h"
+#include "aggregator/otlp_decode.h"
+#include "core/clock.h"
+#include "export/otlp.h"
+#include "export/protobuf.h"
+
+using namespace sightline;
+
+namespace {
+
+std::vector<core::MetricFamily> families(double counter, uint64_t lat_ns) {
+  core::MetricFamily c{"sightline_events_total", "Events", core::MetricType::kCounter};
+  c.series.push_back({{{"source", "process"}, {"kind", "exec"}}, counter});
+  core::MetricFamily g{"sightline_process_table_entries", "Processes", core::MetricType::kGauge};
+  g.series.push_back({{}, 7});
+  core::MetricFamily h{"lat_seconds", "Latency", core::MetricType::kHistogram};
+  h.scale = 1e-9;
+  h.bounds = {1000, 1000000};
+  core::MetricSeries s;
+  s.labels = {{"op", "read"}};
+  s.hist.add(500);
+  s.hist.add(lat_ns);
+  h.series.push_back(s);
+  return {c, g, h};
+}
+
+const aggregator::Point* find(const std::vector<aggregator::Point>& ps, const std::string& name,
+                              const core::Labels& labels) {
+  for (const auto& p : ps)
+    if (p.name == name && p.labels == labels) return &p;
+  return nullptr;
+}
+
+// The fuzzer's seeds are requests this encoder wrote (SL_WRITE_OTLP_SEEDS=DIR).
+void seed(const std::string& name, const std::string& body) {
+  if (const char* dir = getenv("SL_WRITE_OTLP_SEEDS")) std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << body;
+}
+
+}  // namespace
+
+TEST(Otlp, MetricsRoundTrip) {
+  auto b = exporter::otlp_metrics(families(42, 2000), {"node-a", 1}, 2);
+  seed("metrics", b.body);
+  EXPECT_EQ(b.target, "/v1/metrics");
+  std::vector<aggregator::Point> pts;
+  aggregator::DecodeStats st;
+  ASSERT_TRUE(aggregator::decode_metrics(b.body, &pts, &st));
+  const auto* c = find(pts, "sightline_events_total", {{"kind", "exec"}, {"source", "process"}});
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->value, 42);
+  EXPECT_EQ(c->node, "node-a");
+  EXPECT_EQ(c->type, core::MetricType::kCounter);
+  EXPECT_EQ(c->time_ns, 2u);
+  const auto* g = find(pts, "sightline_process_table_entries", {});
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->type, core::MetricType::kGauge);
+  // The histogram as Prometheus would name it: cumulative buckets, sum, count.
+  const auto* b1 = find(pts, "lat_seconds_bucket", {{"le", "1e-06"}, {"op", "read"}});
+  const auto* b2 = find(pts, "lat_seconds_bucket", {{"le", "0.001"}, {"op", "read"}});
+  const auto* inf = find(pts, "lat_seconds_bucket", {{"le", "+Inf"}, {"op", "read"}});
+  ASSERT_TRUE(b1 && b2 && inf);
+  EXPECT_EQ(b1->value, 1);
+  EXPECT_EQ(b2->value, 2);
+  EXPECT_EQ(inf->value, 2);
+  const auto* cnt = find(pts, "lat_seconds_count", {{"op", "read"}});
+  ASSERT_NE(cnt, nullptr);
+  EXPECT_EQ(cnt->value, 2);
+}
+
+TEST(Otlp, EventLogsRebuildTheSchemaRecord) {
+  exporter::OtlpBuffer buf({"node-b", 1});
+  core::Event e;
+  e.kind = core::EventKind::kExec;
+  e.ts_wall_ns = 1700000000000000000ULL;
+  e.pid = 4242;
+  e.comm = "curl";
+  e.path = "/usr/bin/curl";
+  static const char argv[] = "curl\0-s\0x\"y\0";
+  e.args = std::string_view(argv, sizeof argv - 1);
+  e.args_count = 3;
+  e.ret = -2;
+  buf.add_event_log(e);
+  core::Event req;
+  req.kind = core::EventKind::kRequest;
+  req.protocol = "http";
+  req.method = "GET";
+  req.target = "/users/{id}";
+  req.request = "GET /users/7?x=1 HTTP/1.1";
+  req.status = 500;
+  req.error = true;
+  req.role = 2;
+  req.duration_ns = 1000;
+  req.ts_wall_ns = 5000;
+  buf.add_request_span(req);
+  auto batches = buf.take();
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].target, "/v1/logs");
+  EXPECT_EQ(batches[1].target, "/v1/traces");
+  EXPECT_TRUE(buf.take().empty());
+  seed("logs", batches[0].body);
+  seed("traces", batches[1].body);
+
+  std::vector<aggregator::EventRow> rows;
+  aggregator::DecodeStats st;
+  ASSERT_TRUE(aggregator::decode_logs(batches[0].body, &rows, &st));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].node, "node-b");
+  // The rebuilt record equals the agent's own.
+  core::Record want;
+  core::make_record(e, &want);
+  const auto& got = rows[0].record;
+  ASSERT_EQ(got.cells.size(), want.cells.size());
+  EXPECT_EQ(got.time_ns, e.ts_wall_ns);
+  for (size_t i = 0; i < want.cells.size(); i++) {
+    EXPECT_EQ(got.cells[i].is_text, want.cells[i].is_text) << i;
+    if (want.cells[i].is_text)
+      EXPECT_EQ(got.str(got.cells[i]), want.str(want.cells[i])) << i;
+    else
+      EXPECT_EQ(got.cells[i].i, want.cells[i].i) << i;
+  }
+  EXPECT_TRUE(aggregator::decode_traces(batches[1].body, &st));
+  EXPECT_EQ(st.spans, 1u);
+}
+
+TEST(Otlp, MalformedBytesAreRefused) {
+  auto b = exporter::otlp_metrics(families(1, 1), {"n", 1}, 2);
+  std::vector<aggregator::Point> pts;
+  aggregator::DecodeStats st;
+  for (size_t cut : {size_t{1}, b.body.size() / 2, b.body.size() - 1}) {
+    pts.clear();
+    EXPECT_FALSE(aggregator::decode_metrics(std::string_view(b.body).substr(0, cut), &pts, &st)) << cut;
+  }
+  EXPECT_FALSE(aggregator::decode_metrics("\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", &pts, &st));
+  std::vector<aggregator::EventRow> rows;
+  EXPECT_FALSE(aggregator::decode_logs("\x0a\x05\x12", &rows, &st));
+  EXPECT_TRUE(aggregator::decode_metrics("", &pts, &st));  // an empty request is a valid one
+}
+
+TEST(Aggregator, SumsNodesOrKeepsThem) {
+  agent::AgentConfig cfg = agent::default_config();
+  cfg.exporters.remote_write_url = "http://127.0.0.1:1/api/v1/write";  // nothing sent in this test
+  cfg.exporters.spool_dir = "";
+  for (bool keep : {false, true}) {
+    cfg.aggregator.keep_node_label = keep;
+    std::unique_ptr<aggregator::Aggregator> agg;
+    ASSERT_TRUE(aggregator::Aggregator::create(cfg, &agg));
+    ASSERT_TRUE(agg->ingest_metrics(exporter::otlp_metrics(families(10, 2000), {"a", 1}, 2).body));
+    ASSERT_TRUE(agg->ingest_metrics(exporter::otlp_metrics(families(5, 2000), {"b", 1}, 2).body));
+    // A later point of a node replaces its earlier one.
+    ASSERT_TRUE(agg->ingest_metrics(exporter::otlp_metrics(families(12, 2000), {"a", 1}, 3).body));
+    auto fams = agg->merged(core::now_wall_ns());
+    const core::MetricFamily* ev = nullptr;
+    for (const auto& f : fams)
+      if (f.name == "sightline_events_total") ev = &f;
+    ASSERT_NE(ev, nullptr);
+    if (!keep) {
+      ASSERT_EQ(ev->series.size(), 1u);
+      EXPECT_EQ(ev->series[0].value, 17);
+    } else {
+      ASSERT_EQ(ev->series.size(), 2u);
+      double a = 0, b = 0;
+      for (const auto& s : ev->series)
+        for (const auto& [k, v] : s.labels)
+          if (k == "node") (v == "a" ? a : b) = s.value;
+      EXPECT_EQ(a, 12);
+      EXPECT_EQ(b, 5);
+    }
+    EXPECT_FALSE(agg->ingest_metrics("\x0a\x05"));
+  }
+}
+
+TEST(Aggregator, NeedsSomewhereToSend) {
+  agent::AgentConfig cfg = agent::default_config();
+  std::unique_ptr<aggregator::Aggregator> agg;
+  auto st = aggregator::Aggregator::create(cfg, &agg);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("no exporter configured"), std::string::npos);
+}
