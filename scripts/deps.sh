@@ -23,7 +23,7 @@ PKGS=(
   nginx-light wrk redis-server redis-tools dnsmasq-base bind9-dnsutils postgresql-15 postgresql-client-15
   mariadb-server mariadb-client
   # exporter backends the tests deliver to (started on 127.0.0.1 by the tests)
-  clickhouse-server clickhouse-client
+  clickhouse-server clickhouse-client victoria-metrics
   # go tool pprof reads the profiles the tests write
   golang-go
   # fuzzing: clang with libFuzzer and the sanitizers
