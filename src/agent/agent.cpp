@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
 #include <spdlog/spdlog.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <array>
@@ -321,6 +324,26 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     return 1;
   }
 
+  if (!config.pin_maps.empty()) {
+    // The BPF file system, mounted as systemd and Kubernetes nodes have it, when it is not.
+    struct statfs fs{};
+    if (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC) {
+      if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
+        spdlog::info("pin_maps: mounted the BPF file system on /sys/fs/bpf");
+      else
+        spdlog::warn("pin_maps: /sys/fs/bpf is not a BPF file system and mounting one failed: {}", strerror(errno));
+    }
+    size_t n = 0;
+    for (const auto& s : runner.sources()) {
+      if (!s.running) continue;
+      std::vector<std::string> pinned;
+      if (auto st = s.source->pin_maps(config.pin_maps + "/" + s.name, &pinned); !st)
+        spdlog::warn("pin_maps: {}", st.message());
+      n += pinned.size();
+    }
+    spdlog::info("pin_maps: {} maps pinned under {}", n, config.pin_maps);
+  }
+
   std::string host;
   int port = 0;
   if (auto st = split_listen(config.listen, &host, &port); !st) {
@@ -545,6 +568,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
                  st.lost_pairing);
   }
   runner.stop_all();
+  if (!config.pin_maps.empty()) rmdir(config.pin_maps.c_str());  // the sources removed theirs
   exporters.reset();  // what is not sent goes to the spool
   if (db) {
     auto st = db->stats();

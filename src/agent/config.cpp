@@ -107,6 +107,9 @@ std::string default_config_yaml() {
     << "api_token: \"\"\n"
     << "# The same API on a Unix socket, the agent's user only (mode 0600); \"\" turns it off.\n"
     << "api_socket: " << c.api_socket << "\n"
+    << "# Pin the sources' aggregation maps here for bpftool and other readers (removed at stop),\n"
+    << "# e.g. /sys/fs/bpf/sightline; \"\": not pinned.\n"
+    << "pin_maps: \"\"\n"
     << "# How often sources are drained when the kernel has not forced a wakeup (10-10000).\n"
     << "poll_interval_ms: " << c.poll_interval_ms << "\n"
     << "# trace, debug, info, warn, error\n"
@@ -223,13 +226,17 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     *out = c;
     return {};
   }
-  const std::set<std::string> top = {"listen", "api_token", "api_socket", "poll_interval_ms", "log_level",
+  const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
                                      "store", "exporters", "aggregator"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_socket", "", &c.api_socket); !st) return st;
+  if (auto st = get<std::string>(origin, root, "pin_maps", "", &c.pin_maps); !st) return st;
+  if (!c.pin_maps.empty() && !c.pin_maps.starts_with("/sys/fs/bpf/"))
+    return core::Status::error(EINVAL, where(origin, root["pin_maps"]) + ": pin_maps: '" + c.pin_maps +
+                                           "' is not under /sys/fs/bpf/ (the BPF file system)");
   if (!c.api_socket.empty() && (c.api_socket.front() != '/' || c.api_socket.size() > 107))
     return core::Status::error(EINVAL, where(origin, root["api_socket"]) +
                                            ": api_socket: an absolute path of at most 107 bytes");

@@ -94,6 +94,8 @@ struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
   std::string api_socket = "/run/sightline/api.sock";  // the same API on a Unix socket (0600); empty: off
+  // Pins the sources' maps under this bpffs directory (bpftool map dump pinned ...); empty: off.
+  std::string pin_maps;
   uint32_t poll_interval_ms = 100;
   std::string log_level = "info";
   uint64_t max_processes = 131072;

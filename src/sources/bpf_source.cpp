@@ -2,6 +2,11 @@
 
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
+
+#include <unistd.h>
+
 #include "bpf/libbpf_util.h"
 
 namespace sightline::sources {
@@ -22,7 +27,30 @@ core::Status BpfSource::open_ring(bpf_object* obj, EventSink* sink) {
   return rb_.open(events, &BpfSource::on_record, this);
 }
 
+core::Status BpfSource::pin_maps(const std::string& dir, std::vector<std::string>* pinned) {
+  if (!obj_) return core::Status::error(EINVAL, "not running");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return core::Status::error(ec.value(), dir + ": " + ec.message());
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj_) {
+    std::string_view n = bpf_map__name(m);
+    // The ring buffer is the agent's to read; .rodata, .bss and the like are the program's.
+    if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF || n.find('.') != std::string_view::npos) continue;
+    std::string path = dir + "/" + std::string(n);
+    unlink(path.c_str());  // left by a run that was killed
+    if (int err = bpf_map__pin(m, path.c_str()); err)
+      return core::Status::error(-err, path + ": cannot pin: " + strerror(-err));
+    pins_.push_back(path);
+    pinned->emplace_back(n);
+  }
+  return {};
+}
+
 void BpfSource::close_ring() {
+  for (const auto& p : pins_) unlink(p.c_str());
+  if (!pins_.empty()) rmdir(std::filesystem::path(pins_.front()).parent_path().c_str());
+  pins_.clear();
   rb_.close();
   obj_ = nullptr;
   stats_map_ = nullptr;

@@ -31,6 +31,7 @@ class BpfSource : public Source {
   int consume() override { return rb_.consume(); }
   SourceStats stats() const override;
   std::vector<bpf::ProgramStats> program_stats() const override;
+  core::Status pin_maps(const std::string& dir, std::vector<std::string>* pinned) override;
 
  protected:
   // Decodes one record and hands it to the sink; false if malformed (counted).
@@ -95,6 +96,7 @@ class BpfSource : public Source {
   std::vector<bpf_link*> links_;
   bpf_object* obj_ = nullptr;
   bpf_map* stats_map_ = nullptr;
+  std::vector<std::string> pins_;  // removed at close_ring
 };
 
 // A source whose BPF side is one bpftool skeleton: start, stop and ownership in one place.

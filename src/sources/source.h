@@ -131,6 +131,12 @@ class Source {
   virtual void stop() = 0;           // detaches and unloads; idempotent
   // Takes the options that can change while running, with no new attachment (needs no
   // privilege: map updates through fds the source holds). Today: security's `syscalls`.
+  // Pins the source's maps (not its ring buffer) under `dir` for bpftool and other readers;
+  // they are unpinned at stop. The names pinned go to `pinned`.
+  virtual core::Status pin_maps(const std::string& dir, std::vector<std::string>* pinned) {
+    (void)dir, (void)pinned;
+    return core::Status::error(std::string(name()) + ": no maps to pin");
+  }
   virtual core::Status retune(const SourceOptions& opts) {
     (void)opts;
     return core::Status::error(std::string(name()) + ": nothing to change while running");

@@ -9,7 +9,9 @@ dir=$(mktemp -d)
 chmod 755 "$dir"
 port=$(free_port)
 sock=$dir/run/api.sock
+pin=/sys/fs/bpf/sightline-e2e-$$
 cat >"$dir/agent.yaml" <<YAML
+pin_maps: $pin
 listen: 127.0.0.1:$port
 api_token: e2e-secret
 api_socket: $sock
@@ -53,7 +55,15 @@ wait_for 10 bash -c "curl -sf --unix-socket '$sock' http://agent/metrics | grep 
 code=$(curl -s -o "$dir/err" -w '%{http_code}' --unix-socket "$sock" --get --data-urlencode "filter=proc.nme = x" http://agent/api/v1/events)
 [[ $code == 400 ]] && grep -q "proc.name" "$dir/err" || fail "bad filter: $code $(cat "$dir/err")"
 
+# Pinned maps: bpftool reads the in-kernel aggregations of a running agent.
+[[ -d $pin/syscalls ]] || fail "no pinned maps of the syscalls source: $(ls -R "$pin" 2>&1 | head)"
+pinned=$(ls "$pin/syscalls" | head -1)
+[[ -n $pinned ]] || fail "nothing pinned under $pin/syscalls"
+bpftool map dump pinned "$pin/syscalls/$pinned" >/dev/null || fail "bpftool cannot read $pin/syscalls/$pinned"
+bpftool map show pinned "$pin/syscalls/$pinned" | grep -q "name" || fail "bpftool map show"
+
 kill -TERM $pid
 wait $pid || fail "agent exit status $?"
 [[ ! -e $sock ]] || fail "socket left behind"
+[[ ! -e $pin ]] || fail "pins left behind: $(ls -R "$pin")"
 echo "api e2e ok"
