@@ -188,12 +188,14 @@ void OtlpBuffer::add_alert_log(const core::Alert& a) {
   rec.fixed64(1, a.time_ns);
   rec.fixed64(11, a.time_ns);
   // Falco priorities onto OTel severities.
-  int sev = a.priority == "EMERGENCY" || a.priority == "ALERT" ? 21
-            : a.priority == "CRITICAL"                          ? 18
-            : a.priority == "ERROR"                             ? 17
-            : a.priority == "WARNING"                           ? 13
-            : a.priority == "DEBUG"                             ? 5
-                                                                : 9;
+  std::string p = a.priority;  // Emergency ... Debug (rules::priority_name)
+  for (auto& c : p) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  int sev = p == "emergency" || p == "alert" ? 21
+            : p == "critical"                ? 18
+            : p == "error"                   ? 17
+            : p == "warning"                 ? 13
+            : p == "debug"                   ? 5
+                                             : 9;
   rec.varint(2, static_cast<uint64_t>(sev));
   rec.bytes(3, a.priority);
   pb::Writer body;

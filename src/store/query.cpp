@@ -81,7 +81,7 @@ std::vector<TableDoc> tables() {
   out.push_back({"alerts", "Alerts the detection rules raised",
                  {{"time", "INTEGER", "Time of the event that matched (ns since the epoch)"},
                   {"rule", "TEXT", "Rule name"},
-                  {"priority", "TEXT", "EMERGENCY ... DEBUG"},
+                  {"priority", "TEXT", "Emergency, Alert, Critical, Error, Warning, Notice, Informational or Debug"},
                   {"output", "TEXT", "The rule's output, fields filled in"},
                   {"tags", "TEXT", "The rule's tags (a JSON array)"},
                   {"ancestry", "TEXT", "Parent, grandparent ... process names (a JSON array)"},
