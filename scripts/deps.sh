@@ -26,6 +26,8 @@ PKGS=(
   clickhouse-server clickhouse-client victoria-metrics
   # go tool pprof reads the profiles the tests write
   golang-go
+  # the web UI's browser tests (playwright-core drives Debian's chromium)
+  chromium
   # fuzzing: clang with libFuzzer and the sanitizers
   clang-14 libclang-rt-14-dev
 )
@@ -42,4 +44,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Node.js and npm build the web UI (ui/): the machine's own when it has them (Node 18 or newer),
+# else Debian's.
+if ! command -v npm >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; then
+  echo "deps.sh: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi

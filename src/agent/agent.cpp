@@ -22,6 +22,7 @@
 #include "profile/profile.h"
 #include "rules/engine.h"
 #include "server/http_server.h"
+#include "server/ui_assets.h"
 #include "core/render.h"
 #include "sources/l7/l7_source.h"
 #include "sources/profile/profile_source.h"
@@ -487,6 +488,23 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     body += "]}\n";
     return server::Response{200, "application/json", body};
   });
+  // The web UI, from the binary.
+  auto ui_file = [](std::string_view rel) {
+    for (size_t i = 0; i < server::kUiAssetCount; i++)
+      if (rel == server::kUiAssets[i].path)
+        return server::Response{200, server::kUiAssets[i].content_type,
+                                std::string(reinterpret_cast<const char*>(server::kUiAssets[i].data), server::kUiAssets[i].size)};
+    return server::Response{404, "text/plain; charset=utf-8", "no such file\n"};
+  };
+  http.get("/", [&](const server::Request&) {
+    if (!server::kUiAssetCount)
+      return server::Response{200, "text/plain; charset=utf-8",
+                              "This sightline was built without its web UI (npm was missing at build time).\n"
+                              "The API is here: /metrics, /healthz, /api/v1/query?sql=..., /api/v1/schema, /api/v1/events, "
+                              "/api/v1/service_map, /profile\n"};
+    return ui_file("index.html");
+  });
+  http.get(R"(/assets/[A-Za-z0-9._-]+)", [&](const server::Request& req) { return ui_file(std::string_view(req.path).substr(1)); });
   http.get("/healthz", [&](const server::Request&) {
     std::string body;
     bool ok = false;

@@ -83,7 +83,7 @@ bool authorized(const std::string& token, const httplib::Request& req, httplib::
   return false;
 }
 Request request_of(const httplib::Request& req) {
-  Request r{req.get_header_value("Accept"), {}};
+  Request r{req.get_header_value("Accept"), req.path, {}};
   for (const auto& [k, v] : req.params) r.params[k] = v;
   return r;
 }

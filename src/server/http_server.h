@@ -20,6 +20,7 @@ struct Response {
 // What a handler may look at of a request.
 struct Request {
   std::string accept;  // the Accept header (content negotiation)
+  std::string path;
   std::map<std::string, std::string> params;  // query parameters
   std::string content_type;  // POST
   std::string body;          // POST (at most 64 MiB)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The web UI end to end: an agent (UI from its binary) sees a real workload — nginx driven by
+# wrk and curl, a program burning CPU in a function of known name, a read of /etc/shadow — then
+# ui/tests/ui.test.mjs drives Debian's chromium through it. Screenshots: build/ui-screenshots/.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+shots=$(dirname "$(readlink -f "$SL")")/ui-screenshots
+[[ -x /usr/bin/chromium ]] || fail "no /usr/bin/chromium (scripts/deps.sh installs it)"
+[[ -d $root/ui/node_modules/playwright-core ]] || fail "ui/node_modules missing (the build runs npm ci)"
+dir=$(mktemp -d)
+chmod 755 "$dir"
+mkdir -p "$shots"
+port=$(free_port)
+hport=$(free_port)
+trap 'stop_bg; [[ -f $dir/nginx.pid ]] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null; rm -rf "$dir"' EXIT
+cat >"$dir/agent.yaml" <<YAML
+listen: 127.0.0.1:$port
+api_socket: ""
+store: {path: $dir/s.db, metrics_interval: 1s}
+YAML
+"$SL" agent -c "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
+bg_pid $!
+wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$dir/agent.log"; fail "agent did not start"; }
+curl -sf http://127.0.0.1:$port/ | grep -q '<title>Sightline</title>' || fail "the binary serves no UI"
+
+mkdir -p "$dir/www" && echo hello >"$dir/www/index.html"
+cat >"$dir/nginx.conf" <<CONF
+daemon on; pid $dir/nginx.pid; error_log $dir/error.log; worker_processes 1;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi;
+       uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+       server { listen 127.0.0.1:$hport; root $dir/www; location /api/ { return 200 "ok\n"; } location /busy { return 503; } } }
+CONF
+nginx -c "$dir/nginx.conf" -p "$dir" 2>"$dir/nginx.err" || fail "nginx: $(cat "$dir/nginx.err")"
+wait_for 10 curl -sf -o /dev/null http://127.0.0.1:$hport/index.html || fail "nginx did not start"
+wrk -t1 -c4 -d3s http://127.0.0.1:$hport/api/items >/dev/null
+for i in $(seq 1 20); do curl -s -o /dev/null http://127.0.0.1:$hport/api/users/$i; curl -s -o /dev/null http://127.0.0.1:$hport/busy; done
+cat >"$dir/burn.c" <<'C'
+#include <stdlib.h>
+#include <time.h>
+__attribute__((noinline)) unsigned long sl_ui_hot_function(unsigned long x) {
+  for (int i = 0; i < 1000000; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  return x;
+}
+int main(int argc, char** argv) {
+  time_t end = time(0) + (argc > 1 ? atoi(argv[1]) : 5);
+  volatile unsigned long x = 1;
+  while (time(0) < end) x = sl_ui_hot_function(x);
+  return 0;
+}
+C
+gcc -O1 -g -fno-omit-frame-pointer -o "$dir/burn" "$dir/burn.c"
+"$dir/burn" 6
+python3 -c "open('/etc/shadow').read()"
+sleep 3  # the profile's drain, the store's batch, two metric samples
+(cd "$root/ui" && SL_URL=http://127.0.0.1:$port SL_SHOTS="$shots" node --test --test-reporter=spec tests/ui.test.mjs) \
+  || fail "ui tests (screenshots in $shots; agent log: $(tail -3 "$dir/agent.log"))"
+echo "ui e2e ok (screenshots in $shots)"

@@ -1,0 +1,76 @@
+// The agent's JSON API (/api/v1/...): one function per route. Documented in docs/api.md.
+export type Cell = number | string | null;
+export interface QueryResult {
+  columns: string[];
+  rows: Cell[][];
+  truncated: boolean;
+  seconds: number;
+}
+
+export class ApiError extends Error {}
+
+async function get<T>(path: string): Promise<T> {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  const text = await r.text();
+  if (!r.ok) {
+    let msg = text;
+    try {
+      msg = JSON.parse(text).error ?? text;
+    } catch {
+      /* plain text */
+    }
+    throw new ApiError(`${r.status}: ${msg.trim()}`);
+  }
+  return JSON.parse(text) as T;
+}
+
+// Read-only SQL on the agent's store.
+export function sql(statement: string, limit = 10000): Promise<QueryResult> {
+  return get(`api/v1/query?limit=${limit}&sql=${encodeURIComponent(statement)}`);
+}
+
+// Rows as objects keyed by column.
+export async function rows(statement: string, limit = 10000): Promise<Record<string, Cell>[]> {
+  const r = await sql(statement, limit);
+  return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])));
+}
+
+export interface SchemaTable {
+  name: string;
+  doc: string;
+  columns: { name: string; type: string; doc: string }[];
+}
+export const schema = () => get<{ tables: SchemaTable[] }>("api/v1/schema");
+
+export interface Edge {
+  client: string;
+  server: string;
+  protocol: string;
+  requests: number;
+  errors: number;
+  mean_latency_seconds: number;
+}
+export const serviceMap = () => get<{ edges: Edge[] }>("api/v1/service_map");
+
+// Folded stacks of the continuous profile's last `seconds` (live, from the agent's memory).
+export async function profileFolded(seconds: number): Promise<string> {
+  const r = await fetch(`profile?seconds=${seconds}`);
+  if (!r.ok) throw new ApiError(`${r.status}: ${(await r.text()).trim()}`);
+  return r.text();
+}
+
+// Live events (server-sent events), filtered with a rule condition.
+export function liveEvents(filter: string, onEvent: (e: Record<string, unknown>) => void, onMissed: (n: number) => void,
+                           onError: (msg: string) => void): EventSource {
+  const es = new EventSource(`api/v1/events?filter=${encodeURIComponent(filter)}`);
+  es.onmessage = (m) => onEvent(JSON.parse(m.data));
+  es.addEventListener("missed", (m) => onMissed(Number((m as MessageEvent).data)));
+  es.onerror = () => onError("the stream was interrupted (bad filter, or the agent stopped)");
+  return es;
+}
+
+// SQL text literal.
+export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+// "evt_time within the last N seconds", computed by the store's clock.
+export const since = (col: string, seconds: number) =>
+  `${col} > (CAST(strftime('%s','now') AS INTEGER) - ${Math.floor(seconds)}) * 1000000000`;

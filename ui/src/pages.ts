@@ -1,0 +1,385 @@
+// The pages. Each renders into `root` from the API, reading and writing its state in the URL.
+import * as api from "./api";
+import { timeChart } from "./chart";
+import { FlameGraph, mergeBase, parseFolded } from "./flame";
+import { serviceMapSvg } from "./servicemap";
+import { card, errorBox, fmtBytes, fmtDur, fmtNum, fmtTime, h, RANGES, rangeSeconds, route, section, setParams, table } from "./ui";
+
+type Page = (root: HTMLElement, params: URLSearchParams) => Promise<void | (() => void)>;
+
+// ---- metrics from the store: the agent samples its /metrics into metric_samples ----
+
+// Sum of a metric (optionally by one label) at each sample time in the window.
+async function metricSeries(name: string, seconds: number, by?: string) {
+  const key = by ? `json_extract(m.labels, '$.${by}')` : "''";
+  return api.rows(`SELECT s.time / 1000000 AS ms, ${key} AS k, sum(s.value) AS v FROM metric_samples s
+    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND ${api.since("s.time", seconds)}
+    GROUP BY s.time, k ORDER BY s.time`, 100000);
+}
+
+// Per-second rate of a counter between consecutive samples.
+function rates(points: { ms: number; v: number }[]) {
+  const xs: number[] = [], ys: (number | null)[] = [];
+  for (let i = 1; i < points.length; i++) {
+    const dt = (points[i].ms - points[i - 1].ms) / 1000;
+    if (dt <= 0) continue;
+    xs.push(points[i].ms / 1000);
+    ys.push(Math.max(0, (points[i].v - points[i - 1].v) / dt));
+  }
+  return { xs, ys };
+}
+
+// The counter's rate over the last two samples, and a gauge's last value.
+export async function lastRate(name: string): Promise<number> {
+  const r = await api.rows(`SELECT s.time / 1000000 AS ms, sum(s.value) AS v FROM metric_samples s
+    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND s.time >= (SELECT min(time) FROM
+    (SELECT DISTINCT time FROM metric_samples ORDER BY time DESC LIMIT 2)) GROUP BY s.time ORDER BY s.time`);
+  if (r.length < 2) return NaN;
+  const p = r.map((x) => ({ ms: Number(x.ms), v: Number(x.v) }));
+  return rates(p).ys.at(-1) ?? NaN;
+}
+async function lastValue(name: string): Promise<number> {
+  const r = await api.rows(`SELECT sum(s.value) AS v FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
+    WHERE m.name = ${api.lit(name)} AND s.time = (SELECT max(time) FROM metric_samples)`);
+  return r.length && r[0].v != null ? Number(r[0].v) : NaN;
+}
+
+function rangePicker(params: URLSearchParams, dflt = "1h"): HTMLElement {
+  const cur = params.get("range") ?? dflt;
+  return h("div", { class: "seg", role: "group", "aria-label": "Time range" },
+    ...RANGES.map(([n]) => h("button", { class: n === cur ? "on" : "", onclick: () => setParams({ range: n }, false) }, n)));
+}
+
+// ---- Overview ----
+export const overview: Page = async (root, params) => {
+  const seconds = rangeSeconds(params);
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Node overview"), rangePicker(params)));
+  const cards = h("div", { class: "cards" });
+  root.append(cards);
+  const [cpu, runq, iops, net, retr, agentCpu, rss, evps, lost, alerts] = await Promise.all([
+    lastRate("sightline_cpu_seconds_total"), lastRate("sightline_runqueue_wait_seconds_total"), lastRate("sightline_block_ios_total"),
+    lastRate("sightline_network_bytes_total"), lastRate("sightline_tcp_retransmits_total"), lastRate("process_cpu_seconds_total"),
+    lastValue("process_resident_memory_bytes"), lastRate("sightline_events_total"), lastValue("sightline_events_lost_total"),
+    api.rows(`SELECT count(*) AS n FROM alerts WHERE ${api.since("time", 3600)}`).then((r) => Number(r[0].n)),
+  ]);
+  cards.append(
+    card("CPU busy", `${fmtNum(cpu, 2)} cores`, { metric: "cpu_cores", raw: cpu, sub: "all processes" }),
+    card("Run-queue wait", `${fmtNum(runq, 3)} s/s`, { metric: "runq", raw: runq, sub: "time runnable tasks waited" }),
+    card("Disk I/O", `${fmtNum(iops)} IOPS`, { metric: "iops", raw: iops }),
+    card("Network", `${fmtBytes(net)}/s`, { metric: "net_bytes", raw: net, sub: "all interfaces" }),
+    card("TCP retransmits", `${fmtNum(retr)}/s`, { metric: "retransmits", raw: retr, tone: retr > 0 ? "warn" : "" }),
+    card("Alerts, last hour", String(alerts), { metric: "alerts_1h", raw: alerts, tone: alerts > 0 ? "bad" : "good" }),
+    card("Agent CPU", `${fmtNum(agentCpu * 100, 2)} %`, { metric: "agent_cpu", raw: agentCpu, sub: "of one core" }),
+    card("Agent memory", fmtBytes(rss), { metric: "agent_rss", raw: rss }),
+    card("Events", `${fmtNum(evps)}/s`, { metric: "events_per_s", raw: evps }),
+    card("Events lost", fmtNum(lost), { metric: "events_lost", raw: lost, tone: lost > 0 ? "bad" : "good", sub: "since the agent started" }),
+  );
+  const charts = h("div", { class: "two" });
+  root.append(charts);
+  const cpuBox = h("div", { class: "chart" }), netBox = h("div", { class: "chart" });
+  charts.append(section("CPU (cores)", cpuBox), section("Network (bytes/s)", netBox));
+  const [cpuPts, netPts] = await Promise.all([metricSeries("sightline_cpu_seconds_total", seconds),
+                                               metricSeries("sightline_network_bytes_total", seconds)]);
+  const toPts = (r: Record<string, api.Cell>[]) => r.map((x) => ({ ms: Number(x.ms), v: Number(x.v) }));
+  const c = rates(toPts(cpuPts)), n = rates(toPts(netPts));
+  if (c.xs.length) timeChart(cpuBox, c.xs, [{ label: "cores", values: c.ys }], (v) => fmtNum(v, 2));
+  else cpuBox.append(h("div", { class: "empty" }, "Waiting for two samples of the agent's metrics (store.metrics_interval)."));
+  if (n.xs.length) timeChart(netBox, n.xs, [{ label: "bytes/s", values: n.ys }], (v) => fmtBytes(v));
+  // Top processes by CPU over the last two samples.
+  const top = await api.rows(`WITH t AS (SELECT DISTINCT time FROM metric_samples ORDER BY time DESC LIMIT 2),
+    b AS (SELECT min(time) AS t0, max(time) AS t1 FROM t)
+    SELECT json_extract(m.labels, '$.comm') AS comm,
+      (sum(CASE WHEN s.time = b.t1 THEN s.value END) - coalesce(sum(CASE WHEN s.time = b.t0 THEN s.value END), 0)) / ((b.t1 - b.t0) / 1e9) AS cpu
+    FROM metric_samples s JOIN metric_series m ON m.id = s.series_id, b
+    WHERE m.name = 'sightline_cpu_seconds_total' AND s.time IN (b.t0, b.t1) AND b.t1 > b.t0
+    GROUP BY comm ORDER BY cpu DESC LIMIT 10`);
+  root.append(section("Top processes by CPU", table([
+    { key: "comm", title: "Process", render: (v) => h("a", { href: `#/processes?comm=${encodeURIComponent(String(v))}` }, String(v)) },
+    { key: "cpu", title: "CPU (cores)", num: true, render: (v) => fmtNum(Number(v), 3) },
+  ], top)));
+};
+
+// ---- Processes ----
+export const processes: Page = async (root, params) => {
+  const seconds = rangeSeconds(params);
+  const comm = params.get("comm") ?? "";
+  const filter = h("input", { type: "search", placeholder: "process name", value: comm, "aria-label": "Process name" });
+  filter.addEventListener("change", () => setParams({ comm: filter.value }, false));
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Processes"), filter, rangePicker(params)));
+  const where = [api.since("evt_time", seconds)];
+  if (comm) where.push(`proc_name = ${api.lit(comm)}`);
+  const execs = await api.rows(`SELECT evt_time / 1000000 AS ms, proc_pid AS pid, proc_ppid AS ppid, proc_pname AS parent,
+    proc_name AS name, proc_args AS args, evt_errno AS err, user_uid AS uid, container_id AS container
+    FROM exec WHERE ${where.join(" AND ")} ORDER BY evt_time DESC LIMIT 500`);
+  // The tree of what was executed: children under the exec of their parent pid.
+  const byPid = new Map<number, Record<string, api.Cell>>();
+  for (const e of execs) byPid.set(Number(e.pid), e);
+  const kids = new Map<number, Record<string, api.Cell>[]>();
+  const roots: Record<string, api.Cell>[] = [];
+  for (const e of [...execs].reverse()) {
+    const p = Number(e.ppid);
+    if (byPid.has(p) && p !== Number(e.pid)) kids.set(p, [...(kids.get(p) ?? []), e]);
+    else roots.push(e);
+  }
+  const argv = (a: api.Cell) => { try { return (JSON.parse(String(a)) as string[]).join(" "); } catch { return String(a ?? ""); } };
+  const node = (e: Record<string, api.Cell>, depth: number): HTMLElement => {
+    const li = h("li", {}, h("span", { class: "pid" }, String(e.pid)), " ", h("b", {}, String(e.name)), " ",
+      h("span", { class: "args" }, argv(e.args)), e.err ? h("span", { class: "badge bad" }, String(e.err)) : null,
+      h("span", { class: "muted" }, ` ${fmtTime(Number(e.ms))}`));
+    const ch = kids.get(Number(e.pid));
+    if (ch && depth < 30) li.append(h("ul", {}, ...ch.map((c) => node(c, depth + 1))));
+    return li;
+  };
+  root.append(section(`Exec tree (${execs.length} execs${execs.length === 500 ? ", the newest 500" : ""})`,
+    execs.length ? h("ul", { class: "tree" }, ...roots.slice(-200).reverse().map((r) => node(r, 0))) : h("div", { class: "empty" }, "No exec in this range.")));
+  if (comm) {
+    const [sys, conns] = await Promise.all([
+      api.rows(`SELECT json_extract(m.labels, '$.syscall') AS syscall, max(s.value) AS calls FROM metric_samples s JOIN metric_series m
+        ON m.id = s.series_id WHERE m.name = 'sightline_syscalls_total' AND json_extract(m.labels, '$.comm') = ${api.lit(comm)}
+        AND s.time = (SELECT max(time) FROM metric_samples) GROUP BY 1 ORDER BY 2 DESC LIMIT 15`),
+      api.rows(`SELECT evt_time / 1000000 AS ms, net_role AS role, fd_rip AS peer, fd_rport AS port, fd_rname AS name,
+        tcp_bytes_sent AS tx, tcp_bytes_received AS rx, evt_errno AS err FROM tcp WHERE proc_name = ${api.lit(comm)}
+        AND ${api.since("evt_time", seconds)} ORDER BY evt_time DESC LIMIT 100`),
+    ]);
+    root.append(h("div", { class: "two" },
+      section(`Syscalls of ${comm} (since the agent started)`, table([{ key: "syscall", title: "Syscall" }, { key: "calls", title: "Calls", num: true }], sys)),
+      section(`TCP connections of ${comm}`, table([
+        { key: "ms", title: "Closed", render: (v) => fmtTime(Number(v)) }, { key: "role", title: "Role" },
+        { key: "peer", title: "Peer", render: (v, r) => `${r.name || v}:${r.port}` },
+        { key: "tx", title: "Sent", num: true, render: (v) => fmtBytes(Number(v)) }, { key: "rx", title: "Received", num: true, render: (v) => fmtBytes(Number(v)) },
+        { key: "err", title: "Error" }], conns))));
+  }
+};
+
+// ---- Requests ----
+export const requests: Page = async (root, params) => {
+  const seconds = rangeSeconds(params);
+  const proto = params.get("protocol") ?? "", service = params.get("service") ?? "", status = params.get("status") ?? "";
+  const minMs = Number(params.get("min_ms") ?? "0");
+  const sel = (name: string, cur: string, opts: string[]) => {
+    const s = h("select", { "aria-label": name }, ...opts.map((o) => h("option", { value: o, ...(o === cur ? { selected: true } : {}) }, o || `any ${name}`)));
+    s.addEventListener("change", () => setParams({ [name]: s.value }, false));
+    return s;
+  };
+  const services = (await api.rows(`SELECT DISTINCT proc_name AS n FROM request WHERE ${api.since("evt_time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
+  const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
+  minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
+    sel("protocol", proto, ["", "http", "pgsql", "mysql", "redis", "dns"]), sel("service", service, ["", ...services]),
+    sel("status", status, ["", "ok", "error"]), minInput, rangePicker(params)));
+  const where = [api.since("evt_time", seconds)];
+  if (proto) where.push(`l7_protocol = ${api.lit(proto)}`);
+  if (service) where.push(`proc_name = ${api.lit(service)} AND net_role = 'server'`);
+  if (status === "error") where.push("l7_error = 1");
+  if (status === "ok") where.push("l7_error = 0");
+  if (minMs > 0) where.push(`l7_latency >= ${Math.round(minMs * 1e6)}`);
+  const w = where.join(" AND ");
+  // Heat map: time buckets x log2 latency buckets.
+  const buckets = 60, step = Math.max(1, Math.ceil(seconds / buckets));
+  const heat = await api.rows(`SELECT (evt_time / 1000000000 / ${step}) * ${step} AS t,
+    CAST(round(log(2, max(l7_latency, 1000))) AS INTEGER) AS b, count(*) AS n FROM request WHERE ${w} GROUP BY t, b`, 100000);
+  const heatBox = h("canvas", { class: "heatmap", height: 220, "data-cells": heat.length });
+  root.append(section("Latency over time (darker: more requests)", heatBox,
+    h("div", { class: "muted small" }, "y: latency on a log scale, 1 µs to 10 s; x: the range, left to right")));
+  requestAnimationFrame(() => drawHeat(heatBox, heat, seconds, step));
+  const list = await api.rows(`SELECT rowid AS id, evt_time / 1000000 AS ms, proc_name AS process, net_role AS role, l7_protocol AS protocol,
+    l7_method AS method, l7_target AS target, l7_status AS status, l7_error AS error, l7_latency / 1e9 AS latency,
+    l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
+    l7_error_text AS error_text, l7_rows AS rows_n FROM request WHERE ${w} ORDER BY evt_time DESC LIMIT 300`);
+  const detail = h("div", { class: "detail" });
+  root.append(h("div", { class: "split" },
+    section(`Requests (${list.length}${list.length === 300 ? ", the newest 300" : ""})`, table([
+      { key: "ms", title: "Time", render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process" }, { key: "role", title: "Side" },
+      { key: "protocol", title: "Proto" }, { key: "method", title: "Method" }, { key: "target", title: "Target" },
+      { key: "status", title: "Status", render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(v)) },
+      { key: "latency", title: "Latency", num: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
+        detail.innerHTML = "";
+        detail.append(h("h3", {}, `${r.method} ${r.target}`), h("pre", {}, JSON.stringify(r, null, 2)));
+      })), section("Request", detail)));
+};
+
+function drawHeat(c: HTMLCanvasElement, cells: Record<string, api.Cell>[], seconds: number, step: number) {
+  const ctx = c.getContext("2d");
+  if (!ctx) return;
+  c.width = c.clientWidth || 800;
+  const W = c.width, H = c.height;
+  ctx.fillStyle = "#0b1220";
+  ctx.fillRect(0, 0, W, H);
+  const now = Date.now() / 1000, t0 = now - seconds;
+  const bmin = 10, bmax = 34; // 1 µs .. ~17 s in ns, log2
+  const max = Math.max(1, ...cells.map((x) => Number(x.n)));
+  const cw = Math.max(2, (W * step) / seconds), ch = H / (bmax - bmin);
+  for (const x of cells) {
+    const t = Number(x.t), b = Math.min(bmax, Math.max(bmin, Number(x.b))), n = Number(x.n);
+    const k = Math.sqrt(n / max);
+    ctx.fillStyle = `rgba(56, 189, 248, ${0.15 + 0.85 * k})`;
+    ctx.fillRect(((t - t0) / seconds) * W, H - (b - bmin + 1) * ch, cw, ch);
+  }
+  ctx.fillStyle = "#94a3b8";
+  ctx.font = "11px system-ui";
+  for (const [label, ns] of [["1 ms", 1e6], ["100 ms", 1e8], ["10 µs", 1e4]] as [string, number][])
+    ctx.fillText(label, 4, H - (Math.log2(ns) - bmin + 0.5) * ch);
+}
+
+// ---- Service map ----
+export const servicemap: Page = async (root) => {
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Service map"),
+    h("span", { class: "muted" }, "requests seen since the agent started; red: with errors")));
+  const { edges } = await api.serviceMap();
+  if (!edges.length) {
+    root.append(h("div", { class: "empty" }, "No L7 traffic seen yet (HTTP, PostgreSQL, MySQL, Redis, DNS)."));
+    return;
+  }
+  root.append(section("Clients → servers", h("div", { class: "map" }, serviceMapSvg(edges))));
+  root.append(section("Edges", table([
+    { key: "client", title: "Client" }, { key: "server", title: "Server" }, { key: "protocol", title: "Protocol" },
+    { key: "requests", title: "Requests", num: true }, { key: "errors", title: "Errors", num: true },
+    { key: "mean_latency_seconds", title: "Mean latency", num: true, render: (v) => fmtDur(Number(v)) }],
+    edges as unknown as Record<string, unknown>[])));
+};
+
+// ---- Profiles ----
+export const profiles: Page = async (root, params) => {
+  const live = params.get("live") ?? "300";
+  const comm = params.get("process") ?? "";
+  const search = params.get("search") ?? "";
+  const diff = params.get("diff") === "1";
+  const liveSel = h("select", { "aria-label": "Window" }, ...[["60", "last 1 min"], ["300", "last 5 min"], ["600", "last 10 min"], ["store", "stored minutes (range)"]]
+    .map(([v, l]) => h("option", { value: v, ...(v === live ? { selected: true } : {}) }, l)));
+  liveSel.addEventListener("change", () => setParams({ live: liveSel.value }, false));
+  const procIn = h("input", { type: "search", placeholder: "process (all)", value: comm, "aria-label": "Process" });
+  procIn.addEventListener("change", () => setParams({ process: procIn.value }, false));
+  const searchIn = h("input", { type: "search", placeholder: "search frames", value: search, "aria-label": "Search" });
+  const diffBox = h("input", { type: "checkbox", ...(diff ? { checked: true } : {}) });
+  diffBox.addEventListener("change", () => setParams({ diff: diffBox.checked ? "1" : null }, false));
+  const reset = h("button", {}, "Reset zoom");
+  const info = h("span", { class: "muted", id: "flame-info" });
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "CPU profile"), liveSel, procIn, searchIn,
+    h("label", { class: "check" }, diffBox, live === "store" ? " diff vs the range before" : " diff vs a window twice as long"), reset, live === "store" ? rangePicker(params) : null));
+  let text: string, base = "";
+  if (live === "store") {
+    const seconds = rangeSeconds(params);
+    const q = (from: number, to: number) => api.rows(`SELECT stack, sum(samples) AS n FROM profiles WHERE ${api.since("time", from)}
+      AND NOT ${api.since("time", to)} GROUP BY stack`, 100000).then((r) => r.map((x) => `${x.stack} ${x.n}`).join("\n"));
+    text = await q(seconds, 0);
+    if (diff) base = await q(2 * seconds, seconds);
+  } else {
+    const s = Number(live);
+    text = await api.profileFolded(s);
+    // Diff: this window's shares against those of the window twice as long.
+    if (diff) base = await api.profileFolded(Math.min(600, 2 * s));
+  }
+  const keep = (t: string) => (comm ? t.split("\n").filter((l) => l.startsWith(comm + ";")).join("\n") : t);
+  const rootFrame = parseFolded(keep(text));
+  if (diff && base) mergeBase(rootFrame, parseFolded(keep(base)));
+  const box = h("div", { class: "flame", id: "flame" });
+  root.append(section(comm ? `Where ${comm} spends CPU` : "Where the node spends CPU", info, box));
+  if (!rootFrame.value) {
+    box.replaceWith(h("div", { class: "empty" }, "No samples in this window (is the profile source running?)."));
+    return;
+  }
+  const fg = new FlameGraph(box, rootFrame, (s) => (info.textContent = s));
+  if (search) fg.setSearch(search);
+  fg.setDiff(diff);
+  searchIn.addEventListener("input", () => { fg.setSearch(searchIn.value); setParams({ search: searchIn.value }); });
+  reset.addEventListener("click", () => fg.reset());
+};
+
+// ---- Security ----
+export const security: Page = async (root, params) => {
+  const seconds = rangeSeconds(params, "24h");
+  const prio = params.get("priority") ?? "";
+  const sel = h("select", { "aria-label": "priority" }, ...["", "Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"]
+    .map((o) => h("option", { value: o, ...(o === prio ? { selected: true } : {}) }, o || "any priority")));
+  sel.addEventListener("change", () => setParams({ priority: sel.value }, false));
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Security alerts"), sel, rangePicker(params, "24h")));
+  const where = [api.since("time", seconds)];
+  if (prio) where.push(`priority = ${api.lit(prio)}`);
+  const list = await api.rows(`SELECT rowid AS id, time / 1000000 AS ms, rule, priority, output, ancestry, proc_name, proc_pid,
+    container_id, event FROM alerts WHERE ${where.join(" AND ")} ORDER BY time DESC LIMIT 500`);
+  const counts = await api.rows(`SELECT rule, priority, count(*) AS n FROM alerts WHERE ${where.join(" AND ")} GROUP BY 1, 2 ORDER BY 3 DESC`);
+  root.append(h("div", { class: "cards" }, ...counts.slice(0, 6).map((c) => card(String(c.rule), String(c.n), { sub: String(c.priority), tone: "warn" }))));
+  const feed = h("div", { class: "feed" });
+  for (const a of list) {
+    const anc = (() => { try { return (JSON.parse(String(a.ancestry)) as string[]); } catch { return []; } })();
+    const raw = h("pre", { class: "raw", hidden: true }, (() => { try { return JSON.stringify(JSON.parse(String(a.event)), null, 2); } catch { return String(a.event); } })());
+    const item = h("article", { class: `alert p-${String(a.priority).toLowerCase()}` },
+      h("header", {}, h("span", { class: "badge" }, String(a.priority)), h("b", {}, String(a.rule)), h("span", { class: "muted" }, fmtTime(Number(a.ms)))),
+      h("div", { class: "output" }, String(a.output)),
+      h("div", { class: "ancestry" }, "ancestry: ", [String(a.proc_name), ...anc].join(" ← ")),
+      h("button", { class: "link", onclick: () => (raw.hidden = !raw.hidden) }, "raw event"), raw);
+    feed.append(item);
+  }
+  root.append(section(`Alerts (${list.length})`, list.length ? feed : h("div", { class: "empty" }, "No alert in this range. Good.")));
+};
+
+// ---- Live events ----
+export const live: Page = async (root, params) => {
+  const filter = params.get("filter") ?? "evt.type in (exec, tcp, request)";
+  const input = h("input", { type: "search", value: filter, class: "wide", "aria-label": "Filter (rule condition)",
+                             placeholder: "evt.type = exec and proc.name = curl" });
+  const status = h("span", { class: "muted" }, "connecting…");
+  const pause = h("button", {}, "Pause");
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Live events"), input, pause, status));
+  const body = h("tbody");
+  root.append(section("Newest first (at most 500 kept)", h("div", { class: "table-wrap" }, h("table", { class: "grid" },
+    h("thead", {}, h("tr", {}, ...["Time", "Type", "Process", "PID", "What"].map((t) => h("th", {}, t)))), body))));
+  let paused = false, n = 0, missed = 0;
+  pause.addEventListener("click", () => { paused = !paused; pause.textContent = paused ? "Resume" : "Pause"; });
+  input.addEventListener("change", () => setParams({ filter: input.value }, false));
+  const what = (e: Record<string, unknown>) => {
+    const t = e["evt.type"];
+    if (t === "exec") return ((e["proc.args"] as string[]) ?? []).join(" ");
+    if (t === "tcp") return `${e["net.role"]} ${e["fd.rip"]}:${e["fd.rport"]} ${e["evt.errno"] ?? ""}`;
+    if (t === "request") return `${e["l7.protocol"]} ${e["l7.method"]} ${e["l7.target"]} → ${e["l7.status"]} (${fmtDur(Number(e["l7.latency"]) / 1e9)})`;
+    if (t === "open") return String(e["fd.name"]);
+    if (t === "syscall") return `${e["evt.syscall"] ?? ""} ${e["fd.name"] ?? ""}`;
+    return "";
+  };
+  const es = api.liveEvents(filter, (e) => {
+    n++;
+    status.textContent = `${n} events${missed ? `, ${missed} missed (reading too slowly)` : ""}`;
+    if (paused) return;
+    body.prepend(h("tr", {}, h("td", {}, String(e["evt.time"]).slice(11, 23)), h("td", {}, String(e["evt.type"])),
+      h("td", {}, String(e["proc.name"])), h("td", { class: "num" }, String(e["proc.pid"])), h("td", {}, what(e))));
+    while (body.children.length > 500) body.lastElementChild?.remove();
+  }, (m) => { missed = m; }, (msg) => { status.textContent = msg; });
+  es.onopen = () => (status.textContent = "live");
+  return () => es.close();
+};
+
+// ---- Query ----
+export const query: Page = async (root, params) => {
+  const dflt = "SELECT proc_name, count(*) AS execs FROM exec GROUP BY 1 ORDER BY 2 DESC LIMIT 20";
+  const text = h("textarea", { class: "sql", spellcheck: false, "aria-label": "SQL" }, params.get("sql") ?? dflt);
+  const run = h("button", { class: "primary" }, "Run (Ctrl+Enter)");
+  const out = h("div", { class: "result" });
+  const side = h("aside", { class: "schema" });
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Query"), h("span", { class: "muted" }, "read-only SQL on the agent's store")),
+    h("div", { class: "query" }, h("div", {}, text, h("div", { class: "toolbar" }, run), out), side));
+  const exec = async () => {
+    setParams({ sql: text.value });
+    out.innerHTML = "";
+    try {
+      const r = await api.sql(text.value, 2000);
+      out.append(h("div", { class: "muted small" }, `${r.rows.length} rows${r.truncated ? " (truncated)" : ""} in ${(r.seconds * 1000).toFixed(1)} ms`),
+        table(r.columns.map((c) => ({ key: c, title: c })), r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])))));
+    } catch (e) {
+      out.append(errorBox(e));
+    }
+  };
+  run.addEventListener("click", exec);
+  text.addEventListener("keydown", (e) => { if ((e as KeyboardEvent).key === "Enter" && ((e as KeyboardEvent).ctrlKey || (e as KeyboardEvent).metaKey)) exec(); });
+  const s = await api.schema();
+  for (const t of s.tables)
+    side.append(h("details", {}, h("summary", {}, t.name), h("div", { class: "muted small" }, t.doc),
+      h("ul", {}, ...t.columns.map((c) => h("li", { title: c.doc }, h("code", {}, c.name), " ", h("span", { class: "muted" }, c.type))))));
+  if (params.get("sql")) await exec();
+};
+
+export const PAGES: Record<string, [string, Page]> = {
+  overview: ["Overview", overview], processes: ["Processes", processes], requests: ["Requests", requests],
+  servicemap: ["Service map", servicemap], profiles: ["Profiles", profiles], security: ["Security", security],
+  live: ["Live events", live], query: ["Query", query],
+};
+export { route };

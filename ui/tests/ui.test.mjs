@@ -1,0 +1,147 @@
+// The web UI in a real browser (Debian's chromium through playwright-core) against a running
+// agent that saw a real workload (tests/e2e/ui.sh starts both). Screenshots go to SL_SHOTS.
+//   SL_URL=http://127.0.0.1:PORT SL_SHOTS=DIR node --test ui/tests/ui.test.mjs
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chromium } from "playwright-core";
+
+const URL_ = process.env.SL_URL;
+const SHOTS = process.env.SL_SHOTS ?? "/tmp";
+let browser, page;
+const errors = [];
+
+before(async () => {
+  assert.ok(URL_, "SL_URL is not set");
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // A 400 is the answer to the bad statement the query test sends on purpose.
+  page.on("console", (m) => { if (m.type() === "error" && !/status of 400/.test(m.text())) errors.push(m.text()); });
+});
+after(async () => { await browser?.close(); });
+
+async function open(hash) {
+  await page.goto(`${URL_}/#/${hash}`);
+  await page.waitForSelector(".page[data-ready]", { timeout: 20000 });
+  const state = await page.getAttribute(".page", "data-ready");
+  assert.equal(state, "1", `page ${hash} failed: ${await page.textContent(".page")}`);
+}
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+async function sql(q) {
+  const r = await fetch(`${URL_}/api/v1/query?sql=${encodeURIComponent(q)}`);
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  return JSON.parse(text).rows;
+}
+
+test("overview: non-zero figures that match the API", async () => {
+  await open("overview");
+  const value = async (m) => Number(await page.getAttribute(`.card[data-metric="${m}"]`, "data-value"));
+  const rss = await value("agent_rss"), evps = await value("events_per_s"), lost = await value("events_lost");
+  assert.ok(rss > 10 * 1024 * 1024, `agent memory ${rss}`);
+  assert.ok(evps > 0, `events/s ${evps}`);
+  // The figures are the store's samples: the RSS shown is one the agent sampled, lost is the latest sum.
+  const recent = (await sql(`SELECT value FROM metrics WHERE name = 'process_resident_memory_bytes' ORDER BY time DESC LIMIT 20`)).map((r) => r[0]);
+  assert.ok(recent.includes(rss), `RSS ${rss} not among the samples ${recent}`);
+  const lostApi = (await sql(`SELECT sum(value) FROM metrics WHERE name = 'sightline_events_lost_total' AND time = (SELECT max(time) FROM metric_samples)`))[0][0];
+  assert.equal(lost, lostApi);
+  assert.ok((await page.locator(".u-wrap").count()) >= 1, "no chart");
+  assert.ok((await page.locator("table.grid tbody tr").count()) > 0, "no top processes");
+  await shot("overview");
+});
+
+test("profiles: the flame graph shows the CPU burner's hot function, search finds it", async () => {
+  await open("profiles?live=60");
+  const frame = page.locator('.frame[data-name*="sl_ui_hot_function"]');
+  assert.ok((await frame.count()) > 0, "sl_ui_hot_function not in the flame graph");
+  await page.fill('input[aria-label="Search"]', "sl_ui_hot");
+  const info = await page.textContent("#flame-info");
+  const pct = Number(/([\d.]+)%/.exec(info)?.[1] ?? 0);
+  assert.ok(pct > 0, `search info: ${info}`);
+  assert.match(page.url(), /search=sl_ui_hot/, "search not kept in the URL");
+  await frame.first().click();  // zoom
+  assert.match(await page.textContent("#flame-info"), /zoomed into/);
+  await shot("profiles");
+});
+
+test("service map: the edge from wrk to nginx", async () => {
+  await open("servicemap");
+  const edge = page.locator('g.edge[data-client="wrk"][data-server="nginx"]');
+  assert.equal(await edge.count(), 1, "no wrk -> nginx edge");
+  assert.match(await edge.getAttribute("data-label"), /^wrk: http · [\d.k]+ req/);
+  await shot("servicemap");
+});
+
+test("security: the alert a real action raised, with its raw event", async () => {
+  await open("security?range=24h");
+  const alert = page.locator("article.alert", { hasText: "Sensitive file read by an unexpected program" }).first();
+  assert.ok(await alert.count(), "alert missing");
+  assert.match(await alert.textContent(), /\/etc\/shadow/);
+  await alert.locator("button", { hasText: "raw event" }).click();
+  assert.match(await alert.locator("pre.raw").textContent(), /"fd.name": "\/etc\/shadow"/);
+  await shot("security");
+});
+
+test("query: the SQL console returns rows, and errors are shown", async () => {
+  await open("query");
+  assert.ok((await page.locator("aside.schema details").count()) >= 10, "schema sidebar");
+  await page.fill("textarea.sql", "SELECT proc_name, count(*) AS n FROM exec WHERE proc_name = 'curl' GROUP BY 1");
+  await page.click("text=Run (Ctrl+Enter)");
+  await page.waitForSelector(".result table.grid, .result .empty, .result .error");
+  const cells = await page.locator(".result table.grid tbody td").allTextContents();
+  const api = await sql("SELECT proc_name, count(*) AS n FROM exec WHERE proc_name = 'curl' GROUP BY 1");
+  assert.deepEqual(cells, api[0].map(String));
+  assert.match(page.url(), /sql=/, "the statement is not in the URL");
+  await page.fill("textarea.sql", "DELETE FROM exec");
+  await page.click("text=Run (Ctrl+Enter)");
+  await page.waitForSelector(".result .error");
+  assert.match(await page.textContent(".result .error"), /only reading statements/);
+  await page.fill("textarea.sql", "SELECT l7_method, l7_target, l7_status FROM request WHERE proc_name = 'nginx' LIMIT 5");
+  await page.click("text=Run (Ctrl+Enter)");
+  await page.waitForSelector(".result table.grid");
+  await shot("query");
+});
+
+test("requests: filters in the URL, the table and the heat map", async () => {
+  await open("requests?protocol=http&service=nginx&range=15m");
+  assert.equal(await page.inputValue('select[aria-label="protocol"]'), "http");
+  const rows = page.locator("table.grid tbody tr");
+  assert.ok((await rows.count()) > 0, "no requests");
+  assert.match(await rows.first().textContent(), /nginx/);
+  assert.ok(Number(await page.getAttribute("canvas.heatmap", "data-cells")) > 0, "empty heat map");
+  await rows.first().click();
+  assert.match(await page.textContent(".detail pre"), /"protocol": "http"/);
+  await shot("requests");
+  await page.selectOption('select[aria-label="status"]', "error");
+  await page.waitForFunction(() => location.hash.includes("status=error"));
+});
+
+test("processes and live events: an exec appears in both", async () => {
+  await open("live?filter=" + encodeURIComponent("evt.type = exec and proc.args contains sl-ui-live"));
+  await page.waitForFunction(() => document.querySelector(".toolbar .muted")?.textContent === "live", null, { timeout: 10000 });
+  execFileSync("/bin/true", ["sl-ui-live-marker"]);
+  await page.waitForSelector("tbody tr:has-text('sl-ui-live-marker')", { timeout: 10000 });
+  await shot("live");
+  await page.waitForTimeout(2500);  // the store's batch
+  await open("processes?comm=true&range=15m");
+  assert.ok((await page.locator("ul.tree li", { hasText: "sl-ui-live-marker" }).count()) > 0, "exec not in the tree");
+  await shot("processes");
+});
+
+test("a narrow window: the menu folds, pages still work", async () => {
+  await page.setViewportSize({ width: 420, height: 860 });
+  await open("overview");
+  assert.ok(await page.isVisible("button.menu"), "no menu button");
+  await page.click("button.menu");
+  await page.click("nav a[data-page=security]");
+  await page.waitForSelector(".page[data-page=security][data-ready]");
+  await page.waitForTimeout(400);  // the menu's slide
+  assert.ok(!(await page.evaluate(() => document.body.classList.contains("nav-open"))), "the menu stayed open");
+  await shot("narrow");
+  await page.setViewportSize({ width: 1440, height: 900 });
+});
+
+test("no script errors", () => {
+  assert.deepEqual(errors, []);
+});
