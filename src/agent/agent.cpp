@@ -299,6 +299,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.syscall_latency = sc.latency;
     opts.capture_bytes = sc.capture_bytes;
     opts.tls = sc.tls;
+    opts.off_cpu = sc.off_cpu;
     if (engine) {
       opts.syscalls = rule_syscalls;
       opts.attach_all_syscalls = true;
@@ -450,14 +451,19 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       if (*end || seconds == 0 || seconds > 600)
         return server::Response{400, "text/plain; charset=utf-8", "seconds: a whole number from 1 to 600\n"};
     }
-    std::string folded = prof->recent_folded(seconds);
+    std::string kind = req.params.count("kind") ? req.params.at("kind") : "cpu";
+    if (kind != "cpu" && kind != "off")
+      return server::Response{400, "text/plain; charset=utf-8", "kind: cpu or off (off-CPU time, sources.profile.off_cpu)\n"};
+    std::string folded = prof->recent_folded(seconds, kind == "off");
     std::string format = req.params.count("format") ? req.params.at("format") : "folded";
     if (format == "folded") return server::Response{200, "text/plain; charset=utf-8", folded};
     if (format == "svg") {
       std::vector<profile::FoldedStack> stacks;
       (void)profile::parse_folded(folded, &stacks);
       return server::Response{200, "image/svg+xml",
-                              profile::flamegraph_svg(stacks, "CPU, last " + std::to_string(seconds) + " s", "samples")};
+                              profile::flamegraph_svg(stacks, (kind == "off" ? "Off-CPU, last " : "CPU, last ") +
+                                                                  std::to_string(seconds) + " s",
+                                                      kind == "off" ? "ns" : "samples")};
     }
     return server::Response{400, "text/plain; charset=utf-8", "format: folded or svg\n"};
   });

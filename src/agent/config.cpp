@@ -194,6 +194,8 @@ std::string default_config_yaml() {
     if (s.name == "l7")
       o << "    capture_bytes: 4096  # of each socket message, for the parsers (64 to 8192)\n"
         << "    tls: true  # plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)\n";
+    if (s.name == "profile")
+      o << "    off_cpu: false  # off-CPU time by stack too (/profile?kind=off): a hook on every context switch\n";
   }
   return o.str();
 }
@@ -462,6 +464,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       if (name == "packets") keys.insert("interfaces");
       if (name == "syscalls") keys.insert("latency");
       if (name == "l7") keys.insert({"capture_bytes", "tls"});
+      if (name == "profile") keys.insert("off_cpu");
       if (auto st = unknown_keys(origin, kv.second, path, keys); !st) return st;
       if (auto st = get_strings(origin, kv.second, "interfaces", path, &sc.interfaces); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "latency", path, &sc.latency); !st) return st;
@@ -472,6 +475,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       if (auto st = get<uint32_t>(origin, kv.second, "capture_bytes", path, &sc.capture_bytes, 64, 8192); !st)
         return st;
       if (auto st = get<bool>(origin, kv.second, "tls", path, &sc.tls); !st) return st;
+      if (auto st = get<bool>(origin, kv.second, "off_cpu", path, &sc.off_cpu); !st) return st;
     }
   }
   *out = std::move(c);

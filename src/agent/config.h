@@ -25,6 +25,8 @@ struct SourceConfig {
   uint32_t capture_bytes = 4096;
   // l7 only: TLS plaintext through uprobes on OpenSSL 3's SSL_read/SSL_write.
   bool tls = true;
+  // profile only: off-CPU time by stack too (a hook on every context switch).
+  bool off_cpu = false;
 };
 
 // A user-space function the agent probes: calls per process, and latency if asked.

@@ -19,6 +19,8 @@ cat >"$dir/agent.yaml" <<YAML
 listen: 127.0.0.1:$port
 api_socket: ""
 store: {path: $dir/s.db, metrics_interval: 1s}
+sources:
+  profile: {off_cpu: true}
 YAML
 "$SL" agent -c "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
 bg_pid $!
@@ -44,15 +46,33 @@ __attribute__((noinline)) unsigned long sl_ui_hot_function(unsigned long x) {
   for (int i = 0; i < 1000000; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
   return x;
 }
+#include <unistd.h>
+#include <sys/syscall.h>
+volatile int waits;
+// Off-CPU stacks are walked by frame pointers, which glibc's frameless syscall wrappers break:
+// the syscall is made here, so the sleeping frame is this function's own (x86_64).
+__attribute__((noinline)) void sl_ui_wait_function(void) {
+  struct timespec ts = {0, 2000000};
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(SYS_nanosleep), "D"(&ts), "S"(0) : "rcx", "r11", "memory");
+  waits++;
+}
 int main(int argc, char** argv) {
   time_t end = time(0) + (argc > 1 ? atoi(argv[1]) : 5);
   volatile unsigned long x = 1;
+  if (argc > 2) {  // blocked: off the CPU in a function of known name
+    while (time(0) < end) sl_ui_wait_function();
+    return 0;
+  }
   while (time(0) < end) x = sl_ui_hot_function(x);
   return 0;
 }
 C
 gcc -O1 -g -fno-omit-frame-pointer -o "$dir/burn" "$dir/burn.c"
-"$dir/burn" 6
+"$dir/burn" 6 &
+burn=$!
+"$dir/burn" 6 wait
+wait $burn
 python3 -c "open('/etc/shadow').read()"
 sleep 3  # the profile's drain, the store's batch, two metric samples
 (cd "$root/ui" && SL_URL=http://127.0.0.1:$port SL_SHOTS="$shots" node --test --test-reporter=spec tests/ui.test.mjs) \

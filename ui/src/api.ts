@@ -53,8 +53,8 @@ export interface Edge {
 export const serviceMap = () => get<{ edges: Edge[] }>("api/v1/service_map");
 
 // Folded stacks of the continuous profile's last `seconds` (live, from the agent's memory).
-export async function profileFolded(seconds: number): Promise<string> {
-  const r = await fetch(`profile?seconds=${seconds}`);
+export async function profileFolded(seconds: number, kind: "cpu" | "off" = "cpu"): Promise<string> {
+  const r = await fetch(`profile?seconds=${seconds}&kind=${kind}`);
   if (!r.ok) throw new ApiError(`${r.status}: ${(await r.text()).trim()}`);
   return r.text();
 }

@@ -48,7 +48,8 @@ export class FlameGraph {
   private focus: Frame[] = [];
   private search = "";
   private diff = false;
-  constructor(private el: HTMLElement, root: Frame, private onInfo: (s: string) => void) {
+  // unit "ns": values are off-CPU nanoseconds; otherwise samples.
+  constructor(private el: HTMLElement, root: Frame, private onInfo: (s: string) => void, private unit = "samples") {
     this.root = root;
     this.render();
   }
@@ -63,9 +64,9 @@ export class FlameGraph {
       const k = Math.min(1, Math.abs(d) * 8);
       return d >= 0 ? `rgb(${200 + 55 * k | 0},${120 - 80 * k | 0},${90 - 60 * k | 0})` : `rgb(${90 - 60 * k | 0},${140 + 40 * k | 0},${200 + 55 * k | 0})`;
     }
-    const kernel = f.name.endsWith("_[k]") || f.name.startsWith("[k]");
-    const hue = kernel ? 30 + (hash(f.name) % 20) : 10 + (hash(f.name) % 40);
-    return `hsl(${hue}, 85%, ${55 + (hash(f.name) % 12)}%)`;
+    // Kernel frames (name_[k]) in teal, user frames in the usual warm hues.
+    if (f.name.endsWith("_[k]")) return `hsl(${175 + (hash(f.name) % 20)}, 55%, ${48 + (hash(f.name) % 10)}%)`;
+    return `hsl(${10 + (hash(f.name) % 40)}, 85%, ${55 + (hash(f.name) % 12)}%)`;
   }
 
   private render() {
@@ -99,7 +100,7 @@ export class FlameGraph {
       d.textContent = r.w > 0.02 ? r.f.name : "";
       d.dataset.name = r.f.name;
       const pct = ((r.f.value / (this.root.value || 1)) * 100).toFixed(2);
-      d.title = `${r.f.name}\n${r.f.value} samples, ${pct}% of all` + (this.diff ? `\nbase: ${r.f.base}` : "");
+      d.title = `${r.f.name}\n${this.amount(r.f.value)}, ${pct}% of all` + (this.diff ? `\nbase: ${this.amount(r.f.base)}` : "");
       if (this.search && r.f.name.toLowerCase().includes(this.search)) matched += r.f.value;
       d.onclick = () => {
         if (r.f === this.root) this.focus = [];
@@ -111,8 +112,13 @@ export class FlameGraph {
       };
       this.el.append(d);
     }
-    const zoom = this.focus.length ? `zoomed into ${top.name} (click "all" or Reset to zoom out)` : `${this.root.value} samples`;
+    const zoom = this.focus.length ? `zoomed into ${top.name} (click "all" or Reset to zoom out)` : this.amount(this.root.value);
     this.onInfo(this.search ? `${zoom} · "${this.search}": ${((matched / total) * 100).toFixed(1)}% of the view` : zoom);
+  }
+
+  private amount(v: number): string {
+    if (this.unit !== "ns") return `${v} samples`;
+    return v >= 1e9 ? `${(v / 1e9).toFixed(2)} s off-CPU` : `${(v / 1e6).toFixed(1)} ms off-CPU`;
   }
 
   private pathTo(target: Frame): Frame[] | null {

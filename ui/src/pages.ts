@@ -244,7 +244,11 @@ export const profiles: Page = async (root, params) => {
   const comm = params.get("process") ?? "";
   const search = params.get("search") ?? "";
   const diff = params.get("diff") === "1";
-  const liveSel = h("select", { "aria-label": "Window" }, ...[["60", "last 1 min"], ["300", "last 5 min"], ["600", "last 10 min"], ["store", "stored minutes (range)"]]
+  const kind = params.get("kind") === "off" ? "off" : "cpu";
+  const kindSel = h("select", { "aria-label": "Kind" }, h("option", { value: "cpu", ...(kind === "cpu" ? { selected: true } : {}) }, "on-CPU"),
+    h("option", { value: "off", ...(kind === "off" ? { selected: true } : {}) }, "off-CPU (blocked)"));
+  kindSel.addEventListener("change", () => setParams({ kind: kindSel.value === "off" ? "off" : null, live: kindSel.value === "off" && live === "store" ? "300" : live }, false));
+  const liveSel = h("select", { "aria-label": "Window" }, ...[["60", "last 1 min"], ["300", "last 5 min"], ["600", "last 10 min"], ["store", "stored minutes (range, on-CPU)"]]
     .map(([v, l]) => h("option", { value: v, ...(v === live ? { selected: true } : {}) }, l)));
   liveSel.addEventListener("change", () => setParams({ live: liveSel.value }, false));
   const procIn = h("input", { type: "search", placeholder: "process (all)", value: comm, "aria-label": "Process" });
@@ -254,31 +258,33 @@ export const profiles: Page = async (root, params) => {
   diffBox.addEventListener("change", () => setParams({ diff: diffBox.checked ? "1" : null }, false));
   const reset = h("button", {}, "Reset zoom");
   const info = h("span", { class: "muted", id: "flame-info" });
-  root.append(h("div", { class: "toolbar" }, h("h1", {}, "CPU profile"), liveSel, procIn, searchIn,
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, kind === "off" ? "Off-CPU profile" : "CPU profile"), kindSel, liveSel, procIn, searchIn,
     h("label", { class: "check" }, diffBox, live === "store" ? " diff vs the range before" : " diff vs a window twice as long"), reset, live === "store" ? rangePicker(params) : null));
   let text: string, base = "";
-  if (live === "store") {
+  if (live === "store" && kind === "cpu") {
     const seconds = rangeSeconds(params);
     const q = (from: number, to: number) => api.rows(`SELECT stack, sum(samples) AS n FROM profiles WHERE ${api.since("time", from)}
       AND NOT ${api.since("time", to)} GROUP BY stack`, 100000).then((r) => r.map((x) => `${x.stack} ${x.n}`).join("\n"));
     text = await q(seconds, 0);
     if (diff) base = await q(2 * seconds, seconds);
   } else {
-    const s = Number(live);
-    text = await api.profileFolded(s);
+    const s = live === "store" ? 300 : Number(live);
+    text = await api.profileFolded(s, kind);
     // Diff: this window's shares against those of the window twice as long.
-    if (diff) base = await api.profileFolded(Math.min(600, 2 * s));
+    if (diff) base = await api.profileFolded(Math.min(600, 2 * s), kind);
   }
   const keep = (t: string) => (comm ? t.split("\n").filter((l) => l.startsWith(comm + ";")).join("\n") : t);
   const rootFrame = parseFolded(keep(text));
   if (diff && base) mergeBase(rootFrame, parseFolded(keep(base)));
   const box = h("div", { class: "flame", id: "flame" });
-  root.append(section(comm ? `Where ${comm} spends CPU` : "Where the node spends CPU", info, box));
+  const what = kind === "off" ? "waits off the CPU" : "spends CPU";
+  root.append(section(comm ? `Where ${comm} ${what}` : `Where the node ${what}`, info, box));
   if (!rootFrame.value) {
-    box.replaceWith(h("div", { class: "empty" }, "No samples in this window (is the profile source running?)."));
+    box.replaceWith(h("div", { class: "empty" }, kind === "off" ? "No off-CPU time in this window (sources.profile.off_cpu: true turns it on)."
+      : "No samples in this window (is the profile source running?)."));
     return;
   }
-  const fg = new FlameGraph(box, rootFrame, (s) => (info.textContent = s));
+  const fg = new FlameGraph(box, rootFrame, (s) => (info.textContent = s), kind === "off" ? "ns" : "samples");
   if (search) fg.setSearch(search);
   fg.setDiff(diff);
   searchIn.addEventListener("input", () => { fg.setSearch(searchIn.value); setParams({ search: searchIn.value }); });

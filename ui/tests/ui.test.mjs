@@ -65,6 +65,15 @@ test("profiles: the flame graph shows the CPU burner's hot function, search find
   await shot("profiles");
 });
 
+test("profiles: off-CPU time shows where the sleeper waits", async () => {
+  await open("profiles?live=60&kind=off&process=burn");
+  assert.equal(await page.inputValue('select[aria-label="Kind"]'), "off");
+  const frame = page.locator('.frame[data-name*="sl_ui_wait_function"]');
+  assert.ok((await frame.count()) > 0, "sl_ui_wait_function not in the off-CPU flame graph");
+  assert.match(await page.textContent("#flame-info"), /off-CPU/);
+  await shot("profiles-offcpu");
+});
+
 test("service map: the edge from wrk to nginx", async () => {
   await open("servicemap");
   const edge = page.locator('g.edge[data-client="wrk"][data-server="nginx"]');

@@ -85,6 +85,9 @@ class ProfileSourceImpl final : public ProfileSource {
     start_ns_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count());
+    // Kernel symbols now: /proc/kallsyms shows addresses only to CAP_SYSLOG, which the agent
+    // drops once every source is running.
+    (void)sym_.kernel(0);
     return {};
   }
 
@@ -97,7 +100,8 @@ class ProfileSourceImpl final : public ProfileSource {
     drain(&on, &off);
     // Per-process samples as a counter; the stacks go to the per-minute window (bounded).
     for (const auto& e : on.entries) per_comm_[e.comm] += e.value;
-    keep_recent(on);
+    keep_recent(on, recent_);
+    if (!off.entries.empty()) keep_recent(off, recent_off_);
     core::MetricFamily f{"sightline_profile_samples_total",
                          "On-CPU stack samples taken by the profiler, by thread name (at the "
                          "configured frequency on every CPU)",
@@ -195,13 +199,14 @@ class ProfileSourceImpl final : public ProfileSource {
     return c;
   }
 
-  std::string recent_folded(uint64_t seconds) const override {
+  std::string recent_folded(uint64_t seconds, bool off_cpu) const override {
     std::lock_guard lock(recent_mu_);
+    const auto& recent = off_cpu ? recent_off_ : recent_;
     uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
     std::map<std::string, uint64_t> merged;
-    for (const auto& m : recent_)
+    for (const auto& m : recent)
       if (m.minute * 60 + 60 > now - std::min(now, seconds))
         for (const auto& [stack, n] : m.stacks) merged[stack] += n;
     std::string out;
@@ -342,7 +347,7 @@ class ProfileSourceImpl final : public ProfileSource {
     uint64_t minute = 0;  // unix time / 60
     std::map<std::string, uint64_t> stacks;
   };
-  void keep_recent(const profile::Profile& on) {
+  void keep_recent(const profile::Profile& on, std::deque<Minute>& recent_) {
     uint64_t minute = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
                                                 .count()) / 60;
@@ -359,7 +364,7 @@ class ProfileSourceImpl final : public ProfileSource {
     }
   }
   mutable std::mutex recent_mu_;
-  std::deque<Minute> recent_;
+  std::deque<Minute> recent_, recent_off_;  // on-CPU samples; off-CPU ns (agent: sources.profile.off_cpu)
   std::map<std::tuple<uint32_t, std::string, int32_t, std::vector<uint64_t>>, uint64_t> pending_;
 };
 

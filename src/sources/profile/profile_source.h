@@ -32,7 +32,8 @@ class ProfileSource : public Source {
   // kRecentMinutes of them, each bounded), merged. Any thread.
   static constexpr size_t kRecentMinutes = 10;
   static constexpr size_t kStacksPerMinute = 5000;
-  virtual std::string recent_folded(uint64_t seconds) const = 0;
+  // off_cpu: the off-CPU time (ns) by stack instead, when the source was started with off_cpu.
+  virtual std::string recent_folded(uint64_t seconds, bool off_cpu = false) const = 0;
   // Whole minutes (unix time / 60) after `after` that are over, each as folded stacks, oldest
   // first: what the store keeps.
   virtual std::vector<std::pair<uint64_t, std::string>> finished_minutes(uint64_t after) const = 0;
