@@ -90,6 +90,32 @@ core::Status get_strings(std::string_view origin, const YAML::Node& parent, cons
   return {};
 }
 
+// A scalar read through `parse` (a duration, a size): errors name the key.
+template <class Parse>
+core::Status get_parsed(std::string_view origin, const YAML::Node& parent, const char* key, const std::string& path,
+                        Parse parse, uint64_t* out) {
+  YAML::Node n = parent[key];
+  if (!n) return {};
+  std::string full = path.empty() ? key : path + "." + key;
+  if (!n.IsScalar()) return core::Status::error(EINVAL, where(origin, n) + ": " + full + ": expected a scalar");
+  if (auto e = parse(n.Scalar(), out); !e) return core::Status::error(EINVAL, where(origin, n) + ": " + full + ": " + e.message());
+  return {};
+}
+
+// A list of event kinds (exec, open ...).
+core::Status get_kinds(std::string_view origin, const YAML::Node& parent, const char* key, const std::string& path,
+                       std::vector<std::string>* out) {
+  if (auto e = get_strings(origin, parent, key, path, out); !e) return e;
+  for (const auto& k : *out)
+    if (!core::find_kind(k)) {
+      std::set<std::string> names;
+      for (const auto& d : core::kinds()) names.insert(std::string(d.name));
+      return core::Status::error(EINVAL, where(origin, parent[key]) + ": " + path + "." + key + ": '" + k +
+                                             "' is not an event kind (one of: " + join(names) + ")");
+    }
+  return {};
+}
+
 }  // namespace
 
 AgentConfig default_config() {
@@ -334,31 +360,16 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto e = get<bool>(origin, st, "profiles", "store", &sc.profiles); !e) return e;
     if (auto e = get<std::string>(origin, st, "path", "store", &sc.path); !e) return e;
     if (sc.path.empty()) return core::Status::error(EINVAL, where(origin, st) + ": store.path: empty");
-    auto value = [&](const char* key, auto parse, uint64_t* out) -> core::Status {
-      YAML::Node n = st[key];
-      if (!n) return {};
-      if (!n.IsScalar()) return core::Status::error(EINVAL, where(origin, n) + ": store." + key + ": expected a scalar");
-      if (auto e = parse(n.Scalar(), out); !e)
-        return core::Status::error(EINVAL, where(origin, n) + ": store." + key + ": " + e.message());
-      return {};
-    };
-    if (auto e = value("retention", core::parse_duration, &sc.retention_s); !e) return e;
-    if (auto e = value("max_size", core::parse_size, &sc.max_bytes); !e) return e;
+    if (auto e = get_parsed(origin, st, "retention", "store", core::parse_duration, &sc.retention_s); !e) return e;
+    if (auto e = get_parsed(origin, st, "max_size", "store", core::parse_size, &sc.max_bytes); !e) return e;
     if (sc.max_bytes && sc.max_bytes < (1u << 20))
       return core::Status::error(EINVAL, where(origin, st["max_size"]) + ": store.max_size: at least 1MiB (0: no bound)");
     uint64_t interval = sc.metrics_interval_s;
-    if (auto e = value("metrics_interval", core::parse_duration, &interval); !e) return e;
+    if (auto e = get_parsed(origin, st, "metrics_interval", "store", core::parse_duration, &interval); !e) return e;
     if (interval > 86400)
       return core::Status::error(EINVAL, where(origin, st["metrics_interval"]) + ": store.metrics_interval: at most 1d (0: off)");
     sc.metrics_interval_s = static_cast<uint32_t>(interval);
-    if (auto e = get_strings(origin, st, "kinds", "store", &sc.kinds); !e) return e;
-    for (const auto& k : sc.kinds)
-      if (!core::find_kind(k)) {
-        std::set<std::string> names;
-        for (const auto& d : core::kinds()) names.insert(std::string(d.name));
-        return core::Status::error(EINVAL, where(origin, st["kinds"]) + ": store.kinds: '" + k +
-                                               "' is not an event kind (one of: " + join(names) + ")");
-      }
+    if (auto e = get_kinds(origin, st, "kinds", "store", &sc.kinds); !e) return e;
   }
   if (YAML::Node ex = root["exporters"]) {
     if (auto e = unknown_keys(origin, ex, "exporters", {"node", "spool_dir", "spool_max_size", "batch", "remote_write",
@@ -368,18 +379,9 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     ExportConfig& xc = c.exporters;
     if (auto e = get<std::string>(origin, ex, "node", "exporters", &xc.node); !e) return e;
     if (auto e = get<std::string>(origin, ex, "spool_dir", "exporters", &xc.spool_dir); !e) return e;
-    auto value = [&](const YAML::Node& parent, const std::string& path, const char* key, auto parse,
-                     uint64_t* out) -> core::Status {
-      YAML::Node n = parent[key];
-      if (!n) return {};
-      if (!n.IsScalar()) return core::Status::error(EINVAL, where(origin, n) + ": " + path + "." + key + ": expected a scalar");
-      if (auto e = parse(n.Scalar(), out); !e)
-        return core::Status::error(EINVAL, where(origin, n) + ": " + path + "." + key + ": " + e.message());
-      return {};
-    };
-    if (auto e = value(ex, "exporters", "spool_max_size", core::parse_size, &xc.spool_max_bytes); !e) return e;
+    if (auto e = get_parsed(origin, ex, "spool_max_size", "exporters", core::parse_size, &xc.spool_max_bytes); !e) return e;
     uint64_t batch_ms = xc.batch_ms / 1000;
-    if (auto e = value(ex, "exporters", "batch", core::parse_duration, &batch_ms); !e) return e;
+    if (auto e = get_parsed(origin, ex, "batch", "exporters", core::parse_duration, &batch_ms); !e) return e;
     if (batch_ms < 1 || batch_ms > 60)
       return core::Status::error(EINVAL, where(origin, ex["batch"]) + ": exporters.batch: 1s to 60s");
     xc.batch_ms = static_cast<uint32_t>(batch_ms * 1000);
@@ -394,7 +396,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       if (auto e = unknown_keys(origin, rw, "exporters.remote_write", {"url", "interval"}); !e) return e;
       if (auto e = url(rw, "exporters.remote_write", &xc.remote_write_url); !e) return e;
       uint64_t iv = xc.remote_write_interval_s;
-      if (auto e = value(rw, "exporters.remote_write", "interval", core::parse_duration, &iv); !e) return e;
+      if (auto e = get_parsed(origin, rw, "interval", "exporters.remote_write", core::parse_duration, &iv); !e) return e;
       if (iv < 1 || iv > 3600)
         return core::Status::error(EINVAL, where(origin, rw["interval"]) + ": exporters.remote_write.interval: 1s to 1h");
       xc.remote_write_interval_s = static_cast<uint32_t>(iv);
@@ -403,16 +405,11 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
       if (auto e = unknown_keys(origin, ot, "exporters.otlp", {"url", "token", "interval", "logs", "traces", "alerts"}); !e) return e;
       if (auto e = url(ot, "exporters.otlp", &xc.otlp_url); !e) return e;
       uint64_t iv = xc.otlp_interval_s;
-      if (auto e = value(ot, "exporters.otlp", "interval", core::parse_duration, &iv); !e) return e;
+      if (auto e = get_parsed(origin, ot, "interval", "exporters.otlp", core::parse_duration, &iv); !e) return e;
       if (iv < 1 || iv > 3600)
         return core::Status::error(EINVAL, where(origin, ot["interval"]) + ": exporters.otlp.interval: 1s to 1h");
       xc.otlp_interval_s = static_cast<uint32_t>(iv);
-      if (auto e = get_strings(origin, ot, "logs", "exporters.otlp", &xc.otlp_log_kinds); !e) return e;
-      if (YAML::Node l = ot["logs"]; l && l.IsSequence() && l.size() == 0) xc.otlp_log_kinds.clear();
-      for (const auto& k : xc.otlp_log_kinds)
-        if (!core::find_kind(k))
-          return core::Status::error(EINVAL, where(origin, ot["logs"]) + ": exporters.otlp.logs: '" + k +
-                                                 "' is not an event kind");
+      if (auto e = get_kinds(origin, ot, "logs", "exporters.otlp", &xc.otlp_log_kinds); !e) return e;
       if (auto e = get<bool>(origin, ot, "traces", "exporters.otlp", &xc.otlp_traces); !e) return e;
       if (auto e = get<std::string>(origin, ot, "token", "exporters.otlp", &xc.otlp_token); !e) return e;
       if (auto e = get<bool>(origin, ot, "alerts", "exporters.otlp", &xc.otlp_alerts); !e) return e;
@@ -426,11 +423,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
               std::string::npos)
         return core::Status::error(EINVAL, where(origin, ch["database"]) +
                                                ": exporters.clickhouse.database: letters, digits and _ only");
-      if (auto e = get_strings(origin, ch, "kinds", "exporters.clickhouse", &xc.clickhouse_kinds); !e) return e;
-      for (const auto& k : xc.clickhouse_kinds)
-        if (!core::find_kind(k))
-          return core::Status::error(EINVAL, where(origin, ch["kinds"]) + ": exporters.clickhouse.kinds: '" + k +
-                                                 "' is not an event kind");
+      if (auto e = get_kinds(origin, ch, "kinds", "exporters.clickhouse", &xc.clickhouse_kinds); !e) return e;
     }
   }
   if (YAML::Node ag = root["aggregator"]) {

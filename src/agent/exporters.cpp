@@ -8,6 +8,17 @@
 
 namespace sightline::agent {
 
+core::Status make_delivery(const ExportConfig& config, const std::string& name, const std::string& url,
+                           std::unique_ptr<exporter::Delivery>* out) {
+  exporter::DeliveryOptions o;
+  o.name = name;
+  o.url = url;
+  if (name == "otlp" && !config.otlp_token.empty()) o.headers.emplace_back("Authorization", "Bearer " + config.otlp_token);
+  o.spool_dir = config.spool_dir.empty() ? "" : config.spool_dir + "/" + name;
+  o.spool_max_bytes = config.spool_max_bytes;
+  return exporter::Delivery::create(o, out);
+}
+
 core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Exporters>* out) {
   if (config.remote_write_url.empty() && config.clickhouse_url.empty() && config.otlp_url.empty()) return {};
   std::unique_ptr<Exporters> x(new Exporters());
@@ -20,13 +31,7 @@ core::Status Exporters::create(const ExportConfig& config, std::unique_ptr<Expor
     x->node_ = host;
   }
   auto make = [&](const std::string& name, const std::string& url, std::unique_ptr<exporter::Delivery>* d) {
-    exporter::DeliveryOptions o;
-    o.name = name;
-    o.url = url;
-    if (name == "otlp" && !config.otlp_token.empty()) o.headers.emplace_back("Authorization", "Bearer " + config.otlp_token);
-    o.spool_dir = config.spool_dir.empty() ? "" : config.spool_dir + "/" + name;
-    o.spool_max_bytes = config.spool_max_bytes;
-    return exporter::Delivery::create(o, d);
+    return make_delivery(config, name, url, d);
   };
   if (!config.remote_write_url.empty())
     if (auto st = make("remote_write", config.remote_write_url, &x->remote_write_); !st) return st;

@@ -19,6 +19,11 @@
 
 namespace sightline::agent {
 
+// The delivery of exporter `name` to `url` as `config` sets it up (its spool under
+// spool_dir/name, the spool's bound, an OTLP token); the aggregator's exporters too.
+core::Status make_delivery(const ExportConfig& config, const std::string& name, const std::string& url,
+                           std::unique_ptr<exporter::Delivery>* out);
+
 class Exporters : public sources::EventSink {
  public:
   // Nothing configured: *out stays empty.

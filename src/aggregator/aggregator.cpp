@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/exporters.h"
 #include "core/clock.h"
 #include "export/otlp.h"
 #include "export/remote_write.h"
@@ -16,12 +17,7 @@ core::Status Aggregator::create(const agent::AgentConfig& config, std::unique_pt
     return core::Status::error(EINVAL, "no exporter configured (exporters.remote_write, clickhouse or otlp): "
                                        "the aggregator would have nowhere to send");
   auto make = [&](const std::string& name, const std::string& url, std::unique_ptr<exporter::Delivery>* d) {
-    exporter::DeliveryOptions o;
-    o.name = name;
-    o.url = url;
-    o.spool_dir = x.spool_dir.empty() ? "" : x.spool_dir + "/" + name;
-    o.spool_max_bytes = x.spool_max_bytes;
-    return exporter::Delivery::create(o, d);
+    return agent::make_delivery(x, name, url, d);
   };
   if (!x.remote_write_url.empty())
     if (auto st = make("remote_write", x.remote_write_url, &a->remote_write_); !st) return st;

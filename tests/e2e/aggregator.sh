@@ -13,34 +13,10 @@ chmod 755 "$dir"
 agg=$(free_port)
 prom=$(free_port)
 ch=$(free_port)
-chtcp=$(free_port)
 trap 'stop_bg; rm -rf "$dir"' EXIT
 
-printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
-prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prom" --web.enable-remote-write-receiver \
-  --web.listen-address=127.0.0.1:$prom >"$dir/prom.log" 2>&1 &
-bg_pid $!
-mkdir -p "$dir/ch"
-cat >"$dir/ch/config.xml" <<XML
-<yandex>
-  <logger><level>warning</level><log>$dir/ch/log</log><errorlog>$dir/ch/err</errorlog><console>0</console></logger>
-  <http_port>$ch</http_port>
-  <tcp_port>$chtcp</tcp_port>
-  <listen_host>127.0.0.1</listen_host>
-  <path>$dir/ch/data/</path>
-  <tmp_path>$dir/ch/tmp/</tmp_path>
-  <user_files_path>$dir/ch/files/</user_files_path>
-  <format_schema_path>$dir/ch/schemas/</format_schema_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <mark_cache_size>536870912</mark_cache_size>
-</yandex>
-XML
-clickhouse-server --config-file="$dir/ch/config.xml" >"$dir/ch/out" 2>&1 &
-bg_pid $!
-wait_for 30 curl -sf http://127.0.0.1:$prom/-/ready || fail "prometheus did not start"
-wait_for 60 curl -sf "http://127.0.0.1:$ch/?query=SELECT%201" || fail "clickhouse did not start"
+start_prometheus "$dir" $prom
+start_clickhouse "$dir" $ch
 chq() { curl -sf --data-binary "$1" "http://127.0.0.1:$ch/"; }
 promq() { curl -sf --get --data-urlencode "query=$1" http://127.0.0.1:$prom/api/v1/query; }
 

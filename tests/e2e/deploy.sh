@@ -36,10 +36,7 @@ scrape_configs:
   - job_name: sightline
     static_configs: [{targets: ["127.0.0.1:$port"]}]
 YAML
-prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prom" --web.enable-remote-write-receiver \
-  --web.listen-address=127.0.0.1:$prom >"$dir/prom.log" 2>&1 &
-bg_pid $!
-wait_for 30 curl -sf http://127.0.0.1:$prom/-/ready || fail "prometheus did not start"
+start_prometheus "$dir" $prom "$dir/prometheus.yml"
 wait_for 30 bash -c "curl -sf 'http://127.0.0.1:$prom/api/v1/query?query=sightline_source_up' | grep -q '127.0.0.1:$port'" \
   || fail "prometheus does not scrape the agent: $(curl -sf http://127.0.0.1:$prom/api/v1/targets)"
 

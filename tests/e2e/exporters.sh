@@ -12,44 +12,12 @@ chmod 755 "$dir"
 port=$(free_port)
 prom=$(free_port)
 ch=$(free_port)
-chtcp=$(free_port)
 trap 'stop_bg; rm -rf "$dir"' EXIT
 
-printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
-start_prometheus() {
-  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prom" --web.enable-remote-write-receiver \
-    --web.listen-address=127.0.0.1:$prom >>"$dir/prom.log" 2>&1 &
-  prom_pid=$!
-  bg_pid $prom_pid
-  wait_for 30 curl -sf http://127.0.0.1:$prom/-/ready || { tail "$dir/prom.log"; fail "prometheus did not start"; }
-}
-mkdir -p "$dir/ch"
-cat >"$dir/ch/config.xml" <<XML
-<yandex>
-  <logger><level>warning</level><log>$dir/ch/log</log><errorlog>$dir/ch/err</errorlog><console>0</console></logger>
-  <http_port>$ch</http_port>
-  <tcp_port>$chtcp</tcp_port>
-  <listen_host>127.0.0.1</listen_host>
-  <path>$dir/ch/data/</path>
-  <tmp_path>$dir/ch/tmp/</tmp_path>
-  <user_files_path>$dir/ch/files/</user_files_path>
-  <format_schema_path>$dir/ch/schemas/</format_schema_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <mark_cache_size>536870912</mark_cache_size>
-</yandex>
-XML
-start_clickhouse() {
-  clickhouse-server --config-file="$dir/ch/config.xml" >>"$dir/ch/out" 2>&1 &
-  ch_pid=$!
-  bg_pid $ch_pid
-  wait_for 60 curl -sf "http://127.0.0.1:$ch/?query=SELECT%201" || { tail "$dir/ch/err" "$dir/ch/out"; fail "clickhouse did not start"; }
-}
 stop_pid() { kill -TERM "$1"; wait_for 60 bash -c "! kill -0 $1" || kill -KILL "$1"; wait "$1" 2>/dev/null || true; }
 chq() { curl -sf --data-binary "$1" "http://127.0.0.1:$ch/"; }
-start_prometheus
-start_clickhouse
+start_prometheus "$dir" $prom
+start_clickhouse "$dir" $ch
 
 cat >"$dir/agent.yaml" <<YAML
 listen: 127.0.0.1:$port
@@ -76,8 +44,8 @@ wait_for 20 bash -c "curl -sf 'http://127.0.0.1:$prom/api/v1/query?query=sightli
 
 # The outage: both backends down for OUTAGE seconds; the node keeps making events and metrics.
 t_down=$(date +%s)
-stop_pid $prom_pid
-stop_pid $ch_pid
+stop_pid $PROM_PID
+stop_pid $CH_PID
 for ((s = 0; s < OUTAGE; s += 5)); do
   for i in $(seq 1 5); do /bin/true sl-exp-during-$s-$i; done
   sleep 5
@@ -86,8 +54,8 @@ spooled=$(metric 'sightline_exporter_spooled_total{exporter="remote_write"}')
 retries=$(metric 'sightline_exporter_retries_total{exporter="clickhouse"}')
 (( retries > 0 )) || fail "no retries while clickhouse was down"
 echo "exporters: during the outage remote_write spooled $spooled batches, clickhouse retried $retries times"
-start_prometheus
-start_clickhouse
+start_prometheus "$dir" $prom
+start_clickhouse "$dir" $ch
 t_up=$(date +%s)
 wait_for 90 bash -c "[[ \$(curl -sf http://127.0.0.1:$port/metrics | awk '/^sightline_exporter_(queue|spool)_batches/ {s += \$2} END {print s}') == 0 ]]" \
   || fail "the exporters did not catch up: $(curl -sf http://127.0.0.1:$port/metrics | grep -E '^sightline_exporter_(queue|spool)')"
@@ -124,12 +92,12 @@ done
 
 # The spool outlives the agent: stop Prometheus, let batches spool, restart the agent, bring
 # Prometheus back: what the first run spooled is delivered by the second.
-stop_pid $prom_pid
+stop_pid $PROM_PID
 sleep 4
 stop_pid $agent
 left=$(ls "$dir/spool/remote_write" | grep -c '\.batch$' || true)
 (( left > 0 )) || fail "nothing spooled at stop"
-start_prometheus
+start_prometheus "$dir" $prom
 "$SL" agent -c "$dir/agent.yaml" >>"$dir/agent.log" 2>&1 &
 agent=$!
 bg_pid $agent

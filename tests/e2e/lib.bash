@@ -23,3 +23,43 @@ stop_bg() {
   done
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 }
+# Backends on 127.0.0.1 for the exporter tests.
+# start_prometheus DIR PORT [CONFIG]: Prometheus with the remote-write receiver, data in DIR;
+# PROM_PID is its pid. CONFIG defaults to one that scrapes nothing.
+start_prometheus() {
+  local dir=$1 port=$2 cfg=${3:-$1/prometheus.yml}
+  [[ -f $cfg ]] || printf 'global:\n  scrape_interval: 1h\n' >"$cfg"
+  prometheus --config.file="$cfg" --storage.tsdb.path="$dir/prom" --web.enable-remote-write-receiver \
+    --web.listen-address=127.0.0.1:$port >>"$dir/prom.log" 2>&1 &
+  PROM_PID=$!
+  bg_pid $PROM_PID
+  wait_for 30 curl -sf http://127.0.0.1:$port/-/ready || { tail "$dir/prom.log"; fail "prometheus did not start"; }
+}
+# start_clickhouse DIR HTTP_PORT: a ClickHouse server (Debian's 18.16) with its data under
+# DIR/ch; CH_PID is its pid.
+start_clickhouse() {
+  local dir=$1/ch port=$2
+  mkdir -p "$dir"
+  if [[ ! -f $dir/config.xml ]]; then
+    cat >"$dir/config.xml" <<XML
+<yandex>
+  <logger><level>warning</level><log>$dir/log</log><errorlog>$dir/err</errorlog><console>0</console></logger>
+  <http_port>$port</http_port>
+  <tcp_port>$(free_port)</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/files/</user_files_path>
+  <format_schema_path>$dir/schemas/</format_schema_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>536870912</mark_cache_size>
+</yandex>
+XML
+  fi
+  clickhouse-server --config-file="$dir/config.xml" >>"$dir/out" 2>&1 &
+  CH_PID=$!
+  bg_pid $CH_PID
+  wait_for 60 curl -sf "http://127.0.0.1:$port/?query=SELECT%201" || { tail "$dir/err" "$dir/out"; fail "clickhouse did not start"; }
+}
