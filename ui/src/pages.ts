@@ -222,20 +222,36 @@ function drawHeat(c: HTMLCanvasElement, cells: Record<string, api.Cell>[], secon
 }
 
 // ---- Service map ----
-export const servicemap: Page = async (root) => {
+export const servicemap: Page = async (root, params) => {
+  const seconds = rangeSeconds(params, "15m");
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Service map"),
-    h("span", { class: "muted" }, "requests seen since the agent started; red: with errors")));
+    h("span", { class: "muted" }, "rates over the range from the store's samples; red: with errors"), rangePicker(params, "15m")));
   const { edges } = await api.serviceMap();
+  // Per-edge rates over the range: the sampled counters' increase over their time span.
+  const rateRows = await api.rows(`SELECT json_extract(m.labels, '$.client') || '|' || json_extract(m.labels, '$.server') || '|' ||
+    json_extract(m.labels, '$.protocol') AS k, m.name AS name, (max(s.value) - min(s.value)) / max(1e-9, (max(s.time) - min(s.time)) / 1e9) AS r
+    FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
+    WHERE m.name IN ('sightline_service_map_requests_total', 'sightline_service_map_errors_total') AND ${api.since("s.time", seconds)}
+    GROUP BY m.id HAVING count(*) > 1`);
+  const rates = new Map<string, { rps: number; eps: number }>();
+  for (const r of rateRows) {
+    const e = rates.get(String(r.k)) ?? { rps: 0, eps: 0 };
+    if (r.name === "sightline_service_map_requests_total") e.rps = Number(r.r);
+    else e.eps = Number(r.r);
+    rates.set(String(r.k), e);
+  }
   if (!edges.length) {
     root.append(h("div", { class: "empty" }, "No L7 traffic seen yet (HTTP, PostgreSQL, MySQL, Redis, DNS)."));
     return;
   }
-  root.append(section("Clients → servers", h("div", { class: "map" }, serviceMapSvg(edges))));
+  root.append(section("Clients → servers", h("div", { class: "map" }, serviceMapSvg(edges, rates))));
+  const withRates = edges.map((e) => ({ ...e, rps: rates.get(`${e.client}|${e.server}|${e.protocol}`)?.rps ?? NaN }));
   root.append(section("Edges", table([
     { key: "client", title: "Client" }, { key: "server", title: "Server" }, { key: "protocol", title: "Protocol" },
-    { key: "requests", title: "Requests", num: true }, { key: "errors", title: "Errors", num: true },
+    { key: "rps", title: "Requests/s (range)", num: true, render: (v) => fmtNum(Number(v)) },
+    { key: "requests", title: "Requests (all)", num: true }, { key: "errors", title: "Errors (all)", num: true },
     { key: "mean_latency_seconds", title: "Mean latency", num: true, render: (v) => fmtDur(Number(v)) }],
-    edges as unknown as Record<string, unknown>[])));
+    withRates as unknown as Record<string, unknown>[])));
 };
 
 // ---- Profiles ----

@@ -11,7 +11,9 @@ function s<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, s
   return el;
 }
 
-export function serviceMapSvg(edges: Edge[]): SVGSVGElement {
+// `rates`: requests/s and errors/s per "client|server|protocol" over the chosen range, when the
+// store has samples of it; the labels then show rates instead of totals.
+export function serviceMapSvg(edges: Edge[], rates?: Map<string, { rps: number; eps: number }>): SVGSVGElement {
   const nodes = new Set<string>();
   for (const e of edges) { nodes.add(e.client); nodes.add(e.server); }
   const layer = new Map<string, number>([...nodes].map((n) => [n, 0]));
@@ -48,7 +50,10 @@ export function serviceMapSvg(edges: Edge[]): SVGSVGElement {
     const mx = (x1 + x2) / 2;
     g.append(s("path", { d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`, fill: "none",
                          stroke: err ? "#f87171" : "#64748b", "stroke-width": Math.min(6, 1 + Math.log10(1 + e.requests)), "marker-end": "url(#arrow)" }));
-    const label = `${e.client}: ${e.protocol} · ${fmtNum(e.requests)} req` + (err ? ` · ${fmtNum((100 * e.errors) / e.requests)}% err` : "") +
+    const r = rates?.get(`${e.client}|${e.server}|${e.protocol}`);
+    const label = r ? `${e.client}: ${e.protocol} · ${fmtNum(r.rps)}/s` + (r.eps > 0 ? ` · ${fmtNum((100 * r.eps) / Math.max(r.rps, 1e-9))}% err` : "") +
+      ` · ${fmtDur(e.mean_latency_seconds)}`
+      : `${e.client}: ${e.protocol} · ${fmtNum(e.requests)} req` + (err ? ` · ${fmtNum((100 * e.errors) / e.requests)}% err` : "") +
       ` · ${fmtDur(e.mean_latency_seconds)}`;
     // Labels near the server, stacked when several edges reach it, on a backing for contrast.
     const k = perServer.get(e.server) ?? 0;
@@ -60,12 +65,12 @@ export function serviceMapSvg(edges: Edge[]): SVGSVGElement {
     g.setAttribute("data-label", label);
     svg.append(g);
   }
-  svg.append(labels);
   for (const [n, p] of pos) {
     const g = s("g", { class: "node", "data-name": n });
     g.append(s("rect", { x: p.x, y: p.y, width: nodeW, height: nodeH, rx: 8 }));
     g.append(s("text", { x: p.x + nodeW / 2, y: p.y + nodeH / 2 + 5, "text-anchor": "middle" }, n.length > 20 ? n.slice(0, 19) + "…" : n));
     svg.append(g);
   }
+  svg.append(labels);  // over the nodes: a long label may reach into the client column
   return svg;
 }
