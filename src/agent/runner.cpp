@@ -29,7 +29,7 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   if (!info) return core::Status::error(EINVAL, "unknown source '" + name + "'");
   RunningSource rs{name, info->create(), false, ""};
   sources::SourceOptions o = opts;
-  if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key(pid); };
+  if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key_caught_up(pid); };
   if (!o.learn_dns) o.learn_dns = [this](std::string_view a, std::string_view n) { dns_names_.learn(a, n); };
   if (!o.cgroup_info)
     o.cgroup_info = [this](uint64_t id) {
@@ -48,6 +48,16 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   }
   sources_.push_back(std::move(rs));
   return st;
+}
+
+std::string Runner::process_key_caught_up(uint32_t pid) {
+  if (!table_.find(pid) && !catching_up_) {
+    catching_up_ = true;
+    for (auto& s : sources_)
+      if (s.running && s.name == "process") s.source->consume();
+    catching_up_ = false;
+  }
+  return process_key(pid);
 }
 
 std::string Runner::process_key(uint32_t pid) const {

@@ -41,6 +41,11 @@ class Runner : public sources::EventSink {
   void set_process_labels(std::vector<std::string> dims) { process_dims_ = std::move(dims); }
   // The key per-process metrics are kept by (sources/aggregate.h): "comm=..\x1fpid=.."
   std::string process_key(uint32_t pid) const;
+  // process_key for the aggregations: a pid the table does not know yet is most likely a
+  // process that started since the last drain (a collection takes a while and the kernel
+  // counts at once): its exec and fork events are read first, then it is named.
+  std::string process_key_caught_up(uint32_t pid);
+  bool catching_up_ = false;
 
   // Starts one source; a failure is recorded on it and returned, other sources are unaffected.
   core::Status start(const std::string& name, const sources::SourceOptions& opts);

@@ -63,6 +63,17 @@ grep -q '^sightline_events_total{' <<<"$om" || fail "OpenMetrics counter samples
 grep -qE '^sightline_network_packets_total\{interface="lo",direction="egress",l3="ipv4",l4="tcp"\} [1-9]' <<<"$m" \
   || fail "no packets counted on lo: $(grep network_packets <<<"$m" | head -3)"
 
+# Short-lived processes are named in the aggregations even when they start while a collection
+# runs (the kernel counts them at once; their exec events are read before they are named):
+# 200 execs of a program of known name, every execve counted under that name.
+tmpbin=$(mktemp -d)
+cp /bin/true "$tmpbin/sl-e2e-short"
+for i in $(seq 1 200); do "$tmpbin/sl-e2e-short"; done
+q='sightline_syscalls_total{comm="sl-e2e-short",syscall="execve"}'
+wait_for 5 bash -c "[[ \$(curl -sf http://127.0.0.1:$port/metrics | awk -v m='$q' '\$1 == m {print \$2}') == 200 ]]" \
+  || fail "execve of 200 short-lived processes: $(curl -sf http://127.0.0.1:$port/metrics | grep -E 'syscall="execve"' | grep -E 'sl-e2e-short|unknown')"
+rm -rf "$tmpbin"
+
 kill -TERM $pid
 rc=0
 wait $pid || rc=$?
