@@ -102,6 +102,18 @@ core::Status get_parsed(std::string_view origin, const YAML::Node& parent, const
   return {};
 }
 
+// A duration in whole seconds within [lo, hi] (0 allowed when lo is 0).
+core::Status get_seconds(std::string_view origin, const YAML::Node& parent, const char* key, const std::string& path,
+                         uint64_t lo, uint64_t hi, uint32_t* out) {
+  uint64_t v = *out;
+  if (auto e = get_parsed(origin, parent, key, path, core::parse_duration, &v); !e) return e;
+  if (v < lo || v > hi)
+    return core::Status::error(EINVAL, where(origin, parent[key]) + ": " + path + "." + key + ": " + std::to_string(lo) +
+                                           "s to " + std::to_string(hi) + "s");
+  *out = static_cast<uint32_t>(v);
+  return {};
+}
+
 // A list of event kinds (exec, open ...).
 core::Status get_kinds(std::string_view origin, const YAML::Node& parent, const char* key, const std::string& path,
                        std::vector<std::string>* out) {
@@ -364,11 +376,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto e = get_parsed(origin, st, "max_size", "store", core::parse_size, &sc.max_bytes); !e) return e;
     if (sc.max_bytes && sc.max_bytes < (1u << 20))
       return core::Status::error(EINVAL, where(origin, st["max_size"]) + ": store.max_size: at least 1MiB (0: no bound)");
-    uint64_t interval = sc.metrics_interval_s;
-    if (auto e = get_parsed(origin, st, "metrics_interval", "store", core::parse_duration, &interval); !e) return e;
-    if (interval > 86400)
-      return core::Status::error(EINVAL, where(origin, st["metrics_interval"]) + ": store.metrics_interval: at most 1d (0: off)");
-    sc.metrics_interval_s = static_cast<uint32_t>(interval);
+    if (auto e = get_seconds(origin, st, "metrics_interval", "store", 0, 86400, &sc.metrics_interval_s); !e) return e;
     if (auto e = get_kinds(origin, st, "kinds", "store", &sc.kinds); !e) return e;
   }
   if (YAML::Node ex = root["exporters"]) {
@@ -380,11 +388,9 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto e = get<std::string>(origin, ex, "node", "exporters", &xc.node); !e) return e;
     if (auto e = get<std::string>(origin, ex, "spool_dir", "exporters", &xc.spool_dir); !e) return e;
     if (auto e = get_parsed(origin, ex, "spool_max_size", "exporters", core::parse_size, &xc.spool_max_bytes); !e) return e;
-    uint64_t batch_ms = xc.batch_ms / 1000;
-    if (auto e = get_parsed(origin, ex, "batch", "exporters", core::parse_duration, &batch_ms); !e) return e;
-    if (batch_ms < 1 || batch_ms > 60)
-      return core::Status::error(EINVAL, where(origin, ex["batch"]) + ": exporters.batch: 1s to 60s");
-    xc.batch_ms = static_cast<uint32_t>(batch_ms * 1000);
+    uint32_t batch_s = xc.batch_ms / 1000;
+    if (auto e = get_seconds(origin, ex, "batch", "exporters", 1, 60, &batch_s); !e) return e;
+    xc.batch_ms = batch_s * 1000;
     auto url = [&](const YAML::Node& n, const std::string& path, std::string* out) -> core::Status {
       if (auto e = get<std::string>(origin, n, "url", path, out); !e) return e;
       if (!out->empty() && !out->starts_with("http://"))
@@ -395,20 +401,13 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (YAML::Node rw = ex["remote_write"]) {
       if (auto e = unknown_keys(origin, rw, "exporters.remote_write", {"url", "interval"}); !e) return e;
       if (auto e = url(rw, "exporters.remote_write", &xc.remote_write_url); !e) return e;
-      uint64_t iv = xc.remote_write_interval_s;
-      if (auto e = get_parsed(origin, rw, "interval", "exporters.remote_write", core::parse_duration, &iv); !e) return e;
-      if (iv < 1 || iv > 3600)
-        return core::Status::error(EINVAL, where(origin, rw["interval"]) + ": exporters.remote_write.interval: 1s to 1h");
-      xc.remote_write_interval_s = static_cast<uint32_t>(iv);
+      if (auto e = get_seconds(origin, rw, "interval", "exporters.remote_write", 1, 3600, &xc.remote_write_interval_s); !e)
+        return e;
     }
     if (YAML::Node ot = ex["otlp"]) {
       if (auto e = unknown_keys(origin, ot, "exporters.otlp", {"url", "token", "interval", "logs", "traces", "alerts"}); !e) return e;
       if (auto e = url(ot, "exporters.otlp", &xc.otlp_url); !e) return e;
-      uint64_t iv = xc.otlp_interval_s;
-      if (auto e = get_parsed(origin, ot, "interval", "exporters.otlp", core::parse_duration, &iv); !e) return e;
-      if (iv < 1 || iv > 3600)
-        return core::Status::error(EINVAL, where(origin, ot["interval"]) + ": exporters.otlp.interval: 1s to 1h");
-      xc.otlp_interval_s = static_cast<uint32_t>(iv);
+      if (auto e = get_seconds(origin, ot, "interval", "exporters.otlp", 1, 3600, &xc.otlp_interval_s); !e) return e;
       if (auto e = get_kinds(origin, ot, "logs", "exporters.otlp", &xc.otlp_log_kinds); !e) return e;
       if (auto e = get<bool>(origin, ot, "traces", "exporters.otlp", &xc.otlp_traces); !e) return e;
       if (auto e = get<std::string>(origin, ot, "token", "exporters.otlp", &xc.otlp_token); !e) return e;
@@ -432,17 +431,8 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     AggregatorConfig& a = c.aggregator;
     if (auto e = get<bool>(origin, ag, "keep_node_label", "aggregator", &a.keep_node_label); !e) return e;
     if (auto e = get<uint64_t>(origin, ag, "max_series", "aggregator", &a.max_series, 100, 100000000); !e) return e;
-    for (auto [key, out, lo, hi] : {std::tuple{"interval", &a.interval_s, 1u, 3600u}, std::tuple{"stale", &a.stale_s, 10u, 86400u}}) {
-      YAML::Node n = ag[key];
-      if (!n) continue;
-      uint64_t v = 0;
-      auto e = n.IsScalar() ? core::parse_duration(n.Scalar(), &v) : core::Status::error(EINVAL, "expected a duration");
-      if (!e) return core::Status::error(EINVAL, where(origin, n) + ": aggregator." + key + ": " + e.message());
-      if (v < lo || v > hi)
-        return core::Status::error(EINVAL, where(origin, n) + ": aggregator." + key + ": " + std::to_string(lo) +
-                                               "s to " + std::to_string(hi) + "s");
-      *out = static_cast<uint32_t>(v);
-    }
+    if (auto e = get_seconds(origin, ag, "interval", "aggregator", 1, 3600, &a.interval_s); !e) return e;
+    if (auto e = get_seconds(origin, ag, "stale", "aggregator", 10, 86400, &a.stale_s); !e) return e;
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;
