@@ -12,6 +12,8 @@
 #include "common.bpf.h"
 #include "sightline/file.h"
 
+SL_BTF_TYPE(sl_open_event);
+
 #define SL_MAX_INFLIGHT_OPENS 16384
 #define SL_O_CREAT 0100
 #define SL_O_WRONLY 01

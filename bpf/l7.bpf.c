@@ -20,6 +20,8 @@
 #include "sightline/l7_infer.h"
 #include "sock.bpf.h"
 
+SL_BTF_TYPE(sl_l7_event);
+
 /* Bytes of each message copied; set before load (l7.capture_bytes). */
 const volatile __u32 capture_bytes = 4096;
 /* OpenSSL uprobes are attached: syscalls inside an SSL call carry ciphertext (not sent; they

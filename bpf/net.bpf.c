@@ -14,6 +14,8 @@
 #include "common.bpf.h"
 #include "sightline/net.h"
 
+SL_BTF_TYPE(sl_tcp_event);
+
 #define SL_AF_INET 2
 #define SL_AF_INET6 10
 #define SL_IPPROTO_TCP 6

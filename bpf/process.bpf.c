@@ -12,6 +12,10 @@
 #include "common.bpf.h"
 #include "sightline/process.h"
 
+SL_BTF_TYPE(sl_exec_event);
+SL_BTF_TYPE(sl_fork_event);
+SL_BTF_TYPE(sl_exit_event);
+
 /* In-flight execs: the user pointers saved at sys_enter, one per thread inside execve.
  * 10240 is far above any real concurrency; a full map is counted (SL_STAT_PAIR_LOST). */
 #define SL_MAX_INFLIGHT_EXECS 10240

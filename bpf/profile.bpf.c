@@ -16,6 +16,8 @@
 #include "common.bpf.h"
 #include "sightline/profile.h"
 
+SL_BTF_TYPE(sl_prof_sample);
+
 const volatile bool include_idle = false;  /* samples of the idle task (pid 0) */
 const volatile __u64 offcpu_min_ns = 1000; /* shorter blocks are not recorded */
 const volatile bool dwarf = false;          /* on-CPU user stacks: copied, unwound in user space */

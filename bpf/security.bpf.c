@@ -9,6 +9,8 @@
 #include "sightline/security.h"
 #include "sock.bpf.h"
 
+SL_BTF_TYPE(sl_sec_event);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SL_SEC_MAX_SYSCALLS);

@@ -6,6 +6,8 @@
 #include "common.bpf.h"
 #include "sightline/tracepoint.h"
 
+SL_BTF_TYPE(sl_tp_event);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SL_TP_MAX_PROBES);

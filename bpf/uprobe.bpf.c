@@ -10,6 +10,8 @@
 #include "common.bpf.h"
 #include "sightline/uprobe.h"
 
+SL_BTF_TYPE(sl_uprobe_event);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SL_UPROBE_MAX_PROBES);
