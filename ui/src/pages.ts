@@ -189,10 +189,11 @@ export const requests: Page = async (root, params) => {
   const detail = h("div", { class: "detail" });
   root.append(h("div", { class: "split" },
     section(`Requests (${list.length}${list.length === 300 ? ", the newest 300" : ""})`, table([
-      { key: "ms", title: "Time", render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process" }, { key: "role", title: "Side" },
-      { key: "protocol", title: "Proto" }, { key: "method", title: "Method" }, { key: "target", title: "Target" },
-      { key: "status", title: "Status", render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(v)) },
-      { key: "latency", title: "Latency", num: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
+      { key: "ms", title: "Time", fit: true, render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process", grow: true },
+      { key: "role", title: "Side", fit: true }, { key: "protocol", title: "Proto", fit: true }, { key: "method", title: "Method", fit: true },
+      { key: "target", title: "Target", grow: true },
+      { key: "status", title: "Status", fit: true, render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(v)) },
+      { key: "latency", title: "Latency", num: true, fit: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
         detail.innerHTML = "";
         detail.append(h("h3", {}, `${r.method} ${r.target}`), h("pre", {}, JSON.stringify(r, null, 2)));
       })), section("Request", detail)));

@@ -64,16 +64,21 @@ export function fmtTime(ms: number): string {
 }
 
 // A table of rows; `render` may turn a cell into a node. Click handler per row.
-export function table(columns: { key: string; title: string; num?: boolean; render?: (v: unknown, row: Record<string, unknown>) => Node | string }[],
+// A column: `fit` keeps it as wide as its content (never cut), `grow` gives it what the others
+// leave and cuts its text with an ellipsis (the full text in its tooltip).
+export function table(columns: { key: string; title: string; num?: boolean; fit?: boolean; grow?: boolean;
+                                 render?: (v: unknown, row: Record<string, unknown>) => Node | string }[],
                       data: Record<string, unknown>[], onRow?: (row: Record<string, unknown>) => void): HTMLElement {
-  const thead = h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { class: c.num ? "num" : "" }, c.title))));
+  const cls = (c: { num?: boolean; fit?: boolean; grow?: boolean }) =>
+    [c.num ? "num" : "", c.fit ? "fit" : "", c.grow ? "grow" : ""].filter(Boolean).join(" ");
+  const thead = h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { class: cls(c) }, c.title))));
   const tbody = h("tbody");
   for (const row of data) {
     const tr = h("tr", onRow ? { class: "clickable", onclick: () => onRow(row) } : {});
     for (const c of columns) {
       const v = row[c.key];
       const content = c.render ? c.render(v, row) : v == null ? "" : String(v);
-      tr.append(h("td", { class: c.num ? "num" : "" }, content));
+      tr.append(h("td", c.grow && v != null ? { class: cls(c), title: String(v) } : { class: cls(c) }, content));
     }
     tbody.append(tr);
   }

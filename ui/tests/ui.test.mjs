@@ -124,6 +124,17 @@ test("requests: filters in the URL, the table and the heat map", async () => {
   await rows.first().click();
   assert.match(await page.textContent(".detail pre"), /"protocol": "http"/);
   await shot("requests");
+  // At 1400 px every status badge stands whole inside the table's visible box (it was cut to "3").
+  await page.setViewportSize({ width: 1400, height: 900 });
+  const cut = await page.evaluate(() => {
+    const wrap = document.querySelector(".table-wrap").getBoundingClientRect();
+    return [...document.querySelectorAll("table.grid tbody .badge")].filter((b) => {
+      const r = b.getBoundingClientRect(), td = b.closest("td").getBoundingClientRect();
+      return r.right > wrap.right + 0.5 || r.right > td.right + 0.5 || r.width < 10;
+    }).length;
+  });
+  assert.equal(cut, 0, "status badges cut off at 1400 px");
+  await page.setViewportSize({ width: 1440, height: 900 });
   await page.selectOption('select[aria-label="status"]', "error");
   await page.waitForFunction(() => location.hash.includes("status=error"));
 });
