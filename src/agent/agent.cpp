@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/api.h"
 #include "agent/exporters.h"
 #include "agent/live.h"
 #include "agent/privileges.h"
@@ -19,14 +20,13 @@
 #include "core/clock.h"
 #include "core/schema.h"
 #include "export/prom_text.h"
-#include "profile/profile.h"
 #include "rules/engine.h"
 #include "server/http_server.h"
-#include "server/ui_assets.h"
 #include "core/render.h"
-#include "sources/l7/l7_source.h"
 #include "sources/profile/profile_source.h"
-#include "store/query.h"
+#include "sources/security/security_source.h"
+#include "sources/tracepoint/tracepoint_source.h"
+#include "sources/uprobe/uprobe_source.h"
 #include "store/store.h"
 
 namespace sightline::agent {
@@ -184,11 +184,6 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
   return out;
 }
 
-server::Response render_metrics(const std::vector<core::MetricFamily>& families, bool openmetrics) {
-  exporter::PromWriter w(openmetrics);
-  for (const auto& f : families) w.write(f);
-  return server::Response{200, w.content_type(), w.finish()};
-}
 
 // Flattened samples for the store: labels as a JSON object.
 std::vector<store::SampleRow> sample_rows(const std::vector<core::MetricFamily>& families) {
@@ -271,7 +266,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       spdlog::error("rules: {}", st.message());
       return 1;
     }
-    rules::AlertOutputs outs{config.rules.stdout_alerts, config.rules.json_file, config.rules.webhook,
+    bool to_stdout = config.rules.stdout_alerts.value_or(isatty(STDOUT_FILENO) == 1);
+    rules::AlertOutputs outs{to_stdout, config.rules.json_file, config.rules.webhook,
                              config.rules.alertmanager};
     outs.listener = [d = db.get(), x = exporters.get()](const core::Alert& a) {
       if (d) d->add_alert(a);
@@ -295,24 +291,27 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     sources::SourceOptions opts;
     opts.filter.failed_only = sc.failed_only;
     opts.ring_bytes = sc.ring_bytes;
-    opts.interfaces = sc.interfaces;
-    opts.syscall_latency = sc.latency;
-    opts.capture_bytes = sc.capture_bytes;
-    opts.tls = sc.tls;
-    opts.off_cpu = sc.off_cpu;
-    if (engine) {
-      opts.syscalls = rule_syscalls;
-      opts.attach_all_syscalls = true;
+    opts.own = sc.own;
+    if (name == "security" && engine) {
+      auto& sec = opts.own_as<sources::SecurityOptions>();
+      sec.syscalls = rule_syscalls;
+      sec.attach_all_syscalls = true;
     }
-    for (const auto& u : config.uprobes) opts.uprobes.push_back({u.target, u.latency, false, 0});
-    if (name == "uprobe" && opts.uprobes.empty()) {
-      spdlog::info("source uprobe: no uprobes in the configuration");
-      continue;
+    if (name == "uprobe") {
+      for (const auto& u : config.uprobes)
+        opts.own_as<sources::UprobeOptions>().probes.push_back({u.target, u.latency, false, 0});
+      if (config.uprobes.empty()) {
+        spdlog::info("source uprobe: no uprobes in the configuration");
+        continue;
+      }
     }
-    for (const auto& t : config.tracepoints) opts.tracepoints.push_back({t.event, t.count_by, t.hist});
-    if (name == "tracepoint" && opts.tracepoints.empty()) {
-      spdlog::info("source tracepoint: no tracepoints in the configuration");
-      continue;
+    if (name == "tracepoint") {
+      for (const auto& t : config.tracepoints)
+        opts.own_as<sources::TracepointOptions>().probes.push_back({t.event, t.count_by, t.hist});
+      if (config.tracepoints.empty()) {
+        spdlog::info("source tracepoint: no tracepoints in the configuration");
+        continue;
+      }
     }
     if (auto st = runner.start(name, opts); st) {
       running++;
@@ -354,172 +353,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   }
   server::HttpServer http;
   http.set_token(config.api_token);
-  http.get("/metrics", [&](const server::Request& req) {
-    return render_metrics(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live),
-                          exporter::wants_openmetrics(req.accept));
-  });
-  // Read-only SQL on the store: ?sql=SELECT...&format=json|csv&limit=N (at most 100000 rows,
-  // 10 s). A bad statement is a 400 with the reason.
-  http.get("/api/v1/query", [&](const server::Request& req) {
-    auto text = [](int code, std::string msg) {
-      return server::Response{code, "application/json", "{\"error\":" + [&] {
-        std::string j;
-        core::append_json_string(j, msg);
-        return j;
-      }() + "}\n"};
-    };
-    if (!db) return text(404, "the store is off (store.enabled: false)");
-    auto it = req.params.find("sql");
-    if (it == req.params.end() || it->second.empty()) return text(400, "sql: missing (?sql=SELECT ...)");
-    store::QueryOptions qo;
-    qo.path = db->options().path;
-    qo.max_rows = 10000;
-    if (auto l = req.params.find("limit"); l != req.params.end()) {
-      char* end;
-      unsigned long long n = strtoull(l->second.c_str(), &end, 10);
-      if (*end || n == 0 || n > 100000) return text(400, "limit: a whole number from 1 to 100000");
-      qo.max_rows = n;
-    }
-    std::string format = req.params.count("format") ? req.params.at("format") : "json";
-    if (format != "json" && format != "csv") return text(400, "format: json or csv");
-    store::QueryResult r;
-    if (auto st = store::run_query(qo, it->second, &r); !st) return text(st.err() == ETIMEDOUT ? 408 : 400, st.message());
-    if (format == "csv") return server::Response{200, "text/csv; charset=utf-8", store::format_csv(r)};
-    return server::Response{200, "application/json", store::format_json(r)};
-  });
-  // Live events as server-sent events: ?filter=<condition in the rule language>.
-  http.get_stream("/api/v1/events", [&](const server::Request& req) {
-    server::HttpServer::Stream st;
-    std::shared_ptr<LiveFeed::Subscriber> sub;
-    std::string filter = req.params.count("filter") ? req.params.at("filter") : "";
-    if (auto s = live.subscribe(filter, &sub); !s) {
-      st.status = s.err() == EBUSY ? 503 : 400;
-      st.content_type = "text/plain; charset=utf-8";
-      st.body = s.message() + "\n";
-      return st;
-    }
-    struct State {
-      std::shared_ptr<LiveFeed::Subscriber> sub;
-      LiveFeed* feed = nullptr;
-      uint64_t missed = 0;
-      int idle_ms = 0;
-      bool hello = false;
-      ~State() {
-        if (feed) feed->unsubscribe(sub);
-      }
-    };
-    auto state = std::make_shared<State>();  // no temporary: its destructor unsubscribes
-    state->sub = sub;
-    state->feed = &live;
-    st.next = [state](std::string* chunk) {
-      if (!state->hello) {  // headers and a first byte at once, so the client knows it is on
-        state->hello = true;
-        *chunk = ": sightline live events\n\n";
-        return true;
-      }
-      std::vector<std::string> lines;
-      uint64_t missed = 0;
-      bool open = LiveFeed::next(*state->sub, 500, &lines, &missed);
-      for (const auto& l : lines) *chunk += "data: " + l + "\n\n";
-      if (missed != state->missed) {
-        *chunk += "event: missed\ndata: " + std::to_string(missed) + "\n\n";
-        state->missed = missed;
-      }
-      state->idle_ms = chunk->empty() ? state->idle_ms + 500 : 0;
-      if (state->idle_ms >= 2000) {  // a comment now and then finds a client that left
-        *chunk = ": keepalive\n\n";
-        state->idle_ms = 0;
-      }
-      return open;
-    };
-    return st;
-  });
-  http.get("/api/v1/schema", [&](const server::Request&) {
-    return server::Response{200, "application/json", store::schema_json()};
-  });
-  // The continuous profile of the last N seconds (default 60, at most 600): folded stacks, or
-  // ?format=svg for a flame graph.
-  http.get("/profile", [&](const server::Request& req) {
-    const sources::ProfileSource* prof = nullptr;
-    for (const auto& s : runner.sources())
-      if (s.running && s.name == "profile") prof = static_cast<const sources::ProfileSource*>(s.source.get());
-    if (!prof) return server::Response{404, "text/plain; charset=utf-8", "the profile source is not running\n"};
-    uint64_t seconds = 60;
-    if (auto it = req.params.find("seconds"); it != req.params.end()) {
-      char* end;
-      seconds = strtoull(it->second.c_str(), &end, 10);
-      if (*end || seconds == 0 || seconds > 600)
-        return server::Response{400, "text/plain; charset=utf-8", "seconds: a whole number from 1 to 600\n"};
-    }
-    std::string kind = req.params.count("kind") ? req.params.at("kind") : "cpu";
-    if (kind != "cpu" && kind != "off")
-      return server::Response{400, "text/plain; charset=utf-8", "kind: cpu or off (off-CPU time, sources.profile.off_cpu)\n"};
-    std::string folded = prof->recent_folded(seconds, kind == "off");
-    std::string format = req.params.count("format") ? req.params.at("format") : "folded";
-    if (format == "folded") return server::Response{200, "text/plain; charset=utf-8", folded};
-    if (format == "svg") {
-      std::vector<profile::FoldedStack> stacks;
-      (void)profile::parse_folded(folded, &stacks);
-      return server::Response{200, "image/svg+xml",
-                              profile::flamegraph_svg(stacks, (kind == "off" ? "Off-CPU, last " : "CPU, last ") +
-                                                                  std::to_string(seconds) + " s",
-                                                      kind == "off" ? "ns" : "samples")};
-    }
-    return server::Response{400, "text/plain; charset=utf-8", "format: folded or svg\n"};
-  });
-  // The service map the l7 source learnt: client -> server edges with requests, errors and
-  // mean latency (as of the last collection, once a second).
-  http.get("/api/v1/service_map", [&](const server::Request&) {
-    std::string body = "{\"edges\":[";
-    bool first = true;
-    for (const auto& s : runner.sources()) {
-      const auto* map = dynamic_cast<const sources::ServiceMapProvider*>(s.source.get());
-      if (!s.running || !map) continue;
-      for (const auto& e : map->service_map()) {
-        body += first ? "" : ",";
-        first = false;
-        body += "{\"client\":";
-        core::append_json_string(body, e.client);
-        body += ",\"server\":";
-        core::append_json_string(body, e.server);
-        body += ",\"protocol\":";
-        core::append_json_string(body, e.protocol);
-        char nums[160];
-        snprintf(nums, sizeof nums, ",\"requests\":%llu,\"errors\":%llu,\"mean_latency_seconds\":%.9f}",
-                 static_cast<unsigned long long>(e.requests), static_cast<unsigned long long>(e.errors),
-                 e.requests ? e.seconds / static_cast<double>(e.requests) : 0.0);
-        body += nums;
-      }
-    }
-    body += "]}\n";
-    return server::Response{200, "application/json", body};
-  });
-  // The web UI, from the binary.
-  auto ui_file = [](std::string_view rel) {
-    for (size_t i = 0; i < server::kUiAssetCount; i++)
-      if (rel == server::kUiAssets[i].path)
-        return server::Response{200, server::kUiAssets[i].content_type,
-                                std::string(reinterpret_cast<const char*>(server::kUiAssets[i].data), server::kUiAssets[i].size)};
-    return server::Response{404, "text/plain; charset=utf-8", "no such file\n"};
-  };
-  http.get("/", [&](const server::Request&) {
-    if (!server::kUiAssetCount)
-      return server::Response{200, "text/plain; charset=utf-8",
-                              "This sightline was built without its web UI (npm was missing at build time).\n"
-                              "The API is here: /metrics, /healthz, /api/v1/query?sql=..., /api/v1/schema, /api/v1/events, "
-                              "/api/v1/service_map, /profile\n"};
-    return ui_file("index.html");
-  });
-  http.get(R"(/assets/[A-Za-z0-9._-]+)", [&](const server::Request& req) { return ui_file(std::string_view(req.path).substr(1)); });
-  http.get("/healthz", [&](const server::Request&) {
-    std::string body;
-    bool ok = false;
-    for (const auto& s : runner.sources()) {
-      ok |= s.running;
-      body += s.name + ": " + (s.running ? "running" : "not running: " + s.error) + "\n";
-    }
-    return server::Response{ok ? 200 : 503, "text/plain; charset=utf-8", body};
-  });
+  ApiContext api{&runner, db.get(), &live, [&] {
+                   return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live);
+                 }};
+  add_api_routes(http, api);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());
     return 1;
@@ -569,7 +406,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     // Syscalls the new rules name start sending before the rules see events.
     if (auto want = rs->syscalls(); want != rule_syscalls) {
       sources::SourceOptions o;
-      o.syscalls = want;
+      o.own_as<sources::SecurityOptions>().syscalls = want;
       for (const auto& s : runner.sources())
         if (s.running && s.name == "security") {
           if (auto st = s.source->retune(o); !st) spdlog::warn("rules: {}", st.message());

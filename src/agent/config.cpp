@@ -128,11 +128,73 @@ core::Status get_kinds(std::string_view origin, const YAML::Node& parent, const 
   return {};
 }
 
+// `key: value  # doc` for each of a source's own options, at their defaults.
+class OptionPrinter final : public sources::OptionVisitor {
+ public:
+  OptionPrinter(std::ostream& o, std::string indent) : o_(o), indent_(std::move(indent)) {}
+  void flag(std::string_view key, bool& v, std::string_view doc) override {
+    line(key, v ? "true" : "false", doc);
+  }
+  void number(std::string_view key, uint32_t& v, uint32_t, uint32_t, std::string_view doc) override {
+    line(key, std::to_string(v), doc);
+  }
+  void names(std::string_view key, std::vector<std::string>& v, std::string_view doc) override {
+    std::string list;
+    for (const auto& n : v) list += (list.empty() ? "" : ", ") + n;
+    line(key, "[" + list + "]", doc);
+  }
+
+ private:
+  void line(std::string_view key, const std::string& value, std::string_view doc) {
+    o_ << indent_ << key << ": " << value << "  # " << doc << "\n";
+  }
+  std::ostream& o_;
+  std::string indent_;
+};
+
+// The keys a source's own options have (to name them in unknown-key errors).
+class OptionKeys final : public sources::OptionVisitor {
+ public:
+  explicit OptionKeys(std::set<std::string>* keys) : keys_(keys) {}
+  void flag(std::string_view key, bool&, std::string_view) override { keys_->emplace(key); }
+  void number(std::string_view key, uint32_t&, uint32_t, uint32_t, std::string_view) override { keys_->emplace(key); }
+  void names(std::string_view key, std::vector<std::string>&, std::string_view) override { keys_->emplace(key); }
+
+ private:
+  std::set<std::string>* keys_;
+};
+
+// Reads a source's own options from its section; the first error is kept, naming the key.
+class OptionReader final : public sources::OptionVisitor {
+ public:
+  OptionReader(std::string_view origin, const YAML::Node& node, std::string path)
+      : origin_(origin), node_(node), path_(std::move(path)) {}
+  void flag(std::string_view key, bool& v, std::string_view) override {
+    if (st_) st_ = get<bool>(origin_, node_, std::string(key).c_str(), path_, &v);
+  }
+  void number(std::string_view key, uint32_t& v, uint32_t lo, uint32_t hi, std::string_view) override {
+    if (st_) st_ = get<uint32_t>(origin_, node_, std::string(key).c_str(), path_, &v, lo, hi);
+  }
+  void names(std::string_view key, std::vector<std::string>& v, std::string_view) override {
+    if (st_) st_ = get_strings(origin_, node_, std::string(key).c_str(), path_, &v);
+  }
+  const core::Status& status() const { return st_; }
+
+ private:
+  std::string_view origin_;
+  const YAML::Node& node_;
+  std::string path_;
+  core::Status st_;
+};
+
 }  // namespace
 
 AgentConfig default_config() {
   AgentConfig c;
-  for (const auto& s : sources::registry()) c.sources[std::string(s.name)] = SourceConfig{};
+  for (const auto* s : sources::registry()) {
+    SourceConfig& sc = c.sources[std::string(s->name)];
+    if (s->options) sc.own = sources::OwnHolder(s->options());
+  }
   return c;
 }
 
@@ -173,7 +235,7 @@ std::string default_config_yaml() {
     << "  defaults: true\n"
     << "  files: []\n"
     << "  rate_per_rule: 5  # alerts per second per rule (bursts of 20)\n"
-    << "  stdout: false\n"
+    << "  stdout: auto     # true, false, or auto: printed when stdout is a terminal\n"
     << "  json_file: \"\"\n"
     << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
     << "  alertmanager: \"\"  # http://127.0.0.1:9093\n"
@@ -219,21 +281,16 @@ std::string default_config_yaml() {
     << "  max_series: 100000\n"
     << "  stale: 5m               # a node's series that stop coming leave the sums\n"
     << "sources:\n";
-  for (const auto& s : sources::registry()) {
-    o << "  # " << s.doc << "\n"
-      << "  " << s.name << ":\n"
-      << "    enabled: true\n"
-      << "    failed_only: false\n"
-      << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
-    if (s.name == "syscalls")
-      o << "    latency: true  # false: counts and errors only, about half the cost per syscall\n";
-    if (s.name == "packets")
-      o << "    interfaces: []  # names, a trailing * matches a prefix (eth*); empty: all, new ones too\n";
-    if (s.name == "l7")
-      o << "    capture_bytes: 4096  # of each socket message, for the parsers (64 to 8192)\n"
-        << "    tls: true  # plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)\n";
-    if (s.name == "profile")
-      o << "    off_cpu: false  # off-CPU time by stack too (/profile?kind=off): a hook on every context switch\n";
+  for (const auto* s : sources::registry()) {
+    o << "  # " << s->doc << "\n"
+      << "  " << s->name << ":\n"
+      << "    enabled: true\n";
+    if (s->has_failed) o << "    failed_only: false  # only failures (failed execs and opens, non-zero exits ...)\n";
+    if (s->streams) o << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
+    if (SourceConfig& sc = c.sources[std::string(s->name)]; sc.own.get()) {
+      OptionPrinter print(o, "    ");
+      sc.own.get()->visit(print);
+    }
   }
   return o.str();
 }
@@ -354,7 +411,14 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto st = get<bool>(origin, r, "defaults", "rules", &rc.defaults); !st) return st;
     if (auto st = get_strings(origin, r, "files", "rules", &rc.files); !st) return st;
     if (auto st = get<double>(origin, r, "rate_per_rule", "rules", &rc.rate_per_rule, 0.001, 100000.0); !st) return st;
-    if (auto st = get<bool>(origin, r, "stdout", "rules", &rc.stdout_alerts); !st) return st;
+    if (YAML::Node so = r["stdout"]; so && so.IsScalar() && so.Scalar() == "auto") {
+      rc.stdout_alerts.reset();
+    } else if (so) {
+      bool on = false;
+      if (auto st = get<bool>(origin, r, "stdout", "rules", &on); !st)
+        return core::Status::error(EINVAL, st.message() + " (or auto)");
+      rc.stdout_alerts = on;
+    }
     if (auto st = get<std::string>(origin, r, "json_file", "rules", &rc.json_file); !st) return st;
     if (auto st = get<std::string>(origin, r, "webhook", "rules", &rc.webhook); !st) return st;
     if (auto st = get<std::string>(origin, r, "alertmanager", "rules", &rc.alertmanager); !st) return st;
@@ -436,29 +500,29 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;
-    for (const auto& s : sources::registry()) names.insert(std::string(s.name));
+    for (const auto* s : sources::registry()) names.insert(std::string(s->name));
     if (auto st = unknown_keys(origin, srcs, "sources", names); !st) return st;
     for (const auto& kv : srcs) {
       std::string name = kv.first.as<std::string>();
       std::string path = "sources." + name;
       SourceConfig& sc = c.sources[name];
       if (kv.second.IsNull()) continue;
-      std::set<std::string> keys = {"enabled", "failed_only", "ring_bytes"};
-      if (name == "packets") keys.insert("interfaces");
-      if (name == "syscalls") keys.insert("latency");
-      if (name == "l7") keys.insert({"capture_bytes", "tls"});
-      if (name == "profile") keys.insert("off_cpu");
+      const sources::SourceInfo* info = sources::find_source(name);
+      std::set<std::string> keys = {"enabled"};
+      if (info->has_failed) keys.insert("failed_only");
+      if (info->streams) keys.insert("ring_bytes");
+      OptionKeys own_keys(&keys);
+      if (sc.own.get()) sc.own.get()->visit(own_keys);
       if (auto st = unknown_keys(origin, kv.second, path, keys); !st) return st;
-      if (auto st = get_strings(origin, kv.second, "interfaces", path, &sc.interfaces); !st) return st;
-      if (auto st = get<bool>(origin, kv.second, "latency", path, &sc.latency); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "enabled", path, &sc.enabled); !st) return st;
       if (auto st = get<bool>(origin, kv.second, "failed_only", path, &sc.failed_only); !st) return st;
       if (auto st = get<uint32_t>(origin, kv.second, "ring_bytes", path, &sc.ring_bytes, 0, 1u << 30); !st)
         return st;
-      if (auto st = get<uint32_t>(origin, kv.second, "capture_bytes", path, &sc.capture_bytes, 64, 8192); !st)
-        return st;
-      if (auto st = get<bool>(origin, kv.second, "tls", path, &sc.tls); !st) return st;
-      if (auto st = get<bool>(origin, kv.second, "off_cpu", path, &sc.off_cpu); !st) return st;
+      if (sc.own.get()) {
+        OptionReader read(origin, kv.second, path);
+        sc.own.get()->visit(read);
+        if (!read.status()) return read.status();
+      }
     }
   }
   *out = std::move(c);

@@ -4,29 +4,25 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
+#include "sources/options.h"
 
 namespace sightline::agent {
 
+// A source's section, `sources.<name>`: the common keys, and the source's own options (the
+// struct its header declares; their keys, bounds and docs are the source's).
 struct SourceConfig {
   bool enabled = true;
-  bool failed_only = false;  // file: only failed opens; process: failed execs, non-zero exits
-  uint32_t ring_bytes = 0;   // 0: the source's default
-  // packets only: interface names (a trailing * matches a prefix); empty: every interface.
-  std::vector<std::string> interfaces;
-  // syscalls only: latency histograms and time (two hooks) or counts and errors only (one).
-  bool latency = true;
-  // l7 only: bytes of each socket message copied for the parsers (the rest is counted, not
-  // read), 64 to 8192.
-  uint32_t capture_bytes = 4096;
-  // l7 only: TLS plaintext through uprobes on OpenSSL 3's SSL_read/SSL_write.
-  bool tls = true;
-  // profile only: off-CPU time by stack too (a hook on every context switch).
-  bool off_cpu = false;
+  bool failed_only = false;  // where the source knows failures (failed exec/open, non-zero exits)
+  uint32_t ring_bytes = 0;   // where the source streams; 0: the source's default
+  sources::OwnHolder own;
+  template <class T>
+  T& own_as() { return own.as<T>(); }
 };
 
 // A user-space function the agent probes: calls per process, and latency if asked.
@@ -47,7 +43,9 @@ struct RulesConfig {
   bool defaults = true;
   std::vector<std::string> files;
   double rate_per_rule = 5;  // alerts per second per rule, sustained (burst 20)
-  bool stdout_alerts = false;
+  // Alerts printed on stdout: on, off, or (unset, `auto`) when stdout is a terminal, as Falco
+  // does: a foreground agent shows what fires, one under systemd keeps its journal quiet.
+  std::optional<bool> stdout_alerts;
   std::string json_file, webhook, alertmanager;
 };
 

@@ -27,7 +27,8 @@ int doctor() {
 
   printf("\nsources\n");
   int can_run = 0, total = 0;
-  for (const auto& info : sources::registry()) {
+  for (const auto* entry : sources::registry()) {
+    const sources::SourceInfo& info = *entry;
     total++;
     auto src = info.create();
     auto plan = src->plan(f, sources::SourceOptions{});

@@ -69,10 +69,11 @@ int profile(const ProfileArgs& args) {
   auto* prof = static_cast<sources::ProfileSource*>(source.get());
   sources::SourceOptions o;
   o.filter.pid = args.pid;
-  o.profile_hz = args.hz;
-  o.off_cpu = args.off_cpu;
-  o.on_cpu = !args.off_cpu;
-  o.dwarf_unwind = !args.off_cpu && args.unwind == "dwarf";
+  auto& po = o.own_as<sources::ProfileOptions>();
+  po.hz = args.hz;
+  po.off_cpu = args.off_cpu;
+  po.on_cpu = !args.off_cpu;
+  po.dwarf_unwind = !args.off_cpu && args.unwind == "dwarf";
   bpf::Features f = bpf::probe_features();
   if (auto st = source->start(o, f, nullptr); !st) {
     fprintf(stderr, "sightline profile: %s\n", st.message().c_str());

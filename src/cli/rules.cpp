@@ -10,6 +10,7 @@
 #include "bpf/libbpf_util.h"
 #include "rules/engine.h"
 #include "rules/ruleset.h"
+#include "sources/security/security_source.h"
 
 namespace sightline::cli {
 
@@ -83,15 +84,15 @@ int rules_run(const std::vector<std::string>& files, bool with_defaults, bool js
   for (const auto& n : names) {
     sources::SourceOptions o;
     if (n != "process") o.kinds = kinds;
-    if (n == "security") o.syscalls = rs->syscalls();  // only the syscalls the rules name
+    if (n == "security") o.own_as<sources::SecurityOptions>().syscalls = rs->syscalls();  // only the syscalls the rules name
     if (auto st = runner.start(n, o); !st) {
       fprintf(stderr, "sightline rules run: %s\n", st.message().c_str());
       return 1;
     }
     what += (what.empty() ? "" : ", ") + n;
-    if (n == "security" && o.syscalls) {
+    if (n == "security" && o.own_as<sources::SecurityOptions>().syscalls) {
       std::string list;
-      for (const auto& sc : *o.syscalls) list += (list.empty() ? "" : " ") + sc;
+      for (const auto& sc : *o.own_as<sources::SecurityOptions>().syscalls) list += (list.empty() ? "" : " ") + sc;
       what += " (" + list + ")";
     }
   }

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/render.h"
 #include "core/schema.h"
+#include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::cli {
 namespace {
@@ -115,7 +116,7 @@ core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<Ev
     } else {
       std::string known;
       for (const auto& k : core::kinds()) known += std::string(k.name) + " ";
-      for (const auto& s : sources::registry()) known += std::string(s.name) + " ";
+      for (const auto* s : sources::registry()) known += std::string(s->name) + " ";
       for (auto p : kProtocols) known += std::string(p) + " ";
       return core::Status::error(EINVAL, "unknown event kind '" + n + "'; known: " + known);
     }
@@ -157,7 +158,7 @@ int trace(const TraceArgs& args) {
   opts.filter.failed_only = args.failed;
   opts.ring_bytes = args.ring_bytes;
   for (const auto& t : args.uprobes)
-    opts.uprobes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
+    opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;

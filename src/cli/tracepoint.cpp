@@ -78,7 +78,7 @@ int trace_tracepoints(const TraceArgs& args) {
         return 2;
       }
     sources::TracepointSpec spec{k, user_agg ? "" : args.count_by, user_agg ? "" : args.hist};
-    o.tracepoints.push_back(spec);
+    o.own_as<sources::TracepointOptions>().probes.push_back(spec);
     probes.push_back(std::move(p));
   }
 
@@ -87,7 +87,7 @@ int trace_tracepoints(const TraceArgs& args) {
   std::map<std::string, core::LogHistogram> hists;
   uint64_t printed = 0, filtered = 0;
   std::string line;
-  o.tracepoint_records = [&](size_t id, const uint8_t* rec, size_t len, const core::Event& hdr) {
+  o.own_as<sources::TracepointOptions>().records = [&](size_t id, const uint8_t* rec, size_t len, const core::Event& hdr) {
     const Probe& p = probes[id];
     if (!p.filter.matches(rec, len)) {
       filtered++;

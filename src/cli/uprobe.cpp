@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/histogram.h"
 #include "core/render.h"
+#include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::cli {
 namespace {
@@ -91,7 +92,7 @@ int uprobe(const UprobeArgs& a) {
   sources::SourceOptions o;
   o.filter.pid = a.pid;
   o.filter.exclude_self = true;
-  for (const auto& t : a.targets) o.uprobes.push_back({t, a.latency, false, 0});
+  for (const auto& t : a.targets) o.own_as<sources::UprobeOptions>().probes.push_back({t, a.latency, false, 0});
   if (auto st = runner.start("uprobe", o); !st) {
     fprintf(stderr, "sightline uprobe: %s\n", st.message().c_str());
     return 1;

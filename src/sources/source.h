@@ -17,6 +17,7 @@
 #include "core/event.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "sources/options.h"
 
 namespace sightline::sources {
 
@@ -29,23 +30,8 @@ struct Filter {
   bool exclude_self = true;   // never the sightline process itself
 };
 
-// A user-space function to probe (sightline uprobe, the agent's `uprobes:`); see
-// sources/uprobe/uprobe_target.h for how the target is found.
-struct UprobeSpec {
-  std::string target;       // BINARY:SYMBOL
-  bool latency = false;     // time each call (a return probe too)
-  bool stream = false;      // one event per call, with arguments and return value
-  uint32_t str_arg = 0;     // 1-based argument to read as a string (0: none)
-};
-
-// A tracepoint to run through the generic program: streamed (neither count_by nor hist), or
-// counted by a field's value / histogrammed by an integer field in the kernel.
-struct TracepointSpec {
-  std::string event;     // CATEGORY:NAME (a "tp:" prefix is accepted)
-  std::string count_by;  // field name
-  std::string hist;      // field name
-};
-
+// What every source takes: the common part here, the source's own knobs in `own` (a struct its
+// header declares, e.g. L7Options). The callbacks are the runner's services to every source.
 struct SourceOptions {
   Filter filter;
   std::vector<core::EventKind> kinds;  // empty: every kind the source has
@@ -54,40 +40,18 @@ struct SourceOptions {
   // file, classic TC (clsact) instead of tcx links for packets. For tests of the fallback path
   // and comparisons in bench/.
   bool force_fallback_hooks = false;
-  // packets: interfaces to attach to (names; a trailing * matches a prefix); empty: all,
-  // including ones that appear later.
-  std::vector<std::string> interfaces;
-  // syscalls: time each syscall (enter+exit hooks: latency histograms, seconds) or only count
-  // calls and errors at exit (one hook, about half the cost on a syscall-bound process).
-  bool syscall_latency = true;
-  // profile: samples per second per CPU (perf_event cpu-clock), and off-CPU time by stack.
-  uint32_t profile_hz = 49;
-  bool off_cpu = false;
-  bool on_cpu = true;
-  // profile: on-CPU user stacks copied and unwound with DWARF CFI (code without frame
-  // pointers) instead of walked by the kernel along frame pointers.
-  bool dwarf_unwind = false;
-  // uprobe: the functions to probe.
-  std::vector<UprobeSpec> uprobes;
-  // security: only these syscalls send events (names; empty: every one the source knows).
-  // With attach_all_syscalls the others are attached too, but off in the kernel, so that
-  // retune() can turn them on after the agent has dropped the capabilities attaching needs.
-  std::optional<std::vector<std::string>> syscalls;  // nullopt: all
-  bool attach_all_syscalls = false;
-  // l7: bytes of each socket message copied (<= SL_L7_MAX_CAPTURE); the rest is counted.
-  uint32_t capture_bytes = 4096;
-  // l7: TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
-  bool tls = true;
-  // l7: an address a DNS answer gave for a name (the runner names remote addresses with them).
-  std::function<void(std::string_view address, std::string_view name)> learn_dns;
-  // tracepoint: which tracepoints, and who gets streamed records (index into `tracepoints`,
-  // the raw record, its process header).
-  std::vector<TracepointSpec> tracepoints;
-  std::function<void(size_t probe, const uint8_t* rec, size_t len, const core::Event& hdr)> tracepoint_records;
+  // The source's own options; `own_as<L7Options>()` gives them (with their defaults if unset).
+  OwnHolder own;
+  template <class T>
+  T& own_as() { return own.as<T>(); }
+  template <class T>
+  const T& own_as() const { return own.as<T>(); }
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.
   std::function<std::pair<std::string, std::string>(uint64_t cgroup_id)> cgroup_info;
+  // An address a DNS answer gave for a name (the runner names remote addresses with them).
+  std::function<void(std::string_view address, std::string_view name)> learn_dns;
 };
 
 class EventSink {
@@ -143,14 +107,23 @@ class Source {
   }
 };
 
+// A source's registry entry, defined in the source's own .cpp (constant-initialized) and listed
+// once in registry.cpp: its name, doc, kinds, which common keys its configuration section has,
+// its own options and its factory.
 struct SourceInfo {
   std::string_view name;
   std::string_view doc;
-  std::vector<core::EventKind> kinds;
-  std::unique_ptr<Source> (*create)();
+  std::span<const core::EventKind> kinds;
+  bool streams = false;      // has a ring buffer: `ring_bytes` applies
+  bool has_failed = false;   // knows failures: `failed_only` applies
+  std::unique_ptr<OwnOptions> (*options)() = nullptr;  // its own options' defaults; none: null
+  std::unique_ptr<Source> (*create)() = nullptr;
 };
 
-std::span<const SourceInfo> registry();
+template <class T>
+std::unique_ptr<OwnOptions> make_options() { return std::make_unique<T>(); }
+
+std::span<const SourceInfo* const> registry();
 const SourceInfo* find_source(std::string_view name);
 // The source that produces this kind.
 const SourceInfo* source_for_kind(core::EventKind kind);

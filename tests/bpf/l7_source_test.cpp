@@ -11,6 +11,7 @@
 #include <string>
 
 #include "harness.h"
+#include "sources/l7/l7_source.h"
 
 using namespace sightline;
 using core::EventKind;
@@ -72,7 +73,7 @@ void every_syscall_of_the_family(bool fallback) {
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
-  o.capture_bytes = 256;
+  o.own_as<sources::L7Options>().capture_bytes = 256;
   o.force_fallback_hooks = fallback;
   h.start("l7", o);
   int c, s;

@@ -85,7 +85,7 @@ void exchange(bool fallback) {
   ASSERT_EQ(veth.error, "");
   Harness h;
   sources::SourceOptions o;
-  o.interfaces = {"sl-pkt*"};
+  o.own_as<sources::PacketsOptions>().interfaces = {"sl-pkt*"};
   o.force_fallback_hooks = fallback;
   h.start("packets", o);
 

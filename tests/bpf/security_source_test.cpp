@@ -12,6 +12,7 @@
 #include <string>
 
 #include "harness.h"
+#include "sources/security/security_source.h"
 
 using namespace sightline;
 using core::EventKind;
@@ -38,8 +39,8 @@ sources::SourceOptions only(std::vector<std::string> syscalls) {
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
-  o.syscalls = std::move(syscalls);
-  o.attach_all_syscalls = true;
+  o.own_as<sources::SecurityOptions>().syscalls = std::move(syscalls);
+  o.own_as<sources::SecurityOptions>().attach_all_syscalls = true;
   return o;
 }
 
@@ -128,7 +129,7 @@ TEST(SecuritySource, ClonesIntoNewNamespacesOnlyAndRetune) {
   for (const auto& s : h.runner().sources())
     if (s.name == "security") {
       sources::SourceOptions o;
-      o.syscalls = std::vector<std::string>{"clone", "connect"};
+      o.own_as<sources::SecurityOptions>().syscalls = std::vector<std::string>{"clone", "connect"};
       ASSERT_TRUE(s.source->retune(o).ok());
     }
   ASSERT_EQ(connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "harness.h"
+#include "sources/syscalls/syscalls_source.h"
 
 using namespace sightline;
 using test::Harness;
@@ -16,7 +17,7 @@ namespace {
 void exact_counts(bool latency) {
   Harness h;
   auto opts = test::self_included();
-  opts.syscall_latency = latency;
+  opts.own_as<sources::SyscallsOptions>().latency = latency;
   h.start("syscalls", opts);
   int go[2], done[2];
   ASSERT_EQ(pipe(go), 0);

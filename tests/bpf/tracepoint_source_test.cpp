@@ -38,7 +38,7 @@ TEST(TracepointSource, CountByAFieldAndHistogramOfAnotherInTheKernel) {
   Harness h;
   sources::SourceOptions o;
   o.filter.comm = "sl-tp-test";
-  o.tracepoints = {{"syscalls:sys_enter_close", "fd", ""}, {"tp:syscalls:sys_enter_read", "", "count"}};
+  o.own_as<sources::TracepointOptions>().probes = {{"syscalls:sys_enter_close", "fd", ""}, {"tp:syscalls:sys_enter_read", "", "count"}};
   h.start("tracepoint", o);
   ASSERT_GT(run_child(123, 45), 0);
   h.runner().collect_all();
@@ -64,8 +64,8 @@ TEST(TracepointSource, RecordsStreamedAndDecodedFromTheFormat) {
   uint32_t pid = 0;
   sources::SourceOptions o;
   o.filter.comm = "sl-tp-test";
-  o.tracepoints = {{"syscalls:sys_enter_close", "", ""}};
-  o.tracepoint_records = [&](size_t probe, const uint8_t* rec, size_t len, const core::Event& hdr) {
+  o.own_as<sources::TracepointOptions>().probes = {{"syscalls:sys_enter_close", "", ""}};
+  o.own_as<sources::TracepointOptions>().records = [&](size_t probe, const uint8_t* rec, size_t len, const core::Event& hdr) {
     EXPECT_EQ(probe, 0u);
     tracepoint::Value v;
     if (tracepoint::field_value(*fd, rec, len, &v)) fds[v.text]++;
@@ -81,16 +81,16 @@ TEST(TracepointSource, RecordsStreamedAndDecodedFromTheFormat) {
 TEST(TracepointSource, UnknownTracepointsAndFieldsAreClearErrors) {
   agent::Runner r(bpf::probe_features());
   sources::SourceOptions o;
-  o.tracepoints = {{"sched:no_such_event", "", ""}};
+  o.own_as<sources::TracepointOptions>().probes = {{"sched:no_such_event", "", ""}};
   auto st = r.start("tracepoint", o);
   EXPECT_NE(st.message().find("no tracepoint sched:no_such_event"), std::string::npos) << st.message();
-  o.tracepoints = {{"sched:sched_switch", "no_field", ""}};
+  o.own_as<sources::TracepointOptions>().probes = {{"sched:sched_switch", "no_field", ""}};
   st = r.start("tracepoint", o);
   EXPECT_NE(st.message().find("has no field 'no_field' (fields: prev_comm"), std::string::npos) << st.message();
-  o.tracepoints = {{"sched:sched_switch", "", "prev_comm"}};
+  o.own_as<sources::TracepointOptions>().probes = {{"sched:sched_switch", "", "prev_comm"}};
   st = r.start("tracepoint", o);
   EXPECT_NE(st.message().find("--hist needs an integer field"), std::string::npos) << st.message();
-  o.tracepoints = {{"../../etc:passwd", "", ""}};
+  o.own_as<sources::TracepointOptions>().probes = {{"../../etc:passwd", "", ""}};
   st = r.start("tracepoint", o);
   EXPECT_FALSE(st.ok());
 }

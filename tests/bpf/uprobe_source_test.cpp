@@ -11,6 +11,7 @@
 #include <string>
 
 #include "harness.h"
+#include "sources/uprobe/uprobe_source.h"
 
 using namespace sightline;
 using core::EventKind;
@@ -87,7 +88,7 @@ TEST_F(Programs, CallsAndLatencyOfKnownFunctions) {
   Harness h;
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(c.pid);
-  o.uprobes = {{path("work") + ":work_*", true, false, 0}, {"libc:malloc", false, false, 0}};
+  o.own_as<sources::UprobeOptions>().probes = {{path("work") + ":work_*", true, false, 0}, {"libc:malloc", false, false, 0}};
   h.start("uprobe", o);
   c.go();
   ASSERT_EQ(c.wait(), 0);
@@ -112,7 +113,7 @@ TEST_F(Programs, ACppMethodByItsDemangledName) {
   Harness h;
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(c.pid);
-  o.uprobes = {{path("widget") + ":ns::Widget::spin(int)", false, false, 0}};
+  o.own_as<sources::UprobeOptions>().probes = {{path("widget") + ":ns::Widget::spin(int)", false, false, 0}};
   h.start("uprobe", o);
   c.go();
   ASSERT_EQ(c.wait(), 0);
@@ -125,7 +126,7 @@ TEST_F(Programs, EveryCallStreamedWithArgumentsStringAndReturn) {
   Harness h;
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(c.pid);
-  o.uprobes = {{path("work") + ":work_b", true, true, 2}};
+  o.own_as<sources::UprobeOptions>().probes = {{path("work") + ":work_b", true, true, 2}};
   h.start("uprobe", o);
   c.go();
   ASSERT_EQ(c.wait(), 0);
@@ -149,7 +150,7 @@ TEST(UprobeTargets, BadTargetsAreClearErrors) {
   auto start = [&](const std::string& t) {
     agent::Runner r(bpf::probe_features());
     sources::SourceOptions o;
-    o.uprobes = {{t, false, false, 0}};
+    o.own_as<sources::UprobeOptions>().probes = {{t, false, false, 0}};
     return r.start("uprobe", o);
   };
   auto st = start("nocolon");

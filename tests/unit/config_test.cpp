@@ -1,7 +1,13 @@
 // Configuration: defaults, and errors that name the file, line and key.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "agent/config.h"
+#include "sources/l7/l7_source.h"
+#include "sources/packets/packets_source.h"
+#include "sources/profile/profile_source.h"
+#include "sources/syscalls/syscalls_source.h"
 
 using namespace sightline::agent;
 
@@ -107,9 +113,9 @@ TEST(Config, ProcessLabelsAndInterfaces) {
                          "agent.yaml", &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.process_labels, (std::vector<std::string>{"comm", "container_id"}));
-  EXPECT_EQ(c.sources["packets"].interfaces, (std::vector<std::string>{"eth0", "veth*"}));
+  EXPECT_EQ(c.sources["packets"].own_as<sightline::sources::PacketsOptions>().interfaces, (std::vector<std::string>{"eth0", "veth*"}));
   ASSERT_TRUE(parse_config("sources:\n  syscalls: {latency: false}\n", "agent.yaml", &c).ok());
-  EXPECT_FALSE(c.sources["syscalls"].latency);
+  EXPECT_FALSE(c.sources["syscalls"].own_as<sightline::sources::SyscallsOptions>().latency);
   EXPECT_EQ(default_config().process_labels, std::vector<std::string>{"comm"});
   std::string e = error_of("process_labels: [comm, uid]\n");
   EXPECT_NE(e.find("agent.yaml:1:17"), std::string::npos) << e;
@@ -172,4 +178,80 @@ TEST(Config, Store) {
   EXPECT_NE(e.find("store.kinds: 'opne' is not an event kind"), std::string::npos) << e;
   e = error_of("store:\n  pth: x\n");
   EXPECT_NE(e.find("unknown key 'store.pth'"), std::string::npos) << e;
+}
+
+TEST(Config, AlertsOnStdoutAutoByDefault) {
+  AgentConfig c;
+  ASSERT_TRUE(parse_config("", "agent.yaml", &c).ok());
+  EXPECT_FALSE(c.rules.stdout_alerts.has_value());  // auto: printed when stdout is a terminal
+  ASSERT_TRUE(parse_config("rules:\n  stdout: false\n", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.rules.stdout_alerts, std::optional<bool>(false));
+  ASSERT_TRUE(parse_config("rules:\n  stdout: true\n", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.rules.stdout_alerts, std::optional<bool>(true));
+  ASSERT_TRUE(parse_config("rules:\n  stdout: auto\n", "agent.yaml", &c).ok());
+  EXPECT_FALSE(c.rules.stdout_alerts.has_value());
+  std::string e = error_of("rules:\n  stdout: sometimes\n");
+  EXPECT_NE(e.find("agent.yaml:2:11"), std::string::npos) << e;
+  EXPECT_NE(e.find("rules.stdout"), std::string::npos) << e;
+  EXPECT_NE(e.find("or auto"), std::string::npos) << e;
+}
+
+// Each source's section holds only what the source reads: its own options, `failed_only` where
+// it knows failures, `ring_bytes` where it streams.
+TEST(Config, EachSourceShowsAndTakesOnlyItsOwnKeys) {
+  std::string yaml = default_config_yaml();
+  auto section = [&](const std::string& name) {
+    size_t at = yaml.find("\n  " + name + ":\n");
+    EXPECT_NE(at, std::string::npos) << name;
+    size_t end = yaml.find("\n  #", at + 1);
+    return yaml.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  };
+  std::string sched = section("sched"), l7 = section("l7"), file = section("file"), profile = section("profile");
+  EXPECT_EQ(sched.find("failed_only"), std::string::npos) << sched;
+  EXPECT_EQ(sched.find("ring_bytes"), std::string::npos) << sched;
+  EXPECT_NE(file.find("failed_only: false"), std::string::npos) << file;
+  EXPECT_NE(file.find("ring_bytes: 0"), std::string::npos) << file;
+  EXPECT_EQ(l7.find("failed_only"), std::string::npos) << l7;
+  EXPECT_NE(l7.find("capture_bytes: 4096"), std::string::npos) << l7;
+  EXPECT_NE(l7.find("tls: true"), std::string::npos) << l7;
+  EXPECT_NE(profile.find("hz: 49"), std::string::npos) << profile;
+  EXPECT_EQ(file.find("capture_bytes"), std::string::npos) << file;
+
+  std::string e = error_of("sources:\n  sched:\n    ring_bytes: 65536\n");
+  EXPECT_NE(e.find("agent.yaml:3:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'sources.sched.ring_bytes'"), std::string::npos) << e;
+  e = error_of("sources:\n  l7:\n    failed_only: true\n");
+  EXPECT_NE(e.find("unknown key 'sources.l7.failed_only'"), std::string::npos) << e;
+  e = error_of("sources:\n  l7:\n    capture_bytes: 10\n");
+  EXPECT_NE(e.find("agent.yaml:3:20: sources.l7.capture_bytes: 10 is out of range (64 to 8192)"), std::string::npos) << e;
+  e = error_of("sources:\n  profile:\n    hz: lots\n");
+  EXPECT_NE(e.find("sources.profile.hz: expected a whole number, got 'lots'"), std::string::npos) << e;
+}
+
+TEST(Config, OwnOptionsAreAppliedAndCopied) {
+  AgentConfig c;
+  auto st = parse_config("sources:\n  l7: {capture_bytes: 512, tls: false}\n  profile: {hz: 99, off_cpu: true}\n",
+                         "agent.yaml", &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  AgentConfig copy = c;  // the agent copies its configuration: own options are deep copies
+  c.sources["l7"].own_as<sightline::sources::L7Options>().capture_bytes = 1;
+  const auto& l7 = copy.sources["l7"].own_as<sightline::sources::L7Options>();
+  EXPECT_EQ(l7.capture_bytes, 512u);
+  EXPECT_FALSE(l7.tls);
+  const auto& prof = copy.sources["profile"].own_as<sightline::sources::ProfileOptions>();
+  EXPECT_EQ(prof.hz, 99u);
+  EXPECT_TRUE(prof.off_cpu);
+  // Defaults where the file says nothing.
+  EXPECT_TRUE(default_config().sources["syscalls"].own_as<sightline::sources::SyscallsOptions>().latency);
+}
+
+TEST(Sources, RegistryNamesAreUniqueAndEveryKindHasOneSource) {
+  std::set<std::string_view> names;
+  for (const auto* s : sightline::sources::registry()) {
+    EXPECT_TRUE(names.insert(s->name).second) << "two sources named " << s->name;
+    EXPECT_NE(s->create, nullptr) << s->name;
+    EXPECT_FALSE(s->doc.empty()) << s->name;
+  }
+  for (const auto* s : sightline::sources::registry())
+    for (auto k : s->kinds) EXPECT_EQ(sightline::sources::source_for_kind(k), s) << s->name;
 }

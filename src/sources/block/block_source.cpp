@@ -154,4 +154,10 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
 
 std::unique_ptr<Source> make_block_source() { return std::make_unique<BlockSource>(); }
 
+constinit const SourceInfo kBlockSource = {
+    "block",
+    "block I/O latency and size per device and op, queue time, I/O per process (in-kernel)",
+    {}, /*streams=*/false, /*has_failed=*/false,
+    nullptr, &make_block_source};
+
 }  // namespace sightline::sources

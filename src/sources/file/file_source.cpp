@@ -75,4 +75,11 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 
 std::unique_ptr<Source> make_file_source() { return std::make_unique<FileSource>(); }
 
+constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen};
+constinit const SourceInfo kFileSource = {
+    "file",
+    "file opens (open, openat, openat2, creat): path, flags, mode, result",
+    kFileKinds, /*streams=*/true, /*has_failed=*/true,
+    nullptr, &make_file_source};
+
 }  // namespace sightline::sources

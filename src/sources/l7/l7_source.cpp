@@ -70,7 +70,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     hooks.insert(hooks.end(), tp.begin(), tp.end());
     // OpenSSL's plaintext: uprobes on libssl, attached by start() (every process that maps it).
     std::vector<UprobeFunction> fns;
-    std::string why = !o.tls ? "l7.tls is off" : !f.uprobe ? "no uprobe support" : base;
+    std::string why = !o.own_as<L7Options>().tls ? "l7.tls is off" : !f.uprobe ? "no uprobe support" : base;
     if (why.empty()) why = ssl_functions(&fns);
     for (const auto& [prog, sym] : kSsl) {
       Hook h{prog, std::string("uprobe libssl.so.3:") + sym, why.empty() && wanted, why};
@@ -96,9 +96,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     name_of_ = o.process_name;
     tracker_ = std::make_unique<L7Tracker>([sink](core::Event& e) { sink->on_event(e); }, o.process_name);
     tracker_->set_dns_learner(o.learn_dns);
-    uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.capture_bytes, 64), SL_L7_MAX_CAPTURE);
+    uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.own_as<L7Options>().capture_bytes, 64), SL_L7_MAX_CAPTURE);
     std::vector<UprobeFunction> ssl;
-    bool tls = o.tls && f.uprobe && ssl_functions(&ssl).empty();
+    bool tls = o.own_as<L7Options>().tls && f.uprobe && ssl_functions(&ssl).empty();
     bool gate = false;
     for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
@@ -176,5 +176,12 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 }  // namespace
 
 std::unique_ptr<Source> make_l7_source() { return std::make_unique<L7SourceImpl>(); }
+
+constexpr core::EventKind kL7Kinds[] = {core::EventKind::kRequest};
+constinit const SourceInfo kL7Source = {
+    "l7",
+    "L7 requests from socket payloads (HTTP/1, PostgreSQL, MySQL, Redis, DNS): method, target, status, latency; RED metrics, service map",
+    kL7Kinds, /*streams=*/true, /*has_failed=*/false,
+    &make_options<L7Options>, &make_l7_source};
 
 }  // namespace sightline::sources

@@ -18,6 +18,20 @@ class ServiceMapProvider {
   virtual std::vector<ServiceEdge> service_map() const = 0;
 };
 
+struct L7Options : Options<L7Options> {
+  // Bytes of each socket message copied for the parsers (<= SL_L7_MAX_CAPTURE); the rest is
+  // counted, not read.
+  uint32_t capture_bytes = 4096;
+  // TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
+  bool tls = true;
+  void visit(OptionVisitor& v) override {
+    v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
+    v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
+  }
+};
+
 std::unique_ptr<Source> make_l7_source();
+// Its registry entry (sources/registry.cpp lists it).
+extern const SourceInfo kL7Source;
 
 }  // namespace sightline::sources

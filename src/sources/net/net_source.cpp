@@ -272,4 +272,11 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
 
 std::unique_ptr<Source> make_net_source() { return std::make_unique<NetSource>(); }
 
+constexpr core::EventKind kNetKinds[] = {core::EventKind::kTcp};
+constinit const SourceInfo kNetSource = {
+    "net",
+    "TCP connections: both ends, role, connect latency, duration, bytes, retransmits, RTT, resets",
+    kNetKinds, /*streams=*/true, /*has_failed=*/true,
+    nullptr, &make_net_source};
+
 }  // namespace sightline::sources

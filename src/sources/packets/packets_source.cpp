@@ -250,7 +250,7 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
       }
     }
     for (const auto& [ifindex, name] : present) {
-      if (attached_.count(ifindex) || !interface_selected(opts_.interfaces, name)) continue;
+      if (attached_.count(ifindex) || !interface_selected(opts_.own_as<PacketsOptions>().interfaces, name)) continue;
       if (attached_.size() >= kMaxInterfaces) {
         skipped_++;
         continue;
@@ -354,5 +354,11 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
 }  // namespace
 
 std::unique_ptr<Source> make_packets_source() { return std::make_unique<PacketsSource>(); }
+
+constinit const SourceInfo kPacketsSource = {
+    "packets",
+    "packets and bytes per interface, direction and protocol (TC); drops by kernel reason",
+    {}, /*streams=*/false, /*has_failed=*/false,
+    &make_options<PacketsOptions>, &make_packets_source};
 
 }  // namespace sightline::sources

@@ -11,7 +11,17 @@
 #include "sources/source.h"
 
 namespace sightline::sources {
+struct PacketsOptions : Options<PacketsOptions> {
+  // Interfaces to attach to (a trailing * matches a prefix); empty: all, and ones that appear.
+  std::vector<std::string> interfaces;
+  void visit(OptionVisitor& v) override {
+    v.names("interfaces", interfaces, "names, a trailing * matches a prefix (eth*); empty: all, new ones too");
+  }
+};
+
 std::unique_ptr<Source> make_packets_source();
+// Its registry entry (sources/registry.cpp lists it).
+extern const SourceInfo kPacketsSource;
 
 // Label values (bounded sets), pure for unit tests.
 std::string l3_label(uint16_t ethertype);          // ipv4, ipv6, arp, vlan, other

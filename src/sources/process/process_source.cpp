@@ -74,4 +74,11 @@ class ProcessSource final : public SkeletonSource<process_bpf, kFns, kDefaultRin
 
 std::unique_ptr<Source> make_process_source() { return std::make_unique<ProcessSource>(); }
 
+constexpr core::EventKind kProcessKinds[] = {core::EventKind::kExec, core::EventKind::kFork, core::EventKind::kExit};
+constinit const SourceInfo kProcessSource = {
+    "process",
+    "exec (argv, result), fork, exit (code, signal, lifetime)",
+    kProcessKinds, /*streams=*/true, /*has_failed=*/true,
+    nullptr, &make_process_source};
+
 }  // namespace sightline::sources

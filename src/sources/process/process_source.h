@@ -6,4 +6,6 @@
 
 namespace sightline::sources {
 std::unique_ptr<Source> make_process_source();
+// Its registry entry (sources/registry.cpp lists it).
+extern const SourceInfo kProcessSource;
 }

@@ -37,25 +37,25 @@ class ProfileSourceImpl final : public ProfileSource {
     std::string on_note = !base.empty()            ? base
                           : !f.prog_perf_event     ? "needs BPF_PROG_TYPE_PERF_EVENT"
                           : !f.perf_event          ? "perf_event_open of cpu-clock refused"
-                          : !o.on_cpu              ? "not requested"
+                          : !o.own_as<ProfileOptions>().on_cpu              ? "not requested"
                                                    : "";
     std::string off_note = !base.empty()                            ? base
-                           : !o.off_cpu                              ? "not requested (--off-cpu)"
+                           : !o.own_as<ProfileOptions>().off_cpu                              ? "not requested (--off-cpu)"
                            : !f.tp_btf                               ? "needs tp_btf (kernel 5.5+)"
                            : !f.task_storage || !f.task_pt_regs      ? "needs task local storage (5.11+)"
                                                                      : "";
-    return {{"sl_profile", "perf_event cpu-clock " + std::to_string(o.profile_hz) + " Hz, every CPU",
+    return {{"sl_profile", "perf_event cpu-clock " + std::to_string(o.own_as<ProfileOptions>().hz) + " Hz, every CPU",
              on_note.empty(), on_note},
             {"sl_offcpu", "tp_btf sched_switch", off_note.empty(), off_note}};
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
-    hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.profile_hz, 10000));
+    hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.own_as<ProfileOptions>().hz, 10000));
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
-    if (o.on_cpu && f.perf_event && f.prog_perf_event) {
+    if (o.own_as<ProfileOptions>().on_cpu && f.perf_event && f.prog_perf_event) {
       size_t attached = 0;
       for (int cpu = 0; cpu < static_cast<int>(bpf::possible_cpus()); cpu++) {
         perf_event_attr attr;
@@ -290,10 +290,10 @@ class ProfileSourceImpl final : public ProfileSource {
                             const ProfileSourceImpl* owner) {
       owner_ = owner;
       // DWARF mode streams 8 KiB samples: a ring for about a second of 99 Hz on 32 CPUs.
-      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.dwarf_unwind ? 32u << 20 : 4096,
+      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.own_as<ProfileOptions>().dwarf_unwind ? 32u << 20 : 4096,
                                          [&](profile_bpf* s) {
                                            s->rodata->include_idle = false;
-                                           s->rodata->dwarf = o.dwarf_unwind;
+                                           s->rodata->dwarf = o.own_as<ProfileOptions>().dwarf_unwind;
                                          });
     }
     profile_bpf* skel() const { return skel_; }
@@ -371,5 +371,11 @@ class ProfileSourceImpl final : public ProfileSource {
 }  // namespace
 
 std::unique_ptr<Source> make_profile_source() { return std::make_unique<ProfileSourceImpl>(); }
+
+constinit const SourceInfo kProfileSource = {
+    "profile",
+    "CPU profile: stack samples on every CPU (perf_event), off-CPU time by stack",
+    {}, /*streams=*/true, /*has_failed=*/false,
+    &make_options<ProfileOptions>, &make_profile_source};
 
 }  // namespace sightline::sources

@@ -22,6 +22,19 @@ struct StackCounts {
   uint64_t user_stacks = 0;    // on-CPU samples with a user stack
 };
 
+struct ProfileOptions : Options<ProfileOptions> {
+  uint32_t hz = 49;       // samples per second per CPU (perf_event cpu-clock)
+  bool on_cpu = true;
+  bool off_cpu = false;   // off-CPU time by stack (a hook on every context switch)
+  // On-CPU user stacks copied and unwound with DWARF CFI (code without frame pointers) instead
+  // of walked by the kernel along frame pointers (`sightline profile --unwind dwarf`).
+  bool dwarf_unwind = false;
+  void visit(OptionVisitor& v) override {
+    v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
+    v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
+  }
+};
+
 class ProfileSource : public Source {
  public:
   // Moves what the kernel aggregated since the last drain into `on` and `off` (symbolized,
@@ -40,5 +53,7 @@ class ProfileSource : public Source {
 };
 
 std::unique_ptr<Source> make_profile_source();
+// Its registry entry (sources/registry.cpp lists it).
+extern const SourceInfo kProfileSource;
 
 }  // namespace sightline::sources

@@ -149,4 +149,10 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
 
 std::unique_ptr<Source> make_sched_source() { return std::make_unique<SchedSource>(); }
 
+constinit const SourceInfo kSchedSource = {
+    "sched",
+    "CPU time, run-queue wait and latency, blocked time, context switches (in-kernel)",
+    {}, /*streams=*/false, /*has_failed=*/false,
+    nullptr, &make_sched_source};
+
 }  // namespace sightline::sources

@@ -7,4 +7,6 @@
 
 namespace sightline::sources {
 std::unique_ptr<Source> make_sched_source();
+// Its registry entry (sources/registry.cpp lists it).
+extern const SourceInfo kSchedSource;
 }

@@ -66,8 +66,8 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
     std::vector<Hook> hooks;
     for (const auto& s : kSyscalls) {
       std::string tp = std::string("sys_exit_") + s.name;
-      bool needed = named(o.syscalls, s.name);
-      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && (needed || o.attach_all_syscalls), base);
+      bool needed = named(o.own_as<SecurityOptions>().syscalls, s.name);
+      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && (needed || o.own_as<SecurityOptions>().attach_all_syscalls), base);
       if (!needed) h.note = h.enabled ? "attached, off until a rule needs it" : "no rule needs it";
       hooks.push_back(std::move(h));
     }
@@ -111,7 +111,7 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
       c.str2 = s.str2;
       c.fd = s.fd;
       c.filter = s.filter;
-      c.enabled = named(o.syscalls, s.name);
+      c.enabled = named(o.own_as<SecurityOptions>().syscalls, s.name);
       if (bpf_map_update_elem(fd, &id, &c, BPF_ANY)) return bpf::libbpf_error(errno, "security: map sec_conf");
     }
     return {};
@@ -133,5 +133,12 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
 }  // namespace
 
 std::unique_ptr<Source> make_security_source() { return std::make_unique<SecuritySource>(); }
+
+constexpr core::EventKind kSecurityKinds[] = {core::EventKind::kSyscall};
+constinit const SourceInfo kSecuritySource = {
+    "security",
+    "security-relevant syscalls: ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename ...",
+    kSecurityKinds, /*streams=*/true, /*has_failed=*/true,
+    &make_options<SecurityOptions>, &make_security_source};
 
 }  // namespace sightline::sources

@@ -46,16 +46,16 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     auto hooks = tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}}, true);
-    if (!o.syscall_latency && hooks[0].enabled)
+    if (!o.own_as<SyscallsOptions>().latency && hooks[0].enabled)
       hooks[0].enabled = false, hooks[0].note = "latency off: counts and errors only";
     return hooks;
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
-    latency_ = o.syscall_latency;
+    latency_ = o.own_as<SyscallsOptions>().latency;
     return start_skeleton<syscalls_bpf>(skel_, kFns, o, f, sink, 4096, [&](syscalls_bpf* s) {
-      s->rodata->measure_latency = o.syscall_latency;
+      s->rodata->measure_latency = o.own_as<SyscallsOptions>().latency;
     });
   }
 
@@ -143,5 +143,11 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
 }  // namespace
 
 std::unique_ptr<Source> make_syscalls_source() { return std::make_unique<SyscallsSource>(); }
+
+constinit const SourceInfo kSyscallsSource = {
+    "syscalls",
+    "syscall counts, errors by errno, time and latency histograms (in-kernel)",
+    {}, /*streams=*/false, /*has_failed=*/false,
+    &make_options<SyscallsOptions>, &make_syscalls_source};
 
 }  // namespace sightline::sources

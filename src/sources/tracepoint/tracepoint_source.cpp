@@ -40,17 +40,17 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string note = base_requirements(f);
     if (note.empty() && !f.tracepoint) note = "no tracepoint program support";
-    if (note.empty() && o.tracepoints.empty()) note = "no tracepoints configured";
+    if (note.empty() && o.own_as<TracepointOptions>().probes.empty()) note = "no tracepoints configured";
     return {{"sl_tracepoint", "tracepoint, each configured one", note.empty(), note}};
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
-    if (o.tracepoints.size() > SL_TP_MAX_PROBES)
+    if (o.own_as<TracepointOptions>().probes.size() > SL_TP_MAX_PROBES)
       return core::Status::error(E2BIG, "tracepoint: at most " + std::to_string(SL_TP_MAX_PROBES) + " tracepoints");
     probes_.clear();
     std::vector<sl_tp_conf> confs;
-    for (const auto& spec : o.tracepoints) {
+    for (const auto& spec : o.own_as<TracepointOptions>().probes) {
       Probe p;
       if (auto st = tracepoint_format(spec.event, &p.fmt); !st) return core::Status::error(st.err(), "tracepoint: " + st.message());
       p.label = p.fmt.category + ":" + p.fmt.name;
@@ -83,7 +83,7 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
       confs.push_back(c);
       probes_.push_back(std::move(p));
     }
-    records_ = o.tracepoint_records;
+    records_ = o.own_as<TracepointOptions>().records;
     if (auto st = start_skeleton(skel_, kFns, o, f, sink, 4u << 20); !st) return st;
     int fd = bpf_map__fd(skel_->maps.tp_conf);
     for (uint32_t id = 0; id < confs.size(); id++) {
@@ -179,5 +179,11 @@ class TracepointSource final : public SkeletonSource<tracepoint_bpf, kFns, 4u <<
 }  // namespace
 
 std::unique_ptr<Source> make_tracepoint_source() { return std::make_unique<TracepointSource>(); }
+
+constinit const SourceInfo kTracepointSource = {
+    "tracepoint",
+    "any kernel tracepoint by name: counted by a field, a field's histogram, or its records",
+    {}, /*streams=*/true, /*has_failed=*/false,
+    &make_options<TracepointOptions>, &make_tracepoint_source};
 
 }  // namespace sightline::sources

@@ -29,9 +29,9 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string note = base_requirements(f);
     if (note.empty() && !f.uprobe) note = "no uprobe PMU: kernel built without CONFIG_UPROBE_EVENTS";
-    if (note.empty() && o.uprobes.empty()) note = "no probes configured";
+    if (note.empty() && o.own_as<UprobeOptions>().probes.empty()) note = "no probes configured";
     bool any_latency = false;
-    for (const auto& u : o.uprobes) any_latency |= u.latency;
+    for (const auto& u : o.own_as<UprobeOptions>().probes) any_latency |= u.latency;
     std::string ret_note = note.empty() && !any_latency ? "no probe asks for latency" : note;
     return {{"sl_uprobe_entry", "uprobe on each probed function", note.empty(), note},
             {"sl_uprobe_return", "uretprobe on each timed function", ret_note.empty(), ret_note}};
@@ -41,7 +41,7 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
     name_of_ = o.process_name;
     // Resolve every target first: a typo is an error before anything is loaded.
     std::vector<std::pair<UprobeFunction, const UprobeSpec*>> fns;
-    for (const auto& spec : o.uprobes) {
+    for (const auto& spec : o.own_as<UprobeOptions>().probes) {
       std::vector<UprobeFunction> found;
       size_t room = SL_UPROBE_MAX_PROBES - fns.size();
       if (auto st = resolve_uprobe(spec.target, o.filter.pid, room, &found); !st)
@@ -130,5 +130,12 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
 }  // namespace
 
 std::unique_ptr<Source> make_uprobe_source() { return std::make_unique<UprobeSource>(); }
+
+constexpr core::EventKind kUprobeKinds[] = {core::EventKind::kUprobe};
+constinit const SourceInfo kUprobeSource = {
+    "uprobe",
+    "user-space functions by symbol: calls, latency histograms, arguments and return values",
+    kUprobeKinds, /*streams=*/true, /*has_failed=*/false,
+    &make_options<UprobeOptions>, &make_uprobe_source};
 
 }  // namespace sightline::sources

@@ -1,0 +1,29 @@
+// The agent's HTTP API and web UI (docs/api.md): /metrics, /healthz, /api/v1/query, /schema,
+// /events (server-sent), /service_map, /profile and the UI's files, added to one listener.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "agent/live.h"
+#include "agent/runner.h"
+#include "core/metrics.h"
+#include "server/http_server.h"
+
+namespace sightline::store {
+class Store;
+}
+
+namespace sightline::agent {
+
+// What the routes read; everything outlives the listener (the agent stops it first).
+struct ApiContext {
+  const Runner* runner = nullptr;
+  const store::Store* db = nullptr;  // null: the store is off
+  LiveFeed* live = nullptr;
+  std::function<std::vector<core::MetricFamily>()> metrics;  // what /metrics shows, collected now
+};
+
+void add_api_routes(server::HttpServer& http, const ApiContext& ctx);
+
+}  // namespace sightline::agent
