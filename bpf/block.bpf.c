@@ -54,7 +54,7 @@ static __always_inline void stamp(struct request *rq, bool issue)
 	struct inflight *f = bpf_map_lookup_elem(&block_inflight, &key);
 	if (!f) {
 		struct inflight fresh = {.tgid = bpf_get_current_pid_tgid() >> 32};
-		if (bpf_map_update_elem(&block_inflight, &key, &fresh, BPF_ANY)) {
+		if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&block_inflight, &key, &fresh, BPF_ANY))) {
 			sl_count(SL_STAT_MAP_FULL);
 			return;
 		}

@@ -41,6 +41,44 @@ struct {
 } events SEC(".maps");
 #endif
 
+/* Which file a helper call stands in: each .bpf.h sets its own id for its body (push_macro),
+ * and a source's .bpf.c, included after this header, gets SL_FILE_MAIN. */
+#define SL_FILE SL_FILE_COMMON
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SL_MAX_ERR_SITES);
+	__type(key, struct sl_err_key);
+	__type(value, __u64);
+} sl_errors SEC(".maps");
+
+/* Counts a failed helper call at its site; returns `ret` unchanged. Only the failure path
+ * touches the map. */
+static __always_inline long sl_err_at(__u16 file, __u16 line, __u16 helper, long ret)
+{
+	if (ret >= 0)
+		return ret;
+	struct sl_err_key k = {.file = file, .line = line, .helper = helper, .err = (__s16)ret};
+	__u64 *v = bpf_map_lookup_elem(&sl_errors, &k);
+	if (!v) {
+		__u64 zero = 0;
+		bpf_map_update_elem(&sl_errors, &k, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&sl_errors, &k);
+	}
+	if (v)
+		*v += 1;
+	return ret;
+}
+
+/* `SL_CHECK(SL_H_PROBE_READ_USER, bpf_probe_read_user(...))`: the call, its failure counted at
+ * this file and line. */
+#define SL_CHECK(helper, call) sl_err_at(SL_FILE, __LINE__, (helper), (long)(call))
+/* The common probe reads, checked. */
+#define sl_read_user(dst, n, src) SL_CHECK(SL_H_PROBE_READ_USER, bpf_probe_read_user((dst), (n), (src)))
+#define sl_read_user_str(dst, n, src) SL_CHECK(SL_H_PROBE_READ_USER_STR, bpf_probe_read_user_str((dst), (n), (src)))
+#define sl_read_kernel(dst, n, src) SL_CHECK(SL_H_PROBE_READ_KERNEL, bpf_probe_read_kernel((dst), (n), (src)))
+#define sl_read_kernel_str(dst, n, src) SL_CHECK(SL_H_PROBE_READ_KERNEL_STR, bpf_probe_read_kernel_str((dst), (n), (src)))
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SL_STAT_MAX);
@@ -55,19 +93,23 @@ static __always_inline void sl_count(__u32 stat)
 		*v += 1;
 }
 
-/* Lookup, inserting `zero` first if the key is missing; NULL (counted as SL_STAT_MAP_FULL)
- * when the map is full. For aggregation maps. */
-static __always_inline void *sl_lookup_or_init(void *map, const void *key, const void *zero)
+/* Lookup, inserting `zero` first if the key is missing; NULL (counted as SL_STAT_MAP_FULL, and
+ * at the caller's line) when the map is full. For aggregation maps. */
+static __always_inline void *sl_lookup_or_init_at(void *map, const void *key, const void *zero, __u16 file,
+						  __u16 line)
 {
 	void *v = bpf_map_lookup_elem(map, key);
 	if (v)
 		return v;
-	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
+	long err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && !bpf_map_lookup_elem(map, key)) {
 		sl_count(SL_STAT_MAP_FULL);
+		sl_err_at(file, line, SL_H_MAP_UPDATE, err);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(map, key);
 }
+#define sl_lookup_or_init(map, key, zero) sl_lookup_or_init_at((map), (key), (zero), SL_FILE, __LINE__)
 
 /* The current task, as every record's header needs it, read once per event. Where the kernel
  * has bpf_get_current_task_btf, identity fields are plain loads from the task: on a syscall
@@ -165,13 +207,17 @@ static __always_inline void sl_fill_hdr_now(struct sl_event_hdr *h, __u32 kind)
 }
 
 #ifndef SL_NO_EVENTS
-static __always_inline void *sl_reserve(__u64 size)
+static __always_inline void *sl_reserve_at(__u64 size, __u16 file, __u16 line)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
-	if (!e)
+	if (!e) {
 		sl_count(SL_STAT_RB_LOST);
+		sl_err_at(file, line, SL_H_RINGBUF_RESERVE, -28 /* ENOSPC */);
+	}
 	return e;
 }
+/* A record of `size` bytes in the ring; NULL when it is full (counted, at the caller's line). */
+#define sl_reserve(size) sl_reserve_at((size), SL_FILE, __LINE__)
 
 /* Wakeup policy without asking the ring: each CPU counts the bytes it submitted since it last
  * woke the reader, and wakes it past wakeup_bytes / ncpus. bpf_ringbuf_query would read the
@@ -198,11 +244,19 @@ static __always_inline void sl_submit(void *e, __u64 size)
 }
 
 /* Variable-length records (exec argv) are copied from a map value. */
-static __always_inline void sl_output(void *data, __u64 size)
+static __always_inline void sl_output_at(void *data, __u64 size, __u16 file, __u16 line)
 {
-	if (bpf_ringbuf_output(&events, data, size, sl_wakeup_flag(size)))
+	long err = bpf_ringbuf_output(&events, data, size, sl_wakeup_flag(size));
+	if (err) {
 		sl_count(SL_STAT_RB_LOST);
+		sl_err_at(file, line, SL_H_RINGBUF_OUTPUT, err);
+	}
 }
+#define sl_output(data, size) sl_output_at((data), (size), SL_FILE, __LINE__)
 #endif /* SL_NO_EVENTS */
+
+/* What follows this header is the source's own file. */
+#undef SL_FILE
+#define SL_FILE SL_FILE_MAIN
 
 #endif

@@ -47,7 +47,7 @@ static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags,
 	struct open_args a = {
 		.fname = (__u64)fname, .flags = flags, .mode = mode, .dirfd = dirfd, .syscall = sys,
 	};
-	if (bpf_map_update_elem(&opens, &tid, &a, BPF_ANY))
+	if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&opens, &tid, &a, BPF_ANY)))
 		sl_count(SL_STAT_PAIR_LOST);
 	return 0;
 }
@@ -66,12 +66,12 @@ static __always_inline void open_emit(long ret, const struct open_args *a, struc
 	e->path_truncated = 0;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	const char *fname = (const char *)a->fname;
-	long n = bpf_probe_read_user_str(e->path, sizeof(e->path), fname);
+	long n = sl_read_user_str(e->path, sizeof(e->path), fname);
 	if (n < 0) {
 		e->path[0] = 0;
 	} else if (n == sizeof(e->path)) {
 		char next = 0;
-		bpf_probe_read_user(&next, 1, fname + sizeof(e->path) - 1);
+		sl_read_user(&next, 1, fname + sizeof(e->path) - 1);
 		e->path_truncated = next != 0;
 	}
 	sl_submit(e, sizeof(*e));
@@ -120,7 +120,7 @@ static __always_inline int open_exit_regs(long ret, __u16 sys)
 		struct open_how how = {};
 		a.dirfd = PT_REGS_PARM1_SYSCALL(regs);
 		a.fname = PT_REGS_PARM2_SYSCALL(regs);
-		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+		sl_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
 		a.flags = how.flags;
 		a.mode = how.mode;
 		break;
@@ -153,7 +153,7 @@ SEC("tp/syscalls/sys_enter_openat2")
 int sl_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 {
 	struct open_how how = {};
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	sl_read_user(&how, sizeof(how), (void *)ctx->args[2]);
 	return open_enter((const char *)ctx->args[1], (int)ctx->args[0], how.flags, (__u32)how.mode,
 			  SL_SYS_OPENAT2);
 }

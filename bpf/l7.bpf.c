@@ -129,7 +129,7 @@ static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *
 		return arg2;
 	if (how == HOW_MSG) {
 		struct user_msghdr m = {};
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)arg2))
+		if (sl_read_user(&m, sizeof(m), (void *)arg2))
 			return 0;
 		*iov = (__u64)m.msg_iov;
 		*iovcnt = m.msg_iovlen;
@@ -140,7 +140,7 @@ static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *
 		return 0;
 	}
 	struct iov v = {};
-	if (!*iovcnt || bpf_probe_read_user(&v, sizeof(v), (void *)*iov))
+	if (!*iovcnt || sl_read_user(&v, sizeof(v), (void *)*iov))
 		return 0;
 	return v.base;
 }
@@ -154,7 +154,7 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 		a = arg5;
 	} else if (how == HOW_MSG) {
 		struct user_msghdr m = {};
-		bpf_probe_read_user(&m, sizeof(m), (void *)arg2);
+		sl_read_user(&m, sizeof(m), (void *)arg2);
 		a = (__u64)m.msg_name;
 	}
 	if (!a)
@@ -165,7 +165,7 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 		__u32 flow_or_v4;
 		__u8 v6[16];
 	} sa = {};
-	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)a))
+	if (sl_read_user(&sa, sizeof(sa), (void *)a))
 		return 0;
 	if (sa.family == SL_AF_INET)
 		__builtin_memcpy(raddr, &sa.flow_or_v4, 4);
@@ -187,7 +187,7 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 		__u32 n = cap;
 		if (n > SL_L7_MAX_CAPTURE)
 			n = SL_L7_MAX_CAPTURE;
-		if (bpf_probe_read_user(s->data, n, (void *)buf))
+		if (sl_read_user(s->data, n, (void *)buf))
 			return 0;
 		return n;
 	}
@@ -196,7 +196,7 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 		if (i >= iovcnt || off >= cap)
 			break;
 		struct iov v = {};
-		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iov))))
+		if (sl_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iov))))
 			break;
 		__u32 n = cap - off;
 		if (v.len < n)
@@ -204,7 +204,7 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 		if (n > SL_L7_MAX_CAPTURE)
 			n = SL_L7_MAX_CAPTURE;
 		__u32 o = off & (SL_L7_MAX_CAPTURE - 1);
-		if (n && bpf_probe_read_user(&s->data[o], n, (void *)v.base))
+		if (n && sl_read_user(&s->data[o], n, (void *)v.base))
 			break;
 		off += n;
 	}
@@ -235,7 +235,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		} else {
 			__u8 peek[SL_L7_PEEK] = {};
 			int kind = 0;
-			if (!buf || bpf_probe_read_user(peek, sizeof(peek), (void *)buf) ||
+			if (!buf || sl_read_user(peek, sizeof(peek), (void *)buf) ||
 			    sl_l7_infer_dns(peek, ret, &kind) != SL_L7_DNS)
 				return 0;
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
@@ -257,7 +257,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				kind = (dir == SL_L7_SEND) == (rport == 53) ? SL_L7_REQUEST : SL_L7_RESPONSE;
 			} else if (buf) {
 				__u8 peek[SL_L7_PEEK] = {};
-				bpf_probe_read_user(peek, sizeof(peek), (void *)buf);
+				sl_read_user(peek, sizeof(peek), (void *)buf);
 				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
 			}
 			struct conn_state ns = {};
@@ -267,14 +267,14 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				ns.misses++;
 				if (ns.misses >= SL_L7_MAX_MISSES)
 					ns.proto = SL_L7_IGNORED;
-				bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY);
+				SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY));
 				return 0;
 			}
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
 			ns.proto = proto;
 			ns.role = role;
 			sl_sock_ends(sk, family, ns.laddr, ns.raddr, &ns.lport, &ns.rport);
-			bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY);
+			SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY));
 			cs = bpf_map_lookup_elem(&l7_conns, &key);
 		}
 	} else {
@@ -327,7 +327,7 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 	if (newstate != SL_TCP_CLOSE)
 		return 0;
 	__u64 base = 0; /* the address as a number: bit operations on a BTF pointer are refused */
-	bpf_probe_read_kernel(&base, sizeof(base), &ctx[0]);
+	sl_read_kernel(&base, sizeof(base), &ctx[0]);
 	for (int tls = 0; tls < 2; tls++) { /* the socket's own stream, and its TLS plaintext */
 		__u64 key = base | tls;
 		struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
@@ -364,7 +364,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
 	struct ssl_call c = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx), .fd = -1, .dir = dir};
 	if (ex)
 		c.lenp = PT_REGS_PARM4(ctx);
-	bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_ANY);
+	SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_ANY));
 	return 0;
 }
 
@@ -392,7 +392,7 @@ int BPF_KRETPROBE(sl_ssl_return, long rc)
 	long n = (int)rc; /* the functions return int: the register's upper half is not theirs */
 	if (c.lenp) {
 		__u64 done = 0;
-		if (n != 1 || bpf_probe_read_user(&done, sizeof(done), (void *)c.lenp))
+		if (n != 1 || sl_read_user(&done, sizeof(done), (void *)c.lenp))
 			return 0;
 		n = done;
 	}
@@ -450,7 +450,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 		if (sc) { /* ciphertext of an SSL call: it names the socket, the uprobe sends the plaintext */
 			sc->fd = fd;
 			__s64 f = fd;
-			bpf_map_update_elem(&ssl_fds, &sc->ssl, &f, BPF_ANY);
+			SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&ssl_fds, &sc->ssl, &f, BPF_ANY));
 			return 0;
 		}
 	}
@@ -463,7 +463,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 			break;
 		struct mmsg *m = (struct mmsg *)(arg2 + i * sizeof(struct mmsg));
 		__u32 len = 0;
-		if (bpf_probe_read_user(&len, sizeof(len), &m->len) || !len)
+		if (sl_read_user(&len, sizeof(len), &m->len) || !len)
 			continue;
 		one_message(&t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false);
 	}

@@ -56,7 +56,7 @@ struct {
 static __always_inline struct conn *conn_new(__u64 key, __u8 role)
 {
 	struct conn c = {.role = role};
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+	if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&conns, &key, &c, BPF_ANY))) {
 		sl_count(SL_STAT_PAIR_LOST);
 		return NULL;
 	}

@@ -76,7 +76,7 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
 		return 0;
 	__u32 tid = (__u32)t.pid_tgid;
 	struct exec_args a = {.filename = (__u64)filename, .argv = (__u64)argv};
-	if (bpf_map_update_elem(&execs, &tid, &a, BPF_ANY))
+	if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&execs, &tid, &a, BPF_ANY)))
 		sl_count(SL_STAT_PAIR_LOST);
 	return 0;
 }
@@ -109,7 +109,7 @@ int sl_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!e)
 		return 0;
 	unsigned int off = ctx->__data_loc_filename & 0xFFFF;
-	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	long n = sl_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
 	if (n == sizeof(e->filename))
 		e->filename_truncated = 1;
 
@@ -121,7 +121,7 @@ int sl_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		len = SL_ARGS_SIZE;
 		e->args_truncated = 1;
 	}
-	if (len && bpf_probe_read_user(e->args, len, (void *)start) == 0)
+	if (len && sl_read_user(e->args, len, (void *)start) == 0)
 		e->args_size = len;
 	exec_submit(e, 0);
 	return 0;
@@ -143,7 +143,7 @@ static __always_inline int exec_exit(long ret)
 	struct sl_exec_event *e = exec_record();
 	if (!e)
 		return 0;
-	long n = bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+	long n = sl_read_user_str(e->filename, sizeof(e->filename), filename);
 	if (n < 0)
 		e->filename[0] = 0;
 	else if (n == sizeof(e->filename))
@@ -152,14 +152,14 @@ static __always_inline int exec_exit(long ret)
 	 * unknown to the verifier, so the rounds' states prune instead of multiplying. */
 	for (int i = 0; i < SL_ARGS_MAX_COUNT; i++) {
 		const char *argp = NULL;
-		if (bpf_probe_read_user(&argp, sizeof(argp), &argv[i]) || !argp)
+		if (sl_read_user(&argp, sizeof(argp), &argv[i]) || !argp)
 			goto out;
 		__u32 size = e->args_size;
 		if (size > SL_ARGS_SIZE - SL_ARG_MAX) {
 			e->args_truncated = 1;
 			goto out;
 		}
-		n = bpf_probe_read_user_str(&e->args[size], SL_ARG_MAX, argp);
+		n = sl_read_user_str(&e->args[size], SL_ARG_MAX, argp);
 		if (n <= 0) {
 			e->args_truncated = 1;
 			goto out;
@@ -170,7 +170,7 @@ static __always_inline int exec_exit(long ret)
 	}
 	{
 		const char *argp = NULL;
-		bpf_probe_read_user(&argp, sizeof(argp), &argv[SL_ARGS_MAX_COUNT]);
+		sl_read_user(&argp, sizeof(argp), &argv[SL_ARGS_MAX_COUNT]);
 		if (argp)
 			e->args_truncated = 1;
 	}

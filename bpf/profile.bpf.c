@@ -103,7 +103,7 @@ static __always_inline bool sample_with_stack(struct bpf_perf_event_data *ctx, s
 	s->stack_base = base;
 	__u32 len = 0;
 	for (int i = 0; i < SL_PROF_USTACK_CHUNKS; i++) {
-		if (bpf_probe_read_user(s->stack + i * SL_PROF_USTACK_CHUNK, SL_PROF_USTACK_CHUNK,
+		if (sl_read_user(s->stack + i * SL_PROF_USTACK_CHUNK, SL_PROF_USTACK_CHUNK,
 					(void *)(base + i * SL_PROF_USTACK_CHUNK)))
 			break;
 		len += SL_PROF_USTACK_CHUNK;

@@ -42,7 +42,7 @@ static __always_inline void read_path(char *dst, __u8 idx, const __u64 *args)
 	dst[0] = 0;
 	if (idx < 1 || idx > 4)
 		return;
-	bpf_probe_read_user_str(dst, SL_PATH_MAX, (const void *)arg_at(args, idx));
+	sl_read_user_str(dst, SL_PATH_MAX, (const void *)arg_at(args, idx));
 }
 
 static __always_inline bool describe_fd(struct task_struct *task, __s64 fd, struct fd_desc *d)
@@ -90,7 +90,7 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 	__u8 filter = c->filter;
 	if (filter == SL_SEC_F_CLONE3_NS) {
 		__u64 flags = 0; /* struct clone_args starts with its flags */
-		bpf_probe_read_user(&flags, sizeof(flags), (const void *)args[0]);
+		sl_read_user(&flags, sizeof(flags), (const void *)args[0]);
 		args[0] = flags;
 	}
 	if ((filter == SL_SEC_F_CLONE_NS || filter == SL_SEC_F_CLONE3_NS) &&

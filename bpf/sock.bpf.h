@@ -3,6 +3,9 @@
  * a value the verifier cannot bound against a BTF array. */
 #ifndef SIGHTLINE_SOCK_BPF_H
 #define SIGHTLINE_SOCK_BPF_H
+#pragma push_macro("SL_FILE")
+#undef SL_FILE
+#define SL_FILE SL_FILE_SOCK
 
 #define SL_S_IFMT 0170000
 #define SL_S_IFSOCK 0140000
@@ -24,7 +27,7 @@ static __always_inline struct file *sl_fd_file(struct task_struct *task, __u64 f
 		return NULL;
 	struct file **fds = fdt->fd;
 	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	sl_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
 
@@ -52,4 +55,5 @@ static __always_inline void sl_sock_ends(struct sock *sk, __u16 family, __u8 *la
 	}
 }
 
+#pragma pop_macro("SL_FILE")
 #endif

@@ -52,11 +52,11 @@ int sl_tracepoint(void *ctx)
 		 * user space only decodes within the format's fields. Near the end of that buffer
 		 * the full copy faults: then less, down to the fixed part. */
 		if (bpf_probe_read_kernel(e->data, sizeof(e->data), ctx) &&
-		    bpf_probe_read_kernel(e->data, 256, ctx)) {
+		    sl_read_kernel(e->data, 256, ctx)) {
 			__u32 n = c->fixed;
 			if (n > sizeof(e->data))
 				n = sizeof(e->data);
-			if (!n || bpf_probe_read_kernel(e->data, n & (sizeof(e->data) - 1) ? n & (sizeof(e->data) - 1) : 1, ctx))
+			if (!n || sl_read_kernel(e->data, n & (sizeof(e->data) - 1) ? n & (sizeof(e->data) - 1) : 1, ctx))
 				__builtin_memset(e->data, 0, sizeof(e->data));
 		}
 		sl_submit(e, sizeof(*e));
@@ -67,13 +67,13 @@ int sl_tracepoint(void *ctx)
 		struct sl_tp_key k = {.probe = probe};
 		if (c->data_loc) {
 			__u32 loc = 0;
-			bpf_probe_read_kernel(&loc, sizeof(loc), ctx + off);
-			bpf_probe_read_kernel_str(k.value, sizeof(k.value), ctx + (loc & 0xffff));
+			sl_read_kernel(&loc, sizeof(loc), ctx + off);
+			sl_read_kernel_str(k.value, sizeof(k.value), ctx + (loc & 0xffff));
 		} else {
 			__u32 size = c->size;
 			if (size > SL_TP_KEY)
 				size = SL_TP_KEY;
-			bpf_probe_read_kernel(k.value, size & (2 * SL_TP_KEY - 1), ctx + off);
+			sl_read_kernel(k.value, size & (2 * SL_TP_KEY - 1), ctx + off);
 		}
 		__u64 *n = sl_lookup_or_init(&tp_counts, &k, &zero_u64);
 		if (n)
@@ -82,10 +82,10 @@ int sl_tracepoint(void *ctx)
 	}
 	__u64 v = 0;
 	switch (c->size) {
-	case 1: { __u8 x = 0; bpf_probe_read_kernel(&x, 1, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s8)x : x; break; }
-	case 2: { __u16 x = 0; bpf_probe_read_kernel(&x, 2, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s16)x : x; break; }
-	case 4: { __u32 x = 0; bpf_probe_read_kernel(&x, 4, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s32)x : x; break; }
-	default: bpf_probe_read_kernel(&v, 8, ctx + off); break;
+	case 1: { __u8 x = 0; sl_read_kernel(&x, 1, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s8)x : x; break; }
+	case 2: { __u16 x = 0; sl_read_kernel(&x, 2, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s16)x : x; break; }
+	case 4: { __u32 x = 0; sl_read_kernel(&x, 4, ctx + off); v = c->is_signed ? (__u64)(__s64)(__s32)x : x; break; }
+	default: sl_read_kernel(&v, 8, ctx + off); break;
 	}
 	if ((__s64)v < 0)
 		v = 0; /* histograms are of non-negative values */

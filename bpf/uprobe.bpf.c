@@ -82,7 +82,7 @@ static __always_inline void read_str(const struct sl_uprobe_conf *c, const __u64
 	__u32 i = c->str_arg;
 	if (i < 1 || i > SL_UPROBE_ARGS)
 		return;
-	bpf_probe_read_user_str(out, SL_UPROBE_STR, (const void *)args[i - 1]);
+	sl_read_user_str(out, SL_UPROBE_STR, (const void *)args[i - 1]);
 }
 
 static __always_inline void emit(__u32 probe, struct sl_task *t, const __u64 *args, const char *str,

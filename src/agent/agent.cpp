@@ -157,6 +157,13 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
   w.one("sightline_bpf_program_run_seconds_total", MetricType::kCounter,
         "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
   for (const auto& [src, prog, ns] : times) w.add({{"source", src}, {"program", prog}}, static_cast<double>(ns) / 1e9);
+  w.one("sightline_bpf_errors_total", MetricType::kCounter,
+        "Helper calls that failed in the BPF programs, by source, site (file:line), helper and errno");
+  for (const auto& s : runner.sources()) {
+    if (!s.running) continue;
+    for (const auto& e : s.source->helper_errors())
+      w.add({{"source", s.name}, {"where", e.where}, {"helper", e.helper}, {"errno", e.err}}, static_cast<double>(e.count));
+  }
 
   // Sources may share a family (sightline_series_overflow_total): one HELP/TYPE, all series.
   std::vector<core::MetricFamily> families;

@@ -87,7 +87,9 @@ int query(const QueryArgs& args);
 
 int aggregator(const std::string& config_path, const std::string& listen);
 
-int doctor();
+// `verbose`: each source that can run is loaded, attached and run for a second; its events,
+// losses and failed helper calls are listed.
+int doctor(bool verbose = false);
 int schema(bool json);
 
 }  // namespace sightline::cli

@@ -2,7 +2,9 @@
 // sentences a person can act on. Exit 0 when the agent can run at least one source.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "bpf/features.h"
 #include "bpf/libbpf_util.h"
@@ -11,7 +13,48 @@
 
 namespace sightline::cli {
 
-int doctor() {
+namespace {
+
+class CountingSink : public sources::EventSink {
+ public:
+  void on_event(core::Event&) override { n++; }
+  uint64_t n = 0;
+};
+
+// Loads, attaches and runs one source for `seconds` with its defaults; prints what it saw.
+void load_test(const sources::SourceInfo& info, const bpf::Features& f, double seconds) {
+  auto src = info.create();
+  CountingSink sink;
+  sources::SourceOptions o;
+  if (info.options) o.own = sources::OwnHolder(info.options());
+  if (auto st = src->start(o, f, &sink); !st) {
+    printf("  %-10s FAILED  %s\n", std::string(info.name).c_str(), st.message().c_str());
+    return;
+  }
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    src->consume();
+  }
+  std::vector<core::MetricFamily> families;
+  src->collect(families);
+  auto st = src->stats();
+  uint64_t runs = 0, ns = 0;
+  for (const auto& p : src->program_stats()) runs += p.run_count, ns += p.run_time_ns;
+  auto errors = src->helper_errors();
+  printf("  %-10s ok      %llu events, %llu lost; programs ran %llu times (%.1f ms)%s\n",
+         std::string(info.name).c_str(), static_cast<unsigned long long>(sink.n),
+         static_cast<unsigned long long>(st.lost_ringbuf + st.lost_pairing + st.map_full),
+         static_cast<unsigned long long>(runs), ns / 1e6, errors.empty() ? "; no failed helper calls" : "");
+  for (const auto& e : errors)
+    printf("      %-22s %-22s %-8s %llu\n", e.where.c_str(), e.helper.c_str(), e.err.c_str(),
+           static_cast<unsigned long long>(e.count));
+  src->stop();
+}
+
+}  // namespace
+
+int doctor(bool verbose) {
   bpf::install_libbpf_logger(false);
   bpf::Features f = bpf::probe_features();
   printf("kernel        %s\n", f.kernel_release.c_str());
@@ -47,6 +90,17 @@ int doctor() {
     return 1;
   }
   printf("verdict: the agent can run: %d of %d sources\n", can_run, total);
+  if (verbose) {
+    // Kernel run-time statistics on, so each program's time is measured too.
+    bpf::StatsEnabler stats;
+    printf("\nload test: each source loaded, attached and run for 1 s with its defaults\n");
+    for (const auto* info : sources::registry()) {
+      auto plan = info->create()->plan(f, sources::SourceOptions{});
+      bool runs = false;
+      for (const auto& h : plan) runs |= h.enabled;
+      if (runs) load_test(*info, f, 1.0);
+    }
+  }
   return 0;
 }
 

@@ -22,6 +22,7 @@ core::Status BpfSource::open_ring(bpf_object* obj, EventSink* sink) {
   obj_ = obj;
   sink_ = sink;
   stats_map_ = bpf_object__find_map_by_name(obj, "sl_stats");
+  errors_map_ = bpf_object__find_map_by_name(obj, "sl_errors");
   bpf_map* events = bpf_object__find_map_by_name(obj, "events");
   if (!events) return {};  // an aggregation-only source
   return rb_.open(events, &BpfSource::on_record, this);
@@ -54,6 +55,7 @@ void BpfSource::close_ring() {
   rb_.close();
   obj_ = nullptr;
   stats_map_ = nullptr;
+  errors_map_ = nullptr;
 }
 
 SourceStats BpfSource::stats() const {
@@ -70,6 +72,10 @@ SourceStats BpfSource::stats() const {
     }
   }
   return s;
+}
+
+std::vector<bpf::HelperError> BpfSource::helper_errors() const {
+  return bpf::read_helper_errors(errors_map_, name());
 }
 
 std::vector<bpf::ProgramStats> BpfSource::program_stats() const {

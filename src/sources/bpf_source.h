@@ -31,6 +31,7 @@ class BpfSource : public Source {
   int consume() override { return rb_.consume(); }
   SourceStats stats() const override;
   std::vector<bpf::ProgramStats> program_stats() const override;
+  std::vector<bpf::HelperError> helper_errors() const override;
   core::Status pin_maps(const std::string& dir, std::vector<std::string>* pinned) override;
 
  protected:
@@ -96,6 +97,7 @@ class BpfSource : public Source {
   std::vector<bpf_link*> links_;
   bpf_object* obj_ = nullptr;
   bpf_map* stats_map_ = nullptr;
+  bpf_map* errors_map_ = nullptr;
   std::vector<std::string> pins_;  // removed at close_ring
 };
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf/errors.h"
 #include "bpf/features.h"
 #include "bpf/libbpf_util.h"
 #include "core/event.h"
@@ -92,6 +93,8 @@ class Source {
   virtual void collect(std::vector<core::MetricFamily>& out) { (void)out; }
   virtual SourceStats stats() const = 0;
   virtual std::vector<bpf::ProgramStats> program_stats() const = 0;
+  // Helper calls that failed in the kernel, by site (bpf/common.bpf.h `sl_errors`).
+  virtual std::vector<bpf::HelperError> helper_errors() const { return {}; }
   virtual void stop() = 0;           // detaches and unloads; idempotent
   // Takes the options that can change while running, with no new attachment (needs no
   // privilege: map updates through fds the source holds). Today: security's `syscalls`.

@@ -220,3 +220,48 @@ TEST(FileSource, KernelFiltersCgroup) {
   EXPECT_TRUE(opens_of(h, outside).empty()) << "the cgroup filter let another cgroup through";
   EXPECT_EQ(h.events().size(), opens_of(h, inside).size()) << h.dump();
 }
+
+// Failed helper calls are counted at their file and line (sl_errors): an open of a bad pointer
+// makes the path read fault; a flood into a one-page ring makes reservations fail.
+TEST(FileSource, FailedHelperCallsAreCountedWhereTheyHappen) {
+  Harness h;
+  auto o = only_me();
+  o.ring_bytes = 4096;
+  h.start("file", o);
+  const auto& src = *h.runner().sources().at(0).source;
+  h.runner().drain();
+  auto before = src.stats();
+  constexpr int kBad = 3;
+  for (int i = 0; i < kBad; i++)
+    ASSERT_EQ(syscall(SYS_openat, AT_FDCWD, reinterpret_cast<const char*>(1), O_RDONLY), -1);
+  std::string path = unique_path("errs");
+  for (int i = 0; i < 2000; i++) open(path.c_str(), O_RDONLY);
+  h.runner().drain();
+  uint64_t lost = src.stats().lost_ringbuf - before.lost_ringbuf;
+  ASSERT_GT(lost, 0u);
+
+  std::ifstream in(std::string(SL_SOURCE_DIR) + "/bpf/file.bpf.c");
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  auto line_of = [&](const std::string& where) -> std::string {
+    if (!where.starts_with("file.bpf.c:")) return "";
+    size_t n = std::stoul(where.substr(strlen("file.bpf.c:")));
+    return n >= 1 && n <= lines.size() ? lines[n - 1] : "";
+  };
+  uint64_t faults = 0, full = 0;
+  std::string seen;
+  for (const auto& e : src.helper_errors()) {
+    seen += e.where + " " + e.helper + " " + e.err + " " + std::to_string(e.count) + "\n";
+    if (e.helper == "probe_read_user_str" && e.err == "EFAULT") {
+      faults += e.count;
+      EXPECT_NE(line_of(e.where).find("sl_read_user_str"), std::string::npos) << e.where << ": " << line_of(e.where);
+    }
+    if (e.helper == "ringbuf_reserve" && e.err == "ENOSPC") {
+      full += e.count;
+      EXPECT_NE(line_of(e.where).find("sl_reserve"), std::string::npos) << e.where << ": " << line_of(e.where);
+    }
+  }
+  EXPECT_EQ(faults, (uint64_t)kBad) << seen;
+  // Every reservation that failed is one lost event, counted in both places.
+  EXPECT_EQ(full, src.stats().lost_ringbuf) << seen;
+}

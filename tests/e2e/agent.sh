@@ -39,6 +39,12 @@ wait_for 5 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^sightli
 grep -qE '^sightline_bpf_program_runs_total\{source="process",program="sl_sched_exec"\} [1-9]' <<<"$m" \
   || fail "no BPF run statistics: $(grep bpf_program <<<"$m" | head)"
 grep -qE '^process_resident_memory_bytes [1-9]' <<<"$m" || fail "no RSS"
+# A helper call that fails in the kernel is counted at its site: an openat of a bad pointer
+# makes the file source's path read fault (the syscall itself fails with EFAULT).
+python3 -c 'import ctypes; ctypes.CDLL(None).syscall(257, -100, 1, 0)'
+site='sightline_bpf_errors_total\{source="file",where="file\.bpf\.c:[0-9]+",helper="probe_read_user_str",errno="EFAULT"\} [1-9]'
+wait_for 5 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^$site'" \
+  || fail "bad pointer not counted: $(curl -sf http://127.0.0.1:$port/metrics | grep bpf_errors)"
 # The exposition, aggregations included, passes Prometheus' own linter (naming, units,
 # HELP/TYPE, duplicates).
 m=$(curl -sf http://127.0.0.1:$port/metrics)

@@ -47,6 +47,34 @@ enum sl_stat {
 	SL_STAT_MAX = 4,
 };
 
+/* A failed helper call, counted where it happened (map "sl_errors" of each object, per CPU;
+ * Tetragon's errmetrics): which file and line, which helper, which errno. User space names
+ * them (sightline_bpf_errors_total{source,where,helper,errno}, `doctor --verbose`). */
+enum sl_err_file {
+	SL_FILE_MAIN = 0,   /* the source's own <source>.bpf.c */
+	SL_FILE_COMMON = 1, /* common.bpf.h */
+	SL_FILE_SOCK = 2,   /* sock.bpf.h */
+};
+enum sl_helper {
+	SL_H_PROBE_READ_USER = 1,
+	SL_H_PROBE_READ_USER_STR = 2,
+	SL_H_PROBE_READ_KERNEL = 3,
+	SL_H_PROBE_READ_KERNEL_STR = 4,
+	SL_H_MAP_UPDATE = 5,      /* an insert into a full map: E2BIG */
+	SL_H_RINGBUF_RESERVE = 6, /* the ring buffer was full: reported as ENOSPC */
+	SL_H_RINGBUF_OUTPUT = 7,
+	SL_H_GET_STACKID = 8,
+};
+struct sl_err_key {
+	__u16 file;  /* enum sl_err_file */
+	__u16 line;
+	__u16 helper; /* enum sl_helper */
+	__s16 err;   /* the helper's negative errno */
+};
+/* Distinct (file, line, helper, errno) sites an object can count: its call sites times the few
+ * errnos each can return stay far below this; a site beyond it is not counted. */
+#define SL_MAX_ERR_SITES 256
+
 /* Per-CPU bytes submitted since that CPU last woke the reader (bpf/common.bpf.h, .bss). */
 #define SL_MAX_CPUS 1024
 struct sl_pending {
