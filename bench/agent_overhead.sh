@@ -11,6 +11,7 @@
 # saturated by wrk, redis-benchmark -P 16, pgbench -M prepared; all on 127.0.0.1.
 #   usage: bench/agent_overhead.sh [ROUNDS=5] [WORKLOADS="getppid openat exec nginx redis pgbench"]
 #          SL2=/path/to/other/sightline bench/agent_overhead.sh 5 "getppid openat"
+#          SL_EXTRA='sources: {syscalls: {latency: true}}' bench/agent_overhead.sh  (YAML added to both agents' config)
 # (as root, after scripts/build.sh; benchmarks are not tests: nothing here asserts a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,8 +80,8 @@ measure() {
 start_agent() {  # start_agent BINARY
   local port
   port=$(free_port)
-  printf 'listen: 127.0.0.1:%s\napi_socket: ""\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n' \
-    "$port" "$tmp" "$tmp" >"$tmp/agent.yaml"
+  printf 'listen: 127.0.0.1:%s\napi_socket: ""\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n%s\n' \
+    "$port" "$tmp" "$tmp" "${SL_EXTRA:-}" >"$tmp/agent.yaml"
   "$1" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
   ap=$!
   for i in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -28,10 +28,11 @@ port=$(free_port)
   echo "listen: 127.0.0.1:$port"
   echo "sources:"
   for s in process file net syscalls sched block packets; do
+    if [[ $s == syscalls && $SOURCE == syscalls ]]; then echo "  syscalls: {enabled: true, latency: true}"; continue; fi
     echo "  $s: {enabled: $([[ $s == "$SOURCE" ]] && echo true || echo false)}"
   done
 } >"$tmp/agent.yaml"
-sed 's/  syscalls: {enabled: true}/  syscalls: {enabled: true, latency: false}/' "$tmp/agent.yaml" >"$tmp/count.yaml"
+sed 's/  syscalls: {enabled: true, latency: true}/  syscalls: {enabled: true, latency: false}/' "$tmp/agent.yaml" >"$tmp/count.yaml"
 
 declare -A CMD
 CMD[sightline]="$SL agent --config $tmp/agent.yaml"

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "protocols/protocol.h"
+#include "protocols/routes.h"
 #include "sightline/l7_infer.h"
 
 using namespace sightline::protocols;
@@ -32,7 +33,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < SL_L7_PEEK && i + 1 < size; i++) peek[i] = data[i + 1];
   int kind;
   (void)sl_l7_infer(peek, static_cast<uint32_t>(size - 1), 80, 5432, &kind);
-  (void)normalize_path(std::string_view(reinterpret_cast<const char*>(data), size));
+  // Route clustering over the input's lines as paths, in a small bound: never past it.
+  static RouteClusters routes(/*max_nodes=*/2000, /*max_values=*/4);
+  std::string_view all(reinterpret_cast<const char*>(data), size);
+  for (size_t p = 0; p < all.size();) {
+    size_t nl = std::min(all.find('\n', p), all.size());
+    (void)routes.route(all.substr(p, std::min<size_t>(nl - p, 3)), normalize_path(all.substr(p, nl - p)));
+    if (routes.nodes() > 2000) __builtin_trap();
+    p = nl + 1;
+  }
+  (void)normalize_path(all);
   (void)normalize_sql(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

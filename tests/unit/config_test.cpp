@@ -242,7 +242,7 @@ TEST(Config, OwnOptionsAreAppliedAndCopied) {
   EXPECT_EQ(prof.hz, 99u);
   EXPECT_TRUE(prof.off_cpu);
   // Defaults where the file says nothing.
-  EXPECT_TRUE(default_config().sources["syscalls"].own_as<sightline::sources::SyscallsOptions>().latency);
+  EXPECT_FALSE(default_config().sources["syscalls"].own_as<sightline::sources::SyscallsOptions>().latency);
 }
 
 TEST(Sources, RegistryNamesAreUniqueAndEveryKindHasOneSource) {

@@ -101,3 +101,42 @@ TEST(L7Tracker, ConnectionsAreBoundedAndEvictionsCounted) {
   EXPECT_EQ(t.stats().conns_evicted, 6u);
   EXPECT_EQ(events, 6u) << "each evicted connection's waiting request is flushed unanswered";
 }
+
+// 20000 requests to /u/<name>/x<n> on one keep-alive connection: the positions that vary
+// cluster into /u/{x}/{x}, so the RED series stay few and none falls into __overflow__.
+TEST(L7Tracker, RoutesThatVaryClusterThemselves) {
+  sources::L7Tracker t([](core::Event&) {}, [](uint32_t) { return std::string("comm=app"); });
+  Side server{0x5e, SL_L7_SERVER, 8080, 40000, "app", 2};
+  const char* resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  constexpr int kRequests = 20000;
+  for (int i = 0; i < kRequests; i++) {
+    std::string req = "GET /u/user" + std::to_string(i % 5000) + "/x" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+    feed(t, server, SL_L7_RECV, req, 1000 + 100 * i);
+    feed(t, server, SL_L7_SEND, resp, 1050 + 100 * i);
+  }
+  // A hand-written API keeps its literal routes.
+  for (const char* path : {"/api/v1/items/7", "/api/v1/cart", "/api/v2/items/9"}) {
+    feed(t, server, SL_L7_RECV, std::string("GET ") + path + " HTTP/1.1\r\n\r\n", 9000000000);
+    feed(t, server, SL_L7_SEND, resp, 9000000050);
+  }
+  std::vector<core::MetricFamily> fams;
+  t.collect(fams);
+  double clustered = series(fams, "sightline_l7_requests_total", {{"target", "/u/{x}/{x}"}});
+  double literal = 0;
+  size_t n_series = 0;
+  for (const auto& f : fams)
+    if (f.name == "sightline_l7_requests_total")
+      for (const auto& s : f.series) {
+        n_series++;
+        for (const auto& [k, v] : s.labels)
+          if (k == "target" && v.starts_with("/u/") && v != "/u/{x}/{x}") literal += s.value;
+      }
+  EXPECT_GT(clustered, kRequests - 400) << "most requests in the clustered route";
+  EXPECT_EQ(clustered + literal, kRequests) << "each request counted once";
+  EXPECT_LT(n_series, 300u) << "series stay few";
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "__overflow__"}}), -1) << "nothing overflowed";
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v1/items/{id}"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v1/cart"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v2/items/{id}"}}), 1);
+  EXPECT_GE(series(fams, "sightline_l7_route_positions_collapsed_total", {}), 2);
+}

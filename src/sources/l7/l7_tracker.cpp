@@ -167,9 +167,19 @@ void L7Tracker::emit(Conn& c, const Record& r) {
 void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
   std::string_view proto = protocols::protocol_name(c.proto);
   std::string_view role = c.role == SL_L7_CLIENT ? "client" : "server";
+  // HTTP paths as routes that cluster themselves (/u/alice/x1 -> /u/{x}/{x} once they vary).
+  const std::string* target = &r.target;
+  if (c.proto == Protocol::kHttp) {
+    if (c.last_route_gen != routes_.generation() || c.last_path != r.target) {
+      c.last_route = routes_.route(c.process, r.target);
+      c.last_path = r.target;
+      c.last_route_gen = routes_.generation();
+    }
+    target = &c.last_route;
+  }
   // RED: one series per (process, protocol, role, method, target, status class), capped.
-  if (!c.last_red || c.last_method != r.method || c.last_target != r.target || c.last_status != status) {
-    std::vector<std::string> key = {c.process, std::string(proto), std::string(role), r.method, r.target, std::string(status)};
+  if (!c.last_red || c.last_method != r.method || c.last_target != *target || c.last_status != status) {
+    std::vector<std::string> key = {c.process, std::string(proto), std::string(role), r.method, *target, std::string(status)};
     auto it = red_.find(key);
     if (it == red_.end()) {
       if (red_.size() >= kMaxSeries) {
@@ -180,7 +190,7 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
     }
     c.last_red = &it->second;
     c.last_method = r.method;
-    c.last_target = r.target;
+    c.last_target = *target;
     c.last_status = status;
   }
   Red& red = *c.last_red;
@@ -292,7 +302,17 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});
     orphans.series.push_back({l, static_cast<double>(s.orphans), {}});
   }
-  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &evicted, &resync, &orphans})
+  core::MetricFamily routes{"sightline_l7_route_positions_collapsed_total",
+                            "HTTP path positions seen to vary and turned into the wildcard {x} (routes that "
+                            "cluster themselves)",
+                            MetricType::kCounter};
+  routes.series.push_back({{}, static_cast<double>(routes_.collapsed()), {}});
+  core::MetricFamily route_nodes{"sightline_l7_route_nodes",
+                                 "Path segments the route clustering remembers (bounded; past the bound, new "
+                                 "segments are {x})",
+                                 MetricType::kGauge};
+  route_nodes.series.push_back({{}, static_cast<double>(routes_.nodes()), {}});
+  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &evicted, &resync, &orphans, &routes, &route_nodes})
     out.push_back(std::move(*f));
   if (red_overflow_) out.push_back(overflow_family("l7", red_overflow_));
 }

@@ -17,6 +17,7 @@
 #include "core/event.h"
 #include "core/metrics.h"
 #include "protocols/protocol.h"
+#include "protocols/routes.h"
 #include "sightline/l7.h"
 
 namespace sightline::sources {
@@ -89,6 +90,9 @@ class L7Tracker {
     // requests find their RED series and edge here without building a key.
     std::string last_method, last_target, last_status;
     Red* last_red = nullptr;
+    // The route the last HTTP target clustered to, valid while the clusters' generation holds.
+    std::string last_path, last_route;
+    uint64_t last_route_gen = ~0ULL;
     ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
     bool edge_skip = false;       // a client of a server traced here: counted there
   };
@@ -112,6 +116,7 @@ class L7Tracker {
   };
   std::unordered_map<std::string, Endpoint> endpoints_;
   std::map<std::vector<std::string>, Red> red_;
+  protocols::RouteClusters routes_;  // HTTP targets of RED series, clustered per process
   uint64_t red_overflow_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, ServiceEdge> edges_;
   protocols::ParserStats parser_stats_[6] = {};  // by protocol, of dropped connections

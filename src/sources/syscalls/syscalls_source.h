@@ -7,11 +7,13 @@
 
 namespace sightline::sources {
 // Time each syscall (enter and exit hooks: latency histograms and time) or only count calls
-// and errors at exit (one hook, about half the cost on a syscall-bound process).
+// and errors at exit (one hook). Off by default: on a syscall-bound process the second hook
+// doubles the source's cost (bench/agent_overhead.sh), and counts and errors answer most
+// questions; turn it on where the latency of every syscall is worth it.
 struct SyscallsOptions : Options<SyscallsOptions> {
-  bool latency = true;
+  bool latency = false;
   void visit(OptionVisitor& v) override {
-    v.flag("latency", latency, "false: counts and errors only, about half the cost per syscall");
+    v.flag("latency", latency, "true: latency histograms and time per syscall too (a second hook, about twice the cost)");
   }
 };
 
