@@ -28,6 +28,8 @@ PKGS=(
   golang-go
   # the web UI's browser tests (playwright-core drives Debian's chromium)
   chromium
+  # the kernel matrix (scripts/vmtest.sh): Debian's 6.1 kernel under qemu, busybox in its initramfs
+  qemu-system-x86 busybox-static cpio
   # fuzzing: clang with libFuzzer and the sanitizers
   clang-14 libclang-rt-14-dev
 )

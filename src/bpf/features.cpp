@@ -133,6 +133,23 @@ Features probe_features() {
             (!f.tracefs.empty() && exists(f.tracefs + "/../kprobe_events"));
   f.kprobe = add("kprobe", kp, kp ? "" : "no kprobe PMU or kprobe_events: kernel built without "
                                          "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS");
+  // BPF LSM: the program type exists and `bpf` is among the active LSMs (lsm= on the kernel's
+  // command line, or its CONFIG_LSM), read from securityfs (mounted here if it is not).
+  if (!exists("/sys/kernel/security/lsm")) (void)mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
+  std::string lsms;
+  if (FILE* fp = fopen("/sys/kernel/security/lsm", "r")) {
+    char buf[512] = {};
+    lsms = fgets(buf, sizeof buf, fp) ? buf : "";
+    fclose(fp);
+  }
+  while (!lsms.empty() && (lsms.back() == '\n' || lsms.back() == ' ')) lsms.pop_back();
+  bool lsm_active = ("," + lsms + ",").find(",bpf,") != std::string::npos;
+  r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, nullptr);
+  f.bpf_lsm = add("bpf_lsm", r == 1 && lsm_active,
+                  r != 1       ? "no BPF LSM programs: kernel built without CONFIG_BPF_LSM"
+                  : lsms.empty() ? "no /sys/kernel/security/lsm: cannot tell which LSMs are active"
+                  : lsm_active   ? "active LSMs: " + lsms
+                                 : "built in but not active (" + lsms + "): add bpf to lsm= on the kernel command line");
   bool up = exists("/sys/bus/event_source/devices/uprobe/type");
   f.uprobe = add("uprobe", up, up ? "" : "no uprobe PMU: kernel built without CONFIG_UPROBE_EVENTS");
 

@@ -31,6 +31,7 @@ struct Features {
   bool task_pt_regs = false;  // bpf_task_pt_regs + bpf_get_current_task_btf (5.15)
   bool task_storage = false;  // BPF_MAP_TYPE_TASK_STORAGE for tracing programs (5.11)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
+  bool bpf_lsm = false;       // BPF LSM programs load and `bpf` is an active LSM (enforcement)
   std::vector<Feature> list;  // the same, with details, in doctor's order
 
   bool tracepoint_exists(std::string_view category, std::string_view name) const;

@@ -8,11 +8,30 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <string>
 
 namespace sightline::bpf {
 namespace {
 bool g_verbose = false;
+// The latest lines libbpf warned (a verifier's refusal ends there), bounded.
+constexpr size_t kWarnLines = 64;
+std::mutex g_warn_mu;
+std::deque<std::string> g_warn_lines;
+
+void remember_warning(const std::string& text) {
+  std::lock_guard<std::mutex> lock(g_warn_mu);
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty()) g_warn_lines.push_back(std::move(line));
+    if (g_warn_lines.size() > kWarnLines) g_warn_lines.pop_front();
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+}
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level == LIBBPF_DEBUG && !g_verbose) return 0;
@@ -25,6 +44,7 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   va_end(again);
   buf.resize(len > 0 ? static_cast<size_t>(len) : 0);
   while (!buf.empty() && buf.back() == '\n') buf.pop_back();
+  if (level == LIBBPF_WARN) remember_warning(buf);
   if (level == LIBBPF_WARN && g_verbose)
     spdlog::warn("libbpf: {}", buf);
   else
@@ -32,6 +52,14 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   return 0;
 }
 }  // namespace
+
+std::vector<std::string> take_libbpf_warnings(size_t max_lines) {
+  std::lock_guard<std::mutex> lock(g_warn_mu);
+  size_t from = g_warn_lines.size() > max_lines ? g_warn_lines.size() - max_lines : 0;
+  std::vector<std::string> out(g_warn_lines.begin() + static_cast<long>(from), g_warn_lines.end());
+  g_warn_lines.clear();
+  return out;
+}
 
 void install_libbpf_logger(bool verbose) {
   g_verbose = verbose;

@@ -17,6 +17,9 @@ namespace sightline::bpf {
 // Routes libbpf's messages into the logger (warnings at debug level unless verbose: a verifier
 // dump is for developers, the Status carries the sentence for people).
 void install_libbpf_logger(bool verbose);
+// The last lines libbpf warned since the previous call (at most `max_lines`; a verifier's
+// refusal ends with its reason), and forgets them.
+std::vector<std::string> take_libbpf_warnings(size_t max_lines);
 
 // "what: strerror(err)" plus a hint for the errnos people meet (EPERM -> needs root/CAP_BPF).
 core::Status libbpf_error(int err, const std::string& what);

@@ -27,8 +27,11 @@ void load_test(const sources::SourceInfo& info, const bpf::Features& f, double s
   CountingSink sink;
   sources::SourceOptions o;
   if (info.options) o.own = sources::OwnHolder(info.options());
+  (void)bpf::take_libbpf_warnings(0);
   if (auto st = src->start(o, f, &sink); !st) {
     printf("  %-10s FAILED  %s\n", std::string(info.name).c_str(), st.message().c_str());
+    // The end of what libbpf said: where a verifier's log says why it refused.
+    for (const auto& l : bpf::take_libbpf_warnings(14)) printf("      | %s\n", l.c_str());
     return;
   }
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);

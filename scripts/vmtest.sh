@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Runs a command as root inside Debian's own 6.1 kernel under qemu (TCG: no KVM needed), with
+# this machine's root file system shared read-only (9p) under a tmpfs overlay, and returns the
+# command's exit code and output. The kernel comes from Debian's package (the generic flavour:
+# it has the 9p modules), downloaded and unpacked once into a cache, never installed here.
+#   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] -- COMMAND [ARGS...]
+#     --lsm     boot with lsm=...,bpf (BPF LSM active)
+#     --no-lsm  boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
+#   e.g.   scripts/vmtest.sh -- build/sightline doctor
+#          scripts/vmtest.sh --lsm -- sh -c 'cat /sys/kernel/security/lsm'
+# The command runs in the current directory (the same path inside); /tmp is a fresh tmpfs.
+# Environment: SL_VM_KERNEL_PKG (a linux-image-*-amd64-unsigned package; default: the newest 6.1
+# one Debian has), SL_VM_CACHE (default /var/cache/sightline-vm).
+set -euo pipefail
+lsm=0 mem=2048 timeout=600
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --lsm) lsm=1; shift ;;
+    --no-lsm) lsm=2; shift ;;
+    --mem) mem=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "vmtest.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $# -gt 0 ]] || { echo "vmtest.sh: no command (usage: scripts/vmtest.sh [--lsm] -- COMMAND...)" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "vmtest.sh: run as root (the guest runs the command as root on this root file system)" >&2; exit 2; }
+for tool in qemu-system-x86_64 busybox cpio strings; do
+  command -v $tool >/dev/null || { echo "vmtest.sh: $tool missing: apt-get install qemu-system-x86 busybox-static cpio binutils" >&2; exit 2; }
+done
+busybox_bin=$(command -v busybox)
+
+# The kernel: Debian's package, unpacked once.
+cache=${SL_VM_CACHE:-/var/cache/sightline-vm}
+pkg=${SL_VM_KERNEL_PKG:-$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' 2>/dev/null |
+  awk '{print $1}' | sort -V | tail -1)}
+[[ -n $pkg ]] || { echo "vmtest.sh: no linux-image-6.1.0-*-amd64-unsigned in apt's lists (apt-get update first)" >&2; exit 2; }
+kdir=$cache/$pkg
+if [[ ! -f $kdir/ready ]]; then
+  echo "vmtest.sh: fetching $pkg (once, into $kdir)" >&2
+  rm -rf "$kdir" && mkdir -p "$kdir/dl"
+  (cd "$kdir/dl" && apt-get download "$pkg" >/dev/null 2>&1) || { echo "vmtest.sh: apt-get download $pkg failed" >&2; exit 2; }
+  dpkg-deb -x "$kdir"/dl/*.deb "$kdir/root"
+  rm -rf "$kdir/dl"
+  touch "$kdir/ready"
+fi
+vmlinuz=$(ls "$kdir"/root/boot/vmlinuz-* | head -1)
+kver=${vmlinuz##*/vmlinuz-}
+moddir=$kdir/root/lib/modules/$kver
+
+# The initramfs: busybox, the modules the shared root needs (with their dependencies, read
+# from each module's own depends= field), and an init that runs the command.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ir=$work/root
+mkdir -p "$ir"/{bin,proc,sys,dev,host,upper,newroot,mods}
+cp "$busybox_bin" "$ir/bin/busybox"
+for a in sh mount umount insmod mkdir cat echo poweroff sleep chroot mknod; do ln -sf busybox "$ir/bin/$a"; done
+declare -A kopath
+while IFS= read -r ko; do
+  n=${ko##*/}; n=${n%.ko}; kopath[${n//-/_}]=$ko
+done < <(find "$moddir/kernel" -name '*.ko')
+order=()
+declare -A seen
+add_mod() {
+  local n=${1//-/_} dep deps
+  [[ -n ${seen[$n]:-} ]] && return 0
+  seen[$n]=1
+  [[ -n ${kopath[$n]:-} ]] || return 0  # built in
+  deps=$(strings "${kopath[$n]}" | sed -n 's/^depends=//p' | head -1)
+  for dep in ${deps//,/ }; do add_mod "$dep"; done
+  order+=("$n")
+}
+# The shared root (virtio, 9p, overlay) and what a full system would load on demand for the
+# agent (TC's clsact qdisc and BPF classifier): the guest has no modprobe.
+for m in virtio_pci 9pnet_virtio 9p overlay sch_ingress cls_bpf; do add_mod $m; done
+for n in "${order[@]}"; do cp "${kopath[$n]}" "$ir/mods/$n.ko"; done
+cwd=$(pwd)
+cmd=$(printf '%q ' "$@")
+cat >"$ir/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in ${order[*]}; do insmod /mods/\$m.ko || echo "vmtest: insmod \$m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /host || { echo "SL_VM_EXIT=125"; poweroff -f; }
+mount -t tmpfs -o size=1g upper /upper && mkdir -p /upper/u /upper/w
+mount -t overlay -o lowerdir=/host,upperdir=/upper/u,workdir=/upper/w overlay /newroot || { echo "SL_VM_EXIT=125"; poweroff -f; }
+mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
+mkdir -p /newroot/dev/pts; mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs tmp /newroot/tmp; mount -t tmpfs run /newroot/run
+mount -t bpf bpf /newroot/sys/fs/bpf; mount -t tracefs tracefs /newroot/sys/kernel/tracing
+mount -t debugfs debugfs /newroot/sys/kernel/debug; mount -t securityfs securityfs /newroot/sys/kernel/security
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
+echo "vmtest: kernel \$(cat /proc/sys/kernel/osrelease), lsm \$(cat /newroot/sys/kernel/security/lsm 2>/dev/null)"
+chroot /newroot /bin/sh -c 'ip link set lo up 2>/dev/null; cd $cwd && exec env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root $cmd' </dev/null
+echo "SL_VM_EXIT=\$?"
+poweroff -f
+INIT
+chmod +x "$ir/init"
+(cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/init.cpio.gz"
+
+append="console=ttyS0 panic=-1 quiet loglevel=3"
+((lsm == 1)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor,bpf"
+((lsm == 2)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor"
+accel=tcg
+[[ -w /dev/kvm ]] && accel=kvm
+out=$work/console
+set +e
+timeout "$timeout" qemu-system-x86_64 -accel $accel -m "$mem" -smp 2 -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$work/init.cpio.gz" -append "$append" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -nic none </dev/null >"$out" 2>&1
+qrc=$?
+set -e
+# What the guest printed from its init on, without the firmware's screen codes and the kernel's
+# power-off line.
+tr -d '\r' <"$out" | sed -n '/vmtest: kernel/,$p' | sed 's/^.*\(vmtest: kernel\)/\1/' |
+  grep -vE '^SL_VM_EXIT=|reboot: Power down' || true
+rc=$(tr -d '\r' <"$out" | sed -n 's/^SL_VM_EXIT=\([0-9]*\)$/\1/p' | tail -1)
+if [[ -z $rc ]]; then
+  echo "vmtest.sh: the guest gave no exit code (qemu exit $qrc$([[ $qrc == 124 ]] && echo ", timed out after ${timeout}s"))" >&2
+  exit 124
+fi
+exit "$rc"

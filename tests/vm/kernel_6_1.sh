@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The agent on a kernel users have: Debian 12's own 6.1 kernel under qemu (scripts/vmtest.sh),
+# booted twice. With Debian's default command line (BPF LSM active there): `doctor` sees
+# kprobes, fentry and BPF LSM, every source loads, attaches and runs (`doctor -v`), and the agent
+# starts, serves /metrics with every source up, and on SIGTERM exits 0 leaving no program. With
+# lsm= without bpf: `doctor` says BPF LSM is built in but not active.
+set -euo pipefail
+source "$(dirname "$0")/../e2e/lib.bash"
+SL=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/guest.sh" <<GUEST
+set -u
+SL=$SL
+\$SL doctor -v >/tmp/doctor.txt 2>&1; echo "doctor exit \$?" >>/tmp/doctor.txt
+cat /tmp/doctor.txt
+port=9477
+\$SL agent --listen 127.0.0.1:\$port --config /dev/null >/tmp/agent.log 2>&1 &
+pid=\$!
+for i in \$(seq 600); do curl -sf http://127.0.0.1:\$port/healthz >/dev/null && break; sleep 0.2; done
+curl -sf http://127.0.0.1:\$port/healthz | sed 's/^/healthz: /'
+sleep 3
+curl -sf http://127.0.0.1:\$port/metrics | grep -E '^sightline_(source_up|events_total)' | sed 's/^/metrics: /'
+kill -TERM \$pid; wait \$pid; echo "agent exit \$?"
+echo "programs left: \$(bpftool prog list 2>/dev/null | grep -cE 'name sl_')"
+GUEST
+# /tmp is the guest's own: the script goes in through the shared root.
+mkdir -p "$root/build/vm" && cp "$tmp/guest.sh" "$root/build/vm/guest.sh"
+out=$tmp/default.txt
+(cd "$root" && bash scripts/vmtest.sh --timeout 900 -- sh build/vm/guest.sh) >"$out" 2>&1 \
+  || fail "the guest failed: $(tail -20 "$out")"
+echo "--- default boot"; cat "$out"
+grep -q "^vmtest: kernel 6\.1\." "$out" || fail "not a 6.1 kernel"
+for feat in kprobe fentry tp_btf bpf_lsm map:ringbuf; do
+  grep -qE "^  ok +$feat " "$out" || fail "doctor does not see $feat on 6.1: $(grep -E " $feat " "$out")"
+done
+grep -q "verdict: the agent can run: 10 of 12 sources" "$out" || fail "doctor's verdict: $(grep verdict "$out")"
+grep -q "doctor exit 0" "$out" || fail "doctor failed"
+loaded=$(sed -n '/^load test/,/^doctor exit/p' "$out")
+[[ $(grep -cE '^  [a-z0-9]+ +ok ' <<<"$loaded") == 10 ]] || fail "not every source loads on 6.1: $loaded"
+grep -q FAILED <<<"$loaded" && fail "a source failed to load on 6.1: $loaded"
+for s in process file net security l7 syscalls sched block packets profile; do
+  grep -q "^healthz: $s: running" "$out" || fail "agent source $s not running on 6.1: $(grep healthz "$out")"
+  grep -q "^metrics: sightline_source_up{source=\"$s\"} 1" "$out" || fail "sightline_source_up for $s"
+done
+grep -q "agent exit 0" "$out" || fail "the agent did not exit 0 on SIGTERM: $(grep 'agent exit' "$out")"
+grep -q "programs left: 0" "$out" || fail "programs left after the agent stopped"
+
+out=$tmp/nolsm.txt
+(cd "$root" && bash scripts/vmtest.sh --no-lsm --timeout 600 -- build/sightline doctor) >"$out" 2>&1 \
+  || fail "doctor failed with BPF LSM off: $(tail -20 "$out")"
+echo "--- lsm= without bpf"; grep -E "vmtest:|bpf_lsm|verdict" "$out"
+grep -qE "^  -- +bpf_lsm +built in but not active" "$out" || fail "BPF LSM off not reported: $(grep bpf_lsm "$out")"
+echo "kernel 6.1: ok"
