@@ -79,10 +79,12 @@ static __always_inline void read_args(struct pt_regs *ctx, __u64 *args)
 static __always_inline void read_str(const struct sl_uprobe_conf *c, const __u64 *args, char *out)
 {
 	out[0] = 0;
-	__u32 i = c->str_arg;
-	if (i < 1 || i > SL_UPROBE_ARGS)
+	/* 1-based; 0 (none) wraps past the bound. The check is on the index itself: verifiers before
+	 * ~6.8 lose the bound of `i - 1` through the 32-bit subtraction (refused on 6.1). */
+	__u32 idx = c->str_arg - 1;
+	if (idx >= SL_UPROBE_ARGS)
 		return;
-	sl_read_user_str(out, SL_UPROBE_STR, (const void *)args[i - 1]);
+	sl_read_user_str(out, SL_UPROBE_STR, (const void *)args[idx]);
 }
 
 static __always_inline void emit(__u32 probe, struct sl_task *t, const __u64 *args, const char *str,

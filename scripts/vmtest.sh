@@ -73,8 +73,8 @@ add_mod() {
   order+=("$n")
 }
 # The shared root (virtio, 9p, overlay) and what a full system would load on demand for the
-# agent (TC's clsact qdisc and BPF classifier): the guest has no modprobe.
-for m in virtio_pci 9pnet_virtio 9p overlay sch_ingress cls_bpf; do add_mod $m; done
+# agent and its tests (TC's clsact qdisc and BPF classifier, veth pairs): the guest has no modprobe.
+for m in virtio_pci 9pnet_virtio 9p overlay sch_ingress cls_bpf veth; do add_mod $m; done
 for n in "${order[@]}"; do cp "${kopath[$n]}" "$ir/mods/$n.ko"; done
 cwd=$(pwd)
 cmd=$(printf '%q ' "$@")
@@ -92,11 +92,16 @@ mount -t bpf bpf /newroot/sys/fs/bpf; mount -t tracefs tracefs /newroot/sys/kern
 mount -t debugfs debugfs /newroot/sys/kernel/debug; mount -t securityfs securityfs /newroot/sys/kernel/security
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
 echo "vmtest: kernel \$(cat /proc/sys/kernel/osrelease), lsm \$(cat /newroot/sys/kernel/security/lsm 2>/dev/null)"
-chroot /newroot /bin/sh -c 'ip link set lo up 2>/dev/null; cd $cwd && exec env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root $cmd' </dev/null
+cp /cmd.sh /newroot/tmp/.vmtest-cmd.sh
+chroot /newroot /bin/bash /tmp/.vmtest-cmd.sh </dev/null
 echo "SL_VM_EXIT=\$?"
 poweroff -f
 INIT
 chmod +x "$ir/init"
+# The command as bash reads it (quoted by printf %q), run in the shared root's copy of this
+# directory.
+printf 'ip link set lo up 2>/dev/null\ncd %q || exit 126\nexport PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\nexec %s\n' \
+  "$cwd" "$cmd" >"$ir/cmd.sh"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/init.cpio.gz"
 
 append="console=ttyS0 panic=-1 quiet loglevel=3"

@@ -376,7 +376,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       spdlog::warn("api_socket: {} (the TCP listener still serves)", st.message());
   }
   // Loaded, attached, listening: nothing left that needs CAP_BPF, CAP_SYS_ADMIN and the rest.
-  if (auto st = drop_capabilities(); st)
+  uint64_t keep = 0;
+  for (const auto& s : runner.sources())
+    if (s.running) keep |= s.source->capabilities_to_stop();
+  if (auto st = drop_capabilities(keep); st)
     spdlog::info("capabilities dropped (effective now {})", effective_capabilities());
   else
     spdlog::warn("could not drop capabilities: {}", st.message());

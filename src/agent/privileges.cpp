@@ -11,8 +11,8 @@
 
 namespace sightline::agent {
 
-core::Status drop_capabilities() {
-  constexpr uint64_t keep = (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH);
+core::Status drop_capabilities(uint64_t extra) {
+  const uint64_t keep = (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH) | extra;
   // Bounding set first: it needs CAP_SETPCAP, which the capset below gives up.
   for (int cap = 0; cap <= 63; cap++) {
     if (keep & (1ULL << cap)) continue;

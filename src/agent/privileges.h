@@ -9,8 +9,10 @@
 namespace sightline::agent {
 
 // Keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (/proc/PID/exe and cgroup trees of every
-// process) and drops the rest from the effective, permitted, inheritable and bounding sets.
-core::Status drop_capabilities();
+// process), and the capabilities in `extra` (bits; what running sources need to stop, see
+// Source::capabilities_to_stop), and drops the rest from the effective, permitted, inheritable
+// and bounding sets.
+core::Status drop_capabilities(uint64_t extra = 0);
 // The effective set as /proc/self/status shows it (hex), for logs and tests.
 std::string effective_capabilities();
 

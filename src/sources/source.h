@@ -93,6 +93,10 @@ class Source {
   virtual void collect(std::vector<core::MetricFamily>& out) { (void)out; }
   virtual SourceStats stats() const = 0;
   virtual std::vector<bpf::ProgramStats> program_stats() const = 0;
+  // Capabilities (bits, 1 << CAP_*) the source needs after start to detach at stop: what the
+  // agent keeps when it drops the rest. Hooks held by fds (links) need none; TC filters that
+  // kernels before 6.6 attach by netlink need CAP_NET_ADMIN to be removed.
+  virtual uint64_t capabilities_to_stop() const { return 0; }
   // Helper calls that failed in the kernel, by site (bpf/common.bpf.h `sl_errors`).
   virtual std::vector<bpf::HelperError> helper_errors() const { return {}; }
   virtual void stop() = 0;           // detaches and unloads; idempotent

@@ -3,7 +3,7 @@
 # booted twice. With Debian's default command line (BPF LSM active there): `doctor` sees
 # kprobes, fentry and BPF LSM, every source loads, attaches and runs (`doctor -v`), and the agent
 # starts, serves /metrics with every source up, and on SIGTERM exits 0 leaving no program. With
-# lsm= without bpf: `doctor` says BPF LSM is built in but not active.
+# lsm= without bpf: `doctor` says BPF LSM is built in but not active. Then the bpf test suite.
 set -euo pipefail
 source "$(dirname "$0")/../e2e/lib.bash"
 SL=$1
@@ -52,4 +52,15 @@ out=$tmp/nolsm.txt
   || fail "doctor failed with BPF LSM off: $(tail -20 "$out")"
 echo "--- lsm= without bpf"; grep -E "vmtest:|bpf_lsm|verdict" "$out"
 grep -qE "^  -- +bpf_lsm +built in but not active" "$out" || fail "BPF LSM off not reported: $(grep bpf_lsm "$out")"
+# The bpf test suite on 6.1, less what this kernel or this VM lacks, each named here:
+#   BlockSource.DirectReads...: the guest has no block device (its root is 9p)
+#   NetSource.UdpDatagrams...: per-process socket bytes need sock_send_length (6.3+); no
+#     fallback yet (doctor says so)
+#   PacketsSource...OverTcxLinks: tcx links are 6.6+ (the clsact test runs)
+skip='BlockSource\.DirectReads|NetSource\.UdpDatagrams|PacketsSource\.CountsKnownTrafficAndDropsOverTcxLinks'
+out=$tmp/bpf.txt
+(cd "$root" && bash scripts/vmtest.sh --timeout 1200 -- sh -c "cd build && ctest -L bpf -E '$skip' --timeout 120 --output-on-failure") \
+  >"$out" 2>&1 || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)"
+echo "--- bpf tests"; grep -E "tests passed" "$out"
+(( $(grep -cE 'Test +#[0-9]+: .* Passed' "$out") >= 30 )) || fail "too few bpf tests ran on 6.1: $(tail -20 "$out")"
 echo "kernel 6.1: ok"

@@ -1,6 +1,8 @@
 // packets source (bpf/packets.bpf.c, sightline/packets.h).
 #include "sources/packets/packets_source.h"
 
+#include <linux/capability.h>
+
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -160,6 +162,13 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
   void stop() override {
     detach_all();
     SkeletonSource::stop();
+  }
+
+  // clsact filters (before 6.6, or forced) are removed by netlink at stop: CAP_NET_ADMIN.
+  uint64_t capabilities_to_stop() const override {
+    bool legacy = !tcx_;
+    for (const auto& [i, a] : attached_) legacy |= a.legacy;
+    return legacy ? 1ULL << CAP_NET_ADMIN : 0;
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {
