@@ -14,6 +14,7 @@
 #include "agent/api.h"
 #include "agent/exporters.h"
 #include "agent/live.h"
+#include "agent/node_lock.h"
 #include "agent/privileges.h"
 #include "agent/runner.h"
 #include "bpf/libbpf_util.h"
@@ -213,6 +214,21 @@ std::vector<store::SampleRow> sample_rows(const std::vector<core::MetricFamily>&
 }  // namespace
 
 int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::atomic<bool>* reload) {
+  // What one agent per node owns: its API socket and its pinned maps.
+  NodeLock socket_lock, pins_lock;
+  if (!config.api_socket.empty())
+    if (auto st = socket_lock.acquire(config.api_socket + ".lock", "the API socket " + config.api_socket); !st) {
+      spdlog::error("{}", st.message());
+      return 1;
+    }
+  if (!config.pin_maps.empty()) {
+    std::string name = config.pin_maps;
+    for (char& c : name) c = c == '/' ? '_' : c;
+    if (auto st = pins_lock.acquire("/run/sightline/pins" + name + ".lock", "the pinned maps under " + config.pin_maps); !st) {
+      spdlog::error("{}", st.message());
+      return 1;
+    }
+  }
   bpf::Features features = bpf::probe_features();
   bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
   Runner runner(features, config.max_processes);
@@ -354,7 +370,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   std::string host;
   int port = 0;
-  if (auto st = split_listen(config.listen, &host, &port); !st) {
+  if (auto st = check_listen(config.listen, config.api_token, &host, &port); !st) {
     spdlog::error("listen: {}", st.message());
     return 1;
   }

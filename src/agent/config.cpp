@@ -140,7 +140,11 @@ class OptionPrinter final : public sources::OptionVisitor {
   }
   void names(std::string_view key, std::vector<std::string>& v, std::string_view doc) override {
     std::string list;
-    for (const auto& n : v) list += (list.empty() ? "" : ", ") + n;
+    for (const auto& n : v) {  // quoted: `{` and `*` mean something in YAML
+      std::string q = "\"";
+      for (char c : n) q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+      list += (list.empty() ? "" : ", ") + q + "\"";
+    }
     line(key, "[" + list + "]", doc);
   }
 
@@ -348,12 +352,8 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
                                            c.log_level + "' is not one of: " + join(levels));
   std::string host;
   int port;
-  if (auto st = split_listen(c.listen, &host, &port); !st)
+  if (auto st = check_listen(c.listen, c.api_token, &host, &port); !st)
     return core::Status::error(EINVAL, where(origin, root["listen"]) + ": listen: " + st.message());
-  bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
-  if (!loopback && c.api_token.empty())
-    return core::Status::error(EINVAL, where(origin, root["listen"]) + ": listen: " + c.listen +
-                                           " is not a loopback address: set api_token too");
 
   if (auto st = get_strings(origin, root, "process_labels", "", &c.process_labels); !st) return st;
   static const std::set<std::string> dims = {"comm", "container_id", "pid"};
@@ -535,6 +535,15 @@ core::Status load_config(const std::string& path, AgentConfig* out) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path, out);
+}
+
+core::Status check_listen(const std::string& listen, const std::string& token, std::string* host, int* port) {
+  if (auto st = split_listen(listen, host, port); !st) return st;
+  bool loopback = *host == "127.0.0.1" || *host == "localhost" || *host == "::1" || host->starts_with("127.");
+  if (!loopback && token.empty())
+    return core::Status::error(EINVAL, listen + " is not a loopback address: set api_token too (the API serves "
+                                                "SQL over every stored event)");
+  return {};
 }
 
 core::Status split_listen(const std::string& listen, std::string* host, int* port) {

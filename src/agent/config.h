@@ -119,5 +119,8 @@ core::Status parse_config(std::string_view text, std::string_view origin, AgentC
 core::Status load_config(const std::string& path, AgentConfig* out);
 // "host:port" -> parts; false with a message on a bad address.
 core::Status split_listen(const std::string& listen, std::string* host, int* port);
+// The one rule for every listener, however it was set (file, --listen): a valid host:port, and
+// an address beyond loopback only with a token.
+core::Status check_listen(const std::string& listen, const std::string& token, std::string* host, int* port);
 
 }  // namespace sightline::agent

@@ -27,14 +27,8 @@ int aggregator(const std::string& config_path, const std::string& listen) {
   }
   std::string host;
   int port = 0;
-  if (auto st = agent::split_listen(listen, &host, &port); !st) {
-    spdlog::error("--listen: {}", st.message());
-    return 2;
-  }
-  bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
-  if (!loopback && cfg.api_token.empty()) {
-    spdlog::error("--listen {} is not a loopback address: set api_token in the configuration (agents send it "
-                  "with exporters.otlp.token)", listen);
+  if (auto st = agent::check_listen(listen, cfg.api_token, &host, &port); !st) {
+    spdlog::error("--listen: {} (agents send the token with exporters.otlp.token)", st.message());
     return 2;
   }
   server::HttpServer http;

@@ -287,6 +287,12 @@ int main(int argc, char** argv) {
       }
     }
     if (!listen.empty()) cfg.listen = listen;
+    std::string host;
+    int port = 0;
+    if (auto st = agent::check_listen(cfg.listen, cfg.api_token, &host, &port); !st) {
+      fprintf(stderr, "sightline agent: %s%s\n", listen.empty() ? "listen: " : "--listen: ", st.message().c_str());
+      return 2;
+    }
     if (!verbose) spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     bpf::install_libbpf_logger(verbose);
     return agent::run_agent(cfg, cli::g_stop, &cli::g_reload);

@@ -9,7 +9,27 @@ size_t RouteClusters::count(const Node& n) const {
   return c;
 }
 
+namespace {
+
+// `path` fits `tmpl` segment by segment; `{...}` in the template fits any one segment.
+bool fits(std::string_view tmpl, std::string_view path) {
+  while (true) {
+    size_t ts = tmpl.find('/'), ps = path.find('/');
+    std::string_view t = tmpl.substr(0, ts), p = path.substr(0, ps);
+    bool any = t.size() >= 2 && t.front() == '{' && t.back() == '}';
+    if (!any && t != p) return false;
+    if ((ts == std::string_view::npos) != (ps == std::string_view::npos)) return false;
+    if (ts == std::string_view::npos) return true;
+    tmpl.remove_prefix(ts + 1);
+    path.remove_prefix(ps + 1);
+  }
+}
+
+}  // namespace
+
 std::string RouteClusters::route(std::string_view scope, std::string_view path) {
+  for (const auto& t : templates_)
+    if (fits(t, path)) return t;
   auto sit = scopes_.find(scope);
   if (sit == scopes_.end()) {
     if (nodes_ >= max_nodes_) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sightline::protocols {
 
@@ -27,6 +28,9 @@ class RouteClusters {
       : max_nodes_(max_nodes), max_values_(max_values) {}
   // `/u/alice/x12` -> `/u/{x}/{x}` once those positions are seen to vary within `scope`.
   std::string route(std::string_view scope, std::string_view path);
+  // Route templates a user gave (`/api/users/{id}/orders`): a path with as many segments, each
+  // equal or under a `{...}` segment, is that route, before anything is learnt.
+  void set_templates(std::vector<std::string> templates) { templates_ = std::move(templates); }
 
   size_t nodes() const { return nodes_; }
   uint64_t collapsed() const { return collapsed_; }   // positions turned into wildcards
@@ -41,6 +45,7 @@ class RouteClusters {
   };
   size_t count(const Node& n) const;
   std::map<std::string, Node, std::less<>> scopes_;
+  std::vector<std::string> templates_;
   size_t max_nodes_, max_values_;
   size_t nodes_ = 0;
   uint64_t collapsed_ = 0, bounded_ = 0;

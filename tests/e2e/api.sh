@@ -23,6 +23,20 @@ bg_pid $pid
 trap 'stop_bg; rm -rf "$dir"' EXIT
 wait_for 20 curl -sf --unix-socket "$sock" http://agent/healthz || { cat "$dir/log"; fail "no answer on the Unix socket"; }
 [[ $(stat -c %a "$sock") == 600 ]] || fail "socket mode $(stat -c %a "$sock")"
+# A second agent on the node with the same socket and pins is refused, naming the first; the
+# first keeps its socket.
+sed "s/^listen: .*/listen: 127.0.0.1:$(free_port)/" "$dir/agent.yaml" >"$dir/second.yaml"
+rc=0
+timeout 30 "$SL" agent -c "$dir/second.yaml" >"$dir/second.log" 2>&1 || rc=$?
+[[ $rc == 1 ]] || fail "a second agent ran beside the first (exit $rc): $(tail -3 "$dir/second.log")"
+grep -q "another sightline agent (pid $pid) holds the API socket $sock" "$dir/second.log" \
+  || fail "the refusal does not name the running agent: $(cat "$dir/second.log")"
+[[ -S $sock ]] && curl -sf --unix-socket "$sock" http://agent/healthz >/dev/null || fail "the first agent lost its socket"
+# Every way to set the listener goes through the token rule: --listen beyond loopback too.
+rc=0
+out=$("$SL" agent --listen 0.0.0.0:$(free_port) --config /dev/null 2>&1) || rc=$?
+[[ $rc == 2 ]] && grep -q -- "--listen: 0.0.0.0:[0-9]* is not a loopback address: set api_token" <<<"$out" \
+  || fail "--listen 0.0.0.0 without a token: exit $rc: $out"
 [[ $(stat -c %U "$sock") == root ]] || fail "socket owner"
 runuser -u nobody -- curl -sf --unix-socket "$sock" http://agent/healthz >/dev/null 2>&1 && fail "another user reached the socket"
 code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/metrics)

@@ -71,6 +71,7 @@ wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || f
   echo "rules: {enabled: false}"
   echo "sources:"
   for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+  echo '  l7: {routes: ["/api/files/{name}"]}'
 } >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
@@ -214,9 +215,23 @@ if bad:
     print("\n".join(bad)); sys.exit(1)
 PY
 
+# Routes that cluster themselves: 20000 requests to /api/u/user<n>/x<m> (one keep-alive
+# connection) are one series, none __overflow__; a route template the configuration gives wins.
+curl -sf -o /dev/null "http://127.0.0.1:$hport/api/u/user[1-1000]/x[1-20]" || fail "curl /api/u/..."
+curl -sf -o /dev/null "http://127.0.0.1:$hport/api/files/report[1-30].pdf" || fail "curl /api/files/..."
+sleep 2
+
 # The agent: the same counts as metrics, no loss, and the service map.
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
 sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
+users='^sightline_l7_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/u/'
+[[ $(sum "$users") == 20000 ]] || fail "nginx served 20000 /api/u/ requests, the agent counted $(sum "$users")"
+series=$(grep -cE "$users" <<<"$metrics")
+(( series == 1 )) || fail "$series series for /api/u/ routes: $(grep -E "$users" <<<"$metrics" | head)"
+[[ $(sum "${users}\{x\}/\{x\}\"") == 20000 ]] || fail "/api/u/{x}/{x}: $(grep -E "$users" <<<"$metrics" | tail -3)"
+grep -q 'sightline_l7_requests_total{[^}]*__overflow__' <<<"$metrics" && fail "RED series overflowed"
+[[ $(sum '^sightline_l7_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/files/\{name\}",status="2xx"\}') == 30 ]] \
+  || fail "the route template: $(grep 'api/files' <<<"$metrics" | head -3)"
 n=$(sum 'sightline_l7_requests_total\{comm="wrk",protocol="http",role="client",method="GET",target="/api/items/\{id\}",status="2xx"\}')
 [[ $n == "$wrk_done" ]] || fail "agent counted $n wrk requests, wrk completed $wrk_done"
 n=$(sum 'sightline_l7_requests_total\{comm="redis-benchmark",protocol="redis",role="client",method="SET"')

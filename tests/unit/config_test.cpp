@@ -230,7 +230,7 @@ TEST(Config, EachSourceShowsAndTakesOnlyItsOwnKeys) {
 
 TEST(Config, OwnOptionsAreAppliedAndCopied) {
   AgentConfig c;
-  auto st = parse_config("sources:\n  l7: {capture_bytes: 512, tls: false}\n  profile: {hz: 99, off_cpu: true}\n",
+  auto st = parse_config("sources:\n  l7: {capture_bytes: 512, tls: false, routes: [\"/api/{id}/x\"]}\n  profile: {hz: 99, off_cpu: true}\n",
                          "agent.yaml", &c);
   ASSERT_TRUE(st.ok()) << st.message();
   AgentConfig copy = c;  // the agent copies its configuration: own options are deep copies
@@ -238,6 +238,7 @@ TEST(Config, OwnOptionsAreAppliedAndCopied) {
   const auto& l7 = copy.sources["l7"].own_as<sightline::sources::L7Options>();
   EXPECT_EQ(l7.capture_bytes, 512u);
   EXPECT_FALSE(l7.tls);
+  EXPECT_EQ(l7.routes, std::vector<std::string>{"/api/{id}/x"});
   const auto& prof = copy.sources["profile"].own_as<sightline::sources::ProfileOptions>();
   EXPECT_EQ(prof.hz, 99u);
   EXPECT_TRUE(prof.off_cpu);

@@ -48,6 +48,17 @@ TEST(Routes, TheTrieIsBounded) {
   EXPECT_EQ(r.route("s0", "/zzz/b"), "/{x}") << "no room: the rest of the path is one wildcard";
 }
 
+TEST(Routes, GivenTemplatesComeFirst) {
+  RouteClusters r;
+  r.set_templates({"/api/users/{id}/orders", "/files/{name}"});
+  EXPECT_EQ(r.route("s", "/api/users/{id}/orders"), "/api/users/{id}/orders");
+  EXPECT_EQ(r.route("s", "/files/report.pdf"), "/files/{name}");
+  EXPECT_EQ(r.route("s", "/files/a/b"), "/files/a/b") << "more segments than the template";
+  EXPECT_EQ(r.route("s", "/api/users/{id}"), "/api/users/{id}") << "fewer segments";
+  for (int i = 0; i < 100; i++) EXPECT_EQ(r.route("s", "/files/f" + std::to_string(i)), "/files/{name}");
+  EXPECT_EQ(r.collapsed(), 0u) << "templated paths teach the trie nothing";
+}
+
 TEST(Routes, OddPathsAreWhole) {
   RouteClusters r;
   EXPECT_EQ(r.route("s", ""), "");

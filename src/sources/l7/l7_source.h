@@ -24,9 +24,12 @@ struct L7Options : Options<L7Options> {
   uint32_t capture_bytes = 4096;
   // TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
   bool tls = true;
+  // HTTP route templates for RED series, before the learnt clustering: `/api/users/{id}/orders`.
+  std::vector<std::string> routes;
   void visit(OptionVisitor& v) override {
     v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
     v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
+    v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");
   }
 };
 

@@ -175,6 +175,13 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
       c.last_path = r.target;
       c.last_route_gen = routes_.generation();
     }
+    // A position became {x}: fold the series, and route this request again (its route may have
+    // been learnt just before the collapse).
+    while (routes_.generation() != routes_folded_) {
+      fold_routes();
+      c.last_route = routes_.route(c.process, r.target);
+      c.last_route_gen = routes_.generation();
+    }
     target = &c.last_route;
   }
   // RED: one series per (process, protocol, role, method, target, status class), capped.
@@ -231,6 +238,26 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
   e->second.requests++;
   e->second.errors += r.error;
   if (!r.no_response) e->second.seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+}
+
+void L7Tracker::fold_routes() {
+  const std::string http(protocols::protocol_name(Protocol::kHttp));
+  // Re-routing can teach the trie more and collapse again: until it holds (collapses only
+  // shrink it, so this ends).
+  while (routes_folded_ != routes_.generation()) {
+    routes_folded_ = routes_.generation();
+    std::map<std::vector<std::string>, Red> folded;
+    for (auto& [key, red] : red_) {
+      std::vector<std::string> k = key;
+      if (k[1] == http && k[4] != kOverflowLabel) k[4] = routes_.route(k[0], k[4]);
+      Red& dst = folded[std::move(k)];
+      dst.requests += red.requests;
+      dst.errors += red.errors;
+      dst.latency.merge(red.latency);
+    }
+    red_ = std::move(folded);
+  }
+  for (auto& c : lru_) c.last_red = nullptr;
 }
 
 std::vector<ServiceEdge> L7Tracker::service_map() const {

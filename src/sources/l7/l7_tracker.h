@@ -50,6 +50,8 @@ class L7Tracker {
             size_t max_conns = kMaxConns);
   // Told each address a DNS answer gives (before the request's event goes out).
   void set_dns_learner(std::function<void(std::string_view, std::string_view)> f) { learn_dns_ = std::move(f); }
+  // HTTP route templates that win over learnt clustering (sources.l7.routes).
+  void set_route_templates(std::vector<std::string> t) { routes_.set_templates(std::move(t)); }
 
   // A record from the kernel: its header already decoded into `hdr` (process identity, time),
   // `data` the captured bytes.
@@ -101,6 +103,9 @@ class L7Tracker {
   void drop(std::list<Conn>::iterator it);
   void emit(Conn& c, const protocols::Record& r);
   void account(Conn& c, const protocols::Record& r, std::string_view status);
+  // After a path position became {x}: the series of the literals it forgot move into their new
+  // route (counts stay exact; those series end), and cached series pointers are dropped.
+  void fold_routes();
 
   std::function<void(core::Event&)> on_request_;
   std::function<std::string(uint32_t)> process_key_;
@@ -117,6 +122,7 @@ class L7Tracker {
   std::unordered_map<std::string, Endpoint> endpoints_;
   std::map<std::vector<std::string>, Red> red_;
   protocols::RouteClusters routes_;  // HTTP targets of RED series, clustered per process
+  uint64_t routes_folded_ = 0;       // the clusters' generation red_ was last folded at
   uint64_t red_overflow_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, ServiceEdge> edges_;
   protocols::ParserStats parser_stats_[6] = {};  // by protocol, of dropped connections
