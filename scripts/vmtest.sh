@@ -8,7 +8,8 @@
 #     --no-lsm  boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
 #   e.g.   scripts/vmtest.sh -- build/sightline doctor
 #          scripts/vmtest.sh --lsm -- sh -c 'cat /sys/kernel/security/lsm'
-# The command runs in the current directory (the same path inside); /tmp is a fresh tmpfs.
+# The command runs in the current directory (the same path inside); what it writes goes to the
+# overlay's tmpfs and is gone when the guest stops.
 # Environment: SL_VM_KERNEL_PKG (a linux-image-*-amd64-unsigned package; default: the newest 6.1
 # one Debian has), SL_VM_CACHE (default /var/cache/sightline-vm).
 set -euo pipefail
@@ -87,7 +88,7 @@ mount -t tmpfs -o size=1g upper /upper && mkdir -p /upper/u /upper/w
 mount -t overlay -o lowerdir=/host,upperdir=/upper/u,workdir=/upper/w overlay /newroot || { echo "SL_VM_EXIT=125"; poweroff -f; }
 mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
 mkdir -p /newroot/dev/pts; mount -t devpts devpts /newroot/dev/pts
-mount -t tmpfs tmp /newroot/tmp; mount -t tmpfs run /newroot/run
+mount -t tmpfs run /newroot/run
 mount -t bpf bpf /newroot/sys/fs/bpf; mount -t tracefs tracefs /newroot/sys/kernel/tracing
 mount -t debugfs debugfs /newroot/sys/kernel/debug; mount -t securityfs securityfs /newroot/sys/kernel/security
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
