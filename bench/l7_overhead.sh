@@ -23,16 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 port=$(free_port) aport=$(free_port)
-mkdir -p "$tmp/www"
-cat >"$tmp/nginx.conf" <<CONF
-daemon on; pid $tmp/nginx.pid; error_log $tmp/error.log; worker_processes 1;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi;
-       uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
-       server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } } }
-CONF
-nginx -c "$tmp/nginx.conf" -p "$tmp" 2>/dev/null
-for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+start_nginx "$tmp" "$port"
 {
   echo "listen: 127.0.0.1:$aport"
   echo "rules: {enabled: false}"

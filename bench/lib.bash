@@ -5,5 +5,21 @@ ns_of() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # median of the space-separated numbers on stdin
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+# start_nginx DIR PORT: nginx (one worker, no logs) on 127.0.0.1:PORT answering "ok" to every
+# path, its files and pid in DIR; stop it with: kill "$(cat DIR/nginx.pid)"
+start_nginx() {
+  local dir=$1 port=$2
+  cat >"$dir/nginx.conf" <<CONF
+daemon on; pid $dir/nginx.pid; error_log $dir/error.log; worker_processes 1;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi;
+       uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+       server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } } }
+CONF
+  nginx -c "$dir/nginx.conf" -p "$dir" 2>/dev/null
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && return 0; sleep 0.1; done
+  echo "nginx did not start: $(cat "$dir/error.log" 2>/dev/null)" >&2
+  return 1
+}
 # a free TCP port on 127.0.0.1
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
