@@ -22,4 +22,4 @@ CONF
   return 1
 }
 # a free TCP port on 127.0.0.1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { SL_PORTS_FILE=${SL_PORTS_FILE:-/tmp/sl-ports.$$} "$(dirname "${BASH_SOURCE[0]}")/../scripts/free-port"; }

@@ -1,6 +1,6 @@
 # Shared helpers of the e2e scripts (sourced, not a test itself).
 fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { SL_PORTS_FILE=${SL_PORTS_FILE:-/tmp/sl-ports.$$} "$(dirname "${BASH_SOURCE[0]}")/../../scripts/free-port"; }
 # wait_for SECONDS CMD...: retries CMD every 0.1 s
 wait_for() {
   local t=$1; shift
@@ -22,6 +22,7 @@ stop_bg() {
     sleep 0.1
   done
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -f "/tmp/sl-ports.$$"
 }
 # Backends on 127.0.0.1 for the exporter tests.
 # start_prometheus DIR PORT [CONFIG]: Prometheus with the remote-write receiver, data in DIR;
