@@ -21,6 +21,8 @@
 #include "sock.bpf.h"
 
 SL_BTF_TYPE(sl_l7_event);
+SL_BTF_TYPE(sl_l7_red_key);
+SL_BTF_TYPE(sl_l7_red_val);
 
 /* Bytes of each message copied; set before load (l7.capture_bytes). */
 const volatile __u32 capture_bytes = 4096;
@@ -31,6 +33,10 @@ const volatile bool tls_enabled = false;
  * sock_recv_length: 6.3+), so the exits below return at once for files, pipes and ttys: a
  * task-storage lookup instead of the walk from the fd to its inode. */
 const volatile bool sock_gate = false;
+/* Exchanges (a request and its response) sent in detail: 1 in detail_sample, and every one that
+ * fails or takes slow_ns or more (l7.sample, l7.slow_ms). The counts in l7_red are of all. */
+const volatile __u32 detail_sample = 1;
+const volatile __u64 slow_ns = 100000000;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -65,9 +71,16 @@ struct conn_state {
 	__u8 proto; /* enum sl_l7_proto, SL_L7_IGNORED */
 	__u8 role;
 	__u8 misses;
-	__u8 pad;
+	__u8 detail; /* the exchange under way is sent in detail */
 	__u16 lport, rport; /* the ends, read once when the protocol is found */
 	__u8 laddr[16], raddr[16];
+	__u64 req_ts;    /* the oldest unanswered request's start */
+	__u32 pending;   /* requests not yet answered */
+	__u8 sent;       /* a record of it went out: its close is sent too */
+	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr) */
+	__u8 split_hdr[4];
+	__u8 pad[2];
+	__u64 method; /* of the oldest unanswered request (sl_l7_word8) */
 };
 
 struct {
@@ -88,6 +101,152 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } l7_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_L7_RED_MAX);
+	__type(key, struct sl_l7_red_key);
+	__type(value, struct sl_l7_red_val);
+} l7_red SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_L7_RS_N);
+	__type(key, __u32);
+	__type(value, __u64);
+} l7_red_stats SEC(".maps");
+
+/* The first bytes of a request whose exchange is not sampled, kept until its response says
+ * whether it failed or was slow (then it goes out as the record it would have been, len the
+ * request's bytes so far). The layout is scratch's prefix. */
+struct held {
+	struct sl_l7_event e;
+	__u8 data[SL_L7_HOLD_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_L7_MAX_HELD);
+	__type(key, __u64);
+	__type(value, struct held);
+} l7_held SEC(".maps");
+
+static const struct sl_l7_red_val red_zero;
+/* A global function: the verifier checks it once, not at each call's every path. */
+__noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
+/* Each CPU's count of exchanges begun, for the 1-in-N sample. */
+__u32 sample_ctr[SL_MAX_CPUS] = {};
+
+static __always_inline void red_stat(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&l7_red_stats, &i);
+	if (v)
+		*v += 1;
+}
+
+/* Counts `count` answered requests of a connection. */
+static __always_inline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64 lat, __u32 count)
+{
+	struct sl_l7_red_key k = {.tgid = tgid, .proto = cs->proto, .role = cs->role, .status = st};
+	__builtin_memcpy(k.method, &cs->method, SL_L7_METHOD_LEN);
+	struct sl_l7_red_val *v = bpf_map_lookup_elem(&l7_red, &k);
+	if (!v) {
+		long err = bpf_map_update_elem(&l7_red, &k, &red_zero, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST: another CPU added it */) {
+			red_stat(SL_L7_RS_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&l7_red, &k);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->requests, count);
+	if (sl_l7_status_error(cs->proto, st))
+		__sync_fetch_and_add(&v->errors, count);
+	__sync_fetch_and_add(&v->sum_ns, lat * count);
+	__u32 b = sl_l7_red_bucket(lat);
+	if (b < SL_L7_RED_BUCKETS)
+		__sync_fetch_and_add(&v->buckets[b], count);
+}
+
+/* Commands in a write of RESP arrays: bpf_loop walks the *N and $L headers from its start (a
+ * loop the verifier checks once, whatever the count). Without bpf_loop (kernel < 5.17) a write
+ * is one request. */
+const volatile bool has_bpf_loop = false;
+
+struct resp_walk {
+	__u64 at;   /* the next header's address */
+	__u32 left; /* bytes from there to the write's end */
+	__u16 cmds;
+	__u16 done;
+};
+
+/* The number after a RESP header's type byte (bytes 1.. of lo|hi, little-endian): its value in
+ * the low half, the index of the byte after its digits in the high (0: none, or too long). A
+ * global function: checked once, not on every path of the walk. */
+__noinline __u64 resp_number(__u64 lo, __u64 hi)
+{
+	__u64 v = 0;
+	for (int j = 1; j < 12; j++) {
+		__u8 c = j < 8 ? (lo >> (8 * j)) & 0xff : (hi >> (8 * (j - 8))) & 0xff;
+		if (c < '0' || c > '9')
+			return j == 1 ? 0 : ((__u64)j << 32) | v;
+		v = v * 10 + (c - '0');
+		if (v > (1u << 30))
+			return 0;
+	}
+	return 0;
+}
+
+static long resp_token(__u64 i, struct resp_walk *w)
+{
+	if (!w->left) {
+		w->done = 1;
+		return 1;
+	}
+	__u8 h[16] = {};
+	__u32 room = w->left;
+	if (room > sizeof(h))
+		room = sizeof(h);
+	if (bpf_probe_read_user(h, room, (void *)w->at))
+		return 1;
+	__u8 t = h[0];
+	if (t != '*' && t != '$') {
+		w->done = 1; /* not RESP: what follows is not counted */
+		return 1;
+	}
+	__u64 lo, hi;
+	__builtin_memcpy(&lo, h, 8);
+	__builtin_memcpy(&hi, h + 8, 8);
+	__u64 r = resp_number(lo, hi);
+	__u64 v = r & 0xffffffff;
+	__u32 end = r >> 32;
+	if (!end || v > (1u << 30)) {
+		w->done = 1;
+		return 1;
+	}
+	__u64 step = t == '*' ? end + 2 : end + 2 + v + 2;
+	if (t == '*')
+		w->cmds++;
+	if (step >= w->left) {
+		w->done = 1;
+		return 1;
+	}
+	w->at += step;
+	w->left -= step;
+	return 0;
+}
+
+static __always_inline __u32 resp_commands(__u64 buf, __u32 n)
+{
+	if (!has_bpf_loop)
+		return 1;
+	struct resp_walk w = {.at = buf, .left = n};
+	bpf_loop(SL_L7_RESP_TOKENS, resp_token, &w, 0);
+	if (!w.done)
+		red_stat(SL_L7_RS_SCAN_CUT);
+	return w.cmds;
+}
 
 /* A thread inside SSL_read/SSL_write (OpenSSL): the plaintext buffer, and the socket its own
  * syscalls used. Bounded: threads in an SSL call at once. */
@@ -120,11 +279,13 @@ struct iov {
 	__u64 len;
 };
 
-/* The first user buffer of the call, and for iovecs the array and its length. */
-static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *iov, __u64 *iovcnt)
+/* The first user buffer of the call (*first_len its bytes, for iovecs), and for iovecs the array
+ * and its length. */
+static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *iov, __u64 *iovcnt, __u64 *first_len)
 {
 	*iov = 0;
 	*iovcnt = 0;
+	*first_len = ~0ULL;
 	if (how == HOW_BUF || how == HOW_BUF_ADDR)
 		return arg2;
 	if (how == HOW_MSG) {
@@ -142,6 +303,7 @@ static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *
 	struct iov v = {};
 	if (!*iovcnt || sl_read_user(&v, sizeof(v), (void *)*iov))
 		return 0;
+	*first_len = v.len;
 	return v.base;
 }
 
@@ -176,9 +338,9 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 	return __builtin_bswap16(sa.port);
 }
 
-static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, __u64 iov, __u64 iovcnt, __u32 total)
+static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, __u64 iov, __u64 iovcnt, __u32 total,
+					 __u32 cap)
 {
-	__u32 cap = capture_bytes;
 	if (cap > SL_L7_MAX_CAPTURE)
 		cap = SL_L7_MAX_CAPTURE;
 	if (total < cap)
@@ -211,6 +373,76 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 	return off;
 }
 
+/* What one message of a traced TCP connection does, after the in-kernel RED saw it. */
+enum { STEP_SEND, STEP_DROP, STEP_HOLD, STEP_EXTEND, STEP_HELD_THEN_SEND };
+
+/* Pairs requests and responses on a connection of a protocol the kernel counts, and decides
+ * whether the message goes out: the exchanges of the sample and those that fail or are slow
+ * (the request held until the answer says so). A connection's exchanges alternate; pipelined
+ * requests wait together and the first answer completes them all (their latency its). */
+static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 dir, __u64 buf, long n)
+{
+	__u8 p[SL_L7_PEEK] = {};
+	if (buf)
+		sl_read_user(p, sizeof(p), (void *)buf);
+	__u64 now = bpf_ktime_get_ns();
+	bool req_dir = (cs->role == SL_L7_CLIENT) == (dir == SL_L7_SEND);
+	if (req_dir) {
+		__u64 m = 0;
+		__u32 count = 0;
+		bool force = detail_sample <= 1;
+		if (cs->proto == SL_L7_MYSQL && buf && n == 4 && p[3] == 0) {
+			/* a server that reads a packet's header alone (MariaDB): the command is in the
+			 * next read; this header goes out (its parser needs it) and so does the rest */
+			__builtin_memcpy(cs->split_hdr, p, 4);
+			cs->split = 1;
+			return STEP_SEND;
+		}
+		if (cs->split && buf) {
+			__u8 q[SL_L7_PEEK] = {};
+			__builtin_memcpy(q, cs->split_hdr, 4);
+			__builtin_memcpy(q + 4, p, SL_L7_PEEK - 4);
+			count = sl_l7_request_start(cs->proto, q, n + 4, &m);
+			force = true;
+		} else if (buf) {
+			count = sl_l7_request_start(cs->proto, p, n, &m);
+		}
+		cs->split = 0;
+		if (count && cs->proto == SL_L7_REDIS) {
+			__u32 c = resp_commands(buf, n);
+			if (c > 1)
+				count = c;
+		}
+		if (!count) /* the rest of a request (with sample 1, whatever it is) */
+			return cs->detail || detail_sample <= 1 ? STEP_SEND : cs->pending ? STEP_EXTEND : STEP_DROP;
+		if (cs->pending) {
+			if (cs->pending < (1u << 24))
+				cs->pending += count;
+			return cs->detail ? STEP_SEND : STEP_EXTEND;
+		}
+		cs->req_ts = now;
+		cs->method = l7_word(m);
+		cs->pending = count;
+		__u32 c = 0, cpu = bpf_get_smp_processor_id();
+		if (cpu < SL_MAX_CPUS)
+			c = sample_ctr[cpu]++;
+		cs->detail = force || c % detail_sample == 0;
+		red_stat(cs->detail ? SL_L7_RS_SAMPLED : SL_L7_RS_UNSENT);
+		return cs->detail ? STEP_SEND : STEP_HOLD;
+	}
+	__u8 st = 0;
+	if (!cs->pending || !buf || !sl_l7_response(cs->proto, p, n, &st)) /* the rest of an answer */
+		return cs->detail || detail_sample <= 1 ? STEP_SEND : STEP_DROP;
+	__u64 lat = now - cs->req_ts;
+	red_add(tp->pid_tgid >> 32, cs, st, lat, cs->pending);
+	cs->pending = 0;
+	if (!cs->detail && (sl_l7_status_error(cs->proto, st) || lat >= slow_ns)) {
+		cs->detail = 1; /* the rest of this answer goes out too */
+		return STEP_HELD_THEN_SEND;
+	}
+	return cs->detail ? STEP_SEND : STEP_DROP;
+}
+
 /* One message of `ret` bytes on socket `sk` (fd `fd`): infer, filter, copy, send. */
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
 				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls)
@@ -223,8 +455,8 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	__u64 key = (__u64)sk | (tls ? 1 : 0);
 	__u8 proto = SL_L7_UNKNOWN, role = SL_L7_ROLE_UNKNOWN;
 	struct conn_state *cs = NULL;
-	__u64 iov, iovcnt;
-	__u64 buf = first_buf(how, arg2, arg3, &iov, &iovcnt);
+	__u64 iov, iovcnt, first_len;
+	__u64 buf = first_buf(how, arg2, arg3, &iov, &iovcnt, &first_len);
 
 	__u8 peer[16] = {};
 	if (type == SL_SOCK_DGRAM) {
@@ -281,11 +513,27 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		return 0;
 	}
 
+	int step = STEP_SEND;
+	if (cs && proto != SL_L7_DNS)
+		step = red_step(tp, cs, dir, buf, ret);
+	if (step == STEP_DROP)
+		return 0;
+	if (step == STEP_EXTEND) { /* the held request grows: user space skips what it lacks */
+		struct held *h = bpf_map_lookup_elem(&l7_held, &key);
+		if (h)
+			h->e.len += ret;
+		return 0;
+	}
+	/* The record is built in place: in the held entry of the connection (written over, no map
+	 * update when it is there), else in the per-CPU scratch. */
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
 	if (!s)
 		return 0;
-	struct sl_l7_event *e = &s->e;
+	struct held *hv = NULL;
+	if (step == STEP_HOLD)
+		hv = bpf_map_lookup_elem(&l7_held, &key);
+	struct sl_l7_event *e = hv ? &hv->e : &s->e;
 	sl_fill_hdr(&e->hdr, SL_EV_L7, tp);
 	e->conn = key;
 	e->fd = fd;
@@ -311,7 +559,34 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			__builtin_memcpy(e->raddr, peer, 16);
 		}
 	}
-	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret);
+	if (step == STEP_HOLD) { /* the first bytes of the first buffer, kept for the answer to decide */
+		__u32 h = ret < SL_L7_HOLD_BYTES ? ret : SL_L7_HOLD_BYTES;
+		if (first_len < h)
+			h = first_len;
+		__u8 *dst = hv ? hv->data : s->data;
+		if (!buf || how == HOW_NONE || sl_read_user(dst, h & (SL_L7_HOLD_BYTES - 1 | SL_L7_HOLD_BYTES), (void *)buf))
+			h = 0;
+		e->captured = h;
+		if (!hv)
+			SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_held, &key, s, BPF_ANY));
+		return 0;
+	}
+	if (step == STEP_HELD_THEN_SEND) {
+		struct held *h = bpf_map_lookup_elem(&l7_held, &key);
+		if (h) {
+			__u64 hs = sizeof(h->e) + h->e.captured;
+			if (hs > sizeof(*h))
+				hs = sizeof(*h);
+			sl_output(h, hs);
+			bpf_map_delete_elem(&l7_held, &key);
+			red_stat(SL_L7_RS_EXEMPLARS);
+		} else {
+			red_stat(SL_L7_RS_HELD_LOST);
+		}
+	}
+	if (cs)
+		cs->sent = 1;
+	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret, capture_bytes);
 	e->captured = n;
 	__u64 size = sizeof(*e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
 	if (size > sizeof(*s))
@@ -333,9 +608,12 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 		struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
 		if (!cs)
 			continue;
-		__u8 proto = cs->proto;
+		__u8 proto = cs->proto, sent = cs->sent;
 		bpf_map_delete_elem(&l7_conns, &key);
-		if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN)
+		bpf_map_delete_elem(&l7_held, &key);
+		/* Nothing of it went out (counted in the kernel only, or DNS's own records): no parser
+		 * waits for its close. */
+		if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN || (!sent && proto != SL_L7_DNS))
 			continue;
 		struct sl_l7_event *e = sl_reserve(sizeof(*e));
 		if (!e)
@@ -387,30 +665,33 @@ int BPF_KRETPROBE(sl_ssl_return, long rc)
 	struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
 	if (!sc)
 		return 0;
-	struct ssl_call c = *sc;
+	/* fields, not a copy of the entry: this frame is the first of four (the RESP walk) */
+	__u64 ssl = sc->ssl, sbuf = sc->buf, lenp = sc->lenp;
+	__s64 fd = sc->fd;
+	__u8 dir = sc->dir;
 	bpf_map_delete_elem(&ssl_calls, &tid);
 	long n = (int)rc; /* the functions return int: the register's upper half is not theirs */
-	if (c.lenp) {
+	if (lenp) {
 		__u64 done = 0;
-		if (n != 1 || sl_read_user(&done, sizeof(done), (void *)c.lenp))
+		if (n != 1 || sl_read_user(&done, sizeof(done), (void *)lenp))
 			return 0;
 		n = done;
 	}
 	if (n <= 0)
 		return 0;
-	if (c.fd < 0) { /* served from OpenSSL's buffer: the socket its earlier calls used */
-		__s64 *f = bpf_map_lookup_elem(&ssl_fds, &c.ssl);
+	if (fd < 0) { /* served from OpenSSL's buffer: the socket its earlier calls used */
+		__s64 *f = bpf_map_lookup_elem(&ssl_fds, &ssl);
 		if (!f)
 			return 0;
-		c.fd = *f;
+		fd = *f;
 	}
-	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, c.fd));
+	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if ((family != SL_AF_INET && family != SL_AF_INET6) || BPF_CORE_READ(sk, sk_type) != SL_SOCK_STREAM)
 		return 0;
-	return one_message(&t, sk, family, c.fd, n, c.dir, HOW_BUF, c.buf, 0, 0, true);
+	return one_message(&t, sk, family, fd, n, dir, HOW_BUF, sbuf, 0, 0, true);
 }
 
 /* mmsghdr: a msghdr and the bytes that message moved. */

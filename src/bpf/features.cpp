@@ -119,6 +119,8 @@ Features probe_features() {
   int r2 = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr);
   f.task_pt_regs = add("helper:task_pt_regs", r == 1 && r2 == 1,
                        r == 1 && r2 == 1 ? "" : "kernel < 5.15: syscall arguments paired through a map");
+  r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr);
+  f.bpf_loop = add("helper:loop", r == 1, r == 1 ? "" : "kernel < 5.17: pipelined Redis writes count as one request");
 
   if (f.btf && f.can_load) {
     r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);

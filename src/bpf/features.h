@@ -30,6 +30,7 @@ struct Features {
   bool boot_clock = false;    // bpf_ktime_get_boot_ns
   bool task_pt_regs = false;  // bpf_task_pt_regs + bpf_get_current_task_btf (5.15)
   bool task_storage = false;  // BPF_MAP_TYPE_TASK_STORAGE for tracing programs (5.11)
+  bool bpf_loop = false;     // bpf_loop (5.17): loops the verifier checks once (l7's RESP walk)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
   bool bpf_lsm = false;       // BPF LSM programs load and `bpf` is an active LSM (enforcement)
   std::vector<Feature> list;  // the same, with details, in doctor's order

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/render.h"
 #include "core/schema.h"
+#include "sources/l7/l7_source.h"
 #include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::cli {
@@ -159,6 +160,7 @@ int trace(const TraceArgs& args) {
   opts.ring_bytes = args.ring_bytes;
   for (const auto& t : args.uprobes)
     opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
+  opts.own_as<sources::L7Options>().sample = 1;  // a live trace shows every request
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;

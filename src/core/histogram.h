@@ -16,6 +16,9 @@ class LogHistogram {
   static constexpr size_t kSlots = SL_HIST_SLOTS;
 
   void add(uint64_t value, uint64_t n = 1);
+  // Corrects the sum where values were added by their bucket, not themselves (a kernel
+  // histogram of log2 buckets whose exact sum is kept apart).
+  void add_sum(uint64_t delta) { sum_ += delta; }
   void merge(const sl_hist& h);
   void merge(const LogHistogram& h);
   void clear() { *this = LogHistogram(); }

@@ -95,9 +95,10 @@ class DeltaTotals {
   // Reads the map. label_of(key) names a key the first time it is seen; overflow(label)
   // rewrites a new label once the cap is reached. Keys whose process is gone are deleted
   // after this last read; keys_read() counts the walk.
+  // A map that is not per CPU (one value a key, kept with atomic adds): per_cpu false.
   void read(int map_fd, const std::function<Label(const Key&)>& label_of,
-            const std::function<Label(const Label&)>& overflow) {
-    std::vector<Val> per_cpu(bpf::possible_cpus());
+            const std::function<Label(const Label&)>& overflow, bool per_cpu_map = true) {
+    std::vector<Val> per_cpu(per_cpu_map ? bpf::possible_cpus() : 1);
     std::vector<Key> dead;
     Key key{}, next{};
     bool first = true;

@@ -74,6 +74,7 @@ void every_syscall_of_the_family(bool fallback) {
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
   o.own_as<sources::L7Options>().capture_bytes = 256;
+  o.own_as<sources::L7Options>().sample = 1;  // every exchange in detail: the events are checked
   o.force_fallback_hooks = fallback;
   h.start("l7", o);
   int c, s;
@@ -207,4 +208,68 @@ TEST(L7Source, DnsDatagramsSentTogetherAreEachARequest) {
   }
   close(srv);
   close(cli);
+}
+
+// The kernel counts every exchange while only 1 in `sample` goes out in detail, except those
+// that fail or are slow: they arrive whole (the request held in the kernel until the answer).
+// Pipelined Redis commands in one write count one each.
+TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 1000000;  // the first exchange of a CPU only
+  o.own_as<sources::L7Options>().slow_ms = 100;
+  h.start("l7", o);
+  int c, s;
+  tcp_pair(&c, &s);
+  char buf[4096];
+  auto exchange = [&](const std::string& path, const std::string& status, useconds_t delay) {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(read(s, buf, sizeof buf), static_cast<ssize_t>(req.size()));
+    if (delay) usleep(delay);
+    std::string resp = "HTTP/1.1 " + status + "\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    ASSERT_EQ(read_n(c, resp.size()).size(), resp.size());
+  };
+  for (int i = 0; i < 300; i++) exchange("/fine/" + std::to_string(i), "200 OK", 0);
+  exchange("/broken", "503 Service Unavailable", 0);
+  exchange("/slow", "200 OK", 150000);
+  for (int i = 0; i < 100; i++) exchange("/fine/x", "200 OK", 0);
+  // Redis: 16 commands in one write, 16 replies in one.
+  int rc, rs;
+  tcp_pair(&rc, &rs);
+  std::string cmds, replies;
+  for (int i = 0; i < 16; i++) cmds += "*3\r\n$3\r\nSET\r\n$5\r\nkey:" + std::to_string(i % 10) + "\r\n$1\r\nv\r\n", replies += "+OK\r\n";
+  ASSERT_EQ(write(rc, cmds.data(), cmds.size()), static_cast<ssize_t>(cmds.size()));
+  ASSERT_EQ(read_n(rs, cmds.size()).size(), cmds.size());
+  ASSERT_EQ(write(rs, replies.data(), replies.size()), static_cast<ssize_t>(replies.size()));
+  ASSERT_EQ(read_n(rc, replies.size()).size(), replies.size());
+
+  auto has = [&](const std::string& path, const char* role) {
+    for (const auto& r : reqs.list)
+      if (r.request == path && r.role == role) return true;
+    return false;
+  };
+  ASSERT_TRUE(h.pump_until([&] { return has("/slow", "client") && has("/slow", "server"); })) << reqs.list.size();
+  for (const char* role : {"client", "server"}) {
+    EXPECT_TRUE(has("/broken", role)) << role << ": a failed exchange always arrives";
+    EXPECT_TRUE(has("/slow", role)) << role << ": a slow exchange always arrives";
+  }
+  size_t fine = 0;
+  for (const auto& r : reqs.list) fine += r.request.starts_with("/fine");
+  EXPECT_LE(fine, 8u) << "1 in a million sampled (the first of each CPU): the rest stay in the kernel";
+  h.runner().drain();
+  h.runner().collect_all();
+  for (const char* role : {"client", "server"}) {
+    EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "http"}, {"role", role}, {"status", "2xx"}}), 401) << role;
+    EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "http"}, {"role", role}, {"status", "5xx"}}), 1) << role;
+    EXPECT_EQ(h.metric("sightline_l7_errors_total", {{"protocol", "http"}, {"role", role}}), 1) << role;
+    EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "redis"}, {"role", role}, {"method", "SET"}}), 16) << role;
+  }
+  EXPECT_EQ(h.metric("sightline_l7_exchanges_total", {{"detail", "failed_or_slow"}}), 4) << "/broken and /slow, both sides";
+  for (int fd : {c, s, rc, rs}) close(fd);
 }

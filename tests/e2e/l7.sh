@@ -71,7 +71,7 @@ wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || f
   echo "rules: {enabled: false}"
   echo "sources:"
   for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {routes: ["/api/files/{name}"]}'
+  echo '  l7: {routes: ["/api/files/{name}"], sample: 1}'  # every exchange in detail: the records are checked
 } >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
@@ -224,22 +224,31 @@ sleep 2
 # The agent: the same counts as metrics, no loss, and the service map.
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
 sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
-users='^sightline_l7_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/u/'
+users='^sightline_l7_route_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/u/'
 [[ $(sum "$users") == 20000 ]] || fail "nginx served 20000 /api/u/ requests, the agent counted $(sum "$users")"
 series=$(grep -cE "$users" <<<"$metrics")
 (( series == 1 )) || fail "$series series for /api/u/ routes: $(grep -E "$users" <<<"$metrics" | head)"
 [[ $(sum "${users}\{x\}/\{x\}\"") == 20000 ]] || fail "/api/u/{x}/{x}: $(grep -E "$users" <<<"$metrics" | tail -3)"
-grep -q 'sightline_l7_requests_total{[^}]*__overflow__' <<<"$metrics" && fail "RED series overflowed"
-[[ $(sum '^sightline_l7_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/files/\{name\}",status="2xx"\}') == 30 ]] \
+grep -q 'sightline_l7_route_requests_total{[^}]*__overflow__' <<<"$metrics" && fail "RED series overflowed"
+[[ $(sum '^sightline_l7_route_requests_total\{comm="nginx",protocol="http",role="server",method="GET",target="/api/files/\{name\}",status="2xx"\}') == 30 ]] \
   || fail "the route template: $(grep 'api/files' <<<"$metrics" | head -3)"
-n=$(sum 'sightline_l7_requests_total\{comm="wrk",protocol="http",role="client",method="GET",target="/api/items/\{id\}",status="2xx"\}')
+n=$(sum 'sightline_l7_route_requests_total\{comm="wrk",protocol="http",role="client",method="GET",target="/api/items/\{id\}",status="2xx"\}')
 [[ $n == "$wrk_done" ]] || fail "agent counted $n wrk requests, wrk completed $wrk_done"
-n=$(sum 'sightline_l7_requests_total\{comm="redis-benchmark",protocol="redis",role="client",method="SET"')
+n=$(sum 'sightline_l7_route_requests_total\{comm="redis-benchmark",protocol="redis",role="client",method="SET"')
 [[ $n == 2000 ]] || fail "agent counted $n redis-benchmark SETs, want 2000"
-n=$(sum 'sightline_l7_requests_total\{comm="dnsmasq",protocol="dns",role="server",method="A",target="nope.invalid",status="REFUSED"\}')
+n=$(sum 'sightline_l7_route_requests_total\{comm="dnsmasq",protocol="dns",role="server",method="A",target="nope.invalid",status="REFUSED"\}')
 [[ $n == 1 ]] || fail "agent counted $n REFUSED answers by dnsmasq: $(grep 'protocol="dns"' <<<"$metrics")"
-grep -qE '^sightline_l7_request_duration_seconds_bucket\{comm="nginx",protocol="http",role="server",method="GET",target="/api/items/\{id\}",status="2xx",le="[^"]+"\} [1-9]' <<<"$metrics" \
+grep -qE '^sightline_l7_route_duration_seconds_bucket\{comm="nginx",protocol="http",role="server",method="GET",target="/api/items/\{id\}",status="2xx",le="[^"]+"\} [1-9]' <<<"$metrics" \
   || fail "no latency histogram for nginx"
+# The kernel's own counts (every exchange, without the route) agree.
+n=$(sum '^sightline_l7_requests_total\{comm="wrk",protocol="http",role="client",method="GET",status="2xx"\}')
+[[ $n == "$wrk_done" ]] || fail "the kernel counted $n wrk requests, wrk completed $wrk_done"
+n=$(sum '^sightline_l7_requests_total\{comm="redis-benchmark",protocol="redis",role="client",method="SET",status="ok"\}')
+[[ $n == 2000 ]] || fail "the kernel counted $n redis-benchmark SETs, want 2000"
+n=$(sum '^sightline_l7_errors_total\{comm="nginx",protocol="http",role="server",method="GET",status="5xx"\}')
+[[ $n == 1 ]] || fail "the kernel counted $n 5xx answers by nginx, want 1 (/busy)"
+n=$(sum '^sightline_l7_requests_total\{comm="dnsmasq",protocol="dns",role="server",method="A",status="REFUSED"\}')
+[[ $n == 1 ]] || fail "the exact family has $n REFUSED answers by dnsmasq"
 [[ $(sum 'sightline_events_lost_total\{source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
 (( $(sum '^sightline_dns_names ') >= 2 )) || fail "the agent learnt no names from the DNS answers: $(grep dns_names <<<"$metrics")"
 grep -q 'sightline_l7_parser_resyncs_total{protocol="http"} 0' <<<"$metrics" || fail "http parser lost sync: $(grep "^sightline_l7_parser" <<<"$metrics")"

@@ -78,10 +78,10 @@ TEST(L7Tracker, BothEndsOfALocalConnection) {
   EXPECT_EQ(seen[1], "curl GET /users/{id} 200");
   std::vector<core::MetricFamily> fams;
   t.collect(fams);
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "nginx"}, {"role", "server"}, {"status", "2xx"}}), 3);
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "curl"}, {"role", "client"}, {"status", "2xx"}}), 3);
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"comm", "curl"}, {"status", "none"}}), 1);
-  EXPECT_EQ(series(fams, "sightline_l7_request_duration_seconds", {{"comm", "nginx"}}), 3);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"comm", "nginx"}, {"role", "server"}, {"status", "2xx"}}), 3);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"comm", "curl"}, {"role", "client"}, {"status", "2xx"}}), 3);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"comm", "curl"}, {"status", "none"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_route_duration_seconds", {{"comm", "nginx"}}), 3);
   auto edges = t.service_map();
   ASSERT_EQ(edges.size(), 1u) << "the client's view of a server traced here is not a second edge";
   EXPECT_EQ(edges[0].client, "curl");
@@ -122,11 +122,11 @@ TEST(L7Tracker, RoutesThatVaryClusterThemselves) {
   }
   std::vector<core::MetricFamily> fams;
   t.collect(fams);
-  double clustered = series(fams, "sightline_l7_requests_total", {{"target", "/u/{x}/{x}"}});
+  double clustered = series(fams, "sightline_l7_route_requests_total", {{"target", "/u/{x}/{x}"}});
   double literal = 0;
   size_t n_series = 0;
   for (const auto& f : fams)
-    if (f.name == "sightline_l7_requests_total")
+    if (f.name == "sightline_l7_route_requests_total")
       for (const auto& s : f.series) {
         n_series++;
         for (const auto& [k, v] : s.labels)
@@ -136,9 +136,9 @@ TEST(L7Tracker, RoutesThatVaryClusterThemselves) {
   EXPECT_EQ(clustered, kRequests) << "every request in the clustered route, counted once";
   EXPECT_EQ(literal, 0) << "no literal /u/ series left";
   EXPECT_LT(n_series, 10u) << "series stay few";
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "__overflow__"}}), -1) << "nothing overflowed";
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v1/items/{id}"}}), 1);
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v1/cart"}}), 1);
-  EXPECT_EQ(series(fams, "sightline_l7_requests_total", {{"target", "/api/v2/items/{id}"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"target", "__overflow__"}}), -1) << "nothing overflowed";
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"target", "/api/v1/items/{id}"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"target", "/api/v1/cart"}}), 1);
+  EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"target", "/api/v2/items/{id}"}}), 1);
   EXPECT_GE(series(fams, "sightline_l7_route_positions_collapsed_total", {}), 2);
 }

@@ -450,3 +450,79 @@ TEST(DnsNames, LastAnswerWinsAndTheOldestIsForgotten) {
   names.learn("", "x");
   EXPECT_EQ(names.size(), 2u);
 }
+
+// The kernel's RED (bpf/l7.bpf.c) classifies messages with sightline/l7_infer.h: the same code here.
+namespace {
+struct Start {
+  int n;
+  std::string method;
+};
+Start request_start(uint8_t proto, std::string_view msg) {
+  uint8_t p[SL_L7_PEEK] = {};
+  memcpy(p, msg.data(), std::min<size_t>(msg.size(), SL_L7_PEEK));
+  __u64 raw = 0;
+  int n = sl_l7_request_start(proto, p, static_cast<uint32_t>(msg.size()), &raw);
+  uint64_t w = sl_l7_word8(raw);
+  char m[9] = {};
+  memcpy(m, &w, 8);
+  return {n, m};
+}
+int response(uint8_t proto, std::string_view msg, uint8_t* st) {
+  uint8_t p[SL_L7_PEEK] = {};
+  memcpy(p, msg.data(), std::min<size_t>(msg.size(), SL_L7_PEEK));
+  return sl_l7_response(proto, p, static_cast<uint32_t>(msg.size()), st);
+}
+}  // namespace
+
+TEST(KernelRed, RequestStartsAndTheirMethods) {
+  using std::string_literals::operator""s;
+  EXPECT_EQ(request_start(SL_L7_HTTP, "GET /a HTTP/1.1\r\n\r\n").method, "GET");
+  EXPECT_EQ(request_start(SL_L7_HTTP, "OPTIONS * HTTP/1.1\r\n\r\n").method, "OPTIONS");
+  EXPECT_EQ(request_start(SL_L7_HTTP, "hello world, a body").n, 0) << "a body continues a request";
+  EXPECT_EQ(request_start(SL_L7_REDIS, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").method, "GET");
+  EXPECT_EQ(request_start(SL_L7_REDIS, "*2\r\n$6\r\nlrange\r\n").method, "LRANGE") << "upper-cased";
+  EXPECT_EQ(request_start(SL_L7_REDIS, "*12\r\n$4\r\nMSET\r\n").method, "MSET");
+  EXPECT_EQ(request_start(SL_L7_REDIS, "*2\r\n$10\r\nCLIENTINFO\r\n").method, "CLIENTI") << "what the 16-byte peek holds";
+  EXPECT_EQ(request_start(SL_L7_REDIS, "$3\r\nabc\r\n").n, 0);
+  std::string q = "Q\0\0\0\x1cselect 1 from t where k\0"s;
+  EXPECT_EQ(request_start(SL_L7_PGSQL, q).method, "SELECT");
+  EXPECT_EQ(request_start(SL_L7_PGSQL, "P\0\0\0\x20\0insert into t values\0"s).method, "INSERT") << "the unnamed statement";
+  EXPECT_EQ(request_start(SL_L7_PGSQL, "P\0\0\0\x20P_0\0select 1\0"s).method, "PREPARE");
+  EXPECT_EQ(request_start(SL_L7_PGSQL, "B\0\0\0\x10\0P_0\0\0\0\0\0\0\0\0"s).method, "EXECUTE");
+  EXPECT_EQ(request_start(SL_L7_PGSQL, "S\0\0\0\x04"s).n, 0) << "Sync alone is no request";
+  std::string my = "\x0d\0\0\0\x03update t set\0"s;
+  my[0] = static_cast<char>(my.size() - 4);
+  EXPECT_EQ(request_start(SL_L7_MYSQL, my).method, "UPDATE");
+  EXPECT_EQ(request_start(SL_L7_MYSQL, "\x01\0\0\0\x01"s).n, 0) << "COM_QUIT is not answered";
+  EXPECT_EQ(request_start(SL_L7_MYSQL, "\x05\0\0\x01\x03abcd"s).n, 0) << "sequence 1: not a command";
+}
+
+TEST(KernelRed, ResponsesAndStatus) {
+  using std::string_literals::operator""s;
+  uint8_t st = 0;
+  EXPECT_EQ(response(SL_L7_HTTP, "HTTP/1.1 200 OK\r\n\r\n", &st), 1);
+  EXPECT_EQ(st, 2);
+  EXPECT_EQ(response(SL_L7_HTTP, "HTTP/1.1 503 Busy\r\n\r\n", &st), 1);
+  EXPECT_EQ(st, 5);
+  EXPECT_TRUE(sl_l7_status_error(SL_L7_HTTP, st));
+  EXPECT_EQ(response(SL_L7_HTTP, "HTTP/1.1 100 Continue\r\n\r\n", &st), 0) << "1xx answers nothing yet";
+  EXPECT_EQ(response(SL_L7_HTTP, "body bytes", &st), 0);
+  EXPECT_EQ(response(SL_L7_REDIS, "-ERR wrong type\r\n", &st), 1);
+  EXPECT_EQ(st, SL_L7_ST_ERROR);
+  EXPECT_EQ(response(SL_L7_REDIS, "+OK\r\n", &st), 1);
+  EXPECT_EQ(st, SL_L7_ST_OK);
+  EXPECT_EQ(response(SL_L7_PGSQL, "1\0\0\0\x04" "2\0\0\0\x04" "E\0\0\0\x40"s, &st), 1);
+  EXPECT_EQ(st, SL_L7_ST_ERROR) << "an error after ParseComplete and BindComplete";
+  EXPECT_EQ(response(SL_L7_PGSQL, "2\0\0\0\x04" "D\0\0\0\x0b"s, &st), 1);
+  EXPECT_EQ(st, SL_L7_ST_OK);
+  EXPECT_EQ(response(SL_L7_MYSQL, "\x09\0\0\x01\xff\x15\x04#4200"s, &st), 1);
+  EXPECT_EQ(st, SL_L7_ST_ERROR);
+}
+
+TEST(KernelRed, LatencyBucketsArePowersOfTwo) {
+  EXPECT_EQ(sl_l7_red_bucket(0), 0u);
+  EXPECT_EQ(sl_l7_red_bucket((1u << (SL_L7_RED_MIN_POW + 1)) - 1), 0u);
+  EXPECT_EQ(sl_l7_red_bucket(1u << (SL_L7_RED_MIN_POW + 1)), 1u);
+  EXPECT_EQ(sl_l7_red_bucket(1000000), 9u);  // 2^19 <= 1 ms < 2^20
+  EXPECT_EQ(sl_l7_red_bucket(~0ULL), static_cast<uint32_t>(SL_L7_RED_BUCKETS - 1));
+}

@@ -61,4 +61,49 @@ struct sl_l7_event {
 	/* followed by `captured` bytes */
 };
 
+/* RED in the kernel (bpf/l7.bpf.c): each request and response start on a connection of a protocol
+ * below is paired there and counted in l7_red, whatever reaches the ring buffer. Keys: the
+ * process, protocol, role, status and method; latency in log2 buckets of ns from
+ * 2^SL_L7_RED_MIN_POW (the first also holds what is below, the last what is above). */
+#define SL_L7_RED_MAX 4096
+#define SL_L7_RED_MIN_POW 10
+#define SL_L7_RED_BUCKETS 26
+#define SL_L7_METHOD_LEN 8
+/* Status of a key: HTTP's class digit (1-5); other protocols SL_L7_ST_OK or SL_L7_ST_ERROR. */
+#define SL_L7_ST_OK 0
+#define SL_L7_ST_ERROR 9
+/* A request held (its first bytes) while its exchange is not sampled, for the record sent when
+ * it fails or is slow. */
+#define SL_L7_HOLD_BYTES 256
+#define SL_L7_MAX_HELD 8192
+/* RESP headers (*N, $L) walked to count the commands of one write (pipelining). */
+#define SL_L7_RESP_TOKENS 512
+
+struct sl_l7_red_key {
+	__u32 tgid;
+	__u8 proto;              /* enum sl_l7_proto */
+	__u8 role;               /* enum sl_l7_role */
+	__u8 status;             /* see SL_L7_ST_* */
+	__u8 pad;
+	char method[SL_L7_METHOD_LEN]; /* HTTP method, Redis command, SQL keyword (upper case) */
+};
+
+struct sl_l7_red_val {
+	__u64 requests;
+	__u64 errors;
+	__u64 sum_ns;
+	__u64 buckets[SL_L7_RED_BUCKETS];
+};
+
+/* Counters of the in-kernel pairing (array l7_red_stats, per CPU), SL_L7_RS_*. */
+enum sl_l7_red_stat {
+	SL_L7_RS_SCAN_CUT = 0,  /* a pipelined write had more RESP headers than were walked */
+	SL_L7_RS_FULL = 1,      /* a key could not be added: l7_red is full */
+	SL_L7_RS_HELD_LOST = 2, /* a failed or slow request's held bytes were gone (evicted) */
+	SL_L7_RS_SAMPLED = 3,   /* exchanges sent in detail by the sample */
+	SL_L7_RS_EXEMPLARS = 4, /* exchanges sent in detail because they failed or were slow */
+	SL_L7_RS_UNSENT = 5,    /* exchanges counted only */
+	SL_L7_RS_N = 8,
+};
+
 #endif

@@ -98,4 +98,170 @@ static __always_inline __u8 sl_l7_infer_dns(const __u8 *p, __u32 n, int *kind)
 	return SL_L7_DNS;
 }
 
+/* In-kernel RED (bpf/l7.bpf.c): what a message of a known connection starts. Offsets are
+ * constants at every call (the verifier of older kernels refuses variable stack reads). */
+
+/* Up to 8 bytes of p from `off` (zero past SL_L7_PEEK), as a little-endian word: where a method
+ * starts. sl_l7_word8 cuts and upper-cases it (once per exchange, not per message). */
+static __always_inline __u64 sl_l7_raw8(const __u8 *p, __u32 off)
+{
+	__u64 w = 0;
+	for (int i = 0; i < 8; i++)
+		if (off + i < SL_L7_PEEK)
+			w |= (__u64)p[off + i] << (8 * i);
+	return w;
+}
+
+static __always_inline __u64 sl_l7_name8(const char *name)
+{
+	__u64 w = 0;
+	for (int i = 0; i < 8 && name[i]; i++)
+		w |= (__u64)(__u8)name[i] << (8 * i);
+	return w;
+}
+
+/* The leading letters (and '_') of a raw word, upper-cased; the rest zero. */
+static __always_inline __u64 sl_l7_word8(__u64 raw)
+{
+	__u64 out = 0;
+	for (int i = 0; i < 8; i++) {
+		__u8 c = (raw >> (8 * i)) & 0xff;
+		if (c >= 'a' && c <= 'z')
+			c -= 'a' - 'A';
+		if (!((c >= 'A' && c <= 'Z') || c == '_'))
+			break;
+		out |= (__u64)c << (8 * i);
+	}
+	return out;
+}
+
+/* A message of a connection's request direction, its first min(n, SL_L7_PEEK) bytes in p: 1 if
+ * it starts a request (*m: the raw bytes where its method is; sl_l7_word8 cuts them), 0 if it
+ * continues one or needs no answer. A write of
+ * pipelined Redis commands is counted by walking it (the kernel side); here it is one. */
+static __always_inline int sl_l7_request_start(__u8 proto, const __u8 *p, __u32 n, __u64 *m)
+{
+	int kind = 0;
+	if (proto == SL_L7_HTTP) {
+		if (sl_l7_infer(p, n, 0, 0, &kind) != SL_L7_HTTP || kind != SL_L7_REQUEST)
+			return 0;
+		*m = sl_l7_raw8(p, 0);
+		return 1;
+	}
+	if (proto == SL_L7_REDIS) {
+		/* *<n>\r\n$<len>\r\n<command>: one or two digits each */
+		if (p[0] != '*' || !sl_l7_digit(p[1]) || n < 8)
+			return 0;
+		if (p[2] == '\r' && p[4] == '$') {
+			if (p[6] == '\r')
+				*m = sl_l7_raw8(p, 8);
+			else if (p[7] == '\r')
+				*m = sl_l7_raw8(p, 9);
+			return 1;
+		}
+		if (sl_l7_digit(p[2]) && p[3] == '\r' && p[5] == '$') {
+			if (p[7] == '\r')
+				*m = sl_l7_raw8(p, 9);
+			else if (p[8] == '\r')
+				*m = sl_l7_raw8(p, 10);
+			return 1;
+		}
+		return 0;
+	}
+	if (proto == SL_L7_PGSQL) {
+		if (n < 5)
+			return 0;
+		__u32 len = sl_l7_be32(p + 1);
+		if (len < 4 || len >= (1u << 30))
+			return 0;
+		if (p[0] == 'Q') {
+			*m = sl_l7_raw8(p, 5);
+			return 1;
+		}
+		if (p[0] == 'P' && p[5] == 0) { /* the unnamed statement: its text follows */
+			*m = sl_l7_raw8(p, 6);
+			return 1;
+		}
+		if (p[0] == 'P') { /* a named statement prepared: its own round trip */
+			*m = sl_l7_name8("PREPARE");
+			return 1;
+		}
+		if (p[0] == 'B') {
+			*m = sl_l7_name8("EXECUTE");
+			return 1;
+		}
+		return 0;
+	}
+	if (proto == SL_L7_MYSQL) {
+		__u32 plen = p[0] | ((__u32)p[1] << 8) | ((__u32)p[2] << 16);
+		if (n < 5 || p[3] != 0 || plen == 0 || plen + 4 > n)
+			return 0;
+		switch (p[4]) { /* the commands that are answered */
+		case 0x03: *m = sl_l7_raw8(p, 5); return 1;
+		case 0x16: *m = sl_l7_name8("PREPARE"); return 1;
+		case 0x17: *m = sl_l7_name8("EXECUTE"); return 1;
+		case 0x0e: *m = sl_l7_name8("PING"); return 1;
+		case 0x02: *m = sl_l7_name8("USE"); return 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* A message of the response direction while requests wait: 1 if it answers them (*st: HTTP's
+ * class digit, else SL_L7_ST_OK/SL_L7_ST_ERROR), 0 if not (HTTP 1xx, not a response's start). */
+static __always_inline int sl_l7_response(__u8 proto, const __u8 *p, __u32 n, __u8 *st)
+{
+	*st = SL_L7_ST_OK;
+	if (proto == SL_L7_HTTP) {
+		if (n < 12 || p[0] != 'H' || p[1] != 'T' || p[2] != 'T' || p[3] != 'P' || p[4] != '/' ||
+		    p[9] < '2' || p[9] > '5')
+			return 0;
+		*st = p[9] - '0';
+		return 1;
+	}
+	if (proto == SL_L7_REDIS) {
+		__u8 c = p[0];
+		if (!(c == '+' || c == '-' || c == ':' || c == '$' || c == '*' || c == '_' || c == ',' ||
+		      c == '#' || c == '!' || c == '=' || c == '(' || c == '%' || c == '~' || c == '>' || c == '|'))
+			return 0;
+		if (c == '-' || c == '!')
+			*st = SL_L7_ST_ERROR;
+		return 1;
+	}
+	if (proto == SL_L7_PGSQL) {
+		/* an ErrorResponse first, or after one or two empty messages (ParseComplete,
+		 * BindComplete: length 4) */
+		if (n < 5)
+			return 0;
+		if (p[0] == 'E' || (sl_l7_be32(p + 1) == 4 && n >= 10 &&
+				    (p[5] == 'E' || (sl_l7_be32(p + 6) == 4 && n >= 11 && p[10] == 'E'))))
+			*st = SL_L7_ST_ERROR;
+		return 1;
+	}
+	if (proto == SL_L7_MYSQL) {
+		if (n < 5)
+			return 0;
+		if (p[4] == 0xff)
+			*st = SL_L7_ST_ERROR;
+		return 1;
+	}
+	return 0;
+}
+
+/* The error flag of a key's status. */
+static __always_inline int sl_l7_status_error(__u8 proto, __u8 st)
+{
+	return proto == SL_L7_HTTP ? st == 5 : st == SL_L7_ST_ERROR;
+}
+
+/* The latency bucket of l7_red for ns. */
+static __always_inline __u32 sl_l7_red_bucket(__u64 ns)
+{
+	__u32 b = 0;
+	for (int i = SL_L7_RED_MIN_POW + 1; i < SL_L7_RED_MIN_POW + SL_L7_RED_BUCKETS; i++)
+		b += ns >= (1ULL << i);
+	return b;
+}
+
 #endif

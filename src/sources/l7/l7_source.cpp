@@ -7,6 +7,7 @@
 #include "bpf/libbpf_util.h"
 #include "core/syscalls.h"
 #include "sightline/l7.h"
+#include "sources/aggregate.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
 #include "sources/uprobe/uprobe_target.h"
@@ -16,6 +17,34 @@
 
 namespace sightline::sources {
 namespace {
+
+// One l7_red value (sightline/l7.h) as DeltaTotals adds them.
+struct KernelRed {
+  uint64_t requests = 0, errors = 0, sum_ns = 0;
+  uint64_t buckets[SL_L7_RED_BUCKETS] = {};
+  KernelRed& operator+=(const KernelRed& o) {
+    requests += o.requests, errors += o.errors, sum_ns += o.sum_ns;
+    for (int i = 0; i < SL_L7_RED_BUCKETS; i++) buckets[i] += o.buckets[i];
+    return *this;
+  }
+  KernelRed operator-(const KernelRed& o) const {
+    KernelRed d = *this;
+    d.requests -= o.requests, d.errors -= o.errors, d.sum_ns -= o.sum_ns;
+    for (int i = 0; i < SL_L7_RED_BUCKETS; i++) d.buckets[i] -= o.buckets[i];
+    return d;
+  }
+};
+static_assert(sizeof(KernelRed) == sizeof(sl_l7_red_val));
+
+// The labels of a kernel key after the process: protocol, role, method, status.
+std::vector<std::string> red_labels(const sl_l7_red_key& k) {
+  std::string method(k.method, strnlen(k.method, sizeof k.method));
+  if (method.empty()) method = "OTHER";
+  std::string status = k.proto == SL_L7_HTTP ? std::to_string(k.status) + "xx"
+                       : k.status == SL_L7_ST_ERROR ? "error" : "ok";
+  return {std::string(protocols::protocol_name(static_cast<protocols::Protocol>(k.proto))),
+          k.role == SL_L7_CLIENT ? "client" : "server", method, status};
+}
 
 // 8 MiB (kernel memory, charged to the agent): ~30k records of a few hundred bytes, a third of a
 // second of a saturated keep-alive HTTP benchmark on this class of machine (bench/l7_overhead.sh:
@@ -102,9 +131,13 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     bool tls = o.own_as<L7Options>().tls && f.uprobe && ssl_functions(&ssl).empty();
     bool gate = false;
     for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
+    const auto& own = o.own_as<L7Options>();
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
-                                         [capture, tls, gate](l7_bpf* s) {
+                                         [capture, tls, gate, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
+                                           s->rodata->detail_sample = std::max<uint32_t>(own.sample, 1);
+                                           s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
+                                           s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->rodata->tls_enabled = tls;
                                            s->rodata->sock_gate = gate;
                                            auto* r = s->rodata;
@@ -144,6 +177,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!tracker_) return;
+    collect_kernel_red(out);
     tracker_->collect(out);
     std::lock_guard lock(mu_);
     edges_ = tracker_->service_map();
@@ -169,7 +203,79 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   }
 
  private:
+  // sightline_l7_requests_total and its errors and latency: every exchange the kernel paired
+  // (HTTP/1, Redis, PostgreSQL, MySQL), plus DNS from its records; and the kernel's counters of
+  // what it sent in detail and what its bounds cut.
+  void collect_kernel_red(std::vector<core::MetricFamily>& out) {
+    using core::MetricType;
+    red_.read(
+        bpf_map__fd(skel_->maps.l7_red),
+        [this](const sl_l7_red_key& k) {
+          std::vector<std::string> l = {process_label(name_of_, k.tgid)};
+          for (auto& v : red_labels(k)) l.push_back(std::move(v));
+          return l;
+        },
+        [](const std::vector<std::string>& l) {
+          return std::vector<std::string>{overflow_key(l[0]), l[1], l[2], kOverflowLabel, kOverflowLabel};
+        },
+        /*per_cpu_map=*/false);
+    core::MetricFamily req{"sightline_l7_requests_total",
+                           "L7 requests by process, protocol, role, method and status class (HTTP 2xx..5xx, "
+                           "ok/error, DNS rcode), every one: paired and counted in the kernel whatever is "
+                           "sampled or lost (DNS: from its records)",
+                           MetricType::kCounter};
+    core::MetricFamily err{"sightline_l7_errors_total",
+                           "L7 requests that failed (HTTP 5xx, error replies, DNS errors), every one",
+                           MetricType::kCounter};
+    core::MetricFamily lat{"sightline_l7_request_duration_seconds",
+                           "L7 latency, every request: its first byte to its response's first, as the process "
+                           "moved them (pipelined requests: from the first of them)",
+                           MetricType::kHistogram};
+    lat.scale = 1e-9;
+    lat.bounds = L7Tracker::latency_bounds();
+    for (const auto& [k, v] : red_.totals()) {
+      core::Labels labels =
+          process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"status", k[4]}});
+      req.series.push_back({labels, static_cast<double>(v.requests), {}});
+      if (v.errors) err.series.push_back({labels, static_cast<double>(v.errors), {}});
+      core::LogHistogram h;
+      uint64_t approx = 0;
+      for (int i = 0; i < SL_L7_RED_BUCKETS; i++)
+        if (v.buckets[i]) {
+          h.add(uint64_t{1} << (SL_L7_RED_MIN_POW + i), v.buckets[i]);  // its bucket's lower bound
+          approx += (uint64_t{1} << (SL_L7_RED_MIN_POW + i)) * v.buckets[i];
+        }
+      h.add_sum(v.sum_ns - approx);  // the exact sum
+      if (h.count()) lat.series.push_back({std::move(labels), 0, h});
+    }
+    tracker_->collect_dns(req, err, lat);
+    std::vector<uint64_t> stats(SL_L7_RS_N);
+    std::vector<uint64_t> per_cpu(bpf::possible_cpus());
+    for (uint32_t i = 0; i < SL_L7_RS_N; i++)
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.l7_red_stats), &i, per_cpu.data()) == 0)
+        for (auto v : per_cpu) stats[i] += v;
+    core::MetricFamily ex{"sightline_l7_exchanges_total",
+                          "Request/response exchanges the kernel paired, by whether they went to user space "
+                          "in detail: sample (1 in sources.l7.sample), failed_or_slow (always), no (counted only)",
+                          MetricType::kCounter};
+    uint64_t exemplars = stats[SL_L7_RS_EXEMPLARS] + stats[SL_L7_RS_HELD_LOST];
+    ex.series.push_back({{{"detail", "sample"}}, static_cast<double>(stats[SL_L7_RS_SAMPLED]), {}});
+    ex.series.push_back({{{"detail", "failed_or_slow"}}, static_cast<double>(exemplars), {}});
+    ex.series.push_back({{{"detail", "no"}}, static_cast<double>(stats[SL_L7_RS_UNSENT] - std::min(stats[SL_L7_RS_UNSENT], exemplars)), {}});
+    core::MetricFamily cut{"sightline_l7_kernel_cut_total",
+                           "What the kernel's bounds cut: red_map_full (a key not counted: l7_red is full), "
+                           "resp_scan (a pipelined Redis write longer than the walk: its rest not counted), "
+                           "held_evicted (a failed or slow request's bytes were evicted: its record has no request)",
+                           MetricType::kCounter};
+    cut.series.push_back({{{"what", "red_map_full"}}, static_cast<double>(stats[SL_L7_RS_FULL]), {}});
+    cut.series.push_back({{{"what", "resp_scan"}}, static_cast<double>(stats[SL_L7_RS_SCAN_CUT]), {}});
+    cut.series.push_back({{{"what", "held_evicted"}}, static_cast<double>(stats[SL_L7_RS_HELD_LOST]), {}});
+    for (auto* f : {&req, &err, &lat, &ex, &cut}) out.push_back(std::move(*f));
+    if (uint64_t n = red_.overflowed() + tracker_->red_overflow()) out.push_back(overflow_family("l7", n));
+  }
+
   std::unique_ptr<L7Tracker> tracker_;
+  DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries};
   mutable std::mutex mu_;
   std::vector<ServiceEdge> edges_;
 };

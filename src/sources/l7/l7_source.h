@@ -26,7 +26,15 @@ struct L7Options : Options<L7Options> {
   bool tls = true;
   // HTTP route templates for RED series, before the learnt clustering: `/api/users/{id}/orders`.
   std::vector<std::string> routes;
+  // Exchanges sent to user space in detail (request events, per-route series, the store): 1 in
+  // `sample`, and every one that fails or takes `slow_ms` or more. The kernel counts all of them
+  // (sightline_l7_requests_total) whatever is sampled or lost.
+  uint32_t sample = 16;
+  uint32_t slow_ms = 100;
   void visit(OptionVisitor& v) override {
+    v.number("sample", sample, 1, 1000000,
+             "send 1 in N exchanges in detail (plus every failed or slow one); the kernel counts all");
+    v.number("slow_ms", slow_ms, 1, 3600000, "an exchange this slow (ms) is always sent in detail");
     v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
     v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
     v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");

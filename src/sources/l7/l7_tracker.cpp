@@ -277,19 +277,41 @@ protocols::ParserStats L7Tracker::parser_stats(Protocol p) const {
   return s;
 }
 
+std::vector<uint64_t> L7Tracker::latency_bounds() { return core::LogHistogram::pow2_bounds(14, 34, 2); }  // 16 us .. 17 s
+
+void L7Tracker::collect_dns(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const {
+  const std::string dns(protocols::protocol_name(Protocol::kDns));
+  std::map<std::vector<std::string>, Red> by;  // the route dropped
+  for (const auto& [k, v] : red_) {
+    if (k[1] != dns) continue;
+    Red& r = by[{k[0], k[1], k[2], k[3], k[5]}];
+    r.requests += v.requests;
+    r.errors += v.errors;
+    r.latency.merge(v.latency);
+  }
+  for (const auto& [k, v] : by) {
+    core::Labels labels = process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"status", k[4]}});
+    req.series.push_back({labels, static_cast<double>(v.requests), {}});
+    if (v.errors) err.series.push_back({labels, static_cast<double>(v.errors), {}});
+    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency});
+  }
+}
+
 void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
   using core::MetricType;
-  core::MetricFamily req{"sightline_l7_requests_total",
-                         "L7 requests by process, protocol, role, method, normalized target and status class "
-                         "(HTTP 2xx..5xx, DNS rcode, ok/error; none: no response)",
+  core::MetricFamily req{"sightline_l7_route_requests_total",
+                         "L7 requests seen in detail, by process, protocol, role, method, route and status class "
+                         "(all of them with sources.l7.sample 1; else every failed or slow one and 1 in N of the "
+                         "rest; sightline_l7_requests_total counts every one)",
                          MetricType::kCounter};
-  core::MetricFamily err{"sightline_l7_errors_total", "L7 requests that failed (HTTP 5xx, error replies, DNS errors)",
+  core::MetricFamily err{"sightline_l7_route_errors_total", "Failed L7 requests seen in detail, by route",
                          MetricType::kCounter};
-  core::MetricFamily lat{"sightline_l7_request_duration_seconds",
-                         "L7 latency: the request's first byte to the response's last, as the process moved them",
+  core::MetricFamily lat{"sightline_l7_route_duration_seconds",
+                         "Latency of the L7 requests seen in detail, by route: the request's first byte to the "
+                         "response's last, as the process moved them",
                          MetricType::kHistogram};
   lat.scale = 1e-9;
-  lat.bounds = core::LogHistogram::pow2_bounds(14, 34, 2);  // 16 us .. 17 s
+  lat.bounds = latency_bounds();
   for (const auto& [k, v] : red_) {
     core::Labels labels =
         process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"target", k[4]}, {"status", k[5]}});
@@ -341,7 +363,6 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
   route_nodes.series.push_back({{}, static_cast<double>(routes_.nodes()), {}});
   for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &evicted, &resync, &orphans, &routes, &route_nodes})
     out.push_back(std::move(*f));
-  if (red_overflow_) out.push_back(overflow_family("l7", red_overflow_));
 }
 
 }  // namespace sightline::sources

@@ -57,9 +57,18 @@ class L7Tracker {
   // `data` the captured bytes.
   void on_record(const sl_l7_event& rec, std::string_view data, const core::Event& hdr);
 
+  // The per-route families (sightline_l7_route_*: what arrived in detail), the service map, the
+  // parsers' and the tracker's own counters.
   void collect(std::vector<core::MetricFamily>& out) const;
+  // DNS's series of the exact families (sightline_l7_requests_total ...): the kernel does not
+  // count DNS; every DNS message arrives as a record. The route (the name) is left out.
+  void collect_dns(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const;
+  // The `le` bounds of the latency histograms, in ns.
+  static std::vector<uint64_t> latency_bounds();
   std::vector<ServiceEdge> service_map() const;
   const L7Stats& stats() const { return stats_; }
+  // Label sets of the route families folded into __overflow__ so far.
+  uint64_t red_overflow() const { return red_overflow_; }
   protocols::ParserStats parser_stats(protocols::Protocol p) const;
 
  private:
