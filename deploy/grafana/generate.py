@@ -78,7 +78,7 @@ DASHBOARDS = {
         [panel("Requests/s by service", [(f"sum by (comm, protocol) (rate({q('sightline_l7_requests_total', SERVER)}[$__rate_interval]))", "{{comm}} {{protocol}}")], "reqps", w=8),
          panel("Errors/s by service", [(f"sum by (comm, protocol) (rate({q('sightline_l7_errors_total', SERVER)}[$__rate_interval]))", "{{comm}} {{protocol}}")], "reqps", w=8),
          panel("Latency p99 by service", [(f"histogram_quantile(0.99, sum by (comm, protocol, le) (rate({q('sightline_l7_request_duration_seconds_bucket', SERVER)}[$__rate_interval])))", "{{comm}} {{protocol}}")], "s", w=8)],
-        [panel("Slowest endpoints (p99)", [(f"topk(20, histogram_quantile(0.99, sum by (comm, method, target, le) (rate({q('sightline_l7_request_duration_seconds_bucket', SERVER)}[5m]))))", "")], "s", kind="table", w=12),
+        [panel("Slowest endpoints (p99, of the exchanges sent in detail)", [(f"topk(20, histogram_quantile(0.99, sum by (comm, method, target, le) (rate({q('sightline_l7_route_duration_seconds_bucket', SERVER)}[5m]))))", "")], "s", kind="table", w=12),
          panel("Status classes", [(f"sum by (status) (rate({q('sightline_l7_requests_total', SERVER)}[$__rate_interval]))", "{{status}}")], "reqps", w=12, stack=True)],
         [panel("Service map: requests/s per edge", [(f"sum by (client, server, protocol) (rate({q('sightline_service_map_requests_total')}[$__rate_interval]))", "{{client}} -> {{server}} ({{protocol}})")], "reqps", w=12),
          panel("Service map: mean latency per edge", [(f"sum by (client, server) (rate({q('sightline_service_map_request_seconds_total')}[$__rate_interval])) / sum by (client, server) (rate({q('sightline_service_map_requests_total')}[$__rate_interval]))", "{{client}} -> {{server}}")], "s", w=12)],
