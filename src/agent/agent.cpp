@@ -6,13 +6,17 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "agent/api.h"
 #include "agent/exporters.h"
+#include "agent/governor.h"
 #include "agent/live.h"
 #include "agent/node_lock.h"
 #include "agent/privileges.h"
@@ -84,6 +88,26 @@ SelfStats self_stats(uint64_t boot_wall_offset_s) {
   return s;
 }
 
+// The overhead governor and what the sources shed at its level; the HTTP thread reads it.
+struct GovernorState {
+  explicit GovernorState(double budget) : g(budget) {}
+  mutable std::mutex mu;
+  Governor g;
+  std::string doing;  // what is shed now ("" at level 0)
+  std::string line() const {
+    std::lock_guard lock(mu);
+    return g.reason() + (doing.empty() ? "" : "; shedding: " + doing);
+  }
+};
+
+// The agent's own CPU seconds (user + system), cheaper than /proc/self/stat once a second.
+double self_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 // Families built in place: one(name, type, help) starts one, add(labels, value) a series.
 class Families {
  public:
@@ -104,7 +128,8 @@ class Families {
 
 std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
                                                 const rules::Engine* engine, const store::Store* db,
-                                                const Exporters* exporters, const LiveFeed* live) {
+                                                const Exporters* exporters, const LiveFeed* live,
+                                                const GovernorState* gov) {
   using core::MetricType;
   std::vector<core::MetricFamily> out;
   Families w(&out);
@@ -134,6 +159,24 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
     w.add({{"source", name}, {"reason", "pairing_map_full"}}, static_cast<double>(st.lost_pairing));
     w.add({{"source", name}, {"reason", "decode_error"}}, static_cast<double>(st.decode_errors));
     w.add({{"source", name}, {"reason", "aggregation_map_full"}}, static_cast<double>(st.map_full));
+  }
+  w.one("sightline_events_shed_total", MetricType::kCounter,
+        "Events not sent because the overhead governor sheds that detail (the kernel's counts keep them)");
+  for (const auto& [name, st] : stats) w.add({{"source", name}}, static_cast<double>(st.shed));
+  if (gov) {
+    std::lock_guard lock(gov->mu);
+    w.one("sightline_governor_level", MetricType::kGauge,
+          "Level of detail the overhead governor sheds: 0 none .. 3 (overhead.max_cpu_percent)")
+        .add(gov->g.level());
+    w.one("sightline_governor_cost_percent", MetricType::kGauge,
+          "The agent's cost over the last second: its BPF programs' run time plus its CPU, percent of the node")
+        .add(gov->g.last_cost());
+    w.one("sightline_governor_budget_percent", MetricType::kGauge, "overhead.max_cpu_percent (0: no governor)")
+        .add(gov->g.budget());
+    w.one("sightline_governor_steps_total", MetricType::kCounter,
+          "Governor steps: shed (cost over budget for 3 s) and restore (under half of it for 10 s)")
+        .add({{"direction", "shed"}}, static_cast<double>(gov->g.shed_steps()))
+        .add({{"direction", "restore"}}, static_cast<double>(gov->g.restore_steps()));
   }
   w.one("sightline_process_table_entries", MetricType::kGauge, "Processes in the agent's process table")
       .add(static_cast<double>(runner.table().size()));
@@ -257,6 +300,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   LiveFeed live;
   runner.add_sink(&live);
+  GovernorState governor(config.overhead.max_cpu_percent);
   std::unique_ptr<Exporters> exporters;
   if (auto st = Exporters::create(config.exporters, &exporters); !st) {
     spdlog::error("exporters: {}", st.message());
@@ -376,9 +420,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   }
   server::HttpServer http;
   http.set_token(config.api_token);
-  ApiContext api{&runner, db.get(), &live, [&] {
-                   return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live);
-                 }};
+  ApiContext api{&runner, db.get(), &live,
+                 [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor); },
+                 [&] { return governor.line(); }};
   add_api_routes(http, api);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());
@@ -406,7 +450,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
       last_sample_ns = now;
-      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live)));
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor)));
     }
     if (config.store.profiles)
       for (const auto& s : runner.sources())
@@ -417,10 +461,40 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
           }
   };
 
+  // The governor, once a second: the cost since the last look, and a level step when due.
+  uint64_t gov_last_ns = 0;
+  double gov_last_cpu = 0;
+  const unsigned ncpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  auto govern = [&] {
+    uint64_t now = core::now_boot_ns();
+    if (now - gov_last_ns < 1000000000ULL) return;
+    double cpu = self_cpu_seconds();
+    for (const auto& s : runner.sources())
+      if (s.running)
+        for (const auto& p : s.source->program_stats()) cpu += static_cast<double>(p.run_time_ns) / 1e9;
+    if (gov_last_ns) {
+      std::lock_guard lock(governor.mu);
+      double cost = cost_percent(cpu - gov_last_cpu, static_cast<double>(now - gov_last_ns) / 1e9, ncpus);
+      int before = governor.g.level();
+      if (governor.g.observe(cost)) {
+        std::string doing;
+        for (const auto& s : runner.sources())
+          if (s.running)
+            if (std::string d = s.source->shed(governor.g.level()); !d.empty()) doing += (doing.empty() ? "" : "; ") + d;
+        governor.doing = doing;
+        spdlog::warn("governor: {} {}: {}", governor.g.level() > before ? "shedding" : "restoring", governor.g.reason(),
+                     doing.empty() ? "full detail" : doing);
+      }
+    }
+    gov_last_ns = now;
+    gov_last_cpu = cpu;
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
+    govern();
     if (db) feed_store();
-    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live); });
+    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor); });
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {

@@ -190,6 +190,7 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
       ok |= s.running;
       body += s.name + ": " + (s.running ? "running" : "not running: " + s.error) + "\n";
     }
+    if (ctx.governor) body += "governor: " + ctx.governor() + "\n";
     return server::Response{ok ? 200 : 503, "text/plain; charset=utf-8", body};
   });
 }

@@ -22,6 +22,7 @@ struct ApiContext {
   const store::Store* db = nullptr;  // null: the store is off
   LiveFeed* live = nullptr;
   std::function<std::vector<core::MetricFamily>()> metrics;  // what /metrics shows, collected now
+  std::function<std::string()> governor;                     // the overhead governor's state, a line
 };
 
 void add_api_routes(server::HttpServer& http, const ApiContext& ctx);

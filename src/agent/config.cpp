@@ -232,6 +232,13 @@ std::string default_config_yaml() {
     << "#   - {event: \"syscalls:sys_enter_kill\", count_by: sig}\n"
     << "#   - {event: \"block:block_rq_issue\", hist: bytes}\n"
     << "tracepoints: []\n"
+    << "# The agent's own cost: its BPF programs' run time plus its CPU, measured every second as a\n"
+    << "# share of the node's CPUs. Over the budget for 3 s it sheds a level of detail (1: L7 detail\n"
+    << "# 1 in 8x sources.l7.sample, opens 1 in 8; 2: 64x, 1 in 64; 3: L7 only failed or slow, opens\n"
+    << "# only failed); under half of it for 10 s it restores one. Kernel counts never degrade.\n"
+    << "# sightline_governor_level, /healthz. 0: off.\n"
+    << "overhead:\n"
+    << "  max_cpu_percent: " << c.overhead.max_cpu_percent << "\n"
     << "# Detection rules (sightline rules list): the built-in set, then these files (reloaded on\n"
     << "# SIGHUP); alerts to stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.\n"
     << "rules:\n"
@@ -329,7 +336,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store", "exporters", "aggregator"};
+                                     "store", "exporters", "aggregator", "overhead"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -400,6 +407,11 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, t) + ": " + path + ": set one of count_by or hist");
       c.tracepoints.push_back(std::move(tc));
     }
+  }
+  if (YAML::Node ov = root["overhead"]) {
+    if (auto st = unknown_keys(origin, ov, "overhead", {"max_cpu_percent"}); !st) return st;
+    if (auto st = get<double>(origin, ov, "max_cpu_percent", "overhead", &c.overhead.max_cpu_percent, 0.0, 100.0); !st)
+      return st;
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",

@@ -90,6 +90,11 @@ struct AggregatorConfig {
   uint32_t stale_s = 300;        // a node's series not refreshed for this long leave the sums
 };
 
+// The agent's own cost (agent/governor.h): BPF run time plus its CPU, as a share of the node.
+struct OverheadConfig {
+  double max_cpu_percent = 2.0;  // 0: no governor
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback
@@ -109,6 +114,7 @@ struct AgentConfig {
   StoreConfig store;
   ExportConfig exporters;
   AggregatorConfig aggregator;
+  OverheadConfig overhead;
 };
 
 AgentConfig default_config();

@@ -76,6 +76,7 @@ struct SourceStats {
   uint64_t unpaired = 0;       // exit seen without its enter
   uint64_t decode_errors = 0;  // records too short or of an unknown kind
   uint64_t map_full = 0;       // aggregation map full: updates not counted
+  uint64_t shed = 0;           // not sent: the overhead governor shed them
 };
 
 class Source {
@@ -107,6 +108,13 @@ class Source {
   virtual core::Status pin_maps(const std::string& dir, std::vector<std::string>* pinned) {
     (void)dir, (void)pinned;
     return core::Status::error(std::string(name()) + ": no maps to pin");
+  }
+  // The overhead governor's level (0: the configuration as given; higher: less detail; see
+  // agent/governor.h). Returns what the source does at it ("" for nothing). Counts the kernel
+  // keeps are never shed. Called from the agent's loop, not concurrently with itself.
+  virtual std::string shed(int level) {
+    (void)level;
+    return {};
   }
   virtual core::Status retune(const SourceOptions& opts) {
     (void)opts;

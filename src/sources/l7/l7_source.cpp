@@ -2,6 +2,7 @@
 // protocol we parse and streams their payloads; here each record goes to the tracker.
 #include "sources/l7/l7_source.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "bpf/libbpf_util.h"
@@ -132,10 +133,11 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     bool gate = false;
     for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
     const auto& own = o.own_as<L7Options>();
+    sample_ = std::max<uint32_t>(own.sample, 1);
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
                                          [capture, tls, gate, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
-                                           s->rodata->detail_sample = std::max<uint32_t>(own.sample, 1);
+                                           s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
                                            s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->rodata->tls_enabled = tls;
@@ -181,6 +183,17 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     tracker_->collect(out);
     std::lock_guard lock(mu_);
     edges_ = tracker_->service_map();
+  }
+
+  std::string shed(int level) override {
+    static constexpr uint32_t kFactor[] = {1, 8, 64, 0};
+    if (!skel_ || !skel_->data) return {};
+    uint32_t f = kFactor[std::clamp(level, 0, 3)];
+    uint64_t n = f ? uint64_t{sample_} * f : UINT32_MAX;
+    skel_->data->detail_sample = static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
+    if (f == 1) return {};
+    return f ? "L7 detail 1 in " + std::to_string(n) + " exchanges (and every failed or slow one)"
+             : "L7 detail: failed or slow exchanges only";
   }
 
   std::vector<ServiceEdge> service_map() const override {
@@ -275,6 +288,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   }
 
   std::unique_ptr<L7Tracker> tracker_;
+  uint32_t sample_ = 1;  // sources.l7.sample: the governor multiplies it
   DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries};
   mutable std::mutex mu_;
   std::vector<ServiceEdge> edges_;
