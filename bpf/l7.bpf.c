@@ -36,6 +36,9 @@ const volatile bool sock_gate = false;
 /* Exchanges (a request and its response) sent in detail: 1 in detail_sample, and every one that
  * fails or takes slow_ns or more (l7.sample, l7.slow_ms). The counts in l7_red are of all. */
 __u32 detail_sample = 1; /* .data: the overhead governor raises it while running */
+/* Exchanges each CPU sends in detail every second before the sample applies (l7.detail_per_s):
+ * a quiet service shows every request, a busy one a sample. The governor sets it to 0. */
+__u32 detail_per_s = 0;
 const volatile __u64 slow_ns = 100000000;
 
 struct {
@@ -102,6 +105,13 @@ struct {
 	__type(value, struct scratch);
 } l7_scratch SEC(".maps");
 
+static __always_inline __u8 *scratch_data(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
+	return s ? s->data : NULL;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SL_L7_RED_MAX);
@@ -134,8 +144,10 @@ struct {
 static const struct sl_l7_red_val red_zero;
 /* A global function: the verifier checks it once, not at each call's every path. */
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
-/* Each CPU's count of exchanges begun, for the 1-in-N sample. */
+/* Each CPU's count of exchanges begun, for the 1-in-N sample, and its window of detail_per_s. */
 __u32 sample_ctr[SL_MAX_CPUS] = {};
+__u64 detail_start[SL_MAX_CPUS] = {};
+__u32 detail_used[SL_MAX_CPUS] = {};
 
 static __always_inline void red_stat(__u32 i)
 {
@@ -169,16 +181,18 @@ static __always_inline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, 
 		__sync_fetch_and_add(&v->buckets[b], count);
 }
 
-/* Commands in a write of RESP arrays: bpf_loop walks the *N and $L headers from its start (a
- * loop the verifier checks once, whatever the count). Without bpf_loop (kernel < 5.17) a write
- * is one request. */
+/* Commands in a write of RESP arrays: the write is copied once into the per-CPU scratch (not yet
+ * in use for its record) and bpf_loop walks the *N and $L headers there (a loop the verifier
+ * checks once, whatever the count; no helper call a header). Without bpf_loop (kernel < 5.17)
+ * a write is one request. */
 const volatile bool has_bpf_loop = false;
 
 struct resp_walk {
-	__u64 at;   /* the next header's address */
-	__u32 left; /* bytes from there to the write's end */
-	__u16 cmds;
-	__u16 done;
+	__u8 *data; /* the copy */
+	__u32 off;  /* the next header */
+	__u32 n;    /* bytes copied */
+	__u32 cmds;
+	__u32 done; /* the walk reached the copy's end (or bytes that are not RESP) */
 };
 
 /* The number after a RESP header's type byte (bytes 1.. of lo|hi, little-endian): its value in
@@ -200,40 +214,36 @@ __noinline __u64 resp_number(__u64 lo, __u64 hi)
 
 static long resp_token(__u64 i, struct resp_walk *w)
 {
-	if (!w->left) {
+	__u32 off = w->off;
+	if (off >= w->n) {
 		w->done = 1;
 		return 1;
 	}
-	__u8 h[16] = {};
-	__u32 room = w->left;
-	if (room > sizeof(h))
-		room = sizeof(h);
-	if (bpf_probe_read_user(h, room, (void *)w->at))
+	__u8 *h = w->data;
+	if (!h)
 		return 1;
-	__u8 t = h[0];
+	h += off & (SL_L7_MAX_CAPTURE - 1); /* < MAX: 16 more bytes stay inside the 2*MAX buffer */
+	__u64 lo, hi;
+	__builtin_memcpy(&lo, h, 8);
+	__builtin_memcpy(&hi, h + 8, 8);
+	__u8 t = lo & 0xff;
 	if (t != '*' && t != '$') {
 		w->done = 1; /* not RESP: what follows is not counted */
 		return 1;
 	}
-	__u64 lo, hi;
-	__builtin_memcpy(&lo, h, 8);
-	__builtin_memcpy(&hi, h + 8, 8);
 	__u64 r = resp_number(lo, hi);
 	__u64 v = r & 0xffffffff;
 	__u32 end = r >> 32;
-	if (!end || v > (1u << 30)) {
+	if (!end) {
 		w->done = 1;
 		return 1;
 	}
-	__u64 step = t == '*' ? end + 2 : end + 2 + v + 2;
-	if (t == '*')
+	if (t == '*') {
 		w->cmds++;
-	if (step >= w->left) {
-		w->done = 1;
-		return 1;
+		w->off = off + end + 2;
+	} else {
+		w->off = off + end + 2 + (__u32)v + 2;
 	}
-	w->at += step;
-	w->left -= step;
 	return 0;
 }
 
@@ -241,9 +251,15 @@ static __always_inline __u32 resp_commands(__u64 buf, __u32 n)
 {
 	if (!has_bpf_loop)
 		return 1;
-	struct resp_walk w = {.at = buf, .left = n};
+	__u8 *data = scratch_data();
+	if (!data)
+		return 1;
+	__u32 c = n < SL_L7_MAX_CAPTURE ? n : SL_L7_MAX_CAPTURE;
+	if (sl_read_user(data, c, (void *)buf))
+		return 1;
+	struct resp_walk w = {.data = data, .n = c};
 	bpf_loop(SL_L7_RESP_TOKENS, resp_token, &w, 0);
-	if (!w.done)
+	if (!w.done || (w.off >= c && c < n))
 		red_stat(SL_L7_RS_SCAN_CUT);
 	return w.cmds;
 }
@@ -423,10 +439,21 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->req_ts = now;
 		cs->method = l7_word(m);
 		cs->pending = count;
-		__u32 c = 0, cpu = bpf_get_smp_processor_id();
-		if (cpu < SL_MAX_CPUS)
-			c = sample_ctr[cpu]++;
-		cs->detail = force || c % detail_sample == 0;
+		__u32 cpu = bpf_get_smp_processor_id();
+		bool d = force;
+		if (!d && cpu < SL_MAX_CPUS) {
+			if (now - detail_start[cpu] >= 1000000000ULL) {
+				detail_start[cpu] = now;
+				detail_used[cpu] = 0;
+			}
+			if (detail_used[cpu] < detail_per_s) {
+				detail_used[cpu]++;
+				d = true;
+			} else {
+				d = sample_ctr[cpu]++ % detail_sample == 0;
+			}
+		}
+		cs->detail = d;
 		red_stat(cs->detail ? SL_L7_RS_SAMPLED : SL_L7_RS_UNSENT);
 		return cs->detail ? STEP_SEND : STEP_HOLD;
 	}

@@ -288,6 +288,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     so.path = config.store.path;
     so.max_age_s = config.store.retention_s;
     so.max_bytes = config.store.max_bytes;
+    so.max_event_rows_per_s = config.store.max_event_rows_per_s;
     for (const auto& k : config.store.kinds)
       if (const auto* d = core::find_kind(k)) so.kinds.push_back(d->kind);
     if (auto st = store::Store::open(so, &db); !st) {

@@ -264,6 +264,9 @@ std::string default_config_yaml() {
     << "  kinds: [exec, exit, tcp, syscall, request, uprobe]  # add open, fork to keep those too\n"
     << "  metrics_interval: 15s  # the agent's /metrics sampled into the store\n"
     << "  profiles: true     # the continuous CPU profile, per minute (profile source)\n"
+    << "  # Event rows stored per second at most; failed ones (errors, failed execs and opens) always.\n"
+    << "  # Past it rows are counted (sightline_store_rows_over_rate_total), not stored. 0: every row.\n"
+    << "  max_event_rows_per_s: " << c.store.max_event_rows_per_s << "\n"
     << "# Exporters: each has a bounded queue, retries with backoff and an on-disk spool (in\n"
     << "# spool_dir) that keeps what a backend missed while it was down, across restarts too.\n"
     << "exporters:\n"
@@ -440,12 +443,14 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node st = root["store"]) {
     if (auto e = unknown_keys(origin, st, "store", {"enabled", "path", "retention", "max_size", "kinds",
-                                                    "metrics_interval", "profiles"});
+                                                    "metrics_interval", "profiles", "max_event_rows_per_s"});
         !e)
       return e;
     StoreConfig& sc = c.store;
     if (auto e = get<bool>(origin, st, "enabled", "store", &sc.enabled); !e) return e;
     if (auto e = get<bool>(origin, st, "profiles", "store", &sc.profiles); !e) return e;
+    if (auto e = get<uint32_t>(origin, st, "max_event_rows_per_s", "store", &sc.max_event_rows_per_s, 0, 10000000); !e)
+      return e;
     if (auto e = get<std::string>(origin, st, "path", "store", &sc.path); !e) return e;
     if (sc.path.empty()) return core::Status::error(EINVAL, where(origin, st) + ": store.path: empty");
     if (auto e = get_parsed(origin, st, "retention", "store", core::parse_duration, &sc.retention_s); !e) return e;

@@ -59,6 +59,7 @@ struct StoreConfig {
   std::vector<std::string> kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
   uint32_t metrics_interval_s = 15;  // the agent's metrics are sampled into the store this often
   bool profiles = true;              // the continuous profile, per minute
+  uint32_t max_event_rows_per_s = 2000;  // event rows stored per second at most (failed ones always); 0: all
 };
 
 // Exporters to the backends people run; each with a queue, retries and the shared spool.

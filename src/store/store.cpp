@@ -220,6 +220,18 @@ bool Store::push(Item&& item, size_t bytes) {
 void Store::on_event(core::Event& e) {
   size_t k = static_cast<size_t>(e.kind);
   if (k >= static_cast<size_t>(core::EventKind::kCount) || !wanted_[k]) return;
+  if (opts_.max_event_rows_per_s && !e.error && e.ret >= 0) {
+    uint64_t now = e.ts_boot_ns;  // the events' own clock: monotonic enough for a budget
+    double rate = opts_.max_event_rows_per_s;
+    tokens_ = std::min(rate, tokens_ + (now > last_token_ns_ ? static_cast<double>(now - last_token_ns_) * 1e-9 * rate : 0));
+    last_token_ns_ = std::max(last_token_ns_, now);
+    if (tokens_ < 1) {
+      std::lock_guard lock(mu_);
+      stats_.rows_over_rate[k]++;
+      return;
+    }
+    tokens_ -= 1;
+  }
   Item item;
   core::Record& r = item.v.emplace<core::Record>();
   core::make_record(e, &r);
@@ -461,6 +473,13 @@ void Store::metrics(std::vector<core::MetricFamily>& out) const {
   for (size_t i = 0; i < std::size(StoreStats{}.rows_written); i++)
     rows.series.push_back({{{"table", table_name(i)}}, static_cast<double>(s.rows_written[i])});
   out.push_back(std::move(rows));
+  core::MetricFamily over{"sightline_store_rows_over_rate_total",
+                          "Event rows not stored because store.max_event_rows_per_s was spent (failed ones are "
+                          "always stored; the metrics count every event)",
+                          core::MetricType::kCounter};
+  for (size_t i = 0; i < std::size(StoreStats{}.rows_over_rate); i++)
+    if (wanted_[i]) over.series.push_back({{{"kind", std::string(core::kinds()[i].name)}}, static_cast<double>(s.rows_over_rate[i])});
+  out.push_back(std::move(over));
   auto one = [&](const char* name, const char* help, core::MetricType t, double v) {
     core::MetricFamily f{name, help, t};
     f.series.push_back({{}, v});

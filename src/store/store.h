@@ -32,6 +32,10 @@ struct StoreOptions {
   size_t queue_bytes = 64ULL << 20;   // ... and of the bytes it holds
   uint32_t batch_ms = 1000;           // a batch is committed at least this often
   std::vector<core::EventKind> kinds; // kinds stored (others are not queued)
+  // Event rows stored per second at most (a token bucket of a second's worth); past it rows are
+  // counted, not stored, except failed ones (a request's error, an exec's or open's failure).
+  // 0: no limit. The write cost and the store's growth stay bounded under any load.
+  uint32_t max_event_rows_per_s = 0;
   uint32_t retention_interval_s = 10; // how often age and size are enforced
 };
 
@@ -44,6 +48,7 @@ struct SampleRow {
 struct StoreStats {
   uint64_t rows_written[static_cast<size_t>(core::EventKind::kCount) + 3] = {};  // kinds, alerts, samples, profiles
   uint64_t rows_dropped = 0;   // queue full
+  uint64_t rows_over_rate[static_cast<size_t>(core::EventKind::kCount)] = {};  // past max_event_rows_per_s
   uint64_t batches = 0, write_errors = 0;
   uint64_t rows_expired = 0;   // deleted by age
   uint64_t rows_evicted = 0;   // deleted to stay under max_bytes
@@ -99,6 +104,8 @@ class Store : public sources::EventSink {
   std::condition_variable cv_, done_cv_;
   std::vector<Item> queue_;
   size_t queue_bytes_ = 0;
+  double tokens_ = 1e9;            // of max_event_rows_per_s (on_event's thread only)
+  uint64_t last_token_ns_ = 0;
   uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far
   bool stopping_ = false;
   bool retention_now_ = false;

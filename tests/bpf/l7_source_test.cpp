@@ -221,6 +221,7 @@ TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
   o.own_as<sources::L7Options>().sample = 1000000;  // the first exchange of a CPU only
+  o.own_as<sources::L7Options>().detail_per_s = 0;
   o.own_as<sources::L7Options>().slow_ms = 100;
   h.start("l7", o);
   int c, s;

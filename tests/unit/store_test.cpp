@@ -184,6 +184,33 @@ TEST(Store, AFullQueueDropsAndCountsEveryRow) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM exec"), static_cast<int64_t>(written));
 }
 
+// A burst past max_event_rows_per_s: a second's worth is stored, the rest counted; failed events
+// always stored; the budget refills with the events' own clock.
+TEST(Store, EventRowsPastTheRateAreCountedNotStored) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_event_rows_per_s = 100;
+  auto s = open_store(db, o);
+  uint64_t t0 = 1000000000000ULL;
+  for (uint32_t i = 0; i < 1000; i++) {
+    auto e = exec_event(core::now_wall_ns(), i, "x");
+    e.ts_boot_ns = t0;  // one instant: no refill
+    e.ret = i % 100 == 0 ? -2 : 0;  // every hundredth failed (ENOENT)
+    s->on_event(e);
+  }
+  auto late = exec_event(core::now_wall_ns(), 5000, "later");
+  late.ts_boot_ns = t0 + 500000000ULL;  // half a second on: 50 rows' worth
+  s->on_event(late);
+  s->flush();
+  auto st = s->stats();
+  uint64_t written = st.rows_written[static_cast<size_t>(core::EventKind::kExec)];
+  uint64_t over = st.rows_over_rate[static_cast<size_t>(core::EventKind::kExec)];
+  EXPECT_EQ(written + over, 1001u) << "every row stored or counted";
+  EXPECT_EQ(written, 100u + 10u + 1u) << "a second's worth, the failed ones past it, the refilled one";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'later'"), 1);
+}
+
 TEST(Store, RetentionByAgeDeletesOldRows) {
   TempDir d;
   std::string db = d.path + "/s.db";

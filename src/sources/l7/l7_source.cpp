@@ -134,10 +134,12 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
     const auto& own = o.own_as<L7Options>();
     sample_ = std::max<uint32_t>(own.sample, 1);
+    detail_per_s_ = own.detail_per_s;
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
                                          [capture, tls, gate, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
+                                           s->bss->detail_per_s = own.detail_per_s;
                                            s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->rodata->tls_enabled = tls;
@@ -191,8 +193,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     uint32_t f = kFactor[std::clamp(level, 0, 3)];
     uint64_t n = f ? uint64_t{sample_} * f : UINT32_MAX;
     skel_->data->detail_sample = static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
+    skel_->bss->detail_per_s = f == 1 ? detail_per_s_ : 0;
     if (f == 1) return {};
-    return f ? "L7 detail 1 in " + std::to_string(n) + " exchanges (and every failed or slow one)"
+    return f ? "L7 detail 1 in " + std::to_string(n) + " exchanges, none by rate (and every failed or slow one)"
              : "L7 detail: failed or slow exchanges only";
   }
 
@@ -289,6 +292,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   std::unique_ptr<L7Tracker> tracker_;
   uint32_t sample_ = 1;  // sources.l7.sample: the governor multiplies it
+  uint32_t detail_per_s_ = 0;  // sources.l7.detail_per_s: the governor sets it to 0
   DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries};
   mutable std::mutex mu_;
   std::vector<ServiceEdge> edges_;

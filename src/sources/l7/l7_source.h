@@ -29,11 +29,16 @@ struct L7Options : Options<L7Options> {
   // Exchanges sent to user space in detail (request events, per-route series, the store): 1 in
   // `sample`, and every one that fails or takes `slow_ms` or more. The kernel counts all of them
   // (sightline_l7_requests_total) whatever is sampled or lost.
-  uint32_t sample = 16;
+  // Every exchange is sent while a CPU has sent fewer than `detail_per_s` this second: a quiet
+  // service shows every request.
+  uint32_t detail_per_s = 100;
+  uint32_t sample = 64;
   uint32_t slow_ms = 100;
   void visit(OptionVisitor& v) override {
+    v.number("detail_per_s", detail_per_s, 0, 1000000,
+             "exchanges each CPU sends in detail every second before the sample applies");
     v.number("sample", sample, 1, 1000000,
-             "send 1 in N exchanges in detail (plus every failed or slow one); the kernel counts all");
+             "past detail_per_s, send 1 in N exchanges in detail (plus every failed or slow one); the kernel counts all");
     v.number("slow_ms", slow_ms, 1, 3600000, "an exchange this slow (ms) is always sent in detail");
     v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
     v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
