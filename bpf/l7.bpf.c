@@ -82,7 +82,7 @@ struct conn_state {
 	__u8 sent;       /* a record of it went out: its close is sent too */
 	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr) */
 	__u8 split_hdr[4];
-	__u8 pad[2];
+	__u16 family;
 	__u64 method; /* of the oldest unanswered request (sl_l7_word8) */
 };
 
@@ -470,18 +470,32 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	return cs->detail ? STEP_SEND : STEP_DROP;
 }
 
-/* One message of `ret` bytes on socket `sk` (fd `fd`): infer, filter, copy, send. */
+/* One message of `ret` bytes on socket `sk` (fd `fd`; family 0: not read yet): infer, filter,
+ * copy, send. */
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
 				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls)
 {
-	__u16 type = BPF_CORE_READ(sk, sk_type);
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	/* The plaintext of a TLS connection is a stream of its own (socket addresses are aligned:
 	 * the low bit is free). */
 	__u64 key = (__u64)sk | (tls ? 1 : 0);
+	/* A connection already known (TCP only: datagram sockets are never kept): its family, type
+	 * and ends were read when its protocol was found; no read of the socket here. */
+	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+	if (cs && cs->proto == SL_L7_IGNORED)
+		return 0;
+	__u16 type = SL_SOCK_STREAM, lport = 0, rport = 0;
+	if (cs && cs->proto != SL_L7_UNKNOWN) {
+		family = cs->family;
+	} else {
+		if (!family)
+			family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		if (family != SL_AF_INET && family != SL_AF_INET6)
+			return 0;
+		type = BPF_CORE_READ(sk, sk_type);
+		lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
 	__u8 proto = SL_L7_UNKNOWN, role = SL_L7_ROLE_UNKNOWN;
-	struct conn_state *cs = NULL;
 	__u64 iov, iovcnt, first_len;
 	__u64 buf = first_buf(how, arg2, arg3, &iov, &iovcnt, &first_len);
 
@@ -501,9 +515,6 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		}
 		proto = SL_L7_DNS;
 	} else if (type == SL_SOCK_STREAM) {
-		cs = bpf_map_lookup_elem(&l7_conns, &key);
-		if (cs && cs->proto == SL_L7_IGNORED)
-			return 0;
 		if (cs && cs->proto != SL_L7_UNKNOWN) {
 			proto = cs->proto;
 			role = cs->role;
@@ -532,6 +543,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
 			ns.proto = proto;
 			ns.role = role;
+			ns.family = family;
 			sl_sock_ends(sk, family, ns.laddr, ns.raddr, &ns.lport, &ns.rport);
 			SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY));
 			cs = bpf_map_lookup_elem(&l7_conns, &key);
@@ -561,7 +573,12 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	if (step == STEP_HOLD)
 		hv = bpf_map_lookup_elem(&l7_held, &key);
 	struct sl_l7_event *e = hv ? &hv->e : &s->e;
-	sl_fill_hdr(&e->hdr, SL_EV_L7, tp);
+	if (step == STEP_HOLD) { /* the rest of the header when it goes out, if ever */
+		e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+		e->hdr.tid = (__u32)tp->pid_tgid;
+	} else {
+		sl_fill_hdr(&e->hdr, SL_EV_L7, tp);
+	}
 	e->conn = key;
 	e->fd = fd;
 	e->len = ret;
@@ -601,6 +618,12 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	if (step == STEP_HELD_THEN_SEND) {
 		struct held *h = bpf_map_lookup_elem(&l7_held, &key);
 		if (h) {
+			/* the same process answers (or reads the answer): its header, the request's time */
+			__u64 ts = h->e.hdr.ts_ns;
+			__u32 tid = h->e.hdr.tid;
+			sl_fill_hdr(&h->e.hdr, SL_EV_L7, tp);
+			h->e.hdr.ts_ns = ts;
+			h->e.hdr.tid = tid;
 			__u64 hs = sizeof(h->e) + h->e.captured;
 			if (hs > sizeof(*h))
 				hs = sizeof(*h);
@@ -749,9 +772,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
 	if (!sk)
 		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != SL_AF_INET && family != SL_AF_INET6)
-		return 0;
+	__u16 family = 0; /* read by one_message when the connection is not known yet */
 	if (tls_enabled) {
 		__u32 tid = (__u32)t.pid_tgid;
 		struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
