@@ -1,19 +1,25 @@
 /* l7 source: the payloads of TCP connections that speak a protocol we parse (HTTP/1, Redis,
  * PostgreSQL, MySQL; DNS by its port) and of UDP datagrams to or from port 53.
  *
- * Hooks: sys_exit_* of read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg,
- * sendmmsg, recvmmsg (the first two messages) and sendfile64 (5.15+: the arguments come from the saved user registers, so no enter hook and
- * no pairing map). At the exit the bytes are in the user buffer whichever the direction, and
- * the result says how many moved.
+ * Hooks, cheapest first (user space picks by kernel): the socket layer's tracepoints
+ * sock_send_length/sock_recv_length (6.3+: only socket I/O runs a program, with the socket in
+ * hand; the syscall's number and arguments come from the saved user registers; sendmmsg and
+ * recvmmsg by their exit tracepoints); else the raw sys_exit (every syscall runs it, the
+ * read/write family goes on, the socket found from the fd); else one sys_exit_* tracepoint per
+ * syscall of the family (read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg,
+ * sendmmsg, recvmmsg, sendfile64). The bytes are in the user buffer at either point, whichever
+ * the direction.
  *
- * Per TCP socket an LRU map (SL_L7_MAX_CONNS) keeps the inferred protocol and role. A socket
+ * Per TCP socket an LRU map (SL_L7_MAX_CONNS) keeps the inferred protocol, role, ends and the
+ * in-kernel RED pairing (red_step: counts in l7_red, exact whatever is sampled or lost). A socket
  * whose first SL_L7_MAX_MISSES messages match no protocol is marked ignored: from then on its
- * syscalls cost a lookup. Non-socket fds cost the fd-to-file walk and return.
+ * syscalls cost a lookup.
  *
- * A record carries min(bytes moved, capture_bytes) of the data (<= SL_L7_MAX_CAPTURE; iovecs:
- * the first SL_L7_MAX_IOV) and the true length; built in a per-CPU scratch buffer and copied
- * to the ring with a batched wakeup. tp_btf/inet_sock_set_state -> TCP_CLOSE sends a close
- * record for a traced connection and forgets it (a reused socket address starts afresh).
+ * A record (the exchanges sent in detail: see red_step) carries min(bytes moved, capture_bytes)
+ * of the data (<= SL_L7_MAX_CAPTURE; iovecs: the first SL_L7_MAX_IOV) and the true length; built
+ * in a per-CPU scratch buffer and copied to the ring with a batched wakeup.
+ * tp_btf/inet_sock_set_state -> TCP_CLOSE sends a close record for a connection something of
+ * which went out, and forgets it (a reused socket address starts afresh).
  */
 #include "common.bpf.h"
 #include "sightline/l7.h"
@@ -29,10 +35,6 @@ const volatile __u32 capture_bytes = 4096;
 /* OpenSSL uprobes are attached: syscalls inside an SSL call carry ciphertext (not sent; they
  * name the call's socket). */
 const volatile bool tls_enabled = false;
-/* The socket layer marks the task when a syscall moves socket bytes (sock_send_length,
- * sock_recv_length: 6.3+), so the exits below return at once for files, pipes and ttys: a
- * task-storage lookup instead of the walk from the fd to its inode. */
-const volatile bool sock_gate = false;
 /* Exchanges (a request and its response) sent in detail: 1 in detail_sample, and every one that
  * fails or takes slow_ns or more (l7.sample, l7.slow_ms). The counts in l7_red are of all. */
 __u32 detail_sample = 1; /* .data: the overhead governor raises it while running */
@@ -41,31 +43,12 @@ __u32 detail_sample = 1; /* .data: the overhead governor raises it while running
 __u32 detail_per_s = 0;
 const volatile __u64 slow_ns = 100000000;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u32);
-} sock_touched SEC(".maps");
-
-static __always_inline int mark_socket_io(void)
-{
-	__u32 *v = bpf_task_storage_get(&sock_touched, bpf_get_current_task_btf(), 0,
-					BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (v)
-		*v = 1;
-	return 0;
-}
-
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(sl_l7_sock_send, struct sock *sk, int ret, int flags) { return mark_socket_io(); }
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(sl_l7_sock_recv, struct sock *sk, int ret, int flags) { return mark_socket_io(); }
-
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
 enum { HOW_BUF = 0, HOW_BUF_ADDR = 1, HOW_IOV = 2, HOW_MSG = 3, HOW_NONE = 4, HOW_MMSG = 5 };
+/* Or'ed into `how`: the sender's address is not in user memory yet (a receive seen at the
+ * socket layer, before recvfrom/recvmsg wrote it): a datagram's peer is unknown. */
+#define HOW_NOPEER 0x80
 #define SL_L7_MAX_MMSG 2
 
 #define SL_TCP_CLOSE 7
@@ -478,6 +461,8 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	/* The plaintext of a TLS connection is a stream of its own (socket addresses are aligned:
 	 * the low bit is free). */
 	__u64 key = (__u64)sk | (tls ? 1 : 0);
+	bool nopeer = how & HOW_NOPEER;
+	how &= ~HOW_NOPEER;
 	/* A connection already known (TCP only: datagram sockets are never kept): its family, type
 	 * and ends were read when its protocol was found; no read of the socket here. */
 	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
@@ -501,7 +486,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 
 	__u8 peer[16] = {};
 	if (type == SL_SOCK_DGRAM) {
-		if (!rport)
+		if (!rport && !nopeer)
 			rport = dgram_peer(peer, how, arg2, arg5);
 		if (lport == 53 || rport == 53) {
 			role = lport == 53 ? SL_L7_SERVER : SL_L7_CLIENT;
@@ -751,30 +736,21 @@ struct mmsg {
 	__u32 pad;
 };
 
-static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
+/* A read/write-family syscall moved `ret` bytes on a socket (sk: NULL, found from the fd). */
+static __always_inline int data_at(struct sl_task *t, struct sock *sk, long ret, __u8 dir, __u8 how)
 {
-	if (ret <= 0)
-		return 0;
-	if (sock_gate) {
-		__u32 *v = bpf_task_storage_get(&sock_touched, bpf_get_current_task_btf(), 0, 0);
-		if (!v || !*v)
-			return 0; /* no socket moved bytes in this syscall */
-		*v = 0;
-	}
-	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t->btf);
 	__u64 fd = PT_REGS_PARM1_SYSCALL(regs);
 	__u64 arg2 = PT_REGS_PARM2_SYSCALL(regs);
 	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
-	__u64 arg5 = how == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
-	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
+	__u64 arg5 = (how & ~HOW_NOPEER) == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
+	if (!sk)
+		sk = sl_file_sock(sl_fd_file(t->btf, fd));
 	if (!sk)
 		return 0;
 	__u16 family = 0; /* read by one_message when the connection is not known yet */
 	if (tls_enabled) {
-		__u32 tid = (__u32)t.pid_tgid;
+		__u32 tid = (__u32)t->pid_tgid;
 		struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
 		if (sc) { /* ciphertext of an SSL call: it names the socket, the uprobe sends the plaintext */
 			sc->fd = fd;
@@ -784,7 +760,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 		}
 	}
 	if (how != HOW_MMSG)
-		return one_message(&t, sk, family, fd, ret, dir, how, arg2, arg3, arg5, false);
+		return one_message(t, sk, family, fd, ret, dir, how, arg2, arg3, arg5, false);
 	/* sendmmsg/recvmmsg: the result counts messages; the first SL_L7_MAX_MMSG are read (a
 	 * resolver sends its A and AAAA queries together). */
 	for (int i = 0; i < SL_L7_MAX_MMSG; i++) {
@@ -794,9 +770,19 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 		__u32 len = 0;
 		if (sl_read_user(&len, sizeof(len), &m->len) || !len)
 			continue;
-		one_message(&t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false);
+		one_message(t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false);
 	}
 	return 0;
+}
+
+static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
+{
+	if (ret <= 0)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	return data_at(&t, NULL, ret, dir, how);
 }
 
 SEC("tp/syscalls/sys_exit_read")
@@ -830,30 +816,68 @@ const volatile int nr_read = -1, nr_write = -1, nr_recvfrom = -1, nr_sendto = -1
 		   nr_writev = -1, nr_recvmsg = -1, nr_sendmsg = -1, nr_recvmmsg = -1, nr_sendmmsg = -1,
 		   nr_sendfile = -1;
 
+/* The family member a syscall number is, and where its data is; false for any other. */
+static __always_inline bool syscall_how(int nr, __u8 *dir, __u8 *how)
+{
+	if (nr == nr_read) *dir = SL_L7_RECV, *how = HOW_BUF;
+	else if (nr == nr_write) *dir = SL_L7_SEND, *how = HOW_BUF;
+	else if (nr == nr_recvfrom) *dir = SL_L7_RECV, *how = HOW_BUF_ADDR;
+	else if (nr == nr_sendto) *dir = SL_L7_SEND, *how = HOW_BUF_ADDR;
+	else if (nr == nr_readv) *dir = SL_L7_RECV, *how = HOW_IOV;
+	else if (nr == nr_writev) *dir = SL_L7_SEND, *how = HOW_IOV;
+	else if (nr == nr_recvmsg) *dir = SL_L7_RECV, *how = HOW_MSG;
+	else if (nr == nr_sendmsg) *dir = SL_L7_SEND, *how = HOW_MSG;
+	else if (nr == nr_recvmmsg) *dir = SL_L7_RECV, *how = HOW_MMSG;
+	else if (nr == nr_sendmmsg) *dir = SL_L7_SEND, *how = HOW_MMSG;
+	else if (nr == nr_sendfile) *dir = SL_L7_SEND, *how = HOW_NONE;
+	else return false;
+	return true;
+}
+
+static __always_inline int regs_nr(const struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return (int)regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	return (int)((const struct user_pt_regs *)regs)->regs[8];
+#else
+#error "syscall number: add this architecture"
+#endif
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sl_l7_sys_exit, struct pt_regs *regs, long ret)
 {
 	if (ret <= 0)
 		return 0;
-#if defined(__TARGET_ARCH_x86)
-	int nr = (int)regs->orig_ax;
-#elif defined(__TARGET_ARCH_arm64)
-	int nr = (int)((const struct user_pt_regs *)regs)->regs[8];
-#else
-#error "syscall number: add this architecture"
-#endif
 	__u8 dir, how;
-	if (nr == nr_read) dir = SL_L7_RECV, how = HOW_BUF;
-	else if (nr == nr_write) dir = SL_L7_SEND, how = HOW_BUF;
-	else if (nr == nr_recvfrom) dir = SL_L7_RECV, how = HOW_BUF_ADDR;
-	else if (nr == nr_sendto) dir = SL_L7_SEND, how = HOW_BUF_ADDR;
-	else if (nr == nr_readv) dir = SL_L7_RECV, how = HOW_IOV;
-	else if (nr == nr_writev) dir = SL_L7_SEND, how = HOW_IOV;
-	else if (nr == nr_recvmsg) dir = SL_L7_RECV, how = HOW_MSG;
-	else if (nr == nr_sendmsg) dir = SL_L7_SEND, how = HOW_MSG;
-	else if (nr == nr_recvmmsg) dir = SL_L7_RECV, how = HOW_MMSG;
-	else if (nr == nr_sendmmsg) dir = SL_L7_SEND, how = HOW_MMSG;
-	else if (nr == nr_sendfile) dir = SL_L7_SEND, how = HOW_NONE;
-	else return 0;
+	if (!syscall_how(regs_nr(regs), &dir, &how))
+		return 0;
 	return data_exit(ret, dir, how);
 }
+
+/* Where the kernel has them (6.3+), the socket layer's own tracepoints: they fire when a socket
+ * moved bytes, with the socket, so no program runs on any other syscall (the raw sys_exit above
+ * costs every syscall of the node) and the walk from the fd to the socket is skipped. The
+ * syscall (its number in the saved registers) says where the data is; socket I/O that is not a
+ * read/write-family syscall's (the kernel's own, io_uring, splice) is not ours. sendmmsg and
+ * recvmmsg come by their exit tracepoints (the result says how many messages). */
+static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	if (ret <= 0 || (dir == SL_L7_RECV && (flags & 2 /* MSG_PEEK: read again later */)))
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
+	__u8 d, how;
+	if (!syscall_how(regs_nr(regs), &d, &how) || d != dir || how == HOW_MMSG)
+		return 0;
+	return data_at(&t, sk, ret, dir, dir == SL_L7_RECV ? how | HOW_NOPEER : how);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sl_l7_sock_send, struct sock *sk, int ret, int flags) { return sock_io(sk, ret, flags, SL_L7_SEND); }
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sl_l7_sock_recv, struct sock *sk, int ret, int flags) { return sock_io(sk, ret, flags, SL_L7_RECV); }

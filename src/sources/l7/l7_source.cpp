@@ -77,26 +77,33 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
     bool wanted = wants(o, core::EventKind::kRequest);
     std::vector<Hook> hooks;
-    // The raw sys_exit where tp_btf exists (no per-syscall perf records); else one tracepoint each.
+    // Three ways, cheapest first: the socket layer's tracepoints (6.3+: only socket I/O runs a
+    // program; sendmmsg/recvmmsg by their exit tracepoints), the raw sys_exit (every syscall runs
+    // it; the read/write family's numbers go on), one tracepoint per syscall of the family.
+    auto sock = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}}, false);
+    bool has_sock = f.tracepoint_exists("sock", "sock_send_length") && f.tracepoint_exists("sock", "sock_recv_length");
+    bool use_sock = sock[0].enabled && sock[1].enabled && has_sock && wanted && base.empty() && !o.force_fallback_hooks;
     auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}}, false);
-    bool use_raw = raw[0].enabled && wanted && base.empty() && !o.force_fallback_hooks;
+    bool use_raw = !use_sock && raw[0].enabled && wanted && base.empty() && !o.force_fallback_hooks;
+    std::string why_not = !wanted ? "not requested" : o.force_fallback_hooks ? "fallback asked for" : base;
+    for (auto& h : sock) {
+      h.enabled = use_sock;
+      if (!use_sock && h.note.empty())
+        h.note = !has_sock ? "tracepoint sock/sock_send_length not in this kernel (6.3+)" : why_not;
+    }
     raw[0].enabled = use_raw;
-    if (!use_raw && raw[0].note.empty())
-      raw[0].note = !wanted ? "not requested" : o.force_fallback_hooks ? "fallback asked for" : base;
+    if (!use_raw && raw[0].note.empty()) raw[0].note = use_sock ? "the socket tracepoints serve it" : why_not;
+    hooks.insert(hooks.end(), sock.begin(), sock.end());
     hooks.push_back(raw[0]);
     for (const auto& [prog, tp] : kData) {
-      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !use_raw, base);
+      bool mmsg = std::string_view(prog).ends_with("mmsg");
+      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !use_raw && (!use_sock || mmsg), base);
       if (use_raw) h.note = "the raw sys_exit serves it";
+      else if (use_sock && !mmsg) h.note = "the socket tracepoints serve it";
       hooks.push_back(std::move(h));
     }
     auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
-    auto gate = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}}, true);
-    tp.insert(tp.end(), gate.begin(), gate.end());
-    for (auto& h : tp) {
-      h.enabled = h.enabled && wanted;
-      if (h.enabled && h.program.starts_with("sl_l7_sock_") && !f.tracepoint_exists("sock", "sock_send_length"))
-        h.enabled = false, h.note = "tracepoint sock/sock_send_length not in this kernel (6.3+): every read/write walks to its inode";
-    }
+    for (auto& h : tp) h.enabled = h.enabled && wanted;
     hooks.insert(hooks.end(), tp.begin(), tp.end());
     // OpenSSL's plaintext: uprobes on libssl, attached by start() (every process that maps it).
     std::vector<UprobeFunction> fns;
@@ -130,20 +137,17 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.own_as<L7Options>().capture_bytes, 64), SL_L7_MAX_CAPTURE);
     std::vector<UprobeFunction> ssl;
     bool tls = o.own_as<L7Options>().tls && f.uprobe && ssl_functions(&ssl).empty();
-    bool gate = false;
-    for (const auto& h : plan(f, o)) gate |= h.program == "sl_l7_sock_send" && h.enabled;
     const auto& own = o.own_as<L7Options>();
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
     if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
-                                         [capture, tls, gate, &own, &f](l7_bpf* s) {
+                                         [capture, tls, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
                                            s->bss->detail_per_s = own.detail_per_s;
                                            s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->rodata->tls_enabled = tls;
-                                           s->rodata->sock_gate = gate;
                                            auto* r = s->rodata;
                                            r->nr_read = core::syscall_number("read");
                                            r->nr_write = core::syscall_number("write");

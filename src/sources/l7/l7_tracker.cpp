@@ -54,6 +54,23 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
     key.peer_port = rec.rport;
   }
   auto it = conns_.find(key);
+  if (it == conns_.end() && rec.sock_type == 2 && rec.rport) {
+    // A datagram to a peer on a socket whose receives came without one (an unconnected server
+    // socket seen at the socket layer, before recvfrom wrote the sender's address): the
+    // conversation of unknown peers answers it, pairing by the protocol's own id (DNS), and its
+    // remote end is this peer from now on.
+    Key anon = key;
+    memset(anon.peer, 0, sizeof anon.peer);
+    anon.peer_port = 0;
+    if (auto a = conns_.find(anon); a != conns_.end()) {
+      it = a;
+      Conn& c = *it->second;
+      c.raddr = addr_text(rec.family, rec.raddr);
+      c.rport = rec.rport;
+      c.remote = c.raddr + ":" + std::to_string(c.rport);
+      c.edge = nullptr;
+    }
+  }
   if (it != conns_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     return &*it->second;
