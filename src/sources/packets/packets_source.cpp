@@ -259,7 +259,9 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
       }
     }
     for (const auto& [ifindex, name] : present) {
-      if (attached_.count(ifindex) || !interface_selected(opts_.own_as<PacketsOptions>().interfaces, name)) continue;
+      const auto& own = opts_.own_as<PacketsOptions>();
+      if (attached_.count(ifindex) || !interface_selected(own.interfaces, name)) continue;
+      if (own.interfaces.empty() && !own.loopback && name == "lo") continue;
       if (attached_.size() >= kMaxInterfaces) {
         skipped_++;
         continue;

@@ -14,8 +14,12 @@ namespace sightline::sources {
 struct PacketsOptions : Options<PacketsOptions> {
   // Interfaces to attach to (a trailing * matches a prefix); empty: all, and ones that appear.
   std::vector<std::string> interfaces;
+  // lo when `interfaces` is empty: local traffic crosses it twice (egress and ingress), a TC
+  // program run per packet that the socket-level metrics (net, l7) already account for.
+  bool loopback = false;
   void visit(OptionVisitor& v) override {
-    v.names("interfaces", interfaces, "names, a trailing * matches a prefix (eth*); empty: all, new ones too");
+    v.names("interfaces", interfaces, "names, a trailing * matches a prefix (eth*); empty: all but lo, new ones too");
+    v.flag("loopback", loopback, "with interfaces empty, lo too (each local packet runs two programs)");
   }
 };
 
