@@ -62,8 +62,8 @@ static __always_inline bool open_shed(long ret)
 	__u32 n = open_sample;
 	if (n <= 1 || ret < 0)
 		return false;
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (cpu >= SL_MAX_CPUS || open_ctr[cpu]++ % n == 0)
+	__u32 cpu = bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1); /* masked: for 6.1's verifier */
+	if (open_ctr[cpu]++ % n == 0)
 		return false;
 	sl_count(SL_STAT_SHED);
 	return true;

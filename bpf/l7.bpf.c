@@ -125,6 +125,7 @@ struct {
 } l7_held SEC(".maps");
 
 static const struct sl_l7_red_val red_zero;
+static const struct conn_state zero_conn;
 /* A global function: the verifier checks it once, not at each call's every path. */
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
 /* Each CPU's count of exchanges begun, for the 1-in-N sample, and its window of detail_per_s. */
@@ -140,7 +141,7 @@ static __always_inline void red_stat(__u32 i)
 }
 
 /* Counts `count` answered requests of a connection. */
-static __always_inline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64 lat, __u32 count)
+static __noinline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64 lat, __u32 count)
 {
 	struct sl_l7_red_key k = {.tgid = tgid, .proto = cs->proto, .role = cs->role, .status = st};
 	__builtin_memcpy(k.method, &cs->method, SL_L7_METHOD_LEN);
@@ -179,8 +180,7 @@ struct resp_walk {
 };
 
 /* The number after a RESP header's type byte (bytes 1.. of lo|hi, little-endian): its value in
- * the low half, the index of the byte after its digits in the high (0: none, or too long). A
- * global function: checked once, not on every path of the walk. */
+ * the low half, the index of the byte after its digits in the high (0: none, or too long). */
 __noinline __u64 resp_number(__u64 lo, __u64 hi)
 {
 	__u64 v = 0;
@@ -230,7 +230,7 @@ static long resp_token(__u64 i, struct resp_walk *w)
 	return 0;
 }
 
-static __always_inline __u32 resp_commands(__u64 buf, __u32 n)
+static __noinline __u32 resp_commands(__u64 buf, __u32 n)
 {
 	if (!has_bpf_loop)
 		return 1;
@@ -288,11 +288,10 @@ static __always_inline __u64 first_buf(__u8 how, __u64 arg2, __u64 arg3, __u64 *
 	if (how == HOW_BUF || how == HOW_BUF_ADDR)
 		return arg2;
 	if (how == HOW_MSG) {
-		struct user_msghdr m = {};
-		if (sl_read_user(&m, sizeof(m), (void *)arg2))
+		/* msg_iov and msg_iovlen only (not the whole msghdr: stack is short on 6.1) */
+		struct user_msghdr *um = (struct user_msghdr *)arg2;
+		if (sl_read_user(iov, sizeof(*iov), &um->msg_iov) || sl_read_user(iovcnt, sizeof(*iovcnt), &um->msg_iovlen))
 			return 0;
-		*iov = (__u64)m.msg_iov;
-		*iovcnt = m.msg_iovlen;
 	} else if (how == HOW_IOV) {
 		*iov = arg2;
 		*iovcnt = arg3;
@@ -314,9 +313,7 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 	if (how == HOW_BUF_ADDR) {
 		a = arg5;
 	} else if (how == HOW_MSG) {
-		struct user_msghdr m = {};
-		sl_read_user(&m, sizeof(m), (void *)arg2);
-		a = (__u64)m.msg_name;
+		sl_read_user(&a, sizeof(a), &((struct user_msghdr *)arg2)->msg_name);
 	}
 	if (!a)
 		return 0;
@@ -397,11 +394,11 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 			cs->split = 1;
 			return STEP_SEND;
 		}
-		if (cs->split && buf) {
-			__u8 q[SL_L7_PEEK] = {};
-			__builtin_memcpy(q, cs->split_hdr, 4);
-			__builtin_memcpy(q + 4, p, SL_L7_PEEK - 4);
-			count = sl_l7_request_start(cs->proto, q, n + 4, &m);
+		if (cs->split && buf) { /* the header in front of the peek, in place (stack is short) */
+			for (int i = SL_L7_PEEK - 1; i >= 4; i--)
+				p[i] = p[i - 4];
+			__builtin_memcpy(p, cs->split_hdr, 4);
+			count = sl_l7_request_start(cs->proto, p, n + 4, &m);
 			force = true;
 		} else if (buf) {
 			count = sl_l7_request_start(cs->proto, p, n, &m);
@@ -422,9 +419,10 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->req_ts = now;
 		cs->method = l7_word(m);
 		cs->pending = count;
-		__u32 cpu = bpf_get_smp_processor_id();
+		/* masked, not only compared: 6.1's verifier loses the comparison's bound */
+		__u32 cpu = bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1);
 		bool d = force;
-		if (!d && cpu < SL_MAX_CPUS) {
+		if (!d) {
 			if (now - detail_start[cpu] >= 1000000000ULL) {
 				detail_start[cpu] = now;
 				detail_used[cpu] = 0;
@@ -456,7 +454,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 /* One message of `ret` bytes on socket `sk` (fd `fd`; family 0: not read yet): infer, filter,
  * copy, send. */
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
-				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls)
+				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls, bool red)
 {
 	/* The plaintext of a TLS connection is a stream of its own (socket addresses are aligned:
 	 * the low bit is free). */
@@ -504,8 +502,6 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			proto = cs->proto;
 			role = cs->role;
 		} else {
-			struct conn_state *old = cs;
-			cs = NULL; /* the ends are read below, and kept */
 			int kind = 0;
 			if (lport == 53 || rport == 53) {
 				proto = SL_L7_DNS;
@@ -515,30 +511,32 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				sl_read_user(peek, sizeof(peek), (void *)buf);
 				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
 			}
-			struct conn_state ns = {};
-			if (old)
-				ns = *old;
+			/* the state is written in its map entry (made from zeros), not built on the stack:
+			 * the programs' frames stay small enough for 6.1's combined-stack check */
+			if (!cs) {
+				SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &zero_conn, BPF_NOEXIST));
+				cs = bpf_map_lookup_elem(&l7_conns, &key);
+				if (!cs)
+					return 0;
+			}
 			if (proto == SL_L7_UNKNOWN) {
-				ns.misses++;
-				if (ns.misses >= SL_L7_MAX_MISSES)
-					ns.proto = SL_L7_IGNORED;
-				SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY));
+				cs->misses++;
+				if (cs->misses >= SL_L7_MAX_MISSES)
+					cs->proto = SL_L7_IGNORED;
 				return 0;
 			}
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
-			ns.proto = proto;
-			ns.role = role;
-			ns.family = family;
-			sl_sock_ends(sk, family, ns.laddr, ns.raddr, &ns.lport, &ns.rport);
-			SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&l7_conns, &key, &ns, BPF_ANY));
-			cs = bpf_map_lookup_elem(&l7_conns, &key);
+			cs->role = role;
+			cs->family = family;
+			sl_sock_ends(sk, family, cs->laddr, cs->raddr, &cs->lport, &cs->rport);
+			cs->proto = proto; /* last: the state is whole once the protocol says it is known */
 		}
 	} else {
 		return 0;
 	}
 
 	int step = STEP_SEND;
-	if (cs && proto != SL_L7_DNS)
+	if (red && cs && proto != SL_L7_DNS)
 		step = red_step(tp, cs, dir, buf, ret);
 	if (step == STEP_DROP)
 		return 0;
@@ -589,11 +587,16 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		}
 	}
 	if (step == STEP_HOLD) { /* the first bytes of the first buffer, kept for the answer to decide */
-		__u32 h = ret < SL_L7_HOLD_BYTES ? ret : SL_L7_HOLD_BYTES;
+		__u64 h = ret < SL_L7_HOLD_BYTES ? ret : SL_L7_HOLD_BYTES;
 		if (first_len < h)
 			h = first_len;
+		/* clamped where the verifier sees it (clang knows h <= 256 and drops a plain check;
+		 * 6.1's verifier then sees a signed value) */
+		asm volatile("" : "+r"(h));
+		if (h > SL_L7_HOLD_BYTES)
+			h = SL_L7_HOLD_BYTES;
 		__u8 *dst = hv ? hv->data : s->data;
-		if (!buf || how == HOW_NONE || sl_read_user(dst, h & (SL_L7_HOLD_BYTES - 1 | SL_L7_HOLD_BYTES), (void *)buf))
+		if (!buf || how == HOW_NONE || sl_read_user(dst, h, (void *)buf))
 			h = 0;
 		e->captured = h;
 		if (!hv)
@@ -726,7 +729,7 @@ int BPF_KRETPROBE(sl_ssl_return, long rc)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if ((family != SL_AF_INET && family != SL_AF_INET6) || BPF_CORE_READ(sk, sk_type) != SL_SOCK_STREAM)
 		return 0;
-	return one_message(&t, sk, family, fd, n, dir, HOW_BUF, sbuf, 0, 0, true);
+	return one_message(&t, sk, family, fd, n, dir, HOW_BUF, sbuf, 0, 0, true, true);
 }
 
 /* mmsghdr: a msghdr and the bytes that message moved. */
@@ -760,9 +763,11 @@ static __always_inline int data_at(struct sl_task *t, struct sock *sk, long ret,
 		}
 	}
 	if (how != HOW_MMSG)
-		return one_message(t, sk, family, fd, ret, dir, how, arg2, arg3, arg5, false);
+		return one_message(t, sk, family, fd, ret, dir, how, arg2, arg3, arg5, false, true);
 	/* sendmmsg/recvmmsg: the result counts messages; the first SL_L7_MAX_MMSG are read (a
-	 * resolver sends its A and AAAA queries together). */
+	 * resolver sends its A and AAAA queries together). Not unrolled: one copy of one_message
+	 * (two were more stack than 6.1's verifier allows). */
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < SL_L7_MAX_MMSG; i++) {
 		if (i >= ret)
 			break;
@@ -770,7 +775,10 @@ static __always_inline int data_at(struct sl_task *t, struct sock *sk, long ret,
 		__u32 len = 0;
 		if (sl_read_user(&len, sizeof(len), &m->len) || !len)
 			continue;
-		one_message(t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false);
+		/* no RED here (red false): sendmmsg/recvmmsg carry datagrams (DNS: its records); a TCP
+		 * stream moved by them is sent as it is. Without red_step this program's frames fit
+		 * 6.1's combined-stack limit. */
+		one_message(t, sk, family, fd, len, dir, HOW_MSG, (__u64)&m->hdr, 0, 0, false, false);
 	}
 	return 0;
 }
@@ -851,7 +859,7 @@ int BPF_PROG(sl_l7_sys_exit, struct pt_regs *regs, long ret)
 	if (ret <= 0)
 		return 0;
 	__u8 dir, how;
-	if (!syscall_how(regs_nr(regs), &dir, &how))
+	if (!syscall_how(regs_nr(regs), &dir, &how) || how == HOW_MMSG) /* those by their own tracepoints */
 		return 0;
 	return data_exit(ret, dir, how);
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include <spdlog/spdlog.h>
+
 #include "bpf/libbpf_util.h"
 #include "core/syscalls.h"
 #include "sightline/l7.h"
@@ -97,8 +99,8 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     hooks.push_back(raw[0]);
     for (const auto& [prog, tp] : kData) {
       bool mmsg = std::string_view(prog).ends_with("mmsg");
-      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !use_raw && (!use_sock || mmsg), base);
-      if (use_raw) h.note = "the raw sys_exit serves it";
+      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && ((!use_raw && !use_sock) || mmsg), base);
+      if (use_raw && !mmsg) h.note = "the raw sys_exit serves it";
       else if (use_sock && !mmsg) h.note = "the socket tracepoints serve it";
       hooks.push_back(std::move(h));
     }
@@ -140,13 +142,14 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     const auto& own = o.own_as<L7Options>();
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
-    if (auto st = start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
+    auto load = [&] {
+      return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
                                          [capture, tls, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
+                                           s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
                                            s->bss->detail_per_s = own.detail_per_s;
                                            s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
-                                           s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->rodata->tls_enabled = tls;
                                            auto* r = s->rodata;
                                            r->nr_read = core::syscall_number("read");
@@ -161,8 +164,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                            r->nr_sendmmsg = core::syscall_number("sendmmsg");
                                            r->nr_sendfile = core::syscall_number("sendfile");
                                          });
-        !st)
-      return st;
+    };
+    core::Status st = load();
+    if (!st) return st;
     if (!tls) return {};
     bpf_program* enter[] = {skel_->progs.sl_ssl_write, skel_->progs.sl_ssl_write_ex, skel_->progs.sl_ssl_read,
                             skel_->progs.sl_ssl_read_ex};
