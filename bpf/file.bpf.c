@@ -52,27 +52,8 @@ static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags,
 	return 0;
 }
 
-/* The overhead governor's sample of successful opens (0 or 1: every one); failed opens always go
- * out. Written by user space while running (agent/governor.h); what it drops is counted. */
-__u32 open_sample = 0;
-__u32 open_ctr[SL_MAX_CPUS] = {};
-
-static __always_inline bool open_shed(long ret)
-{
-	__u32 n = open_sample;
-	if (n <= 1 || ret < 0)
-		return false;
-	__u32 cpu = bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1); /* masked: for 6.1's verifier */
-	if (open_ctr[cpu]++ % n == 0)
-		return false;
-	sl_count(SL_STAT_SHED);
-	return true;
-}
-
 static __always_inline void open_emit(long ret, const struct open_args *a, struct sl_task *t)
 {
-	if (open_shed(ret))
-		return;
 	struct sl_open_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return;

@@ -160,9 +160,6 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
     w.add({{"source", name}, {"reason", "decode_error"}}, static_cast<double>(st.decode_errors));
     w.add({{"source", name}, {"reason", "aggregation_map_full"}}, static_cast<double>(st.map_full));
   }
-  w.one("sightline_events_shed_total", MetricType::kCounter,
-        "Events not sent because the overhead governor sheds that detail (the kernel's counts keep them)");
-  for (const auto& [name, st] : stats) w.add({{"source", name}}, static_cast<double>(st.shed));
   if (gov) {
     std::lock_guard lock(gov->mu);
     w.one("sightline_governor_level", MetricType::kGauge,

@@ -69,7 +69,6 @@ SourceStats BpfSource::stats() const {
       s.lost_pairing = v[SL_STAT_PAIR_LOST];
       s.unpaired = v[SL_STAT_PAIR_MISS];
       s.map_full = v[SL_STAT_MAP_FULL];
-      if (v.size() > SL_STAT_SHED) s.shed = v[SL_STAT_SHED];
     }
   }
   return s;

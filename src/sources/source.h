@@ -76,7 +76,6 @@ struct SourceStats {
   uint64_t unpaired = 0;       // exit seen without its enter
   uint64_t decode_errors = 0;  // records too short or of an unknown kind
   uint64_t map_full = 0;       // aggregation map full: updates not counted
-  uint64_t shed = 0;           // not sent: the overhead governor shed them
 };
 
 class Source {

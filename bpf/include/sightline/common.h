@@ -44,8 +44,7 @@ enum sl_stat {
 	SL_STAT_PAIR_LOST = 1, /* enter/exit pairing map full: the syscall was not traced */
 	SL_STAT_PAIR_MISS = 2, /* exit without its enter (attached mid-syscall, exec from a thread) */
 	SL_STAT_MAP_FULL = 3,  /* an aggregation map was full: those updates were not counted */
-	SL_STAT_SHED = 4,      /* not sent: the overhead governor sheds this detail (agent/governor.h) */
-	SL_STAT_MAX = 5,
+	SL_STAT_MAX = 4,
 };
 
 /* A failed helper call, counted where it happened (map "sl_errors" of each object, per CPU;

@@ -34,13 +34,6 @@ constexpr SkeletonFns<file_bpf> kFns = {&file_bpf__open, &file_bpf__load, &file_
 
 class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes> {
  public:
-  std::string shed(int level) override {
-    static constexpr uint32_t kSample[] = {0, 8, 64, UINT32_MAX};
-    if (!skel_ || !skel_->bss) return {};
-    uint32_t n = kSample[std::clamp(level, 0, 3)];
-    skel_->bss->open_sample = n;
-    return n == 0 ? "" : n == UINT32_MAX ? "open events: failed ones only" : "open events: failed ones and 1 in " + std::to_string(n) + " of the rest";
-  }
 
   std::string_view name() const override { return "file"; }
 
