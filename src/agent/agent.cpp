@@ -6,18 +6,21 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 
 #include "agent/api.h"
 #include "agent/exporters.h"
 #include "agent/governor.h"
 #include "agent/live.h"
+#include "agent/memory.h"
 #include "agent/node_lock.h"
 #include "agent/privileges.h"
 #include "agent/runner.h"
@@ -100,6 +103,15 @@ struct GovernorState {
   }
 };
 
+// The memory budget's guard and what it has shed; the HTTP thread reads it for /metrics.
+struct MemoryState {
+  explicit MemoryState(uint64_t limit) : guard(limit) {}
+  mutable std::mutex mu;
+  MemoryGuard guard;
+  MemoryUse use;
+  std::map<std::string, uint64_t> shed;  // what -> times
+};
+
 // The agent's own CPU seconds (user + system), cheaper than /proc/self/stat once a second.
 double self_cpu_seconds() {
   rusage ru{};
@@ -129,7 +141,7 @@ class Families {
 std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
                                                 const rules::Engine* engine, const store::Store* db,
                                                 const Exporters* exporters, const LiveFeed* live,
-                                                const GovernorState* gov) {
+                                                const GovernorState* gov, const MemoryState* mem) {
   using core::MetricType;
   std::vector<core::MetricFamily> out;
   Families w(&out);
@@ -175,6 +187,28 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
         .add({{"direction", "shed"}}, static_cast<double>(gov->g.shed_steps()))
         .add({{"direction", "restore"}}, static_cast<double>(gov->g.restore_steps()));
   }
+  if (mem) {
+    std::lock_guard lock(mem->mu);
+    w.one("sightline_memory_limit_bytes", MetricType::kGauge, "memory_limit: the agent's memory budget")
+        .add(static_cast<double>(mem->guard.limit()));
+    w.one("sightline_memory_bytes", MetricType::kGauge,
+          "Memory the budget counts: user (resident memory less the BPF maps mapped into the agent, "
+          "whose rings RSS shows twice) and kernel (the BPF maps' own memory, once)")
+        .add({{"part", "user"}}, static_cast<double>(mem->use.user()))
+        .add({{"part", "kernel"}}, static_cast<double>(mem->use.kernel));
+    w.one("sightline_memory_peak_bytes", MetricType::kGauge, "The largest user + kernel memory seen since start")
+        .add(static_cast<double>(mem->guard.peak()));
+    w.one("sightline_memory_shed_total", MetricType::kCounter,
+          "Times the agent gave memory back near its budget, by what: heap (free memory returned), "
+          "sqlite_cache, symbol_files, dwarf_unwind (caches, at 80%); l7_connections, profile_windows "
+          "(detail, at 90%)");
+    for (const auto& [what, n] : mem->shed) w.add({{"what", what}}, static_cast<double>(n));
+  }
+  w.one("sightline_bpf_map_bytes", MetricType::kGauge,
+        "Kernel memory of each BPF map (memlock; a ring buffer's pages once, though mapped twice)");
+  for (const auto& s : runner.sources())
+    if (s.running)
+      for (const auto& m : s.source->map_memory()) w.add({{"source", s.name}, {"map", m.name}}, static_cast<double>(m.bytes));
   w.one("sightline_process_table_entries", MetricType::kGauge, "Processes in the agent's process table")
       .add(static_cast<double>(runner.table().size()));
   w.one("sightline_process_table_overflows_total", MetricType::kCounter,
@@ -269,6 +303,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       return 1;
     }
   }
+  const MemoryPlan plan = plan_memory(config.memory_limit);
+  MemoryState memory(config.memory_limit);
+  store::set_sqlite_heap_limit(plan.sqlite_heap_bytes);
   bpf::Features features = bpf::probe_features();
   bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
   Runner runner(features, config.max_processes);
@@ -286,6 +323,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     so.max_age_s = config.store.retention_s;
     so.max_bytes = config.store.max_bytes;
     so.max_event_rows_per_s = config.store.max_event_rows_per_s;
+    so.queue_bytes = plan.store_queue_bytes;
+    so.cache_bytes = plan.sqlite_cache_bytes;
+    so.wal_bytes = plan.wal_bytes;
     for (const auto& k : config.store.kinds)
       if (const auto* d = core::find_kind(k)) so.kinds.push_back(d->kind);
     if (auto st = store::Store::open(so, &db); !st) {
@@ -356,6 +396,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     sources::SourceOptions opts;
     opts.filter.failed_only = sc.failed_only;
     opts.ring_bytes = sc.ring_bytes;
+    opts.cache_bytes = plan.symbol_cache_bytes;
     opts.own = sc.own;
     if (name == "security" && engine) {
       auto& sec = opts.own_as<sources::SecurityOptions>();
@@ -389,6 +430,18 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::error("no source could start; `sightline doctor` explains what this kernel lacks");
     return 1;
   }
+  // The budget must hold what the sources' maps take in the kernel, which is known now.
+  uint64_t kernel_bytes = 0;
+  for (const auto& s : runner.sources())
+    if (s.running)
+      for (const auto& m : s.source->map_memory()) kernel_bytes += m.bytes;
+  if (auto st = check_memory_limit(config.memory_limit, kernel_bytes); !st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  const uint64_t bpf_mapped = read_bpf_mapped_bytes();
+  spdlog::info("memory: limit {} MiB; BPF maps {} MiB in the kernel ({} MiB of the agent's RSS maps them)",
+               config.memory_limit >> 20, kernel_bytes >> 20, bpf_mapped >> 20);
 
   if (!config.pin_maps.empty()) {
     // The BPF file system, mounted as systemd and Kubernetes nodes have it, when it is not.
@@ -419,8 +472,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   server::HttpServer http;
   http.set_token(config.api_token);
   ApiContext api{&runner, db.get(), &live,
-                 [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor); },
-                 [&] { return governor.line(); }};
+                 [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); },
+                 [&] { return governor.line(); }, plan.query_bytes};
   add_api_routes(http, api);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());
@@ -448,7 +501,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
       last_sample_ns = now;
-      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor)));
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory)));
     }
     if (config.store.profiles)
       for (const auto& s : runner.sources())
@@ -488,11 +541,43 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     gov_last_cpu = cpu;
   };
 
+  // The memory budget, once a second: near it, caches go first, then detail (agent/memory.h).
+  uint64_t mem_last_s = 0;
+  auto guard_memory = [&] {
+    uint64_t now_s = core::now_boot_ns() / 1000000000ULL;
+    if (now_s == mem_last_s) return;
+    mem_last_s = now_s;
+    MemoryUse use{read_rss_bytes(), bpf_mapped, kernel_bytes};
+    int level;
+    {
+      std::lock_guard lock(memory.mu);
+      memory.use = use;
+      level = memory.guard.observe(use.total(), now_s);
+    }
+    if (!level) return;
+    std::vector<std::string> what;
+    if (db) db->release_memory(), what.push_back("sqlite_cache");
+    for (const auto& s : runner.sources())
+      if (s.running)
+        for (auto& w : s.source->release_memory(level)) what.push_back(std::move(w));
+    malloc_trim(0);
+    what.push_back("heap");
+    uint64_t after = read_rss_bytes();
+    std::string list;
+    {
+      std::lock_guard lock(memory.mu);
+      for (const auto& w : what) memory.shed[w]++, list += (list.empty() ? "" : ", ") + w;
+    }
+    spdlog::warn("memory: {} MiB of the {} MiB budget in use: gave back {} ({} MiB of RSS)", use.total() >> 20,
+                 config.memory_limit >> 20, list, use.rss > after ? (use.rss - after) >> 20 : 0);
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     govern();
+    guard_memory();
     if (db) feed_store();
-    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor); });
+    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); });
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {

@@ -54,6 +54,7 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
     store::QueryOptions qo;
     qo.path = ctx.db->options().path;
     qo.max_rows = 10000;
+    qo.max_bytes = ctx.query_bytes;
     if (auto l = req.params.find("limit"); l != req.params.end()) {
       char* end;
       unsigned long long n = strtoull(l->second.c_str(), &end, 10);

@@ -220,6 +220,12 @@ std::string default_config_yaml() {
     << "log_level: " << c.log_level << "\n"
     << "# Bound of the process table (processes tracked at once).\n"
     << "max_processes: " << c.max_processes << "\n"
+    << "# The agent's memory budget (a size: 128MiB, 1GiB): its own memory (RSS less the BPF maps it\n"
+    << "# maps, whose rings RSS shows twice) plus the kernel's map memory. Store queue, SQLite cache,\n"
+    << "# symbol caches and a query's bound take their share of it. Near it the agent sheds caches\n"
+    << "# (80%), then detail (90%), counted in sightline_memory_shed_total{what}. A limit below what\n"
+    << "# the enabled sources need is refused at start, with the minimum.\n"
+    << "memory_limit: 128MiB\n"
     << "# Labels of per-process metrics, any of: comm (process name), container_id, pid.\n"
     << "# pid multiplies series; every family is capped and folds the rest into __overflow__.\n"
     << "process_labels: [comm]\n"
@@ -339,7 +345,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store", "exporters", "aggregator", "overhead"};
+                                     "store", "exporters", "aggregator", "overhead", "memory_limit"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
@@ -355,6 +361,10 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     return st;
   if (auto st = get<uint64_t>(origin, root, "max_processes", "", &c.max_processes, 64, 4194304); !st)
     return st;
+  if (auto e = get_parsed(origin, root, "memory_limit", "", core::parse_size, &c.memory_limit); !e) return e;
+  if (c.memory_limit < (32ULL << 20) || c.memory_limit > (1ULL << 40))
+    return core::Status::error(EINVAL, where(origin, root["memory_limit"]) +
+                                           ": memory_limit: from 32MiB to 1TiB (at start the agent also checks it holds what the enabled sources need)");
   if (auto st = get<std::string>(origin, root, "log_level", "", &c.log_level); !st) return st;
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
   if (!levels.count(c.log_level))

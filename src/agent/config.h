@@ -105,6 +105,10 @@ struct AgentConfig {
   uint32_t poll_interval_ms = 100;
   std::string log_level = "info";
   uint64_t max_processes = 131072;
+  // The agent's memory budget: user space (RSS less the BPF maps it maps) plus the kernel's map
+  // memory. Its large structures take their sizes from it; near it the agent sheds caches, then
+  // detail (agent/memory.h). A value below what the enabled sources need is refused at start.
+  uint64_t memory_limit = 128ULL << 20;
   // Dimensions of per-process metrics: comm, container_id, pid (pid multiplies series: the
   // per-family cap and its __overflow__ series bound it).
   std::vector<std::string> process_labels = {"comm"};

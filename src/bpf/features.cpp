@@ -47,6 +47,14 @@ int probe_tracing(bpf_attach_type type, const char* btf_name, uint32_t kind) {
   return err;
 }
 
+bool btf_has(const char* name, uint32_t kind) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool has = btf__find_by_name_kind(vmlinux, name, kind) >= 0;
+  btf__free(vmlinux);
+  return has;
+}
+
 std::string errtext(int err) { return err ? strerror(err < 0 ? -err : err) : ""; }
 
 }  // namespace
@@ -123,6 +131,8 @@ Features probe_features() {
   f.bpf_loop = add("helper:loop", r == 1, r == 1 ? "" : "kernel < 5.17: pipelined Redis writes count as one request");
 
   if (f.btf && f.can_load) {
+    bool ma = btf_has("bpf_mem_alloc", BTF_KIND_STRUCT);
+    f.htab_mem_alloc = add("map:hash allocated on use", ma, ma ? "" : "kernel < 6.1: hash maps preallocated (their whole bound in memory)");
     r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
     f.tp_btf = add("tp_btf", r == 0, r ? "load/attach: " + errtext(r) : "");
     r = probe_tracing(BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC);

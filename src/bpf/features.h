@@ -32,6 +32,7 @@ struct Features {
   bool task_storage = false;  // BPF_MAP_TYPE_TASK_STORAGE for tracing programs (5.11)
   bool bpf_loop = false;     // bpf_loop (5.17): loops the verifier checks once (l7's RESP walk)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
+  bool htab_mem_alloc = false;  // hash map entries allocated on use from any context (6.1)
   bool bpf_lsm = false;       // BPF LSM programs load and `bpf` is an active LSM (enforcement)
   std::vector<Feature> list;  // the same, with details, in doctor's order
 

@@ -1,5 +1,7 @@
 #include "bpf/libbpf_util.h"
 
+#include <fstream>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
@@ -111,6 +113,19 @@ std::vector<ProgramStats> program_stats(const bpf_object* obj) {
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
     out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return out;
+}
+
+std::vector<MapMemory> map_memory(const bpf_object* obj) {
+  std::vector<MapMemory> out;
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    int fd = bpf_map__fd(map);
+    if (fd < 0) continue;
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("memlock:")) out.push_back({bpf_map__name(map), std::strtoull(line.c_str() + 8, nullptr, 10)});
   }
   return out;
 }

@@ -38,6 +38,13 @@ struct ProgramStats {
 // Every loaded program of the object, with the kernel's run counters.
 std::vector<ProgramStats> program_stats(const bpf_object* obj);
 
+struct MapMemory {
+  std::string name;
+  uint64_t bytes = 0;  // what the kernel charges for it (fdinfo "memlock"); a ring buffer once
+};
+// Every created map of the object, with its memory.
+std::vector<MapMemory> map_memory(const bpf_object* obj);
+
 // Holds kernel BPF run-time statistics on (bpf_enable_stats) while alive.
 class StatsEnabler {
  public:

@@ -78,8 +78,26 @@ std::vector<bpf::HelperError> BpfSource::helper_errors() const {
   return bpf::read_helper_errors(errors_map_, name());
 }
 
+std::vector<bpf::MapMemory> BpfSource::map_memory() const {
+  return obj_ ? bpf::map_memory(obj_) : std::vector<bpf::MapMemory>{};
+}
+
 std::vector<bpf::ProgramStats> BpfSource::program_stats() const {
   return obj_ ? bpf::program_stats(obj_) : std::vector<bpf::ProgramStats>{};
+}
+
+void BpfSource::allocate_on_use(bpf_object* obj, const bpf::Features& f) {
+  if (!f.htab_mem_alloc) return;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    if (bpf_program__autoload(prog) && bpf_program__type(prog) == BPF_PROG_TYPE_PERF_EVENT) return;
+  }
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    auto t = bpf_map__type(m);
+    if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH)
+      bpf_map__set_map_flags(m, bpf_map__map_flags(m) | BPF_F_NO_PREALLOC);
+  }
 }
 
 void BpfSource::apply_plan(bpf_object* obj, const std::vector<Hook>& plan) {

@@ -32,6 +32,7 @@ class BpfSource : public Source {
   SourceStats stats() const override;
   std::vector<bpf::ProgramStats> program_stats() const override;
   std::vector<bpf::HelperError> helper_errors() const override;
+  std::vector<bpf::MapMemory> map_memory() const override;
   core::Status pin_maps(const std::string& dir, std::vector<std::string>* pinned) override;
 
  protected:
@@ -68,6 +69,10 @@ class BpfSource : public Source {
   }
   // Enables or disables a program before load according to the plan.
   static void apply_plan(bpf_object* obj, const std::vector<Hook>& plan);
+  // Hash maps take memory as entries come (BPF_F_NO_PREALLOC) where the kernel allocates them
+  // safely from any context (bpf_mem_alloc, 6.1+) and no perf_event program (NMI) uses them: a
+  // preallocated map charges its whole bound from the start.
+  static void allocate_on_use(bpf_object* obj, const bpf::Features& f);
   static core::Status check_plan(std::string_view source, const std::vector<Hook>& plan);
   static uint32_t ring_size(uint32_t requested, uint32_t dflt);
   // A hook on a tracepoint, enabled when the kernel has it; `base` is the source's own
@@ -133,6 +138,7 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
   if (bpf_map* events = bpf_object__find_map_by_name(skel->obj, "events"))
     bpf_map__set_max_entries(events, ring);
   apply_plan(skel->obj, hooks);
+  allocate_on_use(skel->obj, f);
   if (prepare) prepare(skel);
   core::Status st;
   if (int err = fns.load(skel))

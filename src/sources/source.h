@@ -41,6 +41,9 @@ struct SourceOptions {
   // file, classic TC (clsact) instead of tcx links for packets. For tests of the fallback path
   // and comparisons in bench/.
   bool force_fallback_hooks = false;
+  // Bytes the source's user-space caches may hold (the agent's memory_limit share; 0: the
+  // source's default). Today: the profiler's symbol tables and DWARF.
+  uint64_t cache_bytes = 0;
   // The source's own options; `own_as<L7Options>()` gives them (with their defaults if unset).
   OwnHolder own;
   template <class T>
@@ -112,6 +115,15 @@ class Source {
   // agent/governor.h). Returns what the source does at it ("" for nothing). Counts the kernel
   // keeps are never shed. Called from the agent's loop, not concurrently with itself.
   virtual std::string shed(int level) {
+    (void)level;
+    return {};
+  }
+  // Kernel memory of the source's maps, ring buffers included (sightline_bpf_map_bytes).
+  virtual std::vector<bpf::MapMemory> map_memory() const { return {}; }
+  // Memory pressure (agent/memory.h): level 1 drops what can be rebuilt (caches), level 2 also
+  // detail in flight (parser state, windows not yet read). Returns what was dropped, as metric
+  // label values ("" for nothing). Called from the agent's loop.
+  virtual std::vector<std::string> release_memory(int level) {
     (void)level;
     return {};
   }

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -157,6 +158,17 @@ core::Status run_query(const QueryOptions& opts, std::string_view sql, QueryResu
   sqlite3_set_authorizer(db, authorize, nullptr);
   Deadline deadline{std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.timeout_ms)};
   sqlite3_progress_handler(db, 1000, progress, &deadline);
+  // A value larger than the bound fails inside SQLite ("string or blob too big") before it is
+  // allocated; the sorter and cache stay small.
+  const int max_len = static_cast<int>(std::min<uint64_t>(opts.max_bytes, 1000000000ULL));
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, max_len);
+  (void)sqlite3_exec(db, "PRAGMA cache_size = -2048", nullptr, nullptr, nullptr);
+  auto too_big = [&] {
+    return core::Status::error(E2BIG, "the query needs more than " + std::to_string(opts.max_bytes >> 20) +
+                                          " MiB (one query's bound, from memory_limit): ask for fewer or smaller "
+                                          "values (LIMIT, substr(), fewer columns)");
+  };
+  uint64_t result_bytes = 0;
 
   auto t0 = std::chrono::steady_clock::now();
   sqlite3_stmt* s = nullptr;
@@ -185,6 +197,7 @@ core::Status run_query(const QueryOptions& opts, std::string_view sql, QueryResu
     rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) {
+      if (rc == SQLITE_TOOBIG) return too_big();
       if (deadline.hit)
         return core::Status::error(ETIMEDOUT, "the query ran longer than " + std::to_string(opts.timeout_ms) +
                                                   " ms (the limit) and was stopped");
@@ -207,7 +220,9 @@ core::Status run_query(const QueryOptions& opts, std::string_view sql, QueryResu
           c.s.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(s, i)));
         }
       }
+      result_bytes += sizeof(QueryCell) + c.s.size();
     }
+    if (result_bytes > opts.max_bytes) return too_big();
   }
   out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return {};

@@ -16,6 +16,9 @@ struct QueryOptions {
   std::string path;             // the store's file
   uint32_t timeout_ms = 10000;  // the statement is interrupted past this
   size_t max_rows = 10000;      // rows beyond are not returned (truncated = true)
+  // Memory of one query: its largest value (a string or blob SQLite builds) and the text of its
+  // whole result. Past either the query is refused with an error naming the bound.
+  uint64_t max_bytes = 16ULL << 20;
 };
 
 struct QueryCell {

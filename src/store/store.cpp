@@ -119,7 +119,9 @@ core::Status Store::init() {
       "PRAGMA auto_vacuum = INCREMENTAL;\n"
       "PRAGMA journal_mode = WAL;\n"
       "PRAGMA synchronous = NORMAL;\n"
-      "PRAGMA journal_size_limit = 67108864;\n"
+      "PRAGMA journal_size_limit = " + std::to_string(opts_.wal_bytes) + ";\n"
+      "PRAGMA cache_size = -" + std::to_string(std::max<uint64_t>(opts_.cache_bytes >> 10, 256)) + ";\n"
+      "PRAGMA mmap_size = 0;\n"
       "BEGIN;\n";
   for (const auto& k : core::kinds()) ddl += kind_table_sql(k);
   ddl +=
@@ -273,6 +275,13 @@ void Store::enforce_retention() {
   done_cv_.wait(lock, [&] { return (written_seq_ >= want && !retention_now_); });
 }
 
+void set_sqlite_heap_limit(uint64_t bytes) { sqlite3_hard_heap_limit64(static_cast<sqlite3_int64>(bytes)); }
+
+void Store::release_memory() {
+  release_now_ = true;
+  cv_.notify_one();
+}
+
 StoreStats Store::stats() const {
   std::lock_guard lock(mu_);
   StoreStats s = stats_;
@@ -298,6 +307,10 @@ void Store::writer_loop() {
     if (!batch.empty()) write_batch(batch);
     uint64_t n = batch.size();
     batch.clear();
+    if (release_now_.exchange(false)) {
+      sqlite3_db_release_memory(db_);
+      std::vector<Item>().swap(batch);
+    }
     auto now = std::chrono::steady_clock::now();
     if (retention || now - last_retention >= std::chrono::seconds(opts_.retention_interval_s)) {
       retention_locked();

@@ -37,6 +37,8 @@ struct StoreOptions {
   // 0: no limit. The write cost and the store's growth stay bounded under any load.
   uint32_t max_event_rows_per_s = 0;
   uint32_t retention_interval_s = 10; // how often age and size are enforced
+  uint64_t cache_bytes = 2ULL << 20;  // the writer's page cache (memory_limit's share)
+  uint64_t wal_bytes = 64ULL << 20;   // the WAL is truncated to this after a checkpoint
 };
 
 // One metric sample: a flattened series (histograms as _bucket{le}, _sum, _count).
@@ -63,6 +65,10 @@ constexpr size_t kAlertsIndex = static_cast<size_t>(core::EventKind::kCount);
 constexpr size_t kSamplesIndex = kAlertsIndex + 1;
 constexpr size_t kProfilesIndex = kAlertsIndex + 2;
 
+// All of SQLite's heap in this process (the writer and every query): an allocation past it
+// fails (the statement gets SQLITE_NOMEM) instead of growing the agent.
+void set_sqlite_heap_limit(uint64_t bytes);
+
 class Store : public sources::EventSink {
  public:
   // Opens (creating the directory, file and tables as needed) and starts the writer.
@@ -81,6 +87,8 @@ class Store : public sources::EventSink {
   // Runs retention now (tests); the writer also runs it every retention_interval_s.
   void enforce_retention();
   StoreStats stats() const;
+  // Memory pressure: the writer gives back its page cache and its batch's capacity.
+  void release_memory();
   // sightline_store_* families.
   void metrics(std::vector<core::MetricFamily>& out) const;
   const StoreOptions& options() const { return opts_; }
@@ -110,6 +118,7 @@ class Store : public sources::EventSink {
   bool stopping_ = false;
   bool retention_now_ = false;
   bool flush_now_ = false;
+  std::atomic<bool> release_now_{false};
   StoreStats stats_;
   std::thread writer_;
 };

@@ -89,6 +89,14 @@ void DwarfUnwinder::forget(uint32_t pid) {
   procs_.erase(it);
 }
 
+size_t DwarfUnwinder::release_all() {
+  size_t n = procs_.size();
+  for (auto& [pid, p] : procs_) close(p);
+  procs_.clear();
+  lru_.clear();
+  return n;
+}
+
 Dwfl* DwarfUnwinder::open(uint32_t pid) {
   auto it = procs_.find(pid);
   if (it != procs_.end()) {

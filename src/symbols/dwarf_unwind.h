@@ -34,6 +34,8 @@ class DwarfUnwinder {
   bool unwind(uint32_t pid, uint32_t tid, const UserRegs& regs, uint64_t stack_base,
               const uint8_t* stack, size_t len, std::vector<uint64_t>* ips);
   void forget(uint32_t pid);
+  // Closes every process's Dwfl (memory pressure); returns how many were open.
+  size_t release_all();
 
  private:
   struct Proc {

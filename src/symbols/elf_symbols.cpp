@@ -185,8 +185,24 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr) const {
     dwarf_tried_ = true;
     if (!dwarf_file_.empty()) {
       auto h = std::make_unique<DwarfHandle>();
-      if (h->file.open(dwarf_file_) && (h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr)))
+      if (h->file.open(dwarf_file_) && (h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr))) {
+        // What libdw holds on the heap: the .debug sections stored compressed, decompressed
+        // (the others are read through the file's mapping), and its index of the units.
+        dwarf_bytes_ = 64 * 1024;
+        size_t shstrndx;
+        if (elf_getshdrstrndx(h->file.elf, &shstrndx) == 0)
+          for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(h->file.elf, scn));) {
+            GElf_Shdr sh;
+            GElf_Chdr ch;
+            if (!gelf_getshdr(scn, &sh)) continue;
+            const char* n = elf_strptr(h->file.elf, shstrndx, sh.sh_name);
+            if (n && strncmp(n, ".debug", 6) == 0 && (sh.sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &ch))
+              dwarf_bytes_ += ch.ch_size;
+            else if (n && strcmp(n, ".debug_aranges") == 0)
+              dwarf_bytes_ += sh.sh_size * 4;
+          }
         dwarf_ = std::move(h);
+      }
     }
   }
   std::vector<std::string> out;
@@ -207,6 +223,11 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr) const {
   }
   free(scopes);
   return out;
+}
+
+void ElfSymbols::close_dwarf(bool for_good) const {
+  dwarf_.reset();
+  dwarf_tried_ = for_good;
 }
 
 core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
@@ -259,6 +280,10 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
   });
   s.erase(std::unique(s.begin(), s.end(), [](const Symbol& a, const Symbol& b) { return a.addr == b.addr; }),
           s.end());
+  s.shrink_to_fit();
+  es->memory_bytes_ = sizeof(ElfSymbols) + s.capacity() * sizeof(Symbol);
+  for (const auto& sym : s)
+    if (sym.name.capacity() > 15) es->memory_bytes_ += sym.name.capacity() + 1;
   *out = std::move(es);
   return {};
 }

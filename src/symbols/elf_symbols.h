@@ -51,6 +51,12 @@ class ElfSymbols {
   // containing function itself is find()'s), from DWARF (.debug_info of the file or its debug
   // file); empty without DWARF or inlining. The DWARF is opened on first use.
   std::vector<std::string> inlined(uint64_t vaddr) const;
+  // Heap the symbol table takes (an estimate: entries and names), for the symbolizer's budget.
+  uint64_t memory_bytes() const { return memory_bytes_; }
+  // Heap the open DWARF takes (its compressed sections, decompressed); 0 when not open.
+  uint64_t dwarf_bytes() const { return dwarf_ ? dwarf_bytes_ : 0; }
+  // Closes the DWARF; the next inlined() opens it again, unless `for_good`.
+  void close_dwarf(bool for_good) const;
   ~ElfSymbols();
 
  private:
@@ -62,6 +68,8 @@ class ElfSymbols {
   struct DwarfHandle;
   mutable std::unique_ptr<DwarfHandle> dwarf_;
   mutable bool dwarf_tried_ = false;
+  mutable uint64_t dwarf_bytes_ = 0;
+  uint64_t memory_bytes_ = 0;
 };
 
 // C++ (Itanium ABI) names demangled; anything else returned as is.

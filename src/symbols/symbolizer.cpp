@@ -52,8 +52,19 @@ std::vector<Mapping> parse_maps(const std::string& text) {
 }
 
 void KernelSymbols::load_text(const std::string& text) {
-  syms_.clear();
   std::istringstream in(text);
+  load_stream(in);
+}
+
+void KernelSymbols::load_stream(std::istream& in) {
+  syms_.clear();
+  names_.clear();
+  std::unordered_map<std::string, uint32_t> modules;
+  auto module_at = [&](const std::string& m) {
+    auto [it, added] = modules.try_emplace(m, static_cast<uint32_t>(names_.size()));
+    if (added) names_.append(m.empty() ? "[kernel]" : "[" + m + "]").push_back('\0');
+    return it->second;
+  };
   for (std::string line; std::getline(in, line);) {
     unsigned long long addr;
     char type;
@@ -61,13 +72,18 @@ void KernelSymbols::load_text(const std::string& text) {
     int n = sscanf(line.c_str(), "%llx %c %255s [%127[^]]]", &addr, &type, name, module);
     if (n < 3 || !addr) continue;
     if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
-    syms_.push_back({addr, name, n == 4 ? module : ""});
+    uint32_t mod = module_at(n == 4 ? module : "");
+    syms_.push_back({addr, static_cast<uint32_t>(names_.size()), mod});
+    names_.append(name).push_back('\0');
   }
   std::sort(syms_.begin(), syms_.end(), [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
+  syms_.shrink_to_fit();
+  names_.shrink_to_fit();
 }
 
 bool KernelSymbols::load(const std::string& path) {
-  load_text(slurp(path));
+  std::ifstream in(path);
+  load_stream(in);
   return !syms_.empty();
 }
 
@@ -76,7 +92,7 @@ Frame KernelSymbols::lookup(uint64_t addr) const {
                              [](uint64_t a, const Sym& s) { return a < s.addr; });
   if (it == syms_.begin()) return {"[unknown]", "[kernel]", addr, true};
   --it;
-  return {it->name, it->module.empty() ? "[kernel]" : "[" + it->module + "]", addr - it->addr, true};
+  return {names_.c_str() + it->name, names_.c_str() + it->module, addr - it->addr, true};
 }
 
 void PerfMap::load_text(const std::string& text) {
@@ -116,28 +132,86 @@ void Symbolizer::forget(uint32_t pid) {
   procs_.erase(pid);
 }
 
-const ElfSymbols* Symbolizer::file(const Mapping& m, uint32_t pid) {
+Symbolizer::FileEntry* Symbolizer::file(const Mapping& m, uint32_t pid, const std::string** key_out) {
   std::string key = std::to_string(m.dev) + ":" + std::to_string(m.inode) + ":" + m.path;
   auto it = files_.find(key);
   if (it != files_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return it->second.syms.get();
+    *key_out = &it->first;
+    return &it->second;
   }
   // Through the process's root, so a file of a container (another mount namespace) or one
   // replaced on disk since is still the one mapped; the plain path otherwise.
   std::unique_ptr<ElfSymbols> syms;
   std::string via_root = proc_root_ + "/" + std::to_string(pid) + "/root" + m.path;
   if (!ElfSymbols::load(via_root, &syms, debug_root_)) (void)ElfSymbols::load(m.path, &syms, debug_root_);
-  if (files_.size() >= kMaxFiles) {
-    files_.erase(lru_.back());
-    lru_.pop_back();
-    evictions_++;
-  }
+  uint64_t bytes = syms ? syms->memory_bytes() : 0;
+  while (!lru_.empty() && (files_.size() >= kMaxFiles || files_bytes_ + bytes > files_budget_)) evict_file();
   lru_.push_front(key);
-  auto& e = files_[key];
+  auto [pos, _] = files_.try_emplace(key);
+  FileEntry& e = pos->second;
   e.syms = std::move(syms);
   e.lru = lru_.begin();
-  return e.syms.get();
+  files_bytes_ += bytes;
+  *key_out = &pos->first;
+  return &e;
+}
+
+void Symbolizer::evict_file() {
+  auto it = files_.find(lru_.back());
+  if (it != files_.end()) {
+    if (it->second.syms) files_bytes_ -= it->second.syms->memory_bytes();
+    if (it->second.dwarf) {
+      dwarf_bytes_ -= it->second.dwarf;
+      dwarf_lru_.erase(it->second.dwarf_lru);
+    }
+    files_.erase(it);
+  }
+  lru_.pop_back();
+  evictions_++;
+}
+
+void Symbolizer::account_dwarf(FileEntry& e, const std::string& key) {
+  if (!e.syms) return;
+  uint64_t now = e.syms->dwarf_bytes();
+  if (e.dwarf) {  // open and counted: most recently used now
+    dwarf_lru_.splice(dwarf_lru_.begin(), dwarf_lru_, e.dwarf_lru);
+    return;
+  }
+  if (!now) return;
+  if (now > dwarf_budget_) {
+    e.syms->close_dwarf(true);
+    dwarf_refused_++;
+    return;
+  }
+  while (!dwarf_lru_.empty() && dwarf_bytes_ + now > dwarf_budget_) {
+    FileEntry& old = files_.at(dwarf_lru_.back());
+    old.syms->close_dwarf(false);
+    dwarf_bytes_ -= old.dwarf;
+    old.dwarf = 0;
+    dwarf_lru_.pop_back();
+    dwarf_evictions_++;
+  }
+  dwarf_lru_.push_front(key);
+  e.dwarf = now;
+  e.dwarf_lru = dwarf_lru_.begin();
+  dwarf_bytes_ += now;
+}
+
+void Symbolizer::set_budget(uint64_t files_bytes, uint64_t dwarf_bytes) {
+  std::lock_guard lock(mu_);
+  files_budget_ = files_bytes;
+  dwarf_budget_ = dwarf_bytes;
+}
+
+uint64_t Symbolizer::release_caches() {
+  std::lock_guard lock(mu_);
+  uint64_t held = files_bytes_ + dwarf_bytes_;
+  files_.clear();
+  lru_.clear();
+  dwarf_lru_.clear();
+  files_bytes_ = dwarf_bytes_ = 0;
+  return held;
 }
 
 bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vector<std::string>* inlined) {
@@ -159,11 +233,16 @@ bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vec
       *out = s ? Frame{s->name, "[jit]", addr - s->addr} : Frame{"[unknown]", m.path, addr - m.start};
       return true;
     }
-    const ElfSymbols* elf = file(m, pid);
+    const std::string* key = nullptr;
+    FileEntry* fe = file(m, pid, &key);
+    const ElfSymbols* elf = fe->syms.get();
     uint64_t offset = addr - m.start + m.pgoff, vaddr;
     const Symbol* s = elf && elf->offset_to_vaddr(offset, &vaddr) ? elf->find(vaddr) : nullptr;
     *out = s ? Frame{s->name, m.path, vaddr - s->addr} : Frame{"[unknown]", m.path, offset};
-    if (s && inlined) *inlined = elf->inlined(vaddr);
+    if (s && inlined) {
+      *inlined = elf->inlined(vaddr);
+      account_dwarf(*fe, *key);
+    }
     return true;
   }
   return false;

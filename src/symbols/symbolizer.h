@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <list>
 #include <map>
 #include <memory>
@@ -39,15 +40,21 @@ class KernelSymbols {
   // Parses kallsyms text ("ffffffff81000000 T _stext [module]"); text symbols only.
   void load_text(const std::string& text);
   bool load(const std::string& path = "/proc/kallsyms");
+  void load_stream(std::istream& in);
   Frame lookup(uint64_t addr) const;
   size_t size() const { return syms_.size(); }
+  uint64_t memory_bytes() const { return syms_.capacity() * sizeof(Sym) + names_.capacity(); }
 
  private:
+  // ~120k text symbols on a distribution kernel: 16 bytes each and their names in one block
+  // (~5 MiB, where a string per name took ~13 MiB).
   struct Sym {
     uint64_t addr;
-    std::string name, module;
+    uint32_t name;    // offset in names_, NUL-terminated
+    uint32_t module;  // offset in names_ of "[module]" or "[kernel]"
   };
   std::vector<Sym> syms_;
+  std::string names_;
 };
 
 // Perf map (JIT): "START SIZE name" per line, hex.
@@ -81,9 +88,21 @@ class Symbolizer {
   std::vector<Frame> user_frames(uint32_t pid, uint64_t addr);
   Frame kernel(uint64_t addr);
 
+  // Byte bounds (memory_limit's shares): symbol tables of the cached files, and decompressed
+  // DWARF kept open for inlined frames. The least recently used go first; a file whose DWARF
+  // alone is over its bound gets no inlined frames (counted).
+  void set_budget(uint64_t files_bytes, uint64_t dwarf_bytes);
+  // Drops every cached file and its DWARF (memory pressure); processes' mappings and kernel
+  // symbols stay. Returns the bytes the caches held.
+  uint64_t release_caches();
+
   // Cache figures, for the agent's own metrics.
   size_t files_cached() const { return files_.size(); }
   uint64_t file_evictions() const { return evictions_; }
+  uint64_t files_bytes() const { return files_bytes_; }
+  uint64_t dwarf_bytes() const { return dwarf_bytes_; }
+  uint64_t dwarf_evictions() const { return dwarf_evictions_; }
+  uint64_t dwarf_refused() const { return dwarf_refused_; }
 
  private:
   struct Proc {
@@ -92,7 +111,12 @@ class Symbolizer {
     std::unique_ptr<PerfMap> jit;
     bool tried_jit = false;
   };
-  const ElfSymbols* file(const Mapping& m, uint32_t pid);
+  struct FileEntry;
+  // The cached file behind a mapping (loaded on first use); its key in files_ in `*key`.
+  FileEntry* file(const Mapping& m, uint32_t pid, const std::string** key);
+  // After inlined(): takes the file's DWARF into the account, closing others past the bound.
+  void account_dwarf(FileEntry& e, const std::string& key);
+  void evict_file();
   bool lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vector<std::string>* inlined = nullptr);
 
   std::string proc_root_, debug_root_;
@@ -104,10 +128,15 @@ class Symbolizer {
   struct FileEntry {
     std::unique_ptr<ElfSymbols> syms;  // null: not an ELF we could read
     std::list<std::string>::iterator lru;
+    uint64_t dwarf = 0;  // its DWARF's bytes in dwarf_bytes_ (0: not open)
+    std::list<std::string>::iterator dwarf_lru;
   };
   std::unordered_map<std::string, FileEntry> files_;
-  std::list<std::string> lru_;
+  std::list<std::string> lru_, dwarf_lru_;
   uint64_t evictions_ = 0;
+  uint64_t files_budget_ = 64ULL << 20, dwarf_budget_ = 16ULL << 20;
+  uint64_t files_bytes_ = 0, dwarf_bytes_ = 0;
+  uint64_t dwarf_evictions_ = 0, dwarf_refused_ = 0;
 };
 
 }  // namespace sightline::symbols

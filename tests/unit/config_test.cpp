@@ -50,6 +50,18 @@ TEST(Config, ValuesAreApplied) {
   EXPECT_EQ(c.sources["process"].ring_bytes, 65536u);
 }
 
+TEST(Config, MemoryLimitIsASizeWithinBounds) {
+  AgentConfig c;
+  EXPECT_EQ(c.memory_limit, 128ULL << 20);
+  ASSERT_TRUE(parse_config("memory_limit: 256MiB\n", "a.yaml", &c));
+  EXPECT_EQ(c.memory_limit, 256ULL << 20);
+  auto st = parse_config("memory_limit: 8MiB\n", "a.yaml", &c);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a.yaml:1"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("memory_limit"), std::string::npos) << st.message();
+  EXPECT_FALSE(parse_config("memory_limit: lots\n", "a.yaml", &c));
+}
+
 TEST(Config, UnknownKeyNamesLineAndAlternatives) {
   std::string e = error_of("listen: 127.0.0.1:9190\nsorces:\n  file: {}\n");
   EXPECT_NE(e.find("agent.yaml:2:1"), std::string::npos) << e;

@@ -282,6 +282,29 @@ TEST(Store, QueriesOnlyRead) {
   EXPECT_TRUE(r.truncated);
 }
 
+TEST(Store, AQueryIsBoundInMemory) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  { auto s = open_store(db); }
+  store::QueryResult r;
+  store::QueryOptions o{db};
+  o.max_bytes = 4 << 20;
+  // One value past the bound fails inside SQLite before it is allocated (it took 1 GB before).
+  auto st = store::run_query(o, "SELECT length(randomblob(1000000000))", &r);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.err(), E2BIG);
+  EXPECT_NE(st.message().find("4 MiB"), std::string::npos) << st.message();
+  // Many values each under it, together past it.
+  st = store::run_query(o, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) "
+                           "SELECT hex(randomblob(100000)) FROM c", &r);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.err(), E2BIG);
+  // Under it: answered.
+  ASSERT_TRUE(store::run_query(o, "SELECT length(randomblob(1000000))", &r));
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][0].i, 1000000);
+}
+
 TEST(Store, Formats) {
   store::QueryResult r;
   r.columns = {"name", "n", "x"};

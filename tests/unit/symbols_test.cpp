@@ -163,6 +163,50 @@ TEST_F(Built, LiveProcessAddressesResolveThroughItsMappings) {
   }
 }
 
+// The symbolizer's caches stay within their byte bounds (memory_limit's share): a file's DWARF
+// past its bound is refused (counted), symbol tables past theirs evict the least recently
+// used file, and memory pressure empties both.
+TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    execl(path("pie").c_str(), "pie", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  char buf[256] = {};
+  FILE* f = fdopen(out[0], "r");
+  ASSERT_TRUE(fgets(buf, sizeof buf, f));
+  unsigned long long burn, stat, lib;
+  ASSERT_EQ(sscanf(buf, "%llx %llx %llx", &burn, &stat, &lib), 3);
+  auto upid = static_cast<uint32_t>(pid);
+
+  Symbolizer roomy;
+  ASSERT_TRUE(roomy.remember(upid));
+  EXPECT_EQ(roomy.user_frames(upid, burn + 4).back().function, "burn_cpu");
+  EXPECT_GT(roomy.dwarf_bytes(), 0u) << "the test binary has DWARF (-g): it is open and counted";
+  EXPECT_GT(roomy.files_bytes(), 0u);
+  EXPECT_GT(roomy.release_caches(), 0u);
+  EXPECT_EQ(roomy.files_bytes() + roomy.dwarf_bytes(), 0u);
+  EXPECT_EQ(roomy.files_cached(), 0u);
+  EXPECT_EQ(roomy.user_frames(upid, burn + 4).back().function, "burn_cpu") << "loaded again after the release";
+
+  Symbolizer tight;
+  tight.set_budget(1, 1);  // every file over its bound
+  ASSERT_TRUE(tight.remember(upid));
+  EXPECT_EQ(tight.user_frames(upid, burn + 4).back().function, "burn_cpu") << "symbols still answer";
+  EXPECT_EQ(tight.dwarf_bytes(), 0u);
+  EXPECT_EQ(tight.dwarf_refused(), 1u);
+  EXPECT_EQ(tight.user(upid, lib + 2).function, "sl_lib_func");
+  EXPECT_EQ(tight.files_cached(), 1u) << "the library's table evicted the program's";
+  EXPECT_GE(tight.file_evictions(), 1u);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  fclose(f);
+}
+
 // A library loaded after the mappings were taken is found by taking them again.
 TEST_F(Built, LibraryLoadedAfterTheSnapshotIsFound) {
   int in[2], out[2];

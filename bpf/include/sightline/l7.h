@@ -12,8 +12,9 @@
  * configured capture (l7.capture_bytes) is at most this. */
 #define SL_L7_MAX_CAPTURE 8192
 /* TCP connections whose protocol state is kept at once (LRU: an old idle one is forgotten and
- * re-inferred when it speaks again). */
-#define SL_L7_MAX_CONNS 65536
+ * re-inferred when it speaks again). As many as the user-side tracker keeps; LRU maps are
+ * preallocated, so this is ~2.4 MiB of kernel memory (65536 took 9.4 MiB). */
+#define SL_L7_MAX_CONNS 16384
 /* Messages of an unrecognised TCP connection before it is ignored for good. */
 #define SL_L7_MAX_MISSES 4
 /* iovecs of a readv/writev/sendmsg/recvmsg copied (the rest counted as not captured). */
@@ -75,7 +76,7 @@ struct sl_l7_event {
 /* A request held (its first bytes) while its exchange is not sampled, for the record sent when
  * it fails or is slow. */
 #define SL_L7_HOLD_BYTES 256
-#define SL_L7_MAX_HELD 8192
+#define SL_L7_MAX_HELD 4096 /* LRU, preallocated: ~1.8 MiB */
 /* RESP headers (*N, $L) walked to count the commands of one write (pipelining). */
 #define SL_L7_RESP_TOKENS 512
 

@@ -49,10 +49,13 @@ std::vector<std::string> red_labels(const sl_l7_red_key& k) {
           k.role == SL_L7_CLIENT ? "client" : "server", method, status};
 }
 
-// 8 MiB (kernel memory, charged to the agent): ~30k records of a few hundred bytes, a third of a
-// second of a saturated keep-alive HTTP benchmark on this class of machine (bench/l7_overhead.sh:
-// none lost), while the reader is woken at an eighth of it.
+// With every exchange in detail (sources.l7.sample: 1, as `sightline trace` runs): 8 MiB (kernel
+// memory, charged to the agent), ~30k records of a few hundred bytes, a third of a second of a
+// saturated keep-alive HTTP benchmark on this class of machine (bench/l7_overhead.sh: none
+// lost), the reader woken at an eighth of it. Sampled (the default), the records are 1/64 of
+// that past 100 a CPU a second, plus the failed and slow: 2 MiB.
 constexpr uint32_t kDefaultRingBytes = 8 << 20;
+constexpr uint32_t kSampledRingBytes = 2 << 20;
 
 constexpr SkeletonFns<l7_bpf> kFns = {&l7_bpf__open, &l7_bpf__load, &l7_bpf__attach, &l7_bpf__destroy};
 
@@ -73,6 +76,10 @@ constexpr std::pair<const char*, const char*> kSsl[] = {
 class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes>, public ServiceMapProvider {
  public:
   std::string_view name() const override { return "l7"; }
+  std::vector<std::string> release_memory(int level) override {
+    if (level < 2 || !tracker_ || !tracker_->release_all()) return {};
+    return {"l7_connections"};
+  }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string base = base_requirements(f);
@@ -143,7 +150,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
-      return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
+      return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
                                          [capture, tls, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->has_bpf_loop = f.bpf_loop;

@@ -124,6 +124,13 @@ void L7Tracker::drop(std::list<Conn>::iterator it) {
   stats_.conns = conns_.size();
 }
 
+size_t L7Tracker::release_all() {
+  size_t n = conns_.size();
+  while (!lru_.empty()) drop(std::prev(lru_.end()));
+  stats_.conns_evicted += n;
+  return n;
+}
+
 void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const core::Event& hdr) {
   stats_.records++;
   Conn* c = conn_for(rec, hdr);

@@ -67,6 +67,9 @@ class L7Tracker {
   static std::vector<uint64_t> latency_bounds();
   std::vector<ServiceEdge> service_map() const;
   const L7Stats& stats() const { return stats_; }
+  // Drops every connection's parser state (memory pressure; their pending requests are closed
+  // as a close would). Returns how many connections were dropped.
+  size_t release_all();
   // Label sets of the route families folded into __overflow__ so far.
   uint64_t red_overflow() const { return red_overflow_; }
   protocols::ParserStats parser_stats(protocols::Protocol p) const;

@@ -52,6 +52,7 @@ class ProfileSourceImpl final : public ProfileSource {
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
     hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.own_as<ProfileOptions>().hz, 10000));
+    if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
@@ -124,6 +125,20 @@ class ProfileSourceImpl final : public ProfileSource {
     return s;
   }
   std::vector<bpf::ProgramStats> program_stats() const override { return src_.program_stats(); }
+  std::vector<bpf::MapMemory> map_memory() const override { return src_.map_memory(); }
+  std::vector<std::string> release_memory(int level) override {
+    std::vector<std::string> what;
+    if (sym_.release_caches()) what.push_back("symbol_files");
+    if (unwinder_.release_all()) what.push_back("dwarf_unwind");
+    if (level >= 2) {
+      std::lock_guard lock(recent_mu_);
+      bool dropped = false;
+      for (auto* r : {&recent_, &recent_off_})  // the newest two minutes stay: the store takes finished ones
+        while (r->size() > 2) r->pop_front(), dropped = true;
+      if (dropped) what.push_back("profile_windows");
+    }
+    return what;
+  }
 
   void stop() override { src_.stop(); }
 
@@ -293,6 +308,17 @@ class ProfileSourceImpl final : public ProfileSource {
       return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.own_as<ProfileOptions>().dwarf_unwind ? 32u << 20 : 4096,
                                          [&](profile_bpf* s) {
                                            s->rodata->include_idle = false;
+                                           // Stacks are read and deleted every second; a map
+                                           // ~40x the second's samples keeps collisions (lost
+                                           // stacks, counted) near 1% (each entry is 1 KiB of
+                                           // kernel memory, preallocated).
+                                           const auto& po = o.own_as<ProfileOptions>();
+                                           uint64_t per_s = uint64_t(bpf::possible_cpus()) * po.hz * 2;
+                                           if (po.off_cpu) per_s *= 8;
+                                           uint32_t n = 4096;
+                                           while (n < per_s * 40 && n < SL_PROF_MAX_STACKS) n *= 2;
+                                           bpf_map__set_max_entries(s->maps.stacks, n);
+                                           bpf_map__set_max_entries(s->maps.prof_counts, std::min<uint32_t>(n, SL_PROF_MAX_KEYS));
                                            s->rodata->dwarf = o.own_as<ProfileOptions>().dwarf_unwind;
                                          });
     }

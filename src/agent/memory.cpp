@@ -1,0 +1,82 @@
+#include "agent/memory.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace sightline::agent {
+
+MemoryPlan plan_memory(uint64_t limit) {
+  MemoryPlan p;
+  p.limit = limit;
+  p.store_queue_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 64 * kMiB);
+  p.sqlite_cache_bytes = std::clamp<uint64_t>(limit / 32, 1 * kMiB, 16 * kMiB);
+  p.query_bytes = std::clamp<uint64_t>(limit / 16, 1 * kMiB, 64 * kMiB);
+  // The writer's cache, two queries at their bound, and SQLite's own structures.
+  p.sqlite_heap_bytes = p.sqlite_cache_bytes + 2 * p.query_bytes + 4 * kMiB;
+  p.wal_bytes = std::clamp<uint64_t>(limit / 2, 8 * kMiB, 64 * kMiB);
+  p.symbol_cache_bytes = std::clamp<uint64_t>(limit / 4, 4 * kMiB, 512 * kMiB);
+  return p;
+}
+
+core::Status check_memory_limit(uint64_t limit, uint64_t kernel_bytes) {
+  uint64_t need = kUserFloor + kernel_bytes;
+  if (limit >= need) return {};
+  auto mib = [](uint64_t b) { return std::to_string((b + kMiB - 1) / kMiB) + " MiB"; };
+  return core::Status::error(EINVAL, "memory_limit " + mib(limit) + " is below what the enabled sources need: " +
+                                         mib(need) + " (" + mib(kernel_bytes) + " of BPF maps and ring buffers + " +
+                                         mib(kUserFloor) +
+                                         " for the agent itself); raise it, or turn sources off or shrink their "
+                                         "ring_bytes");
+}
+
+uint64_t read_bpf_mapped_bytes(const std::string& smaps_path) {
+  FILE* f = fopen(smaps_path.c_str(), "re");
+  if (!f) return 0;
+  char line[512];
+  bool in_map = false;
+  uint64_t total = 0;
+  while (fgets(line, sizeof line, f)) {
+    // A mapping's header, "start-end perms offset dev inode   path"; then "Field:   value" lines.
+    unsigned long long start, end;
+    if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
+      in_map = strstr(line, "anon_inode:bpf-map") != nullptr;
+      continue;
+    }
+    unsigned long long kb;
+    if (in_map && strncmp(line, "Rss:", 4) == 0 && sscanf(line + 4, "%llu", &kb) == 1) total += kb * 1024;
+  }
+  fclose(f);
+  return total;
+}
+
+uint64_t read_rss_bytes() {
+  FILE* f = fopen("/proc/self/statm", "re");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  int n = fscanf(f, "%llu %llu", &size, &resident);
+  fclose(f);
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return n == 2 ? resident * page : 0;
+}
+
+int MemoryGuard::observe(uint64_t total, uint64_t now_s) {
+  peak_ = std::max(peak_, total);
+  if (!limit_) return 0;
+  int level = total >= static_cast<uint64_t>(static_cast<double>(limit_) * kDetailAt)   ? 2
+              : total >= static_cast<uint64_t>(static_cast<double>(limit_) * kCachesAt) ? 1
+                                                                                         : 0;
+  if (!level) {
+    acted_[1] = acted_[2] = false;  // under both marks: the next crossing acts at once
+    return 0;
+  }
+  if (acted_[level] && now_s - last_act_s_[level] < kRepeatS) return 0;
+  acted_[level] = true;
+  last_act_s_[level] = now_s;
+  return level;
+}
+
+}  // namespace sightline::agent

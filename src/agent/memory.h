@@ -1,0 +1,76 @@
+// The agent's memory budget (`memory_limit`). The large user-space structures take their sizes
+// from it (MemoryPlan). What the agent uses is measured two ways:
+//   - user: resident memory less the BPF maps it has mapped (a ring buffer's data pages are
+//     mapped twice, so RSS shows them twice);
+//   - kernel: the maps' own memory (memlock), counted once.
+// Their sum is what a cgroup charges the agent for, and what the budget is about. As the sum
+// nears the limit, the guard sheds (MemoryGuard): caches first (level 1), then detail (level 2).
+// Each step is counted, and the agent never dies of it. Pure logic except read_* below; the unit
+// tests feed the guard series.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace sightline::agent {
+
+constexpr uint64_t kMiB = 1ULL << 20;
+constexpr uint64_t kDefaultMemoryLimit = 128 * kMiB;
+// What the agent needs for itself with its caches empty: code, libraries, threads, the process
+// table of a busy node. A limit below this plus the kernel maps is refused.
+constexpr uint64_t kUserFloor = 40 * kMiB;
+
+// The shares of the budget, in bytes.
+struct MemoryPlan {
+  uint64_t limit = 0;
+  uint64_t store_queue_bytes = 0;   // events waiting for the store's writer
+  uint64_t sqlite_cache_bytes = 0;  // the writer's page cache
+  uint64_t sqlite_heap_bytes = 0;   // all SQLite heap (writer and queries): a hard limit
+  uint64_t query_bytes = 0;         // one query's largest value, and its whole result
+  uint64_t wal_bytes = 0;           // the WAL file kept after a checkpoint (page cache)
+  uint64_t symbol_cache_bytes = 0;  // the profiler's symbol tables and DWARF (half each)
+};
+MemoryPlan plan_memory(uint64_t limit);
+
+// Refuses a limit the agent cannot honour: below the floor plus what the sources' maps take.
+core::Status check_memory_limit(uint64_t limit, uint64_t kernel_bytes);
+
+struct MemoryUse {
+  uint64_t rss = 0;         // as ps shows it
+  uint64_t bpf_mapped = 0;  // of which BPF maps mapped into the agent (rings twice)
+  uint64_t kernel = 0;      // the maps' memory, once
+  uint64_t user() const { return rss > bpf_mapped ? rss - bpf_mapped : 0; }
+  uint64_t total() const { return user() + kernel; }
+};
+
+// Resident bytes of the BPF maps mapped into this process (/proc/self/smaps). They do not change
+// while the sources run: read it after they start, not every second.
+uint64_t read_bpf_mapped_bytes(const std::string& smaps_path = "/proc/self/smaps");
+// Resident bytes of this process (/proc/self/statm): cheap, every second.
+uint64_t read_rss_bytes();
+
+// Decides when to shed. Level 1 (caches: symbols, SQLite's cache, free heap) past kCachesAt of
+// the limit; level 2 (detail: parser state, queued live events, profile windows) past kDetailAt.
+// A level acts at most once per kRepeatS seconds while the use stays above its mark.
+class MemoryGuard {
+ public:
+  static constexpr double kCachesAt = 0.80;
+  static constexpr double kDetailAt = 0.90;
+  static constexpr uint64_t kRepeatS = 10;
+
+  explicit MemoryGuard(uint64_t limit) : limit_(limit) {}
+  // The level to act on now for `total` bytes in use (0: none). `now_s`: a monotonic second.
+  int observe(uint64_t total, uint64_t now_s);
+  uint64_t limit() const { return limit_; }
+  uint64_t peak() const { return peak_; }
+
+ private:
+  uint64_t limit_;
+  uint64_t peak_ = 0;
+  uint64_t last_act_s_[3] = {0, 0, 0};
+  bool acted_[3] = {false, false, false};
+};
+
+}  // namespace sightline::agent
