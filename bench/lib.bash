@@ -23,3 +23,27 @@ CONF
 }
 # a free TCP port on 127.0.0.1
 free_port() { SL_PORTS_FILE=${SL_PORTS_FILE:-/tmp/sl-ports.$$} "$(dirname "${BASH_SOURCE[0]}")/../scripts/free-port"; }
+# memcg_make NAME [LIMIT_BYTES]: a memory cgroup to run a process alone in, v2 where the
+# unified hierarchy has the memory controller, else v1's (this machine's). Sets MEMCG (its
+# directory). Move a shell into it with: echo $$ > "$MEMCG/cgroup.procs". memcg_usage: bytes
+# charged now (page cache and kernel memory such as BPF maps included); memcg_ooms: OOM kills
+# in it so far; memcg_remove when its processes are gone.
+memcg_make() {
+  local name=$1 limit=${2:-max} v2
+  v2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+  if [[ -n $v2 ]] && grep -qw memory "$v2/cgroup.controllers" 2>/dev/null; then
+    MEMCG=$v2/$name
+    mkdir -p "$MEMCG"
+    echo "$limit" >"$MEMCG/memory.max"
+    echo 0 >"$MEMCG/memory.swap.max" 2>/dev/null || true
+  else
+    MEMCG=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ {print $2; exit}' /proc/mounts)/$name
+    mkdir -p "$MEMCG"
+    [[ $limit == max ]] && limit=-1
+    echo "$limit" >"$MEMCG/memory.limit_in_bytes"
+    echo "$limit" >"$MEMCG/memory.memsw.limit_in_bytes" 2>/dev/null || true
+  fi
+}
+memcg_usage() { cat "$MEMCG/memory.current" 2>/dev/null || cat "$MEMCG/memory.usage_in_bytes"; }
+memcg_ooms() { awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.events" 2>/dev/null || awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.oom_control"; }
+memcg_remove() { rmdir "$MEMCG" 2>/dev/null || true; }

@@ -196,10 +196,15 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
           "whose rings RSS shows twice) and kernel (the BPF maps' own memory, once)")
         .add({{"part", "user"}}, static_cast<double>(mem->use.user()))
         .add({{"part", "kernel"}}, static_cast<double>(mem->use.kernel));
+    HeapUse heap = read_heap();
+    w.one("sightline_memory_heap_bytes", MetricType::kGauge,
+          "The agent's heap as malloc sees it: in use, and free but not yet returned to the system")
+        .add({{"state", "in_use"}}, static_cast<double>(heap.in_use))
+        .add({{"state", "free"}}, static_cast<double>(heap.free));
     w.one("sightline_memory_peak_bytes", MetricType::kGauge, "The largest user + kernel memory seen since start")
         .add(static_cast<double>(mem->guard.peak()));
     w.one("sightline_memory_shed_total", MetricType::kCounter,
-          "Times the agent gave memory back near its budget, by what: heap (free memory returned), "
+          "Times the agent gave memory back near its budget, by what: heap (free memory returned to the system, at 60%), "
           "sqlite_cache, symbol_files, dwarf_unwind (caches, at 80%); l7_connections, profile_windows "
           "(detail, at 90%)");
     for (const auto& [what, n] : mem->shed) w.add({{"what", what}}, static_cast<double>(n));
@@ -303,6 +308,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       return 1;
     }
   }
+  // Two malloc arenas, not one per thread that ever allocated (up to 8 a core): memory freed
+  // in one thread's arena was kept from the others, and RSS grew with the threads.
+  mallopt(M_ARENA_MAX, 2);
   const MemoryPlan plan = plan_memory(config.memory_limit);
   MemoryState memory(config.memory_limit);
   store::set_sqlite_heap_limit(plan.sqlite_heap_bytes);
@@ -340,7 +348,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   runner.add_sink(&live);
   GovernorState governor(config.overhead.max_cpu_percent);
   std::unique_ptr<Exporters> exporters;
-  if (auto st = Exporters::create(config.exporters, &exporters); !st) {
+  ExportConfig export_config = config.exporters;
+  export_config.queue_bytes = plan.exporter_queue_bytes;
+  if (auto st = Exporters::create(export_config, &exporters); !st) {
     spdlog::error("exporters: {}", st.message());
     return 1;
   }
@@ -556,10 +566,12 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     if (!level) return;
     std::vector<std::string> what;
-    if (db) db->release_memory(), what.push_back("sqlite_cache");
-    for (const auto& s : runner.sources())
-      if (s.running)
-        for (auto& w : s.source->release_memory(level)) what.push_back(std::move(w));
+    if (level >= 2) {
+      if (db) db->release_memory(), what.push_back("sqlite_cache");
+      for (const auto& s : runner.sources())
+        if (s.running)
+          for (auto& w : s.source->release_memory(level - 1)) what.push_back(std::move(w));
+    }
     malloc_trim(0);
     what.push_back("heap");
     uint64_t after = read_rss_bytes();
@@ -568,7 +580,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       std::lock_guard lock(memory.mu);
       for (const auto& w : what) memory.shed[w]++, list += (list.empty() ? "" : ", ") + w;
     }
-    spdlog::warn("memory: {} MiB of the {} MiB budget in use: gave back {} ({} MiB of RSS)", use.total() >> 20,
+    auto log = level >= 2 ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(log, "memory: {} MiB of the {} MiB budget in use: gave back {} ({} MiB of RSS)", use.total() >> 20,
                  config.memory_limit >> 20, list, use.rss > after ? (use.rss - after) >> 20 : 0);
   };
 

@@ -81,6 +81,7 @@ struct ExportConfig {
   std::vector<std::string> otlp_log_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe"};
   bool otlp_traces = true;
   bool otlp_alerts = true;
+  uint64_t queue_bytes = 16ULL << 20;       // per exporter, in memory (set from memory_limit)
 };
 
 // `sightline aggregator`: what it does with what agents send.

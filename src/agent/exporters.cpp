@@ -16,6 +16,7 @@ core::Status make_delivery(const ExportConfig& config, const std::string& name, 
   if (name == "otlp" && !config.otlp_token.empty()) o.headers.emplace_back("Authorization", "Bearer " + config.otlp_token);
   o.spool_dir = config.spool_dir.empty() ? "" : config.spool_dir + "/" + name;
   o.spool_max_bytes = config.spool_max_bytes;
+  o.queue_bytes = config.queue_bytes;
   return exporter::Delivery::create(o, out);
 }
 

@@ -1,5 +1,6 @@
 #include "agent/memory.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +19,8 @@ MemoryPlan plan_memory(uint64_t limit) {
   // The writer's cache, two queries at their bound, and SQLite's own structures.
   p.sqlite_heap_bytes = p.sqlite_cache_bytes + 2 * p.query_bytes + 4 * kMiB;
   p.wal_bytes = std::clamp<uint64_t>(limit / 2, 8 * kMiB, 64 * kMiB);
-  p.symbol_cache_bytes = std::clamp<uint64_t>(limit / 4, 4 * kMiB, 512 * kMiB);
+  p.exporter_queue_bytes = std::clamp<uint64_t>(limit / 16, 2 * kMiB, 64 * kMiB);
+  p.symbol_cache_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 512 * kMiB);
   return p;
 }
 
@@ -53,6 +55,11 @@ uint64_t read_bpf_mapped_bytes(const std::string& smaps_path) {
   return total;
 }
 
+HeapUse read_heap() {
+  struct mallinfo2 mi = mallinfo2();
+  return {mi.uordblks + mi.hblkhd, mi.fordblks};
+}
+
 uint64_t read_rss_bytes() {
   FILE* f = fopen("/proc/self/statm", "re");
   if (!f) return 0;
@@ -66,14 +73,10 @@ uint64_t read_rss_bytes() {
 int MemoryGuard::observe(uint64_t total, uint64_t now_s) {
   peak_ = std::max(peak_, total);
   if (!limit_) return 0;
-  int level = total >= static_cast<uint64_t>(static_cast<double>(limit_) * kDetailAt)   ? 2
-              : total >= static_cast<uint64_t>(static_cast<double>(limit_) * kCachesAt) ? 1
-                                                                                         : 0;
-  if (!level) {
-    acted_[1] = acted_[2] = false;  // under both marks: the next crossing acts at once
-    return 0;
-  }
-  if (acted_[level] && now_s - last_act_s_[level] < kRepeatS) return 0;
+  auto past = [&](double share) { return total >= static_cast<uint64_t>(static_cast<double>(limit_) * share); };
+  int level = past(kDetailAt) ? 3 : past(kCachesAt) ? 2 : past(kTrimAt) ? 1 : 0;
+  for (int l = level + 1; l < 4; l++) acted_[l] = false;  // under a mark: its next crossing acts at once
+  if (!level || (acted_[level] && now_s - last_act_s_[level] < kRepeatS)) return 0;
   acted_[level] = true;
   last_act_s_[level] = now_s;
   return level;

@@ -30,6 +30,7 @@ struct MemoryPlan {
   uint64_t sqlite_heap_bytes = 0;   // all SQLite heap (writer and queries): a hard limit
   uint64_t query_bytes = 0;         // one query's largest value, and its whole result
   uint64_t wal_bytes = 0;           // the WAL file kept after a checkpoint (page cache)
+  uint64_t exporter_queue_bytes = 0;  // batches in memory, per exporter (then the spool)
   uint64_t symbol_cache_bytes = 0;  // the profiler's symbol tables and DWARF (half each)
 };
 MemoryPlan plan_memory(uint64_t limit);
@@ -48,17 +49,25 @@ struct MemoryUse {
 // Resident bytes of the BPF maps mapped into this process (/proc/self/smaps). They do not change
 // while the sources run: read it after they start, not every second.
 uint64_t read_bpf_mapped_bytes(const std::string& smaps_path = "/proc/self/smaps");
+// The heap as malloc sees it: bytes in use, and bytes free but kept from the system.
+struct HeapUse {
+  uint64_t in_use = 0, free = 0;
+};
+HeapUse read_heap();
 // Resident bytes of this process (/proc/self/statm): cheap, every second.
 uint64_t read_rss_bytes();
 
-// Decides when to shed. Level 1 (caches: symbols, SQLite's cache, free heap) past kCachesAt of
-// the limit; level 2 (detail: parser state, queued live events, profile windows) past kDetailAt.
-// A level acts at most once per kRepeatS seconds while the use stays above its mark.
+// Decides when to give memory back. The level to act on: 1 (past kTrimAt of the limit) returns
+// free heap to the system (malloc_trim: glibc keeps what a burst freed, and churn would
+// otherwise grow RSS to the next mark); 2 (past kCachesAt) also drops caches (symbols, SQLite's
+// cache); 3 (past kDetailAt) also detail (parser state, profile windows). A level acts at most
+// once per kRepeatS seconds while the use stays above its mark.
 class MemoryGuard {
  public:
+  static constexpr double kTrimAt = 0.60;
   static constexpr double kCachesAt = 0.80;
   static constexpr double kDetailAt = 0.90;
-  static constexpr uint64_t kRepeatS = 10;
+  static constexpr uint64_t kRepeatS = 5;
 
   explicit MemoryGuard(uint64_t limit) : limit_(limit) {}
   // The level to act on now for `total` bytes in use (0: none). `now_s`: a monotonic second.
@@ -69,8 +78,8 @@ class MemoryGuard {
  private:
   uint64_t limit_;
   uint64_t peak_ = 0;
-  uint64_t last_act_s_[3] = {0, 0, 0};
-  bool acted_[3] = {false, false, false};
+  uint64_t last_act_s_[4] = {};
+  bool acted_[4] = {};
 };
 
 }  // namespace sightline::agent

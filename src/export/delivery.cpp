@@ -91,6 +91,7 @@ Delivery::~Delivery() {
       stats_.batches_spooled++;
   }
   queue_.clear();
+  queue_bytes_ = 0;
 }
 
 void Delivery::submit(Batch b) {
@@ -98,7 +99,8 @@ void Delivery::submit(Batch b) {
   if (stopping_) return;
   b.seq = spool_seq_++;
   // Order: once anything is spooled, everything after it is spooled too.
-  if (spool_.empty() && queue_.size() < opts_.queue_batches) {
+  if (spool_.empty() && queue_.size() < opts_.queue_batches && queue_bytes_ + b.body.size() <= opts_.queue_bytes) {
+    queue_bytes_ += b.body.size();
     queue_.push_back(std::move(b));
   } else if (!opts_.spool_dir.empty()) {
     if (auto st = spool_write(b); st) {
@@ -247,6 +249,7 @@ void Delivery::loop() {
     std::lock_guard lock(mu_);
     busy_ = false;
     if (!from_spool) {
+      queue_bytes_ -= std::min(queue_bytes_, queue_.front().body.size());
       queue_.pop_front();
     } else if (!spool_.empty() && spool_.front().first == spool_file) {
       std::error_code ec;

@@ -35,6 +35,7 @@ struct DeliveryOptions {
   std::string url;                  // http://host:port (a path here prefixes every target)
   std::vector<std::pair<std::string, std::string>> headers;
   size_t queue_batches = 64;        // in memory
+  uint64_t queue_bytes = 16ULL << 20;  // ... and their bodies' bytes (memory_limit's share)
   std::string spool_dir;            // empty: no spool (the queue's bound drops)
   uint64_t spool_max_bytes = 256ULL << 20;  // beyond: the oldest spooled batch is dropped
   double backoff_min_s = 0.25, backoff_max_s = 15;
@@ -81,6 +82,7 @@ class Delivery {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;
+  uint64_t queue_bytes_ = 0;  // bodies of queue_
   std::deque<std::pair<std::string, uint64_t>> spool_;  // files (oldest first), sizes
   uint64_t spool_seq_ = 0, spool_bytes_ = 0;
   bool stopping_ = false, busy_ = false;

@@ -180,29 +180,31 @@ struct ElfSymbols::DwarfHandle {
 
 ElfSymbols::~ElfSymbols() = default;
 
-std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr) const {
+std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr, uint64_t max_dwarf_bytes) const {
   if (!dwarf_tried_) {
     dwarf_tried_ = true;
-    if (!dwarf_file_.empty()) {
-      auto h = std::make_unique<DwarfHandle>();
-      if (h->file.open(dwarf_file_) && (h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr))) {
-        // What libdw holds on the heap: the .debug sections stored compressed, decompressed
-        // (the others are read through the file's mapping), and its index of the units.
-        dwarf_bytes_ = 64 * 1024;
-        size_t shstrndx;
-        if (elf_getshdrstrndx(h->file.elf, &shstrndx) == 0)
-          for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(h->file.elf, scn));) {
-            GElf_Shdr sh;
-            GElf_Chdr ch;
-            if (!gelf_getshdr(scn, &sh)) continue;
-            const char* n = elf_strptr(h->file.elf, shstrndx, sh.sh_name);
-            if (n && strncmp(n, ".debug", 6) == 0 && (sh.sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &ch))
-              dwarf_bytes_ += ch.ch_size;
-            else if (n && strcmp(n, ".debug_aranges") == 0)
-              dwarf_bytes_ += sh.sh_size * 4;
-          }
+    auto h = std::make_unique<DwarfHandle>();
+    if (!dwarf_file_.empty() && h->file.open(dwarf_file_)) {
+      // What libdw will hold on the heap, known before it is paid: the .debug sections stored
+      // compressed, decompressed (the others are read through the file's mapping), and its
+      // index of the units.
+      dwarf_bytes_ = 64 * 1024;
+      size_t shstrndx;
+      if (elf_getshdrstrndx(h->file.elf, &shstrndx) == 0)
+        for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(h->file.elf, scn));) {
+          GElf_Shdr sh;
+          GElf_Chdr ch;
+          if (!gelf_getshdr(scn, &sh)) continue;
+          const char* n = elf_strptr(h->file.elf, shstrndx, sh.sh_name);
+          if (n && strncmp(n, ".debug", 6) == 0 && (sh.sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &ch))
+            dwarf_bytes_ += ch.ch_size;
+          else if (n && strcmp(n, ".debug_aranges") == 0)
+            dwarf_bytes_ += sh.sh_size * 4;
+        }
+      if (dwarf_bytes_ > max_dwarf_bytes)
+        dwarf_refused_ = true;
+      else if ((h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr)))
         dwarf_ = std::move(h);
-      }
     }
   }
   std::vector<std::string> out;
@@ -228,6 +230,7 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr) const {
 void ElfSymbols::close_dwarf(bool for_good) const {
   dwarf_.reset();
   dwarf_tried_ = for_good;
+  dwarf_refused_ = dwarf_refused_ || for_good;
 }
 
 core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbols>* out,

@@ -50,11 +50,13 @@ class ElfSymbols {
   // Functions inlined at `vaddr`, from the outermost inlined call to the innermost (the
   // containing function itself is find()'s), from DWARF (.debug_info of the file or its debug
   // file); empty without DWARF or inlining. The DWARF is opened on first use.
-  std::vector<std::string> inlined(uint64_t vaddr) const;
+  // `max_dwarf_bytes`: a DWARF that would take more heap than this is not opened (dwarf_refused()).
+  std::vector<std::string> inlined(uint64_t vaddr, uint64_t max_dwarf_bytes = UINT64_MAX) const;
   // Heap the symbol table takes (an estimate: entries and names), for the symbolizer's budget.
   uint64_t memory_bytes() const { return memory_bytes_; }
   // Heap the open DWARF takes (its compressed sections, decompressed); 0 when not open.
   uint64_t dwarf_bytes() const { return dwarf_ ? dwarf_bytes_ : 0; }
+  bool dwarf_refused() const { return dwarf_refused_; }
   // Closes the DWARF; the next inlined() opens it again, unless `for_good`.
   void close_dwarf(bool for_good) const;
   ~ElfSymbols();
@@ -69,6 +71,7 @@ class ElfSymbols {
   mutable std::unique_ptr<DwarfHandle> dwarf_;
   mutable bool dwarf_tried_ = false;
   mutable uint64_t dwarf_bytes_ = 0;
+  mutable bool dwarf_refused_ = false;
   uint64_t memory_bytes_ = 0;
 };
 

@@ -178,12 +178,11 @@ void Symbolizer::account_dwarf(FileEntry& e, const std::string& key) {
     dwarf_lru_.splice(dwarf_lru_.begin(), dwarf_lru_, e.dwarf_lru);
     return;
   }
-  if (!now) return;
-  if (now > dwarf_budget_) {
-    e.syms->close_dwarf(true);
+  if (e.syms->dwarf_refused() && !e.refused_counted) {
+    e.refused_counted = true;
     dwarf_refused_++;
-    return;
   }
+  if (!now) return;
   while (!dwarf_lru_.empty() && dwarf_bytes_ + now > dwarf_budget_) {
     FileEntry& old = files_.at(dwarf_lru_.back());
     old.syms->close_dwarf(false);
@@ -240,7 +239,7 @@ bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vec
     const Symbol* s = elf && elf->offset_to_vaddr(offset, &vaddr) ? elf->find(vaddr) : nullptr;
     *out = s ? Frame{s->name, m.path, vaddr - s->addr} : Frame{"[unknown]", m.path, offset};
     if (s && inlined) {
-      *inlined = elf->inlined(vaddr);
+      *inlined = elf->inlined(vaddr, dwarf_budget_);
       account_dwarf(*fe, *key);
     }
     return true;

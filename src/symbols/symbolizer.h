@@ -129,6 +129,7 @@ class Symbolizer {
     std::unique_ptr<ElfSymbols> syms;  // null: not an ELF we could read
     std::list<std::string>::iterator lru;
     uint64_t dwarf = 0;  // its DWARF's bytes in dwarf_bytes_ (0: not open)
+    bool refused_counted = false;
     std::list<std::string>::iterator dwarf_lru;
   };
   std::unordered_map<std::string, FileEntry> files_;

@@ -101,8 +101,9 @@ exporter::Batch batch(int i) {
 }
 
 std::unique_ptr<exporter::Delivery> delivery(const std::string& url, const std::string& spool, size_t queue = 4,
-                                             uint64_t spool_max = 1 << 20) {
+                                             uint64_t spool_max = 1 << 20, uint64_t queue_bytes = 16 << 20) {
   exporter::DeliveryOptions o;
+  o.queue_bytes = queue_bytes;
   o.name = "test";
   o.url = url;
   o.spool_dir = spool;
@@ -248,6 +249,18 @@ TEST(Delivery, TheSpoolOutlivesTheProcessAndKeepsOrder) {
   auto got = be.got();
   ASSERT_EQ(got.size(), 11u);
   for (int i = 0; i < 11; i++) EXPECT_EQ(got[static_cast<size_t>(i)], "batch-" + std::to_string(i));
+}
+
+// The in-memory queue is bounded in bytes too (memory_limit's share): past it, batches go to
+// the spool, in order, while the backend is away.
+TEST(Delivery, TheQueueIsBoundedInBytes) {
+  TempDir d;
+  auto del = delivery("http://127.0.0.1:1", d.path, 64, 1 << 20, 20);  // two 7-byte bodies fit
+  for (int i = 0; i < 6; i++) del->submit(batch(i));
+  auto st = del->stats();
+  EXPECT_LE(st.queue_batches, 2u);
+  EXPECT_EQ(st.queue_batches + st.spool_batches, 6u) << "none lost";
+  EXPECT_GE(st.batches_spooled, 4u);
 }
 
 TEST(Delivery, RejectedBatchesAreDroppedAndCountedAndTheSpoolIsBounded) {

@@ -18,7 +18,7 @@ TEST(MemoryPlan, SharesGrowWithTheLimitAndStayBounded) {
   }
   EXPECT_LT(small.store_queue_bytes, dflt.store_queue_bytes);
   EXPECT_EQ(dflt.store_queue_bytes, 16 * kMiB);
-  EXPECT_EQ(dflt.symbol_cache_bytes, 32 * kMiB);
+  EXPECT_EQ(dflt.symbol_cache_bytes, 16 * kMiB);
   EXPECT_EQ(big.store_queue_bytes, 64 * kMiB) << "capped: a large limit is not a reason to queue more";
 }
 
@@ -51,15 +51,16 @@ TEST(MemoryUse, BpfMapsMappedIntoTheAgentAreNotItsOwn) {
   EXPECT_GT(read_rss_bytes(), 0u);
 }
 
-TEST(MemoryGuard, CachesFirstThenDetailAtMostOnceAWindow) {
+TEST(MemoryGuard, HeapFirstThenCachesThenDetailAtMostOnceAWindow) {
   MemoryGuard g(100 * kMiB);
   EXPECT_EQ(g.observe(50 * kMiB, 1), 0);
-  EXPECT_EQ(g.observe(81 * kMiB, 2), 1) << "past 80%: caches";
-  EXPECT_EQ(g.observe(82 * kMiB, 3), 0) << "not again within the window";
-  EXPECT_EQ(g.observe(91 * kMiB, 4), 2) << "past 90%: detail, at once";
-  EXPECT_EQ(g.observe(92 * kMiB, 5), 0);
-  EXPECT_EQ(g.observe(92 * kMiB, 4 + MemoryGuard::kRepeatS), 2) << "still high after the window: again";
+  EXPECT_EQ(g.observe(61 * kMiB, 2), 1) << "past 60%: free heap back";
+  EXPECT_EQ(g.observe(62 * kMiB, 3), 0) << "not again within the window";
+  EXPECT_EQ(g.observe(81 * kMiB, 4), 2) << "past 80%: caches, at once";
+  EXPECT_EQ(g.observe(91 * kMiB, 5), 3) << "past 90%: detail, at once";
+  EXPECT_EQ(g.observe(92 * kMiB, 6), 0);
+  EXPECT_EQ(g.observe(92 * kMiB, 5 + MemoryGuard::kRepeatS), 3) << "still high after the window: again";
   EXPECT_EQ(g.observe(40 * kMiB, 20), 0);
-  EXPECT_EQ(g.observe(85 * kMiB, 21), 1) << "a new crossing acts at once";
+  EXPECT_EQ(g.observe(85 * kMiB, 21), 2) << "a new crossing acts at once";
   EXPECT_EQ(g.peak(), 92 * kMiB);
 }

@@ -116,6 +116,19 @@ class ProfileSourceImpl final : public ProfileSource {
                             core::MetricType::kCounter};
     lost.series.push_back({{}, double(counts().stacks_lost), {}});
     out.push_back(std::move(lost));
+    core::MetricFamily cache{"sightline_symbol_cache_bytes",
+                             "Heap the profiler's symbol caches hold: symbol tables of files, and their "
+                             "DWARF open for inlined frames (each bounded by memory_limit's share)",
+                             core::MetricType::kGauge};
+    cache.series.push_back({{{"cache", "files"}}, double(sym_.files_bytes()), {}});
+    cache.series.push_back({{{"cache", "dwarf"}}, double(sym_.dwarf_bytes()), {}});
+    out.push_back(std::move(cache));
+    core::MetricFamily refused{"sightline_symbol_dwarf_refused_total",
+                               "Files whose DWARF alone is larger than its share of the budget: their "
+                               "frames are named without inlined functions",
+                               core::MetricType::kCounter};
+    refused.series.push_back({{}, double(sym_.dwarf_refused()), {}});
+    out.push_back(std::move(refused));
   }
 
   SourceStats stats() const override {

@@ -56,6 +56,13 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
     latency_ = o.own_as<SyscallsOptions>().latency;
     return start_skeleton<syscalls_bpf>(skel_, kFns, o, f, sink, 4096, [&](syscalls_bpf* s) {
       s->rodata->measure_latency = o.own_as<SyscallsOptions>().latency;
+      // Keys of exited processes are deleted at each read; between two reads an exec storm
+      // (1k processes a second, ~25 syscalls each) needs more than 16k. Where entries are
+      // allocated on use, a larger bound costs nothing until it is used.
+      if (f.htab_mem_alloc) {
+        bpf_map__set_max_entries(s->maps.sys_counts, 4 * SL_SYS_MAX_KEYS);
+        bpf_map__set_max_entries(s->maps.sys_errors, 4 * SL_SYS_MAX_ERR_KEYS);
+      }
     });
   }
 
