@@ -66,6 +66,7 @@ struct conn_state {
 	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr) */
 	__u8 split_hdr[4];
 	__u16 family;
+	__u32 weight; /* the exchange under way stands for this many (1 in N sampled: N) */
 	__u64 method; /* of the oldest unanswered request (sl_l7_word8) */
 };
 
@@ -128,8 +129,10 @@ static const struct sl_l7_red_val red_zero;
 static const struct conn_state zero_conn;
 /* A global function: the verifier checks it once, not at each call's every path. */
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
-/* Each CPU's count of exchanges begun, for the 1-in-N sample, and its window of detail_per_s. */
-__u32 sample_ctr[SL_MAX_CPUS] = {};
+/* Each CPU's count of exchanges begun, for the 1-in-N sample, one per role (both ends of a local
+ * connection begin each exchange on one CPU: a shared count would sample one end only), and its
+ * window of detail_per_s. */
+__u32 sample_ctr[2 * SL_MAX_CPUS] = {};
 __u64 detail_start[SL_MAX_CPUS] = {};
 __u32 detail_used[SL_MAX_CPUS] = {};
 
@@ -422,6 +425,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		/* masked, not only compared: 6.1's verifier loses the comparison's bound */
 		__u32 cpu = bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1);
 		bool d = force;
+		cs->weight = 1;
 		if (!d) {
 			if (now - detail_start[cpu] >= 1000000000ULL) {
 				detail_start[cpu] = now;
@@ -431,7 +435,10 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 				detail_used[cpu]++;
 				d = true;
 			} else {
-				d = sample_ctr[cpu]++ % detail_sample == 0;
+				__u32 ci = (cpu * 2 + (cs->role == SL_L7_SERVER)) & (2 * SL_MAX_CPUS - 1);
+				d = sample_ctr[ci]++ % detail_sample == 0;
+				if (d)
+					cs->weight = detail_sample;
 			}
 		}
 		cs->detail = d;
@@ -446,6 +453,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	cs->pending = 0;
 	if (!cs->detail && (sl_l7_status_error(cs->proto, st) || lat >= slow_ns)) {
 		cs->detail = 1; /* the rest of this answer goes out too */
+		cs->weight = 1;
 		return STEP_HELD_THEN_SEND;
 	}
 	return cs->detail ? STEP_SEND : STEP_DROP;
@@ -572,6 +580,8 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	e->family = family;
 	e->tls = tls;
 	e->pad = 0;
+	e->weight = cs ? cs->weight : 1;
+	e->pad2 = 0;
 	if (cs) { /* a known TCP connection: its ends were kept */
 		e->lport = cs->lport;
 		e->rport = cs->rport;

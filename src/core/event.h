@@ -78,6 +78,7 @@ struct Event {
   bool tls = false;               // the plaintext of a TLS connection (OpenSSL)
   int64_t rows = -1;
   uint64_t request_bytes = 0, response_bytes = 0;
+  uint32_t weight = 1;            // exchanges it stands for (1 in N sampled: N)
 };
 
 }  // namespace sightline::core

@@ -231,6 +231,10 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return B(e.no_response); }, "", 0},
     {"l7.rows", FieldType::kInt, "", "Rows returned or affected; DNS answers (-1: unknown)",
      [](const Event& e) { return I(e.rows); }, "", 0},
+    {"l7.weight", FieldType::kUint, "",
+     "Exchanges this record stands for: N when the kernel sent 1 in N (sources.l7.sample), 1 when every one "
+     "is sent (failed, slow, the per-second allowance); sum(l7_weight) estimates the total",
+     [](const Event& e) { return U(e.weight); }, "", 0},
     {"l7.request_bytes", FieldType::kUint, "bytes", "Size of the request on the wire",
      [](const Event& e) { return U(e.request_bytes); }, "", 0},
     {"l7.response_bytes", FieldType::kUint, "bytes", "Size of the response on the wire",

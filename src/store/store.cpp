@@ -228,8 +228,21 @@ void Store::on_event(core::Event& e) {
     tokens_ = std::min(rate, tokens_ + (now > last_token_ns_ ? static_cast<double>(now - last_token_ns_) * 1e-9 * rate : 0));
     last_token_ns_ = std::max(last_token_ns_, now);
     if (tokens_ < 1) {
-      std::lock_guard lock(mu_);
-      stats_.rows_over_rate[k]++;
+      // Past the rate a request row is still kept 1 in kOverRateKeep, its weight multiplied:
+      // sum(l7_weight) keeps estimating the total. Other kinds are counted, not stored.
+      if (e.kind != core::EventKind::kRequest || over_rate_seq_++ % kOverRateKeep != 0) {
+        std::lock_guard lock(mu_);
+        stats_.rows_over_rate[k]++;
+        return;
+      }
+      Item item;
+      core::Record& r = item.v.emplace<core::Record>();
+      uint32_t w = e.weight;
+      e.weight = w * kOverRateKeep;
+      core::make_record(e, &r);
+      e.weight = w;
+      size_t bytes = r.bytes();
+      push(std::move(item), bytes);
       return;
     }
     tokens_ -= 1;

@@ -113,6 +113,8 @@ class Store : public sources::EventSink {
   std::vector<Item> queue_;
   size_t queue_bytes_ = 0;
   double tokens_ = 1e9;            // of max_event_rows_per_s (on_event's thread only)
+  static constexpr uint32_t kOverRateKeep = 16;  // request rows kept past the rate: 1 in this
+  uint64_t over_rate_seq_ = 0;
   uint64_t last_token_ns_ = 0;
   uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far
   bool stopping_ = false;

@@ -23,6 +23,7 @@ struct Req {
   int32_t status;
   uint64_t request_bytes, response_bytes;
   bool no_response;
+  uint32_t weight;
 };
 
 // Records request events (the harness's recorder keeps other kinds).
@@ -32,7 +33,7 @@ class Requests : public sources::EventSink {
     if (e.kind != EventKind::kRequest) return;
     list.push_back({std::string(e.comm), std::string(e.protocol), e.role == 1 ? "client" : "server",
                     std::string(e.method), std::string(e.request), std::string(e.error_text), e.status,
-                    e.request_bytes, e.response_bytes, e.no_response});
+                    e.request_bytes, e.response_bytes, e.no_response, e.weight});
   }
   std::vector<Req> list;
 };
@@ -263,6 +264,56 @@ TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
   }
   EXPECT_EQ(h.metric("sightline_l7_exchanges_total", {{"detail", "failed_or_slow"}}), 4) << "/broken and /slow, both sides";
   for (int fd : {c, s}) close(fd);
+}
+
+// Sampled exchanges carry their weight (1 in 8 sent: 8; failed: 1): on each side the weights sum
+// to the exchanges made, as sum(l7_weight) does in the store.
+TEST(L7Source, SampledRecordsWeighToTheExchangesMade) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 8;
+  o.own_as<sources::L7Options>().detail_per_s = 0;
+  h.start("l7", o);
+  int c, s;
+  tcp_pair(&c, &s);
+  char buf[4096];
+  constexpr int kN = 800;
+  for (int i = 0; i < kN; i++) {
+    std::string req = "GET /w/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(read(s, buf, sizeof buf), static_cast<ssize_t>(req.size()));
+    std::string resp = std::string("HTTP/1.1 ") + (i % 100 == 5 ? "500 Oops" : "200 OK") + "\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    ASSERT_EQ(read_n(c, resp.size()).size(), resp.size());
+  }
+  close(c);
+  close(s);
+  auto weighed = [&](const char* role) {
+    uint64_t w = 0;
+    for (const auto& r : reqs.list)
+      if (r.role == role && r.request.starts_with("/w/")) w += r.weight;
+    return w;
+  };
+  h.pump_until([&] { return weighed("client") >= kN * 9 / 10 && weighed("server") >= kN * 9 / 10; });
+  for (const char* role : {"client", "server"}) {
+    size_t sent = 0, failed = 0;
+    for (const auto& r : reqs.list)
+      if (r.role == role && r.request.starts_with("/w/")) {
+        sent++;
+        failed += r.status == 500;
+        if (r.status == 500) {
+          EXPECT_EQ(r.weight, 1u) << role << ": a failed exchange stands for itself";
+        }
+      }
+    EXPECT_EQ(failed, 8u) << role;
+    EXPECT_LT(sent, static_cast<size_t>(kN / 4)) << role << ": sampled";
+    // Each CPU counts 1 in 8 on its own: the estimate is off by at most 8 a CPU the test ran on.
+    EXPECT_NEAR(static_cast<double>(weighed(role)), kN, 8.0 * 2 + 8) << role;
+  }
 }
 
 // Redis pipelining: 16 commands in one write, 16 replies in one; the kernel counts 16 on each

@@ -494,7 +494,7 @@ TEST(KernelRed, RequestStartsAndTheirMethods) {
   my[0] = static_cast<char>(my.size() - 4);
   EXPECT_EQ(request_start(SL_L7_MYSQL, my).method, "UPDATE");
   EXPECT_EQ(request_start(SL_L7_MYSQL, "\x01\0\0\0\x01"s).n, 0) << "COM_QUIT is not answered";
-  EXPECT_EQ(request_start(SL_L7_MYSQL, "\x05\0\0\x01\x03abcd"s).n, 0) << "sequence 1: not a command";
+  EXPECT_EQ(request_start(SL_L7_MYSQL, "\x05\0\0\x01\x03" "abcd"s).n, 0) << "sequence 1: not a command";
 }
 
 TEST(KernelRed, ResponsesAndStatus) {

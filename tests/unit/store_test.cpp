@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/runner.h"
 #include "core/clock.h"
 #include "core/record.h"
 #include "core/units.h"
@@ -209,6 +210,47 @@ TEST(Store, EventRowsPastTheRateAreCountedNotStored) {
   EXPECT_EQ(written + over, 1001u) << "every row stored or counted";
   EXPECT_EQ(written, 100u + 10u + 1u) << "a second's worth, the failed ones past it, the refilled one";
   EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'later'"), 1);
+}
+
+// A million requests as the kernel sends them (1 in 8 in detail, weight 8; every failed one,
+// weight 1) through the runner into a store capped at 2000 rows a second: the rows' weights
+// still sum to the true count within 1%, and every failed request is a row.
+TEST(Store, SampledRequestRowsWeighToTheTrueCount) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_event_rows_per_s = 2000;
+  o.kinds = {core::EventKind::kRequest};
+  auto s = open_store(db, o);
+  agent::Runner runner(bpf::Features{}, 1024);
+  runner.add_sink(s.get());
+  constexpr uint64_t kTotal = 1000000, kSample = 8;
+  uint64_t t0 = 1000000000000ULL, failed = 0;
+  for (uint64_t i = 0; i < kTotal; i++) {
+    bool fails = i % 1000 == 7;
+    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
+    core::Event e;
+    e.kind = core::EventKind::kRequest;
+    e.ts_boot_ns = t0 + i * 10000;  // 100k requests a second: 10 s
+    e.ts_wall_ns = core::now_wall_ns();
+    e.pid = 4242;
+    e.comm = "server";
+    e.protocol = "http";
+    e.method = "GET";
+    e.target = "/api/items/{id}";
+    e.status = fails ? 503 : 200;
+    e.error = fails;
+    e.weight = fails ? 1 : kSample;
+    failed += fails;
+    runner.on_event(e);
+  }
+  s->flush();
+  auto rows = q(db, "SELECT count(*), sum(l7_weight), sum(l7_error) FROM request");
+  ASSERT_EQ(rows.rows.size(), 1u);
+  int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i;
+  EXPECT_LT(stored, 40000) << "the rate held (2000 a second over 10 s, then 1 in 16)";
+  EXPECT_NEAR(static_cast<double>(weight), static_cast<double>(kTotal), kTotal * 0.01);
+  EXPECT_EQ(errors, static_cast<int64_t>(failed)) << "every failed request kept";
 }
 
 TEST(Store, RetentionByAgeDeletesOldRows) {

@@ -59,6 +59,8 @@ struct sl_l7_event {
 	__u8 pad;
 	__u8 laddr[16];          /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
+	__u32 weight;            /* exchanges this one stands for: N when sent as 1 in N, else 1 */
+	__u32 pad2;
 	/* followed by `captured` bytes */
 };
 

@@ -142,6 +142,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     name_of_ = o.process_name;
     tracker_ = std::make_unique<L7Tracker>([sink](core::Event& e) { sink->on_event(e); }, o.process_name);
     tracker_->set_route_templates(o.own_as<L7Options>().routes);
+    tracker_->set_slow_ns(uint64_t{o.own_as<L7Options>().slow_ms} * 1000000);
     tracker_->set_dns_learner(o.learn_dns);
     uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.own_as<L7Options>().capture_bytes, 64), SL_L7_MAX_CAPTURE);
     std::vector<UprobeFunction> ssl;

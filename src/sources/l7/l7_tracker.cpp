@@ -145,6 +145,7 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
   c->hdr = hdr;
   c->hdr.comm = c->comm;
   Side side = (rec.dir == SL_L7_SEND) == (c->role == SL_L7_CLIENT) ? Side::kClient : Side::kServer;
+  if (side == Side::kClient) c->weight = std::max<uint32_t>(rec.weight, 1);
   scratch_.clear();
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
@@ -172,6 +173,8 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   e.duration_ns = r.end_ns > r.start_ns ? r.end_ns - r.start_ns : 0;
   e.request_bytes = r.request_bytes;
   e.response_bytes = r.response_bytes;
+  // A failed or slow exchange is sent whatever the sample (the kernel's rule): it stands for itself.
+  e.weight = r.error || r.no_response || e.duration_ns >= slow_ns_ ? 1 : c.weight;
   e.laddr = c.laddr;
   e.raddr = c.raddr;
   e.lport = c.lport;

@@ -50,6 +50,9 @@ class L7Tracker {
             size_t max_conns = kMaxConns);
   // Told each address a DNS answer gives (before the request's event goes out).
   void set_dns_learner(std::function<void(std::string_view, std::string_view)> f) { learn_dns_ = std::move(f); }
+  // The kernel's slow threshold (sources.l7.slow_ms): a slower exchange was sent whatever the
+  // sample, so its event's weight is 1.
+  void set_slow_ns(uint64_t ns) { slow_ns_ = ns; }
   // HTTP route templates that win over learnt clustering (sources.l7.routes).
   void set_route_templates(std::vector<std::string> t) { routes_.set_templates(std::move(t)); }
 
@@ -109,6 +112,7 @@ class L7Tracker {
     uint64_t last_route_gen = ~0ULL;
     ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
     bool edge_skip = false;       // a client of a server traced here: counted there
+    uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
   };
 
   Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
@@ -123,6 +127,7 @@ class L7Tracker {
   std::function<std::string(uint32_t)> process_key_;
   std::function<void(std::string_view, std::string_view)> learn_dns_;
   size_t max_conns_;
+  uint64_t slow_ns_ = UINT64_MAX;
   std::list<Conn> lru_;  // most recent first
   std::unordered_map<Key, std::list<Conn>::iterator, KeyHash> conns_;
   // Local endpoints (ip:port) of traced connections: who is at the other end of a local one.
