@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <string>
 
 namespace sightline::bpf {
@@ -55,6 +56,17 @@ bool btf_has(const char* name, uint32_t kind) {
   return has;
 }
 
+// The short name SIGHTLINE_DISABLE_FEATURES takes for a feature of doctor's list.
+std::string feature_key(std::string_view name) {
+  static const std::pair<std::string_view, std::string_view> kKeys[] = {
+      {"map:hash allocated on use", "htab_mem_alloc"}, {"helper:loop", "bpf_loop"},
+      {"prog:sched_cls (tc)", "sched_cls"}, {"perf_event:cpu-clock", "perf_event"}};
+  for (const auto& [n, k] : kKeys)
+    if (n == name) return std::string(k);
+  size_t colon = name.rfind(':');
+  return std::string(colon == std::string_view::npos ? name : name.substr(colon + 1));
+}
+
 std::string errtext(int err) { return err ? strerror(err < 0 ? -err : err) : ""; }
 
 }  // namespace
@@ -85,7 +97,22 @@ Features probe_features() {
   f.cap_sys_admin = caps & (1ULL << 21);
   f.cap_perfmon = caps & (1ULL << 38);
   f.cap_bpf = caps & (1ULL << 39);
+  // SIGHTLINE_DISABLE_FEATURES=tp_btf,task_pt_regs,...: the probe pretends the kernel lacks
+  // them, so the fallback paths run (and are tested) on a kernel that has everything.
+  std::set<std::string> disabled;
+  if (const char* env = getenv("SIGHTLINE_DISABLE_FEATURES"))
+    for (std::string_view rest = env; !rest.empty();) {
+      size_t comma = rest.find(',');
+      std::string_view one = rest.substr(0, comma);
+      if (!one.empty()) disabled.emplace(one);
+      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+    }
   auto add = [&](const char* name, bool ok, std::string detail) {
+    std::string key = feature_key(name);
+    if (ok && disabled.erase(key)) {
+      ok = false;
+      detail = "disabled by SIGHTLINE_DISABLE_FEATURES";
+    }
     f.list.push_back({name, ok, std::move(detail)});
     return ok;
   };
@@ -118,7 +145,7 @@ Features probe_features() {
   f.sched_cls = prog("prog:sched_cls (tc)", BPF_PROG_TYPE_SCHED_CLS);
   f.cgroup_skb = prog("prog:cgroup_skb", BPF_PROG_TYPE_CGROUP_SKB);
   r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
-  f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "falls back to perf buffer (kernel < 5.8)");
+  f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "kernel < 5.8: no source that streams events can run (no perf-buffer fallback)");
   r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr);
   f.task_storage = add("map:task_storage", r == 1, r == 1 ? "" : "kernel < 5.11");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ktime_get_boot_ns, nullptr);
@@ -180,6 +207,10 @@ Features probe_features() {
   int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   f.bpf_stats = add("bpf_stats", sfd >= 0, sfd >= 0 ? "" : errtext(errno));
   if (sfd >= 0) close(sfd);
+  for (const auto& unknown : disabled)  // named but not probed here (or misspelt)
+    f.list.push_back({"disable:" + unknown, false,
+                      "SIGHTLINE_DISABLE_FEATURES names no feature '" + unknown +
+                          "' (or it is absent anyway): use the names `sightline doctor` lists, after their ':'"});
   return f;
 }
 
