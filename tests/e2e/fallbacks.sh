@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The fallback paths, run on a kernel that has everything: the feature probe is told
+# (SIGHTLINE_DISABLE_FEATURES) that the kernel lacks a feature, and the sources' own bpf tests run
+# on the path they take then:
+#   tp_btf          (before 5.5): raw tracepoints and classic tracepoints instead of tp_btf;
+#   htab_mem_alloc  (before 6.1): hash maps preallocated to their bound;
+#   bpf_loop        (before 5.17): a pipelined Redis write counts one request (that test is left out).
+# doctor says what it disabled, and names a feature it does not know.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+BPF_TESTS=$(dirname "$SL")/tests/bpf_tests
+[[ -x $BPF_TESTS ]] || fail "$BPF_TESTS missing: scripts/build.sh builds it"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+SIGHTLINE_DISABLE_FEATURES=tp_btf,nosuch "$SL" doctor >"$tmp/doctor.txt" 2>&1 || true
+grep -qE "tp_btf +disabled by SIGHTLINE_DISABLE_FEATURES" "$tmp/doctor.txt" || fail "doctor: $(grep -i tp_btf "$tmp/doctor.txt")"
+grep -q "names no feature 'nosuch'" "$tmp/doctor.txt" || fail "doctor does not name the unknown feature"
+
+run() {  # run DISABLED FILTER
+  echo "== SIGHTLINE_DISABLE_FEATURES=$1"
+  SIGHTLINE_DISABLE_FEATURES=$1 "$BPF_TESTS" --gtest_filter="$2" --gtest_brief=1 >"$tmp/out.txt" 2>&1 ||
+    fail "bpf tests with $1 disabled: $(grep -E '^\[  FAILED|Failure|error' "$tmp/out.txt" | head -20)"
+  grep -E '^\[  PASSED' "$tmp/out.txt"
+}
+run tp_btf 'L7Source.*:FileSource.*:ProcessSource.*:SecuritySource.*:Programs.*:-L7Source.PipelinedRedisWriteCountsEachCommand'
+run htab_mem_alloc,bpf_loop '*:-L7Source.PipelinedRedisWriteCountsEachCommand'
+echo "ok: the fallback paths pass their sources' tests"
