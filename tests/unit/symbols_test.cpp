@@ -59,6 +59,33 @@ class Built : public ::testing::Test {
   static void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
   static void sh(const std::string& cmd) { ASSERT_EQ(system(cmd.c_str()), 0) << cmd; }
   static std::string path(const std::string& name) { return (dir_ / name).string(); }
+  // Starts a built program that prints the addresses of burn_cpu, sl_static_func and
+  // sl_lib_func, then waits; kill it with stop().
+  struct Running {
+    pid_t pid = -1;
+    unsigned long long burn = 0, stat = 0, lib = 0;
+    void stop() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  };
+  static Running run(const char* name) {
+    Running r;
+    int out[2];
+    if (pipe(out) != 0) return r;
+    r.pid = fork();
+    if (r.pid == 0) {
+      dup2(out[1], 1);
+      execl(path(name).c_str(), name, nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    char buf[256] = {};
+    FILE* f = fdopen(out[0], "r");
+    if (!fgets(buf, sizeof buf, f) || sscanf(buf, "%llx %llx %llx", &r.burn, &r.stat, &r.lib) != 3) r.burn = 0;
+    fclose(f);
+    return r;
+  }
   static fs::path dir_;
 };
 fs::path Built::dir_;
@@ -128,25 +155,13 @@ TEST_F(Built, CppNamesAreDemangled) {
 // PIE, a non-PIE and the shared library they load.
 TEST_F(Built, LiveProcessAddressesResolveThroughItsMappings) {
   for (const char* name : {"pie", "nopie"}) {
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(out[1], 1);
-      execl(path(name).c_str(), name, nullptr);
-      _exit(127);
-    }
-    close(out[1]);
-    char buf[256] = {};
-    FILE* f = fdopen(out[0], "r");
-    ASSERT_TRUE(fgets(buf, sizeof buf, f));
-    unsigned long long burn, stat, lib;
-    ASSERT_EQ(sscanf(buf, "%llx %llx %llx", &burn, &stat, &lib), 3);
+    Running p = run(name);
+    ASSERT_NE(p.burn, 0u) << name;
+    pid_t pid = p.pid;
+    unsigned long long burn = p.burn, stat = p.stat, lib = p.lib;
     Symbolizer sym;
     ASSERT_TRUE(sym.remember(static_cast<uint32_t>(pid)));
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    fclose(f);
+    p.stop();
     // The process is gone; its mappings were remembered.
     Frame a = sym.user(static_cast<uint32_t>(pid), burn + 4);
     EXPECT_EQ(a.function, "burn_cpu") << name;
@@ -167,20 +182,10 @@ TEST_F(Built, LiveProcessAddressesResolveThroughItsMappings) {
 // past its bound is refused (counted), symbol tables past theirs evict the least recently
 // used file, and memory pressure empties both.
 TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    execl(path("pie").c_str(), "pie", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  char buf[256] = {};
-  FILE* f = fdopen(out[0], "r");
-  ASSERT_TRUE(fgets(buf, sizeof buf, f));
-  unsigned long long burn, stat, lib;
-  ASSERT_EQ(sscanf(buf, "%llx %llx %llx", &burn, &stat, &lib), 3);
+  Running p = run("pie");
+  ASSERT_NE(p.burn, 0u);
+  unsigned long long burn = p.burn, lib = p.lib;
+  pid_t pid = p.pid;
   auto upid = static_cast<uint32_t>(pid);
 
   Symbolizer roomy;
@@ -202,9 +207,7 @@ TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
   EXPECT_EQ(tight.user(upid, lib + 2).function, "sl_lib_func");
   EXPECT_EQ(tight.files_cached(), 1u) << "the library's table evicted the program's";
   EXPECT_GE(tight.file_evictions(), 1u);
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  fclose(f);
+  p.stop();
 }
 
 // A library loaded after the mappings were taken is found by taking them again.
