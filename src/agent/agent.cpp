@@ -441,10 +441,14 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     return 1;
   }
   // The budget must hold what the sources' maps take in the kernel, which is known now.
-  uint64_t kernel_bytes = 0;
-  for (const auto& s : runner.sources())
-    if (s.running)
-      for (const auto& m : s.source->map_memory()) kernel_bytes += m.bytes;
+  auto map_bytes = [&] {
+    uint64_t n = 0;
+    for (const auto& s : runner.sources())
+      if (s.running)
+        for (const auto& m : s.source->map_memory()) n += m.bytes;
+    return n;
+  };
+  uint64_t kernel_bytes = map_bytes();
   if (auto st = check_memory_limit(config.memory_limit, kernel_bytes); !st) {
     spdlog::error("{}", st.message());
     return 1;
@@ -557,6 +561,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now_s = core::now_boot_ns() / 1000000000ULL;
     if (now_s == mem_last_s) return;
     mem_last_s = now_s;
+    // Maps that allocate on use grow with what they hold: their memory is read again every
+    // 5 s (an fdinfo read a map), RSS every second.
+    if (now_s % 5 == 0) kernel_bytes = map_bytes();
     MemoryUse use{read_rss_bytes(), bpf_mapped, kernel_bytes};
     int level;
     {

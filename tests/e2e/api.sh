@@ -45,7 +45,7 @@ m=$(curl -sf -H 'Authorization: Bearer e2e-secret' http://127.0.0.1:$port/metric
 grep -q '^sightline_build_info' <<<"$m" || fail "TCP with the token"
 m=$(curl -sf --unix-socket "$sock" http://agent/metrics)
 grep -q '^sightline_live_subscribers 0$' <<<"$m" || fail "metrics on the socket"
-curl -sf --unix-socket "$sock" --get --data-urlencode "sql=SELECT 1 AS one" http://agent/api/v1/query | grep -q '"rows":\[\[1\]\]' \
+grep -q '"rows":\[\[1\]\]' <<<"$(curl -sf --unix-socket "$sock" --get --data-urlencode "sql=SELECT 1 AS one" http://agent/api/v1/query)" \
   || fail "query on the socket"
 
 # Live events: a subscriber with a filter gets exactly the matching events, as they happen.

@@ -113,7 +113,8 @@ wait_for 20 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$tmp/
 bg_pid $!
 wait_for 10 bash -c "curl -sf 'http://127.0.0.1:$port/profile?seconds=30' | grep -qE '^work;.*main;burn_cpu [0-9]+$'" \
   || fail "continuous profile: $(curl -sf "http://127.0.0.1:$port/profile?seconds=30" | head -5)"
-curl -sf "http://127.0.0.1:$port/profile?seconds=30&format=svg" | grep -q '<svg' || fail "/profile svg"
+# (grep -q on a pipe would stop reading early, and pipefail would blame curl's SIGPIPE)
+grep -q '<svg' <<<"$(curl -sf "http://127.0.0.1:$port/profile?seconds=30&format=svg")" || fail "/profile svg"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/profile?seconds=9999")
 [[ $code == 400 ]] || fail "/profile?seconds=9999 gave $code"
 grep -qE '^sightline_profile_samples_total\{comm="work"\} [1-9]' <(curl -sf http://127.0.0.1:$port/metrics) \

@@ -25,7 +25,7 @@ YAML
 "$SL" agent -c "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
 bg_pid $!
 wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$dir/agent.log"; fail "agent did not start"; }
-curl -sf http://127.0.0.1:$port/ | grep -q '<title>Sightline</title>' || fail "the binary serves no UI"
+grep -q '<title>Sightline</title>' <<<"$(curl -sf http://127.0.0.1:$port/)" || fail "the binary serves no UI"
 
 mkdir -p "$dir/www" && echo hello >"$dir/www/index.html"
 cat >"$dir/nginx.conf" <<CONF
