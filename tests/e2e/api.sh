@@ -74,7 +74,8 @@ code=$(curl -s -o "$dir/err" -w '%{http_code}' --unix-socket "$sock" --get --dat
 pinned=$(ls "$pin/syscalls" | head -1)
 [[ -n $pinned ]] || fail "nothing pinned under $pin/syscalls"
 bpftool map dump pinned "$pin/syscalls/$pinned" >/dev/null || fail "bpftool cannot read $pin/syscalls/$pinned"
-bpftool map show pinned "$pin/syscalls/$pinned" | grep -q "name" || fail "bpftool map show"
+shown=$(bpftool map show pinned "$pin/syscalls/$pinned" 2>&1) || fail "bpftool map show: $shown"
+grep -q "name" <<<"$shown" || fail "bpftool map show names no map: $shown"
 
 kill -TERM $pid
 wait $pid || fail "agent exit status $?"

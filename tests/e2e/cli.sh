@@ -51,7 +51,7 @@ cat "/nonexistent/sl-e2e-open" 2>/dev/null || true
 sleep 0.5
 kill -INT $tp
 wait $tp
-head -1 "$tmp/open.txt" | grep -qE "^TIME +PID +PPID +COMM +UID +FD +ERR +FLAGS +PATH$" || fail "table header: $(head -1 "$tmp/open.txt")"
+head -1 "$tmp/open.txt" | grep -E >/dev/null "^TIME +PID +PPID +COMM +UID +FD +ERR +FLAGS +PATH$" || fail "table header: $(head -1 "$tmp/open.txt")"
 grep -qE " cat +[0-9]+ +-1 +ENOENT +O_RDONLY.* /nonexistent/sl-e2e-open$" "$tmp/open.txt" || fail "failed open row: $(cat "$tmp/open.txt")"
 ! grep -q "/etc/hostname" "$tmp/open.txt" || fail "--failed let a successful open through"
 
