@@ -484,7 +484,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     return 1;
   }
   server::HttpServer http;
-  http.set_token(config.api_token);
+  if (auto st = secure_listener(http, config); !st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
   ApiContext api{&runner, db.get(), &live,
                  [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); },
                  [&] { return governor.line(); }, plan.query_bytes};
@@ -493,7 +496,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::error("{}", st.message());
     return 1;
   }
-  spdlog::info("serving /metrics and /healthz on http://{}:{}", host, port);
+  spdlog::info("serving /metrics and /healthz on {}://{}:{}", config.tls_cert.empty() ? "http" : "https", host, port);
   if (!config.api_socket.empty()) {
     if (auto st = http.start_unix(config.api_socket); st)
       spdlog::info("serving the same API on unix:{} (mode 0600)", config.api_socket);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "agent/config.h"
 #include "core/render.h"
 #include "export/prom_text.h"
 #include "profile/profile.h"
@@ -33,6 +34,12 @@ server::Response ui_file(std::string_view rel) {
 }
 
 }  // namespace
+
+core::Status secure_listener(server::HttpServer& http, const AgentConfig& config) {
+  http.set_token(config.api_token, {config.public_paths.begin(), config.public_paths.end()});
+  if (config.tls_cert.empty()) return {};
+  return http.enable_tls(config.tls_cert, config.tls_key);
+}
 
 void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
   http.get("/metrics", [ctx](const server::Request& req) {

@@ -28,4 +28,9 @@ struct ApiContext {
 
 void add_api_routes(server::HttpServer& http, const ApiContext& ctx);
 
+struct AgentConfig;
+// The TCP listener's token, the paths it serves without it, and TLS, from the configuration
+// (the agent's and the aggregator's listeners alike). Call before start().
+core::Status secure_listener(server::HttpServer& http, const AgentConfig& config);
+
 }  // namespace sightline::agent

@@ -195,6 +195,8 @@ class OptionReader final : public sources::OptionVisitor {
 
 AgentConfig default_config() {
   AgentConfig c;
+  // A token from the environment (a Kubernetes Secret as an env var), unless a file sets one.
+  if (const char* t = getenv("SIGHTLINE_API_TOKEN"); t && *t) c.api_token = t;
   for (const auto* s : sources::registry()) {
     SourceConfig& sc = c.sources[std::string(s->name)];
     if (s->options) sc.own = sources::OwnHolder(s->options());
@@ -206,9 +208,13 @@ std::string default_config_yaml() {
   std::ostringstream o;
   AgentConfig c = default_config();
   o << "# sightline agent configuration (these are the built-in defaults)\n"
-    << "# HTTP listener for /metrics and /healthz. A non-loopback address needs api_token.\n"
+    << "# HTTP listener for /metrics, /healthz, the API and the UI. A non-loopback address needs\n"
+    << "# api_token (or $SIGHTLINE_API_TOKEN), asked of every path but public_paths (only /healthz\n"
+    << "# and /metrics may be; [] asks it everywhere). tls: HTTPS with these PEM files.\n"
     << "listen: " << c.listen << "\n"
     << "api_token: \"\"\n"
+    << "public_paths: [/healthz, /metrics]\n"
+    << "tls: {cert: \"\", key: \"\"}\n"
     << "# The same API on a Unix socket, the agent's user only (mode 0600); \"\" turns it off.\n"
     << "api_socket: " << c.api_socket << "\n"
     << "# Pin the sources' aggregation maps here for bpftool and other readers (removed at stop),\n"
@@ -345,11 +351,24 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store", "exporters", "aggregator", "overhead", "memory_limit"};
+                                     "store", "exporters", "aggregator", "overhead", "memory_limit",
+                                     "public_paths", "tls"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_token", "", &c.api_token); !st) return st;
   if (auto st = get<std::string>(origin, root, "api_socket", "", &c.api_socket); !st) return st;
+  if (auto st = get_strings(origin, root, "public_paths", "", &c.public_paths); !st) return st;
+  for (const auto& p : c.public_paths)
+    if (p != "/healthz" && p != "/metrics")
+      return core::Status::error(EINVAL, where(origin, root["public_paths"]) + ": public_paths: '" + p +
+                                             "' may not be served without the token (only /healthz and /metrics may)");
+  if (YAML::Node tls = root["tls"]) {
+    if (auto st = unknown_keys(origin, tls, "tls", {"cert", "key"}); !st) return st;
+    if (auto st = get<std::string>(origin, tls, "cert", "tls", &c.tls_cert); !st) return st;
+    if (auto st = get<std::string>(origin, tls, "key", "tls", &c.tls_key); !st) return st;
+    if (c.tls_cert.empty() != c.tls_key.empty())
+      return core::Status::error(EINVAL, where(origin, tls) + ": tls: set both cert and key (PEM files), or neither");
+  }
   if (auto st = get<std::string>(origin, root, "pin_maps", "", &c.pin_maps); !st) return st;
   if (!c.pin_maps.empty() && !c.pin_maps.starts_with("/sys/fs/bpf/"))
     return core::Status::error(EINVAL, where(origin, root["pin_maps"]) + ": pin_maps: '" + c.pin_maps +

@@ -99,7 +99,12 @@ struct OverheadConfig {
 
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
-  std::string api_token;          // required when listen is not loopback
+  std::string api_token;          // required when listen is not loopback (default: $SIGHTLINE_API_TOKEN)
+  // Paths the TCP listener serves without the token: only /healthz and /metrics may be (read-only
+  // aggregates, as a node exporter's); /api/*, /profile, live events and the UI never are.
+  std::vector<std::string> public_paths = {"/healthz", "/metrics"};
+  // HTTPS on the TCP listener when both are set (PEM files).
+  std::string tls_cert, tls_key;
   std::string api_socket = "/run/sightline/api.sock";  // the same API on a Unix socket (0600); empty: off
   // Pins the sources' maps under this bpffs directory (bpftool map dump pinned ...); empty: off.
   std::string pin_maps;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/api.h"
 #include "agent/config.h"
 #include "aggregator/aggregator.h"
 #include "cli/commands.h"
@@ -32,7 +33,10 @@ int aggregator(const std::string& config_path, const std::string& listen) {
     return 2;
   }
   server::HttpServer http;
-  http.set_token(cfg.api_token);
+  if (auto st = agent::secure_listener(http, cfg); !st) {
+    spdlog::error("aggregator: {}", st.message());
+    return 2;
+  }
   auto receive = [&](core::Status (aggregator::Aggregator::*ingest)(std::string_view)) {
     return [&agg, ingest](const server::Request& req) {
       if (!req.content_type.starts_with("application/x-protobuf"))

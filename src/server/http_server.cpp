@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace sightline::server {
 namespace {
@@ -59,24 +60,49 @@ class UnixStream : public httplib::Stream {
 }  // namespace
 
 struct HttpServer::Impl {
-  Server svr;
+  Server svr;                                // plain HTTP, and the Unix socket's requests
+  std::unique_ptr<httplib::SSLServer> tls;   // HTTPS on the TCP listener when enabled
+  std::vector<std::function<void(httplib::Server&)>> routes;  // to register on `tls` too
+  httplib::Server& tcp() { return tls ? static_cast<httplib::Server&>(*tls) : svr; }
+  void add(std::function<void(httplib::Server&)> route) {
+    route(svr);
+    if (tls) route(*tls);
+    routes.push_back(std::move(route));
+  }
+  static void configure(httplib::Server& s) {
+    // Scrapes and health checks are light; live streams hold a worker each (at most 8 of them).
+    s.new_task_queue = [] { return new httplib::ThreadPool(12); };
+    s.set_payload_max_length(64 << 20);
+  }
   std::atomic<int> unix_clients{0};
   std::mutex mu;
   std::set<int> client_fds;  // shut down by stop(), which then waits for their threads
 };
 
-HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
-  // Scrapes and health checks are light; live streams hold a worker each (at most 8 of them).
-  impl_->svr.new_task_queue = [] { return new httplib::ThreadPool(12); };
-  impl_->svr.set_payload_max_length(64 << 20);
+HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) { Impl::configure(impl_->svr); }
+
+core::Status HttpServer::enable_tls(const std::string& cert_file, const std::string& key_file) {
+  for (const auto& f : {cert_file, key_file})
+    if (access(f.c_str(), R_OK) != 0)
+      return core::Status::error(errno, "tls: " + f + ": " + strerror(errno));
+  auto tls = std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
+  if (!tls->is_valid())
+    return core::Status::error(EINVAL, "tls: " + cert_file + " and " + key_file +
+                                           " are not a PEM certificate and its private key");
+  Impl::configure(*tls);
+  for (const auto& r : impl_->routes) r(*tls);
+  impl_->tls = std::move(tls);
+  return {};
 }
 
 HttpServer::~HttpServer() { stop(); }
 
 namespace {
-bool authorized(const std::string& token, const httplib::Request& req, httplib::Response& res) {
+bool authorized(const std::string& token, const std::set<std::string>& open, const httplib::Request& req,
+                httplib::Response& res) {
   // The Unix socket is the agent user's alone: its mode is the check.
-  if (token.empty() || req.remote_addr == "unix" || req.get_header_value("Authorization") == "Bearer " + token)
+  if (token.empty() || req.remote_addr == "unix" || open.count(req.path) ||
+      req.get_header_value("Authorization") == "Bearer " + token)
     return true;
   res.status = 401;
   res.set_content("missing or wrong bearer token\n", "text/plain");
@@ -90,29 +116,31 @@ Request request_of(const httplib::Request& req) {
 }  // namespace
 
 void HttpServer::get(const std::string& path, Handler h) {
-  impl_->svr.Get(path, [this, h](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(token_, req, res)) return;
+  auto handler = [this, h](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(token_, public_, req, res)) return;
     Response r = h(request_of(req));
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
-  });
+  };
+  impl_->add([path, handler](httplib::Server& s) { s.Get(path, handler); });
 }
 
 void HttpServer::post(const std::string& path, Handler h) {
-  impl_->svr.Post(path, [this, h](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(token_, req, res)) return;
+  auto handler = [this, h](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(token_, public_, req, res)) return;
     Request r = request_of(req);
     r.content_type = req.get_header_value("Content-Type");
     r.body = req.body;
     Response out = h(r);
     res.status = out.status;
     res.set_content(out.body, out.content_type.c_str());
-  });
+  };
+  impl_->add([path, handler](httplib::Server& s) { s.Post(path, handler); });
 }
 
 void HttpServer::get_stream(const std::string& path, std::function<Stream(const Request&)> h) {
-  impl_->svr.Get(path, [this, h](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(token_, req, res)) return;
+  auto handler = [this, h](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(token_, public_, req, res)) return;
     Stream st = h(request_of(req));
     res.status = st.status;
     if (st.status != 200 || !st.next) {
@@ -129,15 +157,16 @@ void HttpServer::get_stream(const std::string& path, std::function<Stream(const 
       if (chunk.empty()) return true;
       return sink.write(chunk.data(), chunk.size());
     });
-  });
+  };
+  impl_->add([path, handler](httplib::Server& s) { s.Get(path, handler); });
 }
 
 core::Status HttpServer::start(const std::string& host, int port) {
-  if (!impl_->svr.bind_to_port(host.c_str(), port))
+  if (!impl_->tcp().bind_to_port(host.c_str(), port))
     return core::Status::error(EADDRINUSE, "cannot listen on " + host + ":" + std::to_string(port) +
                                                " (address in use, or not an address of this host)");
   port_ = port;
-  thread_ = std::thread([this] { impl_->svr.listen_after_bind(); });
+  thread_ = std::thread([this] { impl_->tcp().listen_after_bind(); });
   return {};
 }
 
@@ -218,7 +247,7 @@ void HttpServer::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (thread_.joinable()) {
-    impl_->svr.stop();
+    impl_->tcp().stop();
     thread_.join();
   }
 }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -45,8 +46,15 @@ class HttpServer {
     std::function<bool(std::string* chunk)> next;
   };
   void get_stream(const std::string& path, std::function<Stream(const Request&)> h);
-  // Requests must carry "Authorization: Bearer <token>" when token is not empty.
-  void set_token(std::string token) { token_ = std::move(token); }
+  // Requests must carry "Authorization: Bearer <token>" when token is not empty, except to
+  // `public_paths` (exact paths: /healthz, /metrics).
+  void set_token(std::string token, std::set<std::string> public_paths = {}) {
+    token_ = std::move(token);
+    public_ = std::move(public_paths);
+  }
+  // The TCP listener speaks HTTPS with this certificate chain and key (PEM files; the Unix
+  // socket stays plain). Call before start(); routes registered before or after both serve.
+  core::Status enable_tls(const std::string& cert_file, const std::string& key_file);
   // Binds (failing here, with a sentence, if the port is taken) and serves on a thread.
   core::Status start(const std::string& host, int port);
   // Also serves on a Unix socket (mode 0600: the agent's user only, no token asked), for
@@ -62,6 +70,7 @@ class HttpServer {
   int unix_fd_ = -1;
   std::string unix_path_;
   std::string token_;
+  std::set<std::string> public_;
   int port_ = 0;
 };
 

@@ -39,10 +39,15 @@ out=$("$SL" agent --listen 0.0.0.0:$(free_port) --config /dev/null 2>&1) || rc=$
   || fail "--listen 0.0.0.0 without a token: exit $rc: $out"
 [[ $(stat -c %U "$sock") == root ]] || fail "socket owner"
 runuser -u nobody -- curl -sf --unix-socket "$sock" http://agent/healthz >/dev/null 2>&1 && fail "another user reached the socket"
-code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/metrics)
-[[ $code == 401 ]] || fail "TCP without the token: $code"
-m=$(curl -sf -H 'Authorization: Bearer e2e-secret' http://127.0.0.1:$port/metrics)
-grep -q '^sightline_build_info' <<<"$m" || fail "TCP with the token"
+# Over TCP the token is asked of everything but the public paths (/healthz, /metrics by default).
+code=$(curl -s -o /dev/null -w '%{http_code}' --get --data-urlencode "sql=SELECT 1" http://127.0.0.1:$port/api/v1/query)
+[[ $code == 401 ]] || fail "TCP query without the token: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/profile)
+[[ $code == 401 ]] || fail "TCP /profile without the token: $code"
+grep -q '"rows":\[\[1\]\]' <<<"$(curl -sf -H 'Authorization: Bearer e2e-secret' --get --data-urlencode "sql=SELECT 1 AS one" http://127.0.0.1:$port/api/v1/query)" \
+  || fail "TCP query with the token"
+m=$(curl -sf http://127.0.0.1:$port/metrics)
+grep -q '^sightline_build_info' <<<"$m" || fail "TCP /metrics without the token (a public path)"
 m=$(curl -sf --unix-socket "$sock" http://agent/metrics)
 grep -q '^sightline_live_subscribers 0$' <<<"$m" || fail "metrics on the socket"
 grep -q '"rows":\[\[1\]\]' <<<"$(curl -sf --unix-socket "$sock" --get --data-urlencode "sql=SELECT 1 AS one" http://agent/api/v1/query)" \

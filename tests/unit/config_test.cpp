@@ -268,3 +268,25 @@ TEST(Sources, RegistryNamesAreUniqueAndEveryKindHasOneSource) {
   for (const auto* s : sightline::sources::registry())
     for (auto k : s->kinds) EXPECT_EQ(sightline::sources::source_for_kind(k), s) << s->name;
 }
+
+TEST(Config, OnlyHealthAndMetricsMayBeServedWithoutTheToken) {
+  AgentConfig c;
+  ASSERT_TRUE(parse_config("", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.public_paths, (std::vector<std::string>{"/healthz", "/metrics"}));
+  ASSERT_TRUE(parse_config("public_paths: []\n", "agent.yaml", &c).ok());
+  EXPECT_TRUE(c.public_paths.empty());
+  std::string e = error_of("public_paths: [/metrics, /api/v1/query]\n");
+  EXPECT_NE(e.find("'/api/v1/query' may not be served without the token"), std::string::npos) << e;
+  EXPECT_NE(error_of("public_paths: [/]\n"), "");
+}
+
+TEST(Config, TlsNeedsBothCertificateAndKey) {
+  AgentConfig c;
+  ASSERT_TRUE(parse_config("tls: {cert: /c.pem, key: /k.pem}\n", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.tls_cert, "/c.pem");
+  EXPECT_EQ(c.tls_key, "/k.pem");
+  std::string e = error_of("tls: {cert: /c.pem}\n");
+  EXPECT_NE(e.find("set both cert and key"), std::string::npos) << e;
+  e = error_of("tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem}\n");
+  EXPECT_NE(e.find("ca"), std::string::npos) << e;
+}
