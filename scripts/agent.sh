@@ -4,5 +4,5 @@
 # Extra arguments go to `sightline agent` (e.g. --config FILE, --listen HOST:PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh sightline
+bash scripts/build.sh --run-only sightline
 exec ./build/sightline agent "$@"

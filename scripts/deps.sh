@@ -2,8 +2,11 @@
 # Installs the Debian 12 packages that build, test and benchmark Sightline. Idempotent: only
 # what is missing is installed, and `apt-get update` runs once, only when something is.
 set -euo pipefail
-PKGS=(
-  # build
+# The sets: `build` is what building and running the agent need (README command 1);
+# `test` adds the tests' and benchmarks' servers, peers and tools (README command 2, CI).
+#   usage: scripts/deps.sh [build|test]   (default: test)
+set_name=${1:-test}
+BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   # CO-RE toolchain: BPF compiler, skeleton generator, loader
   clang-16 llvm-16 bpftool libbpf-dev libelf-dev zlib1g-dev
@@ -12,9 +15,18 @@ PKGS=(
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   # the embedded store (SQLite) and the exporters' compression (snappy: Prometheus remote-write)
-  libsqlite3-dev sqlite3 libsnappy-dev
+  libsqlite3-dev libsnappy-dev
+  # cmake/abi_fields.py generates the BPF ABI checks
+  python3
+  # the agent's API answers here, and the README's first checks use it
+  curl
+  # scripts/package.sh: sightline(8) from the binary's --help
+  help2man
+)
+TEST_PKGS=(
+  sqlite3
   # tests and benchmarks: gtest, peers (libbpf-tools, bpftrace), helpers
-  libgtest-dev libbenchmark-dev libbpf-tools bpftrace curl python3 procps util-linux bc tmux iproute2
+  libgtest-dev libbenchmark-dev libbpf-tools bpftrace procps util-linux bc tmux iproute2
   # promtool (in Debian's prometheus package) lints the /metrics exposition
   prometheus
   # alerts delivered to a real Alertmanager in the rules tests
@@ -32,7 +44,14 @@ PKGS=(
   qemu-system-x86 busybox-static cpio
   # fuzzing: clang with libFuzzer and the sanitizers
   clang-14 libclang-rt-14-dev
+  # the package's install test: a clean Debian root (mmdebstrap) booted with systemd in the VM
+  mmdebstrap
 )
+case $set_name in
+  build) PKGS=("${BUILD_PKGS[@]}") ;;
+  test) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "deps.sh: unknown set '$set_name' (build or test)" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -3,9 +3,12 @@
 # this machine's root file system shared read-only (9p) under a tmpfs overlay, and returns the
 # command's exit code and output. The kernel comes from Debian's package (the generic flavour:
 # it has the 9p modules), downloaded and unpacked once into a cache, never installed here.
-#   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] -- COMMAND [ARGS...]
-#     --lsm     boot with lsm=...,bpf (BPF LSM active)
-#     --no-lsm  boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
+#   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] [--root DIR [--systemd]] -- COMMAND [ARGS...]
+#     --lsm      boot with lsm=...,bpf (BPF LSM active)
+#     --no-lsm   boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
+#     --root DIR share DIR (e.g. a clean Debian root made by mmdebstrap) instead of / ; the
+#                command runs in its /
+#     --systemd  boot DIR's systemd as init and run the command as a unit once the system is up
 #   e.g.   scripts/vmtest.sh -- build/sightline doctor
 #          scripts/vmtest.sh --lsm -- sh -c 'cat /sys/kernel/security/lsm'
 # The command runs in the current directory (the same path inside); what it writes goes to the
@@ -13,19 +16,23 @@
 # Environment: SL_VM_KERNEL_PKG (a linux-image-*-amd64-unsigned package; default: the newest 6.1
 # one Debian has), SL_VM_CACHE (default /var/cache/sightline-vm).
 set -euo pipefail
-lsm=0 mem=2048 timeout=600
+lsm=0 mem=2048 timeout=600 share=/ systemd=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --lsm) lsm=1; shift ;;
     --no-lsm) lsm=2; shift ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --root) share=$(realpath "$2"); shift 2 ;;
+    --systemd) systemd=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vmtest.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ $# -gt 0 ]] || { echo "vmtest.sh: no command (usage: scripts/vmtest.sh [--lsm] -- COMMAND...)" >&2; exit 2; }
+[[ $share == / || -x $share/bin/bash ]] || { echo "vmtest.sh: --root $share: no /bin/bash in it (a Debian root: mmdebstrap bookworm DIR)" >&2; exit 2; }
+((systemd == 0)) || [[ -x $share/lib/systemd/systemd ]] || { echo "vmtest.sh: --systemd: $share/lib/systemd/systemd missing (mmdebstrap --include=systemd,systemd-sysv)" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "vmtest.sh: run as root (the guest runs the command as root on this root file system)" >&2; exit 2; }
 for tool in qemu-system-x86_64 busybox cpio strings; do
   command -v $tool >/dev/null || { echo "vmtest.sh: $tool missing: apt-get install qemu-system-x86 busybox-static cpio binutils" >&2; exit 2; }
@@ -57,7 +64,7 @@ trap 'rm -rf "$work"' EXIT
 ir=$work/root
 mkdir -p "$ir"/{bin,proc,sys,dev,host,upper,newroot,mods}
 cp "$busybox_bin" "$ir/bin/busybox"
-for a in sh mount umount insmod mkdir cat echo poweroff sleep chroot mknod; do ln -sf busybox "$ir/bin/$a"; done
+for a in sh mount umount insmod mkdir cat echo poweroff sleep chroot mknod ln switch_root; do ln -sf busybox "$ir/bin/$a"; done
 declare -A kopath
 while IFS= read -r ko; do
   n=${ko##*/}; n=${n%.ko}; kopath[${n//-/_}]=$ko
@@ -78,6 +85,7 @@ add_mod() {
 for m in virtio_pci 9pnet_virtio 9p overlay sch_ingress cls_bpf veth; do add_mod $m; done
 for n in "${order[@]}"; do cp "${kopath[$n]}" "$ir/mods/$n.ko"; done
 cwd=$(pwd)
+[[ $share == / ]] || cwd=/
 cmd=$(printf '%q ' "$@")
 cat >"$ir/init" <<INIT
 #!/bin/sh
@@ -93,11 +101,34 @@ mount -t bpf bpf /newroot/sys/fs/bpf; mount -t tracefs tracefs /newroot/sys/kern
 mount -t debugfs debugfs /newroot/sys/kernel/debug; mount -t securityfs securityfs /newroot/sys/kernel/security
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
 echo "vmtest: kernel \$(cat /proc/sys/kernel/osrelease), lsm \$(cat /newroot/sys/kernel/security/lsm 2>/dev/null)"
-cp /cmd.sh /newroot/tmp/.vmtest-cmd.sh
-chroot /newroot /bin/bash /tmp/.vmtest-cmd.sh </dev/null
+cp /cmd.sh /newroot/.vmtest-cmd.sh
+if [ $systemd = 1 ]; then
+  # systemd as init: the command is a unit of vmtest.target (after multi-user.target), its
+  # output on the serial console, the getty there masked; the guest powers off after it.
+  cp /vmtest.service /vmtest.target /newroot/etc/systemd/system/
+  ln -sf /dev/null /newroot/etc/systemd/system/serial-getty@ttyS0.service
+  exec switch_root /newroot /lib/systemd/systemd
+fi
+chroot /newroot /bin/bash /.vmtest-cmd.sh </dev/null
 echo "SL_VM_EXIT=\$?"
 poweroff -f
 INIT
+cat >"$ir/vmtest.target" <<'UNIT'
+[Unit]
+Description=vmtest: the system with the test command
+Requires=multi-user.target vmtest.service
+After=multi-user.target vmtest.service
+AllowIsolate=yes
+UNIT
+cat >"$ir/vmtest.service" <<'UNIT'
+[Unit]
+Description=vmtest: the test command
+After=multi-user.target
+[Service]
+Type=oneshot
+StandardInput=null
+ExecStart=/bin/sh -c '/bin/bash /.vmtest-cmd.sh >/dev/ttyS0 2>&1; echo "SL_VM_EXIT=$?" >/dev/ttyS0; sync; systemctl poweroff -ff'
+UNIT
 chmod +x "$ir/init"
 # The command as bash reads it (quoted by printf %q), run in the shared root's copy of this
 # directory.
@@ -106,6 +137,8 @@ printf 'ip link set lo up 2>/dev/null\ncd %q || exit 126\nexport PATH=/usr/local
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/init.cpio.gz"
 
 append="console=ttyS0 panic=-1 quiet loglevel=3"
+[[ -z ${SL_VM_CONSOLE:-} ]] || append="console=ttyS0 panic=-1 loglevel=4 systemd.show_status=1"
+((systemd == 1)) && append+=" systemd.unit=vmtest.target"
 ((lsm == 1)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor,bpf"
 ((lsm == 2)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor"
 accel=tcg
@@ -114,10 +147,12 @@ out=$work/console
 set +e
 timeout "$timeout" qemu-system-x86_64 -accel $accel -m "$mem" -smp 2 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$work/init.cpio.gz" -append "$append" \
-  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -virtfs local,path="$share",mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -nic none </dev/null >"$out" 2>&1
 qrc=$?
 set -e
+# SL_VM_CONSOLE=FILE keeps the whole console (firmware, kernel, systemd) for a hung guest.
+[[ -z ${SL_VM_CONSOLE:-} ]] || cp "$out" "$SL_VM_CONSOLE"
 # What the guest printed from its init on, without the firmware's screen codes and the kernel's
 # power-off line.
 tr -d '\r' <"$out" | sed -n '/vmtest: kernel/,$p' | sed 's/^.*\(vmtest: kernel\)/\1/' |

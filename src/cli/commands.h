@@ -90,6 +90,8 @@ int aggregator(const std::string& config_path, const std::string& listen);
 // `verbose`: each source that can run is loaded, attached and run for a second; its events,
 // losses and failed helper calls are listed.
 int doctor(bool verbose = false);
+// The capabilities the agent needs, one name per line (agent::agent_capabilities()).
+int print_capabilities();
 int schema(bool json);
 
 }  // namespace sightline::cli

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "agent/privileges.h"
 #include "bpf/features.h"
 #include "bpf/libbpf_util.h"
 #include "cli/commands.h"
@@ -57,6 +58,11 @@ void load_test(const sources::SourceInfo& info, const bpf::Features& f, double s
 
 }  // namespace
 
+int print_capabilities() {
+  for (const auto& c : agent::agent_capabilities()) printf("%s\n", c.name);
+  return 0;
+}
+
 int doctor(bool verbose) {
   bpf::install_libbpf_logger(false);
   bpf::Features f = bpf::probe_features();
@@ -67,6 +73,10 @@ int doctor(bool verbose) {
   if (!f.can_load)
     printf("\n  BPF programs cannot be loaded by this process: run as root, or give the binary\n"
            "  CAP_BPF, CAP_PERFMON (and CAP_SYS_ADMIN on kernels before 5.8).\n");
+  printf("\ncapabilities  (the agent needs these to start; after start it keeps those marked 'kept')\n");
+  for (const auto& c : agent::agent_capabilities())
+    printf("  %-4s %-20s %-5s %s\n", agent::has_capability(c.bit) ? "ok" : "--", c.name, c.kept ? "kept" : "",
+           c.why);
   printf("\nkernel features\n");
   for (const auto& feat : f.list)
     printf("  %-4s %-24s %s\n", feat.ok ? "ok" : "--", feat.name.c_str(), feat.detail.c_str());

@@ -184,12 +184,15 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("-j,--json", rules_json, "One JSON alert per line");
   run_cmd->add_option("-d,--duration", rules_duration, "Stop after this many seconds")->check(CLI::PositiveNumber);
 
-  bool doctor_verbose = false;
+  bool doctor_verbose = false, doctor_caps = false;
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check this kernel and these privileges; show which hooks each source will use");
   doctor_cmd->add_flag("-v,--verbose", doctor_verbose,
                        "Also load, attach and run each source for a second: events seen, and every helper call "
                        "that failed in the kernel, by file:line");
+  doctor_cmd->add_flag("--capabilities", doctor_caps,
+                       "Print the capabilities the agent needs, one per line (what a systemd unit or a "
+                       "Kubernetes securityContext grants it), and exit");
 
   bool schema_json = false;
   auto* schema_cmd = app.add_subcommand("schema", "List every event kind and field");
@@ -240,7 +243,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   cli::install_signal_handlers();
 
-  if (*doctor_cmd) return cli::doctor(doctor_verbose);
+  if (*doctor_cmd) return doctor_caps ? cli::print_capabilities() : cli::doctor(doctor_verbose);
   if (*query_cmd) return cli::query(qargs);
   if (*agg_cmd) return cli::aggregator(agg_config, agg_listen);
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
