@@ -46,6 +46,8 @@ TEST_PKGS=(
   clang-14 libclang-rt-14-dev
   # the package's install test: a clean Debian root (mmdebstrap) booted with systemd in the VM
   mmdebstrap
+  # the container image's test: umoci verifies and unpacks it as a runtime would
+  umoci
 )
 case $set_name in
   build) PKGS=("${BUILD_PKGS[@]}") ;;

@@ -68,6 +68,8 @@ TEST(Packaging, TheDaemonSetGrantsTheCapabilitiesTheAgentAsksForAndNoMore) {
   for (const auto& c : sc["capabilities"]["drop"]) dropped.insert(c.as<std::string>());
   EXPECT_EQ(added, asked(false));
   EXPECT_EQ(dropped, std::set<std::string>{"ALL"});
+  // The image scripts/image.sh names (io.containerd.image.name) for this version.
+  EXPECT_EQ(container(ds)["image"].as<std::string>(), std::string("sightline:") + SIGHTLINE_VERSION);
 }
 
 TEST(Packaging, ThePodsConfigurationIsAcceptedAndItsBudgetFitsTheLimit) {
