@@ -29,6 +29,17 @@ const volatile char targ_comm[SL_COMM_LEN] = {};
 /* bpf_get_current_task_btf exists (5.11+): task fields are plain loads instead of one
  * bpf_probe_read_kernel call each. Set by user space from the feature probe. */
 const volatile bool has_task_btf = false;
+/* Records carry CLOCK_BOOTTIME (bpf_ktime_get_boot_ns, 5.8+). Before, the monotonic clock
+ * plus what user space measured between the two at load: they differ by the time suspended
+ * since boot, which changes only if the machine suspends while the agent runs. */
+const volatile bool has_boot_clock = true;
+const volatile __u64 boot_minus_mono_ns = 0;
+static __always_inline __u64 sl_now(void)
+{
+	if (has_boot_clock)
+		return bpf_ktime_get_boot_ns();
+	return bpf_ktime_get_ns() + boot_minus_mono_ns;
+}
 /* Wakeup threshold of the ring buffer, per CPU (see sl_submit). */
 const volatile __u64 wakeup_bytes_per_cpu = 1 << 17;
 
@@ -39,6 +50,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
+
+/* No ring buffer (before 5.8, or SIGHTLINE_DISABLE_FEATURES=ringbuf): user space makes `events`
+ * a perf event array and sets this before load. A record is then built in this CPU's scratch
+ * value and copied out with bpf_perf_event_output, which needs the program's context
+ * (libbpf-tools' compat.bpf.h pattern). The rodata is constant to the verifier: it never sees
+ * the branch not taken, so each path's helpers meet only the map type they need. */
+const volatile bool use_perfbuf = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(value_size, SL_MAX_RESERVE); /* 8 when there is a ring buffer (user space) */
+} sl_scratch SEC(".maps");
 #endif
 
 /* Which file a helper call stands in: each .bpf.h sets its own id for its body (push_macro),
@@ -177,7 +201,7 @@ static __always_inline bool sl_wanted(struct sl_task *t)
 
 static __always_inline void sl_fill_hdr(struct sl_event_hdr *h, __u32 kind, struct sl_task *t)
 {
-	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->ts_ns = sl_now();
 	h->cgroup_id = sl_task_cgroup(t);
 	h->kind = kind;
 	h->pid = t->pid_tgid >> 32;
@@ -209,6 +233,10 @@ static __always_inline void sl_fill_hdr_now(struct sl_event_hdr *h, __u32 kind)
 #ifndef SL_NO_EVENTS
 static __always_inline void *sl_reserve_at(__u64 size, __u16 file, __u16 line)
 {
+	if (use_perfbuf) {
+		__u32 zero = 0;
+		return bpf_map_lookup_elem(&sl_scratch, &zero); /* sent (or lost) in sl_submit */
+	}
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
 	if (!e) {
 		sl_count(SL_STAT_RB_LOST);
@@ -216,13 +244,15 @@ static __always_inline void *sl_reserve_at(__u64 size, __u16 file, __u16 line)
 	}
 	return e;
 }
-/* A record of `size` bytes in the ring; NULL when it is full (counted, at the caller's line). */
+/* A record of `size` bytes (at most SL_MAX_RESERVE) in the ring; NULL when it is full
+ * (counted, at the caller's line). */
 #define sl_reserve(size) sl_reserve_at((size), SL_FILE, __LINE__)
 
 /* Wakeup policy without asking the ring: each CPU counts the bytes it submitted since it last
  * woke the reader, and wakes it past wakeup_bytes / ncpus. bpf_ringbuf_query would read the
  * consumer position, a cache line the reader's CPU writes: a miss on every event. The data
- * waiting unwoken stays below wakeup_bytes in all. */
+ * waiting unwoken stays below wakeup_bytes in all. (The perf buffer's own watermark does the
+ * same there.) */
 struct sl_pending sl_pending[SL_MAX_CPUS] = {};
 
 static __always_inline __u64 sl_wakeup_flag(__u64 size)
@@ -238,21 +268,47 @@ static __always_inline __u64 sl_wakeup_flag(__u64 size)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-static __always_inline void sl_submit(void *e, __u64 size)
+/* The perf buffer's copy-out; a full buffer is counted as a full ring is. */
+static __always_inline void sl_perf_output_at(void *ctx, void *data, __u64 size, __u16 file, __u16 line)
 {
-	bpf_ringbuf_submit(e, sl_wakeup_flag(size));
+	long err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, data, size);
+	if (err) {
+		sl_count(SL_STAT_RB_LOST);
+		sl_err_at(file, line, SL_H_PERF_EVENT_OUTPUT, err);
+	}
 }
 
-/* Variable-length records (exec argv) are copied from a map value. */
-static __always_inline void sl_output_at(void *data, __u64 size, __u16 file, __u16 line)
+/* Where a record is made deep in inlined helpers of a source that needs the ring buffer (l7:
+ * its hooks need 5.15+, which has it; its plan refuses to run without one). */
+#define SL_NO_CTX ((void *)0)
+
+/* Sends what sl_reserve gave. `ctx` is the program's context (for the perf buffer). */
+static __always_inline void sl_submit_at(void *ctx, void *e, __u64 size, __u16 file, __u16 line)
 {
+	if (use_perfbuf) {
+		if (size > SL_MAX_RESERVE)
+			size = SL_MAX_RESERVE;
+		sl_perf_output_at(ctx, e, size, file, line);
+		return;
+	}
+	bpf_ringbuf_submit(e, sl_wakeup_flag(size));
+}
+#define sl_submit(ctx, e, size) sl_submit_at((ctx), (e), (size), SL_FILE, __LINE__)
+
+/* Variable-length records (exec argv, L7 payloads) are copied from a map value. */
+static __always_inline void sl_output_at(void *ctx, void *data, __u64 size, __u16 file, __u16 line)
+{
+	if (use_perfbuf) {
+		sl_perf_output_at(ctx, data, size, file, line);
+		return;
+	}
 	long err = bpf_ringbuf_output(&events, data, size, sl_wakeup_flag(size));
 	if (err) {
 		sl_count(SL_STAT_RB_LOST);
 		sl_err_at(file, line, SL_H_RINGBUF_OUTPUT, err);
 	}
 }
-#define sl_output(data, size) sl_output_at((data), (size), SL_FILE, __LINE__)
+#define sl_output(ctx, data, size) sl_output_at((ctx), (data), (size), SL_FILE, __LINE__)
 #endif /* SL_NO_EVENTS */
 
 /* What follows this header is the source's own file. */

@@ -52,7 +52,7 @@ static __always_inline int open_enter(const char *fname, int dirfd, __u64 flags,
 	return 0;
 }
 
-static __always_inline void open_emit(long ret, const struct open_args *a, struct sl_task *t)
+static __always_inline void open_emit(void *ctx, long ret, const struct open_args *a, struct sl_task *t)
 {
 	struct sl_open_event *e = sl_reserve(sizeof(*e));
 	if (!e)
@@ -74,10 +74,10 @@ static __always_inline void open_emit(long ret, const struct open_args *a, struc
 		sl_read_user(&next, 1, fname + sizeof(e->path) - 1);
 		e->path_truncated = next != 0;
 	}
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 }
 
-static __always_inline int open_exit(long ret)
+static __always_inline int open_exit(void *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct open_args *a = bpf_map_lookup_elem(&opens, &tid);
@@ -86,7 +86,7 @@ static __always_inline int open_exit(long ret)
 	if (!targ_failed || ret < 0) {
 		struct sl_task t;
 		sl_task_init(&t);
-		open_emit(ret, a, &t);
+		open_emit(ctx, ret, a, &t);
 	}
 	bpf_map_delete_elem(&opens, &tid);
 	return 0;
@@ -95,7 +95,7 @@ static __always_inline int open_exit(long ret)
 /* The syscall's arguments from the saved user registers (unchanged by these syscalls; on
  * arm64 the first comes from orig_x0, which the macros know). regs is a BTF pointer: the
  * reads are plain loads. */
-static __always_inline int open_exit_regs(long ret, __u16 sys)
+static __always_inline int open_exit_regs(void *ctx, long ret, __u16 sys)
 {
 	if (targ_failed && ret >= 0)
 		return 0;
@@ -131,7 +131,7 @@ static __always_inline int open_exit_regs(long ret, __u16 sys)
 		a.flags = SL_O_CREAT | SL_O_WRONLY | SL_O_TRUNC;
 		break;
 	}
-	open_emit(ret, &a, &t);
+	open_emit(ctx, ret, &a, &t);
 	return 0;
 }
 
@@ -166,34 +166,34 @@ int sl_enter_creat(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tp/syscalls/sys_exit_open")
-int sl_exit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+int sl_exit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
 
 SEC("tp/syscalls/sys_exit_openat")
-int sl_exit_openat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+int sl_exit_openat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
 
 SEC("tp/syscalls/sys_exit_openat2")
-int sl_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+int sl_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
 
 SEC("tp/syscalls/sys_exit_creat")
-int sl_exit_creat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+int sl_exit_creat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
 
 SEC("tp/syscalls/sys_exit_open")
-int sl_rexit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx->ret, SL_SYS_OPEN); }
+int sl_rexit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_OPEN); }
 
 SEC("tp/syscalls/sys_exit_openat")
 int sl_rexit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit_regs(ctx->ret, SL_SYS_OPENAT);
+	return open_exit_regs(ctx, ctx->ret, SL_SYS_OPENAT);
 }
 
 SEC("tp/syscalls/sys_exit_openat2")
 int sl_rexit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit_regs(ctx->ret, SL_SYS_OPENAT2);
+	return open_exit_regs(ctx, ctx->ret, SL_SYS_OPENAT2);
 }
 
 SEC("tp/syscalls/sys_exit_creat")
 int sl_rexit_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit_regs(ctx->ret, SL_SYS_CREAT);
+	return open_exit_regs(ctx, ctx->ret, SL_SYS_CREAT);
 }

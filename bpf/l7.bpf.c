@@ -565,7 +565,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		hv = bpf_map_lookup_elem(&l7_held, &key);
 	struct sl_l7_event *e = hv ? &hv->e : &s->e;
 	if (step == STEP_HOLD) { /* the rest of the header when it goes out, if ever */
-		e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+		e->hdr.ts_ns = sl_now();
 		e->hdr.tid = (__u32)tp->pid_tgid;
 	} else {
 		sl_fill_hdr(&e->hdr, SL_EV_L7, tp);
@@ -625,7 +625,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			__u64 hs = sizeof(h->e) + h->e.captured;
 			if (hs > sizeof(*h))
 				hs = sizeof(*h);
-			sl_output(h, hs);
+			sl_output(SL_NO_CTX, h, hs);
 			bpf_map_delete_elem(&l7_held, &key);
 			red_stat(SL_L7_RS_EXEMPLARS);
 		} else {
@@ -639,7 +639,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	__u64 size = sizeof(*e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
 	if (size > sizeof(*s))
 		return 0;
-	sl_output(s, size);
+	sl_output(SL_NO_CTX, s, size);
 	return 0;
 }
 
@@ -673,7 +673,7 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 		e->dir = SL_L7_CLOSE;
 		e->proto = proto;
 		e->tls = tls;
-		sl_submit(e, sizeof(*e));
+		sl_submit(ctx, e, sizeof(*e));
 	}
 	return 0;
 }

@@ -74,7 +74,7 @@ static __always_inline void set_owner(struct conn *c)
 	sl_fill_hdr(&c->owner, SL_EV_TCP, &t);
 }
 
-static __always_inline void emit(const struct sock *sk, struct conn *c, int oldstate, __u64 now)
+static __always_inline void emit(void *ctx, const struct sock *sk, struct conn *c, int oldstate, __u64 now)
 {
 	if (c->owner.kind == 0xffffffff)
 		return;
@@ -87,7 +87,7 @@ static __always_inline void emit(const struct sock *sk, struct conn *c, int olds
 	if (c->owner.kind)
 		e->hdr = c->owner;
 	e->hdr.kind = SL_EV_TCP;
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.ts_ns = sl_now();
 	__u16 family = sk->__sk_common.skc_family;
 	e->family = family;
 	if (family == SL_AF_INET) {
@@ -117,7 +117,7 @@ static __always_inline void emit(const struct sock *sk, struct conn *c, int olds
 		e->srtt_us = tp->srtt_us >> 3;
 	}
 	e->error = sk->sk_err;
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 }
 
 /* Live, node-wide: every TCP state change, and every retransmitted segment. */
@@ -189,7 +189,7 @@ int BPF_PROG(sl_tcp_state, const struct sock *sk, const int oldstate, const int 
 			 * timewait socket), or on the rare FIN_WAIT2 timeout. */
 			if (oldstate == TCP_FIN_WAIT2_)
 				c->flags |= SL_CONN_FIN_RECV;
-			emit(sk, c, oldstate, now);
+			emit(ctx, sk, c, oldstate, now);
 			bpf_map_delete_elem(&conns, &key);
 		}
 		return 0;

@@ -55,7 +55,7 @@ static __always_inline struct sl_exec_event *exec_record(void)
 	return e;
 }
 
-static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
+static __always_inline void exec_submit(void *ctx, struct sl_exec_event *e, int ret)
 {
 	sl_fill_hdr_now(&e->hdr, SL_EV_EXEC);
 	e->ret = ret;
@@ -66,7 +66,7 @@ static __always_inline void exec_submit(struct sl_exec_event *e, int ret)
 	__u64 used = e->args_size;
 	if (used > SL_ARGS_SIZE)
 		used = SL_ARGS_SIZE;
-	sl_output(e, sizeof(*e) - SL_ARGS_SIZE + used);
+	sl_output(ctx, e, sizeof(*e) - SL_ARGS_SIZE + used);
 }
 
 static __always_inline int exec_enter(const char *filename, const char *const *argv)
@@ -123,13 +123,13 @@ int sl_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	if (len && sl_read_user(e->args, len, (void *)start) == 0)
 		e->args_size = len;
-	exec_submit(e, 0);
+	exec_submit(ctx, e, 0);
 	return 0;
 }
 
 /* Failure: the process keeps its image, and execve has just copied the strings from it, so
  * they are paged in. At most SL_ARGS_MAX_COUNT arguments of SL_ARG_MAX bytes. */
-static __always_inline int exec_exit(long ret)
+static __always_inline int exec_exit(void *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct exec_args *a = bpf_map_lookup_elem(&execs, &tid);
@@ -175,23 +175,23 @@ static __always_inline int exec_exit(long ret)
 			e->args_truncated = 1;
 	}
 out:
-	exec_submit(e, (int)ret);
+	exec_submit(ctx, e, (int)ret);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_execve")
 int sl_exit_execve(struct trace_event_raw_sys_exit *ctx)
 {
-	return exec_exit(ctx->ret);
+	return exec_exit(ctx, ctx->ret);
 }
 
 SEC("tp/syscalls/sys_exit_execveat")
 int sl_exit_execveat(struct trace_event_raw_sys_exit *ctx)
 {
-	return exec_exit(ctx->ret);
+	return exec_exit(ctx, ctx->ret);
 }
 
-static __always_inline int fork_emit(struct task_struct *child)
+static __always_inline int fork_emit(void *ctx, struct task_struct *child)
 {
 	__u32 pid = BPF_CORE_READ(child, pid);
 	if (targ_failed || pid != BPF_CORE_READ(child, tgid))
@@ -205,20 +205,20 @@ static __always_inline int fork_emit(struct task_struct *child)
 	sl_fill_hdr(&e->hdr, SL_EV_FORK, &t);
 	e->child_pid = pid;
 	e->pad = 0;
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 	return 0;
 }
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sl_fork_btf, struct task_struct *parent, struct task_struct *child)
 {
-	return fork_emit(child);
+	return fork_emit(ctx, child);
 }
 
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(sl_fork_raw, struct task_struct *parent, struct task_struct *child)
 {
-	return fork_emit(child);
+	return fork_emit(ctx, child);
 }
 
 SEC("tp/sched/sched_process_exit")
@@ -244,6 +244,6 @@ int sl_sched_exit(void *ctx)
 	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
 	__u64 now = e->hdr.ts_ns;
 	e->lifetime_ns = now > start ? now - start : 0;
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 	return 0;
 }

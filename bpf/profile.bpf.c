@@ -109,7 +109,7 @@ static __always_inline bool sample_with_stack(struct bpf_perf_event_data *ctx, s
 		len += SL_PROF_USTACK_CHUNK;
 	}
 	s->stack_len = len;
-	sl_submit(s, sizeof(*s));
+	sl_submit(ctx, s, sizeof(*s));
 	return true;
 }
 

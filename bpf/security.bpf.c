@@ -131,6 +131,6 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 	__builtin_memcpy(e->raddr, d.raddr, sizeof(d.raddr));
 	read_path(e->path, c->str1, args);
 	read_path(e->path2, c->str2, args);
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 	return 0;
 }

@@ -59,7 +59,7 @@ int sl_tracepoint(void *ctx)
 			if (!n || sl_read_kernel(e->data, n & (sizeof(e->data) - 1) ? n & (sizeof(e->data) - 1) : 1, ctx))
 				__builtin_memset(e->data, 0, sizeof(e->data));
 		}
-		sl_submit(e, sizeof(*e));
+		sl_submit(ctx, e, sizeof(*e));
 		return 0;
 	}
 	__u32 off = c->offset & 0xffff;

@@ -87,7 +87,7 @@ static __always_inline void read_str(const struct sl_uprobe_conf *c, const __u64
 	sl_read_user_str(out, SL_UPROBE_STR, (const void *)args[idx]);
 }
 
-static __always_inline void emit(__u32 probe, struct sl_task *t, const __u64 *args, const char *str,
+static __always_inline void emit(void *ctx, __u32 probe, struct sl_task *t, const __u64 *args, const char *str,
 				 __s64 ret, __u64 latency)
 {
 	struct sl_uprobe_event *e = sl_reserve(sizeof(*e));
@@ -101,7 +101,7 @@ static __always_inline void emit(__u32 probe, struct sl_task *t, const __u64 *ar
 	e->ret = ret;
 	e->latency_ns = latency;
 	__builtin_memcpy(e->str, str, SL_UPROBE_STR);
-	sl_submit(e, sizeof(*e));
+	sl_submit(ctx, e, sizeof(*e));
 }
 
 SEC("uprobe")
@@ -127,7 +127,7 @@ int BPF_KPROBE(sl_uprobe_entry)
 	read_args(ctx, f->args);
 	read_str(c, f->args, f->str);
 	if (!c->latency) { /* stream at entry: no return to wait for */
-		emit(probe, &t, f->args, f->str, 0, 0);
+		emit(ctx, probe, &t, f->args, f->str, 0, 0);
 		return 0;
 	}
 	f->ts = bpf_ktime_get_ns();
@@ -152,7 +152,7 @@ int BPF_KRETPROBE(sl_uprobe_return, long ret)
 	if (c && c->stream) {
 		struct sl_task t;
 		sl_task_init(&t);
-		emit(probe, &t, f->args, f->str, ret, delta);
+		emit(ctx, probe, &t, f->args, f->str, ret, delta);
 	}
 	bpf_map_delete_elem(&uprobe_inflight, &ik);
 	return 0;

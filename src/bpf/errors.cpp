@@ -32,6 +32,7 @@ std::string_view helper_name(uint16_t helper) {
     case SL_H_RINGBUF_RESERVE: return "ringbuf_reserve";
     case SL_H_RINGBUF_OUTPUT: return "ringbuf_output";
     case SL_H_GET_STACKID: return "get_stackid";
+    case SL_H_PERF_EVENT_OUTPUT: return "perf_event_output";
   }
   return "unknown";
 }

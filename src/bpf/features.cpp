@@ -145,11 +145,11 @@ Features probe_features() {
   f.sched_cls = prog("prog:sched_cls (tc)", BPF_PROG_TYPE_SCHED_CLS);
   f.cgroup_skb = prog("prog:cgroup_skb", BPF_PROG_TYPE_CGROUP_SKB);
   r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
-  f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "kernel < 5.8: no source that streams events can run (no perf-buffer fallback)");
+  f.ringbuf = add("map:ringbuf", r == 1, r == 1 ? "" : "kernel < 5.8: events go through per-CPU perf buffers (l7 needs the ring buffer)");
   r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr);
   f.task_storage = add("map:task_storage", r == 1, r == 1 ? "" : "kernel < 5.11");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ktime_get_boot_ns, nullptr);
-  f.boot_clock = add("helper:ktime_get_boot_ns", r == 1, r == 1 ? "" : "kernel < 5.8");
+  f.boot_clock = add("helper:ktime_get_boot_ns", r == 1, r == 1 ? "" : "kernel < 5.8: the monotonic clock and the boot offset measured at start");
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr);
   int r2 = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr);
   f.task_pt_regs = add("helper:task_pt_regs", r == 1 && r2 == 1,

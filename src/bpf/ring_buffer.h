@@ -4,6 +4,11 @@
 // position on every reservation, so a per-record write bounces a cache line between the
 // traced program's CPU and the reader's on every event.
 //
+// Without a ring buffer (kernel < 5.8, or SIGHTLINE_DISABLE_FEATURES=ringbuf) the same map is
+// a perf event array: one perf buffer per CPU, read through libbpf's perf_buffer with a byte
+// watermark for wakeups; each record is copied to an aligned buffer before the callback (perf
+// records start 4 bytes into an 8-byte boundary and may wrap).
+//
 // The kernel wakes the reader only past a fill threshold (BPF_RB_NO_WAKEUP otherwise, see
 // bpf/common.bpf.h), so callers poll on a period too: epoll_fd() for forced wakeups, then
 // consume() to drain.
@@ -11,10 +16,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/status.h"
 
 struct bpf_map;
+struct perf_buffer;
+struct perf_event_header;
 
 namespace sightline::bpf {
 
@@ -27,11 +35,14 @@ class RingBuffer {
   RingBuffer(const RingBuffer&) = delete;
   RingBuffer& operator=(const RingBuffer&) = delete;
 
-  core::Status open(const bpf_map* map, Callback cb, void* ctx);
+  // `perf_bytes`: a perf event array's buffers in all (split over the CPUs, whole pages).
+  core::Status open(const bpf_map* map, Callback cb, void* ctx, size_t perf_bytes = 4 << 20);
   // Drains every complete record now; returns how many.
   int consume();
-  // Readable when the kernel forces a wakeup (the map's own fd, for the caller's epoll set).
-  int epoll_fd() const { return map_fd_; }
+  // Readable when the kernel forces a wakeup (the map's own fd, or the perf buffers' epoll
+  // fd, for the caller's epoll set).
+  int epoll_fd() const;
+  bool perf() const { return pb_ != nullptr; }
   void close();
 
  private:
@@ -42,6 +53,11 @@ class RingBuffer {
   void* producer_ = nullptr;  // page 1: producer position, then data twice (read-only)
   Callback cb_ = nullptr;
   void* ctx_ = nullptr;
+  perf_buffer* pb_ = nullptr;         // perf mode
+  std::vector<uint64_t> aligned_;     // perf mode: the record being handed over
+  int perf_records_ = 0;              // perf mode: records of the current consume()
+  static int on_perf_event(void* self, int cpu, perf_event_header* ev);
+  core::Status open_perf(const bpf_map* map, size_t bytes);
 };
 
 }  // namespace sightline::bpf

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include <unistd.h>
@@ -25,7 +26,7 @@ core::Status BpfSource::open_ring(bpf_object* obj, EventSink* sink) {
   errors_map_ = bpf_object__find_map_by_name(obj, "sl_errors");
   bpf_map* events = bpf_object__find_map_by_name(obj, "events");
   if (!events) return {};  // an aggregation-only source
-  return rb_.open(events, &BpfSource::on_record, this);
+  return rb_.open(events, &BpfSource::on_record, this, ring_bytes_);
 }
 
 core::Status BpfSource::pin_maps(const std::string& dir, std::vector<std::string>* pinned) {
@@ -37,7 +38,9 @@ core::Status BpfSource::pin_maps(const std::string& dir, std::vector<std::string
   bpf_object__for_each_map(m, obj_) {
     std::string_view n = bpf_map__name(m);
     // The ring buffer is the agent's to read; .rodata, .bss and the like are the program's.
-    if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF || n.find('.') != std::string_view::npos) continue;
+    if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF || bpf_map__type(m) == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
+        n == "sl_scratch" || n.find('.') != std::string_view::npos)
+      continue;
     std::string path = dir + "/" + std::string(n);
     unlink(path.c_str());  // left by a run that was killed
     if (int err = bpf_map__pin(m, path.c_str()); err)
@@ -129,11 +132,16 @@ uint32_t BpfSource::ring_size(uint32_t requested, uint32_t dflt) {
   return p;
 }
 
+uint64_t BpfSource::boot_minus_mono_ns() {
+  timespec b{}, m{};
+  clock_gettime(CLOCK_BOOTTIME, &b);
+  clock_gettime(CLOCK_MONOTONIC, &m);
+  return static_cast<uint64_t>((b.tv_sec - m.tv_sec) * 1000000000LL + (b.tv_nsec - m.tv_nsec));
+}
+
 std::string BpfSource::base_requirements(const bpf::Features& f) {
   if (!f.btf) return "no kernel BTF (CONFIG_DEBUG_INFO_BTF)";
   if (!f.can_load) return "cannot load BPF programs (needs root or CAP_BPF+CAP_PERFMON)";
-  if (!f.ringbuf) return "no BPF ring buffer (kernel older than 5.8)";
-  if (!f.boot_clock) return "no bpf_ktime_get_boot_ns (kernel older than 5.8)";
   if (f.tracefs.empty()) return "tracefs is not mounted and could not be mounted";
   return {};
 }

@@ -61,7 +61,7 @@ class BpfSource : public Source {
     for (auto* l : links_) bpf_link__destroy(l);
     links_.clear();
   }
-  // After the skeleton is loaded and attached: open the ring and remember the maps.
+  // After the skeleton is loaded, before it attaches: open the ring and remember the maps.
   core::Status open_ring(bpf_object* obj, EventSink* sink);
   void close_ring();
   bool wants(const SourceOptions& o, core::EventKind k) const {
@@ -75,6 +75,8 @@ class BpfSource : public Source {
   static void allocate_on_use(bpf_object* obj, const bpf::Features& f);
   static core::Status check_plan(std::string_view source, const std::vector<Hook>& plan);
   static uint32_t ring_size(uint32_t requested, uint32_t dflt);
+  // CLOCK_BOOTTIME less CLOCK_MONOTONIC now: the BPF side's boot clock before 5.8.
+  static uint64_t boot_minus_mono_ns();
   // A hook on a tracepoint, enabled when the kernel has it; `base` is the source's own
   // precondition (empty when met).
   static Hook tracepoint_hook(const bpf::Features& f, const char* program, const char* category,
@@ -99,6 +101,7 @@ class BpfSource : public Source {
  private:
   static int on_record(void* ctx, void* data, size_t size);
   bpf::RingBuffer rb_;
+  uint32_t ring_bytes_ = 4 << 20;  // the perf buffers' budget when there is no ring buffer
   std::vector<bpf_link*> links_;
   bpf_object* obj_ = nullptr;
   bpf_map* stats_map_ = nullptr;
@@ -135,18 +138,34 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
   if (!skel) return bpf::libbpf_error(errno, who + ": opening the BPF object");
   uint32_t ring = ring_size(o.ring_bytes, default_ring);
   apply_filter(skel->rodata, o.filter, ring, f);
-  if (bpf_map* events = bpf_object__find_map_by_name(skel->obj, "events"))
-    bpf_map__set_max_entries(events, ring);
+  ring_bytes_ = ring;
+  if (bpf_map* events = bpf_object__find_map_by_name(skel->obj, "events")) {
+    if (f.ringbuf) {
+      bpf_map__set_max_entries(events, ring);
+      // The perf path's scratch record is never used: the smallest value.
+      if (bpf_map* scratch = bpf_object__find_map_by_name(skel->obj, "sl_scratch"))
+        bpf_map__set_value_size(scratch, 8);
+    } else {
+      // No ring buffer: per-CPU perf buffers (bpf/common.bpf.h, RingBuffer's perf mode).
+      bpf_map__set_type(events, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+      bpf_map__set_key_size(events, sizeof(int));
+      bpf_map__set_value_size(events, sizeof(int));
+      bpf_map__set_max_entries(events, 0);  // libbpf: one per possible CPU
+    }
+    if constexpr (requires { skel->rodata->use_perfbuf; }) skel->rodata->use_perfbuf = !f.ringbuf;
+  }
   apply_plan(skel->obj, hooks);
   allocate_on_use(skel->obj, f);
   if (prepare) prepare(skel);
   core::Status st;
+  // The ring (or the perf buffers) open before the programs attach: none of their first
+  // events finds no reader's buffer (a perf event array's slots are filled by opening).
   if (int err = fns.load(skel))
     st = bpf::libbpf_error(err, who + ": loading BPF programs");
-  else if (int err = fns.attach(skel))
-    st = bpf::libbpf_error(err, who + ": attaching BPF programs");
   else
     st = open_ring(skel->obj, sink);
+  if (st)
+    if (int err = fns.attach(skel)) st = bpf::libbpf_error(err, who + ": attaching BPF programs");
   if (!st) stop_skeleton(skel, fns);
   return st;
 }
@@ -155,6 +174,8 @@ template <class Rodata>
 void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
                              const bpf::Features& features) {
   ro->has_task_btf = features.task_pt_regs;
+  ro->has_boot_clock = features.boot_clock;
+  if (!features.boot_clock) ro->boot_minus_mono_ns = boot_minus_mono_ns();
   ro->targ_failed = f.failed_only;
   ro->targ_tgid = f.pid;
   ro->targ_cgroup_id = f.cgroup_id;

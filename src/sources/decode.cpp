@@ -14,6 +14,8 @@
 #include "sightline/process.h"
 #include "sightline/l7.h"
 #include "sightline/security.h"
+#include "sightline/profile.h"
+#include "sightline/tracepoint.h"
 #include "sightline/uprobe.h"
 
 namespace sightline::sources {
@@ -27,6 +29,10 @@ static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
 static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
+// What sl_reserve gives out fits the perf path's scratch record (bpf/common.bpf.h).
+static_assert(std::max({sizeof(sl_l7_event), sizeof(sl_fork_event), sizeof(sl_exit_event), sizeof(sl_open_event),
+                        sizeof(sl_tcp_event), sizeof(sl_sec_event), sizeof(sl_uprobe_event), sizeof(sl_tp_event),
+                        sizeof(sl_prof_sample)}) <= SL_MAX_RESERVE);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
   e.ts_boot_ns = h.ts_ns;

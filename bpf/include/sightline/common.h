@@ -64,7 +64,12 @@ enum sl_helper {
 	SL_H_RINGBUF_RESERVE = 6, /* the ring buffer was full: reported as ENOSPC */
 	SL_H_RINGBUF_OUTPUT = 7,
 	SL_H_GET_STACKID = 8,
+	SL_H_PERF_EVENT_OUTPUT = 9, /* the perf buffer (no ring buffer) was full: ENOSPC */
 };
+/* The largest record a source reserves (sl_reserve): its per-CPU scratch value when there is no
+ * ring buffer and records go out with bpf_perf_event_output (the profile sample, with 8 KiB of
+ * user stack, is the largest: src/sources/decode.cpp checks each). */
+#define SL_MAX_RESERVE 8448
 struct sl_err_key {
 	__u16 file;  /* enum sl_err_file */
 	__u16 line;

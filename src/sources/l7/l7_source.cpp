@@ -84,6 +84,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string base = base_requirements(f);
     if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
+    // Its records are made deep in inlined helpers, without the program's context that the
+    // perf buffer's output needs (bpf/common.bpf.h: SL_NO_CTX).
+    if (base.empty() && !f.ringbuf) base = "needs the BPF ring buffer (kernel 5.8+)";
     bool wanted = wants(o, core::EventKind::kRequest);
     std::vector<Hook> hooks;
     // Three ways, cheapest first: the socket layer's tracepoints (6.3+: only socket I/O runs a
@@ -112,7 +115,11 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
       hooks.push_back(std::move(h));
     }
     auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
-    for (auto& h : tp) h.enabled = h.enabled && wanted;
+    for (auto& h : tp) {
+      // The close of a connection only matters to the hooks above: off with them.
+      if (h.enabled && !base.empty()) h.note = base;
+      h.enabled = h.enabled && wanted && base.empty();
+    }
     hooks.insert(hooks.end(), tp.begin(), tp.end());
     // OpenSSL's plaintext: uprobes on libssl, attached by start() (every process that maps it).
     std::vector<UprobeFunction> fns;
@@ -146,7 +153,10 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     tracker_->set_dns_learner(o.learn_dns);
     uint32_t capture = std::min<uint32_t>(std::max<uint32_t>(o.own_as<L7Options>().capture_bytes, 64), SL_L7_MAX_CAPTURE);
     std::vector<UprobeFunction> ssl;
-    bool tls = o.own_as<L7Options>().tls && f.uprobe && ssl_functions(&ssl).empty();
+    // The TLS uprobes as the plan has them (off with the source's base requirements).
+    auto hooks = plan(f, o);
+    bool tls = std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_ssl_return" && h.enabled; }) &&
+               ssl_functions(&ssl).empty();
     const auto& own = o.own_as<L7Options>();
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
