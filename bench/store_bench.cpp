@@ -1,6 +1,9 @@
 // Sustained insert rate of the embedded store: events pushed from one thread as fast as it can
 // through the bounded queue to the writer, timed to the last commit, per kind of row. The
 // agent's stored kinds arrive far slower than this at full load (see docs/design.md, store).
+// Then history: bytes per stored request row, and how many days the 1 GiB default holds at the
+// full load we measured (97k exchanges/s: both sides of each, 1 in 16 sent to user space),
+// with the store's per-endpoint rows and without them, for a few error rates.
 //   build/bench/store_bench [ROWS]
 #include <unistd.h>
 
@@ -8,6 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "store/store.h"
@@ -86,6 +92,63 @@ Result run(const std::string& path, core::Event (*make)(uint32_t), uint32_t rows
   return {secs, static_cast<double>(written) / secs, written, st.rows_dropped};
 }
 
+std::unique_ptr<store::Store> open_fresh(const std::string& path, store::StoreOptions o) {
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(path + ext);
+  o.path = path;
+  o.queue_bytes = 1ULL << 40;
+  o.queue_rows = SIZE_MAX;
+  o.kinds = {core::EventKind::kRequest};
+  std::unique_ptr<store::Store> s;
+  if (auto st = store::Store::open(o, &s); !st) {
+    fprintf(stderr, "%s\n", st.message().c_str());
+    exit(1);
+  }
+  return s;
+}
+
+// Bytes of the file (after the WAL is folded in at close) per request row.
+double bytes_per_request_row(const std::string& path, uint32_t rows) {
+  {
+    auto s = open_fresh(path, {});
+    for (uint32_t i = 0; i < rows; i++) {
+      core::Event e = request_event(i);
+      s->on_event(e);
+    }
+  }
+  return static_cast<double>(std::filesystem::file_size(path)) / rows;
+}
+
+// `seconds` of full load on `routes` routes (client and server side each: two endpoints a
+// route), events timed on the events' own clock; returns request rows stored per second.
+double rows_per_second_at_full_load(const std::string& path, double per_endpoint, double error_share,
+                                    uint32_t routes, uint32_t seconds) {
+  store::StoreOptions o;
+  o.max_event_rows_per_s = 2000;  // the default
+  o.rows_per_endpoint_per_s = per_endpoint;
+  if (per_endpoint > 0)  // the agent's shared budget: 1 GiB over 7 days at 256 bytes a row
+    o.request_rows_per_s = static_cast<double>(o.max_bytes) / static_cast<double>(o.max_age_s) / 256.0;
+  auto s = open_fresh(path, o);
+  constexpr uint64_t kExchangesPerS = 97000, kSample = 16;
+  const uint64_t events = kExchangesPerS * 2 / kSample * seconds;  // both sides, 1 in 16
+  const uint64_t step_ns = uint64_t{seconds} * 1000000000ULL / events;
+  const uint64_t error_every = error_share > 0 ? static_cast<uint64_t>(1 / error_share / kSample) : 0;
+  std::vector<std::string> targets;
+  for (uint32_t r = 0; r < routes; r++) targets.push_back("/api/v1/route" + std::to_string(r) + "/{id}");
+  for (uint64_t i = 0; i < events; i++) {
+    core::Event e = request_event(static_cast<uint32_t>(i));
+    e.ts_boot_ns = 1000000000000ULL + i * step_ns;
+    e.role = static_cast<uint8_t>(1 + i % 2);
+    e.target = targets[(i / 2) % routes];
+    e.error = error_every && i % error_every == 0;
+    e.status = e.error ? 500 : 200;
+    e.weight = e.error ? 1 : kSample;
+    s->on_event(e);
+  }
+  s->flush();
+  auto st = s->stats();
+  return static_cast<double>(st.rows_written[static_cast<size_t>(core::EventKind::kRequest)]) / seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,6 +164,18 @@ int main(int argc, char** argv) {
   Result r = run(path, &request_event, rows, 65536);
   printf("%-40s %10lu %10.3f %12.0f %10lu\n", "request rows, default queue (65536)", r.written, r.seconds,
          r.rows_per_s, r.dropped);
+
+  double bpr = bytes_per_request_row(path, 200000);
+  printf("\nhistory: %.0f bytes per request row (200000 rows, file after close)\n", bpr);
+  printf("full load: 97k exchanges/s, both sides, 1 in 16 to user space; 20 routes (40 endpoints), 600 s\n");
+  printf("%-46s %12s %14s %12s\n", "store policy", "error share", "rows/s kept", "days in 1GiB");
+  for (double err : {0.0, 0.001, 0.01}) {
+    for (auto [name, per] : {std::pair{"every request (to max_event_rows_per_s 2000)", 0.0},
+                             std::pair{"per endpoint, budget of 1GiB/7d (default)", 1.0}}) {
+      double rps = rows_per_second_at_full_load(path, per, err, 20, 600);
+      printf("%-46s %11.1f%% %14.1f %12.2f\n", name, err * 100, rps, (1ULL << 30) / (rps * bpr) / 86400);
+    }
+  }
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");

@@ -331,6 +331,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     so.max_age_s = config.store.retention_s;
     so.max_bytes = config.store.max_bytes;
     so.max_event_rows_per_s = config.store.max_event_rows_per_s;
+    so.rows_per_endpoint_per_s = config.store.request_rows_per_endpoint_per_s;
+    // The request rows a second that let max_size hold the retention at full load, at the
+    // ~184 bytes a request row takes (bench/store_bench: "history"), with room for other kinds.
+    so.request_rows_per_s = static_cast<double>(config.store.max_bytes) /
+                            static_cast<double>(std::max<uint64_t>(config.store.retention_s, 1)) / 256.0;
     so.queue_bytes = plan.store_queue_bytes;
     so.cache_bytes = plan.sqlite_cache_bytes;
     so.wal_bytes = plan.wal_bytes;

@@ -279,6 +279,12 @@ std::string default_config_yaml() {
     << "  # Event rows stored per second at most; failed ones (errors, failed execs and opens) always.\n"
     << "  # Past it rows are counted (sightline_store_rows_over_rate_total), not stored. 0: every row.\n"
     << "  max_event_rows_per_s: " << c.store.max_event_rows_per_s << "\n"
+    << "  # Request rows per endpoint (process, protocol, role, method, normalized target) a second at\n"
+    << "  # most, with a minute's burst; all endpoints share max_size / retention / 256 bytes (a week\n"
+    << "  # of full load in 1GiB). Failed ones: each of a storm's first ten minutes, then 1/s. The\n"
+    << "  # others add their weight to the endpoint's last row: SELECT sum(l7_weight) is the exact\n"
+    << "  # count. 0: a row per request (up to max_event_rows_per_s).\n"
+    << "  request_rows_per_endpoint_per_s: " << c.store.request_rows_per_endpoint_per_s << "\n"
     << "# Exporters: each has a bounded queue, retries with backoff and an on-disk spool (in\n"
     << "# spool_dir) that keeps what a backend missed while it was down, across restarts too.\n"
     << "exporters:\n"
@@ -472,12 +478,15 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node st = root["store"]) {
     if (auto e = unknown_keys(origin, st, "store", {"enabled", "path", "retention", "max_size", "kinds",
-                                                    "metrics_interval", "profiles", "max_event_rows_per_s"});
+                                                    "metrics_interval", "profiles", "max_event_rows_per_s",
+                                                    "request_rows_per_endpoint_per_s"});
         !e)
       return e;
     StoreConfig& sc = c.store;
     if (auto e = get<bool>(origin, st, "enabled", "store", &sc.enabled); !e) return e;
     if (auto e = get<bool>(origin, st, "profiles", "store", &sc.profiles); !e) return e;
+    if (auto e = get<double>(origin, st, "request_rows_per_endpoint_per_s", "store", &sc.request_rows_per_endpoint_per_s, 0.0, 1e6); !e)
+      return e;
     if (auto e = get<uint32_t>(origin, st, "max_event_rows_per_s", "store", &sc.max_event_rows_per_s, 0, 10000000); !e)
       return e;
     if (auto e = get<std::string>(origin, st, "path", "store", &sc.path); !e) return e;

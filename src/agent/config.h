@@ -60,6 +60,9 @@ struct StoreConfig {
   uint32_t metrics_interval_s = 15;  // the agent's metrics are sampled into the store this often
   bool profiles = true;              // the continuous profile, per minute
   uint32_t max_event_rows_per_s = 2000;  // event rows stored per second at most (failed ones always); 0: all
+  // Request rows per endpoint (process, protocol, role, method, target) per second, a minute's
+  // burst; the rest add their weight to the endpoint's last row (exact sum(l7_weight)). 0: off.
+  double request_rows_per_endpoint_per_s = 1;
 };
 
 // Exporters to the backends people run; each with a queue, retries and the shared spool.

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "core/clock.h"
+#include "core/schema.h"
 
 namespace sightline::store {
 
@@ -90,6 +91,10 @@ uint64_t now_ns() { return core::now_wall_ns(); }
 
 Store::Store(StoreOptions opts) : opts_(std::move(opts)) {
   for (auto k : opts_.kinds) wanted_[static_cast<size_t>(k)] = true;
+  // A record's cells: the common fields, then the kind's (core::make_record).
+  const auto& fields = core::kind_def(core::EventKind::kRequest).fields;
+  for (size_t i = 0; i < fields.size(); i++)
+    if (fields[i].name == "l7.weight") weight_cell_ = core::common_fields().size() + i;
 }
 
 core::Status Store::open(const StoreOptions& opts, std::unique_ptr<Store>* out) {
@@ -192,6 +197,7 @@ core::Status Store::init() {
 }
 
 Store::~Store() {
+  release_held(true);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -219,15 +225,118 @@ bool Store::push(Item&& item, size_t bytes) {
   return true;
 }
 
+bool Store::take_global_token(uint64_t now) {
+  if (!opts_.max_event_rows_per_s) return true;
+  double rate = opts_.max_event_rows_per_s;
+  tokens_ = std::min(rate, tokens_ + (now > last_token_ns_ ? static_cast<double>(now - last_token_ns_) * 1e-9 * rate : 0));
+  last_token_ns_ = std::max(last_token_ns_, now);
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+namespace {
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void Store::write_held_locked(Endpoint& ep) {
+  if (!ep.has_held) return;
+  ep.held.cells[weight_cell_].i = static_cast<int64_t>(ep.held_weight);
+  size_t bytes = ep.held.bytes();
+  ep.last = ep.held;
+  ep.has_last = true;
+  Item item;
+  item.v.emplace<core::Record>(std::move(ep.held));
+  push(std::move(item), bytes);
+  ep.held = core::Record{};
+  ep.has_held = false;
+}
+
+void Store::release_held(bool all) {
+  std::lock_guard lock(ep_mu_);
+  int64_t now = steady_ns(), hold = int64_t{opts_.hold_ms} * 1000000;
+  for (auto& [key, ep] : endpoints_) {
+    if (ep.has_held && (all || now - ep.held_at >= hold)) write_held_locked(ep);
+    if (all && ep.pending && ep.has_last) {
+      // Exchanges since the last row, with no row kept after them yet: a row like the last
+      // stands for them, so the weights add up now.
+      ep.held = ep.last;
+      ep.held_weight = ep.pending;
+      ep.has_held = true;
+      ep.pending = 0;
+      write_held_locked(ep);
+    }
+  }
+}
+
+void Store::sample_request(const core::Event& e) {
+  uint64_t now = e.ts_boot_ns;  // the events' own clock
+  std::string key;
+  key.reserve(e.comm.size() + e.protocol.size() + e.method.size() + e.target.size() + 8);
+  bool failed = e.error || e.no_response;
+  key.append(e.comm).append(1, '\x1f').append(e.protocol).append(1, '\x1f').append(std::to_string(e.role))
+      .append(1, '\x1f').append(e.method).append(1, '\x1f').append(e.target).append(failed ? "\x1f!" : "");
+  std::lock_guard lock(ep_mu_);
+  auto it = endpoints_.find(key);
+  if (it == endpoints_.end()) {
+    if (endpoints_.size() >= opts_.max_endpoints) key = failed ? "__overflow__!" : "__overflow__";
+    it = endpoints_.try_emplace(key).first;
+    if (it->second.last_ns == 0) {
+      it->second.tokens = failed ? opts_.error_rows_per_endpoint_per_s * 600 : opts_.endpoint_burst;
+      it->second.last_ns = now;
+    }
+  }
+  Endpoint& ep = it->second;
+  double rate = opts_.rows_per_endpoint_per_s, burst = opts_.endpoint_burst;
+  if (failed) {
+    rate = opts_.error_rows_per_endpoint_per_s;
+    burst = rate * 600;
+  } else if (opts_.request_rows_per_s > 0) {
+    rate = std::min(rate, opts_.request_rows_per_s / static_cast<double>(std::max<size_t>(endpoints_.size(), 1)));
+  }
+  if (now > ep.last_ns) {
+    ep.tokens = std::min(burst, ep.tokens + static_cast<double>(now - ep.last_ns) * 1e-9 * rate);
+    ep.last_ns = now;
+  }
+  // Failed ones are not held to the all-kinds row rate (they were always kept).
+  if (ep.tokens >= 1 && (failed || take_global_token(now))) {
+    ep.tokens -= 1;
+    write_held_locked(ep);
+    core::make_record(e, &ep.held);
+    ep.held_weight = e.weight + ep.pending;
+    ep.pending = 0;
+    ep.held_at = steady_ns();
+    ep.has_held = true;
+  } else {
+    (ep.has_held ? ep.held_weight : ep.pending) += e.weight;
+    std::lock_guard slock(mu_);
+    stats_.rows_over_rate[static_cast<size_t>(core::EventKind::kRequest)]++;
+  }
+  // Once a second: endpoints idle for ten minutes with nothing owed are forgotten (their
+  // bucket would be full again anyway).
+  if (now - last_sweep_ns_ >= 1000000000ULL) {
+    last_sweep_ns_ = now;
+    for (auto i = endpoints_.begin(); i != endpoints_.end();) {
+      if (!i->second.has_held && !i->second.pending && now - i->second.last_ns > 600 * 1000000000ULL)
+        i = endpoints_.erase(i);
+      else
+        ++i;
+    }
+  }
+}
+
 void Store::on_event(core::Event& e) {
   size_t k = static_cast<size_t>(e.kind);
   if (k >= static_cast<size_t>(core::EventKind::kCount) || !wanted_[k]) return;
+  if (e.kind == core::EventKind::kRequest && opts_.rows_per_endpoint_per_s > 0) {
+    sample_request(e);
+    return;
+  }
   if (opts_.max_event_rows_per_s && !e.error && e.ret >= 0) {
     uint64_t now = e.ts_boot_ns;  // the events' own clock: monotonic enough for a budget
-    double rate = opts_.max_event_rows_per_s;
-    tokens_ = std::min(rate, tokens_ + (now > last_token_ns_ ? static_cast<double>(now - last_token_ns_) * 1e-9 * rate : 0));
-    last_token_ns_ = std::max(last_token_ns_, now);
-    if (tokens_ < 1) {
+    if (!take_global_token(now)) {
       // Past the rate a request row is still kept 1 in kOverRateKeep, its weight multiplied:
       // sum(l7_weight) keeps estimating the total. Other kinds are counted, not stored.
       if (e.kind != core::EventKind::kRequest || over_rate_seq_++ % kOverRateKeep != 0) {
@@ -245,7 +354,6 @@ void Store::on_event(core::Event& e) {
       push(std::move(item), bytes);
       return;
     }
-    tokens_ -= 1;
   }
   Item item;
   core::Record& r = item.v.emplace<core::Record>();
@@ -273,6 +381,7 @@ void Store::add_profile(uint64_t minute, std::string folded) {
 }
 
 void Store::flush() {
+  release_held(true);
   std::unique_lock lock(mu_);
   uint64_t want = pushed_;
   flush_now_ = true;
@@ -307,6 +416,7 @@ void Store::writer_loop() {
   std::vector<Item> batch;
   for (;;) {
     bool stop, retention;
+    if (opts_.rows_per_endpoint_per_s > 0) release_held(false);  // rows held past hold_ms
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(opts_.batch_ms),

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/alert.h"
@@ -36,6 +37,23 @@ struct StoreOptions {
   // counted, not stored, except failed ones (a request's error, an exec's or open's failure).
   // 0: no limit. The write cost and the store's growth stay bounded under any load.
   uint32_t max_event_rows_per_s = 0;
+  // Request rows by endpoint (process, protocol, role, method, normalized target): each keeps
+  // this many rows a second (a bucket of `endpoint_burst`); past it an exchange adds its weight
+  // to the endpoint's last kept row, which is held until the endpoint's next row is kept or
+  // `hold_ms` pass: sum(l7_weight) is the exact count of what reached the store. 0: every
+  // request row (up to the rate above).
+  double rows_per_endpoint_per_s = 0;
+  uint32_t endpoint_burst = 60;
+  // All request rows a second, shared by the active endpoints (each gets the lesser of this
+  // over their number and rows_per_endpoint_per_s): what lets max_bytes hold max_age_s at full
+  // load (the agent sets it from them). 0: no shared budget.
+  double request_rows_per_s = 0;
+  // Failed and unanswered exchanges are endpoints of their own, apart from the shared budget:
+  // every one of the first ten minutes of a storm (a burst of 600 x this), then this many a
+  // second, with exact weights.
+  double error_rows_per_endpoint_per_s = 1;
+  size_t max_endpoints = 4096;  // beyond: one shared __overflow__ endpoint
+  uint32_t hold_ms = 5000;
   uint32_t retention_interval_s = 10; // how often age and size are enforced
   uint64_t cache_bytes = 2ULL << 20;  // the writer's page cache (memory_limit's share)
   uint64_t wal_bytes = 64ULL << 20;   // the WAL is truncated to this after a checkpoint
@@ -101,6 +119,24 @@ class Store : public sources::EventSink {
   void writer_loop();
   void write_batch(std::vector<Item>& batch);
   void retention_locked();
+  // Per-endpoint request rows (StoreOptions::rows_per_endpoint_per_s).
+  struct Endpoint {
+    double tokens = 0;
+    uint64_t last_ns = 0;
+    bool has_held = false;
+    core::Record held;
+    uint64_t held_weight = 0;
+    int64_t held_at = 0;   // steady clock, ns: hold_ms from here it goes out
+    uint64_t pending = 0;  // weight seen while no row was held: the next kept row's
+    core::Record last;     // the last row written: flush() writes `pending` as its like
+    bool has_last = false;
+  };
+  bool take_global_token(uint64_t now);
+  void sample_request(const core::Event& e);
+  void write_held_locked(Endpoint& ep);  // ep_mu_ held
+  // Writes held rows older than hold_ms (all: `all`); with `all`, what endpoints owe since
+  // their last row too, as rows like it. The writer calls it each period, flush() with all.
+  void release_held(bool all);
 
   StoreOptions opts_;
   bool wanted_[static_cast<size_t>(core::EventKind::kCount)] = {};
@@ -116,6 +152,10 @@ class Store : public sources::EventSink {
   static constexpr uint32_t kOverRateKeep = 16;  // request rows kept past the rate: 1 in this
   uint64_t over_rate_seq_ = 0;
   uint64_t last_token_ns_ = 0;
+  std::mutex ep_mu_;  // the endpoints: on_event's thread, and flush() from others
+  std::unordered_map<std::string, Endpoint> endpoints_;
+  uint64_t last_sweep_ns_ = 0;
+  size_t weight_cell_ = 0;  // l7.weight's cell in a request record
   uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far
   bool stopping_ = false;
   bool retention_now_ = false;

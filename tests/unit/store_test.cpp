@@ -253,6 +253,59 @@ TEST(Store, SampledRequestRowsWeighToTheTrueCount) {
   EXPECT_EQ(errors, static_cast<int64_t>(failed)) << "every failed request kept";
 }
 
+TEST(Store, RequestRowsPerEndpointWeighExactlyAndKeepEveryFailure) {
+  // 1M exchanges (1 in 8 reaching the store, as the kernel samples them) on three endpoints
+  // over 10 s: each endpoint keeps a minute's burst and a row a second; the others add their
+  // weight to its rows, so sum(l7_weight) is exactly what reached the store, per endpoint.
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_event_rows_per_s = 2000;
+  o.rows_per_endpoint_per_s = 1;
+  o.endpoint_burst = 60;
+  o.kinds = {core::EventKind::kRequest};
+  auto s = open_store(db, o);
+  agent::Runner runner(bpf::Features{}, 1024);
+  runner.add_sink(s.get());
+  constexpr uint64_t kTotal = 1000000, kSample = 8;
+  const char* targets[] = {"/api/items/{id}", "/api/users/{id}", "/health"};
+  uint64_t t0 = 1000000000000ULL, failed = 0, delivered[3] = {};
+  for (uint64_t i = 0; i < kTotal; i++) {
+    bool fails = i % 1000 == 7;
+    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
+    core::Event e;
+    e.kind = core::EventKind::kRequest;
+    e.ts_boot_ns = t0 + i * 10000;  // 100k exchanges a second: 10 s
+    e.ts_wall_ns = core::now_wall_ns();
+    e.pid = 4242;
+    e.comm = "server";
+    e.protocol = "http";
+    e.method = "GET";
+    e.target = targets[i % 3];
+    e.status = fails ? 503 : 200;
+    e.error = fails;
+    e.weight = fails ? 1 : kSample;
+    failed += fails;
+    delivered[i % 3] += e.weight;
+    runner.on_event(e);
+  }
+  s->flush();
+  for (int t = 0; t < 3; t++) {
+    auto rows = q(db, std::string("SELECT count(*), sum(l7_weight), sum(l7_error) FROM request WHERE l7_target = '") +
+                          targets[t] + "'");
+    ASSERT_EQ(rows.rows.size(), 1u);
+    int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i;
+    EXPECT_EQ(weight, static_cast<int64_t>(delivered[t])) << targets[t] << ": the weights add up exactly";
+    // The burst, a row a second for 10 s, the rows flush() wrote for what was owed, and the
+    // failures (rows of their own).
+    EXPECT_LE(stored - errors, 60 + 11 + 2) << targets[t];
+    EXPECT_GE(errors, 300) << targets[t];
+  }
+  auto all = q(db, "SELECT sum(l7_weight), sum(l7_error) FROM request");
+  EXPECT_NEAR(static_cast<double>(all.rows[0][0].i), static_cast<double>(kTotal), kTotal * 0.01);
+  EXPECT_EQ(all.rows[0][1].i, static_cast<int64_t>(failed)) << "every failed request kept";
+}
+
 TEST(Store, RetentionByAgeDeletesOldRows) {
   TempDir d;
   std::string db = d.path + "/s.db";
