@@ -212,6 +212,38 @@ TEST(Store, EventRowsPastTheRateAreCountedNotStored) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'later'"), 1);
 }
 
+// A million exchanges as the kernel sends them over 10 s (1 in 8 in detail, weight 8; every
+// 1000th fails, weight 1) through the runner into `s`, on `targets` in turn. Returns the weight
+// delivered per target; `failed` counts the failures.
+std::vector<uint64_t> feed_exchanges(store::Store* s, const std::vector<std::string>& targets, uint64_t* failed) {
+  agent::Runner runner(bpf::Features{}, 1024);
+  runner.add_sink(s);
+  constexpr uint64_t kTotal = 1000000, kSample = 8;
+  uint64_t t0 = 1000000000000ULL;
+  std::vector<uint64_t> delivered(targets.size());
+  for (uint64_t i = 0; i < kTotal; i++) {
+    bool fails = i % 1000 == 7;
+    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
+    core::Event e;
+    e.kind = core::EventKind::kRequest;
+    e.ts_boot_ns = t0 + i * 10000;  // 100k exchanges a second: 10 s
+    e.ts_wall_ns = core::now_wall_ns();
+    e.pid = 4242;
+    e.comm = "server";
+    e.protocol = "http";
+    e.method = "GET";
+    e.target = targets[i % targets.size()];
+    e.status = fails ? 503 : 200;
+    e.error = fails;
+    e.weight = fails ? 1 : kSample;
+    *failed += fails;
+    delivered[i % targets.size()] += e.weight;
+    runner.on_event(e);
+  }
+  s->flush();
+  return delivered;
+}
+
 // A million requests as the kernel sends them (1 in 8 in detail, weight 8; every failed one,
 // weight 1) through the runner into a store capped at 2000 rows a second: the rows' weights
 // still sum to the true count within 1%, and every failed request is a row.
@@ -222,29 +254,9 @@ TEST(Store, SampledRequestRowsWeighToTheTrueCount) {
   o.max_event_rows_per_s = 2000;
   o.kinds = {core::EventKind::kRequest};
   auto s = open_store(db, o);
-  agent::Runner runner(bpf::Features{}, 1024);
-  runner.add_sink(s.get());
-  constexpr uint64_t kTotal = 1000000, kSample = 8;
-  uint64_t t0 = 1000000000000ULL, failed = 0;
-  for (uint64_t i = 0; i < kTotal; i++) {
-    bool fails = i % 1000 == 7;
-    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
-    core::Event e;
-    e.kind = core::EventKind::kRequest;
-    e.ts_boot_ns = t0 + i * 10000;  // 100k requests a second: 10 s
-    e.ts_wall_ns = core::now_wall_ns();
-    e.pid = 4242;
-    e.comm = "server";
-    e.protocol = "http";
-    e.method = "GET";
-    e.target = "/api/items/{id}";
-    e.status = fails ? 503 : 200;
-    e.error = fails;
-    e.weight = fails ? 1 : kSample;
-    failed += fails;
-    runner.on_event(e);
-  }
-  s->flush();
+  constexpr uint64_t kTotal = 1000000;
+  uint64_t failed = 0;
+  feed_exchanges(s.get(), {"/api/items/{id}"}, &failed);
   auto rows = q(db, "SELECT count(*), sum(l7_weight), sum(l7_error) FROM request");
   ASSERT_EQ(rows.rows.size(), 1u);
   int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i;
@@ -265,33 +277,12 @@ TEST(Store, RequestRowsPerEndpointWeighExactlyAndKeepEveryFailure) {
   o.endpoint_burst = 60;
   o.kinds = {core::EventKind::kRequest};
   auto s = open_store(db, o);
-  agent::Runner runner(bpf::Features{}, 1024);
-  runner.add_sink(s.get());
-  constexpr uint64_t kTotal = 1000000, kSample = 8;
-  const char* targets[] = {"/api/items/{id}", "/api/users/{id}", "/health"};
-  uint64_t t0 = 1000000000000ULL, failed = 0, delivered[3] = {};
-  for (uint64_t i = 0; i < kTotal; i++) {
-    bool fails = i % 1000 == 7;
-    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
-    core::Event e;
-    e.kind = core::EventKind::kRequest;
-    e.ts_boot_ns = t0 + i * 10000;  // 100k exchanges a second: 10 s
-    e.ts_wall_ns = core::now_wall_ns();
-    e.pid = 4242;
-    e.comm = "server";
-    e.protocol = "http";
-    e.method = "GET";
-    e.target = targets[i % 3];
-    e.status = fails ? 503 : 200;
-    e.error = fails;
-    e.weight = fails ? 1 : kSample;
-    failed += fails;
-    delivered[i % 3] += e.weight;
-    runner.on_event(e);
-  }
-  s->flush();
+  constexpr uint64_t kTotal = 1000000;
+  const std::vector<std::string> targets = {"/api/items/{id}", "/api/users/{id}", "/health"};
+  uint64_t failed = 0;
+  auto delivered = feed_exchanges(s.get(), targets, &failed);
   for (int t = 0; t < 3; t++) {
-    auto rows = q(db, std::string("SELECT count(*), sum(l7_weight), sum(l7_error) FROM request WHERE l7_target = '") +
+    auto rows = q(db, "SELECT count(*), sum(l7_weight), sum(l7_error) FROM request WHERE l7_target = '" +
                           targets[t] + "'");
     ASSERT_EQ(rows.rows.size(), 1u);
     int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i;
