@@ -30,6 +30,7 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   RunningSource rs{name, info->create(), false, ""};
   sources::SourceOptions o = opts;
   if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key_caught_up(pid); };
+  if (!o.process_settled) o.process_settled = [this](uint32_t pid) { return process_settled(pid); };
   if (!o.learn_dns) o.learn_dns = [this](std::string_view a, std::string_view n) { dns_names_.learn(a, n); };
   if (!o.cgroup_info)
     o.cgroup_info = [this](uint64_t id) {
@@ -50,14 +51,24 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
   return st;
 }
 
-std::string Runner::process_key_caught_up(uint32_t pid) {
+void Runner::catch_up_on(uint32_t pid) {
   if (!table_.find(pid) && !catching_up_) {
     catching_up_ = true;
     for (auto& s : sources_)
       if (s.running && s.name == "process") s.source->consume();
     catching_up_ = false;
   }
+}
+
+std::string Runner::process_key_caught_up(uint32_t pid) {
+  catch_up_on(pid);
   return process_key(pid);
+}
+
+bool Runner::process_settled(uint32_t pid) {
+  catch_up_on(pid);
+  const core::ProcessInfo* p = table_.find(pid);
+  return !p || !p->forked_only || p->exited_boot_ns || core::now_boot_ns() - p->start_boot_ns > 1000000000ULL;
 }
 
 std::string Runner::process_key(uint32_t pid) const {

@@ -45,6 +45,10 @@ class Runner : public sources::EventSink {
   // process that started since the last drain (a collection takes a while and the kernel
   // counts at once): its exec and fork events are read first, then it is named.
   std::string process_key_caught_up(uint32_t pid);
+  // SourceOptions::process_settled: false for a process forked under a second ago, alive and
+  // not exec'd yet (after the same catching up), whose name its exec may be about to change.
+  bool process_settled(uint32_t pid);
+  void catch_up_on(uint32_t pid);
   bool catching_up_ = false;
 
   // Starts one source; a failure is recorded on it and returned, other sources are unaffected.

@@ -127,6 +127,7 @@ void ProcessTable::observe(Event& e) {
   switch (e.kind) {
     case EventKind::kExec:
       if (p && e.ret == 0) {
+        p->forked_only = false;
         p->comm.assign(e.comm);
         p->exe.assign(e.path);
         p->args.assign(e.args);
@@ -148,6 +149,7 @@ void ProcessTable::observe(Event& e) {
         c->ppid = e.pid;
         c->start_boot_ns = e.ts_boot_ns;
         c->exited_boot_ns = 0;
+        c->forked_only = true;
       }
       p = procs_.count(e.pid) ? &procs_[e.pid] : nullptr;  // insert may rehash
       break;

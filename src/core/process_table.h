@@ -20,6 +20,7 @@ struct ProcessInfo {
   uint64_t cgroup_id = 0;
   uint64_t start_boot_ns = 0;
   uint64_t exited_boot_ns = 0;  // non-zero: exited, kept a grace period for late events
+  bool forked_only = false;     // made by a fork and not exec'd since: its name may be about to change
   std::string comm, exe, args;  // args NUL-separated
   std::shared_ptr<const ContainerInfo> container;  // nullptr: on the host
 };

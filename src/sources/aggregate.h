@@ -91,6 +91,10 @@ class DeltaTotals {
  public:
   // Label sets beyond this fold into the one built by overflow(label).
   explicit DeltaTotals(size_t max_series) : max_series_(max_series) {}
+  // When set: a key whose process is not settled (SourceOptions::process_settled) is named at
+  // a later read (kept in the map till then, nothing lost): a process counted in the middle of
+  // its exec would otherwise keep its parent's name for good.
+  std::function<bool(uint32_t tgid)> settled;
 
   // Reads the map. label_of(key) names a key the first time it is seen; overflow(label)
   // rewrites a new label once the cap is reached. Keys whose process is gone are deleted
@@ -109,8 +113,11 @@ class DeltaTotals {
       Val sum{};
       for (const auto& v : per_cpu) sum += v;
       std::string id(reinterpret_cast<const char*>(&key), sizeof key);
+      uint32_t tgid;
+      memcpy(&tgid, &key, sizeof tgid);
       auto it = keys_.find(id);
       if (it == keys_.end()) {
+        if (settled && !settled(tgid)) continue;
         Label label = label_of(key);
         if (!totals_.count(label) && totals_.size() >= max_series_) {
           label = overflow(label);
@@ -120,8 +127,6 @@ class DeltaTotals {
       }
       totals_[it->second.label] += sum - it->second.last;
       it->second.last = sum;
-      uint32_t tgid;
-      memcpy(&tgid, &key, sizeof tgid);
       if (!process_alive(tgid)) dead.push_back(key);
     }
     for (const auto& k : dead) {

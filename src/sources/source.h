@@ -52,6 +52,9 @@ struct SourceOptions {
   const T& own_as() const { return own.as<T>(); }
   // Name of a process for metric labels (the runner's process table); empty if unknown.
   std::function<std::string(uint32_t pid)> process_name;
+  // False while a process's name may be about to change: forked under a second ago, alive, not
+  // exec'd yet (its exec may be in flight). Aggregations name such a key at their next read.
+  std::function<bool(uint32_t pid)> process_settled;
   // A cgroup v2 id's path ("/system.slice/x.service") and container id; empty if unknown.
   std::function<std::pair<std::string, std::string>(uint64_t cgroup_id)> cgroup_info;
   // An address a DNS answer gave for a name (the runner names remote addresses with them).

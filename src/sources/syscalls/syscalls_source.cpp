@@ -53,6 +53,7 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
+    calls_.settled = errors_.settled = o.process_settled;
     latency_ = o.own_as<SyscallsOptions>().latency;
     return start_skeleton<syscalls_bpf>(skel_, kFns, o, f, sink, 4096, [&](syscalls_bpf* s) {
       s->rodata->measure_latency = o.own_as<SyscallsOptions>().latency;
