@@ -7,20 +7,21 @@ namespace sightline::agent {
 bool Governor::observe(double cost_percent) {
   last_ = cost_percent;
   if (budget_ <= 0) return false;
-  if (cost_percent > budget_) {
-    over_++, under_ = 0;
-  } else if (cost_percent < budget_ / 2) {
-    under_++, over_ = 0;
-  } else {
-    over_ = under_ = 0;  // between half the budget and the budget: hold
-  }
+  over_ = cost_percent > budget_ ? over_ + 1 : 0;
+  window_[next_] = cost_percent;
+  next_ = (next_ + 1) % kDownAfter;
+  if (seen_ < kDownAfter) seen_++;
   if (over_ >= kUpAfter && level_ < kMaxLevel) {
-    level_++, shed_steps_++, over_ = 0;
+    level_++, shed_steps_++, over_ = 0, seen_ = 0;
     return true;
   }
-  if (under_ >= kDownAfter && level_ > 0) {
-    level_--, restore_steps_++, under_ = 0;
-    return true;
+  if (seen_ >= kDownAfter && level_ > 0) {
+    double sum = 0, max = 0;
+    for (double c : window_) sum += c, max = c > max ? c : max;
+    if (sum / kDownAfter < budget_ / 2 && max <= budget_) {
+      level_--, restore_steps_++, seen_ = 0;
+      return true;
+    }
   }
   return false;
 }

@@ -4,8 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-wait_for 5 bash -c "! bpftool prog list | grep -qE 'name sl_'" \
-  || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
+no_programs_left || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
 port=$(free_port)
 log=$(mktemp)
 "$SL" agent --listen 127.0.0.1:$port >"$log" 2>&1 &
@@ -87,8 +86,7 @@ trap 'rm -f "$log"' EXIT
 [[ $rc == 0 ]] || { cat "$log"; fail "agent exited $rc on SIGTERM"; }
 grep -q "stopping" "$log" || fail "no clean shutdown message"
 # The kernel frees tracing programs after an RCU grace period: give it a moment.
-wait_for 5 bash -c "! bpftool prog list | grep -qE 'name sl_'" \
-  || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
+no_programs_left || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
 
 # A bad configuration is refused with the file, line and key.
 bad=$(mktemp --suffix=.yaml)

@@ -37,5 +37,5 @@ grep -q '^sightline_source_up{source="process"} 1$' <<<"$m" || fail "process sou
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
 [[ $rc == 0 ]] || fail "agent exit $rc: $(tail -5 "$dir/log")"
-[[ $(our_programs) == 0 ]] || fail "programs left: $(bpftool prog list | grep 'name sl_')"
+no_programs_left || fail "programs left: $(bpftool prog list | grep 'name sl_')"
 echo "image e2e ok"

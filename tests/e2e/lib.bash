@@ -9,6 +9,9 @@ wait_for() {
 }
 # Our BPF programs all start with sl_ (bpftool shows up to 15 characters of a name).
 our_programs() { bpftool prog list 2>/dev/null | grep -cE 'name sl_' || true; }
+# no_programs_left [SECONDS]: true once none is loaded (the kernel frees a closed program a little
+# after its last holder exits, so a count right after `wait` can still see it).
+no_programs_left() { wait_for "${1:-5}" bash -c '[[ $(bpftool prog list 2>/dev/null | grep -cE "name sl_") == 0 ]]'; }
 # Background processes to stop on exit (SIGTERM: async jobs ignore SIGINT; then SIGKILL): register with `bg_pid PID`.
 BG_PIDS=()
 bg_pid() { BG_PIDS+=("$1"); }

@@ -125,5 +125,5 @@ out=$("$SL" profile -p 999999999 -d 1 2>&1) && fail "profiled a missing process"
 grep -q "no process" <<<"$out" || fail "unclear error: $out"
 stop_bg
 BG_PIDS=()
-wait_for 5 bash -c '[[ $(bpftool prog list 2>/dev/null | grep -cE "name sl_") == 0 ]]' || fail "programs left loaded"
+no_programs_left || fail "programs left loaded"
 echo "profile e2e: ok"

@@ -23,6 +23,8 @@ curl -sf http://127.0.0.1:\$port/healthz | sed 's/^/healthz: /'
 sleep 3
 curl -sf http://127.0.0.1:\$port/metrics | grep -E '^sightline_(source_up|events_total)' | sed 's/^/metrics: /'
 kill -TERM \$pid; wait \$pid; echo "agent exit \$?"
+# The kernel frees a closed program a little after its holder exits: give it a second.
+for i in \$(seq 10); do [ "\$(bpftool prog list 2>/dev/null | grep -cE 'name sl_')" = 0 ] && break; sleep 0.2; done
 echo "programs left: \$(bpftool prog list 2>/dev/null | grep -cE 'name sl_')"
 GUEST
 # /tmp is the guest's own: the script goes in through the shared root.

@@ -66,6 +66,7 @@ curl -sf http://127.0.0.1:9191/healthz >/dev/null && echo "answers on 9191"
 [ "$(stat -c %i /var/lib/sightline/sightline.db)" = "$inode_before" ] && echo "store kept"
 echo "store after: $(execs) execs"
 systemctl stop sightline; echo "stopped: $(systemctl is-active sightline)"
+for i in $(seq 10); do [ "$(bpftool prog list | grep -cE 'name sl_')" = 0 ] && break; sleep 0.2; done  # freed a little after exit
 echo "programs left: $(bpftool prog list | grep -cE 'name sl_')"
 dpkg --purge sightline </dev/null >/tmp/dpkg.log 2>&1; echo "purge exit $?"
 echo "after purge: $(ls /var/lib/sightline /lib/systemd/system/sightline.service 2>&1 | tr '\n' ' ')"
