@@ -135,6 +135,54 @@ static __always_inline void *sl_lookup_or_init_at(void *map, const void *key, co
 }
 #define sl_lookup_or_init(map, key, zero) sl_lookup_or_init_at((map), (key), (zero), SL_FILE, __LINE__)
 
+/* Per-thread state between two hooks (sched's stamps, a syscall's start). Task local storage
+ * where the kernel has it with task BTF (5.15+): no hash, no lock, freed with the task. Before,
+ * user space makes each TASK_STORAGE map an LRU hash keyed by thread id (SL_MAX_THREADS) and
+ * clears this; the storage branch is then dead to the verifier, as the hash one is otherwise.
+ * A hash entry outlives its thread, and a new thread can reuse the id: callers start a new
+ * thread's state afresh, and check that what they stored still fits what they see. */
+const volatile bool has_task_storage = true;
+static __always_inline void *sl_thread_state(void *map, struct task_struct *task, __u32 tid,
+					     const void *zero, bool create)
+{
+	if (has_task_storage)
+		return bpf_task_storage_get(map, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	void *v = bpf_map_lookup_elem(map, &tid);
+	if (v || !create)
+		return v;
+	bpf_map_update_elem(map, &tid, zero, BPF_NOEXIST); /* LRU: makes room, never full */
+	return bpf_map_lookup_elem(map, &tid);
+}
+
+/* The syscall number in the saved user registers: tp_btf sys_enter/sys_exit's `regs`, or
+ * bpf_task_pt_regs' (BTF pointers: plain loads). */
+static __always_inline __u32 sl_syscall_nr(const struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return (__u32)regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	return (__u32)((const struct user_pt_regs *)regs)->regs[8];
+#else
+#error "syscall number: add this architecture"
+#endif
+}
+
+/* The switched-out task's state at sched_switch: the tracepoint's own argument where it has one
+ * (5.18+: read before the switch, so a wakeup racing it cannot change it), else the task's field
+ * (`__state` from 5.14, `state` before), as libbpf-tools do. */
+const volatile bool has_switch_state = true;
+struct task_struct___pre514 {
+	volatile long state;
+} __attribute__((preserve_access_index));
+static __always_inline unsigned int sl_switch_state(struct task_struct *prev, unsigned long long *ctx)
+{
+	if (has_switch_state)
+		return (unsigned int)ctx[3];
+	if (bpf_core_field_exists(prev->__state))
+		return BPF_CORE_READ(prev, __state);
+	return (unsigned int)BPF_CORE_READ((struct task_struct___pre514 *)prev, state);
+}
+
 /* The current task, as every record's header needs it, read once per event. Where the kernel
  * has bpf_get_current_task_btf, identity fields are plain loads from the task: on a syscall
  * fast path each helper call costs tens of ns, and the header needs six of them otherwise. */

@@ -852,24 +852,13 @@ static __always_inline bool syscall_how(int nr, __u8 *dir, __u8 *how)
 	return true;
 }
 
-static __always_inline int regs_nr(const struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return (int)regs->orig_ax;
-#elif defined(__TARGET_ARCH_arm64)
-	return (int)((const struct user_pt_regs *)regs)->regs[8];
-#else
-#error "syscall number: add this architecture"
-#endif
-}
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sl_l7_sys_exit, struct pt_regs *regs, long ret)
 {
 	if (ret <= 0)
 		return 0;
 	__u8 dir, how;
-	if (!syscall_how(regs_nr(regs), &dir, &how) || how == HOW_MMSG) /* those by their own tracepoints */
+	if (!syscall_how((int)sl_syscall_nr(regs), &dir, &how) || how == HOW_MMSG) /* those by their own tracepoints */
 		return 0;
 	return data_exit(ret, dir, how);
 }
@@ -889,7 +878,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
 	__u8 d, how;
-	if (!syscall_how(regs_nr(regs), &d, &how) || d != dir || how == HOW_MMSG)
+	if (!syscall_how((int)sl_syscall_nr(regs), &d, &how) || d != dir || how == HOW_MMSG)
 		return 0;
 	return data_at(&t, sk, ret, dir, dir == SL_L7_RECV ? how | HOW_NOPEER : how);
 }

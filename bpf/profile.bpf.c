@@ -48,6 +48,7 @@ struct {
 	__type(key, int);
 	__type(value, struct offcpu_start);
 } offcpu_start SEC(".maps");
+static const struct offcpu_start zero_start = {};
 
 static __always_inline void add(struct sl_prof_key *k, __u64 v)
 {
@@ -132,15 +133,15 @@ int sl_profile(struct bpf_perf_event_data *ctx)
 }
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct sl_task t;
 	/* prev is the current task here: the filters and the stack walk see it. */
-	if (prev->pid && !preempt && prev_state != 0 && sl_wanted(&t)) {
-		struct offcpu_start *s =
-			bpf_task_storage_get(&offcpu_start, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* Not a task on its way out (PF_EXITING): its last switch starts no wait, and a hash entry
+	 * it left would be read by the next thread given its id. */
+	if (prev->pid && !preempt && !(prev->flags & 0x4) && sl_switch_state(prev, ctx) != 0 && sl_wanted(&t)) {
+		struct offcpu_start *s = sl_thread_state(&offcpu_start, prev, prev->pid, &zero_start, true);
 		if (s) {
 			struct sl_prof_key k = {};
 			stack_ids(ctx, &k);
@@ -151,7 +152,7 @@ int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_stru
 	}
 	if (!next->pid)
 		return 0;
-	struct offcpu_start *s = bpf_task_storage_get(&offcpu_start, next, 0, 0);
+	struct offcpu_start *s = sl_thread_state(&offcpu_start, next, next->pid, NULL, false);
 	if (!s || !s->ts)
 		return 0;
 	__u64 delta = now - s->ts;

@@ -4,7 +4,8 @@
  * tp_btf/sched_wakeup(_new) stamps the wakee; tp_btf/sched_switch counts the switch (runnable
  * -> involuntary, else voluntary) and starts the next task's run-queue wait measure;
  * tp_btf/sched_stat_runtime adds the CPU time the kernel itself accounts, at every tick and
- * switch, so a task that runs for seconds without switching is counted as it runs. Per-task timestamps live in task local storage; totals in a per-CPU hash
+ * switch, so a task that runs for seconds without switching is counted as it runs. Per-task
+ * timestamps live in task local storage (an LRU hash by thread id before 5.15); totals in a per-CPU hash
  * keyed by tgid (bounded, see sightline/sched.h); run-queue latency histograms in a per-CPU
  * hash keyed by the cgroup v2 id of the task that waited (the node's is their sum).
  */
@@ -40,6 +41,7 @@ struct {
 } runq_hist SEC(".maps");
 
 static const struct sl_hist zero_hist = {};
+static const struct sched_ts zero_ts = {};
 
 static const struct sl_sched_val zero_val = {};
 
@@ -48,12 +50,18 @@ static __always_inline struct sl_sched_val *proc_val(__u32 tgid)
 	return sl_lookup_or_init(&sched_procs, &tgid, &zero_val);
 }
 
-static __always_inline void on_wakeup(struct task_struct *p)
+/* fresh: a new task (wakeup_new). Its state starts empty: where the state is a hash entry by
+ * thread id, a dead thread's stamps under a reused id must not count for it. */
+static __always_inline void on_wakeup(struct task_struct *p, bool fresh)
 {
 	if (p->pid == 0)
 		return;
-	struct sched_ts *s = bpf_task_storage_get(&sched_ts, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s || s->ready)
+	struct sched_ts *s = sl_thread_state(&sched_ts, p, p->pid, &zero_ts, true);
+	if (!s)
+		return;
+	if (fresh)
+		s->ready = s->blocked = 0;
+	if (s->ready)
 		return; /* already runnable: keep the earlier stamp */
 	__u64 now = bpf_ktime_get_ns();
 	s->ready = now;
@@ -68,30 +76,29 @@ static __always_inline void on_wakeup(struct task_struct *p)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(sl_sched_wakeup, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sl_sched_wakeup_new, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, true);
 	return 0;
 }
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct sched_ts *s;
 	struct sl_sched_val *v;
 
 	if (prev->pid != 0) { /* not the idle task */
-		s = bpf_task_storage_get(&sched_ts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		s = sl_thread_state(&sched_ts, prev, prev->pid, &zero_ts, true);
 		v = proc_val(prev->tgid);
 		if (s && v) {
-			if (preempt || prev_state == 0) { /* still runnable: waits again */
+			if (preempt || sl_switch_state(prev, ctx) == 0) { /* still runnable: waits again */
 				v->involuntary++;
 				s->ready = now;
 			} else {
@@ -101,7 +108,7 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		}
 	}
 	if (next->pid != 0) {
-		s = bpf_task_storage_get(&sched_ts, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		s = sl_thread_state(&sched_ts, next, next->pid, &zero_ts, true);
 		if (!s)
 			return 0;
 		if (s->ready) {

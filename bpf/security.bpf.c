@@ -2,7 +2,9 @@
  * syscall (only those fire it: no cost on other syscalls). The attach cookie says which one,
  * which arguments are paths, which fd to describe and which in-kernel filter applies; the
  * arguments come from the task's saved user registers (bpf_task_pt_regs, 5.15+), the result
- * from the tracepoint. Frequent syscalls (clone, connect, accept, dup2) are filtered here so
+ * from the tracepoint. Before 5.15 (no bpf_task_pt_regs, no tracepoint cookie) one tp_btf program
+ * at every syscall's exit looks the number up instead (sl_sec_sys_exit): the same records, a
+ * lookup's cost on every syscall. Frequent syscalls (clone, connect, accept, dup2) are filtered here so
  * that only what a rule can care about is sent: clones into new namespaces, IPv4/IPv6
  * sockets, a socket put on stdin/stdout/stderr. Strings: 256 bytes each, two at most. */
 #include "common.bpf.h"
@@ -17,6 +19,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sl_sec_conf);
 } sec_conf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_SEC_MAX_NR);
+	__type(key, __u32);
+	__type(value, __u32); /* index into sec_conf + 1; 0: not attached */
+} sec_by_nr SEC(".maps");
 
 /* What an fd is: inode type, and for a socket its family, type, protocol and both ends. */
 struct fd_desc {
@@ -63,21 +72,14 @@ static __always_inline bool describe_fd(struct task_struct *task, __s64 fd, stru
 	return true;
 }
 
-SEC("tracepoint")
-int sl_sec_exit(struct syscall_trace_exit *ctx)
+/* Syscall `id` (sec_conf's index) returned `ret`; `regs` are the task's saved user registers
+ * (a BTF pointer). */
+static __always_inline int sec_exit(void *ctx, __u32 id, long ret, struct pt_regs *regs, struct sl_task *t)
 {
-	__u32 id = (__u32)bpf_get_attach_cookie(ctx);
 	struct sl_sec_conf *c = bpf_map_lookup_elem(&sec_conf, &id);
 	if (!c || !c->enabled)
 		return 0;
-	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
-		return 0;
-	long ret = ctx->ret;
 	if (targ_failed && ret >= 0)
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
-	if (!regs)
 		return 0;
 	__u64 args[6];
 	args[0] = BPF_CORE_READ(regs, di);
@@ -105,7 +107,7 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 		fd = ret;
 	else if (c->fd)
 		fd = (__s64)(int)arg_at(args, c->fd);
-	if (c->fd && !describe_fd(t.btf, fd, &d))
+	if (c->fd && !describe_fd(has_task_btf ? t->btf : (struct task_struct *)bpf_get_current_task(), fd, &d))
 		fd = -1;
 	if (filter == SL_SEC_F_INET && d.family != SL_AF_INET && d.family != SL_AF_INET6)
 		return 0;
@@ -115,7 +117,7 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 	struct sl_sec_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return 0;
-	sl_fill_hdr(&e->hdr, SL_EV_SYSCALL, &t);
+	sl_fill_hdr(&e->hdr, SL_EV_SYSCALL, t);
 	e->syscall = id;
 	e->fd = fd;
 	e->ret = ret;
@@ -133,4 +135,29 @@ int sl_sec_exit(struct syscall_trace_exit *ctx)
 	read_path(e->path2, c->str2, args);
 	sl_submit(ctx, e, sizeof(*e));
 	return 0;
+}
+
+SEC("tracepoint")
+int sl_sec_exit(struct syscall_trace_exit *ctx)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t) || !t.btf)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
+	if (!regs)
+		return 0;
+	return sec_exit(ctx, (__u32)bpf_get_attach_cookie(ctx), ctx->ret, regs, &t);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sl_sec_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 nr = sl_syscall_nr(regs);
+	__u32 *slot = bpf_map_lookup_elem(&sec_by_nr, &nr);
+	if (!slot || !*slot)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	return sec_exit(ctx, *slot - 1, ret, regs, &t);
 }

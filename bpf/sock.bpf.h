@@ -15,17 +15,27 @@
 #define SL_SOCK_STREAM 1
 #define SL_SOCK_DGRAM 2
 
-/* The task's open file `fd`, or NULL. `task` is a BTF pointer (bpf_get_current_task_btf): the
- * walk to the fd table is plain loads; only the indexed slot needs a probe read. */
+/* The task's open file `fd`, or NULL. With has_task_btf `task` is a BTF pointer
+ * (bpf_get_current_task_btf): the walk to the fd table is plain loads, only the indexed slot
+ * needs a probe read. Without it (before 5.15) `task` is bpf_get_current_task()'s, and every step
+ * is a CO-RE probe read. */
 static __always_inline struct file *sl_fd_file(struct task_struct *task, __u64 fd)
 {
-	struct files_struct *files = task->files;
-	if (!files)
-		return NULL;
-	struct fdtable *fdt = files->fdt;
-	if (!fdt || fd >= fdt->max_fds)
-		return NULL;
-	struct file **fds = fdt->fd;
+	struct file **fds;
+	if (has_task_btf) {
+		struct files_struct *files = task->files;
+		if (!files)
+			return NULL;
+		struct fdtable *fdt = files->fdt;
+		if (!fdt || fd >= fdt->max_fds)
+			return NULL;
+		fds = fdt->fd;
+	} else {
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+			return NULL;
+		fds = BPF_CORE_READ(fdt, fd);
+	}
 	struct file *f = NULL;
 	sl_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;

@@ -2,7 +2,8 @@
  * errno) error counts, per syscall latency histograms. Aggregated in the kernel, nothing is
  * streamed; user space reads the maps on its interval.
  *
- * tp_btf/sys_enter stores the start time and number in task local storage (no hash, no lock);
+ * tp_btf/sys_enter stores the start time and number in task local storage (no hash, no lock;
+ * an LRU hash by thread id before 5.15, see sl_thread_state);
  * tp_btf/sys_exit computes the latency and updates per-CPU maps. Bounds: see sightline/syscalls.h.
  * Without measure_latency only sys_exit runs: counts and errors, the number from the saved
  * registers, half the cost on a syscall-bound process.
@@ -50,6 +51,7 @@ struct {
 const volatile bool measure_latency = true;
 
 static const struct sl_sys_val zero_val = {};
+static const struct sys_start zero_start = {};
 static const struct sl_hist zero_hist = {};
 static const __u64 zero_u64 = 0;
 
@@ -60,24 +62,12 @@ int BPF_PROG(sl_sys_enter, struct pt_regs *regs, long id)
 	struct sl_task t;
 	if (!sl_wanted(&t))
 		return 0;
-	struct sys_start *s = bpf_task_storage_get(&sys_start, t.btf, 0,
-						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct sys_start *s = sl_thread_state(&sys_start, t.btf, (__u32)t.pid_tgid, &zero_start, true);
 	if (!s)
 		return 0;
 	s->nr = id;
 	s->ts = bpf_ktime_get_ns();
 	return 0;
-}
-
-static __always_inline __u32 syscall_nr(const struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return (__u32)regs->orig_ax;
-#elif defined(__TARGET_ARCH_arm64)
-	return (__u32)((const struct user_pt_regs *)regs)->regs[8];
-#else
-#error "syscall number: add this architecture"
-#endif
 }
 
 SEC("tp_btf/sys_exit")
@@ -86,20 +76,26 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 	__u64 delta = 0;
 	__u32 nr, tgid;
 	if (measure_latency) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		struct sys_start *s = bpf_task_storage_get(&sys_start, task, 0, 0);
+		struct sl_task t;
+		sl_task_init(&t);
+		struct sys_start *s = sl_thread_state(&sys_start, t.btf, (__u32)t.pid_tgid, NULL, false);
 		if (!s || !s->ts)
 			return 0; /* not wanted at enter, or we attached mid-syscall */
-		delta = bpf_ktime_get_ns() - s->ts;
 		nr = (__u32)s->nr;
+		__u64 ts = s->ts;
 		s->ts = 0;
-		tgid = task->tgid;
+		/* A hash entry a thread left when it died inside a syscall (exit_group), found by the
+		 * new thread given its id: its first exit is from clone, not the dead one's call. */
+		if (!has_task_storage && nr != sl_syscall_nr(regs))
+			return 0;
+		delta = bpf_ktime_get_ns() - ts;
+		tgid = t.pid_tgid >> 32;
 	} else {
 		struct sl_task t;
 		if (!sl_wanted(&t))
 			return 0;
 		tgid = t.pid_tgid >> 32;
-		nr = syscall_nr(regs);
+		nr = sl_syscall_nr(regs);
 	}
 
 	struct sl_sys_key key = {.tgid = tgid, .nr = nr};

@@ -48,6 +48,21 @@ int probe_tracing(bpf_attach_type type, const char* btf_name, uint32_t kind) {
   return err;
 }
 
+// Parameters of a tracepoint's BTF prototype (btf_trace_<name>: a typedef of a pointer to a
+// function whose first parameter is the context), or -1.
+int tp_btf_params(const char* tp) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return -1;
+  int n = -1;
+  int id = btf__find_by_name_kind(vmlinux, (std::string("btf_trace_") + tp).c_str(), BTF_KIND_TYPEDEF);
+  const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (t) t = btf__type_by_id(vmlinux, t->type);  // the pointer
+  if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+  if (t && btf_is_func_proto(t)) n = btf_vlen(t);
+  btf__free(vmlinux);
+  return n;
+}
+
 bool btf_has(const char* name, uint32_t kind) {
   struct btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
@@ -60,7 +75,8 @@ bool btf_has(const char* name, uint32_t kind) {
 std::string feature_key(std::string_view name) {
   static const std::pair<std::string_view, std::string_view> kKeys[] = {
       {"map:hash allocated on use", "htab_mem_alloc"}, {"helper:loop", "bpf_loop"},
-      {"prog:sched_cls (tc)", "sched_cls"}, {"perf_event:cpu-clock", "perf_event"}};
+      {"prog:sched_cls (tc)", "sched_cls"}, {"perf_event:cpu-clock", "perf_event"},
+      {"tracepoint:sched_switch prev_state", "sched_switch_state"}};
   for (const auto& [n, k] : kKeys)
     if (n == name) return std::string(k);
   size_t colon = name.rfind(':');
@@ -162,10 +178,14 @@ Features probe_features() {
     f.htab_mem_alloc = add("map:hash allocated on use", ma, ma ? "" : "kernel < 6.1: hash maps preallocated (their whole bound in memory)");
     r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
     f.tp_btf = add("tp_btf", r == 0, r ? "load/attach: " + errtext(r) : "");
+    int params = tp_btf_params("sched_switch");  // ctx, preempt, prev, next[, prev_state]
+    f.sched_switch_state = add("tracepoint:sched_switch prev_state", params >= 5,
+                               params >= 5 ? "" : "kernel < 5.18: the switched-out task's state read from the task");
     r = probe_tracing(BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC);
     f.fentry = add("fentry", r == 0, r ? "load/attach: " + errtext(r) : "");
   } else {
     add("tp_btf", false, "needs BTF and privileges");
+    add("tracepoint:sched_switch prev_state", false, "needs BTF and privileges");
     add("fentry", false, "needs BTF and privileges");
   }
   bool kp = exists("/sys/bus/event_source/devices/kprobe/type") ||

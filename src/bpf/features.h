@@ -33,6 +33,7 @@ struct Features {
   bool bpf_loop = false;     // bpf_loop (5.17): loops the verifier checks once (l7's RESP walk)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
   bool htab_mem_alloc = false;  // hash map entries allocated on use from any context (6.1)
+  bool sched_switch_state = false;  // tp_btf sched_switch passes prev_state (5.18)
   bool bpf_lsm = false;       // BPF LSM programs load and `bpf` is an active LSM (enforcement)
   std::vector<Feature> list;  // the same, with details, in doctor's order
 

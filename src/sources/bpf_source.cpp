@@ -103,6 +103,17 @@ void BpfSource::allocate_on_use(bpf_object* obj, const bpf::Features& f) {
   }
 }
 
+void BpfSource::thread_state_maps(bpf_object* obj, const bpf::Features& f) {
+  if (has_task_storage(f)) return;
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    if (bpf_map__type(m) != BPF_MAP_TYPE_TASK_STORAGE) continue;
+    bpf_map__set_type(m, BPF_MAP_TYPE_LRU_HASH);
+    bpf_map__set_map_flags(m, 0);  // an LRU hash is preallocated
+    bpf_map__set_max_entries(m, SL_MAX_THREADS);
+  }
+}
+
 void BpfSource::apply_plan(bpf_object* obj, const std::vector<Hook>& plan) {
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
@@ -147,15 +158,12 @@ std::string BpfSource::base_requirements(const bpf::Features& f) {
 }
 
 std::vector<Hook> BpfSource::tp_btf_plan(
-    const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs,
-    bool needs_task_storage) {
+    const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs) {
   std::string why;
   if (!f.btf || !f.can_load)
     why = base_requirements(f);
   else if (!f.tp_btf)
     why = "needs tp_btf (kernel 5.5+)";
-  else if (needs_task_storage && (!f.task_storage || !f.task_pt_regs))
-    why = "needs task local storage and task BTF (kernel 5.11+)";
   std::vector<Hook> hooks;
   for (const auto& [program, tp] : programs)
     hooks.push_back(Hook{program, std::string("tp_btf ") + tp, why.empty(), why});

@@ -73,6 +73,10 @@ class BpfSource : public Source {
   // safely from any context (bpf_mem_alloc, 6.1+) and no perf_event program (NMI) uses them: a
   // preallocated map charges its whole bound from the start.
   static void allocate_on_use(bpf_object* obj, const bpf::Features& f);
+  // Without task local storage and task BTF (before 5.15), every TASK_STORAGE map becomes an
+  // LRU hash keyed by thread id (SL_MAX_THREADS; the programs take that path, sl_thread_state).
+  static void thread_state_maps(bpf_object* obj, const bpf::Features& f);
+  static bool has_task_storage(const bpf::Features& f) { return f.task_storage && f.task_pt_regs; }
   static core::Status check_plan(std::string_view source, const std::vector<Hook>& plan);
   static uint32_t ring_size(uint32_t requested, uint32_t dflt);
   // CLOCK_BOOTTIME less CLOCK_MONOTONIC now: the BPF side's boot clock before 5.8.
@@ -86,8 +90,7 @@ class BpfSource : public Source {
   // The plan of a source made only of tp_btf programs ({program, raw tracepoint}): all on, or
   // all off with the one reason.
   static std::vector<Hook> tp_btf_plan(
-      const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs,
-      bool needs_task_storage);
+      const bpf::Features& f, std::initializer_list<std::pair<const char*, const char*>> programs);
   // The filters every .bpf.c has (bpf/common.bpf.h), in the skeleton's rodata.
   template <class Rodata>
   static void apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
@@ -156,6 +159,7 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
   }
   apply_plan(skel->obj, hooks);
   allocate_on_use(skel->obj, f);
+  thread_state_maps(skel->obj, f);
   if (prepare) prepare(skel);
   core::Status st;
   // The ring (or the perf buffers) open before the programs attach: none of their first
@@ -174,6 +178,8 @@ template <class Rodata>
 void BpfSource::apply_filter(Rodata* ro, const Filter& f, uint32_t ring_bytes,
                              const bpf::Features& features) {
   ro->has_task_btf = features.task_pt_regs;
+  ro->has_task_storage = has_task_storage(features);
+  ro->has_switch_state = features.sched_switch_state;
   ro->has_boot_clock = features.boot_clock;
   if (!features.boot_clock) ro->boot_minus_mono_ns = boot_minus_mono_ns();
   ro->targ_failed = f.failed_only;

@@ -51,16 +51,23 @@ grep -q "programs left: 0" "$out" || fail "programs left after the agent stopped
 
 out=$tmp/nolsm.txt
 # The same boot also loads every source on the pre-5.8 paths (perf buffers instead of the ring
-# buffer, the monotonic clock instead of the boot clock), as a kernel without them would.
+# buffer, the monotonic clock instead of the boot clock), and on the pre-5.15 ones (per-thread
+# state in a hash, security through one sys_exit program, sched_switch without prev_state), as
+# kernels without them would: 6.1's verifier is older than this machine's.
 (cd "$root" && bash scripts/vmtest.sh --no-lsm --timeout 600 -- sh -c \
-  'build/sightline doctor; SIGHTLINE_DISABLE_FEATURES=ringbuf,ktime_get_boot_ns build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/perf: /"') \
+  'build/sightline doctor; SIGHTLINE_DISABLE_FEATURES=ringbuf,ktime_get_boot_ns build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/perf: /"
+   SIGHTLINE_DISABLE_FEATURES=task_pt_regs,task_storage,sched_switch_state build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/pre515: /"') \
   >"$out" 2>&1 || fail "doctor failed with BPF LSM off: $(tail -20 "$out")"
-echo "--- lsm= without bpf"; grep -E "vmtest:|bpf_lsm|verdict|^perf: " "$out"
+echo "--- lsm= without bpf"; grep -E "vmtest:|bpf_lsm|verdict|^perf: |^pre515: " "$out"
 grep -qE "^  -- +bpf_lsm +built in but not active" "$out" || fail "BPF LSM off not reported: $(grep bpf_lsm "$out")"
 for s in process file net security syscalls sched block packets profile; do
   grep -qE "^perf:   $s +ok " "$out" || fail "$s does not load on 6.1 without the ring buffer: $(grep "^perf:   $s " "$out")"
 done
 grep -q FAILED <<<"$(grep '^perf: ' "$out")" && fail "a source failed on the perf-buffer path: $(grep '^perf: ' "$out")"
+for s in process file net security syscalls sched block packets profile; do
+  grep -qE "^pre515:   $s +ok " "$out" || fail "$s does not load on 6.1 on the pre-5.15 path: $(grep "^pre515:   $s " "$out")"
+done
+grep -q FAILED <<<"$(grep '^pre515: ' "$out")" && fail "a source failed on the pre-5.15 path: $(grep '^pre515: ' "$out")"
 # The bpf test suite on 6.1, less what this kernel or this VM lacks, each named here:
 #   BlockSource.DirectReads...: the guest has no block device (its root is 9p)
 #   NetSource.UdpDatagrams...: per-process socket bytes need sock_send_length (6.3+); no

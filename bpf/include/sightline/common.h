@@ -80,6 +80,12 @@ struct sl_err_key {
  * errnos each can return stay far below this; a site beyond it is not counted. */
 #define SL_MAX_ERR_SITES 256
 
+/* Threads whose state (a start time between two hooks) one map keeps where the kernel has no
+ * task local storage (before 5.11, or without task BTF before 5.15): an LRU hash keyed by thread
+ * id; past the bound the least recently used thread's state goes (its next interval is not
+ * measured). About 64 bytes each, preallocated. */
+#define SL_MAX_THREADS 32768
+
 /* Per-CPU bytes submitted since that CPU last woke the reader (bpf/common.bpf.h, .bss). */
 #define SL_MAX_CPUS 1024
 struct sl_pending {

@@ -8,6 +8,8 @@
 #include "sightline/common.h"
 
 #define SL_SEC_MAX_SYSCALLS 64
+/* Syscall numbers the fallback before 5.15 looks up (sec_by_nr: number -> index + 1). */
+#define SL_SEC_MAX_NR 512
 
 /* sl_sec_conf.fd: the result is the fd to describe (accept); 1-6 name an argument. */
 #define SL_SEC_FD_RET 7

@@ -58,8 +58,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
     return tp_btf_plan(f,
                        {{"sl_block_insert", "block_rq_insert"},
                         {"sl_block_issue", "block_rq_issue"},
-                        {"sl_block_complete", "block_rq_complete"}},
-                       false);
+                        {"sl_block_complete", "block_rq_complete"}});
   }
 
   void collect(std::vector<core::MetricFamily>& out) override {

@@ -92,10 +92,10 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     // Three ways, cheapest first: the socket layer's tracepoints (6.3+: only socket I/O runs a
     // program; sendmmsg/recvmmsg by their exit tracepoints), the raw sys_exit (every syscall runs
     // it; the read/write family's numbers go on), one tracepoint per syscall of the family.
-    auto sock = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}}, false);
+    auto sock = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}});
     bool has_sock = f.tracepoint_exists("sock", "sock_send_length") && f.tracepoint_exists("sock", "sock_recv_length");
     bool use_sock = sock[0].enabled && sock[1].enabled && has_sock && wanted && base.empty() && !o.force_fallback_hooks;
-    auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}}, false);
+    auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}});
     bool use_raw = !use_sock && raw[0].enabled && wanted && base.empty() && !o.force_fallback_hooks;
     std::string why_not = !wanted ? "not requested" : o.force_fallback_hooks ? "fallback asked for" : base;
     for (auto& h : sock) {
@@ -114,7 +114,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
       else if (use_sock && !mmsg) h.note = "the socket tracepoints serve it";
       hooks.push_back(std::move(h));
     }
-    auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}}, false);
+    auto tp = tp_btf_plan(f, {{"sl_l7_close", "inet_sock_set_state"}});
     for (auto& h : tp) {
       // The close of a connection only matters to the hooks above: off with them.
       if (h.enabled && !base.empty()) h.note = base;

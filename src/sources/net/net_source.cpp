@@ -98,8 +98,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                               {"sl_tcp_rst_sent", "tcp_send_reset"},
                               {"sl_tcp_retransmit", "tcp_retransmit_skb"},
                               {"sl_sock_send", "sock_send_length"},
-                              {"sl_sock_recv", "sock_recv_length"}},
-                             true);
+                              {"sl_sock_recv", "sock_recv_length"}});
     for (auto& h : hooks)
       if (h.enabled && h.program.starts_with("sl_sock_") && !f.tracepoint_exists("sock", "sock_send_length"))
         h.enabled = false, h.note = "tracepoint sock/sock_send_length not in this kernel (6.3+)";

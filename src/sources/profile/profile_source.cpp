@@ -42,7 +42,6 @@ class ProfileSourceImpl final : public ProfileSource {
     std::string off_note = !base.empty()                            ? base
                            : !o.own_as<ProfileOptions>().off_cpu                              ? "not requested (--off-cpu)"
                            : !f.tp_btf                               ? "needs tp_btf (kernel 5.5+)"
-                           : !f.task_storage || !f.task_pt_regs      ? "needs task local storage (5.11+)"
                                                                      : "";
     return {{"sl_profile", "perf_event cpu-clock " + std::to_string(o.own_as<ProfileOptions>().hz) + " Hz, every CPU",
              on_note.empty(), on_note},

@@ -43,8 +43,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
                        {{"sl_sched_wakeup", "sched_wakeup"},
                         {"sl_sched_wakeup_new", "sched_wakeup_new"},
                         {"sl_sched_switch", "sched_switch"},
-                        {"sl_sched_runtime", "sched_stat_runtime"}},
-                       true);
+                        {"sl_sched_runtime", "sched_stat_runtime"}});
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {

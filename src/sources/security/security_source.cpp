@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "bpf/libbpf_util.h"
+#include "core/syscalls.h"
 #include "sightline/security.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
@@ -59,15 +60,39 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
  public:
   std::string_view name() const override { return "security"; }
 
+  // Per syscall: the classic tracepoint sys_exit_<name> with a cookie (5.15+: the cookie and
+  // bpf_task_pt_regs); before, one tp_btf sys_exit program that looks the number up.
+  static bool per_syscall(const bpf::Features& f) { return f.task_pt_regs; }
+  // The number of the syscall behind a sys_exit_<name> tracepoint: tracepoints take the kernel's
+  // SYSCALL_DEFINE name, the table the syscall's (umount2 is defined as umount).
+  static int number_of(std::string_view tp_name) {
+    return core::syscall_number(tp_name == "umount" ? "umount2" : tp_name);
+  }
+
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string base = base_requirements(f);
-    if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
+    if (base.empty() && !per_syscall(f) && !f.tp_btf) base = "needs bpf_task_pt_regs (5.15+) or tp_btf (5.5+)";
     bool wanted = wants(o, core::EventKind::kSyscall);
     std::vector<Hook> hooks;
     for (const auto& s : kSyscalls) {
-      std::string tp = std::string("sys_exit_") + s.name;
       bool needed = named(o.own_as<SecurityOptions>().syscalls, s.name);
-      Hook h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), wanted && (needed || o.own_as<SecurityOptions>().attach_all_syscalls), base);
+      bool on = wanted && (needed || o.own_as<SecurityOptions>().attach_all_syscalls);
+      Hook h;
+      if (per_syscall(f)) {
+        std::string tp = std::string("sys_exit_") + s.name;
+        h = tracepoint_hook(f, "sl_sec_exit", "syscalls", tp.c_str(), on, base);
+      } else {
+        int nr = number_of(s.name);
+        h = Hook{"sl_sec_sys_exit", std::string("tp_btf sys_exit, number of ") + s.name, false, ""};
+        if (!on)
+          h.note = "not requested";
+        else if (!base.empty())
+          h.note = base;
+        else if (nr < 0 || nr >= SL_SEC_MAX_NR)
+          h.note = "no such syscall on this architecture";
+        else
+          h.enabled = true;
+      }
       if (!needed) h.note = h.enabled ? "attached, off until a rule needs it" : "no rule needs it";
       hooks.push_back(std::move(h));
     }
@@ -82,17 +107,26 @@ class SecuritySource final : public SkeletonSource<security_bpf, kFns, 1 << 20> 
     uint32_t id = 0;
     for (size_t i = 0; i < std::size(kSyscalls); i++) {
       if (!hooks[i].enabled) continue;  // not in this kernel (modules, kexec ...), or not wanted
-      bpf_tracepoint_opts opts = {};
-      opts.sz = sizeof opts;
-      opts.bpf_cookie = id;
-      std::string tp = std::string("sys_exit_") + kSyscalls[i].name;
-      bpf_link* l = bpf_program__attach_tracepoint_opts(skel_->progs.sl_sec_exit, "syscalls", tp.c_str(), &opts);
-      if (!l) {
-        int err = errno;
-        stop();
-        return bpf::libbpf_error(err, "security: attaching to syscalls/" + tp);
+      if (!per_syscall(f)) {  // the skeleton attached sl_sec_sys_exit; it acts on the numbers set here
+        uint32_t nr = static_cast<uint32_t>(number_of(kSyscalls[i].name)), slot = id + 1;
+        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sec_by_nr), &nr, &slot, BPF_ANY)) {
+          int err = errno;
+          stop();
+          return bpf::libbpf_error(err, "security: map sec_by_nr");
+        }
+      } else {
+        bpf_tracepoint_opts opts = {};
+        opts.sz = sizeof opts;
+        opts.bpf_cookie = id;
+        std::string tp = std::string("sys_exit_") + kSyscalls[i].name;
+        bpf_link* l = bpf_program__attach_tracepoint_opts(skel_->progs.sl_sec_exit, "syscalls", tp.c_str(), &opts);
+        if (!l) {
+          int err = errno;
+          stop();
+          return bpf::libbpf_error(err, "security: attaching to syscalls/" + tp);
+        }
+        keep_link(l);
       }
-      keep_link(l);
       names_.push_back(kSyscalls[i].name);
       table_.push_back(&kSyscalls[i]);
       id++;

@@ -45,7 +45,7 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
   std::string_view name() const override { return "syscalls"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
-    auto hooks = tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}}, true);
+    auto hooks = tp_btf_plan(f, {{"sl_sys_enter", "sys_enter"}, {"sl_sys_exit", "sys_exit"}});
     if (!o.own_as<SyscallsOptions>().latency && hooks[0].enabled)
       hooks[0].enabled = false, hooks[0].note = "latency off: counts and errors only";
     return hooks;
