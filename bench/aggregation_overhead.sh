@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the in-kernel aggregation sources beside their peers, interleaved round by round:
 #   syscalls: getppid and open+close loops; vs libbpf-tools syscount -L, bpftrace count by pid
+#   (sightline-pre515: the same agent on the path of kernels before 5.15, hash-kept thread state)
 #   sched:    a pipe ping-pong between two processes pinned to one CPU (two switches per round
 #             trip); vs libbpf-tools runqlat, a bpftrace count of sched_switch by pid
 #   block:    4 KiB O_DIRECT reads of a file on the root device; vs libbpf-tools biolatency, a
@@ -27,7 +28,7 @@ port=$(free_port)
 {
   echo "listen: 127.0.0.1:$port"
   echo "sources:"
-  for s in process file net syscalls sched block packets; do
+  for s in process file net security l7 syscalls sched block packets profile; do  # every default source: only the one measured runs
     if [[ $s == syscalls && $SOURCE == syscalls ]]; then echo "  syscalls: {enabled: true, latency: true}"; continue; fi
     echo "  $s: {enabled: $([[ $s == "$SOURCE" ]] && echo true || echo false)}"
   done
@@ -37,18 +38,20 @@ sed 's/  syscalls: {enabled: true, latency: true}/  syscalls: {enabled: true, la
 declare -A CMD
 CMD[sightline]="$SL agent --config $tmp/agent.yaml"
 CMD[sightline-count]="$SL agent --config $tmp/count.yaml"
+# The path of kernels before 5.15 (per-thread state in an LRU hash by thread id), on this kernel.
+CMD[sightline-pre515]="env SIGHTLINE_DISABLE_FEATURES=task_pt_regs,task_storage,sched_switch_state $SL agent --config $tmp/agent.yaml"
 case $SOURCE in
   syscalls)
     CMD[syscount-L]="/usr/sbin/syscount -L"
     CMD[syscount]="/usr/sbin/syscount"
     CMD[bpftrace]="bpftrace -e 'tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'"
-    # sightline and syscount -L time every syscall; sightline-count and syscount only count
-    TRACERS=(${TRACERS:-sightline syscount-L sightline-count syscount bpftrace})
+    # sightline(-pre515) and syscount -L time every syscall; sightline-count and syscount only count
+    TRACERS=(${TRACERS:-sightline sightline-pre515 syscount-L sightline-count syscount bpftrace})
     WORKLOADS=("build/bench/sysloop $N" "build/bench/openloop $((N / 10))") ;;
   sched)
     CMD[runqlat]="/usr/sbin/runqlat"
     CMD[bpftrace]="bpftrace -e 'tracepoint:sched:sched_switch { @[args->prev_pid] = count(); }'"
-    TRACERS=(${TRACERS:-sightline runqlat bpftrace})
+    TRACERS=(${TRACERS:-sightline sightline-pre515 runqlat bpftrace})
     WORKLOADS=("taskset -c 0 build/bench/pingpong $((N / 10))") ;;
   block)
     CMD[biolatency]="/usr/sbin/biolatency"
