@@ -45,6 +45,8 @@ case $SOURCE in
     CMD[syscount-L]="/usr/sbin/syscount -L"
     CMD[syscount]="/usr/sbin/syscount"
     CMD[bpftrace]="bpftrace -e 'tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }'"
+    # the floor of any per-syscall count: one program that does nothing, on the same hook
+    CMD[noop]="bpftrace -e 'tracepoint:raw_syscalls:sys_exit { }'"
     # sightline(-pre515) and syscount -L time every syscall; sightline-count and syscount only count
     TRACERS=(${TRACERS:-sightline sightline-pre515 syscount-L sightline-count syscount bpftrace})
     WORKLOADS=("build/bench/sysloop $N" "build/bench/openloop $((N / 10))") ;;

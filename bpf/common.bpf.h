@@ -205,6 +205,13 @@ static __always_inline void sl_task_init(struct sl_task *t)
 	}
 }
 
+/* The task, for helpers that walk from it (sl_fd_file): the BTF pointer where there is one, else
+ * bpf_get_current_task()'s, which they read through CO-RE probe reads (has_task_btf). */
+static __always_inline struct task_struct *sl_task_ptr(struct sl_task *t)
+{
+	return has_task_btf ? t->btf : (struct task_struct *)bpf_get_current_task();
+}
+
 static __always_inline void sl_task_comm(struct sl_task *t)
 {
 	if (t->have_comm)

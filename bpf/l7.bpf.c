@@ -707,7 +707,7 @@ SEC("uretprobe")
 int BPF_KRETPROBE(sl_ssl_return, long rc)
 {
 	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
+	if (!sl_wanted(&t))
 		return 0;
 	__u32 tid = (__u32)t.pid_tgid;
 	struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &tid);
@@ -733,7 +733,7 @@ int BPF_KRETPROBE(sl_ssl_return, long rc)
 			return 0;
 		fd = *f;
 	}
-	struct sock *sk = sl_file_sock(sl_fd_file(t.btf, fd));
+	struct sock *sk = sl_file_sock(sl_fd_file(sl_task_ptr(&t), fd));
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -749,16 +749,17 @@ struct mmsg {
 	__u32 pad;
 };
 
-/* A read/write-family syscall moved `ret` bytes on a socket (sk: NULL, found from the fd). */
-static __always_inline int data_at(struct sl_task *t, struct sock *sk, long ret, __u8 dir, __u8 how)
+/* A read/write-family syscall moved `ret` bytes on a socket (sk: NULL, found from the fd); `regs`
+ * are the task's saved user registers (a BTF pointer: bpf_task_pt_regs', or raw sys_exit's). */
+static __always_inline int data_at(struct sl_task *t, struct sock *sk, long ret, __u8 dir, __u8 how,
+				   struct pt_regs *regs)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t->btf);
 	__u64 fd = PT_REGS_PARM1_SYSCALL(regs);
 	__u64 arg2 = PT_REGS_PARM2_SYSCALL(regs);
 	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
 	__u64 arg5 = (how & ~HOW_NOPEER) == HOW_BUF_ADDR ? PT_REGS_PARM5_SYSCALL(regs) : 0;
 	if (!sk)
-		sk = sl_file_sock(sl_fd_file(t->btf, fd));
+		sk = sl_file_sock(sl_fd_file(sl_task_ptr(t), fd));
 	if (!sk)
 		return 0;
 	__u16 family = 0; /* read by one_message when the connection is not known yet */
@@ -800,7 +801,7 @@ static __always_inline int data_exit(long ret, __u8 dir, __u8 how)
 	struct sl_task t;
 	if (!sl_wanted(&t) || !t.btf)
 		return 0;
-	return data_at(&t, NULL, ret, dir, how);
+	return data_at(&t, NULL, ret, dir, how, (struct pt_regs *)bpf_task_pt_regs(t.btf));
 }
 
 SEC("tp/syscalls/sys_exit_read")
@@ -860,7 +861,27 @@ int BPF_PROG(sl_l7_sys_exit, struct pt_regs *regs, long ret)
 	__u8 dir, how;
 	if (!syscall_how((int)sl_syscall_nr(regs), &dir, &how) || how == HOW_MMSG) /* those by their own tracepoints */
 		return 0;
-	return data_exit(ret, dir, how);
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	return data_at(&t, NULL, ret, dir, how, regs);
+}
+
+/* sendmmsg/recvmmsg before 5.15, where their own tracepoints cannot read the registers: a second
+ * program, as the one above with the mmsg walk would be more stack than the verifier allows (each
+ * program is compiled for its own kind, the other's code gone). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sl_l7_sys_exit_mmsg, struct pt_regs *regs, long ret)
+{
+	if (ret <= 0)
+		return 0;
+	__u8 dir, how;
+	if (!syscall_how((int)sl_syscall_nr(regs), &dir, &how) || how != HOW_MMSG)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	return data_at(&t, NULL, ret, dir, HOW_MMSG, regs);
 }
 
 /* Where the kernel has them (6.3+), the socket layer's own tracepoints: they fire when a socket
@@ -880,7 +901,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	__u8 d, how;
 	if (!syscall_how((int)sl_syscall_nr(regs), &d, &how) || d != dir || how == HOW_MMSG)
 		return 0;
-	return data_at(&t, sk, ret, dir, dir == SL_L7_RECV ? how | HOW_NOPEER : how);
+	return data_at(&t, sk, ret, dir, dir == SL_L7_RECV ? how | HOW_NOPEER : how, regs);
 }
 
 SEC("tp_btf/sock_send_length")

@@ -107,7 +107,7 @@ static __always_inline int sec_exit(void *ctx, __u32 id, long ret, struct pt_reg
 		fd = ret;
 	else if (c->fd)
 		fd = (__s64)(int)arg_at(args, c->fd);
-	if (c->fd && !describe_fd(has_task_btf ? t->btf : (struct task_struct *)bpf_get_current_task(), fd, &d))
+	if (c->fd && !describe_fd(sl_task_ptr(t), fd, &d))
 		fd = -1;
 	if (filter == SL_SEC_F_INET && d.family != SL_AF_INET && d.family != SL_AF_INET6)
 		return 0;

@@ -52,7 +52,7 @@ grep -q "programs left: 0" "$out" || fail "programs left after the agent stopped
 out=$tmp/nolsm.txt
 # The same boot also loads every source on the pre-5.8 paths (perf buffers instead of the ring
 # buffer, the monotonic clock instead of the boot clock), and on the pre-5.15 ones (per-thread
-# state in a hash, security through one sys_exit program, sched_switch without prev_state), as
+# state in a hash, security and l7 through one sys_exit program, sched_switch without prev_state), as
 # kernels without them would: 6.1's verifier is older than this machine's.
 (cd "$root" && bash scripts/vmtest.sh --no-lsm --timeout 600 -- sh -c \
   'build/sightline doctor; SIGHTLINE_DISABLE_FEATURES=ringbuf,ktime_get_boot_ns build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/perf: /"
@@ -64,7 +64,7 @@ for s in process file net security syscalls sched block packets profile; do
   grep -qE "^perf:   $s +ok " "$out" || fail "$s does not load on 6.1 without the ring buffer: $(grep "^perf:   $s " "$out")"
 done
 grep -q FAILED <<<"$(grep '^perf: ' "$out")" && fail "a source failed on the perf-buffer path: $(grep '^perf: ' "$out")"
-for s in process file net security syscalls sched block packets profile; do
+for s in process file net security l7 syscalls sched block packets profile; do
   grep -qE "^pre515:   $s +ok " "$out" || fail "$s does not load on 6.1 on the pre-5.15 path: $(grep "^pre515:   $s " "$out")"
 done
 grep -q FAILED <<<"$(grep '^pre515: ' "$out")" && fail "a source failed on the pre-5.15 path: $(grep '^pre515: ' "$out")"

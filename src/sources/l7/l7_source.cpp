@@ -83,7 +83,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string base = base_requirements(f);
-    if (base.empty() && !f.task_pt_regs) base = "needs bpf_task_pt_regs (kernel 5.15+)";
+    // The per-syscall tracepoints read the registers through bpf_task_pt_regs (5.15+); the raw
+    // sys_exit has them as an argument (5.5+), sendmmsg/recvmmsg included.
+    if (base.empty() && !f.task_pt_regs && !f.tp_btf) base = "needs bpf_task_pt_regs (kernel 5.15+) or tp_btf (5.5+)";
     // Its records are made deep in inlined helpers, without the program's context that the
     // perf buffer's output needs (bpf/common.bpf.h: SL_NO_CTX).
     if (base.empty() && !f.ringbuf) base = "needs the BPF ring buffer (kernel 5.8+)";
@@ -94,23 +96,31 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     // it; the read/write family's numbers go on), one tracepoint per syscall of the family.
     auto sock = tp_btf_plan(f, {{"sl_l7_sock_send", "sock_send_length"}, {"sl_l7_sock_recv", "sock_recv_length"}});
     bool has_sock = f.tracepoint_exists("sock", "sock_send_length") && f.tracepoint_exists("sock", "sock_recv_length");
-    bool use_sock = sock[0].enabled && sock[1].enabled && has_sock && wanted && base.empty() && !o.force_fallback_hooks;
+    bool use_sock = sock[0].enabled && sock[1].enabled && has_sock && f.task_pt_regs && wanted && base.empty() &&
+                    !o.force_fallback_hooks;
     auto raw = tp_btf_plan(f, {{"sl_l7_sys_exit", "sys_exit (the read/write family's numbers)"}});
-    bool use_raw = !use_sock && raw[0].enabled && wanted && base.empty() && !o.force_fallback_hooks;
+    bool use_raw = !use_sock && raw[0].enabled && wanted && base.empty() && (!o.force_fallback_hooks || !f.task_pt_regs);
     std::string why_not = !wanted ? "not requested" : o.force_fallback_hooks ? "fallback asked for" : base;
     for (auto& h : sock) {
       h.enabled = use_sock;
       if (!use_sock && h.note.empty())
-        h.note = !has_sock ? "tracepoint sock/sock_send_length not in this kernel (6.3+)" : why_not;
+        h.note = !has_sock         ? "tracepoint sock/sock_send_length not in this kernel (6.3+)"
+                 : !f.task_pt_regs ? "needs bpf_task_pt_regs (kernel 5.15+)"
+                                   : why_not;
     }
     raw[0].enabled = use_raw;
     if (!use_raw && raw[0].note.empty()) raw[0].note = use_sock ? "the socket tracepoints serve it" : why_not;
     hooks.insert(hooks.end(), sock.begin(), sock.end());
     hooks.push_back(raw[0]);
+    // Below 5.15 the mmsg tracepoints cannot read the registers: a second raw program takes them.
+    bool raw_mmsg = use_raw && !f.task_pt_regs;
+    hooks.push_back({"sl_l7_sys_exit_mmsg", "tp_btf sys_exit (sendmmsg, recvmmsg)", raw_mmsg,
+                     raw_mmsg ? "" : use_raw ? "their own tracepoints serve them (5.15+)" : raw[0].note});
     for (const auto& [prog, tp] : kData) {
       bool mmsg = std::string_view(prog).ends_with("mmsg");
-      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && ((!use_raw && !use_sock) || mmsg), base);
-      if (use_raw && !mmsg) h.note = "the raw sys_exit serves it";
+      bool raw_serves = use_raw && (!mmsg || raw_mmsg);
+      Hook h = tracepoint_hook(f, prog, "syscalls", tp, wanted && !raw_serves && (!use_sock || mmsg), base);
+      if (raw_serves) h.enabled = false, h.note = "the raw sys_exit serves it";
       else if (use_sock && !mmsg) h.note = "the socket tracepoints serve it";
       hooks.push_back(std::move(h));
     }
