@@ -45,7 +45,8 @@ uint64_t read_bpf_mapped_bytes(const std::string& smaps_path) {
     // A mapping's header, "start-end perms offset dev inode   path"; then "Field:   value" lines.
     unsigned long long start, end;
     if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
-      in_map = strstr(line, "anon_inode:bpf-map") != nullptr;
+      // BPF maps (a ring buffer's data twice), and the perf buffers of kernels without one.
+      in_map = strstr(line, "anon_inode:bpf-map") != nullptr || strstr(line, "anon_inode:[perf_event]") != nullptr;
       continue;
     }
     unsigned long long kb;

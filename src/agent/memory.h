@@ -46,7 +46,8 @@ struct MemoryUse {
   uint64_t total() const { return user() + kernel; }
 };
 
-// Resident bytes of the BPF maps mapped into this process (/proc/self/smaps). They do not change
+// Resident bytes of the BPF maps (and perf buffers, where there is no ring buffer) mapped into
+// this process (/proc/self/smaps). They do not change
 // while the sources run: read it after they start, not every second.
 uint64_t read_bpf_mapped_bytes(const std::string& smaps_path = "/proc/self/smaps");
 // The heap as malloc sees it: bytes in use, and bytes free but kept from the system.

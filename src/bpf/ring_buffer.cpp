@@ -60,6 +60,7 @@ core::Status RingBuffer::open_perf(const bpf_map* map, size_t bytes) {
   // Pages per CPU: a power of two (the kernel's rule), at least 2.
   size_t pages = 2;
   while (pages * 2 * page_ * static_cast<size_t>(ncpu) <= bytes) pages *= 2;
+  perf_bytes_ = (pages + 1) * page_ * static_cast<size_t>(ncpu);  // + each CPU's header page
   perf_event_attr attr{};
   attr.type = PERF_TYPE_SOFTWARE;
   attr.config = PERF_COUNT_SW_BPF_OUTPUT;
@@ -147,6 +148,7 @@ out:
 void RingBuffer::close() {
   if (pb_) perf_buffer__free(pb_);
   pb_ = nullptr;
+  perf_bytes_ = 0;
   if (producer_) munmap(producer_, page_ + 2 * (mask_ + 1));
   if (consumer_) munmap(consumer_, page_);
   producer_ = consumer_ = nullptr;

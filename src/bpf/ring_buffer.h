@@ -43,6 +43,9 @@ class RingBuffer {
   // fd, for the caller's epoll set).
   int epoll_fd() const;
   bool perf() const { return pb_ != nullptr; }
+  // Perf mode: the buffers' bytes in all CPUs (data and header pages), kernel memory that the
+  // map's own charge does not count.
+  size_t perf_bytes() const { return perf_bytes_; }
   void close();
 
  private:
@@ -54,6 +57,7 @@ class RingBuffer {
   Callback cb_ = nullptr;
   void* ctx_ = nullptr;
   perf_buffer* pb_ = nullptr;         // perf mode
+  size_t perf_bytes_ = 0;
   std::vector<uint64_t> aligned_;     // perf mode: the record being handed over
   int perf_records_ = 0;              // perf mode: records of the current consume()
   static int on_perf_event(void* self, int cpu, perf_event_header* ev);

@@ -82,7 +82,10 @@ std::vector<bpf::HelperError> BpfSource::helper_errors() const {
 }
 
 std::vector<bpf::MapMemory> BpfSource::map_memory() const {
-  return obj_ ? bpf::map_memory(obj_) : std::vector<bpf::MapMemory>{};
+  if (!obj_) return {};
+  auto out = bpf::map_memory(obj_);
+  if (rb_.perf()) out.push_back({"events (perf buffers)", rb_.perf_bytes()});
+  return out;
 }
 
 std::vector<bpf::ProgramStats> BpfSource::program_stats() const {

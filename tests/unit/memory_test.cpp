@@ -41,9 +41,12 @@ TEST(MemoryUse, BpfMapsMappedIntoTheAgentAreNotItsOwn) {
            "7f0001000000-7f0001001000 rw-s 00000000 00:0f 1045 anon_inode:bpf-map\n"
            "Size:                  4 kB\nRss:                   4 kB\n"
            "7f0002000000-7f0002100000 rw-p 00000000 00:00 0 \n"
-           "Size:               1024 kB\nRss:                 512 kB\n";
+           "Size:               1024 kB\nRss:                 512 kB\n"
+           // a perf buffer (kernels without the ring buffer): kernel pages too
+           "7f0003000000-7f0003021000 rw-s 00000000 00:0f 1046 anon_inode:[perf_event]\n"
+           "Size:                132 kB\nRss:                  68 kB\n";
   }
-  EXPECT_EQ(read_bpf_mapped_bytes(path), (8200 + 4) * 1024ULL);
+  EXPECT_EQ(read_bpf_mapped_bytes(path), (8200 + 4 + 68) * 1024ULL);
   EXPECT_EQ(read_bpf_mapped_bytes(path + ".missing"), 0u);
   MemoryUse u{100 * kMiB, 40 * kMiB, 22 * kMiB};
   EXPECT_EQ(u.user(), 60 * kMiB);
