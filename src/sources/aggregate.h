@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bpf/libbpf_util.h"
@@ -90,11 +91,12 @@ template <class Key, class Val, class Label>
 class DeltaTotals {
  public:
   // Label sets beyond this fold into the one built by overflow(label).
-  explicit DeltaTotals(size_t max_series) : max_series_(max_series) {}
-  // When set: a key whose process is not settled (SourceOptions::process_settled) is named at
-  // a later read (kept in the map till then, nothing lost): a process counted in the middle of
-  // its exec would otherwise keep its parent's name for good.
-  std::function<bool(uint32_t tgid)> settled;
+  // settled, when given and set: a key whose process is not settled
+  // (SourceOptions::process_settled, kept by BpfSource) is named at a later read (kept in the map
+  // till then, nothing lost): a process counted in the middle of its exec would otherwise keep its
+  // parent's name for good.
+  explicit DeltaTotals(size_t max_series, const std::function<bool(uint32_t tgid)>* settled = nullptr)
+      : max_series_(max_series), settled_(settled) {}
 
   // Reads the map. label_of(key) names a key the first time it is seen; overflow(label)
   // rewrites a new label once the cap is reached. Keys whose process is gone are deleted
@@ -113,11 +115,10 @@ class DeltaTotals {
       Val sum{};
       for (const auto& v : per_cpu) sum += v;
       std::string id(reinterpret_cast<const char*>(&key), sizeof key);
-      uint32_t tgid;
-      memcpy(&tgid, &key, sizeof tgid);
+      uint32_t tgid = tgid_of(key);
       auto it = keys_.find(id);
       if (it == keys_.end()) {
-        if (settled && !settled(tgid)) continue;
+        if (settled_ && *settled_ && !(*settled_)(tgid)) continue;
         Label label = label_of(key);
         if (!totals_.count(label) && totals_.size() >= max_series_) {
           label = overflow(label);
@@ -143,7 +144,16 @@ class DeltaTotals {
     Val last;
     Label label;
   };
+  // The process of a key: the key itself (sched), else its tgid field wherever it is (uprobe's
+  // comes after the probe id).
+  static uint32_t tgid_of(const Key& k) {
+    if constexpr (std::is_integral_v<Key>)
+      return static_cast<uint32_t>(k);
+    else
+      return k.tgid;
+  }
   size_t max_series_;
+  const std::function<bool(uint32_t)>* settled_;
   std::map<std::string, State> keys_;  // raw kernel key -> what was read last, and its label
   std::map<Label, Val> totals_;
   uint64_t overflowed_ = 0;

@@ -110,6 +110,10 @@ class BpfSource : public Source {
   bpf_map* stats_map_ = nullptr;
   bpf_map* errors_map_ = nullptr;
   std::vector<std::string> pins_;  // removed at close_ring
+
+ protected:
+  // SourceOptions::process_settled, kept at start for the sources' DeltaTotals.
+  std::function<bool(uint32_t)> process_settled_;
 };
 
 // A source whose BPF side is one bpftool skeleton: start, stop and ownership in one place.
@@ -157,6 +161,7 @@ core::Status BpfSource::start_skeleton(Skel*& skel, const SkeletonFns<Skel>& fns
     }
     if constexpr (requires { skel->rodata->use_perfbuf; }) skel->rodata->use_perfbuf = !f.ringbuf;
   }
+  process_settled_ = o.process_settled;
   apply_plan(skel->obj, hooks);
   allocate_on_use(skel->obj, f);
   thread_state_maps(skel->obj, f);

@@ -145,7 +145,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
     return name;
   }
 
-  DeltaTotals<sl_block_proc_key, ProcTotals, ProcLabel> procs_{kMaxSeries};
+  DeltaTotals<sl_block_proc_key, ProcTotals, ProcLabel> procs_{kMaxSeries, &process_settled_};
   std::map<uint32_t, std::string> devices_;
 };
 

@@ -329,7 +329,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   std::unique_ptr<L7Tracker> tracker_;
   uint32_t sample_ = 1;  // sources.l7.sample: the governor multiplies it
   uint32_t detail_per_s_ = 0;  // sources.l7.detail_per_s: the governor sets it to 0
-  DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries};
+  DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries, &process_settled_};
   mutable std::mutex mu_;
   std::vector<ServiceEdge> edges_;
 };

@@ -264,7 +264,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
   std::map<PeerLabel, ConnTotals> peers_;
   core::LogHistogram connect_latency_;
   uint64_t overflowed_ = 0;
-  DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries};
+  DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries, &process_settled_};
 };
 
 }  // namespace

@@ -139,7 +139,7 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
  private:
   static constexpr const char* kOther = "__other__";
 
-  DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries};
+  DeltaTotals<uint32_t, Totals, std::string> procs_{kMaxSeries, &process_settled_};
   std::function<std::pair<std::string, std::string>(uint64_t)> cgroup_info_;
   core::LogHistogram retired_;  // waits of cgroups since removed (counters never go down)
 };

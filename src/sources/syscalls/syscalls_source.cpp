@@ -53,7 +53,6 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
-    calls_.settled = errors_.settled = o.process_settled;
     latency_ = o.own_as<SyscallsOptions>().latency;
     return start_skeleton<syscalls_bpf>(skel_, kFns, o, f, sink, 4096, [&](syscalls_bpf* s) {
       s->rodata->measure_latency = o.own_as<SyscallsOptions>().latency;
@@ -144,8 +143,8 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
   }
 
   bool latency_ = true;
-  DeltaTotals<sl_sys_key, Totals, CallLabel> calls_{kMaxSeries};
-  DeltaTotals<sl_sys_err_key, Count, ErrLabel> errors_{kMaxSeries};
+  DeltaTotals<sl_sys_key, Totals, CallLabel> calls_{kMaxSeries, &process_settled_};
+  DeltaTotals<sl_sys_err_key, Count, ErrLabel> errors_{kMaxSeries, &process_settled_};
 };
 
 }  // namespace

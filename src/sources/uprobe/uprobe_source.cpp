@@ -124,7 +124,7 @@ class UprobeSource final : public SkeletonSource<uprobe_bpf, kFns, 1 << 20> {
     return b;
   }
   std::vector<std::string> names_;  // by probe id (the attach cookie)
-  DeltaTotals<sl_uprobe_key, Count, CallLabel> calls_{kMaxSeries};
+  DeltaTotals<sl_uprobe_key, Count, CallLabel> calls_{kMaxSeries, &process_settled_};
 };
 
 }  // namespace
