@@ -4,9 +4,12 @@
 #   bare       nothing attached
 #   floor      bpftrace counting the same syscall exits (the cost of the hooks alone)
 #   sightline  the agent with the l7 source only (parses both sides: nginx and wrk)
+#   sightline-pre515  the same on the path of kernels before 5.15 (the raw sys_exit program on
+#              every syscall instead of the socket tracepoints)
 # Reports requests/s and its ratio to bare, the agent's CPU, and whether the agent saw every
 # request wrk completed (its client-side count) and nginx served (server side).
-#   usage: bench/l7_overhead.sh [ROUNDS=3] [SECONDS=5] [CONNECTIONS=10]   (as root, after scripts/build.sh)
+#   usage: [MODES="bare floor sightline sightline-pre515"] bench/l7_overhead.sh [ROUNDS=3] [SECONDS=5] [CONNECTIONS=10]
+#          (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
@@ -35,17 +38,22 @@ probe=$(for t in $TPS; do printf 'tracepoint:syscalls:sys_exit_%s,' "$t"; done)
 rps_of() { awk '/Requests\/sec/ {print $2}'; }
 done_of() { awk '/requests in/ {print $1}'; }
 metric_sum() { curl -sf "http://127.0.0.1:$aport/metrics" | awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}'; }
+MODES=${MODES:-bare floor sightline sightline-pre515}
 declare -A RPS CPU US
 for ((r = 1; r <= ROUNDS; r++)); do
-  for mode in bare floor sightline; do
+  for mode in $MODES; do
     case $mode in
       floor)
         bpftrace -e "${probe%,} { @[probe] = count(); }" >"$tmp/bt.out" 2>&1 &
         ap=$!
         for i in $(seq 200); do grep -q Attaching "$tmp/bt.out" 2>/dev/null && break; sleep 0.1; done
         sleep 1 ;;
-      sightline)
-        $SL agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+      sightline*)
+        if [[ $mode == sightline-pre515 ]]; then
+          SIGHTLINE_DISABLE_FEATURES=task_pt_regs,task_storage,sched_switch_state $SL agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+        else
+          $SL agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+        fi
         ap=$!
         for i in $(seq 100); do curl -sf "http://127.0.0.1:$aport/healthz" >/dev/null && break; sleep 0.1; done
         sleep 1 ;;
@@ -54,7 +62,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$port/")
     rps=$(rps_of <<<"$out") completed=$(done_of <<<"$out")
     seen=
-    if [[ $mode == sightline ]]; then
+    if [[ $mode == sightline* ]]; then
       sleep 1.5  # drained and collected
       t1=$(cpu_ticks $ap)
       client=$(metric_sum 'sightline_l7_requests_total\\{comm="wrk".*status="2xx"')
@@ -74,7 +82,7 @@ done
 bare=$(median <<<"${RPS[bare]}")
 echo
 printf '%-10s %12s %8s %14s %18s\n' mode req/s ratio agent-cpu-s agent-us/request
-for mode in bare floor sightline; do
+for mode in $MODES; do
   m=$(median <<<"${RPS[$mode]}")
   printf '%-10s %12.0f %8.3f %14s %18s\n' "$mode" "$m" "$(echo "scale=3; $m / $bare" | bc)" "$(median <<<"${CPU[$mode]:-}")" \
     "$(median <<<"${US[$mode]:-}")"
