@@ -48,7 +48,17 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     cgroup_info_ = o.cgroup_info;
-    auto st = SkeletonSource::start(o, f, sink);
+    name_of_ = o.process_name;
+    auto st = start_skeleton<sched_bpf>(skel_, kFns, o, f, sink, 4096, [](sched_bpf* s) {
+      // Allocated on use, the per-process map can fail an insert right after attach: every
+      // running process's first switch inserts at once, and the allocator's per-CPU cache starts
+      // with a few entries (ENOMEM, counted as a full map; seen in CI under an exec burst). Its
+      // whole bound preallocated costs about 64 bytes an entry plus its value per CPU: taken up to
+      // 4 MiB (machines of up to 4 CPUs); larger ones keep allocation on use and that rare loss.
+      size_t per_entry = 64 + sizeof(sl_sched_val) * static_cast<size_t>(bpf::possible_cpus());
+      if (per_entry * SL_SCHED_MAX_PROCS <= (4u << 20))
+        bpf_map__set_map_flags(s->maps.sched_procs, bpf_map__map_flags(s->maps.sched_procs) & ~BPF_F_NO_PREALLOC);
+    });
     if (st) {  // the catch-all slot for cgroups past the map's bound
       std::vector<sl_hist> zero(bpf::possible_cpus());
       uint64_t other = 0;
