@@ -72,13 +72,19 @@ static __always_inline bool describe_fd(struct task_struct *task, __s64 fd, stru
 	return true;
 }
 
-/* Syscall `id` (sec_conf's index) returned `ret`; `regs` are the task's saved user registers
- * (a BTF pointer). */
-static __always_inline int sec_exit(void *ctx, __u32 id, long ret, struct pt_regs *regs, struct sl_task *t)
+/* The configuration of syscall `id` (sec_conf's index), NULL when it is off: looked up before
+ * anything else, so an attached syscall no rule needs costs one lookup. */
+static __always_inline struct sl_sec_conf *sec_on(__u32 id)
 {
 	struct sl_sec_conf *c = bpf_map_lookup_elem(&sec_conf, &id);
-	if (!c || !c->enabled)
-		return 0;
+	return c && c->enabled ? c : NULL;
+}
+
+/* Syscall `id` (configured by `c`) returned `ret`; `regs` are the task's saved user registers
+ * (a BTF pointer). */
+static __always_inline int sec_exit(void *ctx, __u32 id, struct sl_sec_conf *c, long ret, struct pt_regs *regs,
+				    struct sl_task *t)
+{
 	if (targ_failed && ret >= 0)
 		return 0;
 	__u64 args[6];
@@ -140,13 +146,17 @@ static __always_inline int sec_exit(void *ctx, __u32 id, long ret, struct pt_reg
 SEC("tracepoint")
 int sl_sec_exit(struct syscall_trace_exit *ctx)
 {
+	__u32 id = (__u32)bpf_get_attach_cookie(ctx);
+	struct sl_sec_conf *c = sec_on(id);
+	if (!c)
+		return 0;
 	struct sl_task t;
 	if (!sl_wanted(&t) || !t.btf)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
 	if (!regs)
 		return 0;
-	return sec_exit(ctx, (__u32)bpf_get_attach_cookie(ctx), ctx->ret, regs, &t);
+	return sec_exit(ctx, id, c, ctx->ret, regs, &t);
 }
 
 SEC("tp_btf/sys_exit")
@@ -156,8 +166,12 @@ int BPF_PROG(sl_sec_sys_exit, struct pt_regs *regs, long ret)
 	__u32 *slot = bpf_map_lookup_elem(&sec_by_nr, &nr);
 	if (!slot || !*slot)
 		return 0;
+	__u32 id = *slot - 1;
+	struct sl_sec_conf *c = sec_on(id);
+	if (!c)
+		return 0;
 	struct sl_task t;
 	if (!sl_wanted(&t))
 		return 0;
-	return sec_exit(ctx, *slot - 1, ret, regs, &t);
+	return sec_exit(ctx, id, c, ret, regs, &t);
 }
