@@ -15,10 +15,21 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 enum class MetricType { kCounter, kGauge, kHistogram };
 
+// One observation behind a histogram's bucket, named by labels that find it elsewhere (an
+// OpenMetrics exemplar: the request row in the store behind a latency bucket).
+struct Exemplar {
+  uint64_t value = 0;    // in the histogram's own unit
+  uint64_t wall_ns = 0;  // when it was observed (ns since the epoch)
+  Labels labels;
+};
+
 struct MetricSeries {
   Labels labels;
   double value = 0;      // counter, gauge
   LogHistogram hist;     // histogram (values in the family's unit, scaled on export)
+  // Histograms: at most one per bucket; OpenMetrics text puts each on the bucket its value
+  // falls in (below that `le`, not below the one before).
+  std::vector<Exemplar> exemplars;
 };
 
 struct MetricFamily {

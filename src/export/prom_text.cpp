@@ -97,13 +97,34 @@ void append_labels(std::string& out, const core::Labels& labels, const char* le)
   out += '}';
 }
 
-void append_number(std::string& out, double v) {
+// The sample's value and its line's end; `open` non-zero leaves the line open (for an exemplar).
+void append_number(std::string& out, double v, size_t open = 0) {
   char buf[40];
   if (v == static_cast<double>(static_cast<int64_t>(v)) && std::fabs(v) < 1e15)
-    snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
+    snprintf(buf, sizeof buf, " %lld", static_cast<long long>(v));
   else
-    snprintf(buf, sizeof buf, " %.9g\n", v);
+    snprintf(buf, sizeof buf, " %.9g", v);
   out += buf;
+  if (!open) out += '\n';
+}
+
+// OpenMetrics: " # {labels} value timestamp" for the newest exemplar in [lower, upper), then the
+// line's end.
+void append_exemplar(std::string& out, const std::vector<core::Exemplar>& ex, uint64_t lower, uint64_t upper,
+                     double scale) {
+  const core::Exemplar* best = nullptr;
+  for (const auto& e : ex)
+    if (e.value >= lower && e.value < upper && (!best || e.wall_ns > best->wall_ns)) best = &e;
+  if (best) {
+    out += " # ";
+    append_labels(out, best->labels, nullptr);
+    if (best->labels.empty()) out += "{}";
+    char buf[64];
+    snprintf(buf, sizeof buf, " %.9g %.3f", static_cast<double>(best->value) * scale,
+             static_cast<double>(best->wall_ns) * 1e-9);
+    out += buf;
+  }
+  if (!ex.empty()) out += '\n';
 }
 }  // namespace
 
@@ -120,18 +141,22 @@ void PromWriter::write(const core::MetricFamily& f) {
       continue;
     }
     char le[32];
+    uint64_t lower = 0;
     for (uint64_t b : f.bounds) {
       snprintf(le, sizeof le, "%.9g", static_cast<double>(b) * f.scale);
       out_ += f.name;
       out_ += "_bucket";
       append_labels(out_, s.labels, le);
-      append_number(out_, static_cast<double>(s.hist.count_below(b)));
+      append_number(out_, static_cast<double>(s.hist.count_below(b)), openmetrics_ ? s.exemplars.size() : 0);
+      if (openmetrics_) append_exemplar(out_, s.exemplars, lower, b, f.scale);
+      lower = b;
     }
     uint64_t count = s.hist.count();
     out_ += f.name;
     out_ += "_bucket";
     append_labels(out_, s.labels, "+Inf");
-    append_number(out_, static_cast<double>(count));
+    append_number(out_, static_cast<double>(count), openmetrics_ ? s.exemplars.size() : 0);
+    if (openmetrics_) append_exemplar(out_, s.exemplars, lower, UINT64_MAX, f.scale);
     out_ += f.name;
     out_ += "_sum";
     append_labels(out_, s.labels, nullptr);

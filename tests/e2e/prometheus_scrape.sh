@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real Prometheus server scrapes the agent: after a known workload, its query API returns the
-# agent's series with the expected values.
+# agent's series with the expected values; its exemplar storage keeps the latency histogram's
+# exemplars, and each names a request row of the agent's store.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -20,7 +21,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$aport']
 YAML
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" --enable-feature=exemplar-storage \
   --web.listen-address=127.0.0.1:$pport >"$tmp/prometheus.log" 2>&1 &
 bg_pid $!
 wait_for 30 curl -sf http://127.0.0.1:$pport/-/ready || fail "prometheus did not start: $(tail -5 "$tmp/prometheus.log")"
@@ -51,4 +52,32 @@ wait_for 20 bash -c "[[ \$(curl -sfG http://127.0.0.1:$pport/api/v1/query --data
 [[ $(query 'sum(sightline_events_lost_total{job="sightline"})') == 0 ]] \
   || fail "the agent lost events: $(curl -sfG http://127.0.0.1:$pport/api/v1/query --data-urlencode 'query=sightline_events_lost_total{job="sightline"} > 0')"
 (( $(query 'count(sightline_runqueue_latency_seconds_bucket{job="sightline"})') > 5 )) || fail "no run-queue histogram in prometheus"
+
+# Exemplars: a few HTTP requests to a Python server; the kernel's exact latency histogram of its
+# side carries, in OpenMetrics, the newest request seen in detail per bucket, by the store's
+# evt_time and proc_tid.
+hport=$(free_port)
+mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
+(cd "$tmp/www" && exec python3 -m http.server --bind 127.0.0.1 "$hport" >"$tmp/http.log" 2>&1) &
+bg_pid $!
+wait_for 10 curl -sf "http://127.0.0.1:$hport/index.html" -o /dev/null || fail "python http.server did not start"
+for i in 1 2 3 4 5; do curl -sf "http://127.0.0.1:$hport/index.html?n=$i" -o /dev/null; done
+bucket='sightline_l7_request_duration_seconds_bucket{comm="python3",protocol="http",role="server"'
+wait_for 20 bash -c "curl -sf -H 'Accept: application/openmetrics-text;version=1.0.0' http://127.0.0.1:$aport/metrics |
+  grep -F '$bucket' | grep -qE ' # \{evt_time=\"[0-9]+\",proc_tid=\"[0-9]+\"\} [0-9.e+-]+ [0-9]+\.[0-9]{3}\$'" \
+  || fail "no exemplar on python3's latency buckets: $(curl -sf -H 'Accept: application/openmetrics-text' http://127.0.0.1:$aport/metrics | grep -F "$bucket" | head -3)"
+exemplar() {  # the first exemplar Prometheus stored for python3's buckets: "evt_time proc_tid"
+  curl -sfG "http://127.0.0.1:$pport/api/v1/query_exemplars" --data-urlencode "query=$bucket}" \
+    --data-urlencode "start=$(( $(date +%s) - 300 ))" --data-urlencode "end=$(( $(date +%s) + 60 ))" |
+    python3 -c 'import json,sys
+d=json.load(sys.stdin)["data"]
+e=[x["labels"] for s in d for x in s["exemplars"]]
+print(e[0]["evt_time"], e[0]["proc_tid"]) if e else None'
+}
+wait_for 20 bash -c "$(declare -f exemplar); pport=$pport bucket='$bucket' exemplar | grep -q ." \
+  || fail "prometheus stored no exemplar for $bucket}"
+read -r etime etid < <(exemplar)
+sql="SELECT count(*) FROM request WHERE evt_time=$etime AND proc_tid=$etid AND proc_name='python3' AND net_role='server'"
+wait_for 20 bash -c "curl -sfG http://127.0.0.1:$aport/api/v1/query --data-urlencode \"sql=$sql\" | grep -q '\[\[1\]\]'" \
+  || fail "the exemplar evt_time=$etime proc_tid=$etid names no request row: $(curl -sG http://127.0.0.1:$aport/api/v1/query --data-urlencode "sql=$sql")"
 echo "prometheus scrape e2e: ok"

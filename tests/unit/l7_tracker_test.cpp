@@ -38,6 +38,7 @@ void feed(sources::L7Tracker& t, const Side& s, uint8_t dir, std::string_view da
   rec.captured = static_cast<uint32_t>(data.size());
   core::Event hdr;
   hdr.pid = s.pid;
+  hdr.tid = s.pid + 1;
   hdr.comm = s.comm;
   hdr.ts_boot_ns = ts;
   t.on_record(rec, data, hdr);
@@ -88,6 +89,44 @@ TEST(L7Tracker, BothEndsOfALocalConnection) {
   EXPECT_EQ(edges[0].server, "nginx");
   EXPECT_EQ(edges[0].requests, 3u);
   EXPECT_EQ(t.stats().conns, 1u) << "the client's connection closed";
+}
+
+// Each latency bucket of a series keeps the newest request seen in detail that fell in it, named
+// by the store's evt_time and proc_tid; the kernel's exact series (method and status class, no
+// route) get the newest of their routes'.
+TEST(L7Tracker, ExemplarsNameTheNewestRequestOfEachBucket) {
+  sources::L7Tracker t([](core::Event&) {}, [](uint32_t) { return std::string("comm=nginx"); });
+  Side server{0x5e, SL_L7_SERVER, 8080, 40000, "nginx", 2};
+  const char* resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  // 10 us (below the first bound, 16 us), then 100 us twice (the same bucket: the second wins),
+  // on two routes.
+  const std::pair<const char*, uint64_t> reqs[] = {{"/a", 10000}, {"/a", 100000}, {"/b", 100000}};
+  uint64_t ts = 1000000;
+  for (const auto& [path, lat] : reqs) {
+    feed(t, server, SL_L7_RECV, std::string("GET ") + path + " HTTP/1.1\r\n\r\n", ts);
+    feed(t, server, SL_L7_SEND, resp, ts + lat);
+    ts += 1000000;
+  }
+  std::vector<core::MetricFamily> fams;
+  t.collect(fams);
+  const core::MetricSeries* a = nullptr;
+  for (const auto& f : fams)
+    if (f.name == "sightline_l7_route_duration_seconds")
+      for (const auto& s : f.series)
+        if (std::find(s.labels.begin(), s.labels.end(), core::Labels::value_type{"target", "/a"}) != s.labels.end()) a = &s;
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->exemplars.size(), 2u) << "one per bucket that saw a request";
+  EXPECT_EQ(a->exemplars[0].value, 10000u);
+  EXPECT_EQ(a->exemplars[1].value, 100000u);
+  EXPECT_LT(a->exemplars[0].wall_ns, a->exemplars[1].wall_ns);
+  EXPECT_EQ(a->exemplars[0].labels, (core::Labels{{"evt_time", std::to_string(a->exemplars[0].wall_ns)}, {"proc_tid", "3"}}));
+
+  auto kernel = t.kernel_exemplars();
+  auto it = kernel.find({"comm=nginx", "http", "server", "GET", "2xx"});
+  ASSERT_NE(it, kernel.end());
+  ASSERT_EQ(it->second.size(), 2u) << "two buckets: /a's 10 us, and the newer 100 us of /b";
+  EXPECT_EQ(it->second[1].value, 100000u);
+  EXPECT_GT(it->second[1].wall_ns, a->exemplars[1].wall_ns) << "/b's request came after /a's";
 }
 
 TEST(L7Tracker, ConnectionsAreBoundedAndEvictionsCounted) {

@@ -60,6 +60,37 @@ TEST(PromText, OpenMetricsNamesCountersWithoutTotalAndEnds) {
   EXPECT_STREQ(PromWriter().content_type(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
+// OpenMetrics: each bucket carries the newest exemplar whose value falls in it (below its `le`,
+// not below the one before); the classic text format has no exemplars.
+TEST(PromText, OpenMetricsExemplarsOnTheirBuckets) {
+  sightline::core::MetricFamily f;
+  f.name = "x_latency_seconds";
+  f.help = "Latency";
+  f.type = sightline::core::MetricType::kHistogram;
+  f.scale = 1e-9;
+  f.bounds = {1024, 1048576};
+  sightline::core::MetricSeries s;
+  s.hist.add(2000, 2);
+  s.hist.add(5000000000ULL);
+  s.exemplars = {{2000, 1700000000000000000ULL, {{"proc_tid", "7"}}},
+                 {3000, 1700000001500000000ULL, {{"proc_tid", "8"}}},  // newer, same bucket: wins
+                 {5000000000ULL, 1700000002000000000ULL, {{"proc_tid", "9"}}}};
+  f.series.push_back(s);
+  PromWriter om(true);
+  om.write(f);
+  EXPECT_EQ(om.text(),
+            "# HELP x_latency_seconds Latency\n"
+            "# TYPE x_latency_seconds histogram\n"
+            "x_latency_seconds_bucket{le=\"1.024e-06\"} 0\n"
+            "x_latency_seconds_bucket{le=\"0.001048576\"} 2 # {proc_tid=\"8\"} 3e-06 1700000001.500\n"
+            "x_latency_seconds_bucket{le=\"+Inf\"} 3 # {proc_tid=\"9\"} 5 1700000002.000\n"
+            "x_latency_seconds_sum 5.000004\n"
+            "x_latency_seconds_count 3\n");
+  PromWriter text;
+  text.write(f);
+  EXPECT_EQ(text.text().find('#', text.text().find("_bucket")), std::string::npos) << "no exemplar in 0.0.4 text";
+}
+
 TEST(PromText, AcceptHeaderNegotiation) {
   // What Prometheus 2.x sends.
   EXPECT_TRUE(wants_openmetrics(

@@ -285,6 +285,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                            MetricType::kHistogram};
     lat.scale = 1e-9;
     lat.bounds = L7Tracker::latency_bounds();
+    auto detail = tracker_->kernel_exemplars();
     for (const auto& [k, v] : red_.totals()) {
       core::Labels labels =
           process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"status", k[4]}});
@@ -298,7 +299,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
           approx += (uint64_t{1} << (SL_L7_RED_MIN_POW + i)) * v.buckets[i];
         }
       h.add_sum(v.sum_ns - approx);  // the exact sum
-      if (h.count()) lat.series.push_back({std::move(labels), 0, h});
+      auto ex = detail.find(k);
+      if (h.count())
+        lat.series.push_back({std::move(labels), 0, h, ex == detail.end() ? std::vector<core::Exemplar>{} : std::move(ex->second)});
     }
     tracker_->collect_dns(req, err, lat);
     std::vector<uint64_t> stats(SL_L7_RS_N);

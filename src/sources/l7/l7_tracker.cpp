@@ -187,11 +187,36 @@ void L7Tracker::emit(Conn& c, const Record& r) {
                             : c.proto == Protocol::kDns  ? rcode_name(r.status)
                             : r.error                    ? "error"
                                                          : "ok";
-  account(c, r, status);
+  account(c, r, status, e.ts_wall_ns);
   if (on_request_) on_request_(e);
 }
 
-void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
+namespace {
+// latency_bounds(), once: a request's bucket is looked up for every one seen in detail.
+const std::vector<uint64_t>& bounds_ns() {
+  static const std::vector<uint64_t> b = L7Tracker::latency_bounds();
+  return b;
+}
+}  // namespace
+
+void L7Tracker::keep_sample(Samples& v, const Sample& s) {
+  const auto& b = bounds_ns();
+  if (!s.wall_ns) return;  // an empty bucket's place
+  if (v.empty()) v.resize(b.size() + 1);
+  // The bucket whose `le` is the first bound above the value (le counts values below it).
+  size_t i = std::upper_bound(b.begin(), b.end(), s.latency_ns) - b.begin();
+  if (s.wall_ns >= v[i].wall_ns) v[i] = s;
+}
+
+std::vector<core::Exemplar> L7Tracker::exemplars_of(const Samples& v) {
+  std::vector<core::Exemplar> out;
+  for (const auto& s : v)
+    if (s.wall_ns)
+      out.push_back({s.latency_ns, s.wall_ns, {{"evt_time", std::to_string(s.wall_ns)}, {"proc_tid", std::to_string(s.tid)}}});
+  return out;
+}
+
+void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint64_t wall_ns) {
   std::string_view proto = protocols::protocol_name(c.proto);
   std::string_view role = c.role == SL_L7_CLIENT ? "client" : "server";
   // HTTP paths as routes that cluster themselves (/u/alice/x1 -> /u/{x}/{x} once they vary).
@@ -230,7 +255,10 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status) {
   Red& red = *c.last_red;
   red.requests++;
   red.errors += r.error;
-  if (!r.no_response) red.latency.add(r.end_ns - r.start_ns);
+  if (!r.no_response) {
+    red.latency.add(r.end_ns - r.start_ns);
+    keep_sample(red.exemplars, {r.end_ns - r.start_ns, wall_ns, c.hdr.tid});
+  }
   if (c.edge_skip) return;
   if (c.edge) {
     c.edge->requests++;
@@ -281,6 +309,7 @@ void L7Tracker::fold_routes() {
       dst.requests += red.requests;
       dst.errors += red.errors;
       dst.latency.merge(red.latency);
+      for (const auto& e : red.exemplars) keep_sample(dst.exemplars, e);
     }
     red_ = std::move(folded);
   }
@@ -315,13 +344,30 @@ void L7Tracker::collect_dns(core::MetricFamily& req, core::MetricFamily& err, co
     r.requests += v.requests;
     r.errors += v.errors;
     r.latency.merge(v.latency);
+    for (const auto& s : v.exemplars) keep_sample(r.exemplars, s);
   }
   for (const auto& [k, v] : by) {
     core::Labels labels = process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"status", k[4]}});
     req.series.push_back({labels, static_cast<double>(v.requests), {}});
     if (v.errors) err.series.push_back({labels, static_cast<double>(v.errors), {}});
-    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency});
+    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency, exemplars_of(v.exemplars)});
   }
+}
+
+std::map<std::vector<std::string>, std::vector<core::Exemplar>> L7Tracker::kernel_exemplars() const {
+  // The kernel's labels (l7_source.cpp red_labels): the method's first SL_L7_METHOD_LEN bytes
+  // ("OTHER" for none), HTTP's status class, else ok or error; DNS is not the kernel's.
+  std::map<std::vector<std::string>, Samples> by;
+  for (const auto& [k, v] : red_) {
+    if (v.exemplars.empty() || k[5] == "none" || k[1] == protocols::protocol_name(Protocol::kDns)) continue;
+    std::string method = k[3].substr(0, SL_L7_METHOD_LEN);
+    if (method.empty()) method = "OTHER";
+    Samples& dst = by[{k[0], k[1], k[2], std::move(method), k[5]}];
+    for (const auto& s : v.exemplars) keep_sample(dst, s);
+  }
+  std::map<std::vector<std::string>, std::vector<core::Exemplar>> out;
+  for (const auto& [k, v] : by) out.emplace(k, exemplars_of(v));
+  return out;
 }
 
 void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
@@ -344,7 +390,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
         process_labels(k[0], {{"protocol", k[1]}, {"role", k[2]}, {"method", k[3]}, {"target", k[4]}, {"status", k[5]}});
     req.series.push_back({labels, static_cast<double>(v.requests), {}});
     if (v.errors) err.series.push_back({labels, static_cast<double>(v.errors), {}});
-    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency});
+    if (v.latency.count()) lat.series.push_back({std::move(labels), 0, v.latency, exemplars_of(v.exemplars)});
   }
   core::MetricFamily edges{"sightline_service_map_requests_total",
                            "Requests from a client to a server (process names where both ends are on this node, "

@@ -68,6 +68,9 @@ class L7Tracker {
   void collect_dns(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const;
   // The `le` bounds of the latency histograms, in ns.
   static std::vector<uint64_t> latency_bounds();
+  // Exemplars of the kernel's exact latency series (process key, protocol, role, method, status
+  // class, as the kernel labels them): for each, the newest request seen in detail per bucket.
+  std::map<std::vector<std::string>, std::vector<core::Exemplar>> kernel_exemplars() const;
   std::vector<ServiceEdge> service_map() const;
   const L7Stats& stats() const { return stats_; }
   // Drops every connection's parser state (memory pressure; their pending requests are closed
@@ -87,9 +90,17 @@ class L7Tracker {
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
+  // An exemplar as kept: one request's latency, time and thread (the store's evt_time and
+  // proc_tid find its row).
+  struct Sample {
+    uint64_t latency_ns = 0, wall_ns = 0;
+    uint32_t tid = 0;
+  };
+  using Samples = std::vector<Sample>;  // by latency bucket (latency_bounds() and +Inf), newest; empty until one
   struct Red {
     uint64_t requests = 0, errors = 0;
     core::LogHistogram latency;
+    Samples exemplars;
   };
   struct Conn {
     Key key;
@@ -118,7 +129,10 @@ class L7Tracker {
   Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
   void drop(std::list<Conn>::iterator it);
   void emit(Conn& c, const protocols::Record& r);
-  void account(Conn& c, const protocols::Record& r, std::string_view status);
+  void account(Conn& c, const protocols::Record& r, std::string_view status, uint64_t wall_ns);
+  // Keeps `s` as its bucket's exemplar when it is newer than the one there.
+  static void keep_sample(Samples& v, const Sample& s);
+  static std::vector<core::Exemplar> exemplars_of(const Samples& v);
   // After a path position became {x}: the series of the literals it forgot move into their new
   // route (counts stay exact; those series end), and cached series pointers are dropped.
   void fold_routes();
