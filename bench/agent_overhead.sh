@@ -12,6 +12,9 @@
 #   usage: bench/agent_overhead.sh [ROUNDS=5] [WORKLOADS="getppid openat exec nginx redis pgbench"]
 #          SL2=/path/to/other/sightline bench/agent_overhead.sh 5 "getppid openat"
 #          SL_EXTRA='sources: {syscalls: {latency: true}}' bench/agent_overhead.sh  (YAML added to both agents' config)
+#          SL2_EXTRA='sources: {syscalls: {enabled: false}}' bench/agent_overhead.sh  (the second agent's
+#              own YAML, after SL_EXTRA's, whose top-level keys it must not repeat; SL2 is the same binary unless
+#              named: one default against another)
 # (as root, after scripts/build.sh; benchmarks are not tests: nothing here asserts a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,9 @@ source bench/lib.bash
 ROUNDS=${1:-5}
 WORKLOADS=${2:-getppid openat exec nginx redis pgbench}
 SL=${SL:-./build/sightline}
+SL2_EXTRA=${SL2_EXTRA:-}
 SL2=${SL2:-}
+[[ -n $SL2_EXTRA && -z $SL2 ]] && SL2=$SL
 B=./build/bench
 [[ -x $SL && -x $B/sysloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -69,11 +74,11 @@ measure() {
   esac
 }
 
-start_agent() {  # start_agent BINARY
+start_agent() {  # start_agent BINARY [EXTRA_YAML]
   local port
   port=$(free_port)
-  printf 'listen: 127.0.0.1:%s\napi_socket: ""\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n%s\n' \
-    "$port" "$tmp" "$tmp" "${SL_EXTRA:-}" >"$tmp/agent.yaml"
+  printf 'listen: 127.0.0.1:%s\napi_socket: ""\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n%s\n%s\n' \
+    "$port" "$tmp" "$tmp" "${SL_EXTRA:-}" "${2:-}" >"$tmp/agent.yaml"
   "$1" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
   ap=$!
   for i in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -103,7 +108,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     case $mode in
       bpftrace) start_bpftrace ;;
       sightline) start_agent "$SL" ;;
-      other) start_agent "$SL2" ;;
+      other) start_agent "$SL2" "$SL2_EXTRA" ;;
     esac
     line="round $r $(printf '%-9s' "$mode")"
     for w in $WORKLOADS; do

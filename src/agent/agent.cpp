@@ -405,7 +405,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   int running = 0;
   for (const auto& [name, sc] : config.sources) {
     if (!sc.enabled) {
-      spdlog::info("source {}: disabled in the configuration", name);
+      const auto* info = sources::find_source(name);
+      if (info && info->off_by_default)
+        spdlog::info("source {}: off by default (sources.{}.enabled: true turns it on)", name, name);
+      else
+        spdlog::info("source {}: disabled in the configuration", name);
       continue;
     }
     sources::SourceOptions opts;

@@ -199,6 +199,7 @@ AgentConfig default_config() {
   if (const char* t = getenv("SIGHTLINE_API_TOKEN"); t && *t) c.api_token = t;
   for (const auto* s : sources::registry()) {
     SourceConfig& sc = c.sources[std::string(s->name)];
+    sc.enabled = !s->off_by_default;
     if (s->options) sc.own = sources::OwnHolder(s->options());
   }
   return c;
@@ -316,7 +317,8 @@ std::string default_config_yaml() {
   for (const auto* s : sources::registry()) {
     o << "  # " << s->doc << "\n"
       << "  " << s->name << ":\n"
-      << "    enabled: true\n";
+      << (s->off_by_default ? "    enabled: false  # on when asked: a program on every syscall costs a busy node most\n"
+                              : "    enabled: true\n");
     if (s->has_failed) o << "    failed_only: false  # only failures (failed execs and opens, non-zero exits ...)\n";
     if (s->streams) o << "    ring_bytes: 0  # 0: the source's default; rounded up to a power of two\n";
     if (SourceConfig& sc = c.sources[std::string(s->name)]; sc.own.get()) {

@@ -147,6 +147,9 @@ struct SourceInfo {
   bool has_failed = false;   // knows failures: `failed_only` applies
   std::unique_ptr<OwnOptions> (*options)() = nullptr;  // its own options' defaults; none: null
   std::unique_ptr<Source> (*create)() = nullptr;
+  // Off unless the configuration enables it: its cost on a busy node is out of proportion to an
+  // always-on agent's (README: What it costs). Tools that run it by themselves (`top`) still do.
+  bool off_by_default = false;
 };
 
 template <class T>

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# The agent as a person runs it: it starts with its defaults, answers /healthz and /metrics with
-# its own health, sees a real exec, and on SIGTERM exits 0 leaving no BPF program loaded.
+# The agent as a person runs it: it starts with its defaults (plus the syscalls source, off by
+# default, asked for), answers /healthz and /metrics with its own health, sees a real exec, and
+# on SIGTERM exits 0 leaving no BPF program loaded.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
 no_programs_left || fail "sl_ programs are loaded before the test: $(bpftool prog list | grep 'name sl_')"
 port=$(free_port)
 log=$(mktemp)
-"$SL" agent --listen 127.0.0.1:$port >"$log" 2>&1 &
+cfg=$(mktemp --suffix=.yaml)
+echo 'sources: {syscalls: {enabled: true}}' >"$cfg"
+"$SL" agent --listen 127.0.0.1:$port --config "$cfg" >"$log" 2>&1 &
 pid=$!
 bg_pid $pid
-trap 'stop_bg; rm -f "$log"' EXIT
+trap 'stop_bg; rm -f "$log" "$cfg"' EXIT
 wait_for 20 curl -sf http://127.0.0.1:$port/healthz || { cat "$log"; fail "agent did not answer /healthz"; }
 health=$(curl -sf http://127.0.0.1:$port/healthz)
 grep -q "process: running" <<<"$health" || fail "process source not running: $health"
 grep -q "file: running" <<<"$health" || fail "file source not running: $health"
+grep -q "syscalls: running" <<<"$health" || fail "syscalls source not running when asked for: $health"
 (( $(our_programs) > 0 )) || fail "no sl_ program loaded while the agent runs"
 # Once attached it keeps only CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (bits 2 and 19).
 capeff=$(awk '/CapEff/{print $2}' /proc/$pid/status)
@@ -82,7 +86,7 @@ rm -rf "$tmpbin"
 kill -TERM $pid
 rc=0
 wait $pid || rc=$?
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$cfg"' EXIT
 [[ $rc == 0 ]] || { cat "$log"; fail "agent exited $rc on SIGTERM"; }
 grep -q "stopping" "$log" || fail "no clean shutdown message"
 # The kernel frees tracing programs after an RCU grace period: give it a moment.

@@ -62,6 +62,7 @@ sources:
   block: {enabled: false}
   packets: {enabled: false}
   profile: {enabled: false}
+  syscalls: {enabled: true}
 YAML
   "$SL" agent -c "$dir/agent$n.yaml" >"$dir/agent$n.log" 2>&1 &
   bg_pid $!

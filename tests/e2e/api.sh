@@ -16,6 +16,7 @@ listen: 127.0.0.1:$port
 api_token: e2e-secret
 api_socket: $sock
 store: {path: $dir/db/s.db}
+sources: {syscalls: {enabled: true}}
 YAML
 "$SL" agent -c "$dir/agent.yaml" >"$dir/log" 2>&1 &
 pid=$!

@@ -10,7 +10,8 @@ tmp=$(mktemp -d)
 trap 'stop_bg; rm -rf "$tmp"' EXIT
 aport=$(free_port)
 pport=$(free_port)
-"$SL" agent --listen 127.0.0.1:$aport >"$tmp/agent.log" 2>&1 &
+echo 'sources: {syscalls: {enabled: true}}' >"$tmp/agent.yaml"  # off by default; counted below
+"$SL" agent --listen 127.0.0.1:$aport --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
 wait_for 20 curl -sf http://127.0.0.1:$aport/healthz || fail "agent did not start: $(cat "$tmp/agent.log")"
 cat >"$tmp/prometheus.yml" <<YAML

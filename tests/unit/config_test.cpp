@@ -27,6 +27,11 @@ TEST(Config, EmptyFileGivesDefaults) {
   ASSERT_TRUE(c.sources.count("process"));
   ASSERT_TRUE(c.sources.count("file"));
   EXPECT_TRUE(c.sources["file"].enabled);
+  // A program on every syscall: on when asked, and then with its options.
+  EXPECT_FALSE(c.sources["syscalls"].enabled);
+  ASSERT_TRUE(parse_config("sources: {syscalls: {enabled: true}}\n", "agent.yaml", &c).ok());
+  EXPECT_TRUE(c.sources["syscalls"].enabled);
+  EXPECT_TRUE(c.sources["process"].enabled) << "the others keep their defaults";
 }
 
 TEST(Config, TheDefaultFileParsesToTheDefaults) {
@@ -35,6 +40,8 @@ TEST(Config, TheDefaultFileParsesToTheDefaults) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.listen, default_config().listen);
   EXPECT_EQ(c.max_processes, default_config().max_processes);
+  for (const auto& [name, sc] : default_config().sources)
+    EXPECT_EQ(c.sources[name].enabled, sc.enabled) << name << ": the file shows what the defaults are";
 }
 
 TEST(Config, ValuesAreApplied) {

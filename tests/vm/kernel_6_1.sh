@@ -16,7 +16,8 @@ SL=$SL
 \$SL doctor -v >/tmp/doctor.txt 2>&1; echo "doctor exit \$?" >>/tmp/doctor.txt
 cat /tmp/doctor.txt
 port=9477
-\$SL agent --listen 127.0.0.1:\$port --config /dev/null >/tmp/agent.log 2>&1 &
+echo 'sources: {syscalls: {enabled: true}}' >/tmp/agent.yaml  # every source, the one off by default too
+\$SL agent --listen 127.0.0.1:\$port --config /tmp/agent.yaml >/tmp/agent.log 2>&1 &
 pid=\$!
 for i in \$(seq 600); do curl -sf http://127.0.0.1:\$port/healthz >/dev/null && break; sleep 0.2; done
 curl -sf http://127.0.0.1:\$port/healthz | sed 's/^/healthz: /'

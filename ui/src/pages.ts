@@ -142,7 +142,9 @@ export const processes: Page = async (root, params) => {
         AND ${api.since("evt_time", seconds)} ORDER BY evt_time DESC LIMIT 100`),
     ]);
     root.append(h("div", { class: "two" },
-      section(`Syscalls of ${comm} (since the agent started)`, table([{ key: "syscall", title: "Syscall" }, { key: "calls", title: "Calls", num: true }], sys)),
+      section(`Syscalls of ${comm} (since the agent started)`, sys.length
+        ? table([{ key: "syscall", title: "Syscall" }, { key: "calls", title: "Calls", num: true }], sys)
+        : h("div", { class: "empty" }, "No syscall counts: the syscalls source is off by default (sources.syscalls.enabled: true turns it on).")),
       section(`TCP connections of ${comm}`, table([
         { key: "ms", title: "Closed", render: (v) => fmtTime(Number(v)) }, { key: "role", title: "Role" },
         { key: "peer", title: "Peer", render: (v, r) => `${r.name || v}:${r.port}` },
