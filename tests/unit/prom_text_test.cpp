@@ -5,6 +5,19 @@
 
 using namespace sightline::exporter;
 
+namespace {
+// A latency histogram in ns, exported in seconds, with two `le` bounds.
+sightline::core::MetricFamily latency_family() {
+  sightline::core::MetricFamily f;
+  f.name = "x_latency_seconds";
+  f.help = "Latency";
+  f.type = sightline::core::MetricType::kHistogram;
+  f.scale = 1e-9;
+  f.bounds = {1024, 1048576};
+  return f;
+}
+}  // namespace
+
 TEST(PromText, FamiliesSamplesAndEscaping) {
   PromWriter w;
   w.family("sightline_events_total", "counter", "Events\ndelivered");
@@ -18,12 +31,7 @@ TEST(PromText, FamiliesSamplesAndEscaping) {
 }
 
 TEST(PromText, HistogramFamilyIsCumulativeWithSumAndCount) {
-  sightline::core::MetricFamily f;
-  f.name = "x_latency_seconds";
-  f.help = "Latency";
-  f.type = sightline::core::MetricType::kHistogram;
-  f.scale = 1e-9;
-  f.bounds = {1024, 1048576};
+  sightline::core::MetricFamily f = latency_family();
   sightline::core::MetricSeries s;
   s.labels = {{"syscall", "read"}};
   s.hist.add(500);
@@ -63,12 +71,7 @@ TEST(PromText, OpenMetricsNamesCountersWithoutTotalAndEnds) {
 // OpenMetrics: each bucket carries the newest exemplar whose value falls in it (below its `le`,
 // not below the one before); the classic text format has no exemplars.
 TEST(PromText, OpenMetricsExemplarsOnTheirBuckets) {
-  sightline::core::MetricFamily f;
-  f.name = "x_latency_seconds";
-  f.help = "Latency";
-  f.type = sightline::core::MetricType::kHistogram;
-  f.scale = 1e-9;
-  f.bounds = {1024, 1048576};
+  sightline::core::MetricFamily f = latency_family();
   sightline::core::MetricSeries s;
   s.hist.add(2000, 2);
   s.hist.add(5000000000ULL);
