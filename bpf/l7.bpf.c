@@ -25,6 +25,7 @@
 #include "sightline/l7.h"
 #include "sightline/l7_infer.h"
 #include "sock.bpf.h"
+#include "sock_traffic.bpf.h"
 
 SL_BTF_TYPE(sl_l7_event);
 SL_BTF_TYPE(sl_l7_red_key);
@@ -42,6 +43,9 @@ __u32 detail_sample = 1; /* .data: the overhead governor raises it while running
  * a quiet service shows every request, a busy one a sample. The governor sets it to 0. */
 __u32 detail_per_s = 0;
 const volatile __u64 slow_ns = 100000000;
+/* The socket programs also count net's per-process socket traffic (sock_traffic.bpf.h), into
+ * net's map: set before load when net runs too (one program per socket I/O, not two). */
+const volatile bool count_sock_traffic = false;
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
@@ -895,7 +899,11 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	if (ret <= 0 || (dir == SL_L7_RECV && (flags & 2 /* MSG_PEEK: read again later */)))
 		return 0;
 	struct sl_task t;
-	if (!sl_wanted(&t) || !t.btf)
+	if (!sl_wanted(&t))
+		return 0;
+	if (count_sock_traffic && sk)
+		sl_sock_traffic_add(sk, t.pid_tgid >> 32, ret, dir == SL_L7_SEND);
+	if (!t.btf)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t.btf);
 	__u8 d, how;

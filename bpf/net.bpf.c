@@ -9,10 +9,12 @@
  *
  * Socket traffic per process: tp_btf/sock_send_length and sock_recv_length (6.3+) fire after
  * every sendmsg/recvmsg in the caller's context; bytes and calls are summed in a per-CPU hash
- * by (tgid, family, protocol). Live TCP bytes, UDP datagrams, unix-socket traffic.
+ * by (tgid, family, protocol) (sock_traffic.bpf.h). Live TCP bytes, UDP datagrams, unix-socket
+ * traffic. Where l7 runs on the same tracepoints its programs count this instead.
  */
 #include "common.bpf.h"
 #include "sightline/net.h"
+#include "sock_traffic.bpf.h"
 
 SL_BTF_TYPE(sl_tcp_event);
 
@@ -231,15 +233,6 @@ int BPF_PROG(sl_tcp_rst_sent, const struct sock *sk, const struct sk_buff *skb)
 	return 0;
 }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, SL_NET_MAX_SOCK_KEYS);
-	__type(key, struct sl_sock_key);
-	__type(value, struct sl_sock_val);
-} sock_traffic SEC(".maps");
-
-static const struct sl_sock_val zero_sock_val = {};
-
 #define SL_MSG_PEEK 2
 
 static __always_inline void sock_account(const struct sock *sk, int ret, int flags, bool sent)
@@ -249,21 +242,7 @@ static __always_inline void sock_account(const struct sock *sk, int ret, int fla
 	struct sl_task t;
 	if (!sl_wanted(&t))
 		return;
-	struct sl_sock_key key = {
-		.tgid = t.pid_tgid >> 32,
-		.family = sk->__sk_common.skc_family,
-		.protocol = sk->sk_protocol,
-	};
-	struct sl_sock_val *v = sl_lookup_or_init(&sock_traffic, &key, &zero_sock_val);
-	if (!v)
-		return;
-	if (sent) {
-		v->sent_bytes += ret;
-		v->sent_calls++;
-	} else {
-		v->recv_bytes += ret;
-		v->recv_calls++;
-	}
+	sl_sock_traffic_add(sk, t.pid_tgid >> 32, ret, sent);
 }
 
 SEC("tp_btf/sock_send_length")

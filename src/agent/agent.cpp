@@ -9,6 +9,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -403,7 +404,12 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   }
 
   int running = 0;
-  for (const auto& [name, sc] : config.sources) {
+  // l7 before net: its socket programs count net's socket traffic when both run (one program
+  // per socket I/O), and net then takes its map.
+  std::vector<std::pair<std::string, SourceConfig>> order(config.sources.begin(), config.sources.end());
+  std::stable_partition(order.begin(), order.end(), [](const auto& s) { return s.first == "l7"; });
+  const bool net_on = config.sources.count("net") && config.sources.at("net").enabled;
+  for (const auto& [name, sc] : order) {
     if (!sc.enabled) {
       const auto* info = sources::find_source(name);
       if (info && info->off_by_default)
@@ -417,6 +423,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.ring_bytes = sc.ring_bytes;
     opts.cache_bytes = plan.symbol_cache_bytes;
     opts.own = sc.own;
+    if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
     if (name == "security" && engine) {
       auto& sec = opts.own_as<sources::SecurityOptions>();
       sec.syscalls = rule_syscalls;

@@ -36,6 +36,9 @@ core::Status Runner::start(const std::string& name, const sources::SourceOptions
     o.cgroup_info = [this](uint64_t id) {
       return std::make_pair(cgroups_.path(id), cgroups_.container_id(id));
     };
+  if (name == "net" && o.sock_traffic_fd < 0)
+    for (const auto& s : sources_)
+      if (int fd = s.running ? s.source->shared_map_fd("sock_traffic") : -1; fd >= 0) o.sock_traffic_fd = fd;
   core::Status st = rs.source->start(o, features_, this);
   if (st) {
     rs.running = true;

@@ -52,6 +52,8 @@ class Runner : public sources::EventSink {
   bool catching_up_ = false;
 
   // Starts one source; a failure is recorded on it and returned, other sources are unaffected.
+  // net takes the socket traffic map a running source fills for it (l7 started with
+  // SourceOptions::count_sock_traffic): start that one first.
   core::Status start(const std::string& name, const sources::SourceOptions& opts);
   // Polls until `stop` is set or `deadline_boot_ns` (0: none) passes. Waits at most
   // poll_ms for a forced wakeup, then drains every source and calls `after_drain`.

@@ -17,6 +17,7 @@ std::string error_where(std::string_view source, uint16_t file, uint16_t line) {
     case SL_FILE_MAIN: f = std::string(source) + ".bpf.c"; break;
     case SL_FILE_COMMON: f = "common.bpf.h"; break;
     case SL_FILE_SOCK: f = "sock.bpf.h"; break;
+    case SL_FILE_SOCK_TRAFFIC: f = "sock_traffic.bpf.h"; break;
     default: f = "file" + std::to_string(file); break;
   }
   return f + ":" + std::to_string(line);

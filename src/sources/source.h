@@ -59,6 +59,12 @@ struct SourceOptions {
   std::function<std::pair<std::string, std::string>(uint64_t cgroup_id)> cgroup_info;
   // An address a DNS answer gave for a name (the runner names remote addresses with them).
   std::function<void(std::string_view address, std::string_view name)> learn_dns;
+  // One program per hook where two sources need the same one: net's per-process socket traffic
+  // (bpf/sock_traffic.bpf.h) counted by l7's socket programs, which run on every socket I/O
+  // anyway. l7: count it (the agent sets it when net runs too; l7 then offers the map as
+  // shared_map_fd("sock_traffic")). net: that map's fd, or -1 to count with programs of its own.
+  bool count_sock_traffic = false;
+  int sock_traffic_fd = -1;
 };
 
 class EventSink {
@@ -123,6 +129,12 @@ class Source {
   }
   // Kernel memory of the source's maps, ring buffers included (sightline_bpf_map_bytes).
   virtual std::vector<bpf::MapMemory> map_memory() const { return {}; }
+  // A map this source's programs fill for another source (SourceOptions::count_sock_traffic),
+  // by name; -1 when it does not. The other reuses it and reports its memory.
+  virtual int shared_map_fd(std::string_view map) const {
+    (void)map;
+    return -1;
+  }
   // Memory pressure (agent/memory.h): level 1 drops what can be rebuilt (caches), level 2 also
   // detail in flight (parser state, windows not yet read). Returns what was dropped, as metric
   // label values ("" for nothing). Called from the agent's loop.

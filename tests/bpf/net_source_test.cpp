@@ -182,9 +182,10 @@ TEST(NetSource, ConnectToAClosedPortIsAFailedConnectWithReset) {
 
 // UDP: a child sends a known number of datagrams of a known size; the parent receives them all.
 // Per-process socket counters must match exactly, both ways.
-TEST(NetSource, UdpDatagramsAndBytesPerProcess) {
-  Harness h;
-  h.start("net", test::self_included());
+namespace {
+// 250 datagrams of 333 bytes from a child named sl-udp-send to this process: each side's
+// messages and bytes counted exactly, under its own name.
+void udp_traffic_is_exact(Harness& h) {
   constexpr int kDatagrams = 250;
   constexpr size_t kSize = 333;
   int rx = socket(AF_INET, SOCK_DGRAM, 0);
@@ -242,4 +243,32 @@ TEST(NetSource, UdpDatagramsAndBytesPerProcess) {
   waitpid(child, &st, 0);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   close(rx);
+}
+}  // namespace
+
+TEST(NetSource, UdpDatagramsAndBytesPerProcess) {
+  Harness h;
+  h.start("net", test::self_included());
+  udp_traffic_is_exact(h);
+}
+
+// With l7 running on the socket tracepoints, its programs count net's traffic into net's map:
+// net loads no program of its own there, and every datagram is counted once.
+TEST(NetSource, SocketTrafficCountedByL7sProgramsOnce) {
+  Harness h;
+  auto l7 = test::self_included();
+  l7.count_sock_traffic = true;
+  h.start("l7", l7);
+  h.start("net", test::self_included());
+  const sources::Source* net = nullptr;
+  for (const auto& s : h.runner().sources()) {
+    if (s.name == "l7") {
+      ASSERT_GE(s.source->shared_map_fd("sock_traffic"), 0) << "l7 counts no socket traffic";
+    }
+    if (s.name == "net") net = s.source.get();
+  }
+  ASSERT_NE(net, nullptr);
+  for (const auto& p : net->program_stats())
+    EXPECT_FALSE(p.name.starts_with("sl_sock_")) << "net loaded " << p.name << " beside l7's";
+  udp_traffic_is_exact(h);
 }

@@ -54,6 +54,7 @@ enum sl_err_file {
 	SL_FILE_MAIN = 0,   /* the source's own <source>.bpf.c */
 	SL_FILE_COMMON = 1, /* common.bpf.h */
 	SL_FILE_SOCK = 2,   /* sock.bpf.h */
+	SL_FILE_SOCK_TRAFFIC = 3, /* sock_traffic.bpf.h */
 };
 enum sl_helper {
 	SL_H_PROBE_READ_USER = 1,

@@ -167,13 +167,19 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     auto hooks = plan(f, o);
     bool tls = std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_ssl_return" && h.enabled; }) &&
                ssl_functions(&ssl).empty();
+    // net's socket traffic, counted here when both run on the socket tracepoints.
+    bool traffic = o.count_sock_traffic &&
+                   std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_l7_sock_send" && h.enabled; });
+    counting_traffic_ = traffic;
     const auto& own = o.own_as<L7Options>();
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
       return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
-                                         [capture, tls, &own, &f](l7_bpf* s) {
+                                         [capture, tls, traffic, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
+                                           s->rodata->count_sock_traffic = traffic;
+                                           if (!traffic) bpf_map__set_max_entries(s->maps.sock_traffic, 1);
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
                                            s->bss->detail_per_s = own.detail_per_s;
@@ -233,6 +239,16 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (f == 1) return {};
     return f ? "L7 detail 1 in " + std::to_string(n) + " exchanges, none by rate (and every failed or slow one)"
              : "L7 detail: failed or slow exchanges only";
+  }
+
+  int shared_map_fd(std::string_view map) const override {
+    return skel_ && counting_traffic_ && map == "sock_traffic" ? bpf_map__fd(skel_->maps.sock_traffic) : -1;
+  }
+  // The shared map is net's to report (it reads it): not counted twice.
+  std::vector<bpf::MapMemory> map_memory() const override {
+    auto out = SkeletonSource::map_memory();
+    if (counting_traffic_) std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sock_traffic"; });
+    return out;
   }
 
   std::vector<ServiceEdge> service_map() const override {
@@ -331,6 +347,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   std::unique_ptr<L7Tracker> tracker_;
   uint32_t sample_ = 1;  // sources.l7.sample: the governor multiplies it
+  bool counting_traffic_ = false;  // SourceOptions::count_sock_traffic, where the socket programs run
   uint32_t detail_per_s_ = 0;  // sources.l7.detail_per_s: the governor sets it to 0
   DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries, &process_settled_};
   mutable std::mutex mu_;

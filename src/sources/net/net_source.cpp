@@ -91,6 +91,21 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
  public:
   std::string_view name() const override { return "net"; }
 
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    int shared = o.sock_traffic_fd, err = 0;
+    auto st = start_skeleton<net_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes, [shared, &err](net_bpf* s) {
+      // Another source's programs count into this map: ours reads theirs (plan(): no programs
+      // of our own on the socket tracepoints).
+      if (shared >= 0) err = bpf_map__reuse_fd(s->maps.sock_traffic, shared);
+    });
+    if (st && err) {
+      stop();
+      return bpf::libbpf_error(-err, "net: taking l7's socket traffic map");
+    }
+    return st;
+  }
+
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     auto hooks = tp_btf_plan(f,
                              {{"sl_tcp_state", "inet_sock_set_state"},
@@ -99,9 +114,13 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                               {"sl_tcp_retransmit", "tcp_retransmit_skb"},
                               {"sl_sock_send", "sock_send_length"},
                               {"sl_sock_recv", "sock_recv_length"}});
-    for (auto& h : hooks)
-      if (h.enabled && h.program.starts_with("sl_sock_") && !f.tracepoint_exists("sock", "sock_send_length"))
+    for (auto& h : hooks) {
+      if (!h.enabled || !h.program.starts_with("sl_sock_")) continue;
+      if (!f.tracepoint_exists("sock", "sock_send_length"))
         h.enabled = false, h.note = "tracepoint sock/sock_send_length not in this kernel (6.3+)";
+      else if (o.sock_traffic_fd >= 0)
+        h.enabled = false, h.note = "l7's socket programs count it (one program per socket I/O)";
+    }
     if (!wants(o, core::EventKind::kTcp))
       for (auto& h : hooks) h.enabled = false, h.note = "not requested";
     if (std::string base = base_requirements(f); !base.empty())
