@@ -50,6 +50,13 @@ Value res(const Event& e) { return I(e.ret); }
 Value err(const Event& e) { return Value{.type = FieldType::kErrno, .i = e.ret}; }
 Value failed(const Event& e) { return B(e.ret < 0); }
 
+// Every kind's but request's (which has l7.weight, its kernel sample's weight and the store's).
+constexpr FieldDef kWeight = {
+    "evt.weight", FieldType::kUint, "",
+    "Events this row stands for: 1, or 16 where the store kept 1 in 16 past store.max_event_rows_per_s; "
+    "sum(evt_weight) estimates the total",
+    [](const Event& e) { return U(e.weight); }, "", 0};
+
 constexpr FieldDef kExec[] = {
     {"evt.rawres", FieldType::kInt, "", "execve result: 0 or -errno", res, "RET", 4},
     {"evt.errno", FieldType::kErrno, "", "errno name of a failed exec (ENOENT ...)", err, "", 0},
@@ -64,11 +71,13 @@ constexpr FieldDef kExec[] = {
      [](const Event& e) { return B(e.truncated); }, "", 0},
     {"user.euid", FieldType::kUint, "", "Effective user id once the exec is done (a setuid program changes it)",
      [](const Event& e) { return U(e.euid); }, "", 0},
+    kWeight,
 };
 
 constexpr FieldDef kFork[] = {
     {"child.pid", FieldType::kUint, "", "Process id of the new process",
      [](const Event& e) { return U(e.child_pid); }, "CHILD", 0},
+    kWeight,
 };
 
 constexpr FieldDef kExit[] = {
@@ -80,6 +89,7 @@ constexpr FieldDef kExit[] = {
      [](const Event& e) { return B(e.core_dumped); }, "", 0},
     {"proc.duration", FieldType::kDuration, "ns", "Lifetime of the process",
      [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 0},
+    kWeight,
 };
 
 std::string_view syscall_name(uint16_t s) {
@@ -110,6 +120,7 @@ constexpr FieldDef kOpen[] = {
      [](const Event& e) { return S(e.path); }, "PATH", 0},
     {"fd.name_truncated", FieldType::kBool, "", "Path was longer than 255 bytes and was cut",
      [](const Event& e) { return B(e.truncated); }, "", 0},
+    kWeight,
 };
 
 constexpr FieldDef kTcp[] = {
@@ -137,6 +148,7 @@ constexpr FieldDef kTcp[] = {
      [](const Event& e) { return U(e.retransmits); }, "RETR", 5},
     {"tcp.srtt", FieldType::kDuration, "ns", "Smoothed round-trip time at close",
      [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); }, "RTT", 0},
+    kWeight,
 };
 
 constexpr FieldDef kUprobe[] = {
@@ -155,6 +167,7 @@ constexpr FieldDef kUprobe[] = {
      [](const Event& e) { return I(e.ret); }, "RET", 12},
     {"probe.latency", FieldType::kDuration, "ns", "Entry to return", [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); },
      "LATENCY", 10},
+    kWeight,
 };
 
 // chmod family: the mode argument's position.
@@ -196,6 +209,7 @@ constexpr FieldDef kSyscall[] = {
     {"fd.rport", FieldType::kUint, "", "An IP socket's remote port", [](const Event& e) { return U(e.rport); }, "", 0},
     {"fd.rname", FieldType::kString, "", "The remote address's DNS name, learnt from the DNS answers processes here received",
      [](const Event& e) { return S(e.rname); }, "", 0},
+    kWeight,
 };
 
 std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }

@@ -225,13 +225,13 @@ bool Store::push(Item&& item, size_t bytes) {
   return true;
 }
 
-bool Store::take_global_token(uint64_t now) {
+bool Store::take_token(Bucket& b, uint64_t now) {
   if (!opts_.max_event_rows_per_s) return true;
   double rate = opts_.max_event_rows_per_s;
-  tokens_ = std::min(rate, tokens_ + (now > last_token_ns_ ? static_cast<double>(now - last_token_ns_) * 1e-9 * rate : 0));
-  last_token_ns_ = std::max(last_token_ns_, now);
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
+  b.tokens = std::min(rate, b.tokens + (now > b.last_ns ? static_cast<double>(now - b.last_ns) * 1e-9 * rate : 0));
+  b.last_ns = std::max(b.last_ns, now);
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
   return true;
 }
 
@@ -337,17 +337,31 @@ void Store::on_event(core::Event& e) {
   if (opts_.max_event_rows_per_s && !e.error && e.ret >= 0) {
     uint64_t now = e.ts_boot_ns;  // the events' own clock: monotonic enough for a budget
     if (!take_global_token(now)) {
-      // Past the rate a request row is still kept 1 in kOverRateKeep, its weight multiplied:
-      // sum(l7_weight) keeps estimating the total. Other kinds are counted, not stored.
-      if (e.kind != core::EventKind::kRequest || over_rate_seq_++ % kOverRateKeep != 0) {
+      // Past the rate a row is still kept every `stride` of its kind, weighing the rows since
+      // the last one kept: sum(evt_weight) (requests: sum(l7_weight)) keeps estimating the total.
+      OverRate& o = over_[k];
+      o.since++;
+      o.owed += e.weight;
+      bool keep = o.since >= o.stride;
+      if (keep && !take_token(sampled_, now)) {
+        keep = false;
+        o.stride = std::min(o.stride * 2, kMaxStride);
+        o.changed_ns = now;
+      }
+      if (!keep) {
         std::lock_guard lock(mu_);
         stats_.rows_over_rate[k]++;
         return;
       }
+      if (o.stride > kOverRateKeep && now - o.changed_ns >= 1000000000ULL) {
+        o.stride /= 2;
+        o.changed_ns = now;
+      }
       Item item;
       core::Record& r = item.v.emplace<core::Record>();
       uint32_t w = e.weight;
-      e.weight = w * kOverRateKeep;
+      e.weight = static_cast<uint32_t>(std::min<uint64_t>(o.owed, UINT32_MAX));
+      o.since = o.owed = 0;
       core::make_record(e, &r);
       e.weight = w;
       size_t bytes = r.bytes();
@@ -611,7 +625,8 @@ void Store::metrics(std::vector<core::MetricFamily>& out) const {
   out.push_back(std::move(rows));
   core::MetricFamily over{"sightline_store_rows_over_rate_total",
                           "Event rows not stored because store.max_event_rows_per_s was spent (failed ones are "
-                          "always stored; the metrics count every event)",
+                          "always stored; past the rate every 16th or so is kept, its evt_weight standing for the "
+                          "others; the metrics count every event)",
                           core::MetricType::kCounter};
   for (size_t i = 0; i < std::size(StoreStats{}.rows_over_rate); i++)
     if (wanted_[i]) over.series.push_back({{{"kind", std::string(core::kinds()[i].name)}}, static_cast<double>(s.rows_over_rate[i])});

@@ -131,7 +131,13 @@ class Store : public sources::EventSink {
     core::Record last;     // the last row written: flush() writes `pending` as its like
     bool has_last = false;
   };
-  bool take_global_token(uint64_t now);
+  // A token bucket of max_event_rows_per_s (a second's worth at most).
+  struct Bucket {
+    double tokens = 1e9;
+    uint64_t last_ns = 0;
+  };
+  bool take_token(Bucket& b, uint64_t now);
+  bool take_global_token(uint64_t now) { return take_token(rows_, now); }
   void sample_request(const core::Event& e);
   void write_held_locked(Endpoint& ep);  // ep_mu_ held
   // Writes held rows older than hold_ms (all: `all`); with `all`, what endpoints owe since
@@ -148,10 +154,22 @@ class Store : public sources::EventSink {
   std::condition_variable cv_, done_cv_;
   std::vector<Item> queue_;
   size_t queue_bytes_ = 0;
-  double tokens_ = 1e9;            // of max_event_rows_per_s (on_event's thread only)
-  static constexpr uint32_t kOverRateKeep = 16;  // request rows kept past the rate: 1 in this
-  uint64_t over_rate_seq_ = 0;
-  uint64_t last_token_ns_ = 0;
+  Bucket rows_;  // max_event_rows_per_s (on_event's thread only)
+  // Past the rate a kind's rows are still kept, one every `stride` (at first kOverRateKeep),
+  // each weighing the rows since the last one kept (so sum(weight) misses a stride at most),
+  // within a second bucket of the same rate: the store grows by twice the rate at most. A row
+  // that bucket refuses doubles its kind's stride (its weight goes to the next one kept); a
+  // second with none refused halves it again.
+  static constexpr uint32_t kOverRateKeep = 16;
+  static constexpr uint64_t kMaxStride = uint64_t{1} << 24;
+  struct OverRate {
+    uint64_t since = 0;  // rows past the rate since the last one kept
+    uint64_t owed = 0;   // their weights (requests: the kernel's sample weight each)
+    uint64_t stride = kOverRateKeep;
+    uint64_t changed_ns = 0;  // the stride's last change (the events' clock)
+  };
+  Bucket sampled_;
+  OverRate over_[static_cast<size_t>(core::EventKind::kCount)];
   std::mutex ep_mu_;  // the endpoints: on_event's thread, and flush() from others
   std::unordered_map<std::string, Endpoint> endpoints_;
   uint64_t last_sweep_ns_ = 0;

@@ -80,7 +80,7 @@ TEST(SchemaJson, OpenEventRendersEveryFieldInTableOrder) {
             "\"container.id\":\"\",\"container.runtime\":\"\",\"k8s.pod.uid\":\"\",\"k8s.pod.qos\":\"\",\"fd.num\":-1,\"evt.rawres\":-2,\"evt.errno\":\"ENOENT\","
             "\"evt.failed\":true,\"evt.syscall\":\"openat\",\"evt.arg.flags\":\"O_WRONLY|O_CREAT\","
             "\"evt.arg.mode\":420,\"evt.arg.dirfd\":-100,\"fd.name\":\"/tmp/a \\\"b\\\"\","
-            "\"fd.name_truncated\":false}");
+            "\"fd.name_truncated\":false,\"evt.weight\":1}");
 }
 
 TEST(SchemaJson, ExecArgvIsAnArray) {

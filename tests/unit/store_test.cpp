@@ -187,7 +187,10 @@ TEST(Store, AFullQueueDropsAndCountsEveryRow) {
 
 // A burst past max_event_rows_per_s: a second's worth is stored, the rest counted; failed events
 // always stored; the budget refills with the events' own clock.
-TEST(Store, EventRowsPastTheRateAreCountedNotStored) {
+// Past the rate, every 16th row of a kind is still stored, weighing the 16 (within a second
+// bucket of the same rate); the rest are counted. sum(evt_weight) estimates what came, missing
+// the rows after the last one kept.
+TEST(Store, EventRowsPastTheRateAreSampledWithTheirWeight) {
   TempDir d;
   std::string db = d.path + "/s.db";
   store::StoreOptions o;
@@ -207,9 +210,40 @@ TEST(Store, EventRowsPastTheRateAreCountedNotStored) {
   auto st = s->stats();
   uint64_t written = st.rows_written[static_cast<size_t>(core::EventKind::kExec)];
   uint64_t over = st.rows_over_rate[static_cast<size_t>(core::EventKind::kExec)];
-  EXPECT_EQ(written + over, 1001u) << "every row stored or counted";
-  EXPECT_EQ(written, 100u + 10u + 1u) << "a second's worth, the failed ones past it, the refilled one";
+  // 100 within the rate, the 10 failed ones, 55 of the 890 past it (every 16th), the refilled one.
+  EXPECT_EQ(written, 100u + 10u + 55u + 1u);
+  EXPECT_EQ(over, 890u - 55u) << "the rest counted";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE evt_weight = 16"), 55);
+  EXPECT_EQ(count(db, "SELECT sum(evt_weight) FROM exec"), 100 + 10 + 55 * 16 + 1) << "1001 less the last 10 past the rate";
   EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'later'"), 1);
+}
+
+// 200k opens over 10 s, 20 times the rate (past what 1 in 16 holds within the sampled rows'
+// bucket: the stride doubles): the rows stay within twice the rate, and their weights sum to
+// the count within 1%.
+TEST(Store, OpenRowsPastTheRateWeighToTheTrueCount) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.max_event_rows_per_s = 1000;
+  o.kinds = {core::EventKind::kOpen};
+  auto s = open_store(db, o);
+  constexpr uint64_t kTotal = 200000;
+  uint64_t t0 = 1000000000000ULL;
+  for (uint64_t i = 0; i < kTotal; i++) {
+    core::Event e;
+    e.kind = core::EventKind::kOpen;
+    e.ts_boot_ns = t0 + i * 50000;  // 20k a second
+    e.ts_wall_ns = core::now_wall_ns();
+    e.pid = 77;
+    e.comm = "builder";
+    e.path = "/src/x.h";
+    s->on_event(e);
+  }
+  s->flush();
+  int64_t rows = count(db, "SELECT count(*) FROM open");
+  EXPECT_LE(rows, 2 * 1000 * 10 + 2000) << "twice the rate at most, and the buckets' first second";
+  EXPECT_NEAR(static_cast<double>(count(db, "SELECT sum(evt_weight) FROM open")), kTotal, kTotal * 0.01);
 }
 
 // A million exchanges as the kernel sends them over 10 s (1 in 8 in detail, weight 8; every
