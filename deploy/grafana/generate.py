@@ -71,7 +71,7 @@ DASHBOARDS = {
         [panel("Disk I/O latency p99 by device", [(f"histogram_quantile(0.99, sum by (device, le) (rate({q('sightline_block_io_latency_seconds_bucket')}[$__rate_interval])))", "{{device}}")], "s", w=8),
          panel("Network bytes by interface", [(f"sum by (interface, direction) (rate({q('sightline_network_bytes_total')}[$__rate_interval]))", "{{interface}} {{direction}}")], "Bps", w=8),
          panel("TCP retransmits", [(f"sum(rate({q('sightline_tcp_retransmits_total')}[$__rate_interval]))", "retransmits/s")], "short", w=8)],
-        [panel("Top processes by syscalls", [(f"topk(10, sum by (comm) (rate({q('sightline_syscalls_total')}[$__rate_interval])))", "{{comm}}")], "ops", kind="table", w=12),
+        [panel("Top processes by socket traffic", [(f"topk(10, sum by (comm) (rate({q('sightline_socket_bytes_total')}[$__rate_interval])))", "{{comm}}")], "Bps", kind="table", w=12),
          panel("Security alerts (1h)", [(f"sum by (rule, priority) (increase({q('sightline_alerts_total')}[1h]))", "{{rule}}")], "short", kind="table", w=12)],
     ]),
     "red.json": dashboard("sightline-red", "Sightline / Services (RED)", [
