@@ -217,13 +217,16 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
       for (const auto& m : s.source->map_memory()) w.add({{"source", s.name}, {"map", m.name}}, static_cast<double>(m.bytes));
   w.one("sightline_process_table_entries", MetricType::kGauge, "Processes in the agent's process table")
       .add(static_cast<double>(runner.table().size()));
+  w.one("sightline_process_table_bytes", MetricType::kGauge,
+        "Bytes the process table's entries hold (bounded by memory_limit's share)")
+      .add(static_cast<double>(runner.table().bytes()));
   w.one("sightline_process_table_overflows_total", MetricType::kCounter,
-        "Processes not tracked because the process table was full")
+        "Processes not tracked because the process table was full (max_processes, or its bytes)")
       .add(static_cast<double>(runner.table().overflows()));
   w.one("sightline_dns_names", MetricType::kGauge, "Remote addresses named from DNS answers (fd.rname)")
       .add(static_cast<double>(runner.dns_names().size()));
   w.one("sightline_dns_names_evicted_total", MetricType::kCounter,
-        "Address names forgotten to stay within the bound (8192), least recently answered first")
+        "Address names forgotten to stay within the bound (from memory_limit), least recently answered first")
       .add(static_cast<double>(runner.dns_names().evicted()));
 
   w.one("sightline_bpf_program_runs_total", MetricType::kCounter, "Times each BPF program ran (kernel statistics)");
@@ -317,7 +320,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   store::set_sqlite_heap_limit(plan.sqlite_heap_bytes);
   bpf::Features features = bpf::probe_features();
   bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
-  Runner runner(features, config.max_processes);
+  Runner runner(features, {config.max_processes, plan.process_table_bytes, plan.dns_names});
   KindCounter kinds;
   runner.add_sink(&kinds);
   runner.set_process_labels(config.process_labels);
@@ -422,6 +425,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.filter.failed_only = sc.failed_only;
     opts.ring_bytes = sc.ring_bytes;
     opts.cache_bytes = plan.symbol_cache_bytes;
+    opts.state_bytes = plan.conn_state_bytes;
     opts.own = sc.own;
     if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
     if (name == "security" && engine) {

@@ -21,6 +21,9 @@ MemoryPlan plan_memory(uint64_t limit) {
   p.wal_bytes = std::clamp<uint64_t>(limit / 2, 8 * kMiB, 64 * kMiB);
   p.exporter_queue_bytes = std::clamp<uint64_t>(limit / 16, 2 * kMiB, 64 * kMiB);
   p.symbol_cache_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 512 * kMiB);
+  p.process_table_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 256 * kMiB);
+  p.dns_names = std::clamp<uint64_t>(limit / (16 * 1024), 1024, 65536);
+  p.conn_state_bytes = std::clamp<uint64_t>(limit / 8, 2 * kMiB, 512 * kMiB);
   return p;
 }
 

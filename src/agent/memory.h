@@ -32,6 +32,9 @@ struct MemoryPlan {
   uint64_t wal_bytes = 0;           // the WAL file kept after a checkpoint (page cache)
   uint64_t exporter_queue_bytes = 0;  // batches in memory, per exporter (then the spool)
   uint64_t symbol_cache_bytes = 0;  // the profiler's symbol tables and DWARF (half each)
+  uint64_t process_table_bytes = 0; // what the agent knows of each process (command lines ...)
+  uint64_t dns_names = 0;           // addresses named from DNS answers (~256 bytes each)
+  uint64_t conn_state_bytes = 0;    // the L7 parsers' connections: buffers, pending requests
 };
 MemoryPlan plan_memory(uint64_t limit);
 

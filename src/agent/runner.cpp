@@ -13,8 +13,8 @@
 
 namespace sightline::agent {
 
-Runner::Runner(bpf::Features features, size_t max_processes)
-    : features_(std::move(features)), table_(max_processes) {
+Runner::Runner(bpf::Features features, RunnerBounds bounds)
+    : features_(std::move(features)), table_(bounds.max_processes, bounds.process_bytes), dns_names_(bounds.dns_names) {
   table_.set_container_resolver([this](uint64_t id) { return cgroups_.container(id); });
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
 }

@@ -26,9 +26,16 @@ struct RunningSource {
   std::string error;  // why it is not running
 };
 
+// The bounds of the runner's own tables (the agent sets them from memory_limit's plan).
+struct RunnerBounds {
+  size_t max_processes = core::ProcessTable::kDefaultMaxEntries;
+  size_t process_bytes = core::ProcessTable::kDefaultMaxBytes;
+  size_t dns_names = core::DnsNames::kMaxEntries;
+};
+
 class Runner : public sources::EventSink {
  public:
-  explicit Runner(bpf::Features features, size_t max_processes = core::ProcessTable::kDefaultMaxEntries);
+  explicit Runner(bpf::Features features, RunnerBounds bounds = {});
   ~Runner() override;
 
   // Consumers see every event after enrichment, in order, on the polling thread.

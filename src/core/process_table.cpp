@@ -48,9 +48,9 @@ std::shared_ptr<const ContainerInfo> ProcessTable::container_of(uint64_t cgroup_
 ProcessInfo* ProcessTable::insert(uint32_t pid) {
   auto it = procs_.find(pid);
   if (it != procs_.end()) return &it->second;
-  if (procs_.size() >= max_entries_) {
+  if (full()) {
     sweep(~0ULL >> 1);  // make room from the exited ones, if any
-    if (procs_.size() >= max_entries_) {
+    if (full()) {
       overflows_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }
@@ -58,7 +58,12 @@ ProcessInfo* ProcessTable::insert(uint32_t pid) {
   ProcessInfo& p = procs_[pid];
   p.pid = pid;
   size_.store(procs_.size(), std::memory_order_relaxed);
+  bytes_.fetch_add(cost(p), std::memory_order_relaxed);
   return &p;
+}
+
+void ProcessTable::recharge(const ProcessInfo& p, size_t before) {
+  bytes_.store(bytes() - before + cost(p), std::memory_order_relaxed);
 }
 
 size_t ProcessTable::seed_from_proc(const std::string& proc_root) {
@@ -93,7 +98,9 @@ size_t ProcessTable::seed_from_proc(const std::string& proc_root) {
     }
     if (ProcessInfo* p = insert(static_cast<uint32_t>(pid))) {
       info.pid = p->pid;
+      size_t before = cost(*p);
       *p = std::move(info);
+      recharge(*p, before);
       n++;
     }
   }
@@ -105,6 +112,7 @@ ProcessInfo* ProcessTable::from_event(const Event& e) {
   bool fresh = procs_.find(e.pid) == procs_.end();
   ProcessInfo* p = insert(e.pid);
   if (p && fresh) {
+    size_t before = cost(*p);
     p->ppid = e.ppid;
     p->uid = e.uid;
     p->gid = e.gid;
@@ -117,6 +125,7 @@ ProcessInfo* ProcessTable::from_event(const Event& e) {
     snprintf(link, sizeof link, "/proc/%u/exe", e.pid);
     ssize_t len = readlink(link, exe, sizeof exe);
     if (len > 0) p->exe.assign(exe, static_cast<size_t>(len));
+    recharge(*p, before);
   }
   return p;
 }
@@ -127,6 +136,7 @@ void ProcessTable::observe(Event& e) {
   switch (e.kind) {
     case EventKind::kExec:
       if (p && e.ret == 0) {
+        size_t before = cost(*p);
         p->forked_only = false;
         p->comm.assign(e.comm);
         p->exe.assign(e.path);
@@ -138,18 +148,21 @@ void ProcessTable::observe(Event& e) {
           p->cgroup_id = e.cgroup_id;
           p->container = container_of(e.cgroup_id);
         }
+        recharge(*p, before);
       }
       break;
     case EventKind::kFork: {
       ProcessInfo parent = p ? *p : ProcessInfo{};
       if (ProcessInfo* c = insert(e.child_pid)) {
         uint32_t pid = e.child_pid;
+        size_t before = cost(*c);
         *c = std::move(parent);
         c->pid = pid;
         c->ppid = e.pid;
         c->start_boot_ns = e.ts_boot_ns;
         c->exited_boot_ns = 0;
         c->forked_only = true;
+        recharge(*c, before);
       }
       p = procs_.count(e.pid) ? &procs_[e.pid] : nullptr;  // insert may rehash
       break;
@@ -176,9 +189,10 @@ void ProcessTable::observe(Event& e) {
 
 void ProcessTable::sweep(uint64_t now_boot_ns) {
   for (auto it = procs_.begin(); it != procs_.end();) {
-    if (it->second.exited_boot_ns && it->second.exited_boot_ns + kExitGraceNs <= now_boot_ns)
+    if (it->second.exited_boot_ns && it->second.exited_boot_ns + kExitGraceNs <= now_boot_ns) {
+      bytes_.fetch_sub(cost(it->second), std::memory_order_relaxed);
       it = procs_.erase(it);
-    else
+    } else
       ++it;
   }
   size_.store(procs_.size(), std::memory_order_relaxed);

@@ -87,6 +87,12 @@ class DnsParser final : public Parser {
       stats_.skipped_bytes += s.buf.size();
       s.buf.clear();
     }
+    release_if_large(s.buf);
+  }
+
+  // A pending query's record also holds up to kMaxAnswers addresses (only once answered).
+  size_t memory() const override {
+    return heap_bytes(req_.buf) + heap_bytes(resp_.buf) + pending_.size() * (sizeof(Pending) + 2 * kMaxRaw);
   }
 
   void gap(Side side, uint64_t n, uint64_t, std::vector<Record>*) override {

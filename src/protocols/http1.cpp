@@ -58,6 +58,11 @@ class Http1Parser final : public Parser {
     if (!s.buf.empty()) s.buf.erase(0, used);
     else s.buf.assign(in.substr(used));
     if (s.buf.size() > kMaxBuffered) lose_sync(side, s, out);
+    release_if_large(s.buf);
+  }
+
+  size_t memory() const override {
+    return heap_bytes(req_.buf) + heap_bytes(resp_.buf) + pending_.size() * kPendingBytes;
   }
 
   void gap(Side side, uint64_t n, uint64_t ts, std::vector<Record>* out) override {
@@ -103,6 +108,7 @@ class Http1Parser final : public Parser {
     stats_.resyncs++;
     stats_.skipped_bytes += s.buf.size();
     s.buf.clear();
+    release_if_large(s.buf);
     s.st = St::kResync;
     s.started = false;
     // A response was lost: the request it answered cannot be paired any more.

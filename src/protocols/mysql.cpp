@@ -15,7 +15,6 @@ namespace sightline::protocols {
 namespace {
 
 constexpr size_t kKeep = 2048;
-constexpr size_t kMaxStatements = 256;
 constexpr uint32_t kDeprecateEof = 0x01000000;
 
 
@@ -34,6 +33,10 @@ bool lenenc(std::string_view p, size_t* i, uint64_t* v) {
 
 class MysqlParser final : public Parser {
  public:
+  size_t memory() const override {
+    return heap_bytes(c_.head) + heap_bytes(c_.payload) + heap_bytes(s_.head) + heap_bytes(s_.payload) +
+           heap_bytes(error_text_) + pending_.size() * (sizeof(Pending) + 2 * kMaxRaw) + statements_.bytes();
+  }
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Stream& s = side == Side::kClient ? c_ : s_;
     if (side == Side::kServer && server_wait_) return;  // lost: until the next command
@@ -123,8 +126,7 @@ class MysqlParser final : public Parser {
           uint32_t id = uint8_t(p[1]) | uint32_t(uint8_t(p[2])) << 8 | uint32_t(uint8_t(p[3])) << 16 | uint32_t(uint8_t(p[4])) << 24;
           columns_ = uint8_t(p[5]) | uint16_t(uint8_t(p[6])) << 8;
           params_ = uint8_t(p[7]) | uint16_t(uint8_t(p[8])) << 8;
-          if (statements_.size() >= kMaxStatements) statements_.erase(statements_.begin());
-          statements_[id] = pending_.front().sql;
+          statements_.put(id, pending_.front().sql);
           if (!params_ && !columns_) return finish(ts, out);
           rs_ = params_ ? Rs::kPrepareParams : Rs::kPrepareColumns;
           left_ = params_ ? params_ : columns_;
@@ -204,8 +206,8 @@ class MysqlParser final : public Parser {
         uint32_t id = arg.size() >= 4 ? uint8_t(arg[0]) | uint32_t(uint8_t(arg[1])) << 8 | uint32_t(uint8_t(arg[2])) << 16 |
                                             uint32_t(uint8_t(arg[3])) << 24
                                       : 0;
-        auto it = statements_.find(id);
-        sql = it != statements_.end() ? it->second : "";
+        const std::string* known = statements_.find(id);
+        sql = known ? *known : "";
         method = sql.empty() ? "EXECUTE" : sql_verb(sql);
         break;
       }
@@ -254,7 +256,7 @@ class MysqlParser final : public Parser {
 
   Stream c_, s_;
   std::deque<Pending> pending_;
-  std::map<uint32_t, std::string> statements_;
+  Statements<uint32_t> statements_;
   Rs rs_ = Rs::kFirst;
   uint64_t left_ = 0;
   uint16_t columns_ = 0, params_ = 0;

@@ -16,7 +16,6 @@ namespace {
 
 constexpr uint32_t kMaxMessage = 1u << 30;
 constexpr size_t kKeep = 2048;        // payload bytes kept of messages we read
-constexpr size_t kMaxStatements = 256;  // named prepared statements remembered per connection
 
 uint32_t be32(const char* p) {
   auto u = reinterpret_cast<const uint8_t*>(p);
@@ -26,6 +25,11 @@ uint32_t be32(const char* p) {
 
 class PgsqlParser final : public Parser {
  public:
+  size_t memory() const override {
+    return heap_bytes(c_.head) + heap_bytes(c_.payload) + heap_bytes(s_.head) + heap_bytes(s_.payload) +
+           heap_bytes(cycle_sql_) + heap_bytes(error_text_) + pending_.size() * (sizeof(Pending) + 2 * kMaxRaw) +
+           statements_.bytes();
+  }
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Stream& s = side == Side::kClient ? c_ : s_;
     size_t pos = 0;
@@ -202,10 +206,7 @@ class PgsqlParser final : public Parser {
         std::string name(p.substr(0, z));
         std::string_view rest = p.substr(z + 1);
         std::string sql(rest.substr(0, rest.find('\0')));
-        if (!name.empty()) {
-          if (statements_.size() >= kMaxStatements) statements_.erase(statements_.begin());
-          statements_[name] = sql;
-        }
+        if (!name.empty()) statements_.put(name, sql);
         cycle_sql_ = sql;
         break;
       }
@@ -215,7 +216,7 @@ class PgsqlParser final : public Parser {
         std::string_view rest = p.substr(z + 1);
         std::string stmt(rest.substr(0, rest.find('\0')));
         if (!stmt.empty())
-          if (auto it = statements_.find(stmt); it != statements_.end()) cycle_sql_ = it->second;
+          if (const std::string* s = statements_.find(stmt)) cycle_sql_ = *s;
         break;
       }
       case 'S':  // Sync: the cycle is one request
@@ -281,7 +282,7 @@ class PgsqlParser final : public Parser {
 
   Stream c_, s_;
   std::deque<Pending> pending_;
-  std::map<std::string, std::string> statements_;
+  Statements<std::string> statements_;
   std::string cycle_sql_;
   uint64_t cycle_start_ = 0;
   bool started_ = false;      // the client sent its startup (or we joined a running connection)

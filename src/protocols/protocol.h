@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace sightline::protocols {
@@ -42,6 +44,14 @@ inline constexpr size_t kMaxBuffered = 64 * 1024;
 // Requests waiting for responses (pipelining); past it the oldest is flushed unanswered.
 inline constexpr size_t kMaxPending = 128;
 
+// Heap bytes a string holds (none while it fits in the string object itself).
+inline size_t heap_bytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+// A buffer emptied after a large message gives its memory back (a kept connection would hold
+// its largest message's bytes for its whole life).
+inline void release_if_large(std::string& s) {
+  if (s.empty() && s.capacity() > 4096) std::string().swap(s);
+}
+
 // A request waiting for its response, as every parser keeps them (in order).
 struct Request {
   std::string method, raw, target;
@@ -49,6 +59,42 @@ struct Request {
   // The record it becomes: answered at end_ns with a response of that size, or (end_ns 0) not.
   Record finish(uint64_t end_ns, uint64_t response_bytes) &&;
 };
+
+// Prepared statements of one connection (PostgreSQL's names, MySQL's ids -> their SQL): the
+// newest kMax kept, their bytes known.
+template <class Key>
+class Statements {
+ public:
+  static constexpr size_t kMax = 256;
+  void put(const Key& k, std::string sql) {
+    if (auto it = map_.find(k); it != map_.end()) forget(it);
+    else if (map_.size() >= kMax) forget(map_.begin());
+    bytes_ += cost(k, sql);
+    map_.emplace(k, std::move(sql));
+  }
+  const std::string* find(const Key& k) const {
+    auto it = map_.find(k);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  using Map = std::map<Key, std::string>;
+  static size_t cost(const Key& k, const std::string& sql) {
+    size_t n = sizeof(typename Map::value_type) + 32 + sql.size();  // a tree node and its text
+    if constexpr (std::is_same_v<Key, std::string>) n += k.size();
+    return n;
+  }
+  void forget(typename Map::iterator it) {
+    bytes_ -= cost(it->first, it->second);
+    map_.erase(it);
+  }
+  Map map_;
+  size_t bytes_ = 0;
+};
+
+// What a request waiting for its response holds: its object and strings bounded by kMaxRaw.
+inline constexpr size_t kPendingBytes = sizeof(Request) + 2 * kMaxRaw;
 
 struct ParserStats {
   uint64_t resyncs = 0;        // sync lost (garbage, a gap inside a header, a full buffer)
@@ -65,6 +111,9 @@ class Parser {
   virtual void gap(Side side, uint64_t n, uint64_t ts_ns, std::vector<Record>* out) = 0;
   // The connection closed: a response read to the close completes; requests left unanswered.
   virtual void close(uint64_t ts_ns, std::vector<Record>* out) = 0;
+  // Heap bytes the connection's state holds now: buffers, requests waiting, statements. Called
+  // after every feed (the l7 tracker's byte bound), so it is a sum, never a walk.
+  virtual size_t memory() const = 0;
   const ParserStats& stats() const { return stats_; }
 
  protected:

@@ -15,6 +15,13 @@ constexpr size_t kMaxLine = 1024;  // a type line longer than this is garbage
 
 class RedisParser final : public Parser {
  public:
+  // A stream's command words are few and short (kept while a command is read).
+  size_t memory() const override {
+    size_t n = pending_.size() * kPendingBytes;
+    for (const Stream* s : {&req_, &resp_})
+      n += heap_bytes(s->line) + heap_bytes(s->err) + s->words.capacity() * sizeof(std::string);
+    return n;
+  }
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Stream& s = side == Side::kClient ? req_ : resp_;
     size_t pos = 0;

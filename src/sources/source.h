@@ -44,6 +44,9 @@ struct SourceOptions {
   // Bytes the source's user-space caches may hold (the agent's memory_limit share; 0: the
   // source's default). Today: the profiler's symbol tables and DWARF.
   uint64_t cache_bytes = 0;
+  // Bytes the source's per-connection state may hold (memory_limit's share; 0: the source's
+  // default). Today: the l7 parsers' connections, their buffers and pending requests.
+  uint64_t state_bytes = 0;
   // The source's own options; `own_as<L7Options>()` gives them (with their defaults if unset).
   OwnHolder own;
   template <class T>

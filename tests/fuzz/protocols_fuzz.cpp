@@ -27,6 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else parser->feed(side, std::string_view(reinterpret_cast<const char*>(data + pos), n), ++ts, &out);
     pos += n;
     if (out.size() > 4096) out.clear();
+    // What the tracker's byte bound counts stays bounded: two buffers a side at most (one being
+    // filled past kMaxBuffered), the pending requests, the prepared statements.
+    if (parser->memory() > 4 * kMaxBuffered + (kMaxPending + 1) * 2048 + Statements<int>::kMax * 4096)
+      __builtin_trap();
   }
   if (parser) parser->close(++ts, &out);
   uint8_t peek[SL_L7_PEEK] = {};

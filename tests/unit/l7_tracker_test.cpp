@@ -131,14 +131,42 @@ TEST(L7Tracker, ExemplarsNameTheNewestRequestOfEachBucket) {
 
 TEST(L7Tracker, ConnectionsAreBoundedAndEvictionsCounted) {
   size_t events = 0;
-  sources::L7Tracker t([&](core::Event&) { events++; }, {}, 4);
+  // Room for four connections with one request waiting each.
+  const size_t one = sources::L7Tracker::conn_bytes() + protocols::kPendingBytes;
+  sources::L7Tracker t([&](core::Event&) { events++; }, {}, 4 * one);
   for (uint64_t i = 0; i < 10; i++) {
     Side s{100 + i, SL_L7_SERVER, 80, static_cast<uint16_t>(5000 + i), "srv", 9};
     feed(t, s, SL_L7_RECV, "GET / HTTP/1.1\r\n\r\n", i);
   }
   EXPECT_EQ(t.stats().conns, 4u);
   EXPECT_EQ(t.stats().conns_evicted, 6u);
+  EXPECT_EQ(t.stats().bytes, 4 * one);
   EXPECT_EQ(events, 6u) << "each evicted connection's waiting request is flushed unanswered";
+}
+
+// The bound is on bytes, not connections: one connection buffering a large incomplete head
+// pushes out the idle ones; when its message completes, the buffer is given back.
+TEST(L7Tracker, BufferedBytesCountAgainstTheBound) {
+  size_t events = 0;
+  const size_t max = 64 * 1024;
+  sources::L7Tracker t([&](core::Event&) { events++; }, {}, max);
+  for (uint64_t i = 0; i < 20; i++) {
+    Side s{100 + i, SL_L7_SERVER, 80, static_cast<uint16_t>(5000 + i), "srv", 9};
+    feed(t, s, SL_L7_RECV, "GET / HTTP/1.1\r\n\r\n", i);
+  }
+  EXPECT_EQ(t.stats().conns, 20u);
+  EXPECT_EQ(t.stats().conns_evicted, 0u);
+  Side big{999, SL_L7_SERVER, 80, 6000, "srv", 9};
+  std::string head = "GET /big HTTP/1.1\r\nX-Long: " + std::string(50000, 'a');
+  feed(t, big, SL_L7_RECV, head, 100);  // no end of head yet: all of it is buffered
+  EXPECT_LE(t.stats().bytes, max);
+  EXPECT_GT(t.stats().conns_evicted, 10u) << "the idle connections made room";
+  EXPECT_GT(t.stats().bytes, 50000u) << "the buffer is counted";
+  feed(t, big, SL_L7_RECV, "\r\n\r\n", 101);
+  const size_t one = sources::L7Tracker::conn_bytes() + protocols::kPendingBytes;  // a connection, a request
+  EXPECT_LE(t.stats().bytes, t.stats().conns * one) << "the completed head's buffer was given back";
+  feed(t, big, SL_L7_SEND, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 102);
+  EXPECT_EQ(events, t.stats().conns_evicted + 1) << "the evicted requests flushed, then /big answered";
 }
 
 // 20000 requests to /u/<name>/x<n> on one keep-alive connection: the positions that vary

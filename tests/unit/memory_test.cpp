@@ -12,13 +12,20 @@ using namespace sightline::agent;
 TEST(MemoryPlan, SharesGrowWithTheLimitAndStayBounded) {
   MemoryPlan small = plan_memory(64 * kMiB), dflt = plan_memory(kDefaultMemoryLimit), big = plan_memory(64ULL << 30);
   for (const MemoryPlan* p : {&small, &dflt, &big}) {
-    uint64_t shares = p->store_queue_bytes + p->sqlite_heap_bytes + p->symbol_cache_bytes;
+    uint64_t shares = p->store_queue_bytes + p->sqlite_heap_bytes + p->symbol_cache_bytes +
+                      p->process_table_bytes + p->conn_state_bytes + p->dns_names * 256;
     EXPECT_LT(shares, p->limit) << "the shares leave room for the rest: " << p->limit;
     EXPECT_LE(p->sqlite_cache_bytes + 2 * p->query_bytes, p->sqlite_heap_bytes) << "queries fit under SQLite's heap";
   }
   EXPECT_LT(small.store_queue_bytes, dflt.store_queue_bytes);
   EXPECT_EQ(dflt.store_queue_bytes, 16 * kMiB);
   EXPECT_EQ(dflt.symbol_cache_bytes, 16 * kMiB);
+  // At the default, the bounds the tables had before they were derived: 16 MiB of processes
+  // (~50k with typical command lines), 8192 DNS names, 16 MiB of L7 connections.
+  EXPECT_EQ(dflt.process_table_bytes, 16 * kMiB);
+  EXPECT_EQ(dflt.dns_names, 8192u);
+  EXPECT_EQ(dflt.conn_state_bytes, 16 * kMiB);
+  EXPECT_LT(small.conn_state_bytes, dflt.conn_state_bytes);
   EXPECT_EQ(big.store_queue_bytes, 64 * kMiB) << "capped: a large limit is not a reason to queue more";
 }
 

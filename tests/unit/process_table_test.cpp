@@ -153,3 +153,36 @@ TEST(ProcessTable, BoundIsKeptAndOverflowCounted) {
   EXPECT_EQ(t.find(10), nullptr);
   EXPECT_EQ(t.size(), 2u);
 }
+
+TEST(ProcessTable, BytesAreBoundedWhateverTheCommandLines) {
+  // Room for about ten entries with 4 KiB command lines: long ones fill it long before the
+  // entry bound, and the bytes follow every change back down.
+  const size_t max = 10 * (ProcessTable::kEntryBytes + 4096 + 16);
+  ProcessTable t(1000, max);
+  std::string args(4096, 'a');
+  for (uint32_t pid = 10; pid < 40; pid++) {
+    Event e = make(EventKind::kExec, pid, 1, "long");
+    e.path = "/bin/long";
+    e.args = args;
+    t.observe(e);
+    EXPECT_LE(t.bytes(), max + 4096 + 16);  // past it by at most the last exec's strings
+  }
+  EXPECT_LT(t.size(), 12u);
+  EXPECT_GT(t.size(), 7u);
+  EXPECT_EQ(t.overflows(), 30u - t.size());
+  // Exits and a sweep give the bytes back; short command lines then fit many more.
+  for (uint32_t pid = 10; pid < 40; pid++) {
+    Event e = make(EventKind::kExit, pid, 1, "long");
+    t.observe(e);
+  }
+  t.sweep(~0ULL >> 1);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.bytes(), 0u);
+  for (uint32_t pid = 100; pid < 150; pid++) {
+    Event e = make(EventKind::kExec, pid, 1, "short");
+    e.args = "short";
+    t.observe(e);
+  }
+  EXPECT_EQ(t.size(), 50u);
+  EXPECT_EQ(t.bytes(), 50 * (ProcessTable::kEntryBytes + 10));
+}

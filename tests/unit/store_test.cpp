@@ -250,7 +250,7 @@ TEST(Store, OpenRowsPastTheRateWeighToTheTrueCount) {
 // 1000th fails, weight 1) through the runner into `s`, on `targets` in turn. Returns the weight
 // delivered per target; `failed` counts the failures.
 std::vector<uint64_t> feed_exchanges(store::Store* s, const std::vector<std::string>& targets, uint64_t* failed) {
-  agent::Runner runner(bpf::Features{}, 1024);
+  agent::Runner runner(bpf::Features{}, {.max_processes = 1024});
   runner.add_sink(s);
   constexpr uint64_t kTotal = 1000000, kSample = 8;
   uint64_t t0 = 1000000000000ULL;

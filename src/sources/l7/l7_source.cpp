@@ -157,7 +157,8 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
-    tracker_ = std::make_unique<L7Tracker>([sink](core::Event& e) { sink->on_event(e); }, o.process_name);
+    tracker_ = std::make_unique<L7Tracker>([sink](core::Event& e) { sink->on_event(e); }, o.process_name,
+                                           o.state_bytes ? o.state_bytes : L7Tracker::kDefaultMaxBytes);
     tracker_->set_route_templates(o.own_as<L7Options>().routes);
     tracker_->set_slow_ns(uint64_t{o.own_as<L7Options>().slow_ms} * 1000000);
     tracker_->set_dns_learner(o.learn_dns);

@@ -28,8 +28,18 @@ size_t L7Tracker::KeyHash::operator()(const Key& k) const {
 }
 
 L7Tracker::L7Tracker(std::function<void(core::Event&)> on_request, std::function<std::string(uint32_t)> process_key,
-                     size_t max_conns)
-    : on_request_(std::move(on_request)), process_key_(std::move(process_key)), max_conns_(max_conns) {}
+                     size_t max_bytes)
+    : on_request_(std::move(on_request)), process_key_(std::move(process_key)), max_bytes_(max_bytes) {}
+
+// The Conn, its hash entry and list node, and its address strings.
+size_t L7Tracker::conn_bytes() { return sizeof(Conn) + 256; }
+
+void L7Tracker::fit(const Conn* keep) {
+  while (stats_.bytes > max_bytes_ && !lru_.empty() && &lru_.back() != keep) {
+    stats_.conns_evicted++;
+    drop(std::prev(lru_.end()));
+  }
+}
 
 namespace {
 
@@ -79,10 +89,8 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   auto proto = static_cast<Protocol>(rec.proto);
   auto parser = protocols::make_parser(proto, rec.sock_type != 2);
   if (!parser) return nullptr;  // a protocol the kernel knows and user space does not parse yet
-  if (conns_.size() >= max_conns_) {
-    stats_.conns_evicted++;
-    drop(std::prev(lru_.end()));
-  }
+  stats_.bytes += conn_bytes();  // counted before the Conn exists: room is made for it first
+  fit(nullptr);
   lru_.emplace_front();
   Conn& c = lru_.front();
   c.key = key;
@@ -90,6 +98,8 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   c.role = rec.role;
   c.tls = rec.tls;
   c.parser = std::move(parser);
+  c.bytes = conn_bytes() + c.parser->memory();
+  stats_.bytes += c.bytes - conn_bytes();
   c.process = process_label(process_key_, hdr.pid);
   c.laddr = addr_text(rec.family, rec.laddr);
   c.raddr = addr_text(rec.family, rec.raddr);
@@ -119,6 +129,7 @@ void L7Tracker::drop(std::list<Conn>::iterator it) {
   acc.orphans += ps.orphans;
   if (auto e = endpoints_.find(it->local); e != endpoints_.end() && it->key.peer_port == 0 && --e->second.refs == 0)
     endpoints_.erase(e);
+  stats_.bytes -= it->bytes;
   conns_.erase(it->key);
   lru_.erase(it);
   stats_.conns = conns_.size();
@@ -150,6 +161,10 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
   for (const auto& r : scratch_) emit(*c, r);
+  size_t now = conn_bytes() + c->parser->memory();
+  stats_.bytes += now - c->bytes;
+  c->bytes = now;
+  if (stats_.bytes > max_bytes_) fit(c);
 }
 
 void L7Tracker::emit(Conn& c, const Record& r) {
@@ -408,6 +423,10 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
   }
   core::MetricFamily conns{"sightline_l7_connections", "Connections with parser state now", MetricType::kGauge};
   conns.series.push_back({{}, static_cast<double>(conns_.size()), {}});
+  core::MetricFamily conn_bytes{"sightline_l7_connection_bytes",
+                                "Bytes the connections' parser state holds now (bounded by memory_limit's share)",
+                                MetricType::kGauge};
+  conn_bytes.series.push_back({{}, static_cast<double>(stats_.bytes), {}});
   core::MetricFamily evicted{"sightline_l7_connections_evicted_total",
                              "Connections whose parser state was dropped to stay within the bound",
                              MetricType::kCounter};
@@ -434,7 +453,8 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                  "segments are {x})",
                                  MetricType::kGauge};
   route_nodes.series.push_back({{}, static_cast<double>(routes_.nodes()), {}});
-  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &evicted, &resync, &orphans, &routes, &route_nodes})
+  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &conn_bytes, &evicted, &resync, &orphans, &routes,
+                  &route_nodes})
     out.push_back(std::move(*f));
 }
 

@@ -27,6 +27,7 @@ struct L7Stats {
   uint64_t requests = 0;          // request events made
   uint64_t conns_evicted = 0;     // connections dropped (LRU) with their parser state
   uint64_t conns = 0;             // connections tracked now
+  uint64_t bytes = 0;             // their state: conn_bytes() each and their parsers' memory()
 };
 
 // One service-map edge.
@@ -38,16 +39,20 @@ struct ServiceEdge {
 
 class L7Tracker {
  public:
-  // Bounds: connections with parser state (each holds at most two protocol buffers), label
-  // sets of the RED families, service-map edges.
-  static constexpr size_t kMaxConns = 16384;
+  // Bounds: the bytes of the connections' state (memory_limit's share; a connection costs
+  // conn_bytes() and its parser's buffers and pending requests, up to 2 x kMaxBuffered and
+  // more), label sets of the RED families, service-map edges. Past the bytes, the least
+  // recently used connections go (their pending requests closed as a close would, counted).
+  static constexpr size_t kDefaultMaxBytes = 16ULL << 20;
   static constexpr size_t kMaxSeries = 2000;
   static constexpr size_t kMaxEdges = 1000;
 
   // `on_request` gets each request event (views valid during the call); `process_key` names a
   // process for metric labels (sources/aggregate.h keys).
   L7Tracker(std::function<void(core::Event&)> on_request, std::function<std::string(uint32_t)> process_key,
-            size_t max_conns = kMaxConns);
+            size_t max_bytes = kDefaultMaxBytes);
+  // What a connection costs before its parser's memory.
+  static size_t conn_bytes();
   // Told each address a DNS answer gives (before the request's event goes out).
   void set_dns_learner(std::function<void(std::string_view, std::string_view)> f) { learn_dns_ = std::move(f); }
   // The kernel's slow threshold (sources.l7.slow_ms): a slower exchange was sent whatever the
@@ -124,6 +129,7 @@ class L7Tracker {
     ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
     bool edge_skip = false;       // a client of a server traced here: counted there
     uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
+    size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };
 
   Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
@@ -140,7 +146,9 @@ class L7Tracker {
   std::function<void(core::Event&)> on_request_;
   std::function<std::string(uint32_t)> process_key_;
   std::function<void(std::string_view, std::string_view)> learn_dns_;
-  size_t max_conns_;
+  size_t max_bytes_;
+  // Evicts least recently used connections (never `keep`) until the state fits in max_bytes_.
+  void fit(const Conn* keep);
   uint64_t slow_ns_ = UINT64_MAX;
   std::list<Conn> lru_;  // most recent first
   std::unordered_map<Key, std::list<Conn>::iterator, KeyHash> conns_;
