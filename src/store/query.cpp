@@ -95,10 +95,23 @@ std::vector<TableDoc> tables() {
                  {{"id", "INTEGER", "Series id (metric_samples.series_id)"},
                   {"name", "TEXT", "Metric name as /metrics shows it (histograms as _bucket, _sum, _count)"},
                   {"labels", "TEXT", "Labels (a JSON object: json_extract(labels, '$.comm'))"}}});
-  out.push_back({"metric_samples", "The agent's own /metrics, sampled every store.metrics_interval",
-                 {{"time", "INTEGER", "Sample time (ns since the epoch)"},
-                  {"series_id", "INTEGER", "metric_series.id"},
+  out.push_back({"metric_samples",
+                 "The agent's own /metrics, sampled every store.metrics_interval; ordered by series, then time (a "
+                 "query names its series: by metric_series.name, or series_id)",
+                 {{"series_id", "INTEGER", "metric_series.id"},
+                  {"time", "INTEGER", "Sample time (ns since the epoch)"},
                   {"value", "REAL", "Value (counters are cumulative)"}}});
+  out.push_back({"metric_times", "The times metric_samples were taken (the latest: SELECT max(time) FROM metric_times)",
+                 {{"time", "INTEGER", "Sample time (ns since the epoch)"}}});
+  out.push_back({"request_rollup",
+                 "Stored request rows summed by ten minutes: long ranges of the request table read fast here",
+                 {{"time", "INTEGER", "Start of the ten minutes (ns since the epoch)"},
+                  {"proc_name", "TEXT", "Process name"},
+                  {"net_role", "TEXT", "client or server"},
+                  {"l7_protocol", "TEXT", "http, pgsql, mysql, redis or dns"},
+                  {"l7_error", "INTEGER", "1: failed"},
+                  {"latency_log2", "INTEGER", "round(log2(latency in ns)), 10 (1 us) at least"},
+                  {"requests", "INTEGER", "sum(l7_weight) of the rows: the requests they stand for"}}});
   out.push_back({"metrics", "View: metric_samples joined with metric_series",
                  {{"time", "INTEGER", "Sample time (ns since the epoch)"},
                   {"name", "TEXT", "Metric name"},

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cmath>
+#include <map>
+#include <tuple>
 #include <cstring>
 #include <filesystem>
 #include <variant>
@@ -40,10 +43,12 @@ struct Store::Statements {
   sqlite3_stmt* series_find = nullptr;
   sqlite3_stmt* series_add = nullptr;
   sqlite3_stmt* sample = nullptr;
+  sqlite3_stmt* sample_time = nullptr;
   sqlite3_stmt* profile = nullptr;
+  sqlite3_stmt* rollup = nullptr;
   ~Statements() {
     for (auto* s : insert) sqlite3_finalize(s);
-    for (auto* s : {alert, series_find, series_add, sample, profile}) sqlite3_finalize(s);
+    for (auto* s : {alert, series_find, series_add, sample, sample_time, profile, rollup}) sqlite3_finalize(s);
   }
 };
 
@@ -87,14 +92,59 @@ std::string kind_table_sql(const core::KindDef& k) {
 
 uint64_t now_ns() { return core::now_wall_ns(); }
 
+constexpr int64_t kRollupNs = 600LL * 1000000000;  // request_rollup's period
+
 }  // namespace
 
 Store::Store(StoreOptions opts) : opts_(std::move(opts)) {
   for (auto k : opts_.kinds) wanted_[static_cast<size_t>(k)] = true;
   // A record's cells: the common fields, then the kind's (core::make_record).
-  const auto& fields = core::kind_def(core::EventKind::kRequest).fields;
-  for (size_t i = 0; i < fields.size(); i++)
-    if (fields[i].name == "l7.weight") weight_cell_ = core::common_fields().size() + i;
+  auto cell = [](std::string_view name) {
+    const auto& common = core::common_fields();
+    for (size_t i = 0; i < common.size(); i++)
+      if (common[i].name == name) return i;
+    const auto& fields = core::kind_def(core::EventKind::kRequest).fields;
+    for (size_t i = 0; i < fields.size(); i++)
+      if (fields[i].name == name) return common.size() + i;
+    std::abort();  // the schema lost a field the store reads: caught by every store test
+  };
+  weight_cell_ = cell("l7.weight");
+  rollup_cells_ = {cell("evt.time"), cell("proc.name"), cell("net.role"), cell("l7.protocol"), cell("l7.error"),
+                   cell("l7.latency")};
+}
+
+// Before 2026-12 metric_samples was a rowid table indexed by time; it is now clustered by
+// series and time (a third smaller, and a series' points are one range), with the sample
+// times in metric_times. The rows are copied over once.
+core::Status Store::migrate() {
+  sqlite3_stmt* s = nullptr;
+  std::string sql;
+  if (sqlite3_prepare_v2(db_, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'metric_samples'", -1, &s,
+                         nullptr) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW)
+    sql = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  if (sql.empty() || sql.find("WITHOUT ROWID") != std::string::npos) return {};
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = exec(db_,
+                 "BEGIN;\n"
+                 "DROP VIEW IF EXISTS metrics;\n"
+                 "DROP INDEX IF EXISTS metric_samples_time;\n"
+                 "ALTER TABLE metric_samples RENAME TO metric_samples_v1;\n"
+                 "CREATE TABLE metric_samples (series_id INTEGER, time INTEGER, value REAL, PRIMARY KEY (series_id, "
+                 "time)) WITHOUT ROWID;\n"
+                 "CREATE TABLE IF NOT EXISTS metric_times (time INTEGER PRIMARY KEY);\n"
+                 "INSERT OR REPLACE INTO metric_samples SELECT series_id, time, value FROM metric_samples_v1;\n"
+                 "INSERT OR IGNORE INTO metric_times SELECT DISTINCT time FROM metric_samples_v1;\n"
+                 "DROP TABLE metric_samples_v1;\n"
+                 "COMMIT;");
+  if (!st) {
+    (void)exec(db_, "ROLLBACK");
+    return core::Status::error(EIO, opts_.path + ": moving metric_samples to its new layout: " + st.message());
+  }
+  spdlog::info("store: metric_samples moved to its new layout (by series and time) in {:.1f} s",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return {};
 }
 
 core::Status Store::open(const StoreOptions& opts, std::unique_ptr<Store>* out) {
@@ -126,8 +176,10 @@ core::Status Store::init() {
       "PRAGMA synchronous = NORMAL;\n"
       "PRAGMA journal_size_limit = " + std::to_string(opts_.wal_bytes) + ";\n"
       "PRAGMA cache_size = -" + std::to_string(std::max<uint64_t>(opts_.cache_bytes >> 10, 256)) + ";\n"
-      "PRAGMA mmap_size = 0;\n"
-      "BEGIN;\n";
+      "PRAGMA mmap_size = 0;\n";
+  if (auto st = exec(db_, ddl); !st) return core::Status::error(EIO, opts_.path + ": " + st.message());
+  if (auto st = migrate(); !st) return st;
+  ddl = "BEGIN;\n";
   for (const auto& k : core::kinds()) ddl += kind_table_sql(k);
   ddl +=
       "CREATE TABLE IF NOT EXISTS alerts (time INTEGER, rule TEXT, priority TEXT, output TEXT, tags TEXT, "
@@ -135,10 +187,14 @@ core::Status Store::init() {
       "CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time);\n"
       "CREATE TABLE IF NOT EXISTS metric_series (id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL, "
       "UNIQUE (name, labels));\n"
-      "CREATE TABLE IF NOT EXISTS metric_samples (time INTEGER, series_id INTEGER, value REAL);\n"
-      "CREATE INDEX IF NOT EXISTS metric_samples_time ON metric_samples (time);\n"
+      "CREATE TABLE IF NOT EXISTS metric_samples (series_id INTEGER, time INTEGER, value REAL, PRIMARY KEY "
+      "(series_id, time)) WITHOUT ROWID;\n"
+      "CREATE TABLE IF NOT EXISTS metric_times (time INTEGER PRIMARY KEY);\n"
       "CREATE VIEW IF NOT EXISTS metrics AS SELECT s.time AS time, m.name AS name, m.labels AS labels, "
       "s.value AS value FROM metric_samples s JOIN metric_series m ON m.id = s.series_id;\n"
+      "CREATE TABLE IF NOT EXISTS request_rollup (time INTEGER, proc_name TEXT, net_role TEXT, l7_protocol TEXT, "
+      "l7_error INTEGER, latency_log2 INTEGER, requests INTEGER, PRIMARY KEY (time, proc_name, net_role, "
+      "l7_protocol, l7_error, latency_log2)) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS profiles (time INTEGER, stack TEXT, samples INTEGER);\n"
       "CREATE INDEX IF NOT EXISTS profiles_time ON profiles (time);\n"
       "COMMIT;\n";
@@ -190,7 +246,15 @@ core::Status Store::init() {
   if (auto st = prep("SELECT id FROM metric_series WHERE name = ? AND labels = ?", &stmts_->series_find); !st)
     return st;
   if (auto st = prep("INSERT INTO metric_series (name, labels) VALUES (?, ?)", &stmts_->series_add); !st) return st;
-  if (auto st = prep("INSERT INTO metric_samples VALUES (?, ?, ?)", &stmts_->sample); !st) return st;
+  if (auto st = prep("INSERT OR REPLACE INTO metric_samples (time, series_id, value) VALUES (?, ?, ?)", &stmts_->sample);
+      !st)
+    return st;
+  if (auto st = prep("INSERT OR IGNORE INTO metric_times VALUES (?)", &stmts_->sample_time); !st) return st;
+  if (auto st = prep("INSERT INTO request_rollup VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET requests = "
+                     "requests + excluded.requests",
+                     &stmts_->rollup);
+      !st)
+    return st;
   if (auto st = prep("INSERT INTO profiles VALUES (?, ?, ?)", &stmts_->profile); !st) return st;
   stats_.file_bytes = static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
   return {};
@@ -486,6 +550,9 @@ void Store::write_batch(std::vector<Item>& batch) {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
   };
+  // request_rollup: the batch's request rows summed by ten minutes, service, side, protocol,
+  // error and latency (log2 ns), upserted once per key at the end.
+  std::map<std::tuple<int64_t, std::string_view, std::string_view, std::string_view, int64_t, int64_t>, int64_t> rollup;
   for (auto& item : batch) {
     if (auto* r = std::get_if<core::Record>(&item.v)) {
       sqlite3_stmt* s = stmts_->insert[static_cast<size_t>(r->kind)];
@@ -498,6 +565,14 @@ void Store::write_batch(std::vector<Item>& batch) {
       }
       step(s);
       written[static_cast<size_t>(r->kind)]++;
+      if (r->kind == core::EventKind::kRequest) {
+        const auto& c = r->cells;
+        const auto& rc = rollup_cells_;
+        int64_t bucket = c[rc.time].i / kRollupNs * kRollupNs;
+        auto log2_ns = static_cast<int64_t>(std::llround(std::log2(std::max<double>(static_cast<double>(c[rc.latency].i), 1000))));
+        rollup[{bucket, r->str(c[rc.proc]), r->str(c[rc.role]), r->str(c[rc.protocol]), c[rc.error].i, log2_ns}] +=
+            std::max<int64_t>(c[weight_cell_].i, 1);
+      }
     } else if (auto* a = std::get_if<core::Alert>(&item.v)) {
       sqlite3_stmt* s = stmts_->alert;
       sqlite3_bind_int64(s, 1, static_cast<int64_t>(a->time_ns));
@@ -527,6 +602,10 @@ void Store::write_batch(std::vector<Item>& batch) {
           step(stmts_->series_add);
           id = sqlite3_last_insert_rowid(db_);
         }
+        if (&row == &m->rows.front()) {
+          sqlite3_bind_int64(stmts_->sample_time, 1, static_cast<int64_t>(m->time_ns));
+          step(stmts_->sample_time);
+        }
         sqlite3_stmt* s = stmts_->sample;
         sqlite3_bind_int64(s, 1, static_cast<int64_t>(m->time_ns));
         sqlite3_bind_int64(s, 2, id);
@@ -552,6 +631,17 @@ void Store::write_batch(std::vector<Item>& batch) {
       }
     }
   }
+  for (const auto& [k, n] : rollup) {
+    sqlite3_stmt* s = stmts_->rollup;
+    sqlite3_bind_int64(s, 1, std::get<0>(k));
+    bind_text(s, 2, std::get<1>(k));
+    bind_text(s, 3, std::get<2>(k));
+    bind_text(s, 4, std::get<3>(k));
+    sqlite3_bind_int64(s, 5, std::get<4>(k));
+    sqlite3_bind_int64(s, 6, std::get<5>(k));
+    sqlite3_bind_int64(s, 7, n);
+    step(s);
+  }
   bool committed = exec(db_, "COMMIT").ok();
   if (!committed) (void)exec(db_, "ROLLBACK");
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -568,17 +658,23 @@ void Store::retention_locked() {
   struct T {
     std::string name, time_col;
   };
+  // Rowid tables: rowids grow with time (the writer appends in arrival order).
   std::vector<T> tables;
   for (const auto& k : core::kinds()) tables.push_back({std::string(k.name), "evt_time"});
   tables.push_back({"alerts", "time"});
-  tables.push_back({"metric_samples", "time"});
   tables.push_back({"profiles", "time"});
+  // The tables keyed by time: metric samples (by series, then time: deleted series by series),
+  // then two summaries not counted as rows: the sample times, the request rollup.
+  const char* timed[] = {"DELETE FROM metric_samples WHERE series_id IN (SELECT id FROM metric_series) AND time < ",
+                         "DELETE FROM metric_times WHERE time < ", "DELETE FROM request_rollup WHERE time < "};
   if (opts_.max_age_s) {
     uint64_t cutoff = now_ns() - std::min<uint64_t>(now_ns(), opts_.max_age_s * 1000000000ULL);
     for (const auto& t : tables) {
       if (exec(db_, "DELETE FROM " + t.name + " WHERE " + t.time_col + " < " + std::to_string(cutoff)))
         expired += static_cast<uint64_t>(sqlite3_changes(db_));
     }
+    for (const char* sql : timed)
+      if (exec(db_, sql + std::to_string(cutoff)) && sql == timed[0]) expired += static_cast<uint64_t>(sqlite3_changes(db_));
   }
   auto file_bytes = [&] {
     return static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
@@ -601,11 +697,19 @@ void Store::retention_locked() {
                         frac + " AS INTEGER) - 1 FROM " + t.name + ")"))
         deleted += static_cast<uint64_t>(sqlite3_changes(db_));
     }
+    // The same share of the metrics' and the rollup's time span.
+    std::string span = "SELECT min(time) + CAST((max(time) - min(time) + 1) * " + std::string(frac) + " AS INTEGER) - 1 FROM ";
+    int64_t metrics_to = query_int(db_, (span + "metric_times").c_str()) + 1;
+    int64_t rollup_to = query_int(db_, (span + "request_rollup").c_str()) + 1;
+    for (int i = 0; i < 3; i++)
+      if (exec(db_, timed[i] + std::to_string(i < 2 ? metrics_to : rollup_to)) && i == 0)
+        deleted += static_cast<uint64_t>(sqlite3_changes(db_));
     evicted += deleted;
     if (!deleted) break;
   }
   if (expired || evicted) {
-    (void)exec(db_, "DELETE FROM metric_series WHERE id NOT IN (SELECT DISTINCT series_id FROM metric_samples)");
+    (void)exec(db_, "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_samples WHERE series_id = "
+                    "metric_series.id)");
     (void)exec(db_, "PRAGMA incremental_vacuum");
     sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }

@@ -174,6 +174,12 @@ class Store : public sources::EventSink {
   std::unordered_map<std::string, Endpoint> endpoints_;
   uint64_t last_sweep_ns_ = 0;
   size_t weight_cell_ = 0;  // l7.weight's cell in a request record
+  // The cells of a request record the rollup reads (request_rollup).
+  struct RollupCells {
+    size_t time = 0, proc = 0, role = 0, protocol = 0, error = 0, latency = 0;
+  } rollup_cells_;
+  // Moves an old file's tables to the current layout (metric_samples by series, then time).
+  core::Status migrate();
   uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far
   bool stopping_ = false;
   bool retention_now_ = false;

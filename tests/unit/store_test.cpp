@@ -1,6 +1,7 @@
 // The embedded store without the kernel: events written through the writer thread, read back
 // through the read-only query path; retention by age and by size; the limits of the query side.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -329,6 +330,51 @@ TEST(Store, RequestRowsPerEndpointWeighExactlyAndKeepEveryFailure) {
   auto all = q(db, "SELECT sum(l7_weight), sum(l7_error) FROM request");
   EXPECT_NEAR(static_cast<double>(all.rows[0][0].i), static_cast<double>(kTotal), kTotal * 0.01);
   EXPECT_EQ(all.rows[0][1].i, static_cast<int64_t>(failed)) << "every failed request kept";
+  // request_rollup sums the same rows by ten minutes, side, protocol, error and latency: the
+  // same totals, by error too, and by latency bucket as the rows give them.
+  EXPECT_EQ(count(db, "SELECT sum(requests) FROM request_rollup"), all.rows[0][0].i);
+  EXPECT_EQ(count(db, "SELECT sum(requests) FROM request_rollup WHERE l7_error = 1"),
+            count(db, "SELECT sum(l7_weight) FROM request WHERE l7_error = 1"));
+  EXPECT_EQ(count(db, "SELECT count(*) FROM (SELECT CAST(round(log(2, max(l7_latency, 1000))) AS INTEGER) AS b, "
+                      "sum(l7_weight) AS n FROM request GROUP BY b EXCEPT SELECT latency_log2, sum(requests) FROM "
+                      "request_rollup GROUP BY 1)"),
+            0);
+  EXPECT_EQ(count(db, "SELECT count(DISTINCT proc_name || net_role || l7_protocol) FROM request_rollup"), 1);
+}
+
+// A store file of the layout before metric_samples was clustered by series (a rowid table, a
+// time index) opens: its samples are moved over, their times listed, the view still reads.
+TEST(Store, AnOlderMetricSamplesLayoutIsMigrated) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    const char* old =
+        "CREATE TABLE metric_series (id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL, UNIQUE (name, "
+        "labels));\n"
+        "CREATE TABLE metric_samples (time INTEGER, series_id INTEGER, value REAL);\n"
+        "CREATE INDEX metric_samples_time ON metric_samples (time);\n"
+        "CREATE VIEW metrics AS SELECT s.time AS time, m.name AS name, m.labels AS labels, s.value AS value FROM "
+        "metric_samples s JOIN metric_series m ON m.id = s.series_id;\n"
+        "INSERT INTO metric_series VALUES (1, 'm_total', '{}'), (2, 'g', '{\"comm\":\"x\"}');\n"
+        "INSERT INTO metric_samples VALUES (1000, 1, 1), (1000, 2, 5), (2000, 1, 3), (2000, 2, 6), (3000, 1, 4);";
+    ASSERT_EQ(sqlite3_exec(h, old, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  store::StoreOptions o;
+  o.max_age_s = 0;  // the samples' times are from 1970
+  auto s = open_store(db, o);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_samples"), 5);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_times"), 3);
+  EXPECT_EQ(count(db, "SELECT CAST(sum(value) AS INTEGER) FROM metrics WHERE name = 'm_total'"), 8);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM sqlite_master WHERE name = 'metric_samples_time'"), 0);
+  s->add_samples(4000, {{"m_total", "{}", 9}});
+  s->flush();
+  EXPECT_EQ(count(db, "SELECT CAST(value AS INTEGER) FROM metric_samples WHERE series_id = 1 AND time = (SELECT max(time) FROM "
+                      "metric_times)"),
+            9);
 }
 
 TEST(Store, RetentionByAgeDeletesOldRows) {

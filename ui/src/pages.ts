@@ -9,11 +9,18 @@ type Page = (root: HTMLElement, params: URLSearchParams) => Promise<void | (() =
 
 // ---- metrics from the store: the agent samples its /metrics into metric_samples ----
 
-// Sum of a metric (optionally by one label) at each sample time in the window.
+// The newest sample time, and the one before it (metric_times: the store's sample times).
+const LATEST = "(SELECT max(time) FROM metric_times)";
+const LAST_TWO = "(SELECT time FROM metric_times ORDER BY time DESC LIMIT 2)";
+
+// Sum of a metric (optionally by one label) at each sample time in the window: at most ~240
+// of them, the last of each step, so a week reads as fast as an hour.
 async function metricSeries(name: string, seconds: number, by?: string) {
   const key = by ? `json_extract(m.labels, '$.${by}')` : "''";
+  const step = Math.max(1, Math.floor(seconds / 240)) * 1e9;
   return api.rows(`SELECT s.time / 1000000 AS ms, ${key} AS k, sum(s.value) AS v FROM metric_samples s
-    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND ${api.since("s.time", seconds)}
+    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND s.time IN
+    (SELECT max(time) FROM metric_times WHERE ${api.since("time", seconds)} GROUP BY time / ${step})
     GROUP BY s.time, k ORDER BY s.time`, 100000);
 }
 
@@ -32,15 +39,15 @@ function rates(points: { ms: number; v: number }[]) {
 // The counter's rate over the last two samples, and a gauge's last value.
 export async function lastRate(name: string): Promise<number> {
   const r = await api.rows(`SELECT s.time / 1000000 AS ms, sum(s.value) AS v FROM metric_samples s
-    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND s.time >= (SELECT min(time) FROM
-    (SELECT DISTINCT time FROM metric_samples ORDER BY time DESC LIMIT 2)) GROUP BY s.time ORDER BY s.time`);
+    JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND s.time IN ${LAST_TWO}
+    GROUP BY s.time ORDER BY s.time`);
   if (r.length < 2) return NaN;
   const p = r.map((x) => ({ ms: Number(x.ms), v: Number(x.v) }));
   return rates(p).ys.at(-1) ?? NaN;
 }
 async function lastValue(name: string): Promise<number> {
   const r = await api.rows(`SELECT sum(s.value) AS v FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
-    WHERE m.name = ${api.lit(name)} AND s.time = (SELECT max(time) FROM metric_samples)`);
+    WHERE m.name = ${api.lit(name)} AND s.time = ${LATEST}`);
   return r.length && r[0].v != null ? Number(r[0].v) : NaN;
 }
 
@@ -86,7 +93,7 @@ export const overview: Page = async (root, params) => {
   else cpuBox.append(h("div", { class: "empty" }, "Waiting for two samples of the agent's metrics (store.metrics_interval)."));
   if (n.xs.length) timeChart(netBox, n.xs, [{ label: "bytes/s", values: n.ys }], (v) => fmtBytes(v));
   // Top processes by CPU over the last two samples.
-  const top = await api.rows(`WITH t AS (SELECT DISTINCT time FROM metric_samples ORDER BY time DESC LIMIT 2),
+  const top = await api.rows(`WITH t AS ${LAST_TWO},
     b AS (SELECT min(time) AS t0, max(time) AS t1 FROM t)
     SELECT json_extract(m.labels, '$.comm') AS comm,
       (sum(CASE WHEN s.time = b.t1 THEN s.value END) - coalesce(sum(CASE WHEN s.time = b.t0 THEN s.value END), 0)) / ((b.t1 - b.t0) / 1e9) AS cpu
@@ -136,7 +143,7 @@ export const processes: Page = async (root, params) => {
     const [sys, conns] = await Promise.all([
       api.rows(`SELECT json_extract(m.labels, '$.syscall') AS syscall, max(s.value) AS calls FROM metric_samples s JOIN metric_series m
         ON m.id = s.series_id WHERE m.name = 'sightline_syscalls_total' AND json_extract(m.labels, '$.comm') = ${api.lit(comm)}
-        AND s.time = (SELECT max(time) FROM metric_samples) GROUP BY 1 ORDER BY 2 DESC LIMIT 15`),
+        AND s.time = ${LATEST} GROUP BY 1 ORDER BY 2 DESC LIMIT 15`),
       api.rows(`SELECT evt_time / 1000000 AS ms, net_role AS role, fd_rip AS peer, fd_rport AS port, fd_rname AS name,
         tcp_bytes_sent AS tx, tcp_bytes_received AS rx, evt_errno AS err FROM tcp WHERE proc_name = ${api.lit(comm)}
         AND ${api.since("evt_time", seconds)} ORDER BY evt_time DESC LIMIT 100`),
@@ -163,7 +170,8 @@ export const requests: Page = async (root, params) => {
     s.addEventListener("change", () => setParams({ [name]: s.value }, false));
     return s;
   };
-  const services = (await api.rows(`SELECT DISTINCT proc_name AS n FROM request WHERE ${api.since("evt_time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
+  // From request_rollup (the request rows summed by ten minutes): a week reads in milliseconds.
+  const services = (await api.rows(`SELECT DISTINCT proc_name AS n FROM request_rollup WHERE ${api.since("time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
   const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
   minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
@@ -176,10 +184,20 @@ export const requests: Page = async (root, params) => {
   if (status === "ok") where.push("l7_error = 0");
   if (minMs > 0) where.push(`l7_latency >= ${Math.round(minMs * 1e6)}`);
   const w = where.join(" AND ");
-  // Heat map: time buckets x log2 latency buckets.
-  const buckets = 60, step = Math.max(1, Math.ceil(seconds / buckets));
-  const heat = await api.rows(`SELECT (evt_time / 1000000000 / ${step}) * ${step} AS t,
-    CAST(round(log(2, max(l7_latency, 1000))) AS INTEGER) AS b, count(*) AS n FROM request WHERE ${w} GROUP BY t, b`, 100000);
+  // Heat map: time buckets x log2 latency buckets, each the requests the rows stand for
+  // (l7_weight). From a day up, from request_rollup in steps of its ten minutes.
+  const rolled = seconds >= 86400;
+  const buckets = 60, step = rolled ? Math.ceil(seconds / buckets / 600) * 600 : Math.max(1, Math.ceil(seconds / buckets));
+  const rw = [api.since("time", seconds)];
+  if (proto) rw.push(`l7_protocol = ${api.lit(proto)}`);
+  if (service) rw.push(`proc_name = ${api.lit(service)} AND net_role = 'server'`);
+  if (status) rw.push(`l7_error = ${status === "error" ? 1 : 0}`);
+  if (minMs > 0) rw.push(`latency_log2 >= ${Math.round(Math.log2(Math.max(minMs * 1e6, 1000)))}`);
+  const heat = await api.rows(rolled
+    ? `SELECT (time / 1000000000 / ${step}) * ${step} AS t, latency_log2 AS b, sum(requests) AS n FROM request_rollup
+       WHERE ${rw.join(" AND ")} GROUP BY t, b`
+    : `SELECT (evt_time / 1000000000 / ${step}) * ${step} AS t, CAST(round(log(2, max(l7_latency, 1000))) AS INTEGER) AS b,
+       sum(coalesce(l7_weight, 1)) AS n FROM request WHERE ${w} GROUP BY t, b`, 100000);
   const heatBox = h("canvas", { class: "heatmap", height: 220, "data-cells": heat.length });
   root.append(section("Latency over time (darker: more requests)", heatBox,
     h("div", { class: "muted small" }, "y: latency on a log scale, 1 µs to 10 s; x: the range, left to right")));

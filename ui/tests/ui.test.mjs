@@ -121,6 +121,11 @@ test("requests: filters in the URL, the table and the heat map", async () => {
   assert.ok((await rows.count()) > 0, "no requests");
   assert.match(await rows.first().textContent(), /nginx/);
   assert.ok(Number(await page.getAttribute("canvas.heatmap", "data-cells")) > 0, "empty heat map");
+  // From a day up the heat map and the service list read request_rollup: the same nginx there.
+  await open("requests?protocol=http&service=nginx&range=24h");
+  assert.ok(Number(await page.getAttribute("canvas.heatmap", "data-cells")) > 0, "empty heat map over 24h (request_rollup)");
+  assert.ok((await page.locator('select[aria-label="service"] option[value="nginx"]').count()) > 0, "nginx not a service");
+  await open("requests?protocol=http&service=nginx&range=15m");
   await rows.first().click();
   assert.match(await page.textContent(".detail pre"), /"protocol": "http"/);
   await shot("requests");
