@@ -676,6 +676,24 @@ void Store::retention_locked() {
     for (const char* sql : timed)
       if (exec(db_, sql + std::to_string(cutoff)) && sql == timed[0]) expired += static_cast<uint64_t>(sqlite3_changes(db_));
   }
+  // Samples older than thin_samples_after_s: the last of each five minutes stays, by whole
+  // five minutes (a partial one would keep two).
+  uint64_t thinned = 0;
+  if (opts_.thin_samples_after_s) {
+    constexpr int64_t kThinNs = 300LL * 1000000000;
+    int64_t to = static_cast<int64_t>(now_ns() - std::min<uint64_t>(now_ns(), opts_.thin_samples_after_s * 1000000000ULL));
+    // Not past the newest sample's five minutes: more of them may come.
+    to = std::min(to, query_int(db_, "SELECT max(time) FROM metric_times")) / kThinNs * kThinNs;
+    if (to > thinned_to_) {
+      std::string range = "time >= " + std::to_string(thinned_to_) + " AND time < " + std::to_string(to);
+      std::string drop = "SELECT time FROM metric_times WHERE " + range + " AND time NOT IN (SELECT max(time) FROM "
+                         "metric_times WHERE " + range + " GROUP BY time / " + std::to_string(kThinNs) + ")";
+      if (exec(db_, "DELETE FROM metric_samples WHERE series_id IN (SELECT id FROM metric_series) AND time IN (" + drop + ")")) {
+        thinned = static_cast<uint64_t>(sqlite3_changes(db_));
+        if (exec(db_, "DELETE FROM metric_times WHERE time IN (" + drop + ")")) thinned_to_ = to;
+      }
+    }
+  }
   auto file_bytes = [&] {
     return static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
   };
@@ -707,7 +725,7 @@ void Store::retention_locked() {
     evicted += deleted;
     if (!deleted) break;
   }
-  if (expired || evicted) {
+  if (expired || evicted || thinned) {
     (void)exec(db_, "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_samples WHERE series_id = "
                     "metric_series.id)");
     (void)exec(db_, "PRAGMA incremental_vacuum");
@@ -717,6 +735,7 @@ void Store::retention_locked() {
   std::lock_guard lock(mu_);
   stats_.rows_expired += expired;
   stats_.rows_evicted += evicted;
+  stats_.samples_thinned += thinned;
   stats_.file_bytes = bytes;
 }
 
@@ -751,6 +770,9 @@ void Store::metrics(std::vector<core::MetricFamily>& out) const {
       core::MetricType::kCounter, static_cast<double>(s.rows_expired));
   one("sightline_store_rows_evicted_total", "Rows deleted, oldest first, to keep the file under its size bound",
       core::MetricType::kCounter, static_cast<double>(s.rows_evicted));
+  one("sightline_store_samples_thinned_total",
+      "Metric samples older than a day deleted beyond the last of each five minutes a series",
+      core::MetricType::kCounter, static_cast<double>(s.samples_thinned));
   one("sightline_store_queue_rows", "Rows waiting for the writer", core::MetricType::kGauge,
       static_cast<double>(s.queue_rows));
   one("sightline_store_file_bytes", "Size of the store's database file", core::MetricType::kGauge,

@@ -55,6 +55,9 @@ struct StoreOptions {
   size_t max_endpoints = 4096;  // beyond: one shared __overflow__ endpoint
   uint32_t hold_ms = 5000;
   uint32_t retention_interval_s = 10; // how often age and size are enforced
+  // Metric samples older than this keep one per 5 minutes a series (the last of each): a week's
+  // chart takes ~240 steps, coarser than that. 0: every sample kept to the retention.
+  uint64_t thin_samples_after_s = 86400;
   uint64_t cache_bytes = 2ULL << 20;  // the writer's page cache (memory_limit's share)
   uint64_t wal_bytes = 64ULL << 20;   // the WAL is truncated to this after a checkpoint
 };
@@ -72,6 +75,7 @@ struct StoreStats {
   uint64_t batches = 0, write_errors = 0;
   uint64_t rows_expired = 0;   // deleted by age
   uint64_t rows_evicted = 0;   // deleted to stay under max_bytes
+  uint64_t samples_thinned = 0;  // metric samples older than a day beyond one per kThinNs
   uint64_t queue_rows = 0;
   uint64_t file_bytes = 0;
   double last_batch_seconds = 0;
@@ -178,6 +182,7 @@ class Store : public sources::EventSink {
   struct RollupCells {
     size_t time = 0, proc = 0, role = 0, protocol = 0, error = 0, latency = 0;
   } rollup_cells_;
+  int64_t thinned_to_ = 0;  // metric samples before this are thinned (the writer's)
   // Moves an old file's tables to the current layout (metric_samples by series, then time).
   core::Status migrate();
   uint64_t pushed_ = 0, written_seq_ = 0;  // items queued so far / committed so far

@@ -364,6 +364,7 @@ TEST(Store, AnOlderMetricSamplesLayoutIsMigrated) {
   }
   store::StoreOptions o;
   o.max_age_s = 0;  // the samples' times are from 1970
+  o.thin_samples_after_s = 0;
   auto s = open_store(db, o);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(count(db, "SELECT count(*) FROM metric_samples"), 5);
@@ -396,6 +397,37 @@ TEST(Store, RetentionByAgeDeletesOldRows) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM exec WHERE proc_name = 'new'"), 100);
   EXPECT_EQ(count(db, "SELECT count(*) FROM metric_series WHERE name = 'old_metric'"), 0);
   EXPECT_EQ(s->stats().rows_expired, 101u);
+}
+
+// Samples older than a day keep the last of each five minutes a series; a day's are untouched.
+TEST(Store, MetricSamplesOlderThanADayAreThinned) {
+  TempDir d;
+  std::string db = d.path + "/s.db";
+  store::StoreOptions o;
+  o.retention_interval_s = 3600;  // only when asked
+  auto s = open_store(db, o);
+  constexpr uint64_t kS = 1000000000ULL, k5m = 300 * kS;
+  const uint64_t now = core::now_wall_ns();
+  const uint64_t old0 = (now - 2 * 86400 * kS) / k5m * k5m;  // two days ago, on a five-minute mark
+  for (uint64_t t = old0; t < old0 + 1800 * kS; t += 15 * kS)  // half an hour every 15 s: 120
+    s->add_samples(t, {{"a_total", "{}", static_cast<double>(t / kS)}, {"b", "{\"comm\":\"x\"}", 1}});
+  for (uint64_t t = now - 600 * kS; t < now; t += 15 * kS)  // the last ten minutes: 40
+    s->add_samples(t, {{"a_total", "{}", static_cast<double>(t / kS)}});
+  s->flush();
+  s->enforce_retention();
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_times WHERE time < " + std::to_string(now - 86400 * kS)), 6);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metrics WHERE name = 'a_total' AND time < " + std::to_string(now - 86400 * kS)), 6);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metrics WHERE name = 'b'"), 6);
+  // The last of each five minutes: 4:45 past each mark.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_times WHERE time < " + std::to_string(now - 86400 * kS) +
+                          " AND (time - " + std::to_string(old0) + ") % " + std::to_string(k5m) + " = " +
+                          std::to_string(285 * kS)),
+            6);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM metric_times WHERE time >= " + std::to_string(now - 600 * kS)), 40);
+  EXPECT_EQ(s->stats().samples_thinned, 2u * (120 - 6));
+  // Again: nothing more to thin.
+  s->enforce_retention();
+  EXPECT_EQ(s->stats().samples_thinned, 2u * (120 - 6));
 }
 
 TEST(Store, RetentionBySizeKeepsTheFileUnderItsBound) {
