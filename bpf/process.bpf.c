@@ -8,6 +8,9 @@
  *   Records are variable-length: header + used argv bytes.
  * fork: tp_btf/sched_process_fork, or raw_tp on kernels without tp_btf; threads are skipped.
  * exit: sched/sched_process_exit, emitted once per process when its last thread exits.
+ * signal: signal/signal_generate, for the signals in signal_mask (user space sets it: all but
+ *   those every child exit, out-of-band data and terminal resizes send, by default).
+ * oom_kill: oom/mark_victim, every victim the OOM killer chose.
  */
 #include "common.bpf.h"
 #include "sightline/process.h"
@@ -15,6 +18,11 @@
 SL_BTF_TYPE(sl_exec_event);
 SL_BTF_TYPE(sl_fork_event);
 SL_BTF_TYPE(sl_exit_event);
+SL_BTF_TYPE(sl_signal_event);
+SL_BTF_TYPE(sl_oom_event);
+
+/* Bit n: signal n is sent up. */
+const volatile __u64 signal_mask = ~0ULL;
 
 /* In-flight execs: the user pointers saved at sys_enter, one per thread inside execve.
  * 10240 is far above any real concurrency; a full map is counted (SL_STAT_PAIR_LOST). */
@@ -244,6 +252,63 @@ int sl_sched_exit(void *ctx)
 	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
 	__u64 now = e->hdr.ts_ns;
 	e->lifetime_ns = now > start ? now - start : 0;
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp/signal/signal_generate")
+int sl_signal_generate(struct trace_event_raw_signal_generate *ctx)
+{
+	int sig = ctx->sig;
+	if (sig < 1 || sig > 63 || !(signal_mask & (1ULL << sig)))
+		return 0;
+	if (targ_failed && ctx->result == 0)
+		return 0; /* failed only: the signals not delivered */
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct sl_signal_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr(&e->hdr, SL_EV_SIGNAL, &t);
+	e->sig = sig;
+	e->code = ctx->code;
+	e->target_pid = ctx->pid;
+	e->result = ctx->result;
+	e->group = ctx->group;
+	e->pad = 0;
+	if (sl_read_kernel(e->target_comm, SL_COMM_LEN, ctx->comm))
+		e->target_comm[0] = 0;
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
+}
+
+/* Not filtered by the sender: whoever allocated, the victim is what matters. */
+SEC("tp/oom/mark_victim")
+int sl_oom_mark_victim(struct trace_event_raw_mark_victim *ctx)
+{
+	struct sl_oom_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr_now(&e->hdr, SL_EV_OOM_KILL);
+	e->victim_pid = ctx->pid;
+	e->victim_uid = 0;
+	e->total_vm_kb = e->anon_rss_kb = e->file_rss_kb = e->shmem_rss_kb = 0;
+	e->score_adj = 0;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	e->victim_comm[0] = 0;
+	if (bpf_core_field_exists(ctx->total_vm)) {
+		e->total_vm_kb = BPF_CORE_READ(ctx, total_vm);
+		e->anon_rss_kb = BPF_CORE_READ(ctx, anon_rss);
+		e->file_rss_kb = BPF_CORE_READ(ctx, file_rss);
+		e->shmem_rss_kb = BPF_CORE_READ(ctx, shmem_rss);
+		e->victim_uid = BPF_CORE_READ(ctx, uid);
+		e->score_adj = BPF_CORE_READ(ctx, oom_score_adj);
+	}
+	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
+		unsigned int off = BPF_CORE_READ(ctx, __data_loc_comm) & 0xFFFF;
+		sl_read_kernel_str(e->victim_comm, sizeof(e->victim_comm), (void *)ctx + off);
+	}
 	sl_submit(ctx, e, sizeof(*e));
 	return 0;
 }

@@ -8,7 +8,9 @@
 
 namespace sightline::core {
 
-enum class EventKind : uint8_t { kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kCount };
+enum class EventKind : uint8_t {
+  kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kCount
+};
 
 struct Event {
   EventKind kind = EventKind::kExec;
@@ -38,9 +40,19 @@ struct Event {
   uint16_t syscall = 0;    // open: which syscall (sl_open_syscall)
   uint32_t child_pid = 0;  // fork
   int32_t exit_code = 0;   // exit
-  uint32_t signal = 0;     // exit: terminating signal
+  uint32_t signal = 0;     // exit: terminating signal; signal: the signal sent
   bool core_dumped = false;
   uint64_t duration_ns = 0;  // exit: process lifetime; tcp: connection lifetime
+
+  // signal (sent by this process) and oom_kill (the victim): the other task
+  uint32_t target_pid = 0;
+  std::string_view target_comm;   // from the record; else the process table
+  int32_t sig_code = 0;           // si_code
+  int32_t sig_result = 0;         // 0 delivered, 1 ignored, 2 pending, 3 overflow, 4 info lost
+  bool sig_group = false;
+  uint32_t oom_uid = 0;
+  int32_t oom_score_adj = 0;
+  uint64_t oom_total_vm = 0, oom_anon_rss = 0, oom_file_rss = 0, oom_shmem_rss = 0;  // bytes
 
   // tcp
   std::string_view laddr, raddr;  // text (views into addr_text)

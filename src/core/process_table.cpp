@@ -185,6 +185,9 @@ void ProcessTable::observe(Event& e) {
   }
   auto parent = procs_.find(e.ppid);
   if (parent != procs_.end()) e.pname = parent->second.comm;
+  // The other task of a signal or an OOM kill, when the record does not name it.
+  if ((e.kind == EventKind::kSignal || e.kind == EventKind::kOomKill) && e.target_comm.empty())
+    if (const ProcessInfo* t = find(e.target_pid)) e.target_comm = t->comm;
 }
 
 void ProcessTable::sweep(uint64_t now_boot_ns) {

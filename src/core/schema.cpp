@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "core/syscalls.h"
+
 namespace sightline::core {
 namespace {
 
@@ -17,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, uprobe, syscall, request",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -89,6 +91,53 @@ constexpr FieldDef kExit[] = {
      [](const Event& e) { return B(e.core_dumped); }, "", 0},
     {"proc.duration", FieldType::kDuration, "ns", "Lifetime of the process",
      [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 0},
+    kWeight,
+};
+
+constexpr FieldDef kTargetPid = {"target.pid", FieldType::kUint, "",
+                                 "signal: the receiving task (a thread id); oom_kill: the victim",
+                                 [](const Event& e) { return U(e.target_pid); }, "TPID", 7};
+constexpr FieldDef kTargetName = {"target.name", FieldType::kString, "", "The receiving task's or the victim's name",
+                                  [](const Event& e) { return S(e.target_comm); }, "TCOMM", 16};
+
+std::string_view sig_result_name(int32_t r) {
+  static constexpr std::string_view kNames[] = {"delivered", "ignored", "pending", "overflow", "lost_info"};
+  return r >= 0 && r < 5 ? kNames[r] : "other";
+}
+
+constexpr FieldDef kSignal[] = {
+    {"sig.num", FieldType::kUint, "", "Signal number", [](const Event& e) { return U(e.signal); }, "", 0},
+    {"sig.name", FieldType::kString, "", "SIGKILL, SIGTERM, SIGSEGV ... (SIG34 for real-time ones)",
+     [](const Event& e) { return S(signal_name(static_cast<int>(e.signal))); }, "SIGNAL", 9},
+    kTargetPid,
+    kTargetName,
+    {"sig.code", FieldType::kInt, "",
+     "si_code: 0 kill() (SI_USER), 128 the kernel (SI_KERNEL), -6 tgkill, -1 sigqueue; positive ones "
+     "name a fault's cause",
+     [](const Event& e) { return I(e.sig_code); }, "", 0},
+    {"sig.result", FieldType::kString, "",
+     "delivered, ignored (the target ignores it), pending (already), overflow (the queue was full), lost_info",
+     [](const Event& e) { return S(sig_result_name(e.sig_result)); }, "RESULT", 9},
+    {"sig.group", FieldType::kBool, "", "Sent to the whole process, not one thread",
+     [](const Event& e) { return B(e.sig_group); }, "", 0},
+    kWeight,
+};
+
+constexpr FieldDef kOomKill[] = {
+    kTargetPid,
+    kTargetName,
+    {"oom.uid", FieldType::kUint, "", "The victim's user id (0 where the kernel does not say: before 6.8)",
+     [](const Event& e) { return U(e.oom_uid); }, "", 0},
+    {"oom.total_vm", FieldType::kUint, "bytes", "The victim's virtual memory (0 before 6.8)",
+     [](const Event& e) { return U(e.oom_total_vm); }, "", 0},
+    {"oom.anon_rss", FieldType::kUint, "bytes", "Its resident anonymous memory (0 before 6.8)",
+     [](const Event& e) { return U(e.oom_anon_rss); }, "ANON_RSS", 10},
+    {"oom.file_rss", FieldType::kUint, "bytes", "Its resident file pages (0 before 6.8)",
+     [](const Event& e) { return U(e.oom_file_rss); }, "", 0},
+    {"oom.shmem_rss", FieldType::kUint, "bytes", "Its resident shared memory (0 before 6.8)",
+     [](const Event& e) { return U(e.oom_shmem_rss); }, "", 0},
+    {"oom.score_adj", FieldType::kInt, "", "Its oom_score_adj (-1000 to 1000)",
+     [](const Event& e) { return I(e.oom_score_adj); }, "", 0},
     kWeight,
 };
 
@@ -269,6 +318,11 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
     {EventKind::kRequest, "request", "l7",
      "An L7 request and its response (HTTP/1, PostgreSQL, MySQL, Redis, DNS), seen in the socket payloads of the server or the client",
      kRequest},
+    {EventKind::kSignal, "signal", "process",
+     "A signal was sent (kill, tgkill, sigqueue, or the kernel: a fault, a broken pipe ...); by default not SIGCHLD, "
+     "SIGURG, SIGWINCH (sources.process.ignore_signals)",
+     kSignal},
+    {EventKind::kOomKill, "oom_kill", "process", "The kernel's OOM killer chose a victim (oom/mark_victim)", kOomKill},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

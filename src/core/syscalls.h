@@ -1,4 +1,5 @@
-// Syscall numbers to names (this architecture's table, generated at build time).
+// Syscall numbers to names (this architecture's table, generated at build time), and signal
+// numbers to names.
 #pragma once
 
 #include <cstdint>
@@ -9,4 +10,8 @@ namespace sightline::core {
 std::string_view syscall_name(uint32_t nr);
 // -1 if unknown.
 int syscall_number(std::string_view name);
+// "SIGKILL"; "SIGRTMIN+3" for real-time ones; "" outside 1..64.
+std::string_view signal_name(int sig);
+// SIGKILL, KILL or 9 -> 9; -1 if unknown.
+int signal_number(std::string_view name);
 }  // namespace sightline::core

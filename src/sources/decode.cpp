@@ -82,6 +82,32 @@ bool decode_process_record(const void* data, size_t size, core::Event& e) {
       e.duration_ns = x->lifetime_ns;
       return true;
     }
+    case SL_EV_SIGNAL: {
+      if (size < sizeof(sl_signal_event)) return false;
+      const auto* x = static_cast<const sl_signal_event*>(data);
+      e.kind = core::EventKind::kSignal;
+      e.signal = static_cast<uint32_t>(x->sig);
+      e.sig_code = x->code;
+      e.sig_result = x->result;
+      e.sig_group = x->group != 0;
+      e.target_pid = x->target_pid;
+      e.target_comm = std::string_view(x->target_comm, strnlen(x->target_comm, sizeof x->target_comm));
+      return true;
+    }
+    case SL_EV_OOM_KILL: {
+      if (size < sizeof(sl_oom_event)) return false;
+      const auto* x = static_cast<const sl_oom_event*>(data);
+      e.kind = core::EventKind::kOomKill;
+      e.target_pid = x->victim_pid;
+      e.target_comm = std::string_view(x->victim_comm, strnlen(x->victim_comm, sizeof x->victim_comm));
+      e.oom_uid = x->victim_uid;
+      e.oom_score_adj = x->score_adj;
+      e.oom_total_vm = x->total_vm_kb * 1024;
+      e.oom_anon_rss = x->anon_rss_kb * 1024;
+      e.oom_file_rss = x->file_rss_kb * 1024;
+      e.oom_shmem_rss = x->shmem_rss_kb * 1024;
+      return true;
+    }
   }
   return false;
 }

@@ -32,6 +32,11 @@ struct Recorded {
   std::string sys_name, fd_type, l4proto, ns_flags;
   int32_t fd_num = -1;
   uint64_t sys_arg1 = 0;
+  // signal, oom_kill
+  uint32_t target_pid = 0;
+  std::string target_comm;
+  int32_t sig_result = 0;
+  uint64_t oom_anon_rss = 0;
 };
 
 class Recorder : public sources::EventSink {
@@ -55,6 +60,13 @@ class Recorder : public sources::EventSink {
       r.ns_flags = e.flags_text;
       r.fd_num = e.fd_num;
       r.sys_arg1 = e.sys_args[0];
+    }
+    if (e.kind == core::EventKind::kSignal || e.kind == core::EventKind::kOomKill) {
+      auto& r = events.back();
+      r.target_pid = e.target_pid;
+      r.target_comm = e.target_comm;
+      r.sig_result = e.sig_result;
+      r.oom_anon_rss = e.oom_anon_rss;
     }
     if (e.kind == core::EventKind::kUprobe) {  // probe name, first argument, string
       auto& r = events.back();

@@ -1,12 +1,15 @@
 // process source against the real kernel: real forks, execs and exits.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "harness.h"
+#include "sources/process/process_source.h"
 
 using namespace sightline;
 using core::EventKind;
@@ -237,4 +240,142 @@ TEST(ProcessSource, KernelFiltersCommAndFailures) {
   EXPECT_TRUE(by(failed, EventKind::kExec, a).empty());
   EXPECT_TRUE(by(failed, EventKind::kExit, a).empty());
   EXPECT_TRUE(failed.find(EventKind::kFork, [](auto&) { return true; }).empty());
+}
+
+// Signals: who sent which to whom, and what became of it. SIGCHLD (every child exit sends one)
+// stays in the kernel by default; with ignore_signals empty it comes up too.
+TEST(ProcessSource, SignalsWithSenderTargetAndResult) {
+  for (bool all : {false, true}) {
+    Harness h;
+    sources::SourceOptions o = test::self_included();
+    o.kinds = {EventKind::kSignal};
+    if (all) o.own_as<sources::ProcessOptions>().ignore_signals.clear();
+    h.start("process", o);
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t child = spawn([&] {
+      signal(SIGTERM, SIG_IGN);
+      char c = 1;
+      (void)!write(ready[1], &c, 1);
+      for (;;) pause();
+    });
+    char c;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);  // SIGTERM is ignored from here
+    kill(child, SIGTERM);
+    kill(child, SIGUSR1);  // its default action ends it
+    int st = wait_status(child);
+    ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR1);
+    auto sent = [&](int sig) {
+      return h.find(EventKind::kSignal, [&](auto& e) {
+        return e.signal == (uint32_t)sig && e.target_pid == (uint32_t)child && e.pid == (uint32_t)getpid();
+      });
+    };
+    ASSERT_TRUE(h.pump_until([&] { return !sent(SIGUSR1).empty(); })) << h.dump();
+    ASSERT_EQ(sent(SIGTERM).size(), 1u) << h.dump();
+    EXPECT_EQ(sent(SIGTERM)[0].sig_result, 1) << "ignored by the target";
+    ASSERT_EQ(sent(SIGUSR1).size(), 1u);
+    EXPECT_EQ(sent(SIGUSR1)[0].sig_result, 0) << "delivered";
+    EXPECT_EQ(sent(SIGUSR1)[0].target_comm, sent(SIGUSR1)[0].comm) << "the child has its parent's name";
+    // The child's exit sent SIGCHLD to us: there only when not ignored. A marker sent after
+    // it (SIGUSR2, ignored here) bounds the wait; one more drain takes what other CPUs'
+    // buffers held (perf buffers have no order across CPUs).
+    signal(SIGUSR2, SIG_IGN);
+    kill(getpid(), SIGUSR2);
+    ASSERT_TRUE(h.pump_until([&] {
+      return !h.find(EventKind::kSignal, [&](auto& e) { return e.signal == SIGUSR2 && e.pid == (uint32_t)getpid(); })
+                  .empty();
+    })) << h.dump();
+    h.pump_until([] { return true; });
+    bool chld = !h.find(EventKind::kSignal, [&](auto& e) {
+                    return e.signal == SIGCHLD && e.target_pid == (uint32_t)getpid();
+                  }).empty();
+    EXPECT_EQ(chld, all) << h.dump();
+    signal(SIGUSR2, SIG_DFL);
+    close(ready[0]);
+    close(ready[1]);
+  }
+}
+
+TEST(ProcessSource, AnUnknownIgnoredSignalIsRefused) {
+  uint64_t mask = 0;
+  EXPECT_TRUE(sources::signal_mask({"SIGCHLD", "WINCH", "23"}, &mask));
+  EXPECT_EQ(mask & ((1ULL << 17) | (1ULL << 28) | (1ULL << 23)), 0u);
+  EXPECT_EQ(mask & (1ULL << 9), 1ULL << 9);
+  auto st = sources::signal_mask({"SIGNOPE"}, &mask);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("'SIGNOPE' is not a signal"), std::string::npos) << st.message();
+}
+
+namespace {
+// A memory cgroup of `limit` bytes for one process (v2 where the unified hierarchy has the
+// memory controller, else v1; where neither is mounted, as in the 6.1 VM, a cgroup2 hierarchy
+// of its own), removed on destruction.
+struct MemCgroup {
+  std::string dir, mounted;
+  explicit MemCgroup(uint64_t limit) {
+    std::string name = "sl-bpf-oom-" + std::to_string(getpid());
+    auto write = [](const std::string& path, const std::string& v) {
+      FILE* f = fopen(path.c_str(), "we");
+      if (!f) return false;
+      bool ok = fputs(v.c_str(), f) >= 0;
+      return fclose(f) == 0 && ok;
+    };
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+      dir = "/sys/fs/cgroup/" + name;
+      mkdir(dir.c_str(), 0755);
+      if (!write(dir + "/memory.max", std::to_string(limit))) dir.clear();
+      else write(dir + "/memory.swap.max", "0");
+    }
+    if (dir.empty() && access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+      dir = "/sys/fs/cgroup/memory/" + name;
+      mkdir(dir.c_str(), 0755);
+      if (!write(dir + "/memory.limit_in_bytes", std::to_string(limit))) dir.clear();
+      else write(dir + "/memory.memsw.limit_in_bytes", std::to_string(limit));
+    }
+    if (dir.empty()) {
+      char t[] = "/tmp/sl-cg2-XXXXXX";
+      if (mkdtemp(t) && mount("cgroup2", t, "cgroup2", 0, nullptr) == 0) {
+        mounted = t;
+        write(mounted + "/cgroup.subtree_control", "+memory");
+        dir = mounted + "/" + name;
+        mkdir(dir.c_str(), 0755);
+        if (!write(dir + "/memory.max", std::to_string(limit))) dir.clear();
+        else write(dir + "/memory.swap.max", "0");
+      }
+    }
+  }
+  ~MemCgroup() {
+    if (!dir.empty()) rmdir(dir.c_str());
+    if (!mounted.empty()) {
+      umount(mounted.c_str());
+      rmdir(mounted.c_str());
+    }
+  }
+};
+}  // namespace
+
+// `tail /dev/zero` (a line that never ends) in a 32 MiB memory cgroup: the OOM killer takes
+// it, and the event names it (from the tracepoint on 6.8+, from the process table before).
+TEST(ProcessSource, OomKillNamesTheVictim) {
+  MemCgroup cg(32ULL << 20);
+  ASSERT_FALSE(cg.dir.empty()) << "no memory cgroup could be made";
+  Harness h;
+  sources::SourceOptions o = test::self_included();
+  o.kinds = {EventKind::kOomKill};
+  h.start("process", o);
+  std::string procs = cg.dir + "/cgroup.procs";
+  pid_t child = spawn([&] {
+    FILE* f = fopen(procs.c_str(), "we");
+    if (!f || fprintf(f, "%d", getpid()) < 0 || fclose(f) != 0) _exit(3);
+    execl("/usr/bin/tail", "tail", "/dev/zero", nullptr);
+    _exit(4);
+  });
+  int st = wait_status(child);
+  ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "status " << st;
+  ASSERT_TRUE(h.pump_until([&] {
+    return !h.find(EventKind::kOomKill, [&](auto& e) { return e.target_pid == (uint32_t)child; }).empty();
+  })) << h.dump();
+  auto oom = h.find(EventKind::kOomKill, [&](auto& e) { return e.target_pid == (uint32_t)child; });
+  ASSERT_EQ(oom.size(), 1u);
+  EXPECT_EQ(oom[0].target_comm, "tail");
 }

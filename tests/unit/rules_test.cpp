@@ -332,6 +332,36 @@ TEST(DefaultRules, SocketsOnStdioConnectsAndAccepts) {
   EXPECT_EQ(fired(rs, socket_syscall("accept4", "nginx", "ipv4", 5, "127.0.0.1", 50000)), V{});
 }
 
+TEST(DefaultRules, OomKillsAndSignalsToCriticalProcesses) {
+  RuleSet rs;
+  ASSERT_TRUE(rs.add(rules::default_rules_yaml(), "default").ok());
+  ASSERT_TRUE(rs.compile().ok());
+  using V = std::vector<std::string>;
+  core::Event oom;
+  oom.kind = EventKind::kOomKill;
+  oom.comm = "java";
+  oom.target_pid = 77;
+  oom.target_comm = "java";
+  EXPECT_EQ(fired(rs, oom), V{"Process killed by the OOM killer"});
+  auto sig = [](std::string_view sender, uint32_t sig, std::string_view target, int32_t code) {
+    core::Event e;
+    e.kind = EventKind::kSignal;
+    e.comm = sender;
+    e.pid = 500;
+    e.signal = sig;
+    e.target_pid = 12;
+    e.target_comm = target;
+    e.sig_code = code;
+    return e;
+  };
+  EXPECT_EQ(fired(rs, sig("bash", 9, "sshd", 0)), V{"Critical process signalled to stop"});
+  EXPECT_EQ(fired(rs, sig("python3", 19, "auditd", -6)), V{"Critical process signalled to stop"}) << "tgkill SIGSTOP";
+  EXPECT_EQ(fired(rs, sig("systemd", 15, "sshd", 0)), V{}) << "a service manager stopping it";
+  EXPECT_EQ(fired(rs, sig("bash", 1, "sshd", 0)), V{}) << "SIGHUP: reload";
+  EXPECT_EQ(fired(rs, sig("bash", 9, "nginx", 0)), V{}) << "not a critical process";
+  EXPECT_EQ(fired(rs, sig("sshd", 11, "sshd", 1)), V{}) << "the kernel's SIGSEGV for a fault (code > 0)";
+}
+
 TEST(RuleSet, SyscallsTheRulesNeed) {
   auto with = [](const std::string& yaml) {
     RuleSet rs;

@@ -24,6 +24,8 @@ enum sl_event_kind {
 	SL_EV_TRACEPOINT = 8,
 	SL_EV_SYSCALL = 9,
 	SL_EV_L7 = 10,
+	SL_EV_SIGNAL = 11,
+	SL_EV_OOM_KILL = 12,
 };
 
 struct sl_event_hdr {

@@ -1,7 +1,8 @@
-// process source: exec, fork, exit (bpf/process.bpf.c, sightline/process.h).
+// process source: exec, fork, exit, signal, oom_kill (bpf/process.bpf.c, sightline/process.h).
 #include "sources/process/process_source.h"
 
 #include "bpf/libbpf_util.h"
+#include "core/syscalls.h"
 #include "sightline/process.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
@@ -58,7 +59,18 @@ class ProcessSource final : public SkeletonSource<process_bpf, kFns, kDefaultRin
     p.push_back(btf);
     p.push_back(raw);
     p.push_back(tracepoint_hook(f, "sl_sched_exit", "sched", "sched_process_exit", exit, base));
+    p.push_back(tracepoint_hook(f, "sl_signal_generate", "signal", "signal_generate", wants(o, core::EventKind::kSignal),
+                                base));
+    p.push_back(tracepoint_hook(f, "sl_oom_mark_victim", "oom", "mark_victim", wants(o, core::EventKind::kOomKill), base));
     return p;
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    uint64_t mask = 0;
+    if (auto st = signal_mask(o.own_as<ProcessOptions>().ignore_signals, &mask); !st) return st;
+    return start_skeleton<process_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
+                                       [mask](process_bpf* s) { s->rodata->signal_mask = mask; });
   }
 
  protected:
@@ -74,11 +86,24 @@ class ProcessSource final : public SkeletonSource<process_bpf, kFns, kDefaultRin
 
 std::unique_ptr<Source> make_process_source() { return std::make_unique<ProcessSource>(); }
 
-constexpr core::EventKind kProcessKinds[] = {core::EventKind::kExec, core::EventKind::kFork, core::EventKind::kExit};
+core::Status signal_mask(const std::vector<std::string>& ignore, uint64_t* mask) {
+  *mask = ~0ULL;
+  for (const auto& name : ignore) {
+    int sig = core::signal_number(name);
+    if (sig < 1 || sig > 63)
+      return core::Status::error(EINVAL, "sources.process.ignore_signals: '" + name +
+                                             "' is not a signal (SIGCHLD, CHLD or 17; real-time SIG34 ... SIG63)");
+    *mask &= ~(1ULL << sig);
+  }
+  return {};
+}
+
+constexpr core::EventKind kProcessKinds[] = {core::EventKind::kExec, core::EventKind::kFork, core::EventKind::kExit,
+                                             core::EventKind::kSignal, core::EventKind::kOomKill};
 constinit const SourceInfo kProcessSource = {
     "process",
-    "exec (argv, result), fork, exit (code, signal, lifetime)",
+    "exec (argv, result), fork, exit (code, signal, lifetime), signals sent (sender, target, result), OOM kills",
     kProcessKinds, /*streams=*/true, /*has_failed=*/true,
-    nullptr, &make_process_source};
+    &make_options<ProcessOptions>, &make_process_source};
 
 }  // namespace sightline::sources
