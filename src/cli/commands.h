@@ -26,7 +26,7 @@ struct TraceArgs {
   uint32_t poll_ms = 100;
   std::vector<std::string> uprobes;  // kind uprobe: BINARY:SYMBOL targets (sightline uprobe --args)
   // tp:CATEGORY:NAME kinds: any tracepoint
-  std::string filter;    // FIELD OP VALUE [&& ...] [|| ...]
+  std::string filter;    // tp: FIELD OP VALUE [&& ...] [|| ...]; event kinds: a rule-language condition
   std::string count_by;  // count by this field (in the kernel unless --filter)
   std::string hist;      // histogram of this integer field
   double interval_s = 0; // with --count-by/--hist: print every N s (0: at the end)

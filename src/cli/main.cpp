@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--poll-ms", targs.poll_ms, "Reader poll period when not woken (ms)")
       ->check(CLI::Range(1u, 10000u));
   trace_cmd->add_option("-f,--filter", targs.filter,
-                        "tp: only records where FIELD OP VALUE holds (OP: == != < <= > >= ~glob; && ||)");
+                        "Only events the condition matches: for event kinds the rule language (fields of `sightline "
+                        "schema`, the built-in macros and lists; proc.name/proc.pid it requires go to the kernel), for "
+                        "tp: FIELD OP VALUE (OP: == != < <= > >= ~glob; && ||)");
   trace_cmd->add_option("--count-by", targs.count_by, "tp: count records by this field (in the kernel)");
   trace_cmd->add_option("--hist", targs.hist, "tp: log2 histogram of this integer field (in the kernel)");
   trace_cmd->add_option("-i,--interval", targs.interval_s, "tp: with --count-by/--hist, print every N seconds")
@@ -84,6 +86,8 @@ int main(int argc, char** argv) {
       "  sightline trace open --json | jq .   machine-readable\n"
       "  sightline trace http                 HTTP requests served and made, with status and latency\n"
       "  sightline trace redis dns -c app     Redis commands and DNS lookups of processes named app\n"
+      "  sightline trace open -f 'fd.name startswith /etc and not proc.name in (systemd, sshd)'\n"
+      "  sightline trace signal -f 'sig.name = SIGKILL and target.name in (critical_processes)'\n"
       "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
       "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
       "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"

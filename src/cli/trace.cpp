@@ -13,6 +13,8 @@
 #include "core/clock.h"
 #include "core/render.h"
 #include "core/schema.h"
+#include "rules/default_rules.h"
+#include "rules/engine.h"
 #include "sources/l7/l7_source.h"
 #include "sources/uprobe/uprobe_source.h"
 
@@ -46,8 +48,15 @@ class Printer : public sources::EventSink {
     flush();
   }
 
+  // Only events `c` matches (trace -f; the rule language), in `ctx`.
+  void set_condition(const rules::Condition* c, rules::Context ctx) {
+    cond_ = c;
+    ctx_ = std::move(ctx);
+  }
+
   void on_event(core::Event& e) override {
     if (!protocols_.empty() && e.kind == EventKind::kRequest && !protocols_.count(std::string(e.protocol))) return;
+    if (cond_ && !cond_->matches(e, ctx_)) return;
     printed_++;
     if (json_) {
       core::append_event_json(out_, e);
@@ -82,6 +91,8 @@ class Printer : public sources::EventSink {
   uint64_t printed() const { return printed_; }
 
  private:
+  const rules::Condition* cond_ = nullptr;
+  rules::Context ctx_;
   void pad(std::string_view s, size_t w) {
     out_ += s;
     out_.append(w > s.size() ? w - s.size() : 1, ' ');
@@ -137,8 +148,8 @@ int trace(const TraceArgs& args) {
     return 2;
   }
   if (tps) return trace_tracepoints(args);
-  if (!args.filter.empty() || !args.count_by.empty() || !args.hist.empty()) {
-    fprintf(stderr, "sightline trace: --filter, --count-by and --hist are for tp:CATEGORY:NAME\n");
+  if (!args.count_by.empty() || !args.hist.empty()) {
+    fprintf(stderr, "sightline trace: --count-by and --hist are for tp:CATEGORY:NAME\n");
     return 2;
   }
   std::vector<EventKind> kinds;
@@ -152,10 +163,39 @@ int trace(const TraceArgs& args) {
             args.comm.c_str());
     return 2;
   }
+  // -f: a condition in the rule language (the built-in rules' macros and lists usable), checked
+  // on each event; what it requires of proc.name or proc.pid goes to the kernel's filter.
+  rules::RuleSet defaults;
+  rules::Condition cond;
+  std::string comm = args.comm;
+  uint32_t pid = args.pid;
+  if (!args.filter.empty()) {
+    if (auto st = defaults.add(rules::default_rules_yaml(), "default"); !st) {
+      fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
+      return 1;
+    }
+    if (auto st = defaults.parse_condition(args.filter, &cond); !st) {
+      fprintf(stderr, "sightline trace: -f: %s\n", st.message().c_str());
+      return 2;
+    }
+    bool any = false;
+    for (auto k : kinds) any |= cond.kinds().count(k) > 0;
+    if (!any) {
+      fprintf(stderr, "sightline trace: -f: the condition can match none of the kinds traced (its fields or evt.type "
+                      "belong to others)\n");
+      return 2;
+    }
+    std::set<std::string> v;
+    if (comm.empty() && cond.required_values("proc.name", &v) && v.size() == 1 && v.begin()->size() <= 15)
+      comm = *v.begin();
+    v.clear();
+    if (!pid && cond.required_values("proc.pid", &v) && v.size() == 1)
+      pid = static_cast<uint32_t>(std::strtoul(v.begin()->c_str(), nullptr, 10));
+  }
   sources::SourceOptions opts;
   opts.kinds = kinds;
-  opts.filter.pid = args.pid;
-  opts.filter.comm = args.comm;
+  opts.filter.pid = pid;
+  opts.filter.comm = comm;
   opts.filter.failed_only = args.failed;
   opts.ring_bytes = args.ring_bytes;
   for (const auto& t : args.uprobes)
@@ -175,6 +215,8 @@ int trace(const TraceArgs& args) {
   bpf::install_libbpf_logger(false);
   agent::Runner runner(bpf::probe_features());
   Printer printer(args.json, kinds, protocols);
+  rules::UserNames users;
+  if (!args.filter.empty()) printer.set_condition(&cond, rules::process_context(&runner.table(), &users));
   runner.add_sink(&printer);
   runner.seed_processes();
 

@@ -54,20 +54,22 @@ void Engine::set_rules(std::shared_ptr<const RuleSet> rules) {
   rules_ = std::move(rules);
 }
 
-Context Engine::make_context() const {
+Context process_context(const core::ProcessTable* table, UserNames* users) {
   Context c;
-  c.ancestor = [this](uint32_t pid, int n) -> std::string {
-    if (!table_) return {};
-    const core::ProcessInfo* p = table_->find(pid);
+  c.ancestor = [table](uint32_t pid, int n) -> std::string {
+    if (!table) return {};
+    const core::ProcessInfo* p = table->find(pid);
     for (int i = 0; p && i < n; i++) {
       if (!p->ppid || p->ppid == p->pid) return {};
-      p = table_->find(p->ppid);
+      p = table->find(p->ppid);
     }
     return p ? p->comm : std::string();
   };
-  c.user_name = [this](const core::Event& e) { return users_.name(e.uid, e.pid, e.container_id); };
+  c.user_name = [users](const core::Event& e) { return users->name(e.uid, e.pid, e.container_id); };
   return c;
 }
+
+Context Engine::make_context() const { return process_context(table_, &users_); }
 
 void Engine::on_event(core::Event& e) {
   std::shared_ptr<const RuleSet> rules;

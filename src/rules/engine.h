@@ -41,6 +41,9 @@ struct Limits {
   size_t http_queue = 1024;
 };
 
+// A condition's context over `table` (ancestors) and `users` (user names); both outlive it.
+Context process_context(const core::ProcessTable* table, UserNames* users);
+
 class Engine : public sources::EventSink {
  public:
   Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits = {});

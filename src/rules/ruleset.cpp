@@ -294,6 +294,12 @@ core::Status RuleSet::compile() {
   return {};
 }
 
+core::Status RuleSet::parse_condition(std::string_view text, Condition* out) const {
+  std::map<std::string, std::string> macros;
+  for (const auto& [n, m] : macros_) macros[n] = m.condition;
+  return Condition::parse(text, macros, lists_, out);
+}
+
 void RuleSet::match(const core::Event& e, const Context& ctx, std::vector<const Rule*>* out) const {
   out->clear();
   for (size_t i : by_kind_[static_cast<size_t>(e.kind)])

@@ -41,6 +41,8 @@ class RuleSet {
   void match(const core::Event& e, const Context& ctx, std::vector<const Rule*>* out) const;
   const std::vector<Rule>& rules() const { return rules_; }
   size_t enabled_count() const;
+  // A condition outside any rule (`trace -f`), with these files' macros and lists.
+  core::Status parse_condition(std::string_view text, Condition* out) const;
   // Every event kind some enabled rule can match: the sources the kernel must run.
   std::vector<core::EventKind> kinds() const;
   // The syscall names the enabled rules on `syscall` events need (empty: none); nullopt when

@@ -55,6 +55,31 @@ head -1 "$tmp/open.txt" | grep -E >/dev/null "^TIME +PID +PPID +COMM +UID +FD +E
 grep -qE " cat +[0-9]+ +-1 +ENOENT +O_RDONLY.* /nonexistent/sl-e2e-open$" "$tmp/open.txt" || fail "failed open row: $(cat "$tmp/open.txt")"
 ! grep -q "/etc/hostname" "$tmp/open.txt" || fail "--failed let a successful open through"
 
+# trace -f: a rule-language condition on every event; what it requires of proc.name goes to the
+# kernel (the summary counts only cat's opens, not the node's).
+mark=$tmp/sl-e2e-filter
+echo x >"$mark.conf"
+"$SL" trace open --json -f "fd.name startswith $mark and proc.name = cat and not fd.name endswith .skip" \
+  >"$tmp/filter.json" 2>"$tmp/filter.err" &
+tp=$!
+bg_pid $tp
+wait_for 20 grep -q "tracing open" "$tmp/filter.err" || fail "trace -f did not start: $(cat "$tmp/filter.err")"
+cat "$mark.conf" >/dev/null
+cat "$mark.skip" 2>/dev/null || true
+for i in $(seq 1 100); do head -c1 "$mark.conf" >/dev/null; done  # not cat: stays in the kernel
+sleep 0.5
+kill -INT $tp
+wait $tp
+python3 - "$tmp/filter.json" "$mark" <<'PY' || fail "trace -f: $(cat "$tmp/filter.json")"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+assert [(e["proc.name"], e["fd.name"]) for e in events] == [("cat", sys.argv[2] + ".conf")], events
+PY
+n=$(sed -n 's/^sightline: \([0-9]*\) events.*/\1/p' "$tmp/filter.err")
+(( n >= 1 && n < 300 )) || fail "proc.name = cat not filtered in the kernel: $n events came up (100 heads ran)"
+out=$("$SL" trace open -f 'fd.nmae = x' 2>&1) && fail "a bad field in -f accepted"
+grep -q "did you mean 'fd.name'" <<<"$out" || fail "-f error: $out"
+
 # Bad input: a clear sentence, exit 2.
 out=$("$SL" trace nosuchkind 2>&1) && fail "unknown kind accepted"
 grep -q "unknown event kind 'nosuchkind'; known: exec fork exit open" <<<"$out" || fail "unknown kind message: $out"
