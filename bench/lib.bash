@@ -47,3 +47,58 @@ memcg_make() {
 memcg_usage() { cat "$MEMCG/memory.current" 2>/dev/null || cat "$MEMCG/memory.usage_in_bytes"; }
 memcg_ooms() { awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.events" 2>/dev/null || awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.oom_control"; }
 memcg_remove() { rmdir "$MEMCG" 2>/dev/null || true; }
+
+# Events a peer tool reported lost ("Lost N" lines, libbpf-tools and bpftrace): tracer_rounds'
+# seen_lost helpers use it.
+peer_lost() { cat "$@" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' || true; }
+# The loss sightline trace's closing line reports.
+sl_lost() { sed -n 's/^sightline: [0-9]* events, \([0-9]*\) lost.*/\1/p' "$1"; }
+
+# tracer_rounds WHAT: ROUNDS rounds of the workload `$LOOP $N` (which prints ns_per_op=), bare
+# then under each of TRACERS (CMD[t]: its command line, output to a file; READY[t]: a line that
+# says it is attached, or empty to wait 4 s), interleaved. The caller defines
+# `seen_lost TRACER OUT ERR`, printing "SEEN LOST". Prints each round, then the medians: ratio to
+# bare, the tracer's CPU seconds per million events, seen, lost, seen+lost. Uses $tmp; sets tp.
+tracer_rounds() {
+  local what=$1 r t base with out c0 c1 i sl seen lost ratio cpu s l
+  declare -A RATIO CPU SEEN LOST
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for t in "${TRACERS[@]}"; do
+      base=$($LOOP "$N" | ns_of)
+      out="$tmp/$t.out"
+      bash -c "exec ${CMD[$t]}" >"$out" 2>"$tmp/$t.err" &
+      tp=$!
+      if [[ -n ${READY[$t]} ]]; then
+        for ((i = 0; i < 300; i++)); do grep -q "${READY[$t]}" "$out" "$tmp/$t.err" 2>/dev/null && break; sleep 0.1; done
+        sleep 0.5
+      else
+        sleep 4  # bpftrace compiles its program with LLVM first; peers' headers are block-buffered
+      fi
+      c0=$(cpu_ticks $tp)
+      with=$($LOOP "$N" | ns_of)
+      sleep 1.5  # let the tracer drain what is buffered
+      c1=$(cpu_ticks $tp)
+      kill -INT $tp
+      wait $tp 2>/dev/null || true
+      tp=
+      read -r seen lost <<<"$(seen_lost "$t" "$out" "$tmp/$t.err")"
+      ratio=$(echo "scale=3; $with / $base" | bc)
+      cpu=$(echo "scale=2; ($c1 - $c0) / 100 / ($N / 1000000)" | bc)
+      printf 'round %d %-18s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.2f cpu-s/M ev  seen %8d  lost %s\n' \
+        "$r" "$t" "$base" "$with" "$ratio" "$cpu" "$seen" "${lost:-?}"
+      RATIO[$t]+="$ratio "
+      CPU[$t]+="$cpu "
+      SEEN[$t]+="$seen "
+      LOST[$t]+="${lost:-?} "
+    done
+  done
+  echo
+  echo "$what x $N, $ROUNDS rounds; medians (generated = $N per round)"
+  printf '%-18s %7s %12s %10s %10s %s\n' tracer ratio cpu-s/M-ev seen lost "seen+lost"
+  for t in "${TRACERS[@]}"; do
+    s=$(median <<<"${SEEN[$t]}")
+    l=$(median <<<"${LOST[$t]}")
+    printf '%-18s %7s %12s %10s %10s %s\n' "$t" "$(median <<<"${RATIO[$t]}")" "$(median <<<"${CPU[$t]}")" \
+      "$s" "$l" "$((s + ${l:-0}))"
+  done
+}

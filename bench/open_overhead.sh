@@ -29,52 +29,11 @@ CMD[bpftrace]="bpftrace -e 'tracepoint:syscalls:sys_exit_openat /comm == \"openl
 READY[bpftrace]=""
 TRACERS=(${TRACERS:-sightline opensnoop bpftrace sightline_64k})
 
-
-declare -A RATIO CPU SEEN LOST
-for ((r = 1; r <= ROUNDS; r++)); do
-  for t in "${TRACERS[@]}"; do
-    base=$($LOOP "$N" | ns_of)
-    out="$tmp/$t.out"
-    bash -c "exec ${CMD[$t]}" >"$out" 2>"$tmp/$t.err" &
-    tp=$!
-    if [[ -n ${READY[$t]} ]]; then
-      for ((i = 0; i < 300; i++)); do grep -q "${READY[$t]}" "$out" "$tmp/$t.err" 2>/dev/null && break; sleep 0.1; done
-      sleep 0.5
-    else
-      sleep 4  # bpftrace compiles its program with LLVM first
-    fi
-    c0=$(cpu_ticks $tp)
-    with=$($LOOP "$N" | ns_of)
-    sleep 1.5  # let the tracer drain what is buffered
-    c1=$(cpu_ticks $tp)
-    kill -INT $tp
-    wait $tp 2>/dev/null || true
-    tp=
-    case $t in
-      sightline*) seen=$(grep -c " /dev/null$" "$out" || true)
-                  lost=$(sed -n 's/^sightline: [0-9]* events, \([0-9]*\) lost.*/\1/p' "$tmp/$t.err") ;;
-      opensnoop) seen=$(grep -c ' /dev/null$' "$out" || true)
-                 lost=$(cat "$tmp/$t.err" "$out" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' || true) ;;
-      bpftrace) seen=$(grep -cE '^[0-9]+ [0-9]+$' "$out" || true)
-                lost=$(cat "$tmp/$t.err" "$out" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' || true) ;;
-    esac
-    ratio=$(echo "scale=3; $with / $base" | bc)
-    cpu=$(echo "scale=2; ($c1 - $c0) / 100 / ($N / 1000000)" | bc)
-    printf 'round %d %-14s bare %7.1f ns/op  with %7.1f ns/op  ratio %5.2f  tracer %5.2f cpu-s/M ev  seen %8d  lost %s\n' \
-      "$r" "$t" "$base" "$with" "$ratio" "$cpu" "$seen" "${lost:-?}"
-    RATIO[$t]+="$ratio "
-    CPU[$t]+="$cpu "
-    SEEN[$t]+="$seen "
-    LOST[$t]+="${lost:-?} "
-  done
-done
-
-echo
-echo "open+close x $N, $ROUNDS rounds; medians (generated = $N per round)"
-printf '%-14s %7s %12s %10s %10s %s\n' tracer ratio cpu-s/M-ev seen lost "seen+lost"
-for t in "${TRACERS[@]}"; do
-  s=$(median <<<"${SEEN[$t]}")
-  l=$(median <<<"${LOST[$t]}")
-  printf '%-14s %7s %12s %10s %10s %s\n' "$t" "$(median <<<"${RATIO[$t]}")" "$(median <<<"${CPU[$t]}")" \
-    "$s" "$l" "$((s + ${l:-0}))"
-done
+seen_lost() {
+  case $1 in
+    sightline*) echo "$(grep -c " /dev/null$" "$2" || true) $(sl_lost "$3")" ;;
+    opensnoop) echo "$(grep -c ' /dev/null$' "$2" || true) $(peer_lost "$3" "$2")" ;;
+    bpftrace) echo "$(grep -cE '^[0-9]+ [0-9]+$' "$2" || true) $(peer_lost "$3" "$2")" ;;
+  esac
+}
+tracer_rounds "open+close"
