@@ -32,6 +32,7 @@
 #include "rules/engine.h"
 #include "server/http_server.h"
 #include "core/render.h"
+#include "sources/l7/l7_source.h"
 #include "sources/profile/profile_source.h"
 #include "sources/security/security_source.h"
 #include "sources/tracepoint/tracepoint_source.h"
@@ -336,6 +337,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     so.max_bytes = config.store.max_bytes;
     so.max_event_rows_per_s = config.store.max_event_rows_per_s;
     so.rows_per_endpoint_per_s = config.store.request_rows_per_endpoint_per_s;
+    if (auto l7 = config.sources.find("l7"); l7 != config.sources.end())
+      so.slow_ns = uint64_t{l7->second.own.as<sources::L7Options>().slow_ms} * 1000000;
     // The request rows a second that let max_size hold the retention at full load, at the
     // ~184 bytes a request row takes (bench/store_bench: "history"), with room for other kinds.
     so.request_rows_per_s = static_cast<double>(config.store.max_bytes) /

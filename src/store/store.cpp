@@ -339,13 +339,14 @@ void Store::sample_request(const core::Event& e) {
   uint64_t now = e.ts_boot_ns;  // the events' own clock
   std::string key;
   key.reserve(e.comm.size() + e.protocol.size() + e.method.size() + e.target.size() + 8);
-  bool failed = e.error || e.no_response;
+  bool error = e.error || e.no_response, slow = !error && e.duration_ns >= opts_.slow_ns;
+  bool failed = error || slow;  // kept as failed ones are, each class an endpoint of its own
   key.append(e.comm).append(1, '\x1f').append(e.protocol).append(1, '\x1f').append(std::to_string(e.role))
-      .append(1, '\x1f').append(e.method).append(1, '\x1f').append(e.target).append(failed ? "\x1f!" : "");
+      .append(1, '\x1f').append(e.method).append(1, '\x1f').append(e.target).append(error ? "\x1f!" : slow ? "\x1f~" : "");
   std::lock_guard lock(ep_mu_);
   auto it = endpoints_.find(key);
   if (it == endpoints_.end()) {
-    if (endpoints_.size() >= opts_.max_endpoints) key = failed ? "__overflow__!" : "__overflow__";
+    if (endpoints_.size() >= opts_.max_endpoints) key = error ? "__overflow__!" : slow ? "__overflow__~" : "__overflow__";
     it = endpoints_.try_emplace(key).first;
     if (it->second.last_ns == 0) {
       it->second.tokens = failed ? opts_.error_rows_per_endpoint_per_s * 600 : opts_.endpoint_burst;

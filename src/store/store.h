@@ -52,6 +52,9 @@ struct StoreOptions {
   // every one of the first ten minutes of a storm (a burst of 600 x this), then this many a
   // second, with exact weights.
   double error_rows_per_endpoint_per_s = 1;
+  // Exchanges this slow or slower are kept like failed ones (endpoints of their own, the same
+  // rates): the agent sets it from sources.l7.slow_ms, the kernel's "always in detail" mark.
+  uint64_t slow_ns = UINT64_MAX;
   size_t max_endpoints = 4096;  // beyond: one shared __overflow__ endpoint
   uint32_t hold_ms = 5000;
   uint32_t retention_interval_s = 10; // how often age and size are enforced

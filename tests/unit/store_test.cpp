@@ -258,7 +258,8 @@ std::vector<uint64_t> feed_exchanges(store::Store* s, const std::vector<std::str
   std::vector<uint64_t> delivered(targets.size());
   for (uint64_t i = 0; i < kTotal; i++) {
     bool fails = i % 1000 == 7;
-    if (!fails && i % kSample != 0) continue;  // stayed in the kernel, counted there
+    bool slow = !fails && i % 1000 == 500;  // 300 ms: sent whatever the sample, as failures are
+    if (!fails && !slow && i % kSample != 0) continue;  // stayed in the kernel, counted there
     core::Event e;
     e.kind = core::EventKind::kRequest;
     e.ts_boot_ns = t0 + i * 10000;  // 100k exchanges a second: 10 s
@@ -270,7 +271,8 @@ std::vector<uint64_t> feed_exchanges(store::Store* s, const std::vector<std::str
     e.target = targets[i % targets.size()];
     e.status = fails ? 503 : 200;
     e.error = fails;
-    e.weight = fails ? 1 : kSample;
+    e.duration_ns = slow ? 300000000 : 2000000;
+    e.weight = fails || slow ? 1 : kSample;
     *failed += fails;
     delivered[i % targets.size()] += e.weight;
     runner.on_event(e);
@@ -310,6 +312,7 @@ TEST(Store, RequestRowsPerEndpointWeighExactlyAndKeepEveryFailure) {
   o.max_event_rows_per_s = 2000;
   o.rows_per_endpoint_per_s = 1;
   o.endpoint_burst = 60;
+  o.slow_ns = 100000000;  // sources.l7.slow_ms 100
   o.kinds = {core::EventKind::kRequest};
   auto s = open_store(db, o);
   constexpr uint64_t kTotal = 1000000;
@@ -317,19 +320,21 @@ TEST(Store, RequestRowsPerEndpointWeighExactlyAndKeepEveryFailure) {
   uint64_t failed = 0;
   auto delivered = feed_exchanges(s.get(), targets, &failed);
   for (int t = 0; t < 3; t++) {
-    auto rows = q(db, "SELECT count(*), sum(l7_weight), sum(l7_error) FROM request WHERE l7_target = '" +
-                          targets[t] + "'");
+    auto rows = q(db, "SELECT count(*), sum(l7_weight), sum(l7_error), sum(l7_latency >= 100000000) FROM request "
+                      "WHERE l7_target = '" + targets[t] + "'");
     ASSERT_EQ(rows.rows.size(), 1u);
-    int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i;
+    int64_t stored = rows.rows[0][0].i, weight = rows.rows[0][1].i, errors = rows.rows[0][2].i, slow = rows.rows[0][3].i;
     EXPECT_EQ(weight, static_cast<int64_t>(delivered[t])) << targets[t] << ": the weights add up exactly";
     // The burst, a row a second for 10 s, the rows flush() wrote for what was owed, and the
-    // failures (rows of their own).
-    EXPECT_LE(stored - errors, 60 + 11 + 2) << targets[t];
+    // failures and slow ones (rows of their own).
+    EXPECT_LE(stored - errors - slow, 60 + 11 + 2) << targets[t];
     EXPECT_GE(errors, 300) << targets[t];
   }
   auto all = q(db, "SELECT sum(l7_weight), sum(l7_error) FROM request");
   EXPECT_NEAR(static_cast<double>(all.rows[0][0].i), static_cast<double>(kTotal), kTotal * 0.01);
   EXPECT_EQ(all.rows[0][1].i, static_cast<int64_t>(failed)) << "every failed request kept";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM request WHERE l7_latency >= 100000000"), 1000)
+      << "every slow request kept (1 in 1000 of a million)";
   // request_rollup sums the same rows by ten minutes, side, protocol, error and latency: the
   // same totals, by error too, and by latency bucket as the rows give them.
   EXPECT_EQ(count(db, "SELECT sum(requests) FROM request_rollup"), all.rows[0][0].i);
