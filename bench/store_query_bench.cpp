@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
     return "SELECT s.time / 1000000 AS ms, json_extract(m.labels, '$.comm') AS k, sum(s.value) AS v FROM metric_samples s "
            "JOIN metric_series m ON m.id = s.series_id WHERE m.name = 'sightline_cpu_seconds_total' AND s.time IN "
            "(SELECT max(time) FROM metric_times WHERE " +
-           since("time", sec) + " GROUP BY time / " + std::to_string(std::max<uint64_t>(1, sec / 240) * kSec) +
+           since("time", sec) + " GROUP BY time / " + std::to_string(std::max<uint64_t>(1, sec / 1000) * kSec) +
            ") GROUP BY s.time, k ORDER BY s.time";
   };
   const std::string last_two = "(SELECT time FROM metric_times ORDER BY time DESC LIMIT 2)";

@@ -59,7 +59,7 @@ struct StoreOptions {
   uint32_t hold_ms = 5000;
   uint32_t retention_interval_s = 10; // how often age and size are enforced
   // Metric samples older than this keep one per 5 minutes a series (the last of each): a week's
-  // chart takes ~240 steps, coarser than that. 0: every sample kept to the retention.
+  // chart takes ~1000 steps of 10 minutes, coarser than that. 0: every sample kept to the retention.
   uint64_t thin_samples_after_s = 86400;
   uint64_t cache_bytes = 2ULL << 20;  // the writer's page cache (memory_limit's share)
   uint64_t wal_bytes = 64ULL << 20;   // the WAL is truncated to this after a checkpoint

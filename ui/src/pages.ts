@@ -13,11 +13,11 @@ type Page = (root: HTMLElement, params: URLSearchParams) => Promise<void | (() =
 const LATEST = "(SELECT max(time) FROM metric_times)";
 const LAST_TWO = "(SELECT time FROM metric_times ORDER BY time DESC LIMIT 2)";
 
-// Sum of a metric (optionally by one label) at each sample time in the window: at most ~240
+// Sum of a metric (optionally by one label) at each sample time in the window: at most ~1000
 // of them, the last of each step, so a week reads as fast as an hour.
 async function metricSeries(name: string, seconds: number, by?: string) {
   const key = by ? `json_extract(m.labels, '$.${by}')` : "''";
-  const step = Math.max(1, Math.floor(seconds / 240)) * 1e9;
+  const step = Math.max(1, Math.floor(seconds / 1000)) * 1e9;
   return api.rows(`SELECT s.time / 1000000 AS ms, ${key} AS k, sum(s.value) AS v FROM metric_samples s
     JOIN metric_series m ON m.id = s.series_id WHERE m.name = ${api.lit(name)} AND s.time IN
     (SELECT max(time) FROM metric_times WHERE ${api.since("time", seconds)} GROUP BY time / ${step})
