@@ -5,7 +5,13 @@
  * tp_btf/inet_sock_set_state follows each socket (keyed by its address, bounded): SYN_SENT
  * (connect: the current task owns it), SYN_RECV->ESTABLISHED (accepted), FIN_WAIT1/LAST_ACK
  * (close() in the owner's context names an accepted socket's owner), CLOSE (emit).
- * tp_btf/tcp_receive_reset and tcp_send_reset flag resets.
+ * tp_btf/tcp_receive_reset and tcp_send_reset flag resets. The exits of accept() and accept4()
+ * name an accepted socket's owner as it is accepted.
+ *
+ * Asked for (rodata), the same record goes out as each event happens: `connect` when a
+ * connect's handshake ends (ESTABLISHED, or CLOSE from SYN_SENT: tcpconnect and tcpconnlat in
+ * one), `accept` when accept() returns a connection (with its wait in the listen queue),
+ * `retransmit` for each retransmitted segment (tcpretrans).
  *
  * Socket traffic per process: tp_btf/sock_send_length and sock_recv_length (6.3+) fire after
  * every sendmsg/recvmsg in the caller's context; bytes and calls are summed in a per-CPU hash
@@ -14,12 +20,11 @@
  */
 #include "common.bpf.h"
 #include "sightline/net.h"
+#include "sock.bpf.h"
 #include "sock_traffic.bpf.h"
 
 SL_BTF_TYPE(sl_tcp_event);
 
-#define SL_AF_INET 2
-#define SL_AF_INET6 10
 #define SL_IPPROTO_TCP 6
 
 enum {
@@ -35,7 +40,15 @@ enum {
 	TCP_CLOSING_ = 11,
 };
 
+/* Which per-event kinds go out (user space sets them from the kinds asked for). */
+const volatile bool want_tcp = true;
+const volatile bool want_connect = false;
+const volatile bool want_accept = false;
+const volatile bool want_retransmit = false;
+
 #define SL_CONN_FIN_RECV 0x80 /* in conn.flags: the peer's FIN arrived (counts in bytes_received) */
+
+#define SL_OWNER_FILTERED 0xffffffff /* in owner.kind: filtered out, never emitted */
 
 struct conn {
 	__u64 syn_ts;
@@ -70,40 +83,47 @@ static __always_inline void set_owner(struct conn *c)
 {
 	struct sl_task t;
 	if (!sl_wanted(&t)) {
-		c->owner.kind = 0xffffffff; /* filtered out: never emitted */
+		c->owner.kind = SL_OWNER_FILTERED;
 		return;
 	}
 	sl_fill_hdr(&c->owner, SL_EV_TCP, &t);
 }
 
+/* A record of `kind` about `sk` with both ends, owned by `c`'s owner where it has one (else the
+ * header stays zero: pid 0, as tcpretrans shows a retransmit from a timer). NULL when the ring
+ * is full. */
+static __always_inline struct sl_tcp_event *tcp_record(const struct sock *sk, const struct conn *c, __u32 kind)
+{
+	struct sl_tcp_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	if (c && c->owner.kind)
+		e->hdr = c->owner;
+	e->hdr.kind = kind;
+	e->hdr.ts_ns = sl_now();
+	/* Probe reads: `sk` is a BTF pointer from the state tracepoints, a plain one from an fd. */
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sl_sock_ends((struct sock *)sk, e->family, e->saddr, e->daddr, &e->sport, &e->dport);
+	if (!e->sport) /* a closing socket has released its port (inet_put_port), not inet_sport */
+		e->sport = __builtin_bswap16(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	if (!e->sport && c)
+		e->sport = c->lport;
+	e->fd = -1;
+	if (c)
+		e->role = c->role;
+	return e;
+}
+
 static __always_inline void emit(void *ctx, const struct sock *sk, struct conn *c, int oldstate, __u64 now)
 {
-	if (c->owner.kind == 0xffffffff)
+	if (!want_tcp || c->owner.kind == SL_OWNER_FILTERED)
 		return;
 	if (targ_failed && oldstate != TCP_SYN_SENT_ && !(c->flags & (SL_TCP_RESET_RECV | SL_TCP_RESET_SENT)))
 		return;
-	struct sl_tcp_event *e = sl_reserve(sizeof(*e));
+	struct sl_tcp_event *e = tcp_record(sk, c, SL_EV_TCP);
 	if (!e)
 		return;
-	__builtin_memset(e, 0, sizeof(*e));
-	if (c->owner.kind)
-		e->hdr = c->owner;
-	e->hdr.kind = SL_EV_TCP;
-	e->hdr.ts_ns = sl_now();
-	__u16 family = sk->__sk_common.skc_family;
-	e->family = family;
-	if (family == SL_AF_INET) {
-		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
-		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
-	} else {
-		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
-		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
-	}
-	__u16 num = sk->__sk_common.skc_num, kept = c->lport;
-	asm volatile("" : "+r"(num)); /* two loads, not one load from either pointer */
-	e->sport = num ? num : kept;
-	e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
-	e->role = c->role;
 	e->flags = (c->flags & ~SL_CONN_FIN_RECV) | (oldstate == TCP_SYN_SENT_ ? SL_TCP_FAILED : 0);
 	__u64 start = c->est_ts ? c->est_ts : c->syn_ts;
 	e->duration_ns = start && now > start ? now - start : 0;
@@ -119,6 +139,23 @@ static __always_inline void emit(void *ctx, const struct sock *sk, struct conn *
 		e->srtt_us = tp->srtt_us >> 3;
 	}
 	e->error = sk->sk_err;
+	sl_submit(ctx, e, sizeof(*e));
+}
+
+/* A connect's handshake ended: established after `c->syn_ts`, or failed (CLOSE from SYN_SENT). */
+static __always_inline void emit_connect(void *ctx, const struct sock *sk, const struct conn *c, bool failed)
+{
+	if (c->owner.kind == SL_OWNER_FILTERED || (targ_failed && !failed))
+		return;
+	struct sl_tcp_event *e = tcp_record(sk, c, SL_EV_CONNECT);
+	if (!e)
+		return;
+	if (failed) {
+		e->flags = SL_TCP_FAILED | (c->flags & (SL_TCP_RESET_RECV | SL_TCP_RESET_SENT));
+		e->error = sk->sk_err;
+	} else {
+		e->connect_ns = c->est_ts - c->syn_ts;
+	}
 	sl_submit(ctx, e, sizeof(*e));
 }
 
@@ -169,6 +206,8 @@ int BPF_PROG(sl_tcp_state, const struct sock *sk, const int oldstate, const int 
 		if (c) {
 			c->est_ts = now;
 			c->lport = sk->__sk_common.skc_num;
+			if (oldstate == TCP_SYN_SENT_ && want_connect)
+				emit_connect(ctx, sk, c, false);
 		}
 		return 0;
 	case TCP_CLOSE_WAIT_:
@@ -191,6 +230,8 @@ int BPF_PROG(sl_tcp_state, const struct sock *sk, const int oldstate, const int 
 			 * timewait socket), or on the rare FIN_WAIT2 timeout. */
 			if (oldstate == TCP_FIN_WAIT2_)
 				c->flags |= SL_CONN_FIN_RECV;
+			if (oldstate == TCP_SYN_SENT_ && want_connect)
+				emit_connect(ctx, sk, c, true);
 			emit(ctx, sk, c, oldstate, now);
 			bpf_map_delete_elem(&conns, &key);
 		}
@@ -223,6 +264,26 @@ int BPF_PROG(sl_tcp_retransmit, const struct sock *sk)
 	__u64 *n = bpf_map_lookup_elem(&tcp_retransmits, &zero);
 	if (n)
 		*n += 1;
+	if (!want_retransmit || !sk)
+		return 0;
+	/* From a timer or softirq: the owner is the connection's, known where its connect or accept
+	 * was seen; an unknown owner passes only when no process filter is set. */
+	__u64 key = (__u64)sk;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->owner.kind == SL_OWNER_FILTERED)
+		return 0;
+	if ((!c || !c->owner.kind) && (targ_tgid || targ_cgroup_id || targ_comm_set || targ_failed))
+		return 0;
+	struct sl_tcp_event *e = tcp_record(sk, c, SL_EV_RETRANSMIT);
+	if (!e)
+		return 0;
+	e->state = sk->__sk_common.skc_state;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp) {
+		e->retransmits = tp->total_retrans + 1; /* counted after the tracepoint */
+		e->srtt_us = tp->srtt_us >> 3;
+	}
+	sl_submit(ctx, e, sizeof(*e));
 	return 0;
 }
 
@@ -231,6 +292,50 @@ int BPF_PROG(sl_tcp_rst_sent, const struct sock *sk, const struct sk_buff *skb)
 {
 	flag(sk, SL_TCP_RESET_SENT);
 	return 0;
+}
+
+/* accept()/accept4() returned `fd`: the acceptor owns the connection from now on (it is named
+ * by whoever closes it when this was not seen). An `accept` record if asked for. */
+static __always_inline int accepted(void *ctx, long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0; /* its close names it, as filtered */
+	struct sock *sk = sl_file_sock(sl_fd_file(sl_task_ptr(&t), fd));
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != SL_IPPROTO_TCP)
+		return 0;
+	__u64 key = (__u64)sk;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (c)
+		sl_fill_hdr(&c->owner, SL_EV_TCP, &t);
+	if (!want_accept || targ_failed)
+		return 0;
+	struct sl_tcp_event *e = tcp_record(sk, c, SL_EV_ACCEPT);
+	if (!e)
+		return 0;
+	if (!c)
+		sl_fill_hdr(&e->hdr, SL_EV_ACCEPT, &t);
+	e->role = SL_TCP_SERVER;
+	e->fd = fd;
+	__u64 now = bpf_ktime_get_ns();
+	if (c && c->est_ts && now > c->est_ts)
+		e->duration_ns = now - c->est_ts;
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_accept4")
+int sl_accept4_exit(struct syscall_trace_exit *ctx)
+{
+	return accepted(ctx, ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_accept")
+int sl_accept_exit(struct syscall_trace_exit *ctx)
+{
+	return accepted(ctx, ctx->ret);
 }
 
 #define SL_MSG_PEEK 2

@@ -21,7 +21,8 @@ std::string where(std::string_view origin, const YAML::Node& n) {
   return s;
 }
 
-std::string join(const std::set<std::string>& keys) {
+template <class Strings>
+std::string join(const Strings& keys) {
   std::string s;
   for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
   return s;
@@ -208,6 +209,7 @@ AgentConfig default_config() {
 std::string default_config_yaml() {
   std::ostringstream o;
   AgentConfig c = default_config();
+  std::string kept_kinds = "[" + join(default_kept_kinds()) + "]";
   o << "# sightline agent configuration (these are the built-in defaults)\n"
     << "# HTTP listener for /metrics, /healthz, the API and the UI. A non-loopback address needs\n"
     << "# api_token (or $SIGHTLINE_API_TOKEN), asked of every path but public_paths (only /healthz\n"
@@ -265,16 +267,16 @@ std::string default_config_yaml() {
     << "  alertmanager: \"\"  # http://127.0.0.1:9093\n"
     << "# The embedded store: events, alerts, metric samples and profiles in one SQLite file,\n"
     << "# read with `sightline query` or GET /api/v1/query. Kinds: " << [] {
-         std::string k;
-         for (const auto& d : core::kinds()) k += (k.empty() ? "" : ", ") + std::string(d.name);
-         return k;
+         std::vector<std::string> k;
+         for (const auto& d : core::kinds()) k.emplace_back(d.name);
+         return join(k);
        }() << ".\n"
     << "store:\n"
     << "  enabled: true\n"
     << "  path: " << c.store.path << "\n"
     << "  retention: 7d      # rows older than this are deleted (s, m, h, d, w)\n"
     << "  max_size: 1GiB     # the file stays under this; the oldest rows go first\n"
-    << "  kinds: [exec, exit, tcp, syscall, request, uprobe, signal, oom_kill]  # add open, fork to keep those too\n"
+    << "  kinds: " << kept_kinds << "  # add open, fork to keep those too\n"
     << "  metrics_interval: 15s  # the agent's /metrics sampled into the store\n"
     << "  profiles: true     # the continuous CPU profile, per minute (profile source)\n"
     << "  # Event rows stored per second at most; failed ones (errors, failed execs and opens) always.\n"
@@ -301,12 +303,12 @@ std::string default_config_yaml() {
     << "  clickhouse:            # events as rows over the HTTP interface; tables made if missing\n"
     << "    url: \"\"            # http://127.0.0.1:8123\n"
     << "    database: sightline\n"
-    << "    kinds: [exec, exit, tcp, syscall, request, uprobe, signal, oom_kill]\n"
+    << "    kinds: " << kept_kinds << "\n"
     << "  otlp:                  # OTLP/HTTP protobuf: an OpenTelemetry Collector, or sightline aggregator\n"
     << "    url: \"\"            # http://127.0.0.1:4318\n"
     << "    token: \"\"          # sent as a bearer token (the aggregator's api_token)\n"
     << "    interval: 15s        # metrics\n"
-    << "    logs: [exec, exit, tcp, syscall, request, uprobe, signal, oom_kill]  # events sent as log records\n"
+    << "    logs: " << kept_kinds << "  # events sent as log records\n"
     << "    traces: true         # L7 requests as spans\n"
     << "    alerts: true         # alerts as log records\n"
     << "# `sightline aggregator -c FILE` reads listen, api_token, exporters and this section.\n"

@@ -49,6 +49,12 @@ struct RulesConfig {
   std::string json_file, webhook, alertmanager;
 };
 
+// The event kinds the store and the exporters keep unless told otherwise: all but the frequent
+// open and fork. connect and accept flow only with sources.net.handshakes.
+inline std::vector<std::string> default_kept_kinds() {
+  return {"exec", "exit", "tcp", "connect", "accept", "retransmit", "syscall", "request", "uprobe", "signal", "oom_kill"};
+}
+
 // The embedded SQLite store (sightline query).
 struct StoreConfig {
   bool enabled = true;
@@ -56,7 +62,7 @@ struct StoreConfig {
   uint64_t retention_s = 7 * 86400;  // rows older are deleted
   uint64_t max_bytes = 1ULL << 30;   // the file stays under this, oldest rows going first
   // Event kinds kept. open and fork are the frequent ones: add them to keep every file open.
-  std::vector<std::string> kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe", "signal", "oom_kill"};
+  std::vector<std::string> kinds = default_kept_kinds();
   uint32_t metrics_interval_s = 15;  // the agent's metrics are sampled into the store this often
   bool profiles = true;              // the continuous profile, per minute
   uint32_t max_event_rows_per_s = 2000;  // event rows stored per second at most (failed ones always); 0: all
@@ -74,14 +80,14 @@ struct ExportConfig {
   uint32_t remote_write_interval_s = 15;
   std::string clickhouse_url;               // http://host:8123
   std::string clickhouse_database = "sightline";
-  std::vector<std::string> clickhouse_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe", "signal", "oom_kill"};
+  std::vector<std::string> clickhouse_kinds = default_kept_kinds();
   uint32_t batch_ms = 1000;                 // rows are sent at least this often
   // OTLP/HTTP (an OpenTelemetry Collector, or `sightline aggregator`): metrics every interval,
   // events of these kinds and alerts as logs, requests as spans.
   std::string otlp_url;                     // http://host:4318
   std::string otlp_token;                   // sent as "Authorization: Bearer" (an aggregator's api_token)
   uint32_t otlp_interval_s = 15;
-  std::vector<std::string> otlp_log_kinds = {"exec", "exit", "tcp", "syscall", "request", "uprobe", "signal", "oom_kill"};
+  std::vector<std::string> otlp_log_kinds = default_kept_kinds();
   bool otlp_traces = true;
   bool otlp_alerts = true;
   uint64_t queue_bytes = 16ULL << 20;       // per exporter, in memory (set from memory_limit)

@@ -9,7 +9,8 @@
 namespace sightline::core {
 
 enum class EventKind : uint8_t {
-  kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kCount
+  kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
+  kCount
 };
 
 struct Event {
@@ -54,7 +55,7 @@ struct Event {
   int32_t oom_score_adj = 0;
   uint64_t oom_total_vm = 0, oom_anon_rss = 0, oom_file_rss = 0, oom_shmem_rss = 0;  // bytes
 
-  // tcp
+  // tcp, connect, accept, retransmit (duration_ns: accept's wait in the listen queue)
   std::string_view laddr, raddr;  // text (views into addr_text)
   std::string_view rname;         // raddr's DNS name, learnt from answers the node received
   uint16_t lport = 0, rport = 0;
@@ -62,6 +63,7 @@ struct Event {
   bool reset = false;
   uint64_t connect_ns = 0, bytes_sent = 0, bytes_received = 0;
   uint32_t retransmits = 0, srtt_us = 0;
+  uint8_t tcp_state = 0;          // retransmit: the socket's state (include/net/tcp_states.h)
   char addr_text[2][48] = {};     // storage for laddr/raddr
 
   // uprobe (duration_ns: latency; ret: return value)

@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -172,21 +172,39 @@ constexpr FieldDef kOpen[] = {
     kWeight,
 };
 
+// Both ends of a TCP connection (tcp, connect, accept, retransmit).
+constexpr FieldDef kLip = {"fd.lip", FieldType::kString, "", "Local address",
+                           [](const Event& e) { return S(e.laddr); }, "LADDR", 16};
+constexpr FieldDef kLport = {"fd.lport", FieldType::kUint, "", "Local port",
+                             [](const Event& e) { return U(e.lport); }, "LPORT", 6};
+constexpr FieldDef kRip = {"fd.rip", FieldType::kString, "", "Remote address",
+                           [](const Event& e) { return S(e.raddr); }, "RADDR", 16};
+constexpr FieldDef kRport = {"fd.rport", FieldType::kUint, "", "Remote port",
+                             [](const Event& e) { return U(e.rport); }, "RPORT", 6};
+constexpr FieldDef kRname = {"fd.rname", FieldType::kString, "",
+                             "The remote address's DNS name, learnt from the DNS answers processes here received",
+                             [](const Event& e) { return S(e.rname); }, "", 0};
+constexpr FieldDef kConnectLatency = {"tcp.connect_latency", FieldType::kDuration, "ns",
+                                      "SYN sent to established (clients)",
+                                      [](const Event& e) { return T(FieldType::kDuration, e.connect_ns); },
+                                      "CONNECT", 9};
+constexpr FieldDef kSrtt = {"tcp.srtt", FieldType::kDuration, "ns", "Smoothed round-trip time",
+                            [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); },
+                            "RTT", 0};
+
 constexpr FieldDef kTcp[] = {
     {"net.role", FieldType::kString, "", "client (connected) or server (accepted)",
      [](const Event& e) { return S(e.role == 1 ? "client" : e.role == 2 ? "server" : ""); }, "ROLE", 7},
-    {"fd.lip", FieldType::kString, "", "Local address", [](const Event& e) { return S(e.laddr); }, "LADDR", 16},
-    {"fd.lport", FieldType::kUint, "", "Local port", [](const Event& e) { return U(e.lport); }, "LPORT", 6},
-    {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
-    {"fd.rport", FieldType::kUint, "", "Remote port", [](const Event& e) { return U(e.rport); }, "RPORT", 6},
-    {"fd.rname", FieldType::kString, "", "The remote address's DNS name, learnt from the DNS answers processes here received",
-     [](const Event& e) { return S(e.rname); }, "", 0},
+    kLip,
+    kLport,
+    kRip,
+    kRport,
+    kRname,
     {"evt.failed", FieldType::kBool, "", "The connect never completed", failed, "", 0},
     {"evt.errno", FieldType::kErrno, "", "Socket error at close (ECONNREFUSED ...)", err, "ERR", 13},
     {"tcp.reset", FieldType::kBool, "", "A RST was sent or received",
      [](const Event& e) { return B(e.reset); }, "", 0},
-    {"tcp.connect_latency", FieldType::kDuration, "ns", "SYN sent to established (clients)",
-     [](const Event& e) { return T(FieldType::kDuration, e.connect_ns); }, "CONNECT", 9},
+    kConnectLatency,
     {"tcp.duration", FieldType::kDuration, "ns", "Established (or SYN sent) to closed",
      [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 9},
     {"tcp.bytes_sent", FieldType::kUint, "bytes", "Bytes sent and acknowledged by the peer",
@@ -195,8 +213,50 @@ constexpr FieldDef kTcp[] = {
      [](const Event& e) { return U(e.bytes_received); }, "RX", 9},
     {"tcp.retransmits", FieldType::kUint, "", "Segments retransmitted",
      [](const Event& e) { return U(e.retransmits); }, "RETR", 5},
-    {"tcp.srtt", FieldType::kDuration, "ns", "Smoothed round-trip time at close",
-     [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); }, "RTT", 0},
+    kSrtt,
+    kWeight,
+};
+
+constexpr FieldDef kConnect[] = {
+    kLip,
+    kLport,
+    kRip,
+    kRport,
+    kRname,
+    {"evt.failed", FieldType::kBool, "", "The handshake failed (refused, timed out, unreachable ...)", failed, "", 0},
+    {"evt.errno", FieldType::kErrno, "", "Why it failed (ECONNREFUSED, ETIMEDOUT ...)", err, "ERR", 13},
+    {"tcp.reset", FieldType::kBool, "", "Refused by a RST", [](const Event& e) { return B(e.reset); }, "", 0},
+    kConnectLatency,
+    kWeight,
+};
+
+constexpr FieldDef kAccept[] = {
+    kLip,
+    kLport,
+    kRip,
+    kRport,
+    kRname,
+    {"fd.num", FieldType::kInt, "", "The connection's new file descriptor", [](const Event& e) { return I(e.fd_num); },
+     "FD", 4},
+    {"tcp.accept_wait", FieldType::kDuration, "ns",
+     "Established to accepted: the time the connection waited in the listen queue (0 when its handshake was not seen)",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "WAIT", 9},
+    kWeight,
+};
+
+constexpr FieldDef kRetransmit[] = {
+    kLip,
+    kLport,
+    kRip,
+    kRport,
+    kRname,
+    {"net.role", FieldType::kString, "", "client (connected) or server (accepted); empty when its handshake was not seen",
+     [](const Event& e) { return S(e.role == 1 ? "client" : e.role == 2 ? "server" : ""); }, "ROLE", 7},
+    {"tcp.state", FieldType::kString, "", "The socket's state: established, syn_sent (a SYN again), fin_wait1 ...",
+     [](const Event& e) { return S(tcp_state_name(e.tcp_state)); }, "STATE", 12},
+    {"tcp.retransmits", FieldType::kUint, "", "Segments this connection has retransmitted, this one included",
+     [](const Event& e) { return U(e.retransmits); }, "RETR", 5},
+    kSrtt,
     kWeight,
 };
 
@@ -323,6 +383,16 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "SIGURG, SIGWINCH (sources.process.ignore_signals)",
      kSignal},
     {EventKind::kOomKill, "oom_kill", "process", "The kernel's OOM killer chose a victim (oom/mark_victim)", kOomKill},
+    {EventKind::kConnect, "connect", "net",
+     "A TCP connect's handshake ended: established (with its latency) or failed (tcpconnect, tcpconnlat); in the "
+     "agent with sources.net.handshakes",
+     kConnect},
+    {EventKind::kAccept, "accept", "net",
+     "accept() returned a TCP connection (tcpaccept), with its wait in the listen queue; in the agent with "
+     "sources.net.handshakes",
+     kAccept},
+    {EventKind::kRetransmit, "retransmit", "net",
+     "A TCP segment was retransmitted (tcpretrans): both ends, the state, the connection's count so far", kRetransmit},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -72,4 +72,12 @@ int signal_number(std::string_view name) {
   return -1;
 }
 
+std::string_view tcp_state_name(uint32_t s) {
+  static constexpr std::string_view kNames[] = {"unknown",    "established", "syn_sent",    "syn_recv",
+                                                "fin_wait1",  "fin_wait2",   "time_wait",   "close",
+                                                "close_wait", "last_ack",    "listen",      "closing",
+                                                "new_syn_recv", "bound_inactive"};
+  return s < std::size(kNames) ? kNames[s] : "unknown";
+}
+
 }  // namespace sightline::core

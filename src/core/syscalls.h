@@ -1,5 +1,5 @@
-// Syscall numbers to names (this architecture's table, generated at build time), and signal
-// numbers to names.
+// Syscall numbers to names (this architecture's table, generated at build time), signal
+// numbers to names, TCP states to names.
 #pragma once
 
 #include <cstdint>
@@ -14,4 +14,7 @@ int syscall_number(std::string_view name);
 std::string_view signal_name(int sig);
 // SIGKILL, KILL or 9 -> 9; -1 if unknown.
 int signal_number(std::string_view name);
+// TCP states as the kernel numbers them (include/net/tcp_states.h): "established", "syn_sent"
+// ...; "unknown" for others.
+std::string_view tcp_state_name(uint32_t state);
 }  // namespace sightline::core

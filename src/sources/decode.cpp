@@ -26,7 +26,7 @@ static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
-static_assert(sizeof(sl_tcp_event) == 56 + 40 + 48);
+static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
 static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 // What sl_reserve gives out fits the perf path's scratch record (bpf/common.bpf.h).
@@ -172,9 +172,14 @@ std::string_view l4_name(uint16_t protocol, uint16_t family) {
 bool decode_net_record(const void* data, size_t size, core::Event& e) {
   if (size < sizeof(sl_tcp_event)) return false;
   const auto* x = static_cast<const sl_tcp_event*>(data);
-  if (x->hdr.kind != SL_EV_TCP) return false;
+  switch (x->hdr.kind) {
+    case SL_EV_TCP: e.kind = core::EventKind::kTcp; break;
+    case SL_EV_CONNECT: e.kind = core::EventKind::kConnect; break;
+    case SL_EV_ACCEPT: e.kind = core::EventKind::kAccept; break;
+    case SL_EV_RETRANSMIT: e.kind = core::EventKind::kRetransmit; break;
+    default: return false;
+  }
   decode_header(x->hdr, e);
-  e.kind = core::EventKind::kTcp;
   set_addresses(e, x->family, x->saddr, x->daddr);
   e.lport = x->sport;
   e.rport = x->dport;
@@ -188,6 +193,8 @@ bool decode_net_record(const void* data, size_t size, core::Event& e) {
   e.bytes_received = x->bytes_received;
   e.retransmits = x->retransmits;
   e.srtt_us = x->srtt_us;
+  e.fd_num = x->fd;
+  e.tcp_state = x->state;
   return true;
 }
 

@@ -28,6 +28,8 @@ struct Recorded {
   std::string laddr, raddr;
   uint16_t lport, rport;
   uint64_t connect_ns, bytes_sent, bytes_received;
+  uint8_t tcp_state = 0;  // retransmit
+  uint32_t retransmits = 0;
   // syscall (security source)
   std::string sys_name, fd_type, l4proto, ns_flags;
   int32_t fd_num = -1;
@@ -52,6 +54,13 @@ class Recorder : public sources::EventSink {
                               std::string(e.args), std::string(e.laddr), std::string(e.raddr),
                               e.lport, e.rport, e.connect_ns, e.bytes_sent, e.bytes_received});
     if (e.kind == core::EventKind::kTcp) events.back().truncated = e.reset;
+    if (e.kind == core::EventKind::kConnect || e.kind == core::EventKind::kAccept ||
+        e.kind == core::EventKind::kRetransmit) {
+      auto& r = events.back();
+      r.fd_num = e.fd_num;
+      r.tcp_state = e.tcp_state;
+      r.retransmits = e.retransmits;
+    }
     if (e.kind == core::EventKind::kSyscall) {
       auto& r = events.back();
       r.sys_name = e.sys_name;

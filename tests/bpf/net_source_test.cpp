@@ -124,6 +124,74 @@ TEST(NetSource, ConnectionLifecycleWithExactBytes) {
             kUp);
   EXPECT_GE(h.metric("sightline_tcp_state_transitions_total", {{"from", "syn_sent"}, {"to", "established"}}), 1);
   EXPECT_GE(h.metric("sightline_tcp_state_transitions_total", {{"from", "syn_recv"}, {"to", "established"}}), 1);
+  // No kinds named (the agent's case): connect and accept only with sources.net.handshakes.
+  EXPECT_TRUE(h.find(EventKind::kConnect, [](auto&) { return true; }).empty()) << h.dump();
+  EXPECT_TRUE(h.find(EventKind::kAccept, [](auto&) { return true; }).empty()) << h.dump();
+}
+
+// connect and accept as they happen (tcpconnect, tcpconnlat, tcpaccept): a child connects, this
+// process accepts 50 ms later; then a connect to a closed port. Both ends, owners, the connect
+// latency, the wait in the listen queue, the fd, the refusal.
+TEST(NetSource, ConnectAndAcceptAsTheyHappen) {
+  Harness h;
+  auto o = test::self_included();
+  o.kinds = {EventKind::kConnect, EventKind::kAccept};
+  h.start("net", o);
+  uint16_t port = 0;
+  int ls = listener(&port);
+  ASSERT_GE(ls, 0);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t client = fork();
+  if (client == 0) {
+    prctl(PR_SET_NAME, "sl-conn-client");
+    int s = connect_to(port);
+    if (s < 0) _exit(1);
+    sockaddr_in me{};
+    socklen_t len = sizeof me;
+    getsockname(s, reinterpret_cast<sockaddr*>(&me), &len);
+    uint16_t lport = ntohs(me.sin_port);
+    if (write(pipefd[1], &lport, sizeof lport) != sizeof lport) _exit(1);
+    char b;
+    (void)!read(s, &b, 1);  // until the server closes
+    _exit(0);
+  }
+  close(pipefd[1]);
+  uint16_t client_port = 0;
+  ASSERT_EQ(read(pipefd[0], &client_port, sizeof client_port), (ssize_t)sizeof client_port);
+  close(pipefd[0]);
+  usleep(50 * 1000);  // the connection waits in the listen queue
+  int c = accept(ls, nullptr, nullptr);
+  ASSERT_GE(c, 0);
+  close(c);
+  waitpid(client, nullptr, 0);
+  close(ls);
+  ASSERT_LT(connect_to(port), 0);  // the port is closed now
+
+  auto connects = [&] { return h.find(EventKind::kConnect, [&](auto& e) { return e.rport == port; }); };
+  auto accepts = [&] { return h.find(EventKind::kAccept, [&](auto& e) { return e.lport == port; }); };
+  ASSERT_TRUE(h.pump_until([&] { return connects().size() == 2 && accepts().size() == 1; })) << h.dump();
+  auto ok = connects()[0], refused = connects()[1];
+  EXPECT_EQ(ok.pid, (uint32_t)client);
+  EXPECT_EQ(ok.comm, "sl-conn-client");
+  EXPECT_EQ(ok.ret, 0);
+  EXPECT_EQ(ok.lport, client_port);
+  EXPECT_EQ(ok.laddr, "127.0.0.1");
+  EXPECT_EQ(ok.raddr, "127.0.0.1");
+  EXPECT_GT(ok.connect_ns, 0u);
+  EXPECT_LT(ok.connect_ns, 1000000000u);
+  EXPECT_EQ(refused.pid, (uint32_t)getpid());
+  EXPECT_EQ(refused.ret, -ECONNREFUSED);
+  EXPECT_EQ(refused.connect_ns, 0u);
+  EXPECT_GT(refused.lport, 0) << "the port it had, released by the close";
+  auto a = accepts()[0];
+  EXPECT_EQ(a.pid, (uint32_t)getpid());
+  EXPECT_EQ(a.rport, client_port);
+  EXPECT_EQ(a.fd_num, c);
+  EXPECT_GE(a.duration_ns, 40u * 1000 * 1000) << "the wait in the listen queue";
+  EXPECT_LT(a.duration_ns, 5000u * 1000 * 1000);
+  // Only the kinds asked for: no tcp records at close.
+  EXPECT_TRUE(h.find(EventKind::kTcp, [](auto&) { return true; }).empty()) << h.dump();
 }
 
 // A listener whose accept queue is full drops new SYNs: the client retransmits its SYN after
@@ -156,6 +224,15 @@ TEST(NetSource, RetransmissionsAreCountedAsTheyHappen) {
     seen = h.metric("sightline_tcp_retransmitted_segments_total", {}) > before;
   }
   EXPECT_TRUE(seen) << "no retransmission counted within 4 s";
+  // The retransmit event (tcpretrans): the SYN again, owned by the connecting process.
+  ASSERT_TRUE(h.pump_until([&] {
+    return !h.find(EventKind::kRetransmit, [&](auto& e) { return e.rport == port; }).empty();
+  })) << h.dump();
+  auto r = h.find(EventKind::kRetransmit, [&](auto& e) { return e.rport == port; })[0];
+  EXPECT_EQ(r.pid, (uint32_t)getpid());
+  EXPECT_EQ(r.tcp_state, 2) << "SYN_SENT";
+  EXPECT_EQ(r.raddr, "127.0.0.1");
+  EXPECT_GE(r.retransmits, 1u);
   close(second);
   close(first);
   close(ls);

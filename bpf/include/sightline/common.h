@@ -26,6 +26,9 @@ enum sl_event_kind {
 	SL_EV_L7 = 10,
 	SL_EV_SIGNAL = 11,
 	SL_EV_OOM_KILL = 12,
+	SL_EV_CONNECT = 13,    /* sl_tcp_event: a connect's handshake ended */
+	SL_EV_ACCEPT = 14,     /* sl_tcp_event: accept() returned a connection */
+	SL_EV_RETRANSMIT = 15, /* sl_tcp_event: a segment was retransmitted */
 };
 
 struct sl_event_hdr {

@@ -1,4 +1,6 @@
-/* net source ABI: one record per TCP connection when it closes (tcplife's shape). */
+/* net source ABI: one record per TCP connection when it closes (tcplife's shape), and, asked
+ * for, one as each handshake ends (connect), each accept() returns (accept) and each segment is
+ * retransmitted (retransmit): the same record, its kind in the header. */
 #ifndef SIGHTLINE_NET_H
 #define SIGHTLINE_NET_H
 
@@ -17,8 +19,10 @@ enum sl_tcp_flags {
 	SL_TCP_RESET_SENT = 4, /* a RST was sent */
 };
 
+/* The owning process in hdr: the connector, the acceptor, or the closer of an accepted one whose
+ * accept was not seen; hdr.kind: SL_EV_TCP, _CONNECT, _ACCEPT or _RETRANSMIT. */
 struct sl_tcp_event {
-	struct sl_event_hdr hdr; /* the owning process (connector, or the closer of an accepted one) */
+	struct sl_event_hdr hdr;
 	__u8 saddr[16];          /* IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	__u16 sport;             /* host order */
@@ -26,14 +30,16 @@ struct sl_tcp_event {
 	__u16 family;            /* AF_INET (2) or AF_INET6 (10) */
 	__u8 role;
 	__u8 flags;
-	__u64 duration_ns;       /* ESTABLISHED (or SYN_SENT when failed) -> CLOSE */
+	__u64 duration_ns;       /* ESTABLISHED (or SYN_SENT) -> CLOSE; accept: -> accept() */
 	__u64 connect_ns;        /* SYN_SENT -> ESTABLISHED, clients */
 	__u64 bytes_sent;        /* payload, retransmissions not counted twice */
 	__u64 bytes_received;    /* payload */
 	__u32 retransmits;
 	__u32 srtt_us;
 	__s32 error;             /* sk_err at close: ECONNREFUSED, ETIMEDOUT ... */
-	__u32 pad;
+	__s32 fd;                /* accept: the new fd; -1 otherwise */
+	__u8 state;              /* retransmit: the socket's TCP state (SYN_SENT for a SYN) */
+	__u8 pad[7];
 };
 
 /* TCP state transitions, node-wide: a per-CPU array indexed from * SL_TCP_NSTATES + to. */

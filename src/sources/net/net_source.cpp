@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "bpf/libbpf_util.h"
+#include "core/syscalls.h"
 #include "sightline/net.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
@@ -26,15 +27,6 @@ constexpr SkeletonFns<net_bpf> kFns = {&net_bpf__open, &net_bpf__load, &net_bpf_
 // Connections close at a few thousand per second at most on a busy node: 1 MiB is seconds.
 constexpr uint32_t kDefaultRingBytes = 1 << 20;
 constexpr size_t kMaxSeries = 4096;
-
-// TCP states as the kernel numbers them (include/net/tcp_states.h), for labels.
-const char* tcp_state_name(uint32_t s) {
-  static const char* const names[] = {"unknown",  "established", "syn_sent",   "syn_recv",
-                                      "fin_wait1", "fin_wait2",  "time_wait",  "close",
-                                      "close_wait", "last_ack",  "listen",     "closing",
-                                      "new_syn_recv", "bound_inactive"};
-  return s < std::size(names) ? names[s] : "unknown";
-}
 
 // process key, role, peer address, port (the remote one of a client, the local one of a server)
 using PeerLabel = std::tuple<std::string, std::string, std::string, std::string>;
@@ -91,10 +83,24 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
  public:
   std::string_view name() const override { return "net"; }
 
+  // The per-event kinds this start sends: those named, or where none are (the agent) those its
+  // options turn on.
+  bool streams(const SourceOptions& o, core::EventKind k) const {
+    if (!o.kinds.empty()) return wants(o, k);
+    const auto& own = o.own_as<NetOptions>();
+    return k == core::EventKind::kRetransmit ? own.retransmits : own.handshakes;
+  }
+
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     name_of_ = o.process_name;
     int shared = o.sock_traffic_fd, err = 0;
-    auto st = start_skeleton<net_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes, [shared, &err](net_bpf* s) {
+    bool tcp = wants(o, core::EventKind::kTcp), connect = streams(o, core::EventKind::kConnect), accept = streams(o, core::EventKind::kAccept),
+         retransmit = streams(o, core::EventKind::kRetransmit);
+    auto st = start_skeleton<net_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes, [&](net_bpf* s) {
+      s->rodata->want_tcp = tcp;
+      s->rodata->want_connect = connect;
+      s->rodata->want_accept = accept;
+      s->rodata->want_retransmit = retransmit;
       // Another source's programs count into this map: ours reads theirs (plan(): no programs
       // of our own on the socket tracepoints).
       if (shared >= 0) err = bpf_map__reuse_fd(s->maps.sock_traffic, shared);
@@ -121,9 +127,19 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
       else if (o.sock_traffic_fd >= 0)
         h.enabled = false, h.note = "l7's socket programs count it (one program per socket I/O)";
     }
-    if (!wants(o, core::EventKind::kTcp))
+    std::string base = base_requirements(f);
+    // accept() names an accepted connection's owner as it happens (its close does otherwise).
+    for (const char* call : {"accept4", "accept"}) {
+      std::string prog = std::string("sl_") + call + "_exit", tp = std::string("sys_exit_") + call;
+      hooks.push_back(tracepoint_hook(f, prog.c_str(), "syscalls", tp.c_str(), true, base));
+    }
+    bool any = false;
+    for (auto k : {core::EventKind::kTcp, core::EventKind::kConnect, core::EventKind::kAccept,
+                   core::EventKind::kRetransmit})
+      any |= wants(o, k);
+    if (!any)
       for (auto& h : hooks) h.enabled = false, h.note = "not requested";
-    if (std::string base = base_requirements(f); !base.empty())
+    if (!base.empty())
       for (auto& h : hooks) h.enabled = false, h.note = base;
     return hooks;
   }
@@ -221,8 +237,8 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
         uint64_t n = 0;
         for (auto v : per_cpu) n += v;
         if (n)
-          states.series.push_back({{{"from", tcp_state_name(i / SL_TCP_NSTATES)},
-                                    {"to", tcp_state_name(i % SL_TCP_NSTATES)}},
+          states.series.push_back({{{"from", std::string(core::tcp_state_name(i / SL_TCP_NSTATES))},
+                                    {"to", std::string(core::tcp_state_name(i % SL_TCP_NSTATES))}},
                                    double(n), {}});
       }
       uint32_t zero = 0;
@@ -241,7 +257,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     core::Event e;
     if (!decode_net_record(data, size, e)) return false;
     sink_->on_event(e);  // the process table fills e.comm for an owner it knows
-    account(e);
+    if (e.kind == core::EventKind::kTcp) account(e);
     return true;
   }
 
@@ -290,11 +306,13 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
 
 std::unique_ptr<Source> make_net_source() { return std::make_unique<NetSource>(); }
 
-constexpr core::EventKind kNetKinds[] = {core::EventKind::kTcp};
+constexpr core::EventKind kNetKinds[] = {core::EventKind::kTcp, core::EventKind::kConnect, core::EventKind::kAccept,
+                                         core::EventKind::kRetransmit};
 constinit const SourceInfo kNetSource = {
     "net",
-    "TCP connections: both ends, role, connect latency, duration, bytes, retransmits, RTT, resets",
+    "TCP connections at close (both ends, role, connect latency, duration, bytes, retransmits, RTT, resets); "
+    "connects, accepts and retransmits as they happen",
     kNetKinds, /*streams=*/true, /*has_failed=*/true,
-    nullptr, &make_net_source};
+    &make_options<NetOptions>, &make_net_source};
 
 }  // namespace sightline::sources
