@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kCount
+  kDrop, kCount
 };
 
 struct Event {
@@ -65,6 +65,13 @@ struct Event {
   uint32_t retransmits = 0, srtt_us = 0;
   uint8_t tcp_state = 0;          // retransmit: the socket's state (include/net/tcp_states.h)
   char addr_text[2][48] = {};     // storage for laddr/raddr
+
+  // drop (packets source): laddr/lport the packet's source, raddr/rport its destination (ICMP:
+  // type, code), l4proto its protocol
+  std::string_view drop_reason;    // the kernel's: no_socket, netfilter_drop, tcp_csum ...
+  std::string_view drop_location;  // where it was freed: tcp_v4_rcv+0x3c2
+  std::string_view iface;          // the device it was on
+  uint32_t pkt_len = 0;
 
   // uprobe (duration_ns: latency; ret: return value)
   std::string_view probe;         // BINARY:FUNCTION

@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -260,6 +260,26 @@ constexpr FieldDef kRetransmit[] = {
     kWeight,
 };
 
+constexpr FieldDef kDrop[] = {
+    {"drop.reason", FieldType::kString, "",
+     "The kernel's drop reason (enum skb_drop_reason, lower case): no_socket, netfilter_drop, socket_filter, "
+     "tcp_csum, queue_purge ...",
+     [](const Event& e) { return S(e.drop_reason); }, "REASON", 16},
+    {"pkt.proto", FieldType::kString, "", "tcp, udp, icmp ...; empty when not IP",
+     [](const Event& e) { return S(e.l4proto); }, "PROTO", 5},
+    {"pkt.src", FieldType::kString, "", "Source address", [](const Event& e) { return S(e.laddr); }, "SRC", 16},
+    {"pkt.sport", FieldType::kUint, "", "Source port (ICMP: type)", [](const Event& e) { return U(e.lport); }, "SPORT", 6},
+    {"pkt.dst", FieldType::kString, "", "Destination address", [](const Event& e) { return S(e.raddr); }, "DST", 16},
+    {"pkt.dport", FieldType::kUint, "", "Destination port (ICMP: code)", [](const Event& e) { return U(e.rport); },
+     "DPORT", 6},
+    {"pkt.iface", FieldType::kString, "", "The device the packet was on (empty: none yet)",
+     [](const Event& e) { return S(e.iface); }, "IFACE", 8},
+    {"pkt.len", FieldType::kUint, "bytes", "The packet's length", [](const Event& e) { return U(e.pkt_len); }, "LEN", 6},
+    {"drop.location", FieldType::kString, "", "The kernel function that dropped it (tcpdrop's first frame)",
+     [](const Event& e) { return S(e.drop_location); }, "WHERE", 0},
+    kWeight,
+};
+
 constexpr FieldDef kUprobe[] = {
     {"probe.func", FieldType::kString, "", "The probed function, BINARY:FUNCTION",
      [](const Event& e) { return S(e.probe); }, "FUNCTION", 28},
@@ -393,6 +413,10 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      kAccept},
     {EventKind::kRetransmit, "retransmit", "net",
      "A TCP segment was retransmitted (tcpretrans): both ends, the state, the connection's count so far", kRetransmit},
+    {EventKind::kDrop, "packet_drop", "packets",
+     "The kernel dropped a packet (skb:kfree_skb; tcpdrop, Hubble's dropped flows): reason, where, both ends, the "
+     "device; cgroup.id is the packet's socket's. Per packet: in the agent with sources.packets.drop_events",
+     kDrop},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -11,6 +11,7 @@
 
 #include "sightline/file.h"
 #include "sightline/net.h"
+#include "sightline/packets.h"
 #include "sightline/process.h"
 #include "sightline/l7.h"
 #include "sightline/security.h"
@@ -27,6 +28,7 @@ static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
+static_assert(sizeof(sl_drop_event) == 56 + 24 + 32 + 4 + 16 + 4);
 static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 // What sl_reserve gives out fits the perf path's scratch record (bpf/common.bpf.h).
@@ -195,6 +197,26 @@ bool decode_net_record(const void* data, size_t size, core::Event& e) {
   e.srtt_us = x->srtt_us;
   e.fd_num = x->fd;
   e.tcp_state = x->state;
+  return true;
+}
+
+bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t* reason, uint64_t* location) {
+  if (size < sizeof(sl_drop_event)) return false;
+  const auto* x = static_cast<const sl_drop_event*>(data);
+  if (x->hdr.kind != SL_EV_DROP) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kDrop;
+  if (x->family == 2 || x->family == 10) {
+    set_addresses(e, x->family, x->saddr, x->daddr);
+    e.l4proto = l4_name(x->l4, x->family);
+    if (e.l4proto.empty()) e.l4proto = "other";
+  }
+  e.lport = x->sport;
+  e.rport = x->dport;
+  e.iface = std::string_view(x->ifname, strnlen(x->ifname, sizeof x->ifname));
+  e.pkt_len = x->len;
+  *reason = x->reason;
+  *location = x->location;
   return true;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ bool decode_process_record(const void* data, size_t size, core::Event& e);
 bool decode_file_record(const void* data, size_t size, core::Event& e);
 // net source records: tcp.
 bool decode_net_record(const void* data, size_t size, core::Event& e);
+// packets source records: drop. The kernel's reason and the freeing address are the caller's
+// to name (drop_reasons(), kallsyms).
+bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t* reason, uint64_t* location);
 // uprobe source records; `probe_names[id]` names the probe (an unknown id is refused).
 // security source records; `names[id]` is the syscall (an unknown id is refused).
 bool decode_security_record(const void* data, size_t size, const std::vector<std::string>& names, core::Event& e);

@@ -29,6 +29,7 @@ struct Recorded {
   uint16_t lport, rport;
   uint64_t connect_ns, bytes_sent, bytes_received;
   uint8_t tcp_state = 0;  // retransmit
+  std::string drop_reason, drop_location;  // drop (l4proto: its protocol)
   uint32_t retransmits = 0;
   // syscall (security source)
   std::string sys_name, fd_type, l4proto, ns_flags;
@@ -60,6 +61,13 @@ class Recorder : public sources::EventSink {
       r.fd_num = e.fd_num;
       r.tcp_state = e.tcp_state;
       r.retransmits = e.retransmits;
+    }
+    if (e.kind == core::EventKind::kDrop) {
+      auto& r = events.back();
+      r.drop_reason = e.drop_reason;
+      r.drop_location = e.drop_location;
+      r.l4proto = e.l4proto;
+      r.path = e.iface;
     }
     if (e.kind == core::EventKind::kSyscall) {
       auto& r = events.back();

@@ -4,6 +4,7 @@
 // nothing of ours is left attached after stop.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -159,6 +160,79 @@ void exchange(bool fallback) {
 
 TEST(PacketsSource, CountsKnownTrafficAndDropsOverTcxLinks) { exchange(false); }
 TEST(PacketsSource, CountsKnownTrafficAndDropsOverClsactFilters) { exchange(true); }
+
+namespace {
+// A UDP socket on 127.0.0.1 and its port.
+int udp_socket(uint16_t* port) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) || getsockname(s, reinterpret_cast<sockaddr*>(&a), &len))
+    return -1;
+  *port = ntohs(a.sin_port);
+  return s;
+}
+}  // namespace
+
+// Each drop as an event (tcpdrop, Hubble's dropped flows): a datagram and a SYN to closed ports
+// (no_socket), a datagram a socket filter refuses (socket_filter): reason, protocol, both ends,
+// the device, where the kernel freed it. Only kfree_skb is attached: no TC program.
+TEST(PacketsSource, EachDropIsAnEventWithReasonAndBothEnds) {
+  Harness h;
+  auto o = test::self_included();
+  o.kinds = {core::EventKind::kDrop};
+  h.start("packets", o);
+  uint16_t from = 0, closed = 0, filtered = 0;
+  int tx = udp_socket(&from), gone = udp_socket(&closed), rx = udp_socket(&filtered);
+  ASSERT_GE(tx, 0);
+  ASSERT_GE(rx, 0);
+  close(gone);  // `closed` is a port nothing listens on now
+  sock_filter drop_all[] = {{0x06, 0, 0, 0}};  // BPF_RET|BPF_K 0: keep no byte
+  sock_fprog prog{1, drop_all};
+  ASSERT_EQ(setsockopt(rx, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (uint16_t port : {closed, filtered}) {
+    to.sin_port = htons(port);
+    ASSERT_EQ(sendto(tx, "0123456789", 10, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 10);
+  }
+  int tcp = socket(AF_INET, SOCK_STREAM, 0);
+  to.sin_port = htons(closed);
+  ASSERT_NE(connect(tcp, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);  // refused: the SYN dropped
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  getsockname(tcp, reinterpret_cast<sockaddr*>(&me), &len);
+  uint16_t tcp_port = ntohs(me.sin_port);
+  close(tcp);
+  auto to_port = [&](const char* proto, uint16_t port) {
+    return h.find(core::EventKind::kDrop, [=](auto& e) { return e.l4proto == proto && e.rport == port; });
+  };
+  ASSERT_TRUE(h.pump_until([&] {
+    return !to_port("udp", closed).empty() && !to_port("udp", filtered).empty() && !to_port("tcp", closed).empty();
+  })) << h.dump();
+  auto u = to_port("udp", closed)[0];
+  EXPECT_EQ(u.drop_reason, "no_socket");
+  EXPECT_EQ(u.laddr, "127.0.0.1");
+  EXPECT_EQ(u.lport, from);
+  EXPECT_EQ(u.raddr, "127.0.0.1");
+  EXPECT_EQ(u.path, "lo") << "the device";
+  EXPECT_NE(u.drop_location.find("udp"), std::string::npos) << u.drop_location;
+  auto f = to_port("udp", filtered)[0];
+  EXPECT_EQ(f.drop_reason, "socket_filter");
+  EXPECT_EQ(f.lport, from);
+  auto t = to_port("tcp", closed)[0];
+  EXPECT_EQ(t.drop_reason, "no_socket");
+  EXPECT_EQ(t.lport, tcp_port);
+  EXPECT_NE(t.drop_location.find("tcp"), std::string::npos) << t.drop_location;
+  // No TC program was attached for this.
+  h.runner().collect_all();
+  EXPECT_EQ(h.metric("sightline_network_interfaces_attached", {{"mode", "tcx"}}), 0);
+  close(tx);
+  close(rx);
+}
 
 TEST(PacketsLabels, DropReasonsComeFromTheKernelsOwnEnum) {
   const auto& reasons = sources::drop_reasons();

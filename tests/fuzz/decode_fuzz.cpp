@@ -12,8 +12,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   alignas(8) static uint8_t buf[8192];  // the ring buffer hands out 8-byte aligned records
   memcpy(buf, data, size);
   static std::string out;
-  for (auto decode : {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record,
-                      &sightline::sources::decode_net_record}) {
+  auto drop = [](const void* d, size_t n, sightline::core::Event& e) {
+    uint32_t reason;
+    uint64_t location;
+    return sightline::sources::decode_drop_record(d, n, e, &reason, &location);
+  };
+  for (bool (*decode)(const void*, size_t, sightline::core::Event&) :
+       {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record,
+        &sightline::sources::decode_net_record, +drop}) {
     sightline::core::Event e;
     if (!decode(buf, size, e)) continue;
     out.clear();

@@ -1,5 +1,6 @@
 /* packets source ABI: per-interface packet and byte counters by direction and protocol (TC
- * programs), and packet drops by the kernel's drop reason (skb:kfree_skb). */
+ * programs), packet drops by the kernel's drop reason (skb:kfree_skb) and, asked for, each drop
+ * as an event (tcpdrop, Hubble's dropped flows). */
 #ifndef SIGHTLINE_PACKETS_H
 #define SIGHTLINE_PACKETS_H
 
@@ -31,6 +32,25 @@ struct sl_drop_key {
 	__u32 reason; /* enum skb_drop_reason of this kernel: named from its BTF in user space */
 	__u16 l3;     /* ethertype of the packet, host order */
 	__u16 pad;
+};
+
+/* One dropped packet. The header names no task (pid 0: a drop in softirq runs in whatever task
+ * it interrupted); its cgroup_id is the packet's socket's (its creator's) where it had one. */
+struct sl_drop_event {
+	struct sl_event_hdr hdr;
+	__u64 location;  /* the kernel address that freed it (symbolized in user space) */
+	__u32 reason;    /* enum skb_drop_reason of this kernel */
+	__u32 ifindex;   /* the device it was on, 0 if none */
+	__u32 len;       /* skb->len */
+	__u16 l3;        /* ethertype, host order */
+	__u8 l4;         /* IP protocol; 0 when not IP */
+	__u8 family;     /* 2 (IPv4), 10 (IPv6), 0 */
+	__u8 saddr[16];  /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__u16 sport;     /* host order; ICMP: type */
+	__u16 dport;     /* ICMP: code */
+	char ifname[16];
+	__u32 pad;
 };
 
 #endif

@@ -1,6 +1,7 @@
 // packets source: per-interface packets and bytes by direction and protocol from TC programs
 // the agent attaches (tcx links on 6.6+, clsact filters before) and detaches on stop, and
-// packet drops by the kernel's drop reason (tp_btf/kfree_skb).
+// packet drops by the kernel's drop reason (tp_btf/kfree_skb), each one as a drop event when
+// asked.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -17,7 +18,13 @@ struct PacketsOptions : Options<PacketsOptions> {
   // lo when `interfaces` is empty: local traffic crosses it twice (egress and ingress), a TC
   // program run per packet that the socket-level metrics (net, l7) already account for.
   bool loopback = false;
+  // Where no kinds are named (the agent): each dropped packet as a drop event (per packet: a
+  // drop storm is a record storm; the counts by reason are always kept). `trace packet_drop` asks.
+  bool drop_events = false;
   void visit(OptionVisitor& v) override {
+    v.flag("drop_events", drop_events,
+           "each dropped packet as a drop event (reason, where, both ends); per packet, so off: the counts by "
+           "reason are always there");
     v.names("interfaces", interfaces, "names, a trailing * matches a prefix (eth*); empty: all but lo, new ones too");
     v.flag("loopback", loopback, "with interfaces empty, lo too (each local packet runs two programs)");
   }
