@@ -1,4 +1,6 @@
-/* file source: open, openat, openat2, creat; one record per call once its result is known.
+/* file source: open, openat, openat2, creat; one record per call once its result is known. The
+ * stat family (stat, lstat, newfstatat, statx, statfs: statsnoop's) the same way, as stat
+ * records, when asked (their programs are not loaded otherwise).
  *
  * Two ways to meet the arguments at the exit, chosen at load time (features):
  * - regs (kernel >= 5.15, bpf_task_pt_regs): sys_exit_* alone reads the arguments from the
@@ -57,7 +59,7 @@ static __always_inline void open_emit(void *ctx, long ret, const struct open_arg
 	struct sl_open_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return;
-	sl_fill_hdr(&e->hdr, SL_EV_OPEN, t);
+	sl_fill_hdr(&e->hdr, a->syscall >= SL_SYS_STAT ? SL_EV_STAT : SL_EV_OPEN, t);
 	e->ret = ret;
 	e->flags = a->flags;
 	e->mode = a->mode;
@@ -130,6 +132,21 @@ static __always_inline int open_exit_regs(void *ctx, long ret, __u16 sys)
 		a.mode = PT_REGS_PARM2_SYSCALL(regs);
 		a.flags = SL_O_CREAT | SL_O_WRONLY | SL_O_TRUNC;
 		break;
+	case SL_SYS_STAT:
+	case SL_SYS_LSTAT:
+	case SL_SYS_STATFS:
+		a.fname = PT_REGS_PARM1_SYSCALL(regs);
+		break;
+	case SL_SYS_FSTATAT: /* (dirfd, path, buf, flags) */
+		a.dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.fname = PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = PT_REGS_PARM4_SYSCALL(regs);
+		break;
+	case SL_SYS_STATX: /* (dirfd, path, flags, mask, buf) */
+		a.dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		a.fname = PT_REGS_PARM2_SYSCALL(regs);
+		a.flags = PT_REGS_PARM3_SYSCALL(regs);
+		break;
 	}
 	open_emit(ctx, ret, &a, &t);
 	return 0;
@@ -197,3 +214,68 @@ int sl_rexit_creat(struct trace_event_raw_sys_exit *ctx)
 {
 	return open_exit_regs(ctx, ctx->ret, SL_SYS_CREAT);
 }
+
+/* The stat family: the same record, kind SL_EV_STAT. Enter and exit pairs (before 5.15) and the
+ * exit alone (registers). */
+SEC("tp/syscalls/sys_enter_newstat")
+int sl_enter_stat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], SL_AT_FDCWD, 0, 0, SL_SYS_STAT);
+}
+
+SEC("tp/syscalls/sys_enter_newlstat")
+int sl_enter_lstat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], SL_AT_FDCWD, 0, 0, SL_SYS_LSTAT);
+}
+
+SEC("tp/syscalls/sys_enter_newfstatat")
+int sl_enter_fstatat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], (int)ctx->args[0], ctx->args[3], 0, SL_SYS_FSTATAT);
+}
+
+SEC("tp/syscalls/sys_enter_statx")
+int sl_enter_statx(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], (int)ctx->args[0], ctx->args[2], 0, SL_SYS_STATX);
+}
+
+SEC("tp/syscalls/sys_enter_statfs")
+int sl_enter_statfs(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], SL_AT_FDCWD, 0, 0, SL_SYS_STATFS);
+}
+
+SEC("tp/syscalls/sys_exit_newstat")
+int sl_exit_stat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_newlstat")
+int sl_exit_lstat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_newfstatat")
+int sl_exit_fstatat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_statx")
+int sl_exit_statx(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_statfs")
+int sl_exit_statfs(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_exit_newstat")
+int sl_rexit_stat(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_STAT); }
+
+SEC("tp/syscalls/sys_exit_newlstat")
+int sl_rexit_lstat(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_LSTAT); }
+
+SEC("tp/syscalls/sys_exit_newfstatat")
+int sl_rexit_fstatat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit_regs(ctx, ctx->ret, SL_SYS_FSTATAT);
+}
+
+SEC("tp/syscalls/sys_exit_statx")
+int sl_rexit_statx(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_STATX); }
+
+SEC("tp/syscalls/sys_exit_statfs")
+int sl_rexit_statfs(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_STATFS); }

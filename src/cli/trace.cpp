@@ -169,6 +169,8 @@ int trace(const TraceArgs& args) {
   rules::Condition cond;
   std::string comm = args.comm;
   uint32_t pid = args.pid;
+  uint64_t cgroup_id = 0;
+  bool failed = args.failed;
   if (!args.filter.empty()) {
     if (auto st = defaults.add(rules::default_rules_yaml(), "default"); !st) {
       fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
@@ -191,12 +193,24 @@ int trace(const TraceArgs& args) {
     v.clear();
     if (!pid && cond.required_values("proc.pid", &v) && v.size() == 1)
       pid = static_cast<uint32_t>(std::strtoul(v.begin()->c_str(), nullptr, 10));
+    v.clear();
+    if (!cgroup_id && cond.required_values("cgroup.id", &v) && v.size() == 1)
+      cgroup_id = std::strtoull(v.begin()->c_str(), nullptr, 10);
+    // evt.failed where the kernel's "failed only" keeps every event it is true of (for tcp it
+    // keeps failed connects and resets, not a close with a socket error; exit and signal have
+    // no evt.failed).
+    v.clear();
+    bool same = true;
+    for (auto k : kinds)
+      same &= k == EventKind::kOpen || k == EventKind::kExec || k == EventKind::kSyscall || k == EventKind::kConnect;
+    if (same && cond.required_values("evt.failed", &v) && v.size() == 1 && *v.begin() == "true") failed = true;
   }
   sources::SourceOptions opts;
   opts.kinds = kinds;
   opts.filter.pid = pid;
   opts.filter.comm = comm;
-  opts.filter.failed_only = args.failed;
+  opts.filter.failed_only = failed;
+  opts.filter.cgroup_id = cgroup_id;
   opts.ring_bytes = args.ring_bytes;
   for (const auto& t : args.uprobes)
     opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});

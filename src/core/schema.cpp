@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -147,6 +147,11 @@ std::string_view syscall_name(uint16_t s) {
     case 2: return "openat";
     case 3: return "openat2";
     case 4: return "creat";
+    case 5: return "stat";
+    case 6: return "lstat";
+    case 7: return "newfstatat";
+    case 8: return "statx";
+    case 9: return "statfs";
   }
   return "";
 }
@@ -191,6 +196,24 @@ constexpr FieldDef kConnectLatency = {"tcp.connect_latency", FieldType::kDuratio
 constexpr FieldDef kSrtt = {"tcp.srtt", FieldType::kDuration, "ns", "Smoothed round-trip time",
                             [](const Event& e) { return T(FieldType::kDuration, uint64_t(e.srtt_us) * 1000); },
                             "RTT", 0};
+
+constexpr FieldDef kStat[] = {
+    {"evt.rawres", FieldType::kInt, "", "Syscall result: 0 or -errno", res, "RET", 4},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failed call (ENOENT ...)", err, "ERR", 7},
+    {"evt.failed", FieldType::kBool, "", "The call failed", failed, "", 0},
+    {"evt.syscall", FieldType::kString, "", "stat, lstat, newfstatat, statx or statfs",
+     [](const Event& e) { return S(syscall_name(e.syscall)); }, "SYSCALL", 10},
+    {"evt.arg.dirfd", FieldType::kInt, "", "Directory fd for a relative path (-100: cwd)",
+     [](const Event& e) { return I(e.dirfd); }, "", 0},
+    {"stat.flags", FieldType::kUint, "", "newfstatat, statx: AT_* flags (0x100 AT_SYMLINK_NOFOLLOW, 0x1000 AT_EMPTY_PATH)",
+     [](const Event& e) { return U(e.flags); }, "", 0},
+    // Not fd.name: a rule about opening a file (fd.name = /etc/shadow) is not about its stat.
+    {"fs.path.name", FieldType::kString, "", "Path as passed to the syscall (Falco's name for paths of file-system calls)",
+     [](const Event& e) { return S(e.path); }, "PATH", 0},
+    {"fs.path.truncated", FieldType::kBool, "", "Path was longer than 255 bytes and was cut",
+     [](const Event& e) { return B(e.truncated); }, "", 0},
+    kWeight,
+};
 
 constexpr FieldDef kTcp[] = {
     {"net.role", FieldType::kString, "", "client (connected) or server (accepted)",
@@ -417,6 +440,10 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "The kernel dropped a packet (skb:kfree_skb; tcpdrop, Hubble's dropped flows): reason, where, both ends, the "
      "device; cgroup.id is the packet's socket's. Per packet: in the agent with sources.packets.drop_events",
      kDrop},
+    {EventKind::kStat, "stat", "file",
+     "A stat-family call returned (stat, lstat, newfstatat, statx, statfs: statsnoop); in the agent with "
+     "sources.file.stats",
+     kStat},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -117,9 +117,9 @@ bool decode_process_record(const void* data, size_t size, core::Event& e) {
 bool decode_file_record(const void* data, size_t size, core::Event& e) {
   if (size < sizeof(sl_open_event)) return false;
   const auto* x = static_cast<const sl_open_event*>(data);
-  if (x->hdr.kind != SL_EV_OPEN) return false;
+  if (x->hdr.kind != SL_EV_OPEN && x->hdr.kind != SL_EV_STAT) return false;
   decode_header(x->hdr, e);
-  e.kind = core::EventKind::kOpen;
+  e.kind = x->hdr.kind == SL_EV_OPEN ? core::EventKind::kOpen : core::EventKind::kStat;
   e.ret = x->ret;
   e.flags = x->flags;
   e.mode = x->mode;

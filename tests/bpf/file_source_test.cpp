@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cstring>
 #include <fstream>
@@ -180,6 +181,47 @@ TEST(FileSource, PairedFallbackSeesTheSameOpens) {
   EXPECT_EQ(mi[0].ret, -ENOENT);
   EXPECT_EQ(mi[0].flags & O_DIRECTORY, (uint64_t)O_DIRECTORY);
 }
+
+// The stat kind (statsnoop): each of the five calls on a file that exists and one that does not,
+// with its syscall, path, flags and result; by the registers (5.15+) and by enter/exit pairs. No
+// open is sent when only stat is asked for.
+void stats_are_seen(bool fallback) {
+  Harness h;
+  auto o = only_me();
+  o.kinds = {EventKind::kStat};
+  o.force_fallback_hooks = fallback;
+  h.start("file", o);
+  std::string existing = unique_path("stat"), missing = unique_path("nostat");
+  close(open(existing.c_str(), O_CREAT | O_WRONLY, 0600));
+  struct stat st;
+  struct statfs sfs;
+  struct statx sx;
+  for (const auto& p : {existing, missing}) {
+    syscall(SYS_stat, p.c_str(), &st);
+    syscall(SYS_lstat, p.c_str(), &st);
+    syscall(SYS_newfstatat, AT_FDCWD, p.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+    syscall(SYS_statx, AT_FDCWD, p.c_str(), AT_SYMLINK_NOFOLLOW, STATX_SIZE, &sx);
+    syscall(SYS_statfs, p.c_str(), &sfs);
+  }
+  auto of = [&](const std::string& p) { return h.find(EventKind::kStat, [&](auto& e) { return e.path == p; }); };
+  ASSERT_TRUE(h.pump_until([&] { return of(missing).size() == 5; })) << h.dump();
+  for (const auto& p : {existing, missing}) {
+    auto ev = of(p);
+    ASSERT_EQ(ev.size(), 5u) << h.dump();
+    for (uint16_t i = 0; i < 5; i++) {
+      EXPECT_EQ(ev[i].syscall, SL_SYS_STAT + i);
+      EXPECT_EQ(ev[i].ret, p == existing ? 0 : -ENOENT);
+      EXPECT_EQ(ev[i].pid, (uint32_t)getpid());
+    }
+    EXPECT_EQ(ev[2].flags, (uint64_t)AT_SYMLINK_NOFOLLOW) << "newfstatat's flags";
+    EXPECT_EQ(ev[3].flags, (uint64_t)AT_SYMLINK_NOFOLLOW) << "statx's flags";
+  }
+  EXPECT_TRUE(opens_of(h, existing).empty()) << "opens were not asked for";
+  unlink(existing.c_str());
+}
+
+TEST(FileSource, StatCallsWithSyscallPathFlagsAndResult) { stats_are_seen(false); }
+TEST(FileSource, StatCallsByThePairedFallback) { stats_are_seen(true); }
 
 TEST(FileSource, KernelFiltersCgroup) {
   // A cgroup v2 of our own; a child moved into it is seen, a child outside it is not.

@@ -30,6 +30,7 @@ enum sl_event_kind {
 	SL_EV_ACCEPT = 14,     /* sl_tcp_event: accept() returned a connection */
 	SL_EV_RETRANSMIT = 15, /* sl_tcp_event: a segment was retransmitted */
 	SL_EV_DROP = 16,       /* sl_drop_event: the kernel dropped a packet */
+	SL_EV_STAT = 17,       /* sl_open_event: a stat-family syscall returned */
 };
 
 struct sl_event_hdr {

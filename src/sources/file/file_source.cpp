@@ -21,12 +21,18 @@ struct OpenHook {
   const char* exit;
   const char* regs_exit;  // exit alone, arguments from the saved registers
   const char* tp;
+  core::EventKind kind;
 };
 constexpr OpenHook kHooks[] = {
-    {"sl_enter_open", "sl_exit_open", "sl_rexit_open", "open"},
-    {"sl_enter_openat", "sl_exit_openat", "sl_rexit_openat", "openat"},
-    {"sl_enter_openat2", "sl_exit_openat2", "sl_rexit_openat2", "openat2"},
-    {"sl_enter_creat", "sl_exit_creat", "sl_rexit_creat", "creat"},
+    {"sl_enter_open", "sl_exit_open", "sl_rexit_open", "open", core::EventKind::kOpen},
+    {"sl_enter_openat", "sl_exit_openat", "sl_rexit_openat", "openat", core::EventKind::kOpen},
+    {"sl_enter_openat2", "sl_exit_openat2", "sl_rexit_openat2", "openat2", core::EventKind::kOpen},
+    {"sl_enter_creat", "sl_exit_creat", "sl_rexit_creat", "creat", core::EventKind::kOpen},
+    {"sl_enter_stat", "sl_exit_stat", "sl_rexit_stat", "newstat", core::EventKind::kStat},
+    {"sl_enter_lstat", "sl_exit_lstat", "sl_rexit_lstat", "newlstat", core::EventKind::kStat},
+    {"sl_enter_fstatat", "sl_exit_fstatat", "sl_rexit_fstatat", "newfstatat", core::EventKind::kStat},
+    {"sl_enter_statx", "sl_exit_statx", "sl_rexit_statx", "statx", core::EventKind::kStat},
+    {"sl_enter_statfs", "sl_exit_statfs", "sl_rexit_statfs", "statfs", core::EventKind::kStat},
 };
 
 constexpr SkeletonFns<file_bpf> kFns = {&file_bpf__open, &file_bpf__load, &file_bpf__attach,
@@ -39,10 +45,12 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
     std::string base = base_requirements(f);
-    bool open = wants(o, core::EventKind::kOpen);
+    bool opens = wants(o, core::EventKind::kOpen);
+    bool stats = o.kinds.empty() ? o.own_as<FileOptions>().stats : wants(o, core::EventKind::kStat);
     std::vector<Hook> p;
     bool regs = f.task_pt_regs && !o.force_fallback_hooks;
     for (const auto& h : kHooks) {
+      bool open = h.kind == core::EventKind::kOpen ? opens : stats;
       std::string exit_tp = std::string("sys_exit_") + h.tp;
       Hook rexit = tracepoint_hook(f, h.regs_exit, "syscalls", exit_tp.c_str(), open && regs, base);
       rexit.attach += " (arguments from registers)";
@@ -76,11 +84,11 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 
 std::unique_ptr<Source> make_file_source() { return std::make_unique<FileSource>(); }
 
-constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen};
+constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat};
 constinit const SourceInfo kFileSource = {
     "file",
-    "file opens (open, openat, openat2, creat): path, flags, mode, result",
+    "file opens (open, openat, openat2, creat): path, flags, mode, result; stat calls when asked",
     kFileKinds, /*streams=*/true, /*has_failed=*/true,
-    nullptr, &make_file_source};
+    &make_options<FileOptions>, &make_file_source};
 
 }  // namespace sightline::sources
