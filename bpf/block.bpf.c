@@ -1,13 +1,17 @@
 /* block source: block I/O latency (issue -> complete) and size histograms per device and
- * operation, time queued before issue, errors, and I/Os and bytes per submitting process.
+ * operation, time queued before issue, errors, and I/Os and bytes per submitting process; each
+ * I/O as a record at completion when asked (want_io: biosnoop), named by its submitter.
  *
  * tp_btf/block_rq_insert and block_rq_issue stamp the request (keyed by its address; the
  * submitter is the current task at the first of the two), tp_btf/block_rq_complete closes it.
  * Bounds in sightline/block.h; a full map is counted (SL_STAT_MAP_FULL).
  */
-#define SL_NO_EVENTS
 #include "common.bpf.h"
 #include "sightline/block.h"
+
+SL_BTF_TYPE(sl_block_io_event);
+
+const volatile bool want_io = false;
 
 #define SL_REQ_OP_MASK 0xff
 #define SL_MINORBITS 20
@@ -16,7 +20,9 @@ struct inflight {
 	__u64 insert_ts;
 	__u64 issue_ts;
 	__u32 tgid;
-	__u32 pad;
+	__u32 tid;        /* want_io: the submitter's thread, cgroup and name */
+	__u64 cgroup_id;
+	char comm[SL_COMM_LEN];
 };
 
 /* LRU: a request whose completion is never seen (in flight when we attached, a device that went
@@ -53,7 +59,13 @@ static __always_inline void stamp(struct request *rq, bool issue)
 	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
 	struct inflight *f = bpf_map_lookup_elem(&block_inflight, &key);
 	if (!f) {
-		struct inflight fresh = {.tgid = bpf_get_current_pid_tgid() >> 32};
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		struct inflight fresh = {.tgid = pid_tgid >> 32};
+		if (want_io) {
+			fresh.tid = (__u32)pid_tgid;
+			fresh.cgroup_id = bpf_get_current_cgroup_id();
+			bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+		}
 		if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&block_inflight, &key, &fresh, BPF_ANY))) {
 			sl_count(SL_STAT_MAP_FULL);
 			return;
@@ -82,6 +94,43 @@ int BPF_PROG(sl_block_issue, struct request *rq)
 	return 0;
 }
 
+/* Filtered by the submitter (it ran at insert/issue; the completion runs in an interrupt). */
+static __always_inline void io_event(void *ctx, const struct inflight *f, struct request *rq, __u32 dev, __u32 op,
+				     __u32 bytes, int error, __u64 latency, __u64 queued)
+{
+	if (targ_failed && !error)
+		return;
+	if ((self_tgid && f->tgid == self_tgid) || (targ_tgid && f->tgid != targ_tgid) ||
+	    (targ_cgroup_id && f->cgroup_id != targ_cgroup_id))
+		return;
+	if (targ_comm_set) {
+		for (int i = 0; i < SL_COMM_LEN; i++) {
+			if (f->comm[i] != targ_comm[i])
+				return;
+			if (f->comm[i] == 0)
+				break;
+		}
+	}
+	struct sl_block_io_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.kind = SL_EV_BLOCK_IO;
+	e->hdr.ts_ns = sl_now();
+	e->hdr.pid = f->tgid;
+	e->hdr.tid = f->tid;
+	e->hdr.cgroup_id = f->cgroup_id;
+	__builtin_memcpy(e->hdr.comm, f->comm, SL_COMM_LEN);
+	e->sector = rq->__sector;
+	e->latency_ns = latency;
+	e->queue_ns = queued;
+	e->dev = dev;
+	e->bytes = bytes;
+	e->op = op;
+	e->error = error;
+	sl_submit(ctx, e, sizeof(*e));
+}
+
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
@@ -91,9 +140,10 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 		return 0; /* issued before we attached */
 	__u64 issue = f->issue_ts, insert = f->insert_ts;
 	__u32 tgid = f->tgid;
-	bpf_map_delete_elem(&block_inflight, &key);
-	if (!issue)
+	if (!issue) {
+		bpf_map_delete_elem(&block_inflight, &key);
 		return 0;
+	}
 
 	struct gendisk *disk = rq->q->disk;
 	__u32 dev = disk ? ((__u32)disk->major << SL_MINORBITS) | (__u32)disk->first_minor : 0;
@@ -115,5 +165,8 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 		p->ios++;
 		p->bytes += nr_bytes;
 	}
+	if (want_io)
+		io_event(ctx, f, rq, dev, op, nr_bytes, error, now - issue, insert && insert < issue ? issue - insert : 0);
+	bpf_map_delete_elem(&block_inflight, &key);
 	return 0;
 }

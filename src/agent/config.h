@@ -51,10 +51,11 @@ struct RulesConfig {
 
 // The event kinds the store and the exporters keep unless told otherwise: all but the frequent
 // open and fork. connect and accept flow only with sources.net.handshakes, packet_drop with
-// sources.packets.drop_events, stat with sources.file.stats.
+// sources.packets.drop_events, stat with sources.file.stats, block_io with
+// sources.block.io_events.
 inline std::vector<std::string> default_kept_kinds() {
-  return {"exec",    "exit",    "tcp",    "connect", "accept",  "retransmit", "packet_drop",
-          "stat",    "syscall", "request", "uprobe", "signal", "oom_kill"};
+  return {"exec", "exit",    "tcp",     "connect", "accept", "retransmit", "packet_drop", "stat",
+          "block_io", "syscall", "request", "uprobe", "signal", "oom_kill"};
 }
 
 // The embedded SQLite store (sightline query).

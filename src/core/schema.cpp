@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -212,6 +212,25 @@ constexpr FieldDef kStat[] = {
      [](const Event& e) { return S(e.path); }, "PATH", 0},
     {"fs.path.truncated", FieldType::kBool, "", "Path was longer than 255 bytes and was cut",
      [](const Event& e) { return B(e.truncated); }, "", 0},
+    kWeight,
+};
+
+constexpr FieldDef kBlockIo[] = {
+    {"bio.device", FieldType::kString, "", "The disk: vda, nvme0n1 ... (MAJ:MIN without a name)",
+     [](const Event& e) { return S(e.device); }, "DISK", 8},
+    {"bio.op", FieldType::kString, "", "read, write, flush, discard, write_zeroes ...",
+     [](const Event& e) { return S(e.block_op); }, "OP", 6},
+    {"bio.sector", FieldType::kUint, "", "First sector (512 bytes)", [](const Event& e) { return U(e.sector); },
+     "SECTOR", 12},
+    {"bio.bytes", FieldType::kUint, "bytes", "Bytes completed", [](const Event& e) { return U(e.io_bytes); }, "BYTES",
+     8},
+    {"bio.latency", FieldType::kDuration, "ns", "Issue to the device until completion",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "LAT", 9},
+    {"bio.queue", FieldType::kDuration, "ns", "Time in the I/O scheduler before issue (0: issued directly)",
+     [](const Event& e) { return T(FieldType::kDuration, e.queue_ns); }, "QUEUE", 9},
+    {"evt.failed", FieldType::kBool, "", "The I/O completed with an error", failed, "", 0},
+    {"bio.error", FieldType::kInt, "", "The block layer's status (blk_status_t: 10 BLK_STS_IOERR ...), 0 when ok",
+     [](const Event& e) { return I(-e.ret); }, "", 0},
     kWeight,
 };
 
@@ -444,6 +463,10 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "A stat-family call returned (stat, lstat, newfstatat, statx, statfs: statsnoop); in the agent with "
      "sources.file.stats",
      kStat},
+    {EventKind::kBlockIo, "block_io", "block",
+     "A block I/O completed (biosnoop): the submitting process, disk, op, sector, bytes, latency, queue time; per "
+     "I/O: in the agent with sources.block.io_events",
+     kBlockIo},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

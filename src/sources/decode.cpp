@@ -9,6 +9,7 @@
 #include "core/wall_clock.h"
 #include <arpa/inet.h>
 
+#include "sightline/block.h"
 #include "sightline/file.h"
 #include "sightline/net.h"
 #include "sightline/packets.h"
@@ -29,6 +30,7 @@ static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
 static_assert(sizeof(sl_drop_event) == 56 + 24 + 32 + 4 + 16 + 4);
+static_assert(sizeof(sl_block_io_event) == 56 + 24 + 16);
 static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 // What sl_reserve gives out fits the perf path's scratch record (bpf/common.bpf.h).
@@ -217,6 +219,22 @@ bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t*
   e.pkt_len = x->len;
   *reason = x->reason;
   *location = x->location;
+  return true;
+}
+
+bool decode_block_io_record(const void* data, size_t size, core::Event& e, uint32_t* dev, uint32_t* op) {
+  if (size < sizeof(sl_block_io_event)) return false;
+  const auto* x = static_cast<const sl_block_io_event*>(data);
+  if (x->hdr.kind != SL_EV_BLOCK_IO) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kBlockIo;
+  e.sector = x->sector;
+  e.io_bytes = x->bytes;
+  e.duration_ns = x->latency_ns;
+  e.queue_ns = x->queue_ns;
+  e.ret = -static_cast<int64_t>(x->error);
+  *dev = x->dev;
+  *op = x->op;
   return true;
 }
 

@@ -24,6 +24,9 @@ bool decode_net_record(const void* data, size_t size, core::Event& e);
 // packets source records: drop. The kernel's reason and the freeing address are the caller's
 // to name (drop_reasons(), kallsyms).
 bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t* reason, uint64_t* location);
+// block source records: block_io. The device (major << 20 | minor) and the REQ_OP are the
+// caller's to name.
+bool decode_block_io_record(const void* data, size_t size, core::Event& e, uint32_t* dev, uint32_t* op);
 // uprobe source records; `probe_names[id]` names the probe (an unknown id is refused).
 // security source records; `names[id]` is the syscall (an unknown id is refused).
 bool decode_security_record(const void* data, size_t size, const std::vector<std::string>& names, core::Event& e);

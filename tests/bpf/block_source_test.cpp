@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "harness.h"
 
@@ -14,10 +15,14 @@ using namespace sightline;
 using test::Harness;
 
 
-TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
+namespace {
+constexpr int kBlocks = 64, kSize = 4096;
+
+// A child named sl-block-test makes kBlocks O_DIRECT reads of kSize each, and lives until the
+// source's metrics are collected.
+void direct_reads(Harness& h, const sources::SourceOptions& o) {
   // /var/tmp is on the root file system (a real block device; /tmp may be tmpfs).
   std::string path = "/var/tmp/sl-block-test-" + std::to_string(getpid());
-  constexpr int kBlocks = 64, kSize = 4096;
   {
     int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
     ASSERT_GE(fd, 0);
@@ -26,8 +31,7 @@ TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
     fsync(fd);
     close(fd);
   }
-  Harness h;
-  h.start("block", test::self_included());
+  h.start("block", o);
   int done[2], go[2];
   ASSERT_EQ(pipe(done), 0);
   ASSERT_EQ(pipe(go), 0);
@@ -54,9 +58,38 @@ TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
   for (int fd : {done[0], done[1], go[0], go[1]}) close(fd);
   ASSERT_TRUE(ran && WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
   unlink(path.c_str());
+}
+}  // namespace
+
+TEST(BlockSource, DirectReadsOfAKnownCountAndSize) {
+  Harness h;
+  direct_reads(h, test::self_included());
   const core::Labels reads = {{"comm", "sl-block-test"}, {"op", "read"}};
   EXPECT_EQ(h.metric("sightline_block_ios_total", reads), kBlocks);
   EXPECT_EQ(h.metric("sightline_block_io_bytes_total", reads), kBlocks * kSize);
   EXPECT_GE(h.metric("sightline_block_io_latency_seconds", {{"op", "read"}}), kBlocks);
   EXPECT_GE(h.metric("sightline_block_io_size_bytes", {{"op", "read"}}), kBlocks);
+}
+
+// Each I/O as a block_io event (biosnoop): the 64 reads, named by their submitter though they
+// complete in an interrupt, with size, op, sector and latency; the histograms still count them.
+TEST(BlockSource, EachIoIsAnEventNamedByItsSubmitter) {
+  Harness h;
+  auto o = test::self_included();
+  o.kinds = {core::EventKind::kBlockIo};
+  direct_reads(h, o);
+  if (HasFatalFailure()) return;
+  auto reads = [&] {
+    return h.find(core::EventKind::kBlockIo, [](auto& e) { return e.comm == "sl-block-test" && e.path == "read"; });
+  };
+  ASSERT_TRUE(h.pump_until([&] { return reads().size() == kBlocks; })) << h.dump();
+  std::set<uint64_t> sectors;
+  for (const auto& e : reads()) {
+    EXPECT_EQ(e.bytes_sent, (uint64_t)kSize);
+    EXPECT_GT(e.duration_ns, 0u);
+    EXPECT_EQ(e.ret, 0);
+    sectors.insert(e.connect_ns);
+  }
+  EXPECT_EQ(sectors.size(), (size_t)kBlocks) << "64 distinct sectors";
+  EXPECT_EQ(h.metric("sightline_block_ios_total", {{"comm", "sl-block-test"}, {"op", "read"}}), kBlocks);
 }

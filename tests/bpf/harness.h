@@ -62,6 +62,12 @@ class Recorder : public sources::EventSink {
       r.tcp_state = e.tcp_state;
       r.retransmits = e.retransmits;
     }
+    if (e.kind == core::EventKind::kBlockIo) {  // op in path, sector in connect_ns, bytes in bytes_sent
+      auto& r = events.back();
+      r.path = e.block_op;
+      r.connect_ns = e.sector;
+      r.bytes_sent = e.io_bytes;
+    }
     if (e.kind == core::EventKind::kDrop) {
       auto& r = events.back();
       r.drop_reason = e.drop_reason;

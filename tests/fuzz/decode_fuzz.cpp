@@ -17,9 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t location;
     return sightline::sources::decode_drop_record(d, n, e, &reason, &location);
   };
+  auto block_io = [](const void* d, size_t n, sightline::core::Event& e) {
+    uint32_t dev, op;
+    return sightline::sources::decode_block_io_record(d, n, e, &dev, &op);
+  };
   for (bool (*decode)(const void*, size_t, sightline::core::Event&) :
        {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record,
-        &sightline::sources::decode_net_record, +drop}) {
+        &sightline::sources::decode_net_record, +drop, +block_io}) {
     sightline::core::Event e;
     if (!decode(buf, size, e)) continue;
     out.clear();

@@ -1,5 +1,5 @@
 /* block source ABI: per (device, op) latency and size histograms, per (process, device, op)
- * I/O and byte counts. */
+ * I/O and byte counts; each I/O as a record when asked (biosnoop). */
 #ifndef SIGHTLINE_BLOCK_H
 #define SIGHTLINE_BLOCK_H
 
@@ -33,6 +33,19 @@ struct sl_block_proc_key {
 struct sl_block_proc_val {
 	__u64 ios;
 	__u64 bytes;
+};
+
+/* One completed block I/O. The header is the submitter's (the task at insert or issue: pid,
+ * comm, cgroup; the rest zero), its time the completion's. */
+struct sl_block_io_event {
+	struct sl_event_hdr hdr;
+	__u64 sector;
+	__u64 latency_ns; /* issue -> complete */
+	__u64 queue_ns;   /* insert -> issue; 0 when not inserted (issued directly) */
+	__u32 dev;        /* major << 20 | minor */
+	__u32 bytes;
+	__u32 op;         /* REQ_OP */
+	__s32 error;      /* blk_status_t; 0 ok */
 };
 
 #endif

@@ -31,6 +31,7 @@ enum sl_event_kind {
 	SL_EV_RETRANSMIT = 15, /* sl_tcp_event: a segment was retransmitted */
 	SL_EV_DROP = 16,       /* sl_drop_event: the kernel dropped a packet */
 	SL_EV_STAT = 17,       /* sl_open_event: a stat-family syscall returned */
+	SL_EV_BLOCK_IO = 18,   /* sl_block_io_event: a block I/O completed */
 };
 
 struct sl_event_hdr {

@@ -9,6 +9,7 @@
 #include "sightline/block.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
+#include "sources/decode.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "block.skel.h"
@@ -53,6 +54,15 @@ std::string op_name(uint32_t op) {
 class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
  public:
   std::string_view name() const override { return "block"; }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    want_io_ = o.kinds.empty() ? o.own_as<BlockOptions>().io_events : wants(o, core::EventKind::kBlockIo);
+    bool io = want_io_;
+    // Per-I/O records: 1 MiB (~10k I/Os between polls); else a ring nothing writes to.
+    return start_skeleton<block_bpf>(skel_, kFns, o, f, sink, io ? 1 << 20 : 4096,
+                                     [io](block_bpf* s) { s->rodata->want_io = io; });
+  }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
     return tp_btf_plan(f,
@@ -103,7 +113,7 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
       queue.series.push_back({l, queue_ns * 1e-9, {}});
       errs.series.push_back({l, double(errors), {}});
     }
-    events_.store(ios, std::memory_order_relaxed);
+    if (!want_io_) events_.store(ios, std::memory_order_relaxed);  // else: the records
 
     procs_.read(
         bpf_map__fd(skel_->maps.block_procs),
@@ -131,6 +141,19 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
       out.push_back(std::move(*f));
   }
 
+ protected:
+  bool decode(const void* data, size_t size) override {
+    core::Event e;
+    uint32_t dev = 0, op = 0;
+    if (!decode_block_io_record(data, size, e, &dev, &op)) return false;
+    device_ = device_name(dev);
+    op_ = op_name(op);
+    e.device = device_;
+    e.block_op = op_;
+    sink_->on_event(e);
+    return true;
+  }
+
  private:
   // "vda" from /sys/dev/block/MAJ:MIN/uevent; "MAJ:MIN" if it has none.
   std::string device_name(uint32_t dev) {
@@ -147,16 +170,19 @@ class BlockSource final : public SkeletonSource<block_bpf, kFns, 4096> {
 
   DeltaTotals<sl_block_proc_key, ProcTotals, ProcLabel> procs_{kMaxSeries, &process_settled_};
   std::map<uint32_t, std::string> devices_;
+  bool want_io_ = false;
+  std::string device_, op_;  // the current block_io event's names
 };
 
 }  // namespace
 
 std::unique_ptr<Source> make_block_source() { return std::make_unique<BlockSource>(); }
 
+constexpr core::EventKind kBlockKinds[] = {core::EventKind::kBlockIo};
 constinit const SourceInfo kBlockSource = {
     "block",
-    "block I/O latency and size per device and op, queue time, I/O per process (in-kernel)",
-    {}, /*streams=*/false, /*has_failed=*/false,
-    nullptr, &make_block_source};
+    "block I/O latency and size per device and op, queue time, I/O per process (in-kernel); each I/O when asked",
+    kBlockKinds, /*streams=*/true, /*has_failed=*/true,
+    &make_options<BlockOptions>, &make_block_source};
 
 }  // namespace sightline::sources

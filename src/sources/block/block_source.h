@@ -6,6 +6,16 @@
 #include "sources/source.h"
 
 namespace sightline::sources {
+struct BlockOptions : Options<BlockOptions> {
+  // Where no kinds are named (the agent): each I/O as a block_io event (per I/O, so off: the
+  // histograms and per-process counts are always kept). `trace block_io` asks.
+  bool io_events = false;
+  void visit(OptionVisitor& v) override {
+    v.flag("io_events", io_events,
+           "each block I/O as a block_io event (biosnoop); per I/O, so off: the histograms are always there");
+  }
+};
+
 std::unique_ptr<Source> make_block_source();
 // Its registry entry (sources/registry.cpp lists it).
 extern const SourceInfo kBlockSource;
