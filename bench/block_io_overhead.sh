@@ -10,16 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
-N=${1:-20000}
-ROUNDS=${2:-3}
-SL=./build/sightline
-LOOP=./build/bench/dioloop
-[[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-tmp=$(mktemp -d)
-tp=
-trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-
-declare -A CMD READY
+tracer_bench dioloop 20000 "$@"
 CMD[sightline]="$SL trace block_io --comm dioloop"
 READY[sightline]="tracing block_io"
 CMD[bpftrace]="bpftrace -e 'tracepoint:block:block_rq_issue /comm == \"dioloop\"/ { @s[args->dev, args->sector] = nsecs; } tracepoint:block:block_rq_complete /@s[args->dev, args->sector]/ { printf(\"io %d %d %d\\n\", args->sector, args->nr_sector * 512, nsecs - @s[args->dev, args->sector]); delete(@s[args->dev, args->sector]); }'"

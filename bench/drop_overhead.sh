@@ -11,16 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
-N=${1:-200000}
-ROUNDS=${2:-3}
-SL=./build/sightline
-LOOP=./build/bench/droploop
-[[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-tmp=$(mktemp -d)
-tp=
-trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-
-declare -A CMD READY
+tracer_bench droploop 200000 "$@"
 CMD[sightline]="$SL trace packet_drop"
 READY[sightline]="tracing packet_drop"
 CMD[bpftrace]="bpftrace -e 'tracepoint:skb:kfree_skb /args->reason > 2/ { printf(\"%d %s\\n\", args->reason, ksym(args->location)); }'"

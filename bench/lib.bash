@@ -54,6 +54,24 @@ peer_lost() { cat "$@" | grep -oE 'Lost [0-9]+' | awk '{s+=$2} END{print s+0}' |
 # The loss sightline trace's closing line reports.
 sl_lost() { sed -n 's/^sightline: [0-9]* events, \([0-9]*\) lost.*/\1/p' "$1"; }
 
+# tracer_bench WORKLOAD N_DEFAULT "$@": the set-up of a tracer benchmark (bench/*_overhead.sh
+# over tracer_rounds): N and ROUNDS from the arguments, SL and LOOP (build/bench/WORKLOAD)
+# checked, tmp made, the running tracer (tp) stopped and tmp removed at exit, CMD and READY
+# declared for the caller to fill.
+tracer_bench() {
+  local workload=$1 n_default=$2
+  shift 2
+  N=${1:-$n_default}
+  ROUNDS=${2:-3}
+  SL=./build/sightline
+  LOOP=./build/bench/$workload
+  [[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  tp=
+  trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
+  declare -gA CMD READY
+}
+
 # tracer_rounds WHAT: ROUNDS rounds of the workload `$LOOP $N` (which prints ns_per_op=), bare
 # then under each of TRACERS (CMD[t]: its command line, output to a file; READY[t]: a line that
 # says it is attached, or empty to wait 4 s), interleaved. The caller defines

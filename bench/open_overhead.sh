@@ -9,16 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
-N=${1:-1000000}
-ROUNDS=${2:-3}
-SL=./build/sightline
-LOOP=./build/bench/openloop
-[[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-tmp=$(mktemp -d)
-tp=
-trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-
-declare -A CMD READY
+tracer_bench openloop 1000000 "$@"
 CMD[sightline]="$SL trace open --comm openloop"
 READY[sightline]="tracing open"
 CMD[sightline_64k]="$SL trace open --comm openloop --ring-bytes 65536"

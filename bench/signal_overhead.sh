@@ -10,16 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
-N=${1:-200000}
-ROUNDS=${2:-3}
-SL=./build/sightline
-LOOP=./build/bench/sigloop
-[[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-tmp=$(mktemp -d)
-tp=
-trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-
-declare -A CMD READY
+tracer_bench sigloop 200000 "$@"
 CMD[sightline]="$SL trace signal --comm sigloop"
 READY[sightline]="tracing signal"
 CMD[sightline_filtered]="$SL trace signal --comm nosuchcomm"

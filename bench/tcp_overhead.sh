@@ -11,16 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.bash
-N=${1:-20000}
-ROUNDS=${2:-3}
-SL=./build/sightline
-LOOP=./build/bench/connloop
-[[ -x $SL && -x $LOOP ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-tmp=$(mktemp -d)
-tp=
-trap '[[ -n $tp ]] && kill -INT $tp 2>/dev/null; rm -rf "$tmp"' EXIT
-
-declare -A CMD READY
+tracer_bench connloop 20000 "$@"
 CMD[sightline]="$SL trace connect accept --comm connloop"
 READY[sightline]="tracing connect"
 CMD[sightline_tcp]="$SL trace tcp --comm connloop"
