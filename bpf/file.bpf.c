@@ -15,6 +15,7 @@
 #include "sightline/file.h"
 
 SL_BTF_TYPE(sl_open_event);
+SL_BTF_TYPE(sl_mount_event);
 
 #define SL_MAX_INFLIGHT_OPENS 16384
 #define SL_O_CREAT 0100
@@ -279,3 +280,83 @@ int sl_rexit_statx(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs
 
 SEC("tp/syscalls/sys_exit_statfs")
 int sl_rexit_statfs(struct trace_event_raw_sys_exit *ctx) { return open_exit_regs(ctx, ctx->ret, SL_SYS_STATFS); }
+
+/* mount and umount2 (mountsnoop). */
+struct mount_args {
+	__u64 source, target, fstype, flags, data;
+	__u32 call;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* threads in mount() at once */
+	__type(key, __u32);
+	__type(value, struct mount_args);
+} mounts SEC(".maps");
+
+static __always_inline int mount_enter(struct mount_args *a)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	__u32 tid = (__u32)t.pid_tgid;
+	if (SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&mounts, &tid, a, BPF_ANY)))
+		sl_count(SL_STAT_PAIR_LOST);
+	return 0;
+}
+
+static __always_inline int mount_exit(void *ctx, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mount_args *a = bpf_map_lookup_elem(&mounts, &tid);
+	if (!a)
+		return 0;
+	struct sl_mount_event *e = NULL;
+	if (!targ_failed || ret < 0)
+		e = sl_reserve(sizeof(*e));
+	if (e) {
+		struct sl_task t;
+		sl_task_init(&t);
+		sl_fill_hdr(&e->hdr, SL_EV_MOUNT, &t);
+		e->ret = ret;
+		e->flags = a->flags;
+		e->call = a->call;
+		e->pad = 0;
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		e->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		e->fstype[0] = e->data[0] = e->source[0] = e->target[0] = 0;
+		if (a->fstype)
+			sl_read_user_str(e->fstype, sizeof(e->fstype), (const void *)a->fstype);
+		if (a->data)
+			sl_read_user_str(e->data, sizeof(e->data), (const void *)a->data);
+		if (a->source)
+			sl_read_user_str(e->source, sizeof(e->source), (const void *)a->source);
+		if (a->target)
+			sl_read_user_str(e->target, sizeof(e->target), (const void *)a->target);
+		sl_submit(ctx, e, sizeof(*e));
+	}
+	bpf_map_delete_elem(&mounts, &tid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_mount")
+int sl_enter_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	struct mount_args a = {.source = ctx->args[0], .target = ctx->args[1], .fstype = ctx->args[2],
+			       .flags = ctx->args[3], .data = ctx->args[4], .call = SL_MOUNT_CALL_MOUNT};
+	return mount_enter(&a);
+}
+
+SEC("tp/syscalls/sys_exit_mount")
+int sl_exit_mount(struct trace_event_raw_sys_exit *ctx) { return mount_exit(ctx, ctx->ret); }
+
+SEC("tp/syscalls/sys_enter_umount") /* umount2: the kernel defines it as umount */
+int sl_enter_umount(struct trace_event_raw_sys_enter *ctx)
+{
+	struct mount_args a = {.target = ctx->args[0], .flags = ctx->args[1], .call = SL_MOUNT_CALL_UMOUNT};
+	return mount_enter(&a);
+}
+
+SEC("tp/syscalls/sys_exit_umount")
+int sl_exit_umount(struct trace_event_raw_sys_exit *ctx) { return mount_exit(ctx, ctx->ret); }

@@ -55,7 +55,7 @@ struct RulesConfig {
 // sources.block.io_events.
 inline std::vector<std::string> default_kept_kinds() {
   return {"exec", "exit",    "tcp",     "connect", "accept", "retransmit", "packet_drop", "stat",
-          "block_io", "syscall", "request", "uprobe", "signal", "oom_kill"};
+          "block_io", "mount", "syscall", "request", "uprobe", "signal", "oom_kill"};
 }
 
 // The embedded SQLite store (sightline query).

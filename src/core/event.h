@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kCount
+  kDrop, kStat, kBlockIo, kMount, kCount
 };
 
 struct Event {
@@ -72,6 +72,10 @@ struct Event {
   std::string_view drop_location;  // where it was freed: tcp_v4_rcv+0x3c2
   std::string_view iface;          // the device it was on
   uint32_t pkt_len = 0;
+
+  // mount (path: source, path2: target, flags, ret, sys_name: mount or umount)
+  std::string_view fstype, mount_data;
+  uint64_t mnt_ns = 0;
 
   // block_io (duration_ns: issue to completion; ret: 0 or the negated blk_status_t)
   std::string_view device, block_op;  // vda; read, write, flush ...

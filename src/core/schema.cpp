@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -231,6 +231,27 @@ constexpr FieldDef kBlockIo[] = {
     {"evt.failed", FieldType::kBool, "", "The I/O completed with an error", failed, "", 0},
     {"bio.error", FieldType::kInt, "", "The block layer's status (blk_status_t: 10 BLK_STS_IOERR ...), 0 when ok",
      [](const Event& e) { return I(-e.ret); }, "", 0},
+    kWeight,
+};
+
+constexpr FieldDef kMount[] = {
+    {"mount.call", FieldType::kString, "", "mount or umount (umount2)", [](const Event& e) { return S(e.sys_name); },
+     "CALL", 6},
+    {"mount.source", FieldType::kString, "", "What is mounted: a device, a directory (bind), a name (tmpfs, proc)",
+     [](const Event& e) { return S(e.path); }, "SOURCE", 16},
+    {"mount.target", FieldType::kString, "", "The mount point", [](const Event& e) { return S(e.path2); }, "TARGET",
+     20},
+    {"mount.fstype", FieldType::kString, "", "File system type (mount): ext4, tmpfs, overlay ...",
+     [](const Event& e) { return S(e.fstype); }, "FSTYPE", 8},
+    {"mount.flags", FieldType::kUint, "", "MS_* flags of mount (0x1000 MS_BIND, 0x1 MS_RDONLY ...); MNT_* of umount",
+     [](const Event& e) { return U(e.flags); }, "FLAGS", 8},
+    {"mount.data", FieldType::kString, "", "The options string (first 63 bytes)",
+     [](const Event& e) { return S(e.mount_data); }, "", 0},
+    {"mount.ns", FieldType::kUint, "", "The caller's mount namespace (its inode number)",
+     [](const Event& e) { return U(e.mnt_ns); }, "", 0},
+    {"evt.rawres", FieldType::kInt, "", "Result: 0 or -errno", res, "RET", 4},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failure (EPERM, EBUSY ...)", err, "ERR", 7},
+    {"evt.failed", FieldType::kBool, "", "The call failed", failed, "", 0},
     kWeight,
 };
 
@@ -467,6 +488,8 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "A block I/O completed (biosnoop): the submitting process, disk, op, sector, bytes, latency, queue time; per "
      "I/O: in the agent with sources.block.io_events",
      kBlockIo},
+    {EventKind::kMount, "mount", "file",
+     "mount or umount returned (mountsnoop): source, target, type, flags, options, mount namespace, result", kMount},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -31,11 +31,12 @@ static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
 static_assert(sizeof(sl_drop_event) == 56 + 24 + 32 + 4 + 16 + 4);
 static_assert(sizeof(sl_block_io_event) == 56 + 24 + 16);
+static_assert(sizeof(sl_mount_event) == 56 + 32 + SL_MOUNT_FSTYPE + SL_MOUNT_DATA + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_sec_event) == 56 + 16 + 48 + 16 + 32 + 2 * SL_PATH_MAX);
 static_assert(sizeof(sl_uprobe_event) == 56 + 8 + 48 + 16 + SL_UPROBE_STR);
 // What sl_reserve gives out fits the perf path's scratch record (bpf/common.bpf.h).
 static_assert(std::max({sizeof(sl_l7_event), sizeof(sl_fork_event), sizeof(sl_exit_event), sizeof(sl_open_event),
-                        sizeof(sl_tcp_event), sizeof(sl_sec_event), sizeof(sl_uprobe_event), sizeof(sl_tp_event),
+                        sizeof(sl_tcp_event), sizeof(sl_sec_event), sizeof(sl_mount_event), sizeof(sl_uprobe_event), sizeof(sl_tp_event),
                         sizeof(sl_prof_sample)}) <= SL_MAX_RESERVE);
 
 void decode_header(const sl_event_hdr& h, core::Event& e) {
@@ -116,7 +117,29 @@ bool decode_process_record(const void* data, size_t size, core::Event& e) {
   return false;
 }
 
+namespace {
+std::string_view cstr(const char* s, size_t n) { return std::string_view(s, strnlen(s, n)); }
+
+bool decode_mount_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_mount_event)) return false;
+  const auto* x = static_cast<const sl_mount_event*>(data);
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kMount;
+  e.ret = x->ret;
+  e.flags = x->flags;
+  e.mnt_ns = x->mnt_ns;
+  e.sys_name = x->call == SL_MOUNT_CALL_UMOUNT ? "umount" : "mount";
+  e.fstype = cstr(x->fstype, sizeof x->fstype);
+  e.mount_data = cstr(x->data, sizeof x->data);
+  e.path = cstr(x->source, sizeof x->source);
+  e.path2 = cstr(x->target, sizeof x->target);
+  return true;
+}
+}  // namespace
+
 bool decode_file_record(const void* data, size_t size, core::Event& e) {
+  if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_MOUNT)
+    return decode_mount_record(data, size, e);
   if (size < sizeof(sl_open_event)) return false;
   const auto* x = static_cast<const sl_open_event*>(data);
   if (x->hdr.kind != SL_EV_OPEN && x->hdr.kind != SL_EV_STAT) return false;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/mount.h>
 
 #include <cstring>
 #include <fstream>
@@ -222,6 +223,36 @@ void stats_are_seen(bool fallback) {
 
 TEST(FileSource, StatCallsWithSyscallPathFlagsAndResult) { stats_are_seen(false); }
 TEST(FileSource, StatCallsByThePairedFallback) { stats_are_seen(true); }
+
+// mount and umount (mountsnoop): a tmpfs mounted read-only and unmounted, a mount on a missing
+// directory; source, target, type, flags, options, result.
+TEST(FileSource, MountsAndUmountsWithTheirArguments) {
+  Harness h;
+  auto o = only_me();
+  o.kinds = {EventKind::kMount};
+  h.start("file", o);
+  std::string dir = unique_path("mnt"), missing = unique_path("nomnt");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(mount("sl-test-tmpfs", dir.c_str(), "tmpfs", MS_RDONLY, "size=1m"), 0);
+  ASSERT_EQ(umount2(dir.c_str(), MNT_DETACH), 0);
+  ASSERT_NE(mount("sl-test-tmpfs", missing.c_str(), "tmpfs", 0, nullptr), 0);
+  rmdir(dir.c_str());
+  auto mounts = [&] { return h.find(EventKind::kMount, [](auto&) { return true; }); };
+  ASSERT_TRUE(h.pump_until([&] { return mounts().size() == 3; })) << h.dump();
+  auto m = mounts();
+  EXPECT_EQ(m[0].sys_name, "mount");
+  EXPECT_EQ(m[0].args, "sl-test-tmpfs");
+  EXPECT_EQ(m[0].path, dir);
+  EXPECT_EQ(m[0].fd_type, "tmpfs");
+  EXPECT_EQ(m[0].flags, (uint64_t)MS_RDONLY);
+  EXPECT_EQ(m[0].ns_flags, "size=1m");
+  EXPECT_EQ(m[0].ret, 0);
+  EXPECT_EQ(m[1].sys_name, "umount");
+  EXPECT_EQ(m[1].path, dir);
+  EXPECT_EQ(m[1].flags, (uint64_t)MNT_DETACH);
+  EXPECT_EQ(m[2].path, missing);
+  EXPECT_EQ(m[2].ret, -ENOENT);
+}
 
 TEST(FileSource, KernelFiltersCgroup) {
   // A cgroup v2 of our own; a child moved into it is seen, a child outside it is not.

@@ -62,6 +62,14 @@ class Recorder : public sources::EventSink {
       r.tcp_state = e.tcp_state;
       r.retransmits = e.retransmits;
     }
+    if (e.kind == core::EventKind::kMount) {  // source in args, target in path, fstype in fd_type, data in ns_flags
+      auto& r = events.back();
+      r.sys_name = e.sys_name;
+      r.args = e.path;
+      r.path = e.path2;
+      r.fd_type = e.fstype;
+      r.ns_flags = e.mount_data;
+    }
     if (e.kind == core::EventKind::kBlockIo) {  // op in path, sector in connect_ns, bytes in bytes_sent
       auto& r = events.back();
       r.path = e.block_op;

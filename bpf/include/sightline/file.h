@@ -30,4 +30,25 @@ struct sl_open_event {
 	char path[SL_PATH_MAX];
 };
 
+/* mount(2) and umount2(2) (mountsnoop): one record at the exit, the arguments saved at the
+ * enter (mounts are rare: one small map, every kernel). */
+#define SL_MOUNT_FSTYPE 32
+#define SL_MOUNT_DATA 64
+enum sl_mount_call {
+	SL_MOUNT_CALL_MOUNT = 1,
+	SL_MOUNT_CALL_UMOUNT = 2,
+};
+struct sl_mount_event {
+	struct sl_event_hdr hdr;
+	__s64 ret;
+	__u64 flags;    /* MS_* (mount), MNT_* / UMOUNT_* (umount) */
+	__u64 mnt_ns;   /* the caller's mount namespace (inode number) */
+	__u32 call;     /* enum sl_mount_call */
+	__u32 pad;
+	char fstype[SL_MOUNT_FSTYPE];
+	char data[SL_MOUNT_DATA]; /* the options string, cut */
+	char source[SL_PATH_MAX];
+	char target[SL_PATH_MAX];
+};
+
 #endif

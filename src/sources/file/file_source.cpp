@@ -1,4 +1,4 @@
-// file source: open-family syscalls (bpf/file.bpf.c, sightline/file.h).
+// file source: open-family syscalls, mounts, stat-family syscalls (bpf/file.bpf.c, sightline/file.h).
 #include "sources/file/file_source.h"
 
 #include "bpf/libbpf_util.h"
@@ -68,6 +68,20 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
       p.push_back(in);
       p.push_back(out);
     }
+    // mount and umount2: enter and exit on every kernel (rare calls: the pairing map costs
+    // nothing worth a second path).
+    bool mounts = wants(o, core::EventKind::kMount);
+    for (const char* call : {"mount", "umount"}) {
+      std::string enter = std::string("sl_enter_") + call, exit = std::string("sl_exit_") + call;
+      Hook in = tracepoint_hook(f, enter.c_str(), "syscalls", ("sys_enter_" + std::string(call)).c_str(), mounts, base);
+      Hook out = tracepoint_hook(f, exit.c_str(), "syscalls", ("sys_exit_" + std::string(call)).c_str(), mounts, base);
+      if (in.enabled != out.enabled) {
+        in.enabled = out.enabled = false;
+        in.note = out.note = "needs both sys_enter and sys_exit tracepoints";
+      }
+      p.push_back(in);
+      p.push_back(out);
+    }
     return p;
   }
 
@@ -84,10 +98,10 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 
 std::unique_ptr<Source> make_file_source() { return std::make_unique<FileSource>(); }
 
-constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat};
+constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat, core::EventKind::kMount};
 constinit const SourceInfo kFileSource = {
     "file",
-    "file opens (open, openat, openat2, creat): path, flags, mode, result; stat calls when asked",
+    "file opens (open, openat, openat2, creat): path, flags, mode, result; mounts and umounts; stat calls when asked",
     kFileKinds, /*streams=*/true, /*has_failed=*/true,
     &make_options<FileOptions>, &make_file_source};
 
