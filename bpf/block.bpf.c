@@ -101,16 +101,8 @@ static __always_inline void io_event(void *ctx, const struct inflight *f, struct
 	if (targ_failed && !error)
 		return;
 	if ((self_tgid && f->tgid == self_tgid) || (targ_tgid && f->tgid != targ_tgid) ||
-	    (targ_cgroup_id && f->cgroup_id != targ_cgroup_id))
+	    (targ_cgroup_id && f->cgroup_id != targ_cgroup_id) || (targ_comm_set && !sl_comm_matches(f->comm)))
 		return;
-	if (targ_comm_set) {
-		for (int i = 0; i < SL_COMM_LEN; i++) {
-			if (f->comm[i] != targ_comm[i])
-				return;
-			if (f->comm[i] == 0)
-				break;
-		}
-	}
 	struct sl_block_io_event *e = sl_reserve(sizeof(*e));
 	if (!e)
 		return;

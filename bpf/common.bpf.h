@@ -230,6 +230,18 @@ static __always_inline __u64 sl_task_cgroup(struct sl_task *t)
 	return bpf_get_current_cgroup_id();
 }
 
+/* True when `comm` is the --comm filter's name (call only with targ_comm_set). */
+static __always_inline bool sl_comm_matches(const char *comm)
+{
+	for (int i = 0; i < SL_COMM_LEN; i++) {
+		if (comm[i] != targ_comm[i])
+			return false;
+		if (comm[i] == 0)
+			break;
+	}
+	return true;
+}
+
 /* True when the current task passes the load-time filters. */
 static __always_inline bool sl_wanted(struct sl_task *t)
 {
@@ -244,12 +256,8 @@ static __always_inline bool sl_wanted(struct sl_task *t)
 		return false;
 	if (targ_comm_set) {
 		sl_task_comm(t);
-		for (int i = 0; i < SL_COMM_LEN; i++) {
-			if (t->comm[i] != targ_comm[i])
-				return false;
-			if (t->comm[i] == 0)
-				break;
-		}
+		if (!sl_comm_matches(t->comm))
+			return false;
 	}
 	return true;
 }
