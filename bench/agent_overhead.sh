@@ -7,7 +7,9 @@
 #   sightline  `sightline agent` with its embedded defaults (every source, rules, store)
 #   other      a second sightline binary, when SL2 names one (before/after a change)
 # and prints each measurement; the summary is the median over rounds of each ratio to bare.
-# Workloads: getppid loop (sysloop), openat loop (openloop), fork+exec (execloop), nginx
+# Workloads: getppid loop (sysloop), openat loop (openloop), fork+exec (execloop), http (httploop:
+# HTTP exchanges over 8 local TCP connections in one thread, the L7 hooks' cost without nginx's
+# noise; not in the default set), nginx
 # saturated by wrk, redis-benchmark -P 16, pgbench -M prepared; all on 127.0.0.1.
 #   usage: bench/agent_overhead.sh [ROUNDS=5] [WORKLOADS="getppid openat exec nginx redis pgbench"]
 #          SL2=/path/to/other/sightline bench/agent_overhead.sh 5 "getppid openat"
@@ -64,6 +66,7 @@ fi
 measure() {
   case $1 in
     getppid) awk '{print 1e9 / $0}' <<<"$($B/sysloop 3000000 | ns_of)" ;;
+    http) awk '{print 1e9 / $0}' <<<"$($B/httploop 200000 | ns_of)" ;;
     openat) awk '{print 1e9 / $0}' <<<"$($B/openloop 300000 | ns_of)" ;;
     exec) awk '{print 1e9 / $0}' <<<"$($B/execloop 600 | ns_of)" ;;
     nginx) wrk -t1 -c8 -d5s "http://127.0.0.1:$nport/" | awk '/Requests\/sec/ {print $2}' ;;

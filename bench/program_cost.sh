@@ -27,7 +27,8 @@ if [[ -z ${WORK:-} ]]; then
   WORK="wrk -t1 -c8 -d5s http://127.0.0.1:$nport/"
 fi
 port=$(free_port)
-printf 'listen: 127.0.0.1:%s\napi_socket: ""\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n%s\n' \
+# bpf_stats always on: exact run counts and times (the default, sampled, measures one second in five)
+printf 'listen: 127.0.0.1:%s\napi_socket: ""\noverhead: {bpf_stats: always}\nstore:\n  path: %s/sl.db\nexporters:\n  spool_dir: %s/spool\n%s\n' \
   "$port" "$tmp" "$tmp" "${SL_EXTRA:-}" >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 ap=$!

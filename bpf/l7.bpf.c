@@ -135,10 +135,9 @@ static const struct conn_state zero_conn;
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
 /* Each CPU's count of exchanges begun, for the 1-in-N sample, one per role (both ends of a local
  * connection begin each exchange on one CPU: a shared count would sample one end only), and its
- * window of detail_per_s. */
-__u32 sample_ctr[2 * SL_MAX_CPUS] = {};
-__u64 detail_start[SL_MAX_CPUS] = {};
-__u32 detail_used[SL_MAX_CPUS] = {};
+ * window of detail_per_s. A cache line each: CPUs that wrote neighbours' lines took each other's
+ * line on every request (a server and its local client on two CPUs). */
+struct sl_l7_cpu_sample cpu_sample[SL_MAX_CPUS] = {};
 
 static __always_inline void red_stat(__u32 i)
 {
@@ -388,7 +387,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	__u8 p[SL_L7_PEEK] = {};
 	if (buf)
 		sl_read_user(p, sizeof(p), (void *)buf);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = sl_now(); /* the records' clock: a request held or sent takes its start as its time */
 	bool req_dir = (cs->role == SL_L7_CLIENT) == (dir == SL_L7_SEND);
 	if (req_dir) {
 		__u64 m = 0;
@@ -426,21 +425,20 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->req_ts = now;
 		cs->method = l7_word(m);
 		cs->pending = count;
-		/* masked, not only compared: 6.1's verifier loses the comparison's bound */
-		__u32 cpu = bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1);
 		bool d = force;
 		cs->weight = 1;
 		if (!d) {
-			if (now - detail_start[cpu] >= 1000000000ULL) {
-				detail_start[cpu] = now;
-				detail_used[cpu] = 0;
+			/* masked, not only compared: 6.1's verifier loses the comparison's bound */
+			struct sl_l7_cpu_sample *c = &cpu_sample[bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1)];
+			if (now - c->detail_start >= 1000000000ULL) {
+				c->detail_start = now;
+				c->detail_used = 0;
 			}
-			if (detail_used[cpu] < detail_per_s) {
-				detail_used[cpu]++;
+			if (c->detail_used < detail_per_s) {
+				c->detail_used++;
 				d = true;
 			} else {
-				__u32 ci = (cpu * 2 + (cs->role == SL_L7_SERVER)) & (2 * SL_MAX_CPUS - 1);
-				d = sample_ctr[ci]++ % detail_sample == 0;
+				d = c->ctr[cs->role == SL_L7_SERVER]++ % detail_sample == 0;
 				if (d)
 					cs->weight = detail_sample;
 			}
@@ -569,7 +567,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 		hv = bpf_map_lookup_elem(&l7_held, &key);
 	struct sl_l7_event *e = hv ? &hv->e : &s->e;
 	if (step == STEP_HOLD) { /* the rest of the header when it goes out, if ever */
-		e->hdr.ts_ns = sl_now();
+		e->hdr.ts_ns = cs ? cs->req_ts : sl_now(); /* red_step's clock read: this request's start */
 		e->hdr.tid = (__u32)tp->pid_tgid;
 	} else {
 		sl_fill_hdr(&e->hdr, SL_EV_L7, tp);

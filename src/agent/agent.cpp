@@ -11,7 +11,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +22,7 @@
 
 #include "agent/api.h"
 #include "agent/exporters.h"
+#include "agent/bpf_cost.h"
 #include "agent/governor.h"
 #include "agent/live.h"
 #include "agent/memory.h"
@@ -95,9 +99,10 @@ SelfStats self_stats(uint64_t boot_wall_offset_s) {
 
 // The overhead governor and what the sources shed at its level; the HTTP thread reads it.
 struct GovernorState {
-  explicit GovernorState(double budget) : g(budget) {}
+  GovernorState(double budget, BpfStatsMode stats) : g(budget), cost(stats) {}
   mutable std::mutex mu;
   Governor g;
+  BpfCost cost;  // the BPF programs' run time, the governor's input and /metrics'
   std::string doing;  // what is shed now ("" at level 0)
   std::string line() const {
     std::lock_guard lock(mu);
@@ -230,18 +235,18 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
         "Address names forgotten to stay within the bound (from memory_limit), least recently answered first")
       .add(static_cast<double>(runner.dns_names().evicted()));
 
-  w.one("sightline_bpf_program_runs_total", MetricType::kCounter, "Times each BPF program ran (kernel statistics)");
-  std::vector<std::tuple<std::string, std::string, uint64_t>> times;
-  for (const auto& s : runner.sources()) {
-    if (!s.running) continue;
-    for (const auto& p : s.source->program_stats()) {
-      w.add({{"source", s.name}, {"program", p.name}}, static_cast<double>(p.run_count));
-      times.emplace_back(s.name, p.name, p.run_time_ns);
-    }
+  if (gov && gov->cost.mode() != BpfStatsMode::kOff) {
+    std::lock_guard lock(gov->mu);
+    const char* how = gov->cost.estimated()
+                          ? "kernel bpf_stats, on one second in five (overhead.bpf_stats: sampled): estimated from those seconds"
+                          : "kernel bpf_stats, on while the agent runs";
+    w.one("sightline_bpf_program_runs_total", MetricType::kCounter,
+          std::string("Times each BPF program ran since the agent started (") + how + ")");
+    for (const auto& [key, t] : gov->cost.totals()) w.add({{"source", key.first}, {"program", key.second}}, std::round(t.count));
+    w.one("sightline_bpf_program_run_seconds_total", MetricType::kCounter,
+          std::string("Time spent in each BPF program since the agent started (") + how + ")");
+    for (const auto& [key, t] : gov->cost.totals()) w.add({{"source", key.first}, {"program", key.second}}, t.ns / 1e9);
   }
-  w.one("sightline_bpf_program_run_seconds_total", MetricType::kCounter,
-        "Time spent in each BPF program (kernel statistics, enabled while the agent runs)");
-  for (const auto& [src, prog, ns] : times) w.add({{"source", src}, {"program", prog}}, static_cast<double>(ns) / 1e9);
   w.one("sightline_bpf_errors_total", MetricType::kCounter,
         "Helper calls that failed in the BPF programs, by source, site (file:line), helper and errno");
   for (const auto& s : runner.sources()) {
@@ -319,8 +324,13 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   const MemoryPlan plan = plan_memory(config.memory_limit);
   MemoryState memory(config.memory_limit);
   store::set_sqlite_heap_limit(plan.sqlite_heap_bytes);
+  // BPF run-time statistics: switched on and off by a helper that keeps CAP_SYS_ADMIN when sampled
+  // (turning them on needs it; forked first, while the agent is small), held by the agent itself
+  // when always on.
+  StatsSwitch bpf_stats(config.overhead.bpf_stats == BpfStatsMode::kSampled);
+  if (int err = bpf_stats.set(config.overhead.bpf_stats != BpfStatsMode::kOff))
+    spdlog::warn("governor: the kernel refused BPF run-time statistics ({}): BPF programs' cost not counted", std::strerror(err));
   bpf::Features features = bpf::probe_features();
-  bpf::StatsEnabler bpf_stats;  // kernel BPF run-time statistics while we run
   Runner runner(features, {config.max_processes, plan.process_table_bytes, plan.dns_names});
   KindCounter kinds;
   runner.add_sink(&kinds);
@@ -358,7 +368,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   LiveFeed live;
   runner.add_sink(&live);
-  GovernorState governor(config.overhead.max_cpu_percent);
+  GovernorState governor(config.overhead.max_cpu_percent, config.overhead.bpf_stats);
   std::unique_ptr<Exporters> exporters;
   ExportConfig export_config = config.exporters;
   export_config.queue_bytes = plan.exporter_queue_bytes;
@@ -555,17 +565,26 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   // The governor, once a second: the cost since the last look, and a level step when due.
   uint64_t gov_last_ns = 0;
   double gov_last_cpu = 0;
+  bool stats_refused = false;
   const unsigned ncpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   auto govern = [&] {
     uint64_t now = core::now_boot_ns();
     if (now - gov_last_ns < 1000000000ULL) return;
     double cpu = self_cpu_seconds();
-    for (const auto& s : runner.sources())
-      if (s.running)
-        for (const auto& p : s.source->program_stats()) cpu += static_cast<double>(p.run_time_ns) / 1e9;
+    BpfCost::Counters counters;
+    if (governor.cost.mode() != BpfStatsMode::kOff)
+      for (const auto& s : runner.sources())
+        if (s.running)
+          for (const auto& p : s.source->program_stats()) counters[{s.name, p.name}] = {p.run_count, p.run_time_ns};
+    std::lock_guard lock(governor.mu);
+    if (int err = bpf_stats.set(governor.cost.tick(now, counters, bpf_stats.on())); err && !stats_refused) {
+      stats_refused = true;
+      spdlog::warn("governor: BPF run-time statistics could not be switched on ({}): BPF programs' cost not counted",
+                   std::strerror(err));
+    }
     if (gov_last_ns) {
-      std::lock_guard lock(governor.mu);
-      double cost = cost_percent(cpu - gov_last_cpu, static_cast<double>(now - gov_last_ns) / 1e9, ncpus);
+      double wall = static_cast<double>(now - gov_last_ns) / 1e9;
+      double cost = cost_percent(cpu - gov_last_cpu + governor.cost.ns_per_s() * wall / 1e9, wall, ncpus);
       int before = governor.g.level();
       if (governor.g.observe(cost)) {
         std::string doing;

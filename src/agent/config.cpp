@@ -252,8 +252,12 @@ std::string default_config_yaml() {
     << "# 1 in 8x sources.l7.sample; 2: 64x; 3: only failed or slow exchanges); under half of it for\n"
     << "# 10 s it restores one. Kernel counts never degrade; events the rules read are never shed.\n"
     << "# sightline_governor_level, /healthz. 0: off.\n"
+    << "# The BPF run time comes from the kernel's bpf_stats, which cost every BPF program run on the\n"
+    << "# node two clock reads: sampled keeps them on one second in five and estimates the rest;\n"
+    << "# always (exact sightline_bpf_program_run_seconds_total); off (the agent's own CPU only).\n"
     << "overhead:\n"
     << "  max_cpu_percent: " << c.overhead.max_cpu_percent << "\n"
+    << "  bpf_stats: " << bpf_stats_mode_name(c.overhead.bpf_stats) << "\n"
     << "# Detection rules (sightline rules list): the built-in set, then these files (reloaded on\n"
     << "# SIGHUP); alerts to stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.\n"
     << "rules:\n"
@@ -453,9 +457,14 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     }
   }
   if (YAML::Node ov = root["overhead"]) {
-    if (auto st = unknown_keys(origin, ov, "overhead", {"max_cpu_percent"}); !st) return st;
+    if (auto st = unknown_keys(origin, ov, "overhead", {"max_cpu_percent", "bpf_stats"}); !st) return st;
     if (auto st = get<double>(origin, ov, "max_cpu_percent", "overhead", &c.overhead.max_cpu_percent, 0.0, 100.0); !st)
       return st;
+    std::string stats = bpf_stats_mode_name(c.overhead.bpf_stats);
+    if (auto st = get<std::string>(origin, ov, "bpf_stats", "overhead", &stats); !st) return st;
+    if (!parse_bpf_stats_mode(stats, &c.overhead.bpf_stats))
+      return core::Status::error(EINVAL, where(origin, ov["bpf_stats"]) + ": overhead.bpf_stats: \"" + stats +
+                                             "\" is not one of sampled, always, off");
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/bpf_cost.h"
 #include "core/status.h"
 #include "sources/options.h"
 
@@ -107,6 +108,7 @@ struct AggregatorConfig {
 // The agent's own cost (agent/governor.h): BPF run time plus its CPU, as a share of the node.
 struct OverheadConfig {
   double max_cpu_percent = 2.0;  // 0: no governor
+  BpfStatsMode bpf_stats = BpfStatsMode::kSampled;  // agent/bpf_cost.h
 };
 
 struct AgentConfig {

@@ -1,11 +1,15 @@
 #include "agent/privileges.h"
 
+#include <bpf/bpf.h>
 #include <linux/capability.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 
@@ -36,10 +40,10 @@ bool has_capability(int bit) {
   return (data[bit / 32].effective >> (bit % 32)) & 1;
 }
 
-core::Status drop_capabilities(uint64_t extra) {
-  uint64_t keep = extra;
-  for (const auto& c : kCapabilities)
-    if (c.kept) keep |= 1ULL << c.bit;
+namespace {
+// Keeps the capabilities in `keep` (bits) and drops the rest from every set; 0 or the errno.
+// System calls only: a forked child of the threaded agent may call it.
+int keep_only_capabilities(uint64_t keep) {
   // Bounding set first: it needs CAP_SETPCAP, which the capset below gives up.
   for (int cap = 0; cap <= 63; cap++) {
     if (keep & (1ULL << cap)) continue;
@@ -48,18 +52,94 @@ core::Status drop_capabilities(uint64_t extra) {
   struct __user_cap_header_struct hdr = {};
   hdr.version = _LINUX_CAPABILITY_VERSION_3;
   struct __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &hdr, data) != 0)
-    return core::Status::error(errno, std::string("capget: ") + strerror(errno));
+  if (syscall(SYS_capget, &hdr, data) != 0) return errno;
   for (int i = 0; i < 2; i++) {
     uint32_t k = static_cast<uint32_t>(keep >> (32 * i));
     data[i].effective &= k;
     data[i].permitted &= k;
     data[i].inheritable = 0;
   }
-  if (syscall(SYS_capset, &hdr, data) != 0)
-    return core::Status::error(errno, std::string("capset: ") + strerror(errno));
+  if (syscall(SYS_capset, &hdr, data) != 0) return errno;
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  return 0;
+}
+
+// The helper's life (StatsSwitch): its socket is fd 0; it ends when the agent closes it or dies.
+[[noreturn]] void stats_helper(int sock, pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() != parent) _exit(0);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) signal(sig, SIG_DFL);
+  if (sock != 0 && dup2(sock, 0) != 0) _exit(1);
+  // Nothing of the agent's: its BPF links (which keep programs attached), listeners, files.
+  if (syscall(SYS_close_range, 1U, ~0U, 0U) != 0)
+    for (int fd = 1; fd < 65536; fd++) close(fd);
+  prctl(PR_SET_NAME, "sl-bpf-stats", 0, 0, 0);
+  if (keep_only_capabilities(1ULL << CAP_SYS_ADMIN) != 0) _exit(1);
+  int stats = -1;
+  unsigned char c;
+  while (read(0, &c, 1) == 1) {
+    unsigned char err = 0;
+    if (c == '1' && stats < 0) {
+      stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+      if (stats < 0) err = static_cast<unsigned char>(errno ? errno : EPERM);
+    } else if (c == '0' && stats >= 0) {
+      close(stats);
+      stats = -1;
+    }
+    if (write(0, &err, 1) != 1) break;
+  }
+  _exit(0);
+}
+}  // namespace
+
+core::Status drop_capabilities(uint64_t extra) {
+  uint64_t keep = extra;
+  for (const auto& c : kCapabilities)
+    if (c.kept) keep |= 1ULL << c.bit;
+  if (int err = keep_only_capabilities(keep))
+    return core::Status::error(err, std::string("capset: ") + strerror(err));
   return {};
+}
+
+StatsSwitch::StatsSwitch(bool helper) {
+  if (!helper || !has_capability(CAP_SYS_ADMIN)) return;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return;
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) stats_helper(sv[1], parent);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return;
+  }
+  sock_ = sv[0];
+  pid_ = pid;
+}
+
+StatsSwitch::~StatsSwitch() {
+  if (local_fd_ >= 0) close(local_fd_);
+  if (sock_ >= 0) {
+    close(sock_);  // the helper reads the end, closes the statistics' descriptor and exits
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+int StatsSwitch::set(bool on) {
+  if (on == on_) return 0;
+  if (sock_ >= 0) {
+    unsigned char c = on ? '1' : '0', err = 0;
+    if (send(sock_, &c, 1, MSG_NOSIGNAL) != 1 || recv(sock_, &err, 1, 0) != 1) return errno ? errno : EPIPE;
+    if (err) return err;
+  } else if (on) {
+    local_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (local_fd_ < 0) return errno ? errno : EPERM;
+  } else {
+    close(local_fd_);
+    local_fd_ = -1;
+  }
+  on_ = on;
+  return 0;
 }
 
 std::string effective_capabilities() {

@@ -30,4 +30,27 @@ core::Status drop_capabilities(uint64_t extra = 0);
 // The effective set as /proc/self/status shows it (hex), for logs and tests.
 std::string effective_capabilities();
 
+// Kernel BPF run-time statistics (bpf_stats) switched on and off while the agent runs, also after
+// drop_capabilities: turning them on needs CAP_SYS_ADMIN. With `helper`, a child forked now, while
+// the agent still holds it, keeps CAP_SYS_ADMIN and nothing else (every other capability dropped,
+// every descriptor closed but its socket to the agent, killed with the agent) and holds the
+// statistics on while told to: one byte in ('1' on, '0' off), one out (0 or the errno). Without
+// it, the agent's own process switches them (while it may).
+class StatsSwitch {
+ public:
+  explicit StatsSwitch(bool helper);
+  ~StatsSwitch();
+  StatsSwitch(const StatsSwitch&) = delete;
+  StatsSwitch& operator=(const StatsSwitch&) = delete;
+  // Returns 0 once the statistics are as asked, else the errno why not.
+  int set(bool on);
+  bool on() const { return on_; }
+
+ private:
+  int sock_ = -1;
+  int pid_ = -1;
+  int local_fd_ = -1;  // bpf_enable_stats' descriptor, without a helper
+  bool on_ = false;
+};
+
 }  // namespace sightline::agent

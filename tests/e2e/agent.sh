@@ -23,6 +23,12 @@ grep -q "syscalls: running" <<<"$health" || fail "syscalls source not running wh
 # Once attached it keeps only CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (bits 2 and 19).
 capeff=$(awk '/CapEff/{print $2}' /proc/$pid/status)
 [[ $capeff == 0000000000080004 ]] || fail "agent kept capabilities: CapEff=$capeff"
+# Its helper that switches the BPF statistics (overhead.bpf_stats: sampled) keeps CAP_SYS_ADMIN
+# (bit 21) alone and no descriptor of the agent's: its socket, and the statistics' while on.
+helper=$(pgrep -P $pid -x sl-bpf-stats) || fail "no sl-bpf-stats helper under the agent: $(ps -o pid,comm --ppid $pid)"
+[[ $(awk '/CapEff/{print $2}' /proc/$helper/status) == 0000000000200000 ]] \
+  || fail "helper capabilities: $(grep Cap /proc/$helper/status)"
+(( $(ls /proc/$helper/fd | wc -l) <= 2 )) || fail "the helper holds more than its socket: $(ls -l /proc/$helper/fd)"
 
 /bin/true sl-e2e-agent-marker
 cat /nonexistent-sl-e2e-agent 2>/dev/null || true
@@ -39,8 +45,10 @@ wait_for 5 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^sightli
 (( $(metric 'sightline_process_table_entries') > 1 )) || fail "process table empty"
 [[ $(metric 'sightline_events_lost_total{source="file",reason="ringbuf_full"}') == 0 ]] || fail "events lost at idle"
 [[ $(metric 'sightline_source_up{source="process"}') == 1 ]] || fail "source_up"
-grep -qE '^sightline_bpf_program_runs_total\{source="process",program="sl_sched_exec"\} [1-9]' <<<"$m" \
-  || fail "no BPF run statistics: $(grep bpf_program <<<"$m" | head)"
+# Each program's cost, from the kernel's bpf_stats on one second in five (overhead.bpf_stats:
+# sampled): the scheduler's programs run in every window.
+wait_for 12 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qE '^sightline_bpf_program_run_seconds_total\{source=\"sched\",program=\"sl_sched_switch\"\} [0-9.e-]*[1-9]'" \
+  || fail "no BPF run statistics: $(curl -sf http://127.0.0.1:$port/metrics | grep bpf_program | head)"
 grep -qE '^process_resident_memory_bytes [1-9]' <<<"$m" || fail "no RSS"
 # A helper call that fails in the kernel is counted at its site: an openat of a bad pointer
 # makes the file source's path read fault (the syscall itself fails with EFAULT).
@@ -89,6 +97,7 @@ wait $pid || rc=$?
 trap 'rm -f "$log" "$cfg"' EXIT
 [[ $rc == 0 ]] || { cat "$log"; fail "agent exited $rc on SIGTERM"; }
 grep -q "stopping" "$log" || fail "no clean shutdown message"
+kill -0 "$helper" 2>/dev/null && fail "the sl-bpf-stats helper outlived the agent"
 # The kernel frees tracing programs after an RCU grace period: give it a moment.
 no_programs_left || fail "BPF programs left loaded after SIGTERM: $(bpftool prog list | grep 'name sl_')"
 

@@ -109,4 +109,12 @@ enum sl_l7_red_stat {
 	SL_L7_RS_N = 8,
 };
 
+/* bpf/l7.bpf.c's per-CPU sample state (.bss, one cache line a CPU: see there). */
+struct sl_l7_cpu_sample {
+	__u64 detail_start;
+	__u32 detail_used;
+	__u32 ctr[2];
+	__u32 pad[11];
+};
+
 #endif
