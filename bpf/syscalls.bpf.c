@@ -49,6 +49,10 @@ struct {
 
 /* Set before load; sl_sys_enter is not loaded without it. */
 const volatile bool measure_latency = true;
+/* The overhead governor sheds latency at run time (SyscallsSource::shed): sl_sys_enter returns at
+ * once, sl_sys_exit counts as without latency. An exit whose enter was not timed (shed then, or the
+ * agent attached mid-call) is counted all the same: the counts stay exact across the switch. */
+bool latency_shed = false;
 
 static const struct sl_sys_val zero_val = {};
 static const struct sys_start zero_start = {};
@@ -60,7 +64,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(sl_sys_enter, struct pt_regs *regs, long id)
 {
 	struct sl_task t;
-	if (!sl_wanted(&t))
+	if (latency_shed || !sl_wanted(&t))
 		return 0;
 	struct sys_start *s = sl_thread_state(&sys_start, t.btf, (__u32)t.pid_tgid, &zero_start, true);
 	if (!s)
@@ -74,29 +78,33 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 delta = 0;
-	__u32 nr, tgid;
+	__u32 nr = 0, tgid;
+	bool timed = false;
+	struct sl_task t;
+	sl_task_init(&t);
 	if (measure_latency) {
-		struct sl_task t;
-		sl_task_init(&t);
 		struct sys_start *s = sl_thread_state(&sys_start, t.btf, (__u32)t.pid_tgid, NULL, false);
-		if (!s || !s->ts)
-			return 0; /* not wanted at enter, or we attached mid-syscall */
-		nr = (__u32)s->nr;
-		__u64 ts = s->ts;
-		s->ts = 0;
-		/* A hash entry a thread left when it died inside a syscall (exit_group), found by the
-		 * new thread given its id: its first exit is from clone, not the dead one's call. */
-		if (!has_task_storage && nr != sl_syscall_nr(regs))
-			return 0;
-		delta = bpf_ktime_get_ns() - ts;
-		tgid = t.pid_tgid >> 32;
-	} else {
-		struct sl_task t;
+		if (s && s->ts) {
+			nr = (__u32)s->nr;
+			__u64 ts = s->ts;
+			s->ts = 0;
+			/* A hash entry a thread left when it died inside a syscall (exit_group), found by
+			 * the new thread given its id: its first exit is from clone, not the dead one's
+			 * call (then counted below, untimed). */
+			if (has_task_storage || nr == sl_syscall_nr(regs)) {
+				delta = bpf_ktime_get_ns() - ts;
+				timed = true;
+			}
+		}
+	}
+	/* Counts and errors alone (latency off or shed, a call entered while it was shed or before the
+	 * agent attached, a process not wanted): the filter here, the number from the registers. */
+	if (!timed) {
 		if (!sl_wanted(&t))
 			return 0;
-		tgid = t.pid_tgid >> 32;
 		nr = sl_syscall_nr(regs);
 	}
+	tgid = t.pid_tgid >> 32;
 
 	struct sl_sys_key key = {.tgid = tgid, .nr = nr};
 	struct sl_sys_val *v = sl_lookup_or_init(&sys_counts, &key, &zero_val);
@@ -112,7 +120,7 @@ int BPF_PROG(sl_sys_exit, struct pt_regs *regs, long ret)
 		if (n)
 			*n += 1;
 	}
-	if (measure_latency && nr < SL_SYS_MAX_NR) {
+	if (timed && nr < SL_SYS_MAX_NR) {
 		struct sl_hist *h = sl_lookup_or_init(&sys_latency, &nr, &zero_hist);
 		if (h)
 			sl_hist_add(h, delta);

@@ -72,6 +72,54 @@ TEST(SyscallsSource, ExactCountsAndErrnoBucketsOfAKnownWorkload) { exact_counts(
 // One hook at exit: the same counts, the number read from the saved registers.
 TEST(SyscallsSource, CountsWithoutLatencyFromTheExitHookAlone) { exact_counts(false); }
 
+// The governor sheds latency at run time: the counts stay exact across both switches (calls that
+// entered before one and left after it included), latency is measured only while not shed.
+TEST(SyscallsSource, LatencyShedAtRunTimeKeepsCountsExact) {
+  Harness h;
+  auto opts = test::self_included();
+  opts.own_as<sources::SyscallsOptions>().latency = true;
+  h.start("syscalls", opts);
+  auto* src = h.runner().sources().at(0).source.get();
+  int go[2], done[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(done), 0);
+  constexpr int kPhase = 300;  // getppid calls a phase: timed, shed, timed again
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_NAME, "sl-sys-shed");
+    char c;
+    for (int phase = 0; phase < 3; phase++) {
+      if (read(go[0], &c, 1) != 1) _exit(1);
+      for (int i = 0; i < kPhase; i++) syscall(SYS_getppid);
+      if (write(done[1], "d", 1) != 1) _exit(1);
+    }
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    _exit(0);
+  }
+  char c;
+  for (int phase = 0; phase < 3; phase++) {
+    if (phase == 1) {
+      EXPECT_EQ(src->shed(1), "syscall latency (counts and errors stay)");
+    } else if (phase == 2) {
+      EXPECT_EQ(src->shed(0), "");
+    }
+    ASSERT_EQ(write(go[1], "g", 1), 1);
+    ASSERT_EQ(read(done[0], &c, 1), 1);
+  }
+  h.runner().collect_all();
+  const core::Labels getppid = {{"comm", "sl-sys-shed"}, {"syscall", "getppid"}};
+  const core::Labels reads = {{"comm", "sl-sys-shed"}, {"syscall", "read"}};
+  EXPECT_EQ(h.metric("sightline_syscalls_total", getppid), 3 * kPhase);
+  // each phase's read of the go byte began before the switch and ended after it
+  EXPECT_EQ(h.metric("sightline_syscalls_total", reads), 3);
+  double timed = h.metric("sightline_syscall_latency_seconds", {{"syscall", "getppid"}});
+  EXPECT_GE(timed, 2 * kPhase) << "timed in the first and last phases";
+  EXPECT_LT(timed, 3 * kPhase) << "not while shed";
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  waitpid(child, nullptr, 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
+}
+
 // process_labels: [comm, pid] keeps one series per process; the labels come in that order.
 TEST(SyscallsSource, ProcessLabelsChooseTheDimensions) {
   Harness h;

@@ -66,6 +66,14 @@ class SyscallsSource final : public SkeletonSource<syscalls_bpf, kFns, 4096> {
     });
   }
 
+  // The governor's first level: latency off (enter returns at once, exit counts untimed); the
+  // counts and errors stay exact.
+  std::string shed(int level) override {
+    if (!skel_ || !skel_->bss || !latency_) return {};
+    skel_->bss->latency_shed = level >= 1;
+    return level >= 1 ? "syscall latency (counts and errors stay)" : "";
+  }
+
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!skel_) return;
     calls_.read(
