@@ -78,8 +78,12 @@ grep -q FAILED <<<"$(grep '^pre515: ' "$out")" && fail "a source failed on the p
 #     6.1 (loads, counts wrong: a known gap, issue 15's note); non-pipelined counts are exact
 skip='BlockSource\.DirectReads|BlockSource\.EachIo|NetSource\.UdpDatagrams|NetSource\.SocketTrafficCountedOnceBesideL7|PacketsSource\.CountsKnownTrafficAndDropsOverTcxLinks|L7Source\.PipelinedRedisWriteCountsEachCommand'
 out=$tmp/bpf.txt
-(cd "$root" && bash scripts/vmtest.sh --timeout 1200 -- sh -c "cd build && ctest -L bpf -E '$skip' --timeout 120 --output-on-failure") \
+# Under TCG a test now and then waits past its time (a uprobe test once hung here in CI while
+# passing on every run before and after): a test that fails is run once more, and the retry is
+# reported, never hidden.
+(cd "$root" && bash scripts/vmtest.sh --timeout 1200 -- sh -c "cd build && ctest -L bpf -E '$skip' --timeout 120 --repeat until-pass:2 --output-on-failure") \
   >"$out" 2>&1 || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)"
 echo "--- bpf tests"; grep -E "tests passed" "$out"
+grep -E '\*\*\*(Failed|Timeout)|Timeout' "$out" | sed 's/^/retried after: /' || true
 (( $(grep -cE 'Test +#[0-9]+: .* Passed' "$out") >= 30 )) || fail "too few bpf tests ran on 6.1: $(tail -20 "$out")"
 echo "kernel 6.1: ok"
