@@ -185,7 +185,8 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
           "Level of detail the overhead governor sheds: 0 none .. 3 (overhead.max_cpu_percent)")
         .add(gov->g.level());
     w.one("sightline_governor_cost_percent", MetricType::kGauge,
-          "The agent's cost over the last second: its BPF programs' run time plus its CPU, percent of the node")
+          "The agent's cost over the last second: its CPU, plus its BPF programs' run time at the rate of the last "
+          "second the kernel's statistics were on (overhead.bpf_stats), percent of the node")
         .add(gov->g.last_cost());
     w.one("sightline_governor_budget_percent", MetricType::kGauge, "overhead.max_cpu_percent (0: no governor)")
         .add(gov->g.budget());

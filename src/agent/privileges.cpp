@@ -21,7 +21,7 @@ constexpr int kCapPerfmon = 38, kCapBpf = 39;
 constexpr Capability kCapabilities[] = {
     {kCapBpf, "CAP_BPF", "load BPF programs and create their maps (5.8+; before: CAP_SYS_ADMIN)", false},
     {kCapPerfmon, "CAP_PERFMON", "attach tracing programs, uprobes and perf events; read kernel memory (5.8+)", false},
-    {CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "BPF run-time statistics (each program's cost, the overhead governor); BPF before 5.8", false},
+    {CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "BPF run-time statistics (each program's cost, the overhead governor: kept after start by the sl-bpf-stats helper alone); BPF before 5.8", false},
     {CAP_NET_ADMIN, "CAP_NET_ADMIN", "attach TC and cgroup socket programs (packets, net); remove clsact filters at stop", false},
     {CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE", "raise RLIMIT_MEMLOCK for BPF maps on kernels before 5.11", false},
     {CAP_SYSLOG, "CAP_SYSLOG", "read kernel symbol addresses in /proc/kallsyms (kernel stacks of profiles)", false},

@@ -191,7 +191,10 @@ Features probe_features() {
   bool kp = exists("/sys/bus/event_source/devices/kprobe/type") ||
             (!f.tracefs.empty() && exists(f.tracefs + "/../kprobe_events"));
   f.kprobe = add("kprobe", kp, kp ? "" : "no kprobe PMU or kprobe_events: kernel built without "
-                                         "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS");
+                                         "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS (with fentry also absent, "
+                                         "nothing here shows page-cache hits and misses (cachestat), "
+                                         "slow reads and writes by file (fsslower) or file lifetimes "
+                                         "(filelife): no tracepoint carries them)");
   // BPF LSM: the program type exists and `bpf` is among the active LSMs (lsm= on the kernel's
   // command line, or its CONFIG_LSM), read from securityfs (mounted here if it is not).
   if (!exists("/sys/kernel/security/lsm")) (void)mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
