@@ -33,6 +33,7 @@
 #include "core/clock.h"
 #include "core/schema.h"
 #include "export/prom_text.h"
+#include "agent/enforcement.h"
 #include "rules/engine.h"
 #include "server/http_server.h"
 #include "core/render.h"
@@ -389,6 +390,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   // Rules: a bad rule file stops the start, like a bad configuration.
   std::unique_ptr<rules::Engine> engine;
+  std::shared_ptr<rules::RuleSet> engine_rules;  // the set the engine started with
   auto load = [&](std::shared_ptr<rules::RuleSet>* out) {
     auto rs = std::make_shared<rules::RuleSet>();
     core::Status st = rules::load_rules(config.rules.files, config.rules.defaults, rs.get());
@@ -416,8 +418,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);
     spdlog::info("rules: {} enabled", rs->enabled_count());
     rule_syscalls = rs->syscalls();
+    engine_rules = rs;
     engine->set_rules(std::move(rs));
     runner.add_sink(engine.get());
+    runner.add_action_sink(engine.get());
   }
 
   int running = 0;
@@ -473,6 +477,18 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   if (running == 0) {
     spdlog::error("no source could start; `sightline doctor` explains what this kernel lacks");
     return 1;
+  }
+  // Rules with an action act in the kernel: their programs load now, before the capabilities go.
+  Enforcement enforcement;
+  if (engine) {
+    std::string acting;
+    if (auto st = enforcement.start(runner, *engine_rules, config.rules.enforce, &acting); !st) {
+      spdlog::error("rules: {}", st.message());
+      return 1;
+    }
+    if (!acting.empty())
+      spdlog::info("rules: acting in the kernel{}:\n{}", config.rules.enforce ? "" : " (enforce: false, dry run)", acting);
+    engine->set_rules(engine_rules, enforcement.generation());
   }
   // The budget must hold what the sources' maps take in the kernel, which is known now.
   auto map_bytes = [&] {
@@ -651,7 +667,14 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       spdlog::error("rules: reload failed, the previous rules stay: {}", st.message());
       return;
     }
+    std::string acting;
+    if (auto st = enforcement.reload(*rs, config.rules.enforce, &acting); !st) {
+      engine->reloaded(false);
+      spdlog::error("rules: reload failed, the previous rules stay: {}", st.message());
+      return;
+    }
     spdlog::info("rules: reloaded, {} enabled", rs->enabled_count());
+    if (!acting.empty()) spdlog::info("rules: acting in the kernel:\n{}", acting);
     // Syscalls the new rules name start sending before the rules see events.
     if (auto want = rs->syscalls(); want != rule_syscalls) {
       sources::SourceOptions o;
@@ -663,7 +686,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
         }
     }
     engine->reloaded(true);
-    engine->set_rules(std::move(rs));
+    engine->set_rules(std::move(rs), enforcement.generation());
   });
 
 

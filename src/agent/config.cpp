@@ -266,6 +266,7 @@ std::string default_config_yaml() {
     << "  defaults: true\n"
     << "  files: []\n"
     << "  rate_per_rule: 5  # alerts per second per rule (bursts of 20)\n"
+    << "  enforce: true     # rules with action: kill act; false: they report what they would do\n"
     << "  stdout: auto     # true, false, or auto: printed when stdout is a terminal\n"
     << "  json_file: \"\"\n"
     << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
@@ -469,12 +470,13 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",
-                                                    "json_file", "webhook", "alertmanager"});
+                                                    "json_file", "webhook", "alertmanager", "enforce"});
         !st)
       return st;
     RulesConfig& rc = c.rules;
     if (auto st = get<bool>(origin, r, "enabled", "rules", &rc.enabled); !st) return st;
     if (auto st = get<bool>(origin, r, "defaults", "rules", &rc.defaults); !st) return st;
+    if (auto st = get<bool>(origin, r, "enforce", "rules", &rc.enforce); !st) return st;
     if (auto st = get_strings(origin, r, "files", "rules", &rc.files); !st) return st;
     if (auto st = get<double>(origin, r, "rate_per_rule", "rules", &rc.rate_per_rule, 0.001, 100000.0); !st) return st;
     if (YAML::Node so = r["stdout"]; so && so.IsScalar() && so.Scalar() == "auto") {

@@ -44,6 +44,8 @@ struct RulesConfig {
   bool defaults = true;
   std::vector<std::string> files;
   double rate_per_rule = 5;  // alerts per second per rule, sustained (burst 20)
+  // Rules with `action: kill` act in the kernel; false: they only report what they would do.
+  bool enforce = true;
   // Alerts printed on stdout: on, off, or (unset, `auto`) when stdout is a terminal, as Falco
   // does: a foreground agent shows what fires, one under systemd keeps its journal quiet.
   std::optional<bool> stdout_alerts;

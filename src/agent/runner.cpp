@@ -27,7 +27,12 @@ Runner::~Runner() {
 core::Status Runner::start(const std::string& name, const sources::SourceOptions& opts) {
   const sources::SourceInfo* info = sources::find_source(name);
   if (!info) return core::Status::error(EINVAL, "unknown source '" + name + "'");
-  RunningSource rs{name, info->create(), false, ""};
+  return start(info->create(), opts);
+}
+
+core::Status Runner::start(std::unique_ptr<sources::Source> source, const sources::SourceOptions& opts) {
+  std::string name(source->name());
+  RunningSource rs{name, std::move(source), false, ""};
   sources::SourceOptions o = opts;
   if (!o.process_name) o.process_name = [this](uint32_t pid) { return process_key_caught_up(pid); };
   if (!o.process_settled) o.process_settled = [this](uint32_t pid) { return process_settled(pid); };
@@ -105,6 +110,16 @@ std::string Runner::process_key(uint32_t pid) const {
 }
 
 void Runner::on_event(core::Event& e) {
+  if (e.action) {
+    // The table's enrichment, without changing it (exe: the kernel's, resolved at the hook).
+    if (const core::ProcessInfo* p = table_.find(e.pid)) {
+      if (const auto& c = p->container) e.container_id = c->id, e.container_runtime = c->runtime;
+      if (e.kind != core::EventKind::kExec) e.args = p->args;
+    }
+    if (const core::ProcessInfo* parent = table_.find(e.ppid)) e.pname = parent->comm;
+    for (auto* s : action_sinks_) s->on_event(e);
+    return;
+  }
   table_.observe(e);
   if (!e.raddr.empty() && e.rname.empty()) e.rname = dns_names_.find(e.raddr);
   for (auto* s : sinks_) s->on_event(e);

@@ -40,6 +40,9 @@ class Runner : public sources::EventSink {
 
   // Consumers see every event after enrichment, in order, on the polling thread.
   void add_sink(sources::EventSink* sink) { sinks_.push_back(sink); }
+  // Events of acting rules (Event::action set: the enforcement source's) go to these alone:
+  // the rule engine raises their alerts; they are no open or exec of the event stream.
+  void add_action_sink(sources::EventSink* sink) { action_sinks_.push_back(sink); }
   // Seeds the process table from /proc (call before start so early events are enriched).
   size_t seed_processes() { return table_.seed_from_proc(); }
 
@@ -62,6 +65,9 @@ class Runner : public sources::EventSink {
   // net takes the socket traffic map a running source fills for it (l7 started with
   // SourceOptions::count_sock_traffic): start that one first.
   core::Status start(const std::string& name, const sources::SourceOptions& opts);
+  // The same for a source made by its caller (one outside the registry: enforcement). The runner
+  // owns it until stop_all().
+  core::Status start(std::unique_ptr<sources::Source> source, const sources::SourceOptions& opts);
   // Polls until `stop` is set or `deadline_boot_ns` (0: none) passes. Waits at most
   // poll_ms for a forced wakeup, then drains every source and calls `after_drain`.
   void run(const std::atomic<bool>& stop, uint32_t poll_ms, uint64_t deadline_boot_ns = 0,
@@ -86,7 +92,7 @@ class Runner : public sources::EventSink {
   bpf::Features features_;
   core::CgroupResolver cgroups_;
   core::ProcessTable table_;
-  std::vector<sources::EventSink*> sinks_;
+  std::vector<sources::EventSink*> sinks_, action_sinks_;
   std::vector<RunningSource> sources_;
   mutable std::mutex metrics_mu_;
   std::vector<std::vector<core::MetricFamily>> metrics_;  // per source, latest collect

@@ -72,7 +72,7 @@ int flamegraph(const std::string& input, const std::string& output, const std::s
 int rules_validate(const std::vector<std::string>& files, bool with_defaults);
 int rules_list(const std::vector<std::string>& files, bool with_defaults, bool json);
 // Runs only the sources the rules need and prints alerts (text, or JSON lines).
-int rules_run(const std::vector<std::string>& files, bool with_defaults, bool json, double duration_s);
+int rules_run(const std::vector<std::string>& files, bool with_defaults, bool json, double duration_s, bool enforce);
 
 struct QueryArgs {
   std::string sql;

@@ -187,6 +187,22 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--no-defaults", no_defaults, "Without the built-in rules");
   run_cmd->add_flag("-j,--json", rules_json, "One JSON alert per line");
   run_cmd->add_option("-d,--duration", rules_duration, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  bool rules_dry_run = false;
+  run_cmd->add_flag("--dry-run", rules_dry_run,
+                    "Rules with an action (action: kill) only report what they would do (the agent's "
+                    "rules.enforce: false)");
+  run_cmd->footer(
+      "\nRules with `action: kill` act in the kernel at the hook: the process that opens a matching\n"
+      "file or execs a matching program gets SIGKILL before it runs another instruction. Their\n"
+      "conditions must be an `and` of fd.name, proc.exepath, proc.name and user.uid comparisons\n"
+      "(`rules validate` says which rules act and why others cannot).\n"
+      "\nExample (kill.yaml):\n"
+      "  - rule: Shadow read from /tmp\n"
+      "    condition: evt.type = open and fd.name = /etc/shadow and proc.exepath startswith /tmp/\n"
+      "    output: \"%proc.exepath opened %fd.name\"\n"
+      "    priority: critical\n"
+      "    action: kill\n"
+      "  sightline rules run --no-defaults kill.yaml");
 
   bool doctor_verbose = false, doctor_caps = false;
   auto* doctor_cmd = app.add_subcommand(
@@ -252,7 +268,7 @@ int main(int argc, char** argv) {
   if (*agg_cmd) return cli::aggregator(agg_config, agg_listen);
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
   if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);
-  if (*run_cmd) return cli::rules_run(rule_files, !no_defaults, rules_json, rules_duration);
+  if (*run_cmd) return cli::rules_run(rule_files, !no_defaults, rules_json, rules_duration, !rules_dry_run);
   if (*profile_cmd) {
     if (verbose) bpf::install_libbpf_logger(true);
     return cli::profile(pargs);

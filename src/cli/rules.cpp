@@ -4,10 +4,12 @@
 
 #include "cli/commands.h"
 #include "core/render.h"
+#include "agent/enforcement.h"
 #include "agent/runner.h"
 #include "core/clock.h"
 #include "bpf/features.h"
 #include "bpf/libbpf_util.h"
+#include "rules/enforce.h"
 #include "rules/engine.h"
 #include "rules/ruleset.h"
 #include "sources/security/security_source.h"
@@ -20,8 +22,18 @@ int rules_validate(const std::vector<std::string>& files, bool with_defaults) {
     fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }
+  // Rules with an action must be able to act in the kernel: each is compiled, or refused here.
+  rules::EnforcePlan plan;
+  if (auto st = rules::compile_enforcement(rs, true, &plan); !st) {
+    fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
   printf("%zu rules (%zu enabled)%s: ok\n", rs.rules().size(), rs.enabled_count(),
          files.empty() ? "" : (" in the built-in set and " + std::to_string(files.size()) + " file(s)").c_str());
+  if (!plan.rules.empty()) {
+    printf("%zu act in the kernel:\n", plan.rules.size());
+    for (const auto& a : plan.rules) printf("  %s: %s\n", a.rule->name.c_str(), a.summary.c_str());
+  }
   return 0;
 }
 
@@ -60,7 +72,7 @@ int rules_list(const std::vector<std::string>& files, bool with_defaults, bool j
   return 0;
 }
 
-int rules_run(const std::vector<std::string>& files, bool with_defaults, bool json, double duration_s) {
+int rules_run(const std::vector<std::string>& files, bool with_defaults, bool json, double duration_s, bool enforce) {
   auto rs = std::make_shared<rules::RuleSet>();
   if (auto st = rules::load_rules(files, with_defaults, rs.get()); !st) {
     fprintf(stderr, "%s\n", st.message().c_str());
@@ -78,8 +90,16 @@ int rules_run(const std::vector<std::string>& files, bool with_defaults, bool js
   outs.stdout_text = !json;
   if (json) outs.json_file = "/dev/stdout";  // one JSON alert per line
   rules::Engine engine(&runner.table(), outs);
-  engine.set_rules(rs);
   runner.add_sink(&engine);
+  runner.add_action_sink(&engine);
+  agent::Enforcement enforcement;
+  std::string acting;
+  if (auto st = enforcement.start(runner, *rs, enforce, &acting); !st) {
+    fprintf(stderr, "sightline rules run: %s\n", st.message().c_str());
+    return 1;
+  }
+  if (!acting.empty()) fprintf(stderr, "sightline: acting in the kernel%s:\n%s", enforce ? "" : " (dry run)", acting.c_str());
+  engine.set_rules(rs, enforcement.generation());
   std::string what;
   for (const auto& n : names) {
     sources::SourceOptions o;

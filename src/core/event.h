@@ -108,6 +108,15 @@ struct Event {
   int64_t rows = -1;
   uint64_t request_bytes = 0, response_bytes = 0;
   uint32_t weight = 1;            // exchanges it stands for (1 in N sampled: N)
+
+  // An enforcing rule acted (rules/enforce.h): the event is its hook's (open or exec, path: the
+  // file's or the new executable's full path, exe: the executable's) and goes to the rule
+  // engine alone (Runner::add_action_sink), which raises the rule's alert with the outcome.
+  uint8_t action = 0;             // 0: none; else rules::Action (1 kill)
+  uint8_t action_outcome = 0;     // sl_enf_outcome: 1 killed, 2 would kill (dry run), 3 failed
+  uint16_t action_rule = 0;       // the rule's bit in the plan of that generation
+  uint32_t action_generation = 0;
+  int32_t action_err = 0;         // with outcome 3: bpf_send_signal's error
 };
 
 }  // namespace sightline::core

@@ -230,6 +230,8 @@ struct Node {
   int64_t flag_bits = -1;     // open flags `contains O_X`: a bit test (-2: O_RDONLY, access mode 0)
   std::vector<Cidr> nets;     // fd.rnet: the values as networks
   std::unordered_set<std::string> set;  // long `in` lists: one hash lookup
+  size_t pos = 0;     // where it starts in the text parsed (0-based)
+  std::string macro;  // the macro whose text it came from, if any
 };
 
 namespace {
@@ -405,8 +407,15 @@ class Parser {
     }
     return false;
   }
+  static void mark_macro(Node* n, const std::string& name) {
+    if (!n) return;
+    if (n->macro.empty()) n->macro = name;  // the outermost macro names it
+    mark_macro(n->a.get(), name);
+    mark_macro(n->b.get(), name);
+  }
   std::unique_ptr<Node> bin(Node::Type t, std::unique_ptr<Node> a, std::unique_ptr<Node> b) {
     auto n = std::make_unique<Node>();
+    n->pos = a ? a->pos : pos_;
     n->type = t;
     n->a = std::move(a);
     n->b = std::move(b);
@@ -500,10 +509,13 @@ class Parser {
       auto st = sub.parse(&n);
       expanding_->erase(name);
       if (!st) return pos_ = at, fail("in macro '" + name + "': " + st.message()), nullptr;
+      mark_macro(n.get(), name);
+      if (n) n->pos = at;
       return n;
     }
     auto n = std::make_unique<Node>();
     n->type = Node::kCmp;
+    n->pos = at;
     if (!resolve(name, &n->field)) {
       pos_ = at;
       std::string near = nearest_field(name);
@@ -652,6 +664,66 @@ bool required(const Node& n, std::string_view field, std::set<std::string>* out)
   return false;
 }
 }  // namespace
+
+namespace {
+const char* op_text(Op op) {
+  switch (op) {
+    case Op::kEq: return "=";
+    case Op::kNe: return "!=";
+    case Op::kLt: return "<";
+    case Op::kLe: return "<=";
+    case Op::kGt: return ">";
+    case Op::kGe: return ">=";
+    case Op::kContains: return "contains";
+    case Op::kIContains: return "icontains";
+    case Op::kStartswith: return "startswith";
+    case Op::kEndswith: return "endswith";
+    case Op::kGlob: return "glob";
+    case Op::kIn: return "in";
+    case Op::kPmatch: return "pmatch";
+    case Op::kIntersects: return "intersects";
+    case Op::kExists: return "exists";
+  }
+  return "?";
+}
+
+size_t column_of(const Node& n) { return n.macro.empty() ? n.pos + 1 : 0; }
+
+// Comparisons joined by `or`, all on one field: their alternatives (false otherwise).
+bool alternatives(const Node& n, std::string* field, std::vector<Term::Alt>* out) {
+  if (n.type == Node::kOr) return alternatives(*n.a, field, out) && alternatives(*n.b, field, out);
+  if (n.type != Node::kCmp) return false;
+  if (!field->empty() && *field != n.field.name) return false;
+  *field = n.field.name;
+  out->push_back({op_text(n.op), n.values});
+  return true;
+}
+
+bool flatten(const Node& n, bool negated, std::vector<Term>* out, std::string* why, size_t* column) {
+  if (n.type == Node::kNot) return flatten(*n.a, !negated, out, why, column);
+  if ((n.type == Node::kAnd && !negated) || (n.type == Node::kOr && negated))  // and; not (a or b)
+    return flatten(*n.a, negated, out, why, column) && flatten(*n.b, negated, out, why, column);
+  Term t;
+  if (!alternatives(n, &t.field, &t.alts)) {
+    *why = negated ? "`not` over an `and`" : "`or` over comparisons of different fields";
+    if (!n.macro.empty()) *why += " (in macro '" + n.macro + "')";
+    *column = column_of(n);
+    return false;
+  }
+  t.negated = negated;
+  t.column = column_of(n);
+  t.macro = n.macro;
+  out->push_back(std::move(t));
+  return true;
+}
+}  // namespace
+
+bool Condition::conjunction(std::vector<Term>* out, std::string* why, size_t* column) const {
+  out->clear();
+  *column = 0;
+  if (!root_) return *why = "empty condition", false;
+  return flatten(*root_, false, out, why, column);
+}
 
 bool Condition::required_values(std::string_view field, std::set<std::string>* out) const {
   return root_ && required(*root_, field, out);

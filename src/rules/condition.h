@@ -34,6 +34,21 @@ struct Context {
 
 struct Node;
 
+// One part of a condition that is a conjunction (Condition::conjunction): a field compared with
+// values, the comparison `not`ed or not; `or` of comparisons on the same field gives one term
+// with several alternatives.
+struct Term {
+  std::string field;
+  bool negated = false;
+  struct Alt {
+    std::string op;  // as written: = != in startswith pmatch contains ...
+    std::vector<std::string> values;
+  };
+  std::vector<Alt> alts;
+  size_t column = 0;  // 1-based, in the text parsed; 0 inside a macro
+  std::string macro;  // the macro it came from, if any
+};
+
 class Condition {
  public:
   Condition();
@@ -52,6 +67,9 @@ class Condition {
   // The values `field` must equal for the condition to hold (from = and in under and/or), or
   // false when any value may do. For telling the kernel which syscalls a rule set needs.
   bool required_values(std::string_view field, std::set<std::string>* out) const;
+  // The condition as `t1 and t2 and not t3 ...` (evt.type tests included as terms); false, with
+  // what is in the way in *why (and its column in *column, 0 if unknown), when it is not one.
+  bool conjunction(std::vector<Term>* out, std::string* why, size_t* column) const;
 
  private:
   std::unique_ptr<Node> root_;

@@ -49,9 +49,59 @@ Engine::~Engine() {
   if (json_) fclose(json_);
 }
 
-void Engine::set_rules(std::shared_ptr<const RuleSet> rules) {
+void Engine::set_rules(std::shared_ptr<const RuleSet> rules, uint32_t generation) {
   std::lock_guard lock(rules_mu_);
+  previous_ = std::move(rules_);
+  previous_generation_ = generation_;
   rules_ = std::move(rules);
+  generation_ = generation;
+}
+
+std::string_view Engine::outcome_name(const core::Event& e) {
+  switch (e.action_outcome) {
+    case 1: return "killed";
+    case 2: return "would_kill";
+    case 3: return "failed";
+  }
+  return "";
+}
+
+// A record of the enforcement programs: the rule acted (or would have) in the kernel; its alert
+// is raised here, never rate-limited when the action was taken (each is one process killed).
+void Engine::on_action(core::Event& e) {
+  std::shared_ptr<const RuleSet> rules;
+  {
+    std::lock_guard lock(rules_mu_);
+    rules = e.action_generation == generation_ ? rules_ : e.action_generation == previous_generation_ ? previous_ : nullptr;
+  }
+  const Rule* r = nullptr;
+  if (rules) {
+    auto acting = rules->acting();
+    if (e.action_rule < acting.size()) r = acting[e.action_rule];
+  }
+  if (!r) {
+    std::lock_guard lock(stats_mu_);
+    actions_unknown_++;
+    return;
+  }
+  {
+    std::lock_guard lock(stats_mu_);
+    actions_[{r->name, std::string(action_name(r->action)), std::string(outcome_name(e))}]++;
+  }
+  if (e.action_outcome == 2) {  // dry run: a noisy rule is limited like any alert
+    uint64_t now = core::now_boot_ns();
+    Bucket& b = buckets_[r->name];
+    if (!b.last_ns) b.tokens = limits_.burst;
+    b.tokens = std::min(limits_.burst, b.tokens + (now - b.last_ns) * 1e-9 * limits_.rate_per_s * (b.last_ns != 0));
+    b.last_ns = now;
+    if (b.tokens < 1) {
+      std::lock_guard lock(stats_mu_);
+      suppressed_[r->name]++;
+      return;
+    }
+    b.tokens -= 1;
+  }
+  deliver(*r, e);
 }
 
 Context process_context(const core::ProcessTable* table, UserNames* users) {
@@ -72,6 +122,7 @@ Context process_context(const core::ProcessTable* table, UserNames* users) {
 Context Engine::make_context() const { return process_context(table_, &users_); }
 
 void Engine::on_event(core::Event& e) {
+  if (e.action) return on_action(e);
   std::shared_ptr<const RuleSet> rules;
   {
     std::lock_guard lock(rules_mu_);
@@ -118,7 +169,15 @@ std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::s
     if (i) j += ',';
     core::append_json_string(j, ancestry[i]);
   }
-  j += "],\"container.id\":";
+  j += "]";
+  if (e.action) {
+    j += ",\"action\":";
+    core::append_json_string(j, action_name(r.action));
+    j += ",\"outcome\":";
+    core::append_json_string(j, outcome_name(e));
+    if (e.action_outcome == 3) j += ",\"errno\":" + std::to_string(-e.action_err);
+  }
+  j += ",\"container.id\":";
   core::append_json_string(j, e.container_id);
   j += ",\"event\":";
   core::append_event_json(j, e);
@@ -129,6 +188,7 @@ std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::s
 void Engine::deliver(const Rule& r, const core::Event& e) {
   const Context& ctx = ctx_;
   std::string output = render_output(r.output, e, ctx);
+  if (e.action) output += " (action " + std::string(action_name(r.action)) + ": " + std::string(outcome_name(e)) + ")";
   std::vector<std::string> ancestry;
   for (int i = 1; i <= 8; i++) {
     std::string a = ctx.ancestor(e.pid, i);
@@ -253,6 +313,17 @@ void Engine::metrics(std::vector<core::MetricFamily>& out) const {
   core::MetricFamily sup{"sightline_alerts_suppressed_total", "Alerts not delivered because their rule hit its rate limit",
                          core::MetricType::kCounter};
   for (const auto& [k, n] : suppressed_) sup.series.push_back({{{"rule", k}}, double(n), {}});
+  core::MetricFamily act{"sightline_rule_actions_total",
+                         "Actions of rules in the kernel (action: kill), by rule, action and outcome: killed, "
+                         "would_kill (enforce: false), failed", core::MetricType::kCounter};
+  for (const auto& [k, n] : actions_)
+    act.series.push_back({{{"rule", std::get<0>(k)}, {"action", std::get<1>(k)}, {"outcome", std::get<2>(k)}}, double(n), {}});
+  core::MetricFamily unk{"sightline_rule_actions_unnamed_total",
+                         "Action records whose rule set was replaced twice before they were read (the action "
+                         "was taken; no alert could name its rule)", core::MetricType::kCounter};
+  unk.series.push_back({{}, double(actions_unknown_), {}});
+  out.push_back(std::move(act));
+  out.push_back(std::move(unk));
   core::MetricFamily fail{"sightline_alert_deliveries_failed_total",
                           "Alert deliveries that failed or were dropped (queue full), by output",
                           core::MetricType::kCounter};

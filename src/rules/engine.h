@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/alert.h"
@@ -48,8 +49,10 @@ class Engine : public sources::EventSink {
  public:
   Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits = {});
   ~Engine() override;
-  // Swaps in a compiled rule set (SIGHUP reload): takes effect at the next event.
-  void set_rules(std::shared_ptr<const RuleSet> rules);
+  // Swaps in a compiled rule set (SIGHUP reload): takes effect at the next event. `generation`
+  // is that of the enforcement plan made from it (records of acting rules name their rule by
+  // bit and generation; the previous set is kept for records still in flight).
+  void set_rules(std::shared_ptr<const RuleSet> rules, uint32_t generation = 0);
   void on_event(core::Event& e) override;
   // sightline_alerts_total{rule,priority}, sightline_alerts_suppressed_total{rule},
   // sightline_alert_deliveries_failed_total{output}.
@@ -57,6 +60,8 @@ class Engine : public sources::EventSink {
   // The JSON of an alert (what every output carries).
   static std::string alert_json(const Rule& r, const core::Event& e, const std::string& output,
                                 const std::vector<std::string>& ancestry);
+  // An acting rule's outcome as alerts name it: killed, would_kill (dry run), failed.
+  static std::string_view outcome_name(const core::Event& e);
   uint64_t alerts() const { return alerts_total_.load(); }
   // Counts a rule reload (SIGHUP): sightline_rules_reloads_total{result}.
   void reloaded(bool ok) {
@@ -68,12 +73,14 @@ class Engine : public sources::EventSink {
   Context make_context() const;
   Context ctx_;  // built once: no allocation per event
   void deliver(const Rule& r, const core::Event& e);
+  void on_action(core::Event& e);
   void http_loop();
 
   const core::ProcessTable* table_;
   AlertOutputs out_;
   Limits limits_;
-  std::shared_ptr<const RuleSet> rules_;
+  std::shared_ptr<const RuleSet> rules_, previous_;
+  uint32_t generation_ = 0, previous_generation_ = 0;
   std::mutex rules_mu_;
   std::vector<const Rule*> hits_;
   FILE* json_ = nullptr;
@@ -85,6 +92,8 @@ class Engine : public sources::EventSink {
   mutable std::mutex stats_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> fired_;  // (rule, priority)
   std::map<std::string, uint64_t> suppressed_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> actions_;  // (rule, action, outcome)
+  uint64_t actions_unknown_ = 0;  // records of a generation no longer known
   std::map<std::string, uint64_t> failed_;  // by output
   std::atomic<uint64_t> alerts_total_{0};
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;

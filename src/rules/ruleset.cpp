@@ -42,6 +42,18 @@ core::Status strings(const YAML::Node& item, const char* key, const std::string&
   return {};
 }
 
+core::Status action(const YAML::Node& item, const std::string& origin, Rule* r) {
+  YAML::Node n = item["action"];
+  if (!n) return {};
+  std::string a = n.IsScalar() ? n.Scalar() : "";
+  if (a == "alert") r->action = Action::kAlert;
+  else if (a == "kill") r->action = Action::kKill;
+  else if (a == "deny") r->action = Action::kDeny;
+  else return core::Status::error(EINVAL, where(origin, n) + ": action '" + a + "' (alert, kill or deny)");
+  r->action_origin = where(origin, n);
+  return {};
+}
+
 core::Status boolean(const YAML::Node& item, const char* key, const std::string& origin, bool* out) {
   YAML::Node n = item[key];
   if (!n) return {};
@@ -179,7 +191,7 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
         }
       } else if (item["rule"]) {
         if (auto st = unknown_keys(item, origin, {"rule", "desc", "condition", "output", "priority", "tags", "enabled",
-                                                  "exceptions", "append", "source", "override"});
+                                                  "exceptions", "append", "source", "override", "action"});
             !st)
           return st;
         std::string name;
@@ -219,6 +231,8 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
                 return core::Status::error(EINVAL, where(origin, item["priority"]) + ": priority '" + prio + "'");
             } else if (key == "enabled" && !app) {
               if (auto st = boolean(item, "enabled", origin, &existing->enabled); !st) return st;
+            } else if (key == "action" && !app) {
+              if (auto st = action(item, origin, &*existing); !st) return st;
             } else if (key == "tags") {
               std::vector<std::string> tags;
               if (auto st = strings(item, "tags", origin, &tags); !st) return st;
@@ -254,6 +268,7 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
                                                  "' (emergency, alert, critical, error, warning, notice, informational, debug)");
         if (auto st = strings(item, "tags", origin, &r.tags); !st) return st;
         if (auto st = boolean(item, "enabled", origin, &r.enabled); !st) return st;
+        if (auto st = action(item, origin, &r); !st) return st;
         std::string exc;
         if (auto st = exceptions(item, origin, &exc); !st) return st;
         if (!exc.empty()) r.condition_text = "(" + r.condition_text + ")" + exc;
@@ -283,6 +298,7 @@ core::Status RuleSet::compile() {
     if (r.condition.kinds().empty())
       return core::Status::error(EINVAL, r.origin + ": rule '" + r.name + "' can match no event type "
                                                                           "(fields of different event types joined by and?)");
+    if (r.action != Action::kAlert) continue;  // the kernel evaluates it
     for (auto k : r.condition.kinds()) by_kind_[static_cast<size_t>(k)].push_back(i);
   }
   // Macros no rule uses are still checked: a typo in one is an error now, not later.
@@ -304,6 +320,22 @@ void RuleSet::match(const core::Event& e, const Context& ctx, std::vector<const 
   out->clear();
   for (size_t i : by_kind_[static_cast<size_t>(e.kind)])
     if (rules_[i].condition.matches(e, ctx)) out->push_back(&rules_[i]);
+}
+
+std::vector<const Rule*> RuleSet::acting() const {
+  std::vector<const Rule*> out;
+  for (const auto& r : rules_)
+    if (r.enabled && r.action != Action::kAlert) out.push_back(&r);
+  return out;
+}
+
+std::string_view action_name(Action a) {
+  switch (a) {
+    case Action::kAlert: return "alert";
+    case Action::kKill: return "kill";
+    case Action::kDeny: return "deny";
+  }
+  return "?";
 }
 
 size_t RuleSet::enabled_count() const {

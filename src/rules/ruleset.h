@@ -20,6 +20,11 @@ namespace sightline::rules {
 enum class Priority { kEmergency, kAlert, kCritical, kError, kWarning, kNotice, kInfo, kDebug };
 std::string_view priority_name(Priority p);
 
+// What a rule does when it matches: alert (every rule), or act in the kernel at the hook
+// (rules/enforce.h compiles the rules that can).
+enum class Action { kAlert, kKill, kDeny };
+std::string_view action_name(Action a);
+
 struct Rule {
   std::string name, desc, output, origin;  // origin: file:line
   Priority priority = Priority::kWarning;
@@ -27,6 +32,8 @@ struct Rule {
   bool enabled = true;
   std::string condition_text;  // with exceptions folded in as "and not (...)"
   Condition condition;
+  Action action = Action::kAlert;
+  std::string action_origin;  // file:line:col of `action`
 };
 
 class RuleSet {
@@ -37,10 +44,13 @@ class RuleSet {
   // Compiles every enabled rule's condition with the macros and lists as they stand.
   core::Status compile();
 
-  // The enabled rules that match `e`, in file order.
+  // The enabled rules that match `e`, in file order. Rules with an action other than alert are
+  // left out: the kernel evaluates them (rules/enforce.h) and their alerts come from it.
   void match(const core::Event& e, const Context& ctx, std::vector<const Rule*>* out) const;
   const std::vector<Rule>& rules() const { return rules_; }
   size_t enabled_count() const;
+  // The enabled rules with an action, in file order: bit i of the kernel's plan is the i-th.
+  std::vector<const Rule*> acting() const;
   // A condition outside any rule (`trace -f`), with these files' macros and lists.
   core::Status parse_condition(std::string_view text, Condition* out) const;
   // Every event kind some enabled rule can match: the sources the kernel must run.

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "sightline/block.h"
+#include "sightline/enforce.h"
 #include "sightline/file.h"
 #include "sightline/net.h"
 #include "sightline/packets.h"
@@ -26,6 +27,7 @@ static_assert(sizeof(sl_event_hdr) == 56);
 static_assert(sizeof(sl_l7_event) == 56 + 8 + 12 + 12 + 32 + 8);
 static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
+static_assert(sizeof(sl_enf_event) == 56 + 24 + 2 * SL_ENF_PATH);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
@@ -312,6 +314,27 @@ bool decode_security_record(const void* data, size_t size, const std::vector<std
     if (w < 0 || static_cast<size_t>(w) >= sizeof e.flags_text - n) break;
     n += static_cast<size_t>(w);
   }
+  return true;
+}
+
+bool decode_enforce_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_enf_event)) return false;
+  const auto* x = static_cast<const sl_enf_event*>(data);
+  if (x->hdr.kind != SL_EV_ACTION || x->hook >= SL_ENF_HOOKS || x->outcome < SL_ENF_KILLED ||
+      x->outcome > SL_ENF_FAILED || x->rule >= SL_ENF_MAX_RULES)
+    return false;
+  decode_header(x->hdr, e);
+  e.kind = x->hook == SL_ENF_HOOK_OPEN ? core::EventKind::kOpen : core::EventKind::kExec;
+  e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
+  e.exe = std::string_view(x->exe, strnlen(x->exe, sizeof x->exe));
+  e.truncated = x->path_truncated;
+  e.ret = x->hook == SL_ENF_HOOK_OPEN ? x->fd : 0;
+  e.dirfd = -100;
+  e.action = 1;  // rules::Action::kKill
+  e.action_outcome = x->outcome;
+  e.action_rule = x->rule;
+  e.action_generation = x->generation;
+  e.action_err = x->err;
   return true;
 }
 

@@ -30,6 +30,8 @@ bool decode_block_io_record(const void* data, size_t size, core::Event& e, uint3
 // uprobe source records; `probe_names[id]` names the probe (an unknown id is refused).
 // security source records; `names[id]` is the syscall (an unknown id is refused).
 bool decode_security_record(const void* data, size_t size, const std::vector<std::string>& names, core::Event& e);
+// enforcement records (bpf/enforce.bpf.c): an open or exec event carrying the action.
+bool decode_enforce_record(const void* data, size_t size, core::Event& e);
 bool decode_uprobe_record(const void* data, size_t size, const std::vector<std::string>& probe_names,
                           core::Event& e);
 

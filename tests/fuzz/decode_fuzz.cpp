@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   for (bool (*decode)(const void*, size_t, sightline::core::Event&) :
        {&sightline::sources::decode_process_record, &sightline::sources::decode_file_record,
-        &sightline::sources::decode_net_record, +drop, +block_io}) {
+        &sightline::sources::decode_net_record, &sightline::sources::decode_enforce_record, +drop, +block_io}) {
     sightline::core::Event e;
     if (!decode(buf, size, e)) continue;
     out.clear();

@@ -7,6 +7,7 @@
 #include "sightline/file.h"
 #include "sightline/process.h"
 #include "sightline/security.h"
+#include "sightline/enforce.h"
 #include "sources/decode.h"
 
 using namespace sightline;
@@ -139,4 +140,39 @@ TEST(Decode, SecurityRecordDescribesTheSocket) {
   EXPECT_STREQ(p.flags_text, "CLONE_NEWUTS|CLONE_NEWNET");
   r.syscall = 3;  // no such cookie
   EXPECT_FALSE(sources::decode_security_record(&r, sizeof r, names, p));
+}
+
+TEST(Decode, EnforceRecordIsItsHooksEventWithTheAction) {
+  sl_enf_event r = {};
+  r.hdr.kind = SL_EV_ACTION;
+  r.hdr.pid = 7;
+  r.hook = SL_ENF_HOOK_OPEN;
+  r.outcome = SL_ENF_KILLED;
+  r.rule = 3;
+  r.generation = 2;
+  r.fd = 4;
+  strcpy(r.path, "/etc/shadow");
+  strcpy(r.exe, "/tmp/cat");
+  core::Event e;
+  ASSERT_TRUE(sources::decode_enforce_record(&r, sizeof r, e));
+  EXPECT_EQ(e.kind, core::EventKind::kOpen);
+  EXPECT_EQ(e.path, "/etc/shadow");
+  EXPECT_EQ(e.exe, "/tmp/cat");
+  EXPECT_EQ(e.ret, 4);
+  EXPECT_EQ(e.action, 1);
+  EXPECT_EQ(e.action_rule, 3);
+  EXPECT_EQ(e.action_generation, 2u);
+  r.hook = SL_ENF_HOOK_EXEC;
+  core::Event x;
+  ASSERT_TRUE(sources::decode_enforce_record(&r, sizeof r, x));
+  EXPECT_EQ(x.kind, core::EventKind::kExec);
+  // Out of range: refused, never indexed.
+  for (void (*bad)(sl_enf_event&) : {+[](sl_enf_event& b) { b.hook = SL_ENF_HOOKS; }, +[](sl_enf_event& b) { b.outcome = 0; },
+                   +[](sl_enf_event& b) { b.rule = SL_ENF_MAX_RULES; }}) {
+    sl_enf_event b = r;
+    bad(b);
+    core::Event y;
+    EXPECT_FALSE(sources::decode_enforce_record(&b, sizeof b, y));
+  }
+  EXPECT_FALSE(sources::decode_enforce_record(&r, sizeof r - 1, x));
 }

@@ -33,6 +33,7 @@ enum sl_event_kind {
 	SL_EV_STAT = 17,       /* sl_open_event: a stat-family syscall returned */
 	SL_EV_BLOCK_IO = 18,   /* sl_block_io_event: a block I/O completed */
 	SL_EV_MOUNT = 19,      /* sl_mount_event: mount or umount returned */
+	SL_EV_ACTION = 20,     /* sl_enf_event: an enforcing rule acted (or would have) */
 };
 
 struct sl_event_hdr {

@@ -1,0 +1,44 @@
+#include "agent/enforcement.h"
+
+#include "rules/enforce.h"
+#include "sources/enforce/enforce_source.h"
+
+namespace sightline::agent {
+
+namespace {
+std::string summarize(const rules::EnforcePlan& p) {
+  std::string s;
+  for (const auto& a : p.rules) s += "  " + a.rule->name + ": " + a.summary + "\n";
+  return s;
+}
+}  // namespace
+
+core::Status Enforcement::start(Runner& runner, const rules::RuleSet& rs, bool enforce,
+                                std::string* summary) {
+  rules::EnforcePlan plan;
+  if (auto st = rules::compile_enforcement(rs, enforce, &plan); !st) return st;
+  if (summary) *summary = summarize(plan);
+  if (plan.rules.empty()) return {};
+  auto src = sources::make_enforce_source();
+  sources::EnforceSource* raw = src.get();
+  if (auto st = runner.start(std::move(src), {}); !st) return st;
+  source_ = raw;
+  generation_ = 1;
+  return source_->set_plan(plan, generation_);
+}
+
+core::Status Enforcement::reload(const rules::RuleSet& rs, bool enforce, std::string* summary) {
+  rules::EnforcePlan plan;
+  if (auto st = rules::compile_enforcement(rs, enforce, &plan); !st) return st;
+  if (summary) *summary = summarize(plan);
+  if (!source_) {
+    if (plan.rules.empty()) return {};
+    return core::Status::error(
+        EPERM,
+        "rules with an action were added by a reload, but none acted when the agent "
+        "started: the enforcement programs are not loaded (restart the agent)");
+  }
+  return source_->set_plan(plan, ++generation_);
+}
+
+}  // namespace sightline::agent
