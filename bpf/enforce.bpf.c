@@ -81,9 +81,12 @@ static __always_inline __u64 enf_dim(const struct sl_enf_dim *d, const struct sl
 
 /* The full path of `f` into w->data (NUL-terminated, cut at SL_ENF_PATH - 1 bytes); true when it
  * was cut or deeper than SL_ENF_DEPTH. The walk is the kernel's d_path: up the dentries, and at a
- * mount's root to the dentry it is mounted on, until the root of the mount tree. */
-static __always_inline bool enf_file_path(struct file *f, struct enf_walk *w)
+ * mount's root to the dentry it is mounted on, until the task's root directory (a chroot's, a
+ * container's) or the root of the mount tree. */
+static __always_inline bool enf_file_path(struct file *f, struct enf_walk *w, struct task_struct *task)
 {
+	struct dentry *root = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
 	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
 	struct mount *m = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
@@ -93,6 +96,11 @@ static __always_inline bool enf_file_path(struct file *f, struct enf_walk *w)
 	bool cut = true;
 	for (int i = 0; i < SL_ENF_DEPTH; i++) {
 		w->names[i] = NULL;
+		if (d == root && vm == root_mnt) {
+			n = i;
+			cut = false;
+			break;
+		}
 		if (d == BPF_CORE_READ(vm, mnt_root)) {
 			struct mount *parent = BPF_CORE_READ(m, mnt_parent);
 			if (parent == m) {
@@ -180,7 +188,7 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, st
 		struct file *f = sl_fd_file(task, fd);
 		if (!f)
 			return 0;
-		*file_cut = enf_file_path(f, file_w);
+		*file_cut = enf_file_path(f, file_w, task);
 		if (bits & c->path.constrained)
 			bits &= enf_dim(&c->path, bpf_map_lookup_elem(&enf_paths, file_w));
 		if (!bits)
@@ -188,7 +196,7 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, st
 	}
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	if (exe) {
-		*exe_cut = enf_file_path(exe, exe_w);
+		*exe_cut = enf_file_path(exe, exe_w, task);
 	} else {
 		exe_w->data[0] = 0;
 		exe_w->prefixlen = SL_ENF_PATH * 8;
