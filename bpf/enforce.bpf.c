@@ -159,13 +159,15 @@ static __always_inline bool enf_file_path(struct file *f, struct enf_walk *w, st
 	return cut;
 }
 
-/* The rules of `hook` that the current task matches; for open, `fd` is the file it got (its
- * path goes to file_w), for exec -1. exe_w gets the executable's path when it was needed. */
-static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, struct sl_task *t,
-				       long fd, struct enf_walk *file_w, struct enf_walk *exe_w,
+/* Of `bits` (rules of one hook), those the current task matches; for open, `fd` is the file it
+ * got or `file` the file it is opening (its path goes to file_w); for exec neither. exe_w gets
+ * the executable's path when it was needed: `exe` (the file an exec is about to run), else the
+ * task's own. */
+static __always_inline __u64 enf_match(const struct sl_enf_conf *c, __u64 bits, struct sl_task *t,
+				       long fd, struct file *file, struct file *exe,
+				       struct enf_walk *file_w, struct enf_walk *exe_w,
 				       bool *file_cut, bool *exe_cut)
 {
-	__u64 bits = c->hook_rules[hook & 1];
 	if (!bits)
 		return 0;
 	/* The cheap dimensions first: most tasks leave here. */
@@ -184,8 +186,8 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, st
 			return 0;
 	}
 	struct task_struct *task = sl_task_ptr(t);
-	if (fd >= 0 && file_w) {
-		struct file *f = sl_fd_file(task, fd);
+	if (file_w) {
+		struct file *f = fd >= 0 ? sl_fd_file(task, fd) : file;
 		if (!f)
 			return 0;
 		*file_cut = enf_file_path(f, file_w, task);
@@ -194,7 +196,8 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, st
 		if (!bits)
 			return 0;
 	}
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe)
+		exe = BPF_CORE_READ(task, mm, exe_file);
 	if (exe) {
 		*exe_cut = enf_file_path(exe, exe_w, task);
 	} else {
@@ -206,7 +209,9 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, int hook, st
 	return bits;
 }
 
-static __always_inline void enf_act(void *ctx, const struct sl_enf_conf *c, int hook, __u64 bits,
+/* Acts for the lowest rule of `bits` (kill: the signal; deny: the caller returns -EPERM when
+ * this says SL_ENF_DENIED) and sends the record. Returns the outcome. */
+static __always_inline __u8 enf_act(void *ctx, const struct sl_enf_conf *c, int hook, __u64 bits,
 				    struct sl_task *t, long fd, struct enf_walk *file_w,
 				    struct enf_walk *exe_w, bool file_cut, bool exe_cut)
 {
@@ -216,15 +221,20 @@ static __always_inline void enf_act(void *ctx, const struct sl_enf_conf *c, int 
 			rule = i;
 			break;
 		}
-	__u8 outcome = SL_ENF_WOULD_KILL;
+	bool dry = c->dry_run & (1ULL << rule);
+	__u8 outcome;
 	long err = 0;
-	if (!(c->dry_run & (1ULL << rule))) {
+	if (c->deny & (1ULL << rule)) {
+		outcome = dry ? SL_ENF_WOULD_DENY : SL_ENF_DENIED;
+	} else if (dry) {
+		outcome = SL_ENF_WOULD_KILL;
+	} else {
 		err = bpf_send_signal(SL_SIGKILL);
 		outcome = err ? SL_ENF_FAILED : SL_ENF_KILLED;
 	}
 	struct sl_enf_event *e = sl_reserve(sizeof(*e));
 	if (!e)
-		return;
+		return outcome;
 	sl_fill_hdr(&e->hdr, SL_EV_ACTION, t);
 	e->generation = c->generation;
 	e->rule = rule;
@@ -239,6 +249,7 @@ static __always_inline void enf_act(void *ctx, const struct sl_enf_conf *c, int 
 	bpf_probe_read_kernel_str(e->path, sizeof(e->path), src);
 	bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), exe_w->data);
 	sl_submit(ctx, e, sizeof(*e));
+	return outcome;
 }
 
 static __always_inline int enf_open_exit(void *ctx, long ret)
@@ -247,7 +258,7 @@ static __always_inline int enf_open_exit(void *ctx, long ret)
 		return 0;
 	__u32 zero = 0, one = 1;
 	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
-	if (!c || !c->hook_rules[SL_ENF_HOOK_OPEN])
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_OPEN] & ~c->deny))
 		return 0;
 	struct sl_task t;
 	if (!sl_wanted(&t))
@@ -257,7 +268,8 @@ static __always_inline int enf_open_exit(void *ctx, long ret)
 	if (!fw || !xw)
 		return 0;
 	bool fcut = false, xcut = false;
-	__u64 bits = enf_match(c, SL_ENF_HOOK_OPEN, &t, ret, fw, xw, &fcut, &xcut);
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & ~c->deny, &t, ret, NULL, NULL, fw,
+			       xw, &fcut, &xcut);
 	if (bits)
 		enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, ret, fw, xw, fcut, xcut);
 	return 0;
@@ -280,7 +292,7 @@ int sl_enf_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u32 zero = 0, one = 1;
 	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
-	if (!c || !c->hook_rules[SL_ENF_HOOK_EXEC])
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_EXEC] & ~c->deny))
 		return 0;
 	struct sl_task t;
 	if (!sl_wanted(&t))
@@ -289,8 +301,62 @@ int sl_enf_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!xw)
 		return 0;
 	bool fcut = false, xcut = false;
-	__u64 bits = enf_match(c, SL_ENF_HOOK_EXEC, &t, -1, NULL, xw, &fcut, &xcut);
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_EXEC] & ~c->deny, &t, -1, NULL, NULL, NULL,
+			       xw, &fcut, &xcut);
 	if (bits)
 		enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, xw, fcut, xcut);
+	return 0;
+}
+
+/* deny: BPF LSM (loaded only where the kernel runs it). The hooks run before the operation
+ * completes: returning -EPERM makes open() or execve() fail with it, the caller lives on. */
+#define SL_EPERM 1
+
+SEC("lsm/file_open")
+int BPF_PROG(sl_enf_lsm_file_open, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	__u32 zero = 0, one = 1;
+	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_OPEN] & c->deny))
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct enf_walk *fw = bpf_map_lookup_elem(&enf_scratch, &zero);
+	struct enf_walk *xw = bpf_map_lookup_elem(&enf_scratch, &one);
+	if (!fw || !xw)
+		return 0;
+	bool fcut = false, xcut = false;
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & c->deny, &t, -1, file, NULL, fw,
+			       xw, &fcut, &xcut);
+	if (bits && enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, -1, fw, xw, fcut, xcut) == SL_ENF_DENIED)
+		return -SL_EPERM;
+	return 0;
+}
+
+/* exec: the file about to run is bprm->file (proc.exepath); the task is still the caller. */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(sl_enf_lsm_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	__u32 zero = 0, one = 1;
+	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_EXEC] & c->deny))
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct enf_walk *xw = bpf_map_lookup_elem(&enf_scratch, &one);
+	if (!xw)
+		return 0;
+	bool fcut = false, xcut = false;
+	struct file *exe = BPF_CORE_READ(bprm, file);
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_EXEC] & c->deny, &t, -1, NULL, exe, NULL,
+			       xw, &fcut, &xcut);
+	if (bits && enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, xw, fcut, xcut) == SL_ENF_DENIED)
+		return -SL_EPERM;
 	return 0;
 }

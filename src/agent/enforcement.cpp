@@ -13,12 +13,21 @@ std::string summarize(const rules::EnforcePlan& p) {
 }
 }  // namespace
 
+std::string lsm_note(const bpf::Features& f) {
+  for (const auto& x : f.list)
+    if (x.name == "bpf_lsm") return x.detail;
+  return "no BPF LSM";
+}
+
 core::Status Enforcement::start(Runner& runner, const rules::RuleSet& rs, bool enforce,
                                 std::string* summary) {
   rules::EnforcePlan plan;
-  if (auto st = rules::compile_enforcement(rs, enforce, &plan); !st) return st;
+  const auto& f = runner.features();
+  if (auto st = rules::compile_enforcement(rs, enforce, f.bpf_lsm, lsm_note(f), &plan); !st) return st;
   if (summary) *summary = summarize(plan);
   if (plan.rules.empty()) return {};
+  bpf_lsm_ = f.bpf_lsm;
+  lsm_note_ = lsm_note(f);
   auto src = sources::make_enforce_source();
   sources::EnforceSource* raw = src.get();
   if (auto st = runner.start(std::move(src), {}); !st) return st;
@@ -29,7 +38,7 @@ core::Status Enforcement::start(Runner& runner, const rules::RuleSet& rs, bool e
 
 core::Status Enforcement::reload(const rules::RuleSet& rs, bool enforce, std::string* summary) {
   rules::EnforcePlan plan;
-  if (auto st = rules::compile_enforcement(rs, enforce, &plan); !st) return st;
+  if (auto st = rules::compile_enforcement(rs, enforce, bpf_lsm_, lsm_note_, &plan); !st) return st;
   if (summary) *summary = summarize(plan);
   if (!source_) {
     if (plan.rules.empty()) return {};

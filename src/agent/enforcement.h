@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/runner.h"
+#include "bpf/features.h"
 #include "core/status.h"
 #include "rules/ruleset.h"
 
@@ -15,6 +16,9 @@ class EnforceSource;
 }
 
 namespace sightline::agent {
+
+// Why deny rules cannot act on this kernel (features' bpf_lsm detail), or "".
+std::string lsm_note(const bpf::Features& f);
 
 class Enforcement {
  public:
@@ -32,6 +36,8 @@ class Enforcement {
 
  private:
   sources::EnforceSource* source_ = nullptr;  // owned by the runner
+  bool bpf_lsm_ = false;                      // the kernel's, as start() found it
+  std::string lsm_note_ = "the agent started with no rule that acts";
   uint32_t generation_ = 0;
 };
 

@@ -24,7 +24,8 @@ int rules_validate(const std::vector<std::string>& files, bool with_defaults) {
   }
   // Rules with an action must be able to act in the kernel: each is compiled, or refused here.
   rules::EnforcePlan plan;
-  if (auto st = rules::compile_enforcement(rs, true, &plan); !st) {
+  const bpf::Features f = bpf::probe_features();
+  if (auto st = rules::compile_enforcement(rs, true, f.bpf_lsm, agent::lsm_note(f), &plan); !st) {
     fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }

@@ -112,8 +112,9 @@ struct Event {
   // An enforcing rule acted (rules/enforce.h): the event is its hook's (open or exec, path: the
   // file's or the new executable's full path, exe: the executable's) and goes to the rule
   // engine alone (Runner::add_action_sink), which raises the rule's alert with the outcome.
-  uint8_t action = 0;             // 0: none; else rules::Action (1 kill)
-  uint8_t action_outcome = 0;     // sl_enf_outcome: 1 killed, 2 would kill (dry run), 3 failed
+  uint8_t action = 0;             // 0: none; else rules::Action (1 kill, 2 deny)
+  uint8_t action_outcome = 0;     // sl_enf_outcome: 1 killed, 2 would kill (dry run), 3 failed,
+                                  // 4 denied, 5 would deny
   uint16_t action_rule = 0;       // the rule's bit in the plan of that generation
   uint32_t action_generation = 0;
   int32_t action_err = 0;         // with outcome 3: bpf_send_signal's error

@@ -36,7 +36,8 @@ void close_prefixes(std::map<std::string, EnforceBits>* m) {
 
 }  // namespace
 
-core::Status compile_enforcement(const RuleSet& rs, bool enforce, EnforcePlan* out) {
+core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, const std::string& lsm_note,
+                                 EnforcePlan* out) {
   *out = EnforcePlan{};
   auto acting = rs.acting();
   if (acting.size() > EnforcePlan::kMaxRules)
@@ -52,12 +53,9 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, EnforcePlan* o
                       std::string(action_name(r.action)) + ": " +
                       (column ? "condition column " + std::to_string(column) + ": " : "") + why);
     };
-    if (r.action == Action::kDeny)
-      return fail(
-          "deny needs BPF LSM programs (lsm/file_open, lsm/bprm_check_security ...), which this "
-          "version "
-          "does not load yet; use kill (the process dies before it can use what it opened) or "
-          "alert");
+    if (r.action == Action::kDeny && !bpf_lsm)
+      return fail("deny needs BPF LSM, which this kernel does not run (" + lsm_note +
+                  "); use kill (the process dies before it can use what it opened or run what it exec'd) or alert");
     const auto& kinds = r.condition.kinds();
     EnforcePlan::Hook hook;
     if (kinds.size() == 1 && *kinds.begin() == core::EventKind::kOpen)
@@ -175,6 +173,7 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, EnforcePlan* o
           std::string(hook == EnforcePlan::kOpen ? "open" : "exec"));
     out->hook_rules[hook] |= bit;
     if (!enforce) out->dry_run |= bit;
+    if (r.action == Action::kDeny) out->deny |= bit;
     out->rules.push_back({&r, hook,
                           std::string(action_name(r.action)) + " at " +
                               (hook == EnforcePlan::kOpen ? "open" : "exec") +

@@ -1,4 +1,5 @@
-// Rules that act in the kernel: `action: kill` compiled into the maps of bpf/enforce.bpf.c
+// Rules that act in the kernel: `action: kill` and `action: deny` compiled into the maps of
+// bpf/enforce.bpf.c
 // (sightline/enforce.h has the model: a rule is a bit, its condition a conjunction of dimensions,
 // each a set of values it must be in and a set it must not be in).
 //
@@ -10,6 +11,12 @@
 //   user.uid             = in, or their `not` (!= too)
 // with `or` allowed between comparisons of one field. Anything else is refused with the reason
 // and where it is: a rule is never downgraded to alert-only in silence.
+//
+// kill: SIGKILL at the exit of open (the process never uses what it opened) or at exec (before
+// the new image runs), on any kernel with tracepoints. deny: the open or exec fails with EPERM
+// and the process lives on, from BPF LSM programs: only where the kernel runs BPF LSM (lsm=
+// includes bpf); elsewhere a deny rule is refused. At exec, deny sees the caller (proc.name,
+// user.uid) and the program it is about to run (proc.exepath); kill sees the new image.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +48,7 @@ struct EnforcePlan {
   std::vector<Acting> rules;  // bit i: rules[i]
   uint64_t hook_rules[2] = {0, 0};
   uint64_t dry_run = 0;
+  uint64_t deny = 0;  // rules that deny (LSM); the others kill
   EnforceDim path, exe, comm, uid;
   // Trie keys: the bytes of a prefix, or of an exact path and its NUL. Each entry's bits already
   // hold those of every entry that is a prefix of it (the kernel finds only the longest).
@@ -49,8 +57,11 @@ struct EnforcePlan {
   std::map<uint32_t, EnforceBits> uids;
 };
 
-// Compiles rs.acting(). With `enforce` false every rule only reports what it would do. Errors
-// name the rule, its file:line and the column of the part that cannot be evaluated.
-core::Status compile_enforcement(const RuleSet& rs, bool enforce, EnforcePlan* out);
+// Compiles rs.acting(). With `enforce` false every rule only reports what it would do. `bpf_lsm`:
+// the kernel runs BPF LSM (bpf::Features::bpf_lsm; deny rules are refused without it, with
+// `lsm_note` as the reason). Errors name the rule, its file:line and the column of the part that
+// cannot be evaluated.
+core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, const std::string& lsm_note,
+                                 EnforcePlan* out);
 
 }  // namespace sightline::rules

@@ -62,6 +62,8 @@ std::string_view Engine::outcome_name(const core::Event& e) {
     case 1: return "killed";
     case 2: return "would_kill";
     case 3: return "failed";
+    case 4: return "denied";
+    case 5: return "would_deny";
   }
   return "";
 }
@@ -88,7 +90,7 @@ void Engine::on_action(core::Event& e) {
     std::lock_guard lock(stats_mu_);
     actions_[{r->name, std::string(action_name(r->action)), std::string(outcome_name(e))}]++;
   }
-  if (e.action_outcome == 2) {  // dry run: a noisy rule is limited like any alert
+  if (e.action_outcome == 2 || e.action_outcome == 5) {  // dry run: a noisy rule is limited like any alert
     uint64_t now = core::now_boot_ns();
     Bucket& b = buckets_[r->name];
     if (!b.last_ns) b.tokens = limits_.burst;
@@ -314,8 +316,8 @@ void Engine::metrics(std::vector<core::MetricFamily>& out) const {
                          core::MetricType::kCounter};
   for (const auto& [k, n] : suppressed_) sup.series.push_back({{{"rule", k}}, double(n), {}});
   core::MetricFamily act{"sightline_rule_actions_total",
-                         "Actions of rules in the kernel (action: kill), by rule, action and outcome: killed, "
-                         "would_kill (enforce: false), failed", core::MetricType::kCounter};
+                         "Actions of rules in the kernel (action: kill or deny), by rule, action and outcome: "
+                         "killed, denied, would_kill and would_deny (enforce: false), failed", core::MetricType::kCounter};
   for (const auto& [k, n] : actions_)
     act.series.push_back({{{"rule", std::get<0>(k)}, {"action", std::get<1>(k)}, {"outcome", std::get<2>(k)}}, double(n), {}});
   core::MetricFamily unk{"sightline_rule_actions_unnamed_total",

@@ -60,7 +60,8 @@ class Engine : public sources::EventSink {
   // The JSON of an alert (what every output carries).
   static std::string alert_json(const Rule& r, const core::Event& e, const std::string& output,
                                 const std::vector<std::string>& ancestry);
-  // An acting rule's outcome as alerts name it: killed, would_kill (dry run), failed.
+  // An acting rule's outcome as alerts name it: killed, denied, would_kill and would_deny (dry
+  // run), failed.
   static std::string_view outcome_name(const core::Event& e);
   uint64_t alerts() const { return alerts_total_.load(); }
   // Counts a rule reload (SIGHUP): sightline_rules_reloads_total{result}.

@@ -321,7 +321,7 @@ bool decode_enforce_record(const void* data, size_t size, core::Event& e) {
   if (size < sizeof(sl_enf_event)) return false;
   const auto* x = static_cast<const sl_enf_event*>(data);
   if (x->hdr.kind != SL_EV_ACTION || x->hook >= SL_ENF_HOOKS || x->outcome < SL_ENF_KILLED ||
-      x->outcome > SL_ENF_FAILED || x->rule >= SL_ENF_MAX_RULES)
+      x->outcome > SL_ENF_WOULD_DENY || x->rule >= SL_ENF_MAX_RULES)
     return false;
   decode_header(x->hdr, e);
   e.kind = x->hook == SL_ENF_HOOK_OPEN ? core::EventKind::kOpen : core::EventKind::kExec;
@@ -330,7 +330,7 @@ bool decode_enforce_record(const void* data, size_t size, core::Event& e) {
   e.truncated = x->path_truncated;
   e.ret = x->hook == SL_ENF_HOOK_OPEN ? x->fd : 0;
   e.dirfd = -100;
-  e.action = 1;  // rules::Action::kKill
+  e.action = x->outcome >= SL_ENF_DENIED ? 2 : 1;  // rules::Action::kDeny, kKill
   e.action_outcome = x->outcome;
   e.action_rule = x->rule;
   e.action_generation = x->generation;

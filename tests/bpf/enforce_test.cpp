@@ -203,3 +203,67 @@ TEST(Enforce, AReloadReplacesThePlan) {
   // The record of the first kill, read after the reload, still names its rule.
   EXPECT_EQ(s.alerts_with("Shadow read from tmp", 1), 1u);
 }
+
+// deny needs BPF LSM: where the kernel runs it (the 6.1 test VM boots with lsm=...,bpf) the open
+// and the exec fail with EPERM for the matching process only, and a reload without the rule lets
+// them succeed; elsewhere (this CI host) the rule is refused at start with the reason.
+TEST(Enforce, DenyWhereBpfLsmRunsRefusedElsewhere) {
+  TmpBinary cat, touch("touch");
+  const std::string yaml = R"(
+- rule: Shadow read from tmp
+  condition: evt.type = open and fd.name = /etc/shadow and proc.exepath startswith /tmp/sl-enforce-
+  output: "%proc.exepath opened %fd.name"
+  priority: critical
+  action: deny
+- rule: Touch from tmp
+  condition: evt.type = exec and proc.exepath = )" + touch.path + R"(
+  output: "%proc.name ran %proc.exepath"
+  priority: critical
+  action: deny
+)";
+  auto rs = std::make_shared<rules::RuleSet>();
+  ASSERT_TRUE(rs->add(yaml, "deny.yaml").ok());
+  ASSERT_TRUE(rs->compile().ok());
+  test::Harness h;
+  std::vector<core::Alert> alerts;
+  rules::AlertOutputs outs;
+  outs.listener = [&](const core::Alert& a) { alerts.push_back(a); };
+  rules::Engine engine(&h.runner().table(), outs);
+  h.runner().add_action_sink(&engine);
+  agent::Enforcement enforcement;
+  std::string summary;
+  auto st = enforcement.start(h.runner(), *rs, true, &summary);
+  if (!h.runner().features().bpf_lsm) {
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("deny needs BPF LSM, which this kernel does not run"), std::string::npos)
+        << st.message();
+    EXPECT_NE(st.message().find("deny.yaml:6:"), std::string::npos) << st.message();
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.message();
+  engine.set_rules(rs, enforcement.generation());
+  Child denied = run({cat.path, "/etc/shadow"});
+  EXPECT_TRUE(WIFEXITED(denied.status) && WEXITSTATUS(denied.status) == 1) << denied.status;  // cat: EPERM
+  EXPECT_EQ(denied.out, "");
+  Child other = run({cat.path, "/etc/hostname"});
+  EXPECT_TRUE(other.ok());
+  EXPECT_TRUE(run({"/bin/cat", "/etc/shadow"}).ok());
+  std::string marker = touch.dir + "/ran";
+  Child exec_denied = run({touch.path, marker});
+  EXPECT_TRUE(WIFEXITED(exec_denied.status) && WEXITSTATUS(exec_denied.status) == 127) << exec_denied.status;
+  EXPECT_FALSE(fs::exists(marker));
+  size_t n = 0;
+  h.pump_until([&] {
+    n = 0;
+    for (const auto& a : alerts) n += a.json.find("\"outcome\":\"denied\"") != std::string::npos;
+    return n >= 2;
+  });
+  EXPECT_EQ(n, 2u);
+  // Without the rules (a SIGHUP that removed them) the same open and exec succeed.
+  auto none = std::make_shared<rules::RuleSet>();
+  ASSERT_TRUE(none->compile().ok());
+  ASSERT_TRUE(enforcement.reload(*none, true, &summary).ok());
+  EXPECT_TRUE(run({cat.path, "/etc/shadow"}).ok());
+  EXPECT_TRUE(run({touch.path, marker}).ok());
+  EXPECT_TRUE(fs::exists(marker));
+}

@@ -12,13 +12,13 @@ using rules::EnforcePlan;
 
 namespace {
 
-core::Status compile(const std::string& yaml, EnforcePlan* plan, bool enforce = true) {
+core::Status compile(const std::string& yaml, EnforcePlan* plan, bool enforce = true, bool bpf_lsm = false) {
   static std::vector<std::unique_ptr<rules::RuleSet>> keep;  // the plan points into its set
   keep.push_back(std::make_unique<rules::RuleSet>());
   rules::RuleSet& rs = *keep.back();
   if (auto st = rs.add(yaml, "t.yaml"); !st) return st;
   if (auto st = rs.compile(); !st) return st;
-  return rules::compile_enforcement(rs, enforce, plan);
+  return rules::compile_enforcement(rs, enforce, bpf_lsm, "built in but not active", plan);
 }
 
 std::string rule(const std::string& condition, const std::string& action = "kill") {
@@ -103,6 +103,14 @@ TEST(EnforceCompile, UidsExecAndDryRun) {
   EXPECT_EQ(p.exes.count(std::string("/usr/bin/nc") + '\0'), 1u);
 }
 
+TEST(EnforceCompile, DenyWhereTheKernelRunsBpfLsm) {
+  EnforcePlan p;
+  auto st = compile(rule("evt.type = open and fd.name = /etc/shadow and proc.name = cat", "deny"), &p, true, true);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(p.deny, 1u);
+  EXPECT_EQ(p.rules[0].summary, "deny at open: fd.name, proc.name");
+}
+
 TEST(EnforceCompile, AlertRulesNeedNoKernel) {
   EnforcePlan p;
   ASSERT_TRUE(compile(rule("evt.type = open and fd.name contains x", "alert"), &p).ok());
@@ -130,7 +138,7 @@ TEST(EnforceCompile, RefusedWithTheReasonAndWhere) {
        "acts on open or on exec events; this one matches exec, open"},
       {"evt.type = open and fd.name startswith /a and fd.name startswith /a/b", "kill",
        "two conditions that fd.name must meet"},
-      {"evt.type = open and fd.name = /etc/shadow", "deny", "deny needs BPF LSM programs"},
+      {"evt.type = open and fd.name = /etc/shadow", "deny", "deny needs BPF LSM, which this kernel does not run (built in but not active)"},
   };
   for (const auto& c : cases) {
     EnforcePlan p;

@@ -7,7 +7,8 @@
  * Each dimension's map gives, for a value, the rules that list it in their pos set and in their
  * neg set; `sl_enf_dim` gives the rules with no pos set there and the rules that constrain it at
  * all. The kernel keeps bits = hook_rules & for each constrained dimension ((pos | nopos) & ~neg),
- * and acts on the lowest bit left. Paths are LPM-trie keys: a prefix rule (startswith) is the prefix's bytes, an exact
+ * and acts on the lowest bit left. Kill rules act at the tracepoints, deny rules in the BPF LSM
+ * hooks file_open and bprm_check_security (where the kernel runs BPF LSM). Paths are LPM-trie keys: a prefix rule (startswith) is the prefix's bytes, an exact
  * one (=, in) the path and its NUL; user space stores in each entry the union of every entry
  * that is a prefix of it, so the longest match carries them all. */
 #ifndef SIGHTLINE_ENFORCE_H
@@ -31,6 +32,8 @@ enum sl_enf_outcome {
 	SL_ENF_KILLED = 1,     /* SIGKILL sent to the process */
 	SL_ENF_WOULD_KILL = 2, /* dry run (enforce: false): reported only */
 	SL_ENF_FAILED = 3,     /* bpf_send_signal refused (err) */
+	SL_ENF_DENIED = 4,     /* the BPF LSM program made the open or exec fail with EPERM */
+	SL_ENF_WOULD_DENY = 5, /* dry run of a deny */
 };
 
 struct sl_enf_bits {
@@ -46,6 +49,7 @@ struct sl_enf_dim {
 struct sl_enf_conf {
 	__u64 hook_rules[SL_ENF_HOOKS];
 	__u64 dry_run; /* rules that report what they would do */
+	__u64 deny;    /* rules that deny (BPF LSM programs); the others kill (tracepoints) */
 	struct sl_enf_dim path, exe, comm, uid;
 	__u32 generation; /* the rule set these maps hold; records carry it */
 	__u32 pad;

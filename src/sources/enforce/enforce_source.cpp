@@ -33,6 +33,15 @@ std::vector<Hook> EnforceSource::plan(const bpf::Features& f, const SourceOption
     hooks.push_back(std::move(h));
   }
   hooks.push_back(tracepoint_hook(f, "sl_enf_exec", "sched", "sched_process_exec", true, base));
+  // deny: BPF LSM, where the kernel runs it (compile_enforcement refuses deny rules elsewhere).
+  for (const auto& [prog, hook] : {std::pair{"sl_enf_lsm_file_open", "file_open"},
+                                   std::pair{"sl_enf_lsm_bprm_check", "bprm_check_security"}}) {
+    Hook h{prog, std::string("lsm ") + hook, false, ""};
+    if (!base.empty()) h.note = base;
+    else if (!f.bpf_lsm) h.note = "no BPF LSM: deny rules cannot act";
+    else h.enabled = true;
+    hooks.push_back(std::move(h));
+  }
   return hooks;
 }
 
@@ -94,6 +103,7 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
   c.hook_rules[SL_ENF_HOOK_OPEN] = p.hook_rules[rules::EnforcePlan::kOpen];
   c.hook_rules[SL_ENF_HOOK_EXEC] = p.hook_rules[rules::EnforcePlan::kExec];
   c.dry_run = p.dry_run;
+  c.deny = p.deny;
   auto dim = [](const rules::EnforceDim& d) { return sl_enf_dim{d.nopos, d.constrained}; };
   c.path = dim(p.path);
   c.exe = dim(p.exe);
