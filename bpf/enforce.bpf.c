@@ -58,6 +58,13 @@ struct {
 	__type(value, struct sl_enf_bits);
 } enf_uids SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_ENF_MAX_VALUES);
+	__type(key, struct sl_enf_leaf_key);
+	__type(value, __u8);
+} enf_leaves SEC(".maps");
+
 /* A path being built: the trie key (prefixlen, then the path) with room for the last
  * component's read to run past SL_ENF_PATH, and the walked components' names. */
 struct enf_walk {
@@ -190,6 +197,15 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, __u64 bits, 
 		struct file *f = fd >= 0 ? sl_fd_file(task, fd) : file;
 		if (!f)
 			return 0;
+		if (c->leaf_filter) {
+			/* The file's own name first: one lookup instead of the walk for most opens. */
+			struct sl_enf_leaf_key *leaf = (struct sl_enf_leaf_key *)file_w->data;
+			__builtin_memset(leaf, 0, sizeof(*leaf));
+			bpf_probe_read_kernel_str(leaf->name, sizeof(leaf->name),
+						  BPF_CORE_READ(f, f_path.dentry, d_name.name));
+			if (!bpf_map_lookup_elem(&enf_leaves, leaf))
+				return 0;
+		}
 		*file_cut = enf_file_path(f, file_w, task);
 		if (bits & c->path.constrained)
 			bits &= enf_dim(&c->path, bpf_map_lookup_elem(&enf_paths, file_w));

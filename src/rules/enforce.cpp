@@ -12,6 +12,7 @@ namespace {
 constexpr size_t kPathMax = 256;      // SL_ENF_PATH: a trie key's bytes
 constexpr size_t kCommMax = 15;       // SL_COMM_LEN less its NUL
 constexpr size_t kMaxEntries = 4096;  // SL_ENF_MAX_PATHS, SL_ENF_MAX_VALUES
+constexpr size_t kLeafMax = 63;       // SL_ENF_LEAF less its NUL
 
 enum class Dim { kPath, kExe, kComm, kUid };
 
@@ -44,6 +45,7 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
     return core::Status::error(
         EINVAL, std::to_string(acting.size()) + " rules with an action: at most " +
                     std::to_string(EnforcePlan::kMaxRules) + " can act in the kernel");
+  bool leaves_only = true;  // every open rule lists exact paths (the leaf filter holds)
   for (size_t i = 0; i < acting.size(); i++) {
     const Rule& r = *acting[i];
     const uint64_t bit = 1ULL << i;
@@ -141,6 +143,14 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
             } else {
               add(*paths, v + std::string(1, '\0'));
             }
+            if (d->dim == Dim::kPath) {
+              std::string leaf = v.substr(v.rfind('/') + 1);
+              bool exact = !negative && (a.op == "=" || a.op == "in");
+              if (exact && !leaf.empty() && leaf.size() <= kLeafMax && leaf != "." && leaf != "..")
+                out->leaves.insert(leaf);
+              else
+                leaves_only = false;
+            }
           } else if (d->dim == Dim::kComm) {
             if (v.size() > kCommMax)
               return fail("'" + v + "' is longer than a task name (15 bytes): it can never match",
@@ -171,6 +181,7 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
           "=, in, "
           "startswith, pmatch): it would act on every " +
           std::string(hook == EnforcePlan::kOpen ? "open" : "exec"));
+    if (hook == EnforcePlan::kOpen && !positive_on[static_cast<size_t>(Dim::kPath)]) leaves_only = false;
     out->hook_rules[hook] |= bit;
     if (!enforce) out->dry_run |= bit;
     if (r.action == Action::kDeny) out->deny |= bit;
@@ -179,9 +190,11 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
                               (hook == EnforcePlan::kOpen ? "open" : "exec") +
                               (enforce ? "" : " (dry run: enforce is false)") + ": " + fields});
   }
+  out->leaf_filter = leaves_only && out->hook_rules[EnforcePlan::kOpen];
+  if (!out->leaf_filter) out->leaves.clear();
   close_prefixes(&out->paths);
   close_prefixes(&out->exes);
-  for (size_t n : {out->paths.size(), out->exes.size(), out->comms.size(), out->uids.size()})
+  for (size_t n : {out->paths.size(), out->exes.size(), out->comms.size(), out->uids.size(), out->leaves.size()})
     if (n > kMaxEntries)
       return core::Status::error(EINVAL, "the acting rules need " + std::to_string(n) +
                                              " values of one field in the "

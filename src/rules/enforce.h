@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct EnforcePlan {
   std::map<std::string, EnforceBits> paths, exes;
   std::map<std::string, EnforceBits> comms;  // at most 15 bytes
   std::map<uint32_t, EnforceBits> uids;
+  // Set when every open rule's fd.name is a list of exact paths: their last components, which
+  // the kernel checks before it walks an opened file's path.
+  std::set<std::string> leaves;
+  bool leaf_filter = false;
 };
 
 // Compiles rs.acting(). With `enforce` false every rule only reports what it would do. `bpf_lsm`:

@@ -74,6 +74,21 @@ TEST(EnforceCompile, ExactPrefixAndNegatedDimensions) {
   EXPECT_EQ(p.dry_run, 0u);
 }
 
+TEST(EnforceCompile, LeafFilterOnlyWhenEveryOpenRuleListsExactPaths) {
+  EnforcePlan p;
+  ASSERT_TRUE(compile(rule("evt.type = open and fd.name in (/etc/shadow, /root/.ssh/id_rsa)"), &p).ok());
+  EXPECT_TRUE(p.leaf_filter);
+  EXPECT_EQ(p.leaves, (std::set<std::string>{"shadow", "id_rsa"}));
+  // A prefix, a negated path or no path at all: every open must be walked.
+  for (const char* c : {"evt.type = open and fd.name startswith /etc/", "evt.type = open and proc.name = x",
+                        "evt.type = open and fd.name = /etc/shadow and not fd.name = /etc/x"}) {
+    EnforcePlan q;
+    ASSERT_TRUE(compile(rule(c), &q).ok()) << c;
+    EXPECT_FALSE(q.leaf_filter) << c;
+    EXPECT_TRUE(q.leaves.empty()) << c;
+  }
+}
+
 TEST(EnforceCompile, PrefixEntriesCarryTheirShorterPrefixes) {
   EnforcePlan p;
   auto st = compile(rule("evt.type = open and fd.name startswith /etc/ and proc.name = a") +

@@ -21,6 +21,7 @@
 #define SL_ENF_MAX_PATHS 4096  /* entries of each path trie */
 #define SL_ENF_MAX_VALUES 4096 /* entries of the name and uid maps */
 #define SL_ENF_DEPTH 32        /* path components walked; deeper files match on their last 32 */
+#define SL_ENF_LEAF 64         /* the last component's bytes in the leaf filter */
 
 enum sl_enf_hook {
 	SL_ENF_HOOK_OPEN = 0, /* open, openat, openat2, creat returned a file */
@@ -52,7 +53,11 @@ struct sl_enf_conf {
 	__u64 deny;    /* rules that deny (BPF LSM programs); the others kill (tracepoints) */
 	struct sl_enf_dim path, exe, comm, uid;
 	__u32 generation; /* the rule set these maps hold; records carry it */
-	__u32 pad;
+	__u32 leaf_filter; /* open rules list exact paths only: a name not in enf_leaves is not walked */
+};
+
+struct sl_enf_leaf_key {
+	char name[SL_ENF_LEAF];
 };
 
 struct sl_enf_path_key {

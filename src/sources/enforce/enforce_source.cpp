@@ -70,7 +70,7 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
       bpf_map_delete_elem(fd, next.data());
   };
   for (bpf_map* m :
-       {skel_->maps.enf_paths, skel_->maps.enf_exes, skel_->maps.enf_comms, skel_->maps.enf_uids})
+       {skel_->maps.enf_paths, skel_->maps.enf_exes, skel_->maps.enf_comms, skel_->maps.enf_uids, skel_->maps.enf_leaves})
     clear(m);
   auto put = [](bpf_map* m, const void* key, const rules::EnforceBits& b,
                 const char* what) -> core::Status {
@@ -97,6 +97,13 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
     memcpy(key.comm, name.data(), std::min(name.size(), sizeof key.comm - 1));
     if (auto st = put(skel_->maps.enf_comms, &key, b, "enf_comms"); !st) return st;
   }
+  for (const auto& leaf : p.leaves) {
+    sl_enf_leaf_key key = {};
+    memcpy(key.name, leaf.data(), std::min(leaf.size(), sizeof key.name - 1));
+    uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.enf_leaves), &key, &one, BPF_ANY))
+      return bpf::libbpf_error(errno, "enforce: map enf_leaves");
+  }
   for (const auto& [uid, b] : p.uids)
     if (auto st = put(skel_->maps.enf_uids, &uid, b, "enf_uids"); !st) return st;
   sl_enf_conf c = {};
@@ -110,6 +117,7 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
   c.comm = dim(p.comm);
   c.uid = dim(p.uid);
   c.generation = generation;
+  c.leaf_filter = p.leaf_filter;
   if (bpf_map_update_elem(conf_fd, &zero, &c, BPF_ANY))
     return bpf::libbpf_error(errno, "enforce: map enf_conf");
   return {};
