@@ -109,6 +109,13 @@ std::string Runner::process_key(uint32_t pid) const {
   return key;
 }
 
+namespace {
+bool is_process_kind(core::EventKind k) {
+  static const sources::SourceInfo* process = sources::find_source("process");
+  return sources::source_for_kind(k) == process;
+}
+}  // namespace
+
 void Runner::on_event(core::Event& e) {
   if (e.action) {
     // The table's enrichment, without changing it (exe: the kernel's, resolved at the hook).
@@ -120,6 +127,11 @@ void Runner::on_event(core::Event& e) {
     for (auto* s : action_sinks_) s->on_event(e);
     return;
   }
+  // A process the table does not know yet most likely started since the process source was
+  // last read (the rings are read one after the other): its exec first, so that this event is
+  // named and enriched (rules read proc.exepath, proc.cmdline). Never from within the process
+  // source's own events (its ring is being read).
+  if (e.pid && !table_.find(e.pid) && !is_process_kind(e.kind)) catch_up_on(e.pid);
   table_.observe(e);
   if (!e.raddr.empty() && e.rname.empty()) e.rname = dns_names_.find(e.raddr);
   for (auto* s : sinks_) s->on_event(e);

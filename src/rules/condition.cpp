@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_set>
@@ -19,7 +20,7 @@ namespace {
 
 constexpr size_t kKinds = static_cast<size_t>(core::EventKind::kCount);
 
-enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName, kRnet };
+enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName, kRnet, kDnsLabelLen, kDnsEntropy };
 
 struct DerivedDef {
   const char* name;
@@ -33,7 +34,33 @@ constexpr DerivedDef kDerived[] = {
     {"fd.filename", Derived::kFilename, "last component of fd.name"},
     {"user.name", Derived::kUserName, "user name of user.uid"},
     {"fd.rnet", Derived::kRnet, "the remote address, compared with networks: fd.rnet in (10.0.0.0/8, fd00::/8)"},
+    {"dns.label_len", Derived::kDnsLabelLen, "DNS requests: the length of the name's longest label (tunnels carry data in long ones)"},
+    {"dns.entropy", Derived::kDnsEntropy,
+     "DNS requests: the Shannon entropy of the name's longest label, in hundredths of a bit per character "
+     "(random-looking, generated names score high)"},
 };
+
+// The longest label of a DNS name and its entropy (hundredths of a bit per character).
+void dns_label_stats(std::string_view name, int64_t* len, int64_t* entropy) {
+  std::string_view best;
+  while (!name.empty()) {
+    size_t dot = name.find('.');
+    std::string_view label = name.substr(0, dot);
+    if (label.size() > best.size()) best = label;
+    if (dot == std::string_view::npos) break;
+    name.remove_prefix(dot + 1);
+  }
+  *len = static_cast<int64_t>(best.size());
+  int counts[256] = {};
+  for (unsigned char c : best) counts[std::tolower(c)]++;
+  double h = 0;
+  for (int c : counts)
+    if (c) {
+      double p = double(c) / double(best.size());
+      h -= p * std::log2(p);
+    }
+  *entropy = static_cast<int64_t>(h * 100 + 0.5);
+}
 
 // An address or network "10.1.0.0/16", "fd00::/8", "1.2.3.4" (a /32): family, bytes, prefix.
 struct Cidr {
@@ -105,6 +132,7 @@ bool resolve(std::string_view name, FieldRef* f) {
   for (const auto& d : kDerived)
     if (base == d.name) {
       f->derived = d.d;
+      f->numeric = d.d == Derived::kDnsLabelLen || d.d == Derived::kDnsEntropy;
       return true;
     }
   bool any = false;
@@ -127,6 +155,7 @@ std::set<core::EventKind> kinds_of(const FieldRef& f) {
                : (f.derived == Derived::kDirectory || f.derived == Derived::kFilename)
                    ? schema_field(kind, "fd.name") != nullptr
                : f.derived == Derived::kRnet ? schema_field(kind, "fd.rip") != nullptr
+               : (f.derived == Derived::kDnsLabelLen || f.derived == Derived::kDnsEntropy) ? kind == core::EventKind::kRequest
                                               : true;
     if (has) out.insert(kind);
   }
@@ -206,6 +235,15 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
       g->present = true;
       g->s = e.raddr;
       return;
+    case Derived::kDnsLabelLen:
+    case Derived::kDnsEntropy: {
+      if (e.kind != core::EventKind::kRequest || e.protocol != "dns") return;
+      int64_t len, entropy;
+      dns_label_stats(e.target, &len, &entropy);
+      g->present = g->numeric = true;
+      g->num = f.derived == Derived::kDnsLabelLen ? len : entropy;
+      return;
+    }
     case Derived::kUserName:
       if (!ctx.user_name) return;
       g->own = ctx.user_name(e);

@@ -404,3 +404,25 @@ TEST(UserNames, PasswdLinesAndContainerRoots) {
   EXPECT_EQ(names.name(0, 77, ""), "root") << "the host's own lookup";
   ASSERT_EQ(system(("rm -rf " + std::string(dir)).c_str()), 0);
 }
+
+TEST(Condition, DnsLabelLengthAndEntropy) {
+  core::Event e;
+  e.kind = EventKind::kRequest;
+  e.protocol = "dns";
+  e.target = "x7k2q9vz4mw8jr1tb5.example.test";
+  auto holds = [&](const char* text) {
+    Condition c;
+    auto st = Condition::parse(text, {}, {}, &c);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return c.matches(e, ctx());
+  };
+  EXPECT_TRUE(holds("dns.label_len = 18"));
+  EXPECT_TRUE(holds("dns.entropy = 417"));  // 18 distinct characters: log2(18) bits each
+  e.target = "www.example.test";
+  EXPECT_TRUE(holds("dns.label_len = 7 and dns.entropy < 300"));
+  e.protocol = "http";  // only DNS names have labels
+  EXPECT_FALSE(holds("dns.label_len >= 0"));
+  std::string text;
+  ASSERT_TRUE(rules::field_text("dns.label_len", e, ctx(), &text));
+  EXPECT_EQ(text, "");
+}
