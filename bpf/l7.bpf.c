@@ -39,6 +39,16 @@ const volatile bool tls_enabled = false;
 /* Exchanges (a request and its response) sent in detail: 1 in detail_sample, and every one that
  * fails or takes slow_ns or more (l7.sample, l7.slow_ms). The counts in l7_red are of all. */
 __u32 detail_sample = 1; /* .data: the overhead governor raises it while running */
+/* Methods whose exchanges always go out in detail, whatever the sample (l7.always_detail, and
+ * the methods rules name: a rule must see every FLUSHALL, not 1 in 64). Keys: sl_l7_word8's
+ * words. Looked up only for an exchange the sample would drop; always_detail_n: entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_L7_MAX_ALWAYS);
+	__type(key, __u64);
+	__type(value, __u8);
+} l7_always_detail SEC(".maps");
+__u32 always_detail_n = 0;
 /* Exchanges each CPU sends in detail every second before the sample applies (l7.detail_per_s):
  * a quiet service shows every request, a busy one a sample. The governor sets it to 0. */
 __u32 detail_per_s = 0;
@@ -436,6 +446,8 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 			}
 			if (c->detail_used < detail_per_s) {
 				c->detail_used++;
+				d = true;
+			} else if (always_detail_n && bpf_map_lookup_elem(&l7_always_detail, &cs->method)) {
 				d = true;
 			} else {
 				d = c->ctr[cs->role == SL_L7_SERVER]++ % detail_sample == 0;

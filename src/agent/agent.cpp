@@ -446,6 +446,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.state_bytes = plan.conn_state_bytes;
     opts.own = sc.own;
     if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
+    if (name == "l7" && engine_rules) {  // every request a rule names by method reaches the rules
+      auto& always = opts.own_as<sources::L7Options>().always_detail;
+      for (const auto& m : engine_rules->required_values("l7.method")) always.push_back(m);
+    }
     if (name == "security" && engine) {
       auto& sec = opts.own_as<sources::SecurityOptions>();
       sec.syscalls = rule_syscalls;

@@ -322,6 +322,13 @@ void RuleSet::match(const core::Event& e, const Context& ctx, std::vector<const 
     if (rules_[i].condition.matches(e, ctx)) out->push_back(&rules_[i]);
 }
 
+std::set<std::string> RuleSet::required_values(std::string_view field) const {
+  std::set<std::string> out;
+  for (const auto& r : rules_)
+    if (r.enabled && r.action == Action::kAlert) r.condition.required_values(field, &out);
+  return out;
+}
+
 std::vector<const Rule*> RuleSet::acting() const {
   std::vector<const Rule*> out;
   for (const auto& r : rules_)

@@ -7,6 +7,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,10 @@ class RuleSet {
   core::Status parse_condition(std::string_view text, Condition* out) const;
   // Every event kind some enabled rule can match: the sources the kernel must run.
   std::vector<core::EventKind> kinds() const;
+  // The values `field` must equal (= or in) for some enabled alert rule to hold, across the
+  // rules that constrain it so (rules/condition.h required_values). For the kernel's filters:
+  // the L7 methods whose requests must all reach the rules.
+  std::set<std::string> required_values(std::string_view field) const;
   // The syscall names the enabled rules on `syscall` events need (empty: none); nullopt when
   // some rule may match any syscall.
   std::optional<std::vector<std::string>> syscalls() const;

@@ -266,6 +266,47 @@ TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
   for (int fd : {c, s}) close(fd);
 }
 
+// Methods named in always_detail (the rules' methods) reach user space every time, whatever
+// the sample: a rule on DELETE sees each DELETE among a stream the sample thins.
+TEST(L7Source, AlwaysDetailMethodsEscapeTheSample) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 1000000;
+  o.own_as<sources::L7Options>().detail_per_s = 0;
+  o.own_as<sources::L7Options>().always_detail = {"delete"};  // case does not matter
+  h.start("l7", o);
+  int c, s;
+  tcp_pair(&c, &s);
+  char buf[4096];
+  auto exchange = [&](const std::string& method, const std::string& path) {
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(read(s, buf, sizeof buf), static_cast<ssize_t>(req.size()));
+    std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    ASSERT_EQ(read_n(c, resp.size()).size(), resp.size());
+  };
+  for (int i = 0; i < 50; i++) {
+    exchange("GET", "/items/" + std::to_string(i));
+    if (i % 10 == 5) exchange("DELETE", "/items/" + std::to_string(i));
+  }
+  auto count = [&](const std::string& prefix, const char* role) {
+    size_t n = 0;
+    for (const auto& r : reqs.list) n += r.request.starts_with(prefix) && r.role == role && r.method == "DELETE";
+    return n;
+  };
+  ASSERT_TRUE(h.pump_until([&] { return count("/items/", "client") == 5 && count("/items/", "server") == 5; }))
+      << count("/items/", "client") << " " << count("/items/", "server");
+  size_t gets = 0;
+  for (const auto& r : reqs.list) gets += r.method == "GET";
+  EXPECT_LE(gets, 8u) << "the GETs stay sampled";
+  for (int fd : {c, s}) close(fd);
+}
+
 // Sampled exchanges carry their weight (1 in 8 sent: 8; failed: 1): on each side the weights sum
 // to the exchanges made, as sum(l7_weight) does in the store.
 TEST(L7Source, SampledRecordsWeighToTheExchangesMade) {

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "protocols/protocol.h"
+#include "sources/l7/l7_source.h"
 #include "sightline/l7_infer.h"
 
 using namespace sightline::protocols;
@@ -525,4 +526,17 @@ TEST(KernelRed, LatencyBucketsArePowersOfTwo) {
   EXPECT_EQ(sl_l7_red_bucket(1u << (SL_L7_RED_MIN_POW + 1)), 1u);
   EXPECT_EQ(sl_l7_red_bucket(1000000), 9u);  // 2^19 <= 1 ms < 2^20
   EXPECT_EQ(sl_l7_red_bucket(~0ULL), static_cast<uint32_t>(SL_L7_RED_BUCKETS - 1));
+}
+
+TEST(L7MethodWord, AsTheKernelCutsIt) {
+  auto word = [](const char* s) {
+    uint64_t w = 0;
+    for (int i = 0; i < 8 && s[i]; i++) w |= uint64_t(static_cast<unsigned char>(s[i])) << (8 * i);
+    return w;
+  };
+  EXPECT_EQ(sightline::sources::l7_method_word("flushall"), word("FLUSHALL"));
+  EXPECT_EQ(sightline::sources::l7_method_word("REPLICAOF"), word("REPLICAO"));  // 8 letters compared
+  EXPECT_EQ(sightline::sources::l7_method_word("pg_sleep"), word("PG_SLEEP"));
+  EXPECT_EQ(sightline::sources::l7_method_word("DROP TABLE"), word("DROP"));
+  EXPECT_EQ(sightline::sources::l7_method_word("1abc"), 0u);
 }

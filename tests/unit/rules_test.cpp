@@ -426,3 +426,13 @@ TEST(Condition, DnsLabelLengthAndEntropy) {
   ASSERT_TRUE(rules::field_text("dns.label_len", e, ctx(), &text));
   EXPECT_EQ(text, "");
 }
+
+TEST(RuleSet, RequiredL7MethodsOfTheDefaultRules) {
+  RuleSet rs;
+  ASSERT_TRUE(rules::load_rules({}, true, &rs).ok());
+  auto m = rs.required_values("l7.method");
+  for (const char* want : {"DROP", "ALTER", "TRUNCATE", "COPY", "GRANT", "REVOKE", "CREATE", "CONFIG", "SLAVEOF",
+                           "REPLICAOF", "MODULE", "FLUSHALL", "FLUSHDB"})
+    EXPECT_EQ(m.count(want), 1u) << want;
+  EXPECT_EQ(m.count("GET"), 0u);
+}

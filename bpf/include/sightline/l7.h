@@ -7,6 +7,9 @@
 
 #include "sightline/common.h"
 
+/* Methods whose exchanges are always sent in detail (l7_always_detail). */
+#define SL_L7_MAX_ALWAYS 256
+
 /* The most of one message that is copied (a power of two, for the verifier's bounds; twice it
  * plus a header is the per-CPU scratch buffer, which must stay under 32 KiB). The
  * configured capture (l7.capture_bytes) is at most this. */

@@ -3,6 +3,7 @@
 #include "sources/l7/l7_source.h"
 
 #include <algorithm>
+#include <set>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include "bpf/libbpf_util.h"
 #include "core/syscalls.h"
 #include "sightline/l7.h"
+#include "sightline/l7_infer.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
@@ -202,6 +204,23 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     };
     core::Status st = load();
     if (!st) return st;
+    std::set<uint64_t> words;
+    for (const auto& m : own.always_detail)
+      if (uint64_t w = l7_method_word(m)) words.insert(w);
+    if (words.size() > SL_L7_MAX_ALWAYS) {
+      stop();
+      return core::Status::error(EINVAL, "l7: " + std::to_string(words.size()) + " always_detail methods: at most " +
+                                             std::to_string(SL_L7_MAX_ALWAYS));
+    }
+    for (uint64_t w : words) {
+      uint8_t one = 1;
+      if (bpf_map_update_elem(bpf_map__fd(skel_->maps.l7_always_detail), &w, &one, BPF_ANY)) {
+        int err = errno;
+        stop();
+        return bpf::libbpf_error(err, "l7: map l7_always_detail");
+      }
+    }
+    skel_->bss->always_detail_n = static_cast<uint32_t>(words.size());
     if (!tls) return {};
     bpf_program* enter[] = {skel_->progs.sl_ssl_write, skel_->progs.sl_ssl_write_ex, skel_->progs.sl_ssl_read,
                             skel_->progs.sl_ssl_read_ex};
@@ -356,6 +375,12 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 };
 
 }  // namespace
+
+uint64_t l7_method_word(std::string_view method) {
+  uint64_t raw = 0;
+  for (size_t i = 0; i < 8 && i < method.size(); i++) raw |= uint64_t{static_cast<unsigned char>(method[i])} << (8 * i);
+  return sl_l7_word8(raw);  // the kernel's own cut
+}
 
 std::unique_ptr<Source> make_l7_source() { return std::make_unique<L7SourceImpl>(); }
 

@@ -34,6 +34,10 @@ struct L7Options : Options<L7Options> {
   uint32_t detail_per_s = 100;
   uint32_t sample = 64;
   uint32_t slow_ms = 100;
+  // Methods (HTTP method, SQL verb, Redis command: 8 letters are compared) whose exchanges are
+  // always sent in detail, whatever the sample and the governor. The agent adds those its rules
+  // compare l7.method with.
+  std::vector<std::string> always_detail;
   void visit(OptionVisitor& v) override {
     v.number("detail_per_s", detail_per_s, 0, 1000000,
              "exchanges each CPU sends in detail every second before the sample applies");
@@ -43,8 +47,14 @@ struct L7Options : Options<L7Options> {
     v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
     v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
     v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");
+    v.names("always_detail", always_detail,
+            "methods always sent in detail whatever the sample, e.g. [DELETE, DROP, FLUSHALL] (the rules' are added)");
   }
 };
+
+// The kernel's key for a method (sl_l7_word8): its first 8 letters or '_', upper-cased, packed
+// little-endian; 0 when it starts with anything else.
+uint64_t l7_method_word(std::string_view method);
 
 std::unique_ptr<Source> make_l7_source();
 // Its registry entry (sources/registry.cpp lists it).
