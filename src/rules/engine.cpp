@@ -90,20 +90,25 @@ void Engine::on_action(core::Event& e) {
     std::lock_guard lock(stats_mu_);
     actions_[{r->name, std::string(action_name(r->action)), std::string(outcome_name(e))}]++;
   }
-  if (e.action_outcome == 2 || e.action_outcome == 5) {  // dry run: a noisy rule is limited like any alert
-    uint64_t now = core::now_boot_ns();
-    Bucket& b = buckets_[r->name];
-    if (!b.last_ns) b.tokens = limits_.burst;
-    b.tokens = std::min(limits_.burst, b.tokens + (now - b.last_ns) * 1e-9 * limits_.rate_per_s * (b.last_ns != 0));
-    b.last_ns = now;
-    if (b.tokens < 1) {
-      std::lock_guard lock(stats_mu_);
-      suppressed_[r->name]++;
-      return;
-    }
-    b.tokens -= 1;
-  }
+  // A dry run is limited like any alert (a noisy rule); an action taken never is.
+  if ((e.action_outcome == 2 || e.action_outcome == 5) && !admit(*r)) return;
   deliver(*r, e);
+}
+
+// Token bucket per rule: a noisy rule cannot flood the outputs. False: suppressed (counted).
+bool Engine::admit(const Rule& r) {
+  uint64_t now = core::now_boot_ns();
+  Bucket& b = buckets_[r.name];
+  if (!b.last_ns) b.tokens = limits_.burst;
+  b.tokens = std::min(limits_.burst, b.tokens + (now - b.last_ns) * 1e-9 * limits_.rate_per_s * (b.last_ns != 0));
+  b.last_ns = now;
+  if (b.tokens < 1) {
+    std::lock_guard lock(stats_mu_);
+    suppressed_[r.name]++;
+    return false;
+  }
+  b.tokens -= 1;
+  return true;
 }
 
 Context process_context(const core::ProcessTable* table, UserNames* users) {
@@ -132,21 +137,8 @@ void Engine::on_event(core::Event& e) {
   }
   if (!rules) return;
   rules->match(e, ctx_, &hits_);
-  for (const Rule* r : hits_) {
-    // Token bucket per rule: a noisy rule cannot flood the outputs.
-    uint64_t now = core::now_boot_ns();
-    Bucket& b = buckets_[r->name];
-    if (!b.last_ns) b.tokens = limits_.burst;
-    b.tokens = std::min(limits_.burst, b.tokens + (now - b.last_ns) * 1e-9 * limits_.rate_per_s * (b.last_ns != 0));
-    b.last_ns = now;
-    if (b.tokens < 1) {
-      std::lock_guard lock(stats_mu_);
-      suppressed_[r->name]++;
-      continue;
-    }
-    b.tokens -= 1;
-    deliver(*r, e);
-  }
+  for (const Rule* r : hits_)
+    if (admit(*r)) deliver(*r, e);
 }
 
 std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::string& output,

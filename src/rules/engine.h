@@ -75,6 +75,7 @@ class Engine : public sources::EventSink {
   Context ctx_;  // built once: no allocation per event
   void deliver(const Rule& r, const core::Event& e);
   void on_action(core::Event& e);
+  bool admit(const Rule& r);
   void http_loop();
 
   const core::ProcessTable* table_;

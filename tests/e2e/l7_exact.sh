@@ -7,14 +7,13 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-PGBIN=/usr/lib/postgresql/15/bin
 for t in nginx wrk redis-server redis-benchmark $PGBIN/pgbench $PGBIN/initdb; do
   command -v $t >/dev/null || fail "$t missing: scripts/deps.sh installs it"
 done
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 cleanup() {
-  [[ -f $tmp/pg/postmaster.pid ]] && runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
+  stop_postgres "$tmp/pg"
   stop_bg
   [[ -f $tmp/nginx.pid ]] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
   rm -rf "$tmp"
@@ -26,10 +25,7 @@ hport=$(free_port) rport=$(free_port) pport=$(free_port)
 start_nginx "$tmp" "$hport" || fail "nginx"
 redis-server --port $rport --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$tmp/redis.log" 2>&1 &
 bg_pid $!
-mkdir -p "$tmp/pg" && chown postgres "$tmp/pg"
-runuser -u postgres -- $PGBIN/initdb -D "$tmp/pg" -A trust >"$tmp/initdb.log" 2>&1 || fail "initdb: $(cat "$tmp/initdb.log")"
-runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -o "-k $tmp/pg -h 127.0.0.1 -p $pport" -l "$tmp/pg/log" -w start >/dev/null \
-  || fail "postgres: $(cat "$tmp/pg/log")"
+start_postgres "$tmp/pg" $pport
 PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
 wait_for 10 redis-cli -p $rport ping || fail "redis did not start: $(cat "$tmp/redis.log")"
 

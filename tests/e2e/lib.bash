@@ -67,3 +67,26 @@ XML
   bg_pid $CH_PID
   wait_for 60 curl -sf "http://127.0.0.1:$port/?query=SELECT%201" || { tail "$dir/err" "$dir/out"; fail "clickhouse did not start"; }
 }
+# Database servers on 127.0.0.1 for the L7 tests (notes: ../shared/notes/servers.md).
+PGBIN=/usr/lib/postgresql/15/bin
+# start_postgres DIR PORT: PostgreSQL as its own user (it refuses root), data in DIR, answering.
+start_postgres() {
+  local dir=$1 port=$2
+  mkdir -p "$dir" && chown postgres "$dir"
+  runuser -u postgres -- $PGBIN/initdb -D "$dir" -A trust >"$dir.initdb.log" 2>&1 || fail "initdb: $(cat "$dir.initdb.log")"
+  runuser -u postgres -- $PGBIN/pg_ctl -D "$dir" -o "-k $dir -h 127.0.0.1 -p $port" -l "$dir/log" start >/dev/null \
+    || fail "postgres: $(cat "$dir/log")"
+  wait_for 20 psql -h 127.0.0.1 -p "$port" -U postgres -X -q -c 'select 1' || fail "postgres did not answer"
+}
+stop_postgres() { [[ -f $1/postmaster.pid ]] && runuser -u postgres -- $PGBIN/pg_ctl -D "$1" -m immediate stop >/dev/null 2>&1 || true; }
+# start_mariadb DIR PORT: MariaDB as the mysql user, data in DIR/data, answering root.
+start_mariadb() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/data" && chown -R mysql "$dir"
+  mariadb-install-db --user=mysql --datadir="$dir/data" --auth-root-authentication-method=normal >"$dir/install.log" 2>&1 \
+    || fail "mariadb-install-db: $(tail -5 "$dir/install.log")"
+  mariadbd --user=mysql --datadir="$dir/data" --bind-address=127.0.0.1 --port="$port" --socket="$dir/sock" \
+    --pid-file="$dir/pid" >"$dir/log" 2>&1 &
+  wait_for 30 mariadb -h127.0.0.1 -P"$port" -uroot -e 'select 1' || fail "mariadb did not answer: $(tail -5 "$dir/log")"
+}
+stop_mariadb() { [[ -f $1/pid ]] && kill "$(cat "$1/pid")" 2>/dev/null || true; }

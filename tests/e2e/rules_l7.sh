@@ -5,7 +5,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-PGBIN=/usr/lib/postgresql/15/bin
 for t in nginx redis-server redis-cli dnsmasq dig psql $PGBIN/initdb mariadbd mariadb mariadb-install-db; do
   command -v $t >/dev/null || fail "$t missing: scripts/deps.sh installs it"
 done
@@ -14,8 +13,8 @@ chmod 755 "$tmp"  # nginx workers run as nobody
 META=169.254.169.254
 added_meta=
 cleanup() {
-  [[ -f $tmp/pg/postmaster.pid ]] && runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
-  [[ -f $tmp/my/pid ]] && kill "$(cat "$tmp/my/pid")" 2>/dev/null
+  stop_postgres "$tmp/pg"
+  stop_mariadb "$tmp/my"
   stop_bg
   [[ -f $tmp/nginx.pid ]] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null
   [[ -n $added_meta ]] && ip addr del $META/32 dev lo 2>/dev/null
@@ -43,20 +42,11 @@ bg_pid $!
 dnsmasq --no-daemon --port=$dport --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
   --address=/example.test/10.9.8.7 >"$tmp/dnsmasq.log" 2>&1 &
 bg_pid $!
-mkdir -p "$tmp/pg" && chown postgres "$tmp/pg"
-runuser -u postgres -- $PGBIN/initdb -D "$tmp/pg" -A trust >"$tmp/initdb.log" 2>&1 || fail "initdb: $(cat "$tmp/initdb.log")"
-runuser -u postgres -- $PGBIN/pg_ctl -D "$tmp/pg" -o "-k $tmp/pg -h 127.0.0.1 -p $pport" -l "$tmp/pg/log" start >/dev/null \
-  || fail "postgres: $(cat "$tmp/pg/log")"
+start_postgres "$tmp/pg" $pport
 psql_() { psql -h 127.0.0.1 -p $pport -U postgres -X -q "$@"; }
-wait_for 20 psql_ -c 'select 1' || fail "postgres did not answer"
 psql_ -c "create table t(k int, v text); insert into t values (1, 'x'); create table victim(k int); create table victim2(k int)"
-mkdir -p "$tmp/my/data" && chown -R mysql "$tmp/my"
-mariadb-install-db --user=mysql --datadir="$tmp/my/data" --auth-root-authentication-method=normal >"$tmp/my/install.log" 2>&1 \
-  || fail "mariadb-install-db: $(tail -5 "$tmp/my/install.log")"
-mariadbd --user=mysql --datadir="$tmp/my/data" --bind-address=127.0.0.1 --port=$mport --socket="$tmp/my/sock" \
-  --pid-file="$tmp/my/pid" >"$tmp/my/log" 2>&1 &
+start_mariadb "$tmp/my" $mport
 my_() { mariadb -h127.0.0.1 -P$mport -uroot "$@"; }
-wait_for 30 my_ -e 'select 1' || fail "mariadb did not answer: $(tail -5 "$tmp/my/log")"
 wait_for 10 curl -sf http://127.0.0.1:$hport/index.html || fail "nginx did not start"
 wait_for 10 redis-cli -p $rport ping || fail "redis did not start: $(cat "$tmp/redis.log")"
 wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || fail "dnsmasq did not start"
