@@ -16,6 +16,7 @@
 #include "common.bpf.h"
 #include "sightline/enforce.h"
 #include "sock.bpf.h"
+#include <bpf/bpf_endian.h>
 
 SL_BTF_TYPE(sl_enf_event);
 
@@ -57,6 +58,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sl_enf_bits);
 } enf_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_ENF_MAX_VALUES);
+	__type(key, __u32);
+	__type(value, struct sl_enf_bits);
+} enf_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SL_ENF_MAX_VALUES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sl_enf_addr_key);
+	__type(value, struct sl_enf_bits);
+} enf_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -170,10 +186,18 @@ static __always_inline bool enf_file_path(struct file *f, struct enf_walk *w, st
  * got or `file` the file it is opening (its path goes to file_w); for exec neither. exe_w gets
  * the executable's path when it was needed: `exe` (the file an exec is about to run), else the
  * task's own. */
+/* A connect's destination, as the dimensions read it. */
+struct enf_net {
+	struct sl_enf_addr_key addr; /* prefixlen 128 */
+	__u32 port;
+	__u16 family;
+	__u8 raw[16]; /* the address as the record carries it */
+};
+
 static __always_inline __u64 enf_match(const struct sl_enf_conf *c, __u64 bits, struct sl_task *t,
 				       long fd, struct file *file, struct file *exe,
-				       struct enf_walk *file_w, struct enf_walk *exe_w,
-				       bool *file_cut, bool *exe_cut)
+				       const struct enf_net *net, struct enf_walk *file_w,
+				       struct enf_walk *exe_w, bool *file_cut, bool *exe_cut)
 {
 	if (!bits)
 		return 0;
@@ -189,6 +213,14 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, __u64 bits, 
 	if (bits & c->uid.constrained) {
 		__u32 uid = (__u32)bpf_get_current_uid_gid();
 		bits &= enf_dim(&c->uid, bpf_map_lookup_elem(&enf_uids, &uid));
+		if (!bits)
+			return 0;
+	}
+	if (net) {
+		if (bits & c->port.constrained)
+			bits &= enf_dim(&c->port, bpf_map_lookup_elem(&enf_ports, &net->port));
+		if (bits & c->addr.constrained)
+			bits &= enf_dim(&c->addr, bpf_map_lookup_elem(&enf_addrs, &net->addr));
 		if (!bits)
 			return 0;
 	}
@@ -228,8 +260,9 @@ static __always_inline __u64 enf_match(const struct sl_enf_conf *c, __u64 bits, 
 /* Acts for the lowest rule of `bits` (kill: the signal; deny: the caller returns -EPERM when
  * this says SL_ENF_DENIED) and sends the record. Returns the outcome. */
 static __always_inline __u8 enf_act(void *ctx, const struct sl_enf_conf *c, int hook, __u64 bits,
-				    struct sl_task *t, long fd, struct enf_walk *file_w,
-				    struct enf_walk *exe_w, bool file_cut, bool exe_cut)
+				    struct sl_task *t, long fd, const struct enf_net *net,
+				    struct enf_walk *file_w, struct enf_walk *exe_w, bool file_cut,
+				    bool exe_cut)
 {
 	__u16 rule = 0;
 	for (int i = 0; i < SL_ENF_MAX_RULES; i++)
@@ -260,9 +293,16 @@ static __always_inline __u8 enf_act(void *ctx, const struct sl_enf_conf *c, int 
 	e->fd = fd;
 	e->path_truncated = file_cut;
 	e->exe_truncated = exe_cut;
-	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	const char *src = file_w ? file_w->data : exe_w->data;
-	bpf_probe_read_kernel_str(e->path, sizeof(e->path), src);
+	e->pad = 0;
+	e->rport = net ? (__u16)net->port : 0;
+	e->family = net ? net->family : 0;
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	if (net)
+		__builtin_memcpy(e->raddr, net->raw, sizeof(e->raddr));
+	if (net)
+		e->path[0] = 0;
+	else
+		bpf_probe_read_kernel_str(e->path, sizeof(e->path), file_w ? file_w->data : exe_w->data);
 	bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), exe_w->data);
 	sl_submit(ctx, e, sizeof(*e));
 	return outcome;
@@ -284,10 +324,10 @@ static __always_inline int enf_open_exit(void *ctx, long ret)
 	if (!fw || !xw)
 		return 0;
 	bool fcut = false, xcut = false;
-	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & ~c->deny, &t, ret, NULL, NULL, fw,
-			       xw, &fcut, &xcut);
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & ~c->deny, &t, ret, NULL, NULL, NULL,
+			       fw, xw, &fcut, &xcut);
 	if (bits)
-		enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, ret, fw, xw, fcut, xcut);
+		enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, ret, NULL, fw, xw, fcut, xcut);
 	return 0;
 }
 
@@ -318,9 +358,9 @@ int sl_enf_exec(struct trace_event_raw_sched_process_exec *ctx)
 		return 0;
 	bool fcut = false, xcut = false;
 	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_EXEC] & ~c->deny, &t, -1, NULL, NULL, NULL,
-			       xw, &fcut, &xcut);
+			       NULL, xw, &fcut, &xcut);
 	if (bits)
-		enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, xw, fcut, xcut);
+		enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, NULL, xw, fcut, xcut);
 	return 0;
 }
 
@@ -345,9 +385,9 @@ int BPF_PROG(sl_enf_lsm_file_open, struct file *file, int ret)
 	if (!fw || !xw)
 		return 0;
 	bool fcut = false, xcut = false;
-	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & c->deny, &t, -1, file, NULL, fw,
-			       xw, &fcut, &xcut);
-	if (bits && enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, -1, fw, xw, fcut, xcut) == SL_ENF_DENIED)
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_OPEN] & c->deny, &t, -1, file, NULL, NULL,
+			       fw, xw, &fcut, &xcut);
+	if (bits && enf_act(ctx, c, SL_ENF_HOOK_OPEN, bits, &t, -1, NULL, fw, xw, fcut, xcut) == SL_ENF_DENIED)
 		return -SL_EPERM;
 	return 0;
 }
@@ -371,8 +411,90 @@ int BPF_PROG(sl_enf_lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	bool fcut = false, xcut = false;
 	struct file *exe = BPF_CORE_READ(bprm, file);
 	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_EXEC] & c->deny, &t, -1, NULL, exe, NULL,
-			       xw, &fcut, &xcut);
-	if (bits && enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, xw, fcut, xcut) == SL_ENF_DENIED)
+			       NULL, xw, &fcut, &xcut);
+	if (bits && enf_act(ctx, c, SL_ENF_HOOK_EXEC, bits, &t, -1, NULL, NULL, xw, fcut, xcut) == SL_ENF_DENIED)
+		return -SL_EPERM;
+	return 0;
+}
+
+/* connect: the destination from a sockaddr (user memory for the tracepoint, kernel memory for
+ * the LSM hook); false for anything but IPv4 and IPv6. */
+#define SL_AF_INET_ 2
+#define SL_AF_INET6_ 10
+static __always_inline bool enf_sockaddr(struct enf_net *n, const void *sa, bool user)
+{
+	struct sockaddr_in6 a = {}; /* its prefix is a sockaddr_in */
+	long err = user ? bpf_probe_read_user(&a, sizeof(a), sa) : bpf_probe_read_kernel(&a, sizeof(a), sa);
+	if (err && user) /* a short sockaddr_in at the end of a page */
+		err = bpf_probe_read_user(&a, sizeof(struct sockaddr_in), sa);
+	if (err)
+		return false;
+	__builtin_memset(n, 0, sizeof(*n));
+	n->addr.prefixlen = 128;
+	n->family = a.sin6_family;
+	n->port = bpf_ntohs(a.sin6_port);
+	if (a.sin6_family == SL_AF_INET_) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&a;
+		n->addr.addr[10] = 0xff;
+		n->addr.addr[11] = 0xff;
+		__builtin_memcpy(&n->addr.addr[12], &in->sin_addr.s_addr, 4);
+		__builtin_memcpy(n->raw, &in->sin_addr.s_addr, 4);
+		return true;
+	}
+	if (a.sin6_family == SL_AF_INET6_) {
+		__builtin_memcpy(n->addr.addr, &a.sin6_addr, 16);
+		__builtin_memcpy(n->raw, &a.sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+SEC("tp/syscalls/sys_enter_connect")
+int sl_enf_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 zero = 0, one = 1;
+	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_CONNECT] & ~c->deny))
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct enf_net net;
+	if (!enf_sockaddr(&net, (const void *)ctx->args[1], true))
+		return 0;
+	struct enf_walk *xw = bpf_map_lookup_elem(&enf_scratch, &one);
+	if (!xw)
+		return 0;
+	bool fcut = false, xcut = false;
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_CONNECT] & ~c->deny, &t, -1, NULL, NULL, &net,
+			       NULL, xw, &fcut, &xcut);
+	if (bits)
+		enf_act(ctx, c, SL_ENF_HOOK_CONNECT, bits, &t, (long)ctx->args[0], &net, NULL, xw, fcut, xcut);
+	return 0;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(sl_enf_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	if (ret)
+		return ret;
+	__u32 zero = 0, one = 1;
+	const struct sl_enf_conf *c = bpf_map_lookup_elem(&enf_conf, &zero);
+	if (!c || !(c->hook_rules[SL_ENF_HOOK_CONNECT] & c->deny))
+		return 0;
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct enf_net net;
+	if (!enf_sockaddr(&net, address, false))
+		return 0;
+	struct enf_walk *xw = bpf_map_lookup_elem(&enf_scratch, &one);
+	if (!xw)
+		return 0;
+	bool fcut = false, xcut = false;
+	__u64 bits = enf_match(c, c->hook_rules[SL_ENF_HOOK_CONNECT] & c->deny, &t, -1, NULL, NULL, &net,
+			       NULL, xw, &fcut, &xcut);
+	if (bits && enf_act(ctx, c, SL_ENF_HOOK_CONNECT, bits, &t, -1, &net, NULL, xw, fcut, xcut) == SL_ENF_DENIED)
 		return -SL_EPERM;
 	return 0;
 }

@@ -786,6 +786,21 @@ bool field_text(std::string_view name, const core::Event& e, const Context& ctx,
   return true;
 }
 
+bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix) {
+  Cidr c;
+  if (!parse_cidr(text, &c)) return false;
+  memset(addr, 0, 16);
+  if (c.family == AF_INET) {
+    addr[10] = addr[11] = 0xff;
+    memcpy(addr + 12, c.addr, 4);
+    *prefix = 96 + c.prefix;
+  } else {
+    memcpy(addr, c.addr, 16);
+    *prefix = c.prefix;
+  }
+  return true;
+}
+
 std::vector<std::string> all_field_names() {
   std::set<std::string> names;
   for (const auto& f : core::common_fields()) names.insert(std::string(f.name));

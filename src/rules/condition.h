@@ -79,6 +79,9 @@ class Condition {
 // A field's value as text (for outputs "%proc.name"); empty if the kind lacks it. False when
 // `name` is no field at all.
 bool field_text(std::string_view name, const core::Event& e, const Context& ctx, std::string* out);
+// "10.0.0.0/8", "fd00::/8", "1.2.3.4" as 16 bytes (IPv4 mapped into ::ffff:0:0/96) and a prefix
+// length in those 128 bits; false when the text is no address or network.
+bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix);
 // Every field name a condition or output may use (schema + derived).
 std::vector<std::string> all_field_names();
 // The nearest known field name to `name` (for "did you mean").

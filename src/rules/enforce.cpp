@@ -14,16 +14,31 @@ constexpr size_t kCommMax = 15;       // SL_COMM_LEN less its NUL
 constexpr size_t kMaxEntries = 4096;  // SL_ENF_MAX_PATHS, SL_ENF_MAX_VALUES
 constexpr size_t kLeafMax = 63;       // SL_ENF_LEAF less its NUL
 
-enum class Dim { kPath, kExe, kComm, kUid };
+enum class Dim { kPath, kExe, kComm, kUid, kPort, kAddr };
+constexpr size_t kDimCount = 6;
 
 struct DimRef {
   const char* field;
   Dim dim;
 };
-constexpr DimRef kDims[] = {{"fd.name", Dim::kPath},
-                            {"proc.exepath", Dim::kExe},
-                            {"proc.name", Dim::kComm},
-                            {"user.uid", Dim::kUid}};
+constexpr DimRef kDims[] = {{"fd.name", Dim::kPath},   {"proc.exepath", Dim::kExe},
+                            {"proc.name", Dim::kComm}, {"user.uid", Dim::kUid},
+                            {"fd.rport", Dim::kPort},  {"fd.rip", Dim::kAddr},
+                            {"fd.rnet", Dim::kAddr}};
+
+// Every network's bits gain those of the networks that contain it.
+void close_networks(std::map<std::pair<std::string, int>, EnforceBits>* m) {
+  auto out = *m;
+  for (auto& [k, v] : out)
+    for (const auto& [k2, v2] : *m) {
+      if (k2.second >= k.second) continue;
+      bool inside = true;
+      for (int b = 0; b < k2.second && inside; b++)
+        inside = ((k.first[b / 8] ^ k2.first[b / 8]) & (0x80 >> (b % 8))) == 0;
+      if (inside) v.pos |= v2.pos, v.neg |= v2.neg;
+    }
+  *m = std::move(out);
+}
 
 // Every entry's bits gain those of the entries that are prefixes of it.
 void close_prefixes(std::map<std::string, EnforceBits>* m) {
@@ -37,8 +52,8 @@ void close_prefixes(std::map<std::string, EnforceBits>* m) {
 
 }  // namespace
 
-core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, const std::string& lsm_note,
-                                 EnforcePlan* out) {
+core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm,
+                                 const std::string& lsm_note, EnforcePlan* out) {
   *out = EnforcePlan{};
   auto acting = rs.acting();
   if (acting.size() > EnforcePlan::kMaxRules)
@@ -57,26 +72,29 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
     };
     if (r.action == Action::kDeny && !bpf_lsm)
       return fail("deny needs BPF LSM, which this kernel does not run (" + lsm_note +
-                  "); use kill (the process dies before it can use what it opened or run what it exec'd) or alert");
+                  "); use kill (the process dies before it can use what it opened or run what it "
+                  "exec'd) or alert");
     const auto& kinds = r.condition.kinds();
     EnforcePlan::Hook hook;
     if (kinds.size() == 1 && *kinds.begin() == core::EventKind::kOpen)
       hook = EnforcePlan::kOpen;
     else if (kinds.size() == 1 && *kinds.begin() == core::EventKind::kExec)
       hook = EnforcePlan::kExec;
+    else if (kinds.size() == 1 && *kinds.begin() == core::EventKind::kConnect)
+      hook = EnforcePlan::kConnect;
     else {
       std::string names;
       for (auto k : kinds)
         names += (names.empty() ? "" : ", ") + std::string(core::kind_def(k).name);
-      return fail("a rule acts on open or on exec events; this one matches " + names +
-                  " (add evt.type = open or evt.type = exec)");
+      return fail("a rule acts on open, exec or connect events; this one matches " + names +
+                  " (add evt.type = open, exec or connect)");
     }
     std::vector<Term> terms;
     std::string why;
     size_t col = 0;
     if (!r.condition.conjunction(&terms, &why, &col))
       return fail(why + ": only an `and` of comparisons can be evaluated in the kernel", col);
-    bool positive_on[4] = {false, false, false, false};
+    bool positive_on[kDimCount] = {};
     bool any_positive = false;
     std::string fields;
     for (const Term& t : terms) {
@@ -90,11 +108,13 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
       if (!d)
         return fail(t.field +
                         " cannot be evaluated in the kernel (it can: fd.name, proc.exepath, "
-                        "proc.name, user.uid)" +
+                        "proc.name, user.uid; at connect fd.rport, fd.rip, fd.rnet)" +
                         (t.macro.empty() ? "" : " (in macro '" + t.macro + "')"),
                     t.column);
       if (d->dim == Dim::kPath && hook != EnforcePlan::kOpen)
         return fail("fd.name acts only on open", t.column);
+      if ((d->dim == Dim::kPort || d->dim == Dim::kAddr) && hook != EnforcePlan::kConnect)
+        return fail(t.field + " acts only on connect", t.column);
       // The term's polarity: its `not`, flipped by a != (all its alternatives must agree).
       int ne = -1;
       for (const auto& a : t.alts) {
@@ -151,6 +171,14 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
               else
                 leaves_only = false;
             }
+          } else if (d->dim == Dim::kAddr) {
+            unsigned char a[16];
+            int prefix = 0;
+            if (!parse_network16(v, a, &prefix))
+              return fail("'" + v + "' is not an address or network", t.column);
+            if (t.field == "fd.rip" && prefix != 128 && prefix != 96 + 32)
+              return fail("fd.rip takes addresses; networks go with fd.rnet", t.column);
+            add(out->addrs, std::make_pair(std::string(reinterpret_cast<char*>(a), 16), prefix));
           } else if (d->dim == Dim::kComm) {
             if (v.size() > kCommMax)
               return fail("'" + v + "' is longer than a task name (15 bytes): it can never match",
@@ -160,16 +188,19 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
             char* end;
             errno = 0;
             unsigned long long u = strtoull(v.c_str(), &end, 0);
-            if (v.empty() || *end || errno || u > UINT32_MAX)
-              return fail("'" + v + "' is not a uid", t.column);
-            add(out->uids, static_cast<uint32_t>(u));
+            const bool port = d->dim == Dim::kPort;
+            if (v.empty() || *end || errno || u > (port ? 65535 : UINT32_MAX))
+              return fail("'" + v + "' is not a " + (port ? "port" : "uid"), t.column);
+            add(port ? out->ports : out->uids, static_cast<uint32_t>(u));
           }
         }
       }
       EnforceDim& dim = d->dim == Dim::kPath   ? out->path
                         : d->dim == Dim::kExe  ? out->exe
                         : d->dim == Dim::kComm ? out->comm
-                                               : out->uid;
+                        : d->dim == Dim::kUid  ? out->uid
+                        : d->dim == Dim::kPort ? out->port
+                                               : out->addr;
       dim.constrained |= bit;
       if (!negative) dim.nopos &= ~bit;
       if (fields.find(t.field) == std::string::npos)
@@ -177,24 +208,30 @@ core::Status compile_enforcement(const RuleSet& rs, bool enforce, bool bpf_lsm, 
     }
     if (!any_positive)
       return fail(
-          "no condition says what it must match (fd.name, proc.exepath, proc.name or user.uid with "
-          "=, in, "
-          "startswith, pmatch): it would act on every " +
-          std::string(hook == EnforcePlan::kOpen ? "open" : "exec"));
-    if (hook == EnforcePlan::kOpen && !positive_on[static_cast<size_t>(Dim::kPath)]) leaves_only = false;
+          "no condition says what it must match (fd.name, proc.exepath, proc.name, user.uid, "
+          "fd.rport, fd.rip or fd.rnet with =, in, startswith, pmatch): it would act on every " +
+          std::string(hook == EnforcePlan::kOpen   ? "open"
+                      : hook == EnforcePlan::kExec ? "exec"
+                                                   : "connect"));
+    if (hook == EnforcePlan::kOpen && !positive_on[static_cast<size_t>(Dim::kPath)])
+      leaves_only = false;
     out->hook_rules[hook] |= bit;
     if (!enforce) out->dry_run |= bit;
     if (r.action == Action::kDeny) out->deny |= bit;
     out->rules.push_back({&r, hook,
                           std::string(action_name(r.action)) + " at " +
-                              (hook == EnforcePlan::kOpen ? "open" : "exec") +
+                              (hook == EnforcePlan::kOpen   ? "open"
+                               : hook == EnforcePlan::kExec ? "exec"
+                                                            : "connect") +
                               (enforce ? "" : " (dry run: enforce is false)") + ": " + fields});
   }
   out->leaf_filter = leaves_only && out->hook_rules[EnforcePlan::kOpen];
   if (!out->leaf_filter) out->leaves.clear();
   close_prefixes(&out->paths);
   close_prefixes(&out->exes);
-  for (size_t n : {out->paths.size(), out->exes.size(), out->comms.size(), out->uids.size(), out->leaves.size()})
+  close_networks(&out->addrs);
+  for (size_t n : {out->paths.size(), out->exes.size(), out->comms.size(), out->uids.size(),
+                   out->leaves.size(), out->ports.size(), out->addrs.size()})
     if (n > kMaxEntries)
       return core::Status::error(EINVAL, "the acting rules need " + std::to_string(n) +
                                              " values of one field in the "

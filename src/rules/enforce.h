@@ -9,11 +9,13 @@
 //   proc.exepath         = in startswith pmatch, or their `not`  the executable's full path
 //   proc.name            = in, or their `not`                    the task's name (15 bytes)
 //   user.uid             = in, or their `not` (!= too)
+//   fd.rport     (connect) = in, or their `not`              the destination port
+//   fd.rip, fd.rnet (connect) = in, or their `not`           the destination address, networks
 // with `or` allowed between comparisons of one field. Anything else is refused with the reason
 // and where it is: a rule is never downgraded to alert-only in silence.
 //
-// kill: SIGKILL at the exit of open (the process never uses what it opened) or at exec (before
-// the new image runs), on any kernel with tracepoints. deny: the open or exec fails with EPERM
+// kill: SIGKILL at the exit of open (the process never uses what it opened), at exec (before
+// the new image runs) or when connect() is called, on any kernel with tracepoints. deny: the open or exec fails with EPERM
 // and the process lives on, from BPF LSM programs: only where the kernel runs BPF LSM (lsm=
 // includes bpf); elsewhere a deny rule is refused. At exec, deny sees the caller (proc.name,
 // user.uid) and the program it is about to run (proc.exepath); kill sees the new image.
@@ -40,22 +42,26 @@ struct EnforceDim {
 
 struct EnforcePlan {
   static constexpr size_t kMaxRules = 64;
-  enum Hook { kOpen = 0, kExec = 1 };
+  enum Hook { kOpen = 0, kExec = 1, kConnect = 2 };
   struct Acting {
     const Rule* rule = nullptr;
     Hook hook = kOpen;
     std::string summary;  // "kill at open: fd.name, proc.exepath"
   };
   std::vector<Acting> rules;  // bit i: rules[i]
-  uint64_t hook_rules[2] = {0, 0};
+  uint64_t hook_rules[3] = {0, 0, 0};
   uint64_t dry_run = 0;
   uint64_t deny = 0;  // rules that deny (LSM); the others kill
-  EnforceDim path, exe, comm, uid;
+  EnforceDim path, exe, comm, uid, port, addr;
   // Trie keys: the bytes of a prefix, or of an exact path and its NUL. Each entry's bits already
   // hold those of every entry that is a prefix of it (the kernel finds only the longest).
   std::map<std::string, EnforceBits> paths, exes;
   std::map<std::string, EnforceBits> comms;  // at most 15 bytes
   std::map<uint32_t, EnforceBits> uids;
+  std::map<uint32_t, EnforceBits> ports;
+  // Addresses and networks: 16 bytes (IPv4 mapped) and the prefix length in bits; each entry's
+  // bits hold those of the networks that contain it, as the paths' do.
+  std::map<std::pair<std::string, int>, EnforceBits> addrs;
   // Set when every open rule's fd.name is a list of exact paths: their last components, which
   // the kernel checks before it walks an opened file's path.
   std::set<std::string> leaves;

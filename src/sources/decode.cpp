@@ -27,7 +27,7 @@ static_assert(sizeof(sl_event_hdr) == 56);
 static_assert(sizeof(sl_l7_event) == 56 + 8 + 12 + 12 + 32 + 8);
 static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
-static_assert(sizeof(sl_enf_event) == 56 + 24 + 2 * SL_ENF_PATH);
+static_assert(sizeof(sl_enf_event) == 56 + 40 + 2 * SL_ENF_PATH);
 static_assert(sizeof(sl_exit_event) == 80);
 static_assert(sizeof(sl_open_event) == 56 + 32 + SL_PATH_MAX);
 static_assert(sizeof(sl_tcp_event) == 56 + 40 + 56);
@@ -324,7 +324,17 @@ bool decode_enforce_record(const void* data, size_t size, core::Event& e) {
       x->outcome > SL_ENF_WOULD_DENY || x->rule >= SL_ENF_MAX_RULES)
     return false;
   decode_header(x->hdr, e);
-  e.kind = x->hook == SL_ENF_HOOK_OPEN ? core::EventKind::kOpen : core::EventKind::kExec;
+  e.kind = x->hook == SL_ENF_HOOK_OPEN   ? core::EventKind::kOpen
+           : x->hook == SL_ENF_HOOK_EXEC ? core::EventKind::kExec
+                                         : core::EventKind::kConnect;
+  if (x->hook == SL_ENF_HOOK_CONNECT) {
+    const uint8_t none[16] = {};
+    set_addresses(e, x->family, none, x->raddr);
+    e.laddr = {};
+    e.rport = x->rport;
+    e.fd_num = x->fd;
+    e.role = 1;  // client
+  }
   e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
   e.exe = std::string_view(x->exe, strnlen(x->exe, sizeof x->exe));
   e.truncated = x->path_truncated;

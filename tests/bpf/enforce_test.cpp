@@ -1,8 +1,12 @@
 // Rules with `action: kill` against the real kernel: the enforcement programs kill the process
 // at the hook (before it can read what it opened, before a new image runs), spare the benign
 // ones, report without acting in a dry run, and name the rule through a reload.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -216,7 +220,8 @@ TEST(Enforce, DenyWhereBpfLsmRunsRefusedElsewhere) {
   priority: critical
   action: deny
 - rule: Touch from tmp
-  condition: evt.type = exec and proc.exepath = )" + touch.path + R"(
+  condition: evt.type = exec and proc.exepath = )" +
+                           touch.path + R"(
   output: "%proc.name ran %proc.exepath"
   priority: critical
   action: deny
@@ -235,7 +240,8 @@ TEST(Enforce, DenyWhereBpfLsmRunsRefusedElsewhere) {
   auto st = enforcement.start(h.runner(), *rs, true, &summary);
   if (!h.runner().features().bpf_lsm) {
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.message().find("deny needs BPF LSM, which this kernel does not run"), std::string::npos)
+    EXPECT_NE(st.message().find("deny needs BPF LSM, which this kernel does not run"),
+              std::string::npos)
         << st.message();
     EXPECT_NE(st.message().find("deny.yaml:6:"), std::string::npos) << st.message();
     return;
@@ -243,14 +249,16 @@ TEST(Enforce, DenyWhereBpfLsmRunsRefusedElsewhere) {
   ASSERT_TRUE(st.ok()) << st.message();
   engine.set_rules(rs, enforcement.generation());
   Child denied = run({cat.path, "/etc/shadow"});
-  EXPECT_TRUE(WIFEXITED(denied.status) && WEXITSTATUS(denied.status) == 1) << denied.status;  // cat: EPERM
+  EXPECT_TRUE(WIFEXITED(denied.status) && WEXITSTATUS(denied.status) == 1)
+      << denied.status;  // cat: EPERM
   EXPECT_EQ(denied.out, "");
   Child other = run({cat.path, "/etc/hostname"});
   EXPECT_TRUE(other.ok());
   EXPECT_TRUE(run({"/bin/cat", "/etc/shadow"}).ok());
   std::string marker = touch.dir + "/ran";
   Child exec_denied = run({touch.path, marker});
-  EXPECT_TRUE(WIFEXITED(exec_denied.status) && WEXITSTATUS(exec_denied.status) == 127) << exec_denied.status;
+  EXPECT_TRUE(WIFEXITED(exec_denied.status) && WEXITSTATUS(exec_denied.status) == 127)
+      << exec_denied.status;
   EXPECT_FALSE(fs::exists(marker));
   size_t n = 0;
   h.pump_until([&] {
@@ -266,4 +274,97 @@ TEST(Enforce, DenyWhereBpfLsmRunsRefusedElsewhere) {
   EXPECT_TRUE(run({cat.path, "/etc/shadow"}).ok());
   EXPECT_TRUE(run({touch.path, marker}).ok());
   EXPECT_TRUE(fs::exists(marker));
+}
+
+namespace {
+// A listening socket on 127.0.0.1 (the kernel completes handshakes into its backlog).
+int listener(uint16_t* port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(listen(l, 16), 0);
+  socklen_t len = sizeof a;
+  getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return l;
+}
+
+// A child named `comm` connects to 127.0.0.1:port; exits 0 when connected, 1 with errno EPERM,
+// 2 otherwise.
+Child connect_as(const char* comm, uint16_t port) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_NAME, comm);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) _exit(0);
+    _exit(errno == EPERM ? 1 : 2);
+  }
+  Child c;
+  waitpid(pid, &c.status, 0);
+  return c;
+}
+}  // namespace
+
+TEST(Enforce, KillsAtConnectByPortAndName) {
+  uint16_t port = 0, other = 0;
+  int l1 = listener(&port), l2 = listener(&other);
+  Rig s(R"(
+- rule: Connect to the test port
+  condition: evt.type = connect and fd.rport = )" +
+        std::to_string(port) + R"( and fd.rnet in (127.0.0.0/8) and proc.name = sl-enf-conn
+  output: "%proc.name connected to %fd.rip:%fd.rport"
+  priority: critical
+  action: kill
+)");
+  ASSERT_NE(s.summary.find("kill at connect: fd.rport, fd.rnet, proc.name"), std::string::npos)
+      << s.summary;
+  EXPECT_TRUE(connect_as("sl-enf-conn", port).killed());
+  EXPECT_TRUE(connect_as("sl-enf-conn", other).ok());  // another port
+  EXPECT_TRUE(connect_as("sl-enf-other", port).ok());  // another program
+  EXPECT_EQ(s.alerts_with("\"outcome\":\"killed\"", 1), 1u);
+  ASSERT_FALSE(s.alerts.empty());
+  EXPECT_NE(s.alerts[0].output.find("sl-enf-conn connected to 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << s.alerts[0].output;
+  close(l1);
+  close(l2);
+}
+
+// deny at connect (BPF LSM, the 6.1 VM): EPERM for the matching process only.
+TEST(Enforce, DeniesConnectWhereBpfLsmRuns) {
+  uint16_t port = 0;
+  int l = listener(&port);
+  auto rs = std::make_shared<rules::RuleSet>();
+  ASSERT_TRUE(rs->add(R"(
+- rule: Connect to the test port
+  condition: evt.type = connect and fd.rport = )" +
+                          std::to_string(port) + R"( and proc.name = sl-enf-conn
+  output: "%proc.name connected to %fd.rip:%fd.rport"
+  priority: critical
+  action: deny
+)",
+                      "deny.yaml")
+                  .ok());
+  ASSERT_TRUE(rs->compile().ok());
+  test::Harness h;
+  agent::Enforcement enforcement;
+  std::string summary;
+  auto st = enforcement.start(h.runner(), *rs, true, &summary);
+  if (!h.runner().features().bpf_lsm) {
+    EXPECT_FALSE(st.ok());
+    close(l);
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.message();
+  Child denied = connect_as("sl-enf-conn", port);
+  EXPECT_TRUE(WIFEXITED(denied.status) && WEXITSTATUS(denied.status) == 1)
+      << denied.status;  // EPERM, alive
+  EXPECT_TRUE(connect_as("sl-enf-other", port).ok());
+  close(l);
 }

@@ -12,7 +12,8 @@ using rules::EnforcePlan;
 
 namespace {
 
-core::Status compile(const std::string& yaml, EnforcePlan* plan, bool enforce = true, bool bpf_lsm = false) {
+core::Status compile(const std::string& yaml, EnforcePlan* plan, bool enforce = true,
+                     bool bpf_lsm = false) {
   static std::vector<std::unique_ptr<rules::RuleSet>> keep;  // the plan points into its set
   keep.push_back(std::make_unique<rules::RuleSet>());
   rules::RuleSet& rs = *keep.back();
@@ -76,12 +77,14 @@ TEST(EnforceCompile, ExactPrefixAndNegatedDimensions) {
 
 TEST(EnforceCompile, LeafFilterOnlyWhenEveryOpenRuleListsExactPaths) {
   EnforcePlan p;
-  ASSERT_TRUE(compile(rule("evt.type = open and fd.name in (/etc/shadow, /root/.ssh/id_rsa)"), &p).ok());
+  ASSERT_TRUE(
+      compile(rule("evt.type = open and fd.name in (/etc/shadow, /root/.ssh/id_rsa)"), &p).ok());
   EXPECT_TRUE(p.leaf_filter);
   EXPECT_EQ(p.leaves, (std::set<std::string>{"shadow", "id_rsa"}));
   // A prefix, a negated path or no path at all: every open must be walked.
-  for (const char* c : {"evt.type = open and fd.name startswith /etc/", "evt.type = open and proc.name = x",
-                        "evt.type = open and fd.name = /etc/shadow and not fd.name = /etc/x"}) {
+  for (const char* c :
+       {"evt.type = open and fd.name startswith /etc/", "evt.type = open and proc.name = x",
+        "evt.type = open and fd.name = /etc/shadow and not fd.name = /etc/x"}) {
     EnforcePlan q;
     ASSERT_TRUE(compile(rule(c), &q).ok()) << c;
     EXPECT_FALSE(q.leaf_filter) << c;
@@ -120,10 +123,54 @@ TEST(EnforceCompile, UidsExecAndDryRun) {
 
 TEST(EnforceCompile, DenyWhereTheKernelRunsBpfLsm) {
   EnforcePlan p;
-  auto st = compile(rule("evt.type = open and fd.name = /etc/shadow and proc.name = cat", "deny"), &p, true, true);
+  auto st = compile(rule("evt.type = open and fd.name = /etc/shadow and proc.name = cat", "deny"),
+                    &p, true, true);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(p.deny, 1u);
   EXPECT_EQ(p.rules[0].summary, "deny at open: fd.name, proc.name");
+}
+
+// bpf/enforce.bpf.c's decision for a connect to a 16-byte address (IPv4 mapped) and port.
+uint64_t connects(const EnforcePlan& p, const std::string& addr, uint32_t port,
+                  const std::string& comm) {
+  unsigned char a[16];
+  int prefix;
+  EXPECT_TRUE(rules::parse_network16(addr, a, &prefix));
+  std::string key(reinterpret_cast<char*>(a), 16);
+  uint64_t bits = p.hook_rules[EnforcePlan::kConnect];
+  auto c = p.comms.find(comm);
+  bits &= dim(p.comm, c == p.comms.end() ? nullptr : &c->second);
+  auto pt = p.ports.find(port);
+  bits &= dim(p.port, pt == p.ports.end() ? nullptr : &pt->second);
+  const rules::EnforceBits* best = nullptr;  // longest prefix
+  int best_len = -1;
+  for (const auto& [k, v] : p.addrs) {
+    bool inside = true;
+    for (int b = 0; b < k.second && inside; b++)
+      inside = ((k.first[b / 8] ^ key[b / 8]) & (0x80 >> (b % 8))) == 0;
+    if (inside && k.second > best_len) best = &v, best_len = k.second;
+  }
+  bits &= dim(p.addr, best);
+  return bits;
+}
+
+TEST(EnforceCompile, ConnectByPortAndNetwork) {
+  EnforcePlan p;
+  auto st = compile(
+      rule("evt.type = connect and fd.rnet in (10.0.0.0/8, fd00::/8) and not fd.rip = 10.1.2.3") +
+          "- rule: P\n  condition: evt.type = connect and fd.rport in (4444, 31337) and not "
+          "proc.name = nc\n"
+          "  output: x\n  priority: critical\n  action: kill\n",
+      &p);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(p.rules[0].summary, "kill at connect: fd.rnet, fd.rip");
+  EXPECT_EQ(connects(p, "10.9.9.9", 80, "curl"), 1u);
+  EXPECT_EQ(connects(p, "10.1.2.3", 80, "curl"), 0u);  // excluded inside the network
+  EXPECT_EQ(connects(p, "fd00::1", 80, "curl"), 1u);
+  EXPECT_EQ(connects(p, "192.168.1.1", 4444, "curl"), 2u);
+  EXPECT_EQ(connects(p, "10.9.9.9", 31337, "curl"), 3u);
+  EXPECT_EQ(connects(p, "10.9.9.9", 31337, "nc"), 1u);
+  EXPECT_EQ(connects(p, "192.168.1.1", 443, "curl"), 0u);
 }
 
 TEST(EnforceCompile, AlertRulesNeedNoKernel) {
@@ -150,10 +197,14 @@ TEST(EnforceCompile, RefusedWithTheReasonAndWhere) {
       {"evt.type = exec and proc.name = a and user.uid > 100", "kill",
        "user.uid > cannot be evaluated"},
       {"evt.type in (open, exec) and proc.name = a", "kill",
-       "acts on open or on exec events; this one matches exec, open"},
+       "acts on open, exec or connect events; this one matches exec, open"},
       {"evt.type = open and fd.name startswith /a and fd.name startswith /a/b", "kill",
        "two conditions that fd.name must meet"},
-      {"evt.type = open and fd.name = /etc/shadow", "deny", "deny needs BPF LSM, which this kernel does not run (built in but not active)"},
+      {"evt.type = connect and fd.rip = 10.0.0.0/8", "kill",
+       "fd.rip takes addresses; networks go with fd.rnet"},
+      {"evt.type = connect and fd.rport = 70000", "kill", "'70000' is not a port"},
+      {"evt.type = open and fd.name = /etc/shadow", "deny",
+       "deny needs BPF LSM, which this kernel does not run (built in but not active)"},
   };
   for (const auto& c : cases) {
     EnforcePlan p;

@@ -26,7 +26,8 @@
 enum sl_enf_hook {
 	SL_ENF_HOOK_OPEN = 0, /* open, openat, openat2, creat returned a file */
 	SL_ENF_HOOK_EXEC = 1, /* an exec replaced the image (before its first instruction) */
-	SL_ENF_HOOKS = 2,
+	SL_ENF_HOOK_CONNECT = 2, /* connect() to an IPv4/IPv6 address is called */
+	SL_ENF_HOOKS = 3,
 };
 
 enum sl_enf_outcome {
@@ -51,7 +52,7 @@ struct sl_enf_conf {
 	__u64 hook_rules[SL_ENF_HOOKS];
 	__u64 dry_run; /* rules that report what they would do */
 	__u64 deny;    /* rules that deny (BPF LSM programs); the others kill (tracepoints) */
-	struct sl_enf_dim path, exe, comm, uid;
+	struct sl_enf_dim path, exe, comm, uid, port, addr;
 	__u32 generation; /* the rule set these maps hold; records carry it */
 	__u32 leaf_filter; /* open rules list exact paths only: a name not in enf_leaves is not walked */
 };
@@ -63,6 +64,12 @@ struct sl_enf_leaf_key {
 struct sl_enf_path_key {
 	__u32 prefixlen; /* bits */
 	char data[SL_ENF_PATH];
+};
+
+/* A remote address: IPv6, or IPv4 mapped (::ffff:a.b.c.d); prefixlen in bits. */
+struct sl_enf_addr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 struct sl_enf_comm_key {
@@ -78,7 +85,10 @@ struct sl_enf_event {
 	__s32 err;  /* bpf_send_signal's error with SL_ENF_FAILED */
 	__s32 fd;   /* open: the descriptor the process would have read */
 	__u8 path_truncated, exe_truncated;
-	__u8 pad[6];
+	__u16 rport;    /* connect: the port, host order */
+	__u16 family;   /* connect: AF_INET or AF_INET6 */
+	__u16 pad;
+	__u8 raddr[16]; /* connect: the address (IPv4 in its first 4 bytes) */
 	char path[SL_ENF_PATH]; /* open: the file's full path; exec: the new executable's */
 	char exe[SL_ENF_PATH];  /* the executable's full path */
 };

@@ -33,13 +33,19 @@ std::vector<Hook> EnforceSource::plan(const bpf::Features& f, const SourceOption
     hooks.push_back(std::move(h));
   }
   hooks.push_back(tracepoint_hook(f, "sl_enf_exec", "sched", "sched_process_exec", true, base));
+  hooks.push_back(
+      tracepoint_hook(f, "sl_enf_enter_connect", "syscalls", "sys_enter_connect", true, base));
   // deny: BPF LSM, where the kernel runs it (compile_enforcement refuses deny rules elsewhere).
   for (const auto& [prog, hook] : {std::pair{"sl_enf_lsm_file_open", "file_open"},
-                                   std::pair{"sl_enf_lsm_bprm_check", "bprm_check_security"}}) {
+                                   std::pair{"sl_enf_lsm_bprm_check", "bprm_check_security"},
+                                   std::pair{"sl_enf_lsm_connect", "socket_connect"}}) {
     Hook h{prog, std::string("lsm ") + hook, false, ""};
-    if (!base.empty()) h.note = base;
-    else if (!f.bpf_lsm) h.note = "no BPF LSM: deny rules cannot act";
-    else h.enabled = true;
+    if (!base.empty())
+      h.note = base;
+    else if (!f.bpf_lsm)
+      h.note = "no BPF LSM: deny rules cannot act";
+    else
+      h.enabled = true;
     hooks.push_back(std::move(h));
   }
   return hooks;
@@ -70,7 +76,8 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
       bpf_map_delete_elem(fd, next.data());
   };
   for (bpf_map* m :
-       {skel_->maps.enf_paths, skel_->maps.enf_exes, skel_->maps.enf_comms, skel_->maps.enf_uids, skel_->maps.enf_leaves})
+       {skel_->maps.enf_paths, skel_->maps.enf_exes, skel_->maps.enf_comms, skel_->maps.enf_uids,
+        skel_->maps.enf_leaves, skel_->maps.enf_ports, skel_->maps.enf_addrs})
     clear(m);
   auto put = [](bpf_map* m, const void* key, const rules::EnforceBits& b,
                 const char* what) -> core::Status {
@@ -104,11 +111,20 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.enf_leaves), &key, &one, BPF_ANY))
       return bpf::libbpf_error(errno, "enforce: map enf_leaves");
   }
+  for (const auto& [port, b] : p.ports)
+    if (auto st = put(skel_->maps.enf_ports, &port, b, "enf_ports"); !st) return st;
+  for (const auto& [net, b] : p.addrs) {
+    sl_enf_addr_key key = {};
+    key.prefixlen = static_cast<uint32_t>(net.second);
+    memcpy(key.addr, net.first.data(), sizeof key.addr);
+    if (auto st = put(skel_->maps.enf_addrs, &key, b, "enf_addrs"); !st) return st;
+  }
   for (const auto& [uid, b] : p.uids)
     if (auto st = put(skel_->maps.enf_uids, &uid, b, "enf_uids"); !st) return st;
   sl_enf_conf c = {};
   c.hook_rules[SL_ENF_HOOK_OPEN] = p.hook_rules[rules::EnforcePlan::kOpen];
   c.hook_rules[SL_ENF_HOOK_EXEC] = p.hook_rules[rules::EnforcePlan::kExec];
+  c.hook_rules[SL_ENF_HOOK_CONNECT] = p.hook_rules[rules::EnforcePlan::kConnect];
   c.dry_run = p.dry_run;
   c.deny = p.deny;
   auto dim = [](const rules::EnforceDim& d) { return sl_enf_dim{d.nopos, d.constrained}; };
@@ -116,6 +132,8 @@ core::Status EnforceSource::set_plan(const rules::EnforcePlan& p, uint32_t gener
   c.exe = dim(p.exe);
   c.comm = dim(p.comm);
   c.uid = dim(p.uid);
+  c.port = dim(p.port);
+  c.addr = dim(p.addr);
   c.generation = generation;
   c.leaf_filter = p.leaf_filter;
   if (bpf_map_update_elem(conf_fd, &zero, &c, BPF_ANY))
