@@ -416,6 +416,18 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     rules::Limits limits;
     limits.rate_per_s = config.rules.rate_per_rule;
     engine = std::make_unique<rules::Engine>(&runner.table(), outs, limits);
+    if (config.rules.baseline) {
+      rules::BaselineOptions bo;
+      bo.window_ns = uint64_t{config.rules.baseline_window_s} * 1000000000ULL;
+      bo.max_workloads = config.rules.baseline_max_workloads;
+      bo.max_items = config.rules.baseline_max_items;
+      const core::ProcessTable* table = &runner.table();
+      engine->set_baseline(std::make_unique<rules::Baseline>(bo, [table](uint32_t ppid) {
+        const core::ProcessInfo* p = table->find(ppid);
+        return p ? p->exe : std::string();
+      }));
+      spdlog::info("rules: learning each workload's behaviour for {} s (rules.baseline)", config.rules.baseline_window_s);
+    }
     spdlog::info("rules: {} enabled", rs->enabled_count());
     rule_syscalls = rs->syscalls();
     engine_rules = rs;
@@ -544,7 +556,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   }
   ApiContext api{&runner, db.get(), &live,
                  [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); },
-                 [&] { return governor.line(); }, plan.query_bytes};
+                 [&] { return governor.line(); }, plan.query_bytes,
+                 [&] { return engine ? engine->baseline_json() : std::string(); }};
   add_api_routes(http, api);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());

@@ -157,6 +157,12 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
   });
   // The service map the l7 source learnt: client -> server edges with requests, errors and
   // mean latency (as of the last collection, once a second).
+  // The learnt behaviour of each workload (rules.baseline): what it did while learning.
+  http.get("/api/v1/baseline", [ctx](const server::Request&) {
+    std::string j = ctx.baseline ? ctx.baseline() : std::string();
+    if (j.empty()) return server::Response{404, "text/plain; charset=utf-8", "the baseline is off (rules.baseline)\n"};
+    return server::Response{200, "application/json", j};
+  });
   http.get("/api/v1/service_map", [ctx](const server::Request&) {
     std::string body = "{\"edges\":[";
     bool first = true;

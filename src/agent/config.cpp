@@ -267,6 +267,10 @@ std::string default_config_yaml() {
     << "  files: []\n"
     << "  rate_per_rule: 5  # alerts per second per rule (bursts of 20)\n"
     << "  enforce: true     # rules with action: kill act; false: they report what they would do\n"
+    << "  # Learnt behaviour: each workload's (container, else executable) programs run, directories\n"
+    << "  # written, outbound destinations and accepted ports over its first `window`; then an alert\n"
+    << "  # for each new one (a workload that never settles is reported once).\n"
+    << "  baseline: {enabled: true, window: 1h, max_workloads: 1024, max_items: 256}\n"
     << "  stdout: auto     # true, false, or auto: printed when stdout is a terminal\n"
     << "  json_file: \"\"\n"
     << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
@@ -470,13 +474,25 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",
-                                                    "json_file", "webhook", "alertmanager", "enforce"});
+                                                    "json_file", "webhook", "alertmanager", "enforce", "baseline"});
         !st)
       return st;
     RulesConfig& rc = c.rules;
     if (auto st = get<bool>(origin, r, "enabled", "rules", &rc.enabled); !st) return st;
     if (auto st = get<bool>(origin, r, "defaults", "rules", &rc.defaults); !st) return st;
     if (auto st = get<bool>(origin, r, "enforce", "rules", &rc.enforce); !st) return st;
+    if (YAML::Node b = r["baseline"]) {
+      if (!b.IsMap()) return core::Status::error(EINVAL, where(origin, b) + ": rules.baseline: expected a map");
+      if (auto st = unknown_keys(origin, b, "rules.baseline", {"enabled", "window", "max_workloads", "max_items"}); !st)
+        return st;
+      if (auto st = get<bool>(origin, b, "enabled", "rules.baseline", &rc.baseline); !st) return st;
+      if (auto st = get_seconds(origin, b, "window", "rules.baseline", 1, 30 * 86400, &rc.baseline_window_s); !st)
+        return st;
+      if (auto st = get<uint32_t>(origin, b, "max_workloads", "rules.baseline", &rc.baseline_max_workloads, 1u, 1000000u); !st)
+        return st;
+      if (auto st = get<uint32_t>(origin, b, "max_items", "rules.baseline", &rc.baseline_max_items, 1u, 100000u); !st)
+        return st;
+    }
     if (auto st = get_strings(origin, r, "files", "rules", &rc.files); !st) return st;
     if (auto st = get<double>(origin, r, "rate_per_rule", "rules", &rc.rate_per_rule, 0.001, 100000.0); !st) return st;
     if (YAML::Node so = r["stdout"]; so && so.IsScalar() && so.Scalar() == "auto") {

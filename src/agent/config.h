@@ -46,6 +46,11 @@ struct RulesConfig {
   double rate_per_rule = 5;  // alerts per second per rule, sustained (burst 20)
   // Rules with `action: kill` act in the kernel; false: they only report what they would do.
   bool enforce = true;
+  // Learnt behaviour (rules/baseline.h): each workload's profile over its first `window`, then
+  // alerts on what is new.
+  bool baseline = true;
+  uint32_t baseline_window_s = 3600;
+  uint32_t baseline_max_workloads = 1024, baseline_max_items = 256;
   // Alerts printed on stdout: on, off, or (unset, `auto`) when stdout is a terminal, as Falco
   // does: a foreground agent shows what fires, one under systemd keeps its journal quiet.
   std::optional<bool> stdout_alerts;

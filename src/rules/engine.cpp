@@ -57,6 +57,31 @@ void Engine::set_rules(std::shared_ptr<const RuleSet> rules, uint32_t generation
   generation_ = generation;
 }
 
+void Engine::set_baseline(std::unique_ptr<Baseline> b) {
+  static const char* kWhat[][2] = {{"Baseline: new executable", "A workload ran a program its baseline never saw it run."},
+                                   {"Baseline: new write location", "A workload wrote a file in a directory its baseline never saw it write in."},
+                                   {"Baseline: new outbound destination", "A workload connected to a destination its baseline never saw."},
+                                   {"Baseline: new listening port", "A workload accepted a connection on a port its baseline never saw."},
+                                   {"Baseline: workload never settles", "A workload did more distinct things while learning than its bound: it is reported once, not checked."}};
+  baseline_rules_.clear();
+  for (const auto& w : kWhat) {
+    Rule r;
+    r.name = w[0];
+    r.desc = w[1];
+    r.priority = Priority::kNotice;
+    r.tags = {"baseline"};
+    r.origin = "baseline";
+    baseline_rules_.push_back(std::move(r));
+  }
+  std::lock_guard lock(baseline_mu_);
+  baseline_ = std::move(b);
+}
+
+std::string Engine::baseline_json() const {
+  std::lock_guard lock(baseline_mu_);
+  return baseline_ ? baseline_->json(core::now_boot_ns()) : std::string();
+}
+
 std::string_view Engine::outcome_name(const core::Event& e) {
   switch (e.action_outcome) {
     case 1: return "killed";
@@ -139,6 +164,28 @@ void Engine::on_event(core::Event& e) {
   rules->match(e, ctx_, &hits_);
   for (const Rule* r : hits_)
     if (admit(*r)) deliver(*r, e);
+  if (baseline_) {
+    Deviation d;
+    bool hit;
+    {
+      std::lock_guard lock(baseline_mu_);
+      hit = baseline_->observe(e, core::now_boot_ns(), &d);
+    }
+    if (hit) {
+      static const char* kCats[] = {"executable", "write_dir", "outbound", "listen_port"};
+      size_t i = 4;
+      for (size_t c = 0; c < 4; c++)
+        if (d.category == kCats[c]) i = c;
+      const Rule& r = baseline_rules_[d.unsettled ? 4 : i];
+      std::string out = d.unsettled ? "Workload " + d.workload + " never settled: more than its bound of values in " +
+                                          d.value + " while learning; it is not checked value by value"
+                                    : "New " + d.category + " " + d.value + " for workload " + d.workload +
+                                          " (its baseline: " + std::to_string(d.known) + " values, most seen " +
+                                          (d.most_seen.empty() ? "none" : d.most_seen) + "; pid=" +
+                                          std::to_string(e.pid) + " program=" + std::string(e.comm) + ")";
+      if (admit(r)) deliver(r, e, &out);
+    }
+  }
 }
 
 std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::string& output,
@@ -179,9 +226,9 @@ std::string Engine::alert_json(const Rule& r, const core::Event& e, const std::s
   return j;
 }
 
-void Engine::deliver(const Rule& r, const core::Event& e) {
+void Engine::deliver(const Rule& r, const core::Event& e, const std::string* given) {
   const Context& ctx = ctx_;
-  std::string output = render_output(r.output, e, ctx);
+  std::string output = given ? *given : render_output(r.output, e, ctx);
   if (e.action) output += " (action " + std::string(action_name(r.action)) + ": " + std::string(outcome_name(e)) + ")";
   std::vector<std::string> ancestry;
   for (int i = 1; i <= 8; i++) {
@@ -318,6 +365,24 @@ void Engine::metrics(std::vector<core::MetricFamily>& out) const {
   unk.series.push_back({{}, double(actions_unknown_), {}});
   out.push_back(std::move(act));
   out.push_back(std::move(unk));
+  {
+    std::lock_guard lock(baseline_mu_);
+    if (baseline_) {
+      core::MetricFamily w{"sightline_baseline_workloads", "Workloads with a learnt profile (rules.baseline)",
+                           core::MetricType::kGauge};
+      w.series.push_back({{}, double(baseline_->workloads()), {}});
+      core::MetricFamily d{"sightline_baseline_workloads_dropped_total",
+                           "Events of workloads past rules.baseline.max_workloads: not learnt, not checked",
+                           core::MetricType::kCounter};
+      d.series.push_back({{}, double(baseline_->workloads_dropped()), {}});
+      core::MetricFamily by{"sightline_baseline_bytes", "Memory the learnt profiles hold (an estimate; bound 8 MiB)",
+                            core::MetricType::kGauge};
+      by.series.push_back({{}, double(baseline_->bytes()), {}});
+      out.push_back(std::move(w));
+      out.push_back(std::move(d));
+      out.push_back(std::move(by));
+    }
+  }
   core::MetricFamily fail{"sightline_alert_deliveries_failed_total",
                           "Alert deliveries that failed or were dropped (queue full), by output",
                           core::MetricType::kCounter};

@@ -20,6 +20,7 @@
 #include "core/alert.h"
 #include "core/metrics.h"
 #include "core/process_table.h"
+#include "rules/baseline.h"
 #include "rules/ruleset.h"
 #include "rules/users.h"
 #include "sources/source.h"
@@ -54,6 +55,11 @@ class Engine : public sources::EventSink {
   // bit and generation; the previous set is kept for records still in flight).
   void set_rules(std::shared_ptr<const RuleSet> rules, uint32_t generation = 0);
   void on_event(core::Event& e) override;
+  // Learnt behaviour: every event also feeds `b`; its deviations are alerts of the rules
+  // "Baseline: new <category>" (NOTICE; "Baseline: workload never settles" once a workload).
+  void set_baseline(std::unique_ptr<Baseline> b);
+  // The profiles as JSON ("" without a baseline), for GET /api/v1/baseline.
+  std::string baseline_json() const;
   // sightline_alerts_total{rule,priority}, sightline_alerts_suppressed_total{rule},
   // sightline_alert_deliveries_failed_total{output}.
   void metrics(std::vector<core::MetricFamily>& out) const;
@@ -73,7 +79,7 @@ class Engine : public sources::EventSink {
  private:
   Context make_context() const;
   Context ctx_;  // built once: no allocation per event
-  void deliver(const Rule& r, const core::Event& e);
+  void deliver(const Rule& r, const core::Event& e, const std::string* output = nullptr);
   void on_action(core::Event& e);
   bool admit(const Rule& r);
   void http_loop();
@@ -94,6 +100,9 @@ class Engine : public sources::EventSink {
   mutable std::mutex stats_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> fired_;  // (rule, priority)
   std::map<std::string, uint64_t> suppressed_;
+  std::unique_ptr<Baseline> baseline_;  // guarded by baseline_mu_ (the API reads it)
+  mutable std::mutex baseline_mu_;
+  std::vector<Rule> baseline_rules_;    // one per category, and the unsettled one
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> actions_;  // (rule, action, outcome)
   uint64_t actions_unknown_ = 0;  // records of a generation no longer known
   std::map<std::string, uint64_t> failed_;  // by output

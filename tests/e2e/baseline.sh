@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Learnt behaviour as a person relies on it: a workload (a program of its own path) learns for a
+# short window (running a program, connecting to a port), repeats that behaviour after the
+# window without an alert, then runs a new program and connects to a new port: exactly those
+# two alerts, naming the workload and what its baseline held; GET /api/v1/baseline shows the
+# profile.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+tmp=$(mktemp -d)
+cleanup() {
+  stop_bg
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pa=$(free_port) pb=$(free_port) aport=$(free_port)
+python3 - $pa $pb <<'PY' &
+import select, socket, sys
+ls = []
+for p in sys.argv[1:]:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(p))); s.listen(16); ls.append(s)
+while True:
+    for s in select.select(ls, [], [])[0]:
+        c, _ = s.accept(); c.close()
+PY
+bg_pid $!
+cat >"$tmp/agent.yaml" <<YAML
+listen: 127.0.0.1:$aport
+store: {enabled: false}
+rules:
+  json_file: $tmp/alerts.jsonl
+  baseline: {window: 6s}
+YAML
+"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+bg_pid $!
+wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
+grep -q "learning each workload's behaviour for 6 s" "$tmp/agent.log" || fail "agent log: $(cat "$tmp/agent.log")"
+sleep 1
+
+cp /bin/bash "$tmp/wl"  # the workload: its own executable path
+behave() { "$tmp/wl" -c "$1 >/dev/null; exec 3<>/dev/tcp/127.0.0.1/$2; exec 3>&-; true"; }
+behave /bin/true $pa  # learning
+wait_for 5 bash -c "curl -sf http://127.0.0.1:$aport/api/v1/baseline | grep -q '\"127.0.0.1:$pa\":1'" \
+  || fail "not learnt: $(curl -s http://127.0.0.1:$aport/api/v1/baseline | head -c 2000)"
+curl -sf http://127.0.0.1:$aport/api/v1/baseline | grep -q "\"workload\":\"$tmp/wl\",\"learning\":true" \
+  || fail "baseline: $(curl -s http://127.0.0.1:$aport/api/v1/baseline | head -c 2000)"
+sleep 7  # the window ends
+behave /bin/true $pa  # the baseline's behaviour again: quiet
+behave /bin/date $pb  # new: a program and a destination
+wait_for 10 bash -c "[[ \$(grep -c 'for workload $tmp/wl ' '$tmp/alerts.jsonl' 2>/dev/null) -ge 2 ]]" \
+  || fail "alerts: $(grep -i baseline "$tmp/alerts.jsonl" 2>/dev/null | cut -c1-300)"
+sleep 1
+mine=$(grep "for workload $tmp/wl " "$tmp/alerts.jsonl")
+[[ $(wc -l <<<"$mine") == 2 ]] || fail "expected exactly 2 alerts for the workload: $mine"
+grep -q '"rule":"Baseline: new executable".*New executable /bin/date for workload '"$tmp"'/wl (its baseline: 1 values, most seen /bin/true (2)' <<<"$mine" \
+  || fail "executable alert: $mine"
+grep -q '"rule":"Baseline: new outbound destination".*New outbound 127.0.0.1:'"$pb"' for workload '"$tmp"'/wl (its baseline: 1 values, most seen 127.0.0.1:'"$pa"' (2)' <<<"$mine" \
+  || fail "outbound alert: $mine"
+curl -sf http://127.0.0.1:$aport/metrics | grep -q '^sightline_baseline_workloads [1-9]' || fail "no baseline metric"
+echo "baseline: ok"
