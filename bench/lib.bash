@@ -44,6 +44,16 @@ memcg_make() {
     echo "$limit" >"$MEMCG/memory.memsw.limit_in_bytes" 2>/dev/null || true
   fi
 }
+# memcg_limit BYTES: a new limit for MEMCG (lowering it fails when more is charged now).
+memcg_limit() {
+  if [[ -f $MEMCG/memory.max ]]; then
+    echo "$1" >"$MEMCG/memory.max"
+  else
+    echo "$1" >"$MEMCG/memory.limit_in_bytes"
+    echo "$1" >"$MEMCG/memory.memsw.limit_in_bytes" 2>/dev/null || true
+  fi
+}
+memcg_peak() { cat "$MEMCG/memory.peak" 2>/dev/null || cat "$MEMCG/memory.max_usage_in_bytes"; }
 memcg_usage() { cat "$MEMCG/memory.current" 2>/dev/null || cat "$MEMCG/memory.usage_in_bytes"; }
 memcg_ooms() { awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.events" 2>/dev/null || awk '$1 == "oom_kill" {print $2}' "$MEMCG/memory.oom_control"; }
 memcg_remove() { rmdir "$MEMCG" 2>/dev/null || true; }

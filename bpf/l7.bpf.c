@@ -143,6 +143,8 @@ static const struct sl_l7_red_val red_zero;
 static const struct conn_state zero_conn;
 /* A global function: the verifier checks it once, not at each call's every path. */
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
+/* Whether a method's exchanges always go out (l7_always_detail); global for the same reason. */
+__noinline int l7_always(__u64 word) { return bpf_map_lookup_elem(&l7_always_detail, &word) != NULL; }
 /* Each CPU's count of exchanges begun, for the 1-in-N sample, one per role (both ends of a local
  * connection begin each exchange on one CPU: a shared count would sample one end only), and its
  * window of detail_per_s. A cache line each: CPUs that wrote neighbours' lines took each other's
@@ -447,7 +449,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 			if (c->detail_used < detail_per_s) {
 				c->detail_used++;
 				d = true;
-			} else if (always_detail_n && bpf_map_lookup_elem(&l7_always_detail, &cs->method)) {
+			} else if (always_detail_n && l7_always(cs->method)) {
 				d = true;
 			} else {
 				d = c->ctr[cs->role == SL_L7_SERVER]++ % detail_sample == 0;
