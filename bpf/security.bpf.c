@@ -106,6 +106,8 @@ static __always_inline int sec_exit(void *ctx, __u32 id, struct sl_sec_conf *c, 
 		return 0; /* the child's return, or no new namespace */
 	if (filter == SL_SEC_F_STDIO_SOCK && (ret < 0 || ret > 2))
 		return 0;
+	if (filter == SL_SEC_F_PACKET && args[0] != SL_AF_PACKET)
+		return 0;
 
 	struct fd_desc d = {};
 	__s64 fd = -1;

@@ -1,4 +1,5 @@
 // `sightline rules validate|list`: the built-in rule set plus rule files, checked or listed.
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -31,6 +32,22 @@ int rules_validate(const std::vector<std::string>& files, bool with_defaults) {
   }
   printf("%zu rules (%zu enabled)%s: ok\n", rs.rules().size(), rs.enabled_count(),
          files.empty() ? "" : (" in the built-in set and " + std::to_string(files.size()) + " file(s)").c_str());
+  if (size_t n = rs.falco_count()) printf("%zu of them from Falco rules files, read in Falco's dialect\n", n);
+  for (const auto& note : rs.notes()) printf("note: %s\n", note.c_str());
+  // Syscalls a rule names that no source reports: those parts of it never match.
+  std::vector<std::string> traced = sources::security_syscall_names();
+  for (const auto& r : rs.rules()) {
+    std::set<std::string> names;
+    if (!r.enabled || !r.condition.kinds().count(core::EventKind::kSyscall) ||
+        !r.condition.required_values("syscall.name", &names))
+      continue;
+    std::string missing;
+    for (const auto& n : names)
+      if (std::find(traced.begin(), traced.end(), n) == traced.end()) missing += (missing.empty() ? "" : ", ") + n;
+    if (!missing.empty())
+      printf("note: %s: rule '%s': %s: not traced by Sightline (the parts that need them never match)\n",
+             r.origin.c_str(), r.name.c_str(), missing.c_str());
+  }
   if (!plan.rules.empty()) {
     printf("%zu act in the kernel:\n", plan.rules.size());
     for (const auto& a : plan.rules) printf("  %s: %s\n", a.rule->name.c_str(), a.summary.c_str());

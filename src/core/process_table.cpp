@@ -66,36 +66,45 @@ void ProcessTable::recharge(const ProcessInfo& p, size_t before) {
   bytes_.store(bytes() - before + cost(p), std::memory_order_relaxed);
 }
 
+namespace {
+// What /proc/PID (dir) says of a process; false when it is gone.
+bool load_from_proc(const std::string& dir, const std::string& cg_root, ProcessInfo* info) {
+  if (!parse_stat(read_file(dir + "/stat", 4096), *info)) return false;
+  std::istringstream status(read_file(dir + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("Uid:")) info->uid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
+    if (line.starts_with("Gid:")) info->gid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
+  }
+  info->args = read_file(dir + "/cmdline", 4096);
+  char exe[4096];
+  ssize_t len = readlink((dir + "/exe").c_str(), exe, sizeof exe);
+  if (len > 0) info->exe.assign(exe, static_cast<size_t>(len));
+  std::istringstream cg(read_file(dir + "/cgroup"));
+  for (std::string line; std::getline(cg, line);) {
+    if (!line.starts_with("0::")) continue;
+    std::string rel = line.substr(3);
+    if (ContainerInfo c = container_info_from_path(rel); !c.id.empty())
+      info->container = std::make_shared<const ContainerInfo>(std::move(c));
+    struct stat st;
+    if (!cg_root.empty() && stat((cg_root + rel).c_str(), &st) == 0) info->cgroup_id = st.st_ino;
+  }
+  return true;
+}
+}  // namespace
+
 size_t ProcessTable::seed_from_proc(const std::string& proc_root) {
   DIR* d = opendir(proc_root.c_str());
   if (!d) return 0;
   std::string cg_root = cgroup2_mount(proc_root + "/mounts");
+  proc_root_ = proc_root;
+  cg_root_ = cg_root;
   size_t n = 0;
   while (struct dirent* de = readdir(d)) {
     char* end;
     unsigned long pid = std::strtoul(de->d_name, &end, 10);
     if (*end || pid == 0) continue;
-    std::string dir = proc_root + "/" + de->d_name;
     ProcessInfo info;
-    if (!parse_stat(read_file(dir + "/stat", 4096), info)) continue;
-    std::istringstream status(read_file(dir + "/status"));
-    for (std::string line; std::getline(status, line);) {
-      if (line.starts_with("Uid:")) info.uid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
-      if (line.starts_with("Gid:")) info.gid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
-    }
-    info.args = read_file(dir + "/cmdline", 4096);
-    char exe[4096];
-    ssize_t len = readlink((dir + "/exe").c_str(), exe, sizeof exe);
-    if (len > 0) info.exe.assign(exe, static_cast<size_t>(len));
-    std::istringstream cg(read_file(dir + "/cgroup"));
-    for (std::string line; std::getline(cg, line);) {
-      if (!line.starts_with("0::")) continue;
-      std::string rel = line.substr(3);
-      if (ContainerInfo c = container_info_from_path(rel); !c.id.empty())
-        info.container = std::make_shared<const ContainerInfo>(std::move(c));
-      struct stat st;
-      if (!cg_root.empty() && stat((cg_root + rel).c_str(), &st) == 0) info.cgroup_id = st.st_ino;
-    }
+    if (!load_from_proc(proc_root + "/" + de->d_name, cg_root, &info)) continue;
     if (ProcessInfo* p = insert(static_cast<uint32_t>(pid))) {
       info.pid = p->pid;
       size_t before = cost(*p);
@@ -106,6 +115,20 @@ size_t ProcessTable::seed_from_proc(const std::string& proc_root) {
   }
   closedir(d);
   return n;
+}
+
+void ProcessTable::load_parent(uint32_t ppid) {
+  // A parent forked after seeding whose fork was not seen (fork events off, or lost): while it
+  // lives, /proc knows it (a PostgreSQL backend that runs a shell, say).
+  if (proc_root_.empty()) return;  // not seeded from /proc: nothing to ask
+  ProcessInfo info;
+  if (!load_from_proc(proc_root_ + "/" + std::to_string(ppid), cg_root_, &info)) return;
+  if (ProcessInfo* p = insert(ppid)) {
+    info.pid = ppid;
+    size_t before = cost(*p);
+    *p = std::move(info);
+    recharge(*p, before);
+  }
 }
 
 ProcessInfo* ProcessTable::from_event(const Event& e) {
@@ -184,6 +207,10 @@ void ProcessTable::observe(Event& e) {
     if (e.kind != EventKind::kExec && e.args.empty()) e.args = p->args;  // proc.cmdline of any event
   }
   auto parent = procs_.find(e.ppid);
+  if (parent == procs_.end() && e.ppid && e.ppid != e.pid) {
+    load_parent(e.ppid);
+    parent = procs_.find(e.ppid);
+  }
   if (parent != procs_.end()) e.pname = parent->second.comm;
   // The other task of a signal or an OOM kill, when the record does not name it.
   if ((e.kind == EventKind::kSignal || e.kind == EventKind::kOomKill) && e.target_comm.empty())

@@ -45,7 +45,8 @@ class ProcessTable {
       : max_entries_(max_entries), max_bytes_(max_bytes) {}
   void set_container_resolver(ContainerResolver r) { resolver_ = std::move(r); }
 
-  // Adds every process under proc_root; returns how many.
+  // Adds every process under proc_root; returns how many. Afterwards, an event whose parent the
+  // table does not hold (forked while fork events were off or lost) reads that parent there.
   size_t seed_from_proc(const std::string& proc_root = "/proc");
   // Applies a process event to the table, then enriches `e` (pname, exe, container id).
   void observe(Event& e);
@@ -63,6 +64,7 @@ class ProcessTable {
  private:
   ProcessInfo* insert(uint32_t pid);  // nullptr when full (counted)
   ProcessInfo* from_event(const Event& e);
+  void load_parent(uint32_t ppid);
   std::shared_ptr<const ContainerInfo> container_of(uint64_t cgroup_id);
   static size_t cost(const ProcessInfo& p) { return kEntryBytes + p.comm.size() + p.exe.size() + p.args.size(); }
   // After an entry changed from `before` bytes: the total follows.
@@ -72,6 +74,7 @@ class ProcessTable {
   size_t max_entries_, max_bytes_;
   std::unordered_map<uint32_t, ProcessInfo> procs_;
   ContainerResolver resolver_;
+  std::string proc_root_, cg_root_;  // where seed_from_proc read, for load_parent
   std::atomic<size_t> size_{0}, bytes_{0};
   std::atomic<uint64_t> overflows_{0};
 };

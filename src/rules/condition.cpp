@@ -12,6 +12,7 @@
 
 #include "core/render.h"
 #include "core/schema.h"
+#include "core/syscalls.h"
 #include "symbols/elf_symbols.h"
 
 namespace sightline::rules {
@@ -20,24 +21,85 @@ namespace {
 
 constexpr size_t kKinds = static_cast<size_t>(core::EventKind::kCount);
 
-enum class Derived { kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName, kRnet, kDnsLabelLen, kDnsEntropy };
+enum class Derived {
+  kNone, kCmdline, kAname, kAnameN, kDirectory, kFilename, kUserName, kRnet, kDnsLabelLen, kDnsEntropy,
+  kAbsPath, kIsOpenRead, kIsOpenWrite, kIsOpenExec, kTypechar, kRes, kNum, kDir, kEitherIp, kEitherNet, kSip, kSport,
+  kSnet, kCip, kCport, kSipName, kConnected, kNameChanged, kCmdArgs, kExe, kPexe, kPexepath, kPcmdline, kCwd, kTty,
+  kDuration, kExeMemfd, kExeUpper, kCapEff, kLoginUid, kImage, kImageRepo, kImageTag, kPrivileged, kK8sNs, kK8sPod,
+  kPtraceReq, kSockDomain
+};
 
 struct DerivedDef {
   const char* name;
   Derived d;
   const char* doc;
+  bool numeric = false;
+  const char* kinds_field = nullptr;  // the kinds that have it: those with this schema field (nullptr: all)
 };
 constexpr DerivedDef kDerived[] = {
     {"proc.cmdline", Derived::kCmdline, "name and arguments (exec: argv[1..])"},
     {"proc.aname", Derived::kAname, "any ancestor's name; proc.aname[N]: the Nth (1: parent)"},
-    {"fd.directory", Derived::kDirectory, "directory part of fd.name"},
-    {"fd.filename", Derived::kFilename, "last component of fd.name"},
+    {"fd.directory", Derived::kDirectory, "directory part of fd.abspath", false, "fd.name"},
+    {"fd.filename", Derived::kFilename, "last component of fd.name", false, "fd.name"},
     {"user.name", Derived::kUserName, "user name of user.uid"},
-    {"fd.rnet", Derived::kRnet, "the remote address, compared with networks: fd.rnet in (10.0.0.0/8, fd00::/8)"},
-    {"dns.label_len", Derived::kDnsLabelLen, "DNS requests: the length of the name's longest label (tunnels carry data in long ones)"},
+    {"fd.rnet", Derived::kRnet, "the remote address, compared with networks: fd.rnet in (10.0.0.0/8, fd00::/8)", false, "fd.rip"},
+    {"dns.label_len", Derived::kDnsLabelLen, "DNS requests: the length of the name's longest label (tunnels carry data in long ones)",
+     true, "l7.protocol"},
     {"dns.entropy", Derived::kDnsEntropy,
      "DNS requests: the Shannon entropy of the name's longest label, in hundredths of a bit per character "
-     "(random-looking, generated names score high)"},
+     "(random-looking, generated names score high)", true, "l7.protocol"},
+    {"fd.abspath", Derived::kAbsPath,
+     "fd.name made absolute (a relative path joined to the process's cwd or directory fd) with . and .. folded "
+     "(Falco's fd.name)", false, "fd.name"},
+    {"evt.is_open_read", Derived::kIsOpenRead, "open: opened for reading (O_RDONLY or O_RDWR)", false, "evt.arg.flags"},
+    {"evt.is_open_write", Derived::kIsOpenWrite, "open: opened for writing (O_WRONLY or O_RDWR)", false, "evt.arg.flags"},
+    {"evt.is_open_exec", Derived::kIsOpenExec, "open: created with an execute bit in its mode", false, "evt.arg.flags"},
+    {"fd.typechar", Derived::kTypechar,
+     "the descriptor's type as one character: f file, d directory, 4 ipv4, 6 ipv6, u unix, p pipe, o other", false, "fd.num"},
+    {"evt.res", Derived::kRes, "SUCCESS, or the errno name of a failure (ENOENT ...)", false, "evt.rawres"},
+    {"evt.num", Derived::kNum, "the event's number in the rule engine's stream (1, 2, ...)", true},
+    {"evt.dir", Derived::kDir, "always < (Sightline sees syscalls at their exit)"},
+    {"fd.ip", Derived::kEitherIp, "either end's address: = and in match when one end does, != when neither does", false, "fd.rip"},
+    {"fd.net", Derived::kEitherNet, "either end's address, compared with networks (as fd.ip)", false, "fd.rip"},
+    {"fd.sip", Derived::kSip, "the server end's address (remote for a connect, local for an accept)", false, "fd.rip"},
+    {"fd.sport", Derived::kSport, "the server end's port", true, "fd.rip"},
+    {"fd.snet", Derived::kSnet, "the server end's address, compared with networks", false, "fd.rip"},
+    {"fd.cip", Derived::kCip, "the client end's address", false, "fd.rip"},
+    {"fd.cport", Derived::kCport, "the client end's port", true, "fd.rip"},
+    {"fd.sip.name", Derived::kSipName, "the server end's DNS name (learnt from answers), when it is the remote end", false, "fd.rip"},
+    {"fd.connected", Derived::kConnected, "syscalls on sockets: the socket has a remote end", false, "syscall.name"},
+    {"fd.name_changed", Derived::kNameChanged, "syscalls: the call gave the socket its ends (connect, accept)", false, "syscall.name"},
+    {"proc.cmdargs", Derived::kCmdArgs, "the arguments without argv[0], space-separated (Falco's proc.args)"},
+    {"proc.exe", Derived::kExe, "argv[0] as the process was started (proc.exepath: the file)"},
+    {"proc.pexe", Derived::kPexe, "the parent's argv[0]"},
+    {"proc.pexepath", Derived::kPexepath, "the parent's executable path"},
+    {"proc.pcmdline", Derived::kPcmdline, "the parent's name and arguments"},
+    {"proc.cwd", Derived::kCwd, "the process's working directory (/proc, when asked)"},
+    {"proc.tty", Derived::kTty, "the controlling terminal's device number, 0 without one (/proc, when asked)", true},
+    {"proc.duration", Derived::kDuration, "exit: the process's lifetime; other events: its age at the event (ns)", true},
+    {"proc.is_exe_from_memfd", Derived::kExeMemfd, "the executable is a memfd (fileless execution)"},
+    {"proc.is_exe_upper_layer", Derived::kExeUpper,
+     "the executable is in an overlay mount's upper layer: written after the container started (/proc, when asked)"},
+    {"thread.cap_effective", Derived::kCapEff, "effective capabilities: CAP_CHOWN CAP_SYS_ADMIN ... (/proc, when asked)"},
+    {"user.loginuid", Derived::kLoginUid, "the audit login uid (-1: none)", true},
+    {"container.image", Derived::kImage, "the container's image as its runtime names it (docker, containerd, CRI-O files)"},
+    {"container.image.repository", Derived::kImageRepo, "container.image without its tag or digest"},
+    {"container.image.tag", Derived::kImageTag, "container.image's tag"},
+    {"container.privileged", Derived::kPrivileged,
+     "the container is privileged: as its runtime says (docker), else its process holds CAP_SYS_ADMIN (which "
+     "no unprivileged container has by default)"},
+    {"k8s.ns.name", Derived::kK8sNs, "the pod's Kubernetes namespace (from the runtime's annotations or labels)"},
+    {"k8s.pod.name", Derived::kK8sPod, "the pod's name (from the runtime's annotations or labels)"},
+    {"evt.arg.request", Derived::kPtraceReq, "ptrace: the request by name (PTRACE_ATTACH ...)", false, "syscall.name"},
+    {"evt.arg.domain", Derived::kSockDomain, "socket: the domain by name (AF_PACKET ...)", false, "syscall.name"},
+};
+
+// Falco's names for fields that are ours under another name (in Falco's dialect only).
+constexpr std::pair<const char*, const char*> kFalcoAliases[] = {
+    {"fd.name", "fd.abspath"},          {"fd.nameraw", "fd.name"},          {"proc.args", "proc.cmdargs"},
+    {"evt.arg.target", "syscall.path"}, {"evt.arg.linkpath", "syscall.target"}, {"evt.arg.oldpath", "syscall.path"},
+    {"evt.arg.newpath", "syscall.target"}, {"evt.arg.path", "syscall.path"}, {"evt.arg.name", "syscall.path"},
+    {"evt.arg.res", "evt.rawres"},      {"evt.arg.fd", "fd.num"},
 };
 
 // The longest label of a DNS name and its entropy (hundredths of a bit per character).
@@ -100,6 +162,8 @@ struct FieldRef {
   int n = 0;
   std::array<const core::FieldDef*, kKinds> per_kind{};
   bool numeric = false;
+  const DerivedDef* def = nullptr;
+  std::array<bool, kKinds> has_kind{};  // derived: the kinds it is defined on
 };
 
 const core::FieldDef* schema_field(core::EventKind k, std::string_view name) {
@@ -132,7 +196,10 @@ bool resolve(std::string_view name, FieldRef* f) {
   for (const auto& d : kDerived)
     if (base == d.name) {
       f->derived = d.d;
-      f->numeric = d.d == Derived::kDnsLabelLen || d.d == Derived::kDnsEntropy;
+      f->numeric = d.numeric;
+      f->def = &d;
+      for (size_t k = 0; k < kKinds; k++)
+        f->has_kind[k] = !d.kinds_field || schema_field(static_cast<core::EventKind>(k), d.kinds_field);
       return true;
     }
   bool any = false;
@@ -146,17 +213,14 @@ bool resolve(std::string_view name, FieldRef* f) {
   return any;
 }
 
-// The kinds that carry a field (derived ones: every kind, or those with fd.name).
+// The kinds that carry a field (derived ones: every kind, or those with their schema field).
 std::set<core::EventKind> kinds_of(const FieldRef& f) {
   std::set<core::EventKind> out;
   for (size_t k = 0; k < kKinds; k++) {
     auto kind = static_cast<core::EventKind>(k);
     bool has = f.derived == Derived::kNone ? f.per_kind[k] != nullptr
-               : (f.derived == Derived::kDirectory || f.derived == Derived::kFilename)
-                   ? schema_field(kind, "fd.name") != nullptr
-               : f.derived == Derived::kRnet ? schema_field(kind, "fd.rip") != nullptr
-               : (f.derived == Derived::kDnsLabelLen || f.derived == Derived::kDnsEntropy) ? kind == core::EventKind::kRequest
-                                              : true;
+               : f.def && f.def->kinds_field ? schema_field(kind, f.def->kinds_field) != nullptr
+                                             : true;
     if (has) out.insert(kind);
   }
   return out;
@@ -169,8 +233,187 @@ struct Got {
   std::string own;  // storage when the text is built
 };
 
+// fd.name made absolute: the event's path when it is already (the common case, no copy), else
+// joined to the cwd or the directory fd as /proc shows them; as given when those are gone.
+std::string_view abs_path(const core::Event& e, const Context& ctx, std::string* own) {
+  std::string_view p = e.path;
+  bool clean = !p.empty() && p[0] == '/' && p.find("/.") == std::string_view::npos && p.find("//") == std::string_view::npos;
+  if (clean) return p;
+  std::string base;
+  if (p.empty() || p[0] != '/') {
+    if (!ctx.proc_file) return p;
+    base = e.dirfd == -100 || e.kind != core::EventKind::kOpen ? ctx.proc_file(e.pid, ProcFile::kCwd, 0)
+                                                               : ctx.proc_file(e.pid, ProcFile::kFd, e.dirfd);
+    if (base.empty() || base[0] != '/') return p;
+  }
+  *own = absolute_path(base, p);
+  return *own;
+}
+
+// The server end of a connection is the remote one, unless this side accepted it.
+bool server_is_local(const core::Event& e) {
+  if (e.kind == core::EventKind::kAccept) return true;
+  if (e.kind == core::EventKind::kSyscall) return e.sys_name.starts_with("accept");
+  return e.role == 2;  // SL_TCP_SERVER
+}
+
+void set_text(Got* g, std::string text) {
+  g->own = std::move(text);
+  g->s = g->own;
+  g->present = true;
+  g->numeric = false;
+}
+void set_bool(Got* g, bool v) {
+  g->present = true;
+  g->numeric = false;
+  g->s = v ? "true" : "false";
+}
+void set_num(Got* g, int64_t v) {
+  g->present = g->numeric = true;
+  g->num = v;
+}
+
+// argv, NUL-separated: argv[0], and the rest joined by spaces.
+std::string_view argv0(std::string_view args) { return args.substr(0, args.find('\0')); }
+std::string rest_args(std::string_view args) {
+  std::string out;
+  size_t first = args.find('\0');
+  if (first == std::string_view::npos) return out;
+  for (char c : args.substr(first + 1)) out += c ? c : ' ';
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+bool parent_of(const core::Event& e, const Context& ctx, Context::Process* p) {
+  if (!ctx.process) return false;
+  uint32_t ppid = e.ppid;
+  if (!ppid) {
+    Context::Process self;
+    if (!ctx.process(e.pid, &self) || !self.ppid) return false;
+    ppid = self.ppid;
+  }
+  return ctx.process(ppid, p);
+}
+
+void get_more(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
+  using D = Derived;
+  using K = core::EventKind;
+  auto file = [&](ProcFile what, int arg = 0) { return ctx.proc_file ? ctx.proc_file(e.pid, what, arg) : std::string(); };
+  switch (f.derived) {
+    case D::kIsOpenRead: if (e.kind == K::kOpen) set_bool(g, (e.flags & 3) == 0 || (e.flags & 3) == 2); return;
+    case D::kIsOpenWrite: if (e.kind == K::kOpen) set_bool(g, (e.flags & 3) == 1 || (e.flags & 3) == 2); return;
+    case D::kIsOpenExec: if (e.kind == K::kOpen) set_bool(g, (e.flags & 0100) && (e.mode & 0111)); return;
+    case D::kTypechar: {
+      if (e.kind == K::kOpen) return set_text(g, (e.flags & 0200000) ? "d" : "f");
+      if (e.kind != K::kSyscall || e.fd_type.empty()) return;
+      static const std::pair<const char*, const char*> kChars[] = {
+          {"file", "f"}, {"directory", "d"}, {"ipv4", "4"}, {"ipv6", "6"}, {"unix", "u"}, {"pipe", "p"}};
+      const char* c = "o";
+      for (const auto& [t, ch] : kChars)
+        if (e.fd_type == t) c = ch;
+      return set_text(g, c);
+    }
+    case D::kRes: {
+      const core::FieldDef* def = schema_field(e.kind, "evt.rawres");
+      if (!def) return;
+      int64_t r = def->get(e).i;
+      return set_text(g, r >= 0 ? std::string("SUCCESS") : std::string(core::errno_name(static_cast<int>(-r))));
+    }
+    case D::kNum: if (ctx.event_num) set_num(g, static_cast<int64_t>(ctx.event_num())); return;
+    case D::kDir: return set_text(g, "<");
+    case D::kSip: case D::kCip: {
+      bool local = server_is_local(e) == (f.derived == D::kSip);
+      std::string_view a = local ? e.laddr : e.raddr;
+      if (a.empty()) return;
+      g->present = true, g->numeric = false, g->s = a;
+      return;
+    }
+    case D::kSnet: {
+      std::string_view a = server_is_local(e) ? e.laddr : e.raddr;
+      if (a.empty()) return;
+      g->present = true, g->numeric = false, g->s = a;
+      return;
+    }
+    case D::kSport: case D::kCport:
+      if (e.raddr.empty() && e.laddr.empty()) return;
+      return set_num(g, (server_is_local(e) == (f.derived == D::kSport)) ? e.lport : e.rport);
+    case D::kSipName:
+      if (server_is_local(e) || e.rname.empty()) return;
+      g->present = true, g->numeric = false, g->s = e.rname;
+      return;
+    case D::kConnected: if (e.kind == K::kSyscall && !e.fd_type.empty()) set_bool(g, e.rport != 0); return;
+    case D::kNameChanged:
+      if (e.kind == K::kSyscall) set_bool(g, e.sys_name == "connect" || e.sys_name.starts_with("accept"));
+      return;
+    case D::kCmdArgs: return set_text(g, rest_args(e.args));
+    case D::kExe:
+      if (!e.args.empty()) return set_text(g, std::string(argv0(e.args)));
+      if (!e.exe.empty()) return set_text(g, std::string(e.exe));
+      return;
+    case D::kPexe: case D::kPexepath: case D::kPcmdline: {
+      Context::Process p;
+      if (!parent_of(e, ctx, &p)) return;
+      if (f.derived == D::kPexepath) return set_text(g, p.exe);
+      if (f.derived == D::kPexe) return set_text(g, p.args.empty() ? p.exe : std::string(argv0(p.args)));
+      std::string rest = rest_args(p.args);
+      return set_text(g, rest.empty() ? p.comm : p.comm + " " + rest);
+    }
+    case D::kCwd: { std::string c = file(ProcFile::kCwd); if (!c.empty()) set_text(g, c); return; }
+    case D::kTty: { std::string t = file(ProcFile::kTty); if (!t.empty()) set_num(g, strtoll(t.c_str(), nullptr, 10)); return; }
+    case D::kLoginUid: { std::string t = file(ProcFile::kLoginUid); if (!t.empty()) set_num(g, strtoll(t.c_str(), nullptr, 10)); return; }
+    case D::kCapEff: { std::string c = file(ProcFile::kCapEffective); if (!c.empty()) set_text(g, c); return; }
+    case D::kDuration: {
+      if (e.kind == K::kExit) return set_num(g, static_cast<int64_t>(e.duration_ns));
+      Context::Process p;
+      if (ctx.process && ctx.process(e.pid, &p) && p.start_boot_ns && e.ts_boot_ns >= p.start_boot_ns)
+        set_num(g, static_cast<int64_t>(e.ts_boot_ns - p.start_boot_ns));
+      return;
+    }
+    case D::kExeMemfd: {
+      // An exec of a memfd names it by descriptor (fexecve: /proc/self/fd/N, or execveat with an
+      // empty path); /proc then says whether that file is a memfd. The filename check keeps a
+      // process that execs a memfd later from making its earlier exec look like one.
+      if (e.kind == K::kExec && !(e.path.empty() || e.path.starts_with("/proc/") || e.path.starts_with("/dev/fd/")))
+        return set_bool(g, false);
+      std::string exe = file(ProcFile::kExeLink);
+      if (exe.empty()) exe = std::string(e.exe);
+      return set_bool(g, exe.starts_with("/memfd:") || exe.starts_with("memfd:"));
+    }
+    case D::kExeUpper: {
+      std::string v = file(ProcFile::kExeUpperLayer);
+      if (!v.empty()) set_bool(g, v == "true");
+      return;
+    }
+    case D::kImage: case D::kImageRepo: case D::kImageTag: case D::kK8sNs: case D::kK8sPod: {
+      if (e.container_id.empty() || !ctx.container) return;
+      ContainerMeta m = ctx.container(e.container_id);
+      std::string repo, tag;
+      split_image(m.image, &repo, &tag);
+      std::string v = f.derived == D::kImage ? m.image : f.derived == D::kImageRepo ? repo : f.derived == D::kImageTag ? tag
+                      : f.derived == D::kK8sNs ? m.ns : m.pod;
+      if (!v.empty()) set_text(g, std::move(v));
+      return;
+    }
+    case D::kPrivileged: {
+      if (e.container_id.empty()) return set_bool(g, false);
+      ContainerMeta m = ctx.container ? ctx.container(e.container_id) : ContainerMeta{};
+      if (m.privileged >= 0) return set_bool(g, m.privileged == 1);
+      std::string all = file(ProcFile::kCapSysAdmin);
+      if (!all.empty()) set_bool(g, all == "true");
+      return;
+    }
+    case D::kPtraceReq: if (e.kind == K::kSyscall && e.sys_name == "ptrace") set_text(g, ptrace_request_name(e.sys_args[0])); return;
+    case D::kSockDomain: if (e.kind == K::kSyscall && e.sys_name == "socket") set_text(g, socket_domain_name(e.sys_args[0])); return;
+    case D::kEitherIp: case D::kEitherNet:  // evaluated by the operator over both ends
+      g->present = true;
+      return;
+    default: return;
+  }
+}
+
 void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
   g->present = false;
+  if (f.def && !f.has_kind[static_cast<size_t>(e.kind)]) return;
   switch (f.derived) {
     case Derived::kNone: {
       const core::FieldDef* def = f.per_kind[static_cast<size_t>(e.kind)];
@@ -222,14 +465,17 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
       return;
     case Derived::kDirectory:
     case Derived::kFilename: {
-      if (e.kind != core::EventKind::kOpen) return;
-      std::string_view p = e.path;
+      std::string_view p = abs_path(e, ctx, &g->own);
       size_t slash = p.rfind('/');
       g->present = true;
       if (f.derived == Derived::kFilename) g->s = slash == std::string_view::npos ? p : p.substr(slash + 1);
       else g->s = slash == std::string_view::npos ? std::string_view(".") : slash == 0 ? p.substr(0, 1) : p.substr(0, slash);
       return;
     }
+    case Derived::kAbsPath:
+      g->present = true;
+      g->s = abs_path(e, ctx, &g->own);
+      return;
     case Derived::kRnet:
       if (e.raddr.empty()) return;  // tcp events, and syscalls on IP sockets
       g->present = true;
@@ -244,6 +490,9 @@ void get(const FieldRef& f, const core::Event& e, const Context& ctx, Got* g) {
       g->num = f.derived == Derived::kDnsLabelLen ? len : entropy;
       return;
     }
+    default:
+      get_more(f, e, ctx, g);
+      return;
     case Derived::kUserName:
       if (!ctx.user_name) return;
       g->own = ctx.user_name(e);
@@ -268,6 +517,7 @@ struct Node {
   int64_t flag_bits = -1;     // open flags `contains O_X`: a bit test (-2: O_RDONLY, access mode 0)
   std::vector<Cidr> nets;     // fd.rnet: the values as networks
   std::unordered_set<std::string> set;  // long `in` lists: one hash lookup
+  bool nonempty = false;  // Falco's `exists`: an empty text is no value
   size_t pos = 0;     // where it starts in the text parsed (0-based)
   std::string macro;  // the macro whose text it came from, if any
 };
@@ -340,9 +590,29 @@ bool eval_cmp(const Node& n, const core::Event& e, const Context& ctx) {
     }
     return n.op == Op::kNe;
   }
+  if (n.field.derived == Derived::kEitherIp || n.field.derived == Derived::kEitherNet) {  // either end
+    if (n.field.def && !n.field.has_kind[static_cast<size_t>(e.kind)]) return false;
+    bool any = false;
+    for (std::string_view end : {e.laddr, e.raddr}) {
+      if (end.empty()) continue;
+      if (n.op == Op::kExists) return true;
+      if (!n.nets.empty()) {
+        Cidr a;
+        if (!parse_cidr(end, &a)) continue;
+        for (const auto& net : n.nets) any |= in_network(net, a);
+      } else {
+        Got g;
+        g.present = true;
+        g.s = end;
+        for (size_t k = 0; k < n.values.size(); k++) any |= cmp_one(n, g, k) != (n.op == Op::kNe);
+      }
+    }
+    if (n.op == Op::kExists) return false;
+    return n.op == Op::kNe ? !any : any;
+  }
   Got g;
   get(n.field, e, ctx, &g);
-  if (n.op == Op::kExists) return g.present;
+  if (n.op == Op::kExists) return g.present && (!n.nonempty || g.numeric || !g.s.empty());
   if (!g.present) return false;
   if (!n.nets.empty()) {  // fd.rnet = / in / !=
     Cidr a;
@@ -406,8 +676,9 @@ std::set<core::EventKind> kinds_of(const Node& n) {
 class Parser {
  public:
   Parser(std::string_view text, const std::map<std::string, std::string>& macros,
-         const std::map<std::string, std::vector<std::string>>& lists, std::set<std::string>* expanding)
-      : t_(text), macros_(macros), lists_(lists), expanding_(expanding) {}
+         const std::map<std::string, std::vector<std::string>>& lists, std::set<std::string>* expanding,
+         const ParseOptions& opts)
+      : t_(text), macros_(macros), lists_(lists), expanding_(expanding), opts_(opts) {}
 
   core::Status parse(std::unique_ptr<Node>* out) {
     auto n = expr();
@@ -489,15 +760,21 @@ class Parser {
     skip();
     if (pos_ >= t_.size()) return false;
     char q = t_[pos_];
-    if (q == '"' || q == '\'') {
-      size_t end = t_.find(q, pos_ + 1);
-      if (end == std::string_view::npos) return fail("unterminated string"), false;
-      *out = std::string(t_.substr(pos_ + 1, end - pos_ - 1));
-      pos_ = end + 1;
+    if (q == '"' || q == '\'') {  // a backslash escapes the quote or itself
+      std::string v;
+      size_t i = pos_ + 1;
+      for (; i < t_.size() && t_[i] != q; i++) {
+        if (t_[i] == '\\' && i + 1 < t_.size() && (t_[i + 1] == q || t_[i + 1] == '\\')) i++;
+        v += t_[i];
+      }
+      if (i >= t_.size()) return fail("unterminated string"), false;
+      *out = std::move(v);
+      pos_ = i + 1;
       return true;
     }
     size_t start = pos_;
     while (pos_ < t_.size() && word_char(t_[pos_])) pos_++;
+    if (pos_ == start && (t_[pos_] == '<' || t_[pos_] == '>')) pos_++;  // Falco's evt.dir = <
     if (pos_ == start) return false;
     *out = std::string(t_.substr(start, pos_ - start));
     return true;
@@ -511,10 +788,7 @@ class Parser {
       for (;;) {
         std::string v;
         if (!value(&v)) return fail("expected a value in the list"), false;
-        if (auto it = lists_.find(v); it != lists_.end())  // a list inside a list
-          out->insert(out->end(), it->second.begin(), it->second.end());
-        else
-          out->push_back(v);
+        expand(v, out, 0);
         skip();
         if (pos_ < t_.size() && t_[pos_] == ',') {
           pos_++;
@@ -529,8 +803,21 @@ class Parser {
     if (!value(&name)) return fail("expected a list: (a, b) or a list name"), false;
     auto it = lists_.find(name);
     if (it == lists_.end()) return pos_ = at, fail("no list named '" + name + "'"), false;
-    out->insert(out->end(), it->second.begin(), it->second.end());
+    expand(name, out, 0);
     return true;
+  }
+  // A value, or a list's items with the lists among them expanded in turn (Falco's lists name
+  // other lists: protected_shell_spawning_binaries holds http_server_binaries ...).
+  void expand(const std::string& v, std::vector<std::string>* out, int depth) {
+    auto it = lists_.find(v);
+    if (it == lists_.end() || depth > 16) return out->push_back(unquote(v));
+    for (const auto& item : it->second) expand(item, out, depth + 1);
+  }
+  // A list item written with quotes in the YAML ('"(systemd)"', as Falco's files do) is the text
+  // inside them.
+  static std::string unquote(const std::string& v) {
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) return v.substr(1, v.size() - 2);
+    return v;
   }
   std::unique_ptr<Node> primary() {
     skip();
@@ -542,7 +829,9 @@ class Parser {
     if (auto m = macros_.find(name); m != macros_.end()) {
       if (expanding_->count(name)) return pos_ = at, fail("macro '" + name + "' refers to itself"), nullptr;
       expanding_->insert(name);
-      Parser sub(m->second, macros_, lists_, expanding_);
+      ParseOptions sub_opts = opts_;
+      sub_opts.falco = opts_.falco_macros && opts_.falco_macros->count(name);
+      Parser sub(m->second, macros_, lists_, expanding_, sub_opts);
       std::unique_ptr<Node> n;
       auto st = sub.parse(&n);
       expanding_->erase(name);
@@ -551,6 +840,7 @@ class Parser {
       if (n) n->pos = at;
       return n;
     }
+    if (opts_.falco) name = std::string(falco_field(name));
     auto n = std::make_unique<Node>();
     n->type = Node::kCmp;
     n->pos = at;
@@ -578,6 +868,7 @@ class Parser {
     }
     if (!found) return fail("expected an operator after '" + name + "' (= != < <= > >= contains icontains "
                             "startswith endswith glob in intersects pmatch exists)"), nullptr;
+    n->nonempty = opts_.falco;
     if (n->op == Op::kExists) return n;
     if (n->op == Op::kIn || n->op == Op::kPmatch || n->op == Op::kIntersects) {
       if (!list(&n->values)) return nullptr;
@@ -595,6 +886,11 @@ class Parser {
         n->nums.push_back(x);
       }
     }
+    if (opts_.falco && n->field.name == "container.id")  // Falco names the host "host"
+      for (auto& v : n->values)
+        if (v == "host") v.clear();
+    if (opts_.falco && n->field.name == "evt.type" && (n->op == Op::kEq || n->op == Op::kIn || n->op == Op::kNe))
+      return falco_evt_type(std::move(n));
     if (n->field.name == "evt.type") {
       for (const auto& v : n->values) {
         const auto* k = core::find_kind(v);
@@ -615,9 +911,9 @@ class Parser {
         if (text == want || text == "O_RDONLY|" + want) n->flag_bits = static_cast<int64_t>(1ULL << b);
       }
     }
-    if (n->field.derived == Derived::kRnet) {
+    if (n->field.derived == Derived::kRnet || n->field.derived == Derived::kEitherNet || n->field.derived == Derived::kSnet) {
       if (n->op != Op::kEq && n->op != Op::kIn && n->op != Op::kNe)
-        return fail("fd.rnet takes =, != or in (networks)"), nullptr;
+        return fail(n->field.name + " takes =, != or in (networks)"), nullptr;
       for (const auto& v : n->values) {
         Cidr c;
         if (!parse_cidr(v, &c)) return fail("'" + v + "' is not an address or network (10.0.0.0/8, fd00::/8)"), nullptr;
@@ -630,6 +926,53 @@ class Parser {
     return n;
   }
 
+  // Falco's evt.type names syscalls: each becomes the event kind that reports it, and where a
+  // kind reports several, the syscall's name too (open + evt.syscall = openat; syscall +
+  // syscall.name = connect). Syscalls no source reports stay as syscall.name tests: they never
+  // match, and `rules validate` says so.
+  std::unique_ptr<Node> falco_evt_type(std::unique_ptr<Node> n) {
+    struct Map {
+      const char* name;
+      core::EventKind kind;
+      const char* field;  // the field that tells the syscall apart, or nullptr
+    };
+    using K = core::EventKind;
+    static const Map kMap[] = {
+        {"execve", K::kExec, nullptr},  {"execveat", K::kExec, nullptr}, {"open", K::kOpen, "evt.syscall"},
+        {"openat", K::kOpen, "evt.syscall"}, {"openat2", K::kOpen, "evt.syscall"}, {"creat", K::kOpen, "evt.syscall"},
+        {"fork", K::kFork, nullptr},    {"vfork", K::kFork, nullptr},    {"procexit", K::kExit, nullptr},
+        {"kill", K::kSignal, nullptr},  {"tkill", K::kSignal, nullptr},  {"tgkill", K::kSignal, nullptr},
+        {"stat", K::kStat, "evt.syscall"}, {"lstat", K::kStat, "evt.syscall"}, {"newfstatat", K::kStat, "evt.syscall"},
+        {"statx", K::kStat, "evt.syscall"}, {"statfs", K::kStat, "evt.syscall"}};
+    auto cmp = [&](const std::string& field, const std::string& value) {
+      auto c = std::make_unique<Node>();
+      c->type = Node::kCmp;
+      c->pos = n->pos;
+      resolve(field, &c->field);
+      c->values.push_back(value);
+      return c;
+    };
+    std::unique_ptr<Node> out;
+    for (const auto& v : n->values) {
+      core::EventKind kind = K::kSyscall;
+      const char* field = "syscall.name";
+      bool found = false;
+      for (const auto& m : kMap)
+        if (v == m.name) kind = m.kind, field = m.field, found = true;
+      if (!found && core::syscall_number(v) < 0) {  // not a syscall: one of our kinds?
+        const auto* k = core::find_kind(v);
+        if (!k) return pos_ = n->pos, fail("no syscall or event type '" + v + "'"), nullptr;
+        kind = k->kind, field = nullptr;
+      }
+      auto k = cmp("evt.type", std::string(core::kind_def(kind).name));
+      k->kind_mask = 1u << static_cast<unsigned>(kind);
+      std::unique_ptr<Node> one = field ? bin(Node::kAnd, std::move(k), cmp(field, v)) : std::move(k);
+      out = out ? bin(Node::kOr, std::move(out), std::move(one)) : std::move(one);
+    }
+    if (!out) return fail("expected an event type"), nullptr;
+    return n->op == Op::kNe ? bin(Node::kNot, std::move(out), nullptr) : std::move(out);
+  }
+
   std::string_view t_;
   size_t pos_ = 0;
   int depth_ = 0;
@@ -637,6 +980,7 @@ class Parser {
   const std::map<std::string, std::string>& macros_;
   const std::map<std::string, std::vector<std::string>>& lists_;
   std::set<std::string>* expanding_;
+  ParseOptions opts_;
 };
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -659,9 +1003,10 @@ Condition::Condition(Condition&&) noexcept = default;
 Condition& Condition::operator=(Condition&&) noexcept = default;
 
 core::Status Condition::parse(std::string_view text, const std::map<std::string, std::string>& macros,
-                              const std::map<std::string, std::vector<std::string>>& lists, Condition* out) {
+                              const std::map<std::string, std::vector<std::string>>& lists, Condition* out,
+                              const ParseOptions& opts) {
   std::set<std::string> expanding;
-  Parser p(text, macros, lists, &expanding);
+  Parser p(text, macros, lists, &expanding, opts);
   std::unique_ptr<Node> root;
   if (auto st = p.parse(&root); !st) return st;
   out->root_ = std::move(root);
@@ -799,6 +1144,30 @@ bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix)
     *prefix = c.prefix;
   }
   return true;
+}
+
+std::string_view falco_field(std::string_view name) {
+  for (const auto& [falco, ours] : kFalcoAliases)
+    if (name == falco) return ours;
+  return name;
+}
+
+std::string falco_output(std::string_view t) {
+  std::string out;
+  for (size_t i = 0; i < t.size();) {
+    if (t[i] != '%') {
+      out += t[i++];
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '.' || t[j] == '_' ||
+                            t[j] == '[' || t[j] == ']'))
+      j++;
+    out += '%';
+    out += falco_field(t.substr(i + 1, j - i - 1));
+    i = j;
+  }
+  return out;
 }
 
 std::vector<std::string> all_field_names() {

@@ -6,8 +6,13 @@
 //   cond    := FIELD OP VALUE | FIELD "exists" | FIELD ("in"|"intersects"|"pmatch") LIST
 //   OP      := = == != < <= > >= contains icontains startswith endswith glob
 //   VALUE   := 'str' | "str" | word | number        LIST := "(" VALUE ("," VALUE)* ")" | LISTNAME
-// Fields beyond the schema: proc.cmdline, proc.aname / proc.aname[N] (ancestors),
-// fd.directory, fd.filename, user.name.
+// Fields beyond the schema (derived, listed by `sightline schema`): proc.cmdline, proc.aname /
+// proc.aname[N] (ancestors), fd.directory, fd.filename, user.name, and those Falco's rules use
+// (fd.abspath, fd.typechar, evt.res, proc.pcmdline, thread.cap_effective, container.image ...).
+// Falco's dialect (rule files that declare required_engine_version): evt.type takes syscall
+// names (execve, openat, connect ...), mapped onto event kinds and syscall.name; fd.name is the
+// resolved path (fd.nameraw the one passed), proc.args the arguments without argv[0], and
+// container.id is "host" outside containers.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +26,7 @@
 
 #include "core/event.h"
 #include "core/status.h"
+#include "rules/proc_facts.h"
 
 namespace sightline::rules {
 
@@ -30,6 +36,26 @@ struct Context {
   std::function<std::string(uint32_t pid, int n)> ancestor;
   // Name of the event's user (user.uid) as its process sees it, or empty.
   std::function<std::string(const core::Event& e)> user_name;
+  // What the process table holds of `pid` (false: nothing): for the parent's fields.
+  struct Process {
+    uint32_t ppid = 0;
+    uint64_t start_boot_ns = 0;
+    std::string comm, exe, args;  // args NUL-separated
+  };
+  std::function<bool(uint32_t pid, Process* out)> process;
+  // Facts read from /proc when a rule asks (rules/proc_facts.h); empty: unknown.
+  std::function<std::string(uint32_t pid, ProcFile what, int arg)> proc_file;
+  // What the container runtime recorded of a container (by short id).
+  std::function<ContainerMeta(std::string_view container_id)> container;
+  // The event's number in the rule engine's stream (1, 2, ...): Falco's evt.num.
+  std::function<uint64_t()> event_num;
+};
+
+// How a condition's text is read: Sightline's own field and event names, or Falco's.
+struct ParseOptions {
+  bool falco = false;
+  // The macros whose text is Falco's (they are expanded in that dialect wherever used).
+  const std::set<std::string>* falco_macros = nullptr;
 };
 
 struct Node;
@@ -60,7 +86,8 @@ class Condition {
   // maps a name to its items. Errors give the offset in `text` (column) and a suggestion for
   // an unknown field.
   static core::Status parse(std::string_view text, const std::map<std::string, std::string>& macros,
-                            const std::map<std::string, std::vector<std::string>>& lists, Condition* out);
+                            const std::map<std::string, std::vector<std::string>>& lists, Condition* out,
+                            const ParseOptions& opts = {});
   bool matches(const core::Event& e, const Context& ctx) const;
   // The event kinds this condition can match (from evt.type tests and the fields it reads).
   const std::set<core::EventKind>& kinds() const { return kinds_; }
@@ -82,6 +109,11 @@ bool field_text(std::string_view name, const core::Event& e, const Context& ctx,
 // "10.0.0.0/8", "fd00::/8", "1.2.3.4" as 16 bytes (IPv4 mapped into ::ffff:0:0/96) and a prefix
 // length in those 128 bits; false when the text is no address or network.
 bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix);
+// Falco's name of a field -> ours, in Falco's dialect ("fd.name" -> "fd.abspath"); the name
+// itself when it is the same.
+std::string_view falco_field(std::string_view name);
+// An output template of a Falco rule with its fields renamed so (falco_field).
+std::string falco_output(std::string_view tmpl);
 // Every field name a condition or output may use (schema + derived).
 std::vector<std::string> all_field_names();
 // The nearest known field name to `name` (for "did you mean").

@@ -32,6 +32,7 @@ std::string hostname() {
 Engine::Engine(const core::ProcessTable* table, AlertOutputs outputs, Limits limits)
     : table_(table), out_(std::move(outputs)), limits_(limits) {
   ctx_ = make_context();
+  ctx_.event_num = [this] { return events_seen_; };
   if (!out_.json_file.empty()) {
     json_ = fopen(out_.json_file.c_str(), "a");
     if (!json_) spdlog::error("rules: cannot open {}: {}", out_.json_file, strerror(errno));
@@ -148,6 +149,19 @@ Context process_context(const core::ProcessTable* table, UserNames* users) {
     return p ? p->comm : std::string();
   };
   c.user_name = [users](const core::Event& e) { return users->name(e.uid, e.pid, e.container_id); };
+  c.process = [table](uint32_t pid, Context::Process* out) {
+    const core::ProcessInfo* p = table ? table->find(pid) : nullptr;
+    if (!p) return false;
+    out->ppid = p->ppid;
+    out->start_boot_ns = p->start_boot_ns;
+    out->comm = p->comm;
+    out->exe = p->exe;
+    out->args = p->args;
+    return true;
+  };
+  c.proc_file = [](uint32_t pid, ProcFile what, int arg) { return read_proc_file("/proc", pid, what, arg); };
+  auto meta = std::make_shared<ContainerMetaCache>();
+  c.container = [meta](std::string_view id) { return meta->get(id); };
   return c;
 }
 
@@ -155,6 +169,7 @@ Context Engine::make_context() const { return process_context(table_, &users_); 
 
 void Engine::on_event(core::Event& e) {
   if (e.action) return on_action(e);
+  events_seen_++;
   std::shared_ptr<const RuleSet> rules;
   {
     std::lock_guard lock(rules_mu_);

@@ -79,6 +79,7 @@ class Engine : public sources::EventSink {
  private:
   Context make_context() const;
   Context ctx_;  // built once: no allocation per event
+  uint64_t events_seen_ = 0;  // evt.num (on_event runs on one thread)
   void deliver(const Rule& r, const core::Event& e, const std::string* output = nullptr);
   void on_action(core::Event& e);
   bool admit(const Rule& r);

@@ -162,13 +162,43 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
   if (root.IsNull()) return {};
   if (!root.IsSequence())
     return core::Status::error(EINVAL, where(origin, root) + ": a rules file is a list of list, macro and rule items");
+  // A Falco rules file declares the engine it needs: its conditions are Falco's dialect.
+  bool falco = false;
+  for (const auto& item : root)
+    if (item.IsMap() && item["required_engine_version"]) falco = true;
   try {
     for (const auto& item : root) {
       if (!item.IsMap()) return core::Status::error(EINVAL, where(origin, item) + ": each item is a mapping");
+      if (YAML::Node v = item["required_engine_version"]) {
+        if (auto st = unknown_keys(item, origin, {"required_engine_version"}); !st) return st;
+        notes_.push_back(where(origin, item) + ": Falco engine version " + (v.IsScalar() ? v.Scalar() : "?") +
+                         " required: the file's conditions are read in Falco's dialect (syscall names, fields)");
+        continue;
+      }
+      if (YAML::Node pv = item["required_plugin_versions"]) {
+        if (auto st = unknown_keys(item, origin, {"required_plugin_versions"}); !st) return st;
+        if (!pv.IsSequence()) return core::Status::error(EINVAL, where(origin, pv) + ": 'required_plugin_versions' must be a list");
+        for (const auto& p : pv) {
+          std::string name = p.IsMap() && p["name"] && p["name"].IsScalar() ? p["name"].Scalar() : "?";
+          notes_.push_back(where(origin, p) + ": plugin '" + name + "': " +
+                           (name == "container" ? "its fields (container.*, k8s.*) are Sightline's own"
+                                                : "not provided; rules of its source are left out"));
+        }
+        continue;
+      }
       bool append = false;
       if (auto st = boolean(item, "append", origin, &append); !st) return st;
+      if (YAML::Node ov = item["override"]; ov && ov.IsMap() && (item["list"] || item["macro"])) {
+        // Falco 0.37's form for lists and macros: override: {items|condition: append|replace}.
+        for (const auto& kv : ov) {
+          std::string how = kv.second.IsScalar() ? kv.second.Scalar() : "";
+          if (how != "append" && how != "replace")
+            return core::Status::error(EINVAL, where(origin, kv.second) + ": override: 'append' or 'replace'");
+          append = how == "append";
+        }
+      }
       if (item["list"]) {
-        if (auto st = unknown_keys(item, origin, {"list", "items", "append"}); !st) return st;
+        if (auto st = unknown_keys(item, origin, {"list", "items", "append", "override"}); !st) return st;
         std::string name;
         std::vector<std::string> items;
         if (auto st = scalar(item, "list", origin, &name); !st) return st;
@@ -177,7 +207,7 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
         if (!append) l.clear();
         l.insert(l.end(), items.begin(), items.end());
       } else if (item["macro"]) {
-        if (auto st = unknown_keys(item, origin, {"macro", "condition", "append"}); !st) return st;
+        if (auto st = unknown_keys(item, origin, {"macro", "condition", "append", "override"}); !st) return st;
         std::string name, cond;
         if (auto st = scalar(item, "macro", origin, &name); !st) return st;
         if (auto st = scalar(item, "condition", origin, &cond, true); !st) return st;
@@ -187,11 +217,16 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
             return core::Status::error(EINVAL, where(origin, item) + ": append to macro '" + name + "', which is not defined");
           it->second.condition = "(" + it->second.condition + ") " + cond;
         } else {
-          macros_[name] = {cond, where(origin, item["condition"])};
+          if (it != macros_.end() && it->second.falco != falco)
+            notes_.push_back(where(origin, item) + ": macro '" + name + "' replaces the one of " + it->second.origin +
+                             " for every rule that uses it");
+          macros_[name] = {cond, where(origin, item["condition"]), falco};
         }
       } else if (item["rule"]) {
         if (auto st = unknown_keys(item, origin, {"rule", "desc", "condition", "output", "priority", "tags", "enabled",
-                                                  "exceptions", "append", "source", "override", "action"});
+                                                  "exceptions", "append", "source", "override", "action",
+                                                  "warn_evttypes", "skip-if-unknown-filter", "capture",
+                                                  "capture_duration"});
             !st)
           return st;
         std::string name;
@@ -255,13 +290,21 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
           if (!exc.empty()) existing->condition_text = "(" + existing->condition_text + ")" + exc;
           continue;
         }
+        if (YAML::Node src = item["source"]; src && src.IsScalar() && src.Scalar() != "syscall") {
+          notes_.push_back(where(origin, item) + ": rule '" + name + "' left out: its source '" + src.Scalar() +
+                           "' (a Falco plugin's events) is not one Sightline has");
+          continue;
+        }
         Rule r;
         r.name = name;
         r.origin = where(origin, item);
+        r.falco = falco;
+        if (auto st = boolean(item, "skip-if-unknown-filter", origin, &r.skip_if_unknown); !st) return st;
         std::string prio = "warning";
         if (auto st = scalar(item, "desc", origin, &r.desc); !st) return st;
         if (auto st = scalar(item, "condition", origin, &r.condition_text, true); !st) return st;
         if (auto st = scalar(item, "output", origin, &r.output, true); !st) return st;
+        if (falco) r.output = falco_output(r.output);
         if (auto st = scalar(item, "priority", origin, &prio); !st) return st;
         if (!parse_priority(prio, &r.priority))
           return core::Status::error(EINVAL, where(origin, item["priority"]) + ": priority '" + prio +
@@ -288,13 +331,24 @@ core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {
 
 core::Status RuleSet::compile() {
   std::map<std::string, std::string> macros;
-  for (const auto& [n, m] : macros_) macros[n] = m.condition;
+  std::set<std::string> falco_macros;
+  for (const auto& [n, m] : macros_) {
+    macros[n] = m.condition;
+    if (m.falco) falco_macros.insert(n);
+  }
   for (auto& k : by_kind_) k.clear();
   for (size_t i = 0; i < rules_.size(); i++) {
     Rule& r = rules_[i];
     if (!r.enabled) continue;
-    if (auto st = Condition::parse(r.condition_text, macros, lists_, &r.condition); !st)
+    ParseOptions opts{r.falco, &falco_macros};
+    if (auto st = Condition::parse(r.condition_text, macros, lists_, &r.condition, opts); !st) {
+      if (r.skip_if_unknown && st.message().find("unknown field") != std::string::npos) {
+        notes_.push_back(r.origin + ": rule '" + r.name + "' disabled (skip-if-unknown-filter): " + st.message());
+        r.enabled = false;
+        continue;
+      }
       return core::Status::error(EINVAL, r.origin + ": rule '" + r.name + "': condition: " + st.message());
+    }
     if (r.condition.kinds().empty())
       return core::Status::error(EINVAL, r.origin + ": rule '" + r.name + "' can match no event type "
                                                                           "(fields of different event types joined by and?)");
@@ -304,7 +358,7 @@ core::Status RuleSet::compile() {
   // Macros no rule uses are still checked: a typo in one is an error now, not later.
   for (const auto& [n, m] : macros_) {
     Condition c;
-    if (auto st = Condition::parse(m.condition, macros, lists_, &c); !st)
+    if (auto st = Condition::parse(m.condition, macros, lists_, &c, ParseOptions{m.falco, &falco_macros}); !st)
       return core::Status::error(EINVAL, m.origin + ": macro '" + n + "': " + st.message());
   }
   return {};
@@ -312,8 +366,18 @@ core::Status RuleSet::compile() {
 
 core::Status RuleSet::parse_condition(std::string_view text, Condition* out) const {
   std::map<std::string, std::string> macros;
-  for (const auto& [n, m] : macros_) macros[n] = m.condition;
-  return Condition::parse(text, macros, lists_, out);
+  std::set<std::string> falco_macros;
+  for (const auto& [n, m] : macros_) {
+    macros[n] = m.condition;
+    if (m.falco) falco_macros.insert(n);
+  }
+  return Condition::parse(text, macros, lists_, out, ParseOptions{false, &falco_macros});
+}
+
+size_t RuleSet::falco_count() const {
+  size_t n = 0;
+  for (const auto& r : rules_) n += r.enabled && r.falco;
+  return n;
 }
 
 void RuleSet::match(const core::Event& e, const Context& ctx, std::vector<const Rule*>* out) const {

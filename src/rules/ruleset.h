@@ -35,6 +35,8 @@ struct Rule {
   Condition condition;
   Action action = Action::kAlert;
   std::string action_origin;  // file:line:col of `action`
+  bool falco = false;         // from a Falco rules file: its condition is read in Falco's dialect
+  bool skip_if_unknown = false;  // Falco's skip-if-unknown-filter: an unknown field disables it
 };
 
 class RuleSet {
@@ -63,11 +65,18 @@ class RuleSet {
   // The syscall names the enabled rules on `syscall` events need (empty: none); nullopt when
   // some rule may match any syscall.
   std::optional<std::vector<std::string>> syscalls() const;
+  // What loading decided that a user should know (Falco engine and plugin versions, rules of
+  // other sources left out, macros of one file redefined by another): "file:line: text".
+  const std::vector<std::string>& notes() const { return notes_; }
+  // The enabled rules from Falco rules files.
+  size_t falco_count() const;
 
  private:
   struct MacroDef {
     std::string condition, origin;
+    bool falco = false;
   };
+  std::vector<std::string> notes_;
   std::map<std::string, std::vector<std::string>> lists_;
   std::map<std::string, MacroDef> macros_;
   std::vector<Rule> rules_;

@@ -172,7 +172,7 @@ void set_addresses(core::Event& e, uint16_t family, const uint8_t* local, const 
 std::string_view fd_type(uint16_t mode, uint16_t family) {
   switch (mode) {
     case 0140000:
-      return family == 2 ? "ipv4" : family == 10 ? "ipv6" : family == 1 ? "unix" : family == 16 ? "netlink" : "socket";
+      return family == 2 ? "ipv4" : family == 10 ? "ipv6" : family == 1 ? "unix" : family == 16 ? "netlink" : family == 17 ? "packet" : "socket";
     case 0100000: return "file";
     case 0040000: return "directory";
     case 0010000: return "pipe";

@@ -33,6 +33,7 @@ struct Recorded {
   uint32_t retransmits = 0;
   // syscall (security source)
   std::string sys_name, fd_type, l4proto, ns_flags;
+  std::string path2;  // syscall: the second string argument
   int32_t fd_num = -1;
   uint64_t sys_arg1 = 0;
   // signal, oom_kill
@@ -86,6 +87,7 @@ class Recorder : public sources::EventSink {
     if (e.kind == core::EventKind::kSyscall) {
       auto& r = events.back();
       r.sys_name = e.sys_name;
+      r.path2 = e.path2;
       r.fd_type = e.fd_type;
       r.l4proto = e.l4proto;
       r.ns_flags = e.flags_text;

@@ -2,6 +2,8 @@
 // names (both ends, protocol), the kernel-side filters (non-IP sockets, dup onto other fds,
 // plain forks), clones into new namespaces, and syscalls turned on and off while attached.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -9,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "harness.h"
@@ -143,4 +146,50 @@ TEST(SecuritySource, ClonesIntoNewNamespacesOnlyAndRetune) {
   EXPECT_EQ(c[0].ret, ns);
   EXPECT_EQ(c[0].ns_flags, "CLONE_NEWUTS");
   EXPECT_EQ(conns().size(), 1u) << "the connect before retune was not sent";
+}
+
+// Falco's rules on links and packet sockets: symlink, symlinkat, link, linkat with both paths;
+// socket only for AF_PACKET (every other domain is dropped in the kernel).
+TEST(SecuritySource, LinksAndPacketSockets) {
+  Harness h;
+  h.start("security", only({"symlink", "symlinkat", "link", "linkat", "socket"}));
+  char dir[] = "/tmp/sl-links-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string d = dir;
+  ASSERT_EQ(symlink("/etc/shadow", (d + "/s1").c_str()), 0);
+  ASSERT_EQ(symlinkat("/etc/passwd", AT_FDCWD, (d + "/s2").c_str()), 0);
+  ASSERT_EQ(syscall(SYS_link, (d + "/s1").c_str(), (d + "/h1").c_str()), 0);  // a hard link to the symlink
+  ASSERT_EQ(linkat(AT_FDCWD, (d + "/s2").c_str(), AT_FDCWD, (d + "/h2").c_str(), 0), 0);
+  int inet = socket(AF_INET, SOCK_DGRAM, 0);
+  int pkt = socket(AF_PACKET, SOCK_RAW, 0);
+  ASSERT_GE(pkt, 0) << strerror(errno);
+  auto calls = [&](const std::string& name) {
+    return h.find(EventKind::kSyscall, [&](const test::Recorded& r) { return r.sys_name == name; });
+  };
+  ASSERT_TRUE(h.pump_until([&] { return calls("socket").size() >= 1 && calls("linkat").size() >= 1; })) << h.dump();
+  auto s1 = calls("symlink");
+  ASSERT_EQ(s1.size(), 1u) << h.dump();
+  EXPECT_EQ(s1[0].path, "/etc/shadow");
+  EXPECT_EQ(s1[0].path2, d + "/s1");
+  auto s2 = calls("symlinkat");
+  ASSERT_EQ(s2.size(), 1u) << h.dump();
+  EXPECT_EQ(s2[0].path, "/etc/passwd");
+  EXPECT_EQ(s2[0].path2, d + "/s2");
+  auto l1 = calls("link");
+  ASSERT_EQ(l1.size(), 1u) << h.dump();
+  EXPECT_EQ(l1[0].path, d + "/s1");
+  EXPECT_EQ(l1[0].path2, d + "/h1");
+  auto l2 = calls("linkat");
+  ASSERT_EQ(l2.size(), 1u) << h.dump();
+  EXPECT_EQ(l2[0].path, d + "/s2");
+  EXPECT_EQ(l2[0].path2, d + "/h2");
+  auto socks = calls("socket");
+  ASSERT_EQ(socks.size(), 1u) << "only the AF_PACKET one: " << h.dump();
+  EXPECT_EQ(socks[0].sys_arg1, static_cast<uint64_t>(AF_PACKET));
+  EXPECT_EQ(socks[0].fd_num, pkt);
+  EXPECT_EQ(socks[0].fd_type, "packet");
+  close(inet);
+  close(pkt);
+  for (const char* f : {"/s1", "/s2", "/h1", "/h2"}) unlink((d + f).c_str());
+  rmdir(dir);
 }

@@ -186,3 +186,21 @@ TEST(ProcessTable, BytesAreBoundedWhateverTheCommandLines) {
   EXPECT_EQ(t.size(), 50u);
   EXPECT_EQ(t.bytes(), 50 * (ProcessTable::kEntryBytes + 10));
 }
+
+TEST_F(FakeProc, ParentForkedUnseenIsReadFromProc) {
+  ProcessTable t;
+  t.seed_from_proc(proc());
+  // A server forked a worker after the seed, with fork events off: the worker's child names it.
+  add(300, 1, "postgres", "/usr/lib/postgresql/15/bin/postgres", "/");
+  Event exec = make(EventKind::kExec, 301, 300, "sh");
+  exec.path = "/bin/sh";
+  t.observe(exec);
+  EXPECT_EQ(exec.pname, "postgres");
+  ASSERT_NE(t.find(300), nullptr);
+  EXPECT_EQ(t.find(300)->exe, "/usr/lib/postgresql/15/bin/postgres");
+  // A parent gone from /proc too stays unknown.
+  Event orphan = make(EventKind::kExec, 401, 400, "sh");
+  t.observe(orphan);
+  EXPECT_EQ(orphan.pname, "");
+  EXPECT_EQ(t.find(400), nullptr);
+}

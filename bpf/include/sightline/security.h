@@ -21,7 +21,10 @@ enum sl_sec_filter {
 	SL_SEC_F_STDIO_SOCK = 2, /* dup family: the new fd (the result) is 0, 1 or 2, and a socket */
 	SL_SEC_F_CLONE_NS = 3,   /* clone: the parent's return, flags (arg 1) with CLONE_NEW* */
 	SL_SEC_F_CLONE3_NS = 4,  /* clone3: the same, flags read from struct clone_args into arg 1 */
+	SL_SEC_F_PACKET = 5,     /* socket: the domain (arg 1) is AF_PACKET (raw link-layer sockets) */
 };
+
+#define SL_AF_PACKET 17
 
 /* CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET|
  * CLONE_NEWTIME */

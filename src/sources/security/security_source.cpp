@@ -49,8 +49,27 @@ constexpr SecSyscall kSyscalls[] = {
     {"dup3", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
     {"clone", 0, 0, 0, SL_SEC_F_CLONE_NS},
     {"clone3", 0, 0, 0, SL_SEC_F_CLONE3_NS},
+    // Links (Falco's symlink/hardlink rules): symlink(target, linkpath), symlinkat(target, dirfd,
+    // linkpath), link(old, new), linkat(olddirfd, old, newdirfd, new, flags).
+    {"symlink", 1, 2, 0, 0},
+    {"symlinkat", 1, 3, 0, 0},
+    {"link", 1, 2, 0, 0},
+    {"linkat", 2, 4, 0, 0},
+    // Only AF_PACKET sockets (link-layer sniffing, ARP spoofing); every other domain is dropped in
+    // the kernel.
+    {"socket", 0, 0, SL_SEC_FD_RET, SL_SEC_F_PACKET},
 };
 static_assert(std::size(kSyscalls) <= SL_SEC_MAX_SYSCALLS);
+
+}  // namespace
+
+std::vector<std::string> security_syscall_names() {
+  std::vector<std::string> out;
+  for (const auto& s : kSyscalls) out.push_back(s.name);
+  return out;
+}
+
+namespace {
 
 bool named(const std::optional<std::vector<std::string>>& names, const char* name) {
   return !names || std::find(names->begin(), names->end(), name) != names->end();

@@ -16,6 +16,8 @@ struct SecurityOptions : Options<SecurityOptions> {
 };
 
 std::unique_ptr<Source> make_security_source();
+// The syscalls it can report (syscall.name values).
+std::vector<std::string> security_syscall_names();
 // Its registry entry (sources/registry.cpp lists it).
 extern const SourceInfo kSecuritySource;
 }
