@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/render.h"
 #include "core/schema.h"
+#include "rules/condition.h"
 
 namespace sightline::cli {
 namespace {
@@ -54,6 +55,13 @@ int schema(bool json) {
              static_cast<int>(k.source.size()), k.source.data(), static_cast<int>(k.doc.size()), k.doc.data());
       for (const auto& f : k.fields) print(f);
     }
+    printf("\nDerived fields (rules, trace -f): computed when a condition asks; those marked with a field\n"
+           "exist on the kinds that have it; the ones from /proc are unknown once the process is gone.\n"
+           "In Falco rules files fd.name is fd.abspath, fd.nameraw fd.name, proc.args proc.cmdargs.\n");
+    for (const auto& d : rules::derived_fields())
+      printf("  %-26s %.*s%s%.*s%s\n", std::string(d.name).c_str(), static_cast<int>(d.doc.size()), d.doc.data(),
+             d.kinds_field.empty() ? "" : " [with ", static_cast<int>(d.kinds_field.size()), d.kinds_field.data(),
+             d.kinds_field.empty() ? "" : "]");
     return 0;
   }
   std::string out = "{\"common_fields\":[";
@@ -74,6 +82,13 @@ int schema(bool json) {
     out += ",\"fields\":[";
     fields(k.fields);
     out += "]}";
+  }
+  out += "],\"derived_fields\":[";
+  bool first = true;
+  for (const auto& d : rules::derived_fields()) {
+    if (!first) out += ',';
+    first = false;
+    append_object(out, {{"name", d.name}, {"doc", d.doc}, {"with_field", d.kinds_field}});
   }
   out += "]}\n";
   fputs(out.c_str(), stdout);

@@ -811,7 +811,10 @@ class Parser {
   void expand(const std::string& v, std::vector<std::string>* out, int depth) {
     auto it = lists_.find(v);
     if (it == lists_.end() || depth > 16) return out->push_back(unquote(v));
-    for (const auto& item : it->second) expand(item, out, depth + 1);
+    for (const auto& item : it->second) {
+      if (out->size() > 65536) return fail("list '" + v + "' expands to more than 65536 items (a list within itself?)");
+      expand(item, out, depth + 1);
+    }
   }
   // A list item written with quotes in the YAML ('"(systemd)"', as Falco's files do) is the text
   // inside them.
@@ -1163,10 +1166,22 @@ std::string falco_output(std::string_view t) {
     while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '.' || t[j] == '_' ||
                             t[j] == '[' || t[j] == ']'))
       j++;
-    out += '%';
-    out += falco_field(t.substr(i + 1, j - i - 1));
+    std::string_view name = falco_field(t.substr(i + 1, j - i - 1));
+    FieldRef f;
+    if (name.empty() || resolve(name, &f)) {
+      out += '%';
+      out += name;
+    } else {
+      out += "<NA>";  // a Falco field no event here has (proc.sname, container.start_ts ...)
+    }
     i = j;
   }
+  return out;
+}
+
+std::vector<DerivedField> derived_fields() {
+  std::vector<DerivedField> out;
+  for (const auto& d : kDerived) out.push_back({d.name, d.doc, d.kinds_field ? d.kinds_field : ""});
   return out;
 }
 

@@ -112,8 +112,15 @@ bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix)
 // Falco's name of a field -> ours, in Falco's dialect ("fd.name" -> "fd.abspath"); the name
 // itself when it is the same.
 std::string_view falco_field(std::string_view name);
-// An output template of a Falco rule with its fields renamed so (falco_field).
+// An output template of a Falco rule with its fields renamed so (falco_field), and the fields
+// no event here has (proc.sname, container.start_ts ...) as <NA>.
 std::string falco_output(std::string_view tmpl);
+// The fields rules compute beyond the schema: name, what it is, and the kinds that have it
+// (a schema field's name whose kinds they are; empty: every kind).
+struct DerivedField {
+  std::string_view name, doc, kinds_field;
+};
+std::vector<DerivedField> derived_fields();
 // Every field name a condition or output may use (schema + derived).
 std::vector<std::string> all_field_names();
 // The nearest known field name to `name` (for "did you mean").
