@@ -8,6 +8,8 @@
 #   kill-name  + a kill rule on opens whose proc.name never matches (one hash lookup an open)
 #   kill-path  + a kill rule on opens constrained by fd.name and proc.exepath only (every open
 #              walks its file's path in the kernel: the worst case)
+#   falco      the default rules and Falco's default rules file (tests/data/falco): its open
+#              rules resolve each relative path (the open loop runs a relative one too)
 #   usage: bench/rules_overhead.sh [ROUNDS=3] [MODES]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,17 +36,19 @@ cat >"$tmp/kill-path.rules" <<'YAML'
   priority: CRITICAL
   action: kill
 YAML
-for mode in off on kill-name kill-path; do
+for mode in off on kill-name kill-path falco; do
   {
     printf 'listen: 127.0.0.1:%s\n' "$port"
     case $mode in
       off) echo 'rules: {enabled: false}' ;;
       on) echo 'rules: {enabled: true}' ;;
+      falco) echo "rules: {enabled: true, files: [$PWD/tests/data/falco/falco_rules.yaml]}" ;;
       *) echo "rules: {enabled: true, files: [$tmp/$mode.rules]}" ;;
     esac
   } >"$tmp/$mode.yaml"
 done
-WORKLOADS=("build/bench/execloop 2000" "build/bench/openloop 300000")
+rel=$(realpath --relative-to=. /etc/hostname)
+WORKLOADS=("build/bench/execloop 2000" "build/bench/openloop 300000" "build/bench/openloop 300000 $rel")
 declare -A CPU NS
 for ((r = 1; r <= ROUNDS; r++)); do
   for w in "${WORKLOADS[@]}"; do

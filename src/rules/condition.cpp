@@ -239,6 +239,14 @@ std::string_view abs_path(const core::Event& e, const Context& ctx, std::string*
   std::string_view p = e.path;
   bool clean = !p.empty() && p[0] == '/' && p.find("/.") == std::string_view::npos && p.find("//") == std::string_view::npos;
   if (clean) return p;
+  // Several rules ask for the same event's path: /proc is read once an event.
+  thread_local struct {
+    const core::Event* e = nullptr;
+    uint64_t ts = 0;
+    uint32_t pid = 0;
+    std::string raw, path;
+  } memo;
+  if (memo.e == &e && memo.ts == e.ts_boot_ns && memo.pid == e.pid && memo.raw == p) return *own = memo.path, *own;
   std::string base;
   if (p.empty() || p[0] != '/') {
     if (!ctx.proc_file) return p;
@@ -247,6 +255,7 @@ std::string_view abs_path(const core::Event& e, const Context& ctx, std::string*
     if (base.empty() || base[0] != '/') return p;
   }
   *own = absolute_path(base, p);
+  memo.e = &e, memo.ts = e.ts_boot_ns, memo.pid = e.pid, memo.raw = p, memo.path = *own;
   return *own;
 }
 
@@ -955,7 +964,10 @@ class Parser {
       c->values.push_back(value);
       return c;
     };
-    std::unique_ptr<Node> out;
+    // Per kind, in the order first named: the syscalls that tell it apart (none: the whole kind).
+    std::vector<std::pair<core::EventKind, const char*>> kinds;
+    std::map<core::EventKind, std::vector<std::string>> names;
+    std::set<core::EventKind> whole;
     for (const auto& v : n->values) {
       core::EventKind kind = K::kSyscall;
       const char* field = "syscall.name";
@@ -967,9 +979,21 @@ class Parser {
         if (!k) return pos_ = n->pos, fail("no syscall or event type '" + v + "'"), nullptr;
         kind = k->kind, field = nullptr;
       }
+      if (!names.count(kind) && !whole.count(kind)) kinds.push_back({kind, field});
+      if (field) names[kind].push_back(v);
+      else whole.insert(kind);
+    }
+    std::unique_ptr<Node> out;
+    for (const auto& [kind, field] : kinds) {
       auto k = cmp("evt.type", std::string(core::kind_def(kind).name));
       k->kind_mask = 1u << static_cast<unsigned>(kind);
-      std::unique_ptr<Node> one = field ? bin(Node::kAnd, std::move(k), cmp(field, v)) : std::move(k);
+      std::unique_ptr<Node> one = std::move(k);
+      if (!whole.count(kind)) {  // one test of the syscall's name: = or in
+        auto c = cmp(field, names[kind][0]);
+        c->values = names[kind];
+        c->op = c->values.size() > 1 ? Op::kIn : Op::kEq;
+        one = bin(Node::kAnd, std::move(one), std::move(c));
+      }
       out = out ? bin(Node::kOr, std::move(out), std::move(one)) : std::move(one);
     }
     if (!out) return fail("expected an event type"), nullptr;
@@ -1155,27 +1179,38 @@ std::string_view falco_field(std::string_view name) {
   return name;
 }
 
-std::string falco_output(std::string_view t) {
-  std::string out;
+void walk_output(std::string_view t, const std::function<void(std::string_view)>& text,
+                 const std::function<void(std::string_view, std::string_view)>& field) {
   for (size_t i = 0; i < t.size();) {
     if (t[i] != '%') {
-      out += t[i++];
+      size_t next = t.find('%', i);
+      text(t.substr(i, next == std::string_view::npos ? std::string_view::npos : next - i));
+      i = next == std::string_view::npos ? t.size() : next;
       continue;
     }
     size_t j = i + 1;
     while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '.' || t[j] == '_' ||
                             t[j] == '[' || t[j] == ']'))
       j++;
-    std::string_view name = falco_field(t.substr(i + 1, j - i - 1));
-    FieldRef f;
-    if (name.empty() || resolve(name, &f)) {
-      out += '%';
-      out += name;
-    } else {
-      out += "<NA>";  // a Falco field no event here has (proc.sname, container.start_ts ...)
-    }
+    field(t.substr(i + 1, j - i - 1), t.substr(i, j - i));
     i = j;
   }
+}
+
+std::string falco_output(std::string_view t) {
+  std::string out;
+  walk_output(
+      t, [&](std::string_view text) { out += text; },
+      [&](std::string_view name, std::string_view) {
+        name = falco_field(name);
+        FieldRef f;
+        if (name.empty() || resolve(name, &f)) {
+          out += '%';
+          out += name;
+        } else {
+          out += "<NA>";  // a Falco field no event here has (proc.sname, container.start_ts ...)
+        }
+      });
   return out;
 }
 

@@ -109,6 +109,10 @@ bool field_text(std::string_view name, const core::Event& e, const Context& ctx,
 // "10.0.0.0/8", "fd00::/8", "1.2.3.4" as 16 bytes (IPv4 mapped into ::ffff:0:0/96) and a prefix
 // length in those 128 bits; false when the text is no address or network.
 bool parse_network16(std::string_view text, unsigned char addr[16], int* prefix);
+// Walks an output template ("%proc.name opened %fd.name"): its literal text, and each %field
+// (the name, and the reference as written).
+void walk_output(std::string_view tmpl, const std::function<void(std::string_view text)>& text,
+                 const std::function<void(std::string_view name, std::string_view raw)>& field);
 // Falco's name of a field -> ours, in Falco's dialect ("fd.name" -> "fd.abspath"); the name
 // itself when it is the same.
 std::string_view falco_field(std::string_view name);

@@ -442,23 +442,12 @@ std::optional<std::vector<std::string>> RuleSet::syscalls() const {
 
 std::string render_output(std::string_view t, const core::Event& e, const Context& ctx) {
   std::string out, value;
-  for (size_t i = 0; i < t.size();) {
-    if (t[i] != '%') {
-      out += t[i++];
-      continue;
-    }
-    size_t j = i + 1;
-    while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '.' || t[j] == '_' ||
-                            t[j] == '[' || t[j] == ']'))
-      j++;
-    std::string_view name = t.substr(i + 1, j - i - 1);
-    if (!name.empty() && field_text(name, e, ctx, &value)) {
-      out += value.empty() ? "<NA>" : value;
-    } else {
-      out.append(t.substr(i, j - i));
-    }
-    i = j;
-  }
+  walk_output(
+      t, [&](std::string_view text) { out += text; },
+      [&](std::string_view name, std::string_view raw) {
+        if (!name.empty() && field_text(name, e, ctx, &value)) out += value.empty() ? "<NA>" : value;
+        else out += raw;
+      });
   return out;
 }
 
