@@ -427,6 +427,17 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
         return p ? p->exe : std::string();
       }));
       spdlog::info("rules: learning each workload's behaviour for {} s (rules.baseline)", config.rules.baseline_window_s);
+      if (std::string f = baseline_file(config); !f.empty()) {
+        std::ifstream in(f);
+        if (in) {
+          std::string text{std::istreambuf_iterator<char>(in), {}};
+          size_t n = 0;
+          if (auto st = engine->load_baseline(text, &n); !st)
+            spdlog::warn("rules: {}: {} (learning from scratch)", f, st.message());
+          else
+            spdlog::info("rules: {} workloads' profiles loaded from {}", n, f);
+        }
+      }
     }
     spdlog::info("rules: {} enabled", rs->enabled_count());
     rule_syscalls = rs->syscalls();
@@ -671,10 +682,28 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
                  config.memory_limit >> 20, list, use.rss > after ? (use.rss - after) >> 20 : 0);
   };
 
+  // Learnt profiles, kept across restarts: written every minute and at stop (a whole new file
+  // renamed over the old one, so a crash leaves one or the other).
+  const std::string profiles_file = engine && config.rules.baseline ? baseline_file(config) : std::string();
+  uint64_t profiles_saved_s = core::now_boot_ns() / 1000000000ULL;
+  auto save_profiles = [&] {
+    if (profiles_file.empty()) return;
+    profiles_saved_s = core::now_boot_ns() / 1000000000ULL;
+    std::string tmp = profiles_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << engine->baseline_json();
+      if (!out) return (void)spdlog::warn("rules: cannot write {}: {}", tmp, std::strerror(errno));
+    }
+    if (rename(tmp.c_str(), profiles_file.c_str()) != 0)
+      spdlog::warn("rules: cannot write {}: {}", profiles_file, std::strerror(errno));
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     govern();
     guard_memory();
+    if (core::now_boot_ns() / 1000000000ULL >= profiles_saved_s + 60) save_profiles();
     if (db) feed_store();
     if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); });
     if (!reload || !reload->exchange(false) || !engine) return;
@@ -708,6 +737,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
 
   spdlog::info("stopping");
+  save_profiles();
   live.close_all();
   http.stop();
   for (const auto& s : runner.sources()) {

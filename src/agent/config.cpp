@@ -269,8 +269,9 @@ std::string default_config_yaml() {
     << "  enforce: true     # rules with action: kill act; false: they report what they would do\n"
     << "  # Learnt behaviour: each workload's (container, else executable) programs run, directories\n"
     << "  # written, outbound destinations and accepted ports over its first `window`; then an alert\n"
-    << "  # for each new one (a workload that never settles is reported once).\n"
-    << "  baseline: {enabled: true, window: 1h, max_workloads: 1024, max_items: 256}\n"
+    << "  # for each new one (a workload that never settles is reported once). Kept across restarts in\n"
+    << "  # `file` (empty: baseline.json beside store.path, when the store is on).\n"
+    << "  baseline: {enabled: true, window: 1h, max_workloads: 1024, max_items: 256, file: \"\"}\n"
     << "  stdout: auto     # true, false, or auto: printed when stdout is a terminal\n"
     << "  json_file: \"\"\n"
     << "  webhook: \"\"       # http://host:port/path, one JSON alert per POST\n"
@@ -483,8 +484,9 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto st = get<bool>(origin, r, "enforce", "rules", &rc.enforce); !st) return st;
     if (YAML::Node b = r["baseline"]) {
       if (!b.IsMap()) return core::Status::error(EINVAL, where(origin, b) + ": rules.baseline: expected a map");
-      if (auto st = unknown_keys(origin, b, "rules.baseline", {"enabled", "window", "max_workloads", "max_items"}); !st)
+      if (auto st = unknown_keys(origin, b, "rules.baseline", {"enabled", "window", "max_workloads", "max_items", "file"}); !st)
         return st;
+      if (auto st = get<std::string>(origin, b, "file", "rules.baseline", &rc.baseline_file); !st) return st;
       if (auto st = get<bool>(origin, b, "enabled", "rules.baseline", &rc.baseline); !st) return st;
       if (auto st = get_seconds(origin, b, "window", "rules.baseline", 1, 30 * 86400, &rc.baseline_window_s); !st)
         return st;
@@ -616,6 +618,13 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   *out = std::move(c);
   return {};
+}
+
+std::string baseline_file(const AgentConfig& c) {
+  if (!c.rules.baseline_file.empty()) return c.rules.baseline_file;
+  if (!c.store.enabled || c.store.path.empty()) return {};
+  size_t slash = c.store.path.rfind('/');
+  return (slash == std::string::npos ? std::string() : c.store.path.substr(0, slash + 1)) + "baseline.json";
 }
 
 core::Status load_config(const std::string& path, AgentConfig* out) {

@@ -51,6 +51,7 @@ struct RulesConfig {
   bool baseline = true;
   uint32_t baseline_window_s = 3600;
   uint32_t baseline_max_workloads = 1024, baseline_max_items = 256;
+  std::string baseline_file;  // where profiles are kept across restarts ("": beside the store)
   // Alerts printed on stdout: on, off, or (unset, `auto`) when stdout is a terminal, as Falco
   // does: a foreground agent shows what fires, one under systemd keeps its journal quiet.
   std::optional<bool> stdout_alerts;
@@ -155,6 +156,9 @@ std::string default_config_yaml();
 // Parses `text` (named `origin` in messages) over the defaults.
 core::Status parse_config(std::string_view text, std::string_view origin, AgentConfig* out);
 core::Status load_config(const std::string& path, AgentConfig* out);
+// Where learnt profiles are kept: rules.baseline.file, else baseline.json beside the store
+// (empty when neither: the store is off).
+std::string baseline_file(const AgentConfig& c);
 // "host:port" -> parts; false with a message on a bad address.
 core::Status split_listen(const std::string& listen, std::string* host, int* port);
 // The one rule for every listener, however it was set (file, --listen): a valid host:port, and

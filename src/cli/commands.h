@@ -84,6 +84,8 @@ struct QueryArgs {
   bool schema = false;
 };
 int query(const QueryArgs& args);
+// The learnt profiles the agent keeps (a table, or --json).
+int baseline(const std::string& config, const std::string& file, bool json);
 
 int aggregator(const std::string& config_path, const std::string& listen);
 

@@ -218,6 +218,20 @@ int main(int argc, char** argv) {
   auto* schema_cmd = app.add_subcommand("schema", "List every event kind and field");
   schema_cmd->add_flag("--json", schema_json, "As JSON");
 
+  std::string bl_config, bl_file;
+  bool bl_json = false;
+  auto* baseline_cmd = app.add_subcommand("baseline", "Show the behaviour the agent learnt for each workload (rules.baseline)");
+  baseline_cmd->footer(
+      "\nThe agent learns each workload's (container, else executable) programs, write directories,\n"
+      "outbound destinations, listening ports and security syscall kinds over rules.baseline.window,\n"
+      "then alerts on what is new. It keeps the profiles across restarts in rules.baseline.file\n"
+      "(default: baseline.json beside store.path), written every minute and at stop; this reads them.\n"
+      "A running agent serves the live ones at GET /api/v1/baseline.");
+  baseline_cmd->add_option("-c,--config", bl_config, "Agent configuration to take the file's place from")
+      ->check(CLI::ExistingFile);
+  baseline_cmd->add_option("--file", bl_file, "The profiles' file (default: from the configuration)");
+  baseline_cmd->add_flag("--json", bl_json, "The file as it is");
+
   cli::QueryArgs qargs;
   auto* query_cmd = app.add_subcommand(
       "query", "Read-only SQL on the agent's store (events, alerts, metrics, profiles)");
@@ -265,6 +279,7 @@ int main(int argc, char** argv) {
 
   if (*doctor_cmd) return doctor_caps ? cli::print_capabilities() : cli::doctor(doctor_verbose);
   if (*query_cmd) return cli::query(qargs);
+  if (*baseline_cmd) return cli::baseline(bl_config, bl_file, bl_json);
   if (*agg_cmd) return cli::aggregator(agg_config, agg_listen);
   if (*validate_cmd) return cli::rules_validate(rule_files, !no_defaults);
   if (*list_cmd) return cli::rules_list(rule_files, !no_defaults, rules_json);

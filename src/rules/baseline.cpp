@@ -1,5 +1,7 @@
 #include "rules/baseline.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 
 #include "core/render.h"
@@ -7,7 +9,28 @@
 namespace sightline::rules {
 
 namespace {
-constexpr const char* kNames[] = {"executable", "write_dir", "outbound", "listen_port"};
+constexpr const char* kNames[] = {"executable", "write_dir", "outbound", "listen_port", "syscall"};
+
+// The kind of a security-relevant syscall: what a profile keeps of it.
+std::string_view syscall_category(std::string_view name) {
+  static const std::pair<const char*, const char*> kCats[] = {
+      {"ptrace", "ptrace"}, {"process_vm_readv", "ptrace"}, {"process_vm_writev", "ptrace"}, {"bpf", "bpf"},
+      {"init_module", "modules"}, {"finit_module", "modules"}, {"delete_module", "modules"},
+      {"kexec_load", "modules"}, {"kexec_file_load", "modules"}, {"mount", "mount"}, {"umount", "mount"},
+      {"pivot_root", "mount"}, {"chroot", "mount"}, {"setns", "namespaces"}, {"unshare", "namespaces"},
+      {"clone", "namespaces"}, {"clone3", "namespaces"}, {"setuid", "privileges"}, {"setgid", "privileges"},
+      {"setreuid", "privileges"}, {"setregid", "privileges"}, {"setresuid", "privileges"},
+      {"setresgid", "privileges"}, {"capset", "privileges"}, {"chmod", "permissions"}, {"fchmod", "permissions"},
+      {"fchmodat", "permissions"}, {"chown", "permissions"}, {"lchown", "permissions"}, {"fchownat", "permissions"},
+      {"unlink", "file_removal"}, {"unlinkat", "file_removal"}, {"rename", "file_removal"},
+      {"renameat", "file_removal"}, {"renameat2", "file_removal"}, {"symlink", "links"}, {"symlinkat", "links"},
+      {"link", "links"}, {"linkat", "links"}, {"memfd_create", "memfd"}, {"open_by_handle_at", "open_by_handle"},
+      {"userfaultfd", "userfaultfd"}, {"connect", "network"}, {"accept", "network"}, {"accept4", "network"},
+      {"socket", "packet_socket"}, {"dup", "stdio_socket"}, {"dup2", "stdio_socket"}, {"dup3", "stdio_socket"}};
+  for (const auto& [n, c] : kCats)
+    if (name == n) return c;
+  return name;
+}
 constexpr uint64_t kOpenWriteFlags = 01 | 02 | 0100 | 01000;  // O_WRONLY O_RDWR O_CREAT O_TRUNC
 
 // The event's category and value; false when it says nothing the profile keeps.
@@ -37,6 +60,11 @@ bool categorize(const core::Event& e, int* cat, std::string* value) {
         return true;
       }
       return false;
+    case core::EventKind::kSyscall:
+      if (e.sys_name.empty()) return false;
+      *cat = 4;
+      *value = std::string(syscall_category(e.sys_name));
+      return true;
     default:
       return false;
   }
@@ -121,6 +149,7 @@ std::string Baseline::json(uint64_t now_ns) const {
     j += "{\"workload\":";
     core::append_json_string(j, k);
     j += ",\"learning\":" + std::string(now_ns < w->first_ns + o_.window_ns ? "true" : "false");
+    j += ",\"age_s\":" + std::to_string((now_ns > w->first_ns ? now_ns - w->first_ns : 0) / 1000000000ULL);
     j += ",\"unsettled\":" + std::string(w->unsettled ? "true" : "false");
     for (int c = 0; c < kCategories; c++) {
       j += ",\"" + std::string(kNames[c]) + "\":{";
@@ -136,6 +165,54 @@ std::string Baseline::json(uint64_t now_ns) const {
     j += "}";
   }
   return j + "]}";
+}
+
+core::Status Baseline::load(std::string_view text, uint64_t now_ns, size_t* loaded) {
+  *loaded = 0;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return core::Status::error(EINVAL, "baseline: not JSON: " + e.msg);
+  }
+  YAML::Node ws = root["workloads"];
+  if (!ws || !ws.IsSequence()) return core::Status::error(EINVAL, "baseline: no 'workloads' list");
+  try {
+    for (const auto& item : ws) {
+      if (!item.IsMap() || !item["workload"] || !item["workload"].IsScalar()) continue;
+      std::string key = item["workload"].Scalar();
+      if (w_.count(key)) continue;  // what this run learnt already stays
+      if (w_.size() >= o_.max_workloads || bytes_ + key.size() + 512 > o_.max_bytes) {
+        dropped_++;
+        continue;
+      }
+      Workload w;
+      uint64_t age_ns = (item["age_s"] ? item["age_s"].as<uint64_t>() : 0) * 1000000000ULL;
+      if (item["learning"] && !item["learning"].as<bool>()) age_ns = std::max(age_ns, o_.window_ns);
+      w.first_ns = now_ns > age_ns ? now_ns - age_ns : 0;
+      w.unsettled = item["unsettled"] && item["unsettled"].as<bool>();
+      size_t bytes = key.size() + 512;
+      for (int c = 0; c < kCategories; c++) {
+        YAML::Node vals = item[kNames[c]];
+        if (!vals || !vals.IsMap()) continue;
+        for (const auto& kv : vals) {
+          std::string v = kv.first.Scalar();
+          if (w.sets[c].seen.size() >= o_.max_items || bytes_ + bytes + v.size() + 80 > o_.max_bytes) {
+            w.sets[c].overflow = true;
+            break;
+          }
+          bytes += v.size() + 80;
+          w.sets[c].seen.emplace(std::move(v), kv.second.as<uint64_t>());
+        }
+      }
+      bytes_ += bytes;
+      w_.emplace(std::move(key), std::move(w));
+      ++*loaded;
+    }
+  } catch (const YAML::Exception& e) {
+    return core::Status::error(EINVAL, "baseline: " + e.msg);
+  }
+  return {};
 }
 
 }  // namespace sightline::rules

@@ -63,6 +63,7 @@ void Engine::set_baseline(std::unique_ptr<Baseline> b) {
                                    {"Baseline: new write location", "A workload wrote a file in a directory its baseline never saw it write in."},
                                    {"Baseline: new outbound destination", "A workload connected to a destination its baseline never saw."},
                                    {"Baseline: new listening port", "A workload accepted a connection on a port its baseline never saw."},
+                                   {"Baseline: new syscall category", "A workload made a kind of security-relevant syscall (ptrace, mount, namespaces, privileges ...) its baseline never saw it make."},
                                    {"Baseline: workload never settles", "A workload did more distinct things while learning than its bound: it is reported once, not checked."}};
   baseline_rules_.clear();
   for (const auto& w : kWhat) {
@@ -81,6 +82,12 @@ void Engine::set_baseline(std::unique_ptr<Baseline> b) {
 std::string Engine::baseline_json() const {
   std::lock_guard lock(baseline_mu_);
   return baseline_ ? baseline_->json(core::now_boot_ns()) : std::string();
+}
+
+core::Status Engine::load_baseline(std::string_view json, size_t* loaded) {
+  std::lock_guard lock(baseline_mu_);
+  if (!baseline_) return core::Status::error(EINVAL, "the baseline is off (rules.baseline)");
+  return baseline_->load(json, core::now_boot_ns(), loaded);
 }
 
 std::string_view Engine::outcome_name(const core::Event& e) {
@@ -187,11 +194,12 @@ void Engine::on_event(core::Event& e) {
       hit = baseline_->observe(e, core::now_boot_ns(), &d);
     }
     if (hit) {
-      static const char* kCats[] = {"executable", "write_dir", "outbound", "listen_port"};
-      size_t i = 4;
-      for (size_t c = 0; c < 4; c++)
+      static const char* kCats[] = {"executable", "write_dir", "outbound", "listen_port", "syscall"};
+      constexpr size_t kUnsettled = std::size(kCats);
+      size_t i = kUnsettled;
+      for (size_t c = 0; c < kUnsettled; c++)
         if (d.category == kCats[c]) i = c;
-      const Rule& r = baseline_rules_[d.unsettled ? 4 : i];
+      const Rule& r = baseline_rules_[d.unsettled ? kUnsettled : i];
       std::string out = d.unsettled ? "Workload " + d.workload + " never settled: more than its bound of values in " +
                                           d.value + " while learning; it is not checked value by value"
                                     : "New " + d.category + " " + d.value + " for workload " + d.workload +

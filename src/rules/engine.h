@@ -60,6 +60,8 @@ class Engine : public sources::EventSink {
   void set_baseline(std::unique_ptr<Baseline> b);
   // The profiles as JSON ("" without a baseline), for GET /api/v1/baseline.
   std::string baseline_json() const;
+  // Profiles saved from baseline_json() (an earlier run's), added to the ones held.
+  core::Status load_baseline(std::string_view json, size_t* loaded);
   // sightline_alerts_total{rule,priority}, sightline_alerts_suppressed_total{rule},
   // sightline_alert_deliveries_failed_total{output}.
   void metrics(std::vector<core::MetricFamily>& out) const;

@@ -134,7 +134,8 @@ ln -s /etc/shadow "$tmp/$m-link"
 ln /etc/shadow "$tmp/$m-hard" 2>/dev/null || true   # across file systems it fails: the attempt counts
 # 14 Packet socket created in container; 15 stdout redirected to a socket in a container;
 # 16 a kernel module load from a container (a bad fd: nothing loads); 18 release_agent written.
-# Each stays alive a moment: thread.cap_effective is read from /proc.
+# Each stays alive a few seconds: thread.cap_effective is read from /proc when the rule engine
+# gets to the event, which on a busy machine can be a second or more later.
 incontainer $PY -c "
 import ctypes, os, socket, time
 socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()
@@ -143,11 +144,11 @@ c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
 saved = os.dup(1); os.dup2(c.fileno(), 1); os.dup2(saved, 1)
 ctypes.CDLL(None, use_errno=True).syscall(313, -1, b'', 0)
 open('$tmp/release_agent', 'w').close()
-time.sleep(1.5)"
+time.sleep(4)"
 # 17 Debugfs Launched in Privileged Container (root with every capability: privileged).
-sleep 1.5 | incontainer debugfs >/dev/null 2>&1
+sleep 4 | incontainer debugfs >/dev/null 2>&1
 # 19 PTRACE attached to process; 20 PTRACE anti-debug attempt.
-sleep 3 &
+sleep 30 &
 victim=$!
 $PY -c "
 import ctypes, os
@@ -157,13 +158,14 @@ os.waitpid($victim, 0)
 libc.ptrace(17, $victim, 0, 0)   # PTRACE_DETACH"
 $PY -c "import ctypes; ctypes.CDLL(None).ptrace(0, 0, 0, 0)"   # PTRACE_TRACEME
 kill -KILL $victim 2>/dev/null || true
+wait $victim 2>/dev/null || true
 # 22 Execution from /dev/shm.
 cp /bin/true /dev/shm/$m && /dev/shm/$m
 # 23 Drop and execute new binary in container: written into an overlay's upper layer.
 mkdir -p "$tmp/lower" "$tmp/upper" "$tmp/work" "$tmp/merged"
 mount -t overlay overlay -o lowerdir="$tmp/lower",upperdir="$tmp/upper",workdir="$tmp/work" "$tmp/merged"
 cp /bin/sleep "$tmp/merged/$m-dropped"
-incontainer "$tmp/merged/$m-dropped" 1.5
+incontainer "$tmp/merged/$m-dropped" 4
 # 24 Disallowed SSH Connection Non Standard Port: ssh to port 443 of an outside address.
 ssh -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no -p 443 nobody@$outside true >/dev/null 2>&1 || true
 # 25 Fileless execution via memfd_create.
@@ -171,7 +173,7 @@ $PY -c "
 import os
 fd = os.memfd_create('$m')
 os.write(fd, open('/bin/sleep', 'rb').read())
-os.execv('/proc/self/fd/%d' % fd, ['$m-fileless', '1.5'])"
+os.execv('/proc/self/fd/%d' % fd, ['$m-fileless', '4'])"
 
 sleep 3
 kill -INT "$(pgrep -f "rules run --no-defaults -j -d 150 $FALCO")" 2>/dev/null || true

@@ -129,3 +129,49 @@ TEST(Baseline, WorkloadsAreBounded) {
   EXPECT_EQ(b.workloads(), 2u);
   EXPECT_EQ(b.workloads_dropped(), 2u);
 }
+
+TEST(Baseline, SyscallKindsAreACategory) {
+  auto b = make();
+  rules::Deviation d;
+  core::Event s;
+  s.kind = EventKind::kSyscall;
+  s.exe = "/srv/app";
+  s.sys_name = "setuid";
+  EXPECT_FALSE(b.observe(s, 1 * kS, &d));
+  s.sys_name = "setresuid";  // the same kind: privileges
+  EXPECT_FALSE(b.observe(s, 20 * kS, &d));
+  s.sys_name = "ptrace";
+  ASSERT_TRUE(b.observe(s, 21 * kS, &d));
+  EXPECT_EQ(d.category, "syscall");
+  EXPECT_EQ(d.value, "ptrace");
+  EXPECT_EQ(d.most_seen, "privileges (2)");
+}
+
+// Saved profiles come back as they were: a settled workload stays settled (a new value is a
+// deviation at once), a learning one resumes its window, the bounds hold.
+TEST(Baseline, SavedProfilesLoadBack) {
+  auto b = make();
+  rules::Deviation d;
+  EXPECT_FALSE(b.observe(exec_of("/usr/bin/curl"), 1 * kS, &d));
+  EXPECT_FALSE(b.observe(connect_to("10.0.0.5", 5432, "/srv/other"), 18 * kS, &d));  // learning till 28 s
+  std::string saved = b.json(20 * kS);
+  EXPECT_NE(saved.find("\"age_s\":19"), std::string::npos) << saved;
+
+  auto c = make();
+  size_t n = 0;
+  ASSERT_TRUE(c.load(saved, 100 * kS, &n).ok());
+  EXPECT_EQ(n, 2u);
+  EXPECT_FALSE(c.observe(exec_of("/usr/bin/curl"), 100 * kS, &d));  // learnt before the restart
+  ASSERT_TRUE(c.observe(exec_of("/usr/bin/nc"), 101 * kS, &d));
+  EXPECT_EQ(d.most_seen, "/usr/bin/curl (2)");  // once before the restart, once after
+  // /srv/other had learnt 2 s of its 10: it learns 8 more.
+  EXPECT_FALSE(c.observe(connect_to("10.0.0.6", 80, "/srv/other"), 105 * kS, &d));
+  EXPECT_TRUE(c.observe(connect_to("10.0.0.7", 80, "/srv/other"), 109 * kS, &d));
+  // Bad input is an error, never a crash; bounds hold on load.
+  EXPECT_FALSE(c.load("{not json", 0, &n).ok());
+  EXPECT_FALSE(c.load("{\"x\":1}", 0, &n).ok());
+  auto small = make(256, 1);
+  ASSERT_TRUE(small.load(saved, 100 * kS, &n).ok());
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(small.workloads_dropped(), 1u);
+}
