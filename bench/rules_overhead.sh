@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The agent's CPU and the workloads' speed with the default rules on and off, and with rules
-# that act in the kernel (action: kill) beside the alert-only path, under an exec loop and an
-# open loop, interleaved:
+# that act in the kernel (action: kill) beside the alert-only path, under an exec loop, an
+# open loop and a connect/accept loop, interleaved:
 #   bare       no agent
 #   off        the agent, rules off
 #   on         the default rules (alert only: every event through the rule engine)
 #   kill-name  + a kill rule on opens whose proc.name never matches (one hash lookup an open)
 #   kill-path  + a kill rule on opens constrained by fd.name and proc.exepath only (every open
 #              walks its file's path in the kernel: the worst case)
+#   kill-port  + a kill rule on connects to a port nothing uses (every connect looks its
+#              destination port up in the kernel, at sys_enter_connect)
 #   falco      the default rules and Falco's default rules file (tests/data/falco): its open
 #              rules resolve each relative path (the open loop runs a relative one too)
 #   usage: bench/rules_overhead.sh [ROUNDS=3] [MODES]   (as root, after scripts/build.sh)
@@ -17,7 +19,7 @@ source bench/lib.bash
 ROUNDS=${1:-3}
 MODES=${2:-bare off on kill-name kill-path}
 SL=./build/sightline
-[[ -x $SL && -x build/bench/execloop && -x build/bench/openloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
+[[ -x $SL && -x build/bench/execloop && -x build/bench/openloop && -x build/bench/connloop ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
 ap=
 trap '[[ -n $ap ]] && kill -TERM $ap 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -29,6 +31,13 @@ cat >"$tmp/kill-name.rules" <<'YAML'
   priority: CRITICAL
   action: kill
 YAML
+cat >"$tmp/kill-port.rules" <<'YAML'
+- rule: Bench kill by port
+  condition: evt.type = connect and fd.rport = 9
+  output: "%proc.name connected to %fd.rip:%fd.rport"
+  priority: CRITICAL
+  action: kill
+YAML
 cat >"$tmp/kill-path.rules" <<'YAML'
 - rule: Bench kill by path
   condition: evt.type = open and fd.name = /etc/shadow and proc.exepath startswith /sl-bench-never/
@@ -36,7 +45,7 @@ cat >"$tmp/kill-path.rules" <<'YAML'
   priority: CRITICAL
   action: kill
 YAML
-for mode in off on kill-name kill-path falco; do
+for mode in off on kill-name kill-path kill-port falco; do
   {
     printf 'listen: 127.0.0.1:%s\n' "$port"
     case $mode in
@@ -48,7 +57,8 @@ for mode in off on kill-name kill-path falco; do
   } >"$tmp/$mode.yaml"
 done
 rel=$(realpath --relative-to=. /etc/hostname)
-WORKLOADS=("build/bench/execloop 2000" "build/bench/openloop 300000" "build/bench/openloop 300000 $rel")
+WORKLOADS=("build/bench/execloop 2000" "build/bench/openloop 300000" "build/bench/openloop 300000 $rel"
+  "build/bench/connloop 20000")
 declare -A CPU NS
 for ((r = 1; r <= ROUNDS; r++)); do
   for w in "${WORKLOADS[@]}"; do
