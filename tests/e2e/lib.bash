@@ -25,6 +25,9 @@ stop_bg() {
     sleep 0.1
   done
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # Until each is really gone: a killed agent still closes its BPF objects and its node lock in
+  # the kernel, and the next test's agent must not find that lock held.
+  for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -f "/tmp/sl-ports.$$"
 }
 # Backends on 127.0.0.1 for the exporter tests.
