@@ -79,6 +79,10 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
       c.rport = rec.rport;
       c.remote = c.raddr + ":" + std::to_string(c.rport);
       c.edge = nullptr;
+      c.edge_provisional = false;
+      c.edge_tries = 0;
+      c.prov_requests = c.prov_errors = 0;
+      c.prov_seconds = 0;
     }
   }
   if (it != conns_.end()) {
@@ -275,7 +279,8 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
     keep_sample(red.exemplars, {r.end_ns - r.start_ns, wall_ns, c.hdr.tid});
   }
   if (c.edge_skip) return;
-  if (c.edge) {
+  if (c.edge_provisional && ++c.edge_tries > 64) c.edge_provisional = false;  // the client is not traced here
+  if (c.edge && !c.edge_provisional) {
     c.edge->requests++;
     c.edge->errors += r.error;
     if (!r.no_response) c.edge->seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
@@ -285,10 +290,12 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
   // Service map: from the server's side where it is traced here; a client's request to a
   // server traced here too is the same request, counted once.
   std::string client, server;
+  bool provisional = false;
   if (c.role == SL_L7_SERVER) {
     server = c.comm;
     auto peer = endpoints_.find(c.remote);
-    client = peer != endpoints_.end() && peer->second.role == SL_L7_CLIENT ? peer->second.comm : c.raddr;
+    provisional = !(peer != endpoints_.end() && peer->second.role == SL_L7_CLIENT);
+    client = provisional ? c.raddr : peer->second.comm;
   } else {
     auto peer = endpoints_.find(c.remote);
     if (peer != endpoints_.end() && peer->second.role == SL_L7_SERVER) {
@@ -304,10 +311,21 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
     if (edges_.size() >= kMaxEdges) ek = std::make_tuple(std::string(kOverflowLabel), std::string(kOverflowLabel), std::string(proto));
     e = edges_.try_emplace(ek, ServiceEdge{std::get<0>(ek), std::get<1>(ek), std::get<2>(ek)}).first;
   }
+  if (c.edge && c.edge_provisional && c.edge != &e->second) {  // the client is known now
+    c.edge->requests -= c.prov_requests;
+    c.edge->errors -= c.prov_errors;
+    c.edge->seconds -= c.prov_seconds;
+    e->second.requests += c.prov_requests;
+    e->second.errors += c.prov_errors;
+    e->second.seconds += c.prov_seconds;
+  }
   c.edge = &e->second;
+  c.edge_provisional = provisional;
+  double seconds = r.no_response ? 0 : static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+  if (provisional) c.prov_requests++, c.prov_errors += r.error, c.prov_seconds += seconds;
   e->second.requests++;
   e->second.errors += r.error;
-  if (!r.no_response) e->second.seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+  e->second.seconds += seconds;
 }
 
 void L7Tracker::fold_routes() {
@@ -333,7 +351,8 @@ void L7Tracker::fold_routes() {
 
 std::vector<ServiceEdge> L7Tracker::service_map() const {
   std::vector<ServiceEdge> out;
-  for (const auto& [k, e] : edges_) out.push_back(e);
+  for (const auto& [k, e] : edges_)
+    if (e.requests) out.push_back(e);  // an address's edge whose requests all moved to a name
   return out;
 }
 

@@ -128,6 +128,13 @@ class L7Tracker {
     uint64_t last_route_gen = ~0ULL;
     ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
     bool edge_skip = false;       // a client of a server traced here: counted there
+    // A server's edge named by the client's address because the client's side was not known
+    // yet (its record can come later): looked at again on the next exchanges, and what it
+    // counted moves to the client's name once known.
+    bool edge_provisional = false;
+    uint8_t edge_tries = 0;
+    uint64_t prov_requests = 0, prov_errors = 0;
+    double prov_seconds = 0;
     uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };
