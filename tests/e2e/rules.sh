@@ -170,14 +170,16 @@ cp /usr/bin/id "$tmp/pub/$m-suid" && chmod 4755 "$tmp/pub/$m-suid"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/pub/$m-suid" >/dev/null
 setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/id >/dev/null
 
-# A denied network: the metadata address, put on lo for a moment, with a listener on it.
-ip addr add 169.254.169.254/32 dev lo
-added_meta=1
+# A denied network: the metadata address, put on lo for a moment (unless the machine has it
+# already: some clouds' agents do), with a listener on it.
+if ! ip addr show dev lo | grep -q "169.254.169.254/32"; then
+  ip addr add 169.254.169.254/32 dev lo && added_meta=1
+fi
 $PY -c "
 import socket
 s = socket.socket(); s.bind(('169.254.169.254', 0)); s.listen(); p = s.getsockname()[1]
 c = socket.create_connection(('169.254.169.254', p)); a, _ = s.accept(); c.close(); a.close()"
-ip addr del 169.254.169.254/32 dev lo
+[[ -n $added_meta ]] && ip addr del 169.254.169.254/32 dev lo
 added_meta=
 
 # Security syscalls (python's ctypes calls them directly; the look-alikes come from allowed tools).
