@@ -104,7 +104,7 @@ tracer_rounds() {
       fi
       c0=$(cpu_ticks $tp)
       with=$($LOOP "$N" | ns_of)
-      sleep 1.5  # let the tracer drain what is buffered
+      sleep "${DRAIN_S:-1.5}"  # let the tracer drain what is buffered (DRAIN_S: a benchmark that needs longer)
       c1=$(cpu_ticks $tp)
       kill -INT $tp
       wait $tp 2>/dev/null || true

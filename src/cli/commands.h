@@ -32,6 +32,12 @@ struct TraceArgs {
   double interval_s = 0; // with --count-by/--hist: print every N s (0: at the end)
   bool uprobe_latency = false;
   uint32_t uprobe_str = 0;
+  // flow and packet_drop (hubble observe's): composed into the filter
+  std::string verdict;    // forwarded or dropped (flow)
+  uint32_t port = 0;      // either end's
+  std::string ip;         // either end's
+  std::string container;  // the local end's container id
+  uint32_t flow_timeout_s = 0;  // flow: idle end (0: the source's default)
 };
 int trace(const TraceArgs& args);
 int trace_tracepoints(const TraceArgs& args);

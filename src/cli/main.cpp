@@ -74,6 +74,14 @@ int main(int argc, char** argv) {
                         "Only events the condition matches: for event kinds the rule language (fields of `sightline "
                         "schema`, the built-in macros and lists; proc.name/proc.pid it requires go to the kernel), for "
                         "tp: FIELD OP VALUE (OP: == != < <= > >= ~glob; && ||)");
+  trace_cmd->add_option("--verdict", targs.verdict, "flow: forwarded or dropped")
+      ->check(CLI::IsMember({"forwarded", "dropped"}));
+  trace_cmd->add_option("--port", targs.port, "flow, packet_drop: either end's port")->check(CLI::Range(1u, 65535u));
+  trace_cmd->add_option("--ip", targs.ip, "flow, packet_drop: either end's address");
+  trace_cmd->add_option("--flow-timeout", targs.flow_timeout_s,
+                        "flow: a flow with no packet for this many seconds ends (default 60; TCP ends at FIN or RST)")
+      ->check(CLI::Range(1u, 86400u));
+  trace_cmd->add_option("--container", targs.container, "Only events of this container (id, 12 hex digits)");
   trace_cmd->add_option("--count-by", targs.count_by, "tp: count records by this field (in the kernel)");
   trace_cmd->add_option("--hist", targs.hist, "tp: log2 histogram of this integer field (in the kernel)");
   trace_cmd->add_option("-i,--interval", targs.interval_s, "tp: with --count-by/--hist, print every N seconds")
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
       "  sightline trace redis dns -c app     Redis commands and DNS lookups of processes named app\n"
       "  sightline trace open -f 'fd.name startswith /etc and not proc.name in (systemd, sshd)'\n"
       "  sightline trace signal -f 'sig.name = SIGKILL and target.name in (critical_processes)'\n"
+      "  sightline trace flow --verdict dropped --port 443   flows and their dropped packets (hubble observe)\n"
       "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
       "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
       "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"

@@ -1,8 +1,10 @@
 // `sightline trace KIND...`: live events as an aligned table or JSON lines, filtered in the
 // kernel; Ctrl-C (or --duration) ends with a summary of events seen and lost.
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -16,6 +18,7 @@
 #include "rules/default_rules.h"
 #include "rules/engine.h"
 #include "sources/l7/l7_source.h"
+#include "sources/packets/packets_source.h"
 #include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::cli {
@@ -163,6 +166,37 @@ int trace(const TraceArgs& args) {
             args.comm.c_str());
     return 2;
   }
+  // --verdict, --port, --ip, --container: conditions of the same language, and-ed to -f.
+  std::string filter = args.filter;
+  {
+    std::vector<std::string> parts;
+    bool packets = std::all_of(kinds.begin(), kinds.end(),
+                               [](EventKind k) { return k == EventKind::kFlow || k == EventKind::kDrop; });
+    if ((!args.verdict.empty() || args.port || !args.ip.empty()) && !packets) {
+      fprintf(stderr, "sightline trace: --verdict, --port and --ip are for the flow and packet_drop kinds\n");
+      return 2;
+    }
+    if (!args.verdict.empty()) {
+      if (std::find(kinds.begin(), kinds.end(), EventKind::kFlow) == kinds.end()) {
+        fprintf(stderr, "sightline trace: --verdict is for the flow kind\n");
+        return 2;
+      }
+      parts.push_back("flow.verdict = " + args.verdict);
+    }
+    if (args.port) parts.push_back("(pkt.sport = " + std::to_string(args.port) + " or pkt.dport = " + std::to_string(args.port) + ")");
+    if (!args.ip.empty()) {
+      unsigned char buf[16];
+      char text[INET6_ADDRSTRLEN];
+      int af = args.ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+      if (inet_pton(af, args.ip.c_str(), buf) != 1 || !inet_ntop(af, buf, text, sizeof text)) {
+        fprintf(stderr, "sightline trace: --ip '%s' is not an IPv4 or IPv6 address\n", args.ip.c_str());
+        return 2;
+      }
+      parts.push_back(std::string("(pkt.src = \"") + text + "\" or pkt.dst = \"" + text + "\")");
+    }
+    if (!args.container.empty()) parts.push_back("container.id = \"" + args.container + "\"");
+    for (const auto& p : parts) filter = filter.empty() ? p : "(" + filter + ") and " + p;
+  }
   // -f: a condition in the rule language (the built-in rules' macros and lists usable), checked
   // on each event; what it requires of proc.name or proc.pid goes to the kernel's filter.
   rules::RuleSet defaults;
@@ -171,12 +205,12 @@ int trace(const TraceArgs& args) {
   uint32_t pid = args.pid;
   uint64_t cgroup_id = 0;
   bool failed = args.failed;
-  if (!args.filter.empty()) {
+  if (!filter.empty()) {
     if (auto st = defaults.add(rules::default_rules_yaml(), "default"); !st) {
       fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
       return 1;
     }
-    if (auto st = defaults.parse_condition(args.filter, &cond); !st) {
+    if (auto st = defaults.parse_condition(filter, &cond); !st) {
       fprintf(stderr, "sightline trace: -f: %s\n", st.message().c_str());
       return 2;
     }
@@ -215,6 +249,7 @@ int trace(const TraceArgs& args) {
   for (const auto& t : args.uprobes)
     opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
   opts.own_as<sources::L7Options>().sample = 1;  // a live trace shows every request
+  if (args.flow_timeout_s) opts.own_as<sources::PacketsOptions>().flow_timeout_s = args.flow_timeout_s;
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;
@@ -230,7 +265,7 @@ int trace(const TraceArgs& args) {
   agent::Runner runner(bpf::probe_features());
   Printer printer(args.json, kinds, protocols);
   rules::UserNames users;
-  if (!args.filter.empty()) printer.set_condition(&cond, rules::process_context(&runner.table(), &users));
+  if (!filter.empty()) printer.set_condition(&cond, rules::process_context(&runner.table(), &users));
   runner.add_sink(&printer);
   runner.seed_processes();
 

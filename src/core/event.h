@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kMount, kCount
+  kDrop, kStat, kBlockIo, kMount, kFlow, kCount
 };
 
 struct Event {
@@ -72,6 +72,17 @@ struct Event {
   std::string_view drop_location;  // where it was freed: tcp_v4_rcv+0x3c2
   std::string_view iface;          // the device it was on
   uint32_t pkt_len = 0;
+  uint32_t ip_len = 0;             // the IP header's length (IPv6: + 40), 0 if not IP
+
+  // flow (packets source): laddr/lport the initiator, raddr/rport the responder, l4proto, iface;
+  // bytes_sent/bytes_received: IP bytes each way, duration_ns: first to last packet; a dropped
+  // packet's flow: drop_reason, drop_location, pkt_len. pid/comm: src_pid's, else dst_pid's.
+  std::string_view flow_state;     // new, closed, timeout, evicted, dropped
+  std::string_view flow_dir;       // egress (initiated from this side of the interface), ingress, local
+  uint64_t packets_sent = 0, packets_received = 0;
+  bool flow_mid = false;           // TCP: seen from a packet after its SYN
+  uint32_t src_pid = 0, dst_pid = 0;  // the local processes at either end, 0 if none here
+  std::string_view src_comm, dst_comm;
 
   // mount (path: source, path2: target, flags, ret, sys_name: mount or umount)
   std::string_view fstype, mount_data;

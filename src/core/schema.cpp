@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -323,23 +323,67 @@ constexpr FieldDef kRetransmit[] = {
     kWeight,
 };
 
+constexpr FieldDef kDropReason = {
+    "drop.reason", FieldType::kString, "",
+    "The kernel's drop reason (enum skb_drop_reason, lower case): no_socket, netfilter_drop, socket_filter, "
+    "tc_ingress, tcp_csum, queue_purge ...",
+    [](const Event& e) { return S(e.drop_reason); }, "REASON", 16};
+constexpr FieldDef kPktProto = {"pkt.proto", FieldType::kString, "", "tcp, udp, icmp ...; empty when not IP",
+                                [](const Event& e) { return S(e.l4proto); }, "PROTO", 5};
+constexpr FieldDef kPktSrc = {"pkt.src", FieldType::kString, "", "Source address (flow: the initiator's)",
+                              [](const Event& e) { return S(e.laddr); }, "SRC", 16};
+constexpr FieldDef kPktSport = {"pkt.sport", FieldType::kUint, "", "Source port (ICMP: type; flow: an echo's identifier)",
+                                [](const Event& e) { return U(e.lport); }, "SPORT", 6};
+constexpr FieldDef kPktDst = {"pkt.dst", FieldType::kString, "", "Destination address (flow: the responder's)",
+                              [](const Event& e) { return S(e.raddr); }, "DST", 16};
+constexpr FieldDef kPktDport = {"pkt.dport", FieldType::kUint, "", "Destination port (ICMP: code)",
+                                [](const Event& e) { return U(e.rport); }, "DPORT", 6};
+constexpr FieldDef kPktIface = {"pkt.iface", FieldType::kString, "", "The device the packet was on (empty: none yet)",
+                                [](const Event& e) { return S(e.iface); }, "IFACE", 8};
+constexpr FieldDef kDropLocation = {"drop.location", FieldType::kString, "",
+                                    "The kernel function that dropped it (tcpdrop's first frame)",
+                                    [](const Event& e) { return S(e.drop_location); }, "WHERE", 0};
+
 constexpr FieldDef kDrop[] = {
-    {"drop.reason", FieldType::kString, "",
-     "The kernel's drop reason (enum skb_drop_reason, lower case): no_socket, netfilter_drop, socket_filter, "
-     "tcp_csum, queue_purge ...",
-     [](const Event& e) { return S(e.drop_reason); }, "REASON", 16},
-    {"pkt.proto", FieldType::kString, "", "tcp, udp, icmp ...; empty when not IP",
-     [](const Event& e) { return S(e.l4proto); }, "PROTO", 5},
-    {"pkt.src", FieldType::kString, "", "Source address", [](const Event& e) { return S(e.laddr); }, "SRC", 16},
-    {"pkt.sport", FieldType::kUint, "", "Source port (ICMP: type)", [](const Event& e) { return U(e.lport); }, "SPORT", 6},
-    {"pkt.dst", FieldType::kString, "", "Destination address", [](const Event& e) { return S(e.raddr); }, "DST", 16},
-    {"pkt.dport", FieldType::kUint, "", "Destination port (ICMP: code)", [](const Event& e) { return U(e.rport); },
-     "DPORT", 6},
-    {"pkt.iface", FieldType::kString, "", "The device the packet was on (empty: none yet)",
-     [](const Event& e) { return S(e.iface); }, "IFACE", 8},
+    kDropReason, kPktProto, kPktSrc, kPktSport, kPktDst, kPktDport, kPktIface,
     {"pkt.len", FieldType::kUint, "bytes", "The packet's length", [](const Event& e) { return U(e.pkt_len); }, "LEN", 6},
-    {"drop.location", FieldType::kString, "", "The kernel function that dropped it (tcpdrop's first frame)",
-     [](const Event& e) { return S(e.drop_location); }, "WHERE", 0},
+    kDropLocation,
+    kWeight,
+};
+
+constexpr FieldDef kFlow[] = {
+    {"flow.state", FieldType::kString, "",
+     "new (its first packet was seen), closed (FIN both ways or RST, then 1 s quiet), timeout (idle for "
+     "sources.packets.flow_timeout), evicted (the flow table was full), dropped (one of its packets was dropped)",
+     [](const Event& e) { return S(e.flow_state); }, "STATE", 7},
+    {"flow.verdict", FieldType::kString, "", "forwarded, or dropped (flow.state dropped: drop.reason says why)",
+     [](const Event& e) { return S(e.flow_state == "dropped" ? "dropped" : "forwarded"); }, "VERDICT", 9},
+    kPktProto, kPktSrc, kPktSport, kPktDst, kPktDport,
+    {"flow.src_packets", FieldType::kUint, "", "Packets the initiator sent (a dropped packet's flow: 1)",
+     [](const Event& e) { return U(e.packets_sent); }, "PKTS>", 7},
+    {"flow.src_bytes", FieldType::kUint, "bytes", "IP bytes (headers included) the initiator sent",
+     [](const Event& e) { return U(e.bytes_sent); }, "BYTES>", 9},
+    {"flow.dst_packets", FieldType::kUint, "", "Packets the responder sent", [](const Event& e) { return U(e.packets_received); },
+     "<PKTS", 7},
+    {"flow.dst_bytes", FieldType::kUint, "bytes", "IP bytes the responder sent",
+     [](const Event& e) { return U(e.bytes_received); }, "<BYTES", 9},
+    kPktIface,
+    {"flow.direction", FieldType::kString, "",
+     "egress: initiated from this side of the interface (this host, for a physical one); ingress: from the "
+     "other; local: on lo",
+     [](const Event& e) { return S(e.flow_dir); }, "DIR", 7},
+    {"flow.duration", FieldType::kDuration, "ns", "First packet to last so far",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "", 0},
+    {"flow.src_pid", FieldType::kUint, "", "The process here that owns the initiator's socket, 0 if none",
+     [](const Event& e) { return U(e.src_pid); }, "", 0},
+    {"flow.src_name", FieldType::kString, "", "Its name", [](const Event& e) { return S(e.src_comm); }, "SRCPROC", 12},
+    {"flow.dst_pid", FieldType::kUint, "", "The process here that owns the responder's socket, 0 if none",
+     [](const Event& e) { return U(e.dst_pid); }, "", 0},
+    {"flow.dst_name", FieldType::kString, "", "Its name", [](const Event& e) { return S(e.dst_comm); }, "DSTPROC", 12},
+    {"flow.mid", FieldType::kBool, "", "TCP: first seen after its SYN (the agent started mid-way): the initiator is a guess",
+     [](const Event& e) { return B(e.flow_mid); }, "", 0},
+    kDropReason,
+    kDropLocation,
     kWeight,
 };
 
@@ -490,6 +534,11 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      kBlockIo},
     {EventKind::kMount, "mount", "file",
      "mount or umount returned (mountsnoop): source, target, type, flags, options, mount namespace, result", kMount},
+    {EventKind::kFlow, "flow", "packets",
+     "An L3/L4 flow (Hubble's flow log): TCP, UDP or ICMP between two ends on one interface, when first seen and "
+     "when it ends, with packets and bytes each way, both ends' local processes; and each of its packets the kernel "
+     "dropped, with the reason. cgroup.id: the local socket's. In the agent with sources.packets.flows",
+     kFlow},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

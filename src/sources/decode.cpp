@@ -242,9 +242,29 @@ bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t*
   e.rport = x->dport;
   e.iface = std::string_view(x->ifname, strnlen(x->ifname, sizeof x->ifname));
   e.pkt_len = x->len;
+  e.ip_len = x->ip_len;
   *reason = x->reason;
   *location = x->location;
   return true;
+}
+
+void decode_flow(const sl_flow_key& k, const sl_flow_val& v, uint32_t lo_ifindex, core::Event& e) {
+  e.kind = core::EventKind::kFlow;
+  e.ts_boot_ns = v.last_ns;
+  e.cgroup_id = v.cgroup_id;
+  uint16_t family = k.family == 10 ? 10 : 2;
+  set_addresses(e, family, k.src, k.dst);
+  e.l4proto = l4_name(k.l4, family);
+  if (e.l4proto.empty()) e.l4proto = "other";
+  e.lport = k.sport;
+  e.rport = k.dport;
+  e.packets_sent = v.packets[0];
+  e.packets_received = v.packets[1];
+  e.bytes_sent = v.bytes[0];
+  e.bytes_received = v.bytes[1];
+  e.duration_ns = v.last_ns > v.first_ns ? v.last_ns - v.first_ns : 0;
+  e.flow_dir = k.ifindex == lo_ifindex ? "local" : v.dir == SL_PKT_EGRESS ? "egress" : "ingress";
+  e.flow_mid = v.mid != 0;
 }
 
 bool decode_block_io_record(const void* data, size_t size, core::Event& e, uint32_t* dev, uint32_t* op) {

@@ -10,6 +10,8 @@
 #include "core/event.h"
 
 struct sl_event_hdr;
+struct sl_flow_key;
+struct sl_flow_val;
 
 namespace sightline::sources {
 
@@ -24,6 +26,10 @@ bool decode_net_record(const void* data, size_t size, core::Event& e);
 // packets source records: drop. The kernel's reason and the freeing address are the caller's
 // to name (drop_reasons(), kallsyms).
 bool decode_drop_record(const void* data, size_t size, core::Event& e, uint32_t* reason, uint64_t* location);
+// One entry of the packets source's flow table: kind, ends, counts, direction, mid-way, cgroup
+// and the time of `state` (new: its first packet, else its last). State and the ends' owners
+// are the caller's; `lo_ifindex` marks local flows.
+void decode_flow(const sl_flow_key& k, const sl_flow_val& v, uint32_t lo_ifindex, core::Event& e);
 // block source records: block_io. The device (major << 20 | minor) and the REQ_OP are the
 // caller's to name.
 bool decode_block_io_record(const void* data, size_t size, core::Event& e, uint32_t* dev, uint32_t* op);

@@ -41,6 +41,10 @@ struct Recorded {
   std::string target_comm;
   int32_t sig_result = 0;
   uint64_t oom_anon_rss = 0;
+  // flow (laddr/lport: src, raddr/rport: dst, bytes_sent/received: each way, path: the device)
+  std::string flow_state, flow_dir;
+  uint64_t packets_sent = 0, packets_received = 0;
+  uint32_t src_pid = 0, dst_pid = 0;
 };
 
 class Recorder : public sources::EventSink {
@@ -76,6 +80,18 @@ class Recorder : public sources::EventSink {
       r.path = e.block_op;
       r.connect_ns = e.sector;
       r.bytes_sent = e.io_bytes;
+    }
+    if (e.kind == core::EventKind::kFlow) {
+      auto& r = events.back();
+      r.flow_state = e.flow_state;
+      r.flow_dir = e.flow_dir;
+      r.packets_sent = e.packets_sent;
+      r.packets_received = e.packets_received;
+      r.src_pid = e.src_pid;
+      r.dst_pid = e.dst_pid;
+      r.drop_reason = e.drop_reason;
+      r.l4proto = e.l4proto;
+      r.path = e.iface;
     }
     if (e.kind == core::EventKind::kDrop) {
       auto& r = events.back();
@@ -119,9 +135,9 @@ class Harness {
     auto st = runner_.start(source, opts);
     ASSERT_TRUE(st.ok()) << "source " << source << " did not start: " << st.message();
   }
-  // Drains until pred() holds or 5 s pass; false on timeout.
-  bool pump_until(const std::function<bool()>& pred) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // Drains until pred() holds or `seconds` pass; false on timeout.
+  bool pump_until(const std::function<bool()>& pred, int seconds = 5) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       runner_.drain();
       if (pred()) return true;

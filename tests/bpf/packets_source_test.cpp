@@ -234,6 +234,82 @@ TEST(PacketsSource, EachDropIsAnEventWithReasonAndBothEnds) {
   close(rx);
 }
 
+// Flows (Hubble's flow log) on lo: a UDP exchange is one flow from its first sender, with every
+// packet and IP byte each way, named by the process owning both sockets; it ends when idle
+// (flow_timeout_s). A TCP connection's flow ends closed once FIN went both ways.
+TEST(PacketsSource, FlowsCountEachWayAndEnd) {
+  Harness h;
+  auto o = test::self_included();
+  o.kinds = {core::EventKind::kFlow};
+  o.own_as<sources::PacketsOptions>().flow_timeout_s = 1;
+  h.start("packets", o);
+  uint16_t pa = 0, pb = 0;
+  int a = udp_socket(&pa), b = udp_socket(&pb);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char buf[200] = {};
+  to.sin_port = htons(pb);
+  for (int i = 0; i < 5; i++) ASSERT_EQ(sendto(a, buf, 100, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 100);
+  to.sin_port = htons(pa);
+  for (int i = 0; i < 3; i++) ASSERT_EQ(sendto(b, buf, 50, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 50);
+  auto udp = [&](const char* state) {
+    return h.find(core::EventKind::kFlow, [=](auto& e) {
+      return e.flow_state == state && e.l4proto == "udp" && e.lport == pa && e.rport == pb;
+    });
+  };
+  ASSERT_TRUE(h.pump_until([&] { return !udp("timeout").empty(); }, 10)) << h.dump();
+  ASSERT_EQ(udp("new").size(), 1u) << h.dump();
+  auto end = udp("timeout");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].packets_sent, 5u);
+  EXPECT_EQ(end[0].bytes_sent, 5u * 128) << "IP bytes: 100 + 8 + 20 each";
+  EXPECT_EQ(end[0].packets_received, 3u);
+  EXPECT_EQ(end[0].bytes_received, 3u * 78);
+  EXPECT_EQ(end[0].laddr, "127.0.0.1");
+  EXPECT_EQ(end[0].path, "lo");
+  EXPECT_EQ(end[0].flow_dir, "local");
+  EXPECT_EQ(end[0].src_pid, static_cast<uint32_t>(getpid())) << "both sockets are this process's";
+  EXPECT_EQ(end[0].dst_pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(end[0].pid, static_cast<uint32_t>(getpid()));
+  close(a);
+  close(b);
+
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(l, 1), 0);
+  getsockname(l, reinterpret_cast<sockaddr*>(&addr), &len);
+  uint16_t port = ntohs(addr.sin_port);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int s = accept(l, nullptr, nullptr);
+  ASSERT_GE(s, 0);
+  ASSERT_EQ(write(c, buf, 200), 200);
+  ASSERT_EQ(read(s, buf, sizeof buf), 200);
+  close(c);
+  close(s);
+  close(l);
+  auto tcp = [&](const char* state) {
+    return h.find(core::EventKind::kFlow,
+                  [=](auto& e) { return e.flow_state == state && e.l4proto == "tcp" && e.rport == port; });
+  };
+  ASSERT_TRUE(h.pump_until([&] { return !tcp("closed").empty(); }, 10)) << h.dump();
+  auto t = tcp("closed")[0];
+  EXPECT_EQ(tcp("new").size(), 1u);
+  EXPECT_GE(t.packets_sent, 4u) << "SYN, ACK, data, FIN";
+  EXPECT_GE(t.bytes_sent, 200u + 4 * 40);
+  EXPECT_GE(t.packets_received, 2u) << "SYN-ACK, FIN";
+  h.runner().collect_all();
+  EXPECT_GE(h.metric("sightline_network_flows_total", {{"state", "new"}}), 2);
+  EXPECT_EQ(h.metric("sightline_network_flows_lost_total", {{"what", "flows"}}), 0);
+}
+
 TEST(PacketsLabels, DropReasonsComeFromTheKernelsOwnEnum) {
   const auto& reasons = sources::drop_reasons();
   ASSERT_FALSE(reasons.empty()) << "this kernel (6.18) has enum skb_drop_reason";

@@ -34,6 +34,41 @@ struct sl_drop_key {
 	__u16 pad;
 };
 
+/* Flows (Hubble's flow log, `trace flow`): one entry per (interface, protocol, both ends),
+ * oriented from its initiator: the sender of the first packet seen, or of the SYN. */
+#define SL_FLOW_MAX 65536
+
+struct sl_flow_key {
+	__u8 src[16];    /* the initiator's address (IPv4 in the first 4 bytes) */
+	__u8 dst[16];
+	__u16 sport;     /* host order; ICMP echo: the identifier; other ICMP: type */
+	__u16 dport;     /* ICMP echo: 0; other ICMP: code */
+	__u32 ifindex;
+	__u8 family;     /* 2 (IPv4), 10 (IPv6) */
+	__u8 l4;         /* IP protocol */
+	__u16 pad;
+};
+
+/* Updated by every packet of the flow on any CPU (atomic adds); read and deleted by user space. */
+struct sl_flow_val {
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 packets[2];   /* [0] initiator to responder, [1] back */
+	__u64 bytes[2];     /* IP bytes, headers included (IPv4 total length, IPv6 payload + 40) */
+	__u64 cgroup_id;    /* the local socket's cgroup where one was found at the first packet */
+	__u8 tcp_flags[2];  /* TCP: each side's flags, ORed */
+	__u8 dir;           /* enum sl_pkt_dir of the first packet */
+	__u8 mid;           /* TCP: the first packet seen was no SYN (joined mid-way) */
+	__u32 pad;
+};
+
+/* Per-CPU counters of the flow table. */
+enum sl_flow_stat {
+	SL_FLOW_CREATED = 0, /* entries made: user space counts those it never saw (evicted first) */
+	SL_FLOW_FAILED = 1,  /* packets whose entry could not be made */
+	SL_FLOW_NSTATS = 2,
+};
+
 /* One dropped packet. The header names no task (pid 0: a drop in softirq runs in whatever task
  * it interrupted); its cgroup_id is the packet's socket's (its creator's) where it had one. */
 struct sl_drop_event {
@@ -50,7 +85,7 @@ struct sl_drop_event {
 	__u16 sport;     /* host order; ICMP: type */
 	__u16 dport;     /* ICMP: code */
 	char ifname[16];
-	__u32 pad;
+	__u32 ip_len;    /* the IP header's length field (IPv6: payload + 40); 0 if none */
 };
 
 #endif

@@ -16,12 +16,16 @@
 #include <chrono>
 #include <cstring>
 #include <tuple>
+#include <unordered_map>
 
 #include "bpf/libbpf_util.h"
 #include "sightline/packets.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
+#include "core/clock.h"
+#include "core/wall_clock.h"
+#include "sources/packets/local_sockets.h"
 #include "symbols/symbolizer.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -120,6 +124,24 @@ struct Attachment {
   bpf_tc_opts filters[2] = {};        // legacy: handle/priority of ours
 };
 
+struct FlowKeyHash {
+  size_t operator()(const sl_flow_key& k) const {
+    return std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(&k), sizeof k));
+  }
+};
+struct FlowKeyEq {
+  bool operator()(const sl_flow_key& a, const sl_flow_key& b) const { return memcmp(&a, &b, sizeof a) == 0; }
+};
+// A flow user space has announced (state new), until it ends: its last counts and its owners.
+struct KnownFlow {
+  sl_flow_val last{};
+  uint64_t generation = 0;  // the sweep that last saw it in the table
+  uint32_t src_pid = 0, dst_pid = 0;
+  SocketOwner src, dst;  // as /proc showed them when the flow began
+};
+constexpr uint64_t kCloseQuietNs = 1000000000ULL;  // after FIN both ways or RST: the last ACK
+constexpr auto kSweep = std::chrono::seconds(1);
+
 // packets, bytes; summed over CPUs.
 struct PktTotals {
   uint64_t packets = 0, bytes = 0;
@@ -137,7 +159,8 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
                                           : "";
     const char* how = o.force_fallback_hooks ? "tc clsact (forced)" : "tcx link, clsact before 6.6";
     // Kinds named (trace packet_drop): the TC counters are not asked for.
-    if (tc_note.empty() && !o.kinds.empty()) tc_note = "not requested (the packet_drop kind needs only kfree_skb)";
+    if (tc_note.empty() && !o.kinds.empty() && !wants(o, core::EventKind::kFlow))
+      tc_note = "not requested (the packet_drop kind needs only kfree_skb)";
     std::vector<Hook> hooks = {
         {"sl_tc_ingress", std::string(how) + " ingress, every interface", tc_note.empty(), tc_note},
         {"sl_tc_egress", std::string(how) + " egress, every interface", tc_note.empty(), tc_note},
@@ -154,13 +177,26 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
     detach_all();
     opts_ = o;
     name_of_ = o.process_name;
-    tc_ = o.kinds.empty();
-    want_drop_ = o.kinds.empty() ? o.own_as<PacketsOptions>().drop_events : wants(o, core::EventKind::kDrop);
-    bool drop = want_drop_;
+    const auto& own = o.own_as<PacketsOptions>();
+    want_drop_ = o.kinds.empty() ? own.drop_events : wants(o, core::EventKind::kDrop);
+    want_flows_ = o.kinds.empty() ? own.flows : wants(o, core::EventKind::kFlow);
+    trace_flows_ = !o.kinds.empty() && want_flows_;
+    tc_ = o.kinds.empty() || want_flows_;
+    flow_timeout_ns_ = uint64_t(own.flow_timeout_s) * 1000000000ULL;
+    lo_ifindex_ = if_nametoindex("lo");
+    known_.clear();
+    // Each dropped packet is a record for drop events and for dropped flows.
+    bool drop = want_drop_ || want_flows_;
+    bool flows = want_flows_;
+    uint32_t lo = lo_ifindex_;
     // Drop events: 4 MiB (~30000 records: a storm of 300k drops/s on this 2-CPU host loses
     // none; 1 MiB lost 8%, bench/drop_overhead.sh); else a ring nothing writes to.
     if (auto st = start_skeleton<packets_bpf>(skel_, kFns, o, f, sink, drop ? 4 << 20 : 4096,
-                                              [drop](packets_bpf* s) { s->rodata->want_drop = drop; });
+                                              [drop, flows, lo](packets_bpf* s) {
+                                                s->rodata->want_drop = drop;
+                                                s->rodata->want_flows = flows;
+                                                s->rodata->lo_ifindex = lo;
+                                              });
         !st)
       return st;
     if (!tc_) return {};
@@ -175,7 +211,21 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
 
   void stop() override {
     detach_all();
+    known_.clear();
     SkeletonSource::stop();
+  }
+
+  // The records, then (flows) the flow table once a second.
+  int consume() override {
+    int n = SkeletonSource::consume();
+    if (want_flows_ && skel_) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_sweep_ >= kSweep) {
+        last_sweep_ = now;
+        n += sweep_flows();
+      }
+    }
+    return n;
   }
 
   // clsact filters (before 6.6, or forced) are removed by netlink at stop: CAP_NET_ADMIN.
@@ -241,7 +291,7 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
       drops.series.push_back({{{"reason", l.first}, {"l3", l.second}}, double(n), {}});
       total_drops += n;
     }
-    if (!want_drop_) events_.store(total_drops, std::memory_order_relaxed);  // else: the records
+    if (!want_drop_ && !want_flows_) events_.store(total_drops, std::memory_order_relaxed);  // else: the records
 
     core::MetricFamily ifaces{"sightline_network_interfaces_attached",
                               "Interfaces the packets source has TC programs on, by attach mode",
@@ -252,6 +302,19 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
     ifaces.series.push_back({{{"mode", "clsact"}}, double(legacy), {}});
     core::MetricFamily over = overflow_family("packets", skipped_);
     for (auto* f : {&pkts, &bytes, &drops, &ifaces, &over}) out.push_back(std::move(*f));
+    if (!want_flows_) return;
+    core::MetricFamily fl{"sightline_network_flows_total",
+                          "Flows the packets source reported, by how they ended (new: began)", MetricType::kCounter};
+    for (size_t i = 0; i < kFlowStates; i++)
+      fl.series.push_back({{{"state", kFlowStateNames[i]}}, double(flow_counts_[i].load(std::memory_order_relaxed)), {}});
+    core::MetricFamily lost{"sightline_network_flows_lost_total",
+                            "Flows never reported: evicted from the full flow table (65536) before the sweep "
+                            "that would have seen them, or whose entry could not be made (packets)",
+                            MetricType::kCounter};
+    lost.series.push_back({{{"what", "flows"}}, double(flows_unseen_.load(std::memory_order_relaxed)), {}});
+    lost.series.push_back({{{"what", "packets"}}, double(flow_failed_.load(std::memory_order_relaxed)), {}});
+    out.push_back(std::move(fl));
+    out.push_back(std::move(lost));
   }
 
  protected:
@@ -277,11 +340,123 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
       where_ = f.function + buf;
     }
     e.drop_location = where_;
-    sink_->on_event(e);
+    if (want_drop_) {
+      core::Event d = e;
+      sink_->on_event(d);
+    }
+    if (want_flows_) {  // the dropped packet as its flow's event
+      e.kind = core::EventKind::kFlow;
+      e.flow_state = "dropped";
+      e.packets_sent = 1;
+      e.bytes_sent = e.ip_len ? e.ip_len : e.pkt_len;
+      flow_counts_[kDropped].fetch_add(1, std::memory_order_relaxed);
+      sink_->on_event(e);
+    }
     return true;
   }
 
  private:
+  enum FlowState { kNew, kClosed, kTimeout, kEvicted, kDropped, kFlowStates };
+  static constexpr const char* kFlowStateNames[kFlowStates] = {"new", "closed", "timeout", "evicted", "dropped"};
+
+  // Reads the flow table: announces the flows not seen yet, ends the closed and idle ones
+  // (deleting them), and the ones gone from it without an end (evicted). Returns the events.
+  int sweep_flows() {
+    int fd = bpf_map__fd(skel_->maps.flows);
+    uint64_t now = core::now_boot_ns();
+    generation_++;
+    std::vector<std::pair<sl_flow_key, sl_flow_val>> table;
+    table.reserve(known_.size() + 64);
+    sl_flow_key key{}, next{};
+    for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0; first = false) {
+      key = next;
+      sl_flow_val v;
+      if (bpf_map_lookup_elem(fd, &key, &v) == 0) table.emplace_back(key, v);
+      if (table.size() > SL_FLOW_MAX) break;  // the table changing under the walk
+    }
+    bool fresh = false;
+    for (const auto& [k, v] : table) fresh |= !known_.count(k);
+    if (fresh) sockets_.refresh();
+    int n = 0;
+    for (const auto& [k, v] : table) {
+      auto it = known_.find(k);
+      if (it == known_.end()) {
+        KnownFlow f;
+        if (k.l4 == 6 || k.l4 == 17) {
+          f.src_pid = sockets_.owner(k.l4, k.family, k.src, k.sport, k.dst, k.dport);
+          f.dst_pid = sockets_.owner(k.l4, k.family, k.dst, k.dport, k.src, k.sport);
+          f.src = sockets_.info(f.src_pid);
+          f.dst = sockets_.info(f.dst_pid);
+        }
+        it = known_.emplace(k, f).first;
+        emit_flow(k, v, it->second, kNew);
+        n++;
+      }
+      it->second.last = v;
+      it->second.generation = generation_;
+      uint8_t flags = v.tcp_flags[0] | v.tcp_flags[1];
+      bool fins = (v.tcp_flags[0] & 1) && (v.tcp_flags[1] & 1);
+      uint64_t idle = now > v.last_ns ? now - v.last_ns : 0;
+      int end = -1;
+      if (k.l4 == 6 && ((flags & 0x04) || fins) && idle >= kCloseQuietNs)
+        end = kClosed;
+      else if (idle >= flow_timeout_ns_)
+        end = kTimeout;
+      if (end >= 0) {
+        emit_flow(k, v, it->second, static_cast<FlowState>(end));
+        n++;
+        bpf_map_delete_elem(fd, &k);
+        known_.erase(it);
+      }
+    }
+    for (auto it = known_.begin(); it != known_.end();) {
+      if (it->second.generation != generation_) {  // evicted by the kernel (LRU): its last counts
+        emit_flow(it->first, it->second.last, it->second, kEvicted);
+        n++;
+        it = known_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Entries the kernel made that no sweep saw: made and evicted in between.
+    uint64_t created = 0, failed = 0;
+    std::vector<uint64_t> per_cpu(bpf::possible_cpus());
+    int sfd = bpf_map__fd(skel_->maps.flow_stats);
+    uint32_t i = SL_FLOW_CREATED;
+    if (bpf_map_lookup_elem(sfd, &i, per_cpu.data()) == 0)
+      for (auto c : per_cpu) created += c;
+    i = SL_FLOW_FAILED;
+    if (bpf_map_lookup_elem(sfd, &i, per_cpu.data()) == 0)
+      for (auto c : per_cpu) failed += c;
+    uint64_t seen = flow_counts_[kNew].load(std::memory_order_relaxed);
+    flows_unseen_.store(created > seen ? created - seen : 0, std::memory_order_relaxed);
+    flow_failed_.store(failed, std::memory_order_relaxed);
+    return n;
+  }
+
+  void emit_flow(const sl_flow_key& k, const sl_flow_val& v, const KnownFlow& f, FlowState state) {
+    core::Event e;
+    decode_flow(k, v, lo_ifindex_, e);
+    if (state == kNew) e.ts_boot_ns = v.first_ns;
+    e.ts_wall_ns = core::wall_clock().to_wall(e.ts_boot_ns);
+    e.flow_state = kFlowStateNames[state];
+    auto a = attached_.find(static_cast<int>(k.ifindex));
+    if (a != attached_.end()) e.iface = a->second.name;
+    e.src_pid = f.src_pid;
+    e.dst_pid = f.dst_pid;
+    e.src_comm = f.src.comm;
+    e.dst_comm = f.dst.comm;
+    const SocketOwner& o = f.src_pid ? f.src : f.dst;
+    e.pid = e.tid = o.pid;
+    e.ppid = o.ppid;
+    e.uid = o.uid;
+    e.gid = o.gid;
+    e.comm = o.comm;
+    flow_counts_[state].fetch_add(1, std::memory_order_relaxed);
+    events_.fetch_add(1, std::memory_order_relaxed);
+    sink_->on_event(e);
+  }
+
   // Attaches to every selected interface not attached yet; forgets the ones that are gone.
   void attach_new() {
     last_scan_ = std::chrono::steady_clock::now();
@@ -302,7 +477,8 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
     for (const auto& [ifindex, name] : present) {
       const auto& own = opts_.own_as<PacketsOptions>();
       if (attached_.count(ifindex) || !interface_selected(own.interfaces, name)) continue;
-      if (own.interfaces.empty() && !own.loopback && name == "lo") continue;
+      // lo: for trace flow (local flows are what a developer's machine has), else when asked.
+      if (own.interfaces.empty() && !own.loopback && !trace_flows_ && name == "lo") continue;
       if (attached_.size() >= kMaxInterfaces) {
         skipped_++;
         continue;
@@ -398,6 +574,16 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
   SourceOptions opts_;
   bool tc_ = true;          // the TC counters (the agent), not with kinds named (trace packet_drop)
   bool want_drop_ = false;  // drop events
+  bool want_flows_ = false;   // flow events
+  bool trace_flows_ = false;  // ... asked by naming the kind (trace flow): lo too
+  uint64_t flow_timeout_ns_ = 60000000000ULL;
+  uint32_t lo_ifindex_ = 1;
+  std::unordered_map<sl_flow_key, KnownFlow, FlowKeyHash, FlowKeyEq> known_;  // bounded by the table's size
+  uint64_t generation_ = 0;
+  LocalSockets sockets_;
+  std::chrono::steady_clock::time_point last_sweep_{};
+  std::atomic<uint64_t> flow_counts_[kFlowStates] = {};
+  std::atomic<uint64_t> flows_unseen_{0}, flow_failed_{0};
   std::unique_ptr<symbols::KernelSymbols> ksyms_;  // drop locations, loaded at the first one
   std::string where_;       // the current event's drop.location
   std::map<int, Attachment> attached_;  // by ifindex
@@ -411,11 +597,11 @@ class PacketsSource final : public SkeletonSource<packets_bpf, kFns, 4096> {
 
 std::unique_ptr<Source> make_packets_source() { return std::make_unique<PacketsSource>(); }
 
-constexpr core::EventKind kPacketsKinds[] = {core::EventKind::kDrop};
+constexpr core::EventKind kPacketsKinds[] = {core::EventKind::kDrop, core::EventKind::kFlow};
 constinit const SourceInfo kPacketsSource = {
     "packets",
     "packets and bytes per interface, direction and protocol (TC); drops by kernel reason, each one as a drop "
-    "event when asked",
+    "event when asked; flows (TCP/UDP/ICMP, packets and bytes each way, drops) when asked",
     kPacketsKinds, /*streams=*/true, /*has_failed=*/false,
     &make_options<PacketsOptions>, &make_packets_source};
 

@@ -21,7 +21,16 @@ struct PacketsOptions : Options<PacketsOptions> {
   // Where no kinds are named (the agent): each dropped packet as a drop event (per packet: a
   // drop storm is a record storm; the counts by reason are always kept). `trace packet_drop` asks.
   bool drop_events = false;
+  // Where no kinds are named: flow events (Hubble's flow log; `trace flow` asks): a flow table
+  // updated by every packet (one hash lookup more per packet) and read each second.
+  bool flows = false;
+  // A flow with no packet for this long ends (state timeout); TCP ends at FIN both ways or RST.
+  uint32_t flow_timeout_s = 60;
   void visit(OptionVisitor& v) override {
+    v.flag("flows", flows,
+           "flow events: each TCP/UDP/ICMP flow when first seen and when it ends, packets and bytes each way, and "
+           "each of its dropped packets; a hash update per packet, so off");
+    v.number("flow_timeout_s", flow_timeout_s, 1, 86400, "a flow with no packet for this long ends (timeout)");
     v.flag("drop_events", drop_events,
            "each dropped packet as a drop event (reason, where, both ends); per packet, so off: the counts by "
            "reason are always there");
