@@ -117,8 +117,19 @@ static __always_inline int sec_exit(void *ctx, __u32 id, struct sl_sec_conf *c, 
 		fd = (__s64)(int)arg_at(args, c->fd);
 	if (c->fd && !describe_fd(sl_task_ptr(t), fd, &d))
 		fd = -1;
-	if (filter == SL_SEC_F_INET && d.family != SL_AF_INET && d.family != SL_AF_INET6)
+	if ((filter == SL_SEC_F_INET || filter == SL_SEC_F_BIND) && d.family != SL_AF_INET && d.family != SL_AF_INET6)
 		return 0;
+	if (filter == SL_SEC_F_BIND && ret < 0) {
+		/* Nothing was bound: the address asked for (bindsnoop shows the socket's, 0 here). */
+		__u8 sa[24] = {}; /* sockaddr_in6 up to its address: family, port, flowinfo, addr */
+		sl_read_user(sa, sizeof(sa), (const void *)args[1]);
+		__u16 fam = sa[0] | (__u16)sa[1] << 8;
+		d.lport = (__u16)sa[2] << 8 | sa[3];
+		if (fam == SL_AF_INET)
+			__builtin_memcpy(d.laddr, &sa[4], 4);
+		else if (fam == SL_AF_INET6)
+			__builtin_memcpy(d.laddr, &sa[8], 16);
+	}
 	if (filter == SL_SEC_F_STDIO_SOCK && d.mode != SL_S_IFSOCK)
 		return 0;
 

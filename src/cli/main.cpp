@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
       "  sightline trace open -f 'fd.name startswith /etc and not proc.name in (systemd, sshd)'\n"
       "  sightline trace signal -f 'sig.name = SIGKILL and target.name in (critical_processes)'\n"
       "  sightline trace flow --verdict dropped --port 443   flows and their dropped packets (hubble observe)\n"
+      "  sightline trace bind                 bindsnoop: each bind, the address bound (or asked), the result\n"
       "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
       "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
       "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"

@@ -19,6 +19,7 @@
 #include "rules/engine.h"
 #include "sources/l7/l7_source.h"
 #include "sources/packets/packets_source.h"
+#include "sources/security/security_source.h"
 #include "sources/uprobe/uprobe_source.h"
 
 namespace sightline::cli {
@@ -115,10 +116,13 @@ class Printer : public sources::EventSink {
 constexpr std::string_view kProtocols[] = {"http", "pgsql", "mysql", "redis", "dns"};
 
 // exec fork exit open, a source name for all its kinds, or an L7 protocol (requests of it).
+// A syscall the security source reports (bind, ptrace ...) is its syscall events of that name:
+// `syscalls` gets the names, empty when the syscall kind (all of them) is asked too.
 core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<EventKind>* kinds,
-                           std::set<std::string>* protocols) {
+                           std::set<std::string>* protocols, std::vector<std::string>* syscalls) {
   std::set<EventKind> seen;
-  bool all_requests = false;
+  bool all_requests = false, all_syscalls = false;
+  auto sec = sources::security_syscall_names();
   for (const auto& n : names) {
     if (std::find(std::begin(kProtocols), std::end(kProtocols), n) != std::end(kProtocols)) {
       seen.insert(EventKind::kRequest);
@@ -128,14 +132,21 @@ core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<Ev
       seen.insert(k->kind);
     } else if (const auto* s = sources::find_source(n)) {
       seen.insert(s->kinds.begin(), s->kinds.end());
+      all_syscalls |= std::find(s->kinds.begin(), s->kinds.end(), EventKind::kSyscall) != s->kinds.end();
+    } else if (std::find(sec.begin(), sec.end(), n) != sec.end()) {
+      seen.insert(EventKind::kSyscall);
+      syscalls->push_back(n);
     } else {
       std::string known;
       for (const auto& k : core::kinds()) known += std::string(k.name) + " ";
       for (const auto* s : sources::registry()) known += std::string(s->name) + " ";
       for (auto p : kProtocols) known += std::string(p) + " ";
-      return core::Status::error(EINVAL, "unknown event kind '" + n + "'; known: " + known);
+      return core::Status::error(EINVAL, "unknown event kind '" + n + "'; known: " + known +
+                                             "and the syscalls of `sightline trace syscall` (bind, ptrace, mount ...)");
     }
+    if (const auto* k = core::find_kind(n); k && k->kind == EventKind::kSyscall) all_syscalls = true;
   }
+  if (all_syscalls) syscalls->clear();
   if (all_requests || seen.count(EventKind::kRequest) == 0) protocols->clear();
   kinds->assign(seen.begin(), seen.end());
   return {};
@@ -157,7 +168,8 @@ int trace(const TraceArgs& args) {
   }
   std::vector<EventKind> kinds;
   std::set<std::string> protocols;
-  if (auto st = resolve_kinds(args.kinds, &kinds, &protocols); !st) {
+  std::vector<std::string> syscalls;
+  if (auto st = resolve_kinds(args.kinds, &kinds, &protocols, &syscalls); !st) {
     fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
     return 2;
   }
@@ -168,6 +180,12 @@ int trace(const TraceArgs& args) {
   }
   // --verdict, --port, --ip, --container: conditions of the same language, and-ed to -f.
   std::string filter = args.filter;
+  if (!syscalls.empty()) {  // trace bind: the syscall events named so
+    std::string in;
+    for (const auto& n : syscalls) in += (in.empty() ? "" : ", ") + n;
+    std::string only = "(not evt.type = syscall or syscall.name in (" + in + "))";
+    filter = filter.empty() ? only : "(" + filter + ") and " + only;
+  }
   {
     std::vector<std::string> parts;
     bool packets = std::all_of(kinds.begin(), kinds.end(),
@@ -249,6 +267,7 @@ int trace(const TraceArgs& args) {
   for (const auto& t : args.uprobes)
     opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
   opts.own_as<sources::L7Options>().sample = 1;  // a live trace shows every request
+  if (!syscalls.empty()) opts.own_as<sources::SecurityOptions>().syscalls = syscalls;  // only those attached
   if (args.flow_timeout_s) opts.own_as<sources::PacketsOptions>().flow_timeout_s = args.flow_timeout_s;
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;

@@ -22,6 +22,7 @@ enum sl_sec_filter {
 	SL_SEC_F_CLONE_NS = 3,   /* clone: the parent's return, flags (arg 1) with CLONE_NEW* */
 	SL_SEC_F_CLONE3_NS = 4,  /* clone3: the same, flags read from struct clone_args into arg 1 */
 	SL_SEC_F_PACKET = 5,     /* socket: the domain (arg 1) is AF_PACKET (raw link-layer sockets) */
+	SL_SEC_F_BIND = 6,       /* bind: an AF_INET/AF_INET6 socket; failed, the address asked (arg 2) */
 };
 
 #define SL_AF_PACKET 17

@@ -44,6 +44,7 @@ constexpr SecSyscall kSyscalls[] = {
     {"connect", 0, 0, 1, SL_SEC_F_INET},
     {"accept", 0, 0, SL_SEC_FD_RET, SL_SEC_F_INET},
     {"accept4", 0, 0, SL_SEC_FD_RET, SL_SEC_F_INET},
+    {"bind", 0, 0, 1, SL_SEC_F_BIND},  // bindsnoop: the socket's address once bound, else the one asked
     {"dup", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
     {"dup2", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
     {"dup3", 0, 0, SL_SEC_FD_RET, SL_SEC_F_STDIO_SOCK},
