@@ -13,9 +13,11 @@
  */
 #include "common.bpf.h"
 #include "sightline/file.h"
+#include "sock.bpf.h"
 
 SL_BTF_TYPE(sl_open_event);
 SL_BTF_TYPE(sl_mount_event);
+SL_BTF_TYPE(sl_slow_io_event);
 
 #define SL_MAX_INFLIGHT_OPENS 16384
 #define SL_O_CREAT 0100
@@ -360,3 +362,87 @@ int sl_enter_umount(struct trace_event_raw_sys_enter *ctx)
 
 SEC("tp/syscalls/sys_exit_umount")
 int sl_exit_umount(struct trace_event_raw_sys_exit *ctx) { return mount_exit(ctx, ctx->ret); }
+
+/* Slow file I/O (fsslower): the enter keeps the start per thread; the exit sends a record only
+ * when the call took slow_io_ns or more and its fd is a regular file. */
+const volatile __u64 slow_io_ns = 10000000;
+
+struct io_start {
+	__u64 ts;
+	__s64 pos;   /* pread64/pwrite64: the offset argument; else -1 */
+	__s32 fd;
+	__u32 syscall;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* threads in a read/write/sync at once; LRU: never full */
+	__type(key, __u32);
+	__type(value, struct io_start);
+} io_starts SEC(".maps");
+
+static __always_inline int io_enter(__u64 fd, __u32 syscall, __s64 pos)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	__u32 tid = (__u32)t.pid_tgid;
+	struct io_start s = {.ts = sl_now(), .pos = pos, .fd = (__s32)fd, .syscall = syscall};
+	bpf_map_update_elem(&io_starts, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int io_exit(void *ctx, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct io_start *s = bpf_map_lookup_elem(&io_starts, &tid);
+	if (!s)
+		return 0;
+	__u64 lat = sl_now() - s->ts;
+	struct io_start a = *s;
+	bpf_map_delete_elem(&io_starts, &tid);
+	if (lat < slow_io_ns || (targ_failed && ret >= 0))
+		return 0;
+	struct sl_task t;
+	sl_task_init(&t);
+	struct file *f = sl_fd_file(sl_task_ptr(&t), a.fd);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & SL_S_IFMT) != SL_S_IFREG)
+		return 0;
+	struct sl_slow_io_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr(&e->hdr, SL_EV_SLOW_IO, &t);
+	e->ret = ret;
+	e->latency_ns = lat;
+	e->fd = a.fd;
+	e->syscall = a.syscall;
+	e->pad = 0;
+	if (a.syscall == SL_IO_FSYNC || a.syscall == SL_IO_FDATASYNC)
+		e->offset = -1;
+	else if (a.pos >= 0)
+		e->offset = a.pos;
+	else /* read, write, readv, writev moved the position by what they did */
+		e->offset = BPF_CORE_READ(f, f_pos) - (ret > 0 ? ret : 0);
+	bpf_probe_read_kernel_str(e->fstype, sizeof(e->fstype), BPF_CORE_READ(f, f_inode, i_sb, s_type, name));
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
+}
+
+#define SL_IO_PAIR(sc, NUM, POS)                                                   \
+	SEC("tp/syscalls/sys_enter_" #sc)                                          \
+	int sl_enter_##sc(struct trace_event_raw_sys_enter *ctx)                   \
+	{                                                                          \
+		return io_enter(ctx->args[0], NUM, POS);                           \
+	}                                                                          \
+	SEC("tp/syscalls/sys_exit_" #sc)                                           \
+	int sl_exit_##sc(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx, ctx->ret); }
+
+SL_IO_PAIR(read, SL_IO_READ, -1)
+SL_IO_PAIR(write, SL_IO_WRITE, -1)
+SL_IO_PAIR(pread64, SL_IO_PREAD64, (__s64)ctx->args[3])
+SL_IO_PAIR(pwrite64, SL_IO_PWRITE64, (__s64)ctx->args[3])
+SL_IO_PAIR(readv, SL_IO_READV, -1)
+SL_IO_PAIR(writev, SL_IO_WRITEV, -1)
+SL_IO_PAIR(fsync, SL_IO_FSYNC, -1)
+SL_IO_PAIR(fdatasync, SL_IO_FDATASYNC, -1)

@@ -9,6 +9,7 @@
 
 #define SL_S_IFMT 0170000
 #define SL_S_IFSOCK 0140000
+#define SL_S_IFREG 0100000
 #define SL_AF_UNIX 1
 #define SL_AF_INET 2
 #define SL_AF_INET6 10

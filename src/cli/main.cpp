@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--flow-timeout", targs.flow_timeout_s,
                         "flow: a flow with no packet for this many seconds ends (default 60; TCP ends at FIN or RST)")
       ->check(CLI::Range(1u, 86400u));
+  trace_cmd->add_option("--slow-ms", targs.slow_ms, "slow_io: reads, writes and syncs slower than this (ms; default 10, 0: all)")
+      ->check(CLI::Range(0, 3600000));
   trace_cmd->add_option("--container", targs.container, "Only events of this container (id, 12 hex digits)");
   trace_cmd->add_option("--count-by", targs.count_by, "tp: count records by this field (in the kernel)");
   trace_cmd->add_option("--hist", targs.hist, "tp: log2 histogram of this integer field (in the kernel)");
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
       "  sightline trace signal -f 'sig.name = SIGKILL and target.name in (critical_processes)'\n"
       "  sightline trace flow --verdict dropped --port 443   flows and their dropped packets (hubble observe)\n"
       "  sightline trace bind                 bindsnoop: each bind, the address bound (or asked), the result\n"
+      "  sightline trace slow_io --slow-ms 1  fsslower: file reads, writes, syncs over 1 ms, with the file's name\n"
       "  sightline trace tp:sched:sched_process_exec          any tracepoint, fields decoded\n"
       "  sightline trace tp:syscalls:sys_enter_openat --count-by dfd\n"
       "  sightline trace tp:block:block_rq_issue --hist bytes -i 1\n"

@@ -17,6 +17,7 @@
 #include "core/schema.h"
 #include "rules/default_rules.h"
 #include "rules/engine.h"
+#include "sources/file/file_source.h"
 #include "sources/l7/l7_source.h"
 #include "sources/packets/packets_source.h"
 #include "sources/security/security_source.h"
@@ -269,6 +270,7 @@ int trace(const TraceArgs& args) {
   opts.own_as<sources::L7Options>().sample = 1;  // a live trace shows every request
   if (!syscalls.empty()) opts.own_as<sources::SecurityOptions>().syscalls = syscalls;  // only those attached
   if (args.flow_timeout_s) opts.own_as<sources::PacketsOptions>().flow_timeout_s = args.flow_timeout_s;
+  if (args.slow_ms >= 0) opts.own_as<sources::FileOptions>().slow_io_ms = static_cast<uint32_t>(args.slow_ms);
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;

@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kMount, kFlow, kCount
+  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kCount
 };
 
 struct Event {
@@ -87,6 +87,10 @@ struct Event {
   // mount (path: source, path2: target, flags, ret, sys_name: mount or umount)
   std::string_view fstype, mount_data;
   uint64_t mnt_ns = 0;
+
+  // slow_io (file source; duration_ns: latency, ret: bytes or -errno, path: the file's name,
+  // fstype, fd_num, sys_name: the syscall, block_op: read, write or sync, io_offset)
+  int64_t io_offset = -1;
 
   // block_io (duration_ns: issue to completion; ret: 0 or the negated blk_status_t)
   std::string_view device, block_op;  // vda; read, write, flush ...

@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -251,6 +251,27 @@ constexpr FieldDef kMount[] = {
      [](const Event& e) { return U(e.mnt_ns); }, "", 0},
     {"evt.rawres", FieldType::kInt, "", "Result: 0 or -errno", res, "RET", 4},
     {"evt.errno", FieldType::kErrno, "", "errno name of a failure (EPERM, EBUSY ...)", err, "ERR", 7},
+    {"evt.failed", FieldType::kBool, "", "The call failed", failed, "", 0},
+    kWeight,
+};
+
+constexpr FieldDef kSlowIo[] = {
+    {"io.op", FieldType::kString, "", "read, write or sync", [](const Event& e) { return S(e.block_op); }, "OP", 5},
+    {"io.syscall", FieldType::kString, "", "read, write, pread64, pwrite64, readv, writev, fsync, fdatasync",
+     [](const Event& e) { return S(e.sys_name); }, "", 0},
+    {"io.bytes", FieldType::kUint, "bytes", "Bytes read or written (0 for a sync or a failure)",
+     [](const Event& e) { return U(e.ret > 0 ? static_cast<uint64_t>(e.ret) : 0); }, "BYTES", 8},
+    {"io.offset", FieldType::kInt, "bytes", "The file position it started at (-1 for a sync)",
+     [](const Event& e) { return I(e.io_offset); }, "OFFSET", 10},
+    {"io.latency", FieldType::kDuration, "ns", "The syscall's enter to exit",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "LATENCY", 10},
+    {"fs.type", FieldType::kString, "", "The file system: ext4, xfs, btrfs, tmpfs ...",
+     [](const Event& e) { return S(e.fstype); }, "FS", 6},
+    {"fd.num", FieldType::kInt, "", "The file descriptor", [](const Event& e) { return I(e.fd_num); }, "", 0},
+    {"fd.filename", FieldType::kString, "", "The file's name (its last path component, as fsslower shows it)",
+     [](const Event& e) { return S(e.path); }, "FILE", 0},
+    {"evt.rawres", FieldType::kInt, "", "Result: bytes, 0, or -errno", res, "", 0},
+    {"evt.errno", FieldType::kErrno, "", "errno name of a failure", err, "", 0},
     {"evt.failed", FieldType::kBool, "", "The call failed", failed, "", 0},
     kWeight,
 };
@@ -542,6 +563,11 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "when it ends, with packets and bytes each way, both ends' local processes; and each of its packets the kernel "
      "dropped, with the reason. cgroup.id: the local socket's. In the agent with sources.packets.flows",
      kFlow},
+    {EventKind::kSlowIo, "slow_io", "file",
+     "A read, write or sync of a regular file took longer than sources.file.slow_io_ms (fsslower, ext4slower; "
+     "trace slow_io --slow-ms N): the file's name and file system, bytes, offset, latency. In the agent with "
+     "sources.file.slow_io",
+     kSlowIo},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

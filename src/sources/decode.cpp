@@ -139,9 +139,30 @@ bool decode_mount_record(const void* data, size_t size, core::Event& e) {
 }
 }  // namespace
 
+bool decode_slow_io_record(const void* data, size_t size, core::Event& e) {
+  if (size < sizeof(sl_slow_io_event)) return false;
+  const auto* x = static_cast<const sl_slow_io_event*>(data);
+  static constexpr std::string_view kSyscalls[] = {"",      "read",   "write",  "pread64", "pwrite64",
+                                                   "readv", "writev", "fsync", "fdatasync"};
+  if (x->syscall < 1 || x->syscall >= std::size(kSyscalls)) return false;
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kSlowIo;
+  e.ret = x->ret;
+  e.duration_ns = x->latency_ns;
+  e.io_offset = x->offset;
+  e.fd_num = x->fd;
+  e.sys_name = kSyscalls[x->syscall];
+  e.block_op = x->syscall >= SL_IO_FSYNC ? "sync" : (x->syscall % 2) ? "read" : "write";
+  e.fstype = std::string_view(x->fstype, strnlen(x->fstype, sizeof x->fstype));
+  e.path = std::string_view(x->name, strnlen(x->name, sizeof x->name));
+  return true;
+}
+
 bool decode_file_record(const void* data, size_t size, core::Event& e) {
   if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_MOUNT)
     return decode_mount_record(data, size, e);
+  if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_SLOW_IO)
+    return decode_slow_io_record(data, size, e);
   if (size < sizeof(sl_open_event)) return false;
   const auto* x = static_cast<const sl_open_event*>(data);
   if (x->hdr.kind != SL_EV_OPEN && x->hdr.kind != SL_EV_STAT) return false;

@@ -14,6 +14,7 @@
 
 #include "core/cgroups.h"
 #include "harness.h"
+#include "sources/file/file_source.h"
 #include "sightline/file.h"
 
 using namespace sightline;
@@ -351,4 +352,54 @@ TEST(FileSource, FailedHelperCallsAreCountedWhereTheyHappen) {
   EXPECT_EQ(faults, (uint64_t)kBad) << seen;
   // Every reservation that failed is one lost event, counted in both places.
   EXPECT_EQ(full, src.stats().lost_ringbuf) << seen;
+}
+
+// fsslower: every write, fsync and pread of a regular file over the threshold (0 here: all),
+// with the file's name, its file system, the offset and the result; a pipe's write is not file I/O.
+TEST(FileSource, SlowIoOfRegularFilesOnly) {
+  Harness h;
+  auto o = test::self_included();
+  o.kinds = {core::EventKind::kSlowIo};
+  o.own_as<sources::FileOptions>().slow_io_ms = 0;
+  h.start("file", o);
+  std::string path = "/var/tmp/sl-slow-io-test-" + std::to_string(getpid());
+  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  char buf[8192] = {};
+  ASSERT_EQ(write(fd, buf, 8192), 8192);
+  ASSERT_EQ(fsync(fd), 0);
+  ASSERT_EQ(pread(fd, buf, 100, 4096), 100);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  std::string name = path.substr(path.rfind('/') + 1);
+  // This process reads /proc files too (the process table): the test's file and the pipe only.
+  auto mine = [&] {
+    return h.find(core::EventKind::kSlowIo, [&](auto& e) {
+      return e.pid == static_cast<uint32_t>(getpid()) && (e.path == name || e.fd_num == p[1]);
+    });
+  };
+  ASSERT_TRUE(h.pump_until([&] { return mine().size() >= 3; })) << h.dump();
+  auto ev = mine();
+  ASSERT_EQ(ev.size(), 3u) << "the pipe's write is left out";
+  for (const auto& e : ev) {
+    EXPECT_EQ(e.path, name);
+    EXPECT_EQ(e.fd_num, fd);
+    EXPECT_EQ(e.fd_type, "ext4");
+  }
+  EXPECT_EQ(ev[0].sys_name, "write");
+  EXPECT_EQ(ev[0].l4proto, "write");
+  EXPECT_EQ(ev[0].ret, 8192);
+  EXPECT_EQ(ev[0].connect_ns, 0u);
+  EXPECT_EQ(ev[1].sys_name, "fsync");
+  EXPECT_EQ(ev[1].l4proto, "sync");
+  EXPECT_EQ(static_cast<int64_t>(ev[1].connect_ns), -1);
+  EXPECT_EQ(ev[2].sys_name, "pread64");
+  EXPECT_EQ(ev[2].l4proto, "read");
+  EXPECT_EQ(ev[2].ret, 100);
+  EXPECT_EQ(ev[2].connect_ns, 4096u);
+  close(fd);
+  close(p[0]);
+  close(p[1]);
+  unlink(path.c_str());
 }

@@ -81,6 +81,14 @@ class Recorder : public sources::EventSink {
       r.connect_ns = e.sector;
       r.bytes_sent = e.io_bytes;
     }
+    if (e.kind == core::EventKind::kSlowIo) {  // offset in connect_ns, fs type in fd_type
+      auto& r = events.back();
+      r.sys_name = e.sys_name;
+      r.fd_num = e.fd_num;
+      r.fd_type = e.fstype;
+      r.connect_ns = static_cast<uint64_t>(e.io_offset);
+      r.l4proto = e.block_op;
+    }
     if (e.kind == core::EventKind::kFlow) {
       auto& r = events.back();
       r.flow_state = e.flow_state;

@@ -34,6 +34,7 @@ enum sl_event_kind {
 	SL_EV_BLOCK_IO = 18,   /* sl_block_io_event: a block I/O completed */
 	SL_EV_MOUNT = 19,      /* sl_mount_event: mount or umount returned */
 	SL_EV_ACTION = 20,     /* sl_enf_event: an enforcing rule acted (or would have) */
+	SL_EV_SLOW_IO = 21,    /* sl_slow_io_event: a read, write or sync of a file was slow */
 };
 
 struct sl_event_hdr {

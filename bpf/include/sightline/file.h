@@ -30,6 +30,31 @@ struct sl_open_event {
 	char path[SL_PATH_MAX];
 };
 
+/* Reads, writes and syncs of regular files slower than a threshold (fsslower, ext4slower): the
+ * syscall's enter keeps its start, its exit sends a record only past the threshold. */
+enum sl_io_syscall {
+	SL_IO_READ = 1,
+	SL_IO_WRITE = 2,
+	SL_IO_PREAD64 = 3,
+	SL_IO_PWRITE64 = 4,
+	SL_IO_READV = 5,
+	SL_IO_WRITEV = 6,
+	SL_IO_FSYNC = 7,
+	SL_IO_FDATASYNC = 8,
+};
+#define SL_IO_NAME 64
+struct sl_slow_io_event {
+	struct sl_event_hdr hdr;
+	__s64 ret;            /* bytes, or -errno */
+	__u64 latency_ns;     /* enter to exit */
+	__s64 offset;         /* the file position it started at; -1 for a sync */
+	__s32 fd;
+	__u16 syscall;        /* enum sl_io_syscall */
+	__u16 pad;
+	char fstype[16];      /* the file system's type: ext4, xfs, tmpfs ... */
+	char name[SL_IO_NAME]; /* the file's name: its last component, as fsslower shows it */
+};
+
 /* mount(2) and umount2(2) (mountsnoop): one record at the exit, the arguments saved at the
  * enter (mounts are rare: one small map, every kernel). */
 #define SL_MOUNT_FSTYPE 32

@@ -82,7 +82,27 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
       p.push_back(in);
       p.push_back(out);
     }
+    // Slow I/O: an enter and exit pair per syscall (the start must be kept in any case).
+    bool slow = o.kinds.empty() ? o.own_as<FileOptions>().slow_io : wants(o, core::EventKind::kSlowIo);
+    for (const char* call : {"read", "write", "pread64", "pwrite64", "readv", "writev", "fsync", "fdatasync"}) {
+      std::string enter = std::string("sl_enter_") + call, exit = std::string("sl_exit_") + call;
+      Hook in = tracepoint_hook(f, enter.c_str(), "syscalls", ("sys_enter_" + std::string(call)).c_str(), slow, base);
+      Hook out = tracepoint_hook(f, exit.c_str(), "syscalls", ("sys_exit_" + std::string(call)).c_str(), slow, base);
+      if (in.enabled != out.enabled) {
+        in.enabled = out.enabled = false;
+        in.note = out.note = "needs both sys_enter and sys_exit tracepoints";
+      }
+      p.push_back(in);
+      p.push_back(out);
+    }
     return p;
+  }
+
+  core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
+    name_of_ = o.process_name;
+    uint64_t slow_ns = uint64_t(o.own_as<FileOptions>().slow_io_ms) * 1000000ULL;
+    return start_skeleton<file_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes,
+                                    [slow_ns](file_bpf* s) { s->rodata->slow_io_ns = slow_ns; });
   }
 
  protected:
@@ -98,10 +118,12 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 
 std::unique_ptr<Source> make_file_source() { return std::make_unique<FileSource>(); }
 
-constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat, core::EventKind::kMount};
+constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat, core::EventKind::kMount,
+                                          core::EventKind::kSlowIo};
 constinit const SourceInfo kFileSource = {
     "file",
-    "file opens (open, openat, openat2, creat): path, flags, mode, result; mounts and umounts; stat calls when asked",
+    "file opens (open, openat, openat2, creat): path, flags, mode, result; mounts and umounts; stat calls and slow "
+    "reads, writes and syncs when asked",
     kFileKinds, /*streams=*/true, /*has_failed=*/true,
     &make_options<FileOptions>, &make_file_source};
 

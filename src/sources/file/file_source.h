@@ -10,8 +10,16 @@ struct FileOptions : Options<FileOptions> {
   // Where no kinds are named (the agent): the stat kind too. stat calls come in storms (ls, find,
   // a build): off; `trace stat` asks for them.
   bool stats = false;
+  // slow_io events (fsslower): two programs on every read, write and sync of the node, so off;
+  // `trace slow_io` asks. The threshold: 0 sends every call on a regular file.
+  bool slow_io = false;
+  uint32_t slow_io_ms = 10;
   void visit(OptionVisitor& v) override {
     v.flag("stats", stats, "stat events (stat, lstat, newfstatat, statx, statfs: statsnoop); frequent, so off");
+    v.flag("slow_io", slow_io,
+           "slow_io events (fsslower): reads, writes and syncs of files over slow_io_ms; a hook on every read and "
+           "write, so off");
+    v.number("slow_io_ms", slow_io_ms, 0, 3600000, "what is slow for slow_io (ms; 0: every call)");
   }
 };
 
