@@ -74,9 +74,11 @@ wait_for 10 test -f "$tmp/ready" || fail "the namespace's servers did not start"
 wait_for 10 test -f "$tmp/filter" || fail "the namespace's tc filter was not attached"
 
 "$SL" trace flow --json --ip $PEER --flow-timeout 2 -d 12 >"$tmp/all.json" 2>"$tmp/all.err" &
-bg_pid $!
+t1=$!
+bg_pid $t1
 "$SL" trace flow --json --verdict dropped --port 9998 -d 12 >"$tmp/dropped.json" 2>"$tmp/dropped.err" &
-bg_pid $!
+t2=$!
+bg_pid $t2
 wait_for 20 grep -q tracing "$tmp/all.err" || fail "trace flow did not start: $(cat "$tmp/all.err")"
 wait_for 20 grep -q tracing "$tmp/dropped.err" || fail "trace flow did not start: $(cat "$tmp/dropped.err")"
 
@@ -95,8 +97,7 @@ c = socket.create_connection(('$PEER', 7001)); c.sendall(b'y' * 100000)
 time.sleep(1.5)   # the sockets stay open past a sweep: their owner is named
 c.close(); time.sleep(1.5)
 "
-sleep 5
-wait
+wait $t1 $t2  # their 12 s are up
 jq_n() { /usr/bin/python3 -c "
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
