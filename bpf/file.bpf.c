@@ -18,6 +18,7 @@
 SL_BTF_TYPE(sl_open_event);
 SL_BTF_TYPE(sl_mount_event);
 SL_BTF_TYPE(sl_slow_io_event);
+SL_BTF_TYPE(sl_file_life_event);
 
 #define SL_MAX_INFLIGHT_OPENS 16384
 #define SL_O_CREAT 0100
@@ -446,3 +447,108 @@ SL_IO_PAIR(readv, SL_IO_READV, -1)
 SL_IO_PAIR(writev, SL_IO_WRITEV, -1)
 SL_IO_PAIR(fsync, SL_IO_FSYNC, -1)
 SL_IO_PAIR(fdatasync, SL_IO_FDATASYNC, -1)
+
+/* Short-lived files (filelife), on ext4: the inode's allocation time by (dev, ino); the path
+ * unlink was given, per thread, between the syscall's enter and exit. */
+struct life_key {
+	__u32 dev;
+	__u32 pad;
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* files created and not deleted yet; LRU: the oldest forgotten */
+	__type(key, struct life_key);
+	__type(value, __u64);
+} created SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024); /* threads in unlink at once */
+	__type(key, __u32);
+	__type(value, __u64);
+} unlink_paths SEC(".maps");
+
+/* The tracepoints' records (include/trace/events/ext4.h), by their format's offsets: ext4 may be
+ * a module whose types are not in vmlinux's BTF. */
+struct sl_ext4_alloc_ctx {
+	__u64 common;
+	__u32 dev;
+	__u32 pad;
+	__u64 ino;
+	__u64 dir;
+	__u16 mode;
+};
+struct sl_ext4_unlink_ctx {
+	__u64 common;
+	__u32 dev;
+	__u32 pad;
+	__u64 ino;
+	__u64 parent;
+	__s64 size;
+};
+
+SEC("tp/ext4/ext4_allocate_inode")
+int sl_ext4_alloc(struct sl_ext4_alloc_ctx *ctx)
+{
+	if ((ctx->mode & SL_S_IFMT) != SL_S_IFREG)
+		return 0;
+	struct life_key k = {.dev = ctx->dev, .ino = ctx->ino};
+	__u64 now = sl_now();
+	bpf_map_update_elem(&created, &k, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int unlink_enter(__u64 path)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&unlink_paths, &tid, &path, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int unlink_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&unlink_paths, &tid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_unlink")
+int sl_enter_unlink(struct trace_event_raw_sys_enter *ctx) { return unlink_enter(ctx->args[0]); }
+SEC("tp/syscalls/sys_enter_unlinkat")
+int sl_enter_unlinkat(struct trace_event_raw_sys_enter *ctx) { return unlink_enter(ctx->args[1]); }
+SEC("tp/syscalls/sys_exit_unlink")
+int sl_exit_unlink(struct trace_event_raw_sys_exit *ctx) { return unlink_exit(); }
+SEC("tp/syscalls/sys_exit_unlinkat")
+int sl_exit_unlinkat(struct trace_event_raw_sys_exit *ctx) { return unlink_exit(); }
+
+SEC("tp/ext4/ext4_unlink_enter")
+int sl_ext4_unlink(struct sl_ext4_unlink_ctx *ctx)
+{
+	struct life_key k = {.dev = ctx->dev, .ino = ctx->ino};
+	__u64 *born = bpf_map_lookup_elem(&created, &k);
+	if (!born)
+		return 0; /* created before the agent, or not a regular file */
+	__u64 age = sl_now() - *born;
+	bpf_map_delete_elem(&created, &k);
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct sl_file_life_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	sl_fill_hdr(&e->hdr, SL_EV_FILE_LIFE, &t);
+	e->age_ns = age;
+	e->ino = ctx->ino;
+	e->size = ctx->size;
+	e->dev = ctx->dev;
+	e->pad = 0;
+	e->path[0] = 0;
+	__u32 tid = (__u32)t.pid_tgid;
+	__u64 *p = bpf_map_lookup_elem(&unlink_paths, &tid);
+	if (p)
+		sl_read_user_str(e->path, sizeof(e->path), (const void *)*p);
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
+}

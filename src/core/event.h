@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kCount
+  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kFileLifetime, kCount
 };
 
 struct Event {
@@ -91,6 +91,8 @@ struct Event {
   // slow_io (file source; duration_ns: latency, ret: bytes or -errno, path: the file's name,
   // fstype, fd_num, sys_name: the syscall, block_op: read, write or sync, io_offset)
   int64_t io_offset = -1;
+  // file_lifetime (file source; duration_ns: its age, path: as given to unlink, io_bytes: its
+  // size, sector: its inode, device: the disk)
 
   // block_io (duration_ns: issue to completion; ret: 0 or the negated blk_status_t)
   std::string_view device, block_op;  // vda; read, write, flush ...

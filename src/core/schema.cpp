@@ -19,7 +19,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io, file_lifetime",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -273,6 +273,19 @@ constexpr FieldDef kSlowIo[] = {
     {"evt.rawres", FieldType::kInt, "", "Result: bytes, 0, or -errno", res, "", 0},
     {"evt.errno", FieldType::kErrno, "", "errno name of a failure", err, "", 0},
     {"evt.failed", FieldType::kBool, "", "The call failed", failed, "", 0},
+    kWeight,
+};
+
+constexpr FieldDef kFileLifetime[] = {
+    {"file.age", FieldType::kDuration, "ns", "Created (its inode allocated) to deleted",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "AGE", 10},
+    {"file.size", FieldType::kUint, "bytes", "Its size when deleted", [](const Event& e) { return U(e.io_bytes); },
+     "SIZE", 9},
+    {"fs.path.name", FieldType::kString, "", "The path unlink or unlinkat was given (relative to its directory fd)",
+     [](const Event& e) { return S(e.path); }, "PATH", 0},
+    {"file.ino", FieldType::kUint, "", "Its inode number", [](const Event& e) { return U(e.sector); }, "", 0},
+    {"file.device", FieldType::kString, "", "The file system's device (major:minor)",
+     [](const Event& e) { return S(e.device); }, "", 0},
     kWeight,
 };
 
@@ -568,6 +581,10 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "trace slow_io --slow-ms N): the file's name and file system, bytes, offset, latency. In the agent with "
      "sources.file.slow_io",
      kSlowIo},
+    {EventKind::kFileLifetime, "file_lifetime", "file",
+     "A regular file created while the agent ran was deleted (filelife): its age, size and path; ext4 (its "
+     "tracepoints; other file systems need kprobes). In the agent with sources.file.lifetimes",
+     kFileLifetime},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -158,11 +158,29 @@ bool decode_slow_io_record(const void* data, size_t size, core::Event& e) {
   return true;
 }
 
+bool decode_file_life_record(const void* data, size_t size, core::Event& e, char* dev_text, size_t dev_size) {
+  if (size < sizeof(sl_file_life_event)) return false;
+  const auto* x = static_cast<const sl_file_life_event*>(data);
+  decode_header(x->hdr, e);
+  e.kind = core::EventKind::kFileLifetime;
+  e.duration_ns = x->age_ns;
+  e.io_bytes = x->size > 0 ? static_cast<uint64_t>(x->size) : 0;
+  e.sector = x->ino;
+  snprintf(dev_text, dev_size, "%u:%u", x->dev >> 20, x->dev & 0xfffff);
+  e.device = dev_text;
+  e.path = std::string_view(x->path, strnlen(x->path, sizeof x->path));
+  return true;
+}
+
 bool decode_file_record(const void* data, size_t size, core::Event& e) {
   if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_MOUNT)
     return decode_mount_record(data, size, e);
   if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_SLOW_IO)
     return decode_slow_io_record(data, size, e);
+  if (size >= sizeof(sl_event_hdr) && static_cast<const sl_event_hdr*>(data)->kind == SL_EV_FILE_LIFE) {
+    static thread_local char dev[24];  // the event's view: valid during its callback, as the record's
+    return decode_file_life_record(data, size, e, dev, sizeof dev);
+  }
   if (size < sizeof(sl_open_event)) return false;
   const auto* x = static_cast<const sl_open_event*>(data);
   if (x->hdr.kind != SL_EV_OPEN && x->hdr.kind != SL_EV_STAT) return false;

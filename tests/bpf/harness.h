@@ -89,6 +89,7 @@ class Recorder : public sources::EventSink {
       r.connect_ns = static_cast<uint64_t>(e.io_offset);
       r.l4proto = e.block_op;
     }
+    if (e.kind == core::EventKind::kFileLifetime) events.back().bytes_sent = e.io_bytes;  // its size
     if (e.kind == core::EventKind::kFlow) {
       auto& r = events.back();
       r.flow_state = e.flow_state;

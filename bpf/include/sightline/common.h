@@ -35,6 +35,7 @@ enum sl_event_kind {
 	SL_EV_MOUNT = 19,      /* sl_mount_event: mount or umount returned */
 	SL_EV_ACTION = 20,     /* sl_enf_event: an enforcing rule acted (or would have) */
 	SL_EV_SLOW_IO = 21,    /* sl_slow_io_event: a read, write or sync of a file was slow */
+	SL_EV_FILE_LIFE = 22,  /* sl_file_life_event: a file created since the start was deleted */
 };
 
 struct sl_event_hdr {

@@ -55,6 +55,19 @@ struct sl_slow_io_event {
 	char name[SL_IO_NAME]; /* the file's name: its last component, as fsslower shows it */
 };
 
+/* Short-lived files (filelife): a regular file's inode allocated (ext4:ext4_allocate_inode)
+ * and later unlinked (ext4:ext4_unlink_enter), with the path unlink was given. ext4 only: other
+ * file systems have no such tracepoints (kprobes on vfs_create/vfs_unlink would serve them). */
+struct sl_file_life_event {
+	struct sl_event_hdr hdr;  /* the task that deleted it */
+	__u64 age_ns;             /* inode allocated to unlinked */
+	__u64 ino;
+	__s64 size;               /* its size when unlinked */
+	__u32 dev;                /* the kernel's dev_t: major << 20 | minor */
+	__u32 pad;
+	char path[SL_PATH_MAX];   /* as given to unlink/unlinkat (relative to its directory fd) */
+};
+
 /* mount(2) and umount2(2) (mountsnoop): one record at the exit, the arguments saved at the
  * enter (mounts are rare: one small map, every kernel). */
 #define SL_MOUNT_FSTYPE 32

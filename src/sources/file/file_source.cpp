@@ -95,6 +95,25 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
       p.push_back(in);
       p.push_back(out);
     }
+    // Short-lived files: ext4's inode allocation and unlink, the unlink syscalls for the path.
+    bool life = o.kinds.empty() ? o.own_as<FileOptions>().lifetimes : wants(o, core::EventKind::kFileLifetime);
+    std::vector<Hook> lh = {tracepoint_hook(f, "sl_ext4_alloc", "ext4", "ext4_allocate_inode", life, base),
+                            tracepoint_hook(f, "sl_ext4_unlink", "ext4", "ext4_unlink_enter", life, base)};
+    for (const char* call : {"unlink", "unlinkat"}) {
+      lh.push_back(tracepoint_hook(f, (std::string("sl_enter_") + call).c_str(), "syscalls",
+                                   ("sys_enter_" + std::string(call)).c_str(), life, base));
+      lh.push_back(tracepoint_hook(f, (std::string("sl_exit_") + call).c_str(), "syscalls",
+                                   ("sys_exit_" + std::string(call)).c_str(), life, base));
+    }
+    bool all = true;
+    for (const auto& h : lh) all &= h.enabled;
+    for (auto& h : lh) {
+      if (life && !all) {
+        h.enabled = false;
+        if (h.note.empty()) h.note = "file_lifetime needs ext4's tracepoints (ext4 not loaded?) and unlink's";
+      }
+      p.push_back(h);
+    }
     return p;
   }
 
@@ -119,7 +138,7 @@ class FileSource final : public SkeletonSource<file_bpf, kFns, kDefaultRingBytes
 std::unique_ptr<Source> make_file_source() { return std::make_unique<FileSource>(); }
 
 constexpr core::EventKind kFileKinds[] = {core::EventKind::kOpen, core::EventKind::kStat, core::EventKind::kMount,
-                                          core::EventKind::kSlowIo};
+                                          core::EventKind::kSlowIo, core::EventKind::kFileLifetime};
 constinit const SourceInfo kFileSource = {
     "file",
     "file opens (open, openat, openat2, creat): path, flags, mode, result; mounts and umounts; stat calls and slow "

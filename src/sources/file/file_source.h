@@ -14,7 +14,10 @@ struct FileOptions : Options<FileOptions> {
   // `trace slow_io` asks. The threshold: 0 sends every call on a regular file.
   bool slow_io = false;
   uint32_t slow_io_ms = 10;
+  // file_lifetime events (filelife) on ext4: a program per file created and per unlink; off.
+  bool lifetimes = false;
   void visit(OptionVisitor& v) override {
+    v.flag("lifetimes", lifetimes, "file_lifetime events (filelife): files created and deleted while the agent runs (ext4)");
     v.flag("stats", stats, "stat events (stat, lstat, newfstatat, statx, statfs: statsnoop); frequent, so off");
     v.flag("slow_io", slow_io,
            "slow_io events (fsslower): reads, writes and syncs of files over slow_io_ms; a hook on every read and "
