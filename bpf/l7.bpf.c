@@ -1,5 +1,6 @@
 /* l7 source: the payloads of TCP connections that speak a protocol we parse (HTTP/1, Redis,
- * PostgreSQL, MySQL; DNS by its port) and of UDP datagrams to or from port 53.
+ * PostgreSQL, MySQL; DNS on port 53 or, on any port, by its header's shape after its length)
+ * and of DNS datagrams (port 53, or by the header's shape).
  *
  * Hooks, cheapest first (user space picks by kernel): the socket layer's tracepoints
  * sock_send_length/sock_recv_length (6.3+: only socket I/O runs a program, with the socket in
@@ -77,7 +78,8 @@ struct conn_state {
 	__u64 req_ts;    /* the oldest unanswered request's start */
 	__u32 pending;   /* requests not yet answered */
 	__u8 sent;       /* a record of it went out: its close is sent too */
-	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr) */
+	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr); an unknown
+			  * connection's last messages: 2, two bytes (a DNS length? tcp_dns); 3, one byte */
 	__u8 split_hdr[4];
 	__u16 family;
 	__u32 weight; /* the exchange under way stands for this many (1 in N sampled: N) */
@@ -475,6 +477,30 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	return cs->detail ? STEP_SEND : STEP_DROP;
 }
 
+/* DNS over TCP whose two-byte length and message come apart, on any port (53 is taken by its
+ * port): a writev of the length and the message (dig), or a message read right after a read
+ * of its length alone (a server reading the length first, dnsmasq a byte at a time; cs->split 2
+ * holds it). Returns
+ * SL_L7_REQUEST or SL_L7_RESPONSE, 0 if not DNS. Its own frame: one_message's is full. */
+static __noinline int tcp_dns(struct conn_state *cs, __u64 buf, __u64 first_len, __u64 iov, long ret)
+{
+	__u8 peek[SL_L7_PEEK] = {};
+	int kind = 0;
+	if (first_len == 2 && iov && ret >= 19) {
+		__u8 len[2] = {};
+		struct iov v = {};
+		if (sl_read_user(len, sizeof(len), (void *)buf) || (((__u32)len[0] << 8) | len[1]) != ret - 2 ||
+		    sl_read_user(&v, sizeof(v), (void *)(iov + sizeof(struct iov))) ||
+		    sl_read_user(peek, sizeof(peek), (void *)v.base))
+			return 0;
+		return sl_l7_infer_dns(peek, ret - 2, &kind) == SL_L7_DNS ? kind : 0;
+	}
+	if (cs && cs->split == 2 && (((__u32)cs->split_hdr[0] << 8) | cs->split_hdr[1]) == ret && buf &&
+	    !sl_read_user(peek, sizeof(peek), (void *)buf))
+		return sl_l7_infer_dns(peek, ret, &kind) == SL_L7_DNS ? kind : 0;
+	return 0;
+}
+
 /* One message of `ret` bytes on socket `sk` (fd `fd`; family 0: not read yet): infer, filter,
  * copy, send. */
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
@@ -534,6 +560,11 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				__u8 peek[SL_L7_PEEK] = {};
 				sl_read_user(peek, sizeof(peek), (void *)buf);
 				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
+				if (proto == SL_L7_UNKNOWN && (first_len == 2 || (cs && cs->split == 2))) {
+					kind = tcp_dns(cs, buf, first_len, iov, ret);
+					if (kind)
+						proto = SL_L7_DNS;
+				}
 			}
 			/* the state is written in its map entry (made from zeros), not built on the stack:
 			 * the programs' frames stay small enough for 6.1's combined-stack check */
@@ -545,11 +576,24 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			}
 			if (proto == SL_L7_UNKNOWN) {
 				cs->misses++;
+				/* two bytes alone, or one and then one (dnsmasq): perhaps a DNS message's
+				 * length, the message next (tcp_dns) */
+				if (ret == 2 && buf && !sl_read_user(cs->split_hdr, 2, (void *)buf)) {
+					cs->split = 2;
+				} else if (ret == 1 && buf && cs->split == 3 && !sl_read_user(&cs->split_hdr[1], 1, (void *)buf)) {
+					cs->split = 2;
+					cs->misses--; /* the length's two reads are one miss */
+				} else if (ret == 1 && buf && !sl_read_user(cs->split_hdr, 1, (void *)buf)) {
+					cs->split = 3;
+				} else {
+					cs->split = 0;
+				}
 				if (cs->misses >= SL_L7_MAX_MISSES)
 					cs->proto = SL_L7_IGNORED;
 				return 0;
 			}
 			role = (kind == SL_L7_REQUEST) == (dir == SL_L7_SEND) ? SL_L7_CLIENT : SL_L7_SERVER;
+			cs->split = 0;
 			cs->role = role;
 			cs->family = family;
 			sl_sock_ends(sk, family, cs->laddr, cs->raddr, &cs->lport, &cs->rport);
@@ -560,7 +604,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 
 	int step = STEP_SEND;
-	if (red && cs && proto != SL_L7_DNS)
+	if (red && cs && proto != SL_L7_DNS && proto != SL_L7_HTTP2) /* user space pairs these: every message goes */
 		step = red_step(tp, cs, dir, buf, ret);
 	if (step == STEP_DROP)
 		return 0;
@@ -598,6 +642,12 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	e->pad = 0;
 	e->weight = cs ? cs->weight : 1;
 	e->pad2 = 0;
+	{
+		struct task_struct *task = tp->btf ? tp->btf : (struct task_struct *)bpf_get_current_task();
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+		if (bpf_core_read_str(e->pcomm, sizeof(e->pcomm), &leader->comm) < 0)
+			e->pcomm[0] = 0;
+	}
 	if (cs) { /* a known TCP connection: its ends were kept */
 		e->lport = cs->lport;
 		e->rport = cs->rport;

@@ -21,7 +21,8 @@ struct Event {
   // Process identity (header of every record) and enrichment from the process table.
   uint32_t pid = 0, tid = 0, ppid = 0, uid = 0, gid = 0;
   uint64_t cgroup_id = 0;
-  std::string_view comm;          // task name at the time of the event
+  std::string_view comm;          // task name at the time of the event (request: the process's)
+  std::string_view thread_name;   // request: the thread's own name (comm is its process's)
   std::string_view pname;         // parent's name (process table), may be empty
   std::string_view exe;           // executable path (process table), may be empty
   std::string_view container_id;  // 12-hex short id, empty on the host

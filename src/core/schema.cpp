@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/syscalls.h"
+#include "protocols/protocol.h"
 
 namespace sightline::core {
 namespace {
@@ -488,14 +489,21 @@ constexpr FieldDef kSyscall[] = {
 std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }
 
 constexpr FieldDef kRequest[] = {
-    {"l7.protocol", FieldType::kString, "", "http, pgsql, mysql, redis or dns",
+    {"l7.protocol", FieldType::kString, "", "http, http2, grpc, pgsql, mysql, redis or dns",
      [](const Event& e) { return S(e.protocol); }, "PROTO", 6},
     {"net.role", FieldType::kString, "", "The side this process plays: client (sent the request) or server",
      [](const Event& e) { return S(role_name(e)); }, "ROLE", 7},
     {"l7.method", FieldType::kString, "", "HTTP method, SQL verb, Redis command, DNS query type",
      [](const Event& e) { return S(e.method); }, "METHOD", 8},
-    {"l7.status", FieldType::kInt, "", "HTTP status, DNS rcode (0 where the protocol has none)",
+    {"l7.status", FieldType::kInt, "", "HTTP status, DNS rcode, gRPC status (grpc-status; 0 where the protocol has none)",
      [](const Event& e) { return I(e.status); }, "STATUS", 7},
+    {"dns.rcode", FieldType::kString, "", "A DNS answer's response code by name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED ... (empty: not DNS, or no answer)",
+     [](const Event& e) {
+       return S(e.protocol == "dns" && !e.no_response ? protocols::dns_rcode_name(e.status) : std::string_view());
+     }, "", 0},
+    {"thread.name", FieldType::kString, "",
+     "The thread that moved the request's bytes (proc.name is its process's: chromium, not Chrome_ChildIOT)",
+     [](const Event& e) { return S(e.thread_name.empty() ? e.comm : e.thread_name); }, "", 0},
     {"l7.latency", FieldType::kDuration, "ns", "Request's first byte to the response's last, as this process moved them",
      [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "LATENCY", 10},
     {"fd.rip", FieldType::kString, "", "Remote address", [](const Event& e) { return S(e.raddr); }, "RADDR", 16},
@@ -516,7 +524,7 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return B(e.tls); }, "", 0},
     {"l7.no_response", FieldType::kBool, "", "The connection closed before a response came",
      [](const Event& e) { return B(e.no_response); }, "", 0},
-    {"l7.rows", FieldType::kInt, "", "Rows returned or affected; DNS answers (-1: unknown)",
+    {"l7.rows", FieldType::kInt, "", "Rows returned or affected; DNS answers; gRPC response messages (-1: unknown)",
      [](const Event& e) { return I(e.rows); }, "", 0},
     {"l7.weight", FieldType::kUint, "",
      "Exchanges this record stands for: N when the kernel sent 1 in N (sources.l7.sample), 1 when every one "
@@ -540,7 +548,7 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "A security-relevant syscall returned (ptrace, bpf, mount, namespaces, privileges, chmod, unlink, rename, connect, accept, dup2 of a socket onto stdio, clone into new namespaces, symlink, link, AF_PACKET sockets ...)",
      kSyscall},
     {EventKind::kRequest, "request", "l7",
-     "An L7 request and its response (HTTP/1, PostgreSQL, MySQL, Redis, DNS), seen in the socket payloads of the server or the client",
+     "An L7 request and its response (HTTP/1, HTTP/2, gRPC, PostgreSQL, MySQL, Redis, DNS), seen in the socket payloads of the server or the client",
      kRequest},
     {EventKind::kSignal, "signal", "process",
      "A signal was sent (kill, tgkill, sigqueue, or the kernel: a fault, a broken pipe ...); by default not SIGCHLD, "

@@ -227,11 +227,15 @@ void OtlpBuffer::add_request_span(const core::Event& e) {
   span.bytes(1, std::string_view(reinterpret_cast<const char*>(id), 16));
   span.bytes(2, std::string_view(reinterpret_cast<const char*>(&id[2]), 8));
   bool server = e.role == 2;
-  bool http = e.protocol == "http";
-  bool dns = e.protocol == "dns";
+  bool http = e.protocol == "http" || e.protocol == "http2";
+  bool dns = e.protocol == "dns", grpc = e.protocol == "grpc";
+  // gRPC: the path is /package.Service/Method; the span is named service/method.
+  std::string_view rpc = e.target.starts_with("/") ? e.target.substr(1) : e.target;
+  size_t slash = rpc.rfind('/');
   std::string name;
   if (http) name = std::string(e.method) + " " + std::string(e.target);
   else if (dns) name = "DNS " + std::string(e.method);
+  else if (grpc) name = std::string(rpc);
   else name = std::string(e.method).empty() ? std::string(e.protocol) : std::string(e.method);
   span.bytes(5, name);
   span.varint(6, server ? 2 : 3);
@@ -252,12 +256,22 @@ void OtlpBuffer::add_request_span(const core::Event& e) {
     otlp_attr(span, 9, "http.request.method", e.method);
     otlp_attr(span, 9, "http.route", e.target);
     if (!e.no_response) otlp_attr(span, 9, "http.response.status_code", int64_t{e.status});
-    std::string_view req = e.request;  // "GET /path?q HTTP/1.1": the path as sent
+    std::string_view req = e.request;  // "GET /path?q HTTP/1.1" (HTTP/2: the path): the path as sent
     size_t sp = req.find(' ');
     if (sp != std::string_view::npos) {
       std::string_view rest = req.substr(sp + 1);
       otlp_attr(span, 9, "url.path", rest.substr(0, std::min(rest.find(' '), rest.find('?'))));
+    } else if (!req.empty()) {
+      otlp_attr(span, 9, "url.path", req.substr(0, req.find('?')));
     }
+    if (e.protocol == "http2") otlp_attr(span, 9, "network.protocol.version", "2");
+  } else if (grpc) {
+    otlp_attr(span, 9, "rpc.system", "grpc");
+    if (slash != std::string_view::npos) {
+      otlp_attr(span, 9, "rpc.service", rpc.substr(0, slash));
+      otlp_attr(span, 9, "rpc.method", rpc.substr(slash + 1));
+    }
+    if (!e.no_response) otlp_attr(span, 9, "rpc.grpc.status_code", int64_t{e.status});
   } else if (dns) {
     otlp_attr(span, 9, "dns.question.name", e.target);
     otlp_attr(span, 9, "dns.question.type", e.method);

@@ -1,12 +1,14 @@
 // DNS (RFC 1035) over UDP (one message per datagram) and TCP (each message after a two-byte
-// length): queries matched with responses by id; the first question's name and type, the
+// length; a side's first message may come without it: see bare_message): queries matched with responses by id; the first question's name and type, the
 // response code and the number of answers. Names are read with compression pointers, bounded
 // in length and in jumps.
 #include <arpa/inet.h>
 
+#include <cstring>
 #include <deque>
 
 #include "protocols/protocol.h"
+#include "sightline/l7_infer.h"
 
 namespace sightline::protocols {
 namespace {
@@ -73,6 +75,13 @@ class DnsParser final : public Parser {
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Stream& s = side == Side::kClient ? req_ : resp_;
     if (!stream_) return message(side, data, data.size(), ts, out);  // a datagram is a message
+    if (!s.seen && s.buf.empty() && bare_message(data)) {
+      // A reader of the length first (its two bytes alone, before the kernel knew the
+      // connection): the first message comes without it.
+      s.seen = true;
+      return message(side, data, data.size() + 2, ts, out);
+    }
+    s.seen = true;
     s.buf.append(data);
     size_t pos = 0;
     while (s.buf.size() - pos >= 2) {
@@ -114,7 +123,20 @@ class DnsParser final : public Parser {
  private:
   struct Stream {
     std::string buf;
+    bool seen = false;  // bytes of this side came before
   };
+
+  // A whole DNS message with no length in front (and not one with its length).
+  static bool bare_message(std::string_view d) {
+    auto shaped = [](std::string_view m) {
+      uint8_t peek[SL_L7_PEEK] = {};
+      memcpy(peek, m.data(), std::min(m.size(), sizeof peek));
+      int kind = 0;
+      return sl_l7_infer_dns(peek, static_cast<uint32_t>(m.size()), &kind) == SL_L7_DNS;
+    };
+    bool framed = d.size() >= 2 && be16(d, 0) == d.size() - 2 && shaped(d.substr(2));
+    return !framed && shaped(d);
+  }
   struct Pending {
     uint16_t id;
     Record r;

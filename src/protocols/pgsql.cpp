@@ -1,5 +1,6 @@
 // PostgreSQL frontend/backend protocol 3.0: simple queries ('Q') and extended-query cycles
-// (Parse/Bind/Describe/Execute up to Sync) each paired with the backend's messages up to
+// (Parse/Bind/Describe/Execute up to Sync; one without an Execute is a PREPARE, as libpq's
+// PQprepare sends: not a run of its statement) each paired with the backend's messages up to
 // ReadyForQuery ('Z'); the statement's text (from the Parse of the cycle, or of the named
 // statement it executes), rows from the last CommandComplete tag, the ErrorResponse message.
 // The startup exchange (StartupMessage, SSLRequest, authentication) is skipped. Payloads of
@@ -208,6 +209,7 @@ class PgsqlParser final : public Parser {
         std::string sql(rest.substr(0, rest.find('\0')));
         if (!name.empty()) statements_.put(name, sql);
         cycle_sql_ = sql;
+        cycle_parsed_ = true;
         break;
       }
       case 'B': {  // Bind: portal\0 statement\0 ...: a named statement's text
@@ -219,15 +221,20 @@ class PgsqlParser final : public Parser {
           if (const std::string* s = statements_.find(stmt)) cycle_sql_ = *s;
         break;
       }
-      case 'S':  // Sync: the cycle is one request
-        push({sql_request(cycle_sql_, cycle_sql_.empty() ? "EXECUTE" : sql_verb(cycle_sql_),
-                          cycle_start_ ? cycle_start_ : ts, s.bytes_total),
-              false},
-             out);
+      case 'E':  // Execute: the cycle runs its statement
+        cycle_executes_ = true;
+        break;
+      case 'S': {  // Sync: the cycle is one request; without an Execute it only prepared (or described)
+        std::string method = !cycle_executes_ ? (cycle_parsed_ ? "PREPARE" : "SYNC")
+                             : cycle_sql_.empty() ? "EXECUTE"
+                                                  : sql_verb(cycle_sql_);
+        push({sql_request(cycle_sql_, std::move(method), cycle_start_ ? cycle_start_ : ts, s.bytes_total), false}, out);
         s.bytes_total = 0;
         cycle_sql_.clear();
         cycle_start_ = 0;
+        cycle_executes_ = cycle_parsed_ = false;
         return;
+      }
       case 'X':  // Terminate
         return;
       case 'p':  // password and SASL messages belong to the startup
@@ -285,6 +292,7 @@ class PgsqlParser final : public Parser {
   Statements<std::string> statements_;
   std::string cycle_sql_;
   uint64_t cycle_start_ = 0;
+  bool cycle_parsed_ = false, cycle_executes_ = false;  // the cycle so far has a Parse, an Execute
   bool started_ = false;      // the client sent its startup (or we joined a running connection)
   bool ssl_answer_ = false, encrypted_ = false;
   bool error_ = false;

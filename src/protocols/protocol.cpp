@@ -10,6 +10,7 @@ std::unique_ptr<Parser> make_redis_parser();
 std::unique_ptr<Parser> make_dns_parser(bool stream);
 std::unique_ptr<Parser> make_pgsql_parser();
 std::unique_ptr<Parser> make_mysql_parser();
+std::unique_ptr<Parser> make_http2_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
@@ -18,6 +19,7 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
     case Protocol::kDns: return make_dns_parser(stream);
     case Protocol::kPgsql: return make_pgsql_parser();
     case Protocol::kMysql: return make_mysql_parser();
+    case Protocol::kHttp2: return make_http2_parser();
     default: return nullptr;
   }
 }
@@ -29,8 +31,15 @@ std::string_view protocol_name(Protocol p) {
     case Protocol::kMysql: return "mysql";
     case Protocol::kRedis: return "redis";
     case Protocol::kDns: return "dns";
+    case Protocol::kHttp2: return "http2";
     default: return "unknown";
   }
+}
+
+std::string_view dns_rcode_name(int32_t rcode) {
+  static constexpr std::string_view kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                                                "YXDOMAIN", "YXRRSET",  "NXRRSET", "NOTAUTH",  "NOTZONE"};
+  return rcode >= 0 && rcode < 11 ? kNames[rcode] : "OTHER";
 }
 
 std::string bounded(std::string_view s, size_t n) {

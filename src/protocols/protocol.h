@@ -17,8 +17,12 @@ namespace sightline::protocols {
 // Who wrote the bytes: the client (requests) or the server (responses).
 enum class Side : uint8_t { kClient, kServer };
 
-enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5 };
+enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6 };
+inline constexpr size_t kProtocols = 7;
 std::string_view protocol_name(Protocol p);
+// A DNS response code's name (RFC 1035, 2136): NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
+// REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; OTHER past them (a bounded label).
+std::string_view dns_rcode_name(int32_t rcode);
 
 // One request matched with its response.
 struct Record {
@@ -34,6 +38,7 @@ struct Record {
   int64_t rows = -1;       // rows returned or affected, where the protocol says (-1: unknown)
   bool no_response = false;  // the connection closed (or the parser gave up) before a response
   std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
+  bool grpc = false;       // HTTP/2: a gRPC call (status: grpc-status; rows: response messages)
 };
 
 inline constexpr size_t kMaxAnswers = 16;

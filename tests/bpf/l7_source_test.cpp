@@ -211,6 +211,73 @@ TEST(L7Source, DnsDatagramsSentTogetherAreEachARequest) {
   close(cli);
 }
 
+// DNS over TCP on a port that is not 53, found by its shape: a client that writes the length
+// and the message apart (writev, as dig does) to a server that reads the length alone first,
+// then one that writes them together to a server that reads the length a byte at a time
+// (dnsmasq). Both sides see each query with its name, type and rcode.
+TEST(L7Source, DnsOverTcpOnAnyPortWhateverWayItsLengthIsCut) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 1;
+  h.start("l7", o);
+  auto query = [](uint16_t id, const char* label) {
+    std::string q = {char(id >> 8), char(id), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    q += char(strlen(label));
+    q += label;
+    q += std::string{4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+    return q;
+  };
+  auto be16 = [](size_t n) { return std::string{char(n >> 8), char(n & 0xff)}; };
+  for (int round = 0; round < 2; round++) {
+    int c, s;
+    tcp_pair(&c, &s);
+    std::string q = query(round ? 0x4242 : 0x4141, round ? "byteread" : "splitlen"), len = be16(q.size());
+    if (round == 0) {  // writev(length, message); read(2), read(message)
+      iovec v[2] = {{len.data(), 2}, {q.data(), q.size()}};
+      ASSERT_EQ(writev(c, v, 2), static_cast<ssize_t>(q.size() + 2));
+      ASSERT_EQ(read_n(s, 2), len);
+    } else {  // write(length + message); read(1), read(1), read(message)
+      std::string all = len + q;
+      ASSERT_EQ(write(c, all.data(), all.size()), static_cast<ssize_t>(all.size()));
+      ASSERT_EQ(read_n(s, 1), len.substr(0, 1));
+      ASSERT_EQ(read_n(s, 1), len.substr(1));
+    }
+    std::string got = read_n(s, q.size());
+    ASSERT_EQ(got, q);
+    std::string a = q;
+    a[2] = char(0x81);
+    a[3] = char(0x83);  // NXDOMAIN
+    std::string framed = be16(a.size()) + a;
+    ASSERT_EQ(write(s, framed.data(), framed.size()), static_cast<ssize_t>(framed.size()));
+    ASSERT_EQ(read_n(c, framed.size()), framed);
+    close(c);
+    close(s);
+  }
+  auto dns = [&](const char* role) {
+    std::vector<Req> out;
+    for (const auto& r : reqs.list)
+      if (r.protocol == "dns" && r.role == role) out.push_back(r);
+    return out;
+  };
+  ASSERT_TRUE(h.pump_until([&] { return dns("client").size() >= 2 && dns("server").size() >= 2; }))
+      << dns("client").size() << " " << dns("server").size();
+  for (const char* role : {"client", "server"}) {
+    auto d = dns(role);
+    ASSERT_EQ(d.size(), 2u) << role;
+    for (int i = 0; i < 2; i++) {
+      EXPECT_EQ(d[i].request, i ? "byteread.test" : "splitlen.test") << role;
+      EXPECT_EQ(d[i].method, "A");
+      EXPECT_EQ(d[i].status, 3);
+      EXPECT_EQ(d[i].request_bytes, 2u + 12 + 1 + 8 + 6 + 4) << role << ": its length is on the wire";
+      EXPECT_FALSE(d[i].no_response);
+    }
+  }
+}
+
 // The kernel counts every exchange while only 1 in `sample` goes out in detail, except those
 // that fail or are slow: they arrive whole (the request held in the kernel until the answer).
 // Pipelined Redis commands in one write count one each.

@@ -100,6 +100,11 @@ psql_ -c 'selec oops' 2>/dev/null || true
 PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -M extended -t 50 -c 2 postgres >"$tmp/pgbench.out" 2>&1 \
   || fail "pgbench: $(cat "$tmp/pgbench.out")"
 grep -q "processed: 100/100" "$tmp/pgbench.out" || fail "pgbench: $(cat "$tmp/pgbench.out")"
+# pgbench -M prepared prepares each statement once per connection (Parse and Sync, no Execute):
+# a PREPARE each, not a run of the statement.
+PGHOST=127.0.0.1 PGPORT=$pport PGUSER=postgres $PGBIN/pgbench -M prepared -t 25 -c 2 postgres >"$tmp/pgbench2.out" 2>&1 \
+  || fail "pgbench -M prepared: $(cat "$tmp/pgbench2.out")"
+grep -q "processed: 50/50" "$tmp/pgbench2.out" || fail "pgbench -M prepared: $(cat "$tmp/pgbench2.out")"
 # MariaDB: a batch of statements and an error by the mariadb client.
 my_ -e "insert into d.t values (1),(2),(3); select * from d.t where k > 1; update d.t set k = k + 1" >/dev/null
 my_ -e 'selec oops' 2>/dev/null || true
@@ -107,6 +112,10 @@ my_ -e 'selec oops' 2>/dev/null || true
 dig +short @127.0.0.1 -p $dport a.example.test >"$tmp/dig.out"
 dig @127.0.0.1 -p $dport nope.invalid >>"$tmp/dig.out" || true
 grep -q 10.9.8.7 "$tmp/dig.out" || fail "dig: $(cat "$tmp/dig.out")"
+# DNS over TCP on a port other than 53: dig writes the length and the message apart (writev),
+# dnsmasq's child reads the length first.
+dig +tcp +short @127.0.0.1 -p $dport tcp.example.test >"$tmp/dig_tcp.out"
+grep -q 10.9.8.7 "$tmp/dig_tcp.out" || fail "dig +tcp: $(cat "$tmp/dig_tcp.out")"
 # A name resolved, then its address used: the request reads with the name.
 dig +short @127.0.0.1 -p $dport web.local.test >>"$tmp/dig.out"
 curl -s -o /dev/null http://127.0.0.1:$hport/api/named
@@ -182,10 +191,15 @@ for role, comm in (("client", "psql"), ("server", "postgres")):
     if len(err) != 1 or not err[0]["l7.error"] or "syntax error" not in err[0]["l7.error_text"]:
         bad.append("pgsql %s error: %s" % (role, err))
 upd = [r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "UPDATE" and r["net.role"] == "client"]
-if len(upd) != 300 or not all(r["l7.rows"] == 1 for r in upd):
-    bad.append("pgbench ran 300 updates, the trace shows %d (rows %s)" % (len(upd), set(r["l7.rows"] for r in upd)))
-if len([r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "BEGIN"]) != 100:
-    bad.append("pgbench BEGINs != 100")
+if len(upd) != 450 or not all(r["l7.rows"] == 1 for r in upd):
+    bad.append("pgbench ran 300 + 150 updates, the trace shows %d (rows %s)" % (len(upd), set(r["l7.rows"] for r in upd)))
+begins = len([r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "BEGIN"])
+if begins != 150:
+    bad.append("pgbench BEGINs %d != 100 + 50 (a prepare counted as a run?)" % begins)
+prep = [r for r in recs if r["proc.name"] == "pgbench" and r["l7.method"] == "PREPARE" and r["net.role"] == "client"]
+if len(prep) != 14 or len({r["l7.target"] for r in prep}) != 7:
+    bad.append("pgbench -M prepared: 7 statements prepared on each of 2 connections, the trace shows %s"
+               % sorted(r["l7.target"] for r in prep))
 # MariaDB: statements, rows (returned or affected), the error, both sides.
 for role, comm in (("client", "mariadb"), ("server", "mariadbd")):
     mine = [r for r in recs if r["l7.protocol"] == "mysql" and r["net.role"] == role and r["proc.name"] == comm]
@@ -200,8 +214,13 @@ for role in ("client", "server"):
     if len(a) != 1 or a[0]["l7.status"] != 0 or a[0]["l7.rows"] != 1:
         bad.append("dns %s a.example.test: %s" % (role, a))
     n = find("dns", role, "A", "nope.invalid")
-    if len(n) != 1 or n[0]["l7.status"] != 5 or not n[0]["l7.error"]:
+    if len(n) != 1 or n[0]["l7.status"] != 5 or n[0]["dns.rcode"] != "REFUSED" or not n[0]["l7.error"]:
         bad.append("dns %s nope.invalid (REFUSED): %s" % (role, n))
+    t = find("dns", role, "A", "tcp.example.test", "dig" if role == "client" else "dnsmasq")
+    if len(t) != 1 or t[0]["dns.rcode"] != "NOERROR" or t[0]["l7.rows"] != 1 or t[0]["l7.request_bytes"] < 30:
+        bad.append("dns over tcp %s tcp.example.test: %s" % (role, t))
+    elif role == "client" and t[0]["thread.name"] == "dig":
+        bad.append("dig's request ran on its worker thread (isc-net-*), not %s" % t[0]["thread.name"])
 if bad:
     print("\n".join(bad)); sys.exit(1)
 PY

@@ -248,6 +248,16 @@ TEST(Dns, DatagramsAndStreamsMatchByIdWithRcodes) {
   EXPECT_EQ(rt[0].target, "nope.example.test");
   EXPECT_EQ(rt[1].request_bytes, rs[1].request_bytes + 2) << "the length prefix is on the wire";
   expect_cut_invariant(Protocol::kDns, tcp);
+  // A server that reads a message's length alone first: the kernel knew the connection only
+  // from the message, which comes without its length; the next ones come whole.
+  Conversation bare = {{Side::kClient, q1}, {Side::kServer, framed(dns_response(q1, 0, 2))},
+                       {Side::kClient, framed(q2)}, {Side::kServer, framed(dns_response(q2, 3, 0))}};
+  auto rb = run(Protocol::kDns, bare, whole);
+  ASSERT_EQ(rb.size(), 2u) << show(rb);
+  EXPECT_EQ(rb[0].target, "www.example.test");
+  EXPECT_EQ(rb[0].rows, 2);
+  EXPECT_EQ(rb[0].request_bytes, q1.size() + 2) << "its length was on the wire";
+  EXPECT_EQ(rb[1].status, 3);
   // A pointer loop is refused, not followed forever.
   std::string loop = q1.substr(0, 12) + std::string{char(0xc0), 12} + std::string{0, 1, 0, 1};
   auto p = make_parser(Protocol::kDns, false);
@@ -296,6 +306,11 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(dns(dns_response(q, 0, 1)).first, SL_L7_DNS);
   EXPECT_EQ(dns(std::string(40, '\x42')).first, SL_L7_UNKNOWN) << "random datagrams are not DNS";
   EXPECT_EQ(dns(q.substr(0, 16)).first, SL_L7_UNKNOWN) << "too short for a question";
+  // Over TCP on any port: after its two-byte length.
+  auto framed = [](const std::string& m) { return std::string{char(m.size() >> 8), char(m.size() & 0xff)} + m; };
+  EXPECT_EQ(infer(framed(q)), std::make_pair(int(SL_L7_DNS), SL_L7_REQUEST));
+  EXPECT_EQ(infer(framed(dns_response(q, 3, 0))), std::make_pair(int(SL_L7_DNS), SL_L7_RESPONSE));
+  EXPECT_EQ(infer(framed(q).substr(0, 20)).first, SL_L7_UNKNOWN) << "the length must be the message's";
 }
 
 namespace {
@@ -324,6 +339,9 @@ const Conversation kPg = {
     {Side::kServer, pg('1', "") + pg('2', "") + pg('C', z("UPDATE 3")) + pg('Z', "T")},
     {Side::kClient, pg('B', z("") + z("s1") + std::string(6, '\0')) + pg('E', z("") + std::string(4, '\0')) + pg('S', "")},
     {Side::kServer, pg('2', "") + pg('C', z("UPDATE 1")) + pg('Z', "T")},
+    // PQprepare (pgbench -M prepared, once per statement and connection): Parse and Sync only
+    {Side::kClient, pg('P', z("s2") + z("SELECT v FROM t WHERE k = $1") + std::string(2, '\0')) + pg('S', "")},
+    {Side::kServer, pg('1', "") + pg('Z', "T")},
     {Side::kClient, pg('Q', z("SELEC oops"))},
     {Side::kServer, pg('E', "SERROR" + std::string(1, '\0') + "C42601" + std::string(1, '\0') + z("Msyntax error at or near \"SELEC\"") +
                                 std::string(1, '\0')) + pg('Z', "I")},
@@ -333,7 +351,7 @@ const Conversation kPg = {
 
 TEST(Pgsql, StartupSimpleExtendedErrorsAndEveryCut) {
   auto rs = run(Protocol::kPgsql, kPg, whole);
-  ASSERT_EQ(rs.size(), 4u) << show(rs);
+  ASSERT_EQ(rs.size(), 5u) << show(rs);
   EXPECT_EQ(rs[0].method, "SELECT");
   EXPECT_EQ(rs[0].target, "SELECT * FROM users WHERE id = ?");
   EXPECT_EQ(rs[0].rows, 2);
@@ -342,8 +360,10 @@ TEST(Pgsql, StartupSimpleExtendedErrorsAndEveryCut) {
   EXPECT_EQ(rs[1].rows, 3);
   EXPECT_EQ(rs[2].raw, "UPDATE t SET v = $1 WHERE k = 'a'") << "a named statement's text, bound again";
   EXPECT_EQ(rs[2].rows, 1);
-  EXPECT_TRUE(rs[3].error);
-  EXPECT_EQ(rs[3].error_text, "syntax error at or near \"SELEC\"");
+  EXPECT_EQ(rs[3].method, "PREPARE") << "a statement prepared, not run";
+  EXPECT_EQ(rs[3].target, "SELECT v FROM t WHERE k = $1");
+  EXPECT_TRUE(rs[4].error);
+  EXPECT_EQ(rs[4].error_text, "syntax error at or near \"SELEC\"");
   expect_cut_invariant(Protocol::kPgsql, kPg);
 }
 

@@ -203,7 +203,7 @@ export const requests: Page = async (root, params) => {
     h("div", { class: "muted small" }, "y: latency on a log scale, 1 µs to 10 s; x: the range, left to right")));
   requestAnimationFrame(() => drawHeat(heatBox, heat, seconds, step));
   const list = await api.rows(`SELECT rowid AS id, evt_time / 1000000 AS ms, proc_name AS process, net_role AS role, l7_protocol AS protocol,
-    l7_method AS method, l7_target AS target, l7_status AS status, l7_error AS error, l7_latency / 1e9 AS latency,
+    l7_method AS method, l7_target AS target, l7_status AS status, dns_rcode AS rcode, l7_error AS error, l7_latency / 1e9 AS latency,
     l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
     l7_error_text AS error_text, l7_rows AS rows_n FROM request WHERE ${w} ORDER BY evt_time DESC LIMIT 300`);
   const detail = h("div", { class: "detail" });
@@ -212,7 +212,7 @@ export const requests: Page = async (root, params) => {
       { key: "ms", title: "Time", fit: true, render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process", grow: true },
       { key: "role", title: "Side", fit: true }, { key: "protocol", title: "Proto", fit: true }, { key: "method", title: "Method", fit: true },
       { key: "target", title: "Target", grow: true },
-      { key: "status", title: "Status", fit: true, render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(v)) },
+      { key: "status", title: "Status", fit: true, render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(r.rcode || v)) },
       { key: "latency", title: "Latency", num: true, fit: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
         detail.innerHTML = "";
         detail.append(h("h3", {}, `${r.method} ${r.target}`), h("pre", {}, JSON.stringify(r, null, 2)));
@@ -374,7 +374,7 @@ export const live: Page = async (root, params) => {
     const t = e["evt.type"];
     if (t === "exec") return ((e["proc.args"] as string[]) ?? []).join(" ");
     if (t === "tcp") return `${e["net.role"]} ${e["fd.rip"]}:${e["fd.rport"]} ${e["evt.errno"] ?? ""}`;
-    if (t === "request") return `${e["l7.protocol"]} ${e["l7.method"]} ${e["l7.target"]} → ${e["l7.status"]} (${fmtDur(Number(e["l7.latency"]) / 1e9)})`;
+    if (t === "request") return `${e["l7.protocol"]} ${e["l7.method"]} ${e["l7.target"]} → ${e["dns.rcode"] || e["l7.status"]} (${fmtDur(Number(e["l7.latency"]) / 1e9)})`;
     if (t === "open") return String(e["fd.name"]);
     if (t === "syscall") return `${e["evt.syscall"] ?? ""} ${e["fd.name"] ?? ""}`;
     return "";

@@ -30,6 +30,7 @@ enum sl_l7_proto {
 	SL_L7_MYSQL = 3,
 	SL_L7_REDIS = 4,
 	SL_L7_DNS = 5,
+	SL_L7_HTTP2 = 6, /* and gRPC on it */
 	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
 };
 
@@ -64,6 +65,7 @@ struct sl_l7_event {
 	__u8 raddr[16];
 	__u32 weight;            /* exchanges this one stands for: N when sent as 1 in N, else 1 */
 	__u32 pad2;
+	char pcomm[16];          /* the process's name (its group leader's comm; hdr.comm: the thread's) */
 	/* followed by `captured` bytes */
 };
 

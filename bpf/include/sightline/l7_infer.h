@@ -18,6 +18,20 @@ static __always_inline __u32 sl_l7_be32(const __u8 *p)
 	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
 }
 
+/* A DNS message's header and the start of its question (RFC 1035 4.1): standard query opcode,
+ * one question, a first label of 0-63 bytes, at most a few hundred records. For datagrams on
+ * any port (DNS on 53 is taken by its port alone), and over TCP after its two-byte length. */
+static __always_inline __u8 sl_l7_infer_dns(const __u8 *p, __u32 n, int *kind)
+{
+	*kind = 0;
+	if (n < 17 || (p[2] & 0x78) || p[4] != 0 || p[5] != 1 || p[12] > 63 || p[6] > 1 || p[8] > 1 || p[10] > 1)
+		return SL_L7_UNKNOWN;
+	*kind = (p[2] & 0x80) ? SL_L7_RESPONSE : SL_L7_REQUEST;
+	if (*kind == SL_L7_REQUEST && (p[6] | p[7] | (p[3] & 0x0f)))
+		return SL_L7_UNKNOWN; /* a query has no answers and no rcode */
+	return SL_L7_DNS;
+}
+
 /* `p`: the first min(n, SL_L7_PEEK) bytes of a message of n bytes (the rest zero). Returns the
  * protocol; *kind says request or response. Only shapes a protocol can start a message with
  * are accepted; ambiguous ones (a bare RESP reply) only as a response on a known connection. */
@@ -81,21 +95,37 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 			}
 		}
 	}
-	return SL_L7_UNKNOWN;
-}
-
-/* A DNS message's header and the start of its question (RFC 1035 4.1): standard query opcode,
- * one question, a first label of 0-63 bytes, at most a few hundred records. For datagrams on
- * any port (DNS on 53 is taken by its port alone). */
-static __always_inline __u8 sl_l7_infer_dns(const __u8 *p, __u32 n, int *kind)
-{
+	/* HTTP/2: the client's connection preface (RFC 9113 3.4), h2c or TLS with ALPN h2. */
+	if (n >= 16 && p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
+	    p[6] == 'H' && p[7] == 'T' && p[8] == 'T' && p[9] == 'P' && p[10] == '/' && p[11] == '2') {
+		*kind = SL_L7_REQUEST;
+		return SL_L7_HTTP2;
+	}
+	/* HTTP/2 joined mid-way (a connection older than the tracing: gRPC channels live long): a
+	 * HEADERS frame (no padding, no priority) on a client stream, whose header block starts
+	 * with a request's pseudo-header (:method, :scheme, :path, :authority by the static table)
+	 * or a response's :status. */
+	if (n >= 10 && p[3] == 1 && !(p[4] & ~0x05) && !(p[5] & 0x80) && (p[8] & 1)) {
+		__u32 flen = ((__u32)p[0] << 16) | ((__u32)p[1] << 8) | p[2];
+		__u8 b = p[9], idx = b & 0x0f;
+		if (flen >= 1 && flen + 9 <= n) {
+			if ((b >= 0x82 && b <= 0x87) || ((b & 0xf0) == 0x40 && idx >= 1 && idx <= 7) ||
+			    ((b & 0xe0) == 0 && idx >= 1 && idx <= 7)) {
+				*kind = SL_L7_REQUEST;
+				return SL_L7_HTTP2;
+			}
+			if ((b >= 0x88 && b <= 0x8e) || b == 0x48 || b == 0x08 || b == 0x18) {
+				*kind = SL_L7_RESPONSE;
+				return SL_L7_HTTP2;
+			}
+		}
+	}
+	/* DNS over TCP on any port: a message after its two-byte length, in one buffer (dig and
+	 * resolvers that write the length apart: bpf/l7.bpf.c's tcp_dns). */
+	if (n >= 19 && (((__u32)p[0] << 8) | p[1]) == n - 2 && sl_l7_infer_dns(p + 2, n - 2, kind) == SL_L7_DNS)
+		return SL_L7_DNS;
 	*kind = 0;
-	if (n < 17 || (p[2] & 0x78) || p[4] != 0 || p[5] != 1 || p[12] > 63 || p[6] > 1 || p[8] > 1 || p[10] > 1)
-		return SL_L7_UNKNOWN;
-	*kind = (p[2] & 0x80) ? SL_L7_RESPONSE : SL_L7_REQUEST;
-	if (*kind == SL_L7_REQUEST && (p[6] | p[7] | (p[3] & 0x0f)))
-		return SL_L7_UNKNOWN; /* a query has no answers and no rcode */
-	return SL_L7_DNS;
+	return SL_L7_UNKNOWN;
 }
 
 /* In-kernel RED (bpf/l7.bpf.c): what a message of a known connection starts. Offsets are

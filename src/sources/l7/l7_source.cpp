@@ -339,7 +339,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
       if (h.count())
         lat.series.push_back({std::move(labels), 0, h, ex == detail.end() ? std::vector<core::Exemplar>{} : std::move(ex->second)});
     }
-    tracker_->collect_dns(req, err, lat);
+    tracker_->collect_user_counted(req, err, lat);
     std::vector<uint64_t> stats(SL_L7_RS_N);
     std::vector<uint64_t> per_cpu(bpf::possible_cpus());
     for (uint32_t i = 0; i < SL_L7_RS_N; i++)

@@ -43,15 +43,28 @@ void L7Tracker::fit(const Conn* keep) {
 
 namespace {
 
+// gRPC's status codes (grpc/doc/statuscodes.md): a bounded label.
+std::string_view grpc_status_name(int32_t s) {
+  static constexpr std::string_view kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+                                                "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  return s >= 0 && s < 17 ? kNames[s] : "OTHER";
+}
+
+// The protocol a record is counted under: gRPC calls apart from the rest of HTTP/2.
+std::string_view protocol_of(Protocol p, const protocols::Record& r) {
+  return r.grpc ? "grpc" : protocols::protocol_name(p);
+}
+
+// Protocols the kernel does not count (no in-kernel pairing): their exact family comes from
+// the records, every one of which reaches user space.
+bool user_counted(std::string_view proto) { return proto == "dns" || proto == "http2" || proto == "grpc"; }
+
 std::string addr_text(uint16_t family, const uint8_t* a) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (!inet_ntop(family == 10 ? AF_INET6 : AF_INET, a, buf, sizeof buf)) return {};
   return buf;
-}
-
-std::string_view rcode_name(int32_t rcode) {
-  static constexpr std::string_view kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
-  return rcode >= 0 && rcode < 6 ? kNames[rcode] : "OTHER";
 }
 
 }  // namespace
@@ -105,6 +118,10 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   c.bytes = conn_bytes() + c.parser->memory();
   stats_.bytes += c.bytes - conn_bytes();
   c.process = process_label(process_key_, hdr.pid);
+  // The process's name (its main thread's, as the kernel read it) names it in the map and its
+  // events; a thread's own (Chrome_ChildIOT) stays in the event as thread.name.
+  c.name.assign(rec.pcomm, strnlen(rec.pcomm, sizeof rec.pcomm));
+  if (c.name.empty()) c.name.assign(hdr.comm);
   c.laddr = addr_text(rec.family, rec.laddr);
   c.raddr = addr_text(rec.family, rec.raddr);
   c.lport = rec.lport;
@@ -114,7 +131,7 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   conns_.emplace(key, lru_.begin());
   if (rec.sock_type != 2) {
     Endpoint& ep = endpoints_[c.local];
-    ep.comm.assign(hdr.comm);
+    ep.comm = c.name;
     ep.role = c.role;
     ep.refs++;
   }
@@ -127,7 +144,7 @@ void L7Tracker::drop(std::list<Conn>::iterator it) {
   it->parser->close(it->hdr.ts_boot_ns, &scratch_);
   for (const auto& r : scratch_) emit(*it, r);
   const auto& ps = it->parser->stats();
-  auto& acc = parser_stats_[static_cast<size_t>(it->proto) % 6];
+  auto& acc = parser_stats_[static_cast<size_t>(it->proto) % protocols::kProtocols];
   acc.resyncs += ps.resyncs;
   acc.skipped_bytes += ps.skipped_bytes;
   acc.orphans += ps.orphans;
@@ -176,9 +193,11 @@ void L7Tracker::emit(Conn& c, const Record& r) {
     for (const auto& a : r.addresses) learn_dns_(a, r.target);
   core::Event e = c.hdr;
   e.kind = core::EventKind::kRequest;
+  e.thread_name = e.comm;
+  e.comm = c.name;
   e.ts_boot_ns = r.start_ns;
   e.ts_wall_ns = core::wall_clock().to_wall(r.start_ns);
-  e.protocol = protocols::protocol_name(c.proto);
+  e.protocol = protocol_of(c.proto, r);
   e.role = c.role;
   e.method = r.method;
   e.target = r.target;
@@ -203,7 +222,9 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   static constexpr std::string_view kHttpClass[] = {"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "other"};
   std::string_view status = r.no_response               ? "none"
                             : c.proto == Protocol::kHttp ? kHttpClass[std::min(r.status < 0 ? 6 : r.status / 100, 6)]
-                            : c.proto == Protocol::kDns  ? rcode_name(r.status)
+                            : c.proto == Protocol::kDns  ? protocols::dns_rcode_name(r.status)
+                            : r.grpc                     ? grpc_status_name(r.status)
+                            : c.proto == Protocol::kHttp2 ? kHttpClass[std::min(r.status < 0 ? 6 : r.status / 100, 6)]
                             : r.error                    ? "error"
                                                          : "ok";
   account(c, r, status, e.ts_wall_ns);
@@ -236,11 +257,11 @@ std::vector<core::Exemplar> L7Tracker::exemplars_of(const Samples& v) {
 }
 
 void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint64_t wall_ns) {
-  std::string_view proto = protocols::protocol_name(c.proto);
+  std::string_view proto = protocol_of(c.proto, r);
   std::string_view role = c.role == SL_L7_CLIENT ? "client" : "server";
   // HTTP paths as routes that cluster themselves (/u/alice/x1 -> /u/{x}/{x} once they vary).
   const std::string* target = &r.target;
-  if (c.proto == Protocol::kHttp) {
+  if (c.proto == Protocol::kHttp || (c.proto == Protocol::kHttp2 && !r.grpc)) {
     if (c.last_route_gen != routes_.generation() || c.last_path != r.target) {
       c.last_route = routes_.route(c.process, r.target);
       c.last_path = r.target;
@@ -292,7 +313,7 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
   std::string client, server;
   bool provisional = false;
   if (c.role == SL_L7_SERVER) {
-    server = c.comm;
+    server = c.name;
     auto peer = endpoints_.find(c.remote);
     provisional = !(peer != endpoints_.end() && peer->second.role == SL_L7_CLIENT);
     client = provisional ? c.raddr : peer->second.comm;
@@ -302,7 +323,7 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
       c.edge_skip = true;
       return;
     }
-    client = c.comm;
+    client = c.name;
     server = c.remote;
   }
   auto ek = std::make_tuple(client, server, std::string(proto));
@@ -357,7 +378,7 @@ std::vector<ServiceEdge> L7Tracker::service_map() const {
 }
 
 protocols::ParserStats L7Tracker::parser_stats(Protocol p) const {
-  protocols::ParserStats s = parser_stats_[static_cast<size_t>(p) % 6];
+  protocols::ParserStats s = parser_stats_[static_cast<size_t>(p) % protocols::kProtocols];
   for (const auto& c : lru_)
     if (c.proto == p) {
       s.resyncs += c.parser->stats().resyncs;
@@ -369,11 +390,10 @@ protocols::ParserStats L7Tracker::parser_stats(Protocol p) const {
 
 std::vector<uint64_t> L7Tracker::latency_bounds() { return core::LogHistogram::pow2_bounds(14, 34, 2); }  // 16 us .. 17 s
 
-void L7Tracker::collect_dns(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const {
-  const std::string dns(protocols::protocol_name(Protocol::kDns));
+void L7Tracker::collect_user_counted(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const {
   std::map<std::vector<std::string>, Red> by;  // the route dropped
   for (const auto& [k, v] : red_) {
-    if (k[1] != dns) continue;
+    if (!user_counted(k[1])) continue;
     Red& r = by[{k[0], k[1], k[2], k[3], k[5]}];
     r.requests += v.requests;
     r.errors += v.errors;
@@ -393,7 +413,7 @@ std::map<std::vector<std::string>, std::vector<core::Exemplar>> L7Tracker::kerne
   // ("OTHER" for none), HTTP's status class, else ok or error; DNS is not the kernel's.
   std::map<std::vector<std::string>, Samples> by;
   for (const auto& [k, v] : red_) {
-    if (v.exemplars.empty() || k[5] == "none" || k[1] == protocols::protocol_name(Protocol::kDns)) continue;
+    if (v.exemplars.empty() || k[5] == "none" || user_counted(k[1])) continue;
     std::string method = k[3].substr(0, SL_L7_METHOD_LEN);
     if (method.empty()) method = "OTHER";
     Samples& dst = by[{k[0], k[1], k[2], std::move(method), k[5]}];
@@ -456,7 +476,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                             MetricType::kCounter};
   core::MetricFamily orphans{"sightline_l7_orphan_responses_total", "Responses with no request to match",
                              MetricType::kCounter};
-  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns}) {
+  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});

@@ -68,9 +68,10 @@ class L7Tracker {
   // The per-route families (sightline_l7_route_*: what arrived in detail), the service map, the
   // parsers' and the tracker's own counters.
   void collect(std::vector<core::MetricFamily>& out) const;
-  // DNS's series of the exact families (sightline_l7_requests_total ...): the kernel does not
-  // count DNS; every DNS message arrives as a record. The route (the name) is left out.
-  void collect_dns(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const;
+  // The exact families' series (sightline_l7_requests_total ...) of the protocols the kernel
+  // does not count (DNS, HTTP/2, gRPC): every message of theirs arrives as a record. The route
+  // (the name, the path) is left out.
+  void collect_user_counted(core::MetricFamily& req, core::MetricFamily& err, core::MetricFamily& lat) const;
   // The `le` bounds of the latency histograms, in ns.
   static std::vector<uint64_t> latency_bounds();
   // Exemplars of the kernel's exact latency series (process key, protocol, role, method, status
@@ -114,11 +115,12 @@ class L7Tracker {
     bool tls = false;
     std::unique_ptr<protocols::Parser> parser;
     std::string process;   // metric label key, taken once
+    std::string name;      // the process's name (its comm label, else the first record's thread)
     std::string local, remote;  // ip:port
     std::string laddr, raddr;
     uint16_t lport = 0, rport = 0;
     core::Event hdr;       // the latest record's process (strings below)
-    std::string comm;
+    std::string comm;      // the latest record's thread
     // The series the last request went to: keep-alive connections repeat one route, so most
     // requests find their RED series and edge here without building a key.
     std::string last_method, last_target, last_status;
@@ -171,7 +173,7 @@ class L7Tracker {
   uint64_t routes_folded_ = 0;       // the clusters' generation red_ was last folded at
   uint64_t red_overflow_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, ServiceEdge> edges_;
-  protocols::ParserStats parser_stats_[6] = {};  // by protocol, of dropped connections
+  protocols::ParserStats parser_stats_[protocols::kProtocols] = {};  // by protocol, of dropped connections
   L7Stats stats_;
   std::vector<protocols::Record> scratch_;
 };
