@@ -1,5 +1,6 @@
-// L7 parser throughput, MB/s on one core: keep-alive HTTP/1 exchanges, pipelined Redis commands
-// and DNS datagrams, fed as the kernel hands them over (one message per syscall). Run:
+// L7 parser throughput, MB/s on one core: keep-alive HTTP/1 exchanges, the same request and
+// response as HTTP/2 streams (HPACK, a new stream each), pipelined Redis commands and DNS
+// datagrams, fed as the kernel hands them over (one message per syscall). Run:
 // build/bench/protocols_bench
 #include <benchmark/benchmark.h>
 
@@ -37,6 +38,51 @@ void Http1(benchmark::State& state) {
                        "{\"orders\":[1,2,3],\"more\":0}"}});
 }
 BENCHMARK(Http1);
+
+// The HTTP/1 exchange above as HTTP/2: HEADERS (static-table pseudo-headers, literals without
+// indexing) then HEADERS and DATA, each exchange on the next stream of one connection.
+void Http2(benchmark::State& state) {
+  auto lit = [](uint8_t index_prefix, std::initializer_list<uint8_t> index_rest, std::string_view v) {
+    std::string o(1, static_cast<char>(index_prefix));
+    for (uint8_t b : index_rest) o += static_cast<char>(b);
+    o += static_cast<char>(v.size());
+    o += v;
+    return o;
+  };
+  auto frame = [](uint8_t type, uint8_t flags, const std::string& payload) {
+    size_t n = payload.size();
+    return std::string{char(n >> 16), char(n >> 8), char(n), char(type), char(flags), 0, 0, 0, 0} + payload;
+  };
+  std::string req = std::string("\x82\x86", 2) + lit(0x04, {}, "/api/users/42/orders?page=2") + lit(0x01, {}, "shop.example") +
+                    lit(0x0f, {0x2b}, "wrk") + lit(0x0f, {0x04}, "*/*");  // user-agent (58), accept (19)
+  std::string resp = std::string("\x88", 1) + lit(0x0f, {0x27}, "nginx/1.22.1") + lit(0x0f, {0x12}, "Wed, 02 Dec 2026 02:00:00 GMT") +
+                     lit(0x0f, {0x10}, "application/json") + lit(0x0f, {0x0d}, "27");  // server 54, date 33, content-type 31, content-length 28
+  std::string client = frame(1, 0x5, req);  // END_STREAM | END_HEADERS
+  std::string server = frame(1, 0x4, resp) + frame(0, 0x1, "{\"orders\":[1,2,3],\"more\":0}");
+  auto parser = make_parser(Protocol::kHttp2);
+  std::vector<Record> out;
+  parser->feed(Side::kClient, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, &out);
+  uint64_t bytes = 0, ts = 0, records = 0;
+  uint32_t id = 1;
+  auto set_id = [](std::string& f, size_t at, uint32_t v) {
+    f[at + 5] = char((v >> 24) & 0x7f), f[at + 6] = char(v >> 16), f[at + 7] = char(v >> 8), f[at + 8] = char(v);
+  };
+  for (auto _ : state) {
+    set_id(client, 0, id);
+    set_id(server, 0, id);
+    set_id(server, 9 + resp.size(), id);
+    id = id >= 0x7ffffffd ? 1 : id + 2;
+    parser->feed(Side::kClient, client, ++ts, &out);
+    parser->feed(Side::kServer, server, ++ts, &out);
+    bytes += client.size() + server.size();
+    records += out.size();
+    out.clear();
+  }
+  if (records * 2 < static_cast<uint64_t>(state.iterations())) state.SkipWithError("streams were not paired");
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["records/s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
+}
+BENCHMARK(Http2);
 
 void Redis(benchmark::State& state) {
   run(state, Protocol::kRedis, true,

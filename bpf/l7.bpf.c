@@ -354,8 +354,44 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 	return __builtin_bswap16(sa.port);
 }
 
+struct iov_walk {
+	__u8 *data; /* the scratch's data */
+	__u64 iov, iovcnt;
+	__u32 cap, off;
+};
+
+static long copy_one_iov(__u64 i, struct iov_walk *w)
+{
+	if (i >= w->iovcnt || w->off >= w->cap || !w->data)
+		return 1;
+	struct iov v = {};
+	if (sl_read_user(&v, sizeof(v), (void *)(w->iov + i * sizeof(struct iov))))
+		return 1;
+	__u32 n = w->cap - w->off;
+	if (v.len < n)
+		n = v.len;
+	if (n > SL_L7_MAX_CAPTURE)
+		n = SL_L7_MAX_CAPTURE;
+	__u32 o = w->off & (SL_L7_MAX_CAPTURE - 1);
+	if (n && sl_read_user(w->data + o, n, (void *)v.base))
+		return 1;
+	w->off += n;
+	return 0;
+}
+
+/* The iovecs by bpf_loop: one callback checked once, whatever their number. */
+static __noinline __u32 copy_iovs_loop(__u64 iov, __u64 iovcnt, __u32 cap)
+{
+	struct iov_walk w = {.data = scratch_data(), .iov = iov, .iovcnt = iovcnt, .cap = cap};
+	bpf_loop(SL_L7_MAX_IOV_LOOP, copy_one_iov, &w, 0);
+	return w.off;
+}
+
+/* many_iov: the iovecs by bpf_loop where the kernel has it; a constant at each call (the
+ * sendmmsg/recvmmsg programs, one_message per datagram, keep the unrolled loop: the verifier
+ * would walk the callback once per datagram). */
 static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, __u64 iov, __u64 iovcnt, __u32 total,
-					 __u32 cap)
+					 __u32 cap, bool many_iov)
 {
 	if (cap > SL_L7_MAX_CAPTURE)
 		cap = SL_L7_MAX_CAPTURE;
@@ -369,6 +405,8 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 			return 0;
 		return n;
 	}
+	if (many_iov && has_bpf_loop)
+		return copy_iovs_loop(iov, iovcnt, cap);
 	__u32 off = 0;
 	for (int i = 0; i < SL_L7_MAX_IOV; i++) {
 		if (i >= iovcnt || off >= cap)
@@ -700,7 +738,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 	if (cs)
 		cs->sent = 1;
-	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret, capture_bytes);
+	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret, capture_bytes, red);
 	e->captured = n;
 	__u64 size = sizeof(*e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
 	if (size > sizeof(*s))

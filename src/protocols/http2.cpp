@@ -69,7 +69,10 @@ class Http2Parser final : public Parser {
           stats_.skipped_bytes += d.preface;
         }
         d.preface = kPreface.size();
+        joined();
       }
+    } else if (side == Side::kServer && c_.preface == 0) {  // the server first: joined mid-way
+      joined();
     }
     while (pos < data.size() && !d.dead) {
       if (!d.in_frame) {
@@ -146,9 +149,19 @@ class Http2Parser final : public Parser {
     std::string block;           // a header block across CONTINUATIONs
     uint32_t block_stream = 0;
     bool block_end_stream = false, in_block = false, block_push = false;
+    bool block_broken = false;   // part of the block was not captured (or was past our bound)
     bool dead = false;           // framing lost
     hpack::Decoder hpack;        // decodes the blocks this side sends
   };
+
+  // The connection's start was not seen: both HPACK tables hold entries we never saw inserted.
+  void joined() {
+    if (joined_) return;
+    joined_ = true;
+    c_.hpack.lost();
+    s_.hpack.lost();
+    c_.preface = kPreface.size();
+  }
 
   Dir& dir(Side s) { return s == Side::kClient ? c_ : s_; }
   Dir& peer(Side s) { return s == Side::kClient ? s_ : c_; }
@@ -254,8 +267,8 @@ class Http2Parser final : public Parser {
         if (d.type == kHeaders && (d.flags & kPriorityFlag)) off += 5;
         if (d.type == kPush) off += 4;  // the promised stream
         d.block.clear();
-        if (!d.broken && off + pad <= p.size()) d.block.assign(p.substr(off, p.size() - off - pad));
-        else d.broken = true;
+        d.block_broken = d.broken || off + pad > p.size();
+        if (!d.block_broken) d.block.assign(p.substr(off, p.size() - off - pad));
         d.block_stream = d.stream;
         d.block_end_stream = d.type == kHeaders && (d.flags & kEndStream);
         d.block_push = d.type == kPush;
@@ -263,12 +276,18 @@ class Http2Parser final : public Parser {
         [[fallthrough]];
       }
       case kContinuation:
-        if (d.type == kContinuation) d.block.append(p);
-        if (d.broken) d.hpack.lost();
+        if (d.type == kContinuation) {
+          d.block_broken |= d.broken;
+          if (!d.block_broken) d.block.append(p);
+          if (d.block.size() > kMaxBuffered) d.block_broken = true;  // past what we hold: skipped
+          if (d.block_broken) d.block.clear();
+        }
         if (d.flags & kEndHeaders) {
           d.in_block = false;
           std::vector<hpack::Header> hs;
-          if (!d.broken) d.hpack.decode(d.block, &hs);
+          if (d.block_broken) d.hpack.lost();  // its insertions are lost
+          else if (!d.hpack.decode(d.block, &hs)) stats_.resyncs++;  // malformed: the table is lost
+          stats_.undecoded = c_.hpack.stats().unknown + s_.hpack.stats().unknown;
           d.block.clear();
           release_if_large(d.block);
           if (d.block_push) break;  // a promised request: decoded for the table only
@@ -391,6 +410,7 @@ class Http2Parser final : public Parser {
   std::map<uint32_t, Stream> streams_;  // open streams by id (client-initiated: odd)
   uint32_t last_id_ = 0;                // the newest stream the client opened
   uint64_t pending_bytes_ = 0;          // the opening HEADERS frame's size
+  bool joined_ = false;                 // the connection's start was not seen
 };
 
 }  // namespace

@@ -105,6 +105,7 @@ struct ParserStats {
   uint64_t resyncs = 0;        // sync lost (garbage, a gap inside a header, a full buffer)
   uint64_t skipped_bytes = 0;  // bytes dropped while resyncing
   uint64_t orphans = 0;        // responses with no request to match
+  uint64_t undecoded = 0;      // HTTP/2: header fields HPACK could not name (a connection joined mid-way)
 };
 
 class Parser {

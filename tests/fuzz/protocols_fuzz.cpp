@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "protocols/hpack.h"
 #include "protocols/protocol.h"
 #include "protocols/routes.h"
 #include "sightline/l7_infer.h"
@@ -12,7 +13,7 @@ using namespace sightline::protocols;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  auto proto = static_cast<Protocol>(1 + data[0] % 5);
+  auto proto = static_cast<Protocol>(1 + data[0] % (kProtocols - 1));
   bool stream = data[0] & 0x80;
   auto parser = make_parser(proto, stream);
   std::vector<Record> out;
@@ -47,6 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     p = nl + 1;
   }
   (void)normalize_path(all);
+  // HPACK alone: a block of the input's bytes, twice through one decoder (its table bounded).
+  hpack::Decoder hd;
+  std::vector<hpack::Header> hs;
+  for (int i = 0; i < 2; i++) (void)hd.decode(all, &hs);
+  if (hd.memory() > 4 * hpack::kMaxTable + hpack::kMaxTable / 32 * sizeof(hpack::Header)) __builtin_trap();
+  std::string text;
+  (void)hpack::huffman_decode(all, &text);
   (void)normalize_sql(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

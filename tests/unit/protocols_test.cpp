@@ -3,8 +3,10 @@
 // after garbage, bounded pending requests; and the normalizations.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 
+#include "protocols/hpack.h"
 #include "protocols/protocol.h"
 #include "sources/l7/l7_source.h"
 #include "sightline/l7_infer.h"
@@ -559,4 +561,132 @@ TEST(L7MethodWord, AsTheKernelCutsIt) {
   EXPECT_EQ(sightline::sources::l7_method_word("pg_sleep"), word("PG_SLEEP"));
   EXPECT_EQ(sightline::sources::l7_method_word("DROP TABLE"), word("DROP"));
   EXPECT_EQ(sightline::sources::l7_method_word("1abc"), 0u);
+}
+
+namespace {
+// tests/data/http2/conversation.txt: python3-h2's bytes, one write per line ("C <hex>", "S <hex>").
+Conversation h2_conversation() {
+  std::ifstream in(std::string(SL_SOURCE_DIR) + "/tests/data/http2/conversation.txt");
+  Conversation c;
+  std::string side, hex;
+  while (in >> side >> hex) {
+    std::string bytes;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    c.push_back({side == "C" ? Side::kClient : Side::kServer, bytes});
+  }
+  return c;
+}
+}  // namespace
+
+TEST(Hpack, HuffmanAndRfc7541Examples) {
+  // RFC 7541 C.4.1: "www.example.com" Huffman-coded.
+  std::string out;
+  std::string code = "\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff";
+  ASSERT_TRUE(hpack::huffman_decode(code, &out));
+  EXPECT_EQ(out, "www.example.com");
+  out.clear();
+  EXPECT_FALSE(hpack::huffman_decode(std::string("\xf1\xe3\x00", 3), &out)) << "padding that is not all ones";
+  // C.4.1-C.4.3: three requests on one connection, the dynamic table carried between them.
+  hpack::Decoder d;
+  std::vector<hpack::Header> hs;
+  ASSERT_TRUE(d.decode(std::string("\x82\x86\x84\x41\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff", 17), &hs));
+  ASSERT_EQ(hs.size(), 4u);
+  EXPECT_EQ(hs[3].name, ":authority");
+  EXPECT_EQ(hs[3].value, "www.example.com");
+  EXPECT_EQ(d.size(), 57u);
+  hs.clear();
+  ASSERT_TRUE(d.decode(std::string("\x82\x86\x84\xbe\x58\x86\xa8\xeb\x10\x64\x9c\xbf", 12), &hs));
+  ASSERT_EQ(hs.size(), 5u);
+  EXPECT_EQ(hs[3].value, "www.example.com") << "from the dynamic table";
+  EXPECT_EQ(hs[4].name, "cache-control");
+  EXPECT_EQ(hs[4].value, "no-cache");
+  EXPECT_EQ(d.size(), 110u);
+  // An index past the table of a connection seen from its start is malformed: the table is
+  // dropped, and from then on such references count as unknown.
+  hs.clear();
+  EXPECT_FALSE(d.decode("\xff\x10", &hs));
+  EXPECT_EQ(d.stats().errors, 1u);
+  hs.clear();
+  EXPECT_TRUE(d.decode("\xbe", &hs));
+  EXPECT_EQ(d.stats().unknown, 1u);
+  // Bounds: a size update past what the peer allowed, a string cut at kMaxString.
+  hpack::Decoder b;
+  b.set_max_size(1 << 30);
+  hs.clear();
+  std::string big = std::string("\x40\x01x\x7f", 4);
+  uint64_t n = 100000 - 127;  // the value's length as HPACK's integer: 127 + n in 7-bit groups
+  while (n >= 128) big += static_cast<char>(0x80 | (n & 0x7f)), n >>= 7;
+  big += static_cast<char>(n);
+  big += std::string(100000, 'v');
+  ASSERT_TRUE(b.decode(big, &hs));
+  EXPECT_EQ(hs[0].value.size(), hpack::kMaxString);
+  EXPECT_LE(b.memory(), hpack::kMaxTable + 1024) << "the table stays within its bound";
+}
+
+TEST(Http2, StreamsGrpcResetsGoawayAndEveryCut) {
+  Conversation c = h2_conversation();
+  ASSERT_EQ(c.size(), 20u);
+  auto rs = run(Protocol::kHttp2, c, whole);
+  ASSERT_EQ(rs.size(), 8u) << show(rs);
+  EXPECT_EQ(rs[0].method, "GET");
+  EXPECT_EQ(rs[0].target, "/users/{id}");
+  EXPECT_EQ(rs[0].raw, "/users/42?full=1");
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].start_ns, 5u);
+  EXPECT_EQ(rs[0].end_ns, 6u);
+  EXPECT_EQ(rs[0].request_bytes, c[4].second.size()) << "the stream's frames";
+  EXPECT_EQ(rs[0].response_bytes, c[5].second.size());
+  EXPECT_EQ(rs[1].method, "POST");
+  EXPECT_EQ(rs[1].status, 503);
+  EXPECT_TRUE(rs[1].error);
+  EXPECT_EQ(rs[2].target, "/users/{id}") << "names from the dynamic table";
+  EXPECT_TRUE(rs[2].error);
+  EXPECT_EQ(rs[2].error_text, "RST_STREAM CANCEL");
+  EXPECT_TRUE(rs[3].grpc);
+  EXPECT_EQ(rs[3].target, "/helloworld.Greeter/SayHello");
+  EXPECT_EQ(rs[3].status, 0);
+  EXPECT_FALSE(rs[3].error);
+  EXPECT_EQ(rs[3].rows, 2) << "two response messages";
+  EXPECT_TRUE(rs[4].grpc);
+  EXPECT_EQ(rs[4].status, 5);
+  EXPECT_TRUE(rs[4].error);
+  EXPECT_EQ(rs[4].error_text, "no such user: bob");
+  EXPECT_EQ(rs[5].raw, "/fast") << "streams end in their own order";
+  EXPECT_EQ(rs[5].status, 404);
+  EXPECT_EQ(rs[6].raw, "/slow");
+  EXPECT_EQ(rs[7].raw, "/late");
+  EXPECT_TRUE(rs[7].no_response);
+  EXPECT_EQ(rs[7].error_text, "GOAWAY NO_ERROR");
+  expect_cut_invariant(Protocol::kHttp2, c);
+}
+
+TEST(Http2, JoinedMidwayGapsAndGarbage) {
+  Conversation c = h2_conversation();
+  // Joined at stream 5: names that streams 1 and 3 put in the tables are unknown and counted;
+  // the static table's and the literals still decode.
+  auto p = make_parser(Protocol::kHttp2);
+  std::vector<Record> out;
+  for (size_t i = 8; i < c.size(); i++) p->feed(c[i].first, c[i].second, i + 1, &out);
+  p->close(100, &out);
+  ASSERT_EQ(out.size(), 8u - 2) << show(out);
+  EXPECT_GT(p->stats().undecoded, 0u);
+  EXPECT_EQ(out[0].error_text, "RST_STREAM CANCEL");
+  EXPECT_EQ(out[1].status, 0);
+  EXPECT_TRUE(out[1].grpc) << "content-type was a literal";
+  EXPECT_EQ(out[1].rows, 2);
+  // A gap inside a DATA frame is skipped exactly; one in a header block loses that side's
+  // table (what follows is undecodable, counted), never the framing.
+  auto q = make_parser(Protocol::kHttp2);
+  out.clear();
+  for (size_t i = 0; i < 5; i++) q->feed(c[i].first, c[i].second, i + 1, &out);
+  const std::string& resp = c[5].second;  // HEADERS (19 bytes) + DATA "hello" (14)
+  q->feed(Side::kServer, resp.substr(0, 19 + 9 + 2), 6, &out);
+  q->gap(Side::kServer, 3, 6, &out);
+  ASSERT_EQ(out.size(), 1u) << show(out);
+  EXPECT_EQ(out[0].status, 200);
+  EXPECT_EQ(q->stats().resyncs, 0u);
+  // Garbage where a frame header should be: the side's framing is lost (counted), no crash.
+  q->feed(Side::kClient, std::string("\xff\xff\xff\x09garbage!", 12), 7, &out);
+  EXPECT_EQ(q->stats().resyncs, 1u);
+  q->close(8, &out);
 }

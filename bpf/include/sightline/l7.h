@@ -20,8 +20,11 @@
 #define SL_L7_MAX_CONNS 16384
 /* Messages of an unrecognised TCP connection before it is ignored for good. */
 #define SL_L7_MAX_MISSES 4
-/* iovecs of a readv/writev/sendmsg/recvmsg copied (the rest counted as not captured). */
+/* iovecs of a readv/writev/sendmsg/recvmsg copied (the rest counted as not captured): with
+ * bpf_loop (5.17+) up to SL_L7_MAX_IOV_LOOP (gRPC's C core writes a slice per iovec: 20-30 for a
+ * call), else SL_L7_MAX_IOV (an unrolled loop the verifier walks whole). */
 #define SL_L7_MAX_IOV 8
+#define SL_L7_MAX_IOV_LOOP 1024
 
 enum sl_l7_proto {
 	SL_L7_UNKNOWN = 0,

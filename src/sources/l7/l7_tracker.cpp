@@ -147,6 +147,7 @@ void L7Tracker::drop(std::list<Conn>::iterator it) {
   auto& acc = parser_stats_[static_cast<size_t>(it->proto) % protocols::kProtocols];
   acc.resyncs += ps.resyncs;
   acc.skipped_bytes += ps.skipped_bytes;
+  acc.undecoded += ps.undecoded;
   acc.orphans += ps.orphans;
   if (auto e = endpoints_.find(it->local); e != endpoints_.end() && it->key.peer_port == 0 && --e->second.refs == 0)
     endpoints_.erase(e);
@@ -383,6 +384,7 @@ protocols::ParserStats L7Tracker::parser_stats(Protocol p) const {
     if (c.proto == p) {
       s.resyncs += c.parser->stats().resyncs;
       s.skipped_bytes += c.parser->stats().skipped_bytes;
+      s.undecoded += c.parser->stats().undecoded;
       s.orphans += c.parser->stats().orphans;
     }
   return s;
@@ -476,11 +478,16 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                             MetricType::kCounter};
   core::MetricFamily orphans{"sightline_l7_orphan_responses_total", "Responses with no request to match",
                              MetricType::kCounter};
+  core::MetricFamily undecoded{"sightline_l7_undecoded_headers_total",
+                               "HTTP/2 header fields HPACK could not name: entries of a connection's table inserted "
+                               "before the agent saw it (joined mid-way) or in a block it lost",
+                               MetricType::kCounter};
   for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});
     orphans.series.push_back({l, static_cast<double>(s.orphans), {}});
+    if (p == Protocol::kHttp2) undecoded.series.push_back({l, static_cast<double>(s.undecoded), {}});
   }
   core::MetricFamily routes{"sightline_l7_route_positions_collapsed_total",
                             "HTTP path positions seen to vary and turned into the wildcard {x} (routes that "
@@ -492,7 +499,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                  "segments are {x})",
                                  MetricType::kGauge};
   route_nodes.series.push_back({{}, static_cast<double>(routes_.nodes()), {}});
-  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &conn_bytes, &evicted, &resync, &orphans, &routes,
+  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &conn_bytes, &evicted, &resync, &orphans, &undecoded, &routes,
                   &route_nodes})
     out.push_back(std::move(*f));
 }
