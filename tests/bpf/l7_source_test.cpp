@@ -35,6 +35,13 @@ class Requests : public sources::EventSink {
                     std::string(e.method), std::string(e.request), std::string(e.error_text), e.status,
                     e.request_bytes, e.response_bytes, e.no_response, e.weight});
   }
+  // The requests of one protocol and role, in their order.
+  std::vector<Req> of(std::string_view protocol, std::string_view role) const {
+    std::vector<Req> out;
+    for (const auto& r : list)
+      if (r.protocol == protocol && r.role == role) out.push_back(r);
+    return out;
+  }
   std::vector<Req> list;
 };
 
@@ -190,12 +197,7 @@ TEST(L7Source, DnsDatagramsSentTogetherAreEachARequest) {
     ASSERT_EQ(sendto(srv, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl), n);
     ASSERT_EQ(recv(cli, buf, sizeof buf, 0), n);
   }
-  auto dns = [&](const char* role) {
-    std::vector<Req> out;
-    for (const auto& r : reqs.list)
-      if (r.protocol == "dns" && r.role == role) out.push_back(r);
-    return out;
-  };
+  auto dns = [&](const char* role) { return reqs.of("dns", role); };
   ASSERT_TRUE(h.pump_until([&] { return dns("client").size() >= 2 && dns("server").size() >= 2; }))
       << dns("client").size() << " " << dns("server").size();
   for (const char* role : {"client", "server"}) {
@@ -257,12 +259,7 @@ TEST(L7Source, DnsOverTcpOnAnyPortWhateverWayItsLengthIsCut) {
     close(c);
     close(s);
   }
-  auto dns = [&](const char* role) {
-    std::vector<Req> out;
-    for (const auto& r : reqs.list)
-      if (r.protocol == "dns" && r.role == role) out.push_back(r);
-    return out;
-  };
+  auto dns = [&](const char* role) { return reqs.of("dns", role); };
   ASSERT_TRUE(h.pump_until([&] { return dns("client").size() >= 2 && dns("server").size() >= 2; }))
       << dns("client").size() << " " << dns("server").size();
   for (const char* role : {"client", "server"}) {
