@@ -60,7 +60,11 @@ core::Status Runner::start(std::unique_ptr<sources::Source> source, const source
 }
 
 void Runner::catch_up_on(uint32_t pid) {
-  if (!table_.find(pid) && !catching_up_) {
+  // Unknown, or forked moments ago and not exec'd since: its exec may wait in the process
+  // source's ring (a DNS query by dig read before dig's exec named it bash, its exepath too).
+  const core::ProcessInfo* p = table_.find(pid);
+  bool young_fork = p && p->forked_only && !p->exited_boot_ns && core::now_boot_ns() - p->start_boot_ns < 1000000000ULL;
+  if ((!p || young_fork) && !catching_up_) {
     catching_up_ = true;
     for (auto& s : sources_)
       if (s.running && s.name == "process") s.source->consume();
@@ -127,11 +131,11 @@ void Runner::on_event(core::Event& e) {
     for (auto* s : action_sinks_) s->on_event(e);
     return;
   }
-  // A process the table does not know yet most likely started since the process source was
-  // last read (the rings are read one after the other): its exec first, so that this event is
-  // named and enriched (rules read proc.exepath, proc.cmdline). Never from within the process
-  // source's own events (its ring is being read).
-  if (e.pid && !table_.find(e.pid) && !is_process_kind(e.kind)) catch_up_on(e.pid);
+  // A process the table does not know yet (or a fork not yet exec'd) most likely started since
+  // the process source was last read (the rings are read one after the other): its exec first,
+  // so that this event is named and enriched (rules read proc.exepath, proc.cmdline). Never
+  // from within the process source's own events (its ring is being read).
+  if (e.pid && !is_process_kind(e.kind)) catch_up_on(e.pid);
   table_.observe(e);
   if (!e.raddr.empty() && e.rname.empty()) e.rname = dns_names_.find(e.raddr);
   for (auto* s : sinks_) s->on_event(e);

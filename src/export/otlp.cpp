@@ -224,8 +224,18 @@ void OtlpBuffer::add_request_span(const core::Event& e) {
   };
   uint64_t id[3] = {next(), next(), next()};
   pb::Writer span;
-  span.bytes(1, std::string_view(reinterpret_cast<const char*>(id), 16));
+  // A request that carried a W3C traceparent continues its trace, as a child of the calling span
+  // (the client's side too: a child of the span the instrumented client sent).
+  auto unhex = [](std::string_view h) {
+    std::string b(h.size() / 2, '\0');
+    for (size_t i = 0; i < b.size(); i++) b[i] = static_cast<char>(std::stoi(std::string(h.substr(2 * i, 2)), nullptr, 16));
+    return b;
+  };
+  bool traced = e.trace_id.size() == 32 && e.parent_span_id.size() == 16;
+  if (traced) span.bytes(1, unhex(e.trace_id));
+  else span.bytes(1, std::string_view(reinterpret_cast<const char*>(id), 16));
   span.bytes(2, std::string_view(reinterpret_cast<const char*>(&id[2]), 8));
+  if (traced) span.bytes(4, unhex(e.parent_span_id));
   bool server = e.role == 2;
   bool http = e.protocol == "http" || e.protocol == "http2";
   bool dns = e.protocol == "dns", grpc = e.protocol == "grpc";

@@ -100,6 +100,7 @@ class Http1Parser final : public Parser {
     bool started = false;
     std::string method, raw;
     int status = 0;
+    TraceContext trace;  // a request's traceparent
   };
 
   Stream& stream(Side side) { return side == Side::kClient ? req_ : resp_; }
@@ -125,7 +126,8 @@ class Http1Parser final : public Parser {
     s.started = false;
     if (side == Side::kClient) {
       std::string target = normalize_path(s.raw);
-      pending_.push_back({std::move(s.method), std::move(s.raw), std::move(target), s.start_ns, s.bytes});
+      pending_.push_back({std::move(s.method), std::move(s.raw), std::move(target), s.start_ns, s.bytes, std::move(s.trace)});
+      s.trace = {};
       if (pending_.size() > kMaxPending) unanswered(out);
       return;
     }
@@ -154,6 +156,7 @@ class Http1Parser final : public Parser {
       std::string_view method = line.substr(0, sp1), version = line.substr(sp2 + 1);
       if (!is_method(method) || !version.starts_with("HTTP/1.")) return false;
       s.method.assign(method);
+      s.trace = {};
       s.raw = bounded(line.substr(sp1 + 1, sp2 - sp1 - 1));
     } else {
       if (line.size() < 12 || !line.starts_with("HTTP/1.") || line[8] != ' ') return false;
@@ -184,6 +187,8 @@ class Http1Parser final : public Parser {
         has_length = true;
       } else if (ieq(name, "transfer-encoding")) {
         chunked = value.size() >= 7 && ieq(value.substr(value.size() - 7), "chunked");
+      } else if (side == Side::kClient && ieq(name, "traceparent")) {
+        parse_traceparent(value, &s.trace);
       }
     }
     bool no_body = false;

@@ -134,6 +134,7 @@ class Http2Parser final : public Parser {
     int32_t grpc_status = -1;
     bool grpc = false, answered = false;
     std::string error_text;
+    TraceContext trace;
     Messages req_msgs, resp_msgs;
   };
   struct Dir {
@@ -339,6 +340,7 @@ class Http2Parser final : public Parser {
           if (h.name == ":method") n.method = bounded(h.value, 16);
           else if (h.name == ":path") n.path = h.value;
           else if (h.name == "content-type") n.grpc = h.value.starts_with("application/grpc");
+          else if (h.name == "traceparent") parse_traceparent(h.value, &n.trace);
         }
         if (n.method.empty()) n.method = "UNKNOWN";  // its headers were not decodable
         n.raw = bounded(n.path);
@@ -395,6 +397,7 @@ class Http2Parser final : public Parser {
     r.response_bytes = s.resp_bytes;
     r.error_text = std::move(s.error_text);
     r.grpc = s.grpc;
+    r.trace = std::move(s.trace);
     if (s.grpc) {
       r.status = s.grpc_status >= 0 ? s.grpc_status : s.answered ? 2 /* UNKNOWN: no trailers */ : 0;
       r.error = s.grpc_status != 0;

@@ -1,6 +1,7 @@
 // The parsers' registry and the normalizations they share.
 #include "protocols/protocol.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace sightline::protocols {
@@ -49,6 +50,28 @@ std::string bounded(std::string_view s, size_t n) {
   return out;
 }
 
+bool parse_traceparent(std::string_view v, TraceContext* out) {
+  // version 00: exactly 55 bytes; a later version may add fields after a '-'.
+  auto hex = [](std::string_view s) {
+    bool nonzero = false;
+    for (char c : s) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+      nonzero |= c != '0';
+    }
+    return nonzero;  // all-zero ids are invalid
+  };
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || (v.size() > 55 && v[55] != '-')) return false;
+  std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), parent = v.substr(36, 16), flags = v.substr(53, 2);
+  if (version == "ff" || !hex(trace) || !hex(parent) || (v.starts_with("00") && v.size() != 55)) return false;
+  if (!std::all_of(version.begin(), version.end(), [](char c) { return isxdigit(static_cast<unsigned char>(c)); }) ||
+      !std::all_of(flags.begin(), flags.end(), [](char c) { return isxdigit(static_cast<unsigned char>(c)); }))
+    return false;
+  out->trace_id.assign(trace);
+  out->parent_id.assign(parent);
+  out->sampled = (std::stoi(std::string(flags), nullptr, 16) & 1) != 0;
+  return true;
+}
+
 Record Request::finish(uint64_t end_ns, uint64_t response_bytes) && {
   Record r;
   r.method = std::move(method);
@@ -59,6 +82,7 @@ Record Request::finish(uint64_t end_ns, uint64_t response_bytes) && {
   r.request_bytes = bytes;
   r.response_bytes = response_bytes;
   r.no_response = end_ns == 0;
+  r.trace = std::move(trace);
   return r;
 }
 

@@ -24,6 +24,16 @@ std::string_view protocol_name(Protocol p);
 // REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; OTHER past them (a bounded label).
 std::string_view dns_rcode_name(int32_t rcode);
 
+// W3C Trace Context (traceparent: 00-<trace id>-<parent id>-<flags>): lower-case hex, both
+// empty when the request had none (or an invalid one).
+struct TraceContext {
+  std::string trace_id;   // 32 hex digits
+  std::string parent_id;  // 16 hex digits: the caller's span
+  bool sampled = false;
+};
+// A traceparent header's value; false (and *out untouched) if it is not a valid one.
+bool parse_traceparent(std::string_view v, TraceContext* out);
+
 // One request matched with its response.
 struct Record {
   std::string method;      // GET, SELECT, GET (Redis), A (DNS query type) ...
@@ -39,6 +49,7 @@ struct Record {
   bool no_response = false;  // the connection closed (or the parser gave up) before a response
   std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
   bool grpc = false;       // HTTP/2: a gRPC call (status: grpc-status; rows: response messages)
+  TraceContext trace;      // HTTP/1, HTTP/2, gRPC: the request's W3C traceparent, when it had one
 };
 
 inline constexpr size_t kMaxAnswers = 16;
@@ -61,6 +72,7 @@ inline void release_if_large(std::string& s) {
 struct Request {
   std::string method, raw, target;
   uint64_t start_ns = 0, bytes = 0;
+  TraceContext trace = {};
   // The record it becomes: answered at end_ns with a response of that size, or (end_ns 0) not.
   Record finish(uint64_t end_ns, uint64_t response_bytes) &&;
 };
@@ -99,7 +111,7 @@ class Statements {
 };
 
 // What a request waiting for its response holds: its object and strings bounded by kMaxRaw.
-inline constexpr size_t kPendingBytes = sizeof(Request) + 2 * kMaxRaw;
+inline constexpr size_t kPendingBytes = sizeof(Request) + 2 * kMaxRaw + 64;  // + a traceparent's ids
 
 struct ParserStats {
   uint64_t resyncs = 0;        // sync lost (garbage, a gap inside a header, a full buffer)

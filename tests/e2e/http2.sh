@@ -5,6 +5,8 @@
 # python3-grpcio server and client (unary calls, a server-streaming call, a NOT_FOUND error).
 # Both sides of each request are seen, counts exact, in the trace, the agent's exact family
 # (sightline_l7_requests_total: HTTP/2 and gRPC are counted from their records) and the service map.
+# Trace context: requests sent with a W3C traceparent (HTTP/1 and HTTP/2) carry it on both sides,
+# and the agent's OTLP spans (to a receiver the test runs) continue that trace under its parent.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -19,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-hport=$(free_port) sport=$(free_port) gport=$(free_port) aport=$(free_port)
+hport=$(free_port) sport=$(free_port) gport=$(free_port) aport=$(free_port) h1port=$(free_port) oport=$(free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null \
   || fail "openssl req"
 cat >"$tmp/nginx.conf" <<CONF
@@ -30,6 +32,7 @@ http { access_log off; client_body_temp_path $tmp/body; proxy_temp_path $tmp/pro
        server { listen 127.0.0.1:$hport http2;
                 location /items/ { return 200 "item\n"; }
                 location /busy { return 503 "busy\n"; } }
+       server { listen 127.0.0.1:$h1port; location / { return 200 "one\n"; } }
        server { listen 127.0.0.1:$sport ssl http2; ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem;
                 location /secure/ { return 200 "secret\n"; } } }
 CONF
@@ -43,10 +46,26 @@ wait_for 10 curl -sf --http2-prior-knowledge http://127.0.0.1:$hport/items/0 || 
   echo "sources:"
   for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
   echo '  l7: {sample: 1}'
+  echo "exporters: {spool_dir: $tmp/spool, batch: 1s, otlp: {url: \"http://127.0.0.1:$oport\", interval: 1h, logs: [], traces: true, alerts: false}}"
 } >"$tmp/agent.yaml"
+# An OTLP/HTTP receiver: each request's body kept as a file.
+mkdir -p "$tmp/otlp"
+/usr/bin/python3 - "$oport" "$tmp/otlp" >"$tmp/otlp.log" 2>&1 <<'PY' &
+import http.server, sys, itertools
+n = itertools.count()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            open("%s/%06d.pb" % (sys.argv[2], next(n)), "wb").write(body)
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+bg_pid $!
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
-"$SL" trace http2 grpc --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
+"$SL" trace http http2 grpc --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
 bg_pid $!
 wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
 wait_for 30 grep -q "tracing request" "$tmp/trace.err" || fail "trace: $(cat "$tmp/trace.err")"
@@ -60,6 +79,10 @@ grep -q "1000 succeeded" "$tmp/h2load.out" || fail "h2load: $(cat "$tmp/h2load.o
 # TLS, ALPN h2: the plaintext through OpenSSL (nginx and curl link it).
 [[ $(curl -sk -o /dev/null -w '%{http_version} %{http_code}' --http2 https://127.0.0.1:$sport/secure/acct/12) == "2 200" ]] \
   || fail "curl https h2"
+# W3C trace context, by HTTP/1 and by HTTP/2.
+tp1=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 tp2=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+curl -sf -o /dev/null -H "traceparent: $tp1" http://127.0.0.1:$h1port/traced || fail "curl traced HTTP/1"
+curl -sf -o /dev/null --http2-prior-knowledge -H "traceparent: $tp2" http://127.0.0.1:$hport/items/traced || fail "curl traced h2"
 # gRPC: 30 unary calls, a call streaming 5 replies, a NOT_FOUND.
 /usr/bin/python3 "$(dirname "$0")/helpers/grpc_pair.py" $gport 30 >"$tmp/grpc.out" 2>&1 || fail "grpc: $(cat "$tmp/grpc.out")"
 sleep 2
@@ -90,6 +113,65 @@ for role in ("client", "server"):
     nf = [r for r in recs if r["net.role"] == role and r["l7.protocol"] == "grpc" and r["l7.status"] == 5]
     if nf and (nf[0]["l7.error_text"] != "no such user: nobody" or not nf[0]["l7.error"]):
         bad.append("grpc %s NOT_FOUND: %s" % (role, nf[0]))
+for path, proto, tp in (("/traced", "http", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                        ("/items/traced", "http2", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")):
+    for role in ("client", "server"):
+        t = [r for r in recs if r["l7.request"] == path and r["net.role"] == role and r["l7.protocol"] == proto]
+        if len(t) != 1 or t[0]["trace.id"] != tp[3:35] or t[0]["trace.parent_id"] != tp[36:52]:
+            bad.append("traceparent of %s %s: %s" % (path, role, t))
+if any(r["trace.id"] for r in recs if r["l7.request"] == "/items/7"):
+    bad.append("a trace id on requests sent without a traceparent")
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PY
+
+# The OTLP spans of the traced requests: both sides in the sender's trace, the sender's span
+# their parent (a minimal protobuf walk: ExportTraceServiceRequest.resource_spans.scope_spans.spans).
+wait_for 20 sh -c "ls $tmp/otlp | grep -q pb" || fail "no OTLP traces arrived: $(cat "$tmp/otlp.log")"
+sleep 2
+/usr/bin/python3 - "$tmp/otlp" <<'PY' || fail "OTLP spans"
+import os, sys
+def fields(b):
+    i = 0
+    while i < len(b):
+        key = 0; shift = 0
+        while True:
+            c = b[i]; i += 1; key |= (c & 0x7f) << shift; shift += 7
+            if c < 0x80: break
+        f, w = key >> 3, key & 7
+        if w == 0:
+            v = 0; shift = 0
+            while True:
+                c = b[i]; i += 1; v |= (c & 0x7f) << shift; shift += 7
+                if c < 0x80: break
+        elif w == 1: v = b[i:i+8]; i += 8
+        elif w == 5: v = b[i:i+4]; i += 4
+        elif w == 2:
+            n = 0; shift = 0
+            while True:
+                c = b[i]; i += 1; n |= (c & 0x7f) << shift; shift += 7
+                if c < 0x80: break
+            v = b[i:i+n]; i += n
+        else: raise ValueError("wire type %d" % w)
+        yield f, v
+spans = []
+for name in sorted(os.listdir(sys.argv[1])):
+    for f, rs in fields(open(os.path.join(sys.argv[1], name), "rb").read()):
+        if f != 1: continue
+        for f2, ss in fields(rs):
+            if f2 != 2: continue
+            for f3, sp in fields(ss):
+                if f3 != 2: continue
+                d = {}
+                for k, v in fields(sp):
+                    d.setdefault(k, v)
+                spans.append(d)
+bad = []
+for trace, parent in (("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"), ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")):
+    mine = [s for s in spans if s.get(1) == bytes.fromhex(trace)]
+    kinds = sorted(s.get(6) for s in mine)
+    if kinds != [2, 3] or any(s.get(4) != bytes.fromhex(parent) for s in mine):
+        bad.append("trace %s: %d spans, kinds %s, parents %s" % (trace, len(mine), kinds, [s.get(4, b"").hex() for s in mine]))
 if bad:
     print("\n".join(bad)); sys.exit(1)
 PY

@@ -183,3 +183,46 @@ TEST(Aggregator, NeedsSomewhereToSend) {
   ASSERT_FALSE(st);
   EXPECT_NE(st.message().find("no exporter configured"), std::string::npos);
 }
+
+// A request that carried a W3C traceparent continues its trace: the span has its trace id and,
+// as parent, the calling span; one without starts a trace of its own (no parent).
+TEST(Otlp, RequestSpansContinueTheTraceparentsTrace) {
+  exporter::OtlpBuffer buf({"node-a", 1});
+  core::Event with, without;
+  for (core::Event* e : {&with, &without}) {
+    e->kind = core::EventKind::kRequest;
+    e->protocol = "http";
+    e->method = "GET";
+    e->target = "/x";
+    e->role = 2;
+    e->ts_wall_ns = 5000;
+  }
+  with.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  with.parent_span_id = "00f067aa0ba902b7";
+  buf.add_request_span(with);
+  buf.add_request_span(without);
+  auto batches = buf.take();
+  ASSERT_EQ(batches.size(), 1u);
+  // ExportTraceServiceRequest.resource_spans(1).scope_spans(2).spans(2)
+  std::vector<std::pair<std::string, std::string>> spans;  // trace id, parent id
+  exporter::pb::Reader req(batches[0].body);
+  while (req.next())
+    if (req.field() == 1)
+      for (exporter::pb::Reader rs(req.bytes()); rs.next();)
+        if (rs.field() == 2)
+          for (exporter::pb::Reader ss(rs.bytes()); ss.next();)
+            if (ss.field() == 2) {
+              std::string trace, parent;
+              for (exporter::pb::Reader sp(ss.bytes()); sp.next();) {
+                if (sp.field() == 1) trace = sp.bytes();
+                if (sp.field() == 4) parent = sp.bytes();
+              }
+              spans.push_back({trace, parent});
+            }
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].first, std::string("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16));
+  EXPECT_EQ(spans[0].second, std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
+  EXPECT_EQ(spans[1].first.size(), 16u);
+  EXPECT_NE(spans[1].first, spans[0].first);
+  EXPECT_TRUE(spans[1].second.empty()) << "no traceparent: a root span";
+}

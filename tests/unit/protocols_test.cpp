@@ -636,6 +636,9 @@ TEST(Http2, StreamsGrpcResetsGoawayAndEveryCut) {
   EXPECT_EQ(rs[0].end_ns, 6u);
   EXPECT_EQ(rs[0].request_bytes, c[4].second.size()) << "the stream's frames";
   EXPECT_EQ(rs[0].response_bytes, c[5].second.size());
+  EXPECT_EQ(rs[0].trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736") << "the traceparent";
+  EXPECT_EQ(rs[0].trace.parent_id, "00f067aa0ba902b7");
+  EXPECT_TRUE(rs[1].trace.trace_id.empty());
   EXPECT_EQ(rs[1].method, "POST");
   EXPECT_EQ(rs[1].status, 503);
   EXPECT_TRUE(rs[1].error);
@@ -689,4 +692,33 @@ TEST(Http2, JoinedMidwayGapsAndGarbage) {
   q->feed(Side::kClient, std::string("\xff\xff\xff\x09garbage!", 12), 7, &out);
   EXPECT_EQ(q->stats().resyncs, 1u);
   q->close(8, &out);
+}
+
+TEST(TraceContext, TraceparentOfHttp1RequestsValidatedAsW3CSays) {
+  TraceContext t;
+  EXPECT_TRUE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &t));
+  EXPECT_EQ(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(t.parent_id, "00f067aa0ba902b7");
+  EXPECT_TRUE(t.sampled);
+  TraceContext u;
+  EXPECT_FALSE(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01", &u)) << "all-zero trace id";
+  EXPECT_FALSE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", &u)) << "all-zero parent";
+  EXPECT_FALSE(parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", &u)) << "upper case";
+  EXPECT_FALSE(parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &u)) << "version ff";
+  EXPECT_FALSE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", &u)) << "version 00 is 55 bytes";
+  EXPECT_TRUE(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-later", &u)) << "a later version's extra field";
+  EXPECT_FALSE(u.sampled);
+  EXPECT_FALSE(parse_traceparent("garbage", &u));
+  // In HTTP/1 requests: the header by any case; a request without one has none.
+  Conversation c = {
+      {Side::kClient, "GET /a HTTP/1.1\r\nTraceParent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n"},
+      {Side::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+      {Side::kClient, "GET /b HTTP/1.1\r\n\r\n"},
+      {Side::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}};
+  auto rs = run(Protocol::kHttp, c, whole);
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(rs[0].trace.parent_id, "00f067aa0ba902b7");
+  EXPECT_TRUE(rs[1].trace.trace_id.empty());
+  expect_cut_invariant(Protocol::kHttp, c);
 }

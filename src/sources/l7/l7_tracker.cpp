@@ -212,6 +212,8 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   e.duration_ns = r.end_ns > r.start_ns ? r.end_ns - r.start_ns : 0;
   e.request_bytes = r.request_bytes;
   e.response_bytes = r.response_bytes;
+  e.trace_id = r.trace.trace_id;
+  e.parent_span_id = r.trace.parent_id;
   // A failed or slow exchange is sent whatever the sample (the kernel's rule): it stands for itself.
   e.weight = r.error || r.no_response || e.duration_ns >= slow_ns_ ? 1 : c.weight;
   e.laddr = c.laddr;

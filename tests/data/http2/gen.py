@@ -23,8 +23,8 @@ def req(sid, method, path, end=True, extra=()):
 
 c.initiate_connection(); flush()
 s.initiate_connection(); flush(); flush()
-# 1: a GET answered with a body.
-req(1, "GET", "/users/42?full=1"); flush()
+# 1: a GET answered with a body, in a trace (W3C traceparent).
+req(1, "GET", "/users/42?full=1", extra=[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]); flush()
 s.send_headers(1, [(":status", "200"), ("content-type", "text/plain")]); s.send_data(1, b"hello", end_stream=True); flush()
 # 3: a POST with a body, a 503.
 req(3, "POST", "/api/orders", end=False, extra=[("content-type", "application/json")]); c.send_data(3, b'{"a":1}', end_stream=True); flush()
