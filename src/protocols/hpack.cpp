@@ -291,10 +291,12 @@ bool Decoder::lookup(uint64_t index, std::string* name, std::string* value) {
 
 bool Decoder::decode(std::string_view in, std::vector<Header>* out) {
   size_t pos = 0, n = 0;
-  std::string name, value;
+  std::string& name = name_;  // kept between blocks with their capacity, as out's entries are
+  std::string& value = value_;
   auto fail = [&] {
     stats_.errors++;
     lost();
+    out->resize(std::min(n, kMaxHeaders));
     return false;
   };
   while (pos < in.size()) {
@@ -317,9 +319,8 @@ bool Decoder::decode(std::string_view in, std::vector<Header>* out) {
       if (!read_int(in, &pos, indexing ? 6 : 4, &v)) return fail();
       if (v == 0) {
         if (!read_string(in, &pos, &name)) return fail();
-      } else {
-        std::string ignored;
-        if (!lookup(v, &name, &ignored)) return fail();
+      } else if (!lookup(v, &name, &value)) {  // the name; the value follows
+        return fail();
       }
       if (!read_string(in, &pos, &value)) return fail();
       if (indexing) {
@@ -332,8 +333,14 @@ bool Decoder::decode(std::string_view in, std::vector<Header>* out) {
         }
       }
     }
-    if (n++ < kMaxHeaders) out->push_back({name, value});
+    if (n < kMaxHeaders) {
+      if (n == out->size()) out->emplace_back();
+      (*out)[n].name = name;  // into the strings already there: no allocation once warm
+      (*out)[n].value = value;
+    }
+    n++;
   }
+  out->resize(std::min(n, kMaxHeaders));
   return true;
 }
 

@@ -35,14 +35,15 @@ struct DecoderStats {
 
 class Decoder {
  public:
-  // A header block (HEADERS and its CONTINUATIONs, joined): its headers appended to *out.
-  // Returns false if it is malformed (what decoded before the fault stays in *out).
+  // A header block (HEADERS and its CONTINUATIONs, joined): *out becomes its headers (the
+  // entries already there are reused, strings and all). Returns false if it is malformed (what
+  // decoded before the fault stays in *out).
   bool decode(std::string_view block, std::vector<Header>* out);
   // The decoder's side announced SETTINGS_HEADER_TABLE_SIZE: the encoder may use up to it.
   void set_max_size(size_t n);
   // Insertions were missed (a header block not captured): what the table holds is unknown.
   void lost();
-  size_t memory() const { return bytes_ + entries_.size() * sizeof(Header); }
+  size_t memory() const { return bytes_ + entries_.size() * sizeof(Header) + name_.capacity() + value_.capacity(); }
   size_t size() const { return size_; }
   const DecoderStats& stats() const { return stats_; }
 
@@ -55,6 +56,7 @@ class Decoder {
   size_t bytes_ = 0;            // heap bytes of their strings
   size_t max_ = 4096;           // the table's size limit now (size updates)
   size_t allowed_ = 4096;       // what the settings allow (SETTINGS_HEADER_TABLE_SIZE)
+  std::string name_, value_;    // the field being decoded
   bool broken_ = false;         // entries exist that we never saw: refs past ours are unknown
   DecoderStats stats_;
 };

@@ -113,7 +113,7 @@ class Http2Parser final : public Parser {
   }
 
   size_t memory() const override {
-    size_t n = streams_.size() * (sizeof(Stream) + 64 + 2 * kMaxRaw);
+    size_t n = streams_.size() * (sizeof(Stream) + 64 + 2 * kMaxRaw) + headers_bytes_;
     for (const Dir* d : {&c_, &s_}) n += heap_bytes(d->head) + heap_bytes(d->payload) + heap_bytes(d->block) + d->hpack.memory();
     return n;
   }
@@ -285,14 +285,24 @@ class Http2Parser final : public Parser {
         }
         if (d.flags & kEndHeaders) {
           d.in_block = false;
-          std::vector<hpack::Header> hs;
-          if (d.block_broken) d.hpack.lost();  // its insertions are lost
-          else if (!d.hpack.decode(d.block, &hs)) stats_.resyncs++;  // malformed: the table is lost
+          std::vector<hpack::Header>& hs = headers_;
+          if (d.block_broken) {
+            d.hpack.lost();  // its insertions are lost
+            hs.clear();
+          } else if (!d.hpack.decode(d.block, &hs)) {
+            stats_.resyncs++;  // malformed: the table is lost
+          }
+          headers_bytes_ = hs.capacity() * sizeof(hpack::Header);
+          for (const auto& h : hs) headers_bytes_ += h.name.capacity() + h.value.capacity();
           stats_.undecoded = c_.hpack.stats().unknown + s_.hpack.stats().unknown;
           d.block.clear();
           release_if_large(d.block);
-          if (d.block_push) break;  // a promised request: decoded for the table only
-          headers(side, d.block_stream, hs, d.block_end_stream, ts, out);
+          if (!d.block_push)  // a promised request: decoded for the table only
+            headers(side, d.block_stream, hs, d.block_end_stream, ts, out);
+          if (headers_bytes_ > kMaxBuffered) {  // a block of huge headers: not kept
+            std::vector<hpack::Header>().swap(headers_);
+            headers_bytes_ = 0;
+          }
         }
         break;
       case kSettings:  // what this side allows the peer's encoder
@@ -414,6 +424,8 @@ class Http2Parser final : public Parser {
   uint32_t last_id_ = 0;                // the newest stream the client opened
   uint64_t pending_bytes_ = 0;          // the opening HEADERS frame's size
   bool joined_ = false;                 // the connection's start was not seen
+  std::vector<hpack::Header> headers_;  // the last block's, kept for their strings' capacity
+  size_t headers_bytes_ = 0;            // what they hold
 };
 
 }  // namespace
