@@ -59,7 +59,14 @@ execs_before=$(execs)
 inode_before=$(stat -c %i /var/lib/sightline/sightline.db)
 echo "store before: $execs_before execs"
 # The upgrade: the same package again (postinst configure with the old version: a restart).
-dpkg -i "$deb" </dev/null >/tmp/dpkg.log 2>&1; echo "upgrade exit $?"
+# Bounded, and on a hang the guest says where (session 16 and 17 CI runs hung here once each).
+timeout 240 dpkg -i "$deb" </dev/null >/tmp/dpkg.log 2>&1; rc=$?; echo "upgrade exit $rc"
+if [ "$rc" != 0 ]; then
+  tail -20 /tmp/dpkg.log | sed 's/^/dpkg: /'
+  systemctl status --no-pager sightline 2>&1 | head -20 | sed 's/^/status: /'
+  journalctl --no-pager -u sightline -n 40 2>&1 | sed 's/^/journal: /'
+  dmesg | tail -20 | sed 's/^/dmesg: /'
+fi
 for i in $(seq 300); do curl -sf http://127.0.0.1:9191/healthz >/dev/null && break; sleep 0.2; done
 echo "after upgrade: listen $(grep '^listen:' /etc/sightline/sightline.yaml), pid $pid -> $(systemctl show -p MainPID --value sightline)"
 curl -sf http://127.0.0.1:9191/healthz >/dev/null && echo "answers on 9191"
