@@ -35,6 +35,8 @@ TEST_PKGS=(
   nginx-light wrk redis-server redis-tools dnsmasq-base bind9-dnsutils postgresql-15 postgresql-client-15
   # HTTP/2 and gRPC: h2load (nghttp2-client), a gRPC server and client (python3-grpcio)
   nghttp2-client python3-grpcio
+  # Memcached: the server, libmemcached's clients (binary protocol) and pymemcache (text)
+  memcached libmemcached-tools python3-pymemcache
   mariadb-server mariadb-client
   # exporter backends the tests deliver to (started on 127.0.0.1 by the tests)
   clickhouse-server clickhouse-client victoria-metrics

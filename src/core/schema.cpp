@@ -489,13 +489,13 @@ constexpr FieldDef kSyscall[] = {
 std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }
 
 constexpr FieldDef kRequest[] = {
-    {"l7.protocol", FieldType::kString, "", "http, http2, grpc, pgsql, mysql, redis or dns",
+    {"l7.protocol", FieldType::kString, "", "http, http2, grpc, pgsql, mysql, redis, dns or memcached",
      [](const Event& e) { return S(e.protocol); }, "PROTO", 6},
     {"net.role", FieldType::kString, "", "The side this process plays: client (sent the request) or server",
      [](const Event& e) { return S(role_name(e)); }, "ROLE", 7},
     {"l7.method", FieldType::kString, "", "HTTP method, SQL verb, Redis command, DNS query type",
      [](const Event& e) { return S(e.method); }, "METHOD", 8},
-    {"l7.status", FieldType::kInt, "", "HTTP status, DNS rcode, gRPC status (grpc-status; 0 where the protocol has none)",
+    {"l7.status", FieldType::kInt, "", "HTTP status, DNS rcode, gRPC status (grpc-status), a memcached retrieval's 1 (a hit) or 2 (a miss); 0 where the protocol has none",
      [](const Event& e) { return I(e.status); }, "STATUS", 7},
     {"dns.rcode", FieldType::kString, "", "A DNS answer's response code by name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED ... (empty: not DNS, or no answer)",
      [](const Event& e) {

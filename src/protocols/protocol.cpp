@@ -12,6 +12,7 @@ std::unique_ptr<Parser> make_dns_parser(bool stream);
 std::unique_ptr<Parser> make_pgsql_parser();
 std::unique_ptr<Parser> make_mysql_parser();
 std::unique_ptr<Parser> make_http2_parser();
+std::unique_ptr<Parser> make_memcached_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
@@ -21,6 +22,7 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
     case Protocol::kPgsql: return make_pgsql_parser();
     case Protocol::kMysql: return make_mysql_parser();
     case Protocol::kHttp2: return make_http2_parser();
+    case Protocol::kMemcached: return make_memcached_parser();
     default: return nullptr;
   }
 }
@@ -33,6 +35,7 @@ std::string_view protocol_name(Protocol p) {
     case Protocol::kRedis: return "redis";
     case Protocol::kDns: return "dns";
     case Protocol::kHttp2: return "http2";
+    case Protocol::kMemcached: return "memcached";
     default: return "unknown";
   }
 }

@@ -17,8 +17,8 @@ namespace sightline::protocols {
 // Who wrote the bytes: the client (requests) or the server (responses).
 enum class Side : uint8_t { kClient, kServer };
 
-enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6 };
-inline constexpr size_t kProtocols = 7;
+enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6, kMemcached = 7 };
+inline constexpr size_t kProtocols = 8;
 std::string_view protocol_name(Protocol p);
 // A DNS response code's name (RFC 1035, 2136): NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
 // REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; OTHER past them (a bounded label).

@@ -296,6 +296,18 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(infer("SSH-2.0-OpenSSH_9.2\r\n").first, SL_L7_UNKNOWN);
   EXPECT_EQ(infer("+OK\r\n").first, SL_L7_UNKNOWN) << "a bare reply starts nothing";
   EXPECT_EQ(infer("GE").first, SL_L7_UNKNOWN);
+  // Memcached on its port: text commands and answers, binary headers; elsewhere the words are not.
+  EXPECT_EQ(infer("get user:1\r\n", 40000, 11211), std::make_pair(int(SL_L7_MEMCACHED), SL_L7_REQUEST));
+  EXPECT_EQ(infer("stats\r\n", 40000, 11211), std::make_pair(int(SL_L7_MEMCACHED), SL_L7_REQUEST));
+  EXPECT_EQ(infer("set a_fairly_long_key 0 0 5\r\nhello\r\n", 11211, 40000).first, SL_L7_MEMCACHED);
+  EXPECT_EQ(infer("VALUE k 0 5\r\nhello\r\nEND\r\n", 11211, 40000), std::make_pair(int(SL_L7_MEMCACHED), SL_L7_RESPONSE));
+  EXPECT_EQ(infer("get user:1\r\n").first, SL_L7_UNKNOWN) << "Redis's inline commands look the same";
+  EXPECT_EQ(infer("1 k\r\n", 40000, 11211).first, SL_L7_UNKNOWN);
+  std::string bin(24, '\0');
+  bin[0] = '\x80';
+  EXPECT_EQ(infer(bin, 40000, 11211), std::make_pair(int(SL_L7_MEMCACHED), SL_L7_REQUEST));
+  bin[5] = 1;
+  EXPECT_EQ(infer(bin, 40000, 11211).first, SL_L7_UNKNOWN) << "a data type other than raw";
   auto dns = [](const std::string& m) {
     uint8_t peek[SL_L7_PEEK] = {};
     memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
@@ -721,4 +733,110 @@ TEST(TraceContext, TraceparentOfHttp1RequestsValidatedAsW3CSays) {
   EXPECT_EQ(rs[0].trace.parent_id, "00f067aa0ba902b7");
   EXPECT_TRUE(rs[1].trace.trace_id.empty());
   expect_cut_invariant(Protocol::kHttp, c);
+}
+
+namespace {
+const Conversation kMemcached = {
+    {Side::kClient, "set user:1 0 0 5\r\nalice\r\n"},
+    {Side::kServer, "STORED\r\n"},
+    {Side::kClient, "get user:1 user:2\r\n"},
+    {Side::kServer, "VALUE user:1 0 5\r\nalice\r\nEND\r\n"},
+    {Side::kClient, "gets user:9\r\n"},
+    {Side::kServer, "END\r\n"},
+    {Side::kClient, "set big 0 0 12 noreply\r\nhello\r\nworld\r\n"},  // a CRLF inside the data
+    {Side::kClient, "incr counter 1\r\ndelete user:1\r\n"},            // pipelined
+    {Side::kServer, "NOT_FOUND\r\nDELETED\r\n"},
+    {Side::kClient, "bogus\r\n"},
+    {Side::kServer, "ERROR\r\n"},
+    {Side::kClient, "stats\r\n"},
+    {Side::kServer, "STAT pid 7\r\nSTAT uptime 9\r\nEND\r\n"},
+    {Side::kClient, "quit\r\n"},
+};
+}  // namespace
+
+TEST(Memcached, StorageRetrievalHitsMissesNoreplyAndEveryCut) {
+  auto rs = run(Protocol::kMemcached, kMemcached, whole);
+  ASSERT_EQ(rs.size(), 9u) << show(rs);
+  EXPECT_EQ(rs[8].method, "QUIT");
+  EXPECT_FALSE(rs[8].no_response) << "the server closes: no answer is due";
+  EXPECT_EQ(rs[0].method, "SET");
+  EXPECT_EQ(rs[0].raw, "SET user:1");
+  EXPECT_EQ(rs[1].method, "GET");
+  EXPECT_EQ(rs[1].rows, 1) << "one value of two keys";
+  EXPECT_EQ(rs[1].status, 1) << "a hit";
+  EXPECT_EQ(rs[2].rows, 0);
+  EXPECT_EQ(rs[2].status, 2) << "a miss";
+  EXPECT_EQ(rs[3].raw, "SET big") << "noreply: done at the command";
+  EXPECT_FALSE(rs[3].no_response);
+  EXPECT_EQ(rs[4].method, "INCR");
+  EXPECT_EQ(rs[5].method, "DELETE");
+  EXPECT_FALSE(rs[5].error);
+  EXPECT_EQ(rs[6].method, "BOGUS");
+  EXPECT_TRUE(rs[6].error) << "an unknown command: ERROR";
+  EXPECT_EQ(rs[7].method, "STATS");
+  expect_cut_invariant(Protocol::kMemcached, kMemcached);
+}
+
+namespace {
+// A binary protocol message (protocol_binary.h): magic, opcode, key length, extras length, data
+// type, vbucket or status, body length, opaque, cas; then extras, key, value.
+std::string mc_bin(bool request, uint8_t op, uint16_t status, uint32_t opaque, std::string_view extras,
+                   std::string_view key, std::string_view value) {
+  std::string m(24, '\0');
+  m[0] = static_cast<char>(request ? 0x80 : 0x81);
+  m[1] = static_cast<char>(op);
+  m[2] = static_cast<char>(key.size() >> 8), m[3] = static_cast<char>(key.size());
+  m[4] = static_cast<char>(extras.size());
+  m[6] = static_cast<char>(status >> 8), m[7] = static_cast<char>(status);
+  uint32_t body = static_cast<uint32_t>(extras.size() + key.size() + value.size());
+  for (int i = 0; i < 4; i++) m[8 + i] = static_cast<char>(body >> (24 - 8 * i));
+  for (int i = 0; i < 4; i++) m[12 + i] = static_cast<char>(opaque >> (24 - 8 * i));
+  return m + std::string(extras) + std::string(key) + std::string(value);
+}
+}  // namespace
+
+TEST(Memcached, BinaryProtocolQuietGetsAndErrorsAndEveryCut) {
+  std::string flags(4, '\0'), set_extras(8, '\0');
+  Conversation c = {
+      {Side::kClient, mc_bin(true, 0x01, 0, 1, set_extras, "k1", "hello")},
+      {Side::kServer, mc_bin(false, 0x01, 0, 1, "", "", "")},
+      // A multi-get as libmemcached sends it: quiet gets and a noop, in one write.
+      {Side::kClient, mc_bin(true, 0x0d, 0, 2, "", "k1", "") + mc_bin(true, 0x0d, 0, 3, "", "k9", "") +
+                          mc_bin(true, 0x0a, 0, 4, "", "", "")},
+      {Side::kServer, mc_bin(false, 0x0d, 0, 2, flags, "k1", "hello") + mc_bin(false, 0x0a, 0, 4, "", "", "")},
+      {Side::kClient, mc_bin(true, 0x00, 0, 5, "", "zz", "")},
+      {Side::kServer, mc_bin(false, 0x00, 1, 5, "", "", "Not found")},
+      {Side::kClient, mc_bin(true, 0x50, 0, 6, "", "", "")},
+      {Side::kServer, mc_bin(false, 0x50, 0x81, 6, "", "", "Unknown command")},
+      {Side::kClient, mc_bin(true, 0x10, 0, 7, "", "", "")},
+      {Side::kServer, mc_bin(false, 0x10, 0, 7, "", "pid", "7") + mc_bin(false, 0x10, 0, 7, "", "uptime", "9") +
+                          mc_bin(false, 0x10, 0, 7, "", "", "")},
+      // libmemcached's quit: the server answers, the client closes without reading it.
+      {Side::kClient, mc_bin(true, 0x07, 0, 8, "", "", "")},
+      {Side::kServer, mc_bin(false, 0x07, 0, 8, "", "", "")},
+  };
+  auto rs = run(Protocol::kMemcached, c, whole);
+  ASSERT_EQ(rs.size(), 8u) << show(rs);
+  EXPECT_EQ(rs[7].method, "QUIT");
+  EXPECT_FALSE(rs[7].no_response);
+  auto parser = make_parser(Protocol::kMemcached);
+  std::vector<Record> out;
+  for (const auto& [side, bytes] : c) parser->feed(side, bytes, 1, &out);
+  EXPECT_EQ(parser->stats().orphans, 0u) << "the quit's answer is not an orphan";
+  EXPECT_EQ(rs[0].raw, "SET k1");
+  EXPECT_FALSE(rs[0].error);
+  EXPECT_EQ(rs[0].request_bytes, 24u + 8 + 2 + 5);
+  EXPECT_EQ(rs[1].raw, "GET k1");
+  EXPECT_EQ(rs[1].status, 1) << "a hit";
+  EXPECT_EQ(rs[2].raw, "GET k9");
+  EXPECT_EQ(rs[2].status, 2) << "a quiet get left unanswered before the noop's answer: a miss";
+  EXPECT_FALSE(rs[2].no_response);
+  EXPECT_EQ(rs[3].method, "NOOP");
+  EXPECT_EQ(rs[4].status, 2) << "not found: a miss, not an error";
+  EXPECT_FALSE(rs[4].error);
+  EXPECT_TRUE(rs[5].error);
+  EXPECT_EQ(rs[5].error_text, "Unknown command");
+  EXPECT_EQ(rs[6].method, "STATS");
+  EXPECT_EQ(rs[6].response_bytes, 3u * 24 + 3 + 1 + 6 + 1);
+  expect_cut_invariant(Protocol::kMemcached, c);
 }

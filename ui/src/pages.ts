@@ -175,7 +175,7 @@ export const requests: Page = async (root, params) => {
   const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
   minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
-    sel("protocol", proto, ["", "http", "pgsql", "mysql", "redis", "dns"]), sel("service", service, ["", ...services]),
+    sel("protocol", proto, ["", "http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached"]), sel("service", service, ["", ...services]),
     sel("status", status, ["", "ok", "error"]), minInput, rangePicker(params)));
   const where = [api.since("evt_time", seconds)];
   if (proto) where.push(`l7_protocol = ${api.lit(proto)}`);
@@ -212,12 +212,19 @@ export const requests: Page = async (root, params) => {
       { key: "ms", title: "Time", fit: true, render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process", grow: true },
       { key: "role", title: "Side", fit: true }, { key: "protocol", title: "Proto", fit: true }, { key: "method", title: "Method", fit: true },
       { key: "target", title: "Target", grow: true },
-      { key: "status", title: "Status", fit: true, render: (v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, String(r.rcode || v)) },
+      { key: "status", title: "Status", fit: true, render: (_v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, statusText(r)) },
       { key: "latency", title: "Latency", num: true, fit: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
         detail.innerHTML = "";
         detail.append(h("h3", {}, `${r.method} ${r.target}`), h("pre", {}, JSON.stringify(r, null, 2)));
       })), section("Request", detail)));
 };
+
+// A request's status as its protocol names it: a DNS rcode, a memcached retrieval's hit or miss.
+function statusText(r: Record<string, unknown>): string {
+  if (r.rcode) return String(r.rcode);
+  if (r.protocol === "memcached" && Number(r.status)) return Number(r.status) === 1 ? "hit" : "miss";
+  return String(r.status);
+}
 
 function drawHeat(c: HTMLCanvasElement, cells: Record<string, api.Cell>[], seconds: number, step: number) {
   const ctx = c.getContext("2d");

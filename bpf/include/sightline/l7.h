@@ -34,6 +34,7 @@ enum sl_l7_proto {
 	SL_L7_REDIS = 4,
 	SL_L7_DNS = 5,
 	SL_L7_HTTP2 = 6, /* and gRPC on it */
+	SL_L7_MEMCACHED = 7,
 	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
 };
 

@@ -120,6 +120,25 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 			}
 		}
 	}
+	/* Memcached on its port (11211): a text command (lower-case letters: "get k", "set k 0 0 5",
+	 * "stats", "mg k v") or an answer (upper case: VALUE, END, STORED, STAT ...); a binary
+	 * request (magic 0x80) or response (0x81) with the one data type. Elsewhere the same words
+	 * are Redis inline commands or anything. (Branch-light: this is inlined in every program.) */
+	if (lport == 11211 || rport == 11211) {
+		__u8 a = p[0], b = p[1];
+		if ((a == 0x80 || a == 0x81) && n >= 24 && p[5] == 0) {
+			*kind = a == 0x80 ? SL_L7_REQUEST : SL_L7_RESPONSE;
+			return SL_L7_MEMCACHED;
+		}
+		if ((__u8)(a - 'a') < 26 && (__u8)(b - 'a') < 26) {
+			*kind = SL_L7_REQUEST;
+			return SL_L7_MEMCACHED;
+		}
+		if ((__u8)(a - 'A') < 26 && (__u8)(b - 'A') < 26) {
+			*kind = SL_L7_RESPONSE;
+			return SL_L7_MEMCACHED;
+		}
+	}
 	/* DNS over TCP on any port: a message after its two-byte length, in one buffer (dig and
 	 * resolvers that write the length apart: bpf/l7.bpf.c's tcp_dns). */
 	if (n >= 19 && (((__u32)p[0] << 8) | p[1]) == n - 2 && sl_l7_infer_dns(p + 2, n - 2, kind) == SL_L7_DNS)

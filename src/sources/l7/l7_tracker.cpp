@@ -59,7 +59,9 @@ std::string_view protocol_of(Protocol p, const protocols::Record& r) {
 
 // Protocols the kernel does not count (no in-kernel pairing): their exact family comes from
 // the records, every one of which reaches user space.
-bool user_counted(std::string_view proto) { return proto == "dns" || proto == "http2" || proto == "grpc"; }
+bool user_counted(std::string_view proto) {
+  return proto == "dns" || proto == "http2" || proto == "grpc" || proto == "memcached";
+}
 
 std::string addr_text(uint16_t family, const uint8_t* a) {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -229,6 +231,7 @@ void L7Tracker::emit(Conn& c, const Record& r) {
                             : r.grpc                     ? grpc_status_name(r.status)
                             : c.proto == Protocol::kHttp2 ? kHttpClass[std::min(r.status < 0 ? 6 : r.status / 100, 6)]
                             : r.error                    ? "error"
+                            : c.proto == Protocol::kMemcached && r.status ? (r.status == 1 ? "hit" : "miss")
                                                          : "ok";
   account(c, r, status, e.ts_wall_ns);
   if (on_request_) on_request_(e);
@@ -484,7 +487,8 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                "HTTP/2 header fields HPACK could not name: entries of a connection's table inserted "
                                "before the agent saw it (joined mid-way) or in a block it lost",
                                MetricType::kCounter};
-  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2}) {
+  for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2,
+                 Protocol::kMemcached}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});
