@@ -1,6 +1,6 @@
 // L7 parser throughput, MB/s on one core: keep-alive HTTP/1 exchanges, the same request and
-// response as HTTP/2 streams (HPACK, a new stream each), pipelined Redis commands and DNS
-// datagrams, fed as the kernel hands them over (one message per syscall). Run:
+// response as HTTP/2 streams (HPACK, a new stream each), pipelined Redis commands, DNS
+// datagrams and Memcached text commands, fed as the kernel hands them over (one message per syscall). Run:
 // build/bench/protocols_bench
 #include <benchmark/benchmark.h>
 
@@ -99,6 +99,14 @@ void Dns(benchmark::State& state) {
   run(state, Protocol::kDns, false, {{Side::kClient, q}, {Side::kServer, r}});
 }
 BENCHMARK(Dns);
+
+// Memcached's text protocol as pymemcache speaks it: a set and a get that hits.
+void Memcached(benchmark::State& state) {
+  run(state, Protocol::kMemcached, true,
+      {{Side::kClient, "set user:123 0 0 5\r\nalice\r\n"}, {Side::kServer, "STORED\r\n"},
+       {Side::kClient, "get user:123\r\n"}, {Side::kServer, "VALUE user:123 0 5\r\nalice\r\nEND\r\n"}});
+}
+BENCHMARK(Memcached);
 
 }  // namespace
 
