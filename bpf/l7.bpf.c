@@ -642,7 +642,8 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 
 	int step = STEP_SEND;
-	if (red && cs && proto != SL_L7_DNS && proto != SL_L7_HTTP2 && proto != SL_L7_MEMCACHED) /* user space pairs these: every message goes */
+	if (red && cs && proto != SL_L7_DNS && proto != SL_L7_HTTP2 && proto != SL_L7_MEMCACHED &&
+	    proto != SL_L7_NATS) /* user space pairs these: every message goes */
 		step = red_step(tp, cs, dir, buf, ret);
 	if (step == STEP_DROP)
 		return 0;

@@ -37,6 +37,8 @@ TEST_PKGS=(
   nghttp2-client python3-grpcio
   # Memcached: the server, libmemcached's clients (binary protocol) and pymemcache (text)
   memcached libmemcached-tools python3-pymemcache
+  # NATS: the server, and the nats.go client the test builds its producer and consumer on
+  nats-server golang-github-nats-io-go-nats-dev
   mariadb-server mariadb-client
   # exporter backends the tests deliver to (started on 127.0.0.1 by the tests)
   clickhouse-server clickhouse-client victoria-metrics

@@ -22,29 +22,6 @@ namespace {
 
 constexpr size_t kMaxLine = 2048;  // a command line longer is garbage (keys are <= 250 bytes)
 
-std::vector<std::string_view> words(std::string_view line, size_t max = 8) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < line.size() && out.size() < max) {
-    while (pos < line.size() && line[pos] == ' ') pos++;
-    size_t end = line.find(' ', pos);
-    if (end == std::string_view::npos) end = line.size();
-    if (end > pos) out.push_back(line.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
-
-bool number(std::string_view s, uint64_t* v) {
-  if (s.empty() || s.size() > 19) return false;
-  *v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    *v = *v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
-}
-
 enum class Kind { kNone, kStorage, kRetrieval, kOther };
 
 Kind kind_of(std::string_view cmd) {
@@ -64,7 +41,7 @@ Kind kind_of(std::string_view cmd) {
 class MemcachedParser final : public Parser {
  public:
   size_t memory() const override {
-    return heap_bytes(c_.line) + heap_bytes(s_.line) + heap_bytes(cb_.head) + heap_bytes(sb_.head) +
+    return c_.reader.memory() + s_.reader.memory() + heap_bytes(cb_.head) + heap_bytes(sb_.head) +
            pending_.size() * (kPendingBytes + sizeof(Wait));
   }
 
@@ -80,31 +57,17 @@ class MemcachedParser final : public Parser {
         s.start_ns = ts;
         s.bytes = 0;
       }
-      if (s.data > 0) {  // a data block and its CRLF
-        uint64_t n = std::min<uint64_t>(s.data, data.size() - pos);
-        pos += n;
-        s.data -= n;
-        s.bytes += n;
-        if (s.data == 0) block_done(side, s, ts, out);
-        continue;
-      }
-      size_t eol = data.find('\n', pos);
-      std::string_view part = data.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol + 1 - pos);
-      pos += part.size();
-      s.bytes += part.size();
-      if (s.line.size() < kMaxLine) s.line.append(part.substr(0, kMaxLine - s.line.size()));
-      if (eol == std::string_view::npos) {
-        if (s.line.size() >= kMaxLine) lose(side, s, out);
-        continue;
-      }
-      std::string line = std::move(s.line);
-      s.line.clear();
-      if (line.size() < 2 || line[line.size() - 2] != '\r' || line.size() >= kMaxLine) {
+      size_t before = pos;
+      auto got = s.reader.next(data, &pos);
+      s.bytes += pos - before;
+      if (got == LineReader::Got::kPayload) {  // a data block and its CRLF
+        block_done(side, s, ts, out);
+      } else if (got == LineReader::Got::kBad) {
         lose(side, s, out);
-        continue;
+      } else if (got == LineReader::Got::kLine) {
+        const std::string& line = s.reader.line();
+        if (side == Side::kClient ? !command(s, line, ts, out) : !answer(s, line, ts, out)) lose(side, s, out);
       }
-      line.resize(line.size() - 2);
-      if (side == Side::kClient ? !command(s, line, ts, out) : !answer(s, line, ts, out)) lose(side, s, out);
     }
   }
 
@@ -122,10 +85,9 @@ class MemcachedParser final : public Parser {
       return;
     }
     Stream& s = side == Side::kClient ? c_ : s_;
-    if (s.data >= n && s.line.empty()) {
-      s.data -= n;
+    if (s.reader.skip(n)) {
       s.bytes += n;
-      if (s.data == 0) block_done(side, s, ts, out);
+      if (!s.reader.in_payload()) block_done(side, s, ts, out);
       return;
     }
     lose(side, s, out);
@@ -137,8 +99,7 @@ class MemcachedParser final : public Parser {
 
  private:
   struct Stream {
-    std::string line;
-    uint64_t data = 0;  // bytes of a data block still to come (its CRLF included)
+    LineReader reader{kMaxLine};  // command lines, data blocks (their CRLF included)
     uint64_t seq = 0;   // the command the line or block belongs to
     uint64_t start_ns = 0, bytes = 0;
     bool active = false;
@@ -311,7 +272,7 @@ class MemcachedParser final : public Parser {
 
   // A command line. A storage command's data follows (then it waits for its answer).
   bool command(Stream& s, std::string_view line, uint64_t, std::vector<Record>* out) {
-    auto w = words(line);
+    auto w = split_words(line);
     if (w.empty()) return false;
     Kind k = kind_of(w[0]);
     if (k == Kind::kNone) return s.resync;  // while resyncing, lines are skipped; else garbage
@@ -324,8 +285,8 @@ class MemcachedParser final : public Parser {
     bool noreply = (w.size() > 1 && w.back() == "noreply") || w[0] == "quit";  // quit: the server closes
     if (k == Kind::kStorage) {
       uint64_t n = 0;
-      if (w.size() < 5 || !number(w[4], &n)) return false;
-      s.data = n + 2;
+      if (w.size() < 5 || !parse_decimal(w[4], &n)) return false;
+      s.reader.expect(n + 2);
     }
     s.seq = ++seq_;
     pending_.push_back({Request{method, bounded(raw), method, s.start_ns, 0}, {k, noreply, 0, s.seq}});
@@ -357,7 +318,7 @@ class MemcachedParser final : public Parser {
 
   // An answer line: VALUE (data follows), END, a status word, a number (incr/decr), STAT ...
   bool answer(Stream& s, std::string_view line, uint64_t ts, std::vector<Record>* out) {
-    auto w = words(line, 5);
+    auto w = split_words(line, 5);
     if (w.empty()) return false;
     if (s.resync) {  // only a whole answer's last line ends a resync
       if (w[0] == "END" || w[0] == "STORED" || w[0] == "DELETED" || w[0] == "NOT_FOUND") s.resync = false;
@@ -372,8 +333,8 @@ class MemcachedParser final : public Parser {
     Wait& wait = pending_.front().second;
     if (w[0] == "VALUE") {  // VALUE <key> <flags> <bytes> [<cas>]
       uint64_t n = 0;
-      if (w.size() < 4 || !number(w[3], &n)) return false;
-      s.data = n + 2;
+      if (w.size() < 4 || !parse_decimal(w[3], &n)) return false;
+      s.reader.expect(n + 2);
       values_++;
       return true;
     }
@@ -402,7 +363,7 @@ class MemcachedParser final : public Parser {
 
   void lose(Side side, Stream& s, std::vector<Record>* out) {
     stats_.resyncs++;
-    stats_.skipped_bytes += s.line.size();
+    stats_.skipped_bytes += s.reader.buffered();
     s = Stream{};
     s.resync = true;
     values_ = 0;

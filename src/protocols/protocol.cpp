@@ -13,6 +13,7 @@ std::unique_ptr<Parser> make_pgsql_parser();
 std::unique_ptr<Parser> make_mysql_parser();
 std::unique_ptr<Parser> make_http2_parser();
 std::unique_ptr<Parser> make_memcached_parser();
+std::unique_ptr<Parser> make_nats_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
@@ -23,6 +24,7 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
     case Protocol::kMysql: return make_mysql_parser();
     case Protocol::kHttp2: return make_http2_parser();
     case Protocol::kMemcached: return make_memcached_parser();
+    case Protocol::kNats: return make_nats_parser();
     default: return nullptr;
   }
 }
@@ -36,6 +38,7 @@ std::string_view protocol_name(Protocol p) {
     case Protocol::kDns: return "dns";
     case Protocol::kHttp2: return "http2";
     case Protocol::kMemcached: return "memcached";
+    case Protocol::kNats: return "nats";
     default: return "unknown";
   }
 }
@@ -126,6 +129,77 @@ std::string_view placeholder(std::string_view seg) {
 }
 
 }  // namespace
+
+std::string normalize_tokens(std::string_view s, char sep) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= s.size() && out.size() < kMaxRaw) {
+    size_t end = s.find(sep, pos);
+    std::string_view tok = s.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    std::string_view ph = placeholder(tok);
+    out += ph.empty() ? tok : ph;
+    if (end == std::string_view::npos) break;
+    out += sep;
+    pos = end + 1;
+  }
+  return bounded(out);
+}
+
+std::vector<std::string_view> split_words(std::string_view line, size_t max) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < line.size() && out.size() < max) {
+    while (pos < line.size() && line[pos] == ' ') pos++;
+    size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    if (end > pos) out.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+bool parse_decimal(std::string_view s, uint64_t* v) {
+  if (s.empty() || s.size() > 19) return false;
+  *v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    *v = *v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+LineReader::Got LineReader::next(std::string_view data, size_t* pos) {
+  if (line_done_) {
+    line_.clear();
+    line_done_ = false;
+  }
+  if (payload_ > 0) {
+    uint64_t n = std::min<uint64_t>(payload_, data.size() - *pos);
+    *pos += n;
+    payload_ -= n;
+    return payload_ == 0 ? Got::kPayload : Got::kMore;
+  }
+  if (*pos >= data.size()) return Got::kMore;
+  size_t eol = data.find('\n', *pos);
+  std::string_view part = data.substr(*pos, eol == std::string_view::npos ? std::string_view::npos : eol + 1 - *pos);
+  *pos += part.size();
+  if (line_.size() < max_) line_.append(part.substr(0, max_ - line_.size()));
+  if (eol == std::string_view::npos) {
+    if (line_.size() < max_) return Got::kMore;
+  } else if (line_.size() >= 2 && line_[line_.size() - 2] == '\r' && line_.size() < max_) {
+    line_.resize(line_.size() - 2);
+    line_done_ = true;
+    return Got::kLine;
+  }
+  line_.clear();
+  return Got::kBad;
+}
+
+bool LineReader::skip(uint64_t n) {
+  if (payload_ < n || buffered()) return false;
+  payload_ -= n;
+  return true;
+}
 
 std::string normalize_path(std::string_view target) {
   // An absolute URI (proxies) keeps only its path; the query and fragment go.

@@ -17,8 +17,8 @@ namespace sightline::protocols {
 // Who wrote the bytes: the client (requests) or the server (responses).
 enum class Side : uint8_t { kClient, kServer };
 
-enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6, kMemcached = 7 };
-inline constexpr size_t kProtocols = 8;
+enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6, kMemcached = 7, kNats = 8 };
+inline constexpr size_t kProtocols = 9;
 std::string_view protocol_name(Protocol p);
 // A DNS response code's name (RFC 1035, 2136): NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
 // REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; OTHER past them (a bounded label).
@@ -50,6 +50,7 @@ struct Record {
   std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
   bool grpc = false;       // HTTP/2: a gRPC call (status: grpc-status; rows: response messages)
   TraceContext trace;      // HTTP/1, HTTP/2, gRPC: the request's W3C traceparent, when it had one
+  bool delivery = false;   // messaging: the server pushed it to this client (NATS MSG): its edge runs server -> client
 };
 
 inline constexpr size_t kMaxAnswers = 16;
@@ -143,6 +144,38 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream = true);
 
 // Shared by the parsers: an id-like path segment or literal becomes a placeholder.
 std::string normalize_path(std::string_view target);  // /users/42/orders?x=1 -> /users/{id}/orders
+// The same for a subject or routing key of tokens split by `sep`: orders.42.created -> orders.{id}.created
+std::string normalize_tokens(std::string_view s, char sep);
+// Words of a text protocol's line split by spaces (at most `max`); a decimal number (19 digits at most).
+std::vector<std::string_view> split_words(std::string_view line, size_t max = 8);
+bool parse_decimal(std::string_view s, uint64_t* v);
+
+// One side of a text protocol made of CRLF-terminated lines (bounded) and payloads whose length
+// a line gave (memcached's data blocks, NATS's messages): lines are gathered across reads,
+// payloads counted and skipped, never kept; a gap inside a payload is skipped exactly.
+class LineReader {
+ public:
+  enum class Got { kMore, kLine, kPayload, kBad };
+  explicit LineReader(size_t max_line = 2048) : max_(max_line) {}
+  // The next thing from data[*pos]: kLine (line(): without its CRLF), kPayload (the payload
+  // expect()ed has ended), kBad (a line not ended by CRLF or past the bound: the reader is
+  // reset), kMore (the data is used up).
+  Got next(std::string_view data, size_t* pos);
+  const std::string& line() const { return line_; }
+  // After a line: n bytes of payload come next.
+  void expect(uint64_t n) { payload_ = n; }
+  bool in_payload() const { return payload_ > 0; }
+  // n bytes not captured: true if they fell inside the payload (skipped).
+  bool skip(uint64_t n);
+  size_t buffered() const { return line_done_ ? 0 : line_.size(); }
+  size_t memory() const { return heap_bytes(line_); }
+
+ private:
+  std::string line_;
+  bool line_done_ = false;
+  uint64_t payload_ = 0;
+  size_t max_;
+};
 std::string normalize_sql(std::string_view sql);       // literals -> ?, whitespace folded
 std::string bounded(std::string_view s, size_t n = kMaxRaw);
 std::string sql_verb(std::string_view sql);  // the statement's first keyword, upper case: SELECT

@@ -1,5 +1,5 @@
 // L7 parsers and the connection tracker on arbitrary bytes: never a crash, never unbounded.
-// Input: byte 0 picks the protocol; then chunks of [side/gap byte][length byte][bytes].
+// Input: byte 0 picks the protocol (low bits), a stream (0x80), memcached's port (0x40); then chunks of [side/gap byte][length byte][bytes].
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -13,7 +13,7 @@ using namespace sightline::protocols;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  auto proto = static_cast<Protocol>(1 + data[0] % (kProtocols - 1));
+  auto proto = static_cast<Protocol>(1 + (data[0] & 0x0f) % (kProtocols - 1));  // seeds: the protocol less one
   bool stream = data[0] & 0x80;
   auto parser = make_parser(proto, stream);
   std::vector<Record> out;

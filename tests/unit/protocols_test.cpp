@@ -308,6 +308,12 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(infer(bin, 40000, 11211), std::make_pair(int(SL_L7_MEMCACHED), SL_L7_REQUEST));
   bin[5] = 1;
   EXPECT_EQ(infer(bin, 40000, 11211).first, SL_L7_UNKNOWN) << "a data type other than raw";
+  // NATS: INFO and CONNECT on any port; operations on its own.
+  EXPECT_EQ(infer("INFO {\"server_id\":\"x\"}\r\n"), std::make_pair(int(SL_L7_NATS), SL_L7_RESPONSE));
+  EXPECT_EQ(infer("CONNECT {\"verbose\":false}\r\n"), std::make_pair(int(SL_L7_NATS), SL_L7_REQUEST));
+  EXPECT_EQ(infer("PUB orders.1 5\r\nhello\r\n", 40000, 4222), std::make_pair(int(SL_L7_NATS), SL_L7_REQUEST));
+  EXPECT_EQ(infer("MSG orders.1 9 5\r\nhello\r\n", 4222, 40000), std::make_pair(int(SL_L7_NATS), SL_L7_RESPONSE));
+  EXPECT_EQ(infer("PUB orders.1 5\r\nhello\r\n").first, SL_L7_UNKNOWN);
   auto dns = [](const std::string& m) {
     uint8_t peek[SL_L7_PEEK] = {};
     memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
@@ -839,4 +845,38 @@ TEST(Memcached, BinaryProtocolQuietGetsAndErrorsAndEveryCut) {
   EXPECT_EQ(rs[6].method, "STATS");
   EXPECT_EQ(rs[6].response_bytes, 3u * 24 + 3 + 1 + 6 + 1);
   expect_cut_invariant(Protocol::kMemcached, c);
+}
+
+TEST(Nats, MessagesEachWayHeadersErrorsAndEveryCut) {
+  const Conversation c = {
+      {Side::kServer, "INFO {\"server_id\":\"NB\",\"version\":\"2.9.10\",\"max_payload\":1048576}\r\n"},
+      {Side::kClient, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n"},
+      {Side::kServer, "PONG\r\n"},
+      {Side::kClient, "SUB orders.* 1\r\n"},
+      {Side::kClient, "PUB orders.42 5\r\nhello\r\n"},
+      {Side::kServer, "MSG orders.42 1 5\r\nhello\r\n"},
+      {Side::kClient, "HPUB orders.43 reply.1 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"},
+      {Side::kServer, "HMSG orders.43 1 reply.1 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"},
+      {Side::kClient, "pub big 10\r\nab\r\ncd\r\nef\r\nUNSUB 1\r\n"},  // a CRLF inside the payload
+      {Side::kServer, "-ERR 'Permissions Violation for Publish to \"big\"'\r\n"},
+  };
+  auto rs = run(Protocol::kNats, c, whole);
+  ASSERT_EQ(rs.size(), 7u) << show(rs);
+  EXPECT_EQ(rs[0].method, "SUB");
+  EXPECT_EQ(rs[0].target, "orders.*");
+  EXPECT_EQ(rs[1].method, "PUB");
+  EXPECT_EQ(rs[1].raw, "PUB orders.42");
+  EXPECT_EQ(rs[1].target, "orders.{id}");
+  EXPECT_EQ(rs[1].request_bytes, 24u);
+  EXPECT_FALSE(rs[1].delivery);
+  EXPECT_FALSE(rs[1].no_response) << "a message is whole when sent: nothing answers it";
+  EXPECT_EQ(rs[2].method, "MSG");
+  EXPECT_TRUE(rs[2].delivery);
+  EXPECT_EQ(rs[2].request_bytes, 26u);
+  EXPECT_EQ(rs[3].raw, "PUB orders.43") << "HPUB";
+  EXPECT_EQ(rs[4].raw, "MSG orders.43") << "HMSG";
+  EXPECT_EQ(rs[5].raw, "PUB big");
+  EXPECT_TRUE(rs[6].error);
+  EXPECT_EQ(rs[6].error_text, "Permissions Violation for Publish to \"big\"");
+  expect_cut_invariant(Protocol::kNats, c);
 }

@@ -35,6 +35,7 @@ enum sl_l7_proto {
 	SL_L7_DNS = 5,
 	SL_L7_HTTP2 = 6, /* and gRPC on it */
 	SL_L7_MEMCACHED = 7,
+	SL_L7_NATS = 8,
 	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
 };
 

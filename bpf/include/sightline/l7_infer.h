@@ -40,6 +40,17 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 	*kind = 0;
 	if (n < 4)
 		return SL_L7_UNKNOWN;
+	/* NATS: the server speaks first (INFO {...}), the client answers CONNECT {...}: on any port
+	 * (before HTTP's CONNECT method, which a JSON object does not follow). */
+	if (n >= 8 && p[0] == 'I' && p[1] == 'N' && p[2] == 'F' && p[3] == 'O' && p[4] == ' ' && p[5] == '{') {
+		*kind = SL_L7_RESPONSE;
+		return SL_L7_NATS;
+	}
+	if (n >= 11 && p[0] == 'C' && p[1] == 'O' && p[2] == 'N' && p[3] == 'N' && p[4] == 'E' && p[5] == 'C' &&
+	    p[6] == 'T' && p[7] == ' ' && p[8] == '{') {
+		*kind = SL_L7_REQUEST;
+		return SL_L7_NATS;
+	}
 	/* HTTP/1: a method and a space, or a status line. */
 	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && n >= 5 && p[4] == '/') {
 		*kind = SL_L7_RESPONSE;
@@ -137,6 +148,20 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		if ((__u8)(a - 'A') < 26 && (__u8)(b - 'A') < 26) {
 			*kind = SL_L7_RESPONSE;
 			return SL_L7_MEMCACHED;
+		}
+	}
+	/* NATS on its port (4222), a connection joined mid-way: PUB, HPUB, SUB (the client), MSG,
+	 * HMSG (the server). */
+	if (lport == 4222 || rport == 4222) {
+		__u32 w = sl_l7_be32(p);
+		if (w == 0x50554220 /* "PUB " */ || w == 0x53554220 /* "SUB " */ ||
+		    (w == 0x48505542 /* "HPUB" */ && p[4] == ' ')) {
+			*kind = SL_L7_REQUEST;
+			return SL_L7_NATS;
+		}
+		if (w == 0x4d534720 /* "MSG " */ || (w == 0x484d5347 /* "HMSG" */ && p[4] == ' ')) {
+			*kind = SL_L7_RESPONSE;
+			return SL_L7_NATS;
 		}
 	}
 	/* DNS over TCP on any port: a message after its two-byte length, in one buffer (dig and

@@ -60,7 +60,7 @@ std::string_view protocol_of(Protocol p, const protocols::Record& r) {
 // Protocols the kernel does not count (no in-kernel pairing): their exact family comes from
 // the records, every one of which reaches user space.
 bool user_counted(std::string_view proto) {
-  return proto == "dns" || proto == "http2" || proto == "grpc" || proto == "memcached";
+  return proto == "dns" || proto == "http2" || proto == "grpc" || proto == "memcached" || proto == "nats";
 }
 
 std::string addr_text(uint16_t family, const uint8_t* a) {
@@ -93,11 +93,7 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
       c.raddr = addr_text(rec.family, rec.raddr);
       c.rport = rec.rport;
       c.remote = c.raddr + ":" + std::to_string(c.rport);
-      c.edge = nullptr;
-      c.edge_provisional = false;
-      c.edge_tries = 0;
-      c.prov_requests = c.prov_errors = 0;
-      c.prov_seconds = 0;
+      c.edges[0] = c.edges[1] = {};
     }
   }
   if (it != conns_.end()) {
@@ -306,16 +302,18 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
     keep_sample(red.exemplars, {r.end_ns - r.start_ns, wall_ns, c.hdr.tid});
   }
   if (c.edge_skip) return;
-  if (c.edge_provisional && ++c.edge_tries > 64) c.edge_provisional = false;  // the client is not traced here
-  if (c.edge && !c.edge_provisional) {
-    c.edge->requests++;
-    c.edge->errors += r.error;
-    if (!r.no_response) c.edge->seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
+  Conn::EdgeRef& er = c.edges[r.delivery];
+  if (er.provisional && ++er.tries > 64) er.provisional = false;  // the client is not traced here
+  if (er.edge && !er.provisional) {
+    er.edge->requests++;
+    er.edge->errors += r.error;
+    if (!r.no_response) er.edge->seconds += static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
     return;
   }
 
   // Service map: from the server's side where it is traced here; a client's request to a
-  // server traced here too is the same request, counted once.
+  // server traced here too is the same request, counted once. A delivery's edge runs the other
+  // way (producer -> broker -> consumer).
   std::string client, server;
   bool provisional = false;
   if (c.role == SL_L7_SERVER) {
@@ -332,24 +330,24 @@ void L7Tracker::account(Conn& c, const Record& r, std::string_view status, uint6
     client = c.name;
     server = c.remote;
   }
-  auto ek = std::make_tuple(client, server, std::string(proto));
+  auto ek = r.delivery ? std::make_tuple(server, client, std::string(proto)) : std::make_tuple(client, server, std::string(proto));
   auto e = edges_.find(ek);
   if (e == edges_.end()) {
     if (edges_.size() >= kMaxEdges) ek = std::make_tuple(std::string(kOverflowLabel), std::string(kOverflowLabel), std::string(proto));
     e = edges_.try_emplace(ek, ServiceEdge{std::get<0>(ek), std::get<1>(ek), std::get<2>(ek)}).first;
   }
-  if (c.edge && c.edge_provisional && c.edge != &e->second) {  // the client is known now
-    c.edge->requests -= c.prov_requests;
-    c.edge->errors -= c.prov_errors;
-    c.edge->seconds -= c.prov_seconds;
-    e->second.requests += c.prov_requests;
-    e->second.errors += c.prov_errors;
-    e->second.seconds += c.prov_seconds;
+  if (er.edge && er.provisional && er.edge != &e->second) {  // the client is known now
+    er.edge->requests -= er.prov_requests;
+    er.edge->errors -= er.prov_errors;
+    er.edge->seconds -= er.prov_seconds;
+    e->second.requests += er.prov_requests;
+    e->second.errors += er.prov_errors;
+    e->second.seconds += er.prov_seconds;
   }
-  c.edge = &e->second;
-  c.edge_provisional = provisional;
+  er.edge = &e->second;
+  er.provisional = provisional;
   double seconds = r.no_response ? 0 : static_cast<double>(r.end_ns - r.start_ns) * 1e-9;
-  if (provisional) c.prov_requests++, c.prov_errors += r.error, c.prov_seconds += seconds;
+  if (provisional) er.prov_requests++, er.prov_errors += r.error, er.prov_seconds += seconds;
   e->second.requests++;
   e->second.errors += r.error;
   e->second.seconds += seconds;
@@ -488,7 +486,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                "before the agent saw it (joined mid-way) or in a block it lost",
                                MetricType::kCounter};
   for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2,
-                 Protocol::kMemcached}) {
+                 Protocol::kMemcached, Protocol::kNats}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});

@@ -128,15 +128,20 @@ class L7Tracker {
     // The route the last HTTP target clustered to, valid while the clusters' generation holds.
     std::string last_path, last_route;
     uint64_t last_route_gen = ~0ULL;
-    ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
-    bool edge_skip = false;       // a client of a server traced here: counted there
-    // A server's edge named by the client's address because the client's side was not known
-    // yet (its record can come later): looked at again on the next exchanges, and what it
-    // counted moves to the client's name once known.
-    bool edge_provisional = false;
-    uint8_t edge_tries = 0;
-    uint64_t prov_requests = 0, prov_errors = 0;
-    double prov_seconds = 0;
+    // Its service-map edges: [0] client -> server (requests), [1] server -> client (messages
+    // the server delivers: NATS MSG).
+    struct EdgeRef {
+      ServiceEdge* edge = nullptr;  // nullptr: not yet known; the map's nodes never move
+      // A server's edge named by the client's address because the client's side was not known
+      // yet (its record can come later): looked at again on the next exchanges, and what it
+      // counted moves to the client's name once known.
+      bool provisional = false;
+      uint8_t tries = 0;
+      uint64_t prov_requests = 0, prov_errors = 0;
+      double prov_seconds = 0;
+    };
+    EdgeRef edges[2];
+    bool edge_skip = false;  // a client of a server traced here: counted there
     uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };

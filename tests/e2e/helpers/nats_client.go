@@ -1,0 +1,63 @@
+// A NATS producer or consumer on the nats.go client (Debian's golang-github-nats-io-go-nats-dev),
+// for tests/e2e/nats.sh: `sub URL N` subscribes to orders.*, prints "ready" and waits for N
+// messages; `pub URL N` publishes N to orders.<i>, flushed every 50 (the client batches its
+// writes: past capture_bytes, 4096, a write's messages are cut off; see docs/design.md).
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func main() {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: nats_client pub|sub URL N")
+		os.Exit(2)
+	}
+	n, err := strconv.Atoi(os.Args[3])
+	if err != nil {
+		panic(err)
+	}
+	nc, err := nats.Connect(os.Args[2])
+	if err != nil {
+		panic(err)
+	}
+	defer nc.Close()
+	if os.Args[1] == "pub" {
+		for i := 0; i < n; i++ {
+			if err := nc.Publish(fmt.Sprintf("orders.%d", i), []byte("hello")); err != nil {
+				panic(err)
+			}
+			if i%50 == 49 {
+				if err := nc.Flush(); err != nil {
+					panic(err)
+				}
+			}
+		}
+		if err := nc.Flush(); err != nil {
+			panic(err)
+		}
+		return
+	}
+	got := make(chan struct{}, n)
+	if _, err := nc.Subscribe("orders.*", func(*nats.Msg) { got <- struct{}{} }); err != nil {
+		panic(err)
+	}
+	if err := nc.Flush(); err != nil {
+		panic(err)
+	}
+	fmt.Println("ready")
+	for i := 0; i < n; i++ {
+		select {
+		case <-got:
+		case <-time.After(20 * time.Second):
+			fmt.Fprintf(os.Stderr, "received %d of %d\n", i, n)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("received", n)
+}
