@@ -96,6 +96,10 @@ struct {
 struct scratch {
 	struct sl_l7_event e;
 	__u8 data[2 * SL_L7_MAX_CAPTURE]; /* an offset < MAX plus a copy <= MAX always fits */
+	/* the message's buffer, for sl_l7_send_chunks (kept here: arguments the programs would
+	 * keep on their stacks, at the 512-byte bound already) */
+	__u64 buf, iov, iovcnt;
+	__u32 how;
 };
 
 struct {
@@ -354,35 +358,47 @@ static __always_inline __u16 dgram_peer(__u8 *raddr, __u8 how, __u64 arg2, __u64
 	return __builtin_bswap16(sa.port);
 }
 
-struct iov_walk {
-	__u8 *data; /* the scratch's data */
-	__u64 iov, iovcnt;
-	__u32 cap, off;
+struct iov_walk { /* small: it lives on the stack of a caller deep in the call chain */
+	__u64 iov;
+	__u32 iovcnt, cap, off;
+	__u32 skip; /* bytes of the iovecs passed over before the copy starts */
 };
 
 static long copy_one_iov(__u64 i, struct iov_walk *w)
 {
-	if (i >= w->iovcnt || w->off >= w->cap || !w->data)
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!s || i >= w->iovcnt || w->off >= w->cap) /* s checked before any arithmetic on it (6.1) */
 		return 1;
+	__u8 *data = s->data;
 	struct iov v = {};
 	if (sl_read_user(&v, sizeof(v), (void *)(w->iov + i * sizeof(struct iov))))
 		return 1;
+	if (w->skip) {
+		if (v.len <= w->skip) {
+			w->skip -= v.len;
+			return 0;
+		}
+		v.base += w->skip;
+		v.len -= w->skip;
+		w->skip = 0;
+	}
 	__u32 n = w->cap - w->off;
 	if (v.len < n)
 		n = v.len;
 	if (n > SL_L7_MAX_CAPTURE)
 		n = SL_L7_MAX_CAPTURE;
 	__u32 o = w->off & (SL_L7_MAX_CAPTURE - 1);
-	if (n && sl_read_user(w->data + o, n, (void *)v.base))
+	if (n && sl_read_user(data + o, n, (void *)v.base))
 		return 1;
 	w->off += n;
 	return 0;
 }
 
 /* The iovecs by bpf_loop: one callback checked once, whatever their number. */
-static __noinline __u32 copy_iovs_loop(__u64 iov, __u64 iovcnt, __u32 cap)
+static __noinline __u32 copy_iovs_loop(__u64 iov, __u64 iovcnt, __u32 cap, __u64 skip)
 {
-	struct iov_walk w = {.data = scratch_data(), .iov = iov, .iovcnt = iovcnt, .cap = cap};
+	struct iov_walk w = {.iov = iov, .iovcnt = iovcnt > SL_L7_MAX_IOV_LOOP ? SL_L7_MAX_IOV_LOOP : iovcnt, .cap = cap, .skip = skip};
 	bpf_loop(SL_L7_MAX_IOV_LOOP, copy_one_iov, &w, 0);
 	return w.off;
 }
@@ -406,7 +422,7 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 		return n;
 	}
 	if (many_iov && has_bpf_loop)
-		return copy_iovs_loop(iov, iovcnt, cap);
+		return copy_iovs_loop(iov, iovcnt, cap, 0);
 	__u32 off = 0;
 	for (int i = 0; i < SL_L7_MAX_IOV; i++) {
 		if (i >= iovcnt || off >= cap)
@@ -425,6 +441,68 @@ static __always_inline __u32 copy_data(struct scratch *s, __u8 how, __u64 buf, _
 		off += n;
 	}
 	return off;
+}
+
+/* The protocols whose messages user space counts, every one sent (red_step passes them by). */
+static __always_inline bool counted_in_user(__u8 proto)
+{
+	return proto == SL_L7_DNS || proto == SL_L7_HTTP2 || proto == SL_L7_MEMCACHED || proto == SL_L7_NATS ||
+	       proto == SL_L7_AMQP;
+}
+
+/* One buffer of such a stream past capture_bytes (the first capture_bytes in the scratch's
+ * record already) as records of up to capture_bytes each, SL_L7_MAX_CHUNKS in all: a NATS client's batched
+ * publications, a broker's read of many AMQP frames would otherwise be cut after the first
+ * capture_bytes. The last record's length keeps what is left (a gap to the parser). */
+/* Returns 1 if it sent the scratch's record so (0: the caller sends it whole). A global
+ * function: the verifier checks it once, not in each caller's state. */
+__noinline int sl_l7_send_chunks(void)
+{
+	__u32 zero = 0, cap = capture_bytes;
+	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!s || cap == 0 || cap > SL_L7_MAX_CAPTURE)
+		return 0;
+	__u32 how = s->how, total = s->e.len;
+	__u64 buf = s->buf, iov = s->iov, iovcnt = s->iovcnt;
+	if (s->e.sock_type != SL_SOCK_STREAM || s->e.proto == SL_L7_DNS || !counted_in_user(s->e.proto))
+		return 0;
+	if (total <= cap || s->e.captured != cap)
+		return 0;
+	if (!(how == HOW_BUF || how == HOW_BUF_ADDR || ((how == HOW_IOV || how == HOW_MSG) && has_bpf_loop)))
+		return 0;
+	/* the first chunk is in the scratch already (its record whole but for its length) */
+	s->e.len = s->e.captured;
+	__u64 first = sizeof(s->e) + (s->e.captured & (2 * SL_L7_MAX_CAPTURE - 1));
+	if (first > sizeof(*s))
+		return 1;
+	sl_output(SL_NO_CTX, s, first);
+	for (int i = 1; i < SL_L7_MAX_CHUNKS; i++) {
+		__u32 off = i * cap;
+		if (off >= total)
+			break;
+		__u32 len = total - off;
+		__u32 n = len < cap ? len : cap;
+		if (len > cap && i < SL_L7_MAX_CHUNKS - 1)
+			len = cap;
+		if (n > SL_L7_MAX_CAPTURE)
+			n = SL_L7_MAX_CAPTURE;
+		if (how == HOW_BUF || how == HOW_BUF_ADDR) {
+			if (sl_read_user(s->data, n, (void *)(buf + off)))
+				n = 0;
+		} else { /* bpf_loop here, not through copy_iovs_loop: one frame less under 512 bytes */
+			struct iov_walk w = {
+				.iov = iov, .iovcnt = iovcnt > SL_L7_MAX_IOV_LOOP ? SL_L7_MAX_IOV_LOOP : iovcnt, .cap = n, .skip = off};
+			bpf_loop(SL_L7_MAX_IOV_LOOP, copy_one_iov, &w, 0);
+			n = w.off;
+		}
+		s->e.len = len;
+		s->e.captured = n;
+		__u64 size = sizeof(s->e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
+		if (size > sizeof(*s))
+			return 1;
+		sl_output(SL_NO_CTX, s, size);
+	}
+	return 1;
 }
 
 /* What one message of a traced TCP connection does, after the in-kernel RED saw it. */
@@ -642,8 +720,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 
 	int step = STEP_SEND;
-	if (red && cs && proto != SL_L7_DNS && proto != SL_L7_HTTP2 && proto != SL_L7_MEMCACHED &&
-	    proto != SL_L7_NATS) /* user space pairs these: every message goes */
+	if (red && cs && !counted_in_user(proto)) /* user space pairs these: every message goes */
 		step = red_step(tp, cs, dir, buf, ret);
 	if (step == STEP_DROP)
 		return 0;
@@ -739,8 +816,18 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 	if (cs)
 		cs->sent = 1;
+	if (red) {
+		s->how = how;
+		s->buf = buf;
+		s->iov = iov;
+		s->iovcnt = iovcnt;
+	}
 	__u32 n = how == HOW_NONE ? 0 : copy_data(s, how, buf, iov, iovcnt, ret, capture_bytes, red);
 	e->captured = n;
+	/* a stream user space counts, one buffer past capture_bytes: in chunks (decided in a global
+	 * function: its result is one unknown to this program's verification, not a tree of cases) */
+	if (red && sl_l7_send_chunks())
+		return 0;
 	__u64 size = sizeof(*e) + (n & (2 * SL_L7_MAX_CAPTURE - 1));
 	if (size > sizeof(*s))
 		return 0;

@@ -39,6 +39,8 @@ TEST_PKGS=(
   memcached libmemcached-tools python3-pymemcache
   # NATS: the server, and the nats.go client the test builds its producer and consumer on
   nats-server golang-github-nats-io-go-nats-dev
+  # AMQP: RabbitMQ and the pika client
+  rabbitmq-server python3-pika
   mariadb-server mariadb-client
   # exporter backends the tests deliver to (started on 127.0.0.1 by the tests)
   clickhouse-server clickhouse-client victoria-metrics

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   cli::TraceArgs targs;
   auto* trace_cmd = app.add_subcommand(
       "trace", "Print live events: exec, fork, exit, open, tcp, syscall, request (or a source: process, file, "
-               "net, security, l7), L7 requests of one protocol (http, http2, grpc, pgsql, mysql, redis, dns, memcached, nats), or any tracepoint as "
+               "net, security, l7), L7 requests of one protocol (http, http2, grpc, pgsql, mysql, redis, dns, memcached, nats, amqp), or any tracepoint as "
                "tp:CATEGORY:NAME");
   trace_cmd->add_option("kinds", targs.kinds, "Event kinds or sources to trace")->required();
   trace_cmd->add_option("-p,--pid", targs.pid, "Only this process id (filtered in the kernel)");

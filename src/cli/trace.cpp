@@ -114,7 +114,7 @@ class Printer : public sources::EventSink {
   uint64_t printed_ = 0;
 };
 
-constexpr std::string_view kProtocols[] = {"http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached", "nats"};
+constexpr std::string_view kProtocols[] = {"http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached", "nats", "amqp"};
 
 // exec fork exit open, a source name for all its kinds, or an L7 protocol (requests of it).
 // A syscall the security source reports (bind, ptrace ...) is its syscall events of that name:

@@ -489,7 +489,7 @@ constexpr FieldDef kSyscall[] = {
 std::string_view role_name(const Event& e) { return e.role == 1 ? "client" : e.role == 2 ? "server" : ""; }
 
 constexpr FieldDef kRequest[] = {
-    {"l7.protocol", FieldType::kString, "", "http, http2, grpc, pgsql, mysql, redis, dns, memcached or nats",
+    {"l7.protocol", FieldType::kString, "", "http, http2, grpc, pgsql, mysql, redis, dns, memcached, nats or amqp",
      [](const Event& e) { return S(e.protocol); }, "PROTO", 6},
     {"net.role", FieldType::kString, "", "The side this process plays: client (sent the request) or server",
      [](const Event& e) { return S(role_name(e)); }, "ROLE", 7},

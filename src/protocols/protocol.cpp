@@ -14,6 +14,7 @@ std::unique_ptr<Parser> make_mysql_parser();
 std::unique_ptr<Parser> make_http2_parser();
 std::unique_ptr<Parser> make_memcached_parser();
 std::unique_ptr<Parser> make_nats_parser();
+std::unique_ptr<Parser> make_amqp_parser();
 
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
   switch (p) {
@@ -25,6 +26,7 @@ std::unique_ptr<Parser> make_parser(Protocol p, bool stream) {
     case Protocol::kHttp2: return make_http2_parser();
     case Protocol::kMemcached: return make_memcached_parser();
     case Protocol::kNats: return make_nats_parser();
+    case Protocol::kAmqp: return make_amqp_parser();
     default: return nullptr;
   }
 }
@@ -39,6 +41,7 @@ std::string_view protocol_name(Protocol p) {
     case Protocol::kHttp2: return "http2";
     case Protocol::kMemcached: return "memcached";
     case Protocol::kNats: return "nats";
+    case Protocol::kAmqp: return "amqp";
     default: return "unknown";
   }
 }

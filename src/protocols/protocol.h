@@ -17,8 +17,8 @@ namespace sightline::protocols {
 // Who wrote the bytes: the client (requests) or the server (responses).
 enum class Side : uint8_t { kClient, kServer };
 
-enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6, kMemcached = 7, kNats = 8 };
-inline constexpr size_t kProtocols = 9;
+enum class Protocol : uint8_t { kUnknown = 0, kHttp = 1, kPgsql = 2, kMysql = 3, kRedis = 4, kDns = 5, kHttp2 = 6, kMemcached = 7, kNats = 8, kAmqp = 9 };
+inline constexpr size_t kProtocols = 10;
 std::string_view protocol_name(Protocol p);
 // A DNS response code's name (RFC 1035, 2136): NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
 // REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE; OTHER past them (a bounded label).
@@ -50,7 +50,7 @@ struct Record {
   std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
   bool grpc = false;       // HTTP/2: a gRPC call (status: grpc-status; rows: response messages)
   TraceContext trace;      // HTTP/1, HTTP/2, gRPC: the request's W3C traceparent, when it had one
-  bool delivery = false;   // messaging: the server pushed it to this client (NATS MSG): its edge runs server -> client
+  bool delivery = false;   // messaging: the server pushed it to this client (NATS MSG, AMQP DELIVER): its edge runs server -> client
 };
 
 inline constexpr size_t kMaxAnswers = 16;

@@ -444,3 +444,43 @@ TEST(L7Source, PipelinedRedisWriteCountsEachCommand) {
   EXPECT_EQ(h.metric("sightline_l7_kernel_cut_total", {{"what", "resp_scan"}}), 0);
   for (int fd : {rc, rs}) close(fd);
 }
+
+// A protocol user space counts (NATS here) batches: 400 publications (~9 KiB, past
+// capture_bytes) by one write, 400 more by one writev, each read whole by the other side, goes as records of
+// capture_bytes and every message is seen on both sides.
+TEST(L7Source, BatchedWritesPastTheCaptureGoInChunks) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 1;
+  h.start("l7", o);
+  int c, s;
+  tcp_pair(&c, &s);
+  std::string info = "INFO {\"server_id\":\"test\"}\r\n";
+  ASSERT_EQ(write(s, info.data(), info.size()), static_cast<ssize_t>(info.size()));
+  ASSERT_EQ(read_n(c, info.size()), info);
+  std::string batch = "CONNECT {\"verbose\":false}\r\n";
+  for (int i = 0; i < 400; i++) batch += "PUB orders." + std::to_string(i) + " 5\r\nhello\r\n";
+  ASSERT_GT(batch.size(), 2 * 4096u);
+  ASSERT_EQ(write(c, batch.data(), batch.size()), static_cast<ssize_t>(batch.size()));
+  ASSERT_EQ(read_n(s, batch.size()), batch);
+  std::string more;
+  for (int i = 400; i < 800; i++) more += "PUB orders." + std::to_string(i) + " 5\r\nhello\r\n";
+  ASSERT_GT(more.size(), 2 * 4096u);
+  iovec v[3] = {{more.data(), 1000}, {more.data() + 1000, 5000}, {more.data() + 6000, more.size() - 6000}};
+  ASSERT_EQ(writev(c, v, 3), static_cast<ssize_t>(more.size()));
+  ASSERT_EQ(read_n(s, more.size()), more);
+  auto pubs = [&](const char* role) { return reqs.of("nats", role).size(); };
+  ASSERT_TRUE(h.pump_until([&] { return pubs("client") >= 800 && pubs("server") >= 800; }))
+      << pubs("client") << " " << pubs("server");
+  for (const char* role : {"client", "server"}) {
+    auto r = reqs.of("nats", role);
+    ASSERT_EQ(r.size(), 800u) << role;
+    for (int i = 0; i < 800; i += 97) EXPECT_EQ(r[i].request, "PUB orders." + std::to_string(i)) << role;
+  }
+  close(c);
+  close(s);
+}

@@ -314,6 +314,11 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(infer("PUB orders.1 5\r\nhello\r\n", 40000, 4222), std::make_pair(int(SL_L7_NATS), SL_L7_REQUEST));
   EXPECT_EQ(infer("MSG orders.1 9 5\r\nhello\r\n", 4222, 40000), std::make_pair(int(SL_L7_NATS), SL_L7_RESPONSE));
   EXPECT_EQ(infer("PUB orders.1 5\r\nhello\r\n").first, SL_L7_UNKNOWN);
+  // AMQP: the protocol header anywhere; Basic frames on its port.
+  EXPECT_EQ(infer(std::string("AMQP\0\0\x09\x01", 8)), std::make_pair(int(SL_L7_AMQP), SL_L7_REQUEST));
+  std::string deliver = std::string("\x01\0\x01\0\0\0\x20\0\x3c\0\x3c", 11) + std::string(33, 'x');
+  EXPECT_EQ(infer(deliver, 5672, 40000), std::make_pair(int(SL_L7_AMQP), SL_L7_RESPONSE));
+  EXPECT_EQ(infer(deliver).first, SL_L7_UNKNOWN);
   auto dns = [](const std::string& m) {
     uint8_t peek[SL_L7_PEEK] = {};
     memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
@@ -879,4 +884,81 @@ TEST(Nats, MessagesEachWayHeadersErrorsAndEveryCut) {
   EXPECT_TRUE(rs[6].error);
   EXPECT_EQ(rs[6].error_text, "Permissions Violation for Publish to \"big\"");
   expect_cut_invariant(Protocol::kNats, c);
+}
+
+namespace {
+// AMQP 0-9-1 frames: a method (class, id, arguments), a content header (body size), a body.
+std::string amqp_frame(uint8_t type, uint16_t ch, const std::string& payload) {
+  uint32_t n = static_cast<uint32_t>(payload.size());
+  return std::string{char(type), char(ch >> 8), char(ch), char(n >> 24), char(n >> 16), char(n >> 8), char(n)} + payload + "\xce";
+}
+std::string amqp_method(uint16_t ch, uint16_t cls, uint16_t id, const std::string& args) {
+  return amqp_frame(1, ch, std::string{char(cls >> 8), char(cls), char(id >> 8), char(id)} + args);
+}
+std::string sstr(std::string_view s) { return std::string(1, char(s.size())) + std::string(s); }
+std::string amqp_content(uint16_t ch, const std::vector<std::string>& bodies) {
+  uint64_t size = 0;
+  for (const auto& b : bodies) size += b.size();
+  std::string h = {0, 60, 0, 0};
+  for (int i = 7; i >= 0; i--) h += char(size >> (8 * i));
+  h += std::string(2, '\0');  // no properties
+  std::string out = amqp_frame(2, ch, h);
+  for (const auto& b : bodies) out += amqp_frame(3, ch, b);
+  return out;
+}
+const std::string kR = std::string(2, '\0'), kTable = std::string(4, '\0');
+}  // namespace
+
+TEST(Amqp, MessagesCallsErrorsAndEveryCut) {
+  std::string tag8 = std::string(7, '\0') + "\x01";
+  const Conversation c = {
+      {Side::kClient, std::string("AMQP\0\0\x09\x01", 8)},
+      {Side::kServer, amqp_method(0, 10, 10, std::string("\x00\x09", 2) + kTable + std::string(4, '\0') + std::string(4, '\0'))},
+      {Side::kClient, amqp_method(0, 10, 11, kTable + sstr("PLAIN") + std::string(4, '\0') + sstr("en_US"))},
+      {Side::kClient, amqp_method(1, 20, 10, sstr(""))},
+      {Side::kServer, amqp_method(1, 20, 11, std::string(4, '\0'))},
+      {Side::kClient, amqp_method(1, 50, 10, kR + sstr("orders") + std::string(1, '\0') + kTable)},
+      {Side::kServer, amqp_method(1, 50, 11, sstr("orders") + std::string(8, '\0'))},
+      {Side::kClient, amqp_method(1, 60, 40, kR + sstr("") + sstr("orders.42") + std::string(1, '\0')) + amqp_content(1, {"hello"})},
+      {Side::kClient, amqp_method(1, 60, 40, kR + sstr("events") + sstr("user.7.created") + std::string(1, '\0')) +
+                          amqp_content(1, {"hel", "lo"})},
+      {Side::kClient, amqp_method(1, 60, 20, kR + sstr("orders") + sstr("") + std::string(1, '\0') + kTable)},
+      {Side::kServer, amqp_method(1, 60, 21, sstr("ctag1"))},
+      {Side::kServer, amqp_method(1, 60, 60, sstr("ctag1") + tag8 + std::string(1, '\0') + sstr("") + sstr("orders.42")) +
+                          amqp_content(1, {"hello"})},
+      {Side::kClient, amqp_method(1, 60, 80, tag8 + std::string(1, '\0'))},
+      {Side::kClient, amqp_method(1, 60, 70, kR + sstr("orders") + std::string(1, '\0'))},
+      {Side::kServer, amqp_method(1, 60, 72, sstr(""))},
+      {Side::kClient, amqp_method(2, 50, 10, kR + sstr("nope") + std::string(1, '\x01') + kTable)},
+      {Side::kServer, amqp_method(2, 20, 40, std::string("\x01\x94", 2) + sstr("NOT_FOUND - no queue 'nope'") + std::string("\0\x32\0\x0a", 4))},
+      {Side::kClient, amqp_method(2, 20, 41, "")},
+      {Side::kClient, amqp_method(1, 60, 70, kR + sstr("orders") + std::string(1, '\0'))},
+      {Side::kServer, amqp_method(1, 60, 71, tag8 + std::string(1, '\0') + sstr("") + sstr("orders.42") + std::string(4, '\0')) +
+                          amqp_content(1, {"hello"})},
+      {Side::kClient, amqp_frame(8, 0, "")},
+  };
+  auto rs = run(Protocol::kAmqp, c, whole);
+  ASSERT_EQ(rs.size(), 9u) << show(rs);
+  EXPECT_EQ(rs[0].raw, "QUEUE.DECLARE orders");
+  EXPECT_FALSE(rs[0].no_response);
+  EXPECT_EQ(rs[1].method, "PUBLISH");
+  EXPECT_EQ(rs[1].target, "orders.{id}");
+  EXPECT_EQ(rs[1].request_bytes, 26u + 22 + 13) << "the method, header and body frames";
+  EXPECT_EQ(rs[2].target, "events:user.{id}.created");
+  EXPECT_EQ(rs[3].raw, "CONSUME orders");
+  EXPECT_EQ(rs[4].method, "DELIVER");
+  EXPECT_TRUE(rs[4].delivery);
+  EXPECT_EQ(rs[4].target, "orders.{id}");
+  EXPECT_EQ(rs[5].method, "ACK");
+  EXPECT_FALSE(rs[5].delivery);
+  EXPECT_EQ(rs[6].method, "GET");
+  EXPECT_EQ(rs[6].rows, 0) << "Get-Empty";
+  EXPECT_EQ(rs[7].raw, "QUEUE.DECLARE nope");
+  EXPECT_TRUE(rs[7].error);
+  EXPECT_EQ(rs[7].status, 404);
+  EXPECT_EQ(rs[7].error_text, "NOT_FOUND - no queue 'nope'");
+  EXPECT_EQ(rs[8].method, "GET");
+  EXPECT_EQ(rs[8].rows, 1) << "Get-Ok with its message";
+  EXPECT_FALSE(rs[8].no_response);
+  expect_cut_invariant(Protocol::kAmqp, c);
 }

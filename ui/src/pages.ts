@@ -175,7 +175,7 @@ export const requests: Page = async (root, params) => {
   const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
   minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
-    sel("protocol", proto, ["", "http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached", "nats"]), sel("service", service, ["", ...services]),
+    sel("protocol", proto, ["", "http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached", "nats", "amqp"]), sel("service", service, ["", ...services]),
     sel("status", status, ["", "ok", "error"]), minInput, rangePicker(params)));
   const where = [api.since("evt_time", seconds)];
   if (proto) where.push(`l7_protocol = ${api.lit(proto)}`);

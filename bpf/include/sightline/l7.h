@@ -25,6 +25,9 @@
  * call), else SL_L7_MAX_IOV (an unrolled loop the verifier walks whole). */
 #define SL_L7_MAX_IOV 8
 #define SL_L7_MAX_IOV_LOOP 1024
+/* Records one buffer of a stream user space counts (HTTP/2, Memcached, NATS, AMQP) may become,
+ * capture_bytes each: those protocols batch many messages into one read or write. */
+#define SL_L7_MAX_CHUNKS 8
 
 enum sl_l7_proto {
 	SL_L7_UNKNOWN = 0,
@@ -36,6 +39,7 @@ enum sl_l7_proto {
 	SL_L7_HTTP2 = 6, /* and gRPC on it */
 	SL_L7_MEMCACHED = 7,
 	SL_L7_NATS = 8,
+	SL_L7_AMQP = 9,
 	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
 };
 

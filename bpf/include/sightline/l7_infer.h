@@ -51,6 +51,24 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		*kind = SL_L7_REQUEST;
 		return SL_L7_NATS;
 	}
+	/* AMQP 0-9-1: the client's protocol header, on any port. On its port (5672), a connection
+	 * joined mid-way: a Basic method frame (class 60): Publish and Ack from a client, Deliver
+	 * from the broker. */
+	if (n >= 8 && p[0] == 'A' && p[1] == 'M' && p[2] == 'Q' && p[3] == 'P' && p[4] == 0 && p[5] == 0 && p[6] == 9 &&
+	    p[7] == 1) {
+		*kind = SL_L7_REQUEST;
+		return SL_L7_AMQP;
+	}
+	if ((lport == 5672 || rport == 5672) && n >= 12 && p[0] == 1 && p[7] == 0 && p[8] == 60 && p[9] == 0) {
+		if (p[10] == 40 || p[10] == 80) {
+			*kind = SL_L7_REQUEST;
+			return SL_L7_AMQP;
+		}
+		if (p[10] == 60) {
+			*kind = SL_L7_RESPONSE;
+			return SL_L7_AMQP;
+		}
+	}
 	/* HTTP/1: a method and a space, or a status line. */
 	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && n >= 5 && p[4] == '/') {
 		*kind = SL_L7_RESPONSE;

@@ -60,7 +60,8 @@ std::string_view protocol_of(Protocol p, const protocols::Record& r) {
 // Protocols the kernel does not count (no in-kernel pairing): their exact family comes from
 // the records, every one of which reaches user space.
 bool user_counted(std::string_view proto) {
-  return proto == "dns" || proto == "http2" || proto == "grpc" || proto == "memcached" || proto == "nats";
+  return proto == "dns" || proto == "http2" || proto == "grpc" || proto == "memcached" || proto == "nats" ||
+         proto == "amqp";
 }
 
 std::string addr_text(uint16_t family, const uint8_t* a) {
@@ -486,7 +487,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                "before the agent saw it (joined mid-way) or in a block it lost",
                                MetricType::kCounter};
   for (auto p : {Protocol::kHttp, Protocol::kPgsql, Protocol::kMysql, Protocol::kRedis, Protocol::kDns, Protocol::kHttp2,
-                 Protocol::kMemcached, Protocol::kNats}) {
+                 Protocol::kMemcached, Protocol::kNats, Protocol::kAmqp}) {
     auto s = parser_stats(p);
     core::Labels l = {{"protocol", std::string(protocols::protocol_name(p))}};
     resync.series.push_back({l, static_cast<double>(s.resyncs), {}});

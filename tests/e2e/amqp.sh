@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# AMQP 0-9-1 as a person checks it against a real RabbitMQ on 127.0.0.1 with pika clients: a
+# producer publishes 300 messages to a queue (default exchange) and 200 to a topic exchange
+# (routing keys user.<i>.created), a consumer takes all 500 (prefetch 10) and acks each; the
+# producer's calls (declares, bind, a get on an empty queue, a passive declare answered 404 by
+# Channel.Close). Both sides of every message and call, counts exact, in the trace, the exact
+# family and the service map, which runs amqp-producer -> beam.smp -> amqp-consumer.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+command -v rabbitmq-server >/dev/null || fail "rabbitmq-server missing: scripts/deps.sh installs it"
+/usr/bin/python3 -c 'import pika' 2>/dev/null || fail "python3-pika missing: scripts/deps.sh installs it"
+getent passwd rabbitmq >/dev/null || fail "no rabbitmq user: the rabbitmq-server package makes it"
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+node=sltest$$
+cleanup() {
+  stop_bg
+  pkill -f -- "-sname $node@localhost" 2>/dev/null || pkill -f "$node@localhost" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# RabbitMQ (it runs as the rabbitmq user) in the test's own directories and ports.
+qport=$(free_port) dport=$(free_port) aport=$(free_port)
+mkdir -p "$tmp/rmq/mnesia" "$tmp/rmq/log"
+echo "[]." >"$tmp/rmq/enabled_plugins"
+chown -R rabbitmq: "$tmp/rmq"
+(cd /tmp && RABBITMQ_NODENAME=$node@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$qport \
+  RABBITMQ_DIST_PORT=$dport RABBITMQ_MNESIA_BASE=$tmp/rmq/mnesia RABBITMQ_LOG_BASE=$tmp/rmq/log \
+  RABBITMQ_ENABLED_PLUGINS_FILE=$tmp/rmq/enabled_plugins RABBITMQ_CONFIG_FILE=$tmp/rmq/none \
+  exec rabbitmq-server) >"$tmp/rabbitmq.log" 2>&1 &
+bg_pid $!
+{
+  echo "listen: 127.0.0.1:$aport"
+  echo "rules: {enabled: false}"
+  echo "overhead: {max_cpu_percent: 0}"
+  echo "sources:"
+  for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+  echo '  l7: {sample: 1}'
+} >"$tmp/agent.yaml"
+"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+bg_pid $!
+"$SL" trace amqp --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
+bg_pid $!
+wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
+wait_for 30 grep -q "tracing request" "$tmp/trace.err" || fail "trace: $(cat "$tmp/trace.err")"
+wait_for 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$qport" || fail "rabbitmq: $(tail -20 "$tmp/rabbitmq.log")"
+sleep 0.5
+
+helper=$(dirname "$0")/helpers/amqp_pair.py
+/usr/bin/python3 "$helper" consume $qport 500 >"$tmp/consumer.out" 2>&1 &
+bg_pid $!
+consumer=$!
+wait_for 20 grep -q ready "$tmp/consumer.out" || fail "consumer: $(cat "$tmp/consumer.out")"
+/usr/bin/python3 "$helper" produce $qport >"$tmp/producer.out" 2>&1 || fail "producer: $(cat "$tmp/producer.out")"
+wait "$consumer" || fail "consumer: $(cat "$tmp/consumer.out")"
+sleep 2
+
+python3 - "$tmp/trace.jsonl" <<'PY' || fail "trace: $(head -c 3000 "$tmp/trace.jsonl")"
+import json, sys, collections
+recs = [json.loads(l) for l in open(sys.argv[1])]
+count = collections.Counter((r["proc.name"], r["net.role"], r["l7.method"], r["l7.target"], r["l7.status"], r["l7.error"])
+                            for r in recs)
+bad = []
+def want(n, *key):
+    if count[key] != n:
+        bad.append("%s: %d, want %d" % (key, count[key], n))
+for side, comm in (("client", "amqp-producer"), ("server", "beam.smp")):
+    want(300, comm, side, "PUBLISH", "orders", 0, False)
+    want(200, comm, side, "PUBLISH", "events:user.{id}.created", 0, False)
+    want(1, comm, side, "QUEUE.DECLARE", "nope", 404, True)
+    want(1 if side == "client" else 2, comm, side, "QUEUE.BIND", "audit", 0, False)  # both clients bind
+for side, comm in (("client", "amqp-consumer"), ("server", "beam.smp")):
+    want(300, comm, side, "DELIVER", "orders", 0, False)
+    want(200, comm, side, "DELIVER", "events:user.{id}.created", 0, False)
+    want(500, comm, side, "ACK", "", 0, False)
+    want(1, comm, side, "CONSUME", "orders", 0, False)
+for side in ("client", "server"):
+    g = [r for r in recs if r["net.role"] == side and r["l7.method"] == "GET"]
+    if len(g) != 1 or g[0]["l7.rows"] != 0 or g[0]["l7.no_response"]:
+        bad.append("the get on an empty queue, %s side: %s" % (side, g))
+    e = [r for r in recs if r["net.role"] == side and r["l7.error"]]
+    if len(e) != 1 or not e[0]["l7.error_text"].startswith("NOT_FOUND - no queue 'nope'"):
+        bad.append("errors on the %s side: %s" % (side, e))
+if any(r["l7.no_response"] for r in recs):
+    bad.append("unanswered: %s" % [r for r in recs if r["l7.no_response"]][:3])
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PY
+
+metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
+sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
+n=$(sum '^sightline_l7_requests_total[{]comm="amqp-producer",protocol="amqp",role="client",method="PUBLISH",status="ok"[}]')
+[[ $n == 500 ]] || fail "the exact family counted $n publications, want 500: $(grep 'protocol="amqp"' <<<"$metrics" | head -20)"
+n=$(sum '^sightline_l7_requests_total[{]comm="amqp-consumer",protocol="amqp",role="client",method="DELIVER",status="ok"[}]')
+[[ $n == 500 ]] || fail "the exact family counted $n deliveries, want 500: $(grep 'protocol="amqp"' <<<"$metrics" | head -20)"
+n=$(sum '^sightline_l7_errors_total[{]comm="beam.smp",protocol="amqp",role="server",method="QUEUE.DECLARE",status="error"[}]')
+[[ $n == 1 ]] || fail "the 404: $n errors: $(grep 'sightline_l7_errors_total.*amqp' <<<"$metrics")"
+[[ $(sum '^sightline_l7_parser_resyncs_total[{]protocol="amqp"[}]') == 0 ]] \
+  || fail "the AMQP parser lost sync: $(grep '^sightline_l7_parser' <<<"$metrics")"
+[[ $(sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
+map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
+python3 - "$map" <<'PY' || fail "service map: $map"
+import json, sys
+edges = {(e["client"], e["server"]): e for e in json.loads(sys.argv[1])["edges"] if e["protocol"] == "amqp"}
+assert edges[("amqp-producer", "beam.smp")]["requests"] >= 500, edges
+assert edges[("beam.smp", "amqp-consumer")]["requests"] == 500, edges  # the deliveries
+PY
+echo "amqp e2e: ok"

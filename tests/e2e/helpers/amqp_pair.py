@@ -1,0 +1,47 @@
+# An AMQP producer or consumer on pika (python3-pika) for tests/e2e/amqp.sh. The process names
+# itself (prctl) so the service map can tell the two apart.
+#   produce PORT: declares queue orders and topic exchange events (bound to queue audit),
+#                 publishes 300 to orders (default exchange) and 200 to events as user.<i>.created,
+#                 then a passive declare of a queue that is not there (404) and a get on an empty queue
+#   consume PORT N: takes N messages from orders and audit (prefetch 10), acking each
+import ctypes, sys
+import pika
+
+role, port = sys.argv[1], int(sys.argv[2])
+ctypes.CDLL(None).prctl(15, b"amqp-producer" if role == "produce" else b"amqp-consumer", 0, 0, 0)
+conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, heartbeat=0))
+ch = conn.channel()
+ch.queue_declare(queue="orders")
+ch.queue_declare(queue="audit")
+ch.queue_declare(queue="empty")
+ch.exchange_declare(exchange="events", exchange_type="topic")
+ch.queue_bind(queue="audit", exchange="events", routing_key="user.#")
+if role == "produce":
+    for i in range(300):
+        ch.basic_publish(exchange="", routing_key="orders", body=b"order %d" % i)
+    for i in range(200):
+        ch.basic_publish(exchange="events", routing_key="user.%d.created" % i, body=b"{\"user\": %d}" % i)
+    assert ch.basic_get("empty") == (None, None, None)
+    try:
+        ch.queue_declare(queue="nope", passive=True)
+        sys.exit("the passive declare of a missing queue succeeded")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 404, e
+    conn.close()
+else:
+    n, got = int(sys.argv[3]), 0
+    print("ready", flush=True)
+    ch.basic_qos(prefetch_count=10)
+    def take(c, method, props, body):
+        global got
+        c.basic_ack(method.delivery_tag)
+        got += 1
+        if got == n:
+            c.stop_consuming()
+    ch.basic_consume("orders", take)
+    ch.basic_consume("audit", take)
+    conn.call_later(30, ch.stop_consuming)
+    ch.start_consuming()
+    print("received", got)
+    conn.close()
+    sys.exit(0 if got == n else 1)
