@@ -116,7 +116,8 @@ struct Event {
   // request (l7 source): one request and its response. laddr/raddr/lport/rport: the
   // connection; role: which side this process is; duration_ns: the latency.
   std::string_view protocol;      // http, http2, grpc, pgsql, mysql, redis, dns
-  std::string_view trace_id, parent_span_id;  // request: its W3C traceparent's (hex), empty without one
+  std::string_view trace_id, parent_span_id;  // request: its W3C traceparent's (hex), or the request it was made for
+  std::string_view span_id;       // request: the span id its OTLP span takes (hex; empty: one is drawn)
   std::string_view method;        // GET, SELECT, SET, A ...
   std::string_view target;        // normalized: /users/{id}, SELECT * FROM t WHERE id = ?
   std::string_view request;       // as sent (bounded)

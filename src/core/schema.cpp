@@ -521,11 +521,17 @@ constexpr FieldDef kRequest[] = {
     {"l7.error_text", FieldType::kString, "", "The server's error message, when it sent one",
      [](const Event& e) { return S(e.error_text); }, "", 0},
     {"trace.id", FieldType::kString, "",
-     "HTTP/1, HTTP/2, gRPC: the W3C traceparent's trace id (32 hex digits) the request carried; its OTLP span joins that trace",
+     "The trace (32 hex digits) the request belongs to: the W3C traceparent's it carried (HTTP/1, HTTP/2, gRPC), or, for a "
+     "request a thread made while serving another (thread-per-request servers), the served one's; its OTLP span joins it",
      [](const Event& e) { return S(e.trace_id); }, "", 0},
     {"trace.parent_id", FieldType::kString, "",
-     "HTTP/1, HTTP/2, gRPC: the traceparent's parent id (16 hex digits): the calling span, the parent of this request's OTLP span",
+     "The calling span (16 hex digits): the traceparent's parent id, or the span of the request this one was made for; the "
+     "parent of this request's OTLP span",
      [](const Event& e) { return S(e.parent_span_id); }, "", 0},
+    {"span.id", FieldType::kString, "",
+     "This request's OTLP span id (16 hex digits) where requests made while serving it name it as their parent (empty: "
+     "the exporter draws one)",
+     [](const Event& e) { return S(e.span_id); }, "", 0},
     {"l7.tls", FieldType::kBool, "", "Seen as plaintext inside OpenSSL (SSL_read/SSL_write) on a TLS connection",
      [](const Event& e) { return B(e.tls); }, "", 0},
     {"l7.no_response", FieldType::kBool, "", "The connection closed before a response came",

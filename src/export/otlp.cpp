@@ -231,11 +231,13 @@ void OtlpBuffer::add_request_span(const core::Event& e) {
     for (size_t i = 0; i < b.size(); i++) b[i] = static_cast<char>(std::stoi(std::string(h.substr(2 * i, 2)), nullptr, 16));
     return b;
   };
-  bool traced = e.trace_id.size() == 32 && e.parent_span_id.size() == 16;
-  if (traced) span.bytes(1, unhex(e.trace_id));
+  // A request made while serving another: its trace and parent are the served one's, whose span
+  // id the tracker chose (span_id).
+  if (e.trace_id.size() == 32) span.bytes(1, unhex(e.trace_id));
   else span.bytes(1, std::string_view(reinterpret_cast<const char*>(id), 16));
-  span.bytes(2, std::string_view(reinterpret_cast<const char*>(&id[2]), 8));
-  if (traced) span.bytes(4, unhex(e.parent_span_id));
+  if (e.span_id.size() == 16) span.bytes(2, unhex(e.span_id));
+  else span.bytes(2, std::string_view(reinterpret_cast<const char*>(&id[2]), 8));
+  if (e.parent_span_id.size() == 16) span.bytes(4, unhex(e.parent_span_id));
   bool server = e.role == 2;
   bool http = e.protocol == "http" || e.protocol == "http2";
   bool dns = e.protocol == "dns", grpc = e.protocol == "grpc";

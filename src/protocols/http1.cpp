@@ -61,6 +61,10 @@ class Http1Parser final : public Parser {
     release_if_large(s.buf);
   }
 
+  const TraceContext* open_trace() const override {
+    return pending_.empty() || pending_.back().trace.trace_id.empty() ? nullptr : &pending_.back().trace;
+  }
+
   size_t memory() const override {
     return heap_bytes(req_.buf) + heap_bytes(resp_.buf) + pending_.size() * kPendingBytes;
   }

@@ -134,6 +134,9 @@ class Parser {
   // after every feed (the l7 tracker's byte bound), so it is a sum, never a walk.
   virtual size_t memory() const = 0;
   const ParserStats& stats() const { return stats_; }
+  // The trace context of the newest request waiting for its answer, where the protocol carries
+  // one (HTTP/1); nullptr otherwise. What a server thread serves while it calls others.
+  virtual const TraceContext* open_trace() const { return nullptr; }
 
  protected:
   ParserStats stats_;

@@ -446,7 +446,8 @@ TEST(L7Source, PipelinedRedisWriteCountsEachCommand) {
 }
 
 // A protocol user space counts (NATS here) batches: 400 publications (~9 KiB, past
-// capture_bytes) by one write, 400 more by one writev, each read whole by the other side, goes as records of
+// capture_bytes) by one write, 400 more by one writev (iovecs past the first record need
+// bpf_loop: without it, 5.17's, that half is left out), each read whole by the other side, goes as records of
 // capture_bytes and every message is seen on both sides.
 TEST(L7Source, BatchedWritesPastTheCaptureGoInChunks) {
   test::Harness h;
@@ -467,19 +468,23 @@ TEST(L7Source, BatchedWritesPastTheCaptureGoInChunks) {
   ASSERT_GT(batch.size(), 2 * 4096u);
   ASSERT_EQ(write(c, batch.data(), batch.size()), static_cast<ssize_t>(batch.size()));
   ASSERT_EQ(read_n(s, batch.size()), batch);
+  bool iov_chunks = bpf::probe_features().bpf_loop;
   std::string more;
-  for (int i = 400; i < 800; i++) more += "PUB orders." + std::to_string(i) + " 5\r\nhello\r\n";
-  ASSERT_GT(more.size(), 2 * 4096u);
-  iovec v[3] = {{more.data(), 1000}, {more.data() + 1000, 5000}, {more.data() + 6000, more.size() - 6000}};
-  ASSERT_EQ(writev(c, v, 3), static_cast<ssize_t>(more.size()));
-  ASSERT_EQ(read_n(s, more.size()), more);
+  for (int i = 400; i < (iov_chunks ? 800 : 400); i++) more += "PUB orders." + std::to_string(i) + " 5\r\nhello\r\n";
+  if (iov_chunks) {
+    ASSERT_GT(more.size(), 2 * 4096u);
+    iovec v[3] = {{more.data(), 1000}, {more.data() + 1000, 5000}, {more.data() + 6000, more.size() - 6000}};
+    ASSERT_EQ(writev(c, v, 3), static_cast<ssize_t>(more.size()));
+    ASSERT_EQ(read_n(s, more.size()), more);
+  }
+  size_t want = iov_chunks ? 800 : 400;
   auto pubs = [&](const char* role) { return reqs.of("nats", role).size(); };
-  ASSERT_TRUE(h.pump_until([&] { return pubs("client") >= 800 && pubs("server") >= 800; }))
+  ASSERT_TRUE(h.pump_until([&] { return pubs("client") >= want && pubs("server") >= want; }))
       << pubs("client") << " " << pubs("server");
   for (const char* role : {"client", "server"}) {
     auto r = reqs.of("nats", role);
-    ASSERT_EQ(r.size(), 800u) << role;
-    for (int i = 0; i < 800; i += 97) EXPECT_EQ(r[i].request, "PUB orders." + std::to_string(i)) << role;
+    ASSERT_EQ(r.size(), want) << role;
+    for (size_t i = 0; i < want; i += 97) EXPECT_EQ(r[i].request, "PUB orders." + std::to_string(i)) << role;
   }
   close(c);
   close(s);

@@ -14,9 +14,22 @@ getent passwd rabbitmq >/dev/null || fail "no rabbitmq user: the rabbitmq-server
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 node=sltest$$
+# The broker's Erlang VM runs as the rabbitmq user under a script: found by the node name in its
+# environment, and stopped with it.
+node_pids() {
+  for p in $(pgrep -u rabbitmq 2>/dev/null); do
+    { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$node@localhost" && echo "$p"
+  done
+  return 0
+}
 cleanup() {
   stop_bg
-  pkill -f -- "-sname $node@localhost" 2>/dev/null || pkill -f "$node@localhost" 2>/dev/null || true
+  local pids
+  pids=$(node_pids)
+  [[ -n $pids ]] && kill $pids 2>/dev/null
+  for i in $(seq 50); do [[ -z $(node_pids) ]] && break; sleep 0.2; done
+  pids=$(node_pids)
+  [[ -n $pids ]] && kill -9 $pids 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -31,20 +44,7 @@ chown -R rabbitmq: "$tmp/rmq"
   RABBITMQ_ENABLED_PLUGINS_FILE=$tmp/rmq/enabled_plugins RABBITMQ_CONFIG_FILE=$tmp/rmq/none \
   exec rabbitmq-server) >"$tmp/rabbitmq.log" 2>&1 &
 bg_pid $!
-{
-  echo "listen: 127.0.0.1:$aport"
-  echo "rules: {enabled: false}"
-  echo "overhead: {max_cpu_percent: 0}"
-  echo "sources:"
-  for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {sample: 1}'
-} >"$tmp/agent.yaml"
-"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
-bg_pid $!
-"$SL" trace amqp --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
-bg_pid $!
-wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
-wait_for 30 grep -q "tracing request" "$tmp/trace.err" || fail "trace: $(cat "$tmp/trace.err")"
+start_l7_agent "$SL" "$tmp" $aport amqp
 wait_for 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$qport" || fail "rabbitmq: $(tail -20 "$tmp/rabbitmq.log")"
 sleep 0.5
 
@@ -90,16 +90,15 @@ if bad:
 PY
 
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
-sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
-n=$(sum '^sightline_l7_requests_total[{]comm="amqp-producer",protocol="amqp",role="client",method="PUBLISH",status="ok"[}]')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="amqp-producer",protocol="amqp",role="client",method="PUBLISH",status="ok"[}]')
 [[ $n == 500 ]] || fail "the exact family counted $n publications, want 500: $(grep 'protocol="amqp"' <<<"$metrics" | head -20)"
-n=$(sum '^sightline_l7_requests_total[{]comm="amqp-consumer",protocol="amqp",role="client",method="DELIVER",status="ok"[}]')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="amqp-consumer",protocol="amqp",role="client",method="DELIVER",status="ok"[}]')
 [[ $n == 500 ]] || fail "the exact family counted $n deliveries, want 500: $(grep 'protocol="amqp"' <<<"$metrics" | head -20)"
-n=$(sum '^sightline_l7_errors_total[{]comm="beam.smp",protocol="amqp",role="server",method="QUEUE.DECLARE",status="error"[}]')
+n=$(metric_sum '^sightline_l7_errors_total[{]comm="beam.smp",protocol="amqp",role="server",method="QUEUE.DECLARE",status="error"[}]')
 [[ $n == 1 ]] || fail "the 404: $n errors: $(grep 'sightline_l7_errors_total.*amqp' <<<"$metrics")"
-[[ $(sum '^sightline_l7_parser_resyncs_total[{]protocol="amqp"[}]') == 0 ]] \
+[[ $(metric_sum '^sightline_l7_parser_resyncs_total[{]protocol="amqp"[}]') == 0 ]] \
   || fail "the AMQP parser lost sync: $(grep '^sightline_l7_parser' <<<"$metrics")"
-[[ $(sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
+[[ $(metric_sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
 map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
 python3 - "$map" <<'PY' || fail "service map: $map"
 import json, sys

@@ -7,6 +7,8 @@
 # (sightline_l7_requests_total: HTTP/2 and gRPC are counted from their records) and the service map.
 # Trace context: requests sent with a W3C traceparent (HTTP/1 and HTTP/2) carry it on both sides,
 # and the agent's OTLP spans (to a receiver the test runs) continue that trace under its parent.
+# Without one, a call a thread-per-request server (Python's ThreadingHTTPServer) makes to nginx
+# while serving curl is a child of the served request, in the trace and in the spans.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -22,6 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 hport=$(free_port) sport=$(free_port) gport=$(free_port) aport=$(free_port) h1port=$(free_port) oport=$(free_port)
+tport=$(free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null \
   || fail "openssl req"
 cat >"$tmp/nginx.conf" <<CONF
@@ -83,6 +86,22 @@ grep -q "1000 succeeded" "$tmp/h2load.out" || fail "h2load: $(cat "$tmp/h2load.o
 tp1=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 tp2=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
 curl -sf -o /dev/null -H "traceparent: $tp1" http://127.0.0.1:$h1port/traced || fail "curl traced HTTP/1"
 curl -sf -o /dev/null --http2-prior-knowledge -H "traceparent: $tp2" http://127.0.0.1:$hport/items/traced || fail "curl traced h2"
+# Thread-per-request linking: a Python server (a thread per connection) that calls nginx while
+# it serves, asked by curl without a traceparent.
+/usr/bin/python3 - $tport $h1port >"$tmp/linked.log" 2>&1 <<'PY' &
+import http.server, sys, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = urllib.request.urlopen("http://127.0.0.1:%s/stock/9" % sys.argv[2]).read()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+bg_pid $!
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$tport" || fail "the linked server: $(cat "$tmp/linked.log")"
+[[ $(curl -sf http://127.0.0.1:$tport/front) == one ]] || fail "curl the linked server: $(cat "$tmp/linked.log")"
 # gRPC: 30 unary calls, a call streaming 5 replies, a NOT_FOUND.
 /usr/bin/python3 "$(dirname "$0")/helpers/grpc_pair.py" $gport 30 >"$tmp/grpc.out" 2>&1 || fail "grpc: $(cat "$tmp/grpc.out")"
 sleep 2
@@ -121,6 +140,11 @@ for path, proto, tp in (("/traced", "http", "00-4bf92f3577b34da6a3ce929d0e0e4736
             bad.append("traceparent of %s %s: %s" % (path, role, t))
 if any(r["trace.id"] for r in recs if r["l7.request"] == "/items/7"):
     bad.append("a trace id on requests sent without a traceparent")
+front = [r for r in recs if r["proc.name"] == "python3" and r["net.role"] == "server" and r["l7.target"] == "/front"]
+stock = [r for r in recs if r["proc.name"] == "python3" and r["net.role"] == "client" and r["l7.target"] == "/stock/{id}"]
+if len(front) != 1 or len(stock) != 1 or len(front[0]["span.id"]) != 16 or len(front[0]["trace.id"]) != 32 or \
+        stock[0]["trace.parent_id"] != front[0]["span.id"] or stock[0]["trace.id"] != front[0]["trace.id"]:
+    bad.append("the call made while serving /front is not its child: %s %s" % (front, stock))
 if bad:
     print("\n".join(bad)); sys.exit(1)
 PY
@@ -167,6 +191,13 @@ for name in sorted(os.listdir(sys.argv[1])):
                     d.setdefault(k, v)
                 spans.append(d)
 bad = []
+# The agent's own link (its ids are its own, not the trace command's): python3's span of GET /front
+# (a server span, a root) is the parent of its call to nginx, in one trace.
+server = [s for s in spans if s.get(5) == b"GET /front" and s.get(6) == 2]
+client = [s for s in spans if s.get(5) == b"GET /stock/{id}" and s.get(6) == 3]
+if len(server) != 1 or len(client) != 1 or client[0].get(1) != server[0].get(1) or client[0].get(4) != server[0].get(2) or \
+        4 in server[0]:
+    bad.append("the call made while serving /front: server %s, client %s" % (server, client))
 for trace, parent in (("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"), ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")):
     mine = [s for s in spans if s.get(1) == bytes.fromhex(trace)]
     kinds = sorted(s.get(6) for s in mine)

@@ -30,6 +30,30 @@ stop_bg() {
   for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -f "/tmp/sl-ports.$$"
 }
+# L7 tests: start_l7_agent SL DIR PORT KIND...: an agent on PORT with the l7 source alone (every
+# exchange in detail; more configuration lines in $L7_AGENT_EXTRA) and `sightline trace KIND...
+# --json` into DIR/trace.jsonl, both up and tracing when it returns.
+start_l7_agent() {
+  local sl=$1 dir=$2 port=$3 s
+  shift 3
+  {
+    echo "listen: 127.0.0.1:$port"
+    echo "rules: {enabled: false}"
+    echo "overhead: {max_cpu_percent: 0}"
+    echo "sources:"
+    for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+    echo '  l7: {sample: 1}'
+    [[ -n ${L7_AGENT_EXTRA:-} ]] && echo "$L7_AGENT_EXTRA"
+  } >"$dir/agent.yaml"
+  "$sl" agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
+  bg_pid $!
+  "$sl" trace "$@" --json >"$dir/trace.jsonl" 2>"$dir/trace.err" &
+  bg_pid $!
+  wait_for 30 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$dir/agent.log")"
+  wait_for 30 grep -q "tracing request" "$dir/trace.err" || fail "trace: $(cat "$dir/trace.err")"
+}
+# metric_sum PATTERN: the sum of the samples in $metrics (an exposition) whose lines match PATTERN.
+metric_sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
 # Backends on 127.0.0.1 for the exporter tests.
 # start_prometheus DIR PORT [CONFIG]: Prometheus with the remote-write receiver, data in DIR;
 # PROM_PID is its pid. CONFIG defaults to one that scrapes nothing.

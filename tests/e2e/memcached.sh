@@ -18,20 +18,7 @@ trap 'stop_bg; rm -rf "$tmp"' EXIT
 memcached -l 127.0.0.2 -p 11211 -U 0 -u nobody >"$tmp/memcached.log" 2>&1 &
 bg_pid $!
 aport=$(free_port)
-{
-  echo "listen: 127.0.0.1:$aport"
-  echo "rules: {enabled: false}"
-  echo "overhead: {max_cpu_percent: 0}"
-  echo "sources:"
-  for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {sample: 1}'
-} >"$tmp/agent.yaml"
-"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
-bg_pid $!
-"$SL" trace memcached --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
-bg_pid $!
-wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
-wait_for 30 grep -q "tracing request" "$tmp/trace.err" || fail "trace: $(cat "$tmp/trace.err")"
+start_l7_agent "$SL" "$tmp" $aport memcached
 wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.2/11211" || fail "memcached: $(cat "$tmp/memcached.log")"
 sleep 0.5
 
@@ -93,16 +80,15 @@ if bad:
 PY
 
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
-sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
-n=$(sum '^sightline_l7_requests_total\{comm="python3",protocol="memcached",role="client",method="GET",status="hit"\}')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="python3",protocol="memcached",role="client",method="GET",status="hit"[}]')
 [[ $n == 201 ]] || fail "the exact family counted $n hits, want 201: $(grep 'protocol="memcached"' <<<"$metrics" | head -20)"
-n=$(sum '^sightline_l7_requests_total\{comm="memcached",protocol="memcached",role="server",method="GET",status="miss"\}')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="memcached",protocol="memcached",role="server",method="GET",status="miss"[}]')
 [[ $n == 101 ]] || fail "the exact family counted $n misses served, want 101: $(grep 'protocol="memcached"' <<<"$metrics" | head -20)"
-n=$(sum '^sightline_l7_errors_total\{comm="memcached",protocol="memcached",role="server",method="BOGUS",status="error"\}')
+n=$(metric_sum '^sightline_l7_errors_total[{]comm="memcached",protocol="memcached",role="server",method="BOGUS",status="error"[}]')
 [[ $n == 1 ]] || fail "memcached errors: $n"
-[[ $(sum '^sightline_l7_parser_resyncs_total\{protocol="memcached"\}') == 0 ]] \
+[[ $(metric_sum '^sightline_l7_parser_resyncs_total[{]protocol="memcached"[}]') == 0 ]] \
   || fail "the memcached parser lost sync: $(grep '^sightline_l7_parser' <<<"$metrics")"
-[[ $(sum 'sightline_events_lost_total\{source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
+[[ $(metric_sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
 map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
 python3 - "$map" <<'PY' || fail "service map: $map"
 import json, sys

@@ -13,7 +13,7 @@ for t in nats-server go; do command -v $t >/dev/null || fail "$t missing: script
 [[ -d /usr/share/gocode/src/github.com/nats-io/nats.go ]] || fail "golang-github-nats-io-go-nats-dev missing: scripts/deps.sh installs it"
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-trap 'stop_bg; [[ -n ${KEEP:-} ]] && cp -r "$tmp" /tmp/keep; rm -rf "$tmp"' EXIT
+trap 'stop_bg; rm -rf "$tmp"' EXIT
 
 # The clients: one Go program under two names (the process name is the executable's).
 mkdir -p "$tmp/src/natsclient"
@@ -25,20 +25,7 @@ cp "$tmp/nats-producer" "$tmp/nats-consumer"
 nport=$(free_port) aport=$(free_port)
 nats-server -a 127.0.0.1 -p $nport >"$tmp/nats.log" 2>&1 &
 bg_pid $!
-{
-  echo "listen: 127.0.0.1:$aport"
-  echo "rules: {enabled: false}"
-  echo "overhead: {max_cpu_percent: 0}"
-  echo "sources:"
-  for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {sample: 1}'
-} >"$tmp/agent.yaml"
-"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
-bg_pid $!
-"$SL" trace nats --json >"$tmp/trace.jsonl" 2>"$tmp/trace.err" &
-bg_pid $!
-wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
-wait_for 30 grep -q "tracing request" "$tmp/trace.err" || fail "trace: $(cat "$tmp/trace.err")"
+start_l7_agent "$SL" "$tmp" $aport nats
 wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$nport" || fail "nats-server: $(cat "$tmp/nats.log")"
 sleep 0.5
 
@@ -89,14 +76,13 @@ if bad:
 PY
 
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
-sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
-n=$(sum '^sightline_l7_requests_total[{]comm="nats-producer",protocol="nats",role="client",method="PUB",status="ok"[}]')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="nats-producer",protocol="nats",role="client",method="PUB",status="ok"[}]')
 [[ $n == 500 ]] || fail "the exact family counted $n publications, want 500: $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
-n=$(sum '^sightline_l7_requests_total[{]comm="nats-server",protocol="nats",role="server",method="MSG",status="ok"[}]')
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="nats-server",protocol="nats",role="server",method="MSG",status="ok"[}]')
 [[ $n == 500 ]] || fail "the exact family counted $n deliveries, want 500: $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
-[[ $(sum '^sightline_l7_parser_resyncs_total[{]protocol="nats"[}]') == 0 ]] \
+[[ $(metric_sum '^sightline_l7_parser_resyncs_total[{]protocol="nats"[}]') == 0 ]] \
   || fail "the NATS parser lost sync: $(grep '^sightline_l7_parser' <<<"$metrics")"
-[[ $(sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
+[[ $(metric_sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
 map=$(curl -sf http://127.0.0.1:$aport/api/v1/service_map)
 python3 - "$map" <<'PY' || fail "service map: $map"
 import json, sys

@@ -209,3 +209,45 @@ TEST(L7Tracker, RoutesThatVaryClusterThemselves) {
   EXPECT_EQ(series(fams, "sightline_l7_route_requests_total", {{"target", "/api/v2/items/{id}"}}), 1);
   EXPECT_GE(series(fams, "sightline_l7_route_positions_collapsed_total", {}), 2);
 }
+
+// Thread-per-request linking: a request the serving thread makes while it serves one is a child of
+// the served request's span, in its trace (the traceparent's where the served request had one);
+// a request of another thread is not.
+TEST(L7Tracker, RequestsMadeWhileServingAreChildrenOfTheServedOne) {
+  struct Seen {
+    std::string comm, target, trace, parent, span;
+  };
+  std::vector<Seen> seen;
+  sources::L7Tracker t([&](core::Event& e) {
+    seen.push_back({std::string(e.comm), std::string(e.target), std::string(e.trace_id), std::string(e.parent_span_id),
+                    std::string(e.span_id)});
+  }, [](uint32_t) { return std::string("comm=app"); });
+  Side served{0xa1, SL_L7_SERVER, 8000, 40000, "app", 5}, down{0xd1, SL_L7_CLIENT, 40001, 9000, "app", 5},
+      other{0xd2, SL_L7_CLIENT, 40002, 9000, "app", 6};
+  const char* ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  auto round = [&](const std::string& req, uint64_t ts) {
+    feed(t, served, SL_L7_RECV, req, ts);
+    feed(t, down, SL_L7_SEND, "GET /stock HTTP/1.1\r\n\r\n", ts + 10);
+    feed(t, down, SL_L7_RECV, ok, ts + 20);
+    feed(t, other, SL_L7_SEND, "GET /other HTTP/1.1\r\n\r\n", ts + 25);
+    feed(t, other, SL_L7_RECV, ok, ts + 26);
+    feed(t, served, SL_L7_SEND, ok, ts + 30);
+  };
+  round("GET /orders/1 HTTP/1.1\r\n\r\n", 1000);
+  round("GET /orders/2 HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n", 2000);
+  ASSERT_EQ(seen.size(), 6u);
+  for (int r = 0; r < 2; r++) {
+    const Seen &child = seen[3 * r], &unrelated = seen[3 * r + 1], &parent = seen[3 * r + 2];
+    EXPECT_EQ(child.target, "/stock");
+    EXPECT_EQ(parent.target, "/orders/{id}");
+    ASSERT_EQ(parent.span.size(), 16u) << r;
+    EXPECT_EQ(child.parent, parent.span) << r;
+    EXPECT_EQ(child.trace, parent.trace) << r;
+    EXPECT_EQ(child.trace.size(), 32u);
+    EXPECT_TRUE(unrelated.trace.empty()) << "another thread's request";
+  }
+  EXPECT_NE(seen[2].span, seen[5].span);
+  EXPECT_TRUE(seen[2].parent.empty()) << "a root: nothing called it with a traceparent";
+  EXPECT_EQ(seen[5].trace, "4bf92f3577b34da6a3ce929d0e0e4736") << "the served request's own trace";
+  EXPECT_EQ(seen[5].parent, "00f067aa0ba902b7");
+}

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "core/clock.h"
 #include "core/wall_clock.h"
@@ -138,6 +139,19 @@ L7Tracker::Conn* L7Tracker::conn_for(const sl_l7_event& rec, const core::Event& 
   return &c;
 }
 
+std::string L7Tracker::random_hex(size_t digits) {
+  if (!rng_) rng_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  while (out.size() < digits) {
+    rng_ ^= rng_ << 13;  // xorshift: ids need to be unique, not secret
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    for (int i = 0; i < 16 && out.size() < digits; i++) out += kHex[(rng_ >> (4 * i)) & 0xf];
+  }
+  return out;
+}
+
 void L7Tracker::drop(std::list<Conn>::iterator it) {
   scratch_.clear();
   it->parser->close(it->hdr.ts_boot_ns, &scratch_);
@@ -178,6 +192,14 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
   c->hdr.comm = c->comm;
   Side side = (rec.dir == SL_L7_SEND) == (c->role == SL_L7_CLIENT) ? Side::kClient : Side::kServer;
   if (side == Side::kClient) c->weight = std::max<uint32_t>(rec.weight, 1);
+  if (c->role == SL_L7_SERVER && rec.sock_type != 2) {  // which request this thread is serving
+    if (side == Side::kClient) {
+      if (serving_.size() >= kMaxThreads && !serving_.contains(hdr.tid)) serving_.clear();
+      serving_[hdr.tid] = c->key;
+    } else if (auto s = serving_.find(hdr.tid); s != serving_.end() && s->second == c->key) {
+      serving_.erase(s);  // answered
+    }
+  }
   scratch_.clear();
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
@@ -213,6 +235,33 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   e.response_bytes = r.response_bytes;
   e.trace_id = r.trace.trace_id;
   e.parent_span_id = r.trace.parent_id;
+  // Thread-per-request linking: a request this thread made while serving one (and that carried
+  // no traceparent of its own) is a child of the served request's span, in its trace; the served
+  // request's record takes that span id when it completes.
+  std::string link_trace, link_span;
+  if (c.role == SL_L7_CLIENT && e.trace_id.empty()) {
+    if (auto s = serving_.find(c.hdr.tid); s != serving_.end()) {
+      if (auto sc = conns_.find(s->second); sc != conns_.end() && &*sc->second != &c) {
+        Conn& server = *sc->second;
+        if (server.link_span.empty()) {
+          server.link_span = random_hex(16);
+          const protocols::TraceContext* t = server.parser->open_trace();
+          server.link_trace = t ? t->trace_id : random_hex(32);
+        }
+        link_trace = server.link_trace;
+        link_span = server.link_span;
+        e.trace_id = link_trace;
+        e.parent_span_id = link_span;
+      }
+    }
+  } else if (c.role == SL_L7_SERVER && !c.link_span.empty()) {
+    link_span = std::move(c.link_span);
+    link_trace = std::move(c.link_trace);
+    c.link_span.clear();
+    c.link_trace.clear();
+    e.span_id = link_span;
+    if (e.trace_id.empty()) e.trace_id = link_trace;
+  }
   // A failed or slow exchange is sent whatever the sample (the kernel's rule): it stands for itself.
   e.weight = r.error || r.no_response || e.duration_ns >= slow_ns_ ? 1 : c.weight;
   e.laddr = c.laddr;

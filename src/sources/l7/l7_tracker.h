@@ -142,6 +142,9 @@ class L7Tracker {
     };
     EdgeRef edges[2];
     bool edge_skip = false;  // a client of a server traced here: counted there
+    // A server connection whose thread made requests while serving its open request: the span
+    // id (and trace) its next record takes, named by those requests as their parent.
+    std::string link_span, link_trace;
     uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };
@@ -181,6 +184,13 @@ class L7Tracker {
   protocols::ParserStats parser_stats_[protocols::kProtocols] = {};  // by protocol, of dropped connections
   L7Stats stats_;
   std::vector<protocols::Record> scratch_;
+  // Threads serving a request: tid -> the server connection it last read a request from and has
+  // not answered yet. Thread-per-request servers make their downstream calls on that thread;
+  // event loops (nginx, Node) serve many connections a thread, so a link there can be wrong.
+  static constexpr size_t kMaxThreads = 8192;
+  std::unordered_map<uint32_t, Key> serving_;
+  uint64_t rng_ = 0;
+  std::string random_hex(size_t digits);
 };
 
 }  // namespace sightline::sources
