@@ -1,14 +1,14 @@
-# An AMQP producer or consumer on pika (python3-pika) for tests/e2e/amqp.sh. The process names
-# itself (prctl) so the service map can tell the two apart.
+# An AMQP producer or consumer on pika (python3-pika) for tests/e2e/amqp.sh, run through a link
+# to python3 named amqp-producer or amqp-consumer (the process's name from its exec, so every view
+# of it has that name from the start).
 #   produce PORT: declares queue orders and topic exchange events (bound to queue audit),
 #                 publishes 300 to orders (default exchange) and 200 to events as user.<i>.created,
 #                 then a passive declare of a queue that is not there (404) and a get on an empty queue
 #   consume PORT N: takes N messages from orders and audit (prefetch 10), acking each
-import ctypes, sys
+import sys
 import pika
 
 role, port = sys.argv[1], int(sys.argv[2])
-ctypes.CDLL(None).prctl(15, b"amqp-producer" if role == "produce" else b"amqp-consumer", 0, 0, 0)
 conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, heartbeat=0))
 ch = conn.channel()
 ch.queue_declare(queue="orders")
