@@ -106,7 +106,7 @@ tracer_rounds() {
       with=$($LOOP "$N" | ns_of)
       sleep "${DRAIN_S:-1.5}"  # let the tracer drain what is buffered (DRAIN_S: a benchmark that needs longer)
       c1=$(cpu_ticks $tp)
-      kill -INT $tp
+      kill -INT $tp 2>/dev/null || echo "$t exited before the end: $(tail -3 "$tmp/$t.err")" >&2
       wait $tp 2>/dev/null || true
       tp=
       read -r seen lost <<<"$(seen_lost "$t" "$out" "$tmp/$t.err")"

@@ -5,6 +5,10 @@
  * tp_btf/block_rq_insert and block_rq_issue stamp the request (keyed by its address; the
  * submitter is the current task at the first of the two), tp_btf/block_rq_complete closes it.
  * Bounds in sightline/block.h; a full map is counted (SL_STAT_MAP_FULL).
+ *
+ * The page cache (cachestat, when asked): a count per CPU of page accesses and buffer dirties
+ * (kprobes: no tracepoint sits there), pages added to the cache and pages dirtied (tracepoints).
+ * The user-space side picks the functions and tracepoints this kernel has and loads only those.
  */
 #include "common.bpf.h"
 #include "sightline/block.h"
@@ -160,5 +164,105 @@ int BPF_PROG(sl_block_complete, struct request *rq, blk_status_t error, unsigned
 	if (want_io)
 		io_event(ctx, f, rq, dev, op, nr_bytes, error, now - issue, insert && insert < issue ? issue - insert : 0);
 	bpf_map_delete_elem(&block_inflight, &key);
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_PC_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} page_cache SEC(".maps");
+
+static __always_inline void pc_count(__u32 counter, __u64 pages)
+{
+	__u64 *v = bpf_map_lookup_elem(&page_cache, &counter);
+	if (v)
+		*v += pages;
+}
+
+/* A folio's pages (large folios: 2^order; ext4 makes them on 6.x). Where the order is kept
+ * changed: _folio_order (5.16-6.5), the low byte of _flags_1 (6.6+); the flags word became a
+ * struct (memdesc_flags_t) in 6.17. Only a large folio (PG_head) has an order. */
+struct sl_folio_flags {
+	unsigned long f;
+};
+struct folio___memdesc {
+	struct sl_folio_flags flags;
+} __attribute__((preserve_access_index));
+struct folio___word {
+	unsigned long flags;
+	unsigned char _folio_order;
+	unsigned long _flags_1;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 folio_pages(void *folio)
+{
+	struct folio___memdesc *fm = folio;
+	struct folio___word *fw = folio;
+	unsigned long flags = 0, flags_1 = 0;
+	unsigned char order = 0;
+	if (bpf_core_field_exists(fm->flags))
+		bpf_core_read(&flags, sizeof(flags), &fm->flags.f);
+	else
+		bpf_core_read(&flags, sizeof(flags), &fw->flags);
+	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return 1;
+	if (bpf_core_field_exists(fw->_folio_order)) {
+		bpf_core_read(&order, sizeof(order), &fw->_folio_order);
+	} else if (bpf_core_field_exists(fw->_flags_1)) {
+		bpf_core_read(&flags_1, sizeof(flags_1), &fw->_flags_1);
+		order = flags_1 & 0xff;
+	}
+	return order < 20 ? 1ULL << order : 1;
+}
+
+SEC("kprobe/folio_mark_accessed")
+int BPF_KPROBE(sl_pc_folio_accessed, void *folio)
+{
+	pc_count(SL_PC_ACCESSED, folio_pages(folio));
+	return 0;
+}
+
+SEC("kprobe/mark_page_accessed")
+int BPF_KPROBE(sl_pc_page_accessed)
+{
+	pc_count(SL_PC_ACCESSED, 1);
+	return 0;
+}
+
+SEC("kprobe/mark_buffer_dirty")
+int BPF_KPROBE(sl_pc_buffer_dirty)
+{
+	pc_count(SL_PC_BUFFER_DIRTIED, 1);
+	return 0;
+}
+
+SEC("tp_btf/mm_filemap_add_to_page_cache")
+int BPF_PROG(sl_pc_folio_added, void *folio)
+{
+	pc_count(SL_PC_ADDED, folio_pages(folio));
+	return 0;
+}
+
+/* Before folios (5.16): a page an event. */
+SEC("tracepoint/filemap/mm_filemap_add_to_page_cache")
+int sl_pc_page_added(void *ctx)
+{
+	pc_count(SL_PC_ADDED, 1);
+	return 0;
+}
+
+SEC("tp_btf/writeback_dirty_folio")
+int BPF_PROG(sl_pc_folio_dirtied, void *folio)
+{
+	pc_count(SL_PC_DIRTIED, folio_pages(folio));
+	return 0;
+}
+
+SEC("tracepoint/writeback/writeback_dirty_page")
+int sl_pc_page_dirtied(void *ctx)
+{
+	pc_count(SL_PC_DIRTIED, 1);
 	return 0;
 }

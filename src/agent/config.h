@@ -61,10 +61,11 @@ struct RulesConfig {
 // The event kinds the store and the exporters keep unless told otherwise: all but the frequent
 // open and fork. connect and accept flow only with sources.net.handshakes, packet_drop with
 // sources.packets.drop_events, stat with sources.file.stats, block_io with
-// sources.block.io_events, flow with sources.packets.flows, slow_io with sources.file.slow_io, file_lifetime with sources.file.lifetimes.
+// sources.block.io_events, flow with sources.packets.flows, slow_io with sources.file.slow_io, file_lifetime with sources.file.lifetimes,
+// cachestat (one a second) with sources.block.page_cache.
 inline std::vector<std::string> default_kept_kinds() {
   return {"exec",  "exit",    "tcp",     "connect", "accept", "retransmit", "packet_drop", "flow", "slow_io", "file_lifetime", "stat",
-          "block_io", "mount", "syscall", "request", "uprobe", "signal", "oom_kill"};
+          "block_io", "cachestat", "mount", "syscall", "request", "uprobe", "signal", "oom_kill"};
 }
 
 // The embedded SQLite store (sightline query).

@@ -87,6 +87,10 @@ std::string errtext(int err) { return err ? strerror(err < 0 ? -err : err) : "";
 
 }  // namespace
 
+bool Features::kernel_function(std::string_view name) const {
+  return btf && btf_has(std::string(name).c_str(), BTF_KIND_FUNC);
+}
+
 bool Features::tracepoint_exists(std::string_view category, std::string_view name) const {
   if (tracefs.empty()) return false;
   return exists(tracefs + "/" + std::string(category) + "/" + std::string(name));
@@ -192,7 +196,8 @@ Features probe_features() {
             (!f.tracefs.empty() && exists(f.tracefs + "/../kprobe_events"));
   f.kprobe = add("kprobe", kp, kp ? "" : "no kprobe PMU or kprobe_events: kernel built without "
                                          "CONFIG_KPROBES/CONFIG_KPROBE_EVENTS (with fentry also absent, "
-                                         "nothing here shows page-cache hits and misses (cachestat), "
+                                         "nothing here shows page-cache hits (cachestat counts only misses and "
+                                         "dirtied pages), "
                                          "slow reads and writes by file (fsslower) or file lifetimes "
                                          "(filelife): no tracepoint carries them)");
   // BPF LSM: the program type exists and `bpf` is among the active LSMs (lsm= on the kernel's

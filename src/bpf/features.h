@@ -38,6 +38,8 @@ struct Features {
   std::vector<Feature> list;  // the same, with details, in doctor's order
 
   bool tracepoint_exists(std::string_view category, std::string_view name) const;
+  // A function of the kernel image, by its BTF (a kprobe's target; inlined functions have none).
+  bool kernel_function(std::string_view name) const;
 };
 
 // Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (libbpf needs it to find

@@ -35,8 +35,10 @@ class Printer : public sources::EventSink {
       : json_(json), kinds_(std::move(kinds)), protocols_(std::move(protocols)) {
     out_.reserve(1 << 20);
     if (kinds_.size() == 1) {
+      bool node_wide = core::kind_def(kinds_[0]).node_wide;  // no process: the time alone
       for (const auto& f : core::common_fields())
-        if (!f.header.empty() && f.name != "evt.type") columns_.push_back(&f);
+        if (!f.header.empty() && f.name != "evt.type" && (!node_wide || f.name == "evt.time"))
+          columns_.push_back(&f);
       for (const auto& f : core::kind_def(kinds_[0]).fields)
         if (!f.header.empty()) columns_.push_back(&f);
     } else {

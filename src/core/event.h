@@ -10,7 +10,7 @@ namespace sightline::core {
 
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kFileLifetime, kCount
+  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kFileLifetime, kCacheStat, kCount
 };
 
 struct Event {
@@ -98,6 +98,11 @@ struct Event {
   // block_io (duration_ns: issue to completion; ret: 0 or the negated blk_status_t)
   std::string_view device, block_op;  // vda; read, write, flush ...
   uint64_t sector = 0, io_bytes = 0, queue_ns = 0;
+  // cachestat (block source, once a second; duration_ns: the interval): pages that were hits
+  // (-1: this kernel cannot count accesses, no kprobes), read misses and dirtied; the page
+  // cache's size and the buffers' from /proc/meminfo, bytes.
+  int64_t pc_hits = 0;
+  uint64_t pc_misses = 0, pc_dirtied = 0, mem_cached = 0, mem_buffers = 0;
 
   // uprobe (duration_ns: latency; ret: return value)
   std::string_view probe;         // BINARY:FUNCTION

@@ -20,7 +20,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io, file_lifetime",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io, file_lifetime, cachestat",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -288,6 +288,30 @@ constexpr FieldDef kFileLifetime[] = {
     {"file.device", FieldType::kString, "", "The file system's device (major:minor)",
      [](const Event& e) { return S(e.device); }, "", 0},
     kWeight,
+};
+
+constexpr FieldDef kCacheStat[] = {
+    {"cache.hits", FieldType::kInt, "pages",
+     "Page-cache accesses that found their page: accesses (folio_mark_accessed) less buffer dirties, less "
+     "misses, as cachestat counts them; -1 where the kernel has no kprobes to count accesses",
+     [](const Event& e) { return I(e.pc_hits); }, "HITS", 9},
+    {"cache.misses", FieldType::kUint, "pages",
+     "Pages added to the page cache less pages dirtied: reads that missed (cachestat's MISSES)",
+     [](const Event& e) { return U(e.pc_misses); }, "MISSES", 9},
+    {"cache.dirtied", FieldType::kUint, "pages", "Pages dirtied (written) in the page cache",
+     [](const Event& e) { return U(e.pc_dirtied); }, "DIRTIES", 9},
+    {"cache.hit_pct", FieldType::kInt, "percent", "hits / (hits + misses) in percent; -1 when hits are not counted",
+     [](const Event& e) {
+       uint64_t all = e.pc_hits < 0 ? 0 : uint64_t(e.pc_hits) + e.pc_misses;
+       return I(e.pc_hits < 0 ? -1 : all ? int64_t(100 * uint64_t(e.pc_hits) / all) : 0);
+     },
+     "HIT%", 5},
+    {"mem.buffers", FieldType::kUint, "bytes", "Buffers in /proc/meminfo (block device pages)",
+     [](const Event& e) { return U(e.mem_buffers); }, "BUFFERS", 10},
+    {"mem.cached", FieldType::kUint, "bytes", "Cached in /proc/meminfo (the page cache)",
+     [](const Event& e) { return U(e.mem_cached); }, "CACHED", 11},
+    {"cache.interval", FieldType::kDuration, "ns", "The interval counted",
+     [](const Event& e) { return T(FieldType::kDuration, e.duration_ns); }, "", 0},
 };
 
 constexpr FieldDef kTcp[] = {
@@ -605,6 +629,11 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "A regular file created while the agent ran was deleted (filelife): its age, size and path; ext4 (its "
      "tracepoints; other file systems need kprobes). In the agent with sources.file.lifetimes",
      kFileLifetime},
+    {EventKind::kCacheStat, "cachestat", "block",
+     "The page cache each second (cachestat): hits, misses and dirtied pages in the second, the cache's and the "
+     "buffers' size. Hits need kprobes (folio_mark_accessed); misses and dirties come from tracepoints. In the "
+     "agent with sources.block.page_cache",
+     kCacheStat, /*node_wide=*/true},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }

@@ -48,6 +48,7 @@ struct KindDef {
   std::string_view source;  // the source that produces it
   std::string_view doc;
   std::span<const FieldDef> fields;  // kind-specific; common_fields() apply to every kind
+  bool node_wide = false;            // of the node, no process's (cachestat): its process fields are empty
 };
 
 std::span<const FieldDef> common_fields();

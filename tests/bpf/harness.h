@@ -45,6 +45,9 @@ struct Recorded {
   std::string flow_state, flow_dir;
   uint64_t packets_sent = 0, packets_received = 0;
   uint32_t src_pid = 0, dst_pid = 0;
+  // cachestat
+  int64_t pc_hits = 0;
+  uint64_t pc_misses = 0, pc_dirtied = 0, mem_cached = 0;
 };
 
 class Recorder : public sources::EventSink {
@@ -90,6 +93,13 @@ class Recorder : public sources::EventSink {
       r.l4proto = e.block_op;
     }
     if (e.kind == core::EventKind::kFileLifetime) events.back().bytes_sent = e.io_bytes;  // its size
+    if (e.kind == core::EventKind::kCacheStat) {
+      auto& r = events.back();
+      r.pc_hits = e.pc_hits;
+      r.pc_misses = e.pc_misses;
+      r.pc_dirtied = e.pc_dirtied;
+      r.mem_cached = e.mem_cached;
+    }
     if (e.kind == core::EventKind::kFlow) {
       auto& r = events.back();
       r.flow_state = e.flow_state;

@@ -1,5 +1,6 @@
 /* block source ABI: per (device, op) latency and size histograms, per (process, device, op)
- * I/O and byte counts; each I/O as a record when asked (biosnoop). */
+ * I/O and byte counts; each I/O as a record when asked (biosnoop); the page cache's
+ * accesses, additions and dirtied pages when asked (cachestat). */
 #ifndef SIGHTLINE_BLOCK_H
 #define SIGHTLINE_BLOCK_H
 
@@ -46,6 +47,17 @@ struct sl_block_io_event {
 	__u32 bytes;
 	__u32 op;         /* REQ_OP */
 	__s32 error;      /* blk_status_t; 0 ok */
+};
+
+/* Page cache counters (cachestat), node-wide, a per-CPU array indexed by these: hits and misses
+ * are derived from them in user space as cachestat does (accesses less buffer dirties, additions
+ * less dirtied pages). */
+enum sl_page_cache_counter {
+	SL_PC_ACCESSED = 0,       /* folio_mark_accessed (mark_page_accessed before 5.16): kprobe */
+	SL_PC_BUFFER_DIRTIED = 1, /* mark_buffer_dirty: kprobe */
+	SL_PC_ADDED = 2,          /* filemap:mm_filemap_add_to_page_cache */
+	SL_PC_DIRTIED = 3,        /* writeback:writeback_dirty_folio (writeback_dirty_page before 5.17) */
+	SL_PC_COUNTERS = 4,
 };
 
 #endif

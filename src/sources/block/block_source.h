@@ -10,9 +10,15 @@ struct BlockOptions : Options<BlockOptions> {
   // Where no kinds are named (the agent): each I/O as a block_io event (per I/O, so off: the
   // histograms and per-process counts are always kept). `trace block_io` asks.
   bool io_events = false;
+  // The page cache's hits, misses and dirtied pages (cachestat): a kprobe run on every page
+  // access, so off. `trace cachestat` asks.
+  bool page_cache = false;
   void visit(OptionVisitor& v) override {
     v.flag("io_events", io_events,
            "each block I/O as a block_io event (biosnoop); per I/O, so off: the histograms are always there");
+    v.flag("page_cache", page_cache,
+           "page-cache hits, misses and dirtied pages (cachestat) as metrics and a cachestat event each second; "
+           "a probe on every page access, so off; hits need kprobes");
   }
 };
 
