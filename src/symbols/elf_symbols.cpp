@@ -162,6 +162,73 @@ void read_symbols(Elf* elf, std::vector<Symbol>& out) {
   }
 }
 
+// A Go binary's functions from its .gopclntab (the runtime's own table: it survives `-ldflags=-s
+// -w` and strip, which remove .symtab). Layouts by the table's magic (Go's runtime/symtab.go):
+// 1.2-1.15 0xfffffffb, 1.16-1.17 0xfffffffa, 1.18-1.19 0xfffffff0, 1.20+ 0xfffffff1. Sizes are the
+// distance to the next function. Bounds are checked at every read: a table that does not hold
+// together gives what it gave so far.
+void read_go_pclntab(Elf* elf, std::vector<Symbol>& out) {
+  Elf_Scn* scn = section(elf, ".gopclntab");
+  GElf_Shdr sh;
+  if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) return;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (!data || !data->d_buf || data->d_size < 16) return;
+  std::string_view t(static_cast<const char*>(data->d_buf), data->d_size);
+  auto u = [&](uint64_t off, size_t n, uint64_t* v) {  // little-endian (x86-64, arm64)
+    if (off > t.size() || n > t.size() - off) return false;
+    *v = 0;
+    for (size_t i = 0; i < n; i++) *v |= static_cast<uint64_t>(static_cast<uint8_t>(t[off + i])) << (8 * i);
+    return true;
+  };
+  uint64_t magic = 0, ptr = static_cast<uint8_t>(t[7]), nfunc = 0;
+  u(0, 4, &magic);
+  if (t[4] != 0 || t[5] != 0 || (ptr != 4 && ptr != 8) || !u(8, ptr, &nfunc) || nfunc > (1u << 24)) return;
+  auto name_at = [&](uint64_t off) -> std::string_view {
+    if (off >= t.size()) return {};
+    size_t end = t.find('\0', off);
+    return end == std::string_view::npos ? std::string_view() : t.substr(off, end - off);
+  };
+  uint64_t text = 0;
+  if (Elf_Scn* ts = section(elf, ".text"); ts) {
+    GElf_Shdr tsh;
+    if (gelf_getshdr(ts, &tsh)) text = tsh.sh_addr;
+  }
+  std::vector<std::pair<uint64_t, std::string_view>> funcs;
+  if (magic == 0xfffffff0 || magic == 0xfffffff1) {  // pcHeader: ..., textStart, funcnameOffset, cuOffset, filetab, pctab, pclnOffset
+    uint64_t text_start = 0, names = 0, pcln = 0;
+    if (!u(8 + 2 * ptr, ptr, &text_start) || !u(8 + 3 * ptr, ptr, &names) || !u(8 + 7 * ptr, ptr, &pcln)) return;
+    if (!text_start) text_start = text;  // a PIE's is relocated at load: the file has 0
+    for (uint64_t i = 0; i <= nfunc; i++) {  // functab: {entryoff, funcoff uint32}, one past the last: the end
+      uint64_t entry = 0, fo = 0, name = 0;
+      if (!u(pcln + 8 * i, 4, &entry) || !u(pcln + 8 * i + 4, 4, &fo)) return;
+      if (i == nfunc) {
+        funcs.push_back({text_start + entry, {}});
+        break;
+      }
+      if (!u(pcln + fo + 4, 4, &name)) return;  // _func: entryOff uint32, nameOff int32
+      funcs.push_back({text_start + entry, name_at(names + name)});
+    }
+  } else if (magic == 0xfffffffa || magic == 0xfffffffb) {  // entries are addresses, ptr-sized
+    uint64_t names = 0, pcln = 8 + ptr;
+    if (magic == 0xfffffffa && (!u(8 + 2 * ptr, ptr, &names) || !u(8 + 6 * ptr, ptr, &pcln))) return;
+    for (uint64_t i = 0; i <= nfunc; i++) {
+      uint64_t entry = 0, fo = 0, name = 0;
+      if (!u(pcln + 2 * ptr * i, ptr, &entry)) return;
+      if (i == nfunc) {
+        funcs.push_back({entry, {}});
+        break;
+      }
+      if (!u(pcln + 2 * ptr * i + ptr, ptr, &fo) || !u((magic == 0xfffffffa ? pcln : 0) + fo + ptr, 4, &name)) return;
+      funcs.push_back({entry, name_at((magic == 0xfffffffa ? names : 0) + name)});
+    }
+  } else {
+    return;
+  }
+  for (size_t i = 0; i + 1 < funcs.size(); i++)
+    if (!funcs[i].second.empty() && funcs[i + 1].first > funcs[i].first)
+      out.push_back({funcs[i].first, funcs[i + 1].first - funcs[i].first, std::string(funcs[i].second)});
+}
+
 bool has_symtab(Elf* elf) {
   Elf_Scn* scn = section(elf, ".symtab");
   GElf_Shdr sh;
@@ -276,6 +343,7 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
       if (es->dwarf_file_.empty() && section(d.elf, ".debug_info")) es->dwarf_file_ = c;
       break;
     }
+    if (es->debug_file_.empty()) read_go_pclntab(h.elf, es->syms_);  // a stripped Go binary
   }
   auto& s = es->syms_;
   std::sort(s.begin(), s.end(), [](const Symbol& a, const Symbol& b) {

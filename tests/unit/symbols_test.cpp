@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 
 #include "symbols/elf_symbols.h"
@@ -278,4 +280,52 @@ TEST(SymbolText, KallsymsPerfMapsAndProcMaps) {
   EXPECT_TRUE(glob_match("[!a]x", "bx"));
   EXPECT_FALSE(glob_match("[!a]x", "ax"));
   EXPECT_TRUE(glob_match("a[", "a["));
+}
+
+// A Go binary without .symtab (built with -ldflags='-s -w', or stripped): its functions come
+// from the runtime's .gopclntab, at the addresses the unstripped build's .symtab gives.
+TEST(GoSymbols, StrippedGoBinaryNamesItsFunctionsFromPclntab) {
+  fs::path d = fs::temp_directory_path() / ("sl-go-" + std::to_string(getpid()));
+  fs::create_directories(d);
+  std::ofstream(d / "main.go") << "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\n"
+                                  "//go:noinline\nfunc burnCPU(n int) int {\n\ts := 0\n\tfor i := 0; i < n; i++ {\n"
+                                  "\t\ts += i * i\n\t}\n\treturn s\n}\n\n"
+                                  "func main() { fmt.Fprintln(os.Stdout, burnCPU(len(os.Args))) }\n";
+  std::string env = "cd " + d.string() + " && HOME=" + d.string() + " GOCACHE=" + (d / "cache").string() +
+                    " GOPATH=" + (d / "gopath").string() + " GOFLAGS= GO111MODULE=auto ";
+  ASSERT_EQ(system((env + "go build -o full main.go && go build -ldflags='-s -w' -o bare main.go && "
+                          "cp full stripped && strip --strip-all stripped").c_str()), 0)
+      << "go build (golang-go: scripts/deps.sh installs it)";
+  auto full = load((d / "full").string());
+  ASSERT_TRUE(full);
+  const Symbol* want = by_name(*full, "main.burnCPU");
+  ASSERT_TRUE(want) << "the unstripped build's .symtab";
+  for (const char* name : {"bare", "stripped"}) {
+    auto e = load((d / name).string());
+    ASSERT_TRUE(e) << name;
+    const Symbol* got = by_name(*e, "main.burnCPU");
+    ASSERT_TRUE(got) << name << ": " << e->size() << " symbols";
+    EXPECT_EQ(got->addr, want->addr) << name;
+    EXPECT_EQ(e->find(want->addr + 1)->name, "main.burnCPU") << name;
+    EXPECT_TRUE(by_name(*e, "fmt.Fprintln")) << name;
+    EXPECT_TRUE(by_name(*e, "runtime.mallocgc")) << name;
+    // Every function both name is at the same address (names such as crypto/tls.(*Conn).Write
+    // are no globs: compared as they are).
+    std::map<std::string, std::set<uint64_t>> at;
+    for (const auto& s : full->symbols()) at[s.name].insert(s.addr);
+    size_t same = 0, both = 0;
+    std::string differ;
+    for (const auto& s : e->symbols())
+      if (auto f = at.find(s.name); f != at.end()) {
+        both++;
+        // An ABI0 wrapper (assembly called from Go code, 1.17+): .symtab says NAME.abi0,
+        // the pclntab NAME.
+        auto w = at.find(s.name + ".abi0");
+        if (f->second.count(s.addr) || (w != at.end() && w->second.count(s.addr))) same++;
+        else if (differ.size() < 2000) differ += s.name + " " + std::to_string(s.addr) + " vs " + std::to_string(*f->second.begin()) + "\n";
+      }
+    EXPECT_GT(both, 500u) << name;
+    EXPECT_EQ(same, both) << name << ":\n" << differ;
+  }
+  fs::remove_all(d);
 }
