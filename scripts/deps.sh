@@ -10,8 +10,8 @@ BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   # CO-RE toolchain: BPF compiler, skeleton generator, loader
   clang-16 llvm-16 bpftool libbpf-dev libelf-dev zlib1g-dev
-  # DWARF unwinding of user stacks (profile)
-  libdw-dev
+  # DWARF unwinding of user stacks (profile); MiniDebugInfo (xz) symbols
+  libdw-dev liblzma-dev
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   # the embedded store (SQLite) and the exporters' compression (snappy: Prometheus remote-write)

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <lzma.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,6 +161,39 @@ void read_symbols(Elf* elf, std::vector<Symbol>& out) {
     }
     if (out.size() > before) return;  // .symtab has everything .dynsym has
   }
+}
+
+// MiniDebugInfo (Fedora's binaries, GDB's "MiniDebugInfo"): .gnu_debugdata holds an xz-compressed
+// ELF whose .symtab has the functions .dynsym lacks; appended to `out`. Bounded: a section that
+// decompresses past 64 MiB, or is not xz, or not ELF, gives nothing.
+void read_minidebuginfo(Elf* elf, std::vector<Symbol>& out) {
+  Elf_Scn* scn = section(elf, ".gnu_debugdata");
+  GElf_Shdr sh;
+  if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) return;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (!data || !data->d_buf || !data->d_size) return;
+  constexpr size_t kMax = 64 << 20;
+  lzma_stream strm = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&strm, 256 << 20, 0) != LZMA_OK) return;
+  std::vector<char> plain(std::min(kMax, data->d_size * 4 + 4096));
+  strm.next_in = static_cast<const uint8_t*>(data->d_buf);
+  strm.avail_in = data->d_size;
+  strm.next_out = reinterpret_cast<uint8_t*>(plain.data());
+  strm.avail_out = plain.size();
+  lzma_ret r;
+  while ((r = lzma_code(&strm, LZMA_FINISH)) == LZMA_OK && strm.avail_out == 0 && plain.size() < kMax) {
+    size_t used = plain.size();
+    plain.resize(std::min(kMax, used * 2));
+    strm.next_out = reinterpret_cast<uint8_t*>(plain.data() + used);
+    strm.avail_out = plain.size() - used;
+  }
+  size_t n = plain.size() - strm.avail_out;
+  lzma_end(&strm);
+  if (r != LZMA_STREAM_END) return;
+  Elf* mini = elf_memory(plain.data(), n);
+  if (!mini) return;
+  if (elf_kind(mini) == ELF_K_ELF) read_symbols(mini, out);
+  elf_end(mini);
 }
 
 // A Go binary's functions from its .gopclntab (the runtime's own table: it survives `-ldflags=-s
@@ -343,7 +377,10 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
       if (es->dwarf_file_.empty() && section(d.elf, ".debug_info")) es->dwarf_file_ = c;
       break;
     }
-    if (es->debug_file_.empty()) read_go_pclntab(h.elf, es->syms_);  // a stripped Go binary
+    if (es->debug_file_.empty()) {
+      read_minidebuginfo(h.elf, es->syms_);  // Fedora's stripped binaries
+      read_go_pclntab(h.elf, es->syms_);     // a stripped Go binary
+    }
   }
   auto& s = es->syms_;
   std::sort(s.begin(), s.end(), [](const Symbol& a, const Symbol& b) {

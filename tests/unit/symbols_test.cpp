@@ -56,6 +56,16 @@ class Built : public ::testing::Test {
        "/linked.debug " + d + "/linked");
     // Stripped, symbols only under DEBUG_ROOT/.build-id/xx/rest.debug.
     sh("cp " + d + "/pie " + d + "/byid && strip --strip-all " + d + "/byid");
+    // Stripped with MiniDebugInfo, as Fedora builds them (GDB's manual, "MiniDebugInfo"): the
+    // functions .dynsym lacks, in an xz-compressed ELF in .gnu_debugdata.
+    sh("cd " + d + " && cp pie mini && nm -D mini --format=posix --defined-only | awk '{print $1}' | sort >dynsyms && "
+       "nm mini --format=posix --defined-only | awk '$2 == \"T\" || $2 == \"t\" {print $1}' | sort >funcsyms && "
+       "comm -13 dynsyms funcsyms >keep && objcopy --only-keep-debug mini mini.dbg && "
+       "objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep mini.dbg mini.sym && "
+       "strip --strip-all -R .comment mini && xz -f mini.sym && objcopy --add-section .gnu_debugdata=mini.sym.xz mini");
+    // The same section with bytes that are not xz: nothing from it, no failure.
+    sh("cd " + d + " && cp pie badmini && strip --strip-all badmini && head -c 300 /dev/urandom >junk.xz && "
+       "objcopy --add-section .gnu_debugdata=junk.xz badmini");
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
   static void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
@@ -126,6 +136,21 @@ TEST_F(Built, StrippedBinaryUsesItsDebuglink) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->debug_file(), path("linked.debug"));
   EXPECT_TRUE(by_name(*e, "sl_static_func"));
+}
+
+TEST_F(Built, StrippedBinaryWithMiniDebugInfo) {
+  auto full = load(path("pie"));
+  auto e = load(path("mini"));
+  ASSERT_TRUE(e && full);
+  EXPECT_TRUE(e->debug_file().empty()) << "no debug file: the symbols are in the binary";
+  for (const char* fn : {"sl_static_func", "burn_cpu", "main"}) {
+    const Symbol* got = by_name(*e, fn);
+    ASSERT_TRUE(got) << fn << " from .gnu_debugdata";
+    EXPECT_EQ(got->addr, by_name(*full, fn)->addr) << fn;
+  }
+  auto bad = load(path("badmini"));
+  ASSERT_TRUE(bad) << "a corrupt .gnu_debugdata is no error";
+  EXPECT_FALSE(by_name(*bad, "sl_static_func"));
 }
 
 TEST_F(Built, StrippedBinaryFoundByBuildId) {
