@@ -6,7 +6,13 @@
 // raw: the operation and its subject as sent. -ERR is an error record with its text. A client that
 // asked for verbose mode gets +OK after each operation: those are counted, not records. INFO,
 // CONNECT, PING, PONG and UNSUB are the connection's housekeeping: no records.
+// Request-reply: a PUB with a reply subject is a request (method REQ) that the MSG delivered on
+// that subject answers, on the same connection (the requester subscribes to its inbox): one
+// record, its latency the reply's wait, the reply not a record of its own. At most kMaxPending
+// wait per connection; the oldest past it, those older than kPendingNs and those left at close
+// are requests without a response.
 #include <cctype>
+#include <deque>
 
 #include "protocols/protocol.h"
 
@@ -15,10 +21,16 @@ namespace {
 
 // A control line past 4 KiB is garbage (subjects are short; the server's limit is 4 KiB).
 constexpr size_t kMaxLine = 4096;
+constexpr size_t kMaxPending = 256;
+constexpr uint64_t kPendingNs = 60'000'000'000ULL;
 
 class NatsParser final : public Parser {
  public:
-  size_t memory() const override { return c_.reader.memory() + s_.reader.memory() + heap_bytes(c_.op.raw) + heap_bytes(s_.op.raw); }
+  size_t memory() const override {
+    size_t n = c_.reader.memory() + s_.reader.memory() + heap_bytes(c_.op.raw) + heap_bytes(s_.op.raw);
+    for (const auto& p : pending_) n += sizeof(p) + heap_bytes(p.reply) + heap_bytes(p.req.raw) + heap_bytes(p.req.target);
+    return n;
+  }
 
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Stream& s = side == Side::kClient ? c_ : s_;
@@ -50,13 +62,21 @@ class NatsParser final : public Parser {
     if (!s.reader.in_payload()) done(s, ts, out);
   }
 
-  void close(uint64_t, std::vector<Record>*) override {}
+  void close(uint64_t, std::vector<Record>* out) override {
+    while (!pending_.empty()) unanswered(out);
+  }
 
  private:
   // A message whose payload is still to come.
   struct Op {
     std::string method, raw, target;
     bool delivery = false;
+    std::string subject;  // MSG: its subject (a reply's is the request's reply subject)
+    std::string reply;    // PUB: its reply subject, if any (a request)
+  };
+  struct Pending {
+    std::string reply;
+    Request req;
   };
   struct Stream {
     LineReader reader{kMaxLine};
@@ -87,6 +107,8 @@ class NatsParser final : public Parser {
       if (w.size() < fixed + 1 || w.size() > fixed + 2 || !parse_decimal(w.back(), &n) || n > (64u << 20)) return false;
       s.resync = false;
       s.op = {pub ? "PUB" : "MSG", bounded(std::string(pub ? "PUB " : "MSG ") + std::string(w[1])), normalize_tokens(w[1], '.'), msg};
+      if (msg && !pending_.empty()) s.op.subject = bounded(w[1]);
+      if (pub && w.size() == fixed + 2) s.op.reply = bounded(w[2]);
       s.reader.expect(n + 2);
       return true;
     }
@@ -118,11 +140,34 @@ class NatsParser final : public Parser {
 
   // A message (its payload and CRLF included) or a subscription is whole: its record.
   void done(Stream& s, uint64_t ts, std::vector<Record>* out) {
-    Record r = Request{std::move(s.op.method), std::move(s.op.raw), std::move(s.op.target), s.start_ns, s.bytes}.finish(ts, 0);
-    r.delivery = s.op.delivery;
-    out->push_back(std::move(r));
+    while (!pending_.empty() && ts > pending_.front().req.start_ns + kPendingNs) unanswered(out);
+    Request req{std::move(s.op.method), std::move(s.op.raw), std::move(s.op.target), s.start_ns, s.bytes};
+    if (!s.op.reply.empty()) {  // a request: its record when the reply comes
+      if (pending_.size() >= kMaxPending) unanswered(out);
+      req.method = "REQ";
+      pending_.push_back({std::move(s.op.reply), std::move(req)});
+    } else if (auto it = reply_to(s.op.subject); it != pending_.end()) {  // the reply
+      out->push_back(std::move(it->req).finish(ts, s.bytes));
+      pending_.erase(it);
+    } else {
+      Record r = std::move(req).finish(ts, 0);
+      r.delivery = s.op.delivery;
+      out->push_back(std::move(r));
+    }
     s.op = {};
     s.active = false;
+  }
+
+  std::deque<Pending>::iterator reply_to(const std::string& subject) {
+    if (subject.empty()) return pending_.end();
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+      if (it->reply == subject) return it;
+    return pending_.end();
+  }
+
+  void unanswered(std::vector<Record>* out) {
+    out->push_back(std::move(pending_.front().req).finish(0, 0));
+    pending_.pop_front();
   }
 
   void lose(Stream& s) {
@@ -133,6 +178,7 @@ class NatsParser final : public Parser {
   }
 
   Stream c_, s_;
+  std::deque<Pending> pending_;  // requests waiting for their reply, oldest first
 };
 
 }  // namespace

@@ -878,11 +878,43 @@ TEST(Nats, MessagesEachWayHeadersErrorsAndEveryCut) {
   EXPECT_EQ(rs[2].method, "MSG");
   EXPECT_TRUE(rs[2].delivery);
   EXPECT_EQ(rs[2].request_bytes, 26u);
-  EXPECT_EQ(rs[3].raw, "PUB orders.43") << "HPUB";
-  EXPECT_EQ(rs[4].raw, "MSG orders.43") << "HMSG";
-  EXPECT_EQ(rs[5].raw, "PUB big");
-  EXPECT_TRUE(rs[6].error);
-  EXPECT_EQ(rs[6].error_text, "Permissions Violation for Publish to \"big\"");
+  EXPECT_EQ(rs[3].raw, "MSG orders.43") << "HMSG (on orders.43, not the reply subject)";
+  EXPECT_EQ(rs[4].raw, "PUB big");
+  EXPECT_TRUE(rs[5].error);
+  EXPECT_EQ(rs[5].error_text, "Permissions Violation for Publish to \"big\"");
+  EXPECT_EQ(rs[6].raw, "PUB orders.43") << "HPUB with a reply subject: a request";
+  EXPECT_EQ(rs[6].method, "REQ");
+  EXPECT_TRUE(rs[6].no_response) << "no reply came before the close";
+  expect_cut_invariant(Protocol::kNats, c);
+}
+
+// Request-reply: a PUB with a reply subject is answered by the MSG on that subject (the
+// requester's inbox); requests answered out of order, one never answered, a plain PUB between.
+TEST(Nats, RequestsAreAnsweredByTheMessageOnTheirReplySubject) {
+  const Conversation c = {
+      {Side::kClient, "SUB _INBOX.abc.* 7\r\n"},
+      {Side::kClient, "PUB svc.users.get _INBOX.abc.1 2\r\n42\r\nPUB svc.users.get _INBOX.abc.2 2\r\n43\r\n"},
+      {Side::kClient, "PUB svc.audit 1\r\nx\r\nHPUB svc.slow _INBOX.abc.3 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"},
+      {Side::kServer, "MSG _INBOX.abc.2 7 5\r\nbob!!\r\n"},
+      {Side::kServer, "MSG _INBOX.abc.1 7 6\r\nalice!\r\n"},
+      {Side::kServer, "MSG other.subject 9 1\r\nz\r\n"},
+  };
+  auto rs = run(Protocol::kNats, c, whole);
+  ASSERT_EQ(rs.size(), 6u) << show(rs);
+  EXPECT_EQ(rs[0].method, "SUB");
+  EXPECT_EQ(rs[1].raw, "PUB svc.audit");
+  EXPECT_EQ(rs[1].method, "PUB");
+  EXPECT_EQ(rs[2].method, "REQ");
+  EXPECT_EQ(rs[2].target, "svc.users.get");
+  EXPECT_EQ(rs[2].response_bytes, 22u + 7) << "the second request, answered first";
+  EXPECT_FALSE(rs[2].no_response);
+  EXPECT_GT(rs[2].end_ns, rs[2].start_ns);
+  EXPECT_EQ(rs[3].method, "REQ");
+  EXPECT_EQ(rs[3].response_bytes, 22u + 8);
+  EXPECT_EQ(rs[4].raw, "MSG other.subject");
+  EXPECT_TRUE(rs[4].delivery);
+  EXPECT_EQ(rs[5].raw, "PUB svc.slow");
+  EXPECT_TRUE(rs[5].no_response) << "never answered";
   expect_cut_invariant(Protocol::kNats, c);
 }
 
