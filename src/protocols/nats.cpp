@@ -24,6 +24,13 @@ constexpr size_t kMaxLine = 4096;
 constexpr size_t kMaxPending = 256;
 constexpr uint64_t kPendingNs = 60'000'000'000ULL;
 
+// A subject as a target: id-like tokens as placeholders; a reply inbox (_INBOX.<nuid>.<token>,
+// one per request) as _INBOX.{inbox}, whatever follows: random tokens are no series.
+std::string subject_target(std::string_view subject) {
+  if (subject.starts_with("_INBOX.")) return "_INBOX.{inbox}";
+  return normalize_tokens(subject, '.');
+}
+
 class NatsParser final : public Parser {
  public:
   size_t memory() const override {
@@ -106,7 +113,7 @@ class NatsParser final : public Parser {
       uint64_t n = 0;
       if (w.size() < fixed + 1 || w.size() > fixed + 2 || !parse_decimal(w.back(), &n) || n > (64u << 20)) return false;
       s.resync = false;
-      s.op = {pub ? "PUB" : "MSG", bounded(std::string(pub ? "PUB " : "MSG ") + std::string(w[1])), normalize_tokens(w[1], '.'), msg};
+      s.op = {pub ? "PUB" : "MSG", bounded(std::string(pub ? "PUB " : "MSG ") + std::string(w[1])), subject_target(w[1]), msg};
       if (msg && !pending_.empty()) s.op.subject = bounded(w[1]);
       if (pub && w.size() == fixed + 2) s.op.reply = bounded(w[2]);
       s.reader.expect(n + 2);
@@ -114,7 +121,7 @@ class NatsParser final : public Parser {
     }
     if (side == Side::kClient && is("SUB") && (w.size() == 3 || w.size() == 4)) {
       s.resync = false;
-      s.op = {"SUB", bounded("SUB " + std::string(w[1])), normalize_tokens(w[1], '.'), false};
+      s.op = {"SUB", bounded("SUB " + std::string(w[1])), subject_target(w[1]), false};
       done(s, ts, out);
       return true;
     }

@@ -3,9 +3,9 @@
 # knows a connection by its INFO and CONNECT on any port), a producer and a consumer built on
 # the nats.go client: every message is a record on both sides, PUB from the producer to the
 # server, MSG (a delivery) from the server to the consumer, with the subject as target; a
-# publication to an invalid subject is an error with the server's text. Counts exact in
-# the trace, the agent's exact family and the service map, which runs producer -> nats-server ->
-# consumer.
+# publication to an invalid subject is an error with the server's text; 100 requests
+# (nc.Request) are REQ records answered by their replies. Counts exact in the trace, the agent's
+# exact family and the service map, which runs producer -> nats-server -> consumer.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -13,14 +13,14 @@ for t in nats-server go; do command -v $t >/dev/null || fail "$t missing: script
 [[ -d /usr/share/gocode/src/github.com/nats-io/nats.go ]] || fail "golang-github-nats-io-go-nats-dev missing: scripts/deps.sh installs it"
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-trap 'stop_bg; rm -rf "$tmp"' EXIT
+trap 'stop_bg; [[ -n ${KEEP:-} ]] || rm -rf "$tmp"' EXIT
 
 # The clients: one Go program under two names (the process name is the executable's).
 mkdir -p "$tmp/src/natsclient"
 cp "$(dirname "$0")/helpers/nats_client.go" "$tmp/src/natsclient/main.go"
 (cd "$tmp/src/natsclient" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$tmp/gocache GOFLAGS= \
   go build -o "$tmp/nats-producer" .) >"$tmp/go.log" 2>&1 || fail "go build: $(cat "$tmp/go.log")"
-cp "$tmp/nats-producer" "$tmp/nats-consumer"
+for name in nats-consumer nats-requester nats-responder; do cp "$tmp/nats-producer" "$tmp/$name"; done
 
 nport=$(free_port) aport=$(free_port)
 nats-server -a 127.0.0.1 -p $nport >"$tmp/nats.log" 2>&1 &
@@ -36,6 +36,12 @@ consumer=$!
 wait_for 10 grep -q ready "$tmp/consumer.out" || fail "consumer: $(cat "$tmp/consumer.out")"
 "$tmp/nats-producer" pub $url 500 || fail "producer"
 wait "$consumer" || fail "consumer: $(cat "$tmp/consumer.out")"
+"$tmp/nats-responder" reply $url 100 >"$tmp/responder.out" 2>&1 &
+bg_pid $!
+responder=$!
+wait_for 10 grep -q ready "$tmp/responder.out" || fail "responder: $(cat "$tmp/responder.out")"
+"$tmp/nats-requester" req $url 100 || fail "requester"
+wait "$responder" || fail "responder: $(cat "$tmp/responder.out")"
 # A publication to an invalid subject in pedantic mode: the server answers -ERR (and goes on).
 /usr/bin/python3 - $nport <<'PY' || fail "the invalid publication"
 import socket, sys
@@ -65,6 +71,15 @@ want(500, "nats-server", "server", "MSG", "orders.{id}", False)
 want(500, "nats-consumer", "client", "MSG", "orders.{id}", False)
 want(1, "nats-consumer", "client", "SUB", "orders.*", False)
 want(1, "nats-server", "server", "SUB", "orders.*", False)
+want(100, "nats-requester", "client", "REQ", "users.get", False)
+want(100, "nats-server", "server", "REQ", "users.get", False)
+byproc = collections.Counter((r["proc.name"], r["l7.method"]) for r in recs)
+for key in (("nats-responder", "MSG"), ("nats-responder", "PUB")):
+    if byproc[key] != 100:
+        bad.append("%s: %d, want 100" % (key, byproc[key]))
+reqs = [r for r in recs if r["l7.method"] == "REQ"]
+if any(r["l7.latency"] <= 0 for r in reqs):
+    bad.append("a request without its reply's wait: %s" % [r for r in reqs if r["l7.latency"] <= 0][:2])
 for role in ("client", "server"):
     err = [r for r in recs if r["net.role"] == role and r["l7.method"] == "ERR"]
     if len(err) != 1 or not err[0]["l7.error"] or err[0]["l7.error_text"] != "Invalid Publish Subject":
@@ -79,7 +94,9 @@ metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
 n=$(metric_sum '^sightline_l7_requests_total[{]comm="nats-producer",protocol="nats",role="client",method="PUB",status="ok"[}]')
 [[ $n == 500 ]] || fail "the exact family counted $n publications, want 500: $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
 n=$(metric_sum '^sightline_l7_requests_total[{]comm="nats-server",protocol="nats",role="server",method="MSG",status="ok"[}]')
-[[ $n == 500 ]] || fail "the exact family counted $n deliveries, want 500: $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
+[[ $n == 600 ]] || fail "the exact family counted $n deliveries, want 600 (500 to the consumer, 100 requests to the responder): $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
+n=$(metric_sum '^sightline_l7_requests_total[{]comm="nats-requester",protocol="nats",role="client",method="REQ",status="ok"[}]')
+[[ $n == 100 ]] || fail "the exact family counted $n requests, want 100: $(grep 'protocol="nats"' <<<"$metrics" | head -20)"
 [[ $(metric_sum '^sightline_l7_parser_resyncs_total[{]protocol="nats"[}]') == 0 ]] \
   || fail "the NATS parser lost sync: $(grep '^sightline_l7_parser' <<<"$metrics")"
 [[ $(metric_sum 'sightline_events_lost_total[{]source="l7"') == 0 ]] || fail "l7 events lost: $(grep events_lost <<<"$metrics")"
