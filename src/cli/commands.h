@@ -41,6 +41,15 @@ struct TraceArgs {
   int64_t slow_ms = -1;         // slow_io: threshold (-1: the source's default)
 };
 int trace(const TraceArgs& args);
+
+struct AnomalyEvalArgs {
+  uint64_t seed = 1;
+  size_t series = 200;
+  uint32_t train_days = 14, test_days = 7, step_s = 60;
+  double threshold = 0;  // 0: the detector's default
+  bool verbose = false;
+};
+int anomaly_eval(const AnomalyEvalArgs& args);
 int trace_tracepoints(const TraceArgs& args);
 
 struct UprobeArgs {
