@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 
+#include "agent/anomaly_watch.h"
 #include "agent/api.h"
 #include "agent/exporters.h"
 #include "agent/bpf_cost.h"
@@ -149,7 +150,8 @@ class Families {
 std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const KindCounter& kinds,
                                                 const rules::Engine* engine, const store::Store* db,
                                                 const Exporters* exporters, const LiveFeed* live,
-                                                const GovernorState* gov, const MemoryState* mem) {
+                                                const GovernorState* gov, const MemoryState* mem,
+                                                const AnomalyWatch* anomalies) {
   using core::MetricType;
   std::vector<core::MetricFamily> out;
   Families w(&out);
@@ -167,6 +169,7 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
     const auto* src = sources::source_for_kind(k.kind);
     bool running = false;
     for (const auto& s : runner.sources()) running |= s.running && src && s.name == src->name;
+    running |= !src && kinds.get(k.kind);  // made by the agent itself (anomaly)
     if (running)
       w.add({{"source", std::string(k.source)}, {"kind", std::string(k.name)}}, static_cast<double>(kinds.get(k.kind)));
   }
@@ -280,6 +283,7 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
   w.one("process_open_fds", MetricType::kGauge, "Open file descriptors of the agent").add(self.open_fds);
   w.one("process_start_time_seconds", MetricType::kGauge, "Start time of the agent, seconds since the epoch")
       .add(self.start_time_seconds);
+  if (anomalies) anomalies->metrics(out);
   return out;
 }
 
@@ -370,6 +374,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   LiveFeed live;
   runner.add_sink(&live);
+  std::unique_ptr<AnomalyWatch> anomalies;
+  if (config.anomaly.enabled) anomalies = std::make_unique<AnomalyWatch>(config.anomaly);
   GovernorState governor(config.overhead.max_cpu_percent, config.overhead.bpf_stats);
   std::unique_ptr<Exporters> exporters;
   ExportConfig export_config = config.exporters;
@@ -566,9 +572,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     return 1;
   }
   ApiContext api{&runner, db.get(), &live,
-                 [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); },
+                 [&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get()); },
                  [&] { return governor.line(); }, plan.query_bytes,
-                 [&] { return engine ? engine->baseline_json() : std::string(); }};
+                 [&] { return engine ? engine->baseline_json() : std::string(); },
+                 [&] { return anomalies ? anomalies->json() : std::string(); }};
   add_api_routes(http, api);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());
@@ -596,7 +603,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
       last_sample_ns = now;
-      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory)));
+      db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get())));
     }
     if (config.store.profiles)
       for (const auto& s : runner.sources())
@@ -699,13 +706,36 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       spdlog::warn("rules: cannot write {}: {}", profiles_file, std::strerror(errno));
   };
 
+  // Anomalies, every anomaly.interval_s: the series' points to the models, and an anomaly event
+  // (to the store, the exporters and the rules: the rule `anomaly` alerts) for each change.
+  auto watch_anomalies = [&] {
+    const uint64_t mono = core::now_boot_ns();
+    if (!anomalies->due(mono)) return;
+    uint64_t busy = 0, all = 0;
+    read_cpu_ticks(&busy, &all);
+    const uint64_t wall = core::now_wall_ns();
+    auto families = collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, nullptr);
+    for (const auto& a : anomalies->observe(families, busy, all, wall, mono)) {
+      if (a.until_s) spdlog::info("anomaly ended: {}", a.text);
+      else spdlog::warn("anomaly: {}", a.text);
+      core::Event e;
+      e.kind = core::EventKind::kAnomaly;
+      e.ts_boot_ns = mono;
+      e.ts_wall_ns = wall;
+      e.duration_ns = a.until_s ? (a.until_s - a.since_s) * 1000000000ULL : 0;
+      e.anomaly = &a;
+      runner.on_event(e);
+    }
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     govern();
+    if (anomalies) watch_anomalies();
     guard_memory();
     if (core::now_boot_ns() / 1000000000ULL >= profiles_saved_s + 60) save_profiles();
     if (db) feed_store();
-    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory); });
+    if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get()); });
     if (!reload || !reload->exchange(false) || !engine) return;
     std::shared_ptr<rules::RuleSet> rs;
     if (auto st = load(&rs); !st) {

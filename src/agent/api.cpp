@@ -163,6 +163,12 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
     if (j.empty()) return server::Response{404, "text/plain; charset=utf-8", "the baseline is off (rules.baseline)\n"};
     return server::Response{200, "application/json", j};
   });
+  // Anomalies going on and those that ended lately (anomaly.enabled), newest first.
+  http.get("/api/v1/anomalies", [ctx](const server::Request&) {
+    std::string j = ctx.anomalies ? ctx.anomalies() : std::string();
+    if (j.empty()) return server::Response{404, "text/plain; charset=utf-8", "anomaly detection is off (anomaly.enabled)\n"};
+    return server::Response{200, "application/json", j};
+  });
   http.get("/api/v1/service_map", [ctx](const server::Request&) {
     std::string body = "{\"edges\":[";
     bool first = true;

@@ -25,6 +25,7 @@ struct ApiContext {
   std::function<std::string()> governor;                     // the overhead governor's state, a line
   uint64_t query_bytes = 16ULL << 20;                        // one SQL query's memory bound
   std::function<std::string()> baseline;                     // learnt profiles (JSON), "" when off
+  std::function<std::string()> anomalies;                    // the anomaly models (JSON), "" when off
 };
 
 void add_api_routes(server::HttpServer& http, const ApiContext& ctx);

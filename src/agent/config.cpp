@@ -259,6 +259,18 @@ std::string default_config_yaml() {
     << "overhead:\n"
     << "  max_cpu_percent: " << c.overhead.max_cpu_percent << "\n"
     << "  bpf_stats: " << bpf_stats_mode_name(c.overhead.bpf_stats) << "\n"
+    << "# Anomalies without thresholds: every interval the agent models its series (RED per service\n"
+    << "# and endpoint, node CPU, run-queue and disk latency, retransmits, its own losses) against\n"
+    << "# what is usual for them (the same hour of the week or day once seen, the recent past before)\n"
+    << "# and sends an anomaly event when one leaves it by more than threshold spreads (the rule\n"
+    << "# `anomaly` alerts). GET /api/v1/anomalies; sightline anomaly-eval measures the detector.\n"
+    << "anomaly:\n"
+    << "  enabled: " << (c.anomaly.enabled ? "true" : "false") << "\n"
+    << "  interval_s: " << c.anomaly.interval_s << "\n"
+    << "  threshold: " << c.anomaly.threshold << "\n"
+    << "  warmup_points: " << c.anomaly.warmup_points << "\n"
+    << "  max_series: " << c.anomaly.max_series << "  # more are counted, not modelled (~2.6 KB each)\n"
+    << "  min_requests: " << c.anomaly.min_requests << "\n"
     << "# Detection rules (sightline rules list): the built-in set, then these files (reloaded on\n"
     << "# SIGHUP); alerts to stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.\n"
     << "rules:\n"
@@ -374,7 +386,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
-                                     "store", "exporters", "aggregator", "overhead", "memory_limit",
+                                     "store", "exporters", "aggregator", "overhead", "anomaly", "memory_limit",
                                      "public_paths", "tls"};
   if (auto st = unknown_keys(origin, root, "", top); !st) return st;
   if (auto st = get<std::string>(origin, root, "listen", "", &c.listen); !st) return st;
@@ -472,6 +484,19 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (!parse_bpf_stats_mode(stats, &c.overhead.bpf_stats))
       return core::Status::error(EINVAL, where(origin, ov["bpf_stats"]) + ": overhead.bpf_stats: \"" + stats +
                                              "\" is not one of sampled, always, off");
+  }
+  if (YAML::Node an = root["anomaly"]) {
+    if (auto st = unknown_keys(origin, an, "anomaly",
+                               {"enabled", "interval_s", "threshold", "warmup_points", "max_series", "min_requests"});
+        !st)
+      return st;
+    auto& a = c.anomaly;
+    if (auto st = get<bool>(origin, an, "enabled", "anomaly", &a.enabled); !st) return st;
+    if (auto st = get<uint32_t>(origin, an, "interval_s", "anomaly", &a.interval_s, 1, 3600); !st) return st;
+    if (auto st = get<double>(origin, an, "threshold", "anomaly", &a.threshold, 1.0, 100.0); !st) return st;
+    if (auto st = get<uint32_t>(origin, an, "warmup_points", "anomaly", &a.warmup_points, 3, 1000); !st) return st;
+    if (auto st = get<uint32_t>(origin, an, "max_series", "anomaly", &a.max_series, 1, 1000000); !st) return st;
+    if (auto st = get<uint32_t>(origin, an, "min_requests", "anomaly", &a.min_requests, 1, 1000000); !st) return st;
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",

@@ -62,10 +62,10 @@ struct RulesConfig {
 // open and fork. connect and accept flow only with sources.net.handshakes, packet_drop with
 // sources.packets.drop_events, stat with sources.file.stats, block_io with
 // sources.block.io_events, flow with sources.packets.flows, slow_io with sources.file.slow_io, file_lifetime with sources.file.lifetimes,
-// cachestat (one a second) with sources.block.page_cache.
+// cachestat (one a second) with sources.block.page_cache, anomaly with anomaly.enabled.
 inline std::vector<std::string> default_kept_kinds() {
   return {"exec",  "exit",    "tcp",     "connect", "accept", "retransmit", "packet_drop", "flow", "slow_io", "file_lifetime", "stat",
-          "block_io", "cachestat", "mount", "syscall", "request", "uprobe", "signal", "oom_kill"};
+          "block_io", "cachestat", "mount", "syscall", "request", "uprobe", "signal", "oom_kill", "anomaly"};
 }
 
 // The embedded SQLite store (sightline query).
@@ -120,6 +120,17 @@ struct OverheadConfig {
   BpfStatsMode bpf_stats = BpfStatsMode::kSampled;  // agent/bpf_cost.h
 };
 
+// Anomaly detection (core/anomaly.h, agent/anomaly_watch.h): the agent's own series modelled
+// every interval, an `anomaly` event when one leaves its usual range or comes back.
+struct AnomalyConfig {
+  bool enabled = true;
+  uint32_t interval_s = 10;
+  double threshold = 5;         // robust z
+  uint32_t warmup_points = 12;  // recent points before the first verdict
+  uint32_t max_series = 1000;
+  uint32_t min_requests = 20;   // an interval's requests below which its error ratio is not judged
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9190";
   std::string api_token;          // required when listen is not loopback (default: $SIGHTLINE_API_TOKEN)
@@ -149,6 +160,7 @@ struct AgentConfig {
   ExportConfig exporters;
   AggregatorConfig aggregator;
   OverheadConfig overhead;
+  AnomalyConfig anomaly;
 };
 
 AgentConfig default_config();

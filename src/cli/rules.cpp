@@ -103,7 +103,8 @@ int rules_run(const std::vector<std::string>& files, bool with_defaults, bool js
   // (fork and exit keep the ancestry that proc.aname and proc.pname read).
   std::vector<core::EventKind> kinds = rs->kinds();
   std::set<std::string> names = {"process"};
-  for (auto k : kinds) names.insert(std::string(sources::source_for_kind(k)->name));
+  for (auto k : kinds)  // kinds the agent makes (anomaly) have no source: nothing runs them here
+    if (const auto* src = sources::source_for_kind(k)) names.insert(std::string(src->name));
   rules::AlertOutputs outs;
   outs.stdout_text = !json;
   if (json) outs.json_file = "/dev/stdout";  // one JSON alert per line

@@ -131,6 +131,10 @@ core::Status resolve_kinds(const std::vector<std::string>& names, std::vector<Ev
       seen.insert(EventKind::kRequest);
       protocols->insert(n);
     } else if (const auto* k = core::find_kind(n)) {
+      if (!sources::source_for_kind(k->kind))
+        return core::Status::error(EINVAL, "'" + n + "' events come from a running agent's models, not from a source "
+                                           "trace can run: GET /api/v1/anomalies, or sightline query \"SELECT * FROM " +
+                                           n + "\"");
       all_requests |= k->kind == EventKind::kRequest;
       seen.insert(k->kind);
     } else if (const auto* s = sources::find_source(n)) {

@@ -234,6 +234,13 @@ void AnomalyDetector::expire(uint64_t now_s) {
 std::vector<Anomaly> AnomalyDetector::take_changes() {
   std::vector<Anomaly> out;
   out.swap(changes_);
+  for (auto& a : out) {
+    a.text = anomaly_text(a);
+    a.value_text = format_signal_value(*a.spec, a.value);
+    a.usual_text = format_signal_value(*a.spec, a.expected) + " ± " + format_signal_value(*a.spec, a.spread);
+    a.related_text.clear();
+    for (const auto& r : a.related) a.related_text += (a.related_text.empty() ? "" : ", ") + r;
+  }
   return out;
 }
 

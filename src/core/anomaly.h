@@ -67,6 +67,9 @@ struct Anomaly {
   double value = 0, expected = 0, spread = 0, score = 0;  // at its worst point
   const char* baseline = "";  // weekly, daily, recent
   std::vector<std::string> related;  // keys of anomalies that started within correlate_s
+  // Rendered for events and alerts (take_changes fills them): anomaly_text(), the value and
+  // the expectation with their unit, the related keys comma-separated.
+  std::string text, value_text, usual_text, related_text;
 };
 
 class AnomalyDetector {

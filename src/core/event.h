@@ -8,9 +8,11 @@
 
 namespace sightline::core {
 
+struct Anomaly;
+
 enum class EventKind : uint8_t {
   kExec, kFork, kExit, kOpen, kTcp, kUprobe, kSyscall, kRequest, kSignal, kOomKill, kConnect, kAccept, kRetransmit,
-  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kFileLifetime, kCacheStat, kCount
+  kDrop, kStat, kBlockIo, kMount, kFlow, kSlowIo, kFileLifetime, kCacheStat, kAnomaly, kCount
 };
 
 struct Event {
@@ -103,6 +105,10 @@ struct Event {
   // cache's size and the buffers' from /proc/meminfo, bytes.
   int64_t pc_hits = 0;
   uint64_t pc_misses = 0, pc_dirtied = 0, mem_cached = 0, mem_buffers = 0;
+
+  // anomaly (the agent's models, core/anomaly.h): one that started or ended; duration_ns: how
+  // long it lasted (ended). Its fields read the model's record, owned by the agent meanwhile.
+  const Anomaly* anomaly = nullptr;
 
   // uprobe (duration_ns: latency; ret: return value)
   std::string_view probe;         // BINARY:FUNCTION

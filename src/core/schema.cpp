@@ -2,7 +2,9 @@
 #include "core/schema.h"
 
 #include <array>
+#include <cmath>
 
+#include "core/anomaly.h"
 #include "core/syscalls.h"
 #include "protocols/protocol.h"
 
@@ -20,7 +22,7 @@ std::string_view kind_name(EventKind k);
 constexpr FieldDef kCommon[] = {
     {"evt.time", FieldType::kTime, "ns", "Wall-clock time of the event (from the kernel's boot clock)",
      [](const Event& e) { return T(FieldType::kTime, e.ts_wall_ns); }, "TIME", 12},
-    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io, file_lifetime, cachestat",
+    {"evt.type", FieldType::kString, "", "Event kind: exec, fork, exit, open, tcp, connect, accept, retransmit, packet_drop, stat, block_io, mount, uprobe, syscall, request, signal, oom_kill, flow, slow_io, file_lifetime, cachestat, anomaly",
      [](const Event& e) { return S(kind_name(e.kind)); }, "EVENT", 5},
     {"proc.pid", FieldType::kUint, "", "Process id (tgid)", [](const Event& e) { return U(e.pid); },
      "PID", 7},
@@ -288,6 +290,44 @@ constexpr FieldDef kFileLifetime[] = {
     {"file.device", FieldType::kString, "", "The file system's device (major:minor)",
      [](const Event& e) { return S(e.device); }, "", 0},
     kWeight,
+};
+
+// anomaly: read from the model's record (Event::anomaly), which the agent holds while it sends.
+const Anomaly& A(const Event& e) {
+  static const Anomaly kNone{};
+  return e.anomaly ? *e.anomaly : kNone;
+}
+constexpr FieldDef kAnomaly[] = {
+    {"anomaly.state", FieldType::kString, "", "started or ended",
+     [](const Event& e) { return S(A(e).until_s ? "ended" : "started"); }, "STATE", 8},
+    {"anomaly.signal", FieldType::kString, "",
+     "What was modelled: l7.rate, l7.error_ratio, l7.latency_mean (per service: process, protocol, role), "
+     "l7.endpoint.rate, l7.endpoint.latency_mean (per route), node.cpu_busy, runq.latency_mean, runq.latency_p99, "
+     "disk.latency_mean (per device), tcp.retransmits, agent.events_lost",
+     [](const Event& e) { return S(A(e).spec ? std::string_view(A(e).spec->name) : std::string_view()); }, "SIGNAL",
+     20},
+    {"anomaly.subject", FieldType::kString, "", "Whose: the series' labels (comm=nginx protocol=http role=server); "
+     "empty for the node's",
+     [](const Event& e) { return S(A(e).subject); }, "", 0},
+    {"anomaly.direction", FieldType::kString, "", "up or down: which way it left its usual range",
+     [](const Event& e) { return S(direction_name(A(e).dir)); }, "DIR", 5},
+    {"anomaly.score", FieldType::kInt, "", "How far from usual at its worst, in spreads (robust z; signed)",
+     [](const Event& e) { return I(static_cast<int64_t>(std::lround(A(e).score))); }, "SCORE", 6},
+    {"anomaly.value", FieldType::kString, "", "Its value at its worst, with its unit",
+     [](const Event& e) { return S(A(e).value_text); }, "", 0},
+    {"anomaly.usual", FieldType::kString, "", "What the model expected then, and its spread (4.10 ms ± 0.60 ms)",
+     [](const Event& e) { return S(A(e).usual_text); }, "", 0},
+    {"anomaly.baseline", FieldType::kString, "",
+     "What the expectation came from: weekly (the same hour of the week), daily (of the day), recent (the last "
+     "30 points, before two days of history)",
+     [](const Event& e) { return S(A(e).baseline); }, "", 0},
+    {"anomaly.since", FieldType::kTime, "", "Its first point off",
+     [](const Event& e) { return T(FieldType::kTime, A(e).since_s * 1000000000ULL); }, "", 0},
+    {"anomaly.related", FieldType::kString, "", "Other anomalies of the node that started within minutes of it, "
+     "comma-separated",
+     [](const Event& e) { return S(A(e).related_text); }, "", 0},
+    {"anomaly.text", FieldType::kString, "", "All of it in a sentence",
+     [](const Event& e) { return S(A(e).text); }, "TEXT", 0},
 };
 
 constexpr FieldDef kCacheStat[] = {
@@ -634,6 +674,12 @@ constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {
      "buffers' size. Hits need kprobes (folio_mark_accessed); misses and dirties come from tracepoints. In the "
      "agent with sources.block.page_cache",
      kCacheStat, /*node_wide=*/true},
+    {EventKind::kAnomaly, "anomaly", "agent",
+     "A series the agent models (RED per service and endpoint, node CPU, run-queue and disk latency, "
+     "retransmits, its own losses) left its usual range (started), or came back (ended): what, how far, since "
+     "when, what else started with it. The rule `anomaly` raises an alert for each one that starts. In the agent "
+     "with anomaly.enabled (on by default); GET /api/v1/anomalies",
+     kAnomaly, /*node_wide=*/true},
 }};
 
 std::string_view kind_name(EventKind k) { return kKinds[static_cast<size_t>(k)].name; }
