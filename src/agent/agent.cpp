@@ -375,7 +375,18 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   LiveFeed live;
   runner.add_sink(&live);
   std::unique_ptr<AnomalyWatch> anomalies;
-  if (config.anomaly.enabled) anomalies = std::make_unique<AnomalyWatch>(config.anomaly);
+  const std::string models_file = config.anomaly.enabled ? anomaly_file(config) : std::string();
+  if (config.anomaly.enabled) {
+    anomalies = std::make_unique<AnomalyWatch>(config.anomaly);
+    if (std::ifstream in(models_file, std::ios::binary); !models_file.empty() && in) {
+      std::string image{std::istreambuf_iterator<char>(in), {}};
+      size_t n = 0;
+      if (auto st = anomalies->load(image, &n); !st)
+        spdlog::warn("anomaly: {}: {} (learning from scratch)", models_file, st.message());
+      else
+        spdlog::info("anomaly: {} series' models loaded from {}", n, models_file);
+    }
+  }
   GovernorState governor(config.overhead.max_cpu_percent, config.overhead.bpf_stats);
   std::unique_ptr<Exporters> exporters;
   ExportConfig export_config = config.exporters;
@@ -728,10 +739,27 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
   };
 
+  // The models, kept across restarts: every 10 minutes and at stop (a whole new file renamed over
+  // the old one).
+  uint64_t models_saved_s = core::now_boot_ns() / 1000000000ULL;
+  auto save_models = [&] {
+    if (!anomalies || models_file.empty()) return;
+    models_saved_s = core::now_boot_ns() / 1000000000ULL;
+    std::string tmp = models_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << anomalies->save();
+      if (!out) return (void)spdlog::warn("anomaly: cannot write {}: {}", tmp, std::strerror(errno));
+    }
+    if (rename(tmp.c_str(), models_file.c_str()) != 0)
+      spdlog::warn("anomaly: cannot write {}: {}", models_file, std::strerror(errno));
+  };
+
   // SIGHUP: new rules between two drains; the kernel keeps events in its rings meanwhile.
   runner.run(stop, config.poll_interval_ms, 0, [&] {
     govern();
     if (anomalies) watch_anomalies();
+    if (core::now_boot_ns() / 1000000000ULL >= models_saved_s + 600) save_models();
     guard_memory();
     if (core::now_boot_ns() / 1000000000ULL >= profiles_saved_s + 60) save_profiles();
     if (db) feed_store();
@@ -768,6 +796,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
 
   spdlog::info("stopping");
   save_profiles();
+  save_models();
   live.close_all();
   http.stop();
   for (const auto& s : runner.sources()) {

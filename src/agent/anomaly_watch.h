@@ -6,7 +6,7 @@
 // The signals (each a static SignalSpec: its direction and the least change that matters):
 //   l7.rate, l7.error_ratio, l7.latency_mean  per service (process, protocol, role), every request
 //   l7.endpoint.rate, l7.endpoint.latency_mean  per route, from the requests seen in detail
-//   node.cpu_busy  runq.latency_mean, runq.latency_p99  disk.latency_mean per device
+//   node.cpu_busy  runq.latency_mean  disk.latency_mean per device
 //   tcp.retransmits  agent.events_lost
 #pragma once
 
@@ -35,6 +35,9 @@ class AnomalyWatch {
                                      uint64_t cpu_all_ticks, uint64_t wall_ns, uint64_t mono_ns);
 
   std::string json() const;  // GET /api/v1/anomalies
+  // The models, kept across restarts (core::AnomalyDetector::save, load).
+  std::string save() const;
+  core::Status load(std::string_view image, size_t* loaded);
   void metrics(std::vector<core::MetricFamily>& out) const;
 
  private:

@@ -271,6 +271,7 @@ std::string default_config_yaml() {
     << "  warmup_points: " << c.anomaly.warmup_points << "\n"
     << "  max_series: " << c.anomaly.max_series << "  # more are counted, not modelled (~2.6 KB each)\n"
     << "  min_requests: " << c.anomaly.min_requests << "\n"
+    << "  file: \"" << c.anomaly.file << "\"  # the models across restarts; \"\": anomaly_models.bin beside the store\n"
     << "# Detection rules (sightline rules list): the built-in set, then these files (reloaded on\n"
     << "# SIGHUP); alerts to stdout, a JSON-lines file, a webhook, Prometheus Alertmanager.\n"
     << "rules:\n"
@@ -487,7 +488,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   if (YAML::Node an = root["anomaly"]) {
     if (auto st = unknown_keys(origin, an, "anomaly",
-                               {"enabled", "interval_s", "threshold", "warmup_points", "max_series", "min_requests"});
+                               {"enabled", "interval_s", "threshold", "warmup_points", "max_series", "min_requests", "file"});
         !st)
       return st;
     auto& a = c.anomaly;
@@ -497,6 +498,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto st = get<uint32_t>(origin, an, "warmup_points", "anomaly", &a.warmup_points, 3, 1000); !st) return st;
     if (auto st = get<uint32_t>(origin, an, "max_series", "anomaly", &a.max_series, 1, 1000000); !st) return st;
     if (auto st = get<uint32_t>(origin, an, "min_requests", "anomaly", &a.min_requests, 1, 1000000); !st) return st;
+    if (auto st = get<std::string>(origin, an, "file", "anomaly", &a.file); !st) return st;
   }
   if (YAML::Node r = root["rules"]) {
     if (auto st = unknown_keys(origin, r, "rules", {"enabled", "defaults", "files", "rate_per_rule", "stdout",
@@ -643,6 +645,13 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   }
   *out = std::move(c);
   return {};
+}
+
+std::string anomaly_file(const AgentConfig& c) {
+  if (!c.anomaly.file.empty()) return c.anomaly.file;
+  if (!c.store.enabled || c.store.path.empty()) return {};
+  size_t slash = c.store.path.rfind('/');
+  return (slash == std::string::npos ? std::string() : c.store.path.substr(0, slash + 1)) + "anomaly_models.bin";
 }
 
 std::string baseline_file(const AgentConfig& c) {

@@ -129,6 +129,7 @@ struct AnomalyConfig {
   uint32_t warmup_points = 12;  // recent points before the first verdict
   uint32_t max_series = 1000;
   uint32_t min_requests = 20;   // an interval's requests below which its error ratio is not judged
+  std::string file;             // the models across restarts; "": anomaly_models.bin beside the store
 };
 
 struct AgentConfig {
@@ -164,6 +165,9 @@ struct AgentConfig {
 };
 
 AgentConfig default_config();
+// Where the anomaly models are kept across restarts: anomaly.file, else beside the store; "" when
+// neither (the store off): they are not kept.
+std::string anomaly_file(const AgentConfig& c);
 // The defaults as a commented YAML file (what `sightline config default` prints).
 std::string default_config_yaml();
 // Parses `text` (named `origin` in messages) over the defaults.

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "core/render.h"
 
@@ -249,6 +250,104 @@ std::vector<const Anomaly*> AnomalyDetector::active() const {
   for (const auto& [id, a] : active_) out.push_back(&a);
   std::sort(out.begin(), out.end(), [](auto* x, auto* y) { return x->since_s < y->since_s; });
   return out;
+}
+
+namespace {
+
+constexpr std::string_view kMagic = "sightline-anomaly-models-1\n";
+
+template <class T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+void put_str(std::string& out, std::string_view s) {
+  put(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+struct Reader {
+  std::string_view in;
+  bool ok = true;
+  template <class T>
+  T get() {
+    T v{};
+    if (in.size() < sizeof v) return ok = false, v;
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return v;
+  }
+  std::string str(size_t max) {
+    auto n = get<uint32_t>();
+    if (!ok || n > max || in.size() < n) return ok = false, std::string();
+    std::string s(in.substr(0, n));
+    in.remove_prefix(n);
+    return s;
+  }
+  template <class T>
+  void array(std::vector<T>& v) {
+    size_t bytes = v.size() * sizeof(T);
+    if (in.size() < bytes) return void(ok = false);
+    std::memcpy(v.data(), in.data(), bytes);
+    in.remove_prefix(bytes);
+  }
+};
+
+}  // namespace
+
+std::string AnomalyDetector::save() const {
+  std::string out(kMagic);
+  put(out, static_cast<uint32_t>(models_.size()));
+  for (const auto& [key, m] : models_) {
+    put_str(out, key);
+    put_str(out, m.spec->name);
+    put_str(out, m.subject);
+    put(out, m.last_s);
+    put(out, m.n);
+    put(out, m.pos);
+    out.append(reinterpret_cast<const char*>(m.recent.data()), sizeof m.recent);
+    for (const Profile* p : {&m.daily, &m.weekly}) {
+      out.append(reinterpret_cast<const char*>(p->loc.data()), p->loc.size() * sizeof(float));
+      out.append(reinterpret_cast<const char*>(p->spread.data()), p->spread.size() * sizeof(float));
+      out.append(reinterpret_cast<const char*>(p->seen.data()), p->seen.size());
+    }
+  }
+  return out;
+}
+
+Status AnomalyDetector::load(std::string_view image, const std::function<const SignalSpec*(std::string_view)>& spec_of,
+                             size_t* loaded) {
+  *loaded = 0;
+  if (!image.starts_with(kMagic)) return Status::error(EINVAL, "not a file of anomaly models (or of another version)");
+  Reader r{image.substr(kMagic.size())};
+  const auto count = r.get<uint32_t>();
+  std::vector<std::pair<std::string, Model>> taken;
+  for (uint32_t i = 0; r.ok && i < count; i++) {
+    Model m;
+    std::string key = r.str(4096), signal = r.str(256);
+    m.subject = r.str(4096);
+    m.last_s = r.get<uint64_t>();
+    m.n = r.get<uint8_t>();
+    m.pos = r.get<uint8_t>();
+    std::vector<float> recent(kRecent);
+    r.array(recent);
+    std::copy(recent.begin(), recent.end(), m.recent.begin());
+    m.daily.init(86400, 48);
+    m.weekly.init(7 * 86400, 168);
+    for (Profile* p : {&m.daily, &m.weekly}) r.array(p->loc), r.array(p->spread), r.array(p->seen);
+    if (!r.ok) break;
+    if (m.n > kRecent || m.pos >= kRecent) return Status::error(EINVAL, "damaged: series " + key);
+    m.spec = spec_of(signal);
+    if (m.spec) taken.emplace_back(std::move(key), std::move(m));
+  }
+  if (!r.ok) return Status::error(EINVAL, "damaged or cut short after " + std::to_string(taken.size()) + " series");
+  for (auto& [key, m] : taken) {
+    if (models_.size() >= o_.max_series) {
+      refused_series_++;
+      continue;
+    }
+    if (models_.emplace(std::move(key), std::move(m)).second) ++*loaded;
+  }
+  return {};
 }
 
 size_t AnomalyDetector::bytes_per_series() {

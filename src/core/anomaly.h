@@ -27,9 +27,13 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "core/status.h"
 
 namespace sightline::core {
 
@@ -83,6 +87,13 @@ class AnomalyDetector {
   void expire(uint64_t now_s);
   // Anomalies that started (until_s 0) or ended since the last call, in order.
   std::vector<Anomaly> take_changes();
+
+  // The models (not the anomalies going on), to outlive a restart: a versioned binary image.
+  std::string save() const;
+  // Models saved by save(); spec_of names each signal's spec (nullptr: that series is skipped).
+  // Bounded as feed() is; a damaged image loads nothing and says why. *loaded: the series taken.
+  Status load(std::string_view image, const std::function<const SignalSpec*(std::string_view)>& spec_of,
+              size_t* loaded);
 
   std::vector<const Anomaly*> active() const;
   const std::deque<Anomaly>& ended() const { return ended_; }

@@ -302,7 +302,7 @@ constexpr FieldDef kAnomaly[] = {
      [](const Event& e) { return S(A(e).until_s ? "ended" : "started"); }, "STATE", 8},
     {"anomaly.signal", FieldType::kString, "",
      "What was modelled: l7.rate, l7.error_ratio, l7.latency_mean (per service: process, protocol, role), "
-     "l7.endpoint.rate, l7.endpoint.latency_mean (per route), node.cpu_busy, runq.latency_mean, runq.latency_p99, "
+     "l7.endpoint.rate, l7.endpoint.latency_mean (per route), node.cpu_busy, runq.latency_mean, "
      "disk.latency_mean (per device), tcp.retransmits, agent.events_lost",
      [](const Event& e) { return S(A(e).spec ? std::string_view(A(e).spec->name) : std::string_view()); }, "SIGNAL",
      20},

@@ -9,7 +9,7 @@
 #      -> l7.latency_mean of the server;
 #   3. CPU hogs, twice the CPUs -> node.cpu_busy and run-queue latency, related to each other.
 # Each is raised within 2 minutes, by an `anomaly` event in the store, an alert of the rule
-# `anomaly`, and GET /api/v1/anomalies.
+# `anomaly`, and GET /api/v1/anomalies. The models outlive the agent's restart.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -76,7 +76,8 @@ sources:
   l7: {sample: 1}
 YAML
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
-bg_pid $!
+agent=$!
+bg_pid $agent
 wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"
 
 # The client: one request every 50 ms, each on a new connection.
@@ -151,4 +152,14 @@ done
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
 (($(metric_sum '^sightline_anomalies_total') >= 3)) || fail "sightline_anomalies_total: $(grep anomal <<<"$metrics")"
 (($(metric_sum '^sightline_anomaly_series ') >= 5)) || fail "sightline_anomaly_series: $(grep anomal <<<"$metrics")"
-echo "PASS: anomalies: slow network, lock contention, CPU hogs, each raised and alerted"
+
+# The models outlive a restart: written at stop beside the store, loaded by the next agent.
+kill -TERM $agent
+wait $agent 2>/dev/null || true
+[[ -s $tmp/anomaly_models.bin ]] || fail "no anomaly_models.bin at stop: $(tail -5 "$tmp/agent.log")"
+"$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent2.log" 2>&1 &
+bg_pid $!
+wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent (again): $(cat "$tmp/agent2.log")"
+n=$(sed -n "s/.*anomaly: \([0-9]*\) series' models loaded.*/\1/p" "$tmp/agent2.log")
+((${n:-0} >= 5)) || fail "models not loaded at start: $(grep anomaly "$tmp/agent2.log")"
+echo "PASS: anomalies: slow network, lock contention, CPU hogs, each raised and alerted; $n series' models kept across a restart"

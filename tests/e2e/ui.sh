@@ -19,6 +19,7 @@ cat >"$dir/agent.yaml" <<YAML
 listen: 127.0.0.1:$port
 api_socket: ""
 store: {path: $dir/s.db, metrics_interval: 1s}
+anomaly: {interval_s: 1, warmup_points: 12}
 sources:
   profile: {off_cpu: true}
 YAML
@@ -69,10 +70,15 @@ int main(int argc, char** argv) {
 }
 C
 gcc -O1 -g -fno-omit-frame-pointer -o "$dir/burn" "$dir/burn.c"
+# The anomaly models' warm-up (12 points of 1 s, from the agent's start) is over before the
+# burners run: two of them, 6 s, make the node's CPU an anomaly the Anomalies page shows.
+while ((SECONDS < 20)); do sleep 1; done
 "$dir/burn" 6 &
 burn=$!
+"$dir/burn" 6 &
+burn2=$!
 "$dir/burn" 6 wait
-wait $burn
+wait $burn $burn2
 python3 -c "open('/etc/shadow').read()"
 sleep 3  # the profile's drain, the store's batch, two metric samples
 (cd "$root/ui" && SL_URL=http://127.0.0.1:$port SL_SHOTS="$shots" node --test --test-reporter=spec tests/ui.test.mjs) \

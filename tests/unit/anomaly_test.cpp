@@ -143,5 +143,48 @@ TEST(Anomaly, ADailyCycleIsLearntAndAShiftInItFound) {
   EXPECT_LE(changes[0].since_s, six + 180);
 }
 
+TEST(Anomaly, ModelsOutliveARestartAndADamagedFileLoadsNothing) {
+  AnomalyOptions o;
+  o.step_s = 60;
+  AnomalyDetector d(o);
+  std::mt19937_64 g(7);
+  std::normal_distribution<double> n(0, 0.03);
+  auto at = [&](uint64_t t) { return 100 * (1 + 0.5 * std::sin(2 * 3.14159265 * double(t % 86400) / 86400)); };
+  uint64_t t = kT0;
+  for (; t < kT0 + 3 * 86400; t += 60) d.feed("rate", kRate, "comm=x", at(t) * (1 + n(g)), t);
+  d.take_changes();
+  const std::string image = d.save();
+  auto spec_of = [](std::string_view name) { return name == kRate.name ? &kRate : nullptr; };
+
+  // The agent restarts two hours later: the day's shape is known at once, no warm-up, and the
+  // usual values raise nothing while a drop to a third is found.
+  AnomalyDetector again(o);
+  size_t loaded = 0;
+  ASSERT_TRUE(again.load(image, spec_of, &loaded));
+  EXPECT_EQ(loaded, 1u);
+  t += 7200;
+  for (int i = 0; i < 30; i++, t += 60) again.feed("rate", kRate, "comm=x", at(t) * (1 + n(g)), t);
+  EXPECT_TRUE(again.take_changes().empty());
+  for (int i = 0; i < 5; i++, t += 60) again.feed("rate", kRate, "comm=x", at(t) / 3, t);
+  auto changes = again.take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_STREQ(changes[0].baseline, "daily");
+  EXPECT_EQ(changes[0].subject, "comm=x");
+
+  // Cut short, another file, a signal this version does not know: nothing loaded, or that series skipped.
+  AnomalyDetector fresh(o);
+  EXPECT_FALSE(fresh.load(image.substr(0, image.size() - 100), spec_of, &loaded));
+  EXPECT_EQ(fresh.series(), 0u);
+  EXPECT_FALSE(fresh.load("garbage", spec_of, &loaded));
+  ASSERT_TRUE(fresh.load(image, [](std::string_view) { return nullptr; }, &loaded));
+  EXPECT_EQ(loaded, 0u);
+  // Loading is bounded as feeding is.
+  o.max_series = 0;
+  AnomalyDetector none(o);
+  ASSERT_TRUE(none.load(image, spec_of, &loaded));
+  EXPECT_EQ(none.series(), 0u);
+  EXPECT_EQ(none.refused_series(), 1u);
+}
+
 }  // namespace
 }  // namespace sightline::core

@@ -52,6 +52,35 @@ export interface Edge {
 }
 export const serviceMap = () => get<{ edges: Edge[] }>("api/v1/service_map");
 
+// The anomaly models (anomaly.enabled): what is off now and what was lately. 404 when off.
+export interface Anomaly {
+  id: number;
+  key: string;
+  signal: string;
+  unit: string;
+  subject: string;
+  direction: string;
+  since: number; // seconds since the epoch
+  until: number; // 0 while it lasts
+  value: number;
+  expected: number;
+  spread: number;
+  score: number;
+  baseline: string;
+  related: string[];
+  text: string;
+}
+export interface Anomalies {
+  series: number;
+  max_series: number;
+  refused_series: number;
+  bytes_per_series: number;
+  interval_s: number;
+  active: Anomaly[];
+  ended: Anomaly[];
+}
+export const anomalies = () => get<Anomalies>("api/v1/anomalies");
+
 // Folded stacks of the continuous profile's last `seconds` (live, from the agent's memory).
 export async function profileFolded(seconds: number, kind: "cpu" | "off" = "cpu"): Promise<string> {
   const r = await fetch(`profile?seconds=${seconds}&kind=${kind}`);

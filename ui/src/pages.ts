@@ -1,6 +1,6 @@
 // The pages. Each renders into `root` from the API, reading and writing its state in the URL.
 import * as api from "./api";
-import { timeChart } from "./chart";
+import { type Band, timeChart } from "./chart";
 import { FlameGraph, mergeBase, parseFolded } from "./flame";
 import { serviceMapSvg } from "./servicemap";
 import { card, errorBox, fmtBytes, fmtDur, fmtNum, fmtTime, h, RANGES, rangeSeconds, route, section, setParams, table } from "./ui";
@@ -63,11 +63,12 @@ export const overview: Page = async (root, params) => {
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Node overview"), rangePicker(params)));
   const cards = h("div", { class: "cards" });
   root.append(cards);
-  const [cpu, runq, iops, net, retr, agentCpu, rss, evps, lost, alerts] = await Promise.all([
+  const [cpu, runq, iops, net, retr, agentCpu, rss, evps, lost, alerts, now] = await Promise.all([
     lastRate("sightline_cpu_seconds_total"), lastRate("sightline_runqueue_wait_seconds_total"), lastRate("sightline_block_ios_total"),
     lastRate("sightline_network_bytes_total"), lastRate("sightline_tcp_retransmits_total"), lastRate("process_cpu_seconds_total"),
     lastValue("process_resident_memory_bytes"), lastRate("sightline_events_total"), lastValue("sightline_events_lost_total"),
     api.rows(`SELECT count(*) AS n FROM alerts WHERE ${api.since("time", 3600)}`).then((r) => Number(r[0].n)),
+    api.anomalies().then((a) => a.active.length, () => NaN),
   ]);
   cards.append(
     card("CPU busy", `${fmtNum(cpu, 2)} cores`, { metric: "cpu_cores", raw: cpu, sub: "all processes" }),
@@ -76,6 +77,8 @@ export const overview: Page = async (root, params) => {
     card("Network", `${fmtBytes(net)}/s`, { metric: "net_bytes", raw: net, sub: "all interfaces" }),
     card("TCP retransmits", `${fmtNum(retr)}/s`, { metric: "retransmits", raw: retr, tone: retr > 0 ? "warn" : "" }),
     card("Alerts, last hour", String(alerts), { metric: "alerts_1h", raw: alerts, tone: alerts > 0 ? "bad" : "good" }),
+    card("Anomalies now", Number.isNaN(now) ? "off" : String(now),
+         { metric: "anomalies_now", raw: now, tone: now > 0 ? "bad" : "good", sub: "series off their usual range" }),
     card("Agent CPU", `${fmtNum(agentCpu * 100, 2)} %`, { metric: "agent_cpu", raw: agentCpu, sub: "of one core" }),
     card("Agent memory", fmtBytes(rss), { metric: "agent_rss", raw: rss }),
     card("Events", `${fmtNum(evps)}/s`, { metric: "events_per_s", raw: evps }),
@@ -89,9 +92,10 @@ export const overview: Page = async (root, params) => {
                                                metricSeries("sightline_network_bytes_total", seconds)]);
   const toPts = (r: Record<string, api.Cell>[]) => r.map((x) => ({ ms: Number(x.ms), v: Number(x.v) }));
   const c = rates(toPts(cpuPts)), n = rates(toPts(netPts));
-  if (c.xs.length) timeChart(cpuBox, c.xs, [{ label: "cores", values: c.ys }], (v) => fmtNum(v, 2));
+  const bands = await anomalyBands(seconds);
+  if (c.xs.length) timeChart(cpuBox, c.xs, [{ label: "cores", values: c.ys }], (v) => fmtNum(v, 2), bands);
   else cpuBox.append(h("div", { class: "empty" }, "Waiting for two samples of the agent's metrics (store.metrics_interval)."));
-  if (n.xs.length) timeChart(netBox, n.xs, [{ label: "bytes/s", values: n.ys }], (v) => fmtBytes(v));
+  if (n.xs.length) timeChart(netBox, n.xs, [{ label: "bytes/s", values: n.ys }], (v) => fmtBytes(v), bands);
   // Top processes by CPU over the last two samples.
   const top = await api.rows(`WITH t AS ${LAST_TWO},
     b AS (SELECT min(time) AS t0, max(time) AS t1 FROM t)
@@ -104,6 +108,55 @@ export const overview: Page = async (root, params) => {
     { key: "comm", title: "Process", render: (v) => h("a", { href: `#/processes?comm=${encodeURIComponent(String(v))}` }, String(v)) },
     { key: "cpu", title: "CPU (cores)", num: true, render: (v) => fmtNum(Number(v), 3) },
   ], top)));
+};
+
+// The anomalies of the range as bands: each from its first point off to its end (or now), from
+// the store's anomaly events (started and ended share signal, subject and since).
+async function anomalyBands(seconds: number): Promise<Band[]> {
+  const r = await api.rows(`SELECT anomaly_signal AS signal, anomaly_subject AS subject, anomaly_since / 1000000000 AS since,
+    max(CASE WHEN anomaly_state = 'ended' THEN evt_time END) / 1000000000 AS until FROM anomaly
+    WHERE ${api.since("evt_time", seconds)} GROUP BY 1, 2, 3 ORDER BY 3`).catch(() => []);
+  const now = Date.now() / 1000;
+  return r.map((a) => ({ from: Number(a.since), to: a.until == null ? now : Number(a.until), label: String(a.signal) }));
+}
+
+// ---- Anomalies ----
+export const anomalies: Page = async (root) => {
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Anomalies")));
+  let a: api.Anomalies;
+  try {
+    a = await api.anomalies();
+  } catch (e) {
+    root.append(h("div", { class: "empty" }, `Anomaly detection is off or unavailable (${String(e)}): anomaly.enabled in the configuration.`));
+    return;
+  }
+  root.append(h("div", { class: "cards" },
+    card("Now", String(a.active.length), { metric: "anomalies_active", raw: a.active.length, tone: a.active.length ? "bad" : "good" }),
+    card("Ended lately", String(a.ended.length), { metric: "anomalies_ended", raw: a.ended.length }),
+    card("Series modelled", `${a.series} of ${a.max_series}`, { metric: "anomaly_series", raw: a.series,
+         sub: `${fmtBytes(a.series * a.bytes_per_series)}; every ${a.interval_s} s`, tone: a.refused_series ? "warn" : "" }),
+  ));
+  const cols = [
+    { key: "since", title: "Since", render: (v: unknown) => fmtTime(Number(v) * 1000) },
+    { key: "signal", title: "Signal" },
+    { key: "subject", title: "Of", grow: true, render: (v: unknown) => String(v) || "the node" },
+    { key: "direction", title: "Way" },
+    { key: "value", title: "Value (worst)", num: true },
+    { key: "usual", title: "Usual", num: true },
+    { key: "score", title: "Spreads", num: true, render: (v: unknown) => fmtNum(Math.abs(Number(v)), 1) },
+    { key: "related", title: "Started with it", grow: true },
+  ];
+  const fmtVal = (x: api.Anomaly, v: number) => x.unit === "s" ? fmtDur(v) : x.unit === "ratio" ? `${fmtNum(v * 100, 2)} %` : `${fmtNum(v, 2)} ${x.unit}`;
+  const row = (x: api.Anomaly) => ({ since: x.since, signal: x.signal, subject: x.subject, direction: x.direction,
+    value: fmtVal(x, x.value), usual: `${fmtVal(x, x.expected)} ± ${fmtVal(x, x.spread)}`, score: x.score,
+    related: x.related.join(", "), until: x.until });
+  root.append(section(`Going on (${a.active.length})`, a.active.length
+    ? table(cols, a.active.map(row)) : h("div", { class: "empty" }, "Nothing is off its usual range now.")));
+  root.append(section(`Ended (${a.ended.length}, newest first)`, a.ended.length
+    ? table([...cols.slice(0, 1), { key: "until", title: "Until", render: (v: unknown) => fmtTime(Number(v) * 1000) }, ...cols.slice(1)],
+            a.ended.map(row)) : h("div", { class: "empty" }, "None yet.")));
+  root.append(h("p", { class: "muted" }, "Each series is compared with the same hour of the week (or of the day) once seen, with its recent past before: ",
+    "an anomaly starts when 3 of 4 points are past the threshold's spreads in the signal's direction. sightline anomaly-eval measures the detector."));
 };
 
 // ---- Processes ----
@@ -429,7 +482,7 @@ export const query: Page = async (root, params) => {
 
 export const PAGES: Record<string, [string, Page]> = {
   overview: ["Overview", overview], processes: ["Processes", processes], requests: ["Requests", requests],
-  servicemap: ["Service map", servicemap], profiles: ["Profiles", profiles], security: ["Security", security],
+  servicemap: ["Service map", servicemap], profiles: ["Profiles", profiles], anomalies: ["Anomalies", anomalies], security: ["Security", security],
   live: ["Live events", live], query: ["Query", query],
 };
 export { route };

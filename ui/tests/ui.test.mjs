@@ -84,6 +84,26 @@ test("service map: the edge from wrk to nginx", async () => {
   await shot("servicemap");
 });
 
+test("anomalies: the CPU burners made the node's CPU an anomaly, with its usual range", async () => {
+  // The agent raises it within a few of its 1 s points of the burners' start; ended or not.
+  let found = false;
+  for (let i = 0; i < 20 && !found; i++) {
+    const j = await (await fetch(`${URL_}/api/v1/anomalies`)).json();
+    found = [...j.active, ...j.ended].some((a) => a.signal === "node.cpu_busy");
+    if (!found) await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.ok(found, "no node.cpu_busy anomaly in /api/v1/anomalies");
+  await open("anomalies");
+  const row = page.locator("table.grid tbody tr", { hasText: "node.cpu_busy" }).first();
+  assert.ok(await row.count(), "node.cpu_busy not listed");
+  assert.match(await row.textContent(), /the node/);
+  assert.match(await row.textContent(), /±/);
+  assert.ok(Number(await page.getAttribute('.card[data-metric="anomaly_series"]', "data-value")) >= 3, "series modelled");
+  await shot("anomalies");
+  await open("overview");
+  assert.ok(await page.locator('.card[data-metric="anomalies_now"]').count(), "no anomalies card on the overview");
+});
+
 test("security: the alert a real action raised, with its raw event", async () => {
   await open("security?range=24h");
   const alert = page.locator("article.alert", { hasText: "Sensitive file read by an unexpected program" }).first();
