@@ -205,7 +205,7 @@ void AnomalyWatch::metrics(std::vector<core::MetricFamily>& out) const {
   one("sightline_anomaly_points_refused_total", MetricType::kCounter,
       "Points refused: at or before their series' last (the wall clock went back), or not a number",
       double(detector_.refused_points()));
-  one("sightline_anomaly_counter_resets_total", MetricType::kCounter,
+  one("sightline_anomaly_series_resets_total", MetricType::kCounter,
       "Intervals a counter went back (a source restarted): no point that interval", double(resets_));
   one("sightline_anomaly_bytes", MetricType::kGauge, "Memory the anomaly models hold", double(detector_.bytes()));
   one("sightline_anomalies_active", MetricType::kGauge, "Anomalies going on now", double(detector_.active().size()));
