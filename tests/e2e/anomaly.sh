@@ -20,20 +20,12 @@ HOST=10.214.0.1 PEER=10.214.0.2 PORT=8080
 tmp=$(mktemp -d)
 cleanup() {
   stop_bg
-  ip link del $vh 2>/dev/null || true
-  ip netns del $ns 2>/dev/null || true
+  del_veth_ns $ns $vh
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ip netns add $ns
-ip link add $vh type veth peer name $vn
-ip link set $vn netns $ns
-ip addr add $HOST/24 dev $vh
-ip link set $vh up
-ip netns exec $ns ip addr add $PEER/24 dev $vn
-ip netns exec $ns ip link set $vn up
-ip netns exec $ns ip link set lo up
+veth_ns $ns $vh $vn $HOST $PEER
 
 # The server: threads, a lock every handler takes briefly; with $tmp/contend present another
 # thread holds it 100 ms at a time.

@@ -14,20 +14,12 @@ HOST=10.213.0.1 PEER=10.213.0.2
 tmp=$(mktemp -d)
 cleanup() {
   stop_bg
-  ip link del $vh 2>/dev/null || true
-  ip netns del $ns 2>/dev/null || true
+  del_veth_ns $ns $vh
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ip netns add $ns
-ip link add $vh type veth peer name $vn
-ip link set $vn netns $ns
-ip addr add $HOST/24 dev $vh
-ip link set $vh up
-ip netns exec $ns ip addr add $PEER/24 dev $vn
-ip netns exec $ns ip link set $vn up
-ip netns exec $ns ip link set lo up
+veth_ns $ns $vh $vn $HOST $PEER
 # A tc filter in the namespace drops UDP to port 9997 at its ingress: a 13-instruction BPF
 # classifier (this kernel has no tc actions to build one from) on a tcx link that lives as long
 # as the process holding it.

@@ -52,6 +52,24 @@ start_l7_agent() {
   wait_for 30 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$dir/agent.log")"
   wait_for 30 grep -q "tracing request" "$dir/trace.err" || fail "trace: $(cat "$dir/trace.err")"
 }
+# veth_ns NS VH VN HOST PEER: a network namespace NS joined to the host by a veth pair (VH the
+# host's end with HOST/24, VN the namespace's with PEER/24), both up, and the namespace's lo;
+# del_veth_ns NS VH removes them (in a cleanup trap).
+veth_ns() {
+  local ns=$1 vh=$2 vn=$3 host=$4 peer=$5
+  ip netns add $ns
+  ip link add $vh type veth peer name $vn
+  ip link set $vn netns $ns
+  ip addr add $host/24 dev $vh
+  ip link set $vh up
+  ip netns exec $ns ip addr add $peer/24 dev $vn
+  ip netns exec $ns ip link set $vn up
+  ip netns exec $ns ip link set lo up
+}
+del_veth_ns() {
+  ip link del $2 2>/dev/null || true
+  ip netns del $1 2>/dev/null || true
+}
 # metric_sum PATTERN: the sum of the samples in $metrics (an exposition) whose lines match PATTERN.
 metric_sum() { awk -v pat="$1" '$0 ~ pat && !/^#/ {s += $NF} END {printf "%d", s}' <<<"$metrics"; }
 # Backends on 127.0.0.1 for the exporter tests.
