@@ -399,7 +399,8 @@ void Store::on_event(core::Event& e) {
     sample_request(e);
     return;
   }
-  if (opts_.max_event_rows_per_s && !e.error && e.ret >= 0) {
+  // Failures and anomalies (a few an hour, each one a finding) are never thinned.
+  if (opts_.max_event_rows_per_s && !e.error && e.ret >= 0 && e.kind != core::EventKind::kAnomaly) {
     uint64_t now = e.ts_boot_ns;  // the events' own clock: monotonic enough for a budget
     if (!take_global_token(now)) {
       // Past the rate a row is still kept every `stride` of its kind, weighing the rows since

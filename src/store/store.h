@@ -34,8 +34,8 @@ struct StoreOptions {
   uint32_t batch_ms = 1000;           // a batch is committed at least this often
   std::vector<core::EventKind> kinds; // kinds stored (others are not queued)
   // Event rows stored per second at most (a token bucket of a second's worth); past it rows are
-  // counted, not stored, except failed ones (a request's error, an exec's or open's failure).
-  // 0: no limit. The write cost and the store's growth stay bounded under any load.
+  // counted, not stored, except failed ones (a request's error, an exec's or open's failure)
+  // and anomalies. 0: no limit. The write cost and the store's growth stay bounded under any load.
   uint32_t max_event_rows_per_s = 0;
   // Request rows by endpoint (process, protocol, role, method, normalized target): each keeps
   // this many rows a second (a bucket of `endpoint_burst`); past it an exchange adds its weight

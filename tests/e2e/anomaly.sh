@@ -132,9 +132,13 @@ assert 'node.cpu_busy' in rel or 'runq.latency_mean' in rel, rel
 print('cpu:', a['node.cpu_busy']['text'])" || fail "CPU and run-queue anomalies not related: $(api)"
 
 # The same anomalies as events in the store and as alerts of the rule `anomaly`.
-rows=$("$SL" query --db "$tmp/store.db" -f csv "SELECT anomaly_signal, anomaly_subject FROM anomaly WHERE anomaly_state = 'started'")
+# (The writer commits a batch a second: the newest may be a moment behind the API.)
+started() {
+  rows=$("$SL" query --db "$tmp/store.db" -f csv "SELECT anomaly_signal, anomaly_subject FROM anomaly WHERE anomaly_state = 'started'")
+  grep -qE "^$1" <<<"$rows"
+}
 for want in "l7.endpoint.latency_mean,.*role=client" "l7.latency_mean,.*role=server" "node.cpu_busy,"; do
-  grep -qE "^$want" <<<"$rows" || fail "no started $want in the store: $rows"
+  poll 10 started "$want" || fail "no started $want in the store: $rows"
 done
 "$SL" query --db "$tmp/store.db" -f csv "SELECT count(*) FROM anomaly WHERE anomaly_state = 'ended'" | tail -1 | grep -qv '^0$' ||
   fail "no ended anomaly in the store"
