@@ -13,16 +13,12 @@
 #include "common.bpf.h"
 #include "sightline/sched.h"
 
-struct sched_ts {
-	__u64 ready;   /* became runnable (woken, or preempted) */
-	__u64 blocked; /* started blocking */
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct sched_ts);
+	__type(value, struct sl_sched_thread);
 } sched_ts SEC(".maps");
 
 struct {
@@ -41,9 +37,47 @@ struct {
 } runq_hist SEC(".maps");
 
 static const struct sl_hist zero_hist = {};
-static const struct sched_ts zero_ts = {};
+static const struct sl_sched_thread zero_ts = {};
 
 static const struct sl_sched_val zero_val = {};
+
+/* Why a thread that leaves the CPU blocked: uninterruptible is I/O; interruptible, the syscall
+ * it sleeps in (its saved registers' orig_ax: tracing programs have bpf_task_pt_regs from 5.15;
+ * without it, or elsewhere than x86_64, other). */
+static __always_inline __u32 wait_kind(struct task_struct *prev, unsigned int state)
+{
+	if (state & 2 /* TASK_UNINTERRUPTIBLE */)
+		return SL_WAIT_IO;
+#if defined(__TARGET_ARCH_x86)
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+		long nr = BPF_CORE_READ(regs, orig_ax);
+		switch (nr) {
+		case 202: /* futex */
+		case 449: /* futex_waitv */
+			return SL_WAIT_LOCK;
+		case 7:   /* poll */
+		case 23:  /* select */
+		case 232: /* epoll_wait */
+		case 281: /* epoll_pwait */
+		case 441: /* epoll_pwait2 */
+		case 270: /* pselect6 */
+		case 271: /* ppoll */
+		case 45:  /* recvfrom */
+		case 47:  /* recvmsg */
+		case 299: /* recvmmsg */
+		case 43:  /* accept */
+		case 288: /* accept4 */
+		case 42:  /* connect */
+			return SL_WAIT_NET;
+		case 35:  /* nanosleep */
+		case 230: /* clock_nanosleep */
+			return SL_WAIT_SLEEP;
+		}
+	}
+#endif
+	return SL_WAIT_OTHER;
+}
 
 static __always_inline struct sl_sched_val *proc_val(__u32 tgid)
 {
@@ -56,7 +90,7 @@ static __always_inline void on_wakeup(struct task_struct *p, bool fresh)
 {
 	if (p->pid == 0)
 		return;
-	struct sched_ts *s = sl_thread_state(&sched_ts, p, p->pid, &zero_ts, true);
+	struct sl_sched_thread *s = sl_thread_state(&sched_ts, p, p->pid, &zero_ts, true);
 	if (!s)
 		return;
 	if (fresh)
@@ -69,6 +103,9 @@ static __always_inline void on_wakeup(struct task_struct *p, bool fresh)
 		struct sl_sched_val *v = proc_val(p->tgid);
 		if (v)
 			v->blocked_ns += now - s->blocked;
+		__u32 why = s->why;
+		if (why < SL_WAIT_N)
+			s->t.wait_ns[why] += now - s->blocked;
 		s->blocked = 0;
 	}
 }
@@ -91,19 +128,26 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct sched_ts *s;
+	struct sl_sched_thread *s;
 	struct sl_sched_val *v;
 
 	if (prev->pid != 0) { /* not the idle task */
 		s = sl_thread_state(&sched_ts, prev, prev->pid, &zero_ts, true);
 		v = proc_val(prev->tgid);
+		if (s) {
+			if (s->on)
+				s->t.cpu_ns += now - s->on;
+			s->on = 0;
+		}
 		if (s && v) {
-			if (preempt || sl_switch_state(prev, ctx) == 0) { /* still runnable: waits again */
+			unsigned int state = sl_switch_state(prev, ctx);
+			if (preempt || state == 0) { /* still runnable: waits again */
 				v->involuntary++;
 				s->ready = now;
 			} else {
 				v->voluntary++;
 				s->blocked = now;
+				s->why = wait_kind(prev, state);
 			}
 		}
 	}
@@ -111,9 +155,11 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		s = sl_thread_state(&sched_ts, next, next->pid, &zero_ts, true);
 		if (!s)
 			return 0;
+		s->on = now;
 		if (s->ready) {
 			__u64 wait = now - s->ready;
 			s->ready = 0;
+			s->t.runq_ns += wait;
 			v = proc_val(next->tgid);
 			if (v) {
 				v->runq_ns += wait;

@@ -1,6 +1,9 @@
 // sched source against the real kernel: CPU contention shows as run-queue wait, sleeping as
 // blocked time.
+#include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include "core/cgroups.h"
 
 #include "harness.h"
+#include "sources/sched/sched_source.h"
 
 using namespace sightline;
 using test::Harness;
@@ -89,4 +93,62 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
   EXPECT_GT(blocked, 0.25) << "blocked seconds (the 300 ms sleep)";
   EXPECT_GT(hist_after, hist_before + 10) << "run-queue latency histogram";
   EXPECT_GT(in_cgroup, 10) << "run-queue latency histogram of the workload's cgroup";
+}
+
+// Issue 20.1's accounting: a thread's time split by why it waited, in the kernel. The child
+// burns the CPU 150 ms, then sleeps, waits on a futex and polls a pipe for 150 ms each; the
+// difference of two readings of its time holds each in its place.
+TEST(SchedSource, AThreadsTimeIsSplitByWhyItWaited) {
+  Harness h;
+  h.start("sched", test::self_included());
+  const sources::ThreadTimeProvider* times = nullptr;
+  for (const auto& s : h.runner().sources())
+    if (s.running && s.name == "sched") times = dynamic_cast<const sources::ThreadTimeProvider*>(s.source.get());
+  ASSERT_NE(times, nullptr);
+  int go[2], done[2], quit[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(quit), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+    struct timespec ts = {0, 150000000};
+    nanosleep(&ts, nullptr);
+    uint32_t word = 0;
+    syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+    struct pollfd p = {quit[0], POLLIN, 0};
+    poll(&p, 1, 150);
+    if (write(done[1], "d", 1) != 1) _exit(1);
+    if (read(quit[0], &c, 1) != 1) _exit(1);
+    _exit(0);
+  }
+  usleep(100000);  // the child blocks on `go`: it has switched out once, it has an entry
+  sl_thread_time a{}, b{};
+  ASSERT_TRUE(times->thread_time(child, &a));
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  usleep(50000);  // it blocks on `quit`: its last stretch on the CPU is counted
+  ASSERT_TRUE(times->thread_time(child, &b));
+  ASSERT_EQ(write(quit[1], "q", 1), 1);
+  waitpid(child, nullptr, 0);
+  auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
+  double cpu = ms(b.cpu_ns - a.cpu_ns), sleep = ms(b.wait_ns[SL_WAIT_SLEEP] - a.wait_ns[SL_WAIT_SLEEP]),
+         lock = ms(b.wait_ns[SL_WAIT_LOCK] - a.wait_ns[SL_WAIT_LOCK]),
+         net = ms(b.wait_ns[SL_WAIT_NET] - a.wait_ns[SL_WAIT_NET]);
+  SCOPED_TRACE("cpu " + std::to_string(cpu) + " sleep " + std::to_string(sleep) + " lock " + std::to_string(lock) +
+               " net " + std::to_string(net) + " runq " + std::to_string(ms(b.runq_ns - a.runq_ns)));
+  EXPECT_GT(cpu, 120);
+  EXPECT_LT(cpu, 200);
+  EXPECT_GT(sleep, 140);
+  EXPECT_LT(sleep, 200);
+  EXPECT_GT(lock, 140);
+  EXPECT_LT(lock, 200);
+  EXPECT_GT(net, 140);
+  EXPECT_LT(net, 200);
+  EXPECT_LT(ms(b.wait_ns[SL_WAIT_IO] - a.wait_ns[SL_WAIT_IO]), 20);
 }

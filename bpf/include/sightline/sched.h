@@ -22,4 +22,33 @@ struct sl_sched_val {
 	__u64 involuntary; /* context switches out while still runnable (preempted) */
 };
 
+/* Per-thread time, cumulative since the thread was first seen (the sched source's task storage):
+ * what a request's serving thread did between two instants is the difference of two readings
+ * (issue 20.1's timelines). Off-CPU time is split by why the thread blocked: the state it left
+ * the CPU in (uninterruptible: I/O) and, interruptible, the syscall it slept in (x86_64). */
+enum sl_wait_kind {
+	SL_WAIT_IO,    /* uninterruptible sleep: block I/O, page faults, some locks */
+	SL_WAIT_LOCK,  /* futex */
+	SL_WAIT_NET,   /* poll, select, epoll, recv*, accept, connect */
+	SL_WAIT_SLEEP, /* nanosleep, clock_nanosleep */
+	SL_WAIT_OTHER, /* any other blocking (pipes, signals, a syscall not classified) */
+	SL_WAIT_N,
+};
+
+struct sl_thread_time {
+	__u64 cpu_ns;              /* on-CPU, switch-in to switch-out */
+	__u64 runq_ns;             /* runnable, waiting for a CPU */
+	__u64 wait_ns[SL_WAIT_N];  /* blocked, by why */
+};
+
+/* A thread's state in the sched source's task storage (user space reads it by pidfd). */
+struct sl_sched_thread {
+	__u64 ready;   /* became runnable (woken, or preempted) */
+	__u64 blocked; /* started blocking */
+	__u64 on;      /* switched in (0: not on a CPU, or not seen switching in) */
+	__u32 why;     /* sl_wait_kind of the current block */
+	__u32 pad;
+	struct sl_thread_time t; /* this thread's time, cumulative */
+};
+
 #endif

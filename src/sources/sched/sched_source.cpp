@@ -1,6 +1,9 @@
 // sched source (bpf/sched.bpf.c, sightline/sched.h).
 #include "sources/sched/sched_source.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <map>
 
 #include "bpf/libbpf_util.h"
@@ -34,8 +37,18 @@ struct Totals {
 };
 static_assert(sizeof(Totals) == sizeof(sl_sched_val));
 
-class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096> {
+class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096>, public ThreadTimeProvider {
  public:
+  bool thread_time(int pid, sl_thread_time* out) const override {
+    if (!skel_) return false;
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return false;
+    sl_sched_thread t{};
+    bool ok = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sched_ts), &pidfd, &t) == 0;
+    close(pidfd);
+    if (ok) *out = t.t;
+    return ok;
+  }
   std::string_view name() const override { return "sched"; }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
