@@ -21,12 +21,17 @@
  * in a per-CPU scratch buffer and copied to the ring with a batched wakeup.
  * tp_btf/inet_sock_set_state -> TCP_CLOSE sends a close record for a connection something of
  * which went out, and forgets it (a reused socket address starts afresh).
+ *
+ * Timelines (thread_times): at a server's request start the serving thread's time so far (the
+ * sched source's accounting, bpf/thread_time.bpf.h) is kept in the connection's state; at its
+ * response's start the difference goes out on the response's record (sl_l7_event.tm).
  */
 #include "common.bpf.h"
 #include "sightline/l7.h"
 #include "sightline/l7_infer.h"
 #include "sock.bpf.h"
 #include "sock_traffic.bpf.h"
+#include "thread_time.bpf.h"
 
 SL_BTF_TYPE(sl_l7_event);
 SL_BTF_TYPE(sl_l7_red_key);
@@ -57,6 +62,9 @@ const volatile __u64 slow_ns = 100000000;
 /* The socket programs also count net's per-process socket traffic (sock_traffic.bpf.h), into
  * net's map: set before load when net runs too (one program per socket I/O, not two). */
 const volatile bool count_sock_traffic = false;
+/* sched_ts is the sched source's (user space handed its fd over): server responses carry their
+ * request's timeline. */
+const volatile bool thread_times = false;
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
@@ -84,6 +92,11 @@ struct conn_state {
 	__u16 family;
 	__u32 weight; /* the exchange under way stands for this many (1 in N sampled: N) */
 	__u64 method; /* of the oldest unanswered request (sl_l7_word8) */
+	/* thread_times: at the request's start, the serving thread's time (tt_tid: its id; 0, not
+	 * accounted); at its response's start (tt_ready), the difference, for the response's record */
+	struct sl_thread_time tt;
+	__u32 tt_tid;
+	__u32 tt_ready; /* SL_L7_TM_* for the next record that goes out, 0: none */
 };
 
 struct {
@@ -505,6 +518,21 @@ __noinline int sl_l7_send_chunks(void)
 	return 1;
 }
 
+/* The serving thread's time since the reading `tt` holds, into it (false: the thread is no longer
+ * accounted). Its own frame: red_step's is full. */
+static __noinline bool timeline_end(struct task_struct *task, __u32 tid, __u64 now, struct sl_thread_time *tt)
+{
+	struct sl_sched_thread *s = sl_thread_state(&sched_ts, task, tid, NULL, false);
+	if (!s)
+		return false;
+	__u64 on = s->on && now > s->on ? now - s->on : 0;
+	tt->cpu_ns = s->t.cpu_ns + on - tt->cpu_ns;
+	tt->runq_ns = s->t.runq_ns - tt->runq_ns;
+	for (int i = 0; i < SL_WAIT_N; i++)
+		tt->wait_ns[i] = s->t.wait_ns[i] - tt->wait_ns[i];
+	return true;
+}
+
 /* What one message of a traced TCP connection does, after the in-kernel RED saw it. */
 enum { STEP_SEND, STEP_DROP, STEP_HOLD, STEP_EXTEND, STEP_HELD_THEN_SEND };
 
@@ -555,6 +583,11 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->req_ts = now;
 		cs->method = l7_word(m);
 		cs->pending = count;
+		cs->tt_ready = 0;
+		cs->tt_tid = 0;
+		if (thread_times && cs->role == SL_L7_SERVER && tp->btf &&
+		    sl_thread_time_now(tp->btf, (__u32)tp->pid_tgid, now, &cs->tt))
+			cs->tt_tid = (__u32)tp->pid_tgid;
 		bool d = force;
 		cs->weight = 1;
 		if (!d) {
@@ -585,6 +618,13 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	__u64 lat = now - cs->req_ts;
 	red_add(tp->pid_tgid >> 32, cs, st, lat, cs->pending);
 	cs->pending = 0;
+	if (cs->tt_tid && tp->btf) {
+		if (cs->tt_tid != (__u32)tp->pid_tgid) {
+			cs->tt_ready = SL_L7_TM_OTHER_THREAD;
+		} else if (timeline_end(tp->btf, cs->tt_tid, now, &cs->tt)) {
+			cs->tt_ready = SL_L7_TM_SET;
+		}
+	}
 	if (!cs->detail && (sl_l7_status_error(cs->proto, st) || lat >= slow_ns)) {
 		cs->detail = 1; /* the rest of this answer goes out too */
 		cs->weight = 1;
@@ -758,6 +798,14 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	e->pad = 0;
 	e->weight = cs ? cs->weight : 1;
 	e->pad2 = 0;
+	if (cs && cs->tt_ready && step != STEP_HOLD) { /* the response's first record */
+		__builtin_memcpy(&e->tm, &cs->tt, sizeof(e->tm));
+		e->tm_flags = cs->tt_ready;
+		cs->tt_ready = 0;
+	} else {
+		e->tm_flags = 0;
+	}
+	e->pad3 = 0;
 	{
 		struct task_struct *task = tp->btf ? tp->btf : (struct task_struct *)bpf_get_current_task();
 		struct task_struct *leader = BPF_CORE_READ(task, group_leader);

@@ -12,14 +12,7 @@
 #define SL_NO_EVENTS
 #include "common.bpf.h"
 #include "sightline/sched.h"
-
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sl_sched_thread);
-} sched_ts SEC(".maps");
+#include "thread_time.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -29,7 +29,8 @@ for path in sorted(headers):
         if text.startswith("}"):
             name = None
             continue
-        if not text or text.startswith("//") or text.startswith("*") or text.startswith("#"):
+        # a comment's lines: its own, its opening (closed lines later, each starting with *)
+        if not text or text.startswith(("//", "*", "#", "/*")):
             continue
         m = member.match(text)
         decls = [declarator.match(d.strip()) for d in m.group(1).split(",")] if m else [None]

@@ -33,6 +33,8 @@ TEST_PKGS=(
   prometheus-alertmanager
   # real servers and clients for the L7 tests and benchmark, started on 127.0.0.1 by the tests
   nginx-light wrk redis-server redis-tools dnsmasq-base bind9-dnsutils postgresql-15 postgresql-client-15
+  # request timelines: a threaded Python server that queries PostgreSQL from its handler's thread
+  python3-psycopg2
   # HTTP/2 and gRPC: h2load (nghttp2-client), a gRPC server and client (python3-grpcio)
   nghttp2-client python3-grpcio
   # Memcached: the server, libmemcached's clients (binary protocol) and pymemcache (text)

@@ -465,10 +465,12 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   }
 
   int running = 0;
-  // l7 before net: its socket programs count net's socket traffic when both run (one program
-  // per socket I/O), and net then takes its map.
+  // sched, then l7, then the rest: l7 reads sched's per-thread time (request timelines); its
+  // socket programs count net's socket traffic when both run (one program per socket I/O), and
+  // net then takes its map.
   std::vector<std::pair<std::string, SourceConfig>> order(config.sources.begin(), config.sources.end());
-  std::stable_partition(order.begin(), order.end(), [](const auto& s) { return s.first == "l7"; });
+  std::stable_partition(order.begin(), order.end(), [](const auto& s) { return s.first == "sched" || s.first == "l7"; });
+  std::stable_partition(order.begin(), order.end(), [](const auto& s) { return s.first == "sched"; });
   const bool net_on = config.sources.count("net") && config.sources.at("net").enabled;
   for (const auto& [name, sc] : order) {
     if (!sc.enabled) {

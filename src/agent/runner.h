@@ -63,7 +63,8 @@ class Runner : public sources::EventSink {
 
   // Starts one source; a failure is recorded on it and returned, other sources are unaffected.
   // net takes the socket traffic map a running source fills for it (l7 started with
-  // SourceOptions::count_sock_traffic): start that one first.
+  // SourceOptions::count_sock_traffic): start that one first. l7 takes sched's per-thread time
+  // (timelines): start sched before it.
   core::Status start(const std::string& name, const sources::SourceOptions& opts);
   // The same for a source made by its caller (one outside the registry: enforcement). The runner
   // owns it until stop_all().

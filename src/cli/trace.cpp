@@ -298,6 +298,14 @@ int trace(const TraceArgs& args) {
 
   std::set<std::string> names;
   for (auto k : kinds) names.insert(std::string(sources::source_for_kind(k)->name));
+  // Server requests' timelines (req.*) read the sched source's per-thread time: it runs first,
+  // without events of its own; where it cannot, requests come without timelines.
+  if (names.contains("l7")) {
+    sources::SourceOptions so = opts;
+    so.kinds.clear();
+    if (auto st = runner.start("sched", so); !st)
+      fprintf(stderr, "sightline trace: no request timelines: %s\n", st.message().c_str());
+  }
   for (const auto& n : names) {
     if (auto st = runner.start(n, opts); !st) {
       fprintf(stderr, "sightline trace: %s\n", st.message().c_str());

@@ -139,6 +139,13 @@ struct Event {
   int64_t rows = -1;
   uint64_t request_bytes = 0, response_bytes = 0;
   uint32_t weight = 1;            // exchanges it stands for (1 in N sampled: N)
+  // A server's request, its timeline (issue 20.1): what the serving thread did from the
+  // request's start to its response's, by the sched source's per-thread accounting.
+  uint8_t timeline = 0;           // 0: none; 1: measured on the serving thread; 2: another thread answered
+  uint64_t tl_cpu_ns = 0, tl_runq_ns = 0;
+  uint64_t tl_wait_ns[5] = {};    // blocked: I/O, lock, network, sleep, other (sl_wait_kind's order)
+  uint32_t downstream = 0;        // requests the serving thread made meanwhile (seen in detail)
+  uint64_t downstream_ns = 0;     // ... their latencies summed
 
   // An enforcing rule acted (rules/enforce.h): the event is its hook's (open or exec, path: the
   // file's or the new executable's full path, exe: the executable's) and goes to the rule

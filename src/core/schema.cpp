@@ -610,6 +610,33 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return U(e.request_bytes); }, "", 0},
     {"l7.response_bytes", FieldType::kUint, "bytes", "Size of the response on the wire",
      [](const Event& e) { return U(e.response_bytes); }, "", 0},
+    // The timeline of a server's request (docs/timelines.md): the req.* times sum to the
+    // request's start -> its response's start on the thread that served it.
+    {"req.timeline", FieldType::kString, "",
+     "A server request's timeline: 'thread' (the req.* times are its serving thread's, from the request's first read "
+     "to its response's first write), 'two threads' (another thread answered than read it: not attributed), empty "
+     "(none: a client, a protocol the kernel does not pair, or the sched source off)",
+     [](const Event& e) { return S(e.timeline == 1 ? "thread" : e.timeline == 2 ? "two threads" : ""); }, "", 0},
+    {"req.cpu_time", FieldType::kDuration, "ns", "Of the timeline: on a CPU",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_cpu_ns); }, "", 0},
+    {"req.runq_time", FieldType::kDuration, "ns", "Of the timeline: runnable, waiting for a CPU (the run queue)",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_runq_ns); }, "", 0},
+    {"req.io_time", FieldType::kDuration, "ns", "Of the timeline: blocked uninterruptibly (block I/O, page faults)",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[0]); }, "", 0},
+    {"req.lock_time", FieldType::kDuration, "ns", "Of the timeline: blocked on a lock (futex)",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[1]); }, "", 0},
+    {"req.net_wait", FieldType::kDuration, "ns",
+     "Of the timeline: blocked on the network (poll, select, epoll, recv, accept, connect): downstream calls' answers",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[2]); }, "", 0},
+    {"req.sleep_time", FieldType::kDuration, "ns", "Of the timeline: asleep (nanosleep, clock_nanosleep)",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[3]); }, "", 0},
+    {"req.other_wait", FieldType::kDuration, "ns", "Of the timeline: blocked otherwise (pipes, signals, other syscalls)",
+     [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[4]); }, "", 0},
+    {"req.downstream", FieldType::kUint, "",
+     "Requests the serving thread made while serving this one (SQL, Redis, HTTP, DNS: its child spans), as seen in detail",
+     [](const Event& e) { return U(e.downstream); }, "", 0},
+    {"req.downstream_time", FieldType::kDuration, "ns", "Those requests' latencies summed",
+     [](const Event& e) { return T(FieldType::kDuration, e.downstream_ns); }, "", 0},
 };
 
 constexpr std::array<KindDef, static_cast<size_t>(EventKind::kCount)> kKinds = {{

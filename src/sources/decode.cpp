@@ -24,7 +24,7 @@
 namespace sightline::sources {
 
 static_assert(sizeof(sl_event_hdr) == 56);
-static_assert(sizeof(sl_l7_event) == 56 + 8 + 12 + 12 + 32 + 8 + 16);
+static_assert(sizeof(sl_l7_event) == 56 + 8 + 12 + 12 + 32 + 8 + 16 + 64);
 static_assert(sizeof(sl_exec_event) == 56 + 16 + SL_PATH_MAX + SL_ARGS_SIZE);
 static_assert(sizeof(sl_fork_event) == 64);
 static_assert(sizeof(sl_enf_event) == 56 + 40 + 2 * SL_ENF_PATH);

@@ -7,10 +7,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <ctime>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "harness.h"
+#include "sightline/sched.h"
 #include "sources/l7/l7_source.h"
 
 using namespace sightline;
@@ -488,4 +494,82 @@ TEST(L7Source, BatchedWritesPastTheCaptureGoInChunks) {
   }
   close(c);
   close(s);
+}
+
+namespace {
+// A server's request events with their timelines.
+class Timelines : public sources::EventSink {
+ public:
+  void on_event(core::Event& e) override {
+    if (e.kind == EventKind::kRequest && e.role == 2) list.push_back(e);  // the numbers only are read
+  }
+  std::vector<core::Event> list;
+};
+uint64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
+// The sched source's per-thread time, read by l7 at a request's start and its answer's: a
+// handler that burns 30 ms of CPU, sleeps 40 ms and waits 30 ms for a mutex another thread
+// holds has each where it belongs; one answered by another thread is not attributed.
+TEST(L7Source, AServerRequestsTimelineSplitsItsThreadsTime) {
+  test::Harness h;
+  Timelines reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o;
+  o.filter.pid = static_cast<uint32_t>(getpid());
+  o.filter.exclude_self = false;
+  o.own_as<sources::L7Options>().sample = 1;
+  h.start("sched", o);
+  h.start("l7", o);
+  int c, s;
+  tcp_pair(&c, &s);
+  const std::string req = "GET /work HTTP/1.1\r\n\r\n", resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  char buf[256];
+  // 1: on this thread.
+  ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(read(s, buf, sizeof buf), static_cast<ssize_t>(req.size()));
+  for (uint64_t t = thread_cpu_ns(); thread_cpu_ns() - t < 30000000;) {
+  }
+  timespec nap = {0, 40000000};
+  nanosleep(&nap, nullptr);
+  std::mutex m;
+  std::atomic<bool> held{false};
+  std::thread holder([&] {
+    std::lock_guard lock(m);
+    held = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  });
+  while (!held) {
+  }
+  m.lock();
+  m.unlock();
+  holder.join();
+  ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+  ASSERT_EQ(read(c, buf, sizeof buf), static_cast<ssize_t>(resp.size()));
+  // 2: read here, answered by another thread.
+  ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(read(s, buf, sizeof buf), static_cast<ssize_t>(req.size()));
+  std::thread([&] { ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size())); }).join();
+  ASSERT_EQ(read(c, buf, sizeof buf), static_cast<ssize_t>(resp.size()));
+  ASSERT_TRUE(h.pump_until([&] { return reqs.list.size() >= 2; })) << reqs.list.size();
+  close(c);
+  close(s);
+  const core::Event& r = reqs.list[0];
+  ASSERT_EQ(r.timeline, 1) << "no timeline: is the sched source's map l7's?";
+  auto near = [](uint64_t got, uint64_t want, const char* what) {
+    EXPECT_NEAR(double(got), double(want), 0.2 * double(want)) << what << ": " << got / 1e6 << " ms";
+  };
+  near(r.tl_cpu_ns, 30000000, "on CPU");
+  near(r.tl_wait_ns[SL_WAIT_SLEEP], 40000000, "asleep");
+  near(r.tl_wait_ns[SL_WAIT_LOCK], 30000000, "on the mutex");
+  EXPECT_LT(r.tl_wait_ns[SL_WAIT_NET] + r.tl_wait_ns[SL_WAIT_IO], 5000000u);
+  uint64_t sum = r.tl_cpu_ns + r.tl_runq_ns;
+  for (uint64_t w : r.tl_wait_ns) sum += w;
+  EXPECT_LE(sum, r.duration_ns + 1000000) << "the parts are within the request's time";
+  EXPECT_GE(sum, 95000000u);
+  EXPECT_EQ(reqs.list[1].timeline, 2) << "another thread answered";
 }

@@ -80,6 +80,42 @@ burn2=$!
 "$dir/burn" 6 wait
 wait $burn $burn2
 python3 -c "open('/etc/shadow').read()"
+# A thread-per-request server that burns CPU and calls a backend from its handler's thread: its
+# requests' waterfall (timeline and child call) in the request detail. Both are slower than
+# sources.l7.slow_ms, so they are sent in detail whatever the governor sheds (wrk above).
+pport=$(free_port)
+bport=$(free_port)
+python3 - $pport $bport <<'PY' &
+import http.client, http.server, sys, threading, time
+class Front(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        t = time.thread_time()
+        while time.thread_time() - t < 0.02:
+            pass
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[2]))
+        c.request("GET", "/api/stock")
+        c.getresponse().read()
+        c.close()
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+class Back(Front):
+    def do_GET(self):
+        time.sleep(0.12)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+back = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Back)
+threading.Thread(target=back.serve_forever, daemon=True).start()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Front).serve_forever()
+PY
+bg_pid $!
+wait_for 10 curl -sf -o /dev/null http://127.0.0.1:$pport/orders/0 || fail "the python server did not start"
+for i in 1 2 3; do curl -sf -o /dev/null http://127.0.0.1:$pport/orders/$i; done
 sleep 3  # the profile's drain, the store's batch, two metric samples
 (cd "$root/ui" && SL_URL=http://127.0.0.1:$port SL_SHOTS="$shots" node --test --test-reporter=spec tests/ui.test.mjs) \
   || fail "ui tests (screenshots in $shots; agent log: $(tail -3 "$dir/agent.log"))"

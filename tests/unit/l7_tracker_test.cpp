@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "core/schema.h"
 #include "sources/l7/l7_tracker.h"
 
 using namespace sightline;
@@ -19,9 +20,12 @@ struct Side {
   uint32_t pid;
 };
 
-void feed(sources::L7Tracker& t, const Side& s, uint8_t dir, std::string_view data, uint64_t ts, uint32_t len = 0) {
+void feed(sources::L7Tracker& t, const Side& s, uint8_t dir, std::string_view data, uint64_t ts, uint32_t len = 0,
+          uint32_t tm_flags = 0, const sl_thread_time* tm = nullptr) {
   sl_l7_event rec;
   memset(&rec, 0, sizeof rec);
+  rec.tm_flags = tm_flags;
+  if (tm) rec.tm = *tm;
   rec.hdr.kind = SL_EV_L7;
   rec.conn = s.sock;
   rec.dir = dir;
@@ -250,4 +254,47 @@ TEST(L7Tracker, RequestsMadeWhileServingAreChildrenOfTheServedOne) {
   EXPECT_TRUE(seen[2].parent.empty()) << "a root: nothing called it with a traceparent";
   EXPECT_EQ(seen[5].trace, "4bf92f3577b34da6a3ce929d0e0e4736") << "the served request's own trace";
   EXPECT_EQ(seen[5].parent, "00f067aa0ba902b7");
+}
+
+TEST(L7Tracker, AServedRequestTakesItsTimelineAndItsDownstreamCalls) {
+  std::vector<core::Event> seen;
+  sources::L7Tracker t([&](core::Event& e) { seen.push_back(e); }, [](uint32_t) { return std::string("comm=app"); });
+  Side served{0xa1, SL_L7_SERVER, 8000, 40000, "app", 5}, db{0xd1, SL_L7_CLIENT, 40001, 5432, "app", 5};
+  const char* ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  sl_thread_time tm{};
+  tm.cpu_ns = 50'000'000;
+  tm.runq_ns = 3'000'000;
+  tm.wait_ns[SL_WAIT_LOCK] = 80'000'000;
+  tm.wait_ns[SL_WAIT_NET] = 100'000'000;
+  feed(t, served, SL_L7_RECV, "GET /work HTTP/1.1\r\n\r\n", 1000);
+  feed(t, db, SL_L7_SEND, "GET /q HTTP/1.1\r\n\r\n", 1010);
+  feed(t, db, SL_L7_RECV, ok, 1010 + 100'000'000);
+  feed(t, served, SL_L7_SEND, ok, 2000 + 250'000'000, 0, SL_L7_TM_SET, &tm);
+  // The next request: another thread answered (not attributed), no downstream call.
+  feed(t, served, SL_L7_RECV, "GET /work HTTP/1.1\r\n\r\n", 300'000'000);
+  feed(t, served, SL_L7_SEND, ok, 310'000'000, 0, SL_L7_TM_OTHER_THREAD, nullptr);
+  // And one with no timeline at all.
+  feed(t, served, SL_L7_RECV, "GET /work HTTP/1.1\r\n\r\n", 400'000'000);
+  feed(t, served, SL_L7_SEND, ok, 410'000'000);
+  ASSERT_EQ(seen.size(), 4u);
+  const core::Event& r = seen[1];
+  EXPECT_EQ(r.role, SL_L7_SERVER);
+  EXPECT_EQ(r.timeline, 1);
+  EXPECT_EQ(r.tl_cpu_ns, 50'000'000u);
+  EXPECT_EQ(r.tl_runq_ns, 3'000'000u);
+  EXPECT_EQ(r.tl_wait_ns[SL_WAIT_LOCK], 80'000'000u);
+  EXPECT_EQ(r.tl_wait_ns[SL_WAIT_NET], 100'000'000u);
+  EXPECT_EQ(r.downstream, 1u);
+  EXPECT_EQ(r.downstream_ns, 100'000'000u);
+  EXPECT_EQ(seen[0].timeline, 0) << "a client's request has none";
+  EXPECT_EQ(seen[2].timeline, 2);
+  EXPECT_EQ(seen[2].tl_cpu_ns, 0u);
+  EXPECT_EQ(seen[2].downstream, 0u) << "the counts went with the request they were made for";
+  EXPECT_EQ(seen[3].timeline, 0);
+  // In the schema, as every consumer reads it.
+  auto field = [](const core::Event& e, std::string_view name) { return core::find_field(name)->get(e); };
+  EXPECT_EQ(field(r, "req.timeline").s, "thread");
+  EXPECT_EQ(field(r, "req.lock_time").u, 80'000'000u);
+  EXPECT_EQ(field(r, "req.downstream").u, 1u);
+  EXPECT_EQ(field(seen[2], "req.timeline").s, "two threads");
 }

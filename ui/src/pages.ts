@@ -258,7 +258,9 @@ export const requests: Page = async (root, params) => {
   const list = await api.rows(`SELECT rowid AS id, evt_time / 1000000 AS ms, proc_name AS process, net_role AS role, l7_protocol AS protocol,
     l7_method AS method, l7_target AS target, l7_status AS status, dns_rcode AS rcode, l7_error AS error, l7_latency / 1e9 AS latency,
     l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
-    l7_error_text AS error_text, l7_rows AS rows_n FROM request WHERE ${w} ORDER BY evt_time DESC LIMIT 300`);
+    l7_error_text AS error_text, l7_rows AS rows_n, span_id AS span, req_timeline AS timeline, req_cpu_time AS cpu,
+    req_runq_time AS runq, req_io_time AS io, req_lock_time AS lock, req_net_wait AS net, req_sleep_time AS sleep,
+    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns FROM request WHERE ${w} ORDER BY evt_time DESC LIMIT 300`);
   const detail = h("div", { class: "detail" });
   root.append(h("div", { class: "split" },
     section(`Requests (${list.length}${list.length === 300 ? ", the newest 300" : ""})`, table([
@@ -268,9 +270,65 @@ export const requests: Page = async (root, params) => {
       { key: "status", title: "Status", fit: true, render: (_v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, statusText(r)) },
       { key: "latency", title: "Latency", num: true, fit: true, render: (v) => fmtDur(Number(v)) }], list, (r) => {
         detail.innerHTML = "";
-        detail.append(h("h3", {}, `${r.method} ${r.target}`), h("pre", {}, JSON.stringify(r, null, 2)));
+        detail.append(h("h3", {}, `${r.method} ${r.target}`));
+        const raw = h("pre", {}, JSON.stringify(r, null, 2));
+        if (r.timeline || Number(r.downstream)) {
+          const box = h("div", {}, "…");
+          detail.append(box, raw);
+          waterfall(r).then((w) => box.replaceChildren(w), (e) => box.replaceChildren(errorBox(e)));
+        } else {
+          detail.append(raw);
+        }
       })), section("Request", detail)));
 };
+
+// A server request's timeline (req.*: where its serving thread's time went, from its request's
+// read to its answer) as one stacked bar, and the requests that thread made meanwhile (its
+// children: trace_parent_id is its span) as bars at their offsets below it.
+const TIMELINE: [string, string, string][] = [["cpu", "On CPU", "#4f9dff"], ["runq", "Run queue", "#f5a623"],
+  ["io", "Block I/O", "#b36bff"], ["lock", "Lock", "#ff5d5d"], ["net", "Network", "#3ecf8e"], ["sleep", "Sleep", "#8a94a6"],
+  ["other", "Other wait", "#5a6478"]];
+async function waterfall(r: Record<string, unknown>): Promise<HTMLElement> {
+  const total = Number(r.latency) * 1e9, t0 = Number(r.t_ns);
+  const pct = (ns: number) => `${Math.max(0, Math.min(100, (ns / Math.max(total, 1)) * 100)).toFixed(2)}%`;
+  const rows: HTMLElement[] = [];
+  const row = (label: string, title: string, ...bars: HTMLElement[]) =>
+    h("div", { class: "wf-row" }, h("div", { class: "wf-label", title }, label), h("div", { class: "wf-track" }, ...bars));
+  const segs: HTMLElement[] = [];
+  const legend: HTMLElement[] = [];
+  let left = 0;
+  if (r.timeline === "thread") {
+    for (const [k, name, color] of TIMELINE) {
+      const ns = Number(r[k] ?? 0);
+      if (ns <= 0) continue;
+      segs.push(h("div", { class: "wf-seg", "data-part": k, style: `left:${pct(left)};width:${pct(ns)};background:${color}`,
+        title: `${name}: ${fmtDur(ns / 1e9)}` }));
+      legend.push(h("span", { class: "wf-key" }, h("i", { style: `background:${color}` }), `${name} ${fmtDur(ns / 1e9)} (${pct(ns)})`));
+      left += ns;
+    }
+    if (total > left) legend.push(h("span", { class: "wf-key" }, h("i", { class: "rest" }),
+      `Answering and not accounted ${fmtDur((total - left) / 1e9)}`));
+  } else {
+    legend.push(h("span", { class: "muted small" }, r.timeline === "two threads"
+      ? "Another thread answered than read the request: its time is not attributed."
+      : "No timeline for this request (a client, or a protocol the kernel does not pair)."));
+  }
+  rows.push(row(`${r.method} ${r.target}`, String(r.request ?? ""),
+    h("div", { class: "wf-bar whole", style: "left:0;width:100%" }), ...segs));
+  const span = String(r.span ?? "");
+  const children = span ? await api.rows(`SELECT evt_time AS t, l7_protocol AS protocol, l7_method AS method, l7_target AS target,
+    l7_latency AS ns, l7_error AS error FROM request WHERE trace_parent_id = ${api.lit(span)} ORDER BY evt_time LIMIT 50`) : [];
+  for (const c of children) {
+    const off = Number(c.t) - t0, ns = Number(c.ns);
+    rows.push(row(`${c.protocol} ${c.method} ${c.target}`, `${fmtDur(ns / 1e9)} at +${fmtDur(off / 1e9)}`,
+      h("div", { class: `wf-bar child${Number(c.error) ? " bad" : ""}`, style: `left:${pct(off)};width:${pct(ns)}`,
+        title: `${fmtDur(ns / 1e9)} at +${fmtDur(off / 1e9)}` })));
+  }
+  return h("div", { class: "waterfall", "data-children": children.length, "data-parts": segs.length },
+    ...rows, h("div", { class: "wf-legend" }, ...legend),
+    h("div", { class: "muted small" }, "The serving thread's time, from the sched source's accounting in the kernel. " +
+      "Thread-per-request servers: all of it is this request's. Event loops (nginx, Node): the thread served others meanwhile."));
+}
 
 // A request's status as its protocol names it: a DNS rcode, a memcached retrieval's hit or miss.
 function statusText(r: Record<string, unknown>): string {

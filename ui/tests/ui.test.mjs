@@ -164,6 +164,18 @@ test("requests: filters in the URL, the table and the heat map", async () => {
   await page.waitForFunction(() => location.hash.includes("status=error"));
 });
 
+test("requests: a server request's waterfall, its timeline and the call it made", async () => {
+  await open("requests?protocol=http&service=python3&range=15m");
+  await page.locator("table.grid tbody tr", { hasText: "/orders" }).first().click();
+  await page.waitForSelector(".waterfall", { timeout: 10000 });
+  const parts = Number(await page.getAttribute(".waterfall", "data-parts"));
+  const children = Number(await page.getAttribute(".waterfall", "data-children"));
+  assert.equal(await page.locator('.wf-seg[data-part="cpu"]').count(), 1, "no on-CPU part in the timeline");
+  assert.ok(parts >= 1 && children >= 1, `parts ${parts}, children ${children}`);
+  assert.match(await page.textContent(".waterfall"), /\/api\/stock/, "the call to nginx is not a child");
+  await shot("request-waterfall");
+});
+
 test("processes and live events: an exec appears in both", async () => {
   await open("live?filter=" + encodeURIComponent("evt.type = exec and proc.args contains sl-ui-live"));
   await page.waitForFunction(() => document.querySelector(".toolbar .muted")?.textContent === "live", null, { timeout: 10000 });

@@ -6,6 +6,7 @@
 #define SIGHTLINE_L7_H
 
 #include "sightline/common.h"
+#include "sightline/sched.h"
 
 /* Methods whose exchanges are always sent in detail (l7_always_detail). */
 #define SL_L7_MAX_ALWAYS 256
@@ -75,8 +76,19 @@ struct sl_l7_event {
 	__u32 weight;            /* exchanges this one stands for: N when sent as 1 in N, else 1 */
 	__u32 pad2;
 	char pcomm[16];          /* the process's name (its group leader's comm; hdr.comm: the thread's) */
+	/* A server's response (its first record), with tm_flags SL_L7_TM_SET: what the serving
+	 * thread did from the request's start (the read of its first bytes) to here, from the sched
+	 * source's per-thread accounting (bpf/thread_time.bpf.h). The kernel-paired protocols
+	 * (HTTP/1, PostgreSQL, MySQL, Redis). */
+	struct sl_thread_time tm;
+	__u32 tm_flags;          /* SL_L7_TM_* */
+	__u32 pad3;
 	/* followed by `captured` bytes */
 };
+
+/* sl_l7_event.tm_flags */
+#define SL_L7_TM_SET 1          /* tm holds the request's timeline */
+#define SL_L7_TM_OTHER_THREAD 2 /* another thread answered than read the request: not attributed */
 
 /* RED in the kernel (bpf/l7.bpf.c): each request and response start on a connection of a protocol
  * below is paired there and counted in l7_red, whatever reaches the ring buffer. Keys: the

@@ -175,12 +175,21 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                    std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_l7_sock_send" && h.enabled; });
     counting_traffic_ = traffic;
     const auto& own = o.own_as<L7Options>();
+    // The sched source's per-thread time (SourceOptions::thread_time_fd): servers' timelines.
+    const int times = o.thread_time_fd;
+    int reuse_err = 0;
     sample_ = std::max<uint32_t>(own.sample, 1);
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
       return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
-                                         [capture, tls, traffic, &own, &f](l7_bpf* s) {
+                                         [capture, tls, traffic, times, &reuse_err, &own, &f](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
+                                           s->rodata->thread_times = times >= 0;
+                                           if (times >= 0)
+                                             reuse_err = bpf_map__reuse_fd(s->maps.sched_ts, times);
+                                           else if (bpf_map__type(s->maps.sched_ts) != BPF_MAP_TYPE_TASK_STORAGE)
+                                             bpf_map__set_max_entries(s->maps.sched_ts, 1);  // unused: no threads'
+
                                            s->rodata->count_sock_traffic = traffic;
                                            if (!traffic) bpf_map__set_max_entries(s->maps.sock_traffic, 1);
                                            s->rodata->has_bpf_loop = f.bpf_loop;
@@ -204,6 +213,10 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     };
     core::Status st = load();
     if (!st) return st;
+    if (reuse_err) {
+      stop();
+      return bpf::libbpf_error(-reuse_err, "l7: taking the sched source's thread times");
+    }
     std::set<uint64_t> words;
     for (const auto& m : own.always_detail)
       if (uint64_t w = l7_method_word(m)) words.insert(w);
@@ -268,6 +281,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   std::vector<bpf::MapMemory> map_memory() const override {
     auto out = SkeletonSource::map_memory();
     if (counting_traffic_) std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sock_traffic"; });
+    std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sched_ts"; });  // sched's, or unused
     return out;
   }
 

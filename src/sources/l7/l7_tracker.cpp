@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <random>
+#include <utility>
 
 #include "core/clock.h"
 #include "core/wall_clock.h"
@@ -200,6 +202,10 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
       serving_.erase(s);  // answered
     }
   }
+  if (rec.tm_flags && c->role == SL_L7_SERVER) {
+    c->tl_flags = rec.tm_flags;
+    c->tl = rec.tm;
+  }
   scratch_.clear();
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
@@ -250,6 +256,8 @@ void L7Tracker::emit(Conn& c, const Record& r) {
         }
         link_trace = server.link_trace;
         link_span = server.link_span;
+        server.down_n++;
+        server.down_ns += e.duration_ns;
         e.trace_id = link_trace;
         e.parent_span_id = link_span;
       }
@@ -261,6 +269,20 @@ void L7Tracker::emit(Conn& c, const Record& r) {
     c.link_trace.clear();
     e.span_id = link_span;
     if (e.trace_id.empty()) e.trace_id = link_trace;
+  }
+  if (c.role == SL_L7_SERVER) {
+    e.downstream = std::exchange(c.down_n, 0);
+    e.downstream_ns = std::exchange(c.down_ns, 0);
+    if (c.tl_flags) {
+      e.timeline = c.tl_flags == SL_L7_TM_SET ? 1 : 2;
+      if (e.timeline == 1) {
+        e.tl_cpu_ns = c.tl.cpu_ns;
+        e.tl_runq_ns = c.tl.runq_ns;
+        static_assert(sizeof(e.tl_wait_ns) / sizeof(e.tl_wait_ns[0]) == SL_WAIT_N);
+        std::copy(std::begin(c.tl.wait_ns), std::end(c.tl.wait_ns), e.tl_wait_ns);
+      }
+      c.tl_flags = 0;
+    }
   }
   // A failed or slow exchange is sent whatever the sample (the kernel's rule): it stands for itself.
   e.weight = r.error || r.no_response || e.duration_ns >= slow_ns_ ? 1 : c.weight;

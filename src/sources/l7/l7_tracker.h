@@ -146,6 +146,12 @@ class L7Tracker {
     // id (and trace) its next record takes, named by those requests as their parent.
     std::string link_span, link_trace;
     uint32_t weight = 1;          // of the exchange under way (the kernel's sample: 1 in N sent)
+    // A server's: the timeline its response's first record carried (sl_l7_event.tm), and the
+    // requests its thread made while serving (linked as children), for its next request event.
+    uint32_t tl_flags = 0;
+    sl_thread_time tl{};
+    uint32_t down_n = 0;
+    uint64_t down_ns = 0;
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };
 

@@ -50,6 +50,10 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096>, public T
     return ok;
   }
   std::string_view name() const override { return "sched"; }
+  // Its per-thread time, for l7's timelines (SourceOptions::thread_time_fd).
+  int shared_map_fd(std::string_view map) const override {
+    return skel_ && map == "thread_time" ? bpf_map__fd(skel_->maps.sched_ts) : -1;
+  }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions&) const override {
     return tp_btf_plan(f,
