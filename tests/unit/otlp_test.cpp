@@ -2,6 +2,8 @@
 // aggregator's decoder; the aggregator's merge across nodes; malformed bytes refused.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -225,4 +227,49 @@ TEST(Otlp, RequestSpansContinueTheTraceparentsTrace) {
   EXPECT_EQ(spans[1].first.size(), 16u);
   EXPECT_NE(spans[1].first, spans[0].first);
   EXPECT_TRUE(spans[1].second.empty()) << "no traceparent: a root span";
+}
+
+// A server request's timeline goes out as sightline.req.* attributes of its span (times in ns).
+TEST(Otlp, ARequestsTimelineIsItsSpansAttributes) {
+  exporter::OtlpBuffer buf({"node-a", 1});
+  core::Event e;
+  e.kind = core::EventKind::kRequest;
+  e.protocol = "http";
+  e.method = "GET";
+  e.target = "/x";
+  e.role = 2;
+  e.ts_wall_ns = 5000;
+  e.timeline = 1;
+  e.tl_cpu_ns = 50000000;
+  e.tl_wait_ns[1] = 80000000;
+  e.downstream = 1;
+  buf.add_request_span(e);
+  auto batches = buf.take();
+  ASSERT_EQ(batches.size(), 1u);
+  // KeyValue{key, AnyValue{int_value(3)}}: the key, then its value's varint.
+  std::map<std::string, int64_t> ints;
+  std::string timeline;
+  exporter::pb::Reader req(batches[0].body);
+  while (req.next())
+    if (req.field() == 1)
+      for (exporter::pb::Reader rs(req.bytes()); rs.next();)
+        if (rs.field() == 2)
+          for (exporter::pb::Reader ss(rs.bytes()); ss.next();)
+            if (ss.field() == 2)
+              for (exporter::pb::Reader sp(ss.bytes()); sp.next();)
+                if (sp.field() == 9) {
+                  std::string key;
+                  for (exporter::pb::Reader kv(sp.bytes()); kv.next();) {
+                    if (kv.field() == 1) key = std::string(kv.bytes());
+                    if (kv.field() == 2)
+                      for (exporter::pb::Reader v(kv.bytes()); v.next();) {
+                        if (v.field() == 3) ints[key] = v.i64();
+                        if (v.field() == 1 && key == "sightline.req.timeline") timeline = std::string(v.bytes());
+                      }
+                  }
+                }
+  EXPECT_EQ(timeline, "thread");
+  EXPECT_EQ(ints["sightline.req.cpu_time"], 50000000);
+  EXPECT_EQ(ints["sightline.req.lock_time"], 80000000);
+  EXPECT_EQ(ints["sightline.req.downstream"], 1);
 }
