@@ -585,7 +585,8 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->pending = count;
 		cs->tt_ready = 0;
 		cs->tt_tid = 0;
-		if (thread_times && cs->role == SL_L7_SERVER && tp->btf &&
+		/* the task's storage, or (before 5.15) an LRU hash by thread id: no task pointer then */
+		if (thread_times && cs->role == SL_L7_SERVER && (tp->btf || !has_task_storage) &&
 		    sl_thread_time_now(tp->btf, (__u32)tp->pid_tgid, now, &cs->tt))
 			cs->tt_tid = (__u32)tp->pid_tgid;
 		bool d = force;
@@ -618,7 +619,7 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 	__u64 lat = now - cs->req_ts;
 	red_add(tp->pid_tgid >> 32, cs, st, lat, cs->pending);
 	cs->pending = 0;
-	if (cs->tt_tid && tp->btf) {
+	if (cs->tt_tid && (tp->btf || !has_task_storage)) {
 		if (cs->tt_tid != (__u32)tp->pid_tgid) {
 			cs->tt_ready = SL_L7_TM_OTHER_THREAD;
 		} else if (timeline_end(tp->btf, cs->tt_tid, now, &cs->tt)) {

@@ -41,11 +41,18 @@ class SchedSource final : public SkeletonSource<sched_bpf, kFns, 4096>, public T
  public:
   bool thread_time(int pid, sl_thread_time* out) const override {
     if (!skel_) return false;
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) return false;
     sl_sched_thread t{};
-    bool ok = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sched_ts), &pidfd, &t) == 0;
-    close(pidfd);
+    int fd = bpf_map__fd(skel_->maps.sched_ts);
+    bool ok;
+    if (bpf_map__type(skel_->maps.sched_ts) != BPF_MAP_TYPE_TASK_STORAGE) {  // before 5.15: by thread id
+      uint32_t tid = static_cast<uint32_t>(pid);
+      ok = bpf_map_lookup_elem(fd, &tid, &t) == 0;
+    } else {
+      int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+      if (pidfd < 0) return false;
+      ok = bpf_map_lookup_elem(fd, &pidfd, &t) == 0;
+      close(pidfd);
+    }
     if (ok) *out = t.t;
     return ok;
   }
