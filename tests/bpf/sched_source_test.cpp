@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -110,6 +111,16 @@ TEST(SchedSource, AThreadsTimeIsSplitByWhyItWaited) {
   ASSERT_EQ(pipe(done), 0);
   ASSERT_EQ(pipe(quit), 0);
   pid_t child = fork();
+  // A failed assertion returns early: the child (it holds the programs' fds) must not outlive it.
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap{child};
   if (child == 0) {
     char c;
     if (read(go[0], &c, 1) != 1) _exit(1);
