@@ -50,8 +50,8 @@ TEST_PKGS=(
   golang-go
   # the web UI's browser tests (playwright-core drives Debian's chromium)
   chromium
-  # the kernel matrix (scripts/vmtest.sh): Debian's 6.1 kernel under qemu, busybox in its initramfs
-  qemu-system-x86 busybox-static cpio
+  # the kernel matrix (scripts/vmtest.sh): Debian's 6.1 kernel under qemu, busybox in its initramfs; socat and gawk name a hung guest's addresses
+  qemu-system-x86 busybox-static cpio socat gawk
   # fuzzing: clang with libFuzzer and the sanitizers
   clang-14 libclang-rt-14-dev
   # the package's install test: a clean Debian root (mmdebstrap) booted with systemd in the VM

@@ -136,20 +136,51 @@ printf 'ip link set lo up 2>/dev/null\ncd %q || exit 126\nexport PATH=/usr/local
   "$cwd" "$cmd" >"$ir/cmd.sh"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/init.cpio.gz"
 
-append="console=ttyS0 panic=-1 quiet loglevel=3"
-[[ -z ${SL_VM_CONSOLE:-} ]] || append="console=ttyS0 panic=-1 loglevel=4 systemd.show_status=1"
+# nokaslr: a hung guest's instruction pointers (below) read against System.map as they are.
+append="console=ttyS0 panic=-1 quiet loglevel=3 nokaslr"
+[[ -z ${SL_VM_CONSOLE:-} ]] || append="console=ttyS0 panic=-1 loglevel=7 systemd.show_status=1 nokaslr"
 ((systemd == 1)) && append+=" systemd.unit=vmtest.target"
 ((lsm == 1)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor,bpf"
 ((lsm == 2)) && append+=" lsm=lockdown,capability,landlock,yama,apparmor"
 accel=tcg
 [[ -w /dev/kvm ]] && accel=kvm
 out=$work/console
+mon=$work/monitor
 set +e
-timeout "$timeout" qemu-system-x86_64 -accel $accel -m "$mem" -smp 2 -nographic -no-reboot \
+qemu-system-x86_64 -accel $accel -m "$mem" -smp 2 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$work/init.cpio.gz" -append "$append" \
   -virtfs local,path="$share",mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -nic none </dev/null >"$out" 2>&1
-qrc=$?
+  -monitor unix:"$mon",server,nowait -nic none </dev/null >"$out" 2>&1 &
+qpid=$!
+for ((t = 0; t < timeout * 5; t++)); do kill -0 $qpid 2>/dev/null || break; sleep 0.2; done
+if kill -0 $qpid 2>/dev/null; then
+  # A hung guest: where its CPUs are, sampled through qemu's monitor, then named from the
+  # kernel's symbols (Debian's System.map is a stub: /proc/kallsyms of a guest booted once for
+  # it, cached beside the kernel; nokaslr keeps addresses the same from boot to boot).
+  rips=$(for i in $(seq 10); do
+    printf 'info registers -a\n' | timeout 5 socat - UNIX-CONNECT:"$mon" 2>/dev/null | tr -d '\r' |
+      grep -oE 'RIP=[0-9a-f]+' | cut -d= -f2
+    sleep 0.5
+  done | sort | uniq -c | sort -rn)
+  kill $qpid 2>/dev/null; wait $qpid 2>/dev/null
+  syms=$kdir/kallsyms
+  if [[ ! -s $syms && -z ${SL_VM_NO_SYMS:-} ]]; then
+    SL_VM_NO_SYMS=1 bash "$0" --timeout 120 -- sh -c "grep -E ' [tT] ' /proc/kallsyms | gzip | base64 -w0; echo" 2>/dev/null |
+      grep -v '^vmtest' | tail -1 | base64 -d 2>/dev/null | gunzip >"$syms.new" 2>/dev/null && mv "$syms.new" "$syms"
+  fi
+  echo "vmtest.sh: the guest still runs after ${timeout}s; its CPUs' addresses, sampled 10 times:" >&2
+  while read -r n rip; do
+    [[ -n $rip ]] || continue
+    # Kernel text is at 0xffffffff8xxxxxxx: its low 32 bits compare exactly in gawk's doubles.
+    sym=$([[ -s $syms && $rip == ffffffff* ]] && gawk -v a="${rip:8}" 'BEGIN { a = strtonum("0x" a) }
+      substr($1, 1, 8) == "ffffffff" { v = strtonum("0x" substr($1, 9)); if (v <= a && v > best) { best = v; name = $3 } }
+      END { if (name != "") printf "%s+0x%x", name, a - best }' "$syms")
+    echo "vmtest.sh:   $n x $rip ${sym:-(user space or unknown)}" >&2
+  done <<<"$rips"
+  qrc=124
+else
+  wait $qpid; qrc=$?
+fi
 set -e
 # SL_VM_CONSOLE=FILE keeps the whole console (firmware, kernel, systemd) for a hung guest.
 [[ -z ${SL_VM_CONSOLE:-} ]] || cp "$out" "$SL_VM_CONSOLE"

@@ -4,6 +4,7 @@
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <malloc.h>
@@ -333,8 +334,14 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   // BPF run-time statistics: switched on and off by a helper that keeps CAP_SYS_ADMIN when sampled
   // (turning them on needs it; forked first, while the agent is small), held by the agent itself
   // when always on.
-  StatsSwitch bpf_stats(config.overhead.bpf_stats == BpfStatsMode::kSampled);
-  if (int err = bpf_stats.set(config.overhead.bpf_stats != BpfStatsMode::kOff))
+  struct utsname uts = {};
+  uname(&uts);
+  const BpfStatsMode stats_mode = resolve_bpf_stats_mode(config.overhead.bpf_stats, uts.release);
+  if (config.overhead.bpf_stats == BpfStatsMode::kAuto)
+    spdlog::info("governor: BPF run-time statistics {} on kernel {} (overhead.bpf_stats: auto)",
+                 stats_mode == BpfStatsMode::kSampled ? "sampled" : "always on", uts.release);
+  StatsSwitch bpf_stats(stats_mode == BpfStatsMode::kSampled);
+  if (int err = bpf_stats.set(stats_mode != BpfStatsMode::kOff))
     spdlog::warn("governor: the kernel refused BPF run-time statistics ({}): BPF programs' cost not counted", std::strerror(err));
   bpf::Features features = bpf::probe_features();
   Runner runner(features, {config.max_processes, plan.process_table_bytes, plan.dns_names});
@@ -387,7 +394,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
         spdlog::info("anomaly: {} series' models loaded from {}", n, models_file);
     }
   }
-  GovernorState governor(config.overhead.max_cpu_percent, config.overhead.bpf_stats);
+  GovernorState governor(config.overhead.max_cpu_percent, stats_mode);
   std::unique_ptr<Exporters> exporters;
   ExportConfig export_config = config.exporters;
   export_config.queue_bytes = plan.exporter_queue_bytes;

@@ -1,9 +1,12 @@
 #include "agent/bpf_cost.h"
 
+#include <cstdio>
+
 namespace sightline::agent {
 
 bool parse_bpf_stats_mode(const std::string& s, BpfStatsMode* out) {
-  if (s == "sampled") *out = BpfStatsMode::kSampled;
+  if (s == "auto") *out = BpfStatsMode::kAuto;
+  else if (s == "sampled") *out = BpfStatsMode::kSampled;
   else if (s == "always") *out = BpfStatsMode::kAlways;
   else if (s == "off") *out = BpfStatsMode::kOff;
   else return false;
@@ -12,11 +15,19 @@ bool parse_bpf_stats_mode(const std::string& s, BpfStatsMode* out) {
 
 const char* bpf_stats_mode_name(BpfStatsMode m) {
   switch (m) {
+    case BpfStatsMode::kAuto: return "auto";
     case BpfStatsMode::kSampled: return "sampled";
     case BpfStatsMode::kAlways: return "always";
     case BpfStatsMode::kOff: return "off";
   }
   return "?";
+}
+
+BpfStatsMode resolve_bpf_stats_mode(BpfStatsMode m, const std::string& kernel_release) {
+  if (m != BpfStatsMode::kAuto) return m;
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(kernel_release.c_str(), "%u.%u", &major, &minor) != 2) return BpfStatsMode::kAlways;
+  return major > 6 || (major == 6 && minor >= 4) ? BpfStatsMode::kSampled : BpfStatsMode::kAlways;
 }
 
 bool BpfCost::tick(uint64_t now_ns, const Counters& now, bool measuring) {

@@ -1,7 +1,8 @@
 // What the agent's BPF programs cost, from the kernel's run-time statistics (bpf_stats: each run's
 // count and time). Those statistics cost each run of every BPF program on the node two clock
 // reads (~80 ns a run on this machine's kvm-clock, about a fifth of an L7 socket program's run),
-// so by default they are on one second in every kPeriod (overhead.bpf_stats: sampled): each
+// so by default they are on one second in every kPeriod (overhead.bpf_stats: sampled; `auto`
+// chooses it where switching them is safe, see resolve_bpf_stats_mode): each
 // window's counts, scaled to the time since the last window, estimate the whole. `always` keeps
 // them on (exact counts; bench/program_cost.sh), `off` never turns them on (the governor sees the
 // agent's own CPU only). Pure logic: the agent feeds it the kernel's counters once a second and
@@ -15,9 +16,15 @@
 
 namespace sightline::agent {
 
-enum class BpfStatsMode { kSampled, kAlways, kOff };
-// "sampled", "always", "off"; false for anything else.
+enum class BpfStatsMode { kAuto, kSampled, kAlways, kOff };
+// "auto", "sampled", "always", "off"; false for anything else.
 bool parse_bpf_stats_mode(const std::string& s, BpfStatsMode* out);
+// What `auto` (the default) is on the kernel of this release (uname -r): sampled from 6.4 on,
+// always before. Each switch of the statistics patches kernel text (a static key, int3 and IPIs
+// to every CPU); on Debian 12's 6.1 under memory-cgroup pressure that patching livelocked the
+// node against our sched_switch programs (tests/vm/package.sh, docs/design.md). Kernels between
+// 6.1 and 6.4 are untested and take the safe side. The other modes are what they say.
+BpfStatsMode resolve_bpf_stats_mode(BpfStatsMode m, const std::string& kernel_release);
 const char* bpf_stats_mode_name(BpfStatsMode m);
 
 class BpfCost {

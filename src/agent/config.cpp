@@ -255,7 +255,9 @@ std::string default_config_yaml() {
     << "# sightline_governor_level, /healthz. 0: off.\n"
     << "# The BPF run time comes from the kernel's bpf_stats, which cost every BPF program run on the\n"
     << "# node two clock reads: sampled keeps them on one second in five and estimates the rest;\n"
-    << "# always (exact sightline_bpf_program_run_seconds_total); off (the agent's own CPU only).\n"
+    << "# always (exact sightline_bpf_program_run_seconds_total); off (the agent's own CPU only);\n"
+    << "# auto: sampled from kernel 6.4 on, always before (switching them patches kernel text, which\n"
+    << "# livelocked a 6.1 node under memory pressure).\n"
     << "overhead:\n"
     << "  max_cpu_percent: " << c.overhead.max_cpu_percent << "\n"
     << "  bpf_stats: " << bpf_stats_mode_name(c.overhead.bpf_stats) << "\n"
@@ -484,7 +486,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     if (auto st = get<std::string>(origin, ov, "bpf_stats", "overhead", &stats); !st) return st;
     if (!parse_bpf_stats_mode(stats, &c.overhead.bpf_stats))
       return core::Status::error(EINVAL, where(origin, ov["bpf_stats"]) + ": overhead.bpf_stats: \"" + stats +
-                                             "\" is not one of sampled, always, off");
+                                             "\" is not one of auto, sampled, always, off");
   }
   if (YAML::Node an = root["anomaly"]) {
     if (auto st = unknown_keys(origin, an, "anomaly",

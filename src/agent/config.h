@@ -117,7 +117,7 @@ struct AggregatorConfig {
 // The agent's own cost (agent/governor.h): BPF run time plus its CPU, as a share of the node.
 struct OverheadConfig {
   double max_cpu_percent = 2.0;  // 0: no governor
-  BpfStatsMode bpf_stats = BpfStatsMode::kSampled;  // agent/bpf_cost.h
+  BpfStatsMode bpf_stats = BpfStatsMode::kAuto;  // agent/bpf_cost.h
 };
 
 // Anomaly detection (core/anomaly.h, agent/anomaly_watch.h): the agent's own series modelled

@@ -71,12 +71,27 @@ bool btf_has(const char* name, uint32_t kind) {
   return has;
 }
 
+// Whether the kernel's struct has the member (by its BTF).
+bool btf_has_member(const char* type, const char* member) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool has = false;
+  int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_STRUCT);
+  if (const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr) {
+    const btf_member* m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t) && !has; i++, m++) has = strcmp(btf__name_by_offset(vmlinux, m->name_off), member) == 0;
+  }
+  btf__free(vmlinux);
+  return has;
+}
+
 // The short name SIGHTLINE_DISABLE_FEATURES takes for a feature of doctor's list.
 std::string feature_key(std::string_view name) {
   static const std::pair<std::string_view, std::string_view> kKeys[] = {
       {"map:hash allocated on use", "htab_mem_alloc"}, {"helper:loop", "bpf_loop"},
       {"prog:sched_cls (tc)", "sched_cls"}, {"perf_event:cpu-clock", "perf_event"},
-      {"tracepoint:sched_switch prev_state", "sched_switch_state"}};
+      {"tracepoint:sched_switch prev_state", "sched_switch_state"},
+      {"map:task_storage created in any context", "task_storage_any_context"}};
   for (const auto& [n, k] : kKeys)
     if (n == name) return std::string(k);
   size_t colon = name.rfind(':');
@@ -180,6 +195,10 @@ Features probe_features() {
   if (f.btf && f.can_load) {
     bool ma = btf_has("bpf_mem_alloc", BTF_KIND_STRUCT);
     f.htab_mem_alloc = add("map:hash allocated on use", ma, ma ? "" : "kernel < 6.1: hash maps preallocated (their whole bound in memory)");
+    bool any = f.task_storage && btf_has_member("bpf_local_storage_map", "selem_ma");
+    f.task_storage_any_context = add("map:task_storage created in any context", any, any ? "" :
+        "kernel < 6.4: task storage allocated with kmalloc, unsafe under the scheduler's locks; "
+        "per-thread state in an LRU hash by thread id");
     r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
     f.tp_btf = add("tp_btf", r == 0, r ? "load/attach: " + errtext(r) : "");
     int params = tp_btf_params("sched_switch");  // ctx, preempt, prev, next[, prev_state]

@@ -30,6 +30,11 @@ struct Features {
   bool boot_clock = false;    // bpf_ktime_get_boot_ns
   bool task_pt_regs = false;  // bpf_task_pt_regs + bpf_get_current_task_btf (5.15)
   bool task_storage = false;  // BPF_MAP_TYPE_TASK_STORAGE for tracing programs (5.11)
+  // Task storage created from BPF's own per-CPU caches (bpf_mem_alloc, 6.4), not kmalloc: safe
+  // to create under the scheduler's locks (sched_switch, sched_wakeup). Before, a kmalloc there
+  // whose memory cgroup is at its limit queues work, wakes a worker on the same CPU and spins on
+  // the run-queue lock the switch holds: the node freezes (seen on Debian 12's 6.1).
+  bool task_storage_any_context = false;
   bool bpf_loop = false;     // bpf_loop (5.17): loops the verifier checks once (l7's RESP walk)
   bool bpf_stats = false;     // BPF_ENABLE_STATS run-time statistics
   bool htab_mem_alloc = false;  // hash map entries allocated on use from any context (6.1)

@@ -73,10 +73,14 @@ class BpfSource : public Source {
   // safely from any context (bpf_mem_alloc, 6.1+) and no perf_event program (NMI) uses them: a
   // preallocated map charges its whole bound from the start.
   static void allocate_on_use(bpf_object* obj, const bpf::Features& f);
-  // Without task local storage and task BTF (before 5.15), every TASK_STORAGE map becomes an
-  // LRU hash keyed by thread id (SL_MAX_THREADS; the programs take that path, sl_thread_state).
+  // Without task local storage and task BTF (before 5.15), or where the kernel allocates task
+  // storage with kmalloc (before 6.4: creating it in sched_switch can deadlock the CPU, see
+  // Features::task_storage_any_context), every TASK_STORAGE map becomes an LRU hash keyed by
+  // thread id (SL_MAX_THREADS, preallocated; the programs take that path, sl_thread_state).
   static void thread_state_maps(bpf_object* obj, const bpf::Features& f);
-  static bool has_task_storage(const bpf::Features& f) { return f.task_storage && f.task_pt_regs; }
+  static bool has_task_storage(const bpf::Features& f) {
+    return f.task_storage && f.task_pt_regs && f.task_storage_any_context;
+  }
   static core::Status check_plan(std::string_view source, const std::vector<Hook>& plan);
   static uint32_t ring_size(uint32_t requested, uint32_t dflt);
   // CLOCK_BOOTTIME less CLOCK_MONOTONIC now: the BPF side's boot clock before 5.8.

@@ -83,3 +83,16 @@ TEST(BpfCost, AProgramLoadedAgainStartsFromZeroAndOneUnloadedLeaves) {
   EXPECT_DOUBLE_EQ(c.totals().at(kProg).count, 700);
   EXPECT_FALSE(c.totals().contains(other));
 }
+
+// `auto` samples only where switching the statistics (a kernel text patch) is known safe: from 6.4.
+TEST(BpfCost, AutoSamplesFromKernel6_4AndKeepsThemOnBefore) {
+  using sightline::agent::resolve_bpf_stats_mode;
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "6.1.0-57-amd64"), BpfStatsMode::kAlways);
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "5.15.0-91-generic"), BpfStatsMode::kAlways);
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "6.4.0"), BpfStatsMode::kSampled);
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "6.18.2-cloud"), BpfStatsMode::kSampled);
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "7.0"), BpfStatsMode::kSampled);
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kAuto, "garbage"), BpfStatsMode::kAlways) << "unknown: the safe side";
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kSampled, "6.1.0"), BpfStatsMode::kSampled) << "what the user chose";
+  EXPECT_EQ(resolve_bpf_stats_mode(BpfStatsMode::kOff, "6.18.0"), BpfStatsMode::kOff);
+}

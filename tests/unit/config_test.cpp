@@ -57,15 +57,17 @@ TEST(Config, ValuesAreApplied) {
   EXPECT_EQ(c.sources["process"].ring_bytes, 65536u);
 }
 
-TEST(Config, BpfStatsModeIsOneOfThree) {
+TEST(Config, BpfStatsModeIsOneOfFour) {
   AgentConfig c;
-  EXPECT_EQ(c.overhead.bpf_stats, BpfStatsMode::kSampled) << "the default: on one second in five";
+  EXPECT_EQ(c.overhead.bpf_stats, BpfStatsMode::kAuto) << "the default: sampled where switching is safe";
+  ASSERT_TRUE(parse_config("overhead: {bpf_stats: sampled}\n", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.overhead.bpf_stats, BpfStatsMode::kSampled);
   ASSERT_TRUE(parse_config("overhead: {bpf_stats: always}\n", "agent.yaml", &c).ok());
   EXPECT_EQ(c.overhead.bpf_stats, BpfStatsMode::kAlways);
   ASSERT_TRUE(parse_config("overhead: {bpf_stats: \"off\"}\n", "agent.yaml", &c).ok());
   EXPECT_EQ(c.overhead.bpf_stats, BpfStatsMode::kOff);
   EXPECT_EQ(error_of("overhead:\n  bpf_stats: sometimes\n"),
-            "agent.yaml:2:14: overhead.bpf_stats: \"sometimes\" is not one of sampled, always, off");
+            "agent.yaml:2:14: overhead.bpf_stats: \"sometimes\" is not one of auto, sampled, always, off");
 }
 
 TEST(Config, MemoryLimitIsASizeWithinBounds) {

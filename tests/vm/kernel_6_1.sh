@@ -2,7 +2,8 @@
 # The agent on a kernel users have: Debian 12's own 6.1 kernel under qemu (scripts/vmtest.sh),
 # booted twice. With Debian's default command line (BPF LSM active there): `doctor` sees
 # kprobes, fentry and BPF LSM, every source loads, attaches and runs (`doctor -v`), and the agent
-# starts, serves /metrics with every source up, and on SIGTERM exits 0 leaving no program. With
+# starts, serves /metrics with every source up, stays up with its memory cgroup held at its limit
+# while threads come and go (this once froze 6.1), and on SIGTERM exits 0 leaving no program. With
 # lsm= without bpf: `doctor` says BPF LSM is built in but not active. Then the bpf test suite.
 set -euo pipefail
 source "$(dirname "$0")/../e2e/lib.bash"
@@ -17,12 +18,24 @@ SL=$SL
 cat /tmp/doctor.txt
 port=9477
 echo 'sources: {syscalls: {enabled: true}}' >/tmp/agent.yaml  # every source, the one off by default too
-\$SL agent --listen 127.0.0.1:\$port --config /tmp/agent.yaml >/tmp/agent.log 2>&1 &
+# The agent in a memory cgroup, as its unit puts it (MemoryMax), for the pressure check below.
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control; mkdir -p /sys/fs/cgroup/agent
+echo 160M >/sys/fs/cgroup/agent/memory.max
+sh -c "echo \\\$\\\$ >/sys/fs/cgroup/agent/cgroup.procs; exec \$SL agent --listen 127.0.0.1:\$port --config /tmp/agent.yaml" >/tmp/agent.log 2>&1 &
 pid=\$!
 for i in \$(seq 600); do curl -sf http://127.0.0.1:\$port/healthz >/dev/null && break; sleep 0.2; done
 curl -sf http://127.0.0.1:\$port/healthz | sed 's/^/healthz: /'
 sleep 3
 curl -sf http://127.0.0.1:\$port/metrics | grep -E '^sightline_(source_up|events_total)' | sed 's/^/metrics: /'
+# Memory pressure: the agent's cgroup held at its limit by reclaimable page cache while new
+# threads come and go. This froze 6.1 within seconds when sched_switch created task storage
+# (kmalloc under the run-queue lock) or BPF statistics were switched on and off (text patching).
+grep -o 'BPF run-time statistics [a-z ]* on kernel [0-9.]*' /tmp/agent.log | sed 's/^/governor: /'
+sh -c 'echo \$\$ >/sys/fs/cgroup/agent/cgroup.procs; while :; do cat /usr/lib/x86_64-linux-gnu/*.so* /usr/bin/* >/dev/null 2>&1; done' &
+hog=\$!
+for r in 1 2 3 4 5 6 7 8; do for i in \$(seq 100); do /bin/true; done; done
+kill \$hog
+echo "pressure: max events \$(sed -n 's/^max //p' /sys/fs/cgroup/agent/memory.events), healthz \$(curl -sf -o /dev/null -w '%{http_code}' http://127.0.0.1:\$port/healthz)"
 kill -TERM \$pid
 # A stop that hangs (seen once in CI under TCG) shows where, instead of ending as a guest timeout.
 for i in \$(seq 300); do [ -d /proc/\$pid ] && [ "\$(cut -d' ' -f3 /proc/\$pid/stat 2>/dev/null)" != Z ] || break; sleep 0.2; done
@@ -56,6 +69,10 @@ for s in process file net security l7 syscalls sched block packets profile; do
   grep -q "^healthz: $s: running" "$out" || fail "agent source $s not running on 6.1: $(grep healthz "$out")"
   grep -q "^metrics: sightline_source_up{source=\"$s\"} 1" "$out" || fail "sightline_source_up for $s"
 done
+grep -qE "^pressure: max events [1-9][0-9]*, healthz 200$" "$out" \
+  || fail "the agent's cgroup at its limit: $(grep -E '^pressure:' "$out" || echo 'the guest did not get through it')"
+grep -q "^governor: BPF run-time statistics always on on kernel 6\.1" "$out" \
+  || fail "overhead.bpf_stats: auto should keep the statistics on before 6.4: $(grep '^governor:' "$out")"
 grep -q "agent exit 0" "$out" || fail "the agent did not exit 0 on SIGTERM: $(sed -n '/^agent still running/,/^agent exit/p;/^agent exit/p' "$out")"
 grep -q "programs left: 0" "$out" || fail "programs left after the agent stopped"
 

@@ -60,7 +60,7 @@ inode_before=$(stat -c %i /var/lib/sightline/sightline.db)
 echo "store before: $execs_before execs"
 # The upgrade: the same package again (postinst configure with the old version: a restart).
 # Bounded, and on a hang the guest says where (session 16 and 17 CI runs hung here once each).
-timeout 240 dpkg -i "$deb" </dev/null >/tmp/dpkg.log 2>&1; rc=$?; echo "upgrade exit $rc"
+timeout -k 10 240 dpkg -i "$deb" </dev/null >/tmp/dpkg.log 2>&1; rc=$?; echo "upgrade exit $rc"
 if [ "$rc" != 0 ]; then
   tail -20 /tmp/dpkg.log | sed 's/^/dpkg: /'
   systemctl status --no-pager sightline 2>&1 | head -20 | sed 's/^/status: /'
