@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 cd build
-# Unit tests in parallel; BPF and e2e tests one at a time (they measure the whole node).
+# Unit tests and fuzz runs (bounded in time) in parallel; BPF, e2e and VM tests one at a time (they
+# measure the whole node).
 ctest -L unit -j2 --output-on-failure --no-tests=error
-ctest -LE unit --output-on-failure --no-tests=error
+ctest -L fuzz -j2 --output-on-failure --no-tests=error
+ctest -LE 'unit|fuzz' --output-on-failure --no-tests=error

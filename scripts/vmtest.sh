@@ -3,7 +3,11 @@
 # this machine's root file system shared read-only (9p) under a tmpfs overlay, and returns the
 # command's exit code and output. The kernel comes from Debian's package (the generic flavour:
 # it has the 9p modules), downloaded and unpacked once into a cache, never installed here.
-#   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] [--root DIR [--systemd]] -- COMMAND [ARGS...]
+#   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] [--idle SECONDS] [--root DIR [--systemd]] -- COMMAND [ARGS...]
+#     --timeout  stop the guest after this long (default 600 s) and show where its CPUs are
+#     --idle     ... or once its console has been silent this long (without it too: 30 s of
+#                silence after the kernel reported a soft lockup or an RCU stall), so that a
+#                frozen guest fails soon, not at its timeout
 #     --lsm      boot with lsm=...,bpf (BPF LSM active)
 #     --no-lsm   boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
 #     --root DIR share DIR (e.g. a clean Debian root made by mmdebstrap) instead of / ; the
@@ -16,17 +20,18 @@
 # Environment: SL_VM_KERNEL_PKG (a linux-image-*-amd64-unsigned package; default: the newest 6.1
 # one Debian has), SL_VM_CACHE (default /var/cache/sightline-vm).
 set -euo pipefail
-lsm=0 mem=2048 timeout=600 share=/ systemd=0
+lsm=0 mem=2048 timeout=600 idle=0 share=/ systemd=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --lsm) lsm=1; shift ;;
     --no-lsm) lsm=2; shift ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --idle) idle=$2; shift 2 ;;
     --root) share=$(realpath "$2"); shift 2 ;;
     --systemd) systemd=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vmtest.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -152,7 +157,21 @@ qemu-system-x86_64 -accel $accel -m "$mem" -smp 2 -nographic -no-reboot \
   -virtfs local,path="$share",mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -monitor unix:"$mon",server,nowait -nic none </dev/null >"$out" 2>&1 &
 qpid=$!
-for ((t = 0; t < timeout * 5; t++)); do kill -0 $qpid 2>/dev/null || break; sleep 0.2; done
+why="after ${timeout}s"
+size=0 quiet=0 stalled=0
+for ((t = 0; t < timeout * 5; t++)); do
+  kill -0 $qpid 2>/dev/null || break
+  sleep 0.2
+  ((t % 5 == 4)) || continue
+  now=$(stat -c %s "$out" 2>/dev/null || echo 0)
+  if ((now != size)); then size=$now quiet=0; else quiet=$((quiet + 1)); fi
+  ((stalled == 1)) || ! grep -qE 'BUG: soft lockup|detected stall' "$out" 2>/dev/null || stalled=1
+  if ((stalled == 1 && quiet >= 30)); then
+    why="silent 30s after the kernel reported: $(grep -m1 -oE 'BUG: soft lockup.*|rcu: INFO: .*detected stall.*' "$out" | tr -d '\r')"
+    break
+  fi
+  ((idle == 0 || quiet < idle)) || { why="with its console silent for ${idle}s"; break; }
+done
 if kill -0 $qpid 2>/dev/null; then
   # A hung guest: where its CPUs are, sampled through qemu's monitor, then named from the
   # kernel's symbols (Debian's System.map is a stub: /proc/kallsyms of a guest booted once for
@@ -168,7 +187,7 @@ if kill -0 $qpid 2>/dev/null; then
     SL_VM_NO_SYMS=1 bash "$0" --timeout 120 -- sh -c "grep -E ' [tT] ' /proc/kallsyms | gzip | base64 -w0; echo" 2>/dev/null |
       grep -v '^vmtest' | tail -1 | base64 -d 2>/dev/null | gunzip >"$syms.new" 2>/dev/null && mv "$syms.new" "$syms"
   fi
-  echo "vmtest.sh: the guest still runs after ${timeout}s; its CPUs' addresses, sampled 10 times:" >&2
+  echo "vmtest.sh: the guest stopped $why; its CPUs' addresses, sampled 10 times:" >&2
   while read -r n rip; do
     [[ -n $rip ]] || continue
     # Kernel text is at 0xffffffff8xxxxxxx: its low 32 bits compare exactly in gawk's doubles.
@@ -191,7 +210,7 @@ tr -d '\r' <"$out" | sed -n '/vmtest: kernel/,$p' | sed 's/^.*\(vmtest: kernel\)
 # A colour the command left open (ctest's list of skipped tests) may precede the marker: escapes are stripped.
 rc=$(tr -d '\r' <"$out" | sed 's/\x1b\[[0-9;]*m//g' | sed -n 's/^SL_VM_EXIT=\([0-9]*\)$/\1/p' | tail -1)
 if [[ -z $rc ]]; then
-  echo "vmtest.sh: the guest gave no exit code (qemu exit $qrc$([[ $qrc == 124 ]] && echo ", timed out after ${timeout}s"))" >&2
+  echo "vmtest.sh: the guest gave no exit code (qemu exit $qrc$([[ $qrc == 124 ]] && echo ", stopped $why"))" >&2
   exit 124
 fi
 exit "$rc"

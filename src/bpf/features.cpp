@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -28,11 +29,8 @@ uint64_t cap_eff() {
 }
 
 // Loads "r0 = 0; exit" as the given tracing program and attaches it; returns 0 or -errno.
-int probe_tracing(bpf_attach_type type, const char* btf_name, uint32_t kind) {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return -errno;
+int probe_tracing(const struct btf* vmlinux, bpf_attach_type type, const char* btf_name, uint32_t kind) {
   int id = btf__find_by_name_kind(vmlinux, btf_name, kind);
-  btf__free(vmlinux);
   if (id < 0) return -ENOENT;
   struct bpf_insn insns[2] = {};
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
@@ -50,17 +48,12 @@ int probe_tracing(bpf_attach_type type, const char* btf_name, uint32_t kind) {
 
 // Parameters of a tracepoint's BTF prototype (btf_trace_<name>: a typedef of a pointer to a
 // function whose first parameter is the context), or -1.
-int tp_btf_params(const char* tp) {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return -1;
-  int n = -1;
+int tp_btf_params(const struct btf* vmlinux, const char* tp) {
   int id = btf__find_by_name_kind(vmlinux, (std::string("btf_trace_") + tp).c_str(), BTF_KIND_TYPEDEF);
   const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
   if (t) t = btf__type_by_id(vmlinux, t->type);  // the pointer
   if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-  if (t && btf_is_func_proto(t)) n = btf_vlen(t);
-  btf__free(vmlinux);
-  return n;
+  return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
 }
 
 bool btf_has(const char* name, uint32_t kind) {
@@ -72,17 +65,25 @@ bool btf_has(const char* name, uint32_t kind) {
 }
 
 // Whether the kernel's struct has the member (by its BTF).
-bool btf_has_member(const char* type, const char* member) {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  bool has = false;
+bool btf_has_member(const struct btf* vmlinux, const char* type, const char* member) {
   int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_STRUCT);
-  if (const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr) {
-    const btf_member* m = btf_members(t);
-    for (int i = 0; i < btf_vlen(t) && !has; i++, m++) has = strcmp(btf__name_by_offset(vmlinux, m->name_off), member) == 0;
-  }
-  btf__free(vmlinux);
-  return has;
+  const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (!t) return false;
+  const btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); i++, m++)
+    if (strcmp(btf__name_by_offset(vmlinux, m->name_off), member) == 0) return true;
+  return false;
+}
+
+// Whether the kernel's enum has the value (by its BTF).
+bool btf_has_enumerator(const struct btf* vmlinux, const char* type, const char* value) {
+  int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_ENUM);
+  const btf_type* t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (!t) return false;
+  const struct btf_enum* e = btf_enum(t);
+  for (int i = 0; i < btf_vlen(t); i++, e++)
+    if (strcmp(btf__name_by_offset(vmlinux, e->name_off), value) == 0) return true;
+  return false;
 }
 
 // The short name SIGHTLINE_DISABLE_FEATURES takes for a feature of doctor's list.
@@ -192,19 +193,21 @@ Features probe_features() {
   r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr);
   f.bpf_loop = add("helper:loop", r == 1, r == 1 ? "" : "kernel < 5.17: pipelined Redis writes count as one request");
 
-  if (f.btf && f.can_load) {
-    bool ma = btf_has("bpf_mem_alloc", BTF_KIND_STRUCT);
+  // The kernel's BTF, parsed once for the probes below.
+  std::unique_ptr<struct btf, void (*)(struct btf*)> vmlinux(f.btf ? btf__load_vmlinux_btf() : nullptr, btf__free);
+  if (vmlinux && f.can_load) {
+    bool ma = btf__find_by_name_kind(vmlinux.get(), "bpf_mem_alloc", BTF_KIND_STRUCT) >= 0;
     f.htab_mem_alloc = add("map:hash allocated on use", ma, ma ? "" : "kernel < 6.1: hash maps preallocated (their whole bound in memory)");
-    bool any = f.task_storage && btf_has_member("bpf_local_storage_map", "selem_ma");
+    bool any = f.task_storage && btf_has_member(vmlinux.get(), "bpf_local_storage_map", "selem_ma");
     f.task_storage_any_context = add("map:task_storage created in any context", any, any ? "" :
         "kernel < 6.4: task storage allocated with kmalloc, unsafe under the scheduler's locks; "
         "per-thread state in an LRU hash by thread id");
-    r = probe_tracing(BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+    r = probe_tracing(vmlinux.get(), BPF_TRACE_RAW_TP, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
     f.tp_btf = add("tp_btf", r == 0, r ? "load/attach: " + errtext(r) : "");
-    int params = tp_btf_params("sched_switch");  // ctx, preempt, prev, next[, prev_state]
+    int params = tp_btf_params(vmlinux.get(), "sched_switch");  // ctx, preempt, prev, next[, prev_state]
     f.sched_switch_state = add("tracepoint:sched_switch prev_state", params >= 5,
                                params >= 5 ? "" : "kernel < 5.18: the switched-out task's state read from the task");
-    r = probe_tracing(BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC);
+    r = probe_tracing(vmlinux.get(), BPF_TRACE_FENTRY, "vfs_read", BTF_KIND_FUNC);
     f.fentry = add("fentry", r == 0, r ? "load/attach: " + errtext(r) : "");
   } else {
     add("tp_btf", false, "needs BTF and privileges");
@@ -251,9 +254,18 @@ Features probe_features() {
   f.perf_event = add("perf_event:cpu-clock", pfd >= 0, pfd >= 0 ? "" : errtext(errno));
   if (pfd >= 0) close(pfd);
 
-  int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-  f.bpf_stats = add("bpf_stats", sfd >= 0, sfd >= 0 ? "" : errtext(errno));
-  if (sfd >= 0) close(sfd);
+  // Run-time statistics: the command in the kernel's BTF (5.8+) and CAP_SYS_ADMIN. Never switched
+  // on to see: each switch patches kernel text (on 6.1 that livelocked under memory pressure), and
+  // every command of this binary probes.
+  if (vmlinux) {
+    bool cmd = btf_has_enumerator(vmlinux.get(), "bpf_cmd", "BPF_ENABLE_STATS");
+    f.bpf_stats = add("bpf_stats", cmd && f.cap_sys_admin,
+                      !cmd ? "kernel < 5.8: no BPF_ENABLE_STATS" : f.cap_sys_admin ? "" : "needs CAP_SYS_ADMIN");
+  } else {
+    int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    f.bpf_stats = add("bpf_stats", sfd >= 0, sfd >= 0 ? "" : errtext(errno));
+    if (sfd >= 0) close(sfd);
+  }
   for (const auto& unknown : disabled)  // named but not probed here (or misspelt)
     f.list.push_back({"disable:" + unknown, false,
                       "SIGHTLINE_DISABLE_FEATURES names no feature '" + unknown +

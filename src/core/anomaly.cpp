@@ -193,14 +193,18 @@ void AnomalyDetector::start(const std::string& key, Model& m, Direction d, uint6
   a.value = x, a.expected = e, a.spread = s, a.score = z;
   a.baseline = baseline;
   auto near = [&](uint64_t other) { return (other > since ? other - since : since - other) <= o_.correlate_s; };
-  constexpr size_t kMaxRelated = 16;
+  // Each related series once (one that ended and started again is both ended and active).
+  auto relate = [](std::vector<std::string>& to, const std::string& k) {
+    constexpr size_t kMaxRelated = 16;
+    if (to.size() < kMaxRelated && std::find(to.begin(), to.end(), k) == to.end()) to.push_back(k);
+  };
   for (auto& [id, other] : active_)
-    if (near(other.since_s)) {
-      if (a.related.size() < kMaxRelated) a.related.push_back(other.key);
-      if (other.related.size() < kMaxRelated) other.related.push_back(key);
+    if (near(other.since_s) && other.key != key) {
+      relate(a.related, other.key);
+      relate(other.related, key);
     }
   for (const auto& other : ended_)
-    if (near(other.since_s) && other.key != key && a.related.size() < kMaxRelated) a.related.push_back(other.key);
+    if (near(other.since_s) && other.key != key) relate(a.related, other.key);
   m.active_id = a.id;
   m.still_bits = 0xff;
   started_total_++;

@@ -142,8 +142,12 @@ for want in "l7.endpoint.latency_mean,.*role=client" "l7.latency_mean,.*role=ser
 done
 "$SL" query --db "$tmp/store.db" -f csv "SELECT count(*) FROM anomaly WHERE anomaly_state = 'ended'" | tail -1 | grep -qv '^0$' ||
   fail "no ended anomaly in the store"
+alerted() { grep '"rule":"anomaly"' "$tmp/alerts.jsonl" | grep -qF "$1"; }
 for want in "l7.endpoint.latency_mean of comm=python3 protocol=http role=client" "l7.latency_mean of comm=python3 protocol=http role=server" "node.cpu_busy of the node"; do
-  grep '"rule":"anomaly"' "$tmp/alerts.jsonl" | grep -qF "$want" || fail "no alert for $want: $(cat "$tmp/alerts.jsonl")"
+  poll 6 alerted "$want" || fail "no alert for $want; the anomaly alerts: $(grep '"rule":"anomaly"' "$tmp/alerts.jsonl" |
+    $PY -c 'import json, sys; [print(" ", json.loads(l)["output"][:200]) for l in sys.stdin]')
+the store's started anomalies: $("$SL" query --db "$tmp/store.db" -f csv "SELECT anomaly_signal, anomaly_subject FROM anomaly WHERE anomaly_state = 'started'")
+the agent's: $(curl -sf http://127.0.0.1:$aport/metrics | grep -E '^sightline_(alerts|alerts_suppressed|anomalies)_total')"
 done
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)
 (($(metric_sum '^sightline_anomalies_total') >= 3)) || fail "sightline_anomalies_total: $(grep anomal <<<"$metrics")"

@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
-OUTAGE=${SL_E2E_OUTAGE:-60}
+OUTAGE=${SL_E2E_OUTAGE:-20}
 dir=$(mktemp -d)
 chmod 755 "$dir"
 port=$(free_port)

@@ -88,6 +88,27 @@ TEST(Anomaly, AnomaliesThatStartTogetherAreRelated) {
   EXPECT_NE(j.find("\"series\":3"), std::string::npos) << j;
 }
 
+TEST(Anomaly, ASeriesThatEndedAndStartedAgainIsRelatedOnce) {
+  AnomalyOptions o;
+  o.correlate_s = 300;
+  AnomalyDetector d(o);
+  std::mt19937_64 g(4);
+  std::normal_distribution<double> n(0, 0.02);
+  // "a" is four times slower for points 50-59 and again from 70 on; "b" drops from point 72 on:
+  // near both of a's starts, yet related to it once.
+  for (int i = 0; i < 100; i++) {
+    double m = (i >= 50 && i < 60) || i >= 70 ? 4 : 1;
+    d.feed("a", kLatency, "comm=test", 0.010 * (1 + n(g)) * m, kT0 + uint64_t(i) * 10);
+    d.feed("b", kRate, "comm=test", 100 * (1 + n(g)) * (i >= 72 ? 0.1 : 1), kT0 + uint64_t(i) * 10);
+  }
+  ASSERT_EQ(d.ended().size(), 1u);
+  auto active = d.active();
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_EQ(active[0]->key, "a");
+  EXPECT_EQ(active[0]->related, std::vector<std::string>{"b"});
+  EXPECT_EQ(active[1]->related, std::vector<std::string>{"a"});
+}
+
 TEST(Anomaly, GapsAndClockJumpsAreNoAnomalies) {
   AnomalyDetector d;
   feed_flat(d, "lat", kLatency, 0.010, kT0, 40);
