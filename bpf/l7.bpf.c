@@ -54,6 +54,14 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } l7_always_detail SEC(".maps");
+
+/* Ports and the protocol each is known for (sources.l7.ports, with the defaults), set before
+ * load: the inference's shapes that are only that protocol's on its port (a Memcached text
+ * command is a Redis inline one elsewhere). A scan of these, not a map: a lookup's key would
+ * take stack, and the programs' call chains are at their combined-stack bound. */
+const volatile __u32 port_hints_n = 0;
+const volatile __u16 port_hint_port[SL_L7_MAX_PORTS] = {};
+const volatile __u8 port_hint_proto[SL_L7_MAX_PORTS] = {};
 __u32 always_detail_n = 0;
 /* Exchanges each CPU sends in detail every second before the sample applies (l7.detail_per_s):
  * a quiet service shows every request, a busy one a sample. The governor sets it to 0. */
@@ -164,6 +172,32 @@ static const struct conn_state zero_conn;
 __noinline __u64 l7_word(__u64 raw) { return sl_l7_word8(raw); }
 /* Whether a method's exchanges always go out (l7_always_detail); global for the same reason. */
 __noinline int l7_always(__u64 word) { return bpf_map_lookup_elem(&l7_always_detail, &word) != NULL; }
+/* The protocol a connection's port is known for: the peer's port (the server's, for a client),
+ * else the local one; SL_L7_UNKNOWN if neither. Only for messages of connections whose protocol
+ * is not known yet. */
+static __always_inline __u8 l7_port_hint(__u16 lport, __u16 rport)
+{
+	__u8 local = SL_L7_UNKNOWN;
+	for (__u32 i = 0; i < SL_L7_MAX_PORTS && i < port_hints_n; i++) {
+		if (port_hint_port[i] == rport)
+			return port_hint_proto[i];
+		if (port_hint_port[i] == lport)
+			local = port_hint_proto[i];
+	}
+	return local;
+}
+
+/* A new connection's protocol from a message's first bytes and its ports: the protocol | the
+ * kind (request, response) << 8. A global function: its frame holds the peek, off the programs'
+ * own (their call chains are at the verifier's combined-stack bound). */
+__noinline int l7_infer_message(__u64 buf, __u32 len, __u32 lport, __u32 rport)
+{
+	__u8 peek[SL_L7_PEEK] = {};
+	int kind = 0;
+	sl_read_user(peek, sizeof(peek), (void *)buf);
+	__u8 proto = sl_l7_infer(peek, len, l7_port_hint(lport, rport), &kind);
+	return proto | kind << 8;
+}
 /* Each CPU's count of exchanges begun, for the 1-in-N sample, one per role (both ends of a local
  * connection begin each exchange on one CPU: a shared count would sample one end only), and its
  * window of detail_per_s. A cache line each: CPUs that wrote neighbours' lines took each other's
@@ -714,9 +748,9 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				proto = SL_L7_DNS;
 				kind = (dir == SL_L7_SEND) == (rport == 53) ? SL_L7_REQUEST : SL_L7_RESPONSE;
 			} else if (buf) {
-				__u8 peek[SL_L7_PEEK] = {};
-				sl_read_user(peek, sizeof(peek), (void *)buf);
-				proto = sl_l7_infer(peek, ret, lport, rport, &kind);
+				int inferred = l7_infer_message(buf, ret, lport, rport);
+				proto = inferred & 0xff;
+				kind = inferred >> 8;
 				if (proto == SL_L7_UNKNOWN && (first_len == 2 || (cs && cs->split == 2))) {
 					kind = tcp_dns(cs, buf, first_len, iov, ret);
 					if (kind)

@@ -642,6 +642,8 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         OptionReader read(origin, kv.second, path);
         sc.own.get()->visit(read);
         if (!read.status()) return read.status();
+        if (auto st = sc.own.get()->check(); !st)
+          return core::Status::error(EINVAL, where(origin, kv.second) + ": " + path + "." + st.message());
       }
     }
   }

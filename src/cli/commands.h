@@ -39,6 +39,7 @@ struct TraceArgs {
   std::string container;  // the local end's container id
   uint32_t flow_timeout_s = 0;  // flow: idle end (0: the source's default)
   int64_t slow_ms = -1;         // slow_io: threshold (-1: the source's default)
+  std::vector<std::string> l7_ports;  // requests: protocol:port (sources.l7.ports)
 };
 int trace(const TraceArgs& args);
 

@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 86400u));
   trace_cmd->add_option("--slow-ms", targs.slow_ms, "slow_io: reads, writes and syncs slower than this (ms; default 10, 0: all)")
       ->check(CLI::Range(0, 3600000));
+  trace_cmd->add_option("--l7-port", targs.l7_ports,
+                        "requests: PROTOCOL:PORT, that protocol on that port too (e.g. memcached:11212; pgsql, mysql, memcached, nats, amqp; repeatable)");
   trace_cmd->add_option("--container", targs.container, "Only events of this container (id, 12 hex digits)");
   trace_cmd->add_option("--count-by", targs.count_by, "tp: count records by this field (in the kernel)");
   trace_cmd->add_option("--hist", targs.hist, "tp: log2 histogram of this integer field (in the kernel)");

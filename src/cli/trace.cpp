@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "agent/runner.h"
@@ -271,12 +272,20 @@ int trace(const TraceArgs& args) {
   opts.filter.failed_only = failed;
   opts.filter.cgroup_id = cgroup_id;
   opts.ring_bytes = args.ring_bytes;
+  // Each source's own options (one holder holds one source's).
+  std::map<std::string, sources::OwnHolder> own;
   for (const auto& t : args.uprobes)
-    opts.own_as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
-  opts.own_as<sources::L7Options>().sample = 1;  // a live trace shows every request
-  if (!syscalls.empty()) opts.own_as<sources::SecurityOptions>().syscalls = syscalls;  // only those attached
-  if (args.flow_timeout_s) opts.own_as<sources::PacketsOptions>().flow_timeout_s = args.flow_timeout_s;
-  if (args.slow_ms >= 0) opts.own_as<sources::FileOptions>().slow_io_ms = static_cast<uint32_t>(args.slow_ms);
+    own["uprobe"].as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
+  auto& l7 = own["l7"].as<sources::L7Options>();
+  l7.sample = 1;  // a live trace shows every request
+  l7.ports = args.l7_ports;
+  if (auto st = l7.check(); !st) {
+    fprintf(stderr, "sightline trace: --l7-port: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (!syscalls.empty()) own["security"].as<sources::SecurityOptions>().syscalls = syscalls;  // only those attached
+  if (args.flow_timeout_s) own["packets"].as<sources::PacketsOptions>().flow_timeout_s = args.flow_timeout_s;
+  if (args.slow_ms >= 0) own["file"].as<sources::FileOptions>().slow_io_ms = static_cast<uint32_t>(args.slow_ms);
   if (!args.cgroup.empty()) {
     std::string path = args.cgroup;
     if (path.front() != '/' || access(path.c_str(), F_OK) != 0) path = core::cgroup2_mount() + "/" + args.cgroup;
@@ -307,7 +316,9 @@ int trace(const TraceArgs& args) {
       fprintf(stderr, "sightline trace: no request timelines: %s\n", st.message().c_str());
   }
   for (const auto& n : names) {
-    if (auto st = runner.start(n, opts); !st) {
+    sources::SourceOptions so = opts;
+    if (auto it = own.find(n); it != own.end()) so.own = it->second;
+    if (auto st = runner.start(n, so); !st) {
       fprintf(stderr, "sightline trace: %s\n", st.message().c_str());
       return 1;
     }

@@ -107,8 +107,14 @@ struct Args {
   }
 };
 
+// A queue the broker named (RabbitMQ's amq.gen-<22 random characters>: RPC reply queues, one
+// per client) is one series, not one each.
+std::string_view server_named(std::string_view name) {
+  return name.starts_with("amq.gen-") ? std::string_view("amq.gen-{queue}") : name;
+}
+
 std::string message_target(std::string_view exchange, std::string_view key) {
-  std::string k = normalize_tokens(key, '.');
+  std::string k = key.starts_with("amq.gen-") ? std::string(server_named(key)) : normalize_tokens(key, '.');
   return exchange.empty() ? k : bounded(std::string(exchange) + ":" + k);
 }
 
@@ -258,7 +264,7 @@ class AmqpParser final : public Parser {
         std::string_view target;
         for (int i = 0; i < m->strs; i++) {
           std::string_view str = a.shortstr();
-          if (i == m->target) target = str;
+          if (i == m->target) target = server_named(str);
         }
         uint64_t bits = m->nowait >= 0 ? a.uint(1) : 0;
         Request r{name, bounded(name + (target.empty() ? "" : " " + std::string(target))), bounded(target), s.start_ns, bytes};

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+
 namespace sightline::sources {
 
 // What reads or prints the knobs (the YAML reader, the default printer, the key lister).
@@ -29,6 +31,9 @@ class OwnOptions {
   // The knobs a configuration file may set. Fields set only by code (callbacks, the CLI's own
   // flags) are left out.
   virtual void visit(OptionVisitor& v) { (void)v; }
+  // What the knobs say once read (a list's items parsed, values that go together): an error
+  // names the key and the item; the configuration reports it where the section is.
+  virtual core::Status check() const { return {}; }
 };
 
 // Base of a source's options struct T: `struct L7Options : Options<L7Options> {...}`.

@@ -26,11 +26,20 @@ SIGHTLINE_DISABLE_FEATURES=tp_btf,nosuch "$SL" doctor >"$tmp/doctor.txt" 2>&1 ||
 grep -qE "tp_btf +disabled by SIGHTLINE_DISABLE_FEATURES" "$tmp/doctor.txt" || fail "doctor: $(grep -i tp_btf "$tmp/doctor.txt")"
 grep -q "names no feature 'nosuch'" "$tmp/doctor.txt" || fail "doctor does not name the unknown feature"
 
+# A test that fails is run once more on its own (as the 6.1 guest's are: a block test once saw a
+# read too many or too few in CI, passing on every run before and after); the retry is
+# reported, never hidden, and a second failure shows what gtest said.
 run() {  # run DISABLED FILTER
   echo "== SIGHTLINE_DISABLE_FEATURES=$1"
-  SIGHTLINE_DISABLE_FEATURES=$1 "$BPF_TESTS" --gtest_filter="$2" --gtest_brief=1 >"$tmp/out.txt" 2>&1 ||
-    fail "bpf tests with $1 disabled: $(grep -E '^\[  FAILED|Failure|error' "$tmp/out.txt" | head -20)"
-  grep -E '^\[  PASSED' "$tmp/out.txt"
+  if ! SIGHTLINE_DISABLE_FEATURES=$1 "$BPF_TESTS" --gtest_filter="$2" --gtest_brief=1 >"$tmp/out.txt" 2>&1; then
+    local failed
+    failed=$(sed -n 's/^\[  FAILED  \] \([A-Za-z0-9_]*\.[A-Za-z0-9_]*\) .*/\1/p' "$tmp/out.txt" | sort -u | paste -sd:)
+    [[ -n $failed ]] || fail "bpf tests with $1 disabled: $(tail -20 "$tmp/out.txt")"
+    echo "retried after: $failed ($(grep -m3 -A3 -E 'Failure$' "$tmp/out.txt" | cut -c1-300 | paste -sd' '))"
+    SIGHTLINE_DISABLE_FEATURES=$1 "$BPF_TESTS" --gtest_filter="$failed" --gtest_brief=1 >"$tmp/retry.txt" 2>&1 ||
+      fail "bpf tests with $1 disabled, $failed twice: $(grep -A12 -E 'Failure$' "$tmp/retry.txt" | cut -c1-400 | head -60)"
+  fi
+  grep -E '^\[  PASSED' "$tmp/out.txt" || true
 }
 # (Request timelines need the sched source, which needs tp_btf: their test is left out there.)
 run tp_btf 'L7Source.*:FileSource.*:ProcessSource.*:SecuritySource.*:Programs.*:-L7Source.PipelinedRedisWriteCountsEachCommand:L7Source.AServerRequestsTimelineSplitsItsThreadsTime'

@@ -42,7 +42,7 @@ start_l7_agent() {
     echo "overhead: {max_cpu_percent: 0}"
     echo "sources:"
     for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-    echo '  l7: {sample: 1}'
+    echo "  l7: {sample: 1${L7_AGENT_OWN:+, $L7_AGENT_OWN}}"  # L7_AGENT_OWN: more of l7's own options
     [[ -n ${L7_AGENT_EXTRA:-} ]] && echo "$L7_AGENT_EXTRA"
   } >"$dir/agent.yaml"
   "$sl" agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &

@@ -18,7 +18,8 @@ trap 'stop_bg; rm -rf "$tmp"' EXIT
 memcached -l 127.0.0.2 -p 11211 -U 0 -u nobody >"$tmp/memcached.log" 2>&1 &
 bg_pid $!
 aport=$(free_port)
-start_l7_agent "$SL" "$tmp" $aport memcached
+# 11311 is Memcached's too (sources.l7.ports for the agent, --l7-port for trace): below.
+L7_AGENT_OWN="ports: [memcached:11311]" start_l7_agent "$SL" "$tmp" $aport memcached --l7-port memcached:11311
 wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.2/11211" || fail "memcached: $(cat "$tmp/memcached.log")"
 sleep 0.5
 
@@ -96,4 +97,28 @@ edges = json.loads(sys.argv[1])["edges"]
 m = [e for e in edges if e["client"] == "python3" and e["server"] == "memcached" and e["protocol"] == "memcached"]
 assert len(m) == 1 and m[0]["requests"] == 544 and m[0]["errors"] == 1, m
 PY
-echo "memcached e2e: ok"
+
+# Another port: a second memcached on 127.0.0.2:11311, recognised there as on 11211 (its text
+# commands are Redis inline commands anywhere else).
+memcached -l 127.0.0.2 -p 11311 -U 0 -u nobody >"$tmp/memcached2.log" 2>&1 &
+bg_pid $!
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.2/11311" || fail "memcached on 11311: $(cat "$tmp/memcached2.log")"
+/usr/bin/python3 - >"$tmp/text2.out" 2>&1 <<'PY' || fail "pymemcache on 11311: $(cat "$tmp/text2.out")"
+from pymemcache.client.base import Client
+c = Client(("127.0.0.2", 11311))
+for i in range(5): assert c.set("other:%d" % i, "v", noreply=False)
+for i in range(5): assert c.get("other:%d" % i) == b"v"
+c.quit()
+PY
+wait_for 10 bash -c "(( \$(grep -c '\"fd.rport\":11311' '$tmp/trace.jsonl') >= 11 ))" || true
+python3 - "$tmp/trace.jsonl" <<'PY' || fail "trace on 11311: $(grep -E '11311' "$tmp/trace.jsonl" | head -c 3000)"
+import json, sys, collections
+recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in recs if 11311 in (r["fd.lport"], r["fd.rport"])]
+count = collections.Counter((r["l7.protocol"], r["net.role"], r["l7.method"], r["l7.status"]) for r in recs)
+want = {("memcached", role, m, st): n for role in ("client", "server") for m, st, n in (("SET", 0, 5), ("GET", 1, 5), ("QUIT", 0, 1))}
+assert count == want, count
+PY
+wait_for 10 bash -c "[[ \$(curl -sf http://127.0.0.1:$aport/metrics | awk '/^sightline_l7_requests_total[{]comm=\"python3\",protocol=\"memcached\",role=\"client\",method=\"GET\",status=\"hit\"[}]/ {print \$2}') == 206 ]]" \
+  || fail "the agent's family on 11311: $(curl -sf http://127.0.0.1:$aport/metrics | grep 'protocol="memcached"' | head)"
+echo "memcached e2e: ok (port 11311 too)"

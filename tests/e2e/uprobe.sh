@@ -28,6 +28,16 @@ bg_pid $app2
 json=$("$SL" uprobe "$tmp/app:handle_request" -p $app2 -d 1.5 --json 2>/dev/null)
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["probes"][0]["probe"]=="app:handle_request" and d["probes"][0]["calls"]==40, d' "$json" \
   || fail "--json: $json"
+# --args: every call a line (the trace machinery, which once handed the probe's options to l7).
+"$tmp/app" &
+app3=$!
+bg_pid $app3
+calls=$("$SL" uprobe "$tmp/app:handle_request" -p $app3 --args --json -d 2.5 2>"$tmp/args.err") || fail "--args: $(cat "$tmp/args.err")"
+python3 -c '
+import json, sys
+calls = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+assert sorted(c["probe.arg1"] for c in calls if c["probe.func"].endswith("app:handle_request")) == list(range(40)), calls[:3]' "$calls" \
+  || fail "--args: $(head -3 <<<"$calls") $(cat "$tmp/args.err")"
 err=$("$SL" uprobe "$tmp/app:nope" 2>&1) && fail "a missing function was accepted"
 grep -q "no function 'nope'" <<<"$err" || fail "unclear error: $err"
 

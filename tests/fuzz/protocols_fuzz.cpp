@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t peek[SL_L7_PEEK] = {};
   for (size_t i = 0; i < SL_L7_PEEK && i + 1 < size; i++) peek[i] = data[i + 1];
   int kind;
-  (void)sl_l7_infer(peek, static_cast<uint32_t>(size - 1), 80, data[0] & 0x40 ? 11211 : 5432, &kind);
+  (void)sl_l7_infer(peek, static_cast<uint32_t>(size - 1), static_cast<uint8_t>(data[0] % (SL_L7_AMQP + 1)), &kind);  // any port hint
   // Route clustering over the input's lines as paths, in a small bound: never past it.
   static RouteClusters routes(/*max_nodes=*/2000, /*max_values=*/4);
   std::string_view all(reinterpret_cast<const char*>(data), size);

@@ -256,6 +256,8 @@ TEST(Config, EachSourceShowsAndTakesOnlyItsOwnKeys) {
   EXPECT_NE(e.find("unknown key 'sources.l7.failed_only'"), std::string::npos) << e;
   e = error_of("sources:\n  l7:\n    capture_bytes: 10\n");
   EXPECT_NE(e.find("agent.yaml:3:20: sources.l7.capture_bytes: 10 is out of range (64 to 8192)"), std::string::npos) << e;
+  e = error_of("sources:\n  l7:\n    ports: [memcached:11212, redis:7000]\n");
+  EXPECT_NE(e.find("agent.yaml:3:5: sources.l7.ports: 'redis:7000': redis is not a protocol found by its port"), std::string::npos) << e;
   e = error_of("sources:\n  profile:\n    hz: lots\n");
   EXPECT_NE(e.find("sources.profile.hz: expected a whole number, got 'lots'"), std::string::npos) << e;
 }

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include "protocols/hpack.h"
 #include "protocols/protocol.h"
@@ -280,11 +281,17 @@ TEST(Normalize, PathsAndSql) {
 }
 
 TEST(Infer, FirstBytesNameTheProtocol) {
-  auto infer = [](std::string_view m, uint16_t lport = 40000, uint16_t rport = 40001) {
+  // The ports' hints as the kernel looks them up (bpf/l7.bpf.c l7_port_hint: the peer's port,
+  // then the local one), from the default table.
+  std::map<uint16_t, uint8_t> hints;
+  ASSERT_TRUE(sightline::sources::l7_port_hints({}, &hints));
+  auto infer = [&hints](std::string_view m, uint16_t lport = 40000, uint16_t rport = 40001) {
     uint8_t peek[SL_L7_PEEK] = {};
     memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
     int kind = 0;
-    uint8_t p = sl_l7_infer(peek, static_cast<uint32_t>(m.size()), lport, rport, &kind);
+    auto r = hints.find(rport), l = hints.find(lport);
+    uint8_t hint = r != hints.end() ? r->second : l != hints.end() ? l->second : SL_L7_UNKNOWN;
+    uint8_t p = sl_l7_infer(peek, static_cast<uint32_t>(m.size()), hint, &kind);
     return std::make_pair(static_cast<int>(p), kind);
   };
   EXPECT_EQ(infer("GET / HTTP/1.1\r\n\r\n"), std::make_pair(int(SL_L7_HTTP), SL_L7_REQUEST));
@@ -336,6 +343,42 @@ TEST(Infer, FirstBytesNameTheProtocol) {
   EXPECT_EQ(infer(framed(q)), std::make_pair(int(SL_L7_DNS), SL_L7_REQUEST));
   EXPECT_EQ(infer(framed(dns_response(q, 3, 0))), std::make_pair(int(SL_L7_DNS), SL_L7_RESPONSE));
   EXPECT_EQ(infer(framed(q).substr(0, 20)).first, SL_L7_UNKNOWN) << "the length must be the message's";
+}
+
+TEST(Infer, PortsAddProtocolsWhereTheirMessagesAreAmbiguous) {
+  using sightline::sources::l7_port_hints;
+  std::map<uint16_t, uint8_t> h;
+  ASSERT_TRUE(l7_port_hints({}, &h));
+  EXPECT_EQ(h, (std::map<uint16_t, uint8_t>{{3306, SL_L7_MYSQL}, {4222, SL_L7_NATS}, {5432, SL_L7_PGSQL},
+                                            {5672, SL_L7_AMQP}, {11211, SL_L7_MEMCACHED}}));
+  ASSERT_TRUE(l7_port_hints({"memcached:11311", "pgsql:6432", "nats:5432"}, &h));
+  EXPECT_EQ(h[11311], SL_L7_MEMCACHED);
+  EXPECT_EQ(h[6432], SL_L7_PGSQL);
+  EXPECT_EQ(h[5432], SL_L7_NATS) << "an item takes a default port";
+  EXPECT_EQ(h[11211], SL_L7_MEMCACHED) << "the defaults stay";
+  // A text command on the configured port is Memcached's, as on 11211.
+  uint8_t peek[SL_L7_PEEK] = {};
+  memcpy(peek, "get k\r\n", 7);
+  int kind = 0;
+  EXPECT_EQ(sl_l7_infer(peek, 7, h[11311], &kind), SL_L7_MEMCACHED);
+  EXPECT_EQ(sl_l7_infer(peek, 7, SL_L7_UNKNOWN, &kind), SL_L7_UNKNOWN);
+  for (const auto& [items, want] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"memcached"}, "'memcached' is not protocol:port"},
+           {{"memcached:"}, "is not protocol:port"},
+           {{":11211"}, "is not protocol:port"},
+           {{"memcached:x1"}, "is not protocol:port"},
+           {{"memcached:0"}, "port 0 is not 1-65535"},
+           {{"memcached:70000"}, "port 70000 is not 1-65535"},
+           {{"http:8080"}, "http is not a protocol found by its port (pgsql, mysql, memcached, nats, amqp; http"},
+           {{"memcached:9000", "nats:9000"}, "'nats:9000': port 9000 is given to memcached too"}}) {
+    auto st = l7_port_hints(items, &h);
+    ASSERT_FALSE(st) << items[0];
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+  }
+  std::vector<std::string> many;
+  for (int i = 0; i < 60; i++) many.push_back("nats:" + std::to_string(20000 + i));
+  auto st = l7_port_hints(many, &h);
+  EXPECT_NE(st.message().find("65 ports with the defaults: at most 64"), std::string::npos) << st.message();
 }
 
 namespace {
@@ -993,4 +1036,19 @@ TEST(Amqp, MessagesCallsErrorsAndEveryCut) {
   EXPECT_EQ(rs[8].rows, 1) << "Get-Ok with its message";
   EXPECT_FALSE(rs[8].no_response);
   expect_cut_invariant(Protocol::kAmqp, c);
+}
+
+TEST(Amqp, QueuesTheBrokerNamedAreOneTarget) {
+  // RPC replies: each client consumes from a queue RabbitMQ named (amq.gen-<22 characters>), and
+  // the server publishes to it by the default exchange: one series, however many clients.
+  Conversation c = {{Side::kClient, std::string("AMQP\0\0\x09\x01", 8)}};
+  for (const char* q : {"amq.gen-JzTY20BRgKO-HjmUJj0wLg", "amq.gen-Q8zL1wYx4v2kN0pR7sT3uA"}) {
+    c.push_back({Side::kClient, amqp_method(1, 60, 20, kR + sstr(q) + sstr("") + std::string(1, '\0') + kTable)});
+    c.push_back({Side::kServer, amqp_method(1, 60, 21, sstr("ctag"))});
+    c.push_back({Side::kClient, amqp_method(1, 60, 40, kR + sstr("") + sstr(q) + std::string(1, '\0')) + amqp_content(1, {"r"})});
+  }
+  auto rs = run(Protocol::kAmqp, c, whole);
+  ASSERT_EQ(rs.size(), 4u) << show(rs);
+  for (int i : {0, 2}) EXPECT_EQ(rs[i].raw, "CONSUME amq.gen-{queue}") << show(rs);
+  for (int i : {1, 3}) EXPECT_EQ(rs[i].target, "amq.gen-{queue}") << show(rs);
 }

@@ -10,6 +10,8 @@
 
 /* Methods whose exchanges are always sent in detail (l7_always_detail). */
 #define SL_L7_MAX_ALWAYS 256
+/* Ports with a protocol hint (bpf/l7.bpf.c port_hint_*: sources.l7.ports and the defaults). */
+#define SL_L7_MAX_PORTS 64
 
 /* The most of one message that is copied (a power of two, for the verifier's bounds; twice it
  * plus a header is the per-CPU scratch buffer, which must stay under 32 KiB). The

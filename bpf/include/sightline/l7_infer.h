@@ -32,10 +32,32 @@ static __always_inline __u8 sl_l7_infer_dns(const __u8 *p, __u32 n, int *kind)
 	return SL_L7_DNS;
 }
 
-/* `p`: the first min(n, SL_L7_PEEK) bytes of a message of n bytes (the rest zero). Returns the
- * protocol; *kind says request or response. Only shapes a protocol can start a message with
- * are accepted; ambiguous ones (a bare RESP reply) only as a response on a known connection. */
-static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u16 rport, int *kind)
+/* HTTP/1's start of a message: a status line (SL_L7_RESPONSE) or a method and a space
+ * (SL_L7_REQUEST); 0 if neither. */
+static __always_inline int sl_l7_http_start(const __u8 *p, __u32 n)
+{
+	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && n >= 5 && p[4] == '/')
+		return SL_L7_RESPONSE;
+	if ((p[0] == 'G' && p[1] == 'E' && p[2] == 'T' && p[3] == ' ') ||
+	    (p[0] == 'P' && p[1] == 'U' && p[2] == 'T' && p[3] == ' ') ||
+	    (p[0] == 'P' && p[1] == 'O' && p[2] == 'S' && p[3] == 'T') ||
+	    (p[0] == 'H' && p[1] == 'E' && p[2] == 'A' && p[3] == 'D') ||
+	    (p[0] == 'D' && p[1] == 'E' && p[2] == 'L' && p[3] == 'E') ||
+	    (p[0] == 'P' && p[1] == 'A' && p[2] == 'T' && p[3] == 'C') ||
+	    (p[0] == 'O' && p[1] == 'P' && p[2] == 'T' && p[3] == 'I') ||
+	    (p[0] == 'C' && p[1] == 'O' && p[2] == 'N' && p[3] == 'N') ||
+	    (p[0] == 'T' && p[1] == 'R' && p[2] == 'A' && p[3] == 'C'))
+		return SL_L7_REQUEST;
+	return 0;
+}
+
+/* `p`: the first min(n, SL_L7_PEEK) bytes of a message of n bytes (the rest zero); `hint`: the
+ * protocol the connection's port is known for (sources.l7.ports: the defaults pgsql 5432, mysql
+ * 3306, memcached 11211, nats 4222, amqp 5672, and the configured ones), else SL_L7_UNKNOWN.
+ * Returns the protocol; *kind says request or response. Only shapes a protocol can start a
+ * message with are accepted; ambiguous ones (a bare RESP reply) only as a response on a known
+ * connection, and some only on their protocol's port. */
+static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u8 hint, int *kind)
 {
 	*kind = 0;
 	if (n < 4)
@@ -59,7 +81,7 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		*kind = SL_L7_REQUEST;
 		return SL_L7_AMQP;
 	}
-	if ((lport == 5672 || rport == 5672) && n >= 12 && p[0] == 1 && p[7] == 0 && p[8] == 60 && p[9] == 0) {
+	if (hint == SL_L7_AMQP && n >= 12 && p[0] == 1 && p[7] == 0 && p[8] == 60 && p[9] == 0) {
 		if (p[10] == 40 || p[10] == 80) {
 			*kind = SL_L7_REQUEST;
 			return SL_L7_AMQP;
@@ -70,22 +92,8 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		}
 	}
 	/* HTTP/1: a method and a space, or a status line. */
-	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && n >= 5 && p[4] == '/') {
-		*kind = SL_L7_RESPONSE;
+	if ((*kind = sl_l7_http_start(p, n)))
 		return SL_L7_HTTP;
-	}
-	if ((p[0] == 'G' && p[1] == 'E' && p[2] == 'T' && p[3] == ' ') ||
-	    (p[0] == 'P' && p[1] == 'U' && p[2] == 'T' && p[3] == ' ') ||
-	    (p[0] == 'P' && p[1] == 'O' && p[2] == 'S' && p[3] == 'T') ||
-	    (p[0] == 'H' && p[1] == 'E' && p[2] == 'A' && p[3] == 'D') ||
-	    (p[0] == 'D' && p[1] == 'E' && p[2] == 'L' && p[3] == 'E') ||
-	    (p[0] == 'P' && p[1] == 'A' && p[2] == 'T' && p[3] == 'C') ||
-	    (p[0] == 'O' && p[1] == 'P' && p[2] == 'T' && p[3] == 'I') ||
-	    (p[0] == 'C' && p[1] == 'O' && p[2] == 'N' && p[3] == 'N') ||
-	    (p[0] == 'T' && p[1] == 'R' && p[2] == 'A' && p[3] == 'C')) {
-		*kind = SL_L7_REQUEST;
-		return SL_L7_HTTP;
-	}
 	/* Redis: a command is an array of bulk strings: "*<n>\r\n$". */
 	if (p[0] == '*' && sl_l7_digit(p[1]) && n >= 8 &&
 	    ((p[2] == '\r' && p[3] == '\n' && p[4] == '$') ||
@@ -103,7 +111,7 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 		}
 		__u32 mlen = sl_l7_be32(p + 1);
 		if ((p[0] == 'Q' || p[0] == 'P') && mlen >= 5 && mlen + 1 <= n && mlen < (1 << 24) &&
-		    (rport == 5432 || lport == 5432 || mlen + 1 == n)) {
+		    (hint == SL_L7_PGSQL || mlen + 1 == n)) {
 			*kind = SL_L7_REQUEST;
 			return SL_L7_PGSQL;
 		}
@@ -118,7 +126,7 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 				*kind = SL_L7_REQUEST;
 				return SL_L7_MYSQL;
 			}
-			if (c == 0x0a && (lport == 3306 || rport == 3306 || plen > 40)) {
+			if (c == 0x0a && (hint == SL_L7_MYSQL || plen > 40)) {
 				*kind = SL_L7_RESPONSE; /* the greeting: the server speaks first */
 				return SL_L7_MYSQL;
 			}
@@ -153,7 +161,7 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 	 * "stats", "mg k v") or an answer (upper case: VALUE, END, STORED, STAT ...); a binary
 	 * request (magic 0x80) or response (0x81) with the one data type. Elsewhere the same words
 	 * are Redis inline commands or anything. (Branch-light: this is inlined in every program.) */
-	if (lport == 11211 || rport == 11211) {
+	if (hint == SL_L7_MEMCACHED) {
 		__u8 a = p[0], b = p[1];
 		if ((a == 0x80 || a == 0x81) && n >= 24 && p[5] == 0) {
 			*kind = a == 0x80 ? SL_L7_REQUEST : SL_L7_RESPONSE;
@@ -170,7 +178,7 @@ static __always_inline __u8 sl_l7_infer(const __u8 *p, __u32 n, __u16 lport, __u
 	}
 	/* NATS on its port (4222), a connection joined mid-way: PUB, HPUB, SUB (the client), MSG,
 	 * HMSG (the server). */
-	if (lport == 4222 || rport == 4222) {
+	if (hint == SL_L7_NATS) {
 		__u32 w = sl_l7_be32(p);
 		if (w == 0x50554220 /* "PUB " */ || w == 0x53554220 /* "SUB " */ ||
 		    (w == 0x48505542 /* "HPUB" */ && p[4] == ' ')) {
@@ -233,9 +241,8 @@ static __always_inline __u64 sl_l7_word8(__u64 raw)
  * pipelined Redis commands is counted by walking it (the kernel side); here it is one. */
 static __always_inline int sl_l7_request_start(__u8 proto, const __u8 *p, __u32 n, __u64 *m)
 {
-	int kind = 0;
 	if (proto == SL_L7_HTTP) {
-		if (sl_l7_infer(p, n, 0, 0, &kind) != SL_L7_HTTP || kind != SL_L7_REQUEST)
+		if (n < 4 || sl_l7_http_start(p, n) != SL_L7_REQUEST)
 			return 0;
 		*m = sl_l7_raw8(p, 0);
 		return 1;

@@ -3,6 +3,7 @@
 #include "sources/l7/l7_source.h"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <mutex>
 
@@ -175,6 +176,8 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                    std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_l7_sock_send" && h.enabled; });
     counting_traffic_ = traffic;
     const auto& own = o.own_as<L7Options>();
+    std::map<uint16_t, uint8_t> hints;
+    if (auto st = l7_port_hints(own.ports, &hints); !st) return core::Status::error(EINVAL, "l7: " + st.message());
     // The sched source's per-thread time (SourceOptions::thread_time_fd): servers' timelines.
     const int times = o.thread_time_fd;
     int reuse_err = 0;
@@ -182,7 +185,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
       return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
-                                         [capture, tls, traffic, times, &reuse_err, &own, &f](l7_bpf* s) {
+                                         [capture, tls, traffic, times, &reuse_err, &own, &f, &hints](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->thread_times = times >= 0;
                                            if (times >= 0)
@@ -209,6 +212,13 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                            r->nr_recvmmsg = core::syscall_number("recvmmsg");
                                            r->nr_sendmmsg = core::syscall_number("sendmmsg");
                                            r->nr_sendfile = core::syscall_number("sendfile");
+                                           uint32_t i = 0;
+                                           for (const auto& [port, proto] : hints) {
+                                             const_cast<uint16_t&>(r->port_hint_port[i]) = port;
+                                             const_cast<uint8_t&>(r->port_hint_proto[i]) = proto;
+                                             i++;
+                                           }
+                                           r->port_hints_n = i;
                                          });
     };
     core::Status st = load();
@@ -389,6 +399,50 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 };
 
 }  // namespace
+
+core::Status l7_port_hints(const std::vector<std::string>& items, std::map<uint16_t, uint8_t>* out) {
+  // The protocols whose inference asks the port (sightline/l7_infer.h), each with its default.
+  static constexpr std::pair<uint8_t, uint16_t> kHinted[] = {
+      {SL_L7_PGSQL, 5432}, {SL_L7_MYSQL, 3306}, {SL_L7_MEMCACHED, 11211}, {SL_L7_NATS, 4222}, {SL_L7_AMQP, 5672}};
+  auto name = [](uint8_t p) { return protocols::protocol_name(static_cast<protocols::Protocol>(p)); };
+  out->clear();
+  for (const auto& [proto, port] : kHinted) (*out)[port] = proto;
+  std::map<uint16_t, uint8_t> given;
+  for (const auto& item : items) {
+    const size_t colon = item.rfind(':');
+    const std::string_view proto = colon == std::string::npos ? std::string_view() : std::string_view(item).substr(0, colon);
+    const std::string_view num = colon == std::string::npos ? std::string_view() : std::string_view(item).substr(colon + 1);
+    uint32_t port = 0;
+    auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), port);
+    if (proto.empty() || num.empty() || ec != std::errc() || end != num.data() + num.size())
+      return core::Status::error(EINVAL, "ports: '" + item + "' is not protocol:port (e.g. memcached:11212)");
+    if (port < 1 || port > 65535)
+      return core::Status::error(EINVAL, "ports: '" + item + "': port " + std::string(num) + " is not 1-65535");
+    const auto* hinted = std::find_if(std::begin(kHinted), std::end(kHinted), [&](const auto& h) { return name(h.first) == proto; });
+    if (hinted == std::end(kHinted)) {
+      std::string names;
+      for (const auto& h : kHinted) names += (names.empty() ? "" : ", ") + std::string(name(h.first));
+      return core::Status::error(EINVAL, "ports: '" + item + "': " + std::string(proto) +
+                                             " is not a protocol found by its port (" + names +
+                                             "; http, http2, redis and dns are found on any port)");
+    }
+    // An item takes a default port from its protocol (this node runs something else there);
+    // two items cannot share one.
+    if (auto [it, fresh] = given.emplace(static_cast<uint16_t>(port), hinted->first); !fresh && it->second != hinted->first)
+      return core::Status::error(EINVAL, "ports: '" + item + "': port " + std::to_string(port) + " is given to " +
+                                             std::string(name(it->second)) + " too");
+    (*out)[static_cast<uint16_t>(port)] = hinted->first;
+  }
+  if (out->size() > SL_L7_MAX_PORTS)
+    return core::Status::error(EINVAL, "ports: " + std::to_string(out->size()) + " ports with the defaults: at most " +
+                                           std::to_string(SL_L7_MAX_PORTS));
+  return {};
+}
+
+core::Status L7Options::check() const {
+  std::map<uint16_t, uint8_t> hints;
+  return l7_port_hints(ports, &hints);
+}
 
 uint64_t l7_method_word(std::string_view method) {
   uint64_t raw = 0;

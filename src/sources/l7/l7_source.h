@@ -2,6 +2,7 @@
 // sightline/l7.h), parsed into request events, RED metrics and a service map (l7_tracker.h).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,12 @@ struct L7Options : Options<L7Options> {
   // always sent in detail, whatever the sample and the governor. The agent adds those its rules
   // compare l7.method with.
   std::vector<std::string> always_detail;
+  // protocol:port items: connections to or from the port are taken for the protocol where its
+  // messages alone are ambiguous (a Memcached text command is a Redis inline one elsewhere) or
+  // where a connection is joined mid-way, as on its default port (pgsql 5432, mysql 3306,
+  // memcached 11211, nats 4222, amqp 5672, kept).
+  std::vector<std::string> ports;
+  core::Status check() const override;
   void visit(OptionVisitor& v) override {
     v.number("detail_per_s", detail_per_s, 0, 1000000,
              "exchanges each CPU sends in detail every second before the sample applies");
@@ -49,12 +56,19 @@ struct L7Options : Options<L7Options> {
     v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");
     v.names("always_detail", always_detail,
             "methods always sent in detail whatever the sample, e.g. [DELETE, DROP, FLUSHALL] (the rules' are added)");
+    v.names("ports", ports,
+            "protocol:port, e.g. [memcached:11212, pgsql:6432]: that protocol on that port too, as on its default "
+            "(pgsql, mysql, memcached, nats, amqp; the others are found on any port)");
   }
 };
 
 // The kernel's key for a method (sl_l7_word8): its first 8 letters or '_', upper-cased, packed
 // little-endian; 0 when it starts with anything else.
 uint64_t l7_method_word(std::string_view method);
+
+// The kernel's port hints (its l7_ports map: port -> enum sl_l7_proto): the defaults, then the
+// `ports` items (protocol:port); an item that is not one is an error naming it.
+core::Status l7_port_hints(const std::vector<std::string>& items, std::map<uint16_t, uint8_t>* out);
 
 std::unique_ptr<Source> make_l7_source();
 // Its registry entry (sources/registry.cpp lists it).
