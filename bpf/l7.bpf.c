@@ -559,6 +559,7 @@ static __noinline bool timeline_end(struct task_struct *task, __u32 tid, __u64 n
 	struct sl_sched_thread *s = sl_thread_state(&sched_ts, task, tid, NULL, false);
 	if (!s)
 		return false;
+	s->serving = 0;
 	__u64 on = s->on && now > s->on ? now - s->on : 0;
 	tt->cpu_ns = s->t.cpu_ns + on - tt->cpu_ns;
 	tt->runq_ns = s->t.runq_ns - tt->runq_ns;

@@ -9,18 +9,24 @@
  * those stacks: time-weighted, not sampled. Preempted tasks (still runnable) are not blocked
  * and are skipped.
  *
+ * With `request_stacks` (the sched source runs: its task storage is handed over), the samples and
+ * off-CPU time of a thread serving a request (sl_sched_thread.serving, which l7 marks) are also
+ * counted by (thread, request start, stacks): a slow request's own stacks.
+ *
  * With `dwarf`, an on-CPU sample of a user task instead goes to the ring buffer with its user
  * registers and the top 8 KiB of its user stack, for unwinding in user space (code without
  * frame pointers). The events ring is sized by user space (small when not in this mode).
  */
 #include "common.bpf.h"
 #include "sightline/profile.h"
+#include "thread_time.bpf.h"
 
 SL_BTF_TYPE(sl_prof_sample);
 
 const volatile bool include_idle = false;  /* samples of the idle task (pid 0) */
 const volatile __u64 offcpu_min_ns = 1000; /* shorter blocks are not recorded */
 const volatile bool dwarf = false;          /* on-CPU user stacks: copied, unwound in user space */
+const volatile bool request_stacks = false; /* sched_ts is the sched source's: per-request stacks */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -50,20 +56,40 @@ struct {
 } offcpu_start SEC(".maps");
 static const struct offcpu_start zero_start = {};
 
-static __always_inline void add(struct sl_prof_key *k, __u64 v)
+/* Adds v to the counter of key k in hash map `map` (prof_counts, req_counts). */
+static __always_inline void add(void *map, const void *k, __u64 v)
 {
-	__u64 *n = bpf_map_lookup_elem(&prof_counts, k);
+	__u64 *n = bpf_map_lookup_elem(map, k);
 	if (n) {
 		__sync_fetch_and_add(n, v);
 		return;
 	}
-	if (bpf_map_update_elem(&prof_counts, k, &v, BPF_NOEXIST)) {
-		n = bpf_map_lookup_elem(&prof_counts, k); /* another CPU inserted it */
+	if (bpf_map_update_elem(map, k, &v, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(map, k); /* another CPU inserted it */
 		if (n)
 			__sync_fetch_and_add(n, v);
 		else
 			sl_count(SL_STAT_MAP_FULL);
 	}
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_PROF_MAX_REQ_KEYS);
+	__type(key, struct sl_prof_req_key);
+	__type(value, __u64);
+} req_counts SEC(".maps");
+
+/* The request `task` serves now (its start), 0 for none or a stale mark. */
+static __always_inline __u64 serving(struct task_struct *task, __u32 tid, __u64 now)
+{
+	if (!request_stacks || (!task && has_task_storage))
+		return 0;
+	struct sl_sched_thread *s = sl_thread_state(&sched_ts, task, tid, NULL, false);
+	if (!s)
+		return 0;
+	__u64 start = s->serving;
+	return start && now >= start && now - start < SL_SERVING_MAX_NS ? start : 0;
 }
 
 static __always_inline void stack_ids(void *ctx, struct sl_prof_key *k)
@@ -128,14 +154,21 @@ int sl_profile(struct bpf_perf_event_data *ctx)
 	sl_task_comm(&t);
 	__builtin_memcpy(k.comm, t.comm, sizeof(k.comm));
 	stack_ids(ctx, &k);
-	add(&k, 1);
+	add(&prof_counts, &k, 1);
+	__u32 tid = (__u32)t.pid_tgid;
+	__u64 start = serving(t.btf, tid, sl_now());
+	if (start) {
+		struct sl_prof_req_key r = {.tgid = k.tgid, .tid = tid, .start = start, .kstack = k.kstack, .ustack = k.ustack};
+		__builtin_memcpy(r.comm, k.comm, sizeof(r.comm));
+		add(&req_counts, &r, 1);
+	}
 	return 0;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = sl_now(); /* l7's clock: a request's start is compared with it */
 	struct sl_task t;
 	/* prev is the current task here: the filters and the stack walk see it. */
 	/* Not a task on its way out (PF_EXITING): its last switch starts no wait, and a hash entry
@@ -155,12 +188,21 @@ int BPF_PROG(sl_offcpu, bool preempt, struct task_struct *prev, struct task_stru
 	struct offcpu_start *s = sl_thread_state(&offcpu_start, next, next->pid, NULL, false);
 	if (!s || !s->ts)
 		return 0;
-	__u64 delta = now - s->ts;
+	__u64 since = s->ts;
+	__u64 delta = now - since;
 	s->ts = 0;
 	if (delta < offcpu_min_ns)
 		return 0;
 	struct sl_prof_key k = {.tgid = next->tgid, .kstack = s->kstack, .ustack = s->ustack, .offcpu = 1};
 	__builtin_memcpy(k.comm, next->comm, sizeof(k.comm));
-	add(&k, delta);
+	add(&prof_counts, &k, delta);
+	/* Blocked while serving a request that started before the block did. */
+	__u64 start = serving(next, next->pid, now);
+	if (start && start <= since) {
+		struct sl_prof_req_key r = {.tgid = next->tgid, .tid = next->pid, .start = start,
+					    .kstack = k.kstack, .ustack = k.ustack, .offcpu = 1};
+		__builtin_memcpy(r.comm, k.comm, sizeof(r.comm));
+		add(&req_counts, &r, delta);
+	}
 	return 0;
 }

@@ -15,7 +15,8 @@ struct {
 } sched_ts SEC(".maps");
 
 /* A thread's time until `now`, the slice it is running now included, into `out` (a map value:
- * no stack); false when the sched source has not seen it. */
+ * no stack); false when the sched source has not seen it. The thread is marked serving a
+ * request that started at `now` (cleared by l7's timeline_end). */
 static __always_inline bool sl_thread_time_now(struct task_struct *task, __u32 tid, __u64 now,
 					       struct sl_thread_time *out)
 {
@@ -23,9 +24,14 @@ static __always_inline bool sl_thread_time_now(struct task_struct *task, __u32 t
 	if (!s)
 		return false;
 	__builtin_memcpy(out, &s->t, sizeof(*out));
+	s->serving = now;
 	if (s->on && now > s->on)
 		out->cpu_ns += now - s->on;
 	return true;
 }
+
+/* Requests served longer than this are not followed by their stacks: a mark l7 could not clear
+ * (another thread answered, the connection closed first) goes stale. */
+#define SL_SERVING_MAX_NS (10ULL * 1000000000ULL)
 
 #endif

@@ -531,6 +531,13 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::error("no source could start; `sightline doctor` explains what this kernel lacks");
     return 1;
   }
+  // Per-request stacks: the profiler joins its stacks to the slow and failed server requests.
+  sources::ProfileSource* profiler = nullptr;
+  for (const auto& s : runner.sources())
+    if (s.running && s.name == "profile") profiler = static_cast<sources::ProfileSource*>(s.source.get());
+  if (auto l7 = config.sources.find("l7"); db && config.store.profiles && profiler && l7 != config.sources.end() &&
+                                            l7->second.enabled)
+    runner.add_sink(profiler->request_sink(uint64_t{l7->second.own.as<sources::L7Options>().slow_ms} * 1000000));
   // Rules with an action act in the kernel: their programs load now, before the capabilities go.
   Enforcement enforcement;
   if (engine) {
@@ -625,13 +632,16 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       last_sample_ns = now;
       db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get())));
     }
-    if (config.store.profiles)
-      for (const auto& s : runner.sources())
-        if (s.running && s.name == "profile")
-          for (auto& [minute, folded] : static_cast<const sources::ProfileSource*>(s.source.get())->finished_minutes(last_minute)) {
-            db->add_profile(minute, std::move(folded));
-            last_minute = minute;
-          }
+    if (config.store.profiles && profiler) {
+      for (auto& [minute, folded] : profiler->finished_minutes(last_minute)) {
+        db->add_profile(minute, std::move(folded));
+        last_minute = minute;
+      }
+      std::vector<store::RequestStackRow> rows;
+      for (auto& r : profiler->take_request_stacks())
+        rows.push_back({r.time_ns, r.pid, r.tid, r.offcpu, std::move(r.stack), r.value});
+      db->add_request_stacks(std::move(rows));
+    }
   };
 
   // The governor, once a second: the cost since the last look, and a level step when due.

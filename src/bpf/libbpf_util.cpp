@@ -88,6 +88,23 @@ size_t possible_cpus() {
   return n;
 }
 
+void take_counts(int map_fd, size_t key_size, std::vector<uint8_t>* keys, std::vector<uint64_t>* values) {
+  std::vector<uint8_t> all, key(key_size), next(key_size);
+  for (bool first = true; bpf_map_get_next_key(map_fd, first ? nullptr : key.data(), next.data()) == 0; first = false) {
+    key = next;
+    all.insert(all.end(), key.begin(), key.end());
+  }
+  for (size_t off = 0; off + key_size <= all.size(); off += key_size) {
+    const uint8_t* k = all.data() + off;
+    uint64_t v = 0;
+    if (bpf_map_lookup_and_delete_elem(map_fd, k, &v) != 0 &&
+        (bpf_map_lookup_elem(map_fd, k, &v) != 0 || bpf_map_delete_elem(map_fd, k) != 0))
+      continue;
+    keys->insert(keys->end(), k, k + key_size);
+    values->push_back(v);
+  }
+}
+
 std::vector<uint64_t> sum_percpu_u64(const bpf_map* map) {
   uint32_t slots = bpf_map__max_entries(map);
   int ncpu = libbpf_num_possible_cpus();

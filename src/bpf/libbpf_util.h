@@ -27,6 +27,23 @@ core::Status libbpf_error(int err, const std::string& what);
 // Slots of a per-CPU map value (libbpf_num_possible_cpus, at least 1).
 size_t possible_cpus();
 
+// Takes every entry of a hash map of counters (u64 values): the keys, then each entry read and
+// deleted (one another CPU recreates meanwhile is read on the next take). Raw key bytes of
+// `key_size` each, values in the same order.
+void take_counts(int map_fd, size_t key_size, std::vector<uint8_t>* keys, std::vector<uint64_t>* values);
+template <class K>
+std::vector<std::pair<K, uint64_t>> take_counts(int map_fd) {
+  std::vector<uint8_t> raw;
+  std::vector<uint64_t> values;
+  take_counts(map_fd, sizeof(K), &raw, &values);
+  std::vector<std::pair<K, uint64_t>> out(values.size());
+  for (size_t i = 0; i < values.size(); i++) {
+    __builtin_memcpy(&out[i].first, raw.data() + i * sizeof(K), sizeof(K));
+    out[i].second = values[i];
+  }
+  return out;
+}
+
 // Sums a per-CPU array map of u64 counters slot by slot.
 std::vector<uint64_t> sum_percpu_u64(const bpf_map* map);
 

@@ -68,8 +68,9 @@ struct SourceOptions {
   // shared_map_fd("sock_traffic")). net: that map's fd, or -1 to count with programs of its own.
   bool count_sock_traffic = false;
   int sock_traffic_fd = -1;
-  // l7: the sched source's per-thread time map (its shared_map_fd("thread_time")), read at
-  // server requests' boundaries for their timelines; -1: no timelines.
+  // l7 and profile: the sched source's per-thread time map (its shared_map_fd("thread_time")),
+  // read at server requests' boundaries for their timelines (l7, which marks the thread serving)
+  // and by the profiler for per-request stacks; -1: neither.
   int thread_time_fd = -1;
 };
 

@@ -121,6 +121,15 @@ std::vector<TableDoc> tables() {
                  {{"time", "INTEGER", "Start of the minute (ns since the epoch)"},
                   {"stack", "TEXT", "Folded stack, root first: process;frame;frame"},
                   {"samples", "INTEGER", "On-CPU samples of this stack in the minute"}}});
+  out.push_back({"request_stacks",
+                 "Stacks of a slow or failed server request's thread while it served it (profile source, with sched "
+                 "and l7): join the request by proc_tid and evt_time = time",
+                 {{"time", "INTEGER", "The request's evt_time (its start, ns since the epoch)"},
+                  {"proc_pid", "INTEGER", "Process id"},
+                  {"proc_tid", "INTEGER", "The serving thread's id (the request's proc_tid)"},
+                  {"offcpu", "INTEGER", "0: on-CPU samples; 1: off-CPU time (sources.profile.off_cpu)"},
+                  {"stack", "TEXT", "Folded stack, root first: thread;frame;frame"},
+                  {"value", "INTEGER", "Samples (at sources.profile.hz), or off-CPU ns"}}});
   return out;
 }
 

@@ -22,7 +22,8 @@ std::string table_name(size_t index) {
   if (index < kAlertsIndex) return std::string(core::kinds()[index].name);
   if (index == kAlertsIndex) return "alerts";
   if (index == kSamplesIndex) return "metric_samples";
-  return "profiles";
+  if (index == kProfilesIndex) return "profiles";
+  return "request_stacks";
 }
 
 struct Store::Item {
@@ -34,7 +35,7 @@ struct Store::Item {
     uint64_t minute;
     std::string folded;
   };
-  std::variant<core::Record, core::Alert, Samples, Profile> v;
+  std::variant<core::Record, core::Alert, Samples, Profile, std::vector<RequestStackRow>> v;
 };
 
 struct Store::Statements {
@@ -45,10 +46,11 @@ struct Store::Statements {
   sqlite3_stmt* sample = nullptr;
   sqlite3_stmt* sample_time = nullptr;
   sqlite3_stmt* profile = nullptr;
+  sqlite3_stmt* request_stack = nullptr;
   sqlite3_stmt* rollup = nullptr;
   ~Statements() {
     for (auto* s : insert) sqlite3_finalize(s);
-    for (auto* s : {alert, series_find, series_add, sample, sample_time, profile, rollup}) sqlite3_finalize(s);
+    for (auto* s : {alert, series_find, series_add, sample, sample_time, profile, request_stack, rollup}) sqlite3_finalize(s);
   }
 };
 
@@ -197,6 +199,9 @@ core::Status Store::init() {
       "l7_protocol, l7_error, latency_log2)) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS profiles (time INTEGER, stack TEXT, samples INTEGER);\n"
       "CREATE INDEX IF NOT EXISTS profiles_time ON profiles (time);\n"
+      "CREATE TABLE IF NOT EXISTS request_stacks (time INTEGER, proc_pid INTEGER, proc_tid INTEGER, offcpu INTEGER, "
+      "stack TEXT, value INTEGER);\n"
+      "CREATE INDEX IF NOT EXISTS request_stacks_req ON request_stacks (proc_tid, time);\n"
       "COMMIT;\n";
   if (auto st = exec(db_, ddl); !st) return core::Status::error(EIO, opts_.path + ": " + st.message());
 
@@ -256,6 +261,7 @@ core::Status Store::init() {
       !st)
     return st;
   if (auto st = prep("INSERT INTO profiles VALUES (?, ?, ?)", &stmts_->profile); !st) return st;
+  if (auto st = prep("INSERT INTO request_stacks VALUES (?, ?, ?, ?, ?, ?)", &stmts_->request_stack); !st) return st;
   stats_.file_bytes = static_cast<uint64_t>(query_int(db_, "PRAGMA page_count") * query_int(db_, "PRAGMA page_size"));
   return {};
 }
@@ -460,6 +466,13 @@ void Store::add_profile(uint64_t minute, std::string folded) {
   push(Item{Item::Profile{minute, std::move(folded)}}, bytes);
 }
 
+void Store::add_request_stacks(std::vector<RequestStackRow> rows) {
+  if (rows.empty()) return;
+  size_t bytes = 0;
+  for (const auto& r : rows) bytes += sizeof r + r.stack.size();
+  push(Item{std::move(rows)}, bytes);
+}
+
 void Store::flush() {
   release_held(true);
   std::unique_lock lock(mu_);
@@ -631,6 +644,18 @@ void Store::write_batch(std::vector<Item>& batch) {
         step(s);
         written[kProfilesIndex]++;
       }
+    } else if (auto* rs = std::get_if<std::vector<RequestStackRow>>(&item.v)) {
+      for (const auto& r : *rs) {
+        sqlite3_stmt* s = stmts_->request_stack;
+        sqlite3_bind_int64(s, 1, static_cast<int64_t>(r.time_ns));
+        sqlite3_bind_int64(s, 2, r.pid);
+        sqlite3_bind_int64(s, 3, r.tid);
+        sqlite3_bind_int64(s, 4, r.offcpu);
+        bind_text(s, 5, r.stack);
+        sqlite3_bind_int64(s, 6, static_cast<int64_t>(r.value));
+        step(s);
+        written[kRequestStacksIndex]++;
+      }
     }
   }
   for (const auto& [k, n] : rollup) {
@@ -665,6 +690,7 @@ void Store::retention_locked() {
   for (const auto& k : core::kinds()) tables.push_back({std::string(k.name), "evt_time"});
   tables.push_back({"alerts", "time"});
   tables.push_back({"profiles", "time"});
+  tables.push_back({"request_stacks", "time"});
   // The tables keyed by time: metric samples (by series, then time: deleted series by series),
   // then two summaries not counted as rows: the sample times, the request rollup.
   const char* timed[] = {"DELETE FROM metric_samples WHERE series_id IN (SELECT id FROM metric_series) AND time < ",

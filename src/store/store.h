@@ -71,8 +71,19 @@ struct SampleRow {
   double value = 0;
 };
 
+// A row of request_stacks: one stack of a request's serving thread (agent/request_stacks.h);
+// the request's row has the same proc_tid and evt_time.
+struct RequestStackRow {
+  uint64_t time_ns = 0;  // the request's evt_time
+  uint32_t pid = 0, tid = 0;
+  bool offcpu = false;
+  std::string stack;     // folded, root first
+  uint64_t value = 0;    // samples, or off-CPU ns
+};
+
 struct StoreStats {
-  uint64_t rows_written[static_cast<size_t>(core::EventKind::kCount) + 3] = {};  // kinds, alerts, samples, profiles
+  // kinds, alerts, samples, profiles, request_stacks
+  uint64_t rows_written[static_cast<size_t>(core::EventKind::kCount) + 4] = {};
   uint64_t rows_dropped = 0;   // queue full
   uint64_t rows_over_rate[static_cast<size_t>(core::EventKind::kCount)] = {};  // past max_event_rows_per_s
   uint64_t batches = 0, write_errors = 0;
@@ -89,6 +100,7 @@ std::string table_name(size_t index);
 constexpr size_t kAlertsIndex = static_cast<size_t>(core::EventKind::kCount);
 constexpr size_t kSamplesIndex = kAlertsIndex + 1;
 constexpr size_t kProfilesIndex = kAlertsIndex + 2;
+constexpr size_t kRequestStacksIndex = kAlertsIndex + 3;
 
 // All of SQLite's heap in this process (the writer and every query): an allocation past it
 // fails (the statement gets SQLITE_NOMEM) instead of growing the agent.
@@ -106,6 +118,8 @@ class Store : public sources::EventSink {
   void add_samples(uint64_t time_ns, std::vector<SampleRow> samples);
   // Folded stacks ("a;b;c 12" lines) of one whole minute (unix time / 60).
   void add_profile(uint64_t minute, std::string folded);
+  // Stacks of requests' serving threads.
+  void add_request_stacks(std::vector<RequestStackRow> rows);
 
   // Waits until everything queued before the call is committed (tests, shutdown).
   void flush();

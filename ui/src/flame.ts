@@ -117,7 +117,7 @@ export class FlameGraph {
   }
 
   private amount(v: number): string {
-    if (this.unit !== "ns") return `${v} samples`;
+    if (this.unit !== "ns") return `${v} sample${v === 1 ? "" : "s"}`;
     return v >= 1e9 ? `${(v / 1e9).toFixed(2)} s off-CPU` : `${(v / 1e6).toFixed(1)} ms off-CPU`;
   }
 

@@ -260,7 +260,8 @@ export const requests: Page = async (root, params) => {
     l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
     l7_error_text AS error_text, l7_rows AS rows_n, span_id AS span, req_timeline AS timeline, req_cpu_time AS cpu,
     req_runq_time AS runq, req_io_time AS io, req_lock_time AS lock, req_net_wait AS net, req_sleep_time AS sleep,
-    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns FROM request WHERE ${w} ORDER BY evt_time DESC LIMIT 300`);
+    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns, CAST(evt_time AS TEXT) AS t_key, proc_tid AS tid FROM request WHERE ${w}
+    ORDER BY evt_time DESC LIMIT 300`);
   const detail = h("div", { class: "detail" });
   root.append(h("div", { class: "split" },
     section(`Requests (${list.length}${list.length === 300 ? ", the newest 300" : ""})`, table([
@@ -324,10 +325,24 @@ async function waterfall(r: Record<string, unknown>): Promise<HTMLElement> {
       h("div", { class: `wf-bar child${Number(c.error) ? " bad" : ""}`, style: `left:${pct(off)};width:${pct(ns)}`,
         title: `${fmtDur(ns / 1e9)} at +${fmtDur(off / 1e9)}` })));
   }
-  return h("div", { class: "waterfall", "data-children": children.length, "data-parts": segs.length },
+  // Its thread's stacks meanwhile (a slow or failed request's, with the profile source): on-CPU
+  // samples and off-CPU time, each a small flame graph.
+  const stacks = r.timeline && r.tid ? await api.rows(`SELECT offcpu, stack, sum(value) AS n FROM request_stacks
+    WHERE proc_tid = ${Number(r.tid)} AND time = ${api.lit(String(r.t_key))} GROUP BY offcpu, stack LIMIT 2000`) : [];
+  const flames: HTMLElement[] = [];
+  for (const off of [0, 1]) {
+    const text = stacks.filter((x) => Number(x.offcpu) === off).map((x) => `${x.stack} ${x.n}`).join("\n");
+    if (!text) continue;
+    const info = h("div", { class: "muted small" });
+    const box = h("div", { class: "flame", "data-kind": off ? "off" : "cpu" });
+    new FlameGraph(box, parseFolded(text), (t) => (info.textContent = t), off ? "ns" : "samples");
+    flames.push(h("div", { class: "wf-stacks" }, h("h4", {}, off ? "Off the CPU: where its thread waited" : "On the CPU: where its thread ran"), info, box));
+  }
+  return h("div", { class: "waterfall", "data-children": children.length, "data-parts": segs.length, "data-stacks": stacks.length },
     ...rows, h("div", { class: "wf-legend" }, ...legend),
     h("div", { class: "muted small" }, "The serving thread's time, from the sched source's accounting in the kernel. " +
-      "Thread-per-request servers: all of it is this request's. Event loops (nginx, Node): the thread served others meanwhile."));
+      "Thread-per-request servers: all of it is this request's. Event loops (nginx, Node): the thread served others meanwhile."),
+    ...flames);
 }
 
 // A request's status as its protocol names it: a DNS rcode, a memcached retrieval's hit or miss.

@@ -173,6 +173,11 @@ test("requests: a server request's waterfall, its timeline and the call it made"
   assert.equal(await page.locator('.wf-seg[data-part="cpu"]').count(), 1, "no on-CPU part in the timeline");
   assert.ok(parts >= 1 && children >= 1, `parts ${parts}, children ${children}`);
   assert.match(await page.textContent(".waterfall"), /\/api\/stock/, "the call to nginx is not a child");
+  // Its thread's stacks meanwhile (profile source, off_cpu on): it waited ~120 ms for the call,
+  // blocked in the kernel (schedule) under the socket read.
+  assert.ok(Number(await page.getAttribute(".waterfall", "data-stacks")) > 0, "no stacks of the request");
+  const names = await page.locator('.waterfall .flame[data-kind="off"] .frame').evaluateAll((els) => els.map((e) => e.dataset.name));
+  assert.ok(names.some((n) => /^schedule/.test(n)), `off-CPU flame graph without a kernel wait: ${names.slice(0, 20)}`);
   await shot("request-waterfall");
 });
 

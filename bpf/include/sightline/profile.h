@@ -17,6 +17,21 @@ struct sl_prof_key {
 	char comm[SL_COMM_LEN];
 };
 
+/* Per-request stacks: the samples and off-CPU time of a thread while it serves a request (the
+ * sched source's `serving` mark, set by l7), by (thread, request start, stacks). */
+#define SL_PROF_MAX_REQ_KEYS 2048
+
+struct sl_prof_req_key {
+	__u32 tgid;
+	__u32 tid;
+	__u64 start;  /* the request's start (sl_now): the request event's ts_boot_ns */
+	__s32 kstack;
+	__s32 ustack;
+	__u32 offcpu; /* 0: samples; 1: off-CPU ns */
+	__u32 pad;
+	char comm[SL_COMM_LEN]; /* the thread's */
+};
+
 /* DWARF mode: each on-CPU sample carries the top of the user stack and the user registers;
  * user space unwinds it with the CFI of the mapped files. */
 #define SL_PROF_USTACK_CHUNK 512

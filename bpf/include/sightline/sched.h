@@ -48,6 +48,10 @@ struct sl_sched_thread {
 	__u64 on;      /* switched in (0: not on a CPU, or not seen switching in) */
 	__u32 why;     /* sl_wait_kind of the current block */
 	__u32 pad;
+	/* The start (sl_now) of the request this thread serves, 0 for none: l7 marks it where a
+	 * server request starts and clears it where its answer starts; the profile source counts
+	 * the thread's stacks meanwhile by it (issue 20's per-request stacks). */
+	__u64 serving;
 	struct sl_thread_time t; /* this thread's time, cumulative */
 };
 

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "bpf/libbpf_util.h"
+#include "core/clock.h"
 #include "sightline/profile.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
@@ -51,6 +52,8 @@ class ProfileSourceImpl final : public ProfileSource {
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
     hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.own_as<ProfileOptions>().hz, 10000));
+    request_stacks_ = o.thread_time_fd >= 0 && o.own_as<ProfileOptions>().request_stacks &&
+                      !o.own_as<ProfileOptions>().dwarf_unwind;
     if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
@@ -115,6 +118,19 @@ class ProfileSourceImpl final : public ProfileSource {
                             core::MetricType::kCounter};
     lost.series.push_back({{}, double(counts().stacks_lost), {}});
     out.push_back(std::move(lost));
+    if (join_) {
+      const RequestStackStats& j = join_->stats();
+      core::MetricFamily req{"sightline_profile_request_stacks_total",
+                             "Per-request stacks (a thread's stacks while it served a request): joined to slow or "
+                             "failed requests (rows), their requests, stacks of requests not kept (unmatched: fast "
+                             "ones), and rows past the bounds (dropped)",
+                             core::MetricType::kCounter};
+      req.series.push_back({{{"outcome", "rows"}}, double(j.rows), {}});
+      req.series.push_back({{{"outcome", "requests"}}, double(j.requests), {}});
+      req.series.push_back({{{"outcome", "unmatched"}}, double(j.unmatched), {}});
+      req.series.push_back({{{"outcome", "dropped"}}, double(j.dropped), {}});
+      out.push_back(std::move(req));
+    }
     core::MetricFamily cache{"sightline_symbol_cache_bytes",
                              "Heap the profiler's symbol caches hold: symbol tables of files, and their "
                              "DWARF open for inlined frames (each bounded by memory_limit's share)",
@@ -167,20 +183,9 @@ class ProfileSourceImpl final : public ProfileSource {
     if (!src_.skel()) return;
     int counts_fd = bpf_map__fd(src_.skel()->maps.prof_counts);
     int stacks_fd = bpf_map__fd(src_.skel()->maps.stacks);
-    std::vector<sl_prof_key> keys;
-    sl_prof_key key{}, next{};
-    for (bool first = true; bpf_map_get_next_key(counts_fd, first ? nullptr : &key, &next) == 0; first = false) {
-      key = next;
-      keys.push_back(key);
-    }
     std::set<int32_t> stack_ids;
-    std::vector<uint64_t> ips(SL_PROF_STACK_DEPTH);
     std::map<std::tuple<uint32_t, std::string, int32_t, int32_t>, uint64_t> merged[2];
-    for (const auto& k : keys) {
-      uint64_t v = 0;
-      if (bpf_map_lookup_and_delete_elem(counts_fd, &k, &v) != 0 &&
-          (bpf_map_lookup_elem(counts_fd, &k, &v) != 0 || bpf_map_delete_elem(counts_fd, &k) != 0))
-        continue;
+    for (const auto& [k, v] : bpf::take_counts<sl_prof_key>(counts_fd)) {
       std::string comm(k.comm, strnlen(k.comm, sizeof k.comm));
       merged[k.offcpu ? 1 : 0][{k.tgid, comm, k.kstack, k.ustack}] += v;
       if (k.tgid) note_process(k.tgid);
@@ -189,20 +194,12 @@ class ProfileSourceImpl final : public ProfileSource {
       for (const auto& [mk, v] : merged[which]) {
         const auto& [tgid, comm, kstack, ustack] = mk;
         std::vector<uint64_t> uips;
-        if (ustack >= 0) {
-          stack_ids.insert(ustack);
-          if (bpf_map_lookup_elem(stacks_fd, &ustack, ips.data()) == 0) {
-            for (uint64_t ip : ips) {
-              if (!ip) break;
-              uips.push_back(uips.empty() ? ip : ip - 1);  // a return address names its call
-            }
-          } else if (!which) {
-            counts_.stacks_lost += v;  // its id was reused before we read it
-          }
-        }  // -EEXIST (a collision in the stack map) is counted by the kernel
+        if (!user_ips(ustack, &uips) && !which) counts_.stacks_lost += v;  // its id was reused before we read it
+        if (ustack >= 0) stack_ids.insert(ustack);
         if (kstack >= 0) stack_ids.insert(kstack);
         add_entry(which ? off : on, tgid, comm, kstack, uips, v, which == 1);
       }
+    if (request_stacks_) drain_requests(stack_ids);
     // Samples unwound from the ring (DWARF mode).
     consume();
     for (auto& [pk, v] : pending_) {
@@ -256,6 +253,12 @@ class ProfileSourceImpl final : public ProfileSource {
     return out;
   }
 
+  EventSink* request_sink(uint64_t slow_ns) override {
+    join_ = std::make_unique<RequestStackJoin>(slow_ns);
+    return join_.get();
+  }
+  std::vector<RequestStack> take_request_stacks() override { return std::exchange(joined_, {}); }
+
   // One record of the ring: a sample with its user stack, unwound now, while the process
   // and its mappings are there.
   bool on_sample(const void* data, size_t size) {
@@ -274,6 +277,55 @@ class ProfileSourceImpl final : public ProfileSource {
   // Symbolizes one stack (user program counters leaf first, a kernel stack id) into `p`.
   void add_entry(profile::Profile* p, uint32_t tgid, const std::string& comm, int32_t kstack,
                  const std::vector<uint64_t>& uips, uint64_t v, bool offcpu) {
+    profile::Profile::Entry e = entry(tgid, comm, kstack, uips, v);
+    if (!offcpu) {
+      counts_.samples += v;
+      if (!uips.empty()) {
+        counts_.user_stacks += v;
+        if (profile::complete_stack(e.frames)) counts_.user_complete += v;
+      }
+    } else {
+      counts_.offcpu_ns += v;
+    }
+    p->entries.push_back(std::move(e));
+  }
+
+  // A user stack id's program counters, leaf first (empty for an error id); false when the
+  // id is gone from the stack map (reused before it was read).
+  bool user_ips(int32_t ustack, std::vector<uint64_t>* uips) const {
+    if (ustack < 0) return true;  // -EEXIST (a collision in the stack map) is counted by the kernel
+    std::vector<uint64_t> ips(SL_PROF_STACK_DEPTH);
+    if (bpf_map_lookup_elem(bpf_map__fd(src_.skel()->maps.stacks), &ustack, ips.data()) != 0) return false;
+    for (uint64_t ip : ips) {
+      if (!ip) break;
+      uips->push_back(uips->empty() ? ip : ip - 1);  // a return address names its call
+    }
+    return true;
+  }
+
+  // The per-request counts (sl_prof_req_key), symbolized while their stack ids are there.
+  void drain_requests(std::set<int32_t>& stack_ids) {
+    std::vector<RequestStack> got;
+    for (const auto& [k, v] : bpf::take_counts<sl_prof_req_key>(bpf_map__fd(src_.skel()->maps.req_counts))) {
+      if (!join_) continue;  // no one takes them (sightline profile)
+      if (k.tgid) note_process(k.tgid);
+      std::vector<uint64_t> uips;
+      (void)user_ips(k.ustack, &uips);
+      if (k.ustack >= 0) stack_ids.insert(k.ustack);
+      if (k.kstack >= 0) stack_ids.insert(k.kstack);
+      profile::Profile::Entry e = entry(k.tgid, std::string(k.comm, strnlen(k.comm, sizeof k.comm)), k.kstack, uips, v);
+      got.push_back({k.tgid, k.tid, k.start, k.offcpu != 0, profile::folded_stack(e), v});
+    }
+    if (!join_) return;
+    auto rows = join_->join(std::move(got), core::now_boot_ns());
+    // Bounded: the store takes them every loop; a store that does not (none) leaves the newest.
+    if (joined_.size() + rows.size() > kMaxJoined) joined_.clear();
+    for (auto& r : rows) joined_.push_back(std::move(r));
+  }
+
+  // One stack symbolized: user frames from the outermost, then the kernel's.
+  profile::Profile::Entry entry(uint32_t tgid, const std::string& comm, int32_t kstack,
+                                const std::vector<uint64_t>& uips, uint64_t v) {
     profile::Profile::Entry e;
     e.pid = tgid;
     e.comm = comm;
@@ -286,7 +338,8 @@ class ProfileSourceImpl final : public ProfileSource {
         symbols::Frame f = sym_.kernel(ip);
         // The leaf frames of our own program and its dispatch are not the task's.
         if (kernel.empty() && (f.function.starts_with("bpf_prog_") || f.function.starts_with("bpf_trace_run") ||
-                               f.function.starts_with("__bpf_trace_") || f.function.starts_with("bpf_get_stack")))
+                               f.function.starts_with("__bpf_trace_") || f.function.starts_with("bpf_get_stack") ||
+                               f.function.starts_with("__traceiter_")))
           continue;
         kernel.push_back(f);
       }
@@ -294,16 +347,7 @@ class ProfileSourceImpl final : public ProfileSource {
     for (auto it = uips.rbegin(); it != uips.rend(); ++it)
       for (auto& f : sym_.user_frames(tgid, *it)) e.frames.push_back(std::move(f));
     for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
-    if (!offcpu) {
-      counts_.samples += v;
-      if (!uips.empty()) {
-        counts_.user_stacks += v;
-        if (profile::complete_stack(e.frames)) counts_.user_complete += v;
-      }
-    } else {
-      counts_.offcpu_ns += v;
-    }
-    p->entries.push_back(std::move(e));
+    return e;
   }
 
   // The BPF half: a SkeletonSource for the skeleton's life cycle and the shared filters.
@@ -317,7 +361,8 @@ class ProfileSourceImpl final : public ProfileSource {
                             const ProfileSourceImpl* owner) {
       owner_ = owner;
       // DWARF mode streams 8 KiB samples: a ring for about a second of 99 Hz on 32 CPUs.
-      return start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.own_as<ProfileOptions>().dwarf_unwind ? 32u << 20 : 4096,
+      int reuse_err = 0;
+      core::Status st = start_skeleton<profile_bpf>(skel_, kFns, o, f, sink, o.own_as<ProfileOptions>().dwarf_unwind ? 32u << 20 : 4096,
                                          [&](profile_bpf* s) {
                                            s->rodata->include_idle = false;
                                            // Stacks are read and deleted every second; a map
@@ -332,7 +377,22 @@ class ProfileSourceImpl final : public ProfileSource {
                                            bpf_map__set_max_entries(s->maps.stacks, n);
                                            bpf_map__set_max_entries(s->maps.prof_counts, std::min<uint32_t>(n, SL_PROF_MAX_KEYS));
                                            s->rodata->dwarf = o.own_as<ProfileOptions>().dwarf_unwind;
+                                           // Per-request stacks read the sched source's task
+                                           // storage (handed over); else the maps stay small.
+                                           s->rodata->request_stacks = owner->request_stacks_;
+                                           if (owner->request_stacks_) {
+                                             reuse_err = bpf_map__reuse_fd(s->maps.sched_ts, o.thread_time_fd);
+                                           } else {
+                                             if (bpf_map__type(s->maps.sched_ts) != BPF_MAP_TYPE_TASK_STORAGE)
+                                               bpf_map__set_max_entries(s->maps.sched_ts, 1);
+                                             bpf_map__set_max_entries(s->maps.req_counts, 1);
+                                           }
                                          });
+      if (st && reuse_err) {
+        stop();
+        return bpf::libbpf_error(-reuse_err, "profile: taking the sched source's thread times");
+      }
+      return st;
     }
     profile_bpf* skel() const { return skel_; }
     void keep(bpf_link* l) { keep_link(l); }
@@ -404,6 +464,11 @@ class ProfileSourceImpl final : public ProfileSource {
   mutable std::mutex recent_mu_;
   std::deque<Minute> recent_, recent_off_;  // on-CPU samples; off-CPU ns (agent: sources.profile.off_cpu)
   std::map<std::tuple<uint32_t, std::string, int32_t, std::vector<uint64_t>>, uint64_t> pending_;
+  // Per-request stacks (ProfileOptions::request_stacks, the sched source's map handed over).
+  bool request_stacks_ = false;
+  std::unique_ptr<RequestStackJoin> join_;
+  static constexpr size_t kMaxJoined = 10000;
+  std::vector<RequestStack> joined_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "profile/profile.h"
+#include "sources/profile/request_stacks.h"
 #include "sources/source.h"
 #include "symbols/symbolizer.h"
 
@@ -29,9 +30,14 @@ struct ProfileOptions : Options<ProfileOptions> {
   // On-CPU user stacks copied and unwound with DWARF CFI (code without frame pointers) instead
   // of walked by the kernel along frame pointers (`sightline profile --unwind dwarf`).
   bool dwarf_unwind = false;
+  // The stacks a thread was sampled in (and, with off_cpu, blocked in) while it served a
+  // request, kept with the slow and failed requests (needs the sched and l7 sources).
+  bool request_stacks = true;
   void visit(OptionVisitor& v) override {
     v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
     v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
+    v.flag("request_stacks", request_stacks,
+           "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7)");
   }
 };
 
@@ -50,6 +56,11 @@ class ProfileSource : public Source {
   // Whole minutes (unix time / 60) after `after` that are over, each as folded stacks, oldest
   // first: what the store keeps.
   virtual std::vector<std::pair<uint64_t, std::string>> finished_minutes(uint64_t after) const = 0;
+  // Per-request stacks (ProfileOptions::request_stacks): the agent hands it the events (the
+  // slow and failed server requests are joined with their stacks at each drain; slow_ns: the
+  // l7 source's threshold), and takes the joined stacks for its store. The polling thread.
+  virtual EventSink* request_sink(uint64_t slow_ns) = 0;
+  virtual std::vector<RequestStack> take_request_stacks() = 0;
 };
 
 std::unique_ptr<Source> make_profile_source();
