@@ -105,6 +105,12 @@ struct conn_state {
 	struct sl_thread_time tt;
 	__u32 tt_tid;
 	__u32 tt_ready; /* SL_L7_TM_* for the next record that goes out, 0: none */
+	/* The socket's retransmits: at the request's start (rt_ts: which request's), then the
+	 * difference at its response's (rt_ready: for the next record that goes out). */
+	__u64 rt_ts;
+	__u32 rt0;
+	__u16 rt;
+	__u16 rt_ready;
 };
 
 struct {
@@ -568,6 +574,25 @@ static __noinline bool timeline_end(struct task_struct *task, __u32 tid, __u64 n
 	return true;
 }
 
+/* The socket's own retransmits over an exchange red_step paired (it just started or answered
+ * one): read at the request's start and at its response's. Its own frame: one_message's is
+ * full. */
+static __noinline void retrans_step(struct sock *sk, struct conn_state *cs)
+{
+	if (!cs)
+		return;
+	if (cs->pending && cs->rt_ts != cs->req_ts) {
+		cs->rt_ts = cs->req_ts;
+		cs->rt0 = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+		cs->rt_ready = 0;
+	} else if (!cs->pending && cs->rt_ts) {
+		__u32 d = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans) - cs->rt0;
+		cs->rt = d > 0xffff ? 0xffff : d;
+		cs->rt_ts = 0;
+		cs->rt_ready = 1;
+	}
+}
+
 /* What one message of a traced TCP connection does, after the in-kernel RED saw it. */
 enum { STEP_SEND, STEP_DROP, STEP_HOLD, STEP_EXTEND, STEP_HELD_THEN_SEND };
 
@@ -796,8 +821,10 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	}
 
 	int step = STEP_SEND;
-	if (red && cs && !counted_in_user(proto)) /* user space pairs these: every message goes */
+	if (red && cs && !counted_in_user(proto)) { /* user space pairs these: every message goes */
 		step = red_step(tp, cs, dir, buf, ret);
+		retrans_step(sk, cs);
+	}
 	if (step == STEP_DROP)
 		return 0;
 	if (step == STEP_EXTEND) { /* the held request grows: user space skips what it lacks */
@@ -841,7 +868,14 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	} else {
 		e->tm_flags = 0;
 	}
-	e->pad3 = 0;
+	if (cs && cs->rt_ready && step != STEP_HOLD) { /* the response's first record */
+		e->retrans = cs->rt;
+		e->retrans_set = 1;
+		cs->rt_ready = 0;
+	} else {
+		e->retrans = 0;
+		e->retrans_set = 0;
+	}
 	{
 		struct task_struct *task = tp->btf ? tp->btf : (struct task_struct *)bpf_get_current_task();
 		struct task_struct *leader = BPF_CORE_READ(task, group_leader);

@@ -144,6 +144,7 @@ struct Event {
   uint8_t timeline = 0;           // 0: none; 1: measured on the serving thread; 2: another thread answered
   uint64_t tl_cpu_ns = 0, tl_runq_ns = 0;
   uint64_t tl_wait_ns[5] = {};    // blocked: I/O, lock, network, sleep, other (sl_wait_kind's order)
+  int32_t req_retransmits = -1;   // TCP segments its socket resent from its start to its response's, -1: not measured
   uint32_t downstream = 0;        // requests the serving thread made meanwhile (seen in detail)
   uint64_t downstream_ns = 0;     // ... their latencies summed
 

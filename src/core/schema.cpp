@@ -632,6 +632,10 @@ constexpr FieldDef kRequest[] = {
      [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[3]); }, "", 0},
     {"req.other_wait", FieldType::kDuration, "ns", "Of the timeline: blocked otherwise (pipes, signals, other syscalls)",
      [](const Event& e) { return T(FieldType::kDuration, e.tl_wait_ns[4]); }, "", 0},
+    {"req.retransmits", FieldType::kInt, "",
+     "TCP segments the connection's socket resent from the request's start to its response's (a client's request "
+     "resent; at a server, its earlier answers); -1: not measured (a protocol the kernel does not pair, UDP)",
+     [](const Event& e) { return I(e.req_retransmits); }, "", 0},
     {"req.downstream", FieldType::kUint, "",
      "Requests the serving thread made while serving this one (SQL, Redis, HTTP, DNS: its child spans), as seen in detail",
      [](const Event& e) { return U(e.downstream); }, "", 0},

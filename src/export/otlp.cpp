@@ -300,15 +300,16 @@ void OtlpBuffer::add_request_span(const core::Event& e) {
   if (e.tls) attr_bool(span, 9, "sightline.tls", true);
   attr_double(span, 9, "sightline.latency_seconds", static_cast<double>(e.duration_ns) / 1e9);
   // A server's timeline (the schema's req.* fields) as sightline.req.* (times in ns); its
-  // downstream calls are its child spans.
-  if (e.timeline || e.downstream)
-    for (const auto& f : core::kind_def(core::EventKind::kRequest).fields) {
-      if (!f.name.starts_with("req.")) continue;
-      core::Value v = f.get(e);
-      std::string key = "sightline." + std::string(f.name);
-      if (v.type == core::FieldType::kString) otlp_attr(span, 9, key, v.s);
-      else otlp_attr(span, 9, key, static_cast<int64_t>(v.u));
-    }
+  // downstream calls are its child spans. Retransmits wherever they were measured.
+  for (const auto& f : core::kind_def(core::EventKind::kRequest).fields) {
+    if (!f.name.starts_with("req.")) continue;
+    if (f.name == "req.retransmits" ? e.req_retransmits < 0 : !(e.timeline || e.downstream)) continue;
+    core::Value v = f.get(e);
+    std::string key = "sightline." + std::string(f.name);
+    if (v.type == core::FieldType::kString) otlp_attr(span, 9, key, v.s);
+    else if (v.type == core::FieldType::kInt) otlp_attr(span, 9, key, v.i);
+    else otlp_attr(span, 9, key, static_cast<int64_t>(v.u));
+  }
   if (e.error) {
     pb::Writer st;
     if (!e.error_text.empty()) st.bytes(2, e.error_text);

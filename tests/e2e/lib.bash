@@ -15,6 +15,16 @@ no_programs_left() { wait_for "${1:-5}" bash -c '[[ $(bpftool prog list 2>/dev/n
 # Background processes to stop on exit (SIGTERM: async jobs ignore SIGINT; then SIGKILL): register with `bg_pid PID`.
 BG_PIDS=()
 bg_pid() { BG_PIDS+=("$1"); }
+# start_quiet_agent SL DIR PORT SOURCES: an agent on 127.0.0.1:PORT with its store in
+# DIR/store.db, without rules, governor or anomaly models, its `sources:` block SOURCES (YAML,
+# each line two spaces in); waits for its /healthz. Its log: DIR/agent.log.
+start_quiet_agent() {
+  printf 'listen: 127.0.0.1:%s\nstore: {path: %s/store.db}\nrules: {enabled: false}\noverhead: {max_cpu_percent: 0}\nanomaly: {enabled: false}\nsources:\n%s\n' \
+    "$3" "$2" "$4" >"$2/agent.yaml"
+  "$1" agent --config "$2/agent.yaml" >"$2/agent.log" 2>&1 &
+  bg_pid $!
+  wait_for 30 curl -sf "http://127.0.0.1:$3/healthz" || fail "agent: $(cat "$2/agent.log")"
+}
 stop_bg() {
   local p i
   for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done

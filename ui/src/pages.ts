@@ -260,7 +260,7 @@ export const requests: Page = async (root, params) => {
     l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
     l7_error_text AS error_text, l7_rows AS rows_n, span_id AS span, req_timeline AS timeline, req_cpu_time AS cpu,
     req_runq_time AS runq, req_io_time AS io, req_lock_time AS lock, req_net_wait AS net, req_sleep_time AS sleep,
-    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns, CAST(evt_time AS TEXT) AS t_key, proc_tid AS tid FROM request WHERE ${w}
+    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns, CAST(evt_time AS TEXT) AS t_key, proc_tid AS tid, req_retransmits AS retrans FROM request WHERE ${w}
     ORDER BY evt_time DESC LIMIT 300`);
   const detail = h("div", { class: "detail" });
   root.append(h("div", { class: "split" },
@@ -273,7 +273,7 @@ export const requests: Page = async (root, params) => {
         detail.innerHTML = "";
         detail.append(h("h3", {}, `${r.method} ${r.target}`));
         const raw = h("pre", {}, JSON.stringify(r, null, 2));
-        if (r.timeline || Number(r.downstream)) {
+        if (r.timeline || Number(r.downstream) || Number(r.retrans) > 0) {
           const box = h("div", {}, "…");
           detail.append(box, raw);
           waterfall(r).then((w) => box.replaceChildren(w), (e) => box.replaceChildren(errorBox(e)));
@@ -314,6 +314,9 @@ async function waterfall(r: Record<string, unknown>): Promise<HTMLElement> {
       ? "Another thread answered than read the request: its time is not attributed."
       : "No timeline for this request (a client, or a protocol the kernel does not pair)."));
   }
+  if (Number(r.retrans) > 0)
+    legend.push(h("span", { class: "wf-key bad", "data-retrans": Number(r.retrans) },
+      `TCP retransmits on its connection meanwhile: ${Number(r.retrans)}`));
   rows.push(row(`${r.method} ${r.target}`, String(r.request ?? ""),
     h("div", { class: "wf-bar whole", style: "left:0;width:100%" }), ...segs));
   const span = String(r.span ?? "");

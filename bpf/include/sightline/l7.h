@@ -84,7 +84,11 @@ struct sl_l7_event {
 	 * (HTTP/1, PostgreSQL, MySQL, Redis). */
 	struct sl_thread_time tm;
 	__u32 tm_flags;          /* SL_L7_TM_* */
-	__u32 pad3;
+	/* A kernel-paired TCP exchange's response (its first record), with retrans_set: the
+	 * segments this socket retransmitted (tcp_sock.total_retrans) from the request's start to
+	 * here: a client's request resent; a server's earlier answers still being resent. */
+	__u16 retrans;
+	__u16 retrans_set;
 	/* followed by `captured` bytes */
 };
 

@@ -206,6 +206,7 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
     c->tl_flags = rec.tm_flags;
     c->tl = rec.tm;
   }
+  if (rec.retrans_set) c->retrans = rec.retrans;
   scratch_.clear();
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
@@ -284,6 +285,7 @@ void L7Tracker::emit(Conn& c, const Record& r) {
       c.tl_flags = 0;
     }
   }
+  e.req_retransmits = std::exchange(c.retrans, -1);
   // A failed or slow exchange is sent whatever the sample (the kernel's rule): it stands for itself.
   e.weight = r.error || r.no_response || e.duration_ns >= slow_ns_ ? 1 : c.weight;
   e.laddr = c.laddr;

@@ -150,6 +150,7 @@ class L7Tracker {
     // requests its thread made while serving (linked as children), for its next request event.
     uint32_t tl_flags = 0;
     sl_thread_time tl{};
+    int32_t retrans = -1;  // the socket's retransmits over the exchange (sl_l7_event.retrans), -1: none
     uint32_t down_n = 0;
     uint64_t down_ns = 0;
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
