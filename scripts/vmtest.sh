@@ -6,7 +6,7 @@
 #   usage: scripts/vmtest.sh [--lsm] [--mem MiB] [--timeout SECONDS] [--idle SECONDS] [--root DIR [--systemd]] -- COMMAND [ARGS...]
 #     --timeout  stop the guest after this long (default 600 s) and show where its CPUs are
 #     --idle     ... or once its console has been silent this long (without it too: 30 s of
-#                silence after the kernel reported a soft lockup or an RCU stall), so that a
+#                silence, or 90 s, after the kernel reported a soft lockup or an RCU stall), so that a
 #                frozen guest fails soon, not at its timeout
 #     --lsm      boot with lsm=...,bpf (BPF LSM active)
 #     --no-lsm   boot with the same LSMs but bpf (BPF LSM off); neither: Debian's default
@@ -165,9 +165,12 @@ for ((t = 0; t < timeout * 5; t++)); do
   ((t % 5 == 4)) || continue
   now=$(stat -c %s "$out" 2>/dev/null || echo 0)
   if ((now != size)); then size=$now quiet=0; else quiet=$((quiet + 1)); fi
-  ((stalled == 1)) || ! grep -qE 'BUG: soft lockup|detected stall' "$out" 2>/dev/null || stalled=1
-  if ((stalled == 1 && quiet >= 30)); then
-    why="silent 30s after the kernel reported: $(grep -m1 -oE 'BUG: soft lockup.*|rcu: INFO: .*detected stall.*' "$out" | tr -d '\r')"
+  ((stalled > 0)) || ! grep -qE 'BUG: soft lockup|detected stall' "$out" 2>/dev/null || stalled=1
+  ((stalled == 0)) || stalled=$((stalled + 1))
+  # Silent 30 s after the report, or 90 s whatever it prints (the watchdog repeats itself every
+  # ~28 s while the CPUs stay stuck: a frozen guest is never silent then).
+  if ((stalled > 0 && (quiet >= 30 || stalled > 90))); then
+    why="$( ((quiet >= 30)) && echo "silent 30s" || echo "90s") after the kernel reported: $(grep -m1 -oE 'BUG: soft lockup.*|rcu: INFO: .*detected stall.*' "$out" | tr -d '\r')"
     break
   fi
   ((idle == 0 || quiet < idle)) || { why="with its console silent for ${idle}s"; break; }

@@ -11,6 +11,12 @@ SL=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# A failed guest's last words: where vmtest found its CPUs, and its last 40 lines with the
+# watchdog's repeats left out (a frozen guest prints nothing else), after its first report.
+guest_tail() {
+  grep '^vmtest.sh' "$1"
+  grep -v '^vmtest.sh' "$1" | awk '/soft lockup|detected stall/ { if (seen++) next } { print }' | tail -40
+}
 cat >"$tmp/guest.sh" <<GUEST
 set -u
 SL=$SL
@@ -54,7 +60,7 @@ GUEST
 mkdir -p "$root/build/vm" && cp "$tmp/guest.sh" "$root/build/vm/guest.sh"
 out=$tmp/default.txt
 (cd "$root" && bash scripts/vmtest.sh --timeout 900 --idle 240 -- sh build/vm/guest.sh) >"$out" 2>&1 \
-  || fail "the guest failed: $(tail -20 "$out")"
+  || fail "the guest failed: $(guest_tail "$out")"
 echo "--- default boot"; cat "$out"
 grep -q "^vmtest: kernel 6\.1\." "$out" || fail "not a 6.1 kernel"
 for feat in kprobe fentry tp_btf bpf_lsm map:ringbuf; do
@@ -84,7 +90,7 @@ out=$tmp/nolsm.txt
 (cd "$root" && bash scripts/vmtest.sh --no-lsm --timeout 600 --idle 240 -- sh -c \
   'build/sightline doctor; SIGHTLINE_DISABLE_FEATURES=ringbuf,ktime_get_boot_ns build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/perf: /"
    SIGHTLINE_DISABLE_FEATURES=task_pt_regs,task_storage,sched_switch_state build/sightline doctor -v | sed -n "/^load test/,\$p" | sed "s/^/pre515: /"') \
-  >"$out" 2>&1 || fail "doctor failed with BPF LSM off: $(tail -20 "$out")"
+  >"$out" 2>&1 || fail "doctor failed with BPF LSM off: $(guest_tail "$out")"
 echo "--- lsm= without bpf"; grep -E "vmtest:|bpf_lsm|verdict|^perf: |^pre515: " "$out"
 grep -qE "^  -- +bpf_lsm +built in but not active" "$out" || fail "BPF LSM off not reported: $(grep bpf_lsm "$out")"
 for s in process file net security syscalls sched block packets profile; do
@@ -113,8 +119,8 @@ out=$tmp/bpf.txt
 (cd "$root" && bash scripts/vmtest.sh --timeout 900 --idle 240 -- sh -c "cd build && ctest -L bpf -E '$skip' --timeout 120 --repeat until-pass:2 --output-on-failure") \
   >"$out" 2>&1 || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)
 --- the guest's last lines:
-$(tail -40 "$out")"
+$(guest_tail "$out")"
 echo "--- bpf tests"; grep -E "tests passed" "$out"
 grep -E '\*\*\*(Failed|Timeout)|Timeout' "$out" | sed 's/^/retried after: /' || true
-(( $(grep -cE 'Test +#[0-9]+: .* Passed' "$out") >= 30 )) || fail "too few bpf tests ran on 6.1: $(tail -20 "$out")"
+(( $(grep -cE 'Test +#[0-9]+: .* Passed' "$out") >= 30 )) || fail "too few bpf tests ran on 6.1: $(guest_tail "$out")"
 echo "kernel 6.1: ok"

@@ -52,8 +52,12 @@ class ProfileSourceImpl final : public ProfileSource {
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
     stop();
     hz_ = std::max<uint32_t>(1, std::min<uint32_t>(o.own_as<ProfileOptions>().hz, 10000));
+    // Per-request stacks read the sched source's thread state from the sampling timer's
+    // interrupt: only where that state is task storage (6.4+). Before, it is an LRU hash that
+    // sched_switch fills under the run-queue lock, and 6.1 froze once under CI with the timer
+    // reading it (not reproduced; see docs/timelines.md): the older kernels go without.
     request_stacks_ = o.thread_time_fd >= 0 && o.own_as<ProfileOptions>().request_stacks &&
-                      !o.own_as<ProfileOptions>().dwarf_unwind;
+                      !o.own_as<ProfileOptions>().dwarf_unwind && Bpf::task_storage(f);
     if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
@@ -397,6 +401,7 @@ class ProfileSourceImpl final : public ProfileSource {
     profile_bpf* skel() const { return skel_; }
     void keep(bpf_link* l) { keep_link(l); }
     static std::string base(const bpf::Features& f) { return base_requirements(f); }
+    static bool task_storage(const bpf::Features& f) { return has_task_storage(f); }
     ProfileSourceImpl* target_ = nullptr;
 
    protected:

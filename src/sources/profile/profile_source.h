@@ -31,13 +31,14 @@ struct ProfileOptions : Options<ProfileOptions> {
   // of walked by the kernel along frame pointers (`sightline profile --unwind dwarf`).
   bool dwarf_unwind = false;
   // The stacks a thread was sampled in (and, with off_cpu, blocked in) while it served a
-  // request, kept with the slow and failed requests (needs the sched and l7 sources).
+  // request, kept with the slow and failed requests (needs the sched and l7 sources, and
+  // kernel 6.4+: task storage the timer interrupt may read).
   bool request_stacks = true;
   void visit(OptionVisitor& v) override {
     v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
     v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
     v.flag("request_stacks", request_stacks,
-           "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7)");
+           "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7, kernel 6.4+)");
   }
 };
 
