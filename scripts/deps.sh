@@ -46,8 +46,8 @@ TEST_PKGS=(
   mariadb-server mariadb-client
   # exporter backends the tests deliver to (started on 127.0.0.1 by the tests)
   clickhouse-server clickhouse-client victoria-metrics
-  # go tool pprof reads the profiles the tests write
-  golang-go
+  # go tool pprof reads the profiles the tests write; perf is the unwinding test's reference
+  golang-go linux-perf
   # the web UI's browser tests (playwright-core drives Debian's chromium)
   chromium
   # the kernel matrix (scripts/vmtest.sh): Debian's 6.1 kernel under qemu, busybox in its initramfs; socat and gawk name a hung guest's addresses

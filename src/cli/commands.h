@@ -78,7 +78,7 @@ struct ProfileArgs {
   double duration_s = 10;
   uint32_t hz = 99;
   bool off_cpu = false;
-  std::string unwind = "dwarf";  // dwarf or fp (on-CPU user stacks)
+  std::string unwind = "kernel";  // kernel, dwarf or fp (user stacks)
   std::string output;        // empty: folded stacks on stdout
   std::string format;        // folded, pprof, svg; empty: from the output's extension
 };

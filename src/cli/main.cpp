@@ -133,10 +133,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 10000u));
   profile_cmd->add_flag("--off-cpu", pargs.off_cpu, "Time spent blocked, by the stack that blocked");
   profile_cmd->add_option("--unwind", pargs.unwind,
-                          "User stacks of on-CPU samples: dwarf (8 KiB of stack copied per sample, "
-                          "unwound with the binaries' CFI: complete without frame pointers; default) "
-                          "or fp (frame pointers, walked by the kernel: cheapest)")
-      ->check(CLI::IsMember({"dwarf", "fp"}));
+                          "User stacks: kernel (walked in the kernel with tables built from the binaries' "
+                          ".eh_frame: complete without frame pointers, nothing copied; default, kernel 5.17+), "
+                          "dwarf (8 KiB of stack copied per on-CPU sample, unwound here with libdw) "
+                          "or fp (frame pointers only)")
+      ->check(CLI::IsMember({"kernel", "dwarf", "fp"}));
   profile_cmd->add_option("-o,--output", pargs.output,
                           "File to write (default: folded stacks on stdout); the format follows its "
                           "extension: .svg flame graph, .pb.gz/.pprof pprof, else folded");

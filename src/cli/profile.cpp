@@ -74,6 +74,7 @@ int profile(const ProfileArgs& args) {
   po.off_cpu = args.off_cpu;
   po.on_cpu = !args.off_cpu;
   po.dwarf_unwind = !args.off_cpu && args.unwind == "dwarf";
+  po.kernel_unwind = args.unwind == "kernel";
   bpf::Features f = bpf::probe_features();
   if (auto st = source->start(o, f, nullptr); !st) {
     fprintf(stderr, "sightline profile: %s\n", st.message().c_str());

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "symbols/unwind_table.h"
+
 namespace sightline::symbols {
 
 std::string demangle(const char* name) {
@@ -263,6 +265,25 @@ void read_go_pclntab(Elf* elf, std::vector<Symbol>& out) {
       out.push_back({funcs[i].first, funcs[i + 1].first - funcs[i].first, std::string(funcs[i].second)});
 }
 
+// A stripped binary's functions that no symbol names (static ones: .dynsym lists the exported
+// only) get `binary+0xADDRESS` from their .eh_frame_hdr entry: a frame there is that function,
+// told apart from the others, never a bare [unknown] (perf's). Appended to `out`.
+void name_unnamed_functions(Elf* elf, const std::string& path, std::vector<Symbol>& out) {
+  std::vector<uint64_t> starts;
+  if (!eh_frame_functions(elf, &starts)) return;
+  std::vector<std::pair<uint64_t, uint64_t>> named;  // [addr, end) of the sized symbols
+  for (const auto& s : out) named.emplace_back(s.addr, s.addr + std::max<uint64_t>(s.size, 1));
+  std::sort(named.begin(), named.end());
+  std::string base = std::filesystem::path(path).filename().string();
+  char hex[32];
+  for (uint64_t a : starts) {
+    auto it = std::upper_bound(named.begin(), named.end(), std::make_pair(a, UINT64_MAX));
+    if (it != named.begin() && a < std::prev(it)->second) continue;  // inside a named one
+    snprintf(hex, sizeof hex, "+0x%llx", static_cast<unsigned long long>(a));
+    out.push_back({a, 0, base + hex});
+  }
+}
+
 bool has_symtab(Elf* elf) {
   Elf_Scn* scn = section(elf, ".symtab");
   GElf_Shdr sh;
@@ -380,6 +401,7 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
     if (es->debug_file_.empty()) {
       read_minidebuginfo(h.elf, es->syms_);  // Fedora's stripped binaries
       read_go_pclntab(h.elf, es->syms_);     // a stripped Go binary
+      name_unnamed_functions(h.elf, path, es->syms_);
     }
   }
   auto& s = es->syms_;

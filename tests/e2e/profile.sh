@@ -40,21 +40,24 @@ want=$(( (t1 - t0) * 99 / $(getconf CLK_TCK) ))
 grep -q "user stacks complete (reaching main/_start/clone): 100.0%" "$tmp/cpu.err" \
   || fail "frame-pointer stacks should all be complete: $(cat "$tmp/cpu.err")"
 
-# Without frame pointers (how distributions build): DWARF unwinding (the default) still walks
-# to _start; the frame-pointer walk does not.
+# Without frame pointers (how distributions build): the kernel's walk with .eh_frame tables
+# (the default) and DWARF unwinding of a copied stack both reach _start; frame pointers do not.
 cc -O2 -fomit-frame-pointer -o "$tmp/nofp" "$tmp/work.c"
 "$tmp/nofp" 30 &
 nofp=$!
 bg_pid $nofp
 sleep 0.3
-"$SL" profile -p $nofp -d 2 -o "$tmp/dwarf.folded" 2>"$tmp/dwarf.err" || fail "profile (dwarf): $(cat "$tmp/dwarf.err")"
-grep -qE '^nofp;_start;__libc_start_main;(__libc_start_call_main;)?main;burn_cpu [0-9]+$' "$tmp/dwarf.folded" \
-  || fail "DWARF-unwound stack of burn_cpu: $(cat "$tmp/dwarf.folded")"
-share=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/dwarf.err")
-[[ ${share%.*} -ge 95 ]] || fail "DWARF unwinding completed $share% of stacks: $(cat "$tmp/dwarf.err")"
+declare -A share
+for mode in kernel dwarf; do
+  "$SL" profile -p $nofp -d 2 --unwind $mode -o "$tmp/$mode.folded" 2>"$tmp/$mode.err" || fail "profile ($mode): $(cat "$tmp/$mode.err")"
+  grep -qE '^nofp;_start;__libc_start_main;(__libc_start_call_main;)?main;burn_cpu [0-9]+$' "$tmp/$mode.folded" \
+    || fail "$mode-unwound stack of burn_cpu: $(cat "$tmp/$mode.folded")"
+  share[$mode]=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/$mode.err")
+  [[ ${share[$mode]%.*} -ge 95 ]] || fail "$mode unwinding completed ${share[$mode]}% of stacks: $(cat "$tmp/$mode.err")"
+done
 "$SL" profile -p $nofp -d 1 --unwind fp -o "$tmp/fp.folded" 2>"$tmp/fp.err" || fail "profile --unwind fp"
 fpshare=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/fp.err")
-echo "complete user stacks without frame pointers: dwarf $share%, fp $fpshare%"
+echo "complete user stacks without frame pointers: kernel tables ${share[kernel]}%, dwarf ${share[dwarf]}%, fp $fpshare%"
 kill $nofp
 
 # Inlined functions appear as frames of their own (DWARF inline records).

@@ -12,9 +12,75 @@
 struct sl_prof_key {
 	__u32 tgid;
 	__s32 kstack; /* stack id, or -errno (-EFAULT: no user stack, e.g. a kernel thread) */
-	__s32 ustack;
+	__s32 ustack; /* stack id; SL_PROF_USTACK_TABLE: unwound in the kernel, in ustacks[uhash] */
 	__u32 offcpu; /* 0: samples (value: count); 1: off-CPU (value: ns blocked) */
 	char comm[SL_COMM_LEN];
+	__u64 uhash;  /* the key of the unwound user stack in ustacks */
+};
+
+/* In-kernel unwinding (unwind: kernel). User space turns the .eh_frame CFI of every executable
+ * file a profiled process maps into a table of rows sorted by address (symbols/unwind_table.cpp)
+ * kept in one array (unw_rows; files shared between processes), and gives each process its
+ * mappings with where their rows are (unw_procs). The profiler walks the user stack with them:
+ * each frame's CFA from rsp or rbp plus an offset, the return address at CFA-8, rbp where the row
+ * says it was saved. A frame without a row is walked by its frame pointer (counted). */
+#define SL_PROF_USTACK_TABLE (-1000)
+#define SL_UNW_MAX_MAPS 64 /* executable mappings with tables per process */
+
+enum sl_unw_cfa {
+	SL_UNW_CFA_END = 0,  /* the return address is undefined: the outermost frame (_start, clone3) */
+	SL_UNW_CFA_RSP = 1,  /* CFA = rsp + cfa_off */
+	SL_UNW_CFA_RBP = 2,  /* CFA = rbp + cfa_off */
+	SL_UNW_CFA_PLT = 3,  /* a PLT entry: CFA = rsp + 8, + 8 more when (rip & 15) >= cfa_off */
+	SL_UNW_CFA_NONE = 4, /* no row covers the address, or a rule we do not follow: frame pointers */
+};
+
+#define SL_UNW_RBP_LOST (-128)
+
+/* 8 bytes: the array map's stride is the value size rounded up to 8. */
+struct sl_unw_row {
+	__u32 pc;      /* link-time address where the row starts (files whose code lies above 4 GiB get none) */
+	__s16 cfa_off; /* CFA = the register + cfa_off (SL_UNW_CFA_PLT: the threshold); larger frames: NONE */
+	__u8 cfa;      /* enum sl_unw_cfa */
+	/* 0: rbp is the caller's; SL_UNW_RBP_LOST: not recoverable; else saved at CFA + 8 * rbp */
+	__s8 rbp;
+};
+
+struct sl_unw_map {
+	__u64 start, end; /* the executable mapping */
+	__u64 bias;       /* link-time address = address - bias */
+	__u32 row, rows;  /* its file's rows in unw_rows; rows 0: no table (frame pointers) */
+};
+
+struct sl_unw_proc {
+	__u32 n; /* maps, sorted by start */
+	__u32 pad;
+	struct sl_unw_map maps[SL_UNW_MAX_MAPS];
+};
+
+/* An unwound user stack (ustacks' value): program counters, leaf first. */
+struct sl_unw_stack {
+	__u32 n; /* frames in ips */
+	__u32 pad;
+	__u64 ips[SL_PROF_STACK_DEPTH];
+};
+
+/* Counters of the in-kernel walk (per CPU, summed by user space). */
+enum sl_unw_stat {
+	SL_UNW_FRAMES_TABLE = 0, /* frames unwound by a table row */
+	SL_UNW_FRAMES_FP = 1,    /* frames unwound by the frame pointer (no table or row) */
+	SL_UNW_STACKS_END = 2,   /* stacks that reached a row marking the outermost frame */
+	SL_UNW_STACKS_TRUNC = 3, /* stacks cut at the depth bound */
+	SL_UNW_ASKED = 4,        /* processes (or new mappings) asked of user space */
+	SL_UNW_STAT_MAX = 5,
+};
+
+/* A process whose mappings the unwinder does not know (new, exec'd, or new code mapped). */
+struct sl_prof_ask {
+	__u32 kind; /* SL_EV_PROFILE */
+	__u32 tgid;
+	__u32 ask;  /* 1: distinguishes it from a sample */
+	__u32 pad;
 };
 
 /* Per-request stacks: the samples and off-CPU time of a thread while it serves a request (the
@@ -30,6 +96,7 @@ struct sl_prof_req_key {
 	__u32 offcpu; /* 0: samples; 1: off-CPU ns */
 	__u32 pad;
 	char comm[SL_COMM_LEN]; /* the thread's */
+	__u64 uhash;            /* as sl_prof_key's */
 };
 
 /* DWARF mode: each on-CPU sample carries the top of the user stack and the user registers;

@@ -17,6 +17,7 @@
 #include "sightline/profile.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
+#include "sources/profile/unwind_tables.h"
 #include "symbols/dwarf_unwind.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -44,9 +45,32 @@ class ProfileSourceImpl final : public ProfileSource {
                            : !o.own_as<ProfileOptions>().off_cpu                              ? "not requested (--off-cpu)"
                            : !f.tp_btf                               ? "needs tp_btf (kernel 5.5+)"
                                                                      : "";
-    return {{"sl_profile", "perf_event cpu-clock " + std::to_string(o.own_as<ProfileOptions>().hz) + " Hz, every CPU",
-             on_note.empty(), on_note},
-            {"sl_offcpu", "tp_btf sched_switch", off_note.empty(), off_note}};
+    const auto& po = o.own_as<ProfileOptions>();
+    bool tables = kernel_unwind(f, po);
+    std::string walk = po.dwarf_unwind ? "; user stacks copied, unwound in user space"
+                       : tables        ? "; user stacks unwound in the kernel with .eh_frame tables"
+                                       : "; user stacks by frame pointers";
+    std::string tables_note = !po.kernel_unwind || po.dwarf_unwind ? "not requested"
+                              : !f.bpf_loop                        ? "needs bpf_loop (kernel 5.17)"
+                              : !f.task_pt_regs                    ? "needs bpf_task_pt_regs (kernel 5.15)"
+                              : !f.tp_btf                          ? "needs tp_btf"
+                                                                   : "";
+    std::vector<Hook> hooks = {{"sl_profile", "perf_event cpu-clock " + std::to_string(po.hz) + " Hz, every CPU" + walk,
+                                on_note.empty(), on_note},
+                               {"sl_offcpu", "tp_btf sched_switch", off_note.empty(), off_note}};
+    if (!po.dwarf_unwind && po.kernel_unwind)
+      hooks.push_back({"sl_unw_exec", "tp_btf sched_process_exec, sched_process_exit: a process's unwind tables end",
+                       tables && on_note.empty(), tables_note.empty() ? on_note : tables_note});
+    return hooks;
+  }
+
+  static bool kernel_unwind(const bpf::Features& f, const ProfileOptions& po) {
+#if defined(__x86_64__)
+    return po.kernel_unwind && !po.dwarf_unwind && f.bpf_loop && f.task_pt_regs && f.tp_btf;
+#else
+    (void)f, (void)po;
+    return false;  // the tables and the walk are x86-64's
+#endif
   }
 
   core::Status start(const SourceOptions& o, const bpf::Features& f, EventSink* sink) override {
@@ -58,10 +82,22 @@ class ProfileSourceImpl final : public ProfileSource {
     // reading it (not reproduced; see docs/timelines.md): the older kernels go without.
     request_stacks_ = o.thread_time_fd >= 0 && o.own_as<ProfileOptions>().request_stacks &&
                       !o.own_as<ProfileOptions>().dwarf_unwind && Bpf::task_storage(f);
+    kernel_unwind_ = kernel_unwind(f, o.own_as<ProfileOptions>());
     if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
+    if (kernel_unwind_) {
+      tables_ = std::make_unique<UnwindTables>();
+      st = tables_->open(bpf_map__fd(src_.skel()->maps.unw_rows), UnwindTables::kDefaultRows,
+                        bpf_map__fd(src_.skel()->maps.unw_procs));
+      if (!st) {
+        stop();
+        return st;
+      }
+      // One process profiled: its tables now, not at its first sample's ask.
+      if (o.filter.pid) (void)tables_->load(o.filter.pid);
+    }
     if (o.own_as<ProfileOptions>().on_cpu && f.perf_event && f.prog_perf_event) {
       size_t attached = 0;
       for (int cpu = 0; cpu < static_cast<int>(bpf::possible_cpus()); cpu++) {
@@ -135,6 +171,7 @@ class ProfileSourceImpl final : public ProfileSource {
       req.series.push_back({{{"outcome", "dropped"}}, double(j.dropped), {}});
       out.push_back(std::move(req));
     }
+    if (tables_) collect_unwind(out);
     core::MetricFamily cache{"sightline_symbol_cache_bytes",
                              "Heap the profiler's symbol caches hold: symbol tables of files, and their "
                              "DWARF open for inlined frames (each bounded by memory_limit's share)",
@@ -172,7 +209,10 @@ class ProfileSourceImpl final : public ProfileSource {
     return what;
   }
 
-  void stop() override { src_.stop(); }
+  void stop() override {
+    tables_.reset();
+    src_.stop();
+  }
 
   void drain(profile::Profile* on, profile::Profile* off) override {
     on->offcpu = false;
@@ -188,22 +228,29 @@ class ProfileSourceImpl final : public ProfileSource {
     int counts_fd = bpf_map__fd(src_.skel()->maps.prof_counts);
     int stacks_fd = bpf_map__fd(src_.skel()->maps.stacks);
     std::set<int32_t> stack_ids;
-    std::map<std::tuple<uint32_t, std::string, int32_t, int32_t>, uint64_t> merged[2];
+    std::set<uint64_t> uhashes;
+    std::map<std::tuple<uint32_t, std::string, int32_t, int32_t, uint64_t>, uint64_t> merged[2];
     for (const auto& [k, v] : bpf::take_counts<sl_prof_key>(counts_fd)) {
       std::string comm(k.comm, strnlen(k.comm, sizeof k.comm));
-      merged[k.offcpu ? 1 : 0][{k.tgid, comm, k.kstack, k.ustack}] += v;
+      merged[k.offcpu ? 1 : 0][{k.tgid, comm, k.kstack, k.ustack, k.uhash}] += v;
       if (k.tgid) note_process(k.tgid);
     }
     for (int which = 0; which < 2; which++)
       for (const auto& [mk, v] : merged[which]) {
-        const auto& [tgid, comm, kstack, ustack] = mk;
+        const auto& [tgid, comm, kstack, ustack, uhash] = mk;
         std::vector<uint64_t> uips;
-        if (!user_ips(ustack, &uips) && !which) counts_.stacks_lost += v;  // its id was reused before we read it
+        if (!user_ips(ustack, uhash, &uips, &uhashes) && !which) counts_.stacks_lost += v;  // reused before we read it
         if (ustack >= 0) stack_ids.insert(ustack);
         if (kstack >= 0) stack_ids.insert(kstack);
+        if (!which && ustack == SL_PROF_USTACK_TABLE) counts_.user_unwound += v;
         add_entry(which ? off : on, tgid, comm, kstack, uips, v, which == 1);
       }
-    if (request_stacks_) drain_requests(stack_ids);
+    if (request_stacks_) drain_requests(stack_ids, uhashes);
+    if (kernel_unwind_) {
+      int ustacks_fd = bpf_map__fd(src_.skel()->maps.ustacks);
+      for (uint64_t h : uhashes) bpf_map_delete_elem(ustacks_fd, &h);
+      tables_->sweep();
+    }
     // Samples unwound from the ring (DWARF mode).
     consume();
     for (auto& [pk, v] : pending_) {
@@ -266,6 +313,13 @@ class ProfileSourceImpl final : public ProfileSource {
   // One record of the ring: a sample with its user stack, unwound now, while the process
   // and its mappings are there.
   bool on_sample(const void* data, size_t size) {
+    if (size == sizeof(sl_prof_ask)) {  // the unwinder asks for a process's tables
+      const auto* a = static_cast<const sl_prof_ask*>(data);
+      if (a->kind != SL_EV_PROFILE || !a->ask) return false;
+      note_process(a->tgid);
+      if (tables_) (void)tables_->load(a->tgid);
+      return true;
+    }
     if (size < sizeof(sl_prof_sample)) return false;
     const auto* s = static_cast<const sl_prof_sample*>(data);
     if (s->kind != SL_EV_PROFILE || s->stack_len > sizeof s->stack) return false;
@@ -294,9 +348,18 @@ class ProfileSourceImpl final : public ProfileSource {
     p->entries.push_back(std::move(e));
   }
 
-  // A user stack id's program counters, leaf first (empty for an error id); false when the
-  // id is gone from the stack map (reused before it was read).
-  bool user_ips(int32_t ustack, std::vector<uint64_t>* uips) const {
+  // A user stack's program counters, leaf first (empty for an error id): from the stack map,
+  // or (SL_PROF_USTACK_TABLE) the stacks the kernel unwound, whose hash goes into `uhashes`
+  // (deleted after the drain). False when it is gone (reused before it was read).
+  bool user_ips(int32_t ustack, uint64_t uhash, std::vector<uint64_t>* uips, std::set<uint64_t>* uhashes) const {
+    if (ustack == SL_PROF_USTACK_TABLE) {
+      sl_unw_stack s;
+      if (bpf_map_lookup_elem(bpf_map__fd(src_.skel()->maps.ustacks), &uhash, &s) != 0) return false;
+      uhashes->insert(uhash);
+      for (uint32_t i = 0; i < s.n && i < SL_PROF_STACK_DEPTH; i++)
+        uips->push_back(i == 0 ? s.ips[i] : s.ips[i] - 1);  // a return address names its call
+      return true;
+    }
     if (ustack < 0) return true;  // -EEXIST (a collision in the stack map) is counted by the kernel
     std::vector<uint64_t> ips(SL_PROF_STACK_DEPTH);
     if (bpf_map_lookup_elem(bpf_map__fd(src_.skel()->maps.stacks), &ustack, ips.data()) != 0) return false;
@@ -307,14 +370,58 @@ class ProfileSourceImpl final : public ProfileSource {
     return true;
   }
 
+  // The unwinder's figures: its walk's counters (per CPU, summed) and the tables' bounds.
+  void collect_unwind(std::vector<core::MetricFamily>& out) {
+    uint64_t stat[SL_UNW_STAT_MAX] = {};
+    int fd = bpf_map__fd(src_.skel()->maps.unw_stats);
+    std::vector<uint64_t> per_cpu(bpf::possible_cpus());
+    for (uint32_t i = 0; i < SL_UNW_STAT_MAX; i++)
+      if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) == 0)
+        for (uint64_t v : per_cpu) stat[i] += v;
+    core::MetricFamily frames{"sightline_profile_unwind_frames_total",
+                              "User frames the profiler walked in the kernel: by an unwind table row (from "
+                              ".eh_frame), or by the frame pointer where a file has no table or no row",
+                              core::MetricType::kCounter};
+    frames.series.push_back({{{"method", "table"}}, double(stat[SL_UNW_FRAMES_TABLE]), {}});
+    frames.series.push_back({{{"method", "frame_pointer"}}, double(stat[SL_UNW_FRAMES_FP]), {}});
+    out.push_back(std::move(frames));
+    UnwindTableCounts c = tables_->counts();
+    core::MetricFamily files{"sightline_profile_unwind_files_total",
+                             "Files the unwinder took: tables built, files without one (no .eh_frame_hdr), "
+                             "without room in the rows, replaced on disk since mapped; tables evicted for room",
+                             core::MetricType::kCounter};
+    files.series.push_back({{{"outcome", "built"}}, double(c.files), {}});
+    files.series.push_back({{{"outcome", "no_table"}}, double(c.no_table), {}});
+    files.series.push_back({{{"outcome", "no_room"}}, double(c.no_room), {}});
+    files.series.push_back({{{"outcome", "replaced"}}, double(c.replaced), {}});
+    files.series.push_back({{{"outcome", "evicted"}}, double(c.evicted), {}});
+    out.push_back(std::move(files));
+    core::MetricFamily procs{"sightline_profile_unwind_processes_total",
+                             "Processes whose mappings the unwinder loaded, and asks it did not serve: no room "
+                             "in the process map, past the loads per second (walked by frame pointers meanwhile), "
+                             "mappings past the per-process bound",
+                             core::MetricType::kCounter};
+    procs.series.push_back({{{"outcome", "loaded"}}, double(c.loads), {}});
+    procs.series.push_back({{{"outcome", "full"}}, double(c.procs_full), {}});
+    procs.series.push_back({{{"outcome", "deferred"}}, double(c.deferred), {}});
+    procs.series.push_back({{{"outcome", "maps_over"}}, double(c.maps_over), {}});
+    out.push_back(std::move(procs));
+    core::MetricFamily rows{"sightline_profile_unwind_rows",
+                            "Rows of unwind tables in the kernel (8 bytes each): in use, and the bound",
+                            core::MetricType::kGauge};
+    rows.series.push_back({{{"state", "used"}}, double(c.rows_used), {}});
+    rows.series.push_back({{{"state", "capacity"}}, double(c.rows_capacity), {}});
+    out.push_back(std::move(rows));
+  }
+
   // The per-request counts (sl_prof_req_key), symbolized while their stack ids are there.
-  void drain_requests(std::set<int32_t>& stack_ids) {
+  void drain_requests(std::set<int32_t>& stack_ids, std::set<uint64_t>& uhashes) {
     std::vector<RequestStack> got;
     for (const auto& [k, v] : bpf::take_counts<sl_prof_req_key>(bpf_map__fd(src_.skel()->maps.req_counts))) {
       if (!join_) continue;  // no one takes them (sightline profile)
       if (k.tgid) note_process(k.tgid);
       std::vector<uint64_t> uips;
-      (void)user_ips(k.ustack, &uips);
+      (void)user_ips(k.ustack, k.uhash, &uips, &uhashes);
       if (k.ustack >= 0) stack_ids.insert(k.ustack);
       if (k.kstack >= 0) stack_ids.insert(k.kstack);
       profile::Profile::Entry e = entry(k.tgid, std::string(k.comm, strnlen(k.comm, sizeof k.comm)), k.kstack, uips, v);
@@ -374,13 +481,35 @@ class ProfileSourceImpl final : public ProfileSource {
                                            // stacks, counted) near 1% (each entry is 1 KiB of
                                            // kernel memory, preallocated).
                                            const auto& po = o.own_as<ProfileOptions>();
-                                           uint64_t per_s = uint64_t(bpf::possible_cpus()) * po.hz * 2;
+                                           // Two stack ids a sample (kernel, user); one where
+                                           // user stacks are unwound into ustacks instead.
+                                           uint64_t per_s = uint64_t(bpf::possible_cpus()) * po.hz * (owner->kernel_unwind_ ? 1 : 2);
                                            if (po.off_cpu) per_s *= 8;
                                            uint32_t n = 4096;
                                            while (n < per_s * 40 && n < SL_PROF_MAX_STACKS) n *= 2;
                                            bpf_map__set_max_entries(s->maps.stacks, n);
                                            bpf_map__set_max_entries(s->maps.prof_counts, std::min<uint32_t>(n, SL_PROF_MAX_KEYS));
                                            s->rodata->dwarf = o.own_as<ProfileOptions>().dwarf_unwind;
+                                           // In-kernel unwinding: the tables' rows, processes and
+                                           // unwound stacks; else the maps stay small.
+                                           s->rodata->kernel_unwind = owner->kernel_unwind_;
+                                           if (owner->kernel_unwind_) {
+                                             bpf_map__set_max_entries(s->maps.unw_rows, UnwindTables::kDefaultRows);
+                                             bpf_map__set_max_entries(s->maps.unw_procs, UnwindTables::kMaxProcs);
+                                             bpf_map__set_max_entries(s->maps.ustacks, n);
+                                             // Entries allocated on use where the timer's program
+                                             // may (6.1+): the memory follows the processes and
+                                             // the second's stacks, not the bounds (2 and 8 MiB).
+                                             if (f.htab_mem_alloc)
+                                               for (bpf_map* m : {s->maps.unw_procs, s->maps.ustacks})
+                                                 bpf_map__set_map_flags(m, bpf_map__map_flags(m) | BPF_F_NO_PREALLOC);
+                                           } else {
+                                             bpf_map__set_max_entries(s->maps.unw_asked, 1);
+                                             bpf_map__set_max_entries(s->maps.ustacks, 1);
+                                             bpf_map__set_max_entries(s->maps.unw_procs, 1);
+                                             bpf_program__set_autoload(s->progs.sl_unw_exec, false);
+                                             bpf_program__set_autoload(s->progs.sl_unw_exit, false);
+                                           }
                                            // Per-request stacks read the sched source's task
                                            // storage (handed over); else the maps stay small.
                                            s->rodata->request_stacks = owner->request_stacks_;
@@ -471,6 +600,9 @@ class ProfileSourceImpl final : public ProfileSource {
   std::map<std::tuple<uint32_t, std::string, int32_t, std::vector<uint64_t>>, uint64_t> pending_;
   // Per-request stacks (ProfileOptions::request_stacks, the sched source's map handed over).
   bool request_stacks_ = false;
+  // User stacks unwound in the kernel with the tables of tables_ (ProfileOptions::kernel_unwind).
+  bool kernel_unwind_ = false;
+  std::unique_ptr<UnwindTables> tables_;
   std::unique_ptr<RequestStackJoin> join_;
   static constexpr size_t kMaxJoined = 10000;
   std::vector<RequestStack> joined_;

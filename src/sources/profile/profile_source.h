@@ -21,6 +21,7 @@ struct StackCounts {
   uint64_t stacks_lost = 0;    // stack map collisions or stacks gone before they were read
   uint64_t user_complete = 0;  // on-CPU samples whose user stack reached main/_start/clone
   uint64_t user_stacks = 0;    // on-CPU samples with a user stack
+  uint64_t user_unwound = 0;   // of those, walked with unwind tables in the kernel
 };
 
 struct ProfileOptions : Options<ProfileOptions> {
@@ -30,6 +31,10 @@ struct ProfileOptions : Options<ProfileOptions> {
   // On-CPU user stacks copied and unwound with DWARF CFI (code without frame pointers) instead
   // of walked by the kernel along frame pointers (`sightline profile --unwind dwarf`).
   bool dwarf_unwind = false;
+  // On-CPU and off-CPU user stacks walked in the kernel with unwind tables built from the
+  // binaries' .eh_frame (complete without frame pointers, nothing copied out); needs bpf_loop
+  // (5.17+). Off: the kernel's frame-pointer walk.
+  bool kernel_unwind = true;
   // The stacks a thread was sampled in (and, with off_cpu, blocked in) while it served a
   // request, kept with the slow and failed requests (needs the sched and l7 sources, and
   // kernel 6.4+: task storage the timer interrupt may read).
@@ -37,6 +42,8 @@ struct ProfileOptions : Options<ProfileOptions> {
   void visit(OptionVisitor& v) override {
     v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
     v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
+    v.flag("unwind_tables", kernel_unwind,
+           "user stacks walked in the kernel with tables from the binaries' .eh_frame (kernel 5.17+); off: frame pointers");
     v.flag("request_stacks", request_stacks,
            "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7, kernel 6.4+)");
   }

@@ -1,0 +1,86 @@
+// The profiler's unwind tables in the kernel (unwind: kernel): the rows of every executable file
+// that a profiled process maps, in one BPF array user space writes in place (mmap), shared
+// between processes (files keyed by dev:inode:size:mtime), and each process's mappings
+// (unw_procs). A process is loaded when the BPF program asks for it (a sample of a process it
+// does not know, or of an address in no known mapping) and dropped when it exits. Bounded: the
+// array's rows (files no process maps go first when room is needed), processes (the hash's
+// size), loads per second; each miss counted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "symbols/elf_symbols.h"
+
+namespace sightline::sources {
+
+struct UnwindTableCounts {
+  uint64_t loads = 0;         // processes loaded (or loaded again)
+  uint64_t files = 0;         // files whose table was built
+  uint64_t no_table = 0;      // files without a usable table (no .eh_frame_hdr ...): frame pointers
+  uint64_t no_room = 0;       // files whose table did not fit in the rows: frame pointers
+  uint64_t replaced = 0;      // mappings whose file changed on disk since it was mapped
+  uint64_t procs_full = 0;    // processes unw_procs had no room for
+  uint64_t maps_over = 0;     // executable mappings past SL_UNW_MAX_MAPS in a process
+  uint64_t deferred = 0;      // asks past the loads-per-second bound (asked again later)
+  uint64_t evicted = 0;       // tables of files no process mapped, dropped for room
+  uint64_t rows_used = 0, rows_capacity = 0;
+  uint64_t procs = 0;
+};
+
+class UnwindTables {
+ public:
+  static constexpr uint32_t kDefaultRows = 1u << 19;  // 4 MiB of kernel memory (8-byte rows)
+  static constexpr uint32_t kMaxProcs = 1024;
+  static constexpr uint32_t kLoadsPerSecond = 100;
+
+  UnwindTables() = default;
+  UnwindTables(const UnwindTables&) = delete;
+  UnwindTables& operator=(const UnwindTables&) = delete;
+  ~UnwindTables();
+
+  // rows_fd: the BPF_F_MMAPABLE array of `capacity` rows; procs_fd: the hash of processes.
+  core::Status open(int rows_fd, uint32_t capacity, int procs_fd, std::string proc_root = "/proc");
+  bool is_open() const { return rows_ != nullptr; }
+  // (Re)loads the process's mappings and its files' tables. False when it is gone or deferred.
+  bool load(uint32_t tgid);
+  // Drops processes that exited; called about once a second.
+  void sweep();
+  // Rows the tables of `tgid`'s files take (shared files counted whole).
+  uint64_t process_rows(uint32_t tgid) const;
+  UnwindTableCounts counts() const;
+
+ private:
+  struct File {
+    uint32_t row = 0, rows = 0;  // rows 0: no table
+    int users = 0;
+    std::vector<symbols::Segment> segments;
+    std::list<std::string>::iterator idle;  // in idle_ while users == 0
+    bool in_idle = false;
+  };
+  File* file(uint32_t tgid, const std::string& path, uint64_t dev, uint64_t ino, std::string* key);
+  bool allocate(uint32_t n, uint32_t* at);
+  void release(const std::string& key);
+  void drop_process(uint32_t tgid);
+
+  std::string proc_root_;
+  int procs_fd_ = -1;
+  void* rows_ = nullptr;
+  size_t rows_bytes_ = 0;
+  uint32_t capacity_ = 0;
+  std::map<uint32_t, uint32_t> free_;  // start -> length, coalesced
+  std::unordered_map<std::string, File> files_;
+  std::list<std::string> idle_;  // files no process maps, least recently released first
+  std::unordered_map<uint32_t, std::vector<std::string>> procs_;  // the files each process holds
+  UnwindTableCounts counts_;
+  std::chrono::steady_clock::time_point window_;
+  uint32_t window_loads_ = 0;
+};
+
+}  // namespace sightline::sources
