@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The profiler beside its peers, interleaved round by round on a CPU-bound loop (every CPU
-# sampled, whole system): bare; sightline profile at 49, 99 and 999 Hz; perf record -F 999 -g -a;
-# bpftrace profile:hz:99 counting user stacks. Reports the slowdown ratio to the bare loop and
-# the profiler's own CPU seconds; then symbolization time of a whole-system profile.
+# The profiler beside its peers, interleaved round by round (every CPU sampled, whole system):
+# bare; sightline profile walking user stacks in the kernel with .eh_frame tables (the default)
+# at 19, 99 and 999 Hz, by frame pointers and by DWARF (stack copies) at 99 Hz; perf record -F 999
+# -g -a; perf record --call-graph dwarf at 99 Hz; bpftrace profile:hz:99 counting user stacks.
+# Two workloads: the CPU-bound loop (build/bench/cpuloop), and DEEP=1 a loop 30 calls deep
+# in code without frame pointers (what the table walk costs per frame). Reports the slowdown
+# ratio to the bare run and the profiler's own CPU seconds; then symbolization time of a
+# whole-system profile, the unwind tables' size, and complete stacks by method.
 #   usage: bench/profile_overhead.sh [N=3000000000] [ROUNDS=3]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,22 +19,44 @@ tmp=$(mktemp -d)
 tp=
 trap '[[ -n $tp ]] && kill -TERM $tp 2>/dev/null; rm -rf "$tmp"' EXIT
 declare -A CMD
-CMD[sl-49hz]="$SL profile -F 49 -d 600 -o $tmp/p.folded"
+CMD[sl-19hz]="$SL profile -F 19 -d 600 -o $tmp/p.folded"
 CMD[sl-99hz]="$SL profile -F 99 -d 600 -o $tmp/p.folded"
 CMD[sl-999hz]="$SL profile -F 999 -d 600 -o $tmp/p.folded"
+CMD[sl-fp-99hz]="$SL profile -F 99 --unwind fp -d 600 -o $tmp/p.folded"
+CMD[sl-dwarf-99hz]="$SL profile -F 99 --unwind dwarf -d 600 -o $tmp/p.folded"
 CMD[perf-999]="perf record -F 999 -g -a -o $tmp/perf.data"
+CMD[perf-dwarf-99]="perf record -F 99 --call-graph dwarf -a -o $tmp/perf.data"
 CMD[bpftrace-99]="bpftrace -e 'profile:hz:99 { @[ustack] = count(); }'"
-TRACERS=(${TRACERS:-sl-49hz sl-99hz sl-999hz perf-999 bpftrace-99})
+TRACERS=(${TRACERS:-sl-19hz sl-99hz sl-999hz sl-fp-99hz sl-dwarf-99hz perf-999 perf-dwarf-99 bpftrace-99})
+# The deep workload: 30 frames of recursion without frame pointers over a hot loop, N/100 times
+# (the same ns_per_op line as cpuloop).
+cat >"$tmp/deep.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+volatile long sink;
+long __attribute__((noinline)) hot(long n) { long s = 0; for (long i = 0; i < n; i++) s += i ^ (s >> 3); return s; }
+long __attribute__((noinline)) down(int d, long n) { if (!d) return hot(n); long r = down(d - 1, n); __asm__ volatile("" : "+r"(r)); return r + d; }
+int main(int argc, char** argv) {
+  long n = atol(argv[1]) / 100, ops = 0; struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
+  for (long i = 0; i < n; i += 1000, ops += 1000) sink += down(30, 1000);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("ops=%ld ns_per_op=%.3f\n", ops, ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / ops);
+}
+C
+cc -O2 -fomit-frame-pointer -o "$tmp/deep" "$tmp/deep.c"
+WORK="build/bench/cpuloop $N"
+[[ ${DEEP:-0} == 1 ]] && WORK="$tmp/deep $N"
 declare -A RATIO CPU
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TRACERS[@]}"; do
     command -v "${CMD[$t]%% *}" >/dev/null || { echo "skip $t: not installed"; continue; }
-    base=$(build/bench/cpuloop $N | ns_of)
+    base=$($WORK | ns_of)
     bash -c "exec ${CMD[$t]}" >/dev/null 2>&1 &
     tp=$!
     sleep 3
     c0=$(cpu_ticks $tp)
-    with=$(build/bench/cpuloop $N | ns_of)
+    with=$($WORK | ns_of)
     c1=$(cpu_ticks $tp)
     kill -TERM $tp 2>/dev/null; wait $tp 2>/dev/null || true; tp=
     ratio=$(echo "scale=4; $with / $base" | bc)
@@ -43,7 +69,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 echo
-echo "cpuloop $N: medians over $ROUNDS rounds"
+echo "${WORK%% *} $N: medians over $ROUNDS rounds"
 printf '%-12s %8s %12s\n' profiler ratio cpu-s
 for t in "${TRACERS[@]}"; do
   [[ -n ${RATIO[$t]:-} ]] && printf '%-12s %8s %12s\n' "$t" "$(median <<<"${RATIO[$t]}")" "$(median <<<"${CPU[$t]}")"
@@ -58,7 +84,7 @@ s0=$(date +%s.%N)
 $SL profile -F 999 -d 10 -o "$tmp/all.folded" 2>"$tmp/all.err"
 s1=$(date +%s.%N)
 kill $busy $shell 2>/dev/null || true
-echo "whole-system 10 s at 999 Hz: $(cat "$tmp/all.err" | tail -1)"
+echo "whole-system 10 s at 999 Hz: $(grep -v '^profiling' "$tmp/all.err" | tr '\n' ' ')"
 echo "wall time beyond the 10 s (drains, symbolization, output): $(echo "$s1 - $s0 - 10" | bc) s"
 
 # Complete user stacks without frame pointers: sightline (dwarf, fp) against
@@ -73,7 +99,7 @@ C
 cc -O2 -fomit-frame-pointer -o "$tmp/nofp" "$tmp/nofp.c"
 "$tmp/nofp" 30 &
 np=$!
-for mode in dwarf fp; do
+for mode in kernel dwarf fp; do
   $SL profile -p $np -d 3 --unwind $mode -o "$tmp/$mode.folded" 2>"$tmp/$mode.err"
   echo "sightline --unwind $mode: $(grep -o 'user stacks complete.*of [0-9]*' "$tmp/$mode.err")"
 done

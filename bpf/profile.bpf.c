@@ -139,6 +139,8 @@ struct unw_state {
 	__u64 hash;
 	__u32 tgid;
 	__u32 ask; /* an address in no known mapping: ask user space again */
+	__u64 py_frame; /* the next CPython frame to read */
+	struct sl_unw_python py;
 	struct sl_unw_stack stack;
 };
 
@@ -290,6 +292,50 @@ ret:
 	return 0;
 }
 
+/* One CPython frame: its code object and code unit, tagged, after the native frames. */
+static long py_step(__u32 i, void *unused)
+{
+	__u32 zero = 0;
+	struct unw_state *st = bpf_map_lookup_elem(&unw_scratch, &zero);
+	if (!st || !st->py_frame)
+		return 1;
+	__u64 f = st->py_frame, code = 0, prev = 0, instr = 0;
+	__u8 entry = 0;
+	if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + st->py.frame_code)) || !code ||
+	    bpf_probe_read_user(&prev, sizeof(prev), (void *)(f + st->py.frame_previous)) ||
+	    bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + st->py.frame_prev_instr)) ||
+	    bpf_probe_read_user(&entry, sizeof(entry), (void *)(f + st->py.frame_is_entry)))
+		return 1;
+	__u64 units = code + st->py.code_adaptive;
+	__u64 index = instr > units ? (instr - units) / 2 : 0;
+	if (index > SL_UNW_PY_INDEX_MAX)
+		index = SL_UNW_PY_INDEX_MAX;
+	__u64 v = SL_UNW_PY_FRAME | (entry ? SL_UNW_PY_ENTRY : 0) | (index << SL_UNW_PY_INDEX_SHIFT) |
+		  (code & SL_UNW_PY_CODE_MASK);
+	__u32 n = st->stack.n;
+	if (n >= SL_PROF_STACK_DEPTH)
+		return 1;
+	st->stack.ips[n] = v;
+	st->stack.n = n + 1;
+	st->hash = unw_mix(st->hash, v);
+	st->py_frame = prev;
+	return 0;
+}
+
+/* The CPython frames of thread `tid`, when it holds the GIL (it is tstate_current). */
+static __always_inline void python_frames(struct unw_state *st, struct sl_unw_proc *p, __u32 tid)
+{
+	st->py = p->py;
+	__u64 tstate = 0, ttid = 0, cframe = 0, frame = 0;
+	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)(st->py.runtime + st->py.tstate_current)) || !tstate ||
+	    bpf_probe_read_user(&ttid, sizeof(ttid), (void *)(tstate + st->py.ts_tid)) || ttid != tid ||
+	    bpf_probe_read_user(&cframe, sizeof(cframe), (void *)(tstate + st->py.ts_cframe)) || !cframe ||
+	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(cframe + st->py.cframe_current)))
+		return;
+	st->py_frame = frame;
+	bpf_loop(SL_UNW_PY_MAX_FRAMES, py_step, NULL, 0);
+}
+
 /* Asks user space for the process's tables: at most once a second per process. */
 static __always_inline void unw_ask(void *ctx, __u32 tgid)
 {
@@ -315,7 +361,8 @@ static __always_inline bool unwind_user(void *ctx, struct task_struct *task, __u
 {
 	if (!kernel_unwind || !task || !task->mm || (task->flags & 0x00200000 /* PF_KTHREAD */))
 		return false;
-	if (!bpf_map_lookup_elem(&unw_procs, &tgid)) {
+	struct sl_unw_proc *p = bpf_map_lookup_elem(&unw_procs, &tgid);
+	if (!p) {
 		unw_ask(ctx, tgid);
 		return false;
 	}
@@ -335,6 +382,9 @@ static __always_inline bool unwind_user(void *ctx, struct task_struct *task, __u
 	bpf_loop(SL_PROF_STACK_DEPTH, unw_step, NULL, 0);
 	if (st->ask)
 		unw_ask(ctx, tgid);
+	st->py_frame = 0;
+	if (p->py.runtime)
+		python_frames(st, p, task->pid);
 	__u64 h = unw_mix(st->hash, st->stack.n);
 	if (!h)
 		h = 1;

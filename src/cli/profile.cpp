@@ -138,6 +138,10 @@ int profile(const ProfileArgs& args) {
             c.user_stacks ? 100.0 * static_cast<double>(c.user_complete) / static_cast<double>(c.user_stacks) : 0.0,
             static_cast<unsigned long long>(c.user_stacks), static_cast<unsigned long long>(c.stacks_lost),
             args.output.empty() ? "" : " -> ", args.output.c_str());
+  if (c.unwind_rows)
+    fprintf(stderr, "unwind tables in the kernel: %llu rows (%.1f MiB) of %llu files for %llu processes\n",
+            static_cast<unsigned long long>(c.unwind_rows), c.unwind_rows * 8.0 / (1 << 20),
+            static_cast<unsigned long long>(c.unwind_files), static_cast<unsigned long long>(c.unwind_procs));
   return 0;
 }
 

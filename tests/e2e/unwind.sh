@@ -7,8 +7,9 @@
 #  - nginx (Debian's: stripped, no frame pointers) under wrk;
 # each: >= 95% of the samples have a complete user stack (to main, _start or the thread's
 # clone3), no [unknown] frame (stripped functions are binary+0xADDRESS), and the shares of the
-# top 10 functions (each sample's innermost user-space one) are within 3 points of perf's. Then the off-CPU walk: a frameless
-# glibc wrapper (nanosleep) keeps its caller.
+# top 10 functions (each sample's innermost user-space one) are within 3 points of perf's. Then
+# the off-CPU walk: a frameless glibc wrapper (nanosleep) keeps its caller. Then CPython 3.11's
+# own frames, at the shares the program measured itself.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -159,6 +160,61 @@ sleep 0.3
 ms=$(awk '/^sleepy;_start;.*;main;sleepy_wait;.*nanosleep/ {s += $NF} END {printf "%.0f", s / 1e6}' "$tmp/off.folded")
 (( ms > 1500 )) || fail "off-CPU under main;sleepy_wait: $ms ms of ~2000: $(cat "$tmp/off.folded")"
 echo "off-CPU without frame pointers: $ms ms under main;sleepy_wait;...nanosleep"
+# CPython 3.11 (Debian's interpreter): two hot Python functions, the time each took measured
+# by the program itself; the profile names both as Python frames (module.function (file:line)
+# in place of the interpreter's _PyEval_EvalFrameDefault) at shares within 5 points of that.
+cat >"$tmp/hot.py" <<'PY'
+import sys, time
+def burn_a(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+def burn_b(n):
+    s = 0
+    for i in range(n):
+        s += i ^ 3
+    return s
+def main(seconds, out):
+    end = time.perf_counter() + seconds
+    spent = [0.0, 0.0]
+    k = 0
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        if k % 10 < 7:
+            burn_a(20000)
+            spent[0] += time.perf_counter() - t0
+        else:
+            burn_b(20000)
+            spent[1] += time.perf_counter() - t0
+        k += 1
+    with open(out, "w") as f:
+        f.write("%.2f\n" % (100 * spent[0] / (spent[0] + spent[1])))
+main(float(sys.argv[1]), sys.argv[2])
+PY
+/usr/bin/python3.11 "$tmp/hot.py" 6 "$tmp/truth" &
+pid=$!
+bg_pid $pid
+sleep 0.5
+"$SL" profile -p $pid -F 999 -d 4 -o "$tmp/py.folded" 2>"$tmp/py.err" || fail "python: $(cat "$tmp/py.err")"
+wait $pid || fail "hot.py failed"
+python3 - "$tmp/py.folded" "$(cat "$tmp/truth")" <<'PY' || fail "python frames: $(sort -t' ' -k2 -rn "$tmp/py.folded" | head -3)"
+import sys
+a = b = 0
+for line in open(sys.argv[1]):
+    stack, n = line.rsplit(' ', 1)
+    frames = stack.split(';')
+    if any(f.startswith('hot.burn_a (hot.py:') for f in frames): a += int(n)
+    if any(f.startswith('hot.burn_b (hot.py:') for f in frames):
+        b += int(n)
+        assert any(f.startswith('hot.main (hot.py:') for f in frames), stack
+        assert frames.index([f for f in frames if f.startswith('hot.main (')][0]) < frames.index([f for f in frames if f.startswith('hot.burn_b (')][0]), stack
+        assert '_PyEval_EvalFrameDefault' not in frames, stack
+truth = float(sys.argv[2])
+share = 100 * a / max(a + b, 1)
+print(f'python: burn_a {share:.1f}% of {a + b} samples in burn_a/burn_b (its own clock: {truth:.1f}%)')
+sys.exit(a + b < 1500 or abs(share - truth) > 5)
+PY
 stop_bg
 BG_PIDS=()
 no_programs_left || fail "programs left loaded"

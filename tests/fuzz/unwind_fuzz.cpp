@@ -1,10 +1,13 @@
 // ELF images into the unwind-table builder (.eh_frame_hdr parsed here, the CFI by libdw, the
-// rules reduced): an error or a bounded, sorted table; never a crash.
+// rules reduced): an error or a bounded, sorted table; never a crash. The same bytes as a
+// CPython location table (python_line).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <string>
 
+#include "symbols/python_frames.h"
 #include "symbols/unwind_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,5 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 1; i < t.rows.size(); i++)
       if (t.rows[i - 1].pc > t.rows[i].pc) abort();
   }
+  for (uint32_t index : {0u, 7u, static_cast<uint32_t>(size)})
+    (void)sightline::symbols::python_line(std::string_view(copy.data(), std::min<size_t>(size, 4096)), 1, index);
   return 0;
 }

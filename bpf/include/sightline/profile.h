@@ -52,9 +52,35 @@ struct sl_unw_map {
 	__u32 row, rows;  /* its file's rows in unw_rows; rows 0: no table (frame pointers) */
 };
 
+/* CPython: where the walk finds the interpreter's frames (symbols/python_frames.cpp pins the
+ * offsets per version). The thread holding the GIL is _PyRuntime's tstate_current; a sampled
+ * thread that is it has its frames appended to the native ones, each SL_UNW_PY_FRAME-tagged. */
+struct sl_unw_python {
+	__u64 runtime;          /* _PyRuntime's address in the process; 0: not Python */
+	__u16 tstate_current;   /* _PyRuntime.gilstate.tstate_current */
+	__u16 ts_cframe;        /* PyThreadState.cframe */
+	__u16 ts_tid;           /* PyThreadState.native_thread_id */
+	__u16 cframe_current;   /* _PyCFrame.current_frame */
+	__u16 frame_code;       /* _PyInterpreterFrame.f_code */
+	__u16 frame_previous;   /* _PyInterpreterFrame.previous */
+	__u16 frame_prev_instr; /* _PyInterpreterFrame.prev_instr */
+	__u16 frame_is_entry;   /* _PyInterpreterFrame.is_entry: the first frame of a C-level eval call */
+	__u16 code_adaptive;    /* PyCodeObject.co_code_adaptive: its code units */
+	__u16 pad1;
+	__u32 pad2;
+};
+
+#define SL_UNW_PY_FRAME (1ULL << 63)       /* a Python frame: code object | index << 47 */
+#define SL_UNW_PY_ENTRY (1ULL << 62)       /* ... the first of its eval call */
+#define SL_UNW_PY_INDEX_SHIFT 47           /* the code unit it runs (prev_instr), capped */
+#define SL_UNW_PY_INDEX_MAX 0x7fffULL
+#define SL_UNW_PY_CODE_MASK ((1ULL << 47) - 1)
+#define SL_UNW_PY_MAX_FRAMES 64
+
 struct sl_unw_proc {
 	__u32 n; /* maps, sorted by start */
 	__u32 pad;
+	struct sl_unw_python py;
 	struct sl_unw_map maps[SL_UNW_MAX_MAPS];
 };
 

@@ -19,6 +19,7 @@
 #include "sources/bpf_source.h"
 #include "sources/profile/unwind_tables.h"
 #include "symbols/dwarf_unwind.h"
+#include "symbols/python_frames.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "profile.skel.h"
@@ -263,7 +264,8 @@ class ProfileSourceImpl final : public ProfileSource {
     // Exited processes: keep their mappings only while they may still have samples queued.
     if (seen_.size() > symbols::Symbolizer::kMaxProcesses / 2) {
       for (auto it = seen_.begin(); it != seen_.end();)
-        if (!process_alive(it->first)) sym_.forget(it->first), unwinder_.forget(it->first), it = seen_.erase(it);
+        if (!process_alive(it->first))
+          sym_.forget(it->first), unwinder_.forget(it->first), python_.forget(it->first), it = seen_.erase(it);
         else ++it;
     }
   }
@@ -271,6 +273,12 @@ class ProfileSourceImpl final : public ProfileSource {
   StackCounts counts() const override {
     StackCounts c = counts_;
     c.stacks_lost += src_.stats().lost_pairing;  // the kernel's count of stack-map collisions
+    if (tables_) {
+      UnwindTableCounts t = tables_->counts();
+      c.unwind_rows = t.rows_used;
+      c.unwind_files = t.files_kept;
+      c.unwind_procs = t.procs;
+    }
     return c;
   }
 
@@ -356,8 +364,8 @@ class ProfileSourceImpl final : public ProfileSource {
       sl_unw_stack s;
       if (bpf_map_lookup_elem(bpf_map__fd(src_.skel()->maps.ustacks), &uhash, &s) != 0) return false;
       uhashes->insert(uhash);
-      for (uint32_t i = 0; i < s.n && i < SL_PROF_STACK_DEPTH; i++)
-        uips->push_back(i == 0 ? s.ips[i] : s.ips[i] - 1);  // a return address names its call
+      for (uint32_t i = 0; i < s.n && i < SL_PROF_STACK_DEPTH; i++)  // a return address names its call
+        uips->push_back(i == 0 || (s.ips[i] & SL_UNW_PY_FRAME) ? s.ips[i] : s.ips[i] - 1);
       return true;
     }
     if (ustack < 0) return true;  // -EEXIST (a collision in the stack map) is counted by the kernel
@@ -454,9 +462,25 @@ class ProfileSourceImpl final : public ProfileSource {
           continue;
         kernel.push_back(f);
       }
+    // Leaf first: native frames (each with the functions inlined there, innermost first), and
+    // the CPython frames the kernel read, merged where the interpreter ran them.
+    std::vector<symbols::Frame> native;
+    std::vector<std::pair<symbols::Frame, bool>> python;
+    const symbols::PythonLayout* layout = tables_ ? tables_->python(tgid) : nullptr;
+    for (uint64_t ip : uips) {
+      if (ip & SL_UNW_PY_FRAME) {
+        if (layout)
+          python.emplace_back(python_.name(tgid, ip & SL_UNW_PY_CODE_MASK, (ip >> SL_UNW_PY_INDEX_SHIFT) & SL_UNW_PY_INDEX_MAX,
+                                           *layout),
+                              (ip & SL_UNW_PY_ENTRY) != 0);
+        continue;
+      }
+      auto fs = sym_.user_frames(tgid, ip);
+      for (auto it = fs.rbegin(); it != fs.rend(); ++it) native.push_back(std::move(*it));
+    }
+    if (!python.empty()) native = symbols::merge_python(native, python);
     // Root first: the user stack from its outermost frame, then the kernel's.
-    for (auto it = uips.rbegin(); it != uips.rend(); ++it)
-      for (auto& f : sym_.user_frames(tgid, *it)) e.frames.push_back(std::move(f));
+    for (auto it = native.rbegin(); it != native.rend(); ++it) e.frames.push_back(std::move(*it));
     for (auto it = kernel.rbegin(); it != kernel.rend(); ++it) e.frames.push_back(*it);
     return e;
   }
@@ -573,6 +597,7 @@ class ProfileSourceImpl final : public ProfileSource {
   StackCounts counts_;
   std::map<std::string, uint64_t> per_comm_;
   symbols::DwarfUnwinder unwinder_;
+  symbols::PythonFrames python_;  // names of CPython frames (tables_ says which processes)
 
   // Continuous profile: whole minutes, newest last.
   struct Minute {

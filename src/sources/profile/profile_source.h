@@ -22,6 +22,8 @@ struct StackCounts {
   uint64_t user_complete = 0;  // on-CPU samples whose user stack reached main/_start/clone
   uint64_t user_stacks = 0;    // on-CPU samples with a user stack
   uint64_t user_unwound = 0;   // of those, walked with unwind tables in the kernel
+  // The unwind tables in the kernel now: rows (8 bytes each), files and processes they serve.
+  uint64_t unwind_rows = 0, unwind_files = 0, unwind_procs = 0;
 };
 
 struct ProfileOptions : Options<ProfileOptions> {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "sightline/profile.h"
@@ -113,6 +114,8 @@ UnwindTables::File* UnwindTables::file(uint32_t tgid, const std::string& path, u
   } else {
     counts_.no_room++;
   }
+  f.python = symbols::python_version_of(path);
+  if (!f.python.empty() && !symbols::elf_data_symbol(via_root, "_PyRuntime", &f.py_runtime)) f.python.clear();
   return &files_.emplace(*key, std::move(f)).first->second;
 }
 
@@ -146,6 +149,7 @@ bool UnwindTables::load(uint32_t tgid) {
   counts_.loads++;
   std::vector<std::string> held;
   sl_unw_proc proc{};
+  std::optional<symbols::PythonLayout> python;
   for (const auto& m : symbols::parse_maps(text)) {
     sl_unw_map e{};
     e.start = m.start;
@@ -157,6 +161,17 @@ bool UnwindTables::load(uint32_t tgid) {
       e.bias = bias;
       e.row = f->row;
       e.rows = f->rows;
+      // The interpreter (or libpython): its frames are read where a layout is pinned.
+      if (!f->python.empty() && !proc.py.runtime) {
+        symbols::PythonLayout l;
+        if (symbols::python_layout(f->python, &l)) {
+          proc.py = l.walk;
+          proc.py.runtime = f->py_runtime + bias;
+          python = l;
+        } else {
+          counts_.python_unknown++;
+        }
+      }
     }
     if (f) {
       if (f->in_idle) idle_.erase(f->idle), f->in_idle = false;
@@ -183,6 +198,8 @@ bool UnwindTables::load(uint32_t tgid) {
     drop_process(tgid);
     return false;
   }
+  if (python) python_[tgid] = *python;
+  else python_.erase(tgid);
   return true;
 }
 
@@ -191,6 +208,7 @@ void UnwindTables::drop_process(uint32_t tgid) {
   if (it == procs_.end()) return;
   for (const auto& k : it->second) release(k);
   procs_.erase(it);
+  python_.erase(tgid);
   bpf_map_delete_elem(procs_fd_, &tgid);
 }
 
@@ -216,6 +234,8 @@ uint64_t UnwindTables::process_rows(uint32_t tgid) const {
 UnwindTableCounts UnwindTables::counts() const {
   UnwindTableCounts c = counts_;
   c.procs = procs_.size();
+  c.python = python_.size();
+  for (const auto& [k, f] : files_) c.files_kept += f.rows > 0;
   return c;
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/status.h"
 #include "symbols/elf_symbols.h"
+#include "symbols/python_frames.h"
 
 namespace sightline::sources {
 
@@ -31,7 +32,9 @@ struct UnwindTableCounts {
   uint64_t deferred = 0;      // asks past the loads-per-second bound (asked again later)
   uint64_t evicted = 0;       // tables of files no process mapped, dropped for room
   uint64_t rows_used = 0, rows_capacity = 0;
-  uint64_t procs = 0;
+  uint64_t procs = 0, files_kept = 0;  // now: processes served, files with rows
+  uint64_t python = 0;                 // processes whose CPython frames are read
+  uint64_t python_unknown = 0;         // CPython versions without a pinned layout (native frames only)
 };
 
 class UnwindTables {
@@ -54,6 +57,11 @@ class UnwindTables {
   void sweep();
   // Rows the tables of `tgid`'s files take (shared files counted whole).
   uint64_t process_rows(uint32_t tgid) const;
+  // The CPython layout of a process whose interpreter frames are read; null otherwise.
+  const symbols::PythonLayout* python(uint32_t tgid) const {
+    auto it = python_.find(tgid);
+    return it == python_.end() ? nullptr : &it->second;
+  }
   UnwindTableCounts counts() const;
 
  private:
@@ -63,6 +71,8 @@ class UnwindTables {
     std::vector<symbols::Segment> segments;
     std::list<std::string>::iterator idle;  // in idle_ while users == 0
     bool in_idle = false;
+    std::string python;       // a CPython interpreter's version ("3.11"), its _PyRuntime:
+    uint64_t py_runtime = 0;  // link-time address (0: none found)
   };
   File* file(uint32_t tgid, const std::string& path, uint64_t dev, uint64_t ino, std::string* key);
   bool allocate(uint32_t n, uint32_t* at);
@@ -78,6 +88,7 @@ class UnwindTables {
   std::unordered_map<std::string, File> files_;
   std::list<std::string> idle_;  // files no process maps, least recently released first
   std::unordered_map<uint32_t, std::vector<std::string>> procs_;  // the files each process holds
+  std::unordered_map<uint32_t, symbols::PythonLayout> python_;     // CPython processes
   UnwindTableCounts counts_;
   std::chrono::steady_clock::time_point window_;
   uint32_t window_loads_ = 0;
