@@ -352,7 +352,11 @@ static __always_inline void unw_ask(void *ctx, __u32 tgid)
 	a->ask = 1;
 	a->pad = 0;
 	unw_count(SL_UNW_ASKED);
-	sl_submit(ctx, a, sizeof(*a));
+	if (use_perfbuf) {
+		sl_submit(ctx, a, sizeof(*a));
+		return;
+	}
+	bpf_ringbuf_submit(a, BPF_RB_FORCE_WAKEUP); /* its samples go by frame pointers until served */
 }
 
 /* The user stack of `task` (the current task) walked with its process's tables into ustacks;

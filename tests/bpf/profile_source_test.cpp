@@ -80,7 +80,9 @@ TEST(ProfileSource, KernelUnwindingWalksCodeWithoutFramePointersAcrossAnExec) {
   o.filter.pid = static_cast<uint32_t>(pid);
   o.own_as<sources::ProfileOptions>().hz = 199;
   bpf::Features f = bpf::probe_features();
-  ASSERT_TRUE(f.bpf_loop) << "in-kernel unwinding needs bpf_loop";
+  // Without bpf_loop or bpf_task_pt_regs (kernels before 5.17, or disabled by the fallbacks
+  // test) the source walks frame pointers: the stacks stop at the leaf, and it says why.
+  bool tables = f.bpf_loop && f.task_pt_regs && f.tp_btf;
   core::Status st = source->start(o, f, nullptr);
   ASSERT_TRUE(st) << st.message();
   ASSERT_EQ(write(go[1], "g", 1), 1);
@@ -116,7 +118,18 @@ TEST(ProfileSource, KernelUnwindingWalksCodeWithoutFramePointersAcrossAnExec) {
   // 1.5 s and ~2.5 s of CPU at 199 Hz; the ones in the first ask's moment go by frame pointers.
   EXPECT_GT(first, 150u);
   EXPECT_GT(second, 200u);
-  EXPECT_GE(first_full * 100, first * 95) << first_full << " of " << first << " complete before the exec";
+  if (!tables) {
+    EXPECT_EQ(c.user_unwound, 0u);
+    EXPECT_LT(first_full * 100, first * 5) << "frame pointers reached _start without them";
+    bool said = false;
+    for (const auto& h : source->plan(f, o))
+      said |= h.program == "sl_unw_exec" && !h.enabled && h.note.find("needs") != std::string::npos;
+    EXPECT_TRUE(said) << "the plan does not say why the tables are off";
+    return;
+  }
+  // Each program's first samples, until its ask is served (the test consumes every 50 ms), go by
+  // frame pointers: ~10 of 200.
+  EXPECT_GE(first_full * 100, first * 90) << first_full << " of " << first << " complete before the exec";
   EXPECT_GE(second_full * 100, second * 90) << second_full << " of " << second << " complete after it";
   EXPECT_GT(c.user_unwound * 100, c.user_stacks * 90) << c.user_unwound << " of " << c.user_stacks << " unwound by tables";
   EXPECT_GT(metric(metrics, "sightline_profile_unwind_frames_total", "table"), 0);

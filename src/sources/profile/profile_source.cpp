@@ -321,7 +321,8 @@ class ProfileSourceImpl final : public ProfileSource {
   // One record of the ring: a sample with its user stack, unwound now, while the process
   // and its mappings are there.
   bool on_sample(const void* data, size_t size) {
-    if (size == sizeof(sl_prof_ask)) {  // the unwinder asks for a process's tables
+    // The unwinder asks for a process's tables (a perf buffer pads the record).
+    if (size >= sizeof(sl_prof_ask) && size < sizeof(sl_prof_sample)) {
       const auto* a = static_cast<const sl_prof_ask*>(data);
       if (a->kind != SL_EV_PROFILE || !a->ask) return false;
       note_process(a->tgid);
