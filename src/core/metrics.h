@@ -41,4 +41,12 @@ struct MetricFamily {
   std::vector<MetricSeries> series;
 };
 
+// A family of one label: a series per (label value, value) pair.
+inline MetricFamily by_label(std::string name, std::string help, MetricType type, const std::string& label,
+                             std::initializer_list<std::pair<const char*, double>> values) {
+  MetricFamily f{std::move(name), std::move(help), type};
+  for (const auto& [v, n] : values) f.series.push_back({{{label, v}}, n, {}});
+  return f;
+}
+
 }  // namespace sightline::core

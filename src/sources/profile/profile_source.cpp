@@ -249,7 +249,23 @@ class ProfileSourceImpl final : public ProfileSource {
     if (request_stacks_) drain_requests(stack_ids, uhashes);
     if (kernel_unwind_) {
       int ustacks_fd = bpf_map__fd(src_.skel()->maps.ustacks);
-      for (uint64_t h : uhashes) bpf_map_delete_elem(ustacks_fd, &h);
+      // A stack the kernel finds in ustacks is not written again: one deleted right after this
+      // drain read it would be lost to the samples counted meanwhile (a loop's one stack, every
+      // second). So a stack goes once a whole drain passed without it; and every minute,
+      // any entry no drain read (its count was not kept).
+      for (uint64_t h : uhash_prev_)
+        if (!uhashes.count(h)) bpf_map_delete_elem(ustacks_fd, &h);
+      if (++drains_ % 60 == 0) {
+        std::vector<uint64_t> stale;
+        uint64_t key, next;
+        for (int rc = bpf_map_get_next_key(ustacks_fd, nullptr, &next); rc == 0 && stale.size() < (1u << 20);
+             rc = bpf_map_get_next_key(ustacks_fd, &key, &next)) {
+          key = next;
+          if (!uhashes.count(key)) stale.push_back(key);
+        }
+        for (uint64_t h : stale) bpf_map_delete_elem(ustacks_fd, &h);
+      }
+      uhash_prev_ = std::move(uhashes);
       tables_->sweep();
     }
     // Samples unwound from the ring (DWARF mode).
@@ -381,46 +397,34 @@ class ProfileSourceImpl final : public ProfileSource {
 
   // The unwinder's figures: its walk's counters (per CPU, summed) and the tables' bounds.
   void collect_unwind(std::vector<core::MetricFamily>& out) {
-    uint64_t stat[SL_UNW_STAT_MAX] = {};
-    int fd = bpf_map__fd(src_.skel()->maps.unw_stats);
-    std::vector<uint64_t> per_cpu(bpf::possible_cpus());
-    for (uint32_t i = 0; i < SL_UNW_STAT_MAX; i++)
-      if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) == 0)
-        for (uint64_t v : per_cpu) stat[i] += v;
-    core::MetricFamily frames{"sightline_profile_unwind_frames_total",
-                              "User frames the profiler walked in the kernel: by an unwind table row (from "
-                              ".eh_frame), or by the frame pointer where a file has no table or no row",
-                              core::MetricType::kCounter};
-    frames.series.push_back({{{"method", "table"}}, double(stat[SL_UNW_FRAMES_TABLE]), {}});
-    frames.series.push_back({{{"method", "frame_pointer"}}, double(stat[SL_UNW_FRAMES_FP]), {}});
-    out.push_back(std::move(frames));
+    std::vector<uint64_t> stat = bpf::sum_percpu_u64(src_.skel()->maps.unw_stats);
+    stat.resize(SL_UNW_STAT_MAX);
+    out.push_back(core::by_label("sightline_profile_unwind_frames_total",
+                                 "User frames the profiler walked in the kernel: by an unwind table row (from "
+                                 ".eh_frame), or by the frame pointer where a file has no table or no row",
+                                 core::MetricType::kCounter, "method",
+                                 {{"table", double(stat[SL_UNW_FRAMES_TABLE])}, {"frame_pointer", double(stat[SL_UNW_FRAMES_FP])}}));
     UnwindTableCounts c = tables_->counts();
-    core::MetricFamily files{"sightline_profile_unwind_files_total",
-                             "Files the unwinder took: tables built, files without one (no .eh_frame_hdr), "
-                             "without room in the rows, replaced on disk since mapped; tables evicted for room",
-                             core::MetricType::kCounter};
-    files.series.push_back({{{"outcome", "built"}}, double(c.files), {}});
-    files.series.push_back({{{"outcome", "no_table"}}, double(c.no_table), {}});
-    files.series.push_back({{{"outcome", "no_room"}}, double(c.no_room), {}});
-    files.series.push_back({{{"outcome", "replaced"}}, double(c.replaced), {}});
-    files.series.push_back({{{"outcome", "evicted"}}, double(c.evicted), {}});
-    out.push_back(std::move(files));
-    core::MetricFamily procs{"sightline_profile_unwind_processes_total",
-                             "Processes whose mappings the unwinder loaded, and asks it did not serve: no room "
-                             "in the process map, past the loads per second (walked by frame pointers meanwhile), "
-                             "mappings past the per-process bound",
-                             core::MetricType::kCounter};
-    procs.series.push_back({{{"outcome", "loaded"}}, double(c.loads), {}});
-    procs.series.push_back({{{"outcome", "full"}}, double(c.procs_full), {}});
-    procs.series.push_back({{{"outcome", "deferred"}}, double(c.deferred), {}});
-    procs.series.push_back({{{"outcome", "maps_over"}}, double(c.maps_over), {}});
-    out.push_back(std::move(procs));
-    core::MetricFamily rows{"sightline_profile_unwind_rows",
-                            "Rows of unwind tables in the kernel (8 bytes each): in use, and the bound",
-                            core::MetricType::kGauge};
-    rows.series.push_back({{{"state", "used"}}, double(c.rows_used), {}});
-    rows.series.push_back({{{"state", "capacity"}}, double(c.rows_capacity), {}});
-    out.push_back(std::move(rows));
+    out.push_back(core::by_label("sightline_profile_unwind_files_total",
+                                 "Files the unwinder took: tables built, files without one (no .eh_frame_hdr), "
+                                 "without room in the rows, replaced on disk since mapped; tables evicted for room",
+                                 core::MetricType::kCounter, "outcome",
+                                 {{"built", double(c.files)}, {"no_table", double(c.no_table)}, {"no_room", double(c.no_room)},
+                                  {"replaced", double(c.replaced)}, {"evicted", double(c.evicted)}}));
+    out.push_back(core::by_label("sightline_profile_unwind_processes_total",
+                                 "Processes whose mappings the unwinder loaded, and asks it did not serve: no room "
+                                 "in the process map, past the loads per second (walked by frame pointers meanwhile), "
+                                 "mappings past the per-process bound; CPython versions whose frames it cannot read",
+                                 core::MetricType::kCounter, "outcome",
+                                 {{"loaded", double(c.loads)}, {"full", double(c.procs_full)}, {"deferred", double(c.deferred)},
+                                  {"maps_over", double(c.maps_over)}, {"python_unknown", double(c.python_unknown)}}));
+    out.push_back(core::by_label("sightline_profile_unwind_rows",
+                                 "Rows of unwind tables in the kernel (8 bytes each): in use, and the bound",
+                                 core::MetricType::kGauge, "state",
+                                 {{"used", double(c.rows_used)}, {"capacity", double(c.rows_capacity)}}));
+    out.push_back(core::by_label("sightline_profile_unwind_python_processes",
+                                 "Processes whose CPython frames the profiler reads now", core::MetricType::kGauge,
+                                 "version", {{"3.11", double(c.python)}}));
   }
 
   // The per-request counts (sl_prof_req_key), symbolized while their stack ids are there.
@@ -629,6 +633,8 @@ class ProfileSourceImpl final : public ProfileSource {
   // User stacks unwound in the kernel with the tables of tables_ (ProfileOptions::kernel_unwind).
   bool kernel_unwind_ = false;
   std::unique_ptr<UnwindTables> tables_;
+  std::set<uint64_t> uhash_prev_;  // the unwound stacks the last drain read
+  uint64_t drains_ = 0;
   std::unique_ptr<RequestStackJoin> join_;
   static constexpr size_t kMaxJoined = 10000;
   std::vector<RequestStack> joined_;

@@ -219,18 +219,6 @@ void UnwindTables::sweep() {
   for (uint32_t t : gone) drop_process(t);
 }
 
-uint64_t UnwindTables::process_rows(uint32_t tgid) const {
-  auto it = procs_.find(tgid);
-  if (it == procs_.end()) return 0;
-  uint64_t n = 0;
-  std::vector<std::string> keys = it->second;
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  for (const auto& k : keys)
-    if (auto f = files_.find(k); f != files_.end()) n += f->second.rows;
-  return n;
-}
-
 UnwindTableCounts UnwindTables::counts() const {
   UnwindTableCounts c = counts_;
   c.procs = procs_.size();

@@ -55,8 +55,6 @@ class UnwindTables {
   bool load(uint32_t tgid);
   // Drops processes that exited; called about once a second.
   void sweep();
-  // Rows the tables of `tgid`'s files take (shared files counted whole).
-  uint64_t process_rows(uint32_t tgid) const;
   // The CPython layout of a process whose interpreter frames are read; null otherwise.
   const symbols::PythonLayout* python(uint32_t tgid) const {
     auto it = python_.find(tgid);
