@@ -537,7 +537,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     if (s.running && s.name == "profile") profiler = static_cast<sources::ProfileSource*>(s.source.get());
   if (auto l7 = config.sources.find("l7"); db && config.store.profiles && profiler && l7 != config.sources.end() &&
                                             l7->second.enabled)
-    runner.add_sink(profiler->request_sink(uint64_t{l7->second.own.as<sources::L7Options>().slow_ms} * 1000000));
+    if (auto* sink = profiler->request_sink(uint64_t{l7->second.own.as<sources::L7Options>().slow_ms} * 1000000))
+      runner.add_sink(sink);
   // Rules with an action act in the kernel: their programs load now, before the capabilities go.
   Enforcement enforcement;
   if (engine) {

@@ -268,6 +268,7 @@ void read_go_pclntab(Elf* elf, std::vector<Symbol>& out) {
 // A stripped binary's functions that no symbol names (static ones: .dynsym lists the exported
 // only) get `binary+0xADDRESS` from their .eh_frame_hdr entry: a frame there is that function,
 // told apart from the others, never a bare [unknown] (perf's). Appended to `out`.
+constexpr size_t kMaxUnnamed = 50000;
 void name_unnamed_functions(Elf* elf, const std::string& path, std::vector<Symbol>& out) {
   std::vector<uint64_t> starts;
   if (!eh_frame_functions(elf, &starts)) return;
@@ -276,7 +277,9 @@ void name_unnamed_functions(Elf* elf, const std::string& path, std::vector<Symbo
   std::sort(named.begin(), named.end());
   std::string base = std::filesystem::path(path).filename().string();
   char hex[32];
+  size_t added = 0;
   for (uint64_t a : starts) {
+    if (++added > kMaxUnnamed) break;  // a browser's 300k: its frames past that stay [binary]
     auto it = std::upper_bound(named.begin(), named.end(), std::make_pair(a, UINT64_MAX));
     if (it != named.begin() && a < std::prev(it)->second) continue;  // inside a named one
     snprintf(hex, sizeof hex, "+0x%llx", static_cast<unsigned long long>(a));
@@ -356,7 +359,7 @@ void ElfSymbols::close_dwarf(bool for_good) const {
 }
 
 core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
-                              const std::string& debug_root) {
+                              const std::string& debug_root, bool name_unnamed) {
   ElfHandle h;
   if (!h.open(path))
     return core::Status::error(errno ? errno : EINVAL, path + ": not a readable ELF file");
@@ -401,7 +404,7 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
     if (es->debug_file_.empty()) {
       read_minidebuginfo(h.elf, es->syms_);  // Fedora's stripped binaries
       read_go_pclntab(h.elf, es->syms_);     // a stripped Go binary
-      name_unnamed_functions(h.elf, path, es->syms_);
+      if (name_unnamed) name_unnamed_functions(h.elf, path, es->syms_);
     }
   }
   auto& s = es->syms_;

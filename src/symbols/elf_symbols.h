@@ -28,9 +28,11 @@ struct Segment {  // a PT_LOAD segment
 class ElfSymbols {
  public:
   // Reads `path`. `debug_root` is where debug files live (/usr/lib/debug); tests point it
-  // elsewhere.
+  // elsewhere. `name_unnamed`: a stripped binary's functions no symbol names get
+  // `binary+0xADDRESS` from their FDEs (for complete stacks; frame-pointer walks through code
+  // without them land on garbage addresses, each a name of its own).
   static core::Status load(const std::string& path, std::unique_ptr<ElfSymbols>* out,
-                           const std::string& debug_root = "/usr/lib/debug");
+                           const std::string& debug_root = "/usr/lib/debug", bool name_unnamed = true);
 
   // The symbol containing `vaddr` (or the closest one below it when sizes are unknown), or null.
   const Symbol* find(uint64_t vaddr) const;

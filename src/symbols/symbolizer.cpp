@@ -144,7 +144,8 @@ Symbolizer::FileEntry* Symbolizer::file(const Mapping& m, uint32_t pid, const st
   // replaced on disk since is still the one mapped; the plain path otherwise.
   std::unique_ptr<ElfSymbols> syms;
   std::string via_root = proc_root_ + "/" + std::to_string(pid) + "/root" + m.path;
-  if (!ElfSymbols::load(via_root, &syms, debug_root_)) (void)ElfSymbols::load(m.path, &syms, debug_root_);
+  if (!ElfSymbols::load(via_root, &syms, debug_root_, name_unnamed_))
+    (void)ElfSymbols::load(m.path, &syms, debug_root_, name_unnamed_);
   uint64_t bytes = syms ? syms->memory_bytes() : 0;
   while (!lru_.empty() && (files_.size() >= kMaxFiles || files_bytes_ + bytes > files_budget_)) evict_file();
   lru_.push_front(key);

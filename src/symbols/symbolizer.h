@@ -92,6 +92,9 @@ class Symbolizer {
   // DWARF kept open for inlined frames. The least recently used go first; a file whose DWARF
   // alone is over its bound gets no inlined frames (counted).
   void set_budget(uint64_t files_bytes, uint64_t dwarf_bytes);
+  // Whether stripped binaries' unnamed functions are named binary+0xADDRESS (ElfSymbols::load):
+  // where user stacks are unwound with tables; set before the first lookup.
+  void set_name_unnamed(bool on) { name_unnamed_ = on; }
   // Drops every cached file and its DWARF (memory pressure); processes' mappings and kernel
   // symbols stay. Returns the bytes the caches held.
   uint64_t release_caches();
@@ -120,6 +123,7 @@ class Symbolizer {
   bool lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vector<std::string>* inlined = nullptr);
 
   std::string proc_root_, debug_root_;
+  bool name_unnamed_ = true;
   std::mutex mu_;
   KernelSymbols kernel_;
   bool kernel_loaded_ = false;

@@ -179,7 +179,7 @@ bool same_rules(const sl_unw_row& a, const sl_unw_row& b) {
   return a.cfa == b.cfa && a.cfa_off == b.cfa_off && a.rbp == b.rbp;
 }
 
-core::Status build(Elf* elf, UnwindTable* out) {
+core::Status build(Elf* elf, UnwindTable* out, size_t max_rows) {
   *out = {};
   std::vector<sl_unw_row>* rows = &out->rows;
   GElf_Ehdr eh;
@@ -196,6 +196,10 @@ core::Status build(Elf* elf, UnwindTable* out) {
   core::Status st = fde_starts(elf, &starts);
   if (!st) return st;
   if (starts.empty()) return core::Status::error(ENOENT, "no FDEs");
+  // Functions make 5-10 rows each: past the bound at 4, refused without reading the CFI.
+  if (starts.size() * 4 > max_rows)
+    return core::Status::error(E2BIG, std::to_string(starts.size()) + " functions: more rows than " +
+                                          std::to_string(max_rows));
   if (starts.back() > UINT32_MAX) return core::Status::error(ERANGE, "code above 4 GiB");
   Dwarf_CFI* cfi = dwarf_getcfi_elf(elf);
   if (!cfi) return core::Status::error(ENOENT, "no .eh_frame");
@@ -209,7 +213,7 @@ core::Status build(Elf* elf, UnwindTable* out) {
     }
     rows->push_back(r);
   };
-  for (size_t i = 0; i < starts.size() && rows->size() < kMaxUnwindRows; i++) {
+  for (size_t i = 0; i < starts.size() && rows->size() < max_rows; i++) {
     uint64_t next = i + 1 < starts.size() ? starts[i + 1] : UINT32_MAX;
     uint64_t addr = starts[i];
     while (addr < next) {
@@ -230,9 +234,10 @@ core::Status build(Elf* elf, UnwindTable* out) {
     }
   }
   dwarf_cfi_end(cfi);
-  if (rows->size() >= kMaxUnwindRows) {
+  if (rows->size() >= max_rows) {
     rows->clear();
-    return core::Status::error(E2BIG, "more than " + std::to_string(kMaxUnwindRows) + " unwind rows");
+    rows->shrink_to_fit();
+    return core::Status::error(E2BIG, "more than " + std::to_string(max_rows) + " unwind rows");
   }
   s.rows = rows->size();
   for (const auto& r : *rows) s.fallback += r.cfa == SL_UNW_CFA_NONE;
@@ -242,12 +247,12 @@ core::Status build(Elf* elf, UnwindTable* out) {
 
 }  // namespace
 
-core::Status build_unwind_table(const std::string& path, UnwindTable* out) {
+core::Status build_unwind_table(const std::string& path, UnwindTable* out, size_t max_rows) {
   elf_version(EV_CURRENT);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return core::Status::error(errno, "open " + path + ": " + strerror(errno));
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-  core::Status st = elf ? build(elf, out) : core::Status::error(EINVAL, "not an ELF file");
+  core::Status st = elf ? build(elf, out, max_rows) : core::Status::error(EINVAL, "not an ELF file");
   if (elf) elf_end(elf);
   close(fd);
   return st;
@@ -256,7 +261,7 @@ core::Status build_unwind_table(const std::string& path, UnwindTable* out) {
 core::Status build_unwind_table_mem(const void* data, size_t size, UnwindTable* out) {
   elf_version(EV_CURRENT);
   Elf* elf = elf_memory(static_cast<char*>(const_cast<void*>(data)), size);
-  core::Status st = elf ? build(elf, out) : core::Status::error(EINVAL, "not an ELF image");
+  core::Status st = elf ? build(elf, out, kMaxUnwindRows) : core::Status::error(EINVAL, "not an ELF image");
   if (elf) elf_end(elf);
   return st;
 }

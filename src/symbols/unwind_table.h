@@ -41,7 +41,9 @@ inline constexpr size_t kMaxUnwindRows = 4u << 20;
 // Builds the table of the ELF file at `path`. An error names why (no .eh_frame_hdr, not
 // x86-64, code above 4 GiB, more than kMaxUnwindRows rows); a file without CFI is an error
 // too (its frames are walked by frame pointers).
-core::Status build_unwind_table(const std::string& path, UnwindTable* out);
+// `max_rows`: a file that would take more is refused (E2BIG) before its CFI is read when its
+// FDE count says so (a browser's 300k FDEs would take tens of MiB to read).
+core::Status build_unwind_table(const std::string& path, UnwindTable* out, size_t max_rows = kMaxUnwindRows);
 // The same from an ELF image in memory (tests, fuzzing).
 core::Status build_unwind_table_mem(const void* data, size_t size, UnwindTable* out);
 // A mapping [start, end) of the file at `pgoff`: its bias (link-time address = address - bias)

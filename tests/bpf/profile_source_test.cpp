@@ -79,6 +79,7 @@ TEST(ProfileSource, KernelUnwindingWalksCodeWithoutFramePointersAcrossAnExec) {
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(pid);
   o.own_as<sources::ProfileOptions>().hz = 199;
+  o.own_as<sources::ProfileOptions>().kernel_unwind = true;
   bpf::Features f = bpf::probe_features();
   // Without bpf_loop or bpf_task_pt_regs (kernels before 5.17, or disabled by the fallbacks
   // test) the source walks frame pointers: the stacks stop at the leaf, and it says why.

@@ -84,6 +84,7 @@ class ProfileSourceImpl final : public ProfileSource {
     request_stacks_ = o.thread_time_fd >= 0 && o.own_as<ProfileOptions>().request_stacks &&
                       !o.own_as<ProfileOptions>().dwarf_unwind && Bpf::task_storage(f);
     kernel_unwind_ = kernel_unwind(f, o.own_as<ProfileOptions>());
+    sym_.set_name_unnamed(kernel_unwind_ || o.own_as<ProfileOptions>().dwarf_unwind);
     if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
@@ -329,6 +330,7 @@ class ProfileSourceImpl final : public ProfileSource {
   }
 
   EventSink* request_sink(uint64_t slow_ns) override {
+    if (!request_stacks_) return nullptr;  // off, or a kernel before 6.4: no stacks to join
     join_ = std::make_unique<RequestStackJoin>(slow_ns);
     return join_.get();
   }
@@ -342,7 +344,7 @@ class ProfileSourceImpl final : public ProfileSource {
       const auto* a = static_cast<const sl_prof_ask*>(data);
       if (a->kind != SL_EV_PROFILE || !a->ask) return false;
       note_process(a->tgid);
-      if (tables_) (void)tables_->load(a->tgid);
+      if (tables_) tables_->ask(a->tgid);  // served by its own thread: this one drains every ring
       return true;
     }
     if (size < sizeof(sl_prof_sample)) return false;
@@ -471,7 +473,8 @@ class ProfileSourceImpl final : public ProfileSource {
     // the CPython frames the kernel read, merged where the interpreter ran them.
     std::vector<symbols::Frame> native;
     std::vector<std::pair<symbols::Frame, bool>> python;
-    const symbols::PythonLayout* layout = tables_ ? tables_->python(tgid) : nullptr;
+    std::optional<symbols::PythonLayout> layout;
+    if (tables_) layout = tables_->python(tgid);
     for (uint64_t ip : uips) {
       if (ip & SL_UNW_PY_FRAME) {
         if (layout)
@@ -608,6 +611,7 @@ class ProfileSourceImpl final : public ProfileSource {
   struct Minute {
     uint64_t minute = 0;  // unix time / 60
     std::map<std::string, uint64_t> stacks;
+    size_t bytes = 0;  // of the stacks' text
   };
   void keep_recent(const profile::Profile& on, std::deque<Minute>& recent_) {
     uint64_t minute = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -621,7 +625,12 @@ class ProfileSourceImpl final : public ProfileSource {
     auto& stacks = recent_.back().stacks;
     for (const auto& e : on.entries) {
       std::string key = profile::folded_stack(e);
-      if (!stacks.count(key) && stacks.size() >= kStacksPerMinute) key = e.comm + ";[more stacks than kept]";
+      // Bounded by count and by bytes: complete stacks are long (30 frames, a kilobyte).
+      if (!stacks.count(key)) {
+        if (stacks.size() >= kStacksPerMinute || recent_.back().bytes + key.size() > kStackBytesPerMinute)
+          key = e.comm + ";[more stacks than kept]";
+        if (!stacks.count(key)) recent_.back().bytes += key.size() + 64;
+      }
       stacks[key] += e.value;
     }
   }

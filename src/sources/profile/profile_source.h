@@ -35,8 +35,10 @@ struct ProfileOptions : Options<ProfileOptions> {
   bool dwarf_unwind = false;
   // On-CPU and off-CPU user stacks walked in the kernel with unwind tables built from the
   // binaries' .eh_frame (complete without frame pointers, nothing copied out); needs bpf_loop
-  // (5.17+). Off: the kernel's frame-pointer walk.
-  bool kernel_unwind = true;
+  // (5.17+). Off: the kernel's frame-pointer walk. `sightline profile`'s default; the agent's
+  // is off (sources.profile.unwind_tables turns it on): under load its heap grew ~10 MiB with
+  // it and the 128 MiB budget shed l7's connections (the UI test's workload).
+  bool kernel_unwind = false;
   // The stacks a thread was sampled in (and, with off_cpu, blocked in) while it served a
   // request, kept with the slow and failed requests (needs the sched and l7 sources, and
   // kernel 6.4+: task storage the timer interrupt may read).
@@ -45,7 +47,8 @@ struct ProfileOptions : Options<ProfileOptions> {
     v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
     v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
     v.flag("unwind_tables", kernel_unwind,
-           "user stacks walked in the kernel with tables from the binaries' .eh_frame (kernel 5.17+); off: frame pointers");
+           "user stacks walked in the kernel with tables from the binaries' .eh_frame (kernel 5.17+; ~15 MiB more "
+           "memory under load); off: frame pointers");
     v.flag("request_stacks", request_stacks,
            "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7, kernel 6.4+)");
   }
@@ -61,6 +64,7 @@ class ProfileSource : public Source {
   // kRecentMinutes of them, each bounded), merged. Any thread.
   static constexpr size_t kRecentMinutes = 10;
   static constexpr size_t kStacksPerMinute = 5000;
+  static constexpr size_t kStackBytesPerMinute = 1u << 20;  // of folded text, each kind
   // off_cpu: the off-CPU time (ns) by stack instead, when the source was started with off_cpu.
   virtual std::string recent_folded(uint64_t seconds, bool off_cpu = false) const = 0;
   // Whole minutes (unix time / 60) after `after` that are over, each as folded stacks, oldest
@@ -69,6 +73,7 @@ class ProfileSource : public Source {
   // Per-request stacks (ProfileOptions::request_stacks): the agent hands it the events (the
   // slow and failed server requests are joined with their stacks at each drain; slow_ns: the
   // l7 source's threshold), and takes the joined stacks for its store. The polling thread.
+  // Null when the source runs without them (off, or before 6.4): nothing to hand over.
   virtual EventSink* request_sink(uint64_t slow_ns) = 0;
   virtual std::vector<RequestStack> take_request_stacks() = 0;
 };

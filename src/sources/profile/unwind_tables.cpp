@@ -1,6 +1,7 @@
 #include "sources/profile/unwind_tables.h"
 
 #include <bpf/bpf.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -29,7 +30,46 @@ std::string read_text(const std::string& path) {
 }  // namespace
 
 UnwindTables::~UnwindTables() {
+  {
+    std::lock_guard lock(ask_mu_);
+    stopping_ = true;
+  }
+  ask_cv_.notify_all();
+  if (server_.joinable()) server_.join();
   if (rows_) munmap(rows_, rows_bytes_);
+}
+
+void UnwindTables::ask(uint32_t tgid) {
+  {
+    std::lock_guard lock(ask_mu_);
+    if (asked_.count(tgid)) return;
+    if (asks_.size() >= kMaxAsks) {
+      std::lock_guard counts(mu_);
+      counts_.deferred++;
+      return;
+    }
+    asks_.push_back(tgid);
+    asked_.insert(tgid);
+    // Made by the first ask, from the polling thread: it inherits that thread's capabilities,
+    // which the agent has reduced by then (a thread made at start would keep them all).
+    if (!server_.joinable()) server_ = std::thread([this] { serve(); });
+  }
+  ask_cv_.notify_one();
+}
+
+void UnwindTables::serve() {
+  for (;;) {
+    uint32_t tgid;
+    {
+      std::unique_lock lock(ask_mu_);
+      ask_cv_.wait(lock, [&] { return stopping_ || !asks_.empty(); });
+      if (stopping_) return;
+      tgid = asks_.front();
+      asks_.pop_front();
+      asked_.erase(tgid);
+    }
+    (void)load(tgid);
+  }
 }
 
 core::Status UnwindTables::open(int rows_fd, uint32_t capacity, int procs_fd, std::string proc_root) {
@@ -101,8 +141,12 @@ UnwindTables::File* UnwindTables::file(uint32_t tgid, const std::string& path, u
   if (it != files_.end()) return &it->second;
   File f;
   symbols::UnwindTable t;
-  core::Status s = symbols::build_unwind_table(via_root, &t);
-  if (!s) {
+  // One file takes a quarter of the rows at most (a browser or a large C++ server would take
+  // them all and tens of MiB of the agent's heap to build): past it, frame pointers.
+  core::Status s = symbols::build_unwind_table(via_root, &t, capacity_ / 4);
+  if (!s && s.err() == E2BIG) {
+    counts_.no_room++;
+  } else if (!s) {
     counts_.no_table++;
     SPDLOG_DEBUG("profile: no unwind table for {}: {}", path, s.message());
   } else if (uint32_t at = 0; t.rows.size() <= capacity_ && allocate(static_cast<uint32_t>(t.rows.size()), &at)) {
@@ -133,6 +177,16 @@ void UnwindTables::release(const std::string& key) {
 }
 
 bool UnwindTables::load(uint32_t tgid) {
+  std::lock_guard lock(mu_);
+  uint64_t built = counts_.files + counts_.no_room + counts_.no_table;
+  bool ok = load_locked(tgid);
+  // Reading a file's CFI takes MiBs of heap for a moment (libdw's parse, the rows): give them
+  // back at once, not when the memory budget is pressed (this thread has an arena of its own).
+  if (counts_.files + counts_.no_room + counts_.no_table != built) malloc_trim(0);
+  return ok;
+}
+
+bool UnwindTables::load_locked(uint32_t tgid) {
   if (!rows_) return false;
   auto now = std::chrono::steady_clock::now();
   if (now - window_ >= std::chrono::seconds(1)) window_ = now, window_loads_ = 0;
@@ -213,6 +267,7 @@ void UnwindTables::drop_process(uint32_t tgid) {
 }
 
 void UnwindTables::sweep() {
+  std::lock_guard lock(mu_);
   std::vector<uint32_t> gone;
   for (const auto& [tgid, files] : procs_)
     if (access((proc_root_ + "/" + std::to_string(tgid)).c_str(), F_OK) != 0) gone.push_back(tgid);
@@ -220,6 +275,7 @@ void UnwindTables::sweep() {
 }
 
 UnwindTableCounts UnwindTables::counts() const {
+  std::lock_guard lock(mu_);
   UnwindTableCounts c = counts_;
   c.procs = procs_.size();
   c.python = python_.size();

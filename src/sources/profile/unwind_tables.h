@@ -4,15 +4,25 @@
 // (unw_procs). A process is loaded when the BPF program asks for it (a sample of a process it
 // does not know, or of an address in no known mapping) and dropped when it exits. Bounded: the
 // array's rows (files no process maps go first when room is needed), processes (the hash's
-// size), loads per second; each miss counted.
+// size), loads per second, asks waiting; each miss counted.
+//
+// Asks are served by a thread of its own: building a file's table takes milliseconds (libcrypto
+// 30-80), and the agent's one polling thread drains every source's ring (a whole node's tables
+// at the agent's start held it for seconds: l7 lost connections). Thread-safe.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/status.h"
@@ -29,7 +39,7 @@ struct UnwindTableCounts {
   uint64_t replaced = 0;      // mappings whose file changed on disk since it was mapped
   uint64_t procs_full = 0;    // processes unw_procs had no room for
   uint64_t maps_over = 0;     // executable mappings past SL_UNW_MAX_MAPS in a process
-  uint64_t deferred = 0;      // asks past the loads-per-second bound (asked again later)
+  uint64_t deferred = 0;      // asks past the loads-per-second bound or the queue's (asked again later)
   uint64_t evicted = 0;       // tables of files no process mapped, dropped for room
   uint64_t rows_used = 0, rows_capacity = 0;
   uint64_t procs = 0, files_kept = 0;  // now: processes served, files with rows
@@ -42,6 +52,7 @@ class UnwindTables {
   static constexpr uint32_t kDefaultRows = 1u << 19;  // 4 MiB of kernel memory (8-byte rows)
   static constexpr uint32_t kMaxProcs = 1024;
   static constexpr uint32_t kLoadsPerSecond = 100;
+  static constexpr size_t kMaxAsks = 1024;  // processes waiting to be loaded
 
   UnwindTables() = default;
   UnwindTables(const UnwindTables&) = delete;
@@ -50,15 +61,19 @@ class UnwindTables {
 
   // rows_fd: the BPF_F_MMAPABLE array of `capacity` rows; procs_fd: the hash of processes.
   core::Status open(int rows_fd, uint32_t capacity, int procs_fd, std::string proc_root = "/proc");
-  bool is_open() const { return rows_ != nullptr; }
-  // (Re)loads the process's mappings and its files' tables. False when it is gone or deferred.
+  // Queues a load of the process (a thread of its own, made by the first ask, serves it);
+  // never blocks.
+  void ask(uint32_t tgid);
+  // (Re)loads the process's mappings and its files' tables now. False when it is gone or deferred.
   bool load(uint32_t tgid);
   // Drops processes that exited; called about once a second.
   void sweep();
-  // The CPython layout of a process whose interpreter frames are read; null otherwise.
-  const symbols::PythonLayout* python(uint32_t tgid) const {
+  // The CPython layout of a process whose interpreter frames are read.
+  std::optional<symbols::PythonLayout> python(uint32_t tgid) const {
+    std::lock_guard lock(mu_);
     auto it = python_.find(tgid);
-    return it == python_.end() ? nullptr : &it->second;
+    if (it == python_.end()) return std::nullopt;
+    return it->second;
   }
   UnwindTableCounts counts() const;
 
@@ -72,6 +87,8 @@ class UnwindTables {
     std::string python;       // a CPython interpreter's version ("3.11"), its _PyRuntime:
     uint64_t py_runtime = 0;  // link-time address (0: none found)
   };
+  bool load_locked(uint32_t tgid);
+  void serve();
   File* file(uint32_t tgid, const std::string& path, uint64_t dev, uint64_t ino, std::string* key);
   bool allocate(uint32_t n, uint32_t* at);
   void release(const std::string& key);
@@ -90,6 +107,14 @@ class UnwindTables {
   UnwindTableCounts counts_;
   std::chrono::steady_clock::time_point window_;
   uint32_t window_loads_ = 0;
+  mutable std::mutex mu_;  // everything above
+  // The asks and the thread that serves them.
+  std::mutex ask_mu_;
+  std::condition_variable ask_cv_;
+  std::deque<uint32_t> asks_;
+  std::unordered_set<uint32_t> asked_;
+  bool stopping_ = false;
+  std::thread server_;
 };
 
 }  // namespace sightline::sources
