@@ -111,6 +111,8 @@ struct conn_state {
 	__u32 rt0;
 	__u16 rt;
 	__u16 rt_ready;
+	__u32 serve_id; /* the request under way was made while its thread served one: that one's
+			 * start (sl_sched_thread.serving), its low 32 bits; 0: not */
 };
 
 struct {
@@ -127,6 +129,12 @@ struct scratch {
 	 * keep on their stacks, at the 512-byte bound already) */
 	__u64 buf, iov, iovcnt;
 	__u32 how;
+	struct resp_walk {
+		__u32 off;  /* the next header */
+		__u32 n;    /* bytes copied */
+		__u32 cmds;
+		__u32 done; /* the walk reached the copy's end (or bytes that are not RESP) */
+	} walk;     /* resp_commands's state (see there why not on its stack) */
 };
 
 struct {
@@ -245,15 +253,15 @@ static __noinline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64
 /* Commands in a write of RESP arrays: the write is copied once into the per-CPU scratch (not yet
  * in use for its record) and bpf_loop walks the *N and $L headers there (a loop the verifier
  * checks once, whatever the count; no helper call a header). Without bpf_loop (kernel < 5.17)
- * a write is one request. */
+ * a write is one request. The walk's state is in the scratch, not on the stack: verifiers
+ * before 6.7 simulate a bpf_loop callback once, so they took the stack's count after the loop
+ * for at most 1 and wired `count = c` (c > 1) away as dead code: 6.1 counted a pipelined write
+ * as one command. A map value's fields are unknown to every verifier. */
 const volatile bool has_bpf_loop = false;
 
-struct resp_walk {
-	__u8 *data; /* the copy */
-	__u32 off;  /* the next header */
-	__u32 n;    /* bytes copied */
-	__u32 cmds;
-	__u32 done; /* the walk reached the copy's end (or bytes that are not RESP) */
+struct resp_ref {
+	__u8 *data;            /* the copy */
+	struct resp_walk *w;   /* in the scratch */
 };
 
 /* The number after a RESP header's type byte (bytes 1.. of lo|hi, little-endian): its value in
@@ -272,14 +280,17 @@ __noinline __u64 resp_number(__u64 lo, __u64 hi)
 	return 0;
 }
 
-static long resp_token(__u64 i, struct resp_walk *w)
+static long resp_token(__u64 i, struct resp_ref *r)
 {
+	struct resp_walk *w = r->w;
+	if (!w)
+		return 1;
 	__u32 off = w->off;
 	if (off >= w->n) {
 		w->done = 1;
 		return 1;
 	}
-	__u8 *h = w->data;
+	__u8 *h = r->data;
 	if (!h)
 		return 1;
 	h += off & (SL_L7_MAX_CAPTURE - 1); /* < MAX: 16 more bytes stay inside the 2*MAX buffer */
@@ -291,9 +302,9 @@ static long resp_token(__u64 i, struct resp_walk *w)
 		w->done = 1; /* not RESP: what follows is not counted */
 		return 1;
 	}
-	__u64 r = resp_number(lo, hi);
-	__u64 v = r & 0xffffffff;
-	__u32 end = r >> 32;
+	__u64 num = resp_number(lo, hi);
+	__u64 v = num & 0xffffffff;
+	__u32 end = num >> 32;
 	if (!end) {
 		w->done = 1;
 		return 1;
@@ -311,17 +322,46 @@ static __noinline __u32 resp_commands(__u64 buf, __u32 n)
 {
 	if (!has_bpf_loop)
 		return 1;
-	__u8 *data = scratch_data();
-	if (!data)
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!s)
 		return 1;
 	__u32 c = n < SL_L7_MAX_CAPTURE ? n : SL_L7_MAX_CAPTURE;
-	if (sl_read_user(data, c, (void *)buf))
+	if (sl_read_user(s->data, c, (void *)buf))
 		return 1;
-	struct resp_walk w = {.data = data, .n = c};
-	bpf_loop(SL_L7_RESP_TOKENS, resp_token, &w, 0);
-	if (!w.done || (w.off >= c && c < n))
+	s->walk.off = 0;
+	s->walk.n = c;
+	s->walk.cmds = 0;
+	s->walk.done = 0;
+	struct resp_ref r = {.data = s->data, .w = &s->walk};
+	bpf_loop(SL_L7_RESP_TOKENS, resp_token, &r, 0);
+	if (!s->walk.done || (s->walk.off >= c && c < n))
 		red_stat(SL_L7_RS_SCAN_CUT);
-	return w.cmds;
+	return s->walk.cmds;
+}
+
+/* A 101 Switching Protocols (in `buf`, n bytes) whose Upgrade header names h2c (RFC 7540 3.2):
+ * "grade: h2c" in its first 128 bytes, letters compared in lower case. A WebSocket 101 names
+ * websocket; its Sec-WebSocket-Accept is base64 and cannot hold the ':' and ' '. A global
+ * function: verified once (a static one's loop is walked again at every call site, and 6.1's
+ * verifier then passed its limit on the raw sys_exit program). */
+#define SL_L7_UPGRADE_SCAN 128
+__noinline int upgrade_h2c(__u64 buf, __u32 n)
+{
+	__u8 *d = scratch_data(); /* not yet in use for the record */
+	if (!d)
+		return false;
+	__u32 c = n < SL_L7_UPGRADE_SCAN ? n : SL_L7_UPGRADE_SCAN;
+	if (c < 12 || sl_read_user(d, c, (void *)buf))
+		return false;
+	for (__u32 i = 12; i + 10 <= c && i < SL_L7_UPGRADE_SCAN; i++) {
+		__u8 *w = d + (i & (SL_L7_UPGRADE_SCAN - 1)); /* + 10 stays inside the 2*MAX buffer */
+		if ((w[0] | 0x20) == 'g' && (w[1] | 0x20) == 'r' && (w[2] | 0x20) == 'a' && (w[3] | 0x20) == 'd' &&
+		    (w[4] | 0x20) == 'e' && w[5] == ':' && w[6] == ' ' && (w[7] | 0x20) == 'h' && w[8] == '2' &&
+		    (w[9] | 0x20) == 'c')
+			return true;
+	}
+	return false;
 }
 
 /* A thread inside SSL_read/SSL_write (OpenSSL): the plaintext buffer, and the socket its own
@@ -558,6 +598,20 @@ __noinline int sl_l7_send_chunks(void)
 	return 1;
 }
 
+/* The detail weight of the request the thread serves (sl_sched_thread.serving_weight: 0 held,
+ * N sent as 1 in N), or SL_L7_NOT_SERVING; cs->serve_id names the served request (its start)
+ * for user space, which links the call to it even when the call's record comes first (the
+ * served one held until its answer). Its own frame: red_step's is full. */
+#define SL_L7_NOT_SERVING 0xffffffffu
+static __noinline __u32 served_weight(struct task_struct *task, __u32 tid, __u64 now, struct conn_state *cs)
+{
+	struct sl_sched_thread *s = sl_thread_state(&sched_ts, task, tid, NULL, false);
+	if (!s || !s->serving || now - s->serving > SL_SERVING_MAX_NS)
+		return SL_L7_NOT_SERVING;
+	cs->serve_id = (__u32)s->serving;
+	return s->serving_weight;
+}
+
 /* The serving thread's time since the reading `tt` holds, into it (false: the thread is no longer
  * accounted). Its own frame: red_step's is full. */
 static __noinline bool timeline_end(struct task_struct *task, __u32 tid, __u64 now, struct sl_thread_time *tt)
@@ -646,12 +700,19 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 		cs->tt_ready = 0;
 		cs->tt_tid = 0;
 		/* the task's storage, or (before 5.15) an LRU hash by thread id: no task pointer then */
-		if (thread_times && cs->role == SL_L7_SERVER && (tp->btf || !has_task_storage) &&
-		    sl_thread_time_now(tp->btf, (__u32)tp->pid_tgid, now, &cs->tt))
-			cs->tt_tid = (__u32)tp->pid_tgid;
+		bool threads = thread_times && (tp->btf || !has_task_storage);
+		cs->serve_id = 0;
+		__u32 parent = threads && cs->role == SL_L7_CLIENT ? served_weight(tp->btf, (__u32)tp->pid_tgid, now, cs)
+								  : SL_L7_NOT_SERVING;
+		if (force)
+			parent = SL_L7_NOT_SERVING; /* every exchange in detail: no parent to follow */
 		bool d = force;
 		cs->weight = 1;
-		if (!d) {
+		if (parent != SL_L7_NOT_SERVING) {
+			/* made while its thread serves a request: sent with it (its weight), held with it */
+			d = parent || (always_detail_n && l7_always(cs->method));
+			cs->weight = parent ? parent : 1;
+		} else if (!d) {
 			/* masked, not only compared: 6.1's verifier loses the comparison's bound */
 			struct sl_l7_cpu_sample *c = &cpu_sample[bpf_get_smp_processor_id() & (SL_MAX_CPUS - 1)];
 			if (now - c->detail_start >= 1000000000ULL) {
@@ -670,8 +731,25 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 			}
 		}
 		cs->detail = d;
+		if (threads && cs->role == SL_L7_SERVER &&
+		    sl_thread_time_now(tp->btf, (__u32)tp->pid_tgid, now, d ? cs->weight : 0, &cs->tt))
+			cs->tt_tid = (__u32)tp->pid_tgid;
 		red_stat(cs->detail ? SL_L7_RS_SAMPLED : SL_L7_RS_UNSENT);
 		return cs->detail ? STEP_SEND : STEP_HOLD;
+	}
+	if (cs->proto == SL_L7_HTTP && cs->pending && buf && p[0] == 'H' && p[9] == '1' && p[10] == '0' && p[11] == '1' &&
+	    upgrade_h2c(buf, n)) {
+		/* An upgrade to h2c: the request is HTTP/2's stream 1, answered there, and the
+		 * connection speaks HTTP/2 from here on, which user space counts (every message goes
+		 * out, unweighed): this exchange is counted there, with its request (sent now if held) */
+		cs->proto = SL_L7_HTTP2;
+		cs->pending = 0;
+		cs->weight = 1;
+		cs->tt_tid = 0;
+		if (cs->detail)
+			return STEP_SEND;
+		cs->detail = 1;
+		return STEP_HELD_THEN_SEND;
 	}
 	__u8 st = 0;
 	if (!cs->pending || !buf || !sl_l7_response(cs->proto, p, n, &st)) /* the rest of an answer */
@@ -790,6 +868,18 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 				cs = bpf_map_lookup_elem(&l7_conns, &key);
 				if (!cs)
 					return 0;
+				/* A socket closed already (its peer reset it inside this very syscall: a
+				 * loopback send to a peer that had closed is answered by the RST before the
+				 * syscall returns; or data read after a reset): sl_l7_close has run and will
+				 * not again, so an entry made now would outlive the socket and name the next
+				 * one allocated at its address (its protocol, role and ends, and user space's
+				 * connection). Read after the entry exists: a close that runs from here on
+				 * deletes it. */
+				if (BPF_CORE_READ(sk, __sk_common.skc_state) == SL_TCP_CLOSE) {
+					bpf_map_delete_elem(&l7_conns, &key);
+					red_stat(SL_L7_RS_AFTER_CLOSE);
+					return 0;
+				}
 			}
 			if (proto == SL_L7_UNKNOWN) {
 				cs->misses++;
@@ -860,7 +950,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	e->tls = tls;
 	e->pad = 0;
 	e->weight = cs ? cs->weight : 1;
-	e->pad2 = 0;
+	e->serve_id = cs ? cs->serve_id : 0;
 	if (cs && cs->tt_ready && step != STEP_HOLD) { /* the response's first record */
 		__builtin_memcpy(&e->tm, &cs->tt, sizeof(e->tm));
 		e->tm_flags = cs->tt_ready;

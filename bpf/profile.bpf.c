@@ -34,6 +34,9 @@ const volatile __u64 offcpu_min_ns = 1000; /* shorter blocks are not recorded */
 const volatile bool dwarf = false;          /* on-CPU user stacks: copied, unwound in user space */
 const volatile bool request_stacks = false; /* sched_ts is the sched source's: per-request stacks */
 const volatile bool kernel_unwind = false;  /* user stacks walked here with unw_rows */
+/* Processes younger than this are not asked for tables (frame pointers): a node's short-lived
+ * commands (curl, sed, a shell) would each have dozens of libraries' tables built. */
+const volatile __u64 unw_min_age_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -118,12 +121,21 @@ struct {
 	__type(value, struct sl_unw_proc);
 } unw_procs SEC(".maps");
 
-/* When each process was last asked for (ns): at most once a second. */
+/* When each process was last asked for (ns), and the gap before it may be asked again: 50 ms
+ * after its exec, doubling to a second. A process sampled while the dynamic loader still maps
+ * its libraries is loaded without them; its first samples in them ask again soon (a fixed
+ * second lost a short program's first second of stacks), a process that keeps running code
+ * mapped after its load (dlopen, JIT) asks once a second. */
+struct unw_asked_at {
+	__u64 at, gap;
+};
+#define SL_UNW_ASK_GAP_MIN 50000000ULL
+#define SL_UNW_ASK_GAP_MAX 1000000000ULL
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct unw_asked_at);
 } unw_asked SEC(".maps");
 
 /* Unwound user stacks by the hash of their frames (the key's uhash); drained with the counts. */
@@ -336,14 +348,17 @@ static __always_inline void python_frames(struct unw_state *st, struct sl_unw_pr
 	bpf_loop(SL_UNW_PY_MAX_FRAMES, py_step, NULL, 0);
 }
 
-/* Asks user space for the process's tables: at most once a second per process. */
+/* Asks user space for the process's tables: at most once per its gap (unw_asked). */
 static __always_inline void unw_ask(void *ctx, __u32 tgid)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u64 *last = bpf_map_lookup_elem(&unw_asked, &tgid);
-	if (last && now - *last < 1000000000ULL)
+	struct unw_asked_at *last = bpf_map_lookup_elem(&unw_asked, &tgid);
+	if (last && now - last->at < last->gap)
 		return;
-	bpf_map_update_elem(&unw_asked, &tgid, &now, BPF_ANY);
+	struct unw_asked_at next = {.at = now, .gap = SL_UNW_ASK_GAP_MIN};
+	if (last)
+		next.gap = last->gap * 2 < SL_UNW_ASK_GAP_MAX ? last->gap * 2 : SL_UNW_ASK_GAP_MAX;
+	bpf_map_update_elem(&unw_asked, &tgid, &next, BPF_ANY);
 	struct sl_prof_ask *a = sl_reserve(sizeof(*a));
 	if (!a)
 		return;
@@ -367,7 +382,8 @@ static __always_inline bool unwind_user(void *ctx, struct task_struct *task, __u
 		return false;
 	struct sl_unw_proc *p = bpf_map_lookup_elem(&unw_procs, &tgid);
 	if (!p) {
-		unw_ask(ctx, tgid);
+		if (!unw_min_age_ns || bpf_ktime_get_ns() - task->group_leader->start_time >= unw_min_age_ns)
+			unw_ask(ctx, tgid);
 		return false;
 	}
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);

@@ -134,12 +134,19 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		}
 		if (s && v) {
 			unsigned int state = sl_switch_state(prev, ctx);
+			/* Each stamp starts afresh here: a wakeup of a thread still on its CPU (a waker
+			 * that raced its block, a schedule() that picked it again) stamps `ready` with
+			 * no switch to clear it, and on_wakeup keeps an earlier stamp, so the thread's
+			 * next sleep became run-queue wait (a CI run: 150 ms of nanosleep counted as
+			 * run queue). */
 			if (preempt || state == 0) { /* still runnable: waits again */
 				v->involuntary++;
 				s->ready = now;
+				s->blocked = 0;
 			} else {
 				v->voluntary++;
 				s->blocked = now;
+				s->ready = 0;
 				s->why = wait_kind(prev, state);
 			}
 		}

@@ -16,8 +16,9 @@ struct {
 
 /* A thread's time until `now`, the slice it is running now included, into `out` (a map value:
  * no stack); false when the sched source has not seen it. The thread is marked serving a
- * request that started at `now` (cleared by l7's timeline_end). */
-static __always_inline bool sl_thread_time_now(struct task_struct *task, __u32 tid, __u64 now,
+ * request that started at `now` (cleared by l7's timeline_end), sent in detail with `weight`
+ * (0: held). */
+static __always_inline bool sl_thread_time_now(struct task_struct *task, __u32 tid, __u64 now, __u32 weight,
 					       struct sl_thread_time *out)
 {
 	struct sl_sched_thread *s = sl_thread_state(&sched_ts, task, tid, NULL, false);
@@ -25,6 +26,7 @@ static __always_inline bool sl_thread_time_now(struct task_struct *task, __u32 t
 		return false;
 	__builtin_memcpy(out, &s->t, sizeof(*out));
 	s->serving = now;
+	s->serving_weight = weight;
 	if (s->on && now > s->on)
 		out->cpu_ns += now - s->on;
 	return true;

@@ -41,6 +41,8 @@ TEST_PKGS=(
   memcached libmemcached-tools python3-pymemcache
   # NATS: the server, and the nats.go client the test builds its producer and consumer on
   nats-server golang-github-nats-io-go-nats-dev
+  # h2c by HTTP/1.1 Upgrade: a Go server on golang.org/x/net/http2/h2c
+  golang-golang-x-net-dev
   # AMQP: RabbitMQ and the pika client
   rabbitmq-server python3-pika
   mariadb-server mariadb-client

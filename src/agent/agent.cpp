@@ -205,8 +205,9 @@ std::vector<core::MetricFamily> collect_metrics(const Runner& runner, const Kind
     w.one("sightline_memory_limit_bytes", MetricType::kGauge, "memory_limit: the agent's memory budget")
         .add(static_cast<double>(mem->guard.limit()));
     w.one("sightline_memory_bytes", MetricType::kGauge,
-          "Memory the budget counts: user (resident memory less the BPF maps mapped into the agent, "
-          "whose rings RSS shows twice) and kernel (the BPF maps' own memory, once)")
+          "Memory the budget counts: user (the agent's anonymous resident memory: heap, stacks; not the "
+          "page cache of its code and the files it maps, nor the BPF maps mapped into it) and kernel (the BPF "
+          "maps' own memory, once)")
         .add({{"part", "user"}}, static_cast<double>(mem->use.user()))
         .add({{"part", "kernel"}}, static_cast<double>(mem->use.kernel));
     HeapUse heap = read_heap();
@@ -328,6 +329,11 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   // Two malloc arenas, not one per thread that ever allocated (up to 8 a core): memory freed
   // in one thread's arena was kept from the others, and RSS grew with the threads.
   mallopt(M_ARENA_MAX, 2);
+  // Blocks of 256 KiB and more (a query's result, a page of JSON, a batch) mapped on their own
+  // and unmapped when freed. glibc's default threshold rises to the largest block freed (up to
+  // 32 MiB), after which such bursts stayed in the heap: the UI's queries left 30 MiB free but
+  // resident there, which pushed the agent to its budget.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   const MemoryPlan plan = plan_memory(config.memory_limit);
   MemoryState memory(config.memory_limit);
   store::set_sqlite_heap_limit(plan.sqlite_heap_bytes);
@@ -493,6 +499,9 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.ring_bytes = sc.ring_bytes;
     opts.cache_bytes = plan.symbol_cache_bytes;
     opts.state_bytes = plan.conn_state_bytes;
+    // A quarter of the overhead budget: a burst of new processes (a browser's hundred libraries)
+    // has its unwind tables built over seconds, not in one that sheds detail for the budget.
+    opts.background_cpus = config.overhead.max_cpu_percent / 100.0 * bpf::possible_cpus() / 4;
     opts.own = sc.own;
     if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
     if (name == "l7" && engine_rules) {  // every request a rule names by method reaches the rules
@@ -564,9 +573,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::error("{}", st.message());
     return 1;
   }
-  const uint64_t bpf_mapped = read_bpf_mapped_bytes();
-  spdlog::info("memory: limit {} MiB; BPF maps {} MiB in the kernel ({} MiB of the agent's RSS maps them)",
-               config.memory_limit >> 20, kernel_bytes >> 20, bpf_mapped >> 20);
+  spdlog::info("memory: limit {} MiB; BPF maps {} MiB in the kernel", config.memory_limit >> 20, kernel_bytes >> 20);
 
   if (!config.pin_maps.empty()) {
     // The BPF file system, mounted as systemd and Kubernetes nodes have it, when it is not.
@@ -690,9 +697,10 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     if (now_s == mem_last_s) return;
     mem_last_s = now_s;
     // Maps that allocate on use grow with what they hold: their memory is read again every
-    // 5 s (an fdinfo read a map), RSS every second.
+    // 5 s (an fdinfo read a map), the agent's own every second.
     if (now_s % 5 == 0) kernel_bytes = map_bytes();
-    MemoryUse use{read_rss_bytes(), bpf_mapped, kernel_bytes};
+    Resident res = read_resident();
+    MemoryUse use{res.rss, res.anon, kernel_bytes};
     int level;
     {
       std::lock_guard lock(memory.mu);
@@ -709,15 +717,15 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     malloc_trim(0);
     what.push_back("heap");
-    uint64_t after = read_rss_bytes();
+    uint64_t after = read_resident().anon;
     std::string list;
     {
       std::lock_guard lock(memory.mu);
       for (const auto& w : what) memory.shed[w]++, list += (list.empty() ? "" : ", ") + w;
     }
     auto log = level >= 2 ? spdlog::level::warn : spdlog::level::debug;
-    spdlog::log(log, "memory: {} MiB of the {} MiB budget in use: gave back {} ({} MiB of RSS)", use.total() >> 20,
-                 config.memory_limit >> 20, list, use.rss > after ? (use.rss - after) >> 20 : 0);
+    spdlog::log(log, "memory: {} MiB of the {} MiB budget in use: gave back {} ({} MiB of anonymous memory)", use.total() >> 20,
+                 config.memory_limit >> 20, list, use.anon > after ? (use.anon - after) >> 20 : 0);
   };
 
   // Learnt profiles, kept across restarts: written every minute and at stop (a whole new file

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/schema.h"
 #include "sources/source.h"
 #include "core/units.h"
@@ -666,11 +667,10 @@ std::string baseline_file(const AgentConfig& c) {
 }
 
 core::Status load_config(const std::string& path, AgentConfig* out) {
-  std::ifstream in(path);
-  if (!in) return core::Status::error(errno, path + ": cannot read: " + strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, out);
+  int err = 0;
+  std::string text = core::read_file(path, 16u << 20, &err);
+  if (err) return core::Status::error(err, path + ": cannot read: " + strerror(err));
+  return parse_config(text, path, out);
 }
 
 core::Status check_listen(const std::string& listen, const std::string& token, std::string* host, int* port) {

@@ -20,7 +20,7 @@ MemoryPlan plan_memory(uint64_t limit) {
   p.sqlite_heap_bytes = p.sqlite_cache_bytes + 2 * p.query_bytes + 4 * kMiB;
   p.wal_bytes = std::clamp<uint64_t>(limit / 2, 8 * kMiB, 64 * kMiB);
   p.exporter_queue_bytes = std::clamp<uint64_t>(limit / 16, 2 * kMiB, 64 * kMiB);
-  p.symbol_cache_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 512 * kMiB);
+  p.symbol_cache_bytes = std::clamp<uint64_t>(limit * 3 / 16, 6 * kMiB, 768 * kMiB);
   p.process_table_bytes = std::clamp<uint64_t>(limit / 8, 4 * kMiB, 256 * kMiB);
   p.dns_names = std::clamp<uint64_t>(limit / (16 * 1024), 1024, 65536);
   p.conn_state_bytes = std::clamp<uint64_t>(limit / 8, 2 * kMiB, 512 * kMiB);
@@ -38,40 +38,20 @@ core::Status check_memory_limit(uint64_t limit, uint64_t kernel_bytes) {
                                          "ring_bytes");
 }
 
-uint64_t read_bpf_mapped_bytes(const std::string& smaps_path) {
-  FILE* f = fopen(smaps_path.c_str(), "re");
-  if (!f) return 0;
-  char line[512];
-  bool in_map = false;
-  uint64_t total = 0;
-  while (fgets(line, sizeof line, f)) {
-    // A mapping's header, "start-end perms offset dev inode   path"; then "Field:   value" lines.
-    unsigned long long start, end;
-    if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
-      // BPF maps (a ring buffer's data twice), and the perf buffers of kernels without one.
-      in_map = strstr(line, "anon_inode:bpf-map") != nullptr || strstr(line, "anon_inode:[perf_event]") != nullptr;
-      continue;
-    }
-    unsigned long long kb;
-    if (in_map && strncmp(line, "Rss:", 4) == 0 && sscanf(line + 4, "%llu", &kb) == 1) total += kb * 1024;
-  }
-  fclose(f);
-  return total;
-}
-
 HeapUse read_heap() {
   struct mallinfo2 mi = mallinfo2();
   return {mi.uordblks + mi.hblkhd, mi.fordblks};
 }
 
-uint64_t read_rss_bytes() {
-  FILE* f = fopen("/proc/self/statm", "re");
-  if (!f) return 0;
-  unsigned long long size = 0, resident = 0;
-  int n = fscanf(f, "%llu %llu", &size, &resident);
+Resident read_resident(const std::string& statm_path) {
+  FILE* f = fopen(statm_path.c_str(), "re");
+  if (!f) return {};
+  unsigned long long size = 0, resident = 0, shared = 0;
+  int n = fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
   fclose(f);
   static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  return n == 2 ? resident * page : 0;
+  if (n != 3) return {};
+  return {resident * page, resident > shared ? (resident - shared) * page : 0};
 }
 
 int MemoryGuard::observe(uint64_t total, uint64_t now_s) {

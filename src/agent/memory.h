@@ -1,9 +1,11 @@
 // The agent's memory budget (`memory_limit`). The large user-space structures take their sizes
 // from it (MemoryPlan). What the agent uses is measured two ways:
-//   - user: resident memory less the BPF maps it has mapped (a ring buffer's data pages are
-//     mapped twice, so RSS shows them twice);
+//   - user: its anonymous resident memory (heap, stacks, anonymous mappings): what a cgroup
+//     cannot take back without killing it. File-backed pages (the binary's code, libraries,
+//     the ELF and DWARF files the symbolizer maps) are page cache the kernel reclaims first, and
+//     the BPF maps mapped into the agent (a ring's data twice) are file mappings too;
 //   - kernel: the maps' own memory (memlock), counted once.
-// Their sum is what a cgroup charges the agent for, and what the budget is about. As the sum
+// Their sum is what a cgroup cannot reclaim from the agent, and what the budget is about. As the sum
 // nears the limit, the guard sheds (MemoryGuard): caches first (level 1), then detail (level 2).
 // Each step is counted, and the agent never dies of it. Pure logic except read_* below; the unit
 // tests feed the guard series.
@@ -18,9 +20,10 @@ namespace sightline::agent {
 
 constexpr uint64_t kMiB = 1ULL << 20;
 constexpr uint64_t kDefaultMemoryLimit = 128 * kMiB;
-// What the agent needs for itself with its caches empty: code, libraries, threads, the process
-// table of a busy node. A limit below this plus the kernel maps is refused.
-constexpr uint64_t kUserFloor = 40 * kMiB;
+// What the agent needs for itself with its caches empty: heap, thread stacks, the process
+// table of a busy node (~13 MiB anonymous at idle here). A limit below this plus the kernel
+// maps is refused.
+constexpr uint64_t kUserFloor = 32 * kMiB;
 
 // The shares of the budget, in bytes.
 struct MemoryPlan {
@@ -31,7 +34,7 @@ struct MemoryPlan {
   uint64_t query_bytes = 0;         // one query's largest value, and its whole result
   uint64_t wal_bytes = 0;           // the WAL file kept after a checkpoint (page cache)
   uint64_t exporter_queue_bytes = 0;  // batches in memory, per exporter (then the spool)
-  uint64_t symbol_cache_bytes = 0;  // the profiler's symbol tables and DWARF (half each)
+  uint64_t symbol_cache_bytes = 0;  // the profiler's symbol tables (2/3) and DWARF (1/3)
   uint64_t process_table_bytes = 0; // what the agent knows of each process (command lines ...)
   uint64_t dns_names = 0;           // addresses named from DNS answers (~256 bytes each)
   uint64_t conn_state_bytes = 0;    // the L7 parsers' connections: buffers, pending requests
@@ -42,24 +45,23 @@ MemoryPlan plan_memory(uint64_t limit);
 core::Status check_memory_limit(uint64_t limit, uint64_t kernel_bytes);
 
 struct MemoryUse {
-  uint64_t rss = 0;         // as ps shows it
-  uint64_t bpf_mapped = 0;  // of which BPF maps mapped into the agent (rings twice)
-  uint64_t kernel = 0;      // the maps' memory, once
-  uint64_t user() const { return rss > bpf_mapped ? rss - bpf_mapped : 0; }
-  uint64_t total() const { return user() + kernel; }
+  uint64_t rss = 0;     // as ps shows it
+  uint64_t anon = 0;    // of which anonymous (the rest: files and the BPF maps mapped here)
+  uint64_t kernel = 0;  // the maps' memory, once
+  uint64_t user() const { return anon; }
+  uint64_t total() const { return anon + kernel; }
 };
-
-// Resident bytes of the BPF maps (and perf buffers, where there is no ring buffer) mapped into
-// this process (/proc/self/smaps). They do not change
-// while the sources run: read it after they start, not every second.
-uint64_t read_bpf_mapped_bytes(const std::string& smaps_path = "/proc/self/smaps");
 // The heap as malloc sees it: bytes in use, and bytes free but kept from the system.
 struct HeapUse {
   uint64_t in_use = 0, free = 0;
 };
 HeapUse read_heap();
-// Resident bytes of this process (/proc/self/statm): cheap, every second.
-uint64_t read_rss_bytes();
+// Resident bytes of this process, all and anonymous (/proc/self/statm: resident less shared,
+// the file and shmem pages): cheap, every second. `statm_path` for tests.
+struct Resident {
+  uint64_t rss = 0, anon = 0;
+};
+Resident read_resident(const std::string& statm_path = "/proc/self/statm");
 
 // Decides when to give memory back. The level to act on: 1 (past kTrimAt of the limit) returns
 // free heap to the system (malloc_trim: glibc keeps what a burst freed, and churn would

@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
       "  sightline profile -p 1234 -o app.pb.gz        one process; go tool pprof -top app.pb.gz\n"
       "  sightline profile --off-cpu -p 1234           where it blocks, folded stacks on stdout\n"
       "The closing line gives the share of user stacks that reach main/_start/clone.\n"
-      "Off-CPU stacks are walked with frame pointers.");
+      "Off-CPU stacks are walked as --unwind says, in the kernel at the switch (with dwarf: frame "
+      "pointers).");
 
   std::string fg_in, fg_out, fg_title = "Flame graph";
   auto* fg_cmd = app.add_subcommand("flamegraph", "Render folded stacks (flamegraph.pl's input) as an SVG flame graph");

@@ -75,6 +75,7 @@ int profile(const ProfileArgs& args) {
   po.on_cpu = !args.off_cpu;
   po.dwarf_unwind = !args.off_cpu && args.unwind == "dwarf";
   po.kernel_unwind = args.unwind == "kernel";
+  po.tables_min_age_ms = 0;  // every process's tables at once: a run of seconds
   bpf::Features f = bpf::probe_features();
   if (auto st = source->start(o, f, nullptr); !st) {
     fprintf(stderr, "sightline profile: %s\n", st.message().c_str());

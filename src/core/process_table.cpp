@@ -9,17 +9,11 @@
 #include <sstream>
 
 #include "core/cgroups.h"
+#include "core/files.h"
 
 namespace sightline::core {
 namespace {
 
-std::string read_file(const std::string& path, size_t max = 65536) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s(max, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(max));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
 
 // Fills comm, ppid and start time from /proc/PID/stat: "pid (comm) S ppid ... starttime(22)".
 bool parse_stat(const std::string& stat, ProcessInfo& p) {
@@ -70,7 +64,7 @@ namespace {
 // What /proc/PID (dir) says of a process; false when it is gone.
 bool load_from_proc(const std::string& dir, const std::string& cg_root, ProcessInfo* info) {
   if (!parse_stat(read_file(dir + "/stat", 4096), *info)) return false;
-  std::istringstream status(read_file(dir + "/status"));
+  std::istringstream status(read_file(dir + "/status", 65536));
   for (std::string line; std::getline(status, line);) {
     if (line.starts_with("Uid:")) info->uid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
     if (line.starts_with("Gid:")) info->gid = static_cast<uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
@@ -79,7 +73,7 @@ bool load_from_proc(const std::string& dir, const std::string& cg_root, ProcessI
   char exe[4096];
   ssize_t len = readlink((dir + "/exe").c_str(), exe, sizeof exe);
   if (len > 0) info->exe.assign(exe, static_cast<size_t>(len));
-  std::istringstream cg(read_file(dir + "/cgroup"));
+  std::istringstream cg(read_file(dir + "/cgroup", 65536));
   for (std::string line; std::getline(cg, line);) {
     if (!line.starts_with("0::")) continue;
     std::string rel = line.substr(3);

@@ -585,7 +585,8 @@ constexpr FieldDef kRequest[] = {
     {"l7.error_text", FieldType::kString, "", "The server's error message, when it sent one",
      [](const Event& e) { return S(e.error_text); }, "", 0},
     {"trace.id", FieldType::kString, "",
-     "The trace (32 hex digits) the request belongs to: the W3C traceparent's it carried (HTTP/1, HTTP/2, gRPC), or, for a "
+     "The trace (32 hex digits) the request belongs to: the W3C traceparent's it carried (HTTP/1, HTTP/2, gRPC; an AMQP "
+     "message's headers), or, for a "
      "request a thread made while serving another (thread-per-request servers), the served one's; its OTLP span joins it",
      [](const Event& e) { return S(e.trace_id); }, "", 0},
     {"trace.parent_id", FieldType::kString, "",

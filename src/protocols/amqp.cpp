@@ -13,6 +13,8 @@
 //   reply code, 404, 406 ..., and its text); no-wait ones are one-way;
 // - a broker's Connection.Close with a code other than 200: an error.
 // The connection's handshake (Connection.Start ... Open) and channel housekeeping are not records.
+// A message's traceparent (its content header's headers table) is its record's trace context, so
+// a producer's PUBLISH and a consumer's DELIVER join the producer's trace.
 // Bodies are counted, never kept; method and header frames are bounded (kMaxFrame).
 #include <algorithm>
 #include <map>
@@ -105,7 +107,63 @@ struct Args {
     pos += n;
     return s;
   }
+  std::string_view longstr() {
+    size_t n = uint(4);
+    if (!ok || n > b.size() - pos) {
+      ok = false;
+      return {};
+    }
+    std::string_view s = b.substr(pos, n);
+    pos += n;
+    return s;
+  }
 };
+
+// A field table's value of `key` when it is a string ('S', a long string): a message's
+// headers (traceparent). Other values are skipped by their type's size; a type this does not
+// know ends the search (its size is unknown), as does a table cut short.
+std::string_view table_string(std::string_view table, std::string_view key) {
+  Args t{table};
+  while (t.ok && t.pos < table.size()) {
+    std::string_view name = t.shortstr();
+    char type = static_cast<char>(t.uint(1));
+    if (!t.ok) break;
+    size_t skip = 0;
+    switch (type) {
+      case 'S': {
+        std::string_view v = t.longstr();
+        if (t.ok && name == key) return v;
+        continue;
+      }
+      case 't': case 'b': case 'B': skip = 1; break;
+      case 's': case 'u': skip = 2; break;
+      case 'I': case 'i': case 'f': skip = 4; break;
+      case 'D': skip = 5; break;
+      case 'l': case 'L': case 'd': case 'T': skip = 8; break;
+      case 'V': skip = 0; break;
+      case 'A': case 'F': case 'x': t.longstr(); continue;
+      default: return {};
+    }
+    if (skip > table.size() - t.pos) break;
+    t.pos += skip;
+  }
+  return {};
+}
+
+// A content header's properties (after class, weight and body size): the W3C traceparent in
+// its headers table, the convention of OpenTelemetry's AMQP instrumentations. The flags say
+// which properties follow, in order: content-type and content-encoding (short strings), then
+// headers.
+TraceContext content_trace(Args a) {
+  TraceContext trace;
+  uint64_t flags = a.uint(2);
+  if (!a.ok || !(flags & 0x2000)) return trace;
+  if (flags & 0x8000) a.shortstr();  // content-type
+  if (flags & 0x4000) a.shortstr();  // content-encoding
+  std::string_view headers = a.longstr();
+  if (a.ok) parse_traceparent(table_string(headers, "traceparent"), &trace);
+  return trace;
+}
 
 // A queue the broker named (RabbitMQ's amq.gen-<22 random characters>: RPC reply queues, one
 // per client) is one series, not one each.
@@ -243,6 +301,7 @@ class AmqpParser final : public Parser {
       Args a{payload, 4};
       c->body_left = a.uint(8);
       c->header = true;
+      c->req.trace = content_trace(a);
       c->bytes += bytes;
       if (c->body_left == 0) message_done(side, s, ch, ts, out);
       return;

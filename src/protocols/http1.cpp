@@ -1,6 +1,7 @@
 // HTTP/1.0 and 1.1 (RFC 9112): requests and responses paired in order (keep-alive, pipelining),
 // bodies by Content-Length, chunked encoding or read to the close; 1xx responses skipped (101
-// ends parsing: the connection speaks something else), HEAD/204/304 responses without a body.
+// ends parsing: the connection speaks something else; an upgrade to h2c goes on as HTTP/2, the
+// upgrading request its stream 1), HEAD/204/304 responses without a body.
 // A gap inside a body is skipped exactly; anywhere else the side resyncs at the next start line.
 #include <deque>
 
@@ -47,6 +48,7 @@ size_t find_start(Side side, std::string_view in, size_t pos) {
 class Http1Parser final : public Parser {
  public:
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
+    if (h2_) return h2(&Parser::feed, side, data, ts, out);
     if (upgraded_) return;
     Stream& s = stream(side);
     std::string_view in = data;
@@ -55,6 +57,22 @@ class Http1Parser final : public Parser {
       in = s.buf;
     }
     size_t used = process(side, s, in, ts, out);
+    if (h2_) {  // the 101 to h2c ended at `used`: what follows is HTTP/2's
+      std::string rest(in.substr(used));
+      req_.buf.clear();
+      resp_.buf.clear();
+      release_if_large(req_.buf);
+      release_if_large(resp_.buf);
+      if (!rest.empty()) h2(&Parser::feed, side, std::string_view(rest), ts, out);
+      return;
+    }
+    if (upgraded_) {  // the rest is another protocol's
+      req_.buf.clear();
+      resp_.buf.clear();
+      release_if_large(req_.buf);
+      release_if_large(resp_.buf);
+      return;
+    }
     if (!s.buf.empty()) s.buf.erase(0, used);
     else s.buf.assign(in.substr(used));
     if (s.buf.size() > kMaxBuffered) lose_sync(side, s, out);
@@ -62,14 +80,19 @@ class Http1Parser final : public Parser {
   }
 
   const TraceContext* open_trace() const override {
+    if (h2_) return h2_->open_trace();
     return pending_.empty() || pending_.back().trace.trace_id.empty() ? nullptr : &pending_.back().trace;
   }
 
+  Protocol switched_to() const override { return h2_ ? Protocol::kHttp2 : Protocol::kUnknown; }
+
   size_t memory() const override {
+    if (h2_) return h2_->memory();
     return heap_bytes(req_.buf) + heap_bytes(resp_.buf) + pending_.size() * kPendingBytes;
   }
 
   void gap(Side side, uint64_t n, uint64_t ts, std::vector<Record>* out) override {
+    if (h2_) return h2(&Parser::gap, side, n, ts, out);
     if (upgraded_ || n == 0) return;
     Stream& s = stream(side);
     if (s.buf.empty() && (s.st == St::kBody || s.st == St::kChunkData) && s.remaining >= n) {
@@ -89,6 +112,11 @@ class Http1Parser final : public Parser {
   }
 
   void close(uint64_t ts, std::vector<Record>* out) override {
+    if (h2_) {
+      h2_->close(ts, out);
+      sync_stats();
+      return;
+    }
     if (resp_.st == St::kToClose) complete(Side::kServer, resp_, ts, out);
     while (!pending_.empty()) unanswered(out);
   }
@@ -104,8 +132,23 @@ class Http1Parser final : public Parser {
     bool started = false;
     std::string method, raw;
     int status = 0;
+    bool h2c = false;    // a response's Upgrade: h2c
     TraceContext trace;  // a request's traceparent
   };
+
+  // After the upgrade to h2c, HTTP/2's parser takes every call; its counts add to this one's.
+  template <class... A, class... B>
+  void h2(void (Parser::*f)(A...), B&&... args) {
+    ((*h2_).*f)(std::forward<B>(args)...);
+    sync_stats();
+  }
+  void sync_stats() {
+    const ParserStats& h = h2_->stats();
+    stats_.resyncs = before_.resyncs + h.resyncs;
+    stats_.skipped_bytes = before_.skipped_bytes + h.skipped_bytes;
+    stats_.orphans = before_.orphans + h.orphans;
+    stats_.undecoded = before_.undecoded + h.undecoded;
+  }
 
   Stream& stream(Side side) { return side == Side::kClient ? req_ : resp_; }
 
@@ -137,7 +180,21 @@ class Http1Parser final : public Parser {
     }
     if (s.status >= 100 && s.status < 200) {
       if (s.status != 101) return;  // 100 Continue, 103 Early Hints: the real response follows
-      upgraded_ = true;             // Switching Protocols: the rest is not HTTP/1
+      if (s.h2c) {  // to HTTP/2: the upgrading request is its stream 1, answered there
+        before_ = stats_;
+        Request up;
+        if (!pending_.empty()) {
+          up = std::move(pending_.front());
+          pending_.pop_front();
+        } else {
+          stats_.orphans++;  // its request was not seen: stream 1's answer will be an orphan too
+          before_ = stats_;
+        }
+        while (!pending_.empty()) unanswered(out);
+        h2_ = make_http2_upgraded(up.method.empty() ? nullptr : &up, s.bytes);
+        return;
+      }
+      upgraded_ = true;  // Switching Protocols (WebSocket ...): the rest is not HTTP/1
     }
     if (pending_.empty()) {
       stats_.orphans++;
@@ -170,6 +227,7 @@ class Http1Parser final : public Parser {
         status = status * 10 + (line[i] - '0');
       }
       s.status = status;
+      s.h2c = false;
     }
     bool chunked = false, has_length = false;
     uint64_t length = 0;
@@ -191,6 +249,8 @@ class Http1Parser final : public Parser {
         has_length = true;
       } else if (ieq(name, "transfer-encoding")) {
         chunked = value.size() >= 7 && ieq(value.substr(value.size() - 7), "chunked");
+      } else if (side == Side::kServer && ieq(name, "upgrade")) {
+        s.h2c = ieq(value, "h2c");
       } else if (side == Side::kClient && ieq(name, "traceparent")) {
         parse_traceparent(value, &s.trace);
       }
@@ -252,6 +312,7 @@ class Http1Parser final : public Parser {
           pos = end + 4;
           s.bytes = head.size();
           if (s.st == St::kHead) complete(side, s, ts, out);
+          if (h2_ || upgraded_) return pos;  // upgraded: the rest is HTTP/2's, or not ours
           break;
         }
         case St::kBody:
@@ -320,6 +381,8 @@ class Http1Parser final : public Parser {
   Stream req_, resp_;
   std::deque<Request> pending_;
   bool upgraded_ = false;
+  std::unique_ptr<Parser> h2_;  // upgraded to h2c
+  ParserStats before_;          // this parser's counts when it was
 };
 
 }  // namespace

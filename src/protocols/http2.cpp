@@ -58,6 +58,21 @@ std::string percent_decode(std::string_view s) {
 
 class Http2Parser final : public Parser {
  public:
+  Http2Parser() = default;
+  Http2Parser(Request* upgrade, uint64_t switch_bytes) : upgraded_(true) {
+    last_id_ = 1;
+    if (!upgrade) return;
+    Stream s;
+    s.method = std::move(upgrade->method);
+    s.path = std::move(upgrade->target);
+    s.raw = std::move(upgrade->raw);
+    s.start_ns = upgrade->start_ns;
+    s.req_bytes = upgrade->bytes;
+    s.resp_bytes = switch_bytes;
+    s.trace = std::move(upgrade->trace);
+    streams_.emplace(1, std::move(s));
+  }
+
   void feed(Side side, std::string_view data, uint64_t ts, std::vector<Record>* out) override {
     Dir& d = dir(side);
     size_t pos = 0;
@@ -71,7 +86,7 @@ class Http2Parser final : public Parser {
         d.preface = kPreface.size();
         joined();
       }
-    } else if (side == Side::kServer && c_.preface == 0) {  // the server first: joined mid-way
+    } else if (side == Side::kServer && c_.preface == 0 && !upgraded_) {  // the server first: joined mid-way
       joined();
     }
     while (pos < data.size() && !d.dead) {
@@ -110,6 +125,15 @@ class Http2Parser final : public Parser {
   void close(uint64_t, std::vector<Record>* out) override {
     for (auto& [id, s] : streams_) out->push_back(finish(s, 0));
     streams_.clear();
+  }
+
+  // The newest stream whose request came and whose response has not begun: a thread-per-request
+  // server's call made meanwhile is made for it (a multiplexed connection served by several
+  // threads at once is the newest one's guess; each thread's own stream is not known here).
+  const TraceContext* open_trace() const override {
+    for (auto it = streams_.rbegin(); it != streams_.rend(); ++it)
+      if (!it->second.answered) return it->second.trace.trace_id.empty() ? nullptr : &it->second.trace;
+    return nullptr;
   }
 
   size_t memory() const override {
@@ -424,6 +448,7 @@ class Http2Parser final : public Parser {
   uint32_t last_id_ = 0;                // the newest stream the client opened
   uint64_t pending_bytes_ = 0;          // the opening HEADERS frame's size
   bool joined_ = false;                 // the connection's start was not seen
+  bool upgraded_ = false;               // from HTTP/1.1: the server speaks before the client's preface
   std::vector<hpack::Header> headers_;  // the last block's, kept for their strings' capacity
   size_t headers_bytes_ = 0;            // what they hold
 };
@@ -431,5 +456,8 @@ class Http2Parser final : public Parser {
 }  // namespace
 
 std::unique_ptr<Parser> make_http2_parser() { return std::make_unique<Http2Parser>(); }
+std::unique_ptr<Parser> make_http2_upgraded(Request* upgrade, uint64_t switch_bytes) {
+  return std::make_unique<Http2Parser>(upgrade, switch_bytes);
+}
 
 }  // namespace sightline::protocols

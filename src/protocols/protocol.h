@@ -49,7 +49,7 @@ struct Record {
   bool no_response = false;  // the connection closed (or the parser gave up) before a response
   std::vector<std::string> addresses;  // DNS: the A/AAAA answers (at most kMaxAnswers)
   bool grpc = false;       // HTTP/2: a gRPC call (status: grpc-status; rows: response messages)
-  TraceContext trace;      // HTTP/1, HTTP/2, gRPC: the request's W3C traceparent, when it had one
+  TraceContext trace;      // HTTP/1, HTTP/2, gRPC, AMQP messages: the request's W3C traceparent, when it had one
   bool delivery = false;   // messaging: the server pushed it to this client (NATS MSG, AMQP DELIVER): its edge runs server -> client
 };
 
@@ -135,8 +135,11 @@ class Parser {
   virtual size_t memory() const = 0;
   const ParserStats& stats() const { return stats_; }
   // The trace context of the newest request waiting for its answer, where the protocol carries
-  // one (HTTP/1); nullptr otherwise. What a server thread serves while it calls others.
+  // one (HTTP/1, HTTP/2); nullptr otherwise. What a server thread serves while it calls others.
   virtual const TraceContext* open_trace() const { return nullptr; }
+  // The protocol the connection switched to in the bytes fed so far (HTTP/1's upgrade to h2c:
+  // the parser goes on as HTTP/2 itself), kUnknown while it has not.
+  virtual Protocol switched_to() const { return Protocol::kUnknown; }
 
  protected:
   ParserStats stats_;
@@ -144,6 +147,10 @@ class Parser {
 
 // A parser for one connection; `stream`: TCP (false: each feed is one datagram).
 std::unique_ptr<Parser> make_parser(Protocol p, bool stream = true);
+// HTTP/2 on a connection upgraded from HTTP/1.1 (h2c, RFC 7540 3.2): `upgrade`, the request
+// that asked for it (taken; nullptr: not seen), is stream 1, answered on HTTP/2 (`switch_bytes`,
+// the 101's, count in its response); the server's frames may come before the client's preface.
+std::unique_ptr<Parser> make_http2_upgraded(Request* upgrade, uint64_t switch_bytes);
 
 // Shared by the parsers: an id-like path segment or literal becomes a placeholder.
 std::string normalize_path(std::string_view target);  // /users/42/orders?x=1 -> /users/{id}/orders

@@ -10,18 +10,12 @@
 #include <sstream>
 #include <vector>
 
+#include "core/files.h"
+
 namespace sightline::rules {
 
 namespace {
 
-std::string slurp(const std::string& path, size_t max = 1 << 20) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::string s(max, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(max));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
 
 std::string link(const std::string& path) {
   char buf[4096];
@@ -149,7 +143,7 @@ std::string read_proc_file(const std::string& proc_root, uint32_t pid, ProcFile 
     case ProcFile::kCwd: return link(dir + "/cwd");
     case ProcFile::kFd: return link(dir + "/fd/" + std::to_string(arg));
     case ProcFile::kTty: {
-      std::string stat = slurp(dir + "/stat", 4096);
+      std::string stat = core::read_file(dir + "/stat", 4096);
       size_t close = stat.rfind(')');
       if (close == std::string::npos) return {};
       std::istringstream f(stat.substr(close + 1));
@@ -159,7 +153,7 @@ std::string read_proc_file(const std::string& proc_root, uint32_t pid, ProcFile 
     }
     case ProcFile::kCapEffective:
     case ProcFile::kCapSysAdmin: {
-      std::string status = slurp(dir + "/status", 1 << 16);
+      std::string status = core::read_file(dir + "/status", 1 << 16);
       std::string_view v = status_value(status, "CapEff");
       if (v.empty()) return {};
       uint64_t caps = strtoull(std::string(v).c_str(), nullptr, 16);
@@ -167,7 +161,7 @@ std::string read_proc_file(const std::string& proc_root, uint32_t pid, ProcFile 
       return (caps >> 21 & 1) ? "true" : "false";  // CAP_SYS_ADMIN
     }
     case ProcFile::kLoginUid: {
-      std::string s = slurp(dir + "/loginuid", 64);
+      std::string s = core::read_file(dir + "/loginuid", 64);
       if (s.empty()) return {};
       unsigned long long v = strtoull(s.c_str(), nullptr, 10);
       return v == 4294967295ULL ? "-1" : std::to_string(v);
@@ -178,7 +172,7 @@ std::string read_proc_file(const std::string& proc_root, uint32_t pid, ProcFile 
       if (exe.empty()) return {};
       if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
       std::string upper;
-      if (!overlay_upper_file(slurp(dir + "/mountinfo"), exe, &upper)) return "false";
+      if (!overlay_upper_file(core::read_file(dir + "/mountinfo", 1 << 20), exe, &upper)) return "false";
       struct stat st;
       return lstat(upper.c_str(), &st) == 0 ? "true" : "false";
     }
@@ -256,7 +250,7 @@ ContainerMeta ContainerMetaCache::load(std::string_view short_id) const {
     return hit;
   };
   if (std::string dir = find(root_ + "/var/lib/docker/containers"); !dir.empty())
-    if (parse_docker_meta(slurp(dir + "/config.v2.json"), slurp(dir + "/hostconfig.json"), &m)) return m;
+    if (parse_docker_meta(core::read_file(dir + "/config.v2.json", 1 << 20), core::read_file(dir + "/hostconfig.json", 1 << 20), &m)) return m;
   for (const char* bundles : {"/run/containerd/io.containerd.runtime.v2.task/k8s.io",
                               "/run/containerd/io.containerd.runtime.v2.task/moby",
                               "/run/containerd/io.containerd.runtime.v2.task/default",
@@ -264,8 +258,8 @@ ContainerMeta ContainerMetaCache::load(std::string_view short_id) const {
                               "/var/lib/containers/storage/overlay-containers"}) {
     std::string dir = find(root_ + bundles);
     if (dir.empty()) continue;
-    std::string cfg = slurp(dir + "/config.json");
-    if (cfg.empty()) cfg = slurp(dir + "/userdata/config.json");
+    std::string cfg = core::read_file(dir + "/config.json", 1 << 20);
+    if (cfg.empty()) cfg = core::read_file(dir + "/userdata/config.json", 1 << 20);
     if (parse_oci_meta(cfg, &m)) return m;
   }
   return m;

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/files.h"
 #include "rules/default_rules.h"
 
 #include <cstring>
@@ -144,11 +145,10 @@ std::string_view priority_name(Priority p) {
 }
 
 core::Status RuleSet::add_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return core::Status::error(errno, path + ": cannot read: " + strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return add(ss.str(), path);
+  int err = 0;
+  std::string text = core::read_file(path, 16u << 20, &err);
+  if (err) return core::Status::error(err, path + ": cannot read: " + strerror(err));
+  return add(text, path);
 }
 
 core::Status RuleSet::add(std::string_view yaml, const std::string& origin) {

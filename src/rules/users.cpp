@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
+
 namespace sightline::rules {
 
 std::string passwd_name(std::string_view passwd, uint32_t uid) {
@@ -35,11 +37,10 @@ std::string UserNames::name(uint32_t uid, uint32_t pid, std::string_view contain
     char buf[1024];
     if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) name = res->pw_name;
   } else {
-    std::ifstream in(proc_ + "/" + std::to_string(pid) + "/root/etc/passwd");
-    if (!in) return {};  // gone, or no passwd: not cached, the next event may tell
-    std::ostringstream text;
-    text << in.rdbuf();
-    name = passwd_name(text.str(), uid);
+    int err = 0;
+    std::string text = core::read_file(proc_ + "/" + std::to_string(pid) + "/root/etc/passwd", 4u << 20, &err);
+    if (err) return {};  // gone, or no passwd: not cached, the next event may tell
+    name = passwd_name(text, uid);
   }
   if (cache_.size() >= kMaxEntries) cache_.clear();
   cache_.emplace(std::move(key), name);

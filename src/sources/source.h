@@ -47,6 +47,9 @@ struct SourceOptions {
   // Bytes the source's per-connection state may hold (memory_limit's share; 0: the source's
   // default). Today: the l7 parsers' connections, their buffers and pending requests.
   uint64_t state_bytes = 0;
+  // CPU the source's background work may take on average, in CPUs (the overhead budget's
+  // share; 0: unpaced). Today: building the profiler's unwind tables.
+  double background_cpus = 0;
   // The source's own options; `own_as<L7Options>()` gives them (with their defaults if unset).
   OwnHolder own;
   template <class T>

@@ -326,7 +326,7 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr, uint64_t max_dwarf_
           else if (n && strcmp(n, ".debug_aranges") == 0)
             dwarf_bytes_ += sh.sh_size * 4;
         }
-      if (dwarf_bytes_ > max_dwarf_bytes)
+      if (dwarf_bytes_ + kInlinedMemoBytes > max_dwarf_bytes)
         dwarf_refused_ = true;
       else if ((h->dw = dwarf_begin_elf(h->file.elf, DWARF_C_READ, nullptr)))
         dwarf_ = std::move(h);
@@ -334,6 +334,9 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr, uint64_t max_dwarf_
   }
   std::vector<std::string> out;
   if (!dwarf_) return out;
+  if (auto it = inlined_memo_.find(vaddr); it != inlined_memo_.end()) return it->second;
+  if (inlined_memo_.size() >= kInlinedMemo) inlined_memo_.clear();
+  std::vector<std::string>& memo = inlined_memo_[vaddr];
   Dwarf_Die cu;
   if (!dwarf_addrdie(dwarf_->dw, vaddr, &cu)) return out;
   Dwarf_Die* scopes = nullptr;
@@ -349,11 +352,13 @@ std::vector<std::string> ElfSymbols::inlined(uint64_t vaddr, uint64_t max_dwarf_
     out.push_back(name ? demangle(name) : "[inlined]");
   }
   free(scopes);
+  memo = out;
   return out;
 }
 
 void ElfSymbols::close_dwarf(bool for_good) const {
   dwarf_.reset();
+  inlined_memo_.clear();
   dwarf_tried_ = for_good;
   dwarf_refused_ = dwarf_refused_ || for_good;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -53,11 +54,15 @@ class ElfSymbols {
   // containing function itself is find()'s), from DWARF (.debug_info of the file or its debug
   // file); empty without DWARF or inlining. The DWARF is opened on first use.
   // `max_dwarf_bytes`: a DWARF that would take more heap than this is not opened (dwarf_refused()).
+  // Answers are kept (kInlinedMemo addresses, part of dwarf_bytes()): a profile names the
+  // same frames every second, and each answer walks a compile unit's DIEs.
   std::vector<std::string> inlined(uint64_t vaddr, uint64_t max_dwarf_bytes = UINT64_MAX) const;
+  static constexpr size_t kInlinedMemo = 4096;
+  static constexpr uint64_t kInlinedMemoBytes = kInlinedMemo * 96;  // ~an entry and a name
   // Heap the symbol table takes (an estimate: entries and names), for the symbolizer's budget.
   uint64_t memory_bytes() const { return memory_bytes_; }
   // Heap the open DWARF takes (its compressed sections, decompressed); 0 when not open.
-  uint64_t dwarf_bytes() const { return dwarf_ ? dwarf_bytes_ : 0; }
+  uint64_t dwarf_bytes() const { return dwarf_ ? dwarf_bytes_ + kInlinedMemoBytes : 0; }
   bool dwarf_refused() const { return dwarf_refused_; }
   // Closes the DWARF; the next inlined() opens it again, unless `for_good`.
   void close_dwarf(bool for_good) const;
@@ -74,6 +79,7 @@ class ElfSymbols {
   mutable bool dwarf_tried_ = false;
   mutable uint64_t dwarf_bytes_ = 0;
   mutable bool dwarf_refused_ = false;
+  mutable std::unordered_map<uint64_t, std::vector<std::string>> inlined_memo_;
   uint64_t memory_bytes_ = 0;
 };
 

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
+
 namespace sightline::symbols {
 
 namespace {
@@ -19,13 +21,6 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return {};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 }  // namespace
 
 std::vector<Mapping> parse_maps(const std::string& text) {
@@ -116,7 +111,7 @@ const Symbol* PerfMap::find(uint64_t addr) const {
 }
 
 bool Symbolizer::remember(uint32_t pid) {
-  std::string text = slurp(proc_root_ + "/" + std::to_string(pid) + "/maps");
+  std::string text = core::read_file(proc_root_ + "/" + std::to_string(pid) + "/maps");
   if (text.empty()) return false;
   std::lock_guard lock(mu_);
   if (procs_.size() >= kMaxProcesses && !procs_.count(pid)) procs_.erase(procs_.begin());
@@ -144,9 +139,16 @@ Symbolizer::FileEntry* Symbolizer::file(const Mapping& m, uint32_t pid, const st
   // replaced on disk since is still the one mapped; the plain path otherwise.
   std::unique_ptr<ElfSymbols> syms;
   std::string via_root = proc_root_ + "/" + std::to_string(pid) + "/root" + m.path;
-  if (!ElfSymbols::load(via_root, &syms, debug_root_, name_unnamed_))
+  if (!too_large_.contains(key) && !ElfSymbols::load(via_root, &syms, debug_root_, name_unnamed_))
     (void)ElfSymbols::load(m.path, &syms, debug_root_, name_unnamed_);
   uint64_t bytes = syms ? syms->memory_bytes() : 0;
+  if (bytes > files_budget_) {
+    syms.reset();
+    bytes = 0;
+    files_refused_++;
+    if (too_large_.size() >= kMaxFiles) too_large_.clear();
+    too_large_[key] = true;
+  }
   while (!lru_.empty() && (files_.size() >= kMaxFiles || files_bytes_ + bytes > files_budget_)) evict_file();
   lru_.push_front(key);
   auto [pos, _] = files_.try_emplace(key);
@@ -223,7 +225,7 @@ bool Symbolizer::lookup_locked(uint32_t pid, uint64_t addr, Frame* out, std::vec
     if (m.path[0] == '[' || m.path.starts_with("//anon") || m.path.starts_with("/memfd:")) {
       if (!p.tried_jit) {
         p.tried_jit = true;
-        std::string text = slurp("/tmp/perf-" + std::to_string(pid) + ".map");
+        std::string text = core::read_file("/tmp/perf-" + std::to_string(pid) + ".map");
         if (!text.empty()) {
           p.jit = std::make_unique<PerfMap>();
           p.jit->load_text(text);

@@ -106,6 +106,9 @@ class Symbolizer {
   uint64_t dwarf_bytes() const { return dwarf_bytes_; }
   uint64_t dwarf_evictions() const { return dwarf_evictions_; }
   uint64_t dwarf_refused() const { return dwarf_refused_; }
+  // Files whose symbol table alone is larger than the files' bound: not kept, and not read
+  // again (each stack through one would read it anew); their frames are named file+0xoffset.
+  uint64_t files_refused() const { return files_refused_; }
 
  private:
   struct Proc {
@@ -141,7 +144,8 @@ class Symbolizer {
   uint64_t evictions_ = 0;
   uint64_t files_budget_ = 64ULL << 20, dwarf_budget_ = 16ULL << 20;
   uint64_t files_bytes_ = 0, dwarf_bytes_ = 0;
-  uint64_t dwarf_evictions_ = 0, dwarf_refused_ = 0;
+  uint64_t dwarf_evictions_ = 0, dwarf_refused_ = 0, files_refused_ = 0;
+  std::unordered_map<std::string, bool> too_large_;  // keys of files refused (bounded: kMaxFiles)
 };
 
 }  // namespace sightline::symbols

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "symbols/elf_symbols.h"
 
 namespace sightline::tracepoint {
@@ -120,11 +121,10 @@ core::Status load_format(const std::string& events, const std::string& category,
     return s.empty() || s.find('/') != std::string::npos || s.find("..") != std::string::npos;
   };
   if (bad(category) || bad(name)) return core::Status::error(EINVAL, "'" + category + ":" + name + "' is not a tracepoint name");
-  std::ifstream in(events + "/" + category + "/" + name + "/format");
-  if (!in) return core::Status::error(ENOENT, "no tracepoint " + category + ":" + name + " in this kernel (" + events + ")");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (auto st = parse_format(ss.str(), out); !st)
+  int err = 0;
+  std::string text = core::read_file(events + "/" + category + "/" + name + "/format", 1u << 20, &err);
+  if (err) return core::Status::error(ENOENT, "no tracepoint " + category + ":" + name + " in this kernel (" + events + ")");
+  if (auto st = parse_format(text, out); !st)
     return core::Status::error(EINVAL, category + ":" + name + ": " + st.message());
   out->category = category;
   out->name = name;

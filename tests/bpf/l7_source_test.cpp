@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -498,6 +499,49 @@ TEST(L7Source, BatchedWritesPastTheCaptureGoInChunks) {
   close(s);
 }
 
+// A server that writes to a peer which closed first: on loopback the peer's reset arrives inside
+// the write, so the socket is closed (and its close traced) before the write's exit is. Its state
+// must not outlive it: the sockets allocated next at its address (the kernel reuses them at
+// once) are HTTP clients and servers, and every exchange of theirs is HTTP in its own role.
+TEST(L7Source, AWriteToAPeerThatResetLeavesNoStateToTheNextSocket) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  h.start("l7", this_process());
+  std::string info = "INFO {\"server_id\":\"test\"}\r\n";
+  // All at once, so that many such sockets are freed together and the next ones take their places.
+  constexpr int kPairs = 100;
+  int c[kPairs], s[kPairs];
+  for (int i = 0; i < kPairs; i++) tcp_pair(&c[i], &s[i]);
+  for (int i = 0; i < kPairs; i++) close(c[i]);
+  for (int i = 0; i < kPairs; i++) (void)!write(s[i], info.data(), info.size());  // answered by a reset
+  for (int i = 0; i < kPairs; i++) close(s[i]);
+  std::string req = "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  char buf[256];
+  for (int i = 0; i < kPairs; i++) tcp_pair(&c[i], &s[i]);
+  for (int i = 0; i < kPairs; i++) {
+    ASSERT_EQ(write(c[i], req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(read(s[i], buf, sizeof buf), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(write(s[i], resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    ASSERT_EQ(read_n(c[i], resp.size()), resp);
+  }
+  for (int i = 0; i < kPairs; i++) close(c[i]), close(s[i]);
+  auto n = [&](const char* role) { return reqs.of("http", role).size(); };
+  h.pump_until([&] { return n("client") >= 100 && n("server") >= 100; });
+  for (int i = 0; i < 20; i++) {  // a moment for anything misread to show
+    h.runner().drain();
+    usleep(10000);
+  }
+  std::map<std::string, int> seen;
+  for (const auto& r : reqs.list) seen[r.protocol + " " + r.role + " " + r.request]++;
+  std::string all;
+  for (const auto& [k, v] : seen) all += k + ": " + std::to_string(v) + "\n";
+  EXPECT_EQ(seen["http client /after"], 100) << all;
+  EXPECT_EQ(seen["http server /after"], 100) << all;
+  EXPECT_EQ(reqs.list.size(), 200u) << all;
+}
+
 namespace {
 // A server's request events with their timelines.
 class Timelines : public sources::EventSink {
@@ -578,4 +622,130 @@ TEST(L7Source, AServerRequestsTimelineSplitsItsThreadsTime) {
   EXPECT_LE(sum, r.duration_ns + 1000000) << "the parts are within the request's time";
   EXPECT_GE(sum, 95000000u);
   EXPECT_EQ(reqs.list[1].timeline, 2) << "another thread answered";
+}
+
+namespace {
+// Request records with their trace ids.
+struct Linked : sources::EventSink {
+  struct R {
+    std::string request, role, trace_id, parent_id, span_id;
+    uint32_t weight;
+  };
+  void on_event(core::Event& e) override {
+    if (e.kind == EventKind::kRequest)
+      list.push_back({std::string(e.request), e.role == 1 ? "client" : "server", std::string(e.trace_id),
+                      std::string(e.parent_span_id), std::string(e.span_id), e.weight});
+  }
+  std::vector<R> list;
+};
+
+// A thread serving /front/i (on one connection) calls /back/i (on another) n times; the back
+// end serves on its own thread, answering each call after `back_delay_us`.
+void serve_with_calls(int n, useconds_t back_delay_us) {
+  int fc, fs, bc, bs;
+  tcp_pair(&fc, &fs);
+  tcp_pair(&bc, &bs);
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  std::thread back([&] {
+    char buf[512];
+    for (int i = 0; i < n; i++) {
+      if (read(bs, buf, sizeof buf) <= 0) return;
+      if (back_delay_us) usleep(back_delay_us);
+      if (write(bs, resp.data(), resp.size()) != static_cast<ssize_t>(resp.size())) return;
+    }
+  });
+  char buf[512];
+  usleep(2000);  // this thread switches once: the sched source keeps its state from then on
+  for (int i = 0; i < n; i++) {
+    std::string front = "GET /front/" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+    std::string call = "GET /back/" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+    EXPECT_EQ(write(fc, front.data(), front.size()), static_cast<ssize_t>(front.size()));
+    EXPECT_EQ(read(fs, buf, sizeof buf), static_cast<ssize_t>(front.size()));  // serving /front/i
+    EXPECT_EQ(write(bc, call.data(), call.size()), static_cast<ssize_t>(call.size()));
+    EXPECT_EQ(read_n(bc, resp.size()).size(), resp.size());
+    EXPECT_EQ(write(fs, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    EXPECT_EQ(read_n(fc, resp.size()).size(), resp.size());
+  }
+  back.join();
+  for (int fd : {fc, fs, bc, bs}) close(fd);
+}
+
+// The requests seen of one role whose target starts with `prefix`, by the rest of the target.
+std::map<std::string, Linked::R> seen_of(const Linked& reqs, const std::string& prefix, const char* role) {
+  std::map<std::string, Linked::R> m;
+  for (const auto& r : reqs.list)
+    if (r.role == role && r.request.starts_with(prefix)) m[r.request.substr(prefix.size())] = r;
+  return m;
+}
+}  // namespace
+
+// Parent-based sampling (sample 4): a thread serving /front/i calls /back/i; the call goes out in
+// detail exactly when the served request does, with its weight, and is linked to it; the other
+// ends (the front's client, the back's server thread) are sampled on their own.
+TEST(L7Source, CallsMadeWhileServingFollowTheServedRequestsSample) {
+  test::Harness h;
+  Linked reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o = this_process();
+  o.own_as<sources::L7Options>().sample = 4;
+  o.own_as<sources::L7Options>().detail_per_s = 0;
+  h.start("sched", o);
+  h.start("l7", o);
+  constexpr int kN = 200;
+  serve_with_calls(kN, 0);
+  auto seen = [&](const std::string& prefix, const char* role) { return seen_of(reqs, prefix, role); };
+  h.pump_until([&] { return false; }, 2);  // everything sent has arrived
+  auto served = seen("/front/", "server"), calls = seen("/back/", "client");
+  EXPECT_GT(served.size(), 0u);
+  EXPECT_LT(served.size(), static_cast<size_t>(kN / 2)) << "sampled";
+  std::string diff;
+  for (const auto& [i, r] : served)
+    if (!calls.contains(i)) diff += " /front/" + i + " without its call;";
+  for (const auto& [i, r] : calls) {
+    if (!served.contains(i)) {
+      diff += " /back/" + i + " without its served request;";
+      continue;
+    }
+    const auto& f = served[i];
+    EXPECT_EQ(r.weight, f.weight) << i;
+    EXPECT_EQ(r.parent_id, f.span_id) << i << ": linked to the request it was made for";
+    EXPECT_EQ(r.trace_id, f.trace_id) << i;
+    EXPECT_EQ(r.parent_id.size(), 16u) << i;
+  }
+  EXPECT_TRUE(diff.empty()) << diff;
+  // The ends not made while serving: each sampled on its own (not all, not none).
+  for (auto [prefix, role] : {std::pair{"/front/", "client"}, std::pair{"/back/", "server"}}) {
+    size_t n = seen(prefix, role).size();
+    EXPECT_GT(n, 0u) << prefix << role;
+    EXPECT_LT(n, static_cast<size_t>(kN / 2)) << prefix << role;
+  }
+}
+
+// Nothing sampled (1 in 1000, no per-second budget): the kernel holds each request until its
+// answer. The back end answers after 30 ms, past slow_ms (20): the call and the request it was
+// made for are both slow and both go out, the call first (it ends first). The call names the
+// served request by its start, so it is linked although its served request came after it.
+TEST(L7Source, ACallIsLinkedToAHeldServedRequestThatGoesOutAfterIt) {
+  test::Harness h;
+  Linked reqs;
+  h.runner().add_sink(&reqs);
+  sources::SourceOptions o = this_process();
+  o.own_as<sources::L7Options>().sample = 1000;
+  o.own_as<sources::L7Options>().detail_per_s = 0;
+  o.own_as<sources::L7Options>().slow_ms = 20;
+  h.start("sched", o);
+  h.start("l7", o);
+  constexpr int kN = 5;
+  serve_with_calls(kN, 30000);
+  auto of = [&](const std::string& prefix, const char* role) { return seen_of(reqs, prefix, role); };
+  h.pump_until([&] { return of("/front/", "server").size() >= kN && of("/back/", "client").size() >= kN; });
+  auto served = of("/front/", "server"), calls = of("/back/", "client");
+  ASSERT_EQ(served.size(), static_cast<size_t>(kN)) << "slow: each sent";
+  ASSERT_EQ(calls.size(), static_cast<size_t>(kN));
+  for (const auto& [i, c] : calls) {
+    const auto& f = served[i];
+    EXPECT_EQ(f.span_id.size(), 16u) << i;
+    EXPECT_EQ(c.parent_id, f.span_id) << i << ": linked to the request it was made for";
+    EXPECT_EQ(c.trace_id, f.trace_id) << i;
+  }
 }

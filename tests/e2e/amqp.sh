@@ -4,7 +4,8 @@
 # (routing keys user.<i>.created), a consumer takes all 500 (prefetch 10) and acks each; the
 # producer's calls (declares, bind, a get on an empty queue, a passive declare answered 404 by
 # Channel.Close). Both sides of every message and call, counts exact, in the trace, the exact
-# family and the service map, which runs amqp-producer -> beam.smp -> amqp-consumer.
+# family and the service map, which runs amqp-producer -> beam.smp -> amqp-consumer. The topic's
+# messages carry a traceparent header: each publication and delivery is in its trace.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -87,6 +88,17 @@ for side in ("client", "server"):
     e = [r for r in recs if r["net.role"] == side and r["l7.error"]]
     if len(e) != 1 or not e[0]["l7.error_text"].startswith("NOT_FOUND - no queue 'nope'"):
         bad.append("errors on the %s side: %s" % (side, e))
+# The topic's messages carried a traceparent (0x5100 + i, parent 0x7700 + i): the publication
+# and its delivery, on each side, are in that trace; the queue's 300 carried none.
+for side in ("client", "server"):
+    for method in ("PUBLISH", "DELIVER"):
+        got = sorted((r.get("trace.id", ""), r.get("trace.parent_id", "")) for r in recs if r["net.role"] == side and
+                     r["l7.method"] == method and r["l7.target"] == "events:user.{id}.created")
+        want_ids = sorted(("%032x" % (0x5100 + i), "%016x" % (0x7700 + i)) for i in range(200))
+        if got != want_ids:
+            bad.append("traceparent of %s %s: %s" % (side, method, got[:3]))
+        if any(r.get("trace.id") for r in recs if r["net.role"] == side and r["l7.method"] == method and r["l7.target"] == "orders"):
+            bad.append("a trace id on a message without one (%s %s)" % (side, method))
 if any(r["l7.no_response"] for r in recs):
     bad.append("unanswered: %s" % [r for r in recs if r["l7.no_response"]][:3])
 if bad:

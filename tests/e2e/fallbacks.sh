@@ -41,8 +41,9 @@ run() {  # run DISABLED FILTER
   fi
   grep -E '^\[  PASSED' "$tmp/out.txt" || true
 }
-# (Request timelines need the sched source, which needs tp_btf: their test is left out there.)
-run tp_btf 'L7Source.*:FileSource.*:ProcessSource.*:SecuritySource.*:Programs.*:-L7Source.PipelinedRedisWriteCountsEachCommand:L7Source.AServerRequestsTimelineSplitsItsThreadsTime'
+# (Request timelines and parent-based sampling need the sched source's serving mark, and the
+# sched source needs tp_btf: their tests are left out there.)
+run tp_btf 'L7Source.*:FileSource.*:ProcessSource.*:SecuritySource.*:Programs.*:-L7Source.PipelinedRedisWriteCountsEachCommand:L7Source.AServerRequestsTimelineSplitsItsThreadsTime:L7Source.CallsMadeWhileServingFollowTheServedRequestsSample:L7Source.ACallIsLinkedToAHeldServedRequestThatGoesOutAfterIt'
 run htab_mem_alloc,bpf_loop,task_pt_regs,task_storage,sched_switch_state '*:-L7Source.PipelinedRedisWriteCountsEachCommand'
 run ringbuf,ktime_get_boot_ns '*:-L7Source.*'
 echo "ok: the fallback paths pass their sources' tests"

@@ -62,6 +62,15 @@ start_l7_agent() {
   wait_for 30 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$dir/agent.log")"
   wait_for 30 grep -q "tracing request" "$dir/trace.err" || fail "trace: $(cat "$dir/trace.err")"
 }
+# go_helper NAME DIR OUT: builds tests/e2e/helpers/NAME.go (the standard library and Debian's Go
+# packages under /usr/share/gocode, no modules) into OUT, in DIR.
+go_helper() {
+  local name=$1 dir=$2 out=$3
+  mkdir -p "$dir/src/$name"
+  cp "$(dirname "${BASH_SOURCE[0]}")/helpers/$name.go" "$dir/src/$name/main.go"
+  (cd "$dir/src/$name" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$dir/gocache GOFLAGS= \
+    go build -o "$out" .) >"$dir/go.log" 2>&1 || fail "go build $name: $(cat "$dir/go.log")"
+}
 # veth_ns NS VH VN HOST PEER: a network namespace NS joined to the host by a veth pair (VH the
 # host's end with HOST/24, VN the namespace's with PEER/24), both up, and the namespace's lo;
 # del_veth_ns NS VH removes them (in a cleanup trap).

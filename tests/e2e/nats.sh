@@ -16,10 +16,7 @@ chmod 755 "$tmp"
 trap 'stop_bg; [[ -n ${KEEP:-} ]] || rm -rf "$tmp"' EXIT
 
 # The clients: one Go program under two names (the process name is the executable's).
-mkdir -p "$tmp/src/natsclient"
-cp "$(dirname "$0")/helpers/nats_client.go" "$tmp/src/natsclient/main.go"
-(cd "$tmp/src/natsclient" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$tmp/gocache GOFLAGS= \
-  go build -o "$tmp/nats-producer" .) >"$tmp/go.log" 2>&1 || fail "go build: $(cat "$tmp/go.log")"
+go_helper nats_client "$tmp" "$tmp/nats-producer"
 for name in nats-consumer nats-requester nats-responder; do cp "$tmp/nats-producer" "$tmp/$name"; done
 
 nport=$(free_port) aport=$(free_port)
@@ -87,7 +84,9 @@ for role in ("client", "server"):
 if any(r["l7.no_response"] for r in recs):
     bad.append("unanswered: %s" % [r for r in recs if r["l7.no_response"]][:3])
 if bad:
-    print("\n".join(bad)); sys.exit(1)
+    print("\n".join(bad))
+    print("every (process, role, method, target, error):", dict(count))
+    sys.exit(1)
 PY
 
 metrics=$(curl -sf http://127.0.0.1:$aport/metrics)

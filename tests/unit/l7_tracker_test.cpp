@@ -21,9 +21,10 @@ struct Side {
 };
 
 void feed(sources::L7Tracker& t, const Side& s, uint8_t dir, std::string_view data, uint64_t ts, uint32_t len = 0,
-          uint32_t tm_flags = 0, const sl_thread_time* tm = nullptr) {
+          uint32_t tm_flags = 0, const sl_thread_time* tm = nullptr, uint32_t serve_id = 0) {
   sl_l7_event rec;
   memset(&rec, 0, sizeof rec);
+  rec.serve_id = serve_id;
   rec.tm_flags = tm_flags;
   if (tm) rec.tm = *tm;
   rec.hdr.kind = SL_EV_L7;
@@ -254,6 +255,47 @@ TEST(L7Tracker, RequestsMadeWhileServingAreChildrenOfTheServedOne) {
   EXPECT_TRUE(seen[2].parent.empty()) << "a root: nothing called it with a traceparent";
   EXPECT_EQ(seen[5].trace, "4bf92f3577b34da6a3ce929d0e0e4736") << "the served request's own trace";
   EXPECT_EQ(seen[5].parent, "00f067aa0ba902b7");
+}
+
+// The served request held by the kernel (sampled away until its answer showed it slow): its
+// call's records come first, naming it by its start (serve_id); the call is linked at once and
+// the served request takes that link when it comes. A call whose served request never comes
+// (fast: not sent) keeps its own link; a served request of another start takes nothing.
+TEST(L7Tracker, ACallLinksToTheServedRequestThatComesAfterIt) {
+  std::vector<core::Event> seen;
+  std::vector<std::string> keep;  // the views' strings
+  sources::L7Tracker t([&](core::Event& e) {
+    seen.push_back(e);
+    for (auto v : {e.trace_id, e.parent_span_id, e.span_id}) keep.emplace_back(v);
+    seen.back().trace_id = keep[keep.size() - 3];
+    seen.back().parent_span_id = keep[keep.size() - 2];
+    seen.back().span_id = keep[keep.size() - 1];
+  }, [](uint32_t) { return std::string("comm=app"); });
+  Side served{0xa1, SL_L7_SERVER, 8000, 40000, "app", 5}, down{0xd1, SL_L7_CLIENT, 40001, 9000, "app", 5};
+  const char* ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const uint64_t start = 0x1'0000'2000;  // the served request's start: its low 32 bits name it
+  feed(t, down, SL_L7_SEND, "GET /stock HTTP/1.1\r\n\r\n", start + 10, 0, 0, nullptr, 0x2000);
+  feed(t, down, SL_L7_RECV, ok, start + 120'000'000, 0, 0, nullptr, 0x2000);
+  feed(t, served, SL_L7_RECV, "GET /orders/1 HTTP/1.1\r\n\r\n", start);  // sent at its answer
+  feed(t, served, SL_L7_SEND, ok, start + 150'000'000);
+  // A call for a served request that never comes, then a served request of another start.
+  feed(t, down, SL_L7_SEND, "GET /stock HTTP/1.1\r\n\r\n", start + 200'000'000, 0, 0, nullptr, 0x9999);
+  feed(t, down, SL_L7_RECV, ok, start + 210'000'000, 0, 0, nullptr, 0x9999);
+  feed(t, served, SL_L7_RECV, "GET /orders/2 HTTP/1.1\r\n\r\n", start + 300'000'000);
+  feed(t, served, SL_L7_SEND, ok, start + 310'000'000);
+  ASSERT_EQ(seen.size(), 4u);
+  const core::Event &call = seen[0], &parent = seen[1], &lone = seen[2], &other = seen[3];
+  EXPECT_EQ(parent.role, SL_L7_SERVER);
+  ASSERT_EQ(parent.span_id.size(), 16u);
+  EXPECT_EQ(call.parent_span_id, parent.span_id);
+  EXPECT_EQ(call.trace_id, parent.trace_id);
+  EXPECT_EQ(call.trace_id.size(), 32u);
+  EXPECT_EQ(parent.downstream, 1u);
+  EXPECT_EQ(parent.downstream_ns, 120'000'000u - 10);
+  EXPECT_EQ(lone.trace_id.size(), 32u) << "linked to a request that did not come";
+  EXPECT_NE(lone.trace_id, parent.trace_id);
+  EXPECT_TRUE(other.span_id.empty()) << "another request's start: not its call";
+  EXPECT_EQ(other.downstream, 0u);
 }
 
 TEST(L7Tracker, AServedRequestTakesItsTimelineAndItsDownstreamCalls) {

@@ -689,6 +689,22 @@ TEST(Hpack, HuffmanAndRfc7541Examples) {
   EXPECT_LE(b.memory(), hpack::kMaxTable + 1024) << "the table stays within its bound";
 }
 
+TEST(Http2, TheOpenStreamsTraceIsWhatAServerThreadServes) {
+  // Thread-per-request linking: while stream 1's request (with a traceparent) waits for its
+  // response, open_trace() is its trace; once the response began, no stream is open.
+  Conversation c = h2_conversation();
+  auto p = make_parser(Protocol::kHttp2);
+  std::vector<Record> out;
+  for (size_t i = 0; i < 4; i++) p->feed(c[i].first, c[i].second, i + 1, &out);
+  EXPECT_EQ(p->open_trace(), nullptr) << "no request yet";
+  p->feed(c[4].first, c[4].second, 5, &out);
+  ASSERT_NE(p->open_trace(), nullptr);
+  EXPECT_EQ(p->open_trace()->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(p->open_trace()->parent_id, "00f067aa0ba902b7");
+  p->feed(c[5].first, c[5].second, 6, &out);
+  EXPECT_EQ(p->open_trace(), nullptr) << "answered";
+}
+
 TEST(Http2, StreamsGrpcResetsGoawayAndEveryCut) {
   Conversation c = h2_conversation();
   ASSERT_EQ(c.size(), 20u);
@@ -758,6 +774,75 @@ TEST(Http2, JoinedMidwayGapsAndGarbage) {
   q->feed(Side::kClient, std::string("\xff\xff\xff\x09garbage!", 12), 7, &out);
   EXPECT_EQ(q->stats().resyncs, 1u);
   q->close(8, &out);
+}
+
+namespace {
+std::string h2_frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f{char(payload.size() >> 16), char(payload.size() >> 8), char(payload.size()), char(type), char(flags),
+                char(stream >> 24), char(stream >> 16), char(stream >> 8), char(stream)};
+  return f + payload;
+}
+}  // namespace
+
+TEST(Http2, UpgradeFromHttp1ToH2cMakesTheRequestStreamOne) {
+  // curl --http2 on http:// (RFC 7540 3.2): the HTTP/1.1 request asks for h2c; the 101 and the
+  // server's SETTINGS in one write; the request's answer comes on stream 1, then a request on
+  // stream 3. Stream 1 keeps the HTTP/1 request's method, path, time, bytes and traceparent.
+  const std::string req =
+      "GET /up/42?x=1 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+  const std::string switching = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string resp1 = h2_frame(1, 0x4, 1, "\x88") + h2_frame(0, 0x1, 1, "hello");  // :status 200, DATA
+  const Conversation c = {
+      {Side::kClient, req},
+      {Side::kServer, switching + h2_frame(4, 0, 0, "")},
+      {Side::kClient, preface + h2_frame(4, 0, 0, "")},
+      {Side::kServer, h2_frame(4, 0x1, 0, "") + resp1},
+      {Side::kClient, h2_frame(4, 0x1, 0, "") + h2_frame(1, 0x5, 3, std::string("\x82\x86\x04\x02/b", 6))},
+      {Side::kServer, h2_frame(1, 0x5, 3, "\x8d")},  // :status 404, END_STREAM
+  };
+  auto p = make_parser(Protocol::kHttp);
+  std::vector<Record> out;
+  p->feed(c[0].first, c[0].second, 1, &out);
+  EXPECT_EQ(p->switched_to(), Protocol::kUnknown);
+  p->feed(c[1].first, c[1].second, 2, &out);
+  EXPECT_EQ(p->switched_to(), Protocol::kHttp2) << "at the 101";
+  auto rs = run(Protocol::kHttp, c, whole);
+  ASSERT_EQ(rs.size(), 2u) << show(rs);
+  EXPECT_EQ(rs[0].method, "GET");
+  EXPECT_EQ(rs[0].target, "/up/{id}");
+  EXPECT_EQ(rs[0].raw, "/up/42?x=1");
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].start_ns, 1u);
+  EXPECT_EQ(rs[0].end_ns, 4u);
+  EXPECT_EQ(rs[0].request_bytes, req.size());
+  EXPECT_EQ(rs[0].response_bytes, switching.size() + resp1.size()) << "the 101 and stream 1's frames";
+  EXPECT_EQ(rs[0].trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(rs[1].raw, "/b");
+  EXPECT_EQ(rs[1].status, 404);
+  EXPECT_EQ(rs[1].start_ns, 5u);
+  expect_cut_invariant(Protocol::kHttp, c);
+  // A WebSocket upgrade: the request is answered by its 101 and the rest is not parsed.
+  const Conversation ws = {
+      {Side::kClient, "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"},
+      {Side::kServer, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi"},
+      {Side::kClient, "\x81\x82\x00\x00\x00\x00hi"},
+  };
+  auto wr = run(Protocol::kHttp, ws, whole);
+  ASSERT_EQ(wr.size(), 1u) << show(wr);
+  EXPECT_EQ(wr[0].status, 101);
+  // h2c's 101 with nothing waiting (the request was not seen): HTTP/2 from there, stream 1 an orphan.
+  auto q = make_parser(Protocol::kHttp);
+  out.clear();
+  q->feed(Side::kServer, switching, 1, &out);
+  q->feed(Side::kServer, resp1, 2, &out);
+  q->feed(Side::kClient, preface + h2_frame(1, 0x5, 3, std::string("\x82\x86\x04\x02/b", 6)), 3, &out);
+  q->feed(Side::kServer, h2_frame(1, 0x5, 3, "\x88"), 4, &out);
+  ASSERT_EQ(out.size(), 1u) << show(out);
+  EXPECT_EQ(out[0].raw, "/b");
+  EXPECT_EQ(q->stats().orphans, 2u) << "the 101 and stream 1's answer";
 }
 
 TEST(TraceContext, TraceparentOfHttp1RequestsValidatedAsW3CSays) {
@@ -982,6 +1067,14 @@ std::string amqp_content(uint16_t ch, const std::vector<std::string>& bodies) {
   return out;
 }
 const std::string kR = std::string(2, '\0'), kTable = std::string(4, '\0');
+std::string u32(uint32_t n) { return std::string{char(n >> 24), char(n >> 16), char(n >> 8), char(n)}; }
+// A one-frame body with properties: content-type, a headers table, delivery-mode.
+std::string amqp_content_with(uint16_t ch, const std::string& body, const std::string& headers) {
+  std::string h = {0, 60, 0, 0};
+  for (int i = 7; i >= 0; i--) h += char(uint64_t(body.size()) >> (8 * i));
+  h += std::string("\xb0\x00", 2) + sstr("application/json") + u32(uint32_t(headers.size())) + headers + "\x02";
+  return amqp_frame(2, ch, h) + amqp_frame(3, ch, body);
+}
 }  // namespace
 
 TEST(Amqp, MessagesCallsErrorsAndEveryCut) {
@@ -1051,4 +1144,33 @@ TEST(Amqp, QueuesTheBrokerNamedAreOneTarget) {
   ASSERT_EQ(rs.size(), 4u) << show(rs);
   for (int i : {0, 2}) EXPECT_EQ(rs[i].raw, "CONSUME amq.gen-{queue}") << show(rs);
   for (int i : {1, 3}) EXPECT_EQ(rs[i].target, "amq.gen-{queue}") << show(rs);
+}
+
+TEST(Amqp, AMessagesTraceparentHeaderIsItsTraceContext) {
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  // Values of every size before it (a nested table, an array, a decimal, a long string); a
+  // message without headers, one whose traceparent is not valid.
+  std::string headers = sstr("x-retries") + "I" + u32(3) + sstr("ok") + "t\x01" + sstr("nested") + "F" + u32(5) +
+                        sstr("a") + "s" + std::string(2, '\0') + sstr("list") + "A" + u32(2) + "V" +
+                        "V" + sstr("price") + "D" + std::string(5, '\x01') + sstr("who") + "S" + u32(4) + "carl" +
+                        sstr("traceparent") + "S" + u32(uint32_t(tp.size())) + tp;
+  std::string bad = sstr("traceparent") + "S" + u32(9) + "not-valid";
+  const Conversation c = {
+      {Side::kClient, std::string("AMQP\0\0\x09\x01", 8)},
+      {Side::kClient, amqp_method(1, 60, 40, kR + sstr("") + sstr("orders") + std::string(1, '\0')) + amqp_content_with(1, "{}", headers)},
+      {Side::kServer, amqp_method(1, 60, 60, sstr("ctag") + std::string(7, '\0') + "\x01" + std::string(1, '\0') + sstr("") +
+                                                 sstr("orders")) + amqp_content_with(1, "{}", headers)},
+      {Side::kClient, amqp_method(1, 60, 40, kR + sstr("") + sstr("orders") + std::string(1, '\0')) + amqp_content(1, {"x"})},
+      {Side::kClient, amqp_method(1, 60, 40, kR + sstr("") + sstr("orders") + std::string(1, '\0')) + amqp_content_with(1, "{}", bad)},
+  };
+  auto rs = run(Protocol::kAmqp, c, whole);
+  ASSERT_EQ(rs.size(), 4u) << show(rs);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(rs[i].trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736") << i;
+    EXPECT_EQ(rs[i].trace.parent_id, "00f067aa0ba902b7") << i;
+  }
+  EXPECT_EQ(rs[1].method, "DELIVER");
+  EXPECT_TRUE(rs[2].trace.trace_id.empty()) << "no properties";
+  EXPECT_TRUE(rs[3].trace.trace_id.empty()) << "an invalid traceparent";
+  expect_cut_invariant(Protocol::kAmqp, c);
 }

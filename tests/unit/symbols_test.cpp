@@ -218,6 +218,7 @@ TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
   Symbolizer roomy;
   ASSERT_TRUE(roomy.remember(upid));
   EXPECT_EQ(roomy.user_frames(upid, burn + 4).back().function, "burn_cpu");
+  const uint64_t program_bytes = roomy.files_bytes();
   EXPECT_GT(roomy.dwarf_bytes(), 0u) << "the test binary has DWARF (-g): it is open and counted";
   EXPECT_GT(roomy.files_bytes(), 0u);
   EXPECT_GT(roomy.release_caches(), 0u);
@@ -226,7 +227,7 @@ TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
   EXPECT_EQ(roomy.user_frames(upid, burn + 4).back().function, "burn_cpu") << "loaded again after the release";
 
   Symbolizer tight;
-  tight.set_budget(1, 1);  // every file over its bound
+  tight.set_budget(program_bytes, 1);  // the program's table fits alone; no DWARF does
   ASSERT_TRUE(tight.remember(upid));
   EXPECT_EQ(tight.user_frames(upid, burn + 4).back().function, "burn_cpu") << "symbols still answer";
   EXPECT_EQ(tight.dwarf_bytes(), 0u);
@@ -234,6 +235,20 @@ TEST_F(Built, SymbolCachesStayWithinTheirBudget) {
   EXPECT_EQ(tight.user(upid, lib + 2).function, "sl_lib_func");
   EXPECT_EQ(tight.files_cached(), 1u) << "the library's table evicted the program's";
   EXPECT_GE(tight.file_evictions(), 1u);
+  EXPECT_EQ(tight.files_refused(), 0u);
+
+  // A table larger than the whole bound is refused, once: each stack through the file would
+  // otherwise read it again and evict every other file's (node's 12 MiB table, every second).
+  Symbolizer tiny;
+  tiny.set_budget(1, 1);
+  ASSERT_TRUE(tiny.remember(upid));
+  for (int i = 0; i < 3; i++) {
+    Frame f = tiny.user(upid, burn + 4);
+    EXPECT_EQ(f.function, "[unknown]");
+    EXPECT_EQ(f.module, path("pie"));
+  }
+  EXPECT_EQ(tiny.files_refused(), 1u) << "not read again";
+  EXPECT_EQ(tiny.files_bytes(), 0u);
   p.stop();
 }
 

@@ -23,7 +23,11 @@ SL=$SL
 \$SL doctor -v >/tmp/doctor.txt 2>&1; echo "doctor exit \$?" >>/tmp/doctor.txt
 cat /tmp/doctor.txt
 port=9477
-echo 'sources: {syscalls: {enabled: true}}' >/tmp/agent.yaml  # every source, the one off by default too
+# Every source, the one off by default too. The store in the guest's own /tmp: the default path
+# is the host's /var/lib/sightline under the overlay, whose database (85 MB after a day of tests
+# on the host) the agent's first write copied up into the tmpfs, charged to its cgroup as
+# unreclaimable shmem: the agent was killed at 160M for the host's history, not its own memory.
+printf 'sources: {syscalls: {enabled: true}}\nstore: {path: /tmp/sl-store/sightline.db}\n' >/tmp/agent.yaml
 # The agent in a memory cgroup, as its unit puts it (MemoryMax), for the pressure check below.
 echo +memory >/sys/fs/cgroup/cgroup.subtree_control; mkdir -p /sys/fs/cgroup/agent
 echo 160M >/sys/fs/cgroup/agent/memory.max
@@ -106,18 +110,31 @@ grep -q FAILED <<<"$(grep '^pre515: ' "$out")" && fail "a source failed on the p
 #   NetSource.UdpDatagrams..., NetSource.SocketTrafficCountedOnceBesideL7: per-process socket
 #     bytes need sock_send_length (6.3+); no fallback yet (doctor says so)
 #   PacketsSource...OverTcxLinks: tcx links are 6.6+ (the clsact test runs)
-#   L7Source.PipelinedRedis...: the bpf_loop walk of a pipelined write counts one command on
-#     6.1 (loads, counts wrong: a known gap, issue 15's note); non-pipelined counts are exact
-skip='BlockSource\.DirectReads|BlockSource\.EachIo|NetSource\.UdpDatagrams|NetSource\.SocketTrafficCountedOnceBesideL7|PacketsSource\.CountsKnownTrafficAndDropsOverTcxLinks|L7Source\.PipelinedRedisWriteCountsEachCommand'
+skip='BlockSource\.DirectReads|BlockSource\.EachIo|NetSource\.UdpDatagrams|NetSource\.SocketTrafficCountedOnceBesideL7|PacketsSource\.CountsKnownTrafficAndDropsOverTcxLinks'
 out=$tmp/bpf.txt
 # Under TCG a test now and then waits past its time (a uprobe test once hung here in CI while
 # passing on every run before and after): a test that fails is run once more, and the retry is
 # reported, never hidden.
-# A guest that freezes (once in CI: no test failed, the suite never ended) is stopped once its
-# console is silent for 240 s (a test prints at least every 120 s), and the failure shows where
-# its CPUs were and the last tests it ran.
-(cd "$root" && bash scripts/vmtest.sh --timeout 900 --idle 240 -- sh -c "cd build && ctest -L bpf -E '$skip' --timeout 120 --repeat until-pass:2 --output-on-failure") \
-  >"$out" 2>&1 || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)
+# A guest that freezes (no test fails, the suite never ends) is stopped once its console is
+# silent for 240 s (a test prints at least every 120 s). Under TCG this happens now and then
+# (one CPU in exc_int3, the other in __schedule: twice in the CI runs of early December 2026,
+# once on this machine, none on the same builds' reruns): the guest boots once more for the
+# tests that had not passed, and the freeze is reported with where its CPUs were. A second
+# freeze, or a test failing twice, fails with the last tests it ran.
+run_bpf() {  # run_bpf EXCLUDE OUT
+  (cd "$root" && bash scripts/vmtest.sh --timeout 900 --idle 240 -- sh -c "cd build && ctest -L bpf -E '$1' --timeout 120 --repeat until-pass:2 --output-on-failure") >"$2" 2>&1
+}
+rc=0
+run_bpf "$skip" "$out" || rc=$?
+if ((rc == 124)); then
+  passed=$(grep -oE 'Test +#[0-9]+: [A-Za-z0-9_.]+ \.* +Passed' "$out" | awk '{print $3}' | sed 's/\./\\./g' | paste -sd'|')
+  echo "retried after: the guest froze; $(grep -cE 'Test +#[0-9]+: .* Passed' "$out") tests had passed; $(grep '^vmtest.sh' "$out" | tr '\n' ' ')"
+  cp "$out" "$tmp/bpf-froze.txt"
+  rc=0
+  run_bpf "$skip${passed:+|^($passed)\$}" "$out" || rc=$?
+  cat "$tmp/bpf-froze.txt" >>"$out"  # the passes before the freeze count below
+fi
+((rc == 0)) || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)
 --- the guest's last lines:
 $(guest_tail "$out")"
 echo "--- bpf tests"; grep -E "tests passed" "$out"

@@ -79,8 +79,19 @@ dpkg --purge sightline </dev/null >/tmp/dpkg.log 2>&1; echo "purge exit $?"
 echo "after purge: $(ls /var/lib/sightline /lib/systemd/system/sightline.service 2>&1 | tr '\n' ' ')"
 GUEST
 out=$tmp/guest.txt
-(cd "$root" && bash scripts/vmtest.sh --root "$rootfs" --systemd --timeout 600 -- bash /root/guest.sh) >"$out" 2>&1 \
-  || fail "the guest failed: $(tail -30 "$out")"
+# A guest that froze under TCG (vmtest's exit 124: a soft lockup in exc_int3 once in CI, not on
+# the rerun) boots once more, and the freeze is reported; any other failure, or a second freeze,
+# fails. The retry boots a copy of the root as it was before the first boot.
+cp -a "$rootfs" "$tmp/rootfs.clean"
+rc=0
+(cd "$root" && bash scripts/vmtest.sh --root "$rootfs" --systemd --timeout 600 -- bash /root/guest.sh) >"$out" 2>&1 || rc=$?
+if ((rc == 124)); then
+  echo "retried after: the guest froze: $(grep '^vmtest.sh' "$out" | tr '\n' ' ')"
+  rm -rf "$rootfs" && mv "$tmp/rootfs.clean" "$rootfs"
+  rc=0
+  (cd "$root" && bash scripts/vmtest.sh --root "$rootfs" --systemd --timeout 600 -- bash /root/guest.sh) >"$out" 2>&1 || rc=$?
+fi
+((rc == 0)) || fail "the guest failed: $(tail -30 "$out")"
 cat "$out"
 grep -q "^verify: \.$" "$out" || fail "systemd-analyze verify: $(grep '^verify:' "$out")"
 grep -q "^state: active enabled$" "$out" || fail "the service: $(grep '^state:' "$out")"

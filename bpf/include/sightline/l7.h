@@ -76,7 +76,9 @@ struct sl_l7_event {
 	__u8 laddr[16];          /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	__u32 weight;            /* exchanges this one stands for: N when sent as 1 in N, else 1 */
-	__u32 pad2;
+	/* A client request made while its thread served one: that one's start (the thread's serving
+	 * mark; hdr.ts_ns of its first record when it was held), low 32 bits; 0: none. */
+	__u32 serve_id;
 	char pcomm[16];          /* the process's name (its group leader's comm; hdr.comm: the thread's) */
 	/* A server's response (its first record), with tm_flags SL_L7_TM_SET: what the serving
 	 * thread did from the request's start (the read of its first bytes) to here, from the sched
@@ -138,6 +140,7 @@ enum sl_l7_red_stat {
 	SL_L7_RS_SAMPLED = 3,   /* exchanges sent in detail by the sample */
 	SL_L7_RS_EXEMPLARS = 4, /* exchanges sent in detail because they failed or were slow */
 	SL_L7_RS_UNSENT = 5,    /* exchanges counted only */
+	SL_L7_RS_AFTER_CLOSE = 6, /* a socket's first message seen after it closed: not tracked */
 	SL_L7_RS_N = 8,
 };
 

@@ -47,7 +47,10 @@ struct sl_sched_thread {
 	__u64 blocked; /* started blocking */
 	__u64 on;      /* switched in (0: not on a CPU, or not seen switching in) */
 	__u32 why;     /* sl_wait_kind of the current block */
-	__u32 pad;
+	/* The served request's (below) detail weight: N when l7 sends it in detail (1 in N), 0 when
+	 * it is held; the client requests the thread makes while serving it follow (parent-based
+	 * sampling: a sampled request's calls are all there, linked). */
+	__u32 serving_weight;
 	/* The start (sl_now) of the request this thread serves, 0 for none: l7 marks it where a
 	 * server request starts and clears it where its answer starts; the profile source counts
 	 * the thread's stacks meanwhile by it (issue 20's per-request stacks). */

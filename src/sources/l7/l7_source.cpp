@@ -378,13 +378,15 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     ex.series.push_back({{{"detail", "failed_or_slow"}}, static_cast<double>(exemplars), {}});
     ex.series.push_back({{{"detail", "no"}}, static_cast<double>(stats[SL_L7_RS_UNSENT] - std::min(stats[SL_L7_RS_UNSENT], exemplars)), {}});
     core::MetricFamily cut{"sightline_l7_kernel_cut_total",
-                           "What the kernel's bounds cut: red_map_full (a key not counted: l7_red is full), "
+                           "What the kernel left out: red_map_full (a key not counted: l7_red is full), "
                            "resp_scan (a pipelined Redis write longer than the walk: its rest not counted), "
-                           "held_evicted (a failed or slow request's bytes were evicted: its record has no request)",
+                           "held_evicted (a failed or slow request's bytes were evicted: its record has no request), "
+                           "after_close (a socket's first message seen after a reset closed it: not tracked)",
                            MetricType::kCounter};
     cut.series.push_back({{{"what", "red_map_full"}}, static_cast<double>(stats[SL_L7_RS_FULL]), {}});
     cut.series.push_back({{{"what", "resp_scan"}}, static_cast<double>(stats[SL_L7_RS_SCAN_CUT]), {}});
     cut.series.push_back({{{"what", "held_evicted"}}, static_cast<double>(stats[SL_L7_RS_HELD_LOST]), {}});
+    cut.series.push_back({{{"what", "after_close"}}, static_cast<double>(stats[SL_L7_RS_AFTER_CLOSE]), {}});
     for (auto* f : {&req, &err, &lat, &ex, &cut}) out.push_back(std::move(*f));
     if (uint64_t n = red_.overflowed() + tracker_->red_overflow()) out.push_back(overflow_family("l7", n));
   }

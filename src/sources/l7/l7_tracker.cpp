@@ -194,6 +194,7 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
   c->hdr.comm = c->comm;
   Side side = (rec.dir == SL_L7_SEND) == (c->role == SL_L7_CLIENT) ? Side::kClient : Side::kServer;
   if (side == Side::kClient) c->weight = std::max<uint32_t>(rec.weight, 1);
+  if (c->role == SL_L7_CLIENT) c->serve_id = rec.serve_id;
   if (c->role == SL_L7_SERVER && rec.sock_type != 2) {  // which request this thread is serving
     if (side == Side::kClient) {
       if (serving_.size() >= kMaxThreads && !serving_.contains(hdr.tid)) serving_.clear();
@@ -210,6 +211,12 @@ void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const c
   scratch_.clear();
   c->parser->feed(side, data, hdr.ts_boot_ns, &scratch_);
   if (rec.len > data.size()) c->parser->gap(side, rec.len - data.size(), hdr.ts_boot_ns, &scratch_);
+  if (auto to = c->parser->switched_to(); to != Protocol::kUnknown && to != c->proto) {
+    // Upgraded (HTTP/1.1 to h2c): the kernel sends every message of it from now on, unweighed,
+    // and its exchanges (the upgrading one first) are counted here.
+    c->proto = to;
+    c->weight = 1;
+  }
   for (const auto& r : scratch_) emit(*c, r);
   size_t now = conn_bytes() + c->parser->memory();
   stats_.bytes += now - c->bytes;
@@ -247,23 +254,44 @@ void L7Tracker::emit(Conn& c, const Record& r) {
   // request's record takes that span id when it completes.
   std::string link_trace, link_span;
   if (c.role == SL_L7_CLIENT && e.trace_id.empty()) {
-    if (auto s = serving_.find(c.hdr.tid); s != serving_.end()) {
-      if (auto sc = conns_.find(s->second); sc != conns_.end() && &*sc->second != &c) {
-        Conn& server = *sc->second;
-        if (server.link_span.empty()) {
-          server.link_span = random_hex(16);
-          const protocols::TraceContext* t = server.parser->open_trace();
-          server.link_trace = t ? t->trace_id : random_hex(32);
-        }
-        link_trace = server.link_trace;
-        link_span = server.link_span;
-        server.down_n++;
-        server.down_ns += e.duration_ns;
-        e.trace_id = link_trace;
-        e.parent_span_id = link_span;
+    Conn* server = nullptr;
+    if (auto s = serving_.find(c.hdr.tid); s != serving_.end())
+      if (auto sc = conns_.find(s->second); sc != conns_.end() && &*sc->second != &c) server = &*sc->second;
+    if (server) {
+      if (server->link_span.empty()) {
+        server->link_span = random_hex(16);
+        const protocols::TraceContext* t = server->parser->open_trace();
+        server->link_trace = t ? t->trace_id : random_hex(32);
       }
+      server->down_n++;
+      server->down_ns += e.duration_ns;
+      e.trace_id = server->link_trace;
+      e.parent_span_id = server->link_span;
+    } else if (c.serve_id) {
+      // Made while serving a request not seen yet (held by the kernel, sent at its answer if it
+      // failed or was slow): linked now; the served request takes the link when it comes.
+      if (pending_links_.size() >= kMaxPendingLinks) pending_links_.clear();
+      PendingLink& l = pending_links_[uint64_t{c.hdr.tid} << 32 | c.serve_id];
+      if (l.span.empty()) {
+        l.span = random_hex(16);
+        l.trace = random_hex(32);
+      }
+      l.down_n++;
+      l.down_ns += e.duration_ns;
+      e.trace_id = l.trace;
+      e.parent_span_id = l.span;
     }
-  } else if (c.role == SL_L7_SERVER && !c.link_span.empty()) {
+  } else if (c.role == SL_L7_SERVER && c.link_span.empty() && !pending_links_.empty()) {
+    if (auto l = pending_links_.find(uint64_t{c.hdr.tid} << 32 | static_cast<uint32_t>(r.start_ns));
+        l != pending_links_.end()) {
+      c.link_span = std::move(l->second.span);
+      c.link_trace = std::move(l->second.trace);
+      c.down_n += l->second.down_n;
+      c.down_ns += l->second.down_ns;
+      pending_links_.erase(l);
+    }
+  }
+  if (c.role == SL_L7_SERVER && !c.link_span.empty()) {
     link_span = std::move(c.link_span);
     link_trace = std::move(c.link_trace);
     c.link_span.clear();

@@ -153,6 +153,7 @@ class L7Tracker {
     int32_t retrans = -1;  // the socket's retransmits over the exchange (sl_l7_event.retrans), -1: none
     uint32_t down_n = 0;
     uint64_t down_ns = 0;
+    uint32_t serve_id = 0;  // a client's exchange under way: the kernel's sl_l7_event.serve_id
     size_t bytes = 0;             // conn_bytes() and the parser's memory() after its last feed
   };
 
@@ -196,6 +197,16 @@ class L7Tracker {
   // event loops (nginx, Node) serve many connections a thread, so a link there can be wrong.
   static constexpr size_t kMaxThreads = 8192;
   std::unordered_map<uint32_t, Key> serving_;
+  // Calls whose served request had not come yet (the kernel held it until its answer said it
+  // goes out: failed or slow): the link they were given, by (tid << 32 | the served request's
+  // start, low 32 bits: the kernel's serve_id), for that request to take when it comes.
+  struct PendingLink {
+    std::string span, trace;
+    uint32_t down_n = 0;
+    uint64_t down_ns = 0;
+  };
+  static constexpr size_t kMaxPendingLinks = 4096;
+  std::unordered_map<uint64_t, PendingLink> pending_links_;
   uint64_t rng_ = 0;
   std::string random_hex(size_t digits);
 };

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "core/files.h"
+
 namespace sightline::sources {
 namespace {
 
@@ -56,12 +58,6 @@ bool zero(const uint8_t* a, size_t n) {
   return true;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -133,7 +129,7 @@ void LocalSockets::refresh() {
   };
   for (const Table& t : {Table{"/proc/net/tcp", 6, 2}, Table{"/proc/net/tcp6", 6, 10}, Table{"/proc/net/udp", 17, 2},
                          Table{"/proc/net/udp6", 17, 10}}) {
-    for (const auto& s : parse_proc_net(read_all(t.path), t.family == 10)) {
+    for (const auto& s : parse_proc_net(core::read_file(t.path), t.family == 10)) {
       if (!s.inode) continue;  // TIME_WAIT and the like: no owner
       auto& v = by_port_[static_cast<uint32_t>(t.l4) << 16 | s.lport];
       v.push_back({s, t.family, 0});
@@ -165,7 +161,7 @@ void LocalSockets::refresh() {
         struct stat st;
         if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0) o.uid = st.st_uid, o.gid = st.st_gid;
         // /proc/PID/stat: "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        std::string stat_text = read_all("/proc/" + std::to_string(pid) + "/stat");
+        std::string stat_text = core::read_file("/proc/" + std::to_string(pid) + "/stat");
         size_t open = stat_text.find('('), close = stat_text.rfind(')');
         if (open != std::string::npos && close != std::string::npos && close > open) {
           o.comm = stat_text.substr(open + 1, close - open - 1);

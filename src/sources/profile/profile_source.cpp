@@ -85,12 +85,14 @@ class ProfileSourceImpl final : public ProfileSource {
                       !o.own_as<ProfileOptions>().dwarf_unwind && Bpf::task_storage(f);
     kernel_unwind_ = kernel_unwind(f, o.own_as<ProfileOptions>());
     sym_.set_name_unnamed(kernel_unwind_ || o.own_as<ProfileOptions>().dwarf_unwind);
-    if (o.cache_bytes) sym_.set_budget(o.cache_bytes / 2, o.cache_bytes / 2);
+    // Two thirds for symbol tables (a large C++ program's, node's, is 12 MiB), a third for DWARF.
+    if (o.cache_bytes) sym_.set_budget(o.cache_bytes * 2 / 3, o.cache_bytes / 3);
     src_.target_ = this;
     core::Status st = src_.start_with(o, f, sink, this);
     if (!st) return st;
     if (kernel_unwind_) {
       tables_ = std::make_unique<UnwindTables>();
+      tables_->set_cpu_share(o.background_cpus);
       st = tables_->open(bpf_map__fd(src_.skel()->maps.unw_rows), UnwindTables::kDefaultRows,
                         bpf_map__fd(src_.skel()->maps.unw_procs));
       if (!st) {
@@ -187,6 +189,12 @@ class ProfileSourceImpl final : public ProfileSource {
                                core::MetricType::kCounter};
     refused.series.push_back({{}, double(sym_.dwarf_refused()), {}});
     out.push_back(std::move(refused));
+    core::MetricFamily files_refused{"sightline_symbol_files_refused_total",
+                                     "Files whose symbol table alone is larger than its share of the budget: "
+                                     "their frames are named file+0xoffset",
+                                     core::MetricType::kCounter};
+    files_refused.series.push_back({{}, double(sym_.files_refused()), {}});
+    out.push_back(std::move(files_refused));
   }
 
   SourceStats stats() const override {
@@ -493,6 +501,8 @@ class ProfileSourceImpl final : public ProfileSource {
     return e;
   }
 
+  static constexpr uint32_t kKernelStackDepth = 64;
+
   // The BPF half: a SkeletonSource for the skeleton's life cycle and the shared filters.
   class Bpf final : public SkeletonSource<profile_bpf, kFns, 4096> {
    public:
@@ -525,7 +535,11 @@ class ProfileSourceImpl final : public ProfileSource {
                                            // In-kernel unwinding: the tables' rows, processes and
                                            // unwound stacks; else the maps stay small.
                                            s->rodata->kernel_unwind = owner->kernel_unwind_;
+                                           s->rodata->unw_min_age_ns = uint64_t{po.tables_min_age_ms} * 1000000;
                                            if (owner->kernel_unwind_) {
+                                             // The stack map holds kernel stacks only: 64 frames
+                                             // (deeper ones keep their leaf 64), half the memory.
+                                             bpf_map__set_value_size(s->maps.stacks, kKernelStackDepth * sizeof(uint64_t));
                                              bpf_map__set_max_entries(s->maps.unw_rows, UnwindTables::kDefaultRows);
                                              bpf_map__set_max_entries(s->maps.unw_procs, UnwindTables::kMaxProcs);
                                              bpf_map__set_max_entries(s->maps.ustacks, n);

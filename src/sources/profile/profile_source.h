@@ -35,10 +35,13 @@ struct ProfileOptions : Options<ProfileOptions> {
   bool dwarf_unwind = false;
   // On-CPU and off-CPU user stacks walked in the kernel with unwind tables built from the
   // binaries' .eh_frame (complete without frame pointers, nothing copied out); needs bpf_loop
-  // (5.17+). Off: the kernel's frame-pointer walk. `sightline profile`'s default; the agent's
-  // is off (sources.profile.unwind_tables turns it on): under load its heap grew ~10 MiB with
-  // it and the 128 MiB budget shed l7's connections (the UI test's workload).
-  bool kernel_unwind = false;
+  // (5.17+; before, and off, the kernel's frame-pointer walk). The default of the agent and of
+  // `sightline profile`; 4 MiB of kernel memory for the tables' rows.
+  bool kernel_unwind = true;
+  // Processes younger than this get no tables (their stacks go by frame pointers): a node's
+  // short-lived commands would each have their libraries' tables built, then evicted. The
+  // agent's default; `sightline profile` takes every process at once (0).
+  uint32_t tables_min_age_ms = 1000;
   // The stacks a thread was sampled in (and, with off_cpu, blocked in) while it served a
   // request, kept with the slow and failed requests (needs the sched and l7 sources, and
   // kernel 6.4+: task storage the timer interrupt may read).
@@ -47,8 +50,10 @@ struct ProfileOptions : Options<ProfileOptions> {
     v.number("hz", hz, 1, 1000, "on-CPU samples per second on each CPU");
     v.flag("off_cpu", off_cpu, "off-CPU time by stack too (/profile?kind=off): a hook on every context switch");
     v.flag("unwind_tables", kernel_unwind,
-           "user stacks walked in the kernel with tables from the binaries' .eh_frame (kernel 5.17+; ~15 MiB more "
-           "memory under load); off: frame pointers");
+           "user stacks walked in the kernel with tables from the binaries' .eh_frame (kernel 5.17+; 4 MiB of "
+           "kernel memory for the tables); off: frame pointers");
+    v.number("unwind_min_age_ms", tables_min_age_ms, 0, 3600000,
+             "processes younger than this are walked by frame pointers, not given tables (short-lived commands)");
     v.flag("request_stacks", request_stacks,
            "each slow or failed server request's own stacks (its thread's samples meanwhile; with sched and l7, kernel 6.4+)");
   }

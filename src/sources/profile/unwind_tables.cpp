@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/files.h"
 #include "sightline/profile.h"
 #include "symbols/symbolizer.h"
 #include "symbols/unwind_table.h"
@@ -20,12 +21,6 @@
 namespace sightline::sources {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -58,17 +53,38 @@ void UnwindTables::ask(uint32_t tgid) {
 }
 
 void UnwindTables::serve() {
+  // A token bucket of CPU time: each load spends what it took on this thread; past the
+  // bucket's bottom the next waits until the share has paid it back.
+  double tokens_ns = kBurstCpuNs;
+  auto refilled = std::chrono::steady_clock::now();
+  auto thread_cpu_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+  };
   for (;;) {
     uint32_t tgid;
     {
       std::unique_lock lock(ask_mu_);
       ask_cv_.wait(lock, [&] { return stopping_ || !asks_.empty(); });
       if (stopping_) return;
+      if (cpu_share_ > 0) {
+        auto now = std::chrono::steady_clock::now();
+        tokens_ns = std::min<double>(kBurstCpuNs, tokens_ns + std::chrono::duration<double, std::nano>(now - refilled).count() * cpu_share_);
+        refilled = now;
+        if (tokens_ns < 0) {
+          auto wait = std::chrono::nanoseconds(static_cast<int64_t>(-tokens_ns / cpu_share_));
+          if (ask_cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
+          continue;  // refilled at the top
+        }
+      }
       tgid = asks_.front();
       asks_.pop_front();
       asked_.erase(tgid);
     }
+    double t0 = thread_cpu_ns();
     (void)load(tgid);
+    tokens_ns -= thread_cpu_ns() - t0;
   }
 }
 
@@ -128,12 +144,22 @@ bool UnwindTables::allocate(uint32_t n, uint32_t* at) {
 UnwindTables::File* UnwindTables::file(uint32_t tgid, const std::string& path, uint64_t dev, uint64_t ino,
                                        std::string* key) {
   (void)dev;  // the device the process sees may differ from ours (overlay): the inode decides
-  // Through the process's root: a container's files are in its own mount namespace.
+  // Through the process's root: a container's files are in its own mount namespace. Then
+  // as this agent sees the path, for a process that chroot'ed after mapping its libraries (a
+  // browser's sandboxed processes): the same inode or nothing.
   std::string via_root = proc_root_ + "/" + std::to_string(tgid) + "/root" + path;
   struct stat st{};
-  if (path.ends_with(" (deleted)") || stat(via_root.c_str(), &st) != 0 || st.st_ino != ino) {
+  auto is_it = [&](const std::string& p) { return stat(p.c_str(), &st) == 0 && st.st_ino == ino; };
+  if (path.ends_with(" (deleted)")) {
     counts_.replaced++;
     return nullptr;
+  }
+  if (!is_it(via_root)) {
+    if (!is_it(path)) {
+      counts_.replaced++;
+      return nullptr;
+    }
+    via_root = path;
   }
   *key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
@@ -143,9 +169,16 @@ UnwindTables::File* UnwindTables::file(uint32_t tgid, const std::string& path, u
   symbols::UnwindTable t;
   // One file takes a quarter of the rows at most (a browser or a large C++ server would take
   // them all and tens of MiB of the agent's heap to build): past it, frame pointers.
-  core::Status s = symbols::build_unwind_table(via_root, &t, capacity_ / 4);
-  if (!s && s.err() == E2BIG) {
+  auto refused = no_room_.find(*key);
+  core::Status s = refused != no_room_.end() && (refused->second == kNever || refused->second == room_epoch_)
+                       ? core::Status::error(ENOSPC, "no room since the last try")
+                       : symbols::build_unwind_table(via_root, &t, capacity_ / 4);
+  if (!s && (s.err() == E2BIG || s.err() == ENOSPC)) {
     counts_.no_room++;
+    if (s.err() == E2BIG) {
+      if (no_room_.size() >= kMaxNoRoom) no_room_.clear();
+      no_room_[*key] = kNever;
+    }
   } else if (!s) {
     counts_.no_table++;
     SPDLOG_DEBUG("profile: no unwind table for {}: {}", path, s.message());
@@ -157,7 +190,10 @@ UnwindTables::File* UnwindTables::file(uint32_t tgid, const std::string& path, u
     counts_.files++;
   } else {
     counts_.no_room++;
+    if (no_room_.size() >= kMaxNoRoom) no_room_.clear();
+    no_room_[*key] = room_epoch_;
   }
+  if (f.rows) no_room_.erase(*key);
   f.python = symbols::python_version_of(path);
   if (!f.python.empty() && !symbols::elf_data_symbol(via_root, "_PyRuntime", &f.py_runtime)) f.python.clear();
   return &files_.emplace(*key, std::move(f)).first->second;
@@ -174,15 +210,21 @@ void UnwindTables::release(const std::string& key) {
   idle_.push_back(key);
   it->second.idle = std::prev(idle_.end());
   it->second.in_idle = true;
+  room_epoch_++;  // its rows may be taken now
 }
 
 bool UnwindTables::load(uint32_t tgid) {
   std::lock_guard lock(mu_);
-  uint64_t built = counts_.files + counts_.no_room + counts_.no_table;
+  uint64_t built = counts_.files + counts_.no_table;
   bool ok = load_locked(tgid);
   // Reading a file's CFI takes MiBs of heap for a moment (libdw's parse, the rows): give them
-  // back at once, not when the memory budget is pressed (this thread has an arena of its own).
-  if (counts_.files + counts_.no_room + counts_.no_table != built) malloc_trim(0);
+  // back soon, not when the memory budget is pressed; at most once a second (a trim after
+  // every build of a burst of new processes cost more in page faults than the builds).
+  auto now = std::chrono::steady_clock::now();
+  if (counts_.files + counts_.no_table != built && now - trimmed_ >= std::chrono::seconds(1)) {
+    trimmed_ = now;
+    malloc_trim(0);
+  }
   return ok;
 }
 
@@ -195,7 +237,7 @@ bool UnwindTables::load_locked(uint32_t tgid) {
     return false;
   }
   window_loads_++;
-  std::string text = read_text(proc_root_ + "/" + std::to_string(tgid) + "/maps");
+  std::string text = core::read_file(proc_root_ + "/" + std::to_string(tgid) + "/maps");
   if (text.empty()) {
     drop_process(tgid);
     return false;
@@ -209,7 +251,9 @@ bool UnwindTables::load_locked(uint32_t tgid) {
     e.start = m.start;
     e.end = m.end;
     std::string key;
-    File* f = m.path.starts_with("/") ? file(tgid, m.path, m.dev, m.inode, &key) : nullptr;
+    // A memfd (a JIT's or a browser's code) is no file on disk: frame pointers.
+    File* f = m.path.starts_with("/") && !m.path.starts_with("/memfd:") ? file(tgid, m.path, m.dev, m.inode, &key)
+                                                                         : nullptr;
     uint64_t bias = 0;
     if (f && f->rows && symbols::mapping_bias(f->segments, m.start, m.end, m.pgoff, &bias)) {
       e.bias = bias;

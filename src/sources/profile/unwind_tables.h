@@ -64,6 +64,10 @@ class UnwindTables {
   // Queues a load of the process (a thread of its own, made by the first ask, serves it);
   // never blocks.
   void ask(uint32_t tgid);
+  // Paces that thread to `cpus` of CPU time on average (0: unpaced), with a burst of
+  // kBurstCpuNs: one process's tables at once, a hundred over seconds. Before the first ask.
+  void set_cpu_share(double cpus) { cpu_share_ = cpus; }
+  static constexpr uint64_t kBurstCpuNs = 100'000'000;
   // (Re)loads the process's mappings and its files' tables now. False when it is gone or deferred.
   bool load(uint32_t tgid);
   // Drops processes that exited; called about once a second.
@@ -102,6 +106,13 @@ class UnwindTables {
   std::map<uint32_t, uint32_t> free_;  // start -> length, coalesced
   std::unordered_map<std::string, File> files_;
   std::list<std::string> idle_;  // files no process maps, least recently released first
+  // Files refused for room, with room_epoch_ then (kNever: larger than a file may take): not
+  // built again until a file went idle since (a node's every new process would rebuild them).
+  static constexpr uint64_t kNever = UINT64_MAX;
+  static constexpr size_t kMaxNoRoom = 4096;
+  std::unordered_map<std::string, uint64_t> no_room_;
+  uint64_t room_epoch_ = 0;
+  std::chrono::steady_clock::time_point trimmed_;
   std::unordered_map<uint32_t, std::vector<std::string>> procs_;  // the files each process holds
   std::unordered_map<uint32_t, symbols::PythonLayout> python_;     // CPython processes
   UnwindTableCounts counts_;
@@ -115,6 +126,7 @@ class UnwindTables {
   std::unordered_set<uint32_t> asked_;
   bool stopping_ = false;
   std::thread server_;
+  double cpu_share_ = 0;
 };
 
 }  // namespace sightline::sources

@@ -2,7 +2,8 @@
 # to python3 named amqp-producer or amqp-consumer (the process's name from its exec, so every view
 # of it has that name from the start).
 #   produce PORT: declares queue orders and topic exchange events (bound to queue audit),
-#                 publishes 300 to orders (default exchange) and 200 to events as user.<i>.created,
+#                 publishes 300 to orders (default exchange) and 200 to events as user.<i>.created
+#                 (each with a W3C traceparent header: trace id 0x5100 + i, parent 0x7700 + i),
 #                 then a passive declare of a queue that is not there (404) and a get on an empty queue
 #   consume PORT N: takes N messages from orders and audit (prefetch 10), acking each
 import sys
@@ -20,7 +21,10 @@ if role == "produce":
     for i in range(300):
         ch.basic_publish(exchange="", routing_key="orders", body=b"order %d" % i)
     for i in range(200):
-        ch.basic_publish(exchange="events", routing_key="user.%d.created" % i, body=b"{\"user\": %d}" % i)
+        tp = "00-%032x-%016x-01" % (0x5100 + i, 0x7700 + i)
+        ch.basic_publish(exchange="events", routing_key="user.%d.created" % i, body=b"{\"user\": %d}" % i,
+                         properties=pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                                         headers={"x-attempt": 1, "traceparent": tp}))
     assert ch.basic_get("empty") == (None, None, None)
     try:
         ch.queue_declare(queue="nope", passive=True)
