@@ -95,7 +95,8 @@ struct conn_state {
 	__u32 pending;   /* requests not yet answered */
 	__u8 sent;       /* a record of it went out: its close is sent too */
 	__u8 split;      /* MySQL: the last read was a packet's header alone (split_hdr); an unknown
-			  * connection's last messages: 2, two bytes (a DNS length? tcp_dns); 3, one byte */
+			  * connection's last messages: 2, two bytes (a DNS length? tcp_dns); 3, one byte;
+			  * HTTP: 4, a request's first letters alone (split_hdr, their count in [3]) */
 	__u8 split_hdr[4];
 	__u16 family;
 	__u32 weight; /* the exchange under way stands for this many (1 in N sampled: N) */
@@ -672,11 +673,28 @@ static __noinline int red_step(struct sl_task *tp, struct conn_state *cs, __u8 d
 			cs->split = 1;
 			return STEP_SEND;
 		}
-		if (cs->split && buf) { /* the header in front of the peek, in place (stack is short) */
+		if (cs->proto == SL_L7_HTTP && !cs->pending && buf && n < 4 && p[0] >= 'A' && p[0] <= 'Z' &&
+		    (n < 2 || (p[1] >= 'A' && p[1] <= 'Z')) && (n < 3 || (p[2] >= 'A' && p[2] <= 'Z'))) {
+			/* a server that reads a request's first byte alone (Go's net/http: its read that
+			 * watches an idle connection while the handler runs catches the next request's
+			 * first byte): the method is in the next read; this part goes out, and so does the
+			 * request (in detail) */
+			__builtin_memcpy(cs->split_hdr, p, 3);
+			cs->split_hdr[3] = n;
+			cs->split = 4;
+			return STEP_SEND;
+		}
+		if (cs->split == 1 && buf) { /* the header in front of the peek, in place (stack is short) */
 			for (int i = SL_L7_PEEK - 1; i >= 4; i--)
 				p[i] = p[i - 4];
 			__builtin_memcpy(p, cs->split_hdr, 4);
 			count = sl_l7_request_start(cs->proto, p, n + 4, &m);
+			force = true;
+		} else if (cs->split == 4 && buf) { /* the method's first letters in front */
+			__u32 k = cs->split_hdr[3] & 3;
+			for (int i = SL_L7_PEEK - 1; i >= 0; i--)
+				p[i] = i >= k ? p[(i - k) & (SL_L7_PEEK - 1)] : cs->split_hdr[i & 3];
+			count = sl_l7_request_start(cs->proto, p, n + k, &m);
 			force = true;
 		} else if (buf) {
 			count = sl_l7_request_start(cs->proto, p, n, &m);
@@ -1140,6 +1158,121 @@ int BPF_KRETPROBE(sl_ssl_return, long rc)
 	if ((family != SL_AF_INET && family != SL_AF_INET6) || BPF_CORE_READ(sk, sk_type) != SL_SOCK_STREAM)
 		return 0;
 	return one_message(&t, sk, family, fd, n, dir, HOW_BUF, sbuf, 0, 0, true, true);
+}
+
+/* Go's crypto/tls (src/sources/l7/go_tls.h): (*Conn).Write(b) and (*Conn).Read(b) by Go's
+ * register ABI (amd64, 1.17+): the receiver in RAX, b's pointer and length in RBX and RCX; Read's
+ * byte count in RAX at its RET instructions (no uretprobe: the runtime moves goroutine stacks).
+ * A goroutine may return on another thread than it called on: Read's entry is kept by process
+ * and goroutine (R14 holds the running g). Bounded: goroutines inside Read at once; an entry
+ * whose goroutine never returns (a closed connection's reader) is replaced by its next call. */
+struct go_read_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_read {
+	__u64 conn;
+	__u64 buf;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_read_key);
+	__type(value, struct go_read);
+} go_tls_reads SEC(".maps");
+
+/* The socket's fd of a *tls.Conn whose conn is a *net.TCPConn (what tls.Dial and a TLS listener
+ * make): Conn.conn is its first field, an interface (itab, data); data points to the TCPConn
+ * whose first field is *netFD; netFD begins with poll.FD, whose Sysfd follows the 16-byte
+ * fdMutex. The same layout from Go 1.12 to 1.23. Another net.Conn gives a number that names no
+ * TCP socket of the process, and nothing is sent. */
+static __always_inline __s64 go_conn_fd(__u64 conn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 fd = -1;
+	if (sl_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data ||
+	    sl_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd ||
+	    sl_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
+		return -1;
+	return fd;
+}
+
+static __always_inline int go_tls_data(struct sl_task *t, __u64 conn, __u64 buf, long n, __u8 dir)
+{
+	if (n <= 0)
+		return 0;
+	__s64 fd = go_conn_fd(conn);
+	if (fd < 0 || fd > (1 << 24))
+		return 0;
+	struct sock *sk = sl_file_sock(sl_fd_file(sl_task_ptr(t), fd));
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != SL_AF_INET && family != SL_AF_INET6) || BPF_CORE_READ(sk, sk_type) != SL_SOCK_STREAM)
+		return 0;
+	return one_message(t, sk, family, fd, n, dir, HOW_BUF, buf, 0, 0, true, true);
+}
+
+#if defined(__TARGET_ARCH_x86)
+/* Write's bytes at its entry: the plaintext is there, and Write writes all of it or fails. */
+SEC("uprobe")
+int sl_go_tls_write(struct pt_regs *ctx)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	return go_tls_data(&t, ctx->ax, ctx->bx, (long)ctx->cx, SL_L7_SEND);
+}
+
+SEC("uprobe")
+int sl_go_tls_read(struct pt_regs *ctx)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct go_read_key k = {.tgid = t.pid_tgid >> 32, .g = ctx->r14};
+	struct go_read v = {.conn = ctx->ax, .buf = ctx->bx};
+	SL_CHECK(SL_H_MAP_UPDATE, bpf_map_update_elem(&go_tls_reads, &k, &v, BPF_ANY));
+	return 0;
+}
+
+SEC("uprobe")
+int sl_go_tls_read_ret(struct pt_regs *ctx)
+{
+	struct sl_task t;
+	if (!sl_wanted(&t))
+		return 0;
+	struct go_read_key k = {.tgid = t.pid_tgid >> 32, .g = ctx->r14};
+	struct go_read *v = bpf_map_lookup_elem(&go_tls_reads, &k);
+	if (!v)
+		return 0;
+	__u64 conn = v->conn, buf = v->buf;
+	bpf_map_delete_elem(&go_tls_reads, &k);
+	return go_tls_data(&t, conn, buf, (long)ctx->ax, SL_L7_RECV);
+}
+#endif
+
+/* A process started (go_tls_enabled): user space looks at its binary for Go's crypto/tls. Exec
+ * storms cost a record each; user space keeps what it found per file. */
+const volatile bool go_tls_enabled = false;
+
+SEC("tp/sched/sched_process_exec")
+int sl_l7_exec(void *ctx)
+{
+	if (!go_tls_enabled)
+		return 0;
+	struct sl_l7_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
+	e->fd = -1;
+	e->dir = SL_L7_EXEC;
+	sl_submit(ctx, e, sizeof(*e));
+	return 0;
 }
 
 /* mmsghdr: a msghdr and the bytes that message moved. */

@@ -12,6 +12,8 @@ BUILD_PKGS=(
   clang-16 llvm-16 bpftool libbpf-dev libelf-dev zlib1g-dev
   # DWARF unwinding of user stacks (profile); MiniDebugInfo (xz) symbols
   libdw-dev liblzma-dev
+  # Go TLS: the RET instructions of crypto/tls.(*Conn).Read (sources/l7/go_tls.h)
+  libcapstone-dev
   # libraries
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   # the embedded store (SQLite) and the exporters' compression (snappy: Prometheus remote-write)

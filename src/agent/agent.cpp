@@ -346,7 +346,13 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
   if (config.overhead.bpf_stats == BpfStatsMode::kAuto)
     spdlog::info("governor: BPF run-time statistics {} on kernel {} (overhead.bpf_stats: auto)",
                  stats_mode == BpfStatsMode::kSampled ? "sampled" : "always on", uts.release);
-  StatsSwitch bpf_stats(stats_mode == BpfStatsMode::kSampled);
+  // The helper also opens the uprobe events of l7's Go binaries that start after the drop.
+  bool go_tls = false;
+  if (auto it = config.sources.find("l7"); it != config.sources.end() && it->second.enabled) {
+    SourceConfig l7 = it->second;
+    go_tls = l7.own_as<sources::L7Options>().tls && l7.own_as<sources::L7Options>().go_tls;
+  }
+  StatsSwitch bpf_stats(stats_mode == BpfStatsMode::kSampled || go_tls);
   if (int err = bpf_stats.set(stats_mode != BpfStatsMode::kOff))
     spdlog::warn("governor: the kernel refused BPF run-time statistics ({}): BPF programs' cost not counted", std::strerror(err));
   bpf::Features features = bpf::probe_features();
@@ -504,6 +510,8 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     opts.background_cpus = config.overhead.max_cpu_percent / 100.0 * bpf::possible_cpus() / 4;
     opts.own = sc.own;
     if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
+    if (name == "l7" && bpf_stats.has_helper())
+      opts.open_uprobe = [&bpf_stats](int fd, uint64_t offset) { return bpf_stats.open_uprobe(fd, offset); };
     if (name == "l7" && engine_rules) {  // every request a rule names by method reaches the rules
       auto& always = opts.own_as<sources::L7Options>().always_detail;
       for (const auto& m : engine_rules->required_values("l7.method")) always.push_back(m);

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -19,7 +21,7 @@ namespace {
 // Bits newer than some C libraries' headers.
 constexpr int kCapPerfmon = 38, kCapBpf = 39;
 constexpr Capability kCapabilities[] = {
-    {kCapBpf, "CAP_BPF", "load BPF programs and create their maps (5.8+; before: CAP_SYS_ADMIN)", false},
+    {kCapBpf, "CAP_BPF", "load BPF programs and create their maps (5.8+; before: CAP_SYS_ADMIN); kept after start while l7 links Go binaries' uprobes as they start (sources.l7.go_tls; the sl-bpf-stats helper opens their events)", false},
     {kCapPerfmon, "CAP_PERFMON", "attach tracing programs, uprobes and perf events; read kernel memory (5.8+)", false},
     {CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "BPF run-time statistics (each program's cost, the overhead governor: kept after start by the sl-bpf-stats helper alone); BPF before 5.8", false},
     {CAP_NET_ADMIN, "CAP_NET_ADMIN", "attach TC and cgroup socket programs (packets, net); remove clsact filters at stop", false},
@@ -64,6 +66,69 @@ int keep_only_capabilities(uint64_t keep) {
   return 0;
 }
 
+bool read_full(int fd, void* buf, size_t n) {
+  auto* p = static_cast<char*>(buf);
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r <= 0) return false;
+    p += r, n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// One byte, and the descriptor that came with it (SCM_RIGHTS) into *fd (else -1).
+bool recv_with_fd(int sock, unsigned char* byte, int* fd) {
+  *fd = -1;
+  iovec iov{byte, 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1) return false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  return true;
+}
+
+// One byte, and `fd` with it when >= 0 (SCM_RIGHTS).
+bool send_with_fd(int sock, unsigned char byte, int fd) {
+  iovec iov{&byte, 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == 1;
+}
+
+// What libbpf opens for a uprobe on every process: the uprobe PMU's event, path and offset in
+// config1 and config2, on CPU 0 with pid -1. The fd, or -errno.
+int open_uprobe_event(const char* path, uint64_t offset) {
+  int type = -1;
+  if (FILE* f = fopen("/sys/bus/event_source/devices/uprobe/type", "re")) {
+    if (fscanf(f, "%d", &type) != 1) type = -1;
+    fclose(f);
+  }
+  if (type < 0) return -ENOTSUP;
+  perf_event_attr a = {};
+  a.size = sizeof a;
+  a.type = static_cast<uint32_t>(type);
+  a.config1 = reinterpret_cast<uint64_t>(path);
+  a.config2 = offset;
+  int fd = static_cast<int>(syscall(SYS_perf_event_open, &a, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  return fd < 0 ? -errno : fd;
+}
+
 // The helper's life (StatsSwitch): its socket is fd 0; it ends when the agent closes it or dies.
 [[noreturn]] void stats_helper(int sock, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -77,8 +142,21 @@ int keep_only_capabilities(uint64_t keep) {
   if (keep_only_capabilities(1ULL << CAP_SYS_ADMIN) != 0) _exit(1);
   int stats = -1;
   unsigned char c;
-  while (read(0, &c, 1) == 1) {
+  int in_fd = -1;
+  while (recv_with_fd(0, &c, &in_fd)) {
     unsigned char err = 0;
+    if (c == 'u') {  // the file's descriptor came with it; its offset (8 bytes) follows
+      uint64_t offset = 0;
+      if (!read_full(0, &offset, sizeof offset)) break;
+      int fd = in_fd >= 0 ? open_uprobe_event(("/proc/self/fd/" + std::to_string(in_fd)).c_str(), offset) : -EBADF;
+      if (in_fd >= 0) close(in_fd), in_fd = -1;
+      err = static_cast<unsigned char>(fd < 0 ? -fd : 0);
+      bool sent = send_with_fd(0, err, fd);
+      if (fd >= 0) close(fd);
+      if (!sent) break;
+      continue;
+    }
+    if (in_fd >= 0) close(in_fd), in_fd = -1;  // none expected
     if (c == '1' && stats < 0) {
       stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
       if (stats < 0) err = static_cast<unsigned char>(errno ? errno : EPERM);
@@ -125,8 +203,25 @@ StatsSwitch::~StatsSwitch() {
   }
 }
 
+int StatsSwitch::open_uprobe(int file_fd, uint64_t offset) {
+  if (sock_ < 0) return -ENOTSUP;
+  std::lock_guard lock(mu_);
+  if (!send_with_fd(sock_, 'u', file_fd) ||
+      send(sock_, &offset, sizeof offset, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof offset))
+    return -(errno ? errno : EPIPE);
+  unsigned char err = 0;
+  int fd = -1;
+  if (!recv_with_fd(sock_, &err, &fd)) return -(errno ? errno : EPIPE);
+  if (err) {
+    if (fd >= 0) close(fd);
+    return -err;
+  }
+  return fd >= 0 ? fd : -EPROTO;
+}
+
 int StatsSwitch::set(bool on) {
   if (on == on_) return 0;
+  std::lock_guard lock(mu_);
   if (sock_ >= 0) {
     unsigned char c = on ? '1' : '0', err = 0;
     if (send(sock_, &c, 1, MSG_NOSIGNAL) != 1 || recv(sock_, &err, 1, 0) != 1) return errno ? errno : EPIPE;

@@ -2,6 +2,8 @@
 // drop every capability but the few that reading /proc of other processes needs.
 #pragma once
 
+#include <cstdint>
+#include <mutex>
 #include <span>
 #include <string>
 
@@ -35,7 +37,13 @@ std::string effective_capabilities();
 // the agent still holds it, keeps CAP_SYS_ADMIN and nothing else (every other capability dropped,
 // every descriptor closed but its socket to the agent, killed with the agent) and holds the
 // statistics on while told to: one byte in ('1' on, '0' off), one out (0 or the errno). Without
-// it, the agent's own process switches them (while it may).
+// it, the agent's own process switches them (while it may). The helper also opens uprobe perf
+// events for the agent ('u' with the file's descriptor by SCM_RIGHTS, then the offset, in; the
+// error byte with the event's descriptor out; its own copies closed at once): the l7 source
+// attaches Go binaries that start after the drop, and a uprobe event needs CAP_SYS_ADMIN
+// (CAP_PERFMON alone is refused on 6.18). The file comes open, as /proc/self/fd/N to the helper:
+// it cannot follow other processes' /proc/PID/exe (no CAP_SYS_PTRACE), and needs no path of
+// another mount namespace.
 class StatsSwitch {
  public:
   explicit StatsSwitch(bool helper);
@@ -45,8 +53,13 @@ class StatsSwitch {
   // Returns 0 once the statistics are as asked, else the errno why not.
   int set(bool on);
   bool on() const { return on_; }
+  // A uprobe perf event on the open file `file_fd` at file offset `offset`, every process (the
+  // fd), or -errno (-ENOTSUP without a helper). Any thread.
+  int open_uprobe(int file_fd, uint64_t offset);
+  bool has_helper() const { return sock_ >= 0; }
 
  private:
+  std::mutex mu_;  // one exchange with the helper at a time
   int sock_ = -1;
   int pid_ = -1;
   int local_fd_ = -1;  // bpf_enable_stats' descriptor, without a helper

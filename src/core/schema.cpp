@@ -597,7 +597,7 @@ constexpr FieldDef kRequest[] = {
      "This request's OTLP span id (16 hex digits) where requests made while serving it name it as their parent (empty: "
      "the exporter draws one)",
      [](const Event& e) { return S(e.span_id); }, "", 0},
-    {"l7.tls", FieldType::kBool, "", "Seen as plaintext inside OpenSSL (SSL_read/SSL_write) on a TLS connection",
+    {"l7.tls", FieldType::kBool, "", "Seen as plaintext inside OpenSSL (SSL_read/SSL_write) or Go's crypto/tls on a TLS connection",
      [](const Event& e) { return B(e.tls); }, "", 0},
     {"l7.no_response", FieldType::kBool, "", "The connection closed before a response came",
      [](const Event& e) { return B(e.no_response); }, "", 0},

@@ -65,6 +65,11 @@ struct SourceOptions {
   std::function<std::pair<std::string, std::string>(uint64_t cgroup_id)> cgroup_info;
   // An address a DNS answer gave for a name (the runner names remote addresses with them).
   std::function<void(std::string_view address, std::string_view name)> learn_dns;
+  // A uprobe perf event (the open file `file_fd`, a file offset), opened by the agent's privileged
+  // helper once the agent itself has dropped what opening one needs (CAP_SYS_ADMIN): the event's
+  // fd, or -errno. Unset: a source attaches only while it may itself (l7: Go binaries that start
+  // later).
+  std::function<int(int file_fd, uint64_t offset)> open_uprobe;
   // One program per hook where two sources need the same one: net's per-process socket traffic
   // (bpf/sock_traffic.bpf.h) counted by l7's socket programs, which run on every socket I/O
   // anyway. l7: count it (the agent sets it when net runs too; l7 then offers the map as

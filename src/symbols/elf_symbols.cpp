@@ -426,6 +426,25 @@ core::Status ElfSymbols::load(const std::string& path, std::unique_ptr<ElfSymbol
   return {};
 }
 
+bool ElfSymbols::section_of(const std::string& path, const char* name, size_t max, std::string* bytes,
+                            uint16_t* machine) {
+  ElfHandle h;
+  if (!h.open(path)) return false;
+  Elf_Scn* scn = section(h.elf, name);
+  if (!scn) return false;
+  if (machine) {
+    GElf_Ehdr eh;
+    *machine = gelf_getehdr(h.elf, &eh) ? eh.e_machine : 0;
+  }
+  if (bytes) {
+    bytes->clear();
+    GElf_Shdr sh;
+    Elf_Data* data = gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS ? elf_getdata(scn, nullptr) : nullptr;
+    if (data && data->d_buf) bytes->assign(static_cast<const char*>(data->d_buf), std::min(max, data->d_size));
+  }
+  return true;
+}
+
 const Symbol* ElfSymbols::find(uint64_t vaddr) const {
   auto it = std::upper_bound(syms_.begin(), syms_.end(), vaddr,
                              [](uint64_t a, const Symbol& s) { return a < s.addr; });

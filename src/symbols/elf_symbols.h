@@ -66,6 +66,10 @@ class ElfSymbols {
   bool dwarf_refused() const { return dwarf_refused_; }
   // Closes the DWARF; the next inlined() opens it again, unless `for_good`.
   void close_dwarf(bool for_good) const;
+  // Whether the ELF file `path` has section `name`; its first `max` bytes into *bytes (when not
+  // null) and the file's e_machine into *machine (when not null). Section headers only: cheap.
+  static bool section_of(const std::string& path, const char* name, size_t max = 0, std::string* bytes = nullptr,
+                         uint16_t* machine = nullptr);
   ~ElfSymbols();
 
  private:

@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace sightline::symbols {
 namespace {
@@ -179,6 +182,149 @@ bool same_rules(const sl_unw_row& a, const sl_unw_row& b) {
   return a.cfa == b.cfa && a.cfa_off == b.cfa_off && a.rbp == b.rbp;
 }
 
+// libdw sizes a frame's register array by the largest register number its CFI names: a corrupt or
+// hostile .eh_frame naming register 2^28 made it allocate 1.9 GB in one go (fuzz_unwind). Every
+// instruction of every CIE and FDE is read here first, and a register past kMaxCfiReg (x86-64's
+// DWARF numbers end at 130: k0-k7 are 118-125), an opcode or encoding not known, or a table
+// that does not parse refuses the file before libdw runs any of it. Only a .eh_frame section is
+// read; a file without section headers is refused with it (libdw would find the CFI through
+// PT_GNU_EH_FRAME, whose extent this check would have to guess).
+constexpr uint64_t kMaxCfiReg = 255;
+
+struct CfiReader {
+  const uint8_t *p, *end;
+  bool ok = true;
+  uint64_t uleb() {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      if (p >= end || shift > 63) return ok = false, 0;
+      uint8_t b = *p++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  }
+  void sleb() { (void)uleb(); }
+  void skip(uint64_t n) {
+    if (!ok || n > static_cast<uint64_t>(end - p)) ok = false;
+    else p += n;
+  }
+  // One value of pointer encoding `enc` (its format: the low four bits).
+  void encoded(uint8_t enc) {
+    switch (enc & 0x0f) {
+      case 0x00: case 0x04: case 0x0c: skip(8); break;
+      case 0x02: case 0x0a: skip(2); break;
+      case 0x03: case 0x0b: skip(4); break;
+      case 0x01: case 0x09: (void)uleb(); break;
+      default: ok = false;
+    }
+  }
+  void reg(uint64_t* max) { *max = std::max(*max, uleb()); }
+};
+
+// The largest register number in an instruction stream; false if it does not parse.
+bool cfi_program_regs(const uint8_t* p, const uint8_t* end, uint8_t fde_enc, uint64_t* max) {
+  CfiReader r{p, end};
+  while (r.ok && r.p < r.end) {
+    uint8_t op = *r.p++;
+    switch (op >> 6) {
+      case 1: continue;                       // advance_loc
+      case 2: r.uleb(); continue;             // offset: register in the opcode (< 64)
+      case 3: continue;                       // restore
+    }
+    switch (op) {
+      case DW_CFA_nop: case DW_CFA_remember_state: case DW_CFA_restore_state: case DW_CFA_GNU_window_save: break;
+      case DW_CFA_set_loc: r.encoded(fde_enc); break;
+      case DW_CFA_advance_loc1: r.skip(1); break;
+      case DW_CFA_advance_loc2: r.skip(2); break;
+      case DW_CFA_advance_loc4: r.skip(4); break;
+      case DW_CFA_offset_extended: case DW_CFA_val_offset: case DW_CFA_GNU_negative_offset_extended:
+      case DW_CFA_def_cfa: r.reg(max), r.uleb(); break;
+      case DW_CFA_offset_extended_sf: case DW_CFA_val_offset_sf: case DW_CFA_def_cfa_sf: r.reg(max), r.sleb(); break;
+      case DW_CFA_restore_extended: case DW_CFA_undefined: case DW_CFA_same_value: case DW_CFA_def_cfa_register:
+        r.reg(max);
+        break;
+      case DW_CFA_register: r.reg(max), r.reg(max); break;
+      case DW_CFA_def_cfa_offset: case DW_CFA_GNU_args_size: r.uleb(); break;
+      case DW_CFA_def_cfa_offset_sf: r.sleb(); break;
+      case DW_CFA_def_cfa_expression: r.skip(r.uleb()); break;
+      case DW_CFA_expression: case DW_CFA_val_expression: r.reg(max), r.skip(r.uleb()); break;
+      default: return false;
+    }
+  }
+  return r.ok;
+}
+
+core::Status cfi_registers_bounded(Elf* elf) {
+  size_t shstrndx = 0;
+  Elf_Data* data = nullptr;
+  if (elf_getshdrstrndx(elf, &shstrndx) == 0)
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr sh;
+      const char* name = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : nullptr;
+      if (name && strcmp(name, ".eh_frame") == 0 && sh.sh_type != SHT_NOBITS) {
+        data = elf_getdata(scn, nullptr);
+        break;
+      }
+    }
+  if (!data || !data->d_buf) return core::Status::error(ENOENT, "no .eh_frame section");
+  const unsigned char* ident = reinterpret_cast<const unsigned char*>(elf_getident(elf, nullptr));
+  if (!ident) return core::Status::error(EINVAL, "no ELF ident");
+  struct Cie {
+    uint8_t fde_enc = 0;
+    bool z = false;
+  };
+  std::vector<std::pair<Dwarf_Off, Cie>> cies;  // by offset, in file order (sorted)
+  uint64_t max = 0;
+  auto bad = [](Dwarf_Off at, const char* what) {
+    return core::Status::error(EINVAL, ".eh_frame at " + std::to_string(at) + ": " + what);
+  };
+  for (Dwarf_Off off = 0, next = 0;; off = next) {
+    Dwarf_CFI_Entry e;
+    int r = dwarf_next_cfi(ident, data, true, off, &next, &e);
+    if (r > 0) break;  // the end
+    if (r < 0 || next <= off) return bad(off, "an entry that does not parse");
+    if (dwarf_cfi_cie_p(&e)) {
+      Cie c;
+      std::string_view aug = e.cie.augmentation ? e.cie.augmentation : "";
+      if (!aug.empty()) {
+        if (aug[0] != 'z') return bad(off, "augmentation without 'z'");
+        c.z = true;
+        CfiReader a{e.cie.augmentation_data, e.cie.augmentation_data + e.cie.augmentation_data_size};
+        for (char ch : aug.substr(1)) {
+          if (ch == 'R') {
+            if (a.p >= a.end) return bad(off, "augmentation data cut");
+            c.fde_enc = *a.p++;
+          } else if (ch == 'P') {
+            if (a.p >= a.end) return bad(off, "augmentation data cut");
+            a.encoded(*a.p++);
+          } else if (ch == 'L') {
+            a.skip(1);
+          } else if (ch != 'S' && ch != 'B') {
+            return bad(off, "augmentation not known");
+          }
+          if (!a.ok) return bad(off, "augmentation data cut");
+        }
+      }
+      if (!cfi_program_regs(e.cie.initial_instructions, e.cie.initial_instructions_end, c.fde_enc, &max))
+        return bad(off, "CIE instructions that do not parse");
+      max = std::max<uint64_t>(max, e.cie.return_address_register);
+      cies.push_back({off, c});
+    } else {
+      auto it = std::lower_bound(cies.begin(), cies.end(), std::make_pair(e.fde.CIE_pointer, Cie{}),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+      if (it == cies.end() || it->first != e.fde.CIE_pointer) return bad(off, "an FDE without its CIE before it");
+      CfiReader f{e.fde.start, e.fde.end};
+      f.encoded(it->second.fde_enc);  // initial_location
+      f.encoded(it->second.fde_enc & 0x0f);  // address_range (no pc-relative part)
+      if (it->second.z) f.skip(f.uleb());
+      if (!f.ok || !cfi_program_regs(f.p, f.end, it->second.fde_enc, &max))
+        return bad(off, "FDE instructions that do not parse");
+    }
+    if (max > kMaxCfiReg) return bad(off, ("register " + std::to_string(max) + " named").c_str());
+  }
+  return {};
+}
+
 core::Status build(Elf* elf, UnwindTable* out, size_t max_rows) {
   *out = {};
   std::vector<sl_unw_row>* rows = &out->rows;
@@ -201,6 +347,7 @@ core::Status build(Elf* elf, UnwindTable* out, size_t max_rows) {
     return core::Status::error(E2BIG, std::to_string(starts.size()) + " functions: more rows than " +
                                           std::to_string(max_rows));
   if (starts.back() > UINT32_MAX) return core::Status::error(ERANGE, "code above 4 GiB");
+  if (core::Status bounded = cfi_registers_bounded(elf); !bounded) return bounded;
   Dwarf_CFI* cfi = dwarf_getcfi_elf(elf);
   if (!cfi) return core::Status::error(ENOENT, "no .eh_frame");
   UnwindTableStats s;

@@ -66,12 +66,14 @@ void tcp_pair(int* client, int* server) {
   close(l);
 }
 
-// Options for this test process's own traffic, every exchange in detail (the events are checked).
-sources::SourceOptions this_process() {
+// Options for this test process's own traffic, every exchange in detail (the events are checked)
+// unless a sample (and a per-second budget) are given.
+sources::SourceOptions this_process(uint32_t sample = 1, uint32_t detail_per_s = 100) {
   sources::SourceOptions o;
   o.filter.pid = static_cast<uint32_t>(getpid());
   o.filter.exclude_self = false;
-  o.own_as<sources::L7Options>().sample = 1;
+  o.own_as<sources::L7Options>().sample = sample;
+  o.own_as<sources::L7Options>().detail_per_s = detail_per_s;
   return o;
 }
 
@@ -294,11 +296,7 @@ TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
   test::Harness h;
   Requests reqs;
   h.runner().add_sink(&reqs);
-  sources::SourceOptions o;
-  o.filter.pid = static_cast<uint32_t>(getpid());
-  o.filter.exclude_self = false;
-  o.own_as<sources::L7Options>().sample = 1000000;  // the first exchange of a CPU only
-  o.own_as<sources::L7Options>().detail_per_s = 0;
+  sources::SourceOptions o = this_process(1000000, 0);  // the first exchange of a CPU only
   o.own_as<sources::L7Options>().slow_ms = 100;
   h.start("l7", o);
   int c, s;
@@ -339,6 +337,44 @@ TEST(L7Source, KernelCountsEveryExchangeAndSendsTheFailedAndSlow) {
     EXPECT_EQ(h.metric("sightline_l7_errors_total", {{"protocol", "http"}, {"role", role}}), 1) << role;
   }
   EXPECT_EQ(h.metric("sightline_l7_exchanges_total", {{"detail", "failed_or_slow"}}), 4) << "/broken and /slow, both sides";
+  for (int fd : {c, s}) close(fd);
+}
+
+// A server that reads a request's first byte alone (Go's net/http: its read watching an idle
+// keep-alive connection catches the next request's first byte), and one that reads three: the
+// kernel still counts every exchange with its method, and the requests arrive whole in detail.
+TEST(L7Source, ARequestWhoseFirstLettersAreReadAloneIsCounted) {
+  test::Harness h;
+  Requests reqs;
+  h.runner().add_sink(&reqs);
+  h.start("l7", this_process(1000000, 0));
+  int c, s;
+  tcp_pair(&c, &s);
+  auto exchange = [&](const std::string& method, size_t first) {
+    std::string req = method + " /split/" + std::to_string(first) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(read_n(s, first).size(), first);
+    ASSERT_EQ(read_n(s, req.size() - first).size(), req.size() - first);
+    std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(write(s, resp.data(), resp.size()), static_cast<ssize_t>(resp.size()));
+    ASSERT_EQ(read_n(c, resp.size()).size(), resp.size());
+  };
+  exchange("GET", 10);  // a first exchange read whole: the connection known as HTTP
+  for (int i = 0; i < 20; i++) exchange("GET", 1);
+  for (int i = 0; i < 10; i++) exchange("DELETE", 3);
+  h.runner().drain();
+  h.runner().collect_all();
+  EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "http"}, {"role", "server"}, {"method", "GET"}}), 21);
+  EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "http"}, {"role", "server"}, {"method", "DELETE"}}), 10);
+  EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"protocol", "http"}, {"role", "client"}, {"method", "GET"}}), 21);
+  auto count = [&](const std::string& path) {
+    size_t n = 0;
+    for (const auto& r : reqs.list) n += r.request == path && r.role == std::string("server");
+    return n;
+  };
+  ASSERT_TRUE(h.pump_until([&] { return count("/split/1") == 20 && count("/split/3") == 10; }))
+      << count("/split/1") << " and " << count("/split/3") << " split requests arrived whole on the server side";
+  EXPECT_LE(h.metric("sightline_l7_parser_resyncs_total", {{"protocol", "http"}}), 0);  // -1: no series
   for (int fd : {c, s}) close(fd);
 }
 

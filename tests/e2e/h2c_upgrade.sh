@@ -21,15 +21,7 @@ go_helper h2c_server "$tmp" "$tmp/h2c-server"
 
 port=$(free_port) aport=$(free_port)
 db=$tmp/db/sightline.db
-{
-  echo "listen: 127.0.0.1:$aport"
-  echo "store: {path: $db, kinds: [request]}"
-  echo "rules: {enabled: false}"
-  echo "overhead: {max_cpu_percent: 0}"
-  echo "sources:"
-  for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo "  l7: {sample: 1000, detail_per_s: 0}"
-} >"$tmp/agent.yaml"
+l7_agent_config "$tmp/agent.yaml" $aport "$db" "{sample: 1000, detail_per_s: 0}"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!
 wait_for 30 curl -sf http://127.0.0.1:$aport/healthz || fail "agent: $(cat "$tmp/agent.log")"

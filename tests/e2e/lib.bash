@@ -62,14 +62,29 @@ start_l7_agent() {
   wait_for 30 curl -sf http://127.0.0.1:$port/healthz || fail "agent: $(cat "$dir/agent.log")"
   wait_for 30 grep -q "tracing request" "$dir/trace.err" || fail "trace: $(cat "$dir/trace.err")"
 }
-# go_helper NAME DIR OUT: builds tests/e2e/helpers/NAME.go (the standard library and Debian's Go
-# packages under /usr/share/gocode, no modules) into OUT, in DIR.
+# go_helper NAME DIR OUT [GO BUILD FLAGS...]: builds tests/e2e/helpers/NAME.go (the standard
+# library and Debian's Go packages under /usr/share/gocode, no modules) into OUT, in DIR.
 go_helper() {
   local name=$1 dir=$2 out=$3
+  shift 3
   mkdir -p "$dir/src/$name"
   cp "$(dirname "${BASH_SOURCE[0]}")/helpers/$name.go" "$dir/src/$name/main.go"
   (cd "$dir/src/$name" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$dir/gocache GOFLAGS= \
-    go build -o "$out" .) >"$dir/go.log" 2>&1 || fail "go build $name: $(cat "$dir/go.log")"
+    go build "$@" -o "$out" .) >"$dir/go.log" 2>&1 || fail "go build $name: $(cat "$dir/go.log")"
+}
+# l7_agent_config FILE PORT DB L7: an agent that listens on 127.0.0.1:PORT, stores requests in
+# DB, runs no rules and no governor, and every source off but l7 (its options L7, a YAML map).
+l7_agent_config() {
+  local file=$1 port=$2 db=$3 l7=$4 s
+  {
+    echo "listen: 127.0.0.1:$port"
+    echo "store: {path: $db, kinds: [request]}"
+    echo "rules: {enabled: false}"
+    echo "overhead: {max_cpu_percent: 0}"
+    echo "sources:"
+    for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+    echo "  l7: $l7"
+  } >"$file"
 }
 # veth_ns NS VH VN HOST PEER: a network namespace NS joined to the host by a veth pair (VH the
 # host's end with HOST/24, VN the namespace's with PEER/24), both up, and the namespace's lo;

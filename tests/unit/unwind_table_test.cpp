@@ -190,6 +190,35 @@ TEST_F(Unwind, RealBinariesGiveTables) {
   EXPECT_GT(rsp, t.rows.size() / 2);
 }
 
+// A register number libdw would size an array by (fuzz_unwind found one that allocated 1.9 GB):
+// refused before libdw runs the CFI; real files, their CFI read through, still give tables.
+TEST_F(Unwind, HugeCfiRegisterIsRefusedBeforeLibdwRunsIt) {
+  std::ofstream(dir_ / "huge.s") << R"(
+  .text
+  .globl g
+  .type g,@function
+g:
+  .cfi_startproc
+  /* DW_CFA_offset_extended, register 0x0e800000 (ULEB 80 80 80 74), offset 2 */
+  .cfi_escape 0x05, 0x80, 0x80, 0x80, 0x74, 0x02
+  ret
+  .cfi_endproc
+  .size g, .-g
+)";
+  ASSERT_EQ(system(("cd " + dir_.string() + " && cc -shared -nostdlib -Wl,--eh-frame-hdr -o huge.so huge.s").c_str()), 0);
+  UnwindTable t;
+  auto st = build_unwind_table((dir_ / "huge.so").string(), &t);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("register 243269632"), std::string::npos) << st.message();
+  EXPECT_TRUE(t.rows.empty());
+  for (const char* real : {"/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+                           "/usr/bin/bash", "/usr/sbin/nginx"}) {
+    if (!fs::exists(real)) continue;
+    auto rs = build_unwind_table(real, &t);
+    EXPECT_TRUE(rs) << real << ": " << rs.message();
+  }
+}
+
 TEST_F(Unwind, BadInputIsAnErrorNeverACrash) {
   UnwindTable t;
   EXPECT_FALSE(build_unwind_table((dir_ / "missing").string(), &t));

@@ -50,6 +50,7 @@ enum sl_l7_dir {
 	SL_L7_SEND = 1,  /* this process wrote the bytes */
 	SL_L7_RECV = 2,  /* this process read them */
 	SL_L7_CLOSE = 3, /* the connection closed (no data) */
+	SL_L7_EXEC = 4,  /* a process started (no connection): its binary may be Go's (go_tls.h) */
 };
 
 enum sl_l7_role {
@@ -71,7 +72,7 @@ struct sl_l7_event {
 	__u16 family;            /* AF_INET, AF_INET6 */
 	__u16 lport;             /* host order */
 	__u16 rport;
-	__u8 tls;                /* the plaintext of a TLS connection (OpenSSL uprobes) */
+	__u8 tls;                /* the plaintext of a TLS connection (OpenSSL or Go TLS uprobes) */
 	__u8 pad;
 	__u8 laddr[16];          /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];

@@ -3,7 +3,14 @@
 #include "sources/l7/l7_source.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
 #include <set>
 #include <mutex>
 
@@ -16,6 +23,7 @@
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
+#include "sources/l7/go_tls.h"
 #include "sources/uprobe/uprobe_target.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -74,6 +82,12 @@ constexpr std::pair<const char*, const char*> kData[] = {
 constexpr std::pair<const char*, const char*> kSsl[] = {
     {"sl_ssl_write", "SSL_write"}, {"sl_ssl_write_ex", "SSL_write_ex"},
     {"sl_ssl_read", "SSL_read"},   {"sl_ssl_read_ex", "SSL_read_ex"},
+};
+
+constexpr std::pair<const char*, const char*> kGoTls[] = {
+    {"sl_go_tls_write", "uprobe crypto/tls.(*Conn).Write (each Go binary)"},
+    {"sl_go_tls_read", "uprobe crypto/tls.(*Conn).Read (each Go binary)"},
+    {"sl_go_tls_read_ret", "uprobe crypto/tls.(*Conn).Read's RET instructions (each Go binary)"},
 };
 
 class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes>, public ServiceMapProvider {
@@ -143,6 +157,19 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
       hooks.push_back(h);
     }
     hooks.push_back({"sl_ssl_return", "uretprobe libssl.so.3 (each of them)", why.empty() && wanted, why});
+    // Go's crypto/tls: uprobes on each Go binary (running at the start, started later: by the
+    // exec tracepoint), attached by start() and on exec records.
+    std::string go_why = !o.own_as<L7Options>().tls      ? "l7.tls is off"
+                         : !o.own_as<L7Options>().go_tls ? "l7.go_tls is off"
+                         : !f.uprobe                     ? "no uprobe support"
+                                                         : base;
+#if !defined(__x86_64__)
+    if (go_why.empty()) go_why = "amd64 only";
+#endif
+    Hook exec = tracepoint_hook(f, "sl_l7_exec", "sched", "sched_process_exec", wanted && go_why.empty(), go_why);
+    go_why = exec.enabled ? "" : exec.note.empty() ? "not requested" : exec.note;
+    for (const auto& [prog, what] : kGoTls) hooks.push_back({prog, what, go_why.empty(), go_why});
+    hooks.push_back(std::move(exec));
     return hooks;
   }
 
@@ -171,6 +198,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     auto hooks = plan(f, o);
     bool tls = std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_ssl_return" && h.enabled; }) &&
                ssl_functions(&ssl).empty();
+    bool go_tls = std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_l7_exec" && h.enabled; });
     // net's socket traffic, counted here when both run on the socket tracepoints.
     bool traffic = o.count_sock_traffic &&
                    std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_l7_sock_send" && h.enabled; });
@@ -185,7 +213,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
       return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
-                                         [capture, tls, traffic, times, &reuse_err, &own, &f, &hints](l7_bpf* s) {
+                                         [capture, tls, go_tls, traffic, times, &reuse_err, &own, &f, &hints](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->thread_times = times >= 0;
                                            if (times >= 0)
@@ -200,6 +228,8 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                            s->bss->detail_per_s = own.detail_per_s;
                                            s->rodata->slow_ns = uint64_t{own.slow_ms} * 1000000;
                                            s->rodata->tls_enabled = tls;
+                                           s->rodata->go_tls_enabled = go_tls;
+                                           if (!go_tls) bpf_map__set_max_entries(s->maps.go_tls_reads, 1);
                                            auto* r = s->rodata;
                                            r->nr_read = core::syscall_number("read");
                                            r->nr_write = core::syscall_number("write");
@@ -244,6 +274,13 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
       }
     }
     skel_->bss->always_detail_n = static_cast<uint32_t>(words.size());
+    go_tls_ = go_tls;
+    open_uprobe_ = o.open_uprobe;
+    go_files_.clear();
+    for (auto& c : go_count_) c = 0;
+    if (go_tls) {
+      scan_go_binaries();
+    }
     if (!tls) return {};
     bpf_program* enter[] = {skel_->progs.sl_ssl_write, skel_->progs.sl_ssl_write_ex, skel_->progs.sl_ssl_read,
                             skel_->progs.sl_ssl_read_ex};
@@ -267,6 +304,19 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   void collect(std::vector<core::MetricFamily>& out) override {
     if (!tracker_) return;
     collect_kernel_red(out);
+    if (go_tls_) {
+      core::MetricFamily go{"sightline_l7_go_tls_binaries",
+                            "Go binaries looked at for crypto/tls (running at the start, or started since): "
+                            "attached (their TLS plaintext is read), without (no crypto/tls, a Go before 1.18, "
+                            "not amd64), failed (an attach failed; the agent's log says why), unchecked "
+                            "(past the bound of files remembered)",
+                            core::MetricType::kGauge};
+      go.series.push_back({{{"result", "attached"}}, static_cast<double>(go_count_[0]), {}});
+      go.series.push_back({{{"result", "without"}}, static_cast<double>(go_count_[1]), {}});
+      go.series.push_back({{{"result", "failed"}}, static_cast<double>(go_count_[2]), {}});
+      go.series.push_back({{{"result", "unchecked"}}, static_cast<double>(go_count_[3]), {}});
+      out.push_back(std::move(go));
+    }
     tracker_->collect(out);
     std::lock_guard lock(mu_);
     edges_ = tracker_->service_map();
@@ -295,6 +345,17 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     return out;
   }
 
+  // Go binaries that start later get their uprobes then: the event is the agent's helper's to
+  // open (SourceOptions::open_uprobe: it needs CAP_SYS_ADMIN), the BPF link the agent's, which
+  // takes CAP_BPF where the kernel checks it for every bpf() command (before 6.5 with
+  // unprivileged BPF off, Debian's default). A kernel without CAP_BPF (before 5.8) would need
+  // CAP_SYS_ADMIN: not kept, those attaches fail and are counted.
+  uint64_t capabilities_to_stop() const override {
+    constexpr int kCapBpf = 39;
+    if (!go_tls_ || !open_uprobe_ || prctl(PR_CAPBSET_READ, kCapBpf, 0, 0, 0) < 0) return 0;
+    return 1ULL << kCapBpf;
+  }
+
   std::vector<ServiceEdge> service_map() const override {
     std::lock_guard lock(mu_);
     return edges_;
@@ -305,8 +366,12 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (size < sizeof(sl_l7_event)) return false;
     const auto* rec = static_cast<const sl_l7_event*>(data);
     if (rec->hdr.kind != SL_EV_L7 || rec->captured > size - sizeof(sl_l7_event) || rec->captured > rec->len ||
-        rec->dir < SL_L7_SEND || rec->dir > SL_L7_CLOSE)
+        rec->dir < SL_L7_SEND || rec->dir > SL_L7_EXEC)
       return false;
+    if (rec->dir == SL_L7_EXEC) {
+      if (go_tls_) check_go_binary(rec->hdr.pid);
+      return true;
+    }
     core::Event hdr;
     decode_header(rec->hdr, hdr);
     std::string_view bytes(reinterpret_cast<const char*>(rec + 1), rec->captured);
@@ -315,6 +380,77 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   }
 
  private:
+  // Go's crypto/tls (go_tls.h): every binary file (device, inode) is looked at once; a Go one
+  // with crypto/tls gets the uprobes (by its /proc/PID/exe path: the kernel keys them by inode,
+  // so every process of the file, now and later, is covered). Bounded: kMaxGoFiles files
+  // remembered, kMaxGoAttached attached.
+  static constexpr size_t kMaxGoFiles = 65536, kMaxGoAttached = 256;
+  void scan_go_binaries() {
+    DIR* d = opendir("/proc");
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+      uint32_t pid = 0;
+      auto [end, ec] = std::from_chars(e->d_name, e->d_name + strlen(e->d_name), pid);
+      if (ec == std::errc() && !*end && pid) check_go_binary(pid);
+    }
+    closedir(d);
+  }
+  void check_go_binary(uint32_t pid) {
+    std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+    struct stat st;
+    if (stat(exe.c_str(), &st) != 0) return;  // gone already, or a kernel thread
+    auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    if (go_files_.count(key)) return;
+    if (go_files_.size() >= kMaxGoFiles) {
+      go_count_[3]++;
+      return;
+    }
+    go_files_.insert(key);
+    if (!is_go_binary(exe)) return;
+    GoTlsProbes p;
+    std::string why = go_tls_probes(exe, &p);
+    if (why.empty() && go_count_[0] >= kMaxGoAttached) why = "past " + std::to_string(kMaxGoAttached) + " Go binaries";
+    char path[4096];
+    ssize_t n = readlink(exe.c_str(), path, sizeof path - 1);
+    std::string name = n > 0 ? std::string(path, static_cast<size_t>(n)) : exe;
+    if (!why.empty()) {
+      go_count_[1]++;
+      spdlog::info("l7: Go binary {} (pid {}): no TLS probes: {}", name, pid, why);
+      return;
+    }
+    std::vector<std::pair<bpf_program*, uint64_t>> at = {{skel_->progs.sl_go_tls_write, p.write},
+                                                         {skel_->progs.sl_go_tls_read, p.read}};
+    for (uint64_t r : p.read_rets) at.push_back({skel_->progs.sl_go_tls_read_ret, r});
+    int file = -1;  // the binary, open for the helper once the agent may not open uprobe events itself
+    for (const auto& [prog, off] : at) {
+      bpf_uprobe_opts opts = {};
+      opts.sz = sizeof opts;
+      bpf_link* l = bpf_program__attach_uprobe_opts(prog, -1, exe.c_str(), off, &opts);
+      int err = l ? 0 : errno;
+      if (!l && (err == EACCES || err == EPERM) && open_uprobe_) {
+        if (file < 0) file = open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+        int pfd = file >= 0 ? open_uprobe_(file, off) : -errno;
+        l = pfd >= 0 ? bpf_program__attach_perf_event(prog, pfd) : nullptr;
+        err = l ? 0 : pfd < 0 ? -pfd : errno;
+        if (!l && pfd >= 0) close(pfd);
+      }
+      if (!l) {
+        if (file >= 0) close(file);
+        go_count_[2]++;
+        spdlog::warn("l7: Go binary {} (pid {}): uprobe at offset {:#x}: {}", name, pid, off, strerror(err));
+        return;  // the links made so far stay (with the source): a half-traced binary sends nothing wrong
+      }
+      keep_link(l);
+    }
+    if (file >= 0) close(file);
+    go_count_[0]++;
+    spdlog::info("l7: Go binary {} ({}): TLS plaintext through {} uprobes", name, p.go_version, at.size());
+  }
+  bool go_tls_ = false;
+  std::function<int(int, uint64_t)> open_uprobe_;  // SourceOptions::open_uprobe
+  std::set<std::pair<uint64_t, uint64_t>> go_files_;
+  std::atomic<uint64_t> go_count_[4] = {};  // attached, without, failed, unchecked (collect() reads them)
+
   // sightline_l7_requests_total and its errors and latency: every exchange the kernel paired
   // (HTTP/1, Redis, PostgreSQL, MySQL), plus DNS from its records; and the kernel's counters of
   // what it sent in detail and what its bounds cut.

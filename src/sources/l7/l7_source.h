@@ -23,8 +23,12 @@ struct L7Options : Options<L7Options> {
   // Bytes of each socket message copied for the parsers (<= SL_L7_MAX_CAPTURE); the rest is
   // counted, not read.
   uint32_t capture_bytes = 4096;
-  // TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex).
+  // TLS plaintext through uprobes on OpenSSL 3 (libssl.so.3: SSL_read/SSL_write and _ex) and
+  // on Go's crypto/tls in each Go binary (go_tls.h) with `go_tls` too.
   bool tls = true;
+  // Go binaries started after the agent are attached as they exec: their uprobe events opened by
+  // the agent's helper, linked by the agent, which keeps CAP_BPF for it (off: dropped too).
+  bool go_tls = true;
   // HTTP route templates for RED series, before the learnt clustering: `/api/users/{id}/orders`.
   std::vector<std::string> routes;
   // Exchanges sent to user space in detail (request events, per-route series, the store): 1 in
@@ -52,7 +56,9 @@ struct L7Options : Options<L7Options> {
              "past detail_per_s, send 1 in N exchanges in detail (plus every failed or slow one); the kernel counts all");
     v.number("slow_ms", slow_ms, 1, 3600000, "an exchange this slow (ms) is always sent in detail");
     v.number("capture_bytes", capture_bytes, 64, 8192, "of each socket message, for the parsers (64 to 8192)");
-    v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3)");
+    v.flag("tls", tls, "plaintext of TLS connections through uprobes on OpenSSL 3 (libssl.so.3) and Go's crypto/tls (each Go binary)");
+    v.flag("go_tls", go_tls,
+           "with tls: Go's crypto/tls in each Go binary, those started later too (the agent keeps CAP_BPF to attach them)");
     v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");
     v.names("always_detail", always_detail,
             "methods always sent in detail whatever the sample, e.g. [DELETE, DROP, FLUSHALL] (the rules' are added)");
