@@ -1,6 +1,7 @@
 // sightline: the command line. Parsing and help live here; the work lives in src/.
 #include <CLI/CLI.hpp>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -309,6 +310,9 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  // The tools' standard output is their data (trace's JSON lines, profile -o -, query's rows):
+  // their log lines go to standard error. The agent's stay on standard output (its journal).
+  if (!*agent_cmd) spdlog::set_default_logger(spdlog::stderr_color_st("sightline"));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   cli::install_signal_handlers();
 
