@@ -31,7 +31,7 @@ CMD[cachestat.bt]="bpftrace $tmp/cachestat.bt"
 READY[cachestat.bt]="Attaching"
 if [[ -e /sys/bus/event_source/devices/kprobe/type ]]; then
   TRACERS=(sightline cachestat.bt)
-  timeout 3 cachestat 1 2>/dev/null | grep -q HITS && TRACERS+=(cachestat)
+  grep -q HITS <<<"$(timeout 3 cachestat 1 2>/dev/null)" && TRACERS+=(cachestat)
   TRACERS=(${TRACERS_ONLY:-${TRACERS[@]}})
 else
   echo "no kprobes on this kernel: libbpf-tools cachestat cannot run, sightline counts no hits (its tracepoints alone run)"

@@ -70,7 +70,7 @@ case $set_name in
 esac
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null || missing+=("$p")
 done
 if ((${#missing[@]})); then
   if [[ $(id -u) != 0 ]]; then

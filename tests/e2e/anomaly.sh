@@ -144,9 +144,9 @@ started() {
 for want in "l7.endpoint.latency_mean,.*role=client" "l7.latency_mean,.*role=server" "node.cpu_busy,"; do
   poll 10 started "$want" || fail "no started $want in the store: $rows"
 done
-"$SL" query --db "$tmp/store.db" -f csv "SELECT count(*) FROM anomaly WHERE anomaly_state = 'ended'" | tail -1 | grep -qv '^0$' ||
+"$SL" query --db "$tmp/store.db" -f csv "SELECT count(*) FROM anomaly WHERE anomaly_state = 'ended'" | tail -1 | grep -v '^0$' >/dev/null ||
   fail "no ended anomaly in the store"
-alerted() { grep '"rule":"anomaly"' "$tmp/alerts.jsonl" | grep -qF "$1"; }
+alerted() { grep '"rule":"anomaly"' "$tmp/alerts.jsonl" | grep -F "$1" >/dev/null; }
 for want in "l7.endpoint.latency_mean of comm=python3 protocol=http role=client" "l7.latency_mean of comm=python3 protocol=http role=server" "node.cpu_busy of the node"; do
   poll 6 alerted "$want" || fail "no alert for $want; the anomaly alerts: $(grep '"rule":"anomaly"' "$tmp/alerts.jsonl" |
     $PY -c 'import json, sys; [print(" ", json.loads(l)["output"][:200]) for l in sys.stdin]')

@@ -47,7 +47,7 @@ behave() { "$tmp/wl" -c "$1 >&- 2>&-; exec 3<>/dev/tcp/127.0.0.1/$2; exec 3>&-; 
 behave /bin/true $pa  # learning
 wait_for 5 bash -c "curl -sf http://127.0.0.1:$aport/api/v1/baseline | grep -q '\"127.0.0.1:$pa\":1'" \
   || fail "not learnt: $(curl -s http://127.0.0.1:$aport/api/v1/baseline | head -c 2000)"
-curl -sf http://127.0.0.1:$aport/api/v1/baseline | grep -q "\"workload\":\"$tmp/wl\",\"learning\":true" \
+curl -sf http://127.0.0.1:$aport/api/v1/baseline | grep >/dev/null "\"workload\":\"$tmp/wl\",\"learning\":true" \
   || fail "baseline: $(curl -s http://127.0.0.1:$aport/api/v1/baseline | head -c 2000)"
 sleep 7  # the window ends
 behave /bin/true $pa  # the baseline's behaviour again: quiet
@@ -61,7 +61,7 @@ grep -q '"rule":"Baseline: new executable".*New executable /bin/date for workloa
   || fail "executable alert: $mine"
 grep -q '"rule":"Baseline: new outbound destination".*New outbound 127.0.0.1:'"$pb"' for workload '"$tmp"'/wl (its baseline: 1 values, most seen 127.0.0.1:'"$pa"' (2)' <<<"$mine" \
   || fail "outbound alert: $mine"
-curl -sf http://127.0.0.1:$aport/metrics | grep -q '^sightline_baseline_workloads [1-9]' || fail "no baseline metric"
+curl -sf http://127.0.0.1:$aport/metrics | grep >/dev/null '^sightline_baseline_workloads [1-9]' || fail "no baseline metric"
 
 # A restart keeps what was learnt.
 kill -TERM $agent

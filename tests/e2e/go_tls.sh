@@ -18,8 +18,9 @@ trap 'stop_bg; [[ -n ${KEEP:-} ]] || rm -rf "$tmp"' EXIT
 
 go_helper go_tls "$tmp" "$tmp/go_tls"
 go_helper go_tls "$tmp" "$tmp/go_tls_stripped" -ldflags='-s -w'
-readelf -S "$tmp/go_tls_stripped" | grep -q '\.symtab' && fail "the stripped build has a .symtab"
-readelf -S "$tmp/go_tls_stripped" | grep -q '\.gopclntab' || fail "the stripped build has no .gopclntab"
+sections=$(readelf -S "$tmp/go_tls_stripped")
+grep -q '\.symtab' <<<"$sections" && fail "the stripped build has a .symtab"
+grep -q '\.gopclntab' <<<"$sections" || fail "the stripped build has no .gopclntab"
 
 port1=$(free_port) port2=$(free_port) aport=$(free_port)
 "$tmp/go_tls" serve $port1 >"$tmp/server1.out" 2>&1 &

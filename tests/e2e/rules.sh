@@ -172,7 +172,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/id >/dev/null
 
 # A denied network: the metadata address, put on lo for a moment (unless the machine has it
 # already: some clouds' agents do), with a listener on it.
-if ! ip addr show dev lo | grep -q "169.254.169.254/32"; then
+if ! ip addr show dev lo | grep "169.254.169.254/32" >/dev/null; then
   ip addr add 169.254.169.254/32 dev lo && added_meta=1
 fi
 $PY -c "

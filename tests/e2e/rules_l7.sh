@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 # The servers. nginx also answers on the metadata address (added to lo for the test).
 hport=$(free_port) mdport=$(free_port) rport=$(free_port) dport=$(free_port) aport=$(free_port) pport=$(free_port) mport=$(free_port)
-if ! ip addr show dev lo | grep -q "$META/32"; then
+if ! ip addr show dev lo | grep "$META/32" >/dev/null; then
   ip addr add $META/32 dev lo && added_meta=1
 fi
 mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
@@ -101,7 +101,7 @@ expect() {  # rule, then a pattern its one alert's output holds
   sleep 0.2
   n=$(grep -c "\"rule\":\"$rule\"" "$tmp/alerts.jsonl")
   [[ $n == 1 ]] || fail "'$rule' fired $n times (the benign look-alike too?): $(grep "\"rule\":\"$rule\"" "$tmp/alerts.jsonl" | cut -c1-400)"
-  grep "\"rule\":\"$rule\"" "$tmp/alerts.jsonl" | grep -q -- "$want" || fail "'$rule': $(grep "\"rule\":\"$rule\"" "$tmp/alerts.jsonl")"
+  grep "\"rule\":\"$rule\"" "$tmp/alerts.jsonl" | grep -- "$want" >/dev/null || fail "'$rule': $(grep "\"rule\":\"$rule\"" "$tmp/alerts.jsonl")"
 }
 expect "Database schema changed by an unexpected client" "DROP sent to pgsql at 127.0.0.1:$pport by reportgen"
 expect "Command execution through PostgreSQL COPY PROGRAM" "COPY PROGRAM run by postgres"

@@ -31,7 +31,7 @@ row=$(screen | grep '^sl-top-burn')
 cpu=$(awk '{print $2}' <<<"$row")
 # A busy loop has most of a CPU; other load on a 2-CPU machine may take part of it.
 [[ ${cpu%.*} -ge 25 ]] || fail "CPU% of a busy loop is $cpu: $row"
-screen | head -1 | grep "sorted by CPU" >/dev/null || fail "header: $(screen | head -2)"
+head -1 <<<"$(screen)" | grep "sorted by CPU" >/dev/null || fail "header: $(screen | head -2)"
 tmux send-keys -t $session s
 wait_for 5 bash -c "tmux capture-pane -p -t $session | head -1 | grep -q 'sorted by syscalls'" \
   || fail "the s key did not re-sort: $(screen | head -2)"
