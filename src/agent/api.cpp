@@ -2,6 +2,7 @@
 // socket alike. Adding an endpoint touches this file only.
 #include "agent/api.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -35,6 +36,43 @@ server::Response ui_file(std::string_view rel) {
 
 }  // namespace
 
+server::Response json_error(int code, const std::string& message) {
+  std::string j = "{\"error\":";
+  core::append_json_string(j, message);
+  return server::Response{code, "application/json", j + "}\n"};
+}
+
+server::Response query_response(const server::Request& req, const QueryFn& run) {
+  auto it = req.params.find("sql");
+  if (it == req.params.end() || it->second.empty()) return json_error(400, "sql: missing (?sql=SELECT ...)");
+  size_t max_rows = 10000;
+  if (auto l = req.params.find("limit"); l != req.params.end()) {
+    char* end;
+    unsigned long long n = strtoull(l->second.c_str(), &end, 10);
+    if (*end || n == 0 || n > 100000) return json_error(400, "limit: a whole number from 1 to 100000");
+    max_rows = n;
+  }
+  std::string format = req.params.count("format") ? req.params.at("format") : "json";
+  if (format != "json" && format != "csv") return json_error(400, "format: json or csv");
+  store::QueryResult r;
+  if (auto st = run(it->second, max_rows, &r); !st)
+    return json_error(st.err() == ETIMEDOUT ? 408 : st.err() == EHOSTUNREACH ? 503 : 400, st.message());
+  if (format == "csv") return server::Response{200, "text/csv; charset=utf-8", store::format_csv(r)};
+  return server::Response{200, "application/json", store::format_json(r)};
+}
+
+void add_ui_routes(server::HttpServer& http) {
+  http.get("/", [](const server::Request&) {
+    if (!server::kUiAssetCount)
+      return server::Response{200, "text/plain; charset=utf-8",
+                              "This sightline was built without its web UI (npm was missing at build time).\n"
+                              "The API is here: /metrics, /healthz, /api/v1/query?sql=..., /api/v1/schema, /api/v1/events, "
+                              "/api/v1/service_map, /profile\n"};
+    return ui_file("index.html");
+  });
+  http.get(R"(/assets/[A-Za-z0-9._-]+)", [](const server::Request& req) { return ui_file(std::string_view(req.path).substr(1)); });
+}
+
 core::Status secure_listener(server::HttpServer& http, const AgentConfig& config) {
   http.set_token(config.api_token, {config.public_paths.begin(), config.public_paths.end()});
   if (config.tls_cert.empty()) return {};
@@ -45,35 +83,16 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
   http.get("/metrics", [ctx](const server::Request& req) {
     return render_metrics(ctx.metrics(), exporter::wants_openmetrics(req.accept));
   });
-  // Read-only SQL on the store: ?sql=SELECT...&format=json|csv&limit=N (at most 100000 rows,
-  // 10 s). A bad statement is a 400 with the reason.
+  // Read-only SQL on the store (query_response: ?sql=, format, limit; 10 s).
   http.get("/api/v1/query", [ctx](const server::Request& req) {
-    auto text = [](int code, std::string msg) {
-      return server::Response{code, "application/json", "{\"error\":" + [&] {
-        std::string j;
-        core::append_json_string(j, msg);
-        return j;
-      }() + "}\n"};
-    };
-    if (!ctx.db) return text(404, "the store is off (store.enabled: false)");
-    auto it = req.params.find("sql");
-    if (it == req.params.end() || it->second.empty()) return text(400, "sql: missing (?sql=SELECT ...)");
-    store::QueryOptions qo;
-    qo.path = ctx.db->options().path;
-    qo.max_rows = 10000;
-    qo.max_bytes = ctx.query_bytes;
-    if (auto l = req.params.find("limit"); l != req.params.end()) {
-      char* end;
-      unsigned long long n = strtoull(l->second.c_str(), &end, 10);
-      if (*end || n == 0 || n > 100000) return text(400, "limit: a whole number from 1 to 100000");
-      qo.max_rows = n;
-    }
-    std::string format = req.params.count("format") ? req.params.at("format") : "json";
-    if (format != "json" && format != "csv") return text(400, "format: json or csv");
-    store::QueryResult r;
-    if (auto st = store::run_query(qo, it->second, &r); !st) return text(st.err() == ETIMEDOUT ? 408 : 400, st.message());
-    if (format == "csv") return server::Response{200, "text/csv; charset=utf-8", store::format_csv(r)};
-    return server::Response{200, "application/json", store::format_json(r)};
+    if (!ctx.db) return json_error(404, "the store is off (store.enabled: false)");
+    return query_response(req, [&](std::string_view sql, size_t max_rows, store::QueryResult* r) {
+      store::QueryOptions qo;
+      qo.path = ctx.db->options().path;
+      qo.max_rows = max_rows;
+      qo.max_bytes = ctx.query_bytes;
+      return store::run_query(qo, sql, r);
+    });
   });
   // Live events as server-sent events: ?filter=<condition in the rule language>.
   http.get_stream("/api/v1/events", [ctx](const server::Request& req) {
@@ -194,15 +213,7 @@ void add_api_routes(server::HttpServer& http, const ApiContext& ctx) {
     body += "]}\n";
     return server::Response{200, "application/json", body};
   });
-  http.get("/", [](const server::Request&) {
-    if (!server::kUiAssetCount)
-      return server::Response{200, "text/plain; charset=utf-8",
-                              "This sightline was built without its web UI (npm was missing at build time).\n"
-                              "The API is here: /metrics, /healthz, /api/v1/query?sql=..., /api/v1/schema, /api/v1/events, "
-                              "/api/v1/service_map, /profile\n"};
-    return ui_file("index.html");
-  });
-  http.get(R"(/assets/[A-Za-z0-9._-]+)", [](const server::Request& req) { return ui_file(std::string_view(req.path).substr(1)); });
+  add_ui_routes(http);
   http.get("/healthz", [ctx](const server::Request&) {
     std::string body;
     bool ok = false;

@@ -12,6 +12,7 @@
 
 namespace sightline::store {
 class Store;
+struct QueryResult;
 }
 
 namespace sightline::agent {
@@ -29,6 +30,17 @@ struct ApiContext {
 };
 
 void add_api_routes(server::HttpServer& http, const ApiContext& ctx);
+
+// The read-only SQL route over any backend (the agent's store, the aggregator's ClickHouse):
+// ?sql=SELECT...&format=json|csv&limit=N (1..100000, default 10000). `run` answers at most
+// max_rows rows; its error is a 400 with the reason (408: ETIMEDOUT, 503: EHOSTUNREACH, the
+// backend is down).
+using QueryFn = std::function<core::Status(std::string_view sql, size_t max_rows, store::QueryResult* out)>;
+server::Response query_response(const server::Request& req, const QueryFn& run);
+// {"error": message} with the code.
+server::Response json_error(int code, const std::string& message);
+// The web UI's files (/ and /assets/...).
+void add_ui_routes(server::HttpServer& http);
 
 struct AgentConfig;
 // The TCP listener's token, the paths it serves without it, and TLS, from the configuration

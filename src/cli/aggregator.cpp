@@ -1,16 +1,19 @@
 // `sightline aggregator`: the OTLP receiver of the aggregation tier (src/aggregator/).
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
 #include "agent/api.h"
 #include "agent/config.h"
 #include "aggregator/aggregator.h"
+#include "aggregator/clickhouse_query.h"
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "export/prom_text.h"
 #include "server/http_server.h"
+#include "store/query.h"
 
 namespace sightline::cli {
 
@@ -65,6 +68,29 @@ int aggregator(const std::string& config_path, const std::string& listen) {
     return server::Response{200, w.content_type(), w.finish()};
   });
   http.get("/healthz", [](const server::Request&) { return server::Response{200, "text/plain", "ok\n"}; });
+  // The fleet's rows, read where they are: SQL on the ClickHouse the rows go to (read-only, 10 s),
+  // in the same shape the agent's store answers, so the UI's query page is one.
+  aggregator::ClickHouseQuery ch;
+  bool ch_on = !cfg.exporters.clickhouse_url.empty();
+  if (ch_on)
+    if (auto st = ch.open(cfg.exporters.clickhouse_url, cfg.exporters.clickhouse_database); !st) {
+      spdlog::error("aggregator: exporters.clickhouse.url: {}", st.message());
+      return 2;
+    }
+  const char* no_ch = "no ClickHouse to read (exporters.clickhouse.url is not set)";
+  http.get("/api/v1/query", [&](const server::Request& req) {
+    if (!ch_on) return agent::json_error(404, no_ch);
+    return agent::query_response(req, [&](std::string_view sql, size_t max_rows, store::QueryResult* r) {
+      return ch.run(sql, max_rows, r);
+    });
+  });
+  http.get("/api/v1/schema", [&](const server::Request&) {
+    if (!ch_on) return agent::json_error(404, no_ch);
+    std::string body;
+    if (auto st = ch.schema_json(&body); !st) return agent::json_error(st.err() == EHOSTUNREACH ? 503 : 400, st.message());
+    return server::Response{200, "application/json", body};
+  });
+  agent::add_ui_routes(http);
   if (auto st = http.start(host, port); !st) {
     spdlog::error("{}", st.message());
     return 1;

@@ -297,6 +297,8 @@ int main(int argc, char** argv) {
   agg_cmd->footer(
       "\nThe configuration is the agent's file: exporters (where to send), aggregator (keep_node_label,\n"
       "interval, max_series, stale) and api_token. Agents send to it with exporters.otlp.url.\n"
+      "The same listener serves the web UI and SQL on every node's rows in exporters.clickhouse,\n"
+      "read-only: curl 'http://HOST:4318/api/v1/query' --get --data-urlencode 'sql=SELECT node, count() FROM exec GROUP BY node'\n"
       "Example: sightline aggregator -c agg.yaml --listen 0.0.0.0:4318");
   agg_cmd->add_option("-c,--config", agg_config, "YAML configuration (exporters, aggregator)")->check(CLI::ExistingFile);
   agg_cmd->add_option("--listen", agg_listen, "host:port for OTLP/HTTP (default 127.0.0.1:4318)");

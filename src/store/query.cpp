@@ -53,18 +53,13 @@ int progress(void* p) {
   return 0;
 }
 
-struct Doc {
-  std::string name, type, doc;
-};
-struct TableDoc {
-  std::string name, doc;
-  std::vector<Doc> columns;
-};
 
-std::vector<TableDoc> tables() {
-  std::vector<TableDoc> out;
+}  // namespace
+
+std::vector<SchemaTable> schema_tables() {
+  std::vector<SchemaTable> out;
   for (const auto& k : core::kinds()) {
-    TableDoc t{std::string(k.name), "Events of kind " + std::string(k.name) + " (" + std::string(k.source) +
+    SchemaTable t{std::string(k.name), "Events of kind " + std::string(k.name) + " (" + std::string(k.source) +
                                         " source): " + std::string(k.doc), {}};
     auto add = [&](const core::FieldDef& f) {
       std::string doc(f.doc);
@@ -132,6 +127,8 @@ std::vector<TableDoc> tables() {
                   {"value", "INTEGER", "Samples (at sources.profile.hz), or off-CPU ns"}}});
   return out;
 }
+
+namespace {
 
 void append_cell_json(std::string& out, const QueryCell& c) {
   char buf[40];
@@ -340,7 +337,7 @@ std::string format_json(const QueryResult& r) {
 
 std::string schema_text() {
   std::string out;
-  for (const auto& t : tables()) {
+  for (const auto& t : schema_tables()) {
     out += t.name + "\n  " + t.doc + "\n";
     size_t w = 0;
     for (const auto& c : t.columns) w = std::max(w, c.name.size());
@@ -354,10 +351,12 @@ std::string schema_text() {
   return out;
 }
 
-std::string schema_json() {
+std::string schema_json() { return schema_json(schema_tables()); }
+
+std::string schema_json(const std::vector<SchemaTable>& tables) {
   std::string out = "{\"tables\":[";
   bool ft = true;
-  for (const auto& t : tables()) {
+  for (const auto& t : tables) {
     out += ft ? "{" : ",{";
     ft = false;
     out += "\"name\":";

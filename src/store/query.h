@@ -45,7 +45,16 @@ std::string format_json(const QueryResult& r);
 
 // Every table and column, from the schema table (what `sightline query --schema` prints), as
 // text or as JSON {"tables":[{"name","doc","columns":[{"name","type","doc"}]}]}.
+struct SchemaColumn {
+  std::string name, type, doc;
+};
+struct SchemaTable {
+  std::string name, doc;
+  std::vector<SchemaColumn> columns;
+};
+std::vector<SchemaTable> schema_tables();
 std::string schema_text();
 std::string schema_json();
+std::string schema_json(const std::vector<SchemaTable>& tables);  // another backend's tables
 
 }  // namespace sightline::store

@@ -4,7 +4,8 @@
 # to a real Prometheus (remote-write) and a real ClickHouse (event rows). Exact totals: every
 # agent sees the same 12 marked execs, so ClickHouse holds 36 rows, 12 per node; the merged
 # per-comm execve counter in Prometheus equals the sum of the three agents' own counters;
-# sightline_build_info sums to 3.
+# sightline_build_info sums to 3. The aggregator answers SQL on those rows (/api/v1/query, the
+# UI's query page) read-only, and says when ClickHouse is down.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -80,6 +81,43 @@ wait_for 30 bash -c "[[ \$(curl -sf --data-binary \"SELECT count() FROM sl_agg.e
 per_node=$(chq "SELECT node, count() FROM sl_agg.exec WHERE proc_name = 'slagg-mark' GROUP BY node ORDER BY node" | tr '\t\n' ': ')
 [[ $per_node == "node-1:12 node-2:12 node-3:12 " ]] || fail "rows per node: $per_node"
 [[ $(chq "SELECT count(DISTINCT proc_args) FROM sl_agg.exec WHERE proc_name = 'slagg-mark'") == 12 ]] || fail "argv columns"
+
+# The fleet's rows read through the aggregator (the agent's /api/v1/query, over ClickHouse):
+# the same JSON the agent's store gives, read-only, bounded; down and back when ClickHouse is.
+aq() { curl -s -w '\n%{http_code}' -H "$auth" --get --data-urlencode "sql=$1" "${@:2}" http://127.0.0.1:$agg/api/v1/query; }
+r=$(aq "SELECT node, count() AS n FROM exec WHERE proc_name = 'slagg-mark' GROUP BY node ORDER BY node")
+[[ $r == '{"columns":["node","n"],"rows":[["node-1",12],["node-2",12],["node-3",12]],"truncated":false,'* && ${r##*$'\n'} == 200 ]] \
+  || fail "fleet query: $r"
+r=$(aq "SELECT proc_name, count() AS n FROM exec WHERE proc_name = 'slagg-mark' GROUP BY proc_name" --data-urlencode format=csv)
+[[ $r == $'proc_name,n\r\nslagg-mark,36\r\n\n200' ]] || fail "fleet query as csv: $(od -c <<<"$r" | head)"
+r=$(aq "SELECT number FROM system.numbers" --data-urlencode limit=5)
+[[ $r == '{"columns":["number"],"rows":[[0],[1],[2],[3],[4]],"truncated":true,'* ]] || fail "a query past its limit: $r"
+for bad in "INSERT INTO exec (node) VALUES ('forged')" "ALTER TABLE exec DELETE WHERE 1" "DROP TABLE exec" \
+  "SELECT 1 SETTINGS readonly = 0"; do
+  r=$(aq "$bad")
+  [[ ${r##*$'\n'} == 400 && $r == *'"error":"ClickHouse: '*readonly* ]] || fail "'$bad' through the aggregator: $r"
+done
+[[ $(chq "SELECT count() FROM sl_agg.exec WHERE node = 'forged'") == 0 ]] || fail "a write went through"
+r=$(aq "SELECT nope FROM exec")
+[[ ${r##*$'\n'} == 400 && $r == *'"error":"ClickHouse: '*nope* ]] || fail "a bad column: $r"
+s=$(curl -sf -H "$auth" http://127.0.0.1:$agg/api/v1/schema) || fail "fleet schema"
+python3 -c '
+import json, sys
+t = {t["name"]: t for t in json.loads(sys.argv[1])["tables"]}["exec"]
+cols = {c["name"]: c for c in t["columns"]}
+assert t["columns"][0]["name"] == "node" and cols["node"]["type"] == "String", t["columns"][:2]
+assert cols["proc_name"]["doc"] and cols["evt_time"]["type"] == "Int64", cols["proc_name"]
+assert "every node" in t["doc"], t["doc"]' "$s" || fail "fleet schema: ${s:0:600}"
+if [[ $(curl -s -H "$auth" http://127.0.0.1:$agg/) == *"<html"* ]] || [[ $(curl -s -H "$auth" http://127.0.0.1:$agg/) == *"without its web UI"* ]]; then :; else
+  fail "the aggregator serves no UI: $(curl -s -H "$auth" http://127.0.0.1:$agg/ | head -c 300)"
+fi
+kill $CH_PID
+wait $CH_PID 2>/dev/null || true
+r=$(aq "SELECT 1")
+[[ ${r##*$'\n'} == 503 && $r == *"ClickHouse at http://127.0.0.1:$ch does not answer"* ]] || fail "ClickHouse down: $r"
+start_clickhouse "$dir" $ch
+r=$(aq "SELECT count() AS n FROM exec WHERE proc_name = 'slagg-mark'")
+[[ $r == '{"columns":["n"],"rows":[[36]],'* ]] || fail "ClickHouse back: $r"
 
 # The merged counter is the sum of the three agents' own, once they have settled.
 q='sightline_syscalls_total{comm="slagg-mark",syscall="execve"}'
