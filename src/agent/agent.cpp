@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -326,6 +327,22 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       return 1;
     }
   }
+  // The cgroup the agent is scoped to: its id is the directory's inode on cgroup2.
+  uint64_t scope_cgroup = 0;
+  if (!config.cgroup.empty()) {
+    struct statfs fs {};
+    struct stat st {};
+    if (statfs(config.cgroup.c_str(), &fs) != 0 || stat(config.cgroup.c_str(), &st) != 0) {
+      spdlog::error("cgroup: '{}': {}", config.cgroup, strerror(errno));
+      return 1;
+    }
+    if (fs.f_type != CGROUP2_SUPER_MAGIC || !S_ISDIR(st.st_mode)) {
+      spdlog::error("cgroup: '{}' is not a cgroup v2 directory (mkdir /sys/fs/cgroup/NAME makes one)", config.cgroup);
+      return 1;
+    }
+    scope_cgroup = st.st_ino;
+    spdlog::info("cgroup: only the tasks of {} (id {})", config.cgroup, scope_cgroup);
+  }
   // Two malloc arenas, not one per thread that ever allocated (up to 8 a core): memory freed
   // in one thread's arena was kept from the others, and RSS grew with the threads.
   mallopt(M_ARENA_MAX, 2);
@@ -502,6 +519,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     }
     sources::SourceOptions opts;
     opts.filter.failed_only = sc.failed_only;
+    opts.filter.cgroup_id = scope_cgroup;
     opts.ring_bytes = sc.ring_bytes;
     opts.cache_bytes = plan.symbol_cache_bytes;
     opts.state_bytes = plan.conn_state_bytes;

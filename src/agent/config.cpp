@@ -224,6 +224,9 @@ std::string default_config_yaml() {
     << "# Pin the sources' aggregation maps here for bpftool and other readers (removed at stop),\n"
     << "# e.g. /sys/fs/bpf/sightline; \"\": not pinned.\n"
     << "pin_maps: \"\"\n"
+    << "# Only tasks of this cgroup v2 directory (exactly, not its children), e.g.\n"
+    << "# /sys/fs/cgroup/node-a: several agents on one kernel, each with its share. \"\": every task.\n"
+    << "cgroup: \"\"\n"
     << "# How often sources are drained when the kernel has not forced a wakeup (10-10000).\n"
     << "poll_interval_ms: " << c.poll_interval_ms << "\n"
     << "# trace, debug, info, warn, error\n"
@@ -388,7 +391,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     *out = c;
     return {};
   }
-  const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "poll_interval_ms", "log_level",
+  const std::set<std::string> top = {"listen", "api_token", "api_socket", "pin_maps", "cgroup", "poll_interval_ms", "log_level",
                                      "max_processes", "process_labels", "uprobes", "tracepoints", "rules", "sources",
                                      "store", "exporters", "aggregator", "overhead", "anomaly", "memory_limit",
                                      "public_paths", "tls"};
@@ -412,6 +415,10 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
   if (!c.pin_maps.empty() && !c.pin_maps.starts_with("/sys/fs/bpf/"))
     return core::Status::error(EINVAL, where(origin, root["pin_maps"]) + ": pin_maps: '" + c.pin_maps +
                                            "' is not under /sys/fs/bpf/ (the BPF file system)");
+  if (auto st = get<std::string>(origin, root, "cgroup", "", &c.cgroup); !st) return st;
+  if (!c.cgroup.empty() && c.cgroup.front() != '/')
+    return core::Status::error(EINVAL, where(origin, root["cgroup"]) + ": cgroup: '" + c.cgroup +
+                                           "' is not an absolute path (a cgroup v2 directory, /sys/fs/cgroup/...)");
   if (!c.api_socket.empty() && (c.api_socket.front() != '/' || c.api_socket.size() > 107))
     return core::Status::error(EINVAL, where(origin, root["api_socket"]) +
                                            ": api_socket: an absolute path of at most 107 bytes");

@@ -143,6 +143,9 @@ struct AgentConfig {
   std::string api_socket = "/run/sightline/api.sock";  // the same API on a Unix socket (0600); empty: off
   // Pins the sources' maps under this bpffs directory (bpftool map dump pinned ...); empty: off.
   std::string pin_maps;
+  // Only tasks of this cgroup v2 directory (exactly: not its children); empty: every task. For
+  // several agents on one kernel, each with a node's processes (the fleet test's three nodes).
+  std::string cgroup;
   uint32_t poll_interval_ms = 100;
   std::string log_level = "info";
   uint64_t max_processes = 131072;

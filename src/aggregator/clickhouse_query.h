@@ -32,6 +32,14 @@ class ClickHouseQuery {
   // The database's tables and columns as /api/v1/schema's JSON, with the schema's docs where a
   // table and column are the agent's (a kind's table has the node column first).
   core::Status schema_json(std::string* out) const;
+  // The fleet's service map over the last `seconds`: each client request row joined to the
+  // server's on the same connection (the client's local address and port are the server's
+  // remote ones, and the other way round), whichever nodes sent them; a side no node saw is
+  // named by its address. /api/v1/service_map's JSON, each end "process (node)", with
+  // client_node, server_node and "fleet": true. Joined by connection, not time: a node's clock
+  // some minutes off still joins (its rows are taken kSkewSlackS before the window).
+  core::Status service_map_json(uint64_t seconds, std::string* out) const;
+  static constexpr uint64_t kSkewSlackS = 300;
 
   uint32_t timeout_ms = 10000;
   uint64_t max_bytes = 16ULL << 20;  // of one answer

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <thread>
 
@@ -88,6 +89,20 @@ int aggregator(const std::string& config_path, const std::string& listen) {
     if (!ch_on) return agent::json_error(404, no_ch);
     std::string body;
     if (auto st = ch.schema_json(&body); !st) return agent::json_error(st.err() == EHOSTUNREACH ? 503 : 400, st.message());
+    return server::Response{200, "application/json", body};
+  });
+  // The fleet's service map: client and server halves of each connection joined across nodes.
+  http.get("/api/v1/service_map", [&](const server::Request& req) {
+    if (!ch_on) return agent::json_error(404, no_ch);
+    uint64_t seconds = 900;
+    if (auto it = req.params.find("seconds"); it != req.params.end()) {
+      char* end;
+      seconds = strtoull(it->second.c_str(), &end, 10);
+      if (*end || seconds == 0 || seconds > 7 * 86400) return agent::json_error(400, "seconds: a whole number from 1 to 604800");
+    }
+    std::string body;
+    if (auto st = ch.service_map_json(seconds, &body); !st)
+      return agent::json_error(st.err() == EHOSTUNREACH ? 503 : st.err() == ETIMEDOUT ? 408 : 400, st.message());
     return server::Response{200, "application/json", body};
   });
   agent::add_ui_routes(http);

@@ -312,3 +312,13 @@ TEST(Config, TlsNeedsBothCertificateAndKey) {
   e = error_of("tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem}\n");
   EXPECT_NE(e.find("ca"), std::string::npos) << e;
 }
+
+TEST(Config, CgroupScopeIsAnAbsolutePath) {
+  AgentConfig c;
+  ASSERT_TRUE(parse_config("", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.cgroup, "");  // every task
+  ASSERT_TRUE(parse_config("cgroup: /sys/fs/cgroup/node-a\n", "agent.yaml", &c).ok());
+  EXPECT_EQ(c.cgroup, "/sys/fs/cgroup/node-a");
+  std::string e = error_of("cgroup: node-a\n");
+  EXPECT_NE(e.find("agent.yaml:1:9: cgroup: 'node-a' is not an absolute path"), std::string::npos) << e;
+}

@@ -49,8 +49,12 @@ export interface Edge {
   requests: number;
   errors: number;
   mean_latency_seconds: number;
+  client_node?: string; // the aggregator's: the nodes that saw each end ("" none)
+  server_node?: string;
 }
-export const serviceMap = () => get<{ edges: Edge[] }>("api/v1/service_map");
+// On the aggregator (fleet: true) the edges are every node's, joined by connection over the last
+// `seconds` (each end "process (node)"); on an agent, what its l7 source counted since it started.
+export const serviceMap = (seconds = 900) => get<{ edges: Edge[]; fleet?: boolean; seconds?: number }>(`api/v1/service_map?seconds=${seconds}`);
 
 // The anomaly models (anomaly.enabled): what is off now and what was lately. 404 when off.
 export interface Anomaly {

@@ -383,13 +383,16 @@ export const servicemap: Page = async (root, params) => {
   const seconds = rangeSeconds(params, "15m");
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Service map"),
     h("span", { class: "muted" }, "rates over the range from the store's samples; red: with errors"), rangePicker(params, "15m")));
-  const { edges } = await api.serviceMap();
-  // Per-edge rates over the range: the sampled counters' increase over their time span.
-  const rateRows = await api.rows(`SELECT json_extract(m.labels, '$.client') || '|' || json_extract(m.labels, '$.server') || '|' ||
+  const { edges, fleet } = await api.serviceMap(seconds);
+  // Per-edge rates over the range: the sampled counters' increase over their time span (on the
+  // aggregator, the edges' own counts are the range's).
+  const rateRows = fleet ? edges.map((e) => ({ k: `${e.client}|${e.server}|${e.protocol}`, name: "sightline_service_map_requests_total", r: e.requests / seconds }))
+    : await api.rows(`SELECT json_extract(m.labels, '$.client') || '|' || json_extract(m.labels, '$.server') || '|' ||
     json_extract(m.labels, '$.protocol') AS k, m.name AS name, (max(s.value) - min(s.value)) / max(1e-9, (max(s.time) - min(s.time)) / 1e9) AS r
     FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
     WHERE m.name IN ('sightline_service_map_requests_total', 'sightline_service_map_errors_total') AND ${api.since("s.time", seconds)}
     GROUP BY m.id HAVING count(*) > 1`);
+  if (fleet) root.querySelector(".toolbar .muted")!.textContent = "every node's requests over the range, joined by connection; red: with errors";
   const rates = new Map<string, { rps: number; eps: number }>();
   for (const r of rateRows) {
     const e = rates.get(String(r.k)) ?? { rps: 0, eps: 0 };
@@ -406,7 +409,7 @@ export const servicemap: Page = async (root, params) => {
   root.append(section("Edges", table([
     { key: "client", title: "Client" }, { key: "server", title: "Server" }, { key: "protocol", title: "Protocol" },
     { key: "rps", title: "Requests/s (range)", num: true, render: (v) => fmtNum(Number(v)) },
-    { key: "requests", title: "Requests (all)", num: true }, { key: "errors", title: "Errors (all)", num: true },
+    { key: "requests", title: fleet ? "Requests (range)" : "Requests (all)", num: true }, { key: "errors", title: fleet ? "Errors (range)" : "Errors (all)", num: true },
     { key: "mean_latency_seconds", title: "Mean latency", num: true, render: (v) => fmtDur(Number(v)) }],
     withRates as unknown as Record<string, unknown>[])));
 };

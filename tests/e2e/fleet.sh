@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# One view of the fleet (issue 22): three nodes on this kernel, each a cgroup and a network
+# namespace of its own (veth pairs to the host, which routes between them), each watched by
+# its own agent (`cgroup:` scopes it to its node's tasks) that sends its requests to one
+# `sightline aggregator`, which puts them in a real ClickHouse. A client on node 1 (curl, 20
+# GETs on one connection) calls a Python service on node 2, which queries PostgreSQL on node 3
+# for each. Each request is seen twice, its client half on one node and its server half on
+# another; the aggregator's service map joins them by connection into curl (node-1) ->
+# python3 (node-2) -> postgres (node-3) with exactly 20 requests each, through its API and in
+# Chromium (ui/tests/fleet.test.mjs), and its query page reads every node's rows.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+SL=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+shots=$(dirname "$(readlink -f "$SL")")/ui-screenshots
+[[ -x /usr/bin/chromium ]] || fail "no /usr/bin/chromium (scripts/deps.sh installs it)"
+dir=$(mktemp -d)
+chmod 755 "$dir"
+mkdir -p "$shots"
+ch=$(free_port)
+agg=$(free_port)
+cg2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)  # /sys/fs/cgroup, or .../unified (hybrid)
+[[ -n $cg2 ]] || fail "no cgroup2 file system mounted"
+cg=$cg2/sl-fleet-$$
+fwd=$(sysctl -n net.ipv4.ip_forward)
+cleanup() {
+  stop_bg
+  stop_postgres "$dir/pg"
+  local n p
+  for n in 1 2 3; do
+    for p in $(cat "$cg-$n/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    del_veth_ns slf$n slfh$n
+  done
+  sysctl -qw net.ipv4.ip_forward="$fwd"
+  for n in 1 2 3; do for _ in 1 2 3 4 5; do rmdir "$cg-$n" 2>/dev/null && break; sleep 0.2; done; done
+  [[ -n ${KEEP:-} ]] || rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# The nodes: node N is cgroup $cg-N and namespace slfN at 10.231.N.2 (the host is 10.231.N.1,
+# their route between nodes).
+sysctl -qw net.ipv4.ip_forward=1
+for n in 1 2 3; do
+  mkdir "$cg-$n"
+  veth_ns slf$n slfh$n slfn$n 10.231.$n.1 10.231.$n.2
+  ip netns exec slf$n ip route add default via 10.231.$n.1
+done
+# in_node N CMD...: CMD in node N's cgroup and namespace (the same process: exec).
+in_node() { bash -c 'echo $$ >"$0/cgroup.procs" && exec ip netns exec "$1" "${@:2}"' "$cg-$1" "slf$1" "${@:2}"; }
+
+start_clickhouse "$dir" $ch
+cat >"$dir/agg.yaml" <<YAML
+exporters:
+  spool_dir: $dir/agg-spool
+  batch: 1s
+  clickhouse: {url: "http://127.0.0.1:$ch", database: sl_fleet, kinds: [request]}
+aggregator: {interval: 1s}
+YAML
+"$SL" aggregator -c "$dir/agg.yaml" --listen 127.0.0.1:$agg >"$dir/agg.log" 2>&1 &
+bg_pid $!
+wait_for 10 curl -sf http://127.0.0.1:$agg/healthz || fail "aggregator did not start: $(cat "$dir/agg.log")"
+
+for n in 1 2 3; do
+  port=$(free_port)
+  {
+    echo "listen: 127.0.0.1:$port"
+    echo "api_socket: \"\""
+    echo "cgroup: $cg-$n"
+    echo "store: {enabled: false}"
+    echo "rules: {enabled: false}"
+    echo "anomaly: {enabled: false}"
+    echo "overhead: {max_cpu_percent: 0}"
+    echo "exporters:"
+    echo "  node: node-$n"
+    echo "  spool_dir: $dir/spool$n"
+    echo "  batch: 1s"
+    echo "  otlp: {url: \"http://127.0.0.1:$agg\", interval: 1s, logs: [request], traces: false, alerts: false}"
+    echo "sources:"
+    for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+  } >"$dir/agent$n.yaml"
+  "$SL" agent -c "$dir/agent$n.yaml" >"$dir/agent$n.log" 2>&1 &
+  bg_pid $!
+  wait_for 20 curl -sf http://127.0.0.1:$port/healthz || fail "agent $n did not start: $(cat "$dir/agent$n.log")"
+  grep -q "cgroup: only the tasks of $cg-$n" "$dir/agent$n.log" || fail "agent $n is not scoped: $(head "$dir/agent$n.log")"
+done
+
+# Node 3: PostgreSQL at 10.231.3.2:5432, taking node 2's connections.
+mkdir -p "$dir/pg" && chown postgres "$dir/pg"
+runuser -u postgres -- $PGBIN/initdb -D "$dir/pg" -A trust >"$dir/initdb.log" 2>&1 || fail "initdb: $(cat "$dir/initdb.log")"
+echo "host all all 10.231.0.0/16 trust" >>"$dir/pg/pg_hba.conf"
+in_node 3 runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/pg" -o "-k $dir/pg -h 10.231.3.2 -p 5432" -l "$dir/pg/log" start >/dev/null \
+  || fail "postgres: $(cat "$dir/pg/log")"
+# Node 2: a Python HTTP service that queries it once per request, on one connection.
+cat >"$dir/service.py" <<'PY'
+import http.server, threading, psycopg2
+db = psycopg2.connect(host="10.231.3.2", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+db.autocommit = True
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        with lock, db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (self.path,))
+            body = b"%d\n" % cur.fetchone()[0]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("10.231.2.2", 8080), H).serve_forever()
+PY
+wait_for 20 ip netns exec slf3 bash -c 'exec 3<>/dev/tcp/10.231.3.2/5432' || fail "postgres did not answer: $(cat "$dir/pg/log")"
+in_node 2 /usr/bin/python3 "$dir/service.py" >"$dir/service.log" 2>&1 &
+bg_pid $!
+# Ready when it accepts (a connection without a request: no agent counts it).
+wait_for 20 ip netns exec slf1 bash -c 'exec 3<>/dev/tcp/10.231.2.2/8080' || fail "the service did not listen: $(cat "$dir/service.log")"
+# Node 1: 20 GETs on one connection.
+args=()
+for i in $(seq 1 20); do args+=(-o /dev/null "http://10.231.2.2:8080/item/$i"); done
+in_node 1 curl -sf "${args[@]}" || fail "the client's requests failed"
+
+# 80 rows: each of the 20 GETs and 20 queries, once at its client and once at its server.
+chq() { curl -sf --data-binary "$1" "http://127.0.0.1:$ch/"; }
+wait_for 30 bash -c "[[ \$(curl -sf --data-binary 'SELECT count() FROM sl_fleet.request' http://127.0.0.1:$ch/) == 80 ]]" \
+  || fail "request rows in ClickHouse: $(chq "SELECT node, net_role, l7_protocol, proc_name, count() FROM sl_fleet.request GROUP BY node, net_role, l7_protocol, proc_name") $(tail -3 "$dir/agg.log")"
+map=$(curl -sf "http://127.0.0.1:$agg/api/v1/service_map?seconds=600") || fail "fleet service map: $(curl -s "http://127.0.0.1:$agg/api/v1/service_map")"
+python3 - "$map" <<'PY' || fail "fleet service map: $map"
+import json, sys
+m = json.loads(sys.argv[1])
+assert m["fleet"], m
+got = sorted((e["client"], e["server"], e["protocol"], e["requests"], e["errors"]) for e in m["edges"])
+want = [("curl (node-1)", "python3 (node-2)", "http", 20, 0), ("python3 (node-2)", "postgres (node-3)", "pgsql", 20, 0)]
+assert got == want, got
+for e in m["edges"]:
+    assert e["mean_latency_seconds"] > 0, e
+PY
+
+edges='[["curl (node-1)","python3 (node-2)",20],["python3 (node-2)","postgres (node-3)",20]]'
+(cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" node --test --test-reporter=spec tests/fleet.test.mjs) \
+  || fail "fleet ui tests (screenshots in $shots; aggregator log: $(tail -3 "$dir/agg.log"))"
+echo "fleet e2e ok"

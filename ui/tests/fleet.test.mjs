@@ -1,0 +1,58 @@
+// The UI served by `sightline aggregator` over every node's rows (tests/e2e/fleet.sh starts three
+// agents, the aggregator, ClickHouse and the workload): the service map joins a request's two
+// halves seen on two nodes, the query page reads ClickHouse.
+//   SL_URL=http://127.0.0.1:AGGREGATOR SL_SHOTS=DIR SL_EDGES='[["curl (node-1)","python3 (node-2)",20],...]' node --test ui/tests/fleet.test.mjs
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const URL_ = process.env.SL_URL;
+const SHOTS = process.env.SL_SHOTS ?? "/tmp";
+const EDGES = JSON.parse(process.env.SL_EDGES ?? "[]");
+let browser, page;
+const errors = [];
+
+before(async () => {
+  assert.ok(URL_, "SL_URL is not set");
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on("pageerror", (e) => errors.push(String(e)));
+});
+after(async () => { await browser?.close(); });
+
+async function open(hash) {
+  await page.goto(`${URL_}/#/${hash}`);
+  await page.waitForSelector(".page[data-ready]", { timeout: 20000 });
+  assert.equal(await page.getAttribute(".page", "data-ready"), "1", `page ${hash} failed: ${await page.textContent(".page")}`);
+}
+
+test("service map: every node's halves joined into edges across nodes, with exact counts", async () => {
+  assert.ok(EDGES.length, "SL_EDGES is empty");
+  await open("servicemap?range=15m");
+  for (const [client, server, n] of EDGES) {
+    const edge = page.locator(`g.edge[data-client="${client}"][data-server="${server}"]`);
+    assert.equal(await edge.count(), 1, `no ${client} -> ${server} edge`);
+    const row = page.locator("table.grid tbody tr", { hasText: `${client}` }).filter({ hasText: server });
+    assert.equal(await row.count(), 1, `no ${client} -> ${server} row`);
+    const cells = await row.locator("td").allTextContents();
+    assert.ok(cells.includes(String(n)), `${client} -> ${server}: ${cells} lacks ${n} requests`);
+  }
+  assert.equal(await page.locator("g.edge").count(), EDGES.length, "edges beyond the workload's");
+  await page.screenshot({ path: `${SHOTS}/fleet-servicemap.png`, fullPage: true });
+});
+
+test("query: SQL on ClickHouse through the aggregator, its schema, and a refused write", async () => {
+  await open("query");
+  assert.ok((await page.locator("aside.schema details").count()) >= 1, "schema sidebar");
+  await page.fill("textarea.sql", "SELECT node, count() AS n FROM request GROUP BY node ORDER BY node");
+  await page.click("text=Run (Ctrl+Enter)");
+  await page.waitForSelector(".result table.grid, .result .error");
+  const cells = await page.locator(".result table.grid tbody td").allTextContents();
+  assert.deepEqual(cells, ["node-1", "20", "node-2", "40", "node-3", "20"]);
+  await page.fill("textarea.sql", "INSERT INTO request (node) VALUES ('forged')");
+  await page.click("text=Run (Ctrl+Enter)");
+  await page.waitForSelector(".result .error");
+  assert.match(await page.textContent(".result .error"), /readonly/);
+  await page.screenshot({ path: `${SHOTS}/fleet-query.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+});
