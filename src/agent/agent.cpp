@@ -659,7 +659,18 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     spdlog::warn("could not drop capabilities: {}", st.message());
 
   // The store's periodic inputs: the agent's metrics, and finished minutes of the profile.
-  uint64_t last_sample_ns = 0, last_minute = core::now_wall_ns() / 60000000000ULL;
+  // The minute the agent started in is kept too once it is over (its samples are from its start).
+  uint64_t last_sample_ns = 0, last_minute = core::now_wall_ns() / 60000000000ULL - 1;
+  // Each minute of the continuous profile, once it is over: to the store and the exporters.
+  auto feed_profiles = [&] {
+    bool to_store = db && config.store.profiles;
+    if (!profiler || (!to_store && !exporters)) return;
+    for (auto& [minute, folded] : profiler->finished_minutes(last_minute)) {
+      last_minute = minute;
+      if (exporters) exporters->on_profile(minute * 60000000000ULL, folded);
+      if (to_store) db->add_profile(minute, std::move(folded));
+    }
+  };
   auto feed_store = [&] {
     uint64_t now = core::now_wall_ns();
     if (config.store.metrics_interval_s && now - last_sample_ns >= config.store.metrics_interval_s * 1000000000ULL) {
@@ -667,10 +678,6 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
       db->add_samples(now, sample_rows(collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get())));
     }
     if (config.store.profiles && profiler) {
-      for (auto& [minute, folded] : profiler->finished_minutes(last_minute)) {
-        db->add_profile(minute, std::move(folded));
-        last_minute = minute;
-      }
       std::vector<store::RequestStackRow> rows;
       for (auto& r : profiler->take_request_stacks())
         rows.push_back({r.time_ns, r.pid, r.tid, r.offcpu, std::move(r.stack), r.value});
@@ -816,6 +823,7 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     if (core::now_boot_ns() / 1000000000ULL >= models_saved_s + 600) save_models();
     guard_memory();
     if (core::now_boot_ns() / 1000000000ULL >= profiles_saved_s + 60) save_profiles();
+    feed_profiles();
     if (db) feed_store();
     if (exporters) exporters->tick([&] { return collect_metrics(runner, kinds, engine.get(), db.get(), exporters.get(), &live, &governor, &memory, anomalies.get()); });
     if (!reload || !reload->exchange(false) || !engine) return;

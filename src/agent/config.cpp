@@ -334,6 +334,7 @@ std::string default_config_yaml() {
     << "    url: \"\"            # http://127.0.0.1:8123\n"
     << "    database: sightline\n"
     << "    kinds: " << kept_kinds << "\n"
+    << "    profiles: true       # the continuous profile, a row per stack and minute (table profiles)\n"
     << "  otlp:                  # OTLP/HTTP protobuf: an OpenTelemetry Collector, or sightline aggregator\n"
     << "    url: \"\"            # http://127.0.0.1:4318\n"
     << "    token: \"\"          # sent as a bearer token (the aggregator's api_token)\n"
@@ -341,6 +342,7 @@ std::string default_config_yaml() {
     << "    logs: " << kept_kinds << "  # events sent as log records\n"
     << "    traces: true         # L7 requests as spans\n"
     << "    alerts: true         # alerts as log records\n"
+    << "    profiles: true       # the continuous profile, a log record a minute (sightline.profile)\n"
     << "# `sightline aggregator -c FILE` reads listen, api_token, exporters and this section.\n"
     << "aggregator:\n"
     << "  keep_node_label: false  # false: the series of all agents are summed into one\n"
@@ -597,16 +599,17 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return e;
     }
     if (YAML::Node ot = ex["otlp"]) {
-      if (auto e = unknown_keys(origin, ot, "exporters.otlp", {"url", "token", "interval", "logs", "traces", "alerts"}); !e) return e;
+      if (auto e = unknown_keys(origin, ot, "exporters.otlp", {"url", "token", "interval", "logs", "traces", "alerts", "profiles"}); !e) return e;
       if (auto e = url(ot, "exporters.otlp", &xc.otlp_url); !e) return e;
       if (auto e = get_seconds(origin, ot, "interval", "exporters.otlp", 1, 3600, &xc.otlp_interval_s); !e) return e;
       if (auto e = get_kinds(origin, ot, "logs", "exporters.otlp", &xc.otlp_log_kinds); !e) return e;
       if (auto e = get<bool>(origin, ot, "traces", "exporters.otlp", &xc.otlp_traces); !e) return e;
       if (auto e = get<std::string>(origin, ot, "token", "exporters.otlp", &xc.otlp_token); !e) return e;
       if (auto e = get<bool>(origin, ot, "alerts", "exporters.otlp", &xc.otlp_alerts); !e) return e;
+      if (auto e = get<bool>(origin, ot, "profiles", "exporters.otlp", &xc.otlp_profiles); !e) return e;
     }
     if (YAML::Node ch = ex["clickhouse"]) {
-      if (auto e = unknown_keys(origin, ch, "exporters.clickhouse", {"url", "database", "kinds"}); !e) return e;
+      if (auto e = unknown_keys(origin, ch, "exporters.clickhouse", {"url", "database", "kinds", "profiles"}); !e) return e;
       if (auto e = url(ch, "exporters.clickhouse", &xc.clickhouse_url); !e) return e;
       if (auto e = get<std::string>(origin, ch, "database", "exporters.clickhouse", &xc.clickhouse_database); !e) return e;
       if (xc.clickhouse_database.empty() ||
@@ -615,6 +618,7 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
         return core::Status::error(EINVAL, where(origin, ch["database"]) +
                                                ": exporters.clickhouse.database: letters, digits and _ only");
       if (auto e = get_kinds(origin, ch, "kinds", "exporters.clickhouse", &xc.clickhouse_kinds); !e) return e;
+      if (auto e = get<bool>(origin, ch, "profiles", "exporters.clickhouse", &xc.clickhouse_profiles); !e) return e;
     }
   }
   if (YAML::Node ag = root["aggregator"]) {

@@ -94,6 +94,7 @@ struct ExportConfig {
   std::string clickhouse_url;               // http://host:8123
   std::string clickhouse_database = "sightline";
   std::vector<std::string> clickhouse_kinds = default_kept_kinds();
+  bool clickhouse_profiles = true;          // the per-minute profiles, table profiles
   uint32_t batch_ms = 1000;                 // rows are sent at least this often
   // OTLP/HTTP (an OpenTelemetry Collector, or `sightline aggregator`): metrics every interval,
   // events of these kinds and alerts as logs, requests as spans.
@@ -103,6 +104,7 @@ struct ExportConfig {
   std::vector<std::string> otlp_log_kinds = default_kept_kinds();
   bool otlp_traces = true;
   bool otlp_alerts = true;
+  bool otlp_profiles = true;                // the per-minute profiles as sightline.profile log records
   uint64_t queue_bytes = 16ULL << 20;       // per exporter, in memory (set from memory_limit)
 };
 

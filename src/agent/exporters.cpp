@@ -67,6 +67,15 @@ void Exporters::on_alert(const core::Alert& a) {
   otlp_records_++;
 }
 
+void Exporters::on_profile(uint64_t minute_ns, const std::string& folded) {
+  if (otlp_buf_ && config_.otlp_profiles) {
+    otlp_buf_->add_profile_log(minute_ns, folded);
+    otlp_records_++;
+  }
+  if (rows_ && config_.clickhouse_profiles && rows_->add_profile(minute_ns, folded, node_))
+    for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+}
+
 void Exporters::on_event(core::Event& e) {
   if (otlp_buf_) {
     size_t k = static_cast<size_t>(e.kind);

@@ -33,6 +33,8 @@ class Exporters : public sources::EventSink {
   void on_event(core::Event& e) override;
   // Alerts (the rule engine's listener; polling thread).
   void on_alert(const core::Alert& a);
+  // A finished minute of the continuous profile (folded stacks; polling thread).
+  void on_profile(uint64_t minute_ns, const std::string& folded);
   // Sends what is due: remote-write every interval (collect() gives the families), buffered
   // rows every batch period.
   void tick(const std::function<std::vector<core::MetricFamily>()>& collect);

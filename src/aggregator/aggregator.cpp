@@ -75,8 +75,9 @@ core::Status Aggregator::ingest_metrics(std::string_view body) {
 core::Status Aggregator::ingest_logs(std::string_view body) {
   requests_[1]++;
   std::vector<EventRow> rows;
+  std::vector<ProfileRow> profiles;
   DecodeStats st;
-  if (auto s = decode_logs(body, &rows, &st); !s) {
+  if (auto s = decode_logs(body, &rows, &st, &profiles); !s) {
     rejected_[1]++;
     return s;
   }
@@ -85,10 +86,15 @@ core::Status Aggregator::ingest_logs(std::string_view body) {
   stats_.events += st.events;
   stats_.alerts += st.alerts;
   stats_.other_logs += st.other_logs;
-  if (rows_)
+  stats_.profiles += st.profiles;
+  if (rows_) {
     for (const auto& r : rows)
       if (ch_kinds_[static_cast<size_t>(r.record.kind)] && rows_->add(r.record, r.node))
         for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+    for (const auto& p : profiles)
+      if (rows_->add_profile(p.minute_ns, p.folded, p.node))
+        for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+  }
   if (otlp_) otlp_->submit({"/v1/logs", "application/x-protobuf", {}, std::string(body), st.logs});
   return {};
 }
@@ -166,12 +172,13 @@ void Aggregator::metrics(std::vector<core::MetricFamily>& out) const {
     nseries = series_.size();
   }
   core::MetricFamily items{"sightline_aggregator_items_total",
-                           "What agents sent: metric points, event log records, alert log records, spans, other logs",
+                           "What agents sent: metric points, event log records, alert log records, spans, profile minutes, other logs",
                            MetricType::kCounter};
   items.series.push_back({{{"item", "point"}}, static_cast<double>(st.points)});
   items.series.push_back({{{"item", "event"}}, static_cast<double>(st.events)});
   items.series.push_back({{{"item", "alert"}}, static_cast<double>(st.alerts)});
   items.series.push_back({{{"item", "span"}}, static_cast<double>(st.spans)});
+  items.series.push_back({{{"item", "profile"}}, static_cast<double>(st.profiles)});
   items.series.push_back({{{"item", "other_log"}}, static_cast<double>(st.other_logs)});
   out.push_back(std::move(items));
   core::MetricFamily ser{"sightline_aggregator_series", "Merged series held", MetricType::kGauge};

@@ -73,7 +73,7 @@ core::Status ClickHouseQuery::schema_json(std::string* out) const {
         if (c.name == name) doc = c.doc;
     tables.back().columns.push_back({name, type, doc});
   }
-  *out = store::schema_json(tables);
+  *out = store::schema_json(tables, "clickhouse");
   return {};
 }
 

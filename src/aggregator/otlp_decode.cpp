@@ -249,7 +249,8 @@ core::Status decode_metrics(std::string_view body, std::vector<Point>* out, Deco
   return st;
 }
 
-core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats) {
+core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats,
+                         std::vector<ProfileRow>* profiles) {
   return walk(body, "logs request", [&](std::string_view rec, const std::string& node) -> core::Status {
     stats->logs++;
     Reader r(rec);
@@ -267,6 +268,15 @@ core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, Deco
     if (r.error()) return malformed("log record");
     if (event_name == "sightline.alert") {
       stats->alerts++;
+      return {};
+    }
+    if (event_name == "sightline.profile") {
+      auto t = attrs.find("profile.time");
+      auto f = attrs.find("profile.folded");
+      if (t == attrs.end() || t->second.kind != Any::kInt || t->second.i < 0 || f == attrs.end() || f->second.kind != Any::kString)
+        return malformed("profile record (profile.time and profile.folded)");
+      stats->profiles++;
+      if (profiles) profiles->push_back({node, static_cast<uint64_t>(t->second.i), std::string(f->second.s)});
       return {};
     }
     const core::KindDef* kind = event_name.starts_with("sightline.") ? core::find_kind(event_name.substr(10)) : nullptr;

@@ -28,15 +28,23 @@ struct EventRow {
   core::Record record;
 };
 
+// A node's minute of the continuous profile (a sightline.profile log record).
+struct ProfileRow {
+  std::string node;
+  uint64_t minute_ns = 0;
+  std::string folded;
+};
+
 struct DecodeStats {
-  uint64_t points = 0, logs = 0, events = 0, alerts = 0, spans = 0, other_logs = 0;
+  uint64_t points = 0, logs = 0, events = 0, alerts = 0, spans = 0, other_logs = 0, profiles = 0;
 };
 
 // ExportMetricsServiceRequest.
 core::Status decode_metrics(std::string_view body, std::vector<Point>* out, DecodeStats* stats);
-// ExportLogsServiceRequest: records named sightline.<kind> become rows; alerts and foreign
-// logs are counted.
-core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats);
+// ExportLogsServiceRequest: records named sightline.<kind> become rows, sightline.profile
+// minutes go to `profiles` (dropped when null); alerts and foreign logs are counted.
+core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats,
+                         std::vector<ProfileRow>* profiles = nullptr);
 // ExportTraceServiceRequest: checked and counted (forwarded as they are).
 core::Status decode_traces(std::string_view body, DecodeStats* stats);
 

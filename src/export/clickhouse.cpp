@@ -45,7 +45,32 @@ std::vector<Batch> clickhouse_ddl(const std::string& database) {
     sql += ") ENGINE = MergeTree() ORDER BY evt_time";
     out.push_back(statement(sql));
   }
+  // The agents' per-minute profiles, one row per stack (the store's profiles table and a node).
+  out.push_back(statement("CREATE TABLE IF NOT EXISTS " + database +
+                          ".profiles (node String, time Int64, stack String, samples Int64) ENGINE = MergeTree() ORDER BY time"));
   return out;
+}
+
+bool ClickHouseRows::add_profile(uint64_t minute_ns, std::string_view folded, std::string_view node) {
+  std::string head = "{\"node\":";
+  core::append_json_string(head, node);
+  head += ",\"time\":" + std::to_string(minute_ns) + ",\"stack\":";
+  while (!folded.empty()) {
+    size_t nl = folded.find('\n');
+    std::string_view line = folded.substr(0, nl);
+    folded.remove_prefix(nl == std::string_view::npos ? folded.size() : nl + 1);
+    size_t sp = line.rfind(' ');
+    if (sp == std::string_view::npos || sp == 0) continue;
+    std::string_view count = line.substr(sp + 1);
+    if (count.empty() || count.find_first_not_of("0123456789") != std::string_view::npos || count.size() > 19) continue;
+    profiles_.body += head;
+    core::append_json_string(profiles_.body, line.substr(0, sp));
+    profiles_.body += ",\"samples\":";
+    profiles_.body += count;
+    profiles_.body += "}\n";
+    profiles_.rows++;
+  }
+  return profiles_.body.size() >= kMaxBatchBytes;
 }
 
 bool ClickHouseRows::add(const core::Record& r, std::string_view node) {
@@ -74,6 +99,15 @@ std::vector<Batch> ClickHouseRows::take() {
     batch.body = std::move(b.body);
     batch.items = b.rows;
     b = Buf{};
+    out.push_back(std::move(batch));
+  }
+  if (profiles_.rows) {
+    Batch batch;
+    batch.target = "/?query=" + url_encode("INSERT INTO " + database_ + ".profiles FORMAT JSONEachRow");
+    batch.content_type = "application/x-ndjson";
+    batch.body = std::move(profiles_.body);
+    batch.items = profiles_.rows;
+    profiles_ = Buf{};
     out.push_back(std::move(batch));
   }
   return out;

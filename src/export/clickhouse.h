@@ -22,7 +22,10 @@ class ClickHouseRows {
   bool add(const core::Record& r) { return add(r, node_); }
   // The same, for a row of another node (the aggregator's).
   bool add(const core::Record& r, std::string_view node);
-  // Batches of everything buffered, one per kind.
+  // A minute of the continuous profile (folded text, "frame;frame;frame N" lines) as rows of
+  // the profiles table (node, time: the minute's start in ns, stack, samples); true: take() now.
+  bool add_profile(uint64_t minute_ns, std::string_view folded, std::string_view node);
+  // Batches of everything buffered, one per kind (and one of profile rows).
   std::vector<Batch> take();
 
   static constexpr size_t kMaxBatchBytes = 4 << 20;
@@ -34,6 +37,7 @@ class ClickHouseRows {
     uint64_t rows = 0;
   };
   Buf bufs_[static_cast<size_t>(core::EventKind::kCount)];
+  Buf profiles_;
 };
 
 }  // namespace sightline::exporter

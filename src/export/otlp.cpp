@@ -214,6 +214,17 @@ void OtlpBuffer::add_alert_log(const core::Alert& a) {
   n_logs_++;
 }
 
+void OtlpBuffer::add_profile_log(uint64_t minute_ns, std::string_view folded) {
+  pb::Writer rec;
+  rec.fixed64(1, minute_ns);
+  rec.fixed64(11, minute_ns);
+  otlp_attr(rec, 6, "profile.time", static_cast<int64_t>(minute_ns));
+  otlp_attr(rec, 6, "profile.folded", folded);
+  rec.bytes(12, "sightline.profile");
+  logs_.message(2, rec);
+  n_logs_++;
+}
+
 void OtlpBuffer::add_request_span(const core::Event& e) {
   if (!rng_) rng_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1;
   auto next = [&] {  // xorshift: ids need to be unique, not secret

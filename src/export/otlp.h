@@ -32,6 +32,9 @@ class OtlpBuffer {
   void add_event_log(const core::Event& e);
   void add_alert_log(const core::Alert& a);
   void add_request_span(const core::Event& e);
+  // A minute of the continuous profile: a log record named sightline.profile whose attributes
+  // are profile.time (the minute's start, ns) and profile.folded (the folded stacks).
+  void add_profile_log(uint64_t minute_ns, std::string_view folded);
   size_t bytes() const { return logs_.data().size() + spans_.data().size(); }
   // POST {url}/v1/logs and {url}/v1/traces batches of what was added (none when empty).
   std::vector<Batch> take();

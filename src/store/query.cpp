@@ -353,8 +353,10 @@ std::string schema_text() {
 
 std::string schema_json() { return schema_json(schema_tables()); }
 
-std::string schema_json(const std::vector<SchemaTable>& tables) {
-  std::string out = "{\"tables\":[";
+std::string schema_json(const std::vector<SchemaTable>& tables, std::string_view backend) {
+  std::string out = "{\"backend\":";
+  core::append_json_string(out, backend);
+  out += ",\"tables\":[";
   bool ft = true;
   for (const auto& t : tables) {
     out += ft ? "{" : ",{";

@@ -55,6 +55,7 @@ struct SchemaTable {
 std::vector<SchemaTable> schema_tables();
 std::string schema_text();
 std::string schema_json();
-std::string schema_json(const std::vector<SchemaTable>& tables);  // another backend's tables
+// Another backend's tables; `backend` names its SQL dialect ("sqlite", "clickhouse") for the UI.
+std::string schema_json(const std::vector<SchemaTable>& tables, std::string_view backend = "sqlite");
 
 }  // namespace sightline::store

@@ -7,7 +7,9 @@
 # for each. Each request is seen twice, its client half on one node and its server half on
 # another; the aggregator's service map joins them by connection into curl (node-1) ->
 # python3 (node-2) -> postgres (node-3) with exactly 20 requests each, through its API and in
-# Chromium (ui/tests/fleet.test.mjs), and its query page reads every node's rows.
+# Chromium (ui/tests/fleet.test.mjs), and its query page reads every node's rows. A CPU burner
+# runs on nodes 1 and 2: their agents' per-minute profiles reach ClickHouse, and the fleet's
+# flame graph merges them (its samples are the two nodes' sum; a node selector shows one).
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -76,13 +78,36 @@ for n in 1 2 3; do
     echo "  batch: 1s"
     echo "  otlp: {url: \"http://127.0.0.1:$agg\", interval: 1s, logs: [request], traces: false, alerts: false}"
     echo "sources:"
-    for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
+    for s in file net security syscalls sched block packets; do echo "  $s: {enabled: false}"; done
+    echo "  profile: {enabled: $([[ $n == 3 ]] && echo false || echo true), hz: 99, request_stacks: false}"
   } >"$dir/agent$n.yaml"
   "$SL" agent -c "$dir/agent$n.yaml" >"$dir/agent$n.log" 2>&1 &
   bg_pid $!
   wait_for 20 curl -sf http://127.0.0.1:$port/healthz || fail "agent $n did not start: $(cat "$dir/agent$n.log")"
   grep -q "cgroup: only the tasks of $cg-$n" "$dir/agent$n.log" || fail "agent $n is not scoped: $(head "$dir/agent$n.log")"
 done
+
+# The burners, on nodes 1 and 2: their minute is over by the end (the profiles are per minute).
+cat >"$dir/burn.c" <<'C'
+#include <time.h>
+__attribute__((noinline)) unsigned long sl_fleet_burn(unsigned long x) {
+  for (int i = 0; i < 1000000; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  return x;
+}
+int main(void) {
+  time_t end = time(0) + 3;
+  volatile unsigned long x = 1;
+  while (time(0) < end) x = sl_fleet_burn(x);
+  return 0;
+}
+C
+gcc -O1 -fno-omit-frame-pointer -o "$dir/burn" "$dir/burn.c"
+in_node 1 "$dir/burn" &
+burn1=$!
+in_node 2 "$dir/burn" &
+burn2=$!
+wait $burn1 $burn2
+burn_minute=$(( $(date +%s) / 60 ))
 
 # Node 3: PostgreSQL at 10.231.3.2:5432, taking node 2's connections.
 mkdir -p "$dir/pg" && chown postgres "$dir/pg"
@@ -135,7 +160,17 @@ for e in m["edges"]:
     assert e["mean_latency_seconds"] > 0, e
 PY
 
+# The burners' minute, once it is over: on nodes 1 and 2, none on node 3 (its agent profiles nothing).
+burned() { chq "SELECT node, sum(samples) FROM sl_fleet.profiles WHERE stack LIKE '%sl_fleet_burn%' GROUP BY node ORDER BY node" | tr '\t\n' ': '; }
+left=$(( (burn_minute + 1) * 60 + 25 - $(date +%s) ))
+wait_for $(( left > 5 ? left : 5 )) bash -c "[[ \$(curl -sf --data-binary \"SELECT uniqExact(node) FROM sl_fleet.profiles WHERE stack LIKE '%sl_fleet_burn%'\" http://127.0.0.1:$ch/) == 2 ]]" \
+  || fail "the burners' profiles in ClickHouse: $(burned) ($(chq "SELECT node, count() FROM sl_fleet.profiles GROUP BY node" | tr '\t\n' ': '))"
+[[ $(burned) =~ ^node-1:[0-9]+\ node-2:[0-9]+\ $ ]] || fail "profiles by node: $(burned)"
+burn_total=$(chq "SELECT sum(samples) FROM sl_fleet.profiles WHERE stack LIKE '%sl_fleet_burn%'")
+# Each burned ~3 s of a CPU at 99 Hz: ~300 samples apiece.
+(( burn_total > 300 )) || fail "the burners' samples: $(burned)"
+
 edges='[["curl (node-1)","python3 (node-2)",20],["python3 (node-2)","postgres (node-3)",20]]'
-(cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" node --test --test-reporter=spec tests/fleet.test.mjs) \
+(cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" SL_BURN="$burn_total" node --test --test-reporter=spec tests/fleet.test.mjs) \
   || fail "fleet ui tests (screenshots in $shots; aggregator log: $(tail -3 "$dir/agg.log"))"
 echo "fleet e2e ok"

@@ -166,7 +166,10 @@ TEST(RemoteWrite, HistogramsAsBucketsSumAndCountAndSnappyRoundTrip) {
 
 TEST(ClickHouse, TablesFromTheSchemaAndRowsAsJsonEachRow) {
   auto ddl = exporter::clickhouse_ddl("db1");
-  ASSERT_EQ(ddl.size(), core::kinds().size() + 1);
+  ASSERT_EQ(ddl.size(), core::kinds().size() + 2);  // the database, a table per kind, profiles
+  EXPECT_EQ(ddl.back().body,
+            "CREATE TABLE IF NOT EXISTS db1.profiles (node String, time Int64, stack String, samples Int64) ENGINE = "
+            "MergeTree() ORDER BY time");
   EXPECT_EQ(ddl[0].body, "CREATE DATABASE IF NOT EXISTS db1");
   EXPECT_NE(ddl[1].body.find("CREATE TABLE IF NOT EXISTS db1.exec (node String, evt_time Int64, evt_type String"),
             std::string::npos)
@@ -187,6 +190,21 @@ TEST(ClickHouse, TablesFromTheSchemaAndRowsAsJsonEachRow) {
   EXPECT_EQ(b[0].target, "/?query=INSERT%20INTO%20db1.exec%20FORMAT%20JSONEachRow");
   EXPECT_EQ(b[0].body.rfind("{\"node\":\"n\\\"1\",\"evt_time\":0,\"evt_type\":\"exec\",\"proc_pid\":7,", 0), 0u) << b[0].body;
   EXPECT_EQ(std::count(b[0].body.begin(), b[0].body.end(), '\n'), 2);
+  EXPECT_TRUE(rows.take().empty());
+}
+
+TEST(ClickHouse, ProfileMinutesAreARowPerStack) {
+  exporter::ClickHouseRows rows("db1", "n1");
+  // Lines that are not "stack count" are skipped, not sent as garbage.
+  EXPECT_FALSE(rows.add_profile(120000000000, "nginx;main;work 12\nbad line\n;x 3\nq \"x\" 4\nnocount \n", "n2"));
+  auto b = rows.take();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].target, "/?query=INSERT%20INTO%20db1.profiles%20FORMAT%20JSONEachRow");
+  EXPECT_EQ(b[0].items, 3u);
+  EXPECT_EQ(b[0].body,
+            "{\"node\":\"n2\",\"time\":120000000000,\"stack\":\"nginx;main;work\",\"samples\":12}\n"
+            "{\"node\":\"n2\",\"time\":120000000000,\"stack\":\";x\",\"samples\":3}\n"
+            "{\"node\":\"n2\",\"time\":120000000000,\"stack\":\"q \\\"x\\\"\",\"samples\":4}\n");
   EXPECT_TRUE(rows.take().empty());
 }
 

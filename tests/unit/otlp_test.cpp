@@ -131,6 +131,23 @@ TEST(Otlp, EventLogsRebuildTheSchemaRecord) {
   EXPECT_EQ(st.spans, 1u);
 }
 
+TEST(Otlp, ProfileMinutesReachTheAggregator) {
+  exporter::OtlpBuffer buf({"node-c", 1});
+  buf.add_profile_log(180000000000, "burn;main;spin 40\n");
+  auto batches = buf.take();
+  ASSERT_EQ(batches.size(), 1u);
+  std::vector<aggregator::EventRow> rows;
+  std::vector<aggregator::ProfileRow> profiles;
+  aggregator::DecodeStats st;
+  ASSERT_TRUE(aggregator::decode_logs(batches[0].body, &rows, &st, &profiles));
+  EXPECT_TRUE(rows.empty());
+  ASSERT_EQ(profiles.size(), 1u);
+  EXPECT_EQ(profiles[0].node, "node-c");
+  EXPECT_EQ(profiles[0].minute_ns, 180000000000u);
+  EXPECT_EQ(profiles[0].folded, "burn;main;spin 40\n");
+  EXPECT_EQ(st.profiles, 1u);
+}
+
 TEST(Otlp, MalformedBytesAreRefused) {
   auto b = exporter::otlp_metrics(families(1, 1), {"n", 1}, 2);
   std::vector<aggregator::Point> pts;

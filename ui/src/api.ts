@@ -40,7 +40,19 @@ export interface SchemaTable {
   doc: string;
   columns: { name: string; type: string; doc: string }[];
 }
-export const schema = () => get<{ tables: SchemaTable[] }>("api/v1/schema");
+export const schema = () => get<{ backend?: string; tables: SchemaTable[] }>("api/v1/schema");
+
+// The SQL the API answers: an agent's SQLite store, or the aggregator's ClickHouse (every node's
+// rows, a node column in each table). init() asks before the first page.
+export let backend: "sqlite" | "clickhouse" = "sqlite";
+export const fleet = () => backend === "clickhouse";
+export async function init(): Promise<void> {
+  try {
+    if ((await schema()).backend === "clickhouse") backend = "clickhouse";
+  } catch {
+    /* the store is off: its pages say so */
+  }
+}
 
 export interface Edge {
   client: string;
@@ -106,4 +118,4 @@ export function liveEvents(filter: string, onEvent: (e: Record<string, unknown>)
 export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 // "evt_time within the last N seconds", computed by the store's clock.
 export const since = (col: string, seconds: number) =>
-  `${col} > (CAST(strftime('%s','now') AS INTEGER) - ${Math.floor(seconds)}) * 1000000000`;
+  `${col} > (${backend === "clickhouse" ? "toInt64(now())" : "CAST(strftime('%s','now') AS INTEGER)"} - ${Math.floor(seconds)}) * 1000000000`;

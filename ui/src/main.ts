@@ -1,5 +1,6 @@
 // The shell: navigation, the page from the URL, re-render on navigation.
 import "./style.css";
+import * as api from "./api";
 import { PAGES } from "./pages";
 import { errorBox, h, route } from "./ui";
 
@@ -35,7 +36,7 @@ async function render() {
   }
 }
 window.addEventListener("hashchange", render);
-render();
+api.init().then(render);
 fetch("api/v1/query?sql=" + encodeURIComponent("SELECT 1")).then((r) => {
   (document.getElementById("host") as HTMLElement).textContent = r.ok ? location.host : "store unavailable";
 });

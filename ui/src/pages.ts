@@ -416,11 +416,14 @@ export const servicemap: Page = async (root, params) => {
 
 // ---- Profiles ----
 export const profiles: Page = async (root, params) => {
-  const live = params.get("live") ?? "300";
+  // On the aggregator: the stored minutes of every node (or one), merged; no live window.
+  const fleet = api.fleet();
+  const live = fleet ? "store" : params.get("live") ?? "300";
+  const node = fleet ? params.get("node") ?? "" : "";
   const comm = params.get("process") ?? "";
   const search = params.get("search") ?? "";
   const diff = params.get("diff") === "1";
-  const kind = params.get("kind") === "off" ? "off" : "cpu";
+  const kind = params.get("kind") === "off" && !fleet ? "off" : "cpu";
   const kindSel = h("select", { "aria-label": "Kind" }, h("option", { value: "cpu", ...(kind === "cpu" ? { selected: true } : {}) }, "on-CPU"),
     h("option", { value: "off", ...(kind === "off" ? { selected: true } : {}) }, "off-CPU (blocked)"));
   kindSel.addEventListener("change", () => setParams({ kind: kindSel.value === "off" ? "off" : null, live: kindSel.value === "off" && live === "store" ? "300" : live }, false));
@@ -434,13 +437,20 @@ export const profiles: Page = async (root, params) => {
   diffBox.addEventListener("change", () => setParams({ diff: diffBox.checked ? "1" : null }, false));
   const reset = h("button", {}, "Reset zoom");
   const info = h("span", { class: "muted", id: "flame-info" });
-  root.append(h("div", { class: "toolbar" }, h("h1", {}, kind === "off" ? "Off-CPU profile" : "CPU profile"), kindSel, liveSel, procIn, searchIn,
+  let nodeSel: HTMLElement | null = null;
+  if (fleet) {
+    const nodes = (await api.rows("SELECT DISTINCT node FROM profiles ORDER BY node LIMIT 1000")).map((r) => String(r.node));
+    const sel = h("select", { "aria-label": "Node" }, ...["", ...nodes].map((n) => h("option", { value: n, ...(n === node ? { selected: true } : {}) }, n || "all nodes")));
+    sel.addEventListener("change", () => setParams({ node: (sel as HTMLSelectElement).value || null }, false));
+    nodeSel = sel;
+  }
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, kind === "off" ? "Off-CPU profile" : "CPU profile"), ...(fleet ? [nodeSel] : [kindSel, liveSel]), procIn, searchIn,
     h("label", { class: "check" }, diffBox, live === "store" ? " diff vs the range before" : " diff vs a window twice as long"), reset, live === "store" ? rangePicker(params) : null));
   let text: string, base = "";
   if (live === "store" && kind === "cpu") {
     const seconds = rangeSeconds(params);
     const q = (from: number, to: number) => api.rows(`SELECT stack, sum(samples) AS n FROM profiles WHERE ${api.since("time", from)}
-      AND NOT ${api.since("time", to)} GROUP BY stack`, 100000).then((r) => r.map((x) => `${x.stack} ${x.n}`).join("\n"));
+      AND NOT ${api.since("time", to)}${node ? ` AND node = ${api.lit(node)}` : ""} GROUP BY stack`, 100000).then((r) => r.map((x) => `${x.stack} ${x.n}`).join("\n"));
     text = await q(seconds, 0);
     if (diff) base = await q(2 * seconds, seconds);
   } else {
@@ -454,7 +464,8 @@ export const profiles: Page = async (root, params) => {
   if (diff && base) mergeBase(rootFrame, parseFolded(keep(base)));
   const box = h("div", { class: "flame", id: "flame" });
   const what = kind === "off" ? "waits off the CPU" : "spends CPU";
-  root.append(section(comm ? `Where ${comm} ${what}` : `Where the node ${what}`, info, box));
+  const where = fleet ? (node ? `node ${node}` : "every node") : "the node";
+  root.append(section(comm ? `Where ${comm} ${what}${fleet ? ` (${where})` : ""}` : `Where ${where} ${what}`, info, box));
   if (!rootFrame.value) {
     box.replaceWith(h("div", { class: "empty" }, kind === "off" ? "No off-CPU time in this window (sources.profile.off_cpu: true turns it on)."
       : "No samples in this window (is the profile source running?)."));

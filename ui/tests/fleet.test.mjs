@@ -1,7 +1,8 @@
 // The UI served by `sightline aggregator` over every node's rows (tests/e2e/fleet.sh starts three
 // agents, the aggregator, ClickHouse and the workload): the service map joins a request's two
-// halves seen on two nodes, the query page reads ClickHouse.
-//   SL_URL=http://127.0.0.1:AGGREGATOR SL_SHOTS=DIR SL_EDGES='[["curl (node-1)","python3 (node-2)",20],...]' node --test ui/tests/fleet.test.mjs
+// halves seen on two nodes, the flame graph merges a burner's two nodes (SL_BURN: their samples
+// in ClickHouse), the query page reads ClickHouse.
+//   SL_URL=http://127.0.0.1:AGGREGATOR SL_SHOTS=DIR SL_BURN=N SL_EDGES='[["curl (node-1)","python3 (node-2)",20],...]' node --test ui/tests/fleet.test.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -39,6 +40,25 @@ test("service map: every node's halves joined into edges across nodes, with exac
   }
   assert.equal(await page.locator("g.edge").count(), EDGES.length, "edges beyond the workload's");
   await page.screenshot({ path: `${SHOTS}/fleet-servicemap.png`, fullPage: true });
+});
+
+test("profiles: the burner's flame graph merges its two nodes; the node selector shows one", async () => {
+  const total = Number(process.env.SL_BURN ?? 0);
+  assert.ok(total > 0, "SL_BURN is not set");
+  const burned = async () => {
+    let n = 0;
+    for (const t of await page.locator('.frame[data-name="sl_fleet_burn"]').evaluateAll((els) => els.map((e) => e.title)))
+      n += Number(/\n(\d+) samples?/.exec(t)?.[1] ?? NaN);
+    return n;
+  };
+  await open("profiles?range=15m");
+  assert.equal(await page.locator('select[aria-label="Node"] option').count(), 3, "all nodes, node-1, node-2");
+  assert.equal(await burned(), total, "the fleet's sl_fleet_burn samples are both nodes'");
+  await page.screenshot({ path: `${SHOTS}/fleet-profiles.png`, fullPage: true });
+  await page.selectOption('select[aria-label="Node"]', "node-1");
+  await page.waitForFunction(() => /Where node node-1/.test(document.querySelector(".page[data-ready]")?.textContent ?? ""), null, { timeout: 20000 });
+  const one = await burned();
+  assert.ok(one > 0 && one < total, `node-1 alone: ${one} of ${total}`);
 });
 
 test("query: SQL on ClickHouse through the aggregator, its schema, and a refused write", async () => {
