@@ -173,6 +173,7 @@ void Delivery::spool_trim_locked() {
 
 int Delivery::post(const Batch& b) {
   httplib::Client cli(host_, port_);
+  cli.set_tcp_nodelay(true);  // headers and body are two writes: Nagle would hold the body for an ACK
   auto secs = static_cast<time_t>(opts_.timeout_s);
   cli.set_connection_timeout(std::min<time_t>(secs, 3));
   cli.set_read_timeout(secs);
