@@ -9,7 +9,9 @@
 # python3 (node-2) -> postgres (node-3) with exactly 20 requests each, through its API and in
 # Chromium (ui/tests/fleet.test.mjs), and its query page reads every node's rows. A CPU burner
 # runs on nodes 1 and 2: their agents' per-minute profiles reach ClickHouse, and the fleet's
-# flame graph merges them (its samples are the two nodes' sum; a node selector shows one).
+# flame graph merges them (its samples are the two nodes' sum; a node selector shows one). The
+# requests page lists every node's requests; with ClickHouse stopped a page says so and comes
+# back by itself; a node whose clock is two minutes behind still joins its halves.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -27,6 +29,7 @@ cg=$cg2/sl-fleet-$$
 fwd=$(sysctl -n net.ipv4.ip_forward)
 cleanup() {
   stop_bg
+  pkill -f "clickhouse-server --config-file=$dir/ch/config.xml" || true
   stop_postgres "$dir/pg"
   local n p
   for n in 1 2 3; do
@@ -171,6 +174,28 @@ burn_total=$(chq "SELECT sum(samples) FROM sl_fleet.profiles WHERE stack LIKE '%
 (( burn_total > 300 )) || fail "the burners' samples: $(burned)"
 
 edges='[["curl (node-1)","python3 (node-2)",20],["python3 (node-2)","postgres (node-3)",20]]'
-(cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" SL_BURN="$burn_total" node --test --test-reporter=spec tests/fleet.test.mjs) \
+# The last UI test stops ClickHouse and starts it again (the same data).
+ch_stop="kill $CH_PID; while kill -0 $CH_PID 2>/dev/null; do sleep 0.1; done"
+ch_start="setsid clickhouse-server --config-file=$dir/ch/config.xml </dev/null >>$dir/ch/out 2>&1 &
+  for i in \$(seq 600); do curl -sf 'http://127.0.0.1:$ch/?query=SELECT%201' >/dev/null && exit 0; sleep 0.1; done; exit 1"
+(cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" SL_BURN="$burn_total" \
+  SL_CH_STOP="$ch_stop" SL_CH_START="$ch_start" node --test --test-reporter=spec tests/fleet.test.mjs) \
   || fail "fleet ui tests (screenshots in $shots; aggregator log: $(tail -3 "$dir/agg.log"))"
+
+# A node whose clock is two minutes behind: its server halves carry times two minutes older
+# than their clients' (rows written here as such a node's agent would, on a connection of
+# their own). The join is by connection, so they still make one edge.
+now=$(date +%s%N)
+skew=$((now - 120000000000))
+chq "INSERT INTO sl_fleet.request (node, proc_name, net_role, l7_protocol, fd_lip, fd_lport, fd_rip, fd_rport, l7_weight, l7_latency, evt_time) VALUES
+  ('node-4', 'skewed-client', 'client', 'http', '10.231.4.2', 40404, '10.231.5.2', 8080, 1, 1000, $now),
+  ('node-4', 'skewed-client', 'client', 'http', '10.231.4.2', 40404, '10.231.5.2', 8080, 1, 1000, $((now + 1))),
+  ('node-5', 'late-server', 'server', 'http', '10.231.5.2', 8080, '10.231.4.2', 40404, 1, 900, $skew),
+  ('node-5', 'late-server', 'server', 'http', '10.231.5.2', 8080, '10.231.4.2', 40404, 1, 900, $((skew + 1)))" \
+  || fail "inserting the skewed rows"
+map=$(curl -sf "http://127.0.0.1:$agg/api/v1/service_map?seconds=60") || fail "fleet service map over a minute"
+python3 -c '
+import json, sys
+e = [(e["client"], e["server"], e["requests"]) for e in json.loads(sys.argv[1])["edges"] if e["client_node"] == "node-4" or e["server_node"] == "node-5"]
+assert e == [("skewed-client (node-4)", "late-server (node-5)", 2)], e' "$map" || fail "a node two minutes behind: $map"
 echo "fleet e2e ok"

@@ -117,5 +117,12 @@ export function liveEvents(filter: string, onEvent: (e: Record<string, unknown>)
 // SQL text literal.
 export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 // "evt_time within the last N seconds", computed by the store's clock.
+// What differs between the two dialects, for the pages that run on both.
+const ch = () => backend === "clickhouse";
+export const idiv = (a: string, b: number | string) => (ch() ? `intDiv(${a}, ${b})` : `(${a}) / ${b}`); // integer division
+export const asText = (e: string) => (ch() ? `toString(${e})` : `CAST(${e} AS TEXT)`);
+export const log2Int = (e: string, min: number) =>
+  ch() ? `toInt64(round(log2(greatest(${e}, ${min}))))` : `CAST(round(log(2, max(${e}, ${min}))) AS INTEGER)`;
+export const weight = () => (ch() ? "if(l7_weight > 0, l7_weight, 1)" : "coalesce(l7_weight, 1)");
 export const since = (col: string, seconds: number) =>
   `${col} > (${backend === "clickhouse" ? "toInt64(now())" : "CAST(strftime('%s','now') AS INTEGER)"} - ${Math.floor(seconds)}) * 1000000000`;

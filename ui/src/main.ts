@@ -14,7 +14,9 @@ for (const [id, [title]] of Object.entries(PAGES)) nav.append(h("a", { href: `#/
 
 let cleanup: (() => void) | void;
 let seq = 0;
+let retry: number | undefined;
 async function render() {
+  clearTimeout(retry);
   const { page, params } = route();
   const entry = PAGES[page] ?? PAGES.overview;
   for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", a.getAttribute("data-page") === page);
@@ -33,6 +35,12 @@ async function render() {
   } catch (e) {
     root.append(errorBox(e));
     root.setAttribute("data-ready", "error");
+    // A backend that does not answer (503: the aggregator's ClickHouse down): the page says
+    // which, and comes back by itself once it answers.
+    if (e instanceof Error && e.message.startsWith("503") && my === seq) {
+      root.append(h("div", { class: "muted small" }, "Trying again every 5 s."));
+      retry = window.setTimeout(() => { if (my === seq) render(); }, 5000);
+    }
   }
 }
 window.addEventListener("hashchange", render);

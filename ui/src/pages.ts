@@ -224,7 +224,11 @@ export const requests: Page = async (root, params) => {
     return s;
   };
   // From request_rollup (the request rows summed by ten minutes): a week reads in milliseconds.
-  const services = (await api.rows(`SELECT DISTINCT proc_name AS n FROM request_rollup WHERE ${api.since("time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
+  // The aggregator's ClickHouse has the rows of every node (a node column) and no rollup.
+  const fleet = api.fleet();
+  const services = (await api.rows(fleet
+    ? `SELECT DISTINCT proc_name AS n FROM request WHERE ${api.since("evt_time", seconds)} AND net_role = 'server' LIMIT 100`
+    : `SELECT DISTINCT proc_name AS n FROM request_rollup WHERE ${api.since("time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
   const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
   minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
@@ -239,7 +243,7 @@ export const requests: Page = async (root, params) => {
   const w = where.join(" AND ");
   // Heat map: time buckets x log2 latency buckets, each the requests the rows stand for
   // (l7_weight). From a day up, from request_rollup in steps of its ten minutes.
-  const rolled = seconds >= 86400;
+  const rolled = seconds >= 86400 && !fleet;
   const buckets = 60, step = rolled ? Math.ceil(seconds / buckets / 600) * 600 : Math.max(1, Math.ceil(seconds / buckets));
   const rw = [api.since("time", seconds)];
   if (proto) rw.push(`l7_protocol = ${api.lit(proto)}`);
@@ -249,23 +253,24 @@ export const requests: Page = async (root, params) => {
   const heat = await api.rows(rolled
     ? `SELECT (time / 1000000000 / ${step}) * ${step} AS t, latency_log2 AS b, sum(requests) AS n FROM request_rollup
        WHERE ${rw.join(" AND ")} GROUP BY t, b`
-    : `SELECT (evt_time / 1000000000 / ${step}) * ${step} AS t, CAST(round(log(2, max(l7_latency, 1000))) AS INTEGER) AS b,
-       sum(coalesce(l7_weight, 1)) AS n FROM request WHERE ${w} GROUP BY t, b`, 100000);
+    : `SELECT ${api.idiv("evt_time", 1000000000 * step)} * ${step} AS t, ${api.log2Int("l7_latency", 1000)} AS b,
+       sum(${api.weight()}) AS n FROM request WHERE ${w} GROUP BY t, b`, 100000);
   const heatBox = h("canvas", { class: "heatmap", height: 220, "data-cells": heat.length });
   root.append(section("Latency over time (darker: more requests)", heatBox,
     h("div", { class: "muted small" }, "y: latency on a log scale, 1 µs to 10 s; x: the range, left to right")));
   requestAnimationFrame(() => drawHeat(heatBox, heat, seconds, step));
-  const list = await api.rows(`SELECT rowid AS id, evt_time / 1000000 AS ms, proc_name AS process, net_role AS role, l7_protocol AS protocol,
+  const list = await api.rows(`SELECT ${fleet ? "node" : "rowid AS id"}, ${api.idiv("evt_time", 1000000)} AS ms, proc_name AS process, net_role AS role, l7_protocol AS protocol,
     l7_method AS method, l7_target AS target, l7_status AS status, dns_rcode AS rcode, l7_error AS error, l7_latency / 1e9 AS latency,
     l7_request_bytes AS req_b, l7_response_bytes AS resp_b, fd_rip AS peer, fd_rname AS peer_name, l7_request AS request,
     l7_error_text AS error_text, l7_rows AS rows_n, span_id AS span, req_timeline AS timeline, req_cpu_time AS cpu,
     req_runq_time AS runq, req_io_time AS io, req_lock_time AS lock, req_net_wait AS net, req_sleep_time AS sleep,
-    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns, CAST(evt_time AS TEXT) AS t_key, proc_tid AS tid, req_retransmits AS retrans FROM request WHERE ${w}
+    req_other_wait AS other, req_downstream AS downstream, evt_time AS t_ns, ${api.asText("evt_time")} AS t_key, proc_tid AS tid, req_retransmits AS retrans FROM request WHERE ${w}
     ORDER BY evt_time DESC LIMIT 300`);
   const detail = h("div", { class: "detail" });
   root.append(h("div", { class: "split" },
     section(`Requests (${list.length}${list.length === 300 ? ", the newest 300" : ""})`, table([
-      { key: "ms", title: "Time", fit: true, render: (v) => fmtTime(Number(v)) }, { key: "process", title: "Process", grow: true },
+      { key: "ms", title: "Time", fit: true, render: (v) => fmtTime(Number(v)) },
+      ...(fleet ? [{ key: "node", title: "Node", fit: true }] : []), { key: "process", title: "Process", grow: true },
       { key: "role", title: "Side", fit: true }, { key: "protocol", title: "Proto", fit: true }, { key: "method", title: "Method", fit: true },
       { key: "target", title: "Target", grow: true },
       { key: "status", title: "Status", fit: true, render: (_v, r) => h("span", { class: `badge ${Number(r.error) ? "bad" : "good"}` }, statusText(r)) },
@@ -330,7 +335,7 @@ async function waterfall(r: Record<string, unknown>): Promise<HTMLElement> {
   }
   // Its thread's stacks meanwhile (a slow or failed request's, with the profile source): on-CPU
   // samples and off-CPU time, each a small flame graph.
-  const stacks = r.timeline && r.tid ? await api.rows(`SELECT offcpu, stack, sum(value) AS n FROM request_stacks
+  const stacks = r.timeline && r.tid && !api.fleet() ? await api.rows(`SELECT offcpu, stack, sum(value) AS n FROM request_stacks
     WHERE proc_tid = ${Number(r.tid)} AND time = ${api.lit(String(r.t_key))} GROUP BY offcpu, stack LIMIT 2000`) : [];
   const flames: HTMLElement[] = [];
   for (const off of [0, 1]) {

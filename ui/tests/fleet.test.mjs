@@ -5,6 +5,7 @@
 //   SL_URL=http://127.0.0.1:AGGREGATOR SL_SHOTS=DIR SL_BURN=N SL_EDGES='[["curl (node-1)","python3 (node-2)",20],...]' node --test ui/tests/fleet.test.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const URL_ = process.env.SL_URL;
@@ -61,6 +62,21 @@ test("profiles: the burner's flame graph merges its two nodes; the node selector
   assert.ok(one > 0 && one < total, `node-1 alone: ${one} of ${total}`);
 });
 
+test("requests: every node's requests, with their node; a service's own", async () => {
+  await open("requests?range=15m");
+  const nodes = await page.locator("table.grid tbody tr td:nth-child(2)").allTextContents();
+  assert.equal(nodes.length, 80, "the 80 request rows (20 GETs and 20 queries, each at both ends)");
+  assert.deepEqual([...new Set(nodes)].sort(), ["node-1", "node-2", "node-3"]);
+  assert.ok(Number(await page.getAttribute("canvas.heatmap", "data-cells")) > 0, "empty heat map");
+  await open("requests?range=15m&service=postgres&protocol=pgsql");
+  const rows = page.locator("table.grid tbody tr");
+  assert.equal(await rows.count(), 20);
+  assert.match(await rows.first().textContent(), /node-3.*postgres.*server.*pgsql/);
+  await rows.first().click();
+  assert.match(await page.textContent(".detail pre"), /"node": "node-3"/);
+  await page.screenshot({ path: `${SHOTS}/fleet-requests.png`, fullPage: true });
+});
+
 test("query: SQL on ClickHouse through the aggregator, its schema, and a refused write", async () => {
   await open("query");
   assert.ok((await page.locator("aside.schema details").count()) >= 1, "schema sidebar");
@@ -75,4 +91,17 @@ test("query: SQL on ClickHouse through the aggregator, its schema, and a refused
   assert.match(await page.textContent(".result .error"), /readonly/);
   await page.screenshot({ path: `${SHOTS}/fleet-query.png`, fullPage: true });
   assert.deepEqual(errors, []);
+});
+
+test("faults: with ClickHouse down a page names it, and comes back by itself when it is up", async () => {
+  assert.ok(process.env.SL_CH_STOP && process.env.SL_CH_START, "SL_CH_STOP and SL_CH_START are not set");
+  execFileSync("bash", ["-c", process.env.SL_CH_STOP]);
+  await page.goto(`${URL_}/#/servicemap?range=15m`);
+  await page.waitForSelector(".page[data-ready]", { timeout: 20000 });
+  assert.equal(await page.getAttribute(".page", "data-ready"), "error");
+  assert.match(await page.textContent(".page .error"), /503: ClickHouse at http:\/\/127\.0\.0\.1:\d+ does not answer/);
+  await page.screenshot({ path: `${SHOTS}/fleet-down.png`, fullPage: true });
+  execFileSync("bash", ["-c", process.env.SL_CH_START]);
+  await page.waitForSelector('.page[data-ready="1"]', { timeout: 60000 });
+  assert.ok((await page.locator("g.edge").count()) > 0, "the service map after ClickHouse came back");
 });
