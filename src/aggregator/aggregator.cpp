@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "agent/exporters.h"
+#include "core/render.h"
 #include "core/clock.h"
 #include "export/otlp.h"
 #include "export/remote_write.h"
@@ -110,6 +114,43 @@ core::Status Aggregator::ingest_traces(std::string_view body) {
   stats_.spans += st.spans;
   if (otlp_) otlp_->submit({"/v1/traces", "application/x-protobuf", {}, std::string(body), st.spans});
   return {};
+}
+
+std::string Aggregator::nodes_json(uint64_t now_ns) const {
+  struct Node {
+    uint64_t last_ns = 0, series = 0;
+    double events = 0, lost = 0, rss = 0, cpu = 0;
+  };
+  std::map<std::string, Node> nodes;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, s] : series_)
+      for (const auto& [node, vt] : s.by_node) {
+        Node& n = nodes[node];
+        n.last_ns = std::max(n.last_ns, vt.second);
+        n.series++;
+        if (s.name == "sightline_events_total") n.events += vt.first;
+        if (s.name == "sightline_events_lost_total") n.lost += vt.first;
+        if (s.name == "process_resident_memory_bytes") n.rss += vt.first;
+        if (s.name == "process_cpu_seconds_total") n.cpu += vt.first;
+      }
+  }
+  std::string j = "{\"stale_seconds\":" + std::to_string(config_.aggregator.stale_s) + ",\"nodes\":[";
+  bool first = true;
+  for (const auto& [name, n] : nodes) {
+    j += first ? "{" : ",{";
+    first = false;
+    j += "\"node\":";
+    core::append_json_string(j, name);
+    char nums[256];
+    snprintf(nums, sizeof nums,
+             ",\"last_seen\":%.3f,\"seconds_ago\":%.1f,\"series\":%llu,\"events\":%.0f,\"events_lost\":%.0f,"
+             "\"agent_rss_bytes\":%.0f,\"agent_cpu_seconds\":%.3f}",
+             static_cast<double>(n.last_ns) / 1e9, now_ns > n.last_ns ? static_cast<double>(now_ns - n.last_ns) / 1e9 : 0.0,
+             static_cast<unsigned long long>(n.series), n.events, n.lost, n.rss, n.cpu);
+    j += nums;
+  }
+  return j + "]}\n";
 }
 
 std::vector<core::MetricFamily> Aggregator::merged(uint64_t now_ns) const {

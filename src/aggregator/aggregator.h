@@ -33,6 +33,9 @@ class Aggregator {
   void tick(uint64_t now_ns);
   // The merged families as they would be forwarded now (tests, /metrics of merged data).
   std::vector<core::MetricFamily> merged(uint64_t now_ns) const;
+  // Every node that sent metrics, as /api/v1/nodes' JSON: when it last did, its series, and
+  // from its latest points its events, events lost, memory and CPU seconds (the fleet overview).
+  std::string nodes_json(uint64_t now_ns) const;
   // sightline_aggregator_* and sightline_exporter_* families.
   void metrics(std::vector<core::MetricFamily>& out) const;
 

@@ -91,6 +91,10 @@ int aggregator(const std::string& config_path, const std::string& listen) {
     if (auto st = ch.schema_json(&body); !st) return agent::json_error(st.err() == EHOSTUNREACH ? 503 : 400, st.message());
     return server::Response{200, "application/json", body};
   });
+  // The nodes that send (the fleet overview): from the latest metric points of each.
+  http.get("/api/v1/nodes", [&](const server::Request&) {
+    return server::Response{200, "application/json", agg->nodes_json(core::now_wall_ns())};
+  });
   // The fleet's service map: client and server halves of each connection joined across nodes.
   http.get("/api/v1/service_map", [&](const server::Request& req) {
     if (!ch_on) return agent::json_error(404, no_ch);

@@ -66,6 +66,19 @@ export interface Edge {
 }
 // On the aggregator (fleet: true) the edges are every node's, joined by connection over the last
 // `seconds` (each end "process (node)"); on an agent, what its l7 source counted since it started.
+// The aggregator's nodes (the fleet overview): each node's latest metrics as it sent them.
+export interface FleetNode {
+  node: string;
+  last_seen: number;
+  seconds_ago: number;
+  series: number;
+  events: number;
+  events_lost: number;
+  agent_rss_bytes: number;
+  agent_cpu_seconds: number;
+}
+export const nodes = () => get<{ stale_seconds: number; nodes: FleetNode[] }>("api/v1/nodes");
+
 export const serviceMap = (seconds = 900) => get<{ edges: Edge[]; fleet?: boolean; seconds?: number }>(`api/v1/service_map?seconds=${seconds}`);
 
 // The anomaly models (anomaly.enabled): what is off now and what was lately. 404 when off.

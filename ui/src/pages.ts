@@ -58,7 +58,33 @@ function rangePicker(params: URLSearchParams, dflt = "1h"): HTMLElement {
 }
 
 // ---- Overview ----
+// On the aggregator: the nodes that send, from their latest metrics, and what ClickHouse holds of each.
+async function fleetOverview(root: HTMLElement) {
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Fleet overview"),
+    h("span", { class: "muted" }, "every node whose agent sends to this aggregator")));
+  const [{ nodes }, reqs] = await Promise.all([api.nodes(),
+    api.rows(`SELECT node, count() AS n, sum(l7_error) AS e FROM request WHERE ${api.since("evt_time", 900)} GROUP BY node`)]);
+  const byNode = new Map(reqs.map((r) => [String(r.node), r]));
+  const silent = nodes.filter((n) => n.seconds_ago > 60).length;
+  const lost = nodes.reduce((s, n) => s + n.events_lost, 0);
+  root.append(h("div", { class: "cards" },
+    card("Nodes", String(nodes.length), { metric: "nodes", raw: nodes.length }),
+    card("Silent nodes", String(silent), { metric: "silent", raw: silent, tone: silent ? "bad" : "good", sub: "no metrics for a minute" }),
+    card("Events lost", fmtNum(lost), { metric: "events_lost", raw: lost, tone: lost > 0 ? "bad" : "good", sub: "all nodes, since their agents started" })));
+  const rows = nodes.map((n) => ({ ...n, requests: Number(byNode.get(n.node)?.n ?? 0), errors: Number(byNode.get(n.node)?.e ?? 0) }));
+  root.append(section("Nodes", table([
+    { key: "node", title: "Node", grow: true },
+    { key: "seconds_ago", title: "Last metrics", num: true, render: (v) => `${fmtNum(Number(v), 1)} s ago` },
+    { key: "requests", title: "Requests stored (15 min)", num: true }, { key: "errors", title: "Errors", num: true },
+    { key: "events", title: "Events", num: true, render: (v) => fmtNum(Number(v)) },
+    { key: "events_lost", title: "Lost", num: true },
+    { key: "agent_rss_bytes", title: "Agent memory", num: true, render: (v) => fmtBytes(Number(v)) },
+    { key: "agent_cpu_seconds", title: "Agent CPU s", num: true, render: (v) => fmtNum(Number(v), 1) }],
+    rows as unknown as Record<string, unknown>[])));
+}
+
 export const overview: Page = async (root, params) => {
+  if (api.fleet()) return fleetOverview(root);
   const seconds = rangeSeconds(params);
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Node overview"), rangePicker(params)));
   const cards = h("div", { class: "cards" });

@@ -28,6 +28,15 @@ async function open(hash) {
   assert.equal(await page.getAttribute(".page", "data-ready"), "1", `page ${hash} failed: ${await page.textContent(".page")}`);
 }
 
+test("overview: the three nodes, each with the requests it stored and nothing lost", async () => {
+  await open("overview");
+  assert.equal(await page.getAttribute('.card[data-metric="nodes"]', "data-value"), "3");
+  assert.equal(await page.getAttribute('.card[data-metric="silent"]', "data-value"), "0");
+  const rows = await page.locator("table.grid tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(rows.map((r) => [r[0], r[2], r[5]]), [["node-1", "20", "0"], ["node-2", "40", "0"], ["node-3", "20", "0"]]);
+  await page.screenshot({ path: `${SHOTS}/fleet-overview.png`, fullPage: true });
+});
+
 test("service map: every node's halves joined into edges across nodes, with exact counts", async () => {
   assert.ok(EDGES.length, "SL_EDGES is empty");
   await open("servicemap?range=15m");
