@@ -3,30 +3,15 @@
 // halves seen on two nodes, the flame graph merges a burner's two nodes (SL_BURN: their samples
 // in ClickHouse), the query page reads ClickHouse.
 //   SL_URL=http://127.0.0.1:AGGREGATOR SL_SHOTS=DIR SL_BURN=N SL_EDGES='[["curl (node-1)","python3 (node-2)",20],...]' node --test ui/tests/fleet.test.mjs
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chromium } from "playwright-core";
+import { open, SHOTS, ui, URL_, useBrowser } from "./browser.mjs";
 
-const URL_ = process.env.SL_URL;
-const SHOTS = process.env.SL_SHOTS ?? "/tmp";
 const EDGES = JSON.parse(process.env.SL_EDGES ?? "[]");
-let browser, page;
-const errors = [];
-
-before(async () => {
-  assert.ok(URL_, "SL_URL is not set");
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on("pageerror", (e) => errors.push(String(e)));
-});
-after(async () => { await browser?.close(); });
-
-async function open(hash) {
-  await page.goto(`${URL_}/#/${hash}`);
-  await page.waitForSelector(".page[data-ready]", { timeout: 20000 });
-  assert.equal(await page.getAttribute(".page", "data-ready"), "1", `page ${hash} failed: ${await page.textContent(".page")}`);
-}
+useBrowser(/status of (400|503)/);  // a refused write; ClickHouse down in the faults test
+const page = ui.current;
+const errors = ui.errors;
 
 test("overview: the three nodes, each with the requests it stored and nothing lost", async () => {
   await open("overview");

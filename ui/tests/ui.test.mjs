@@ -1,33 +1,14 @@
 // The web UI in a real browser (Debian's chromium through playwright-core) against a running
 // agent that saw a real workload (tests/e2e/ui.sh starts both). Screenshots go to SL_SHOTS.
 //   SL_URL=http://127.0.0.1:PORT SL_SHOTS=DIR node --test ui/tests/ui.test.mjs
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chromium } from "playwright-core";
+import { open, shot, ui, URL_, useBrowser } from "./browser.mjs";
 
-const URL_ = process.env.SL_URL;
-const SHOTS = process.env.SL_SHOTS ?? "/tmp";
-let browser, page;
-const errors = [];
-
-before(async () => {
-  assert.ok(URL_, "SL_URL is not set");
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on("pageerror", (e) => errors.push(String(e)));
-  // A 400 is the answer to the bad statement the query test sends on purpose.
-  page.on("console", (m) => { if (m.type() === "error" && !/status of 400/.test(m.text())) errors.push(m.text()); });
-});
-after(async () => { await browser?.close(); });
-
-async function open(hash) {
-  await page.goto(`${URL_}/#/${hash}`);
-  await page.waitForSelector(".page[data-ready]", { timeout: 20000 });
-  const state = await page.getAttribute(".page", "data-ready");
-  assert.equal(state, "1", `page ${hash} failed: ${await page.textContent(".page")}`);
-}
-const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+useBrowser();
+const page = ui.current;
+const errors = ui.errors;
 async function sql(q) {
   const r = await fetch(`${URL_}/api/v1/query?sql=${encodeURIComponent(q)}`);
   const text = await r.text();
