@@ -62,6 +62,8 @@ Exporters::~Exporters() {
 }
 
 void Exporters::on_alert(const core::Alert& a) {
+  if (rows_ && rows_->add_alert(a, node_))
+    for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
   if (!otlp_buf_ || !config_.otlp_alerts) return;
   otlp_buf_->add_alert_log(a);
   otlp_records_++;

@@ -80,8 +80,9 @@ core::Status Aggregator::ingest_logs(std::string_view body) {
   requests_[1]++;
   std::vector<EventRow> rows;
   std::vector<ProfileRow> profiles;
+  std::vector<AlertRow> alerts;
   DecodeStats st;
-  if (auto s = decode_logs(body, &rows, &st, &profiles); !s) {
+  if (auto s = decode_logs(body, &rows, &st, &profiles, &alerts); !s) {
     rejected_[1]++;
     return s;
   }
@@ -97,6 +98,9 @@ core::Status Aggregator::ingest_logs(std::string_view body) {
         for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
     for (const auto& p : profiles)
       if (rows_->add_profile(p.minute_ns, p.folded, p.node))
+        for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
+    for (const auto& a : alerts)
+      if (rows_->add_alert(a.alert, a.node))
         for (auto& b : rows_->take()) clickhouse_->submit(std::move(b));
   }
   if (otlp_) otlp_->submit({"/v1/logs", "application/x-protobuf", {}, std::string(body), st.logs});

@@ -250,14 +250,18 @@ core::Status decode_metrics(std::string_view body, std::vector<Point>* out, Deco
 }
 
 core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats,
-                         std::vector<ProfileRow>* profiles) {
+                         std::vector<ProfileRow>* profiles, std::vector<AlertRow>* alerts) {
   return walk(body, "logs request", [&](std::string_view rec, const std::string& node) -> core::Status {
     stats->logs++;
     Reader r(rec);
     std::string_view event_name;
     std::map<std::string_view, Any> attrs;
+    Any body;
+    uint64_t time_ns = 0;
     while (r.next()) {
+      if (r.field() == 1 && r.wire() == 1) time_ns = r.u64();
       if (r.field() == 12) event_name = r.bytes();
+      if (r.field() == 5 && !read_any(r.bytes(), &body)) return malformed("log body");
       if (r.field() == 6) {
         std::string_view k;
         Any v;
@@ -268,6 +272,25 @@ core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, Deco
     if (r.error()) return malformed("log record");
     if (event_name == "sightline.alert") {
       stats->alerts++;
+      if (!alerts) return {};
+      auto text = [&](std::string_view k) {
+        auto it = attrs.find(k);
+        return it == attrs.end() ? std::string() : any_text(it->second);
+      };
+      AlertRow a{node, {}};
+      a.alert.time_ns = time_ns;
+      a.alert.rule = text("alert.rule");
+      a.alert.priority = text("alert.priority");
+      a.alert.output = any_text(body);
+      a.alert.tags_json = text("alert.tags");
+      a.alert.ancestry_json = text("alert.ancestry");
+      a.alert.kind = text("evt.type");
+      if (auto it = attrs.find("proc.pid"); it != attrs.end() && it->second.kind == Any::kInt)
+        a.alert.pid = static_cast<uint32_t>(it->second.i);
+      a.alert.proc_name = text("proc.name");
+      a.alert.container_id = text("container.id");
+      a.alert.event_json = text("event");
+      alerts->push_back(std::move(a));
       return {};
     }
     if (event_name == "sightline.profile") {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/alert.h"
 #include "core/metrics.h"
 #include "core/record.h"
 #include "core/status.h"
@@ -35,6 +36,12 @@ struct ProfileRow {
   std::string folded;
 };
 
+// A node's alert (a sightline.alert log record).
+struct AlertRow {
+  std::string node;
+  core::Alert alert;
+};
+
 struct DecodeStats {
   uint64_t points = 0, logs = 0, events = 0, alerts = 0, spans = 0, other_logs = 0, profiles = 0;
 };
@@ -42,9 +49,10 @@ struct DecodeStats {
 // ExportMetricsServiceRequest.
 core::Status decode_metrics(std::string_view body, std::vector<Point>* out, DecodeStats* stats);
 // ExportLogsServiceRequest: records named sightline.<kind> become rows, sightline.profile
-// minutes go to `profiles` (dropped when null); alerts and foreign logs are counted.
+// minutes go to `profiles` and sightline.alert records to `alerts` (each dropped when null);
+// everything is counted, foreign logs too.
 core::Status decode_logs(std::string_view body, std::vector<EventRow>* out, DecodeStats* stats,
-                         std::vector<ProfileRow>* profiles = nullptr);
+                         std::vector<ProfileRow>* profiles = nullptr, std::vector<AlertRow>* alerts = nullptr);
 // ExportTraceServiceRequest: checked and counted (forwarded as they are).
 core::Status decode_traces(std::string_view body, DecodeStats* stats);
 

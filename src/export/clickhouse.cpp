@@ -48,6 +48,11 @@ std::vector<Batch> clickhouse_ddl(const std::string& database) {
   // The agents' per-minute profiles, one row per stack (the store's profiles table and a node).
   out.push_back(statement("CREATE TABLE IF NOT EXISTS " + database +
                           ".profiles (node String, time Int64, stack String, samples Int64) ENGINE = MergeTree() ORDER BY time"));
+  // The rules' alerts (the store's alerts table and a node).
+  out.push_back(statement("CREATE TABLE IF NOT EXISTS " + database +
+                          ".alerts (node String, time Int64, rule String, priority String, output String, tags String, "
+                          "ancestry String, evt_type String, proc_pid Int64, proc_name String, container_id String, "
+                          "event String) ENGINE = MergeTree() ORDER BY time"));
   return out;
 }
 
@@ -87,6 +92,29 @@ bool ClickHouseRows::add(const core::Record& r, std::string_view node) {
   return b.body.size() >= kMaxBatchBytes;
 }
 
+bool ClickHouseRows::add_alert(const core::Alert& a, std::string_view node) {
+  std::string& j = alerts_.body;
+  auto str = [&](const char* key, std::string_view v) {
+    j += key;
+    core::append_json_string(j, v);
+  };
+  str("{\"node\":", node);
+  j += ",\"time\":" + std::to_string(a.time_ns);
+  str(",\"rule\":", a.rule);
+  str(",\"priority\":", a.priority);
+  str(",\"output\":", a.output);
+  str(",\"tags\":", a.tags_json);
+  str(",\"ancestry\":", a.ancestry_json);
+  str(",\"evt_type\":", a.kind);
+  j += ",\"proc_pid\":" + std::to_string(a.pid);
+  str(",\"proc_name\":", a.proc_name);
+  str(",\"container_id\":", a.container_id);
+  str(",\"event\":", a.event_json);
+  j += "}\n";
+  alerts_.rows++;
+  return j.size() >= kMaxBatchBytes;
+}
+
 std::vector<Batch> ClickHouseRows::take() {
   std::vector<Batch> out;
   for (size_t i = 0; i < std::size(bufs_); i++) {
@@ -101,13 +129,14 @@ std::vector<Batch> ClickHouseRows::take() {
     b = Buf{};
     out.push_back(std::move(batch));
   }
-  if (profiles_.rows) {
+  for (auto [buf, table] : {std::pair{&profiles_, "profiles"}, std::pair{&alerts_, "alerts"}}) {
+    if (!buf->rows) continue;
     Batch batch;
-    batch.target = "/?query=" + url_encode("INSERT INTO " + database_ + ".profiles FORMAT JSONEachRow");
+    batch.target = "/?query=" + url_encode("INSERT INTO " + database_ + "." + table + " FORMAT JSONEachRow");
     batch.content_type = "application/x-ndjson";
-    batch.body = std::move(profiles_.body);
-    batch.items = profiles_.rows;
-    profiles_ = Buf{};
+    batch.body = std::move(buf->body);
+    batch.items = buf->rows;
+    *buf = Buf{};
     out.push_back(std::move(batch));
   }
   return out;

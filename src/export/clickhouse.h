@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/alert.h"
 #include "core/record.h"
 #include "export/delivery.h"
 
@@ -25,6 +26,8 @@ class ClickHouseRows {
   // A minute of the continuous profile (folded text, "frame;frame;frame N" lines) as rows of
   // the profiles table (node, time: the minute's start in ns, stack, samples); true: take() now.
   bool add_profile(uint64_t minute_ns, std::string_view folded, std::string_view node);
+  // An alert as a row of the alerts table (the store's alerts columns and the node).
+  bool add_alert(const core::Alert& a, std::string_view node);
   // Batches of everything buffered, one per kind (and one of profile rows).
   std::vector<Batch> take();
 
@@ -37,7 +40,7 @@ class ClickHouseRows {
     uint64_t rows = 0;
   };
   Buf bufs_[static_cast<size_t>(core::EventKind::kCount)];
-  Buf profiles_;
+  Buf profiles_, alerts_;
 };
 
 }  // namespace sightline::exporter

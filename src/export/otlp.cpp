@@ -204,6 +204,7 @@ void OtlpBuffer::add_alert_log(const core::Alert& a) {
   otlp_attr(rec, 6, "alert.rule", a.rule);
   otlp_attr(rec, 6, "alert.priority", a.priority);
   otlp_attr(rec, 6, "alert.tags", a.tags_json);
+  otlp_attr(rec, 6, "alert.ancestry", a.ancestry_json);
   otlp_attr(rec, 6, "evt.type", a.kind);
   otlp_attr(rec, 6, "proc.pid", static_cast<int64_t>(a.pid));
   otlp_attr(rec, 6, "proc.name", a.proc_name);

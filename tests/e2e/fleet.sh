@@ -11,7 +11,8 @@
 # runs on nodes 1 and 2: their agents' per-minute profiles reach ClickHouse, and the fleet's
 # flame graph merges them (its samples are the two nodes' sum; a node selector shows one). The
 # requests page lists every node's requests; with ClickHouse stopped a page says so and comes
-# back by itself; a node whose clock is two minutes behind still joins its halves.
+# back by itself; a node whose clock is two minutes behind still joins its halves; an alert
+# raised on node 1 is on the fleet's security page with its node.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -65,6 +66,13 @@ YAML
 bg_pid $!
 wait_for 10 curl -sf http://127.0.0.1:$agg/healthz || fail "aggregator did not start: $(cat "$dir/agg.log")"
 
+# Node 1's agent runs a rule of ours: its alert goes to the aggregator's ClickHouse with the node.
+cat >"$dir/rules.yaml" <<YAML
+- rule: Fleet marker ran
+  condition: evt.type = exec and proc.name = sl-fleet-mark
+  output: "fleet marker ran (pid=%proc.pid)"
+  priority: WARNING
+YAML
 for n in 1 2 3; do
   port=$(free_port)
   {
@@ -72,14 +80,14 @@ for n in 1 2 3; do
     echo "api_socket: \"\""
     echo "cgroup: $cg-$n"
     echo "store: {enabled: false}"
-    echo "rules: {enabled: false}"
+    [[ $n == 1 ]] && echo "rules: {defaults: false, files: [$dir/rules.yaml]}" || echo "rules: {enabled: false}"
     echo "anomaly: {enabled: false}"
     echo "overhead: {max_cpu_percent: 0}"
     echo "exporters:"
     echo "  node: node-$n"
     echo "  spool_dir: $dir/spool$n"
     echo "  batch: 1s"
-    echo "  otlp: {url: \"http://127.0.0.1:$agg\", interval: 1s, logs: [request], traces: false, alerts: false}"
+    echo "  otlp: {url: \"http://127.0.0.1:$agg\", interval: 1s, logs: [request], traces: false}"
     echo "sources:"
     for s in file net security syscalls sched block packets; do echo "  $s: {enabled: false}"; done
     echo "  profile: {enabled: $([[ $n == 3 ]] && echo false || echo true), hz: 99, request_stacks: false}"
@@ -146,6 +154,8 @@ wait_for 20 ip netns exec slf1 bash -c 'exec 3<>/dev/tcp/10.231.2.2/8080' || fai
 args=()
 for i in $(seq 1 20); do args+=(-o /dev/null "http://10.231.2.2:8080/item/$i"); done
 in_node 1 curl -sf "${args[@]}" || fail "the client's requests failed"
+cp /bin/true "$dir/sl-fleet-mark"
+in_node 1 "$dir/sl-fleet-mark"
 
 # 80 rows: each of the 20 GETs and 20 queries, once at its client and once at its server.
 chq() { curl -sf --data-binary "$1" "http://127.0.0.1:$ch/"; }
@@ -162,6 +172,9 @@ assert got == want, got
 for e in m["edges"]:
     assert e["mean_latency_seconds"] > 0, e
 PY
+
+wait_for 20 bash -c "[[ \$(curl -sf --data-binary \"SELECT node, rule, evt_type, proc_name FROM sl_fleet.alerts\" http://127.0.0.1:$ch/) == \$'node-1\\tFleet marker ran\\texec\\tsl-fleet-mark' ]]" \
+  || fail "the alert in ClickHouse: $(chq "SELECT * FROM sl_fleet.alerts") $(grep -i rule "$dir/agent1.log" | tail -3)"
 
 # The burners' minute, once it is over: on nodes 1 and 2, none on node 3 (its agent profiles nothing).
 burned() { chq "SELECT node, sum(samples) FROM sl_fleet.profiles WHERE stack LIKE '%sl_fleet_burn%' GROUP BY node ORDER BY node" | tr '\t\n' ': '; }

@@ -166,8 +166,9 @@ TEST(RemoteWrite, HistogramsAsBucketsSumAndCountAndSnappyRoundTrip) {
 
 TEST(ClickHouse, TablesFromTheSchemaAndRowsAsJsonEachRow) {
   auto ddl = exporter::clickhouse_ddl("db1");
-  ASSERT_EQ(ddl.size(), core::kinds().size() + 2);  // the database, a table per kind, profiles
-  EXPECT_EQ(ddl.back().body,
+  ASSERT_EQ(ddl.size(), core::kinds().size() + 3);  // the database, a table per kind, profiles, alerts
+  EXPECT_NE(ddl.back().body.find("db1.alerts (node String, time Int64, rule String"), std::string::npos);
+  EXPECT_EQ(ddl[ddl.size() - 2].body,
             "CREATE TABLE IF NOT EXISTS db1.profiles (node String, time Int64, stack String, samples Int64) ENGINE = "
             "MergeTree() ORDER BY time");
   EXPECT_EQ(ddl[0].body, "CREATE DATABASE IF NOT EXISTS db1");

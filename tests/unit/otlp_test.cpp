@@ -148,6 +148,44 @@ TEST(Otlp, ProfileMinutesReachTheAggregator) {
   EXPECT_EQ(st.profiles, 1u);
 }
 
+TEST(Otlp, AlertsReachTheAggregatorWhole) {
+  exporter::OtlpBuffer buf({"node-d", 1});
+  core::Alert a;
+  a.time_ns = 1700000000123456789ULL;
+  a.rule = "Shell in a container";
+  a.priority = "Warning";
+  a.output = "A shell ran (proc.name=bash)";
+  a.tags_json = R"(["container","shell"])";
+  a.ancestry_json = R"(["containerd-shim","init"])";
+  a.kind = "exec";
+  a.pid = 77;
+  a.proc_name = "bash";
+  a.container_id = "0123456789ab";
+  a.event_json = R"({"proc.name":"bash"})";
+  buf.add_alert_log(a);
+  auto batches = buf.take();
+  ASSERT_EQ(batches.size(), 1u);
+  std::vector<aggregator::EventRow> rows;
+  std::vector<aggregator::AlertRow> alerts;
+  aggregator::DecodeStats st;
+  ASSERT_TRUE(aggregator::decode_logs(batches[0].body, &rows, &st, nullptr, &alerts));
+  ASSERT_EQ(alerts.size(), 1u);
+  const core::Alert& b = alerts[0].alert;
+  EXPECT_EQ(alerts[0].node, "node-d");
+  EXPECT_EQ(b.time_ns, a.time_ns);
+  EXPECT_EQ(b.rule, a.rule);
+  EXPECT_EQ(b.priority, a.priority);
+  EXPECT_EQ(b.output, a.output);
+  EXPECT_EQ(b.tags_json, a.tags_json);
+  EXPECT_EQ(b.ancestry_json, a.ancestry_json);
+  EXPECT_EQ(b.kind, a.kind);
+  EXPECT_EQ(b.pid, a.pid);
+  EXPECT_EQ(b.proc_name, a.proc_name);
+  EXPECT_EQ(b.container_id, a.container_id);
+  EXPECT_EQ(b.event_json, a.event_json);
+  EXPECT_EQ(st.alerts, 1u);
+}
+
 TEST(Otlp, MalformedBytesAreRefused) {
   auto b = exporter::otlp_metrics(families(1, 1), {"n", 1}, 2);
   std::vector<aggregator::Point> pts;

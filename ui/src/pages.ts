@@ -519,16 +519,18 @@ export const security: Page = async (root, params) => {
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Security alerts"), sel, rangePicker(params, "24h")));
   const where = [api.since("time", seconds)];
   if (prio) where.push(`priority = ${api.lit(prio)}`);
-  const list = await api.rows(`SELECT rowid AS id, time / 1000000 AS ms, rule, priority, output, ancestry, proc_name, proc_pid,
+  const fleet = api.fleet();
+  const list = await api.rows(`SELECT ${fleet ? "node" : "rowid AS id"}, ${api.idiv("time", 1000000)} AS ms, rule, priority, output, ancestry, proc_name, proc_pid,
     container_id, event FROM alerts WHERE ${where.join(" AND ")} ORDER BY time DESC LIMIT 500`);
-  const counts = await api.rows(`SELECT rule, priority, count(*) AS n FROM alerts WHERE ${where.join(" AND ")} GROUP BY 1, 2 ORDER BY 3 DESC`);
+  const counts = await api.rows(`SELECT rule, priority, count(*) AS n FROM alerts WHERE ${where.join(" AND ")} GROUP BY rule, priority ORDER BY n DESC`);
   root.append(h("div", { class: "cards" }, ...counts.slice(0, 6).map((c) => card(String(c.rule), String(c.n), { sub: String(c.priority), tone: "warn" }))));
   const feed = h("div", { class: "feed" });
   for (const a of list) {
     const anc = (() => { try { return (JSON.parse(String(a.ancestry)) as string[]); } catch { return []; } })();
     const raw = h("pre", { class: "raw", hidden: true }, (() => { try { return JSON.stringify(JSON.parse(String(a.event)), null, 2); } catch { return String(a.event); } })());
     const item = h("article", { class: `alert p-${String(a.priority).toLowerCase()}` },
-      h("header", {}, h("span", { class: "badge" }, String(a.priority)), h("b", {}, String(a.rule)), h("span", { class: "muted" }, fmtTime(Number(a.ms)))),
+      h("header", {}, h("span", { class: "badge" }, String(a.priority)), h("b", {}, String(a.rule)), h("span", { class: "muted" }, fmtTime(Number(a.ms))),
+        fleet ? h("span", { class: "muted", "data-node": String(a.node) }, `on ${a.node}`) : null),
       h("div", { class: "output" }, String(a.output)),
       h("div", { class: "ancestry" }, "ancestry: ", [String(a.proc_name), ...anc].join(" ← ")),
       h("button", { class: "link", onclick: () => (raw.hidden = !raw.hidden) }, "raw event"), raw);

@@ -71,6 +71,14 @@ test("requests: every node's requests, with their node; a service's own", async 
   await page.screenshot({ path: `${SHOTS}/fleet-requests.png`, fullPage: true });
 });
 
+test("security: a node's alert, with its node", async () => {
+  await open("security?range=1h");
+  const alert = page.locator("article.alert", { hasText: "Fleet marker ran" });
+  assert.equal(await alert.count(), 1);
+  assert.equal(await alert.locator("[data-node]").getAttribute("data-node"), "node-1");
+  assert.match(await alert.textContent(), /fleet marker ran \(pid=\d+\)/);
+});
+
 test("query: SQL on ClickHouse through the aggregator, its schema, and a refused write", async () => {
   await open("query");
   assert.ok((await page.locator("aside.schema details").count()) >= 1, "schema sidebar");
