@@ -349,6 +349,7 @@ std::string default_config_yaml() {
     << "  interval: 15s           # merged metrics forwarded this often\n"
     << "  max_series: 100000\n"
     << "  stale: 5m               # a node's series that stop coming leave the sums\n"
+    << "  prometheus: \"\"          # where the fleet UI's charts read (PromQL), http://host:9090\n"
     << "sources:\n";
   for (const auto* s : sources::registry()) {
     o << "  # " << s->doc << "\n"
@@ -622,13 +623,16 @@ core::Status parse_config_unguarded(std::string_view text, std::string_view orig
     }
   }
   if (YAML::Node ag = root["aggregator"]) {
-    if (auto e = unknown_keys(origin, ag, "aggregator", {"keep_node_label", "interval", "max_series", "stale"}); !e)
+    if (auto e = unknown_keys(origin, ag, "aggregator", {"keep_node_label", "interval", "max_series", "stale", "prometheus"}); !e)
       return e;
     AggregatorConfig& a = c.aggregator;
     if (auto e = get<bool>(origin, ag, "keep_node_label", "aggregator", &a.keep_node_label); !e) return e;
     if (auto e = get<uint64_t>(origin, ag, "max_series", "aggregator", &a.max_series, 100, 100000000); !e) return e;
     if (auto e = get_seconds(origin, ag, "interval", "aggregator", 1, 3600, &a.interval_s); !e) return e;
     if (auto e = get_seconds(origin, ag, "stale", "aggregator", 10, 86400, &a.stale_s); !e) return e;
+    if (auto e = get<std::string>(origin, ag, "prometheus", "aggregator", &a.prometheus); !e) return e;
+    if (!a.prometheus.empty() && !a.prometheus.starts_with("http://"))
+      return core::Status::error(EINVAL, where(origin, ag["prometheus"]) + ": aggregator.prometheus: an http:// URL (Prometheus' address)");
   }
   if (YAML::Node srcs = root["sources"]) {
     std::set<std::string> names;

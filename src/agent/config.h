@@ -114,6 +114,9 @@ struct AggregatorConfig {
   uint32_t interval_s = 15;      // merged metrics are forwarded this often
   uint64_t max_series = 100000;  // merged series kept at most (the rest counted, dropped)
   uint32_t stale_s = 300;        // a node's series not refreshed for this long leave the sums
+  // Where the UI's metric charts over the fleet read (PromQL): the Prometheus or VictoriaMetrics
+  // the merged metrics go to, http://host:port; empty: no charts.
+  std::string prometheus;
 };
 
 // The agent's own cost (agent/governor.h): BPF run time plus its CPU, as a share of the node.

@@ -1,10 +1,12 @@
 // `sightline aggregator`: the OTLP receiver of the aggregation tier (src/aggregator/).
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <chrono>
 #include <thread>
+#include <tuple>
 
 #include "agent/api.h"
 #include "agent/config.h"
@@ -12,6 +14,7 @@
 #include "aggregator/clickhouse_query.h"
 #include "cli/commands.h"
 #include "core/clock.h"
+#include "export/delivery.h"
 #include "export/prom_text.h"
 #include "server/http_server.h"
 #include "store/query.h"
@@ -90,6 +93,37 @@ int aggregator(const std::string& config_path, const std::string& listen) {
     std::string body;
     if (auto st = ch.schema_json(&body); !st) return agent::json_error(st.err() == EHOSTUNREACH ? 503 : 400, st.message());
     return server::Response{200, "application/json", body};
+  });
+  // The fleet's metric charts: PromQL over the last `seconds`, passed to aggregator.prometheus
+  // (query_range) and its JSON answered as it is; 503 naming it when it does not answer.
+  std::string prom_host, prom_path;
+  int prom_port = 0;
+  if (!cfg.aggregator.prometheus.empty())
+    if (auto st = exporter::parse_http_url(cfg.aggregator.prometheus, &prom_host, &prom_port, &prom_path); !st) {
+      spdlog::error("aggregator.prometheus: {}", st.message());
+      return 2;
+    }
+  http.get("/api/v1/promql", [&](const server::Request& req) {
+    if (prom_host.empty()) return agent::json_error(404, "no Prometheus to read (aggregator.prometheus is not set)");
+    auto q = req.params.find("query");
+    if (q == req.params.end() || q->second.empty()) return agent::json_error(400, "query: missing (?query=PromQL)");
+    uint64_t seconds = 900, step = 15;
+    for (auto [name, v, max] : {std::tuple{"seconds", &seconds, uint64_t{7 * 86400}}, std::tuple{"step", &step, uint64_t{3600}}})
+      if (auto it = req.params.find(name); it != req.params.end()) {
+        char* end;
+        *v = strtoull(it->second.c_str(), &end, 10);
+        if (*end || *v == 0 || *v > max) return agent::json_error(400, std::string(name) + ": a whole number from 1 to " + std::to_string(max));
+      }
+    uint64_t now = core::now_wall_ns() / 1000000000ULL;
+    httplib::Client cli(prom_host, prom_port);
+    cli.set_connection_timeout(3);
+    cli.set_read_timeout(15);
+    httplib::Params p{{"query", q->second}, {"start", std::to_string(now - seconds)}, {"end", std::to_string(now)},
+                      {"step", std::to_string(step)}};
+    auto res = cli.Post(prom_path + "/api/v1/query_range", p);
+    if (!res)
+      return agent::json_error(503, "Prometheus at " + cfg.aggregator.prometheus + " does not answer: " + httplib::to_string(res.error()));
+    return server::Response{res->status == 200 ? 200 : 400, "application/json", res->body};
   });
   // The nodes that send (the fleet overview): from the latest metric points of each.
   http.get("/api/v1/nodes", [&](const server::Request&) {

@@ -12,7 +12,8 @@
 # flame graph merges them (its samples are the two nodes' sum; a node selector shows one). The
 # requests page lists every node's requests; with ClickHouse stopped a page says so and comes
 # back by itself; a node whose clock is two minutes behind still joins its halves; an alert
-# raised on node 1 is on the fleet's security page with its node.
+# raised on node 1 is on the fleet's security page with its node; the overview charts the
+# merged metrics from a real Prometheus (PromQL through the aggregator), and says when it is down.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 SL=$1
@@ -24,6 +25,7 @@ chmod 755 "$dir"
 mkdir -p "$shots"
 ch=$(free_port)
 agg=$(free_port)
+prom=$(free_port)
 cg2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)  # /sys/fs/cgroup, or .../unified (hybrid)
 [[ -n $cg2 ]] || fail "no cgroup2 file system mounted"
 cg=$cg2/sl-fleet-$$
@@ -55,12 +57,14 @@ done
 in_node() { bash -c 'echo $$ >"$0/cgroup.procs" && exec ip netns exec "$1" "${@:2}"' "$cg-$1" "slf$1" "${@:2}"; }
 
 start_clickhouse "$dir" $ch
+start_prometheus "$dir" $prom
 cat >"$dir/agg.yaml" <<YAML
 exporters:
   spool_dir: $dir/agg-spool
   batch: 1s
   clickhouse: {url: "http://127.0.0.1:$ch", database: sl_fleet, kinds: [request]}
-aggregator: {interval: 1s}
+  remote_write: {url: "http://127.0.0.1:$prom/api/v1/write", interval: 1s}
+aggregator: {interval: 1s, prometheus: "http://127.0.0.1:$prom"}
 YAML
 "$SL" aggregator -c "$dir/agg.yaml" --listen 127.0.0.1:$agg >"$dir/agg.log" 2>&1 &
 bg_pid $!
@@ -194,6 +198,14 @@ ch_start="setsid clickhouse-server --config-file=$dir/ch/config.xml </dev/null >
 (cd "$root/ui" && SL_URL=http://127.0.0.1:$agg SL_SHOTS="$shots" SL_EDGES="$edges" SL_BURN="$burn_total" \
   SL_CH_STOP="$ch_stop" SL_CH_START="$ch_start" node --test --test-reporter=spec tests/fleet.test.mjs) \
   || fail "fleet ui tests (screenshots in $shots; aggregator log: $(tail -3 "$dir/agg.log"))"
+
+# The fleet's charts read Prometheus through the aggregator; down, it is named.
+r=$(curl -s --get --data-urlencode 'query=sum(sightline_build_info)' "http://127.0.0.1:$agg/api/v1/promql?seconds=60&step=5")
+[[ $r == *'"status":"success"'* && $r == *'"3"'* ]] || fail "PromQL through the aggregator: $r"
+kill $PROM_PID
+wait $PROM_PID 2>/dev/null || true
+r=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$agg/api/v1/promql?query=up")
+[[ ${r##*$'\n'} == 503 && $r == *"Prometheus at http://127.0.0.1:$prom does not answer"* ]] || fail "Prometheus down: $r"
 
 # A node whose clock is two minutes behind: its server halves carry times two minutes older
 # than their clients' (rows written here as such a node's agent would, on a connection of

@@ -77,6 +77,14 @@ export interface FleetNode {
   agent_rss_bytes: number;
   agent_cpu_seconds: number;
 }
+// PromQL over the aggregator's Prometheus (aggregator.prometheus): a range query's series.
+export interface PromSeries {
+  metric: Record<string, string>;
+  values: [number, string][];
+}
+export const promql = (query: string, seconds: number, step: number) =>
+  get<{ status: string; data: { result: PromSeries[] } }>(`api/v1/promql?seconds=${seconds}&step=${step}&query=${encodeURIComponent(query)}`)
+    .then((r) => r.data.result);
 export const nodes = () => get<{ stale_seconds: number; nodes: FleetNode[] }>("api/v1/nodes");
 
 export const serviceMap = (seconds = 900) => get<{ edges: Edge[]; fleet?: boolean; seconds?: number }>(`api/v1/service_map?seconds=${seconds}`);

@@ -59,9 +59,10 @@ function rangePicker(params: URLSearchParams, dflt = "1h"): HTMLElement {
 
 // ---- Overview ----
 // On the aggregator: the nodes that send, from their latest metrics, and what ClickHouse holds of each.
-async function fleetOverview(root: HTMLElement) {
+async function fleetOverview(root: HTMLElement, params: URLSearchParams) {
+  const seconds = rangeSeconds(params);
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Fleet overview"),
-    h("span", { class: "muted" }, "every node whose agent sends to this aggregator")));
+    h("span", { class: "muted" }, "every node whose agent sends to this aggregator"), rangePicker(params)));
   const [{ nodes }, reqs] = await Promise.all([api.nodes(),
     api.rows(`SELECT node, count() AS n, sum(l7_error) AS e FROM request WHERE ${api.since("evt_time", 900)} GROUP BY node`)]);
   const byNode = new Map(reqs.map((r) => [String(r.node), r]));
@@ -81,10 +82,36 @@ async function fleetOverview(root: HTMLElement) {
     { key: "agent_rss_bytes", title: "Agent memory", num: true, render: (v) => fmtBytes(Number(v)) },
     { key: "agent_cpu_seconds", title: "Agent CPU s", num: true, render: (v) => fmtNum(Number(v), 1) }],
     rows as unknown as Record<string, unknown>[])));
+  // The merged metrics over time, from the Prometheus they are forwarded to (PromQL).
+  const charts = h("div", { class: "two" });
+  root.append(charts);
+  const step = Math.max(1, Math.ceil(seconds / 200));
+  const chart = async (title: string, query: string, fmt: (v: number) => string) => {
+    const box = h("div", { class: "chart", "data-query": query });
+    charts.append(section(title, box));
+    let series: api.PromSeries[];
+    try {
+      series = await api.promql(query, seconds, step);
+    } catch (e) {
+      if (e instanceof api.ApiError && e.message.startsWith("404")) {
+        box.append(h("div", { class: "empty" }, "No Prometheus to chart from (aggregator.prometheus)."));
+        return;
+      }
+      throw e;
+    }
+    const pts = series[0]?.values ?? [];
+    box.setAttribute("data-points", String(pts.length));
+    if (!pts.length) box.append(h("div", { class: "empty" }, "No points yet in this range."));
+    else timeChart(box, pts.map((p) => p[0]), [{ label: title, values: pts.map((p) => Number(p[1])) }], fmt);
+  };
+  await Promise.all([
+    chart("Events/s, all nodes", "sum(rate(sightline_events_total[1m]))", (v) => fmtNum(v)),
+    chart("Agents' CPU (cores), all nodes", "sum(rate(process_cpu_seconds_total[1m]))", (v) => fmtNum(v, 3)),
+  ]);
 }
 
 export const overview: Page = async (root, params) => {
-  if (api.fleet()) return fleetOverview(root);
+  if (api.fleet()) return fleetOverview(root, params);
   const seconds = rangeSeconds(params);
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Node overview"), rangePicker(params)));
   const cards = h("div", { class: "cards" });

@@ -19,6 +19,10 @@ test("overview: the three nodes, each with the requests it stored and nothing lo
   assert.equal(await page.getAttribute('.card[data-metric="silent"]', "data-value"), "0");
   const rows = await page.locator("table.grid tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   assert.deepEqual(rows.map((r) => [r[0], r[2], r[5]]), [["node-1", "20", "0"], ["node-2", "40", "0"], ["node-3", "20", "0"]]);
+  // The merged metrics over time, from Prometheus (PromQL through the aggregator).
+  for (const q of ["sum(rate(sightline_events_total[1m]))", "sum(rate(process_cpu_seconds_total[1m]))"])
+    assert.ok(Number(await page.getAttribute(`.chart[data-query="${q}"]`, "data-points")) > 0, `no points for ${q}`);
+  assert.ok((await page.locator(".u-wrap").count()) >= 2, "no charts");
   await page.screenshot({ path: `${SHOTS}/fleet-overview.png`, fullPage: true });
 });
 
