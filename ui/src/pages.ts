@@ -266,6 +266,16 @@ export const processes: Page = async (root, params) => {
   }
 };
 
+// On the aggregator: a select of the nodes whose rows `table` holds ("all nodes" first), the
+// choice kept in the URL (node=).
+async function nodeSelect(params: URLSearchParams, table: string): Promise<HTMLElement> {
+  const node = params.get("node") ?? "";
+  const nodes = (await api.rows(`SELECT DISTINCT node FROM ${table} ORDER BY node LIMIT 1000`)).map((r) => String(r.node));
+  const sel = h("select", { "aria-label": "Node" }, ...["", ...nodes].map((n) => h("option", { value: n, ...(n === node ? { selected: true } : {}) }, n || "all nodes")));
+  sel.addEventListener("change", () => setParams({ node: (sel as HTMLSelectElement).value || null }, false));
+  return sel;
+}
+
 // ---- Requests ----
 export const requests: Page = async (root, params) => {
   const seconds = rangeSeconds(params);
@@ -284,10 +294,12 @@ export const requests: Page = async (root, params) => {
     : `SELECT DISTINCT proc_name AS n FROM request_rollup WHERE ${api.since("time", seconds)} AND net_role = 'server' LIMIT 100`)).map((r) => String(r.n));
   const minInput = h("input", { type: "number", min: 0, step: "any", value: minMs || "", placeholder: "min ms", "aria-label": "Minimum latency (ms)", class: "narrow" });
   minInput.addEventListener("change", () => setParams({ min_ms: minInput.value }, false));
-  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"),
+  const node = fleet ? params.get("node") ?? "" : "";
+  root.append(h("div", { class: "toolbar" }, h("h1", {}, "Requests"), fleet ? await nodeSelect(params, "request") : null,
     sel("protocol", proto, ["", "http", "http2", "grpc", "pgsql", "mysql", "redis", "dns", "memcached", "nats", "amqp"]), sel("service", service, ["", ...services]),
     sel("status", status, ["", "ok", "error"]), minInput, rangePicker(params)));
   const where = [api.since("evt_time", seconds)];
+  if (node) where.push(`node = ${api.lit(node)}`);
   if (proto) where.push(`l7_protocol = ${api.lit(proto)}`);
   if (service) where.push(`proc_name = ${api.lit(service)} AND net_role = 'server'`);
   if (status === "error") where.push("l7_error = 1");
@@ -441,7 +453,11 @@ export const servicemap: Page = async (root, params) => {
   const seconds = rangeSeconds(params, "15m");
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Service map"),
     h("span", { class: "muted" }, "rates over the range from the store's samples; red: with errors"), rangePicker(params, "15m")));
-  const { edges, fleet } = await api.serviceMap(seconds);
+  const map = await api.serviceMap(seconds);
+  const fleet = map.fleet, node = fleet ? params.get("node") ?? "" : "";
+  // A node's edges: those with an end on it.
+  const edges = node ? map.edges.filter((e) => e.client_node === node || e.server_node === node) : map.edges;
+  if (fleet) root.querySelector(".toolbar")!.insertBefore(await nodeSelect(params, "request"), root.querySelector(".toolbar .muted"));
   // Per-edge rates over the range: the sampled counters' increase over their time span (on the
   // aggregator, the edges' own counts are the range's).
   const rateRows = fleet ? edges.map((e) => ({ k: `${e.client}|${e.server}|${e.protocol}`, name: "sightline_service_map_requests_total", r: e.requests / seconds }))
@@ -495,13 +511,7 @@ export const profiles: Page = async (root, params) => {
   diffBox.addEventListener("change", () => setParams({ diff: diffBox.checked ? "1" : null }, false));
   const reset = h("button", {}, "Reset zoom");
   const info = h("span", { class: "muted", id: "flame-info" });
-  let nodeSel: HTMLElement | null = null;
-  if (fleet) {
-    const nodes = (await api.rows("SELECT DISTINCT node FROM profiles ORDER BY node LIMIT 1000")).map((r) => String(r.node));
-    const sel = h("select", { "aria-label": "Node" }, ...["", ...nodes].map((n) => h("option", { value: n, ...(n === node ? { selected: true } : {}) }, n || "all nodes")));
-    sel.addEventListener("change", () => setParams({ node: (sel as HTMLSelectElement).value || null }, false));
-    nodeSel = sel;
-  }
+  const nodeSel = fleet ? await nodeSelect(params, "profiles") : null;
   root.append(h("div", { class: "toolbar" }, h("h1", {}, kind === "off" ? "Off-CPU profile" : "CPU profile"), ...(fleet ? [nodeSel] : [kindSel, liveSel]), procIn, searchIn,
     h("label", { class: "check" }, diffBox, live === "store" ? " diff vs the range before" : " diff vs a window twice as long"), reset, live === "store" ? rangePicker(params) : null));
   let text: string, base = "";

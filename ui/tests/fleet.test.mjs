@@ -39,6 +39,11 @@ test("service map: every node's halves joined into edges across nodes, with exac
   }
   assert.equal(await page.locator("g.edge").count(), EDGES.length, "edges beyond the workload's");
   await page.screenshot({ path: `${SHOTS}/fleet-servicemap.png`, fullPage: true });
+  // One node's: the edges with an end on it.
+  await open("servicemap?range=15m&node=node-3");
+  assert.equal(await page.inputValue('select[aria-label="Node"]'), "node-3");
+  assert.deepEqual(await page.locator("g.edge").evaluateAll((g) => g.map((e) => `${e.dataset.client} -> ${e.dataset.server}`)),
+    ["python3 (node-2) -> postgres (node-3)"]);
 });
 
 test("profiles: the burner's flame graph merges its two nodes; the node selector shows one", async () => {
@@ -66,6 +71,10 @@ test("requests: every node's requests, with their node; a service's own", async 
   assert.equal(nodes.length, 80, "the 80 request rows (20 GETs and 20 queries, each at both ends)");
   assert.deepEqual([...new Set(nodes)].sort(), ["node-1", "node-2", "node-3"]);
   assert.ok(Number(await page.getAttribute("canvas.heatmap", "data-cells")) > 0, "empty heat map");
+  await open("requests?range=15m&node=node-2");
+  const two = await page.locator("table.grid tbody tr td:nth-child(2)").allTextContents();
+  assert.equal(two.length, 40, "node-2's rows: the 20 GETs it served and the 20 queries it made");
+  assert.deepEqual([...new Set(two)], ["node-2"]);
   await open("requests?range=15m&service=postgres&protocol=pgsql");
   const rows = page.locator("table.grid tbody tr");
   assert.equal(await rows.count(), 20);
