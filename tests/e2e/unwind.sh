@@ -60,12 +60,16 @@ g++ -O2 -fomit-frame-pointer -fPIC -shared -o "$tmp/libhot.so" "$tmp/lib.cc"
 g++ -O2 -fomit-frame-pointer -pie -fPIE -o "$tmp/deep_pie" "$tmp/main.cc" -L"$tmp" -lhot -Wl,-rpath,"$tmp" -pthread
 g++ -O2 -fomit-frame-pointer -no-pie -fno-PIE -o "$tmp/deep_nopie" "$tmp/main.cc" -L"$tmp" -lhot -Wl,-rpath,"$tmp" -pthread
 
-# Profiles process $1 for $2 s with both profilers at once (999 Hz: thousands of samples, so
-# sampling noise stays well under the 3 points), then compares. $3: a label. $4...: a load
-# (a command) for a process that is idle without it: it runs as perf's workload, so both
-# profilers sample all of it and nothing else (with windows merely overlapping, the second
-# one profiler had alone, perf's start or sightline's symbolizing, shifted nginx's epoll_wait
-# share by up to 3.8 points).
+# Profiles process $1 for $2 s with both profilers at once (thousands of samples, so sampling
+# noise stays well under the 3 points), then compares. $3: a label. $4...: a load (a command)
+# for a process that is idle without it: it runs as perf's workload, so both profilers sample
+# all of it and nothing else (with windows merely overlapping, the second one profiler had
+# alone, perf's start or sightline's symbolizing, shifted nginx's epoll_wait share by up to 3.8
+# points). perf samples every CPU's clock (-a, the process's samples kept), as sightline does,
+# at 997 Hz against sightline's 999: at one rate the two timers keep one phase, each sampler's
+# interrupt shifts nginx's next few microseconds under the other's, and nginx's shares differed
+# by up to 5 points in either direction (writev, epoll_wait; 4.8 in a CI run); with the phase
+# sweeping (2 us a sample) they agree within 2.
 compare() {
   local pid=$1 secs=$2 label=$3
   shift 3
@@ -76,16 +80,16 @@ compare() {
   wait_for 30 grep -q '^profiling' "$tmp/$label.err" || fail "$label: profile: $(cat "$tmp/$label.err")"
   if (( $# )); then
     # perf enables its events before it starts the workload, and stops when it exits.
-    perf record -q -F 999 --call-graph dwarf -p "$pid" -o "$tmp/perf.data" -- "$@" >/dev/null 2>&1 \
+    perf record -q -F 997 --call-graph dwarf -a -o "$tmp/perf.data" -- "$@" >/dev/null 2>&1 \
       || fail "$label: perf record failed"
     kill -INT $sl_pid
   else
     # A steady process: perf starts once sightline samples and stops a second before it.
-    perf record -q -F 999 --call-graph dwarf -p "$pid" -o "$tmp/perf.data" -- sleep "$secs" >/dev/null 2>&1 \
+    perf record -q -F 997 --call-graph dwarf -a -o "$tmp/perf.data" -- sleep "$secs" >/dev/null 2>&1 \
       || fail "$label: perf record failed"
   fi
   wait $sl_pid || fail "$label: profile: $(cat "$tmp/$label.err")"
-  perf script -i "$tmp/perf.data" -F ip,sym >"$tmp/perf.txt" 2>/dev/null
+  perf script -i "$tmp/perf.data" --pid "$pid" -F ip,sym >"$tmp/perf.txt" 2>/dev/null
   local complete
   complete=$(sed -n 's/.*complete (reaching main\/_start\/clone): \([0-9.]*\)%.*/\1/p' "$tmp/$label.err")
   [[ ${complete%.*} -ge 95 ]] || fail "$label: $complete% of user stacks complete: $(cat "$tmp/$label.err")"
