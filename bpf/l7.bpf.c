@@ -73,6 +73,15 @@ const volatile bool count_sock_traffic = false;
 /* sched_ts is the sched source's (user space handed its fd over): server responses carry their
  * request's timeline. */
 const volatile bool thread_times = false;
+/* A loopback TCP connection is counted at its server's end only (l7.local_ends: server): both
+ * ends are this node's, they move the same bytes, and the server's is the one its service's
+ * RED wants. Its client's end infers the protocol and its role from the same first message as
+ * the server's end does, then stops (SL_L7_PEER): no per-end race, each end decides alone. Set
+ * by user space only where every process is traced (no pid, cgroup or name filter: the server
+ * must be traced too), and never for TLS plaintext (a server's TLS library may have no probes)
+ * or a connection to self_port (the agent's own listener: it does not trace itself). */
+const volatile bool local_server_end = false;
+const volatile __u16 self_port = 0;
 
 /* Where the data is: a buffer (arg 2), one with a sockaddr (arg 5: recvfrom, sendto), an iovec
  * array (arg 2, count arg 3), a msghdr (arg 2), or nowhere (sendfile). */
@@ -816,6 +825,43 @@ static __noinline int tcp_dns(struct conn_state *cs, __u64 buf, __u64 first_len,
 
 /* One message of `ret` bytes on socket `sk` (fd `fd`; family 0: not read yet): infer, filter,
  * copy, send. */
+/* A loopback client's end, counted at its server's (local_server_end): marked SL_L7_PEER (one
+ * lookup a syscall from now on), and one record without data names it (its process, its ends)
+ * for the service map; its close is sent too (sent). A global function: its frame is not the
+ * caller's (l7's call chains are at the 512-byte combined-stack bound). */
+__noinline int sl_l7_peer_end(__u64 key)
+{
+	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
+	if (!cs)
+		return 0;
+	__u8 proto = cs->proto;
+	cs->proto = SL_L7_PEER;
+	cs->sent = 1;
+	struct sl_l7_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
+	e->conn = key;
+	e->fd = -1;
+	e->dir = SL_L7_PEER_END;
+	e->proto = proto;
+	e->role = SL_L7_CLIENT;
+	e->sock_type = SL_SOCK_STREAM;
+	e->family = cs->family;
+	e->lport = cs->lport;
+	e->rport = cs->rport;
+	__builtin_memcpy(e->laddr, cs->laddr, 16);
+	__builtin_memcpy(e->raddr, cs->raddr, 16);
+	e->weight = 1;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	if (bpf_core_read_str(e->pcomm, sizeof(e->pcomm), &leader->comm) < 0)
+		e->pcomm[0] = 0;
+	sl_submit(SL_NO_CTX, e, sizeof(*e));
+	return 0;
+}
+
 static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u16 family, __u64 fd, long ret,
 				       __u8 dir, __u8 how, __u64 arg2, __u64 arg3, __u64 arg5, bool tls, bool red)
 {
@@ -827,7 +873,7 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 	/* A connection already known (TCP only: datagram sockets are never kept): its family, type
 	 * and ends were read when its protocol was found; no read of the socket here. */
 	struct conn_state *cs = bpf_map_lookup_elem(&l7_conns, &key);
-	if (cs && cs->proto == SL_L7_IGNORED)
+	if (cs && cs->proto >= SL_L7_PEER)
 		return 0;
 	__u16 type = SL_SOCK_STREAM, lport = 0, rport = 0;
 	if (cs && cs->proto != SL_L7_UNKNOWN) {
@@ -923,6 +969,14 @@ static __always_inline int one_message(struct sl_task *tp, struct sock *sk, __u1
 			cs->family = family;
 			sl_sock_ends(sk, family, cs->laddr, cs->raddr, &cs->lport, &cs->rport);
 			cs->proto = proto; /* last: the state is whole once the protocol says it is known */
+			if (local_server_end && !tls && role == SL_L7_CLIENT && cs->rport != self_port &&
+			    sl_loopback(family, cs->raddr)) {
+				/* the key read over itself: from the socket tracepoints it is the socket's
+				 * BTF pointer, which a global function may not take; read, it is a number
+				 * (no second stack slot: the frames are at their bound) */
+				sl_read_kernel(&key, sizeof(key), &key);
+				return sl_l7_peer_end(key);
+			}
 		}
 	} else {
 		return 0;

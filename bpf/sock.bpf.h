@@ -66,5 +66,18 @@ static __always_inline void sl_sock_ends(struct sock *sk, __u16 family, __u8 *la
 	}
 }
 
+/* An address of the loopback network (127/8, ::1, ::ffff:127/104): the other end is this node's,
+ * in the same network namespace. `a`: 16 bytes, 8-aligned (read in place: no stack, l7's call
+ * chains are at the 512-byte combined bound). */
+static __always_inline bool sl_loopback(__u16 family, const __u8 *a)
+{
+	if (family == SL_AF_INET)
+		return a[0] == 127;
+	const __u64 *w = (const __u64 *)a;
+	__u64 lo = w[1];
+	/* little-endian: ::1 has its last byte 1, a mapped 127.x.x.x bytes 10-12 ff ff 7f */
+	return !w[0] && (lo == 0x0100000000000000ULL || ((lo & 0xffffffffULL) == 0xffff0000ULL && (__u8)(lo >> 32) == 127));
+}
+
 #pragma pop_macro("SL_FILE")
 #endif

@@ -527,7 +527,12 @@ int run_agent(const AgentConfig& config, const std::atomic<bool>& stop, std::ato
     // has its unwind tables built over seconds, not in one that sheds detail for the budget.
     opts.background_cpus = config.overhead.max_cpu_percent / 100.0 * bpf::possible_cpus() / 4;
     opts.own = sc.own;
-    if (name == "l7") opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
+    if (name == "l7") {
+      opts.count_sock_traffic = net_on;  // net takes its map (Runner::start)
+      std::string host;
+      int port = 0;
+      if (split_listen(config.listen, &host, &port)) opts.own_as<sources::L7Options>().self_port = static_cast<uint16_t>(port);
+    }
     if (name == "l7" && bpf_stats.has_helper())
       opts.open_uprobe = [&bpf_stats](int fd, uint64_t offset) { return bpf_stats.open_uprobe(fd, offset); };
     if (name == "l7" && engine_rules) {  // every request a rule names by method reaches the rules

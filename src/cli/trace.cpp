@@ -278,6 +278,7 @@ int trace(const TraceArgs& args) {
     own["uprobe"].as<sources::UprobeOptions>().probes.push_back({t, args.uprobe_latency, true, args.uprobe_str});
   auto& l7 = own["l7"].as<sources::L7Options>();
   l7.sample = 1;  // a live trace shows every request
+  l7.both_local_ends = true;  // and what each end of a local call saw
   l7.ports = args.l7_ports;
   if (auto st = l7.check(); !st) {
     fprintf(stderr, "sightline trace: --l7-port: %s\n", st.message().c_str());

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "bpf/libbpf_util.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +14,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bpf_tests load real BPF programs: run them as root\n");
     return 1;
   }
-  sightline::bpf::install_libbpf_logger(false);
+  // SL_BPF_VERBOSE=1: libbpf's messages, the verifier's log of a refused program among them
+  const char* verbose = getenv("SL_BPF_VERBOSE");
+  sightline::bpf::install_libbpf_logger(verbose && *verbose && *verbose != '0');
   return RUN_ALL_TESTS();
 }

@@ -65,7 +65,7 @@ rules: {json_file: $tmp/alerts.jsonl, stdout: false}
 overhead: {max_cpu_percent: 0}
 anomaly: {interval_s: 2, warmup_points: 12}
 sources:
-  l7: {sample: 1}
+  l7: {sample: 1, both_local_ends: true}
 YAML
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 agent=$!

@@ -48,7 +48,7 @@ wait_for 10 curl -sf --http2-prior-knowledge http://127.0.0.1:$hport/items/0 || 
   echo "overhead: {max_cpu_percent: 0}"
   echo "sources:"
   for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {sample: 1}'
+  echo '  l7: {sample: 1, both_local_ends: true}'
   echo "exporters: {spool_dir: $tmp/spool, batch: 1s, otlp: {url: \"http://127.0.0.1:$oport\", interval: 1h, logs: [], traces: true, alerts: false}}"
 } >"$tmp/agent.yaml"
 # An OTLP/HTTP receiver: each request's body kept as a file.

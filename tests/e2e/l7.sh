@@ -62,7 +62,7 @@ wait_for 10 dig +short +time=1 +tries=1 @127.0.0.1 -p $dport x.example.test || f
   echo "overhead: {max_cpu_percent: 0}"  # every record is checked: no governor thinning them
   echo "sources:"
   for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-  echo '  l7: {routes: ["/api/files/{name}"], sample: 1}'  # every exchange in detail: the records are checked
+  echo '  l7: {routes: ["/api/files/{name}"], sample: 1, both_local_ends: true}'  # every exchange in detail: the records are checked
 } >"$tmp/agent.yaml"
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 bg_pid $!

@@ -52,7 +52,9 @@ start_l7_agent() {
     echo "overhead: {max_cpu_percent: 0}"
     echo "sources:"
     for s in file net security syscalls sched block packets profile; do echo "  $s: {enabled: false}"; done
-    echo "  l7: {sample: 1${L7_AGENT_OWN:+, $L7_AGENT_OWN}}"  # L7_AGENT_OWN: more of l7's own options
+    # both ends of a local connection: the tests check what each saw (the default counts at
+    # the server's end only; e2e l7_local_ends checks that)
+    echo "  l7: {sample: 1, both_local_ends: ${L7_BOTH_ENDS:-true}${L7_AGENT_OWN:+, $L7_AGENT_OWN}}"  # L7_AGENT_OWN: more of l7's own options
     [[ -n ${L7_AGENT_EXTRA:-} ]] && echo "$L7_AGENT_EXTRA"
   } >"$dir/agent.yaml"
   "$sl" agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
@@ -73,9 +75,13 @@ go_helper() {
     go build "$@" -o "$out" .) >"$dir/go.log" 2>&1 || fail "go build $name: $(cat "$dir/go.log")"
 }
 # l7_agent_config FILE PORT DB L7: an agent that listens on 127.0.0.1:PORT, stores requests in
-# DB, runs no rules and no governor, and every source off but l7 (its options L7, a YAML map).
+# DB, runs no rules and no governor, and every source off but l7 (its options L7, a YAML map,
+# both ends of a local connection traced unless L7_BOTH_ENDS=false: the tests check each end).
 l7_agent_config() {
   local file=$1 port=$2 db=$3 l7=$4 s
+  l7=${l7#\{}
+  l7=${l7%\}}
+  l7="{both_local_ends: ${L7_BOTH_ENDS:-true}${l7:+, $l7}}"
   {
     echo "listen: 127.0.0.1:$port"
     echo "store: {path: $db, kinds: [request]}"

@@ -33,7 +33,7 @@ start_quiet_agent "$SL" "$tmp" $aport "\
   block: {enabled: false}
   packets: {enabled: false}
   profile: {enabled: false}
-  l7: {sample: 1}"
+  l7: {sample: 1, both_local_ends: true}"
 
 veth_ns $ns $vh $vn $HOST $PEER
 tc qdisc add dev $vh root tbf rate 50mbit burst 15000 limit 15000

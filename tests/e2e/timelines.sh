@@ -42,7 +42,7 @@ start_quiet_agent "$SL" "$tmp" $aport "\
   block: {enabled: false}
   packets: {enabled: false}
   profile: {hz: 199, off_cpu: true}
-  l7: {sample: 1, slow_ms: 5}  # every handler here is slower: each keeps its stacks"
+  l7: {sample: 1, slow_ms: 5, both_local_ends: true}  # every handler here is slower: each keeps its stacks; its calls are linked at their client ends"
 grep -q "source sched: running" "$tmp/agent.log" || fail "sched: $(cat "$tmp/agent.log")"
 
 port=$(free_port)

@@ -22,6 +22,7 @@ store: {path: $dir/s.db, metrics_interval: 1s}
 anomaly: {interval_s: 1, warmup_points: 12}
 sources:
   profile: {off_cpu: true}
+  l7: {both_local_ends: true}  # the waterfall's children: calls linked at their client ends
 YAML
 "$SL" agent -c "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
 bg_pid $!

@@ -96,6 +96,70 @@ TEST(L7Tracker, BothEndsOfALocalConnection) {
   EXPECT_EQ(t.stats().conns, 1u) << "the client's connection closed";
 }
 
+// A loopback connection counted at its server's end (the kernel's default): the client's end
+// sends one record without data naming itself (SL_L7_PEER_END), so the server's edge names the
+// client's process; its close (proto SL_L7_PEER) forgets it, and the next connection from that
+// port is named by address until its own end names itself.
+TEST(L7Tracker, APeerEndNamesTheServersClient) {
+  std::vector<std::string> seen;
+  sources::L7Tracker t(
+      [&](core::Event& e) {
+        seen.push_back(std::string(e.comm) + " " + std::to_string(e.pid) + " " + (e.role == SL_L7_CLIENT ? "client" : "server") +
+                       " " + std::string(e.laddr) + ":" + std::to_string(e.lport) + " -> " + std::to_string(e.rport));
+      },
+      [](uint32_t pid) { return std::string("comm=") + (pid == 1 ? "wrk" : "nginx"); });
+  Side client{0xc1, SL_L7_CLIENT, 40000, 8080, "wrk", 1}, server{0x5e, SL_L7_SERVER, 8080, 40000, "nginx", 2};
+  const char* req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  const char* resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  feed(t, client, SL_L7_PEER_END, "", 900);
+  for (int i = 0; i < 3; i++) {
+    feed(t, server, SL_L7_RECV, req, 1000 * (i + 1));
+    feed(t, server, SL_L7_SEND, resp, 1000 * (i + 1) + 50);
+  }
+  auto edges = t.service_map();
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].client, "wrk");
+  EXPECT_EQ(edges[0].server, "nginx");
+  EXPECT_EQ(edges[0].requests, 3u);
+  EXPECT_EQ(t.stats().peer_ends, 1u);
+  EXPECT_EQ(t.stats().conns, 1u) << "a peer end is no connection with a parser";
+  ASSERT_EQ(seen.size(), 6u) << "each request's event, and the client's view of it";
+  EXPECT_EQ(seen[0], "nginx 2 server 127.0.0.1:8080 -> 40000");
+  EXPECT_EQ(seen[1], "wrk 1 client 127.0.0.1:40000 -> 8080");
+  EXPECT_EQ(t.stats().mirrored, 3u);
+
+  // Closed, then a new connection from the same port whose end has not named itself (yet).
+  sl_l7_event close_rec;
+  memset(&close_rec, 0, sizeof close_rec);
+  close_rec.hdr.kind = SL_EV_L7;
+  close_rec.conn = 0xc1;
+  close_rec.dir = SL_L7_CLOSE;
+  close_rec.proto = SL_L7_PEER;
+  t.on_record(close_rec, {}, core::Event{});
+  feed(t, server, SL_L7_CLOSE, "", 5000);
+  Side server2{0x5f, SL_L7_SERVER, 8080, 40000, "nginx", 2};
+  feed(t, server2, SL_L7_RECV, req, 6000);
+  feed(t, server2, SL_L7_SEND, resp, 6050);
+  edges = t.service_map();
+  ASSERT_EQ(edges.size(), 2u);
+  EXPECT_EQ(edges[0].client, "127.0.0.1");
+  EXPECT_EQ(edges[0].requests, 1u);
+  EXPECT_EQ(edges[1].client, "wrk");
+  EXPECT_EQ(edges[1].requests, 3u);
+}
+
+// Past kMaxPeerEnds remembered at once, the oldest is forgotten and counted.
+TEST(L7Tracker, PeerEndsAreBounded) {
+  sources::L7Tracker t([](core::Event&) {}, [](uint32_t) { return std::string("comm=wrk"); });
+  const size_t n = sources::L7Tracker::kMaxPeerEnds + 10;
+  for (size_t i = 0; i < n; i++) {
+    Side c{0x1000 + i * 8, SL_L7_CLIENT, static_cast<uint16_t>(1024 + i % 60000), 8080, "wrk", 1};
+    feed(t, c, SL_L7_PEER_END, "", i);
+  }
+  EXPECT_EQ(t.stats().peer_ends, n);
+  EXPECT_EQ(t.stats().peer_ends_forgotten, 10u);
+}
+
 // Each latency bucket of a series keeps the newest request seen in detail that fell in it, named
 // by the store's evt_time and proc_tid; the kernel's exact series (method and status class, no
 // route) get the newest of their routes'.

@@ -135,6 +135,8 @@ if ((rc == 124)); then
   cat "$tmp/bpf-froze.txt" >>"$out"  # the passes before the freeze count below
 fi
 ((rc == 0)) || fail "bpf tests on 6.1: $(grep -E 'Failed|Timeout|tests passed' "$out" | head -20)
+--- what they said:
+$(grep -E -A3 'Failure$|\] FAILED|error: ' "$out" | head -40)
 --- the guest's last lines:
 $(guest_tail "$out")"
 echo "--- bpf tests"; grep -E "tests passed" "$out"

@@ -43,6 +43,7 @@ enum sl_l7_proto {
 	SL_L7_MEMCACHED = 7,
 	SL_L7_NATS = 8,
 	SL_L7_AMQP = 9,
+	SL_L7_PEER = 254,    /* conn state: a loopback client's end, counted at its server's end */
 	SL_L7_IGNORED = 255, /* conn state: not a protocol we parse */
 };
 
@@ -51,6 +52,7 @@ enum sl_l7_dir {
 	SL_L7_RECV = 2,  /* this process read them */
 	SL_L7_CLOSE = 3, /* the connection closed (no data) */
 	SL_L7_EXEC = 4,  /* a process started (no connection): its binary may be Go's (go_tls.h) */
+	SL_L7_PEER_END = 5, /* a loopback client's end, counted at its server's (no data): who it is */
 };
 
 enum sl_l7_role {

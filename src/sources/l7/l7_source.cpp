@@ -213,7 +213,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     detail_per_s_ = own.detail_per_s;
     auto load = [&] {
       return start_skeleton<l7_bpf>(skel_, kFns, o, f, sink, own.sample > 1 ? kSampledRingBytes : kDefaultRingBytes,
-                                         [capture, tls, go_tls, traffic, times, &reuse_err, &own, &f, &hints](l7_bpf* s) {
+                                         [capture, tls, go_tls, traffic, times, &reuse_err, &own, &o, &f, &hints](l7_bpf* s) {
                                            s->rodata->capture_bytes = capture;
                                            s->rodata->thread_times = times >= 0;
                                            if (times >= 0)
@@ -221,6 +221,9 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                            else if (bpf_map__type(s->maps.sched_ts) != BPF_MAP_TYPE_TASK_STORAGE)
                                              bpf_map__set_max_entries(s->maps.sched_ts, 1);  // unused: no threads'
 
+                                           s->rodata->local_server_end = !own.both_local_ends && !o.filter.pid &&
+                                                                         o.filter.comm.empty() && !o.filter.cgroup_id;
+                                           s->rodata->self_port = own.self_port;
                                            s->rodata->count_sock_traffic = traffic;
                                            if (!traffic) bpf_map__set_max_entries(s->maps.sock_traffic, 1);
                                            s->rodata->has_bpf_loop = f.bpf_loop;
@@ -366,7 +369,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (size < sizeof(sl_l7_event)) return false;
     const auto* rec = static_cast<const sl_l7_event*>(data);
     if (rec->hdr.kind != SL_EV_L7 || rec->captured > size - sizeof(sl_l7_event) || rec->captured > rec->len ||
-        rec->dir < SL_L7_SEND || rec->dir > SL_L7_EXEC)
+        rec->dir < SL_L7_SEND || rec->dir > SL_L7_PEER_END)
       return false;
     if (rec->dir == SL_L7_EXEC) {
       if (go_tls_) check_go_binary(rec->hdr.pid);

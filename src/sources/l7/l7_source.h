@@ -48,6 +48,13 @@ struct L7Options : Options<L7Options> {
   // where a connection is joined mid-way, as on its default port (pgsql 5432, mysql 3306,
   // memcached 11211, nats 4222, amqp 5672, kept).
   std::vector<std::string> ports;
+  // A loopback TCP connection is counted at both ends (default: at its server's end only, the
+  // client's end naming itself for the service map; bpf/l7.bpf.c local_server_end). Off when a
+  // filter (pid, name, cgroup) may leave the server's end untraced.
+  bool both_local_ends = false;
+  // Set by the agent, not the configuration: the port of its own listener, whose loopback
+  // clients are counted at their end (the agent does not trace itself).
+  uint16_t self_port = 0;
   core::Status check() const override;
   void visit(OptionVisitor& v) override {
     v.number("detail_per_s", detail_per_s, 0, 1000000,
@@ -62,6 +69,8 @@ struct L7Options : Options<L7Options> {
     v.names("routes", routes, "HTTP routes of RED series, e.g. /api/users/{id}/orders ({...}: any segment); others cluster themselves");
     v.names("always_detail", always_detail,
             "methods always sent in detail whatever the sample, e.g. [DELETE, DROP, FLUSHALL] (the rules' are added)");
+    v.flag("both_local_ends", both_local_ends,
+           "count a loopback connection at its client's end too (default: at its server's end only, half the cost)");
     v.names("ports", ports,
             "protocol:port, e.g. [memcached:11212, pgsql:6432]: that protocol on that port too, as on its default "
             "(pgsql, mysql, memcached, nats, amqp; the others are found on any port)");

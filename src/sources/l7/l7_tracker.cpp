@@ -179,8 +179,105 @@ size_t L7Tracker::release_all() {
   return n;
 }
 
+void L7Tracker::forget_peer_end(std::unordered_map<uint64_t, PeerEnd>::iterator it) {
+  if (auto e = endpoints_.find(it->second.local); e != endpoints_.end() && --e->second.refs == 0) endpoints_.erase(e);
+  peer_ends_.erase(it);
+}
+
+void L7Tracker::peer_end(const sl_l7_event& rec, const core::Event& hdr) {
+  if (rec.dir == SL_L7_CLOSE) {
+    if (auto it = peer_ends_.find(rec.conn); it != peer_ends_.end()) forget_peer_end(it);
+    return;
+  }
+  stats_.peer_ends++;
+  if (auto it = peer_ends_.find(rec.conn); it != peer_ends_.end()) forget_peer_end(it);  // its close was lost
+  while (peer_ends_.size() >= kMaxPeerEnds && !peer_order_.empty()) {
+    auto [conn, seq] = peer_order_.front();
+    peer_order_.pop_front();
+    if (auto it = peer_ends_.find(conn); it != peer_ends_.end() && it->second.seq == seq) {
+      forget_peer_end(it);
+      stats_.peer_ends_forgotten++;
+    }
+  }
+  // closed entries leave their place in the queue: dropped when it outgrows the map
+  if (peer_order_.size() > 2 * kMaxPeerEnds) {
+    std::erase_if(peer_order_, [this](const auto& o) {
+      auto it = peer_ends_.find(o.first);
+      return it == peer_ends_.end() || it->second.seq != o.second;
+    });
+  }
+  PeerEnd p;
+  p.local = addr_text(rec.family, rec.laddr) + ":" + std::to_string(rec.lport);
+  p.seq = ++peer_seq_;
+  p.cgroup_id = hdr.cgroup_id;
+  p.pid = hdr.pid;
+  p.tid = hdr.tid;
+  p.ppid = hdr.ppid;
+  p.uid = hdr.uid;
+  p.gid = hdr.gid;
+  p.thread.assign(hdr.comm);
+  p.name.assign(rec.pcomm, strnlen(rec.pcomm, sizeof rec.pcomm));
+  if (p.name.empty()) p.name = p.thread;
+  Endpoint& ep = endpoints_[p.local];
+  ep.comm = p.name;
+  ep.role = SL_L7_CLIENT;
+  ep.refs++;
+  ep.peer_conn = rec.conn;
+  peer_order_.emplace_back(rec.conn, p.seq);
+  peer_ends_.emplace(rec.conn, std::move(p));
+}
+
+const L7Tracker::PeerEnd* L7Tracker::peer_of(Conn& c) {
+  if (c.peer_conn) {
+    if (auto it = peer_ends_.find(c.peer_conn); it != peer_ends_.end() && it->second.local == c.remote) return &it->second;
+    c.peer_conn = 0;  // closed, or another connection's now
+  }
+  if (peer_ends_.empty() || c.peer_tries >= 64) return nullptr;
+  c.peer_tries++;
+  auto ep = endpoints_.find(c.remote);
+  if (ep == endpoints_.end() || !ep->second.peer_conn) return nullptr;
+  auto it = peer_ends_.find(ep->second.peer_conn);
+  if (it == peer_ends_.end()) return nullptr;
+  c.peer_conn = ep->second.peer_conn;
+  c.peer_tries = 0;
+  return &it->second;
+}
+
+void L7Tracker::mirror(const core::Event& server, const PeerEnd& p) {
+  core::Event m = server;
+  m.pid = p.pid;
+  m.tid = p.tid;
+  m.ppid = p.ppid;
+  m.uid = p.uid;
+  m.gid = p.gid;
+  m.cgroup_id = p.cgroup_id;
+  m.comm = p.name;
+  m.thread_name = p.thread;
+  m.role = SL_L7_CLIENT;
+  std::swap(m.laddr, m.raddr);
+  std::swap(m.lport, m.rport);
+  // The client's span is the one its traceparent named as the server's parent; what the
+  // server's end alone knows (its thread's timeline, its calls, its socket's resends) is not
+  // the client's.
+  m.span_id = server.parent_span_id;
+  m.parent_span_id = {};
+  m.downstream = 0;
+  m.downstream_ns = 0;
+  m.timeline = 0;
+  m.tl_cpu_ns = m.tl_runq_ns = 0;
+  std::fill(std::begin(m.tl_wait_ns), std::end(m.tl_wait_ns), 0);
+  m.req_retransmits = -1;
+  stats_.requests++;
+  stats_.mirrored++;
+  on_request_(m);
+}
+
 void L7Tracker::on_record(const sl_l7_event& rec, std::string_view data, const core::Event& hdr) {
   stats_.records++;
+  if (rec.dir == SL_L7_PEER_END || (rec.dir == SL_L7_CLOSE && rec.proto == SL_L7_PEER)) {
+    peer_end(rec, hdr);
+    return;
+  }
   Conn* c = conn_for(rec, hdr);
   if (!c) return;
   if (rec.dir == SL_L7_CLOSE) {
@@ -332,7 +429,16 @@ void L7Tracker::emit(Conn& c, const Record& r) {
                             : c.proto == Protocol::kMemcached && r.status ? (r.status == 1 ? "hit" : "miss")
                                                          : "ok";
   account(c, r, status, e.ts_wall_ns);
-  if (on_request_) on_request_(e);
+  if (!on_request_) return;
+  // A loopback connection counted at its server's end: the client's view is this record's too.
+  const PeerEnd* peer = c.role == SL_L7_SERVER ? peer_of(c) : nullptr;
+  if (!peer) {
+    on_request_(e);
+    return;
+  }
+  core::Event server = e;  // the sinks may add to e
+  on_request_(e);
+  mirror(server, *peer);
 }
 
 namespace {
@@ -577,6 +683,15 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                              "Connections whose parser state was dropped to stay within the bound",
                              MetricType::kCounter};
   evicted.series.push_back({{}, static_cast<double>(stats_.conns_evicted), {}});
+  core::MetricFamily peers{"sightline_l7_peer_ends_total",
+                           "Loopback connections counted at their server's end only: their client's end named itself",
+                           MetricType::kCounter};
+  peers.series.push_back({{}, static_cast<double>(stats_.peer_ends), {}});
+  core::MetricFamily peers_lost{"sightline_l7_peer_ends_forgotten_total",
+                                "Loopback client ends forgotten before their close (past the bound): their server's "
+                                "edges name them by address",
+                                MetricType::kCounter};
+  peers_lost.series.push_back({{}, static_cast<double>(stats_.peer_ends_forgotten), {}});
   core::MetricFamily resync{"sightline_l7_parser_resyncs_total",
                             "Times a parser lost a message boundary (garbage, a gap in a header, a full buffer) "
                             "and looked for the next one",
@@ -605,7 +720,7 @@ void L7Tracker::collect(std::vector<core::MetricFamily>& out) const {
                                  "segments are {x})",
                                  MetricType::kGauge};
   route_nodes.series.push_back({{}, static_cast<double>(routes_.nodes()), {}});
-  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &conn_bytes, &evicted, &resync, &orphans, &undecoded, &routes,
+  for (auto* f : {&req, &err, &lat, &edges, &edge_err, &edge_sec, &conns, &conn_bytes, &evicted, &peers, &peers_lost, &resync, &orphans, &undecoded, &routes,
                   &route_nodes})
     out.push_back(std::move(*f));
 }

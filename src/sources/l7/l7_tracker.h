@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -28,6 +29,9 @@ struct L7Stats {
   uint64_t conns_evicted = 0;     // connections dropped (LRU) with their parser state
   uint64_t conns = 0;             // connections tracked now
   uint64_t bytes = 0;             // their state: conn_bytes() each and their parsers' memory()
+  uint64_t peer_ends = 0;         // loopback client ends counted at their server's end: named now
+  uint64_t peer_ends_forgotten = 0;  // of those, dropped past kMaxPeerEnds before their close
+  uint64_t mirrored = 0;          // request events made for a peer end from its server's record
 };
 
 // One service-map edge.
@@ -46,6 +50,9 @@ class L7Tracker {
   static constexpr size_t kDefaultMaxBytes = 16ULL << 20;
   static constexpr size_t kMaxSeries = 2000;
   static constexpr size_t kMaxEdges = 1000;
+  // Loopback client ends the kernel counts at their server's end (SL_L7_PEER_END): remembered
+  // until their close to name the server's edges; past this many the oldest are forgotten.
+  static constexpr size_t kMaxPeerEnds = 16384;
 
   // `on_request` gets each request event (views valid during the call); `process_key` names a
   // process for metric labels (sources/aggregate.h keys).
@@ -142,6 +149,10 @@ class L7Tracker {
     };
     EdgeRef edges[2];
     bool edge_skip = false;  // a client of a server traced here: counted there
+    // A server's: the peer end at its other end (peer_ends_ key; 0: none found yet), and the
+    // lookups left before it stops looking (a remote client never names itself).
+    uint64_t peer_conn = 0;
+    uint8_t peer_tries = 0;
     // A server connection whose thread made requests while serving its open request: the span
     // id (and trace) its next record takes, named by those requests as their parent.
     std::string link_span, link_trace;
@@ -158,6 +169,8 @@ class L7Tracker {
   };
 
   Conn* conn_for(const sl_l7_event& rec, const core::Event& hdr);
+  // A loopback client's end counted at its server's (its one record) or its close.
+  void peer_end(const sl_l7_event& rec, const core::Event& hdr);
   void drop(std::list<Conn>::iterator it);
   void emit(Conn& c, const protocols::Record& r);
   void account(Conn& c, const protocols::Record& r, std::string_view status, uint64_t wall_ns);
@@ -182,8 +195,28 @@ class L7Tracker {
     std::string comm;
     uint8_t role;
     uint32_t refs;  // the connections that have it (a server's listening address: many)
+    uint64_t peer_conn = 0;  // a peer end's socket (peer_ends_), 0: a traced connection's
+  };
+  // A loopback client's end that the kernel counts at its server's (SL_L7_PEER_END): who it is,
+  // for the client's view of each request its server's end sends (mirror()).
+  struct PeerEnd {
+    std::string local;  // its ip:port, its endpoints_ key
+    uint64_t seq = 0;   // when it came (peer_order_)
+    uint64_t cgroup_id = 0;
+    uint32_t pid = 0, tid = 0, ppid = 0, uid = 0, gid = 0;
+    std::string name, thread;  // the process's name, the thread's
   };
   std::unordered_map<std::string, Endpoint> endpoints_;
+  // Peer ends by socket: their endpoint (in endpoints_) and when they came (peer_order_: oldest
+  // first, each with the sequence it was added at; an entry closed since is skipped there).
+  std::unordered_map<uint64_t, PeerEnd> peer_ends_;
+  std::deque<std::pair<uint64_t, uint64_t>> peer_order_;
+  uint64_t peer_seq_ = 0;
+  void forget_peer_end(std::unordered_map<uint64_t, PeerEnd>::iterator it);
+  // The peer end at a server connection's other end, if its client's end named itself.
+  const PeerEnd* peer_of(Conn& c);
+  // The client's view of a request a server's end sent: its event again as the client's.
+  void mirror(const core::Event& server, const PeerEnd& p);
   std::map<std::vector<std::string>, Red> red_;
   protocols::RouteClusters routes_;  // HTTP targets of RED series, clustered per process
   uint64_t routes_folded_ = 0;       // the clusters' generation red_ was last folded at
