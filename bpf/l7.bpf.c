@@ -825,6 +825,22 @@ static __noinline int tcp_dns(struct conn_state *cs, __u64 buf, __u64 first_len,
 
 /* One message of `ret` bytes on socket `sk` (fd `fd`; family 0: not read yet): infer, filter,
  * copy, send. */
+/* A record of a connection without data (its close, a peer end), reserved, zeroed but for the
+ * current task's header and these; NULL when the ring is full (counted). */
+static __always_inline struct sl_l7_event *conn_record(__u64 key, __u8 dir, __u8 proto)
+{
+	struct sl_l7_event *e = sl_reserve(sizeof(*e));
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
+	e->conn = key;
+	e->fd = -1;
+	e->dir = dir;
+	e->proto = proto;
+	return e;
+}
+
 /* A loopback client's end, counted at its server's (local_server_end): marked SL_L7_PEER (one
  * lookup a syscall from now on), and one record without data names it (its process, its ends)
  * for the service map; its close is sent too (sent). A global function: its frame is not the
@@ -837,15 +853,9 @@ __noinline int sl_l7_peer_end(__u64 key)
 	__u8 proto = cs->proto;
 	cs->proto = SL_L7_PEER;
 	cs->sent = 1;
-	struct sl_l7_event *e = sl_reserve(sizeof(*e));
+	struct sl_l7_event *e = conn_record(key, SL_L7_PEER_END, proto);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	sl_fill_hdr_now(&e->hdr, SL_EV_L7);
-	e->conn = key;
-	e->fd = -1;
-	e->dir = SL_L7_PEER_END;
-	e->proto = proto;
 	e->role = SL_L7_CLIENT;
 	e->sock_type = SL_SOCK_STREAM;
 	e->family = cs->family;
@@ -1135,15 +1145,9 @@ int BPF_PROG(sl_l7_close, struct sock *sk, int oldstate, int newstate)
 		 * waits for its close. */
 		if (proto == SL_L7_IGNORED || proto == SL_L7_UNKNOWN || (!sent && proto != SL_L7_DNS))
 			continue;
-		struct sl_l7_event *e = sl_reserve(sizeof(*e));
+		struct sl_l7_event *e = conn_record(key, SL_L7_CLOSE, proto);
 		if (!e)
 			continue;
-		__builtin_memset(e, 0, sizeof(*e));
-		sl_fill_hdr_now(&e->hdr, SL_EV_L7);
-		e->conn = key;
-		e->fd = -1;
-		e->dir = SL_L7_CLOSE;
-		e->proto = proto;
 		e->tls = tls;
 		sl_submit(ctx, e, sizeof(*e));
 	}
