@@ -612,8 +612,11 @@ TEST(L7Source, ALoopbackConnectionIsCountedAtItsServersEnd) {
   h.runner().collect_all();
   EXPECT_EQ(mine("server"), 40u) << "1 in 4 in detail, each weighing 4";
   EXPECT_EQ(mine("client"), 40u) << "the client's view of each, from the server's record";
-  for (const auto& r : reqs.of("http", "client"))
-    if (r.request.starts_with("/peer-end/")) EXPECT_EQ(r.comm, "bpf_tests");
+  for (const auto& r : reqs.of("http", "client")) {
+    if (r.request.starts_with("/peer-end/")) {
+      EXPECT_EQ(r.comm, "bpf_tests");
+    }
+  }
   EXPECT_EQ(h.metric("sightline_l7_requests_total", {{"comm", "bpf_tests"}, {"protocol", "http"}, {"role", "server"}}), 40);
   EXPECT_LE(h.metric("sightline_l7_requests_total", {{"comm", "bpf_tests"}, {"protocol", "http"}, {"role", "client"}}), 0);
   EXPECT_GE(h.metric("sightline_l7_peer_ends_total", {}), 1);
