@@ -3,9 +3,10 @@
 # runs beside the workload; the deltas of each BPF program's run count and run time
 # (sightline_bpf_program_run{s,_seconds}_total, kernel bpf_stats) and of the agent's own CPU
 # over the workload's run are printed, largest first.
-#   usage: bench/program_cost.sh                        (wrk -t1 -c8 -d5s against nginx)
+#   usage: bench/program_cost.sh                        (wrk -t1 -c8 -d5s against nginx; DURATION=20 for longer)
 #          WORK="./build/bench/sysloop 3000000" bench/program_cost.sh
 #          SL_EXTRA='sources: {l7: {sample: 1}}' bench/program_cost.sh
+#          WORK="sleep 20" bench/program_cost.sh          (the idle agent's CPU, to subtract)
 # (as root, after scripts/build.sh; a benchmark: nothing here asserts a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ trap cleanup EXIT
 if [[ -z ${WORK:-} ]]; then
   nport=$(free_port)
   start_nginx "$tmp" "$nport"
-  WORK="wrk -t1 -c8 -d5s http://127.0.0.1:$nport/"
+  WORK="wrk -t1 -c8 -d${DURATION:-5}s http://127.0.0.1:$nport/"
 fi
 port=$(free_port)
 # bpf_stats always on: exact run counts and times (the default, sampled, measures one second in five)
@@ -33,6 +34,8 @@ printf 'listen: 127.0.0.1:%s\napi_socket: ""\noverhead: {bpf_stats: always}\nsto
 "$SL" agent --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
 ap=$!
 for i in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+# the agent's start (BTF, symbol tables, the first /proc scan) is not the workload's cost
+sleep "${SETTLE:-3}"
 snap() {
   curl -sf "http://127.0.0.1:$port/metrics" |
     grep -E '^(sightline_bpf_program_run_seconds_total|sightline_bpf_program_runs_total|process_cpu_seconds_total)' || true

@@ -43,7 +43,8 @@ core::Status Runner::start(std::unique_ptr<sources::Source> source, const source
     };
   if (name == "net" && o.sock_traffic_fd < 0)
     for (const auto& s : sources_)
-      if (int fd = s.running ? s.source->shared_map_fd("sock_traffic") : -1; fd >= 0) o.sock_traffic_fd = fd;
+      if (int fd = s.running ? s.source->shared_map_fd("sock_traffic") : -1; fd >= 0)
+        o.sock_traffic_fd = fd, o.sock_slots_fd = s.source->shared_map_fd("sock_slots");
   if ((name == "l7" || name == "profile") && o.thread_time_fd < 0)
     for (const auto& s : sources_)
       if (int fd = s.running ? s.source->shared_map_fd("thread_time") : -1; fd >= 0) o.thread_time_fd = fd;

@@ -114,25 +114,55 @@ class DeltaTotals {
       if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data()) != 0) continue;
       Val sum{};
       for (const auto& v : per_cpu) sum += v;
-      std::string id(reinterpret_cast<const char*>(&key), sizeof key);
-      uint32_t tgid = tgid_of(key);
-      auto it = keys_.find(id);
-      if (it == keys_.end()) {
-        if (settled_ && *settled_ && !(*settled_)(tgid)) continue;
-        Label label = label_of(key);
-        if (!totals_.count(label) && totals_.size() >= max_series_) {
-          label = overflow(label);
-          overflowed_++;
-        }
-        it = keys_.emplace(id, State{Val{}, label}).first;
-      }
-      totals_[it->second.label] += sum - it->second.last;
-      it->second.last = sum;
-      if (!process_alive(tgid)) dead.push_back(key);
+      State* st = named(key, label_of, overflow);
+      if (!st) continue;
+      totals_[st->label] += sum - st->last;
+      st->last = sum;
+      if (!process_alive(tgid_of(key))) dead.push_back(key);
     }
     for (const auto& k : dead) {
       bpf_map_delete_elem(map_fd, &k);
       keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof k));
+    }
+    for (uint64_t raw : freed_) keys_.erase(std::string(reinterpret_cast<const char*>(&raw), sizeof raw));
+    freed_.clear();
+  }
+
+  // The same for a direct-mapped cache in front of such a map (bpf/sock_traffic.bpf.h), read
+  // first: n slots in memory the kernel writes, each {Key key; Val val;}, a key (tgid 0: free)
+  // and what it counted since it took the slot. A slot whose process exited is freed after this
+  // last read: its value zeroed, then its key (the kernel takes a free slot as it is). Its keys
+  // keep their names till the map's read after this one (read), which forgets them.
+  template <class Slot>
+  void read_slots(Slot* slots, size_t n, const std::function<Label(const Key&)>& label_of,
+                  const std::function<Label(const Label&)>& overflow) {
+    static_assert(sizeof(Key) == sizeof(uint64_t) && sizeof(Val) % sizeof(uint64_t) == 0);
+    slot_last_.resize(n);
+    constexpr size_t words = sizeof(Val) / sizeof(uint64_t);
+    for (size_t i = 0; i < n; i++) {
+      auto* held = reinterpret_cast<uint64_t*>(&slots[i].key);
+      uint64_t raw = __atomic_load_n(held, __ATOMIC_ACQUIRE);
+      SlotLast& last = slot_last_[i];
+      if (!raw) {
+        last = {};
+        continue;
+      }
+      Val v{};
+      auto* from = reinterpret_cast<uint64_t*>(&slots[i].val);
+      auto* to = reinterpret_cast<uint64_t*>(&v);
+      for (size_t w = 0; w < words; w++) to[w] = __atomic_load_n(&from[w], __ATOMIC_RELAXED);
+      if (__atomic_load_n(held, __ATOMIC_ACQUIRE) != raw) continue;  // taken anew meanwhile: next read
+      Key key;
+      std::memcpy(&key, &raw, sizeof key);
+      State* st = named(key, label_of, overflow);
+      if (!st) continue;
+      totals_[st->label] += v - (last.key == raw ? last.val : Val{});
+      last = {raw, v};
+      if (process_alive(tgid_of(key))) continue;
+      for (size_t w = 0; w < words; w++) __atomic_store_n(&from[w], 0, __ATOMIC_RELAXED);
+      __atomic_store_n(held, 0, __ATOMIC_RELEASE);
+      last = {};
+      freed_.push_back(raw);
     }
   }
 
@@ -152,6 +182,28 @@ class DeltaTotals {
     else
       return k.tgid;
   }
+  // The state of a key, named the first time (nullptr: its process is not settled yet).
+  State* named(const Key& key, const std::function<Label(const Key&)>& label_of,
+               const std::function<Label(const Label&)>& overflow) {
+    std::string id(reinterpret_cast<const char*>(&key), sizeof key);
+    auto it = keys_.find(id);
+    if (it == keys_.end()) {
+      if (settled_ && *settled_ && !(*settled_)(tgid_of(key))) return nullptr;
+      Label label = label_of(key);
+      if (!totals_.count(label) && totals_.size() >= max_series_) {
+        label = overflow(label);
+        overflowed_++;
+      }
+      it = keys_.emplace(id, State{Val{}, label}).first;
+    }
+    return &it->second;
+  }
+  struct SlotLast {
+    uint64_t key = 0;  // the raw key the slot held at the last read
+    Val val{};
+  };
+  std::vector<SlotLast> slot_last_;
+  std::vector<uint64_t> freed_;  // keys of slots freed, forgotten after the map's read
   size_t max_series_;
   const std::function<bool(uint32_t)>* settled_;
   std::map<std::string, State> keys_;  // raw kernel key -> what was read last, and its label

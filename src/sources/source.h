@@ -73,9 +73,10 @@ struct SourceOptions {
   // One program per hook where two sources need the same one: net's per-process socket traffic
   // (bpf/sock_traffic.bpf.h) counted by l7's socket programs, which run on every socket I/O
   // anyway. l7: count it (the agent sets it when net runs too; l7 then offers the map as
-  // shared_map_fd("sock_traffic")). net: that map's fd, or -1 to count with programs of its own.
+  // shared_map_fd("sock_traffic") and its slots' shared_map_fd("sock_slots")). net: those maps'
+  // fds, or -1 to count with programs of its own.
   bool count_sock_traffic = false;
-  int sock_traffic_fd = -1;
+  int sock_traffic_fd = -1, sock_slots_fd = -1;
   // l7 and profile: the sched source's per-thread time map (its shared_map_fd("thread_time")),
   // read at server requests' boundaries for their timelines (l7, which marks the thread serving)
   // and by the profiler for per-request stacks; -1: neither.

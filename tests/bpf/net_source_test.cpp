@@ -2,6 +2,8 @@
 // a connect to a closed port.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "harness.h"
+#include "sightline/net.h"
 
 using namespace sightline;
 using core::EventKind;
@@ -355,4 +358,98 @@ TEST(NetSource, SocketTrafficCountedOnceBesideL7) {
   for (const auto& p : net->program_stats()) own += p.name.starts_with("sl_sock_");
   EXPECT_EQ(own, shares || !sock_tp ? 0u : 2u) << "net's own socket programs, beside l7's";
   udp_traffic_is_exact(h);
+}
+
+// Two processes whose keys share one CPU's slot (bpf/sock_traffic.bpf.h): the first takes it,
+// the second counts in the hash behind it; each is counted exactly under its own name, and
+// nothing more once they exit and the slot is freed.
+TEST(NetSource, TwoProcessesOfOneSlotAreCountedApart) {
+  Harness h;
+  const auto& f = h.runner().features();
+  if (!f.tracepoint_exists("sock", "sock_send_length") || !f.tp_btf) GTEST_SKIP() << "no socket traffic before 6.3";
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // the children's slots are CPU 0's
+  h.start("net", test::self_included());
+  constexpr int kDatagrams = 120;
+  constexpr size_t kSize = 111;
+  int rx = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len);
+  int buf = 1 << 20;
+  setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  struct Child {
+    pid_t pid = -1;
+    int go[2] = {-1, -1}, done[2] = {-1, -1};
+  };
+  // A child that, told to, sends kDatagrams under `name`, says so and waits to be told to exit.
+  auto spawn = [&](const char* name) {
+    Child c;
+    if (pipe(c.go) != 0 || pipe(c.done) != 0) return c;
+    c.pid = fork();
+    if (c.pid == 0) {
+      prctl(PR_SET_NAME, name);
+      char b = 0;
+      if (read(c.go[0], &b, 1) != 1) _exit(1);
+      int s = socket(AF_INET, SOCK_DGRAM, 0);
+      std::string payload(kSize, 's');
+      for (int i = 0; i < kDatagrams; i++)
+        if (sendto(s, payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&a), sizeof a) != (ssize_t)kSize)
+          _exit(1);
+      if (write(c.done[1], &b, 1) != 1 || read(c.go[0], &b, 1) != 1) _exit(1);
+      _exit(0);
+    }
+    return c;
+  };
+  auto slot = [](pid_t p) {
+    sl_sock_key k{static_cast<uint32_t>(p), AF_INET, IPPROTO_UDP};
+    return sl_sock_slot_of(0, &k);
+  };
+  auto end = [](Child& c) {
+    kill(c.pid, SIGKILL);
+    waitpid(c.pid, nullptr, 0);
+    for (int fd : {c.go[0], c.go[1], c.done[0], c.done[1]}) close(fd);
+  };
+  Child first = spawn("sl-slot-first");
+  ASSERT_GT(first.pid, 0);
+  Child second;
+  for (int tries = 0; tries < 4000 && second.pid < 0; tries++) {  // 1 in SL_NET_SOCK_SLOTS shares its slot
+    Child c = spawn("sl-slot-second");
+    ASSERT_GT(c.pid, 0);
+    if (slot(c.pid) == slot(first.pid))
+      second = c;
+    else
+      end(c);
+  }
+  ASSERT_GT(second.pid, 0) << "no child's key fell in the first's slot";
+  char b = 0;
+  for (Child* c : {&first, &second}) {  // in turn: the first takes the slot
+    ASSERT_EQ(write(c->go[1], &b, 1), 1);
+    ASSERT_EQ(read(c->done[0], &b, 1), 1);
+  }
+  char data[2048];
+  for (int i = 0; i < 2 * kDatagrams; i++) ASSERT_EQ(recv(rx, data, sizeof data, MSG_DONTWAIT), (ssize_t)kSize);
+  h.runner().collect_all();
+  for (const char* name : {"sl-slot-first", "sl-slot-second"}) {
+    const core::Labels sent{{"comm", name}, {"protocol", "udp"}, {"direction", "sent"}};
+    EXPECT_EQ(h.metric("sightline_socket_messages_total", sent), kDatagrams) << name;
+    EXPECT_EQ(h.metric("sightline_socket_bytes_total", sent), kDatagrams * kSize) << name;
+  }
+  end(first);
+  end(second);
+  h.runner().collect_all();  // their slot freed, their hash entry deleted
+  h.runner().collect_all();
+  for (const char* name : {"sl-slot-first", "sl-slot-second"}) {
+    const core::Labels sent{{"comm", name}, {"protocol", "udp"}, {"direction", "sent"}};
+    EXPECT_EQ(h.metric("sightline_socket_bytes_total", sent), kDatagrams * kSize) << name << " after its exit";
+  }
+  close(rx);
+  sched_setaffinity(0, sizeof before, &before);
 }

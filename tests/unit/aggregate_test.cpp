@@ -3,6 +3,10 @@
 
 #include "sources/aggregate.h"
 #include "sources/packets/packets_source.h"
+#include "sightline/net.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace sightline;
 using sources::process_labels;
@@ -41,4 +45,53 @@ TEST(PacketsLabels, ProtocolsAndInterfaceSelection) {
   EXPECT_TRUE(sources::interface_selected({"lo", "veth*"}, "veth12ab"));
   EXPECT_FALSE(sources::interface_selected({"lo", "veth*"}, "eth0"));
   EXPECT_FALSE(sources::interface_selected({"eth"}, "eth0"));
+}
+
+namespace {
+struct SockCounts {  // sl_sock_val as DeltaTotals adds it
+  uint64_t sent_bytes = 0, sent_calls = 0, recv_bytes = 0, recv_calls = 0;
+  SockCounts& operator+=(const SockCounts& o) {
+    sent_bytes += o.sent_bytes, sent_calls += o.sent_calls, recv_bytes += o.recv_bytes, recv_calls += o.recv_calls;
+    return *this;
+  }
+  SockCounts operator-(const SockCounts& o) const {
+    return {sent_bytes - o.sent_bytes, sent_calls - o.sent_calls, recv_bytes - o.recv_bytes, recv_calls - o.recv_calls};
+  }
+};
+uint32_t exited_pid() {  // a process that ran and was reaped: gone
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, nullptr, 0);
+  return static_cast<uint32_t>(p);
+}
+}  // namespace
+
+// The kernel's slots (bpf/sock_traffic.bpf.h) as DeltaTotals reads them: deltas per slot, a
+// new key in a slot counted from zero, a dead process's slot counted to its end and freed.
+TEST(DeltaTotals, SlotsCountDeltasAndFreeTheSlotsOfExitedProcesses) {
+  sources::DeltaTotals<sl_sock_key, SockCounts, std::string> totals(100);
+  sl_sock_slot slots[4] = {};
+  uint32_t live = static_cast<uint32_t>(getpid()), dead = exited_pid();
+  auto name = [&](const sl_sock_key& k) { return k.tgid == live ? std::string("live") : std::string("dead"); };
+  auto fold = [](const std::string&) { return std::string("over"); };
+  slots[0].key = {live, 2, 6};
+  slots[0].val = {100, 1, 50, 2};
+  slots[2].key = {dead, 2, 17};
+  slots[2].val = {7, 1, 0, 0};
+  totals.read_slots(slots, 4, name, fold);
+  EXPECT_EQ(totals.totals().at("live").sent_bytes, 100u);
+  EXPECT_EQ(totals.totals().at("live").recv_calls, 2u);
+  EXPECT_EQ(totals.totals().at("dead").sent_bytes, 7u);
+  EXPECT_EQ(slots[2].key.tgid, 0u) << "a dead process's slot is freed";
+  EXPECT_EQ(slots[2].val.sent_bytes, 0u) << "its value zeroed for the next key";
+  EXPECT_EQ(slots[0].key.tgid, live);
+
+  slots[0].val.sent_bytes = 130;  // the kernel counts on
+  slots[2].key = {live, 10, 6};   // and a new key takes the freed slot
+  slots[2].val = {5, 1, 0, 0};
+  totals.read_slots(slots, 4, name, fold);
+  EXPECT_EQ(totals.totals().at("live").sent_bytes, 135u) << "30 more in slot 0, 5 from slot 2's new key";
+  EXPECT_EQ(totals.totals().at("dead").sent_bytes, 7u);
+  totals.read_slots(slots, 4, name, fold);  // nothing moved: nothing added
+  EXPECT_EQ(totals.totals().at("live").sent_bytes, 135u);
 }

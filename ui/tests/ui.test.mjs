@@ -157,7 +157,17 @@ test("requests: a server request's waterfall, its timeline and the call it made"
   // Its thread's stacks meanwhile (profile source, off_cpu on): it waited ~120 ms for the call,
   // blocked in the kernel (schedule) under the socket read.
   assert.ok(Number(await page.getAttribute(".waterfall", "data-stacks")) > 0, "no stacks of the request");
-  const names = await page.locator('.waterfall .flame[data-kind="off"] .frame').evaluateAll((els) => els.map((e) => e.dataset.name));
+  // The kernel's part of a stack can be lost to a collision in the stack map (counted:
+  // sightline_events_lost_total{source="profile",reason="pairing_map_full"}); ui.sh made four such
+  // requests, one of them is enough.
+  const offNames = () => page.locator('.waterfall .flame[data-kind="off"] .frame').evaluateAll((els) => els.map((e) => e.dataset.name));
+  let names = await offNames();
+  const orders = page.locator("table.grid tbody tr", { hasText: "/orders" });
+  for (let i = 1; i < Math.min(await orders.count(), 4) && !names.some((n) => /^schedule/.test(n)); i++) {
+    await orders.nth(i).click();
+    await page.waitForSelector('.waterfall .flame[data-kind="off"] .frame', { timeout: 10000 }).catch(() => {});
+    names = await offNames();
+  }
   assert.ok(names.some((n) => /^schedule/.test(n)), `off-CPU flame graph without a kernel wait: ${names.slice(0, 20)}`);
   await shot("request-waterfall");
 });

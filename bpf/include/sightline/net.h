@@ -62,4 +62,24 @@ struct sl_sock_val {
 	__u64 recv_calls;
 };
 
+/* A direct-mapped cache in front of that hash: SL_NET_SOCK_SLOTS slots a CPU (slot
+ * cpu * SL_NET_SOCK_SLOTS + the key's hash), each a key and what it moved since it took the
+ * slot; a key finds its slot taken by another and counts in the hash. tgid 0: free. User space
+ * reads them where the kernel writes (a memory-mapped array) and frees a slot whose process
+ * exited (its value zeroed, then its key). */
+#define SL_NET_SOCK_SLOTS_BITS 7
+#define SL_NET_SOCK_SLOTS (1u << SL_NET_SOCK_SLOTS_BITS)
+
+struct sl_sock_slot {
+	struct sl_sock_key key;
+	struct sl_sock_val val;
+};
+
+/* The slot of a key on a CPU (Fibonacci hashing of its fields). */
+static inline __u32 sl_sock_slot_of(__u32 cpu, const struct sl_sock_key *k)
+{
+	__u32 h = (k->tgid ^ ((__u32)k->family << 16) ^ ((__u32)k->protocol << 24)) * 2654435761u;
+	return cpu * SL_NET_SOCK_SLOTS + (h >> (32 - SL_NET_SOCK_SLOTS_BITS));
+}
+
 #endif

@@ -24,6 +24,7 @@
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
 #include "sources/l7/go_tls.h"
+#include "sources/sock_slots.h"
 #include "sources/uprobe/uprobe_target.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -225,6 +226,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                                                          o.filter.comm.empty() && !o.filter.cgroup_id;
                                            s->rodata->self_port = own.self_port;
                                            s->rodata->count_sock_traffic = traffic;
+                                           size_sock_slots(s->maps.sock_slots, traffic);
                                            if (!traffic) bpf_map__set_max_entries(s->maps.sock_traffic, 1);
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
@@ -338,12 +340,16 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   }
 
   int shared_map_fd(std::string_view map) const override {
-    return skel_ && counting_traffic_ && map == "sock_traffic" ? bpf_map__fd(skel_->maps.sock_traffic) : -1;
+    if (!skel_ || !counting_traffic_) return -1;
+    return map == "sock_traffic" ? bpf_map__fd(skel_->maps.sock_traffic)
+           : map == "sock_slots" ? bpf_map__fd(skel_->maps.sock_slots)
+                                 : -1;
   }
   // The shared map is net's to report (it reads it): not counted twice.
   std::vector<bpf::MapMemory> map_memory() const override {
     auto out = SkeletonSource::map_memory();
-    if (counting_traffic_) std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sock_traffic"; });
+    if (counting_traffic_)
+      std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sock_traffic" || m.name == "sock_slots"; });
     std::erase_if(out, [](const bpf::MapMemory& m) { return m.name == "sched_ts"; });  // sched's, or unused
     return out;
   }

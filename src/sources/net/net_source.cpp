@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
 #include "sources/net/net_source.h"
+#include "sources/sock_slots.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "net.skel.h"
@@ -96,20 +98,36 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
     int shared = o.sock_traffic_fd, err = 0;
     bool tcp = wants(o, core::EventKind::kTcp), connect = streams(o, core::EventKind::kConnect), accept = streams(o, core::EventKind::kAccept),
          retransmit = streams(o, core::EventKind::kRetransmit);
+    auto hooks = plan(f, o);
+    bool own = std::any_of(hooks.begin(), hooks.end(), [](const Hook& h) { return h.program == "sl_sock_send" && h.enabled; });
+    int shared_slots = o.sock_slots_fd;
     auto st = start_skeleton<net_bpf>(skel_, kFns, o, f, sink, kDefaultRingBytes, [&](net_bpf* s) {
       s->rodata->want_tcp = tcp;
       s->rodata->want_connect = connect;
       s->rodata->want_accept = accept;
       s->rodata->want_retransmit = retransmit;
-      // Another source's programs count into this map: ours reads theirs (plan(): no programs
+      // Another source's programs count into these maps: ours reads theirs (plan(): no programs
       // of our own on the socket tracepoints).
+      size_sock_slots(s->maps.sock_slots, own || shared_slots >= 0);
       if (shared >= 0) err = bpf_map__reuse_fd(s->maps.sock_traffic, shared);
+      if (shared_slots >= 0 && !err) err = bpf_map__reuse_fd(s->maps.sock_slots, shared_slots);
     });
     if (st && err) {
       stop();
-      return bpf::libbpf_error(-err, "net: taking l7's socket traffic map");
+      return bpf::libbpf_error(-err, "net: taking l7's socket traffic maps");
+    }
+    if (st && (own || shared_slots >= 0)) {
+      if (auto m = slots_.map(bpf_map__fd(skel_->maps.sock_slots)); !m) {
+        stop();
+        return core::Status::error(m.err(), "net: " + m.message());
+      }
     }
     return st;
+  }
+
+  void stop() override {
+    slots_.unmap();
+    SkeletonSource::stop();
   }
 
   std::vector<Hook> plan(const bpf::Features& f, const SourceOptions& o) const override {
@@ -185,12 +203,12 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
                              "name, socket protocol and direction",
                              MetricType::kCounter};
     if (skel_) {
-      sockets_.read(
-          bpf_map__fd(skel_->maps.sock_traffic),
-          [&](const sl_sock_key& k) {
-            return SockLabel{process_label(name_of_, k.tgid), socket_protocol(k.family, k.protocol)};
-          },
-          [](const SockLabel& l) { return SockLabel{overflow_key(l.first), l.second}; });
+      auto label = [&](const sl_sock_key& k) {
+        return SockLabel{process_label(name_of_, k.tgid), socket_protocol(k.family, k.protocol)};
+      };
+      auto fold = [](const SockLabel& l) { return SockLabel{overflow_key(l.first), l.second}; };
+      if (slots_.size()) sockets_.read_slots(slots_.slots(), slots_.size(), label, fold);
+      sockets_.read(bpf_map__fd(skel_->maps.sock_traffic), label, fold);
       for (const auto& entry : sockets_.totals()) {
         const SockLabel& l = entry.first;
         const SockTotals& t = entry.second;
@@ -300,6 +318,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
   core::LogHistogram connect_latency_;
   uint64_t overflowed_ = 0;
   DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries, &process_settled_};
+  SockSlots slots_;  // sock_traffic's slots, mapped while counted
 };
 
 }  // namespace
