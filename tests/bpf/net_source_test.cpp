@@ -265,20 +265,31 @@ TEST(NetSource, ConnectToAClosedPortIsAFailedConnectWithReset) {
 // UDP: a child sends a known number of datagrams of a known size; the parent receives them all.
 // Per-process socket counters must match exactly, both ways.
 namespace {
+// A UDP socket on 127.0.0.1 (its address in *a) with room for every datagram a test sends; -1
+// if it cannot bind.
+int udp_receiver(sockaddr_in* a) {
+  int rx = socket(AF_INET, SOCK_DGRAM, 0);
+  *a = {};
+  a->sin_family = AF_INET;
+  a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *a;
+  if (bind(rx, reinterpret_cast<sockaddr*>(a), sizeof *a) != 0 || getsockname(rx, reinterpret_cast<sockaddr*>(a), &len) != 0) {
+    close(rx);
+    return -1;
+  }
+  int buf = 1 << 20;
+  setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  return rx;
+}
+
 // 250 datagrams of 333 bytes from a child named sl-udp-send to this process: each side's
 // messages and bytes counted exactly, under its own name.
 void udp_traffic_is_exact(Harness& h) {
   constexpr int kDatagrams = 250;
   constexpr size_t kSize = 333;
-  int rx = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len);
-  int buf = 1 << 20;
-  setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  int rx = udp_receiver(&a);
+  ASSERT_GE(rx, 0);
   int done[2], go[2];
   ASSERT_EQ(pipe(done), 0);
   ASSERT_EQ(pipe(go), 0);
@@ -376,15 +387,9 @@ TEST(NetSource, TwoProcessesOfOneSlotAreCountedApart) {
   h.start("net", test::self_included());
   constexpr int kDatagrams = 120;
   constexpr size_t kSize = 111;
-  int rx = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len);
-  int buf = 1 << 20;
-  setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  int rx = udp_receiver(&a);
+  ASSERT_GE(rx, 0);
   struct Child {
     pid_t pid = -1;
     int go[2] = {-1, -1}, done[2] = {-1, -1};
