@@ -631,7 +631,9 @@ static __noinline bool timeline_end(struct task_struct *task, __u32 tid, __u64 n
 		return false;
 	s->serving = 0;
 	__u64 on = s->on && now > s->on ? now - s->on : 0;
-	tt->cpu_ns = s->t.cpu_ns + on - tt->cpu_ns;
+	/* The slice's wall time at the start can exceed the kernel's sum for it (steal time). */
+	__u64 cpu = s->t.cpu_ns + on;
+	tt->cpu_ns = cpu > tt->cpu_ns ? cpu - tt->cpu_ns : 0;
 	tt->runq_ns = s->t.runq_ns - tt->runq_ns;
 	for (int i = 0; i < SL_WAIT_N; i++)
 		tt->wait_ns[i] = s->t.wait_ns[i] - tt->wait_ns[i];

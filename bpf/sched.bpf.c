@@ -128,8 +128,7 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		s = sl_thread_state(&sched_ts, prev, prev->pid, &zero_ts, true);
 		v = proc_val(prev->tgid);
 		if (s) {
-			if (s->on)
-				s->t.cpu_ns += now - s->on;
+			s->t.cpu_ns = prev->se.sum_exec_runtime;
 			s->on = 0;
 		}
 		if (s && v) {
@@ -156,6 +155,7 @@ int BPF_PROG(sl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (!s)
 			return 0;
 		s->on = now;
+		s->t.cpu_ns = next->se.sum_exec_runtime;
 		if (s->ready) {
 			__u64 wait = now - s->ready;
 			s->ready = 0;

@@ -682,9 +682,9 @@ TEST(L7Source, AServerRequestsTimelineSplitsItsThreadsTime) {
   ASSERT_EQ(read(held[0], buf, 1), 1);  // blocked (not spinning: that would be CPU) until it holds m
   const uint64_t lock0 = mono_ns();
   m.lock();
-  const uint64_t lock_ns = mono_ns() - lock0;
   m.unlock();
-  holder.join();
+  holder.join();  // a futex wait too (on the thread's exit): milliseconds under TCG
+  const uint64_t lock_ns = mono_ns() - lock0;
   close(held[0]);
   close(held[1]);
   const uint64_t cpu1 = thread_cpu_ns();
@@ -702,16 +702,17 @@ TEST(L7Source, AServerRequestsTimelineSplitsItsThreadsTime) {
   ASSERT_EQ(r.timeline, 1) << "no timeline: is the sched source's map l7's?";
   // Each part against what this thread measured of it (under TCG a 40 ms nap can take 60, and
   // a wake-up waits milliseconds on the run queue): CPU against the thread's own clock (the
-  // sched source's switch-to-switch sum can fall some percent short: SchedSource's test), the
-  // nap and the mutex within their wall time, most of the mutex's spent blocked on it.
+  // kernel's sum at switches, plus the running slice's wall time: steal time can put the
+  // reading at the start a little ahead), the nap and the mutex (and the join) within their
+  // wall time, most of it spent blocked on a futex.
   const double ms = 1e6;
   auto within = [&](uint64_t got, double lo, double hi, const char* what) {
     EXPECT_GE(double(got), lo) << what << ": " << got / ms << " ms, want " << lo / ms << " to " << hi / ms;
     EXPECT_LE(double(got), hi) << what << ": " << got / ms << " ms, want " << lo / ms << " to " << hi / ms;
   };
-  within(r.tl_cpu_ns, 0.75 * double(cpu1 - cpu0), double(cpu1 - cpu0) + 20 * ms, "on CPU");
+  within(r.tl_cpu_ns, 0.9 * double(cpu1 - cpu0), double(cpu1 - cpu0) + 20 * ms, "on CPU");
   within(r.tl_wait_ns[SL_WAIT_SLEEP], 38 * ms, double(nap_ns) + 2 * ms, "asleep");
-  within(r.tl_wait_ns[SL_WAIT_LOCK], 0.5 * double(lock_ns), double(lock_ns) + 2 * ms, "on the mutex");
+  within(r.tl_wait_ns[SL_WAIT_LOCK], 0.5 * double(lock_ns), double(lock_ns) + 2 * ms, "on the mutex and the join");
   EXPECT_LT(r.tl_wait_ns[SL_WAIT_NET] + r.tl_wait_ns[SL_WAIT_IO], 5000000u);
   uint64_t sum = r.tl_cpu_ns + r.tl_runq_ns;
   for (uint64_t w : r.tl_wait_ns) sum += w;

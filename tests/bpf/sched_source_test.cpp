@@ -99,10 +99,10 @@ TEST(SchedSource, ContentionIsRunQueueWaitAndSleepIsBlockedTime) {
 // Issue 20.1's accounting: a thread's time split by why it waited, in the kernel. The child
 // burns the CPU 150 ms, then sleeps, waits on a futex and polls a pipe for 150 ms each; the
 // difference of two readings of its time holds each in its place. The CPU time is held to the
-// child's own thread CPU clock over the burn, not to the 150 ms: on this noisy host the kernel's
-// figure was 119 ms once (run queue empty) and 138 ms against the thread's own 141.6 another
-// time; a few percent of a burn can be missing from the switch-to-switch sum (not explained
-// yet: the bound below is 75% of the thread's own clock, the test's old 120 of 150).
+// child's own thread CPU clock over the burn: the kernel's sum read at switches is that clock, so
+// it holds the burn and a little more (the syscalls around it). Summed switch to switch, it fell
+// short on this host (30 ms of a 146 ms burn once): a switch back from a thread the kernel does
+// not trace (the sandbox's supervisor) was never seen, and the slice after it was lost.
 TEST(SchedSource, AThreadsTimeIsSplitByWhyItWaited) {
   Harness h;
   h.start("sched", test::self_included());
@@ -168,7 +168,7 @@ TEST(SchedSource, AThreadsTimeIsSplitByWhyItWaited) {
                std::to_string(ms(b.runq_ns - a.runq_ns)));
   // The burn, plus the few syscalls around it (reading `go`, the waits' entries and exits).
   EXPECT_GT(own_cpu, 60);
-  EXPECT_GT(cpu, own_cpu * 0.75);
+  EXPECT_GE(cpu, own_cpu);
   EXPECT_LT(cpu, own_cpu + 20);
   EXPECT_GT(sleep, 140);
   EXPECT_LT(sleep, 200);

@@ -36,7 +36,12 @@ enum sl_wait_kind {
 };
 
 struct sl_thread_time {
-	__u64 cpu_ns;              /* on-CPU, switch-in to switch-out */
+	/* On-CPU since the thread started: the kernel's own sum (se.sum_exec_runtime, what the
+	 * thread's CPU clock reads) taken at each switch. Not summed switch to switch: a switch the
+	 * kernel does not trace (this host's sandbox supervisor threads: neither ftrace nor BPF sees
+	 * their switches) lost the slice after it (issue 20's test read 30 ms of a 146 ms burn). A
+	 * reader adds the slice running now, from `on`. */
+	__u64 cpu_ns;
 	__u64 runq_ns;             /* runnable, waiting for a CPU */
 	__u64 wait_ns[SL_WAIT_N];  /* blocked, by why */
 };
