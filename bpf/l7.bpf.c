@@ -169,6 +169,14 @@ struct {
 } l7_red SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* every possible CPU's SL_L7_RED_SLOTS: user space sets it */
+	__type(key, __u32);
+	__type(value, struct sl_l7_red_slot);
+} l7_red_slots SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SL_L7_RS_N);
 	__type(key, __u32);
@@ -235,12 +243,65 @@ static __always_inline void red_stat(__u32 i)
 		*v += 1;
 }
 
-/* Counts `count` answered requests of a connection. */
+/* This CPU's slot for `k` when it holds the key or was free and now does; NULL: l7_red. A key
+ * is taken last word first (user space reads the first word first, frees it last). Without an
+ * atomic compare-and-swap (BPF v3, 5.12+): two keys of one slot taking it at once (a program
+ * preempted between the read and the write) can count a few requests under the other's name. */
+static __always_inline struct sl_l7_red_val *red_slot(const struct sl_l7_red_key *k)
+{
+	__u32 i = sl_l7_red_slot_of(bpf_get_smp_processor_id(), k);
+	struct sl_l7_red_slot *s = bpf_map_lookup_elem(&l7_red_slots, &i);
+	if (!s)
+		return NULL;
+	const __u64 *want = (const __u64 *)k;
+	__u64 *held = (__u64 *)&s->key;
+	__u64 have = *(volatile __u64 *)&held[0];
+	if (have == want[0])
+		return *(volatile __u64 *)&held[1] == want[1] ? &s->val : NULL;
+	if (have)
+		return NULL;
+	*(volatile __u64 *)&held[1] = want[1];
+	*(volatile __u64 *)&held[0] = want[0];
+	return *(volatile __u64 *)&held[0] == want[0] && *(volatile __u64 *)&held[1] == want[1] ? &s->val : NULL;
+}
+
+/* Adds `count` answered requests to a key's value: plain adds in this CPU's slot, atomic ones in
+ * the shared hash. */
+static __always_inline void red_count(struct sl_l7_red_val *v, bool shared, __u8 proto, __u8 st, __u64 lat,
+				      __u32 count)
+{
+	__u32 b = sl_l7_red_bucket(lat);
+	bool error = sl_l7_status_error(proto, st);
+	if (!shared) {
+		v->requests += count;
+		if (error)
+			v->errors += count;
+		v->sum_ns += lat * count;
+		if (b < SL_L7_RED_BUCKETS)
+			v->buckets[b] += count;
+		return;
+	}
+	__sync_fetch_and_add(&v->requests, count);
+	if (error)
+		__sync_fetch_and_add(&v->errors, count);
+	__sync_fetch_and_add(&v->sum_ns, lat * count);
+	if (b < SL_L7_RED_BUCKETS)
+		__sync_fetch_and_add(&v->buckets[b], count);
+}
+
+/* Counts `count` answered requests of a connection: in this CPU's slot for its key, else in the
+ * shared l7_red. What is computed from the arguments is computed after the lookups: kept across
+ * them it would take this frame's stack (the programs' call chains are at the combined bound). */
 static __noinline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64 lat, __u32 count)
 {
 	struct sl_l7_red_key k = {.tgid = tgid, .proto = cs->proto, .role = cs->role, .status = st};
 	__builtin_memcpy(k.method, &cs->method, SL_L7_METHOD_LEN);
-	struct sl_l7_red_val *v = bpf_map_lookup_elem(&l7_red, &k);
+	struct sl_l7_red_val *v = red_slot(&k);
+	if (v) {
+		red_count(v, false, cs->proto, st, lat, count);
+		return;
+	}
+	v = bpf_map_lookup_elem(&l7_red, &k);
 	if (!v) {
 		long err = bpf_map_update_elem(&l7_red, &k, &red_zero, BPF_NOEXIST);
 		if (err && err != -17 /* EEXIST: another CPU added it */) {
@@ -251,13 +312,7 @@ static __noinline void red_add(__u32 tgid, struct conn_state *cs, __u8 st, __u64
 		if (!v)
 			return;
 	}
-	__sync_fetch_and_add(&v->requests, count);
-	if (sl_l7_status_error(cs->proto, st))
-		__sync_fetch_and_add(&v->errors, count);
-	__sync_fetch_and_add(&v->sum_ns, lat * count);
-	__u32 b = sl_l7_red_bucket(lat);
-	if (b < SL_L7_RED_BUCKETS)
-		__sync_fetch_and_add(&v->buckets[b], count);
+	red_count(v, true, cs->proto, st, lat, count);
 }
 
 /* Commands in a write of RESP arrays: the write is copied once into the per-CPU scratch (not yet

@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include <signal.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -122,47 +123,52 @@ class DeltaTotals {
     }
     for (const auto& k : dead) {
       bpf_map_delete_elem(map_fd, &k);
-      keys_.erase(std::string(reinterpret_cast<const char*>(&k), sizeof k));
+      keys_.erase(id_of(k));
     }
-    for (uint64_t raw : freed_) keys_.erase(std::string(reinterpret_cast<const char*>(&raw), sizeof raw));
+    for (const auto& id : freed_) keys_.erase(id);
     freed_.clear();
   }
 
-  // The same for a direct-mapped cache in front of such a map (bpf/sock_traffic.bpf.h), read
-  // first: n slots in memory the kernel writes, each {Key key; Val val;}, a key (tgid 0: free)
-  // and what it counted since it took the slot. A slot whose process exited is freed after this
-  // last read: its value zeroed, then its key (the kernel takes a free slot as it is). Its keys
-  // keep their names till the map's read after this one (read), which forgets them.
+  // The same for a direct-mapped cache in front of such a map (sources/cpu_slots.h), read
+  // first: n slots in memory the kernel writes, each {Key key; Val val;}, a key (its first word
+  // 0: free; a tgid leads it) and what it counted since it took the slot. The kernel takes a free
+  // slot by writing its key's words last to first, so a key is read first word first and taken
+  // when read twice alike. A slot whose process exited is freed after this last read: its value
+  // zeroed, then its key's words, the first last. Its keys keep their names till the map's read
+  // after this one (read), which forgets them.
   template <class Slot>
   void read_slots(Slot* slots, size_t n, const std::function<Label(const Key&)>& label_of,
                   const std::function<Label(const Label&)>& overflow) {
-    static_assert(sizeof(Key) == sizeof(uint64_t) && sizeof(Val) % sizeof(uint64_t) == 0);
+    static_assert(sizeof(Key) % sizeof(uint64_t) == 0 && sizeof(Val) % sizeof(uint64_t) == 0);
+    constexpr size_t vwords = sizeof(Val) / sizeof(uint64_t);
     slot_last_.resize(n);
-    constexpr size_t words = sizeof(Val) / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++) {
       auto* held = reinterpret_cast<uint64_t*>(&slots[i].key);
-      uint64_t raw = __atomic_load_n(held, __ATOMIC_ACQUIRE);
       SlotLast& last = slot_last_[i];
-      if (!raw) {
+      RawKey raw{};
+      for (size_t w = 0; w < kKeyWords; w++) raw[w] = __atomic_load_n(&held[w], __ATOMIC_ACQUIRE);
+      if (!raw[0]) {
         last = {};
         continue;
       }
       Val v{};
       auto* from = reinterpret_cast<uint64_t*>(&slots[i].val);
       auto* to = reinterpret_cast<uint64_t*>(&v);
-      for (size_t w = 0; w < words; w++) to[w] = __atomic_load_n(&from[w], __ATOMIC_RELAXED);
-      if (__atomic_load_n(held, __ATOMIC_ACQUIRE) != raw) continue;  // taken anew meanwhile: next read
+      for (size_t w = 0; w < vwords; w++) to[w] = __atomic_load_n(&from[w], __ATOMIC_RELAXED);
+      bool same = true;
+      for (size_t w = 0; w < kKeyWords; w++) same &= __atomic_load_n(&held[w], __ATOMIC_ACQUIRE) == raw[w];
+      if (!same) continue;  // taken anew meanwhile: next read
       Key key;
-      std::memcpy(&key, &raw, sizeof key);
+      std::memcpy(&key, raw.data(), sizeof key);
       State* st = named(key, label_of, overflow);
       if (!st) continue;
       totals_[st->label] += v - (last.key == raw ? last.val : Val{});
       last = {raw, v};
       if (process_alive(tgid_of(key))) continue;
-      for (size_t w = 0; w < words; w++) __atomic_store_n(&from[w], 0, __ATOMIC_RELAXED);
-      __atomic_store_n(held, 0, __ATOMIC_RELEASE);
+      for (size_t w = 0; w < vwords; w++) __atomic_store_n(&from[w], 0, __ATOMIC_RELAXED);
+      for (size_t w = kKeyWords; w-- > 0;) __atomic_store_n(&held[w], 0, __ATOMIC_RELEASE);
       last = {};
-      freed_.push_back(raw);
+      freed_.push_back(id_of(key));
     }
   }
 
@@ -185,7 +191,7 @@ class DeltaTotals {
   // The state of a key, named the first time (nullptr: its process is not settled yet).
   State* named(const Key& key, const std::function<Label(const Key&)>& label_of,
                const std::function<Label(const Label&)>& overflow) {
-    std::string id(reinterpret_cast<const char*>(&key), sizeof key);
+    std::string id = id_of(key);
     auto it = keys_.find(id);
     if (it == keys_.end()) {
       if (settled_ && *settled_ && !(*settled_)(tgid_of(key))) return nullptr;
@@ -198,12 +204,15 @@ class DeltaTotals {
     }
     return &it->second;
   }
+  static constexpr size_t kKeyWords = (sizeof(Key) + sizeof(uint64_t) - 1) / sizeof(uint64_t);
+  using RawKey = std::array<uint64_t, kKeyWords>;
+  static std::string id_of(const Key& k) { return std::string(reinterpret_cast<const char*>(&k), sizeof k); }
   struct SlotLast {
-    uint64_t key = 0;  // the raw key the slot held at the last read
+    RawKey key{};  // the raw key the slot held at the last read
     Val val{};
   };
   std::vector<SlotLast> slot_last_;
-  std::vector<uint64_t> freed_;  // keys of slots freed, forgotten after the map's read
+  std::vector<std::string> freed_;  // keys of slots freed, forgotten after the map's read
   size_t max_series_;
   const std::function<bool(uint32_t)>* settled_;
   std::map<std::string, State> keys_;  // raw kernel key -> what was read last, and its label

@@ -1,8 +1,11 @@
 // Process keys of per-process series (sources/aggregate.h) and the packets source's labels.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "sources/aggregate.h"
 #include "sources/packets/packets_source.h"
+#include "sightline/l7.h"
 #include "sightline/net.h"
 
 #include <sys/wait.h>
@@ -94,4 +97,42 @@ TEST(DeltaTotals, SlotsCountDeltasAndFreeTheSlotsOfExitedProcesses) {
   EXPECT_EQ(totals.totals().at("dead").sent_bytes, 7u);
   totals.read_slots(slots, 4, name, fold);  // nothing moved: nothing added
   EXPECT_EQ(totals.totals().at("live").sent_bytes, 135u);
+}
+
+// Keys of two words (l7's RED slots, sightline/l7.h): a key is the pair, not its first word (one
+// process's methods are keys of their own), and a freed slot's words are all zeroed.
+TEST(DeltaTotals, SlotsOfTwoWordKeysAreKeyedByBoth) {
+  struct Slot {
+    sl_l7_red_key key;
+    sources::Count val;
+  };
+  sources::DeltaTotals<sl_l7_red_key, sources::Count, std::string> totals(100);
+  Slot slots[3] = {};
+  uint32_t live = static_cast<uint32_t>(getpid()), dead = exited_pid();
+  auto name = [&](const sl_l7_red_key& k) {
+    return std::string(k.tgid == live ? "live " : "dead ") + std::string(k.method, strnlen(k.method, sizeof k.method));
+  };
+  auto fold = [](const std::string&) { return std::string("over"); };
+  auto key = [](uint32_t tgid, const char* method) {
+    sl_l7_red_key k{};
+    k.tgid = tgid;
+    k.proto = 1;
+    std::memcpy(k.method, method, strlen(method));
+    return k;
+  };
+  slots[0] = {key(live, "GET"), {5}};
+  slots[1] = {key(live, "POST"), {2}};
+  slots[2] = {key(dead, "GET"), {9}};
+  totals.read_slots(slots, 3, name, fold);
+  EXPECT_EQ(totals.totals().at("live GET").n, 5u);
+  EXPECT_EQ(totals.totals().at("live POST").n, 2u);
+  EXPECT_EQ(totals.totals().at("dead GET").n, 9u);
+  const sl_l7_red_key zero{};
+  EXPECT_EQ(std::memcmp(&slots[2].key, &zero, sizeof zero), 0) << "both words of a dead process's key freed";
+  slots[0].val.n = 8;
+  slots[2] = {key(live, "PUT"), {1}};  // a new key in the freed slot counts from zero
+  totals.read_slots(slots, 3, name, fold);
+  EXPECT_EQ(totals.totals().at("live GET").n, 8u);
+  EXPECT_EQ(totals.totals().at("live PUT").n, 1u);
+  EXPECT_EQ(totals.totals().at("dead GET").n, 9u);
 }

@@ -290,7 +290,7 @@ TEST(Infer, FirstBytesNameTheProtocol) {
     memcpy(peek, m.data(), std::min<size_t>(m.size(), SL_L7_PEEK));
     int kind = 0;
     auto r = hints.find(rport), l = hints.find(lport);
-    uint8_t hint = r != hints.end() ? r->second : l != hints.end() ? l->second : SL_L7_UNKNOWN;
+    uint8_t hint = r != hints.end() ? r->second : l != hints.end() ? l->second : uint8_t{SL_L7_UNKNOWN};
     uint8_t p = sl_l7_infer(peek, static_cast<uint32_t>(m.size()), hint, &kind);
     return std::make_pair(static_cast<int>(p), kind);
   };
@@ -614,6 +614,13 @@ TEST(KernelRed, LatencyBucketsArePowersOfTwo) {
   EXPECT_EQ(sl_l7_red_bucket(1u << (SL_L7_RED_MIN_POW + 1)), 1u);
   EXPECT_EQ(sl_l7_red_bucket(1000000), 9u);  // 2^19 <= 1 ms < 2^20
   EXPECT_EQ(sl_l7_red_bucket(~0ULL), static_cast<uint32_t>(SL_L7_RED_BUCKETS - 1));
+  // Each bucket's edges: the bounds it reaches, counted one by one.
+  for (int p = 0; p < 64; p++)
+    for (uint64_t v : {(1ULL << p) - 1, 1ULL << p, (1ULL << p) + 1}) {
+      uint32_t want = 0;
+      for (int i = SL_L7_RED_MIN_POW + 1; i < SL_L7_RED_MIN_POW + SL_L7_RED_BUCKETS; i++) want += v >= (1ULL << i);
+      EXPECT_EQ(sl_l7_red_bucket(v), want) << v;
+    }
 }
 
 TEST(L7MethodWord, AsTheKernelCutsIt) {

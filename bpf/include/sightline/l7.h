@@ -126,7 +126,7 @@ struct sl_l7_red_key {
 	__u8 status;             /* see SL_L7_ST_* */
 	__u8 pad;
 	char method[SL_L7_METHOD_LEN]; /* HTTP method, Redis command, SQL keyword (upper case) */
-};
+} __attribute__((aligned(8))); /* read as two words (sl_l7_red_slot) */
 
 struct sl_l7_red_val {
 	__u64 requests;
@@ -134,6 +134,27 @@ struct sl_l7_red_val {
 	__u64 sum_ns;
 	__u64 buckets[SL_L7_RED_BUCKETS];
 };
+
+/* Each CPU's direct-mapped slots in front of l7_red (a memory-mapped array, every possible
+ * CPU's in turn): a key counts in its slot on the CPU it is counted on when the slot is free or
+ * its own (plain adds, no hashing), else in l7_red (atomic adds). User space sums both
+ * (DeltaTotals::read_slots) and frees the slots of exited processes. */
+#define SL_L7_RED_SLOTS_BITS 6
+#define SL_L7_RED_SLOTS (1u << SL_L7_RED_SLOTS_BITS)
+
+struct sl_l7_red_slot {
+	struct sl_l7_red_key key; /* tgid 0: free */
+	struct sl_l7_red_val val;
+};
+
+/* The slot of a key on a CPU (Fibonacci hashing of its two words). */
+static inline __u32 sl_l7_red_slot_of(__u32 cpu, const struct sl_l7_red_key *k)
+{
+	__u64 w[2];
+	__builtin_memcpy(w, k, sizeof(w));
+	__u64 h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull)) * 0x9e3779b97f4a7c15ull;
+	return cpu * SL_L7_RED_SLOTS + (__u32)(h >> (64 - SL_L7_RED_SLOTS_BITS));
+}
 
 /* Counters of the in-kernel pairing (array l7_red_stats, per CPU), SL_L7_RS_*. */
 enum sl_l7_red_stat {

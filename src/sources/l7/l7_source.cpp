@@ -20,11 +20,12 @@
 #include "core/syscalls.h"
 #include "sightline/l7.h"
 #include "sightline/l7_infer.h"
+#include "sightline/net.h"
 #include "sources/aggregate.h"
 #include "sources/bpf_source.h"
+#include "sources/cpu_slots.h"
 #include "sources/decode.h"
 #include "sources/l7/go_tls.h"
-#include "sources/sock_slots.h"
 #include "sources/uprobe/uprobe_target.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
@@ -226,7 +227,8 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
                                                                          o.filter.comm.empty() && !o.filter.cgroup_id;
                                            s->rodata->self_port = own.self_port;
                                            s->rodata->count_sock_traffic = traffic;
-                                           size_sock_slots(s->maps.sock_slots, traffic);
+                                           size_cpu_slots(s->maps.sock_slots, SL_NET_SOCK_SLOTS, traffic);
+                                           size_cpu_slots(s->maps.l7_red_slots, SL_L7_RED_SLOTS, true);
                                            if (!traffic) bpf_map__set_max_entries(s->maps.sock_traffic, 1);
                                            s->rodata->has_bpf_loop = f.bpf_loop;
                                            s->data->detail_sample = std::max<uint32_t>(own.sample, 1);
@@ -261,6 +263,10 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (reuse_err) {
       stop();
       return bpf::libbpf_error(-reuse_err, "l7: taking the sched source's thread times");
+    }
+    if (auto m = red_slots_.map(bpf_map__fd(skel_->maps.l7_red_slots), SL_L7_RED_SLOTS, "l7's RED slots"); !m) {
+      stop();
+      return core::Status::error(m.err(), "l7: " + m.message());
     }
     std::set<uint64_t> words;
     for (const auto& m : own.always_detail)
@@ -337,6 +343,11 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
     if (f == 1) return {};
     return f ? "L7 detail 1 in " + std::to_string(n) + " exchanges, none by rate (and every failed or slow one)"
              : "L7 detail: failed or slow exchanges only";
+  }
+
+  void stop() override {
+    red_slots_.unmap();
+    SkeletonSource::stop();
   }
 
   int shared_map_fd(std::string_view map) const override {
@@ -465,17 +476,16 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
   // what it sent in detail and what its bounds cut.
   void collect_kernel_red(std::vector<core::MetricFamily>& out) {
     using core::MetricType;
-    red_.read(
-        bpf_map__fd(skel_->maps.l7_red),
-        [this](const sl_l7_red_key& k) {
-          std::vector<std::string> l = {process_label(name_of_, k.tgid)};
-          for (auto& v : red_labels(k)) l.push_back(std::move(v));
-          return l;
-        },
-        [](const std::vector<std::string>& l) {
-          return std::vector<std::string>{overflow_key(l[0]), l[1], l[2], kOverflowLabel, kOverflowLabel};
-        },
-        /*per_cpu_map=*/false);
+    auto label = [this](const sl_l7_red_key& k) {
+      std::vector<std::string> l = {process_label(name_of_, k.tgid)};
+      for (auto& v : red_labels(k)) l.push_back(std::move(v));
+      return l;
+    };
+    auto fold = [](const std::vector<std::string>& l) {
+      return std::vector<std::string>{overflow_key(l[0]), l[1], l[2], kOverflowLabel, kOverflowLabel};
+    };
+    if (red_slots_.size()) red_.read_slots(red_slots_.slots(), red_slots_.size(), label, fold);
+    red_.read(bpf_map__fd(skel_->maps.l7_red), label, fold, /*per_cpu_map=*/false);
     core::MetricFamily req{"sightline_l7_requests_total",
                            "L7 requests by process, protocol, role, method and status class (HTTP 2xx..5xx, "
                            "ok/error, DNS rcode), every one: paired and counted in the kernel whatever is "
@@ -538,6 +548,7 @@ class L7SourceImpl final : public SkeletonSource<l7_bpf, kFns, kDefaultRingBytes
 
   std::unique_ptr<L7Tracker> tracker_;
   uint32_t sample_ = 1;  // sources.l7.sample: the governor multiplies it
+  CpuSlots<sl_l7_red_slot> red_slots_;  // l7_red's slots, mapped while loaded
   bool counting_traffic_ = false;  // SourceOptions::count_sock_traffic, where the socket programs run
   uint32_t detail_per_s_ = 0;  // sources.l7.detail_per_s: the governor sets it to 0
   DeltaTotals<sl_l7_red_key, KernelRed, std::vector<std::string>> red_{L7Tracker::kMaxSeries, &process_settled_};

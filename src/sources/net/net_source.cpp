@@ -16,7 +16,7 @@
 #include "sources/bpf_source.h"
 #include "sources/decode.h"
 #include "sources/net/net_source.h"
-#include "sources/sock_slots.h"
+#include "sources/cpu_slots.h"
 
 // The skeleton names the ABI types of sightline/*.h: it comes after them.
 #include "net.skel.h"
@@ -108,7 +108,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
       s->rodata->want_retransmit = retransmit;
       // Another source's programs count into these maps: ours reads theirs (plan(): no programs
       // of our own on the socket tracepoints).
-      size_sock_slots(s->maps.sock_slots, own || shared_slots >= 0);
+      size_cpu_slots(s->maps.sock_slots, SL_NET_SOCK_SLOTS, own || shared_slots >= 0);
       if (shared >= 0) err = bpf_map__reuse_fd(s->maps.sock_traffic, shared);
       if (shared_slots >= 0 && !err) err = bpf_map__reuse_fd(s->maps.sock_slots, shared_slots);
     });
@@ -117,7 +117,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
       return bpf::libbpf_error(-err, "net: taking l7's socket traffic maps");
     }
     if (st && (own || shared_slots >= 0)) {
-      if (auto m = slots_.map(bpf_map__fd(skel_->maps.sock_slots)); !m) {
+      if (auto m = slots_.map(bpf_map__fd(skel_->maps.sock_slots), SL_NET_SOCK_SLOTS, "the socket traffic slots"); !m) {
         stop();
         return core::Status::error(m.err(), "net: " + m.message());
       }
@@ -318,7 +318,7 @@ class NetSource final : public SkeletonSource<net_bpf, kFns, kDefaultRingBytes> 
   core::LogHistogram connect_latency_;
   uint64_t overflowed_ = 0;
   DeltaTotals<sl_sock_key, SockTotals, SockLabel> sockets_{kMaxSeries, &process_settled_};
-  SockSlots slots_;  // sock_traffic's slots, mapped while counted
+  CpuSlots<sl_sock_slot> slots_;  // sock_traffic's slots, mapped while counted
 };
 
 }  // namespace
